@@ -1,0 +1,244 @@
+package crmwrap
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestParseStatusGolden(t *testing.T) {
+	for _, name := range fixtureCases(t, "crm_mon", ".xml") {
+		t.Run(name, func(t *testing.T) {
+			st, err := ParseStatus(readFixture(t, "crm_mon", name+".xml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkGolden(t, "crm_mon", name, st)
+		})
+	}
+}
+
+// TestParseStatusFacts pins the facts that callers act on, so that a
+// golden file regenerated carelessly cannot hide a regression in them.
+func TestParseStatusFacts(t *testing.T) {
+	tests := []struct {
+		fixture string
+		check   func(t *testing.T, st *Status)
+	}{
+		{"no-dc", func(t *testing.T, st *Status) {
+			if st.Summary.DCPresent || st.Quorate() {
+				t.Errorf("DC present %v, quorate %v; want neither", st.Summary.DCPresent, st.Quorate())
+			}
+			if n, _ := st.Node("node2"); n.Online {
+				t.Errorf("node2 online before anything joined")
+			}
+		}},
+		{"promotable-running", func(t *testing.T, st *Status) {
+			if !st.Quorate() || st.Summary.DCName != "node1" || st.Summary.Stack != "corosync" {
+				t.Errorf("summary = %+v; want quorate, DC node1 on corosync", st.Summary)
+			}
+			if got := promotedOn(st, "state-clone"); !reflect.DeepEqual(got, []string{"node1"}) {
+				t.Errorf("state-clone promoted on %v; want [node1]", got)
+			}
+			if st.APIVersion != "2.25" {
+				t.Errorf("api version %q", st.APIVersion)
+			}
+		}},
+		{"promotable-failover", func(t *testing.T, st *Status) {
+			if got := promotedOn(st, "state-clone"); !reflect.DeepEqual(got, []string{"node2"}) {
+				t.Errorf("state-clone promoted on %v; want [node2]", got)
+			}
+			if n, _ := st.Node("node1"); n.Online || n.Unclean {
+				t.Errorf("node1 = %+v; want fenced: offline and clean", n)
+			}
+		}},
+		{"node-unclean", func(t *testing.T, st *Status) {
+			if n, _ := st.Node("node1"); n.Online || !n.Unclean {
+				t.Errorf("node1 = %+v; want offline and unclean", n)
+			}
+		}},
+		{"failed-monitor", func(t *testing.T, st *Status) {
+			if len(st.Failures) != 1 {
+				t.Fatalf("failures = %+v; want one", st.Failures)
+			}
+			f := st.Failures[0]
+			if f.OpKey != "vip_monitor_10000" || f.Node != "node1" || f.ExitCode != 7 || f.IntervalMs != 10000 || f.Task != "monitor" {
+				t.Errorf("failure = %+v", f)
+			}
+		}},
+		{"ban-group", func(t *testing.T, st *Status) {
+			if len(st.Bans) != 1 || st.Bans[0].Resource != "grp" || st.Bans[0].Node != "node3" || st.Bans[0].Weight != -1000000 {
+				t.Errorf("bans = %+v", st.Bans)
+			}
+		}},
+		{"orphaned-resource", func(t *testing.T, st *Status) {
+			var orphans []string
+			for _, in := range st.Instances() {
+				if in.Orphaned {
+					orphans = append(orphans, in.ID)
+				}
+			}
+			if !reflect.DeepEqual(orphans, []string{"grp-b"}) {
+				t.Errorf("orphans = %v", orphans)
+			}
+		}},
+		{"standby-maintenance", func(t *testing.T, st *Status) {
+			n2, _ := st.Node("node2")
+			n3, _ := st.Node("node3")
+			if !n2.Standby || !n3.Maintenance {
+				t.Errorf("node2 standby %v, node3 maintenance %v", n2.Standby, n3.Maintenance)
+			}
+		}},
+		{"group-by-node", func(t *testing.T, st *Status) {
+			n1, _ := st.Node("node1")
+			if n1.Resources == nil || len(n1.Resources.Primitives) == 0 {
+				t.Errorf("node1 carries no resources: %+v", n1)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.fixture, func(t *testing.T) {
+			st, err := ParseStatus(readFixture(t, "crm_mon", tt.fixture+".xml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, st)
+		})
+	}
+}
+
+func promotedOn(st *Status, clone string) []string {
+	var nodes []string
+	for _, in := range st.Instances() {
+		if in.Clone == clone && in.Role == "Promoted" {
+			nodes = append(nodes, in.NodeNames()...)
+		}
+	}
+	return nodes
+}
+
+func TestInstances(t *testing.T) {
+	st, err := ParseStatus(readFixture(t, "crm_mon", "promotable-running.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, in := range st.Instances() {
+		got = append(got, strings.Join([]string{in.Clone, in.Group, in.ID, in.Role, strings.Join(in.NodeNames(), "+")}, "/"))
+	}
+	want := []string{
+		"//fence-all/Started/node1",
+		"//vip/Started/node1",
+		"/grp/grp-a/Started/node3",
+		"/grp/grp-b/Started/node3",
+		"web-clone//web/Started/node1",
+		"web-clone//web/Started/node2",
+		"web-clone//web/Started/node3",
+		"state-clone//state/Promoted/node1",
+		"state-clone//state/Unpromoted/node2",
+		"state-clone//state/Unpromoted/node3",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("instances:\n got %q\nwant %q", got, want)
+	}
+}
+
+func TestStatusCommand(t *testing.T) {
+	running := readFixture(t, "crm_mon", "promotable-running.xml")
+	notRunning := readFixture(t, "crm_mon", "not-running.xml")
+	tests := []struct {
+		name     string
+		reply    reply
+		wantErr  string
+		wantCode int
+		wantSt   bool
+	}{
+		{name: "ok", reply: reply{stdout: running}, wantSt: true},
+		{
+			// crm_mon prints a result document even when it cannot reach
+			// the cluster; the code and message come from there.
+			name:     "not connected",
+			reply:    reply{code: 102, stdout: notRunning},
+			wantErr:  "Not connected (code 102): error: Could not connect to launcher",
+			wantCode: 102,
+			wantSt:   true,
+		},
+		{
+			name:     "garbage on failure",
+			reply:    reply{code: 1, stdout: []byte("crm_mon: oops"), stderr: "boom"},
+			wantErr:  "boom",
+			wantCode: 1,
+		},
+		{name: "garbage on success", reply: reply{stdout: []byte("<nope/>")}, wantErr: "parse crm_mon XML", wantCode: -1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, f := newFake(tt.reply)
+			st, err := c.Status(context.Background())
+			wantCalls(t, f, call{Tool: "crm_mon", Args: []string{"--one-shot", "--inactive", "--output-as=xml"}})
+			if (st != nil) != tt.wantSt {
+				t.Errorf("status = %v; want non-nil %v", st, tt.wantSt)
+			}
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("err = %v; want it to contain %q", err, tt.wantErr)
+			}
+			if got := ExitCode(err); got != tt.wantCode {
+				t.Errorf("ExitCode = %d; want %d", got, tt.wantCode)
+			}
+		})
+	}
+}
+
+func TestParseStatusErrors(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+	}{
+		{"empty", "", "parse crm_mon XML"},
+		{"not xml", "crm_mon: command not found", "parse crm_mon XML"},
+		{"wrong root", "<cib/>", "want <pacemaker-result>"},
+		{"no status", "<pacemaker-result/>", "no <status>"},
+		{"bad code", `<pacemaker-result><status code="x" message=""/></pacemaker-result>`, `code="x"`},
+		{"bad bool", `<pacemaker-result><nodes><node name="n" online="maybe"/></nodes><status code="0" message="OK"/></pacemaker-result>`, `online="maybe"`},
+		{"bad count", `<pacemaker-result><summary><nodes_configured number="many"/></summary><status code="0" message="OK"/></pacemaker-result>`, `number="many"`},
+		{"too deep", `<pacemaker-result><resources>` + strings.Repeat("<clone>", 20) + strings.Repeat("</clone>", 20) + `</resources><status code="0" message="OK"/></pacemaker-result>`, "nested deeper"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st, err := ParseStatus([]byte(tt.in))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v; want it to contain %q", err, tt.want)
+			}
+			if st != nil {
+				t.Errorf("status = %+v on error", st)
+			}
+			var re *ResultError
+			if errors.As(err, &re) {
+				t.Errorf("a parse error must not look like a tool result: %v", err)
+			}
+		})
+	}
+}
+
+func FuzzParseStatus(f *testing.F) {
+	seedFixtures(f, "crm_mon", ".xml")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		st, err := ParseStatus(data)
+		if (st == nil) == (err == nil) {
+			t.Fatalf("status %v and error %v: want exactly one", st, err)
+		}
+		if err != nil && !strings.HasPrefix(err.Error(), "parse crm_mon XML: ") {
+			t.Fatalf("error without context: %v", err)
+		}
+		if st != nil {
+			st.Instances()
+		}
+	})
+}

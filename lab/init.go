@@ -1,0 +1,448 @@
+package lab
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"os"
+	"os/signal"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// The node's PID 1. "vnfha lab init" runs it inside fresh PID, mount, UTS
+// and IPC namespaces and the node's network namespace. It
+//   - gives the node private copies of what Pacemaker and corosync keep
+//     per host (/run, /dev/shm, /var/lib/pacemaker, ... see LAB.md),
+//   - starts corosync, then pacemakerd once corosync says READY=1,
+//   - reaps every orphan, so a killed daemonised process never lingers as a
+//     zombie that kill -0 still finds (LAB.md),
+//   - answers the lab's fence agent on a unix socket: "off" takes the link
+//     away and exits, which makes the kernel kill the whole PID namespace;
+//     "reboot" kills everything but itself, resets the node's volatile
+//     state and network, and boots the stack again.
+
+// Control requests on a node's init socket.
+const (
+	reqPing     = "ping"
+	reqPowerOff = "off"
+	reqReboot   = "reboot"
+)
+
+// The node's bind mounts: node-dir subdirectory → path inside the node.
+var nodeBinds = []struct{ src, dst string }{
+	{"etc-corosync", "/etc/corosync"},
+	{"var-lib-corosync", "/var/lib/corosync"},
+	{"var-lib-pacemaker", "/var/lib/pacemaker"},
+	{"log-corosync", "/var/log/corosync"},
+	{"log-pacemaker", "/var/log/pacemaker"},
+}
+
+type nodeInit struct {
+	p      paths
+	st     *state
+	node   string
+	labFD  int // O_PATH handle on the lab dir, to bind it back under a fresh /run
+	hauid  int
+	hagid  int
+	mu     sync.Mutex // serialises boot, reboot and poweroff
+	daemon map[int]string
+	logger *log.Logger
+}
+
+// Init is the PID 1 of a lab node. It returns only on a setup error.
+func Init(stateRoot, labName, node string) error {
+	if os.Getpid() != 1 {
+		return fmt.Errorf("lab init must be PID 1 of a new PID namespace (it is %d)", os.Getpid())
+	}
+	p := paths{stateRoot, labName}
+	st, err := readState(p)
+	if err != nil {
+		return err
+	}
+	if _, err := st.addr(node); err != nil {
+		return err
+	}
+	n := &nodeInit{p: p, st: st, node: node, daemon: map[int]string{},
+		logger: log.New(os.Stderr, node+" init: ", log.LstdFlags|log.Lmicroseconds)}
+	if n.hauid, n.hagid, err = haclusterIDs(); err != nil {
+		return err
+	}
+	// Collect SIGCHLD before the first child exists.
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, syscall.SIGCHLD)
+	if err := n.setupMounts(); err != nil {
+		return fmt.Errorf("node %s mounts: %w", node, err)
+	}
+	if err := unix.Sethostname([]byte(node)); err != nil {
+		return fmt.Errorf("set hostname: %w", err)
+	}
+	ln, err := n.listen()
+	if err != nil {
+		return err
+	}
+	go n.serve(ln)
+	if err := n.boot(); err != nil {
+		return err
+	}
+	for range sigs {
+		n.reap()
+	}
+	return nil
+}
+
+func haclusterIDs() (uid, gid int, err error) {
+	u, err := user.Lookup("hacluster")
+	if err != nil {
+		return 0, 0, fmt.Errorf("user hacluster (is pacemaker installed?): %w", err)
+	}
+	g, err := user.LookupGroup("haclient")
+	if err != nil {
+		return 0, 0, fmt.Errorf("group haclient (is pacemaker installed?): %w", err)
+	}
+	uid, _ = strconv.Atoi(u.Uid)
+	gid, _ = strconv.Atoi(g.Gid)
+	return uid, gid, nil
+}
+
+func (n *nodeInit) setupMounts() error {
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("make / rprivate: %w", err)
+	}
+	fd, err := unix.Open(n.p.dir(), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", n.p.dir(), err)
+	}
+	n.labFD = fd
+	// pacemakerd finds its daemons by name in /proc: it must see only this
+	// node's processes.
+	if err := unix.Mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return fmt.Errorf("mount /proc: %w", err)
+	}
+	// A sysfs mounted here shows this node's network devices.
+	if err := unix.Mount("sysfs", "/sys", "sysfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return fmt.Errorf("mount /sys: %w", err)
+	}
+	if err := n.mountVolatile(); err != nil {
+		return err
+	}
+	for _, b := range nodeBinds {
+		src := filepath.Join(n.p.nodeDir(n.node), b.src)
+		if err := unix.Mount(src, b.dst, "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("bind %s on %s: %w", src, b.dst, err)
+		}
+	}
+	// Read-only overlays put the lab's fence agent in /usr/sbin, where
+	// pacemaker-fenced looks for fence agents, and the agents under test
+	// in /usr/lib/ocf/resource.d, without touching the host's files.
+	if err := overlay(n.p.sbinDir(), "/usr/sbin"); err != nil {
+		return err
+	}
+	if n.st.OCFDir != "" {
+		if err := overlay(n.st.OCFDir, "/usr/lib/ocf/resource.d"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func overlay(upper, dst string) error {
+	// Two lowerdirs and no upperdir make a read-only union; the first
+	// lowerdir wins where both have a name.
+	opts := "lowerdir=" + upper + ":" + dst
+	if err := unix.Mount("overlay", dst, "overlay", unix.MS_RDONLY, opts); err != nil {
+		return fmt.Errorf("overlay %s on %s: %w", upper, dst, err)
+	}
+	return nil
+}
+
+// mountVolatile gives the node a fresh /run and /dev/shm, as after a boot.
+func (n *nodeInit) mountVolatile() error {
+	for _, dst := range []string{"/run", "/dev/shm"} {
+		// On reboot the old ones are still there; detach them.
+		_ = unix.Unmount(dst, unix.MNT_DETACH)
+	}
+	if err := unix.Mount("tmpfs", "/dev/shm", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777"); err != nil {
+		return fmt.Errorf("mount /dev/shm: %w", err)
+	}
+	if err := unix.Mount("tmpfs", "/run", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=755"); err != nil {
+		return fmt.Errorf("mount /run: %w", err)
+	}
+	// The lab's own state (sockets of the other nodes' inits, the state
+	// file) must stay visible when it lives under /run.
+	if strings.HasPrefix(n.p.dir(), "/run/") {
+		if err := os.MkdirAll(n.p.dir(), 0o755); err != nil {
+			return fmt.Errorf("recreate %s: %w", n.p.dir(), err)
+		}
+		if err := unix.Mount(fmt.Sprintf("/proc/self/fd/%d", n.labFD), n.p.dir(), "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("bind lab dir under new /run: %w", err)
+		}
+	}
+	for _, d := range []struct {
+		path  string
+		mode  os.FileMode
+		owned bool
+	}{
+		{"/run/crm", 0o750, true},
+		{"/run/pacemaker", 0o750, true},
+		{"/run/resource-agents", 0o755, false},
+		{"/run/lock", 0o1777, false},
+	} {
+		if err := os.MkdirAll(d.path, d.mode); err != nil {
+			return fmt.Errorf("create %s: %w", d.path, err)
+		}
+		if err := os.Chmod(d.path, d.mode); err != nil {
+			return fmt.Errorf("chmod %s: %w", d.path, err)
+		}
+		if d.owned {
+			if err := os.Chown(d.path, n.hauid, n.hagid); err != nil {
+				return fmt.Errorf("chown %s: %w", d.path, err)
+			}
+		}
+	}
+	return nil
+}
+
+// notifySocket is where corosync sends sd_notify's READY=1.
+const notifySocket = "/run/vnfha-lab-init.notify"
+
+// boot starts corosync and, once it is ready, pacemakerd.
+func (n *nodeInit) boot() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	_ = os.Remove(notifySocket)
+	ready, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notifySocket, Net: "unixgram"})
+	if err != nil {
+		return fmt.Errorf("listen for corosync readiness: %w", err)
+	}
+	defer ready.Close()
+	env := []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "NOTIFY_SOCKET=" + notifySocket}
+	if err := n.spawn("corosync", []string{"/usr/sbin/corosync", "-f"}, env); err != nil {
+		return err
+	}
+	if err := waitReady(ready, 30*time.Second); err != nil {
+		return fmt.Errorf("corosync: %w", err)
+	}
+	env = []string{
+		"PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+		"PCMK_logfile=/var/log/pacemaker/pacemaker.log",
+		// No syslog runs in a lab node.
+		"PCMK_logfacility=none",
+		"HA_LOGFACILITY=none",
+	}
+	return n.spawn("pacemakerd", []string{"/usr/sbin/pacemakerd"}, env)
+}
+
+func waitReady(c *net.UnixConn, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	buf := make([]byte, 4096)
+	for {
+		if err := c.SetReadDeadline(deadline); err != nil {
+			return err
+		}
+		k, err := c.Read(buf)
+		if err != nil {
+			return fmt.Errorf("no READY=1 within %s: %w", timeout, err)
+		}
+		for _, line := range strings.Split(string(buf[:k]), "\n") {
+			if line == "READY=1" {
+				return nil
+			}
+		}
+	}
+}
+
+func (n *nodeInit) spawn(name string, argv, env []string) error {
+	// Stdout and stderr go to init.log along with ours; the daemons log to
+	// their own files.
+	pid, err := syscall.ForkExec(argv[0], argv, &syscall.ProcAttr{
+		Dir:   "/",
+		Env:   env,
+		Files: []uintptr{devNull(), os.Stderr.Fd(), os.Stderr.Fd()},
+		Sys:   &syscall.SysProcAttr{Setsid: true},
+	})
+	if err != nil {
+		return fmt.Errorf("start %s: %w", name, err)
+	}
+	n.daemon[pid] = name
+	n.logger.Printf("started %s (pid %d)", name, pid)
+	return nil
+}
+
+var (
+	devNullOnce sync.Once
+	devNullFile *os.File
+)
+
+func devNull() uintptr {
+	devNullOnce.Do(func() {
+		f, err := os.Open(os.DevNull)
+		if err != nil {
+			panic(err)
+		}
+		devNullFile = f
+	})
+	return devNullFile.Fd()
+}
+
+// reap collects every exited child, daemon or orphan.
+func (n *nodeInit) reap() {
+	for {
+		var ws syscall.WaitStatus
+		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
+		if pid <= 0 || err != nil {
+			return
+		}
+		n.mu.Lock()
+		name, ok := n.daemon[pid]
+		delete(n.daemon, pid)
+		n.mu.Unlock()
+		if ok {
+			n.logger.Printf("%s (pid %d) exited: %s", name, pid, exitText(ws))
+		}
+	}
+}
+
+func exitText(ws syscall.WaitStatus) string {
+	if ws.Signaled() {
+		return "killed by " + ws.Signal().String()
+	}
+	return "status " + strconv.Itoa(ws.ExitStatus())
+}
+
+func (n *nodeInit) listen() (*net.UnixListener, error) {
+	path := n.p.initSock(n.node)
+	_ = os.Remove(path)
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", path, err)
+	}
+	return ln, nil
+}
+
+func (n *nodeInit) serve(ln *net.UnixListener) {
+	for {
+		c, err := ln.AcceptUnix()
+		if err != nil {
+			n.logger.Printf("control socket: %v", err)
+			return
+		}
+		go n.handle(c)
+	}
+}
+
+func (n *nodeInit) handle(c *net.UnixConn) {
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(time.Minute))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return
+	}
+	req := strings.TrimSpace(line)
+	n.logger.Printf("control request %q", req)
+	switch req {
+	case reqPing:
+		fmt.Fprintln(c, "ok")
+	case reqPowerOff:
+		if err := n.unplug(); err != nil {
+			fmt.Fprintf(c, "error: %v\n", err)
+			return
+		}
+		fmt.Fprintln(c, "ok")
+		n.logger.Printf("powered off by request")
+		// Exiting PID 1 makes the kernel SIGKILL every process of the node.
+		os.Exit(0)
+	case reqReboot:
+		if err := n.reset(); err != nil {
+			fmt.Fprintf(c, "error: %v\n", err)
+			return
+		}
+		// The node is down now: that is what fencing needs. It boots again
+		// after the answer, as a real machine would.
+		fmt.Fprintln(c, "ok")
+		c.Close()
+		if err := n.boot(); err != nil {
+			n.logger.Printf("boot after reboot: %v", err)
+		}
+	default:
+		fmt.Fprintf(c, "error: unknown request %q\n", req)
+	}
+}
+
+func (n *nodeInit) unplug() error {
+	nl, err := netlink.NewHandle()
+	if err != nil {
+		return fmt.Errorf("netlink: %w", err)
+	}
+	defer nl.Close()
+	l, err := nl.LinkByName(memberIf)
+	if err != nil {
+		return nil // already without a link
+	}
+	if err := nl.LinkDel(l); err != nil {
+		return fmt.Errorf("delete %s: %w", memberIf, err)
+	}
+	return nil
+}
+
+// reset is the "off" half of a reboot: every process but this one dies,
+// volatile state is cleared and the network loses what the cluster added
+// (VIPs, neighbours), keeping the node's own address.
+func (n *nodeInit) reset() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if err := syscall.Kill(-1, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("kill the node's processes: %w", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for othersAlive() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("processes survived SIGKILL for 10s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	n.daemon = map[int]string{}
+	if err := n.mountVolatile(); err != nil {
+		return err
+	}
+	addr, err := n.st.addr(n.node)
+	if err != nil {
+		return err
+	}
+	nl, err := netlink.NewHandle()
+	if err != nil {
+		return fmt.Errorf("netlink: %w", err)
+	}
+	defer nl.Close()
+	if l, err := nl.LinkByName(memberIf); err == nil {
+		// Down and up again flushes neighbours and IPv6 addresses.
+		_ = nl.LinkSetDown(l)
+	}
+	return configureMemberIf(nl, addr)
+}
+
+// othersAlive reports whether any process but PID 1 is left in the node.
+// Zombies are dead; the SIGCHLD loop reaps them.
+func othersAlive() bool {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err == nil && pid != 1 && !isZombie(pid) {
+			return true
+		}
+	}
+	return false
+}

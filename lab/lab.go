@@ -1,0 +1,509 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/vnfha/vnfha/crmwrap"
+)
+
+// Lab is a running lab.
+type Lab struct {
+	p   paths
+	st  *state
+	log func(string, ...any)
+}
+
+// InstallHint is the command that installs what the lab needs.
+const InstallHint = "apt-get install -y pacemaker corosync pacemaker-cli-utils pcs resource-agents (or: make deps)"
+
+// checkHost says clearly why a lab cannot run here.
+func checkHost() error {
+	if os.Geteuid() != 0 {
+		return errors.New("the lab needs root: it creates namespaces, links and mounts")
+	}
+	for _, bin := range []string{"corosync", "pacemakerd", "cibadmin", "crm_mon", "nsenter"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			for _, dir := range []string{"/usr/sbin", "/usr/bin"} {
+				if _, err := os.Stat(filepath.Join(dir, bin)); err == nil {
+					goto found
+				}
+			}
+			return fmt.Errorf("%s is not installed; install it with: %s", bin, InstallHint)
+		found:
+		}
+	}
+	return nil
+}
+
+// Up builds the lab and returns once the cluster is quorate with a DC and
+// every node online. Up on a lab that is already up returns that lab.
+func Up(ctx context.Context, opts Options) (*Lab, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if err := checkHost(); err != nil {
+		return nil, err
+	}
+	release, err := lockRoot(opts.StateRoot)
+	if err != nil {
+		return nil, err
+	}
+	l, err := up(ctx, opts)
+	release()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+	if err := l.WaitReady(ctx); err != nil {
+		return nil, fmt.Errorf("lab %s: %w (logs: %s)", l.Name(), err, l.p.dir())
+	}
+	return l, nil
+}
+
+func up(ctx context.Context, opts Options) (*Lab, error) {
+	p := paths{opts.StateRoot, opts.Name}
+	if st, err := readState(p); err == nil {
+		if len(st.Nodes) != opts.Nodes {
+			return nil, fmt.Errorf("lab %q is already up with %d nodes; run vnfha lab down --name %s first", st.Name, len(st.Nodes), st.Name)
+		}
+		l := &Lab{p: p, st: st, log: opts.Log}
+		// Up again boots what is not running, so that an interrupted up
+		// can be finished.
+		for _, n := range st.Nodes {
+			if !l.running(n) {
+				if err := l.boot(n); err != nil {
+					return nil, err
+				}
+			}
+		}
+		return l, nil
+	}
+	slot, err := freeSlot(opts.StateRoot, opts.Name)
+	if err != nil {
+		return nil, err
+	}
+	st := &state{Name: opts.Name, Slot: slot, Binary: opts.Binary, OCFDir: opts.OCFDir,
+		Fencing: !opts.NoFencing, CreatedAt: time.Now().UTC()}
+	for i := 1; i <= opts.Nodes; i++ {
+		st.Nodes = append(st.Nodes, NodeName(i))
+	}
+	l := &Lab{p: p, st: st, log: opts.Log}
+	opts.Log("lab %s: %d nodes on %s", st.Name, opts.Nodes, subnet(slot))
+	if err := l.prepareFiles(ctx); err != nil {
+		return nil, err
+	}
+	if err := setupSwitch(st.Name); err != nil {
+		return nil, err
+	}
+	for _, m := range append(append([]string(nil), st.Nodes...), ClientName) {
+		a, _ := st.addr(m)
+		if err := plug(st.Name, m, a); err != nil {
+			return nil, err
+		}
+	}
+	for _, n := range st.Nodes {
+		if err := l.boot(n); err != nil {
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+// prepareFiles writes the state file and each node's private directories,
+// corosync.conf and seed CIB.
+func (l *Lab) prepareFiles(ctx context.Context) error {
+	if err := os.MkdirAll(l.p.sbinDir(), 0o755); err != nil {
+		return fmt.Errorf("create lab dir: %w", err)
+	}
+	if err := writeState(l.p, l.st); err != nil {
+		return err
+	}
+	if err := os.Symlink(l.st.Binary, filepath.Join(l.p.sbinDir(), fenceAgentName)); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("link fence agent: %w", err)
+	}
+	conf, err := corosyncConf(l.st)
+	if err != nil {
+		return err
+	}
+	cib, err := seedCIB(ctx, l.st, l.p.root)
+	if err != nil {
+		return err
+	}
+	uid, gid, err := haclusterIDs()
+	if err != nil {
+		return err
+	}
+	for _, n := range l.st.Nodes {
+		dir := l.p.nodeDir(n)
+		for _, b := range nodeBinds {
+			if err := os.MkdirAll(filepath.Join(dir, b.src), 0o755); err != nil {
+				return fmt.Errorf("create node dir: %w", err)
+			}
+		}
+		for _, sub := range []string{"var-lib-pacemaker/cib", "var-lib-pacemaker/pengine", "var-lib-pacemaker/blackbox", "var-lib-pacemaker/cores", "log-pacemaker"} {
+			d := filepath.Join(dir, sub)
+			if err := os.MkdirAll(d, 0o750); err != nil {
+				return fmt.Errorf("create %s: %w", d, err)
+			}
+			if err := os.Chown(d, uid, gid); err != nil {
+				return fmt.Errorf("chown %s: %w", d, err)
+			}
+		}
+		if err := os.WriteFile(filepath.Join(dir, "etc-corosync", "corosync.conf"), []byte(conf), 0o644); err != nil {
+			return fmt.Errorf("write corosync.conf: %w", err)
+		}
+		cibFile := filepath.Join(dir, "var-lib-pacemaker", "cib", "cib.xml")
+		if err := os.WriteFile(cibFile, cib, 0o600); err != nil {
+			return fmt.Errorf("write seed CIB: %w", err)
+		}
+		if err := os.Chown(cibFile, uid, gid); err != nil {
+			return fmt.Errorf("chown seed CIB: %w", err)
+		}
+	}
+	return nil
+}
+
+// Open returns a lab that is up, for commands after "up".
+func Open(name, stateRoot string) (*Lab, error) {
+	if name == "" {
+		name = DefaultName
+	}
+	if stateRoot == "" {
+		stateRoot = DefaultStateRoot
+	}
+	p := paths{stateRoot, name}
+	st, err := readState(p)
+	if err != nil {
+		return nil, err
+	}
+	return &Lab{p: p, st: st, log: func(string, ...any) {}}, nil
+}
+
+// Name is the lab's name.
+func (l *Lab) Name() string { return l.st.Name }
+
+// Nodes lists the cluster nodes, node1 first.
+func (l *Lab) Nodes() []string { return append([]string(nil), l.st.Nodes...) }
+
+// Dir is where the lab keeps its state and the nodes' logs.
+func (l *Lab) Dir() string { return l.p.dir() }
+
+// NodeDir holds a node's private Pacemaker and corosync state and logs.
+func (l *Lab) NodeDir(node string) string { return l.p.nodeDir(node) }
+
+// Subnet is the lab's IPv4 network.
+func (l *Lab) Subnet() netip.Prefix { return subnet(l.st.Slot) }
+
+// Addr is the address of a node or of the client.
+func (l *Lab) Addr(member string) (netip.Addr, error) {
+	a, err := l.st.addr(member)
+	return a.Addr(), err
+}
+
+// Fencing reports whether the lab runs with a fence device.
+func (l *Lab) Fencing() bool { return l.st.Fencing }
+
+func (l *Lab) isNode(name string) bool {
+	for _, n := range l.st.Nodes {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+func (l *Lab) checkNode(name string) error {
+	if !l.isNode(name) {
+		return fmt.Errorf("lab %q has no node %q (nodes: %s)", l.st.Name, name, strings.Join(l.st.Nodes, ", "))
+	}
+	return nil
+}
+
+// running reports whether the node's init is alive.
+func (l *Lab) running(node string) bool {
+	_, ok := readProcRef(l.p.initPID(node))
+	return ok
+}
+
+// boot starts a node's PID 1 inside new namespaces, joined to its network
+// namespace.
+func (l *Lab) boot(node string) error {
+	logf, err := os.OpenFile(filepath.Join(l.p.nodeDir(node), "init.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("open init log: %w", err)
+	}
+	defer logf.Close()
+	// nsenter joins the node's network namespace before exec, so that every
+	// thread of the Go init starts in it.
+	cmd := exec.Command("nsenter", "--net="+filepath.Join(netnsDir, netnsName(l.st.Name, node)), "--",
+		l.st.Binary, "lab", "init", "--name", l.st.Name, "--state-root", l.p.root, node)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags: syscall.CLONE_NEWPID | syscall.CLONE_NEWNS | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC,
+		Setsid:     true,
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("boot %s: %w", node, err)
+	}
+	// Reap it if it dies while this process lives (a test run); after
+	// this process exits it is reparented.
+	go cmd.Wait()
+	if err := writeProcRef(l.p.initPID(node), cmd.Process.Pid); err != nil {
+		return err
+	}
+	l.log("%s: booted (init pid %d)", node, cmd.Process.Pid)
+	return nil
+}
+
+// Kill powers a node off: its link goes away and all its processes die, as
+// when a machine loses power.
+func (l *Lab) Kill(node string) error {
+	if err := l.checkNode(node); err != nil {
+		return err
+	}
+	if err := unplug(l.st.Name, node); err != nil {
+		return err
+	}
+	if r, ok := readProcRef(l.p.initPID(node)); ok {
+		// SIGKILL to the PID 1 of a PID namespace kills all of it.
+		if err := syscall.Kill(r.PID, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+			return fmt.Errorf("kill %s: %w", node, err)
+		}
+	}
+	return waitGone(filepath.Join(netnsDir, netnsName(l.st.Name, node)), 10*time.Second)
+}
+
+// Start boots a node that is off and returns once its init runs; the node
+// then rejoins the cluster by itself (see WaitReady).
+func (l *Lab) Start(node string) error {
+	if err := l.checkNode(node); err != nil {
+		return err
+	}
+	if l.running(node) {
+		return nil
+	}
+	a, _ := l.st.addr(node)
+	if err := plug(l.st.Name, node, a); err != nil {
+		return err
+	}
+	return l.boot(node)
+}
+
+// Partition cuts the given nodes off from the others: they keep a switch of
+// their own. The client stays with the rest.
+func (l *Lab) Partition(nodes ...string) error {
+	if len(nodes) == 0 {
+		return errors.New("partition: name at least one node")
+	}
+	for _, n := range nodes {
+		if err := l.checkNode(n); err != nil {
+			return err
+		}
+	}
+	if err := l.Heal(); err != nil {
+		return err
+	}
+	return setSide(l.st.Name, nodes, sideBridge)
+}
+
+// Heal joins every node to one switch again.
+func (l *Lab) Heal() error {
+	return setSide(l.st.Name, append(l.Nodes(), ClientName), mainBridge)
+}
+
+// Command returns a command that runs argv inside a lab member's
+// namespaces: all of a node's, or the client's network namespace.
+func (l *Lab) Command(ctx context.Context, member string, argv ...string) (*exec.Cmd, error) {
+	prefix, err := l.prefix(member)
+	if err != nil {
+		return nil, err
+	}
+	if len(argv) == 0 {
+		return nil, errors.New("exec: no command")
+	}
+	full := append(prefix, argv...)
+	return exec.CommandContext(ctx, full[0], full[1:]...), nil
+}
+
+func (l *Lab) prefix(member string) ([]string, error) {
+	if member == ClientName {
+		return []string{"nsenter", "--net=" + filepath.Join(netnsDir, netnsName(l.st.Name, ClientName)), "--"}, nil
+	}
+	if err := l.checkNode(member); err != nil {
+		return nil, err
+	}
+	r, ok := readProcRef(l.p.initPID(member))
+	if !ok {
+		return nil, fmt.Errorf("%s is off; start it with: vnfha lab start --name %s %s", member, l.st.Name, member)
+	}
+	return []string{"nsenter", "-t", fmt.Sprint(r.PID), "-a", "--"}, nil
+}
+
+// Exec runs argv inside a lab member and returns its combined output.
+func (l *Lab) Exec(ctx context.Context, member string, argv ...string) ([]byte, error) {
+	cmd, err := l.Command(ctx, member, argv...)
+	if err != nil {
+		return nil, err
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return out, fmt.Errorf("%s on %s: %w: %s", strings.Join(argv, " "), member, err, strings.TrimSpace(string(out)))
+	}
+	return out, nil
+}
+
+// Runner runs Pacemaker tools on a node, for crmwrap.
+func (l *Lab) Runner(node string) crmwrap.Runner { return nodeRunner{l: l, node: node} }
+
+type nodeRunner struct {
+	l    *Lab
+	node string
+}
+
+func (r nodeRunner) Run(ctx context.Context, name string, args []string, stdin []byte) ([]byte, error) {
+	prefix, err := r.l.prefix(r.node)
+	if err != nil {
+		return nil, err
+	}
+	return crmwrap.ExecRunner{Prefix: prefix}.Run(ctx, name, args, stdin)
+}
+
+// Down removes the lab.
+func (l *Lab) Down() error { return Down(l.st.Name, l.p.root) }
+
+// memberRE matches the members a lab names its namespaces after, so that
+// lab "a" never takes lab "a-b"'s namespaces for its own.
+var memberRE = regexp.MustCompile(`^(node[0-9]+|client|sw)$`)
+
+// Down removes every namespace, process, mount and file of a lab. It needs
+// nothing but the lab's name, so it also cleans up after a crashed "up";
+// it is a no-op for a lab that is not there.
+func Down(name, stateRoot string) error {
+	if name == "" {
+		name = DefaultName
+	}
+	if !nameRE.MatchString(name) {
+		return fmt.Errorf("lab name %q is not valid", name)
+	}
+	if stateRoot == "" {
+		stateRoot = DefaultStateRoot
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("the lab needs root")
+	}
+	release, err := lockRoot(stateRoot)
+	if err != nil {
+		return err
+	}
+	defer release()
+	entries, err := os.ReadDir(netnsDir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("list %s: %w", netnsDir, err)
+	}
+	var errs []error
+	prefix := "vnfha-" + name + "-"
+	for _, e := range entries {
+		member, ok := strings.CutPrefix(e.Name(), prefix)
+		if !ok || !memberRE.MatchString(member) {
+			continue
+		}
+		path := filepath.Join(netnsDir, e.Name())
+		if err := killNetns(path); err != nil {
+			errs = append(errs, err)
+		}
+		if err := waitGone(path, 10*time.Second); err != nil {
+			errs = append(errs, err)
+		}
+		if err := deleteNetns(e.Name()); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) == 0 {
+		if err := os.RemoveAll(filepath.Join(stateRoot, name)); err != nil {
+			errs = append(errs, fmt.Errorf("remove lab state: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// netnsProcs lists the processes whose network namespace is the one bound
+// at path. Every process of a lab node is in its node's namespace, so this
+// finds them all, even when the lab's records are gone.
+func netnsProcs(path string) ([]int, error) {
+	var want syscall.Stat_t
+	if err := syscall.Stat(path, &want); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("stat %s: %w", path, err)
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, fmt.Errorf("list /proc: %w", err)
+	}
+	var pids []int
+	for _, e := range entries {
+		var pid int
+		if _, err := fmt.Sscanf(e.Name(), "%d", &pid); err != nil || pid == os.Getpid() {
+			continue
+		}
+		var st syscall.Stat_t
+		if err := syscall.Stat(fmt.Sprintf("/proc/%d/ns/net", pid), &st); err != nil {
+			continue
+		}
+		if st.Ino == want.Ino && st.Dev == want.Dev {
+			pids = append(pids, pid)
+		}
+	}
+	return pids, nil
+}
+
+func killNetns(path string) error {
+	pids, err := netnsProcs(path)
+	if err != nil {
+		return err
+	}
+	for _, pid := range pids {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	return nil
+}
+
+// waitGone waits until no live process is left in a network namespace.
+func waitGone(path string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		pids, err := netnsProcs(path)
+		if err != nil {
+			return err
+		}
+		live := pids[:0]
+		for _, pid := range pids {
+			if !isZombie(pid) {
+				live = append(live, pid)
+			}
+		}
+		if len(live) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("processes %v in %s survived SIGKILL for %s", live, filepath.Base(path), timeout)
+		}
+		for _, pid := range live {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -1,0 +1,220 @@
+package lab
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+)
+
+// Bridges of the switch. Every member starts on mainBridge; partition moves
+// the ports of the minority to sideBridge, which has no path to the main one.
+const (
+	mainBridge = "br0"
+	sideBridge = "br1"
+	// memberIf is the name of each member's own end of its link.
+	memberIf = "eth0"
+)
+
+const netnsDir = "/run/netns"
+
+// ensureNetns returns a handle to the named network namespace, creating it
+// if needed. Creating one switches the calling thread, so the thread is
+// locked and switched back.
+func ensureNetns(name string) (netns.NsHandle, error) {
+	if h, err := netns.GetFromName(name); err == nil {
+		return h, nil
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		return netns.None(), fmt.Errorf("get current netns: %w", err)
+	}
+	defer orig.Close()
+	h, err := netns.NewNamed(name)
+	if serr := netns.Set(orig); serr != nil {
+		// This thread is in the wrong namespace now; never let the runtime
+		// reuse it.
+		panic(fmt.Sprintf("restore netns after creating %s: %v", name, serr))
+	}
+	if err != nil {
+		return netns.None(), fmt.Errorf("create netns %s: %w", name, err)
+	}
+	return h, nil
+}
+
+func deleteNetns(name string) error {
+	if _, err := os.Stat(filepath.Join(netnsDir, name)); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err := netns.DeleteNamed(name); err != nil {
+		return fmt.Errorf("delete netns %s: %w", name, err)
+	}
+	return nil
+}
+
+// withHandle runs f with a netlink handle inside the named namespace.
+func withHandle(nsName string, f func(*netlink.Handle) error) error {
+	ns, err := netns.GetFromName(nsName)
+	if err != nil {
+		return fmt.Errorf("open netns %s: %w", nsName, err)
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return fmt.Errorf("netlink in %s: %w", nsName, err)
+	}
+	defer h.Close()
+	return f(h)
+}
+
+// setupSwitch makes the switch namespace with its two bridges, idempotently.
+func setupSwitch(lab string) error {
+	ns := netnsName(lab, switchName)
+	h, err := ensureNetns(ns)
+	if err != nil {
+		return err
+	}
+	h.Close()
+	return withHandle(ns, func(nl *netlink.Handle) error {
+		if err := linkUp(nl, "lo"); err != nil {
+			return err
+		}
+		for _, name := range []string{mainBridge, sideBridge} {
+			if _, err := nl.LinkByName(name); err != nil {
+				br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name}}
+				if err := nl.LinkAdd(br); err != nil {
+					return fmt.Errorf("add bridge %s in %s: %w", name, ns, err)
+				}
+			}
+			if err := linkUp(nl, name); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func linkUp(nl *netlink.Handle, name string) error {
+	l, err := nl.LinkByName(name)
+	if err != nil {
+		return fmt.Errorf("find link %s: %w", name, err)
+	}
+	if err := nl.LinkSetUp(l); err != nil {
+		return fmt.Errorf("set %s up: %w", name, err)
+	}
+	return nil
+}
+
+// plug connects a member's namespace to the switch: a veth pair with the
+// member's end named eth0 and holding addr, the switch's end named after
+// the member and enslaved to the main bridge. It is a no-op if the link
+// already exists.
+func plug(lab, member string, addr netip.Prefix) error {
+	memberNS, err := ensureNetns(netnsName(lab, member))
+	if err != nil {
+		return err
+	}
+	defer memberNS.Close()
+	err = withHandle(netnsName(lab, switchName), func(nl *netlink.Handle) error {
+		if _, err := nl.LinkByName(member); err == nil {
+			return nil
+		}
+		br, err := nl.LinkByName(mainBridge)
+		if err != nil {
+			return fmt.Errorf("find bridge %s: %w", mainBridge, err)
+		}
+		veth := &netlink.Veth{
+			LinkAttrs:     netlink.LinkAttrs{Name: member, MasterIndex: br.Attrs().Index},
+			PeerName:      memberIf,
+			PeerNamespace: netlink.NsFd(int(memberNS)),
+		}
+		if err := nl.LinkAdd(veth); err != nil {
+			return fmt.Errorf("add link for %s: %w", member, err)
+		}
+		return linkUp(nl, member)
+	})
+	if err != nil {
+		return err
+	}
+	return withHandle(netnsName(lab, member), func(nl *netlink.Handle) error {
+		if err := linkUp(nl, "lo"); err != nil {
+			return err
+		}
+		return configureMemberIf(nl, addr)
+	})
+}
+
+// configureMemberIf gives eth0 exactly its lab address (dropping any other,
+// such as a VIP that survived a reboot) and sets it up.
+func configureMemberIf(nl *netlink.Handle, addr netip.Prefix) error {
+	l, err := nl.LinkByName(memberIf)
+	if err != nil {
+		return fmt.Errorf("find %s: %w", memberIf, err)
+	}
+	want, err := netlink.ParseAddr(addr.String())
+	if err != nil {
+		return fmt.Errorf("parse %s: %w", addr, err)
+	}
+	have, err := nl.AddrList(l, netlink.FAMILY_V4)
+	if err != nil {
+		return fmt.Errorf("list addresses of %s: %w", memberIf, err)
+	}
+	for _, a := range have {
+		if !a.Equal(*want) {
+			if err := nl.AddrDel(l, &a); err != nil {
+				return fmt.Errorf("remove %s from %s: %w", a.IPNet, memberIf, err)
+			}
+		}
+	}
+	if err := nl.AddrReplace(l, want); err != nil {
+		return fmt.Errorf("add %s to %s: %w", addr, memberIf, err)
+	}
+	return nl.LinkSetUp(l)
+}
+
+// unplug removes a member's link; deleting the switch end deletes the pair.
+func unplug(lab, member string) error {
+	return withHandle(netnsName(lab, switchName), func(nl *netlink.Handle) error {
+		l, err := nl.LinkByName(member)
+		if err != nil {
+			var nf netlink.LinkNotFoundError
+			if errors.As(err, &nf) {
+				return nil
+			}
+			return fmt.Errorf("find link of %s: %w", member, err)
+		}
+		if err := nl.LinkDel(l); err != nil {
+			return fmt.Errorf("delete link of %s: %w", member, err)
+		}
+		return nil
+	})
+}
+
+// setSide puts the switch ports of members on a bridge.
+func setSide(lab string, members []string, bridge string) error {
+	return withHandle(netnsName(lab, switchName), func(nl *netlink.Handle) error {
+		br, err := nl.LinkByName(bridge)
+		if err != nil {
+			return fmt.Errorf("find bridge %s: %w", bridge, err)
+		}
+		for _, m := range members {
+			l, err := nl.LinkByName(m)
+			if err != nil {
+				// A powered-off node has no link; it joins the side when
+				// it starts again, on the main bridge.
+				continue
+			}
+			if err := nl.LinkSetMasterByIndex(l, br.Attrs().Index); err != nil {
+				return fmt.Errorf("move %s to %s: %w", m, bridge, err)
+			}
+		}
+		return nil
+	})
+}

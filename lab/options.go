@@ -1,0 +1,127 @@
+// Package lab runs a real multi-node Pacemaker/Corosync cluster on one Linux
+// machine. Each node is a set of namespaces (network, PID, mount, UTS, IPC)
+// with a PID 1 of its own (the vnfha binary in "lab init" mode) that starts
+// corosync and pacemakerd, reaps orphans and answers the lab's fence agent.
+// The nodes hang off a Linux bridge that lives in a namespace of its own, so
+// nothing is added to the root namespace. Addresses come from 198.18.0.0/15.
+//
+// The CLI (vnfha lab ...) and the end-to-end tests share this package.
+package lab
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"time"
+)
+
+// Options says what lab to build.
+type Options struct {
+	// Name tells labs apart; several labs with different names coexist.
+	// Default "lab". 1-12 characters of [a-z0-9-], starting with a letter.
+	Name string
+	// Nodes is the number of cluster nodes, named node1..nodeN. Default 3.
+	Nodes int
+	// Binary is the vnfha CLI binary. Every node runs it as its PID 1, and
+	// the lab's fence agent is a link to it. Default: the running
+	// executable, if it is named vnfha.
+	Binary string
+	// OCFDir, if set, is a directory laid out like
+	// /usr/lib/ocf/resource.d (with a vnfha/ subdirectory). It is laid over
+	// the nodes' /usr/lib/ocf/resource.d, so Pacemaker runs the agents under
+	// test. Default: ../lib/ocf/resource.d next to Binary, if it exists.
+	OCFDir string
+	// NoFencing runs the cluster with stonith-enabled=false and no fence
+	// device. The default is real fencing.
+	NoFencing bool
+	// Timeout bounds how long Up waits for quorum and a DC. Default 60s.
+	Timeout time.Duration
+	// StateRoot holds the state of all labs. Default /run/vnfha-lab.
+	StateRoot string
+	// Log receives progress lines; nil discards them.
+	Log func(format string, args ...any)
+}
+
+// DefaultName is the name of a lab when none is given.
+const DefaultName = "lab"
+
+// DefaultStateRoot is where labs keep their state. It is a tmpfs on every
+// modern distribution, so a reboot clears it along with the namespaces.
+const DefaultStateRoot = "/run/vnfha-lab"
+
+var nameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,11}$`)
+
+// withDefaults fills in the defaults and checks what cannot work.
+func (o Options) withDefaults() (Options, error) {
+	if o.Name == "" {
+		o.Name = DefaultName
+	}
+	if !nameRE.MatchString(o.Name) {
+		return o, fmt.Errorf("lab name %q: want 1-12 characters of a-z, 0-9 and -, starting with a letter", o.Name)
+	}
+	if o.Nodes == 0 {
+		o.Nodes = 3
+	}
+	if o.Nodes < 1 || o.Nodes > 16 {
+		return o, fmt.Errorf("lab with %d nodes: want 1 to 16", o.Nodes)
+	}
+	if o.StateRoot == "" {
+		o.StateRoot = DefaultStateRoot
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 60 * time.Second
+	}
+	if o.Log == nil {
+		o.Log = func(string, ...any) {}
+	}
+	if o.Binary == "" {
+		exe, err := os.Executable()
+		if err != nil || filepath.Base(exe) != "vnfha" {
+			return o, fmt.Errorf("lab needs the vnfha binary: set Options.Binary")
+		}
+		o.Binary = exe
+	}
+	bin, err := filepath.Abs(o.Binary)
+	if err != nil {
+		return o, fmt.Errorf("vnfha binary: %w", err)
+	}
+	o.Binary = bin
+	if o.OCFDir == "" {
+		d := filepath.Join(filepath.Dir(o.Binary), "..", "lib", "ocf", "resource.d")
+		if _, err := os.Stat(filepath.Join(d, "vnfha")); err == nil {
+			o.OCFDir = filepath.Clean(d)
+		}
+	}
+	return o, nil
+}
+
+// NodeName is the name of node i (1-based).
+func NodeName(i int) string { return fmt.Sprintf("node%d", i) }
+
+// ClientName is the namespace that plays an outside user of the cluster.
+const ClientName = "client"
+
+// Addressing. Each lab gets one /24 of 198.18.0.0/15, the RFC 2544
+// benchmarking range, so that several labs can coexist: lab slot s uses
+// 198.18.s.0/24 for s < 256 and 198.19.(s-256).0/24 above. Node i is .i, the
+// client .200.
+const (
+	maxSlots     = 512
+	clientHostID = 200
+)
+
+func subnet(slot int) netip.Prefix {
+	b := [4]byte{198, 18, byte(slot), 0}
+	if slot >= 256 {
+		b[1], b[2] = 19, byte(slot-256)
+	}
+	return netip.PrefixFrom(netip.AddrFrom4(b), 24)
+}
+
+func hostAddr(slot, host int) netip.Prefix {
+	a := subnet(slot).Addr().As4()
+	a[3] = byte(host)
+	return netip.PrefixFrom(netip.AddrFrom4(a), 24)
+}

@@ -1,0 +1,196 @@
+package lab
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// state is what a lab records on disk, so that every later command (and a
+// "down" after the tool crashed) can find what "up" made.
+type state struct {
+	Name      string    `json:"name"`
+	Slot      int       `json:"slot"`
+	Nodes     []string  `json:"nodes"`
+	Binary    string    `json:"binary"`
+	OCFDir    string    `json:"ocf_dir,omitempty"`
+	Fencing   bool      `json:"fencing"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// paths derives every path of a lab from its state root and name.
+type paths struct{ root, name string }
+
+func (p paths) dir() string                { return filepath.Join(p.root, p.name) }
+func (p paths) stateFile() string          { return filepath.Join(p.dir(), "lab.json") }
+func (p paths) nodeDir(node string) string { return filepath.Join(p.dir(), "nodes", node) }
+func (p paths) sbinDir() string            { return filepath.Join(p.dir(), "sbin") }
+func (p paths) initPID(node string) string {
+	return filepath.Join(p.nodeDir(node), "init.pid")
+}
+func (p paths) initSock(node string) string {
+	return filepath.Join(p.nodeDir(node), "init.sock")
+}
+
+// netnsName is the name under /run/netns of a lab's namespace: a node, the
+// client or the switch ("sw").
+func netnsName(lab, member string) string { return "vnfha-" + lab + "-" + member }
+
+const switchName = "sw"
+
+func readState(p paths) (*state, error) {
+	b, err := os.ReadFile(p.stateFile())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("lab %q is not up (no %s)", p.name, p.stateFile())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read lab state: %w", err)
+	}
+	var s state
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("parse lab state %s: %w", p.stateFile(), err)
+	}
+	return &s, nil
+}
+
+func writeState(p paths, s *state) error {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode lab state: %w", err)
+	}
+	return writeFileAtomic(p.stateFile(), append(b, '\n'), 0o644)
+}
+
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, mode); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// procRef names a process by PID and start time, so that a recycled PID is
+// never mistaken for the node's init.
+type procRef struct {
+	PID   int
+	Start uint64
+}
+
+func procStartTime(pid int) (uint64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may hold spaces and parentheses, so count
+	// fields from the last ')'. starttime is field 22.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 20 {
+		return 0, fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	return strconv.ParseUint(f[19], 10, 64)
+}
+
+func writeProcRef(path string, pid int) error {
+	st, err := procStartTime(pid)
+	if err != nil {
+		return fmt.Errorf("read start time of pid %d: %w", pid, err)
+	}
+	return writeFileAtomic(path, []byte(fmt.Sprintf("%d %d\n", pid, st)), 0o644)
+}
+
+// readProcRef returns the process recorded at path if it is still that
+// process, and ok=false if it has gone (or was never recorded).
+func readProcRef(path string) (procRef, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return procRef{}, false
+	}
+	var r procRef
+	if _, err := fmt.Sscanf(string(b), "%d %d", &r.PID, &r.Start); err != nil || r.PID <= 1 {
+		return procRef{}, false
+	}
+	st, err := procStartTime(r.PID)
+	if err != nil || st != r.Start {
+		return procRef{}, false
+	}
+	// A zombie still has a /proc entry; it is not a running node.
+	if isZombie(r.PID) {
+		return procRef{}, false
+	}
+	return r, true
+}
+
+// isZombie reports whether pid has exited and waits to be reaped (or is
+// gone altogether).
+func isZombie(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	return i > 0 && strings.HasPrefix(string(b[i+1:]), " Z")
+}
+
+// lockRoot serialises commands that change labs (up, down, slot choice).
+func lockRoot(root string) (release func(), err error) {
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return nil, fmt.Errorf("create %s: %w", root, err)
+	}
+	f, err := os.OpenFile(filepath.Join(root, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open lab lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", f.Name(), err)
+	}
+	return func() { f.Close() }, nil
+}
+
+// freeSlot picks the lowest address slot that no other lab under root uses.
+func freeSlot(root, self string) (int, error) {
+	used := map[int]bool{}
+	entries, _ := os.ReadDir(root)
+	for _, e := range entries {
+		if !e.IsDir() || e.Name() == self {
+			continue
+		}
+		if s, err := readState(paths{root, e.Name()}); err == nil {
+			used[s.Slot] = true
+		}
+	}
+	for s := 0; s < maxSlots; s++ {
+		if !used[s] {
+			return s, nil
+		}
+	}
+	return 0, fmt.Errorf("all %d lab address slots are in use", maxSlots)
+}
+
+// nodeAddr is the address of a lab member on the lab's switch.
+func (s *state) addr(member string) (netip.Prefix, error) {
+	if member == ClientName {
+		return hostAddr(s.Slot, clientHostID), nil
+	}
+	for i, n := range s.Nodes {
+		if n == member {
+			return hostAddr(s.Slot, i+1), nil
+		}
+	}
+	return netip.Prefix{}, fmt.Errorf("lab %q has no node %q (nodes: %s, and %s)", s.Name, member, strings.Join(s.Nodes, ", "), ClientName)
+}

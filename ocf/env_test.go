@@ -1,0 +1,138 @@
+package ocf
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseEnv(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		want    Env
+		wantErr string
+	}{
+		{
+			name: "empty environment",
+			env:  map[string]string{},
+			want: Env{RscTmp: DefaultRscTmp},
+		},
+		{
+			name: "primitive monitor",
+			env: map[string]string{
+				"OCF_RESOURCE_INSTANCE": "vip", "OCF_RESOURCE_TYPE": "vip", "OCF_RESOURCE_PROVIDER": "vnfha",
+				"HA_RSCTMP": "/run/x", "HA_debug": "1", "OCF_RESKEY_CRM_meta_interval": "10000",
+				"OCF_RESKEY_CRM_meta_timeout": "20000", "OCF_RESKEY_CRM_meta_on_node": "node1",
+				"OCF_RESKEY_CRM_meta_on_node_uuid": "1", "OCF_CHECK_LEVEL": "10",
+			},
+			want: Env{Instance: "vip", Type: "vip", Provider: "vnfha", RscTmp: "/run/x", Debug: true,
+				Interval: 10 * time.Second, Timeout: 20 * time.Second, OnNode: "node1", OnNodeUUID: "1", CheckLevel: 10},
+		},
+		{
+			name: "HA_debug=0 is off",
+			env:  map[string]string{"HA_debug": "0"},
+			want: Env{RscTmp: DefaultRscTmp},
+		},
+		{
+			name: "promotable clone as Pacemaker 2.1.5 passes it",
+			env: map[string]string{
+				"OCF_RESOURCE_INSTANCE": "vnfc:1", "OCF_RESKEY_CRM_meta_clone": "1",
+				"OCF_RESKEY_CRM_meta_clone_max": "2", "OCF_RESKEY_CRM_meta_clone_node_max": "1",
+				"OCF_RESKEY_CRM_meta_promoted_max": "1", "OCF_RESKEY_CRM_meta_promoted_node_max": "1",
+				"OCF_RESKEY_CRM_meta_master_max": "1", "OCF_RESKEY_CRM_meta_master_node_max": "1",
+				"OCF_RESKEY_CRM_meta_globally_unique": "false", "OCF_RESKEY_CRM_meta_notify": "true",
+				"OCF_RESKEY_CRM_meta_role": "Promoted", "OCF_RESKEY_CRM_meta_promotable": "true",
+			},
+			want: Env{Instance: "vnfc:1", RscTmp: DefaultRscTmp, Role: RolePromoted, Clone: &Clone{
+				Instance: "1", Max: 2, NodeMax: 1, Notify: true, Promotable: true, PromotedMax: 1, PromotedNodeMax: 1}},
+		},
+		{
+			name: "deprecated master names only",
+			env: map[string]string{
+				"OCF_RESKEY_CRM_meta_clone_max": "3", "OCF_RESKEY_CRM_meta_clone_node_max": "1",
+				"OCF_RESKEY_CRM_meta_master_max": "2", "OCF_RESKEY_CRM_meta_master_node_max": "1",
+				"OCF_RESKEY_CRM_meta_role": "Slave",
+			},
+			want: Env{RscTmp: DefaultRscTmp, Role: RoleUnpromoted, Clone: &Clone{
+				Max: 3, NodeMax: 1, Promotable: true, PromotedMax: 2, PromotedNodeMax: 1}},
+		},
+		{
+			name: "new names win over deprecated ones",
+			env: map[string]string{
+				"OCF_RESKEY_CRM_meta_clone_max": "3", "OCF_RESKEY_CRM_meta_promoted_max": "2", "OCF_RESKEY_CRM_meta_master_max": "1",
+			},
+			want: Env{RscTmp: DefaultRscTmp, Clone: &Clone{Max: 3, Promotable: true, PromotedMax: 2}},
+		},
+		{
+			name: "plain clone",
+			env: map[string]string{
+				"OCF_RESKEY_CRM_meta_clone_max": "2", "OCF_RESKEY_CRM_meta_clone_node_max": "1", "OCF_RESKEY_CRM_meta_globally_unique": "true",
+			},
+			want: Env{RscTmp: DefaultRscTmp, Clone: &Clone{Max: 2, NodeMax: 1, GloballyUnique: true}},
+		},
+		{
+			name:    "malformed interval",
+			env:     map[string]string{"OCF_RESKEY_CRM_meta_interval": "10s"},
+			want:    Env{RscTmp: DefaultRscTmp},
+			wantErr: "OCF_RESKEY_CRM_meta_interval",
+		},
+		{
+			name:    "malformed clone_max and role",
+			env:     map[string]string{"OCF_RESKEY_CRM_meta_clone_max": "two", "OCF_RESKEY_CRM_meta_role": "Boss"},
+			want:    Env{RscTmp: DefaultRscTmp, Clone: &Clone{}},
+			wantErr: "OCF_RESKEY_CRM_meta_clone_max",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseEnv(MapLookup(tt.env))
+			if tt.wantErr == "" && err != nil {
+				t.Fatalf("unexpected error: %v", err)
+			}
+			if tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("error %v does not mention %q", err, tt.wantErr)
+			}
+			if !reflect.DeepEqual(*got, tt.want) {
+				t.Errorf("ParseEnv =\n%+v (clone %+v)\nwant\n%+v (clone %+v)", *got, got.Clone, tt.want, tt.want.Clone)
+			}
+		})
+	}
+}
+
+func TestParseRole(t *testing.T) {
+	for in, want := range map[string]Role{"": RoleNone, "Started": RoleStarted, "Master": RolePromoted,
+		"promoted": RolePromoted, "Slave": RoleUnpromoted, "Unpromoted": RoleUnpromoted} {
+		if got, err := ParseRole(in); err != nil || got != want {
+			t.Errorf("ParseRole(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := ParseRole("Stopped-ish"); err == nil {
+		t.Error("ParseRole accepted an unknown role")
+	}
+}
+
+func FuzzParseEnv(f *testing.F) {
+	f.Add("10000", "20000", "2", "1", "1", "", "Promoted", "true")
+	f.Add("", "", "", "", "", "1", "Master", "no")
+	f.Add("-5", "x", "two", "9999999999999999999", "", "", "", "")
+	f.Fuzz(func(t *testing.T, interval, timeout, cloneMax, promotedMax, masterMax, checkLevel, role, notify string) {
+		env := map[string]string{
+			"OCF_RESKEY_CRM_meta_interval": interval, "OCF_RESKEY_CRM_meta_timeout": timeout,
+			"OCF_RESKEY_CRM_meta_clone_max": cloneMax, "OCF_RESKEY_CRM_meta_promoted_max": promotedMax,
+			"OCF_RESKEY_CRM_meta_master_max": masterMax, "OCF_CHECK_LEVEL": checkLevel,
+			"OCF_RESKEY_CRM_meta_role": role, "OCF_RESKEY_CRM_meta_notify": notify,
+		}
+		e, err := ParseEnv(MapLookup(env))
+		if e == nil {
+			t.Fatal("ParseEnv returned nil Env")
+		}
+		if e.Interval < 0 || e.Timeout < 0 {
+			t.Errorf("negative duration from %q %q", interval, timeout)
+		}
+		if err == nil && e.Clone == nil {
+			t.Errorf("clone_max given but no Clone")
+		}
+	})
+}

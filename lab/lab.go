@@ -26,20 +26,20 @@ type Lab struct {
 // InstallHint is the command that installs what the lab needs.
 const InstallHint = "apt-get install -y pacemaker corosync pacemaker-cli-utils pcs resource-agents (or: make deps)"
 
-// checkHost says clearly why a lab cannot run here.
-func checkHost() error {
-	if os.Geteuid() != 0 {
+// CheckHost says clearly why a lab cannot run on this machine, or returns
+// nil if it can.
+func CheckHost() error { return checkHost(os.Geteuid(), exec.LookPath) }
+
+// labTools are the programs the lab runs on the host or in its nodes.
+var labTools = []string{"corosync", "pacemakerd", "cibadmin", "crm_mon", "nsenter"}
+
+func checkHost(euid int, lookPath func(string) (string, error)) error {
+	if euid != 0 {
 		return errors.New("the lab needs root: it creates namespaces, links and mounts")
 	}
-	for _, bin := range []string{"corosync", "pacemakerd", "cibadmin", "crm_mon", "nsenter"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			for _, dir := range []string{"/usr/sbin", "/usr/bin"} {
-				if _, err := os.Stat(filepath.Join(dir, bin)); err == nil {
-					goto found
-				}
-			}
+	for _, bin := range labTools {
+		if _, err := lookPath(bin); err != nil {
 			return fmt.Errorf("%s is not installed; install it with: %s", bin, InstallHint)
-		found:
 		}
 	}
 	return nil
@@ -52,7 +52,7 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkHost(); err != nil {
+	if err := CheckHost(); err != nil {
 		return nil, err
 	}
 	release, err := lockRoot(opts.StateRoot)
@@ -211,6 +211,9 @@ func (l *Lab) Addr(member string) (netip.Addr, error) {
 	a, err := l.st.addr(member)
 	return a.Addr(), err
 }
+
+// Binary is the vnfha binary the nodes run.
+func (l *Lab) Binary() string { return l.st.Binary }
 
 // Fencing reports whether the lab runs with a fence device.
 func (l *Lab) Fencing() bool { return l.st.Fencing }

@@ -1,0 +1,67 @@
+# vnfha: VNF high availability on Pacemaker/Corosync.
+# `make demo` and `make test` do all the set-up on a fresh Debian 12
+# machine, as root.
+
+PREFIX   ?= /usr
+OCF_ROOT ?= /usr/lib/ocf
+DESTDIR  ?=
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+GO       ?= go
+FUZZTIME ?= 10s
+
+SHELL := /bin/bash
+
+# The cluster tools live in sbin, which a non-login root shell may lack.
+export PATH := $(PATH):/usr/sbin:/sbin
+
+BUILD   := build
+AGENTS   = $(shell $(BUILD)/bin/vnfha-agent --list)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+
+.PHONY: all deps build install test unit e2e fuzz demo bench clean
+
+all: build
+
+deps:
+	./scripts/deps.sh
+
+# build lays out build/ as the lab expects it: bin/vnfha, bin/vnfha-agent
+# and lib/ocf/resource.d/vnfha/<agent> links to the agent binary.
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BUILD)/bin/ ./cmd/vnfha ./cmd/vnfha-agent
+	rm -rf $(BUILD)/lib/ocf/resource.d/vnfha
+	mkdir -p $(BUILD)/lib/ocf/resource.d/vnfha
+	for a in $(AGENTS); do ln -s ../../../../bin/vnfha-agent $(BUILD)/lib/ocf/resource.d/vnfha/$$a; done
+
+install: build
+	install -D -m 0755 $(BUILD)/bin/vnfha $(DESTDIR)$(PREFIX)/bin/vnfha
+	install -D -m 0755 $(BUILD)/bin/vnfha-agent $(DESTDIR)$(PREFIX)/lib/vnfha/vnfha-agent
+	mkdir -p $(DESTDIR)$(OCF_ROOT)/resource.d/vnfha
+	for a in $(AGENTS); do ln -sf $(PREFIX)/lib/vnfha/vnfha-agent $(DESTDIR)$(OCF_ROOT)/resource.d/vnfha/$$a; done
+
+# test runs everything: unit tests, every fuzz target for FUZZTIME, and the
+# end-to-end tests against real Pacemaker clusters in the lab (root).
+test: deps build unit fuzz e2e
+
+unit:
+	$(GO) vet ./...
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v /test/e2e)
+
+fuzz:
+	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
+
+# One package at a time: lab clusters are timing-sensitive on 2 cores.
+e2e: build
+	$(GO) test -count=1 -p 1 -timeout 20m -v ./test/e2e/...
+
+demo: deps build
+	$(BUILD)/bin/vnfha lab up --name demo
+	$(BUILD)/bin/vnfha lab status --name demo
+	@echo "The lab stays up. Try: $(BUILD)/bin/vnfha lab exec --name demo node1 -- crm_mon -1"
+	@echo "Remove it with:        $(BUILD)/bin/vnfha lab down --name demo"
+
+bench: deps build
+	$(GO) test -count=1 -p 1 -run '^$$' -bench . -benchtime 1x -timeout 30m ./test/bench/...
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,169 @@
+// Package labtest gives tests a lab: a real Pacemaker cluster built from
+// the code under test, torn down with t.Cleanup even when the test fails.
+package labtest
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vnfha/vnfha/agents"
+	"github.com/vnfha/vnfha/lab"
+)
+
+// Required reports whether a test that needs the lab must fail, rather
+// than skip, when the machine cannot run one. CI sets CI=true: there a
+// missing dependency fails the run.
+func Required() bool { return os.Getenv("CI") == "true" }
+
+// RequireHost skips (or, under CI, fails) a test on a machine that cannot
+// run a lab: not root, or Pacemaker not installed.
+func RequireHost(t testing.TB) {
+	t.Helper()
+	if err := lab.CheckHost(); err != nil {
+		if Required() {
+			t.Fatalf("lab unavailable with CI=true: %v", err)
+		}
+		t.Skipf("lab unavailable: %v", err)
+	}
+}
+
+// Build compiles the vnfha CLI and the agent binary of this checkout into a
+// fresh directory laid out as `make build` lays out build/: bin/vnfha,
+// bin/vnfha-agent and lib/ocf/resource.d/vnfha/<agent> links. It returns
+// the vnfha binary and the OCF directory.
+func Build(t testing.TB) (binary, ocfDir string) {
+	t.Helper()
+	root := ModuleRoot(t)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "bin")
+	cmd := exec.Command("go", "build", "-o", bin+"/", "./cmd/vnfha", "./cmd/vnfha-agent")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build vnfha: %v\n%s", err, out)
+	}
+	ocfDir = filepath.Join(dir, "lib", "ocf", "resource.d")
+	provider := filepath.Join(ocfDir, "vnfha")
+	if err := os.MkdirAll(provider, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range agents.Names() {
+		if err := os.Symlink(filepath.Join(bin, "vnfha-agent"), filepath.Join(provider, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return filepath.Join(bin, "vnfha"), ocfDir
+}
+
+// ModuleRoot is the directory of this checkout's go.mod.
+func ModuleRoot(t testing.TB) string {
+	t.Helper()
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		t.Fatalf("go env GOMOD: %v", err)
+	}
+	mod := strings.TrimSpace(string(out))
+	if mod == "" || mod == os.DevNull {
+		t.Fatal("not inside the vnfha module")
+	}
+	return filepath.Dir(mod)
+}
+
+// Up builds the code under test, brings a lab up with it and registers its
+// teardown. Options left empty get the lab's defaults; Name defaults to a
+// name derived from the test, so that tests in parallel packages do not
+// share a lab.
+func Up(t testing.TB, opts lab.Options) *lab.Lab {
+	t.Helper()
+	RequireHost(t)
+	if opts.Binary == "" {
+		opts.Binary, opts.OCFDir = Build(t)
+	}
+	if opts.Name == "" {
+		opts.Name = nameFor(t)
+	}
+	if opts.Log == nil {
+		opts.Log = t.Logf
+	}
+	// A lab left over by a crashed run of the same test goes first.
+	if err := lab.Down(opts.Name, opts.StateRoot); err != nil {
+		t.Fatalf("clean up an old lab %s: %v", opts.Name, err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			DumpLogs(t, opts)
+		}
+		if err := lab.Down(opts.Name, opts.StateRoot); err != nil {
+			t.Errorf("lab down: %v", err)
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	start := time.Now()
+	l, err := lab.Up(ctx, opts)
+	if err != nil {
+		t.Fatalf("lab up: %v", err)
+	}
+	t.Logf("lab %s up in %s", l.Name(), time.Since(start).Round(10*time.Millisecond))
+	return l
+}
+
+// nameFor makes a lab name (at most 12 characters) from a test's name.
+func nameFor(t testing.TB) string {
+	var b strings.Builder
+	b.WriteString("t")
+	for _, r := range strings.ToLower(t.Name()) {
+		if b.Len() >= 12 {
+			break
+		}
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// DumpLogs writes the tail of each node's logs to the test log, so that a
+// failure in CI can be read without the machine.
+func DumpLogs(t testing.TB, opts lab.Options) {
+	t.Helper()
+	l, err := lab.Open(opts.Name, opts.StateRoot)
+	if err != nil {
+		return
+	}
+	for _, n := range l.Nodes() {
+		for _, f := range []string{"init.log", "log-pacemaker/pacemaker.log", "log-corosync/corosync.log"} {
+			b, err := os.ReadFile(filepath.Join(l.NodeDir(n), f))
+			if err != nil {
+				continue
+			}
+			lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+			if len(lines) > 40 {
+				lines = lines[len(lines)-40:]
+			}
+			t.Logf("--- %s %s (last %d lines)\n%s", n, f, len(lines), strings.Join(lines, "\n"))
+		}
+	}
+}
+
+// Eventually polls cond every interval until it returns true, at most for
+// timeout. It fails the test with the last reason cond gave.
+func Eventually(t testing.TB, timeout, interval time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var why string
+	for {
+		var ok bool
+		if ok, why = cond(); ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s: %s", what, timeout, why)
+		}
+		time.Sleep(interval)
+	}
+}

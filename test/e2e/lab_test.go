@@ -1,0 +1,199 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vnfha/vnfha/crmwrap"
+	"github.com/vnfha/vnfha/lab"
+	"github.com/vnfha/vnfha/lab/labtest"
+)
+
+// TestLabLifecycle walks a 3-node lab through what the suite's other tests
+// rely on: a quorate cluster with real fencing, a node's power loss and
+// return, a partition and its healing, and a teardown that leaves nothing.
+func TestLabLifecycle(t *testing.T) {
+	l := labtest.Up(t, lab.Options{Nodes: 3})
+	ctx := context.Background()
+	node1 := crmwrap.New(l.Runner("node1"))
+
+	st, err := node1.Status(ctx)
+	if err != nil {
+		t.Fatalf("status: %v", err)
+	}
+	if !st.Quorate() {
+		t.Fatalf("up returned without a quorate DC: %+v", st.Summary)
+	}
+	for _, n := range l.Nodes() {
+		if node, ok := st.Node(n); !ok || !node.Online {
+			t.Errorf("%s is not online after up", n)
+		}
+	}
+	if !st.Summary.Options.StonithEnabled {
+		t.Error("stonith-enabled is false; the lab must fence by default")
+	}
+	if !hasPrimitive(st, "lab-fence", "stonith:fence_vnfha_lab") {
+		t.Errorf("no stonith:fence_vnfha_lab device in %+v", st.Resources)
+	}
+
+	t.Run("up again is a no-op", func(t *testing.T) {
+		opts := lab.Options{Name: l.Name(), Nodes: 3, Binary: l.Binary()}
+		start := time.Now()
+		again, err := lab.Up(ctx, opts)
+		if err != nil {
+			t.Fatalf("second up: %v", err)
+		}
+		if again.Subnet() != l.Subnet() {
+			t.Errorf("second up moved the lab from %s to %s", l.Subnet(), again.Subnet())
+		}
+		t.Logf("second up took %s", time.Since(start))
+	})
+
+	t.Run("kill fences the node, start brings it back", func(t *testing.T) {
+		if err := l.Kill("node2"); err != nil {
+			t.Fatalf("kill node2: %v", err)
+		}
+		if _, err := l.Exec(ctx, "node2", "true"); err == nil {
+			t.Error("exec on a killed node succeeded")
+		}
+		labtest.Eventually(t, 60*time.Second, 250*time.Millisecond, "node2 offline and fenced", func() (bool, string) {
+			st, err := node1.Status(ctx)
+			if err != nil {
+				return false, err.Error()
+			}
+			if n, _ := st.Node("node2"); n.Online {
+				return false, "node2 still online"
+			}
+			if !fenced(st, "node2") {
+				return false, fmt.Sprintf("no successful fencing of node2 in %+v", st.FenceHistory)
+			}
+			return true, ""
+		})
+		if err := l.Start("node2"); err != nil {
+			t.Fatalf("start node2: %v", err)
+		}
+		waitReady(t, l)
+		if st, _ := node1.Status(ctx); st == nil || !online(st, "node2") {
+			t.Error("node2 did not rejoin")
+		}
+	})
+
+	t.Run("partition keeps quorum on the majority side", func(t *testing.T) {
+		if err := l.Partition("node3"); err != nil {
+			t.Fatalf("partition: %v", err)
+		}
+		// The majority keeps quorum and fences node3, which reboots into a
+		// partition of one: it comes back up without quorum.
+		labtest.Eventually(t, 60*time.Second, 250*time.Millisecond, "node1 quorate, node3 fenced", func() (bool, string) {
+			st, err := node1.Status(ctx)
+			if err != nil {
+				return false, err.Error()
+			}
+			if !st.Quorate() || online(st, "node3") || !fenced(st, "node3") {
+				return false, fmt.Sprintf("quorate=%v node3 online=%v fence history %+v", st.Quorate(), online(st, "node3"), st.FenceHistory)
+			}
+			return true, ""
+		})
+		labtest.Eventually(t, 60*time.Second, 250*time.Millisecond, "node3 up without quorum", func() (bool, string) {
+			out, err := l.Exec(ctx, "node3", "corosync-quorumtool", "-s")
+			// corosync-quorumtool exits 2 when not quorate.
+			if !strings.Contains(string(out), "Quorate:          No") {
+				return false, fmt.Sprintf("%v: %s", err, out)
+			}
+			return true, ""
+		})
+		if err := l.Heal(); err != nil {
+			t.Fatalf("heal: %v", err)
+		}
+		waitReady(t, l)
+		st, err := crmwrap.New(l.Runner("node3")).Status(ctx)
+		if err != nil || !st.Quorate() {
+			t.Fatalf("node3 not quorate after heal: %v", err)
+		}
+	})
+
+	t.Run("down leaves nothing behind", func(t *testing.T) {
+		dir := l.Dir()
+		name := l.Name()
+		if err := l.Down(); err != nil {
+			t.Fatalf("down: %v", err)
+		}
+		if err := l.Down(); err != nil {
+			t.Errorf("second down: %v", err)
+		}
+		assertGone(t, name, dir)
+	})
+}
+
+func waitReady(t *testing.T, l *lab.Lab) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	if err := l.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func hasPrimitive(st *crmwrap.Status, id, agent string) bool {
+	for _, i := range st.Instances() {
+		if i.ID == id && i.Agent == agent {
+			return true
+		}
+	}
+	return false
+}
+
+func online(st *crmwrap.Status, node string) bool {
+	n, ok := st.Node(node)
+	return ok && n.Online
+}
+
+func fenced(st *crmwrap.Status, node string) bool {
+	for _, f := range st.FenceHistory {
+		if f.Target == node && f.Status == crmwrap.FenceSuccess {
+			return true
+		}
+	}
+	return false
+}
+
+// assertGone checks that a lab left no namespace, process, mount or file.
+func assertGone(t *testing.T, name, dir string) {
+	t.Helper()
+	entries, _ := os.ReadDir("/run/netns")
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "vnfha-"+name+"-") {
+			t.Errorf("namespace %s left behind", e.Name())
+		}
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("lab dir %s left behind (%v)", dir, err)
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		cmd := strings.ReplaceAll(string(b), "\x00", " ")
+		if strings.Contains(cmd, "lab init --name "+name+" ") {
+			t.Errorf("process left behind: %s: %s", p, cmd)
+		}
+	}
+	mounts, _ := filepath.Glob("/proc/[0-9]*/mountinfo")
+	for _, m := range mounts {
+		b, err := os.ReadFile(m)
+		if err != nil {
+			continue
+		}
+		if strings.Contains(string(b), dir) {
+			t.Errorf("mount of %s left behind in %s", dir, m)
+			break
+		}
+	}
+}

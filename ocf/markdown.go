@@ -3,6 +3,7 @@ package ocf
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -39,8 +40,10 @@ func (a *Agent) Markdown() []byte {
 		b.WriteString("\n")
 		if a.reloads() {
 			b.WriteString("A change to a reloadable parameter is applied in place by `reload-agent`; " +
-				"a change to any other parameter restarts the resource. The meta-data marks the " +
-				"non-reloadable parameters `unique=\"1\"` for Pacemaker 2.1.5's sake (see package ocf).\n\n")
+				"a change to any other parameter restarts the resource. So that ocf-tester's DTD accepts it, " +
+				"the meta-data declares OCF 1.0, advertises the action under its legacy name `reload`, and marks " +
+				"the non-reloadable parameters `unique=\"1\"`, which is how Pacemaker 2.1.5 tells them apart " +
+				"(see package ocf, metadata.go).\n\n")
 		}
 	}
 
@@ -90,6 +93,7 @@ func (a *Agent) exitCodes() []ExitCodeDoc {
 			out = append(out, c)
 		}
 	}
+	slices.SortStableFunc(out, func(x, y ExitCodeDoc) int { return int(x.Code) - int(y.Code) })
 	return out
 }
 

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/vnfha/vnfha/ocf"
+	"github.com/vnfha/vnfha/ocf/ocftest"
+)
+
+func TestRunDispatch(t *testing.T) {
+	env := ocf.MapLookup(map[string]string{"OCF_RESOURCE_INSTANCE": "d", "HA_RSCTMP": t.TempDir()})
+	tests := []struct {
+		name       string
+		argv       []string
+		want       int
+		wantStdout string
+		wantStderr string
+	}{
+		{"by link name", []string{"/usr/lib/ocf/resource.d/vnfha/dummy", "monitor"}, 7, "", ""},
+		{"by link name, meta-data", []string{"dummy", "meta-data"}, 0, `<resource-agent name="dummy"`, ""},
+		{"by first argument", []string{"/usr/bin/vnfha-agent", "dummy", "validate-all"}, 0, "", ""},
+		{"no action under link name", []string{"dummy"}, 2, "", "ocf-exit-reason:no action given"},
+		{"unknown agent", []string{"vnfha-agent", "nosuch", "start"}, 5, "", `ocf-exit-reason:vnfha-agent: no agent named "nosuch"`},
+		{"own name alone", []string{"vnfha-agent"}, 2, "", "agents: dummy"},
+		{"empty argv", nil, 2, "", "usage:"},
+		{"unknown action", []string{"dummy", "frobnicate"}, 3, "", "ocf-exit-reason:"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			if got := run(tt.argv, env, &stdout, &stderr); got != tt.want {
+				t.Errorf("run(%q) = %d, want %d\n%s", tt.argv, got, tt.want, &stderr)
+			}
+			if !strings.Contains(stdout.String(), tt.wantStdout) || !strings.Contains(stderr.String(), tt.wantStderr) {
+				t.Errorf("stdout %q / stderr %q lack %q / %q", &stdout, &stderr, tt.wantStdout, tt.wantStderr)
+			}
+		})
+	}
+}
+
+// TestLeanDependencies keeps the agent binary free of what Pacemaker should
+// not load on every monitor: the bridge, crmwrap, netlink, flag parsing.
+func TestLeanDependencies(t *testing.T) {
+	gobin := ocftest.RequireTool(t, "go")
+	out, err := exec.Command(gobin, "list", "-deps", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	allowed := []string{
+		"github.com/vnfha/vnfha/ocf",
+		"github.com/vnfha/vnfha/agents",
+		"github.com/vnfha/vnfha/cmd/vnfha-agent",
+		"github.com/sirupsen/logrus",
+		"github.com/beevik/etree",
+		"golang.org/x/sys/unix", // logrus's terminal check
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		if !strings.Contains(strings.SplitN(pkg, "/", 2)[0], ".") {
+			continue // standard library
+		}
+		ok := false
+		for _, prefix := range allowed {
+			if pkg == prefix || strings.HasPrefix(pkg, prefix+"/") {
+				ok = true
+			}
+		}
+		if !ok {
+			t.Errorf("vnfha-agent links %s; agents must stay lean (only ocf, agents, logrus, etree)", pkg)
+		}
+	}
+}
+
+// BenchmarkMonitorExec measures what Pacemaker pays per monitor: exec of the
+// binary through its agent link, environment parsing and the dummy's check.
+func BenchmarkMonitorExec(b *testing.B) {
+	gobin := ocftest.RequireTool(b, "go")
+	dir := b.TempDir()
+	bin := filepath.Join(dir, "vnfha-agent")
+	if out, err := exec.Command(gobin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	link := filepath.Join(dir, "dummy")
+	if err := os.Symlink(bin, link); err != nil {
+		b.Fatal(err)
+	}
+	env := append(os.Environ(), "OCF_RESOURCE_INSTANCE=bench", "HA_RSCTMP="+dir, "OCF_RESKEY_CRM_meta_interval=1000")
+	start := exec.Command(link, "start")
+	start.Env = env
+	if err := start.Run(); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		cmd := exec.Command(link, "monitor")
+		cmd.Env = env
+		if err := cmd.Run(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

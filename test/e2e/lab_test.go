@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -195,5 +196,55 @@ func assertGone(t *testing.T, name, dir string) {
 			t.Errorf("mount of %s left behind in %s", dir, m)
 			break
 		}
+	}
+}
+
+// TestLabsCoexistAndDownAfterCrash runs two labs side by side, kills one
+// "vnfha lab up" with SIGKILL half-way, and checks that "down" still
+// removes everything of the crashed lab without touching the other.
+func TestLabsCoexistAndDownAfterCrash(t *testing.T) {
+	binary, ocfDir := labtest.Build(t)
+	other := labtest.Up(t, lab.Options{Name: "tcoexist", Nodes: 2, Binary: binary, OCFDir: ocfDir})
+
+	const crashed = "tcrashed"
+	if err := lab.Down(crashed, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lab.Down(crashed, "") })
+	up := exec.Command(binary, "lab", "up", "--name", crashed, "--nodes", "2")
+	if err := up.Start(); err != nil {
+		t.Fatal(err)
+	}
+	labtest.Eventually(t, 30*time.Second, 20*time.Millisecond, "crashed lab's nodes booted", func() (bool, string) {
+		l, err := lab.Open(crashed, "")
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, n := range l.Nodes() {
+			if _, err := os.Stat(filepath.Join(l.NodeDir(n), "init.pid")); err != nil {
+				return false, err.Error()
+			}
+		}
+		return true, ""
+	})
+	up.Process.Kill()
+	up.Wait()
+
+	l, err := lab.Open(crashed, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Subnet() == other.Subnet() {
+		t.Errorf("two labs share the subnet %s", l.Subnet())
+	}
+	dir := l.Dir()
+	if err := lab.Down(crashed, ""); err != nil {
+		t.Fatalf("down after a crashed up: %v", err)
+	}
+	assertGone(t, crashed, dir)
+
+	st, err := crmwrap.New(other.Runner("node1")).Status(context.Background())
+	if err != nil || !st.Quorate() || !online(st, "node2") {
+		t.Errorf("the other lab suffered from the crashed lab's down: %v", err)
 	}
 }

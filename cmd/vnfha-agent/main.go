@@ -7,6 +7,9 @@
 //
 //	vnfha-agent dummy monitor
 //
+// and "vnfha-agent --list" prints the agents' names, one a line, for the
+// install step that creates the links.
+//
 // Pacemaker executes it for every monitor, so it links only package ocf, the
 // agents and their small dependencies (logrus, etree): never the bridge,
 // netlink or flag libraries. A test enforces that.
@@ -39,6 +42,13 @@ func run(argv []string, lookup ocf.LookupFunc, stdout, stderr io.Writer) int {
 		if len(args) == 0 {
 			return usage(stderr)
 		}
+		if args[0] == "--list" {
+			// The Makefile links one OCF agent per name printed here.
+			for _, name := range agents.Names() {
+				fmt.Fprintln(stdout, name)
+			}
+			return 0
+		}
 		if a = agents.Lookup(args[0]); a == nil {
 			fmt.Fprintf(stderr, "ocf-exit-reason:vnfha-agent: no agent named %q\n", args[0])
 			usage(stderr)
@@ -50,7 +60,7 @@ func run(argv []string, lookup ocf.LookupFunc, stdout, stderr io.Writer) int {
 }
 
 func usage(w io.Writer) int {
-	fmt.Fprintf(w, "usage: vnfha-agent AGENT ACTION, or run as %s/AGENT ACTION\nagents: %s\n",
+	fmt.Fprintf(w, "usage: vnfha-agent AGENT ACTION | vnfha-agent --list, or run as %s/AGENT ACTION\nagents: %s\n",
 		"/usr/lib/ocf/resource.d/"+agents.Provider, strings.Join(agents.Names(), ", "))
 	return int(ocf.ErrArgs)
 }

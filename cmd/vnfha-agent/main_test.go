@@ -26,6 +26,7 @@ func TestRunDispatch(t *testing.T) {
 		{"by first argument", []string{"/usr/bin/vnfha-agent", "dummy", "validate-all"}, 0, "", ""},
 		{"no action under link name", []string{"dummy"}, 2, "", "ocf-exit-reason:no action given"},
 		{"unknown agent", []string{"vnfha-agent", "nosuch", "start"}, 5, "", `ocf-exit-reason:vnfha-agent: no agent named "nosuch"`},
+		{"list", []string{"/usr/lib/vnfha/vnfha-agent", "--list"}, 0, "dummy\n", ""},
 		{"own name alone", []string{"vnfha-agent"}, 2, "", "agents: dummy"},
 		{"empty argv", nil, 2, "", "usage:"},
 		{"unknown action", []string{"dummy", "frobnicate"}, 3, "", "ocf-exit-reason:"},

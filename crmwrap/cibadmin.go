@@ -122,3 +122,13 @@ func scopeName(s Scope) string {
 	}
 	return string(s)
 }
+
+// EmptyCIB returns a new, empty CIB (`cibadmin --empty`) in the schema of
+// the installed Pacemaker, a starting point for a CIB_file.
+func (c *Client) EmptyCIB(ctx context.Context) ([]byte, error) {
+	out, err := c.run(ctx, "cibadmin", []string{"--empty"}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("create empty CIB: %w", err)
+	}
+	return out, nil
+}

@@ -183,7 +183,8 @@ OCF_RESKEY_CRM_meta_on_node=node2 crm_node -n >"$td/crm_node/name.txt"
 CIB_file=$run cibadmin --query --scope nodes >"$td/cibadmin/query-nodes.xml"
 CIB_file=$run cibadmin --query --xpath "//primitive[@id='vip']" >"$td/cibadmin/query-xpath-vip.xml"
 CIB_file=$run cibadmin --query --xpath "//primitive[@id='state']|//primitive[@id='vip']" >"$td/cibadmin/query-xpath-two.xml"
-CIB_file=$run cibadmin --query --xpath "//primitive[@id='nosuch']" >"$td/cibadmin/query-xpath-nosuch.xml" 2>&1 || echo "exit $?" >>"$td/cibadmin/query-xpath-nosuch.xml"
+# No match: exit 105 (CRM_EX_NOSUCH) and a message on stderr.
+CIB_file=$run cibadmin --query --xpath "//primitive[@id='nosuch']" 2>"$td/cibadmin/query-xpath-nosuch.stderr" || true
 
 # With no cluster running on this host (no CIB_file), the tools fail with
 # 102 "Not connected" and still print an XML result. Only recorded when that

@@ -1,0 +1,50 @@
+package bench
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/vnfha/vnfha/lab"
+	"github.com/vnfha/vnfha/lab/labtest"
+)
+
+// labUpRuns is how many times the lab is brought up; the median is the
+// figure, the spread is reported beside it.
+const labUpRuns = 5
+
+// BenchmarkLabUp measures "vnfha lab up" for 3 nodes: from the call until
+// the cluster is quorate with a DC and every node online. The goal is
+// ≤ 10 s; a naive start takes ~22 s (LAB.md).
+func BenchmarkLabUp(b *testing.B) {
+	labtest.RequireHost(b)
+	binary, ocfDir := labtest.Build(b)
+	const name = "benchup"
+	for i := 0; i < b.N; i++ {
+		var runs []time.Duration
+		for r := 0; r < labUpRuns; r++ {
+			if err := lab.Down(name, ""); err != nil {
+				b.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			start := time.Now()
+			_, err := lab.Up(ctx, lab.Options{Name: name, Nodes: 3, Binary: binary, OCFDir: ocfDir})
+			d := time.Since(start)
+			cancel()
+			if err != nil {
+				lab.Down(name, "")
+				b.Fatalf("run %d: %v", r+1, err)
+			}
+			runs = append(runs, d)
+			if err := lab.Down(name, ""); err != nil {
+				b.Fatal(err)
+			}
+		}
+		slices.Sort(runs)
+		b.ReportMetric(runs[len(runs)/2].Seconds(), "s-median-up")
+		b.ReportMetric(runs[0].Seconds(), "s-min-up")
+		b.ReportMetric(runs[len(runs)-1].Seconds(), "s-max-up")
+		b.Logf("lab up (3 nodes, quorate with DC, all online), %d runs: %v", len(runs), runs)
+	}
+}

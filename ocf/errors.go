@@ -98,7 +98,13 @@ func (e *Error) Is(target error) bool {
 // errors.Is and errors.As.
 func Errorf(code Code, format string, args ...any) error {
 	err := fmt.Errorf(format, args...)
-	return &Error{Code: code, Reason: err.Error(), Err: errors.Unwrap(err)}
+	e := &Error{Code: code, Reason: err.Error()}
+	// Keep fmt's wrapper, not its operand, so that several %w all stay
+	// reachable; without %w there is no cause to keep.
+	if _, multi := err.(interface{ Unwrap() []error }); multi || errors.Unwrap(err) != nil {
+		e.Err = err
+	}
+	return e
 }
 
 // Generic returns an OCF_ERR_GENERIC error with a formatted reason.

@@ -49,6 +49,13 @@ func TestErrorfWrapsCause(t *testing.T) {
 	if errors.Is(err, NotRunning) {
 		t.Errorf("errors.Is(%v, NotRunning) = true", err)
 	}
+	two := Errorf(ErrPerm, "open %w, then %w", fs.ErrPermission, fs.ErrClosed)
+	if !errors.Is(two, fs.ErrPermission) || !errors.Is(two, fs.ErrClosed) {
+		t.Errorf("Errorf with two %%w lost a cause: %v", two)
+	}
+	if plain := Errorf(ErrPerm, "no cause").(*Error); plain.Err != nil {
+		t.Errorf("Errorf without %%w set Err = %v", plain.Err)
+	}
 	var e *Error
 	if !errors.As(fmt.Errorf("outer: %w", err), &e) || e.Code != ErrGeneric {
 		t.Errorf("errors.As did not find the *Error through a wrapper")

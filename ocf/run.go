@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"github.com/sirupsen/logrus"
 )
 
 // Main runs the agent as a process: the action is os.Args[1], and the exit
@@ -117,10 +119,8 @@ func (a *Agent) resolve(action string) (HandlerFunc, string) {
 }
 
 // report is the single place where a result becomes an exit code.
-func (a *Agent) report(stderr io.Writer, log interface {
-	Debugf(string, ...any)
-	Errorf(string, ...any)
-}, err error) Code {
+// log is nil before the environment has been read.
+func (a *Agent) report(stderr io.Writer, log *logrus.Entry, err error) Code {
 	code, reason := Result(err)
 	if reason != "" {
 		// Pacemaker keeps the last such line; one line, so no newlines.

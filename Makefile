@@ -15,7 +15,6 @@ SHELL := /bin/bash
 export PATH := $(PATH):/usr/sbin:/sbin
 
 BUILD   := build
-AGENTS   = $(shell $(BUILD)/bin/vnfha-agent --list)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
 .PHONY: all deps build install test unit e2e fuzz demo bench clean
@@ -27,17 +26,19 @@ deps:
 
 # build lays out build/ as the lab expects it: bin/vnfha, bin/vnfha-agent
 # and lib/ocf/resource.d/vnfha/<agent> links to the agent binary.
+# The agent directory is updated in place, never recreated: a running lab
+# has it bind-mounted.
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BUILD)/bin/ ./cmd/vnfha ./cmd/vnfha-agent
-	rm -rf $(BUILD)/lib/ocf/resource.d/vnfha
 	mkdir -p $(BUILD)/lib/ocf/resource.d/vnfha
-	for a in $(AGENTS); do ln -s ../../../../bin/vnfha-agent $(BUILD)/lib/ocf/resource.d/vnfha/$$a; done
+	find $(BUILD)/lib/ocf/resource.d/vnfha -type l -delete
+	for a in $$($(BUILD)/bin/vnfha-agent --list); do ln -s $(CURDIR)/$(BUILD)/bin/vnfha-agent $(BUILD)/lib/ocf/resource.d/vnfha/$$a; done
 
 install: build
 	install -D -m 0755 $(BUILD)/bin/vnfha $(DESTDIR)$(PREFIX)/bin/vnfha
 	install -D -m 0755 $(BUILD)/bin/vnfha-agent $(DESTDIR)$(PREFIX)/lib/vnfha/vnfha-agent
 	mkdir -p $(DESTDIR)$(OCF_ROOT)/resource.d/vnfha
-	for a in $(AGENTS); do ln -sf $(PREFIX)/lib/vnfha/vnfha-agent $(DESTDIR)$(OCF_ROOT)/resource.d/vnfha/$$a; done
+	for a in $$($(BUILD)/bin/vnfha-agent --list); do ln -sf $(PREFIX)/lib/vnfha/vnfha-agent $(DESTDIR)$(OCF_ROOT)/resource.d/vnfha/$$a; done
 
 # test runs everything: unit tests, every fuzz target for FUZZTIME, and the
 # end-to-end tests against real Pacemaker clusters in the lab (root).

@@ -143,14 +143,20 @@ func (n *nodeInit) setupMounts() error {
 		}
 	}
 	// Read-only overlays put the lab's fence agent in /usr/sbin, where
-	// pacemaker-fenced looks for fence agents, and the agents under test
-	// in /usr/lib/ocf/resource.d, without touching the host's files.
+	// pacemaker-fenced looks for fence agents, and a vnfha mount point in
+	// /usr/lib/ocf/resource.d, without touching the host's files.
 	if err := overlay(n.p.sbinDir(), "/usr/sbin"); err != nil {
 		return err
 	}
-	if n.st.OCFDir != "" {
-		if err := overlay(n.st.OCFDir, "/usr/lib/ocf/resource.d"); err != nil {
+	if n.st.AgentDir != "" {
+		const provider = "/usr/lib/ocf/resource.d/vnfha"
+		if err := overlay(n.p.ocfStubDir(), filepath.Dir(provider)); err != nil {
 			return err
+		}
+		// A bind mount, unlike an overlay's lower layer, shows agents that
+		// a rebuild adds while the lab runs.
+		if err := unix.Mount(n.st.AgentDir, provider, "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("bind %s on %s: %w", n.st.AgentDir, provider, err)
 		}
 	}
 	return nil

@@ -94,7 +94,7 @@ func up(ctx context.Context, opts Options) (*Lab, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &state{Name: opts.Name, Slot: slot, Binary: opts.Binary, OCFDir: opts.OCFDir,
+	st := &state{Name: opts.Name, Slot: slot, Binary: opts.Binary, AgentDir: opts.AgentDir,
 		Fencing: !opts.NoFencing, CreatedAt: time.Now().UTC()}
 	for i := 1; i <= opts.Nodes; i++ {
 		st.Nodes = append(st.Nodes, NodeName(i))
@@ -124,8 +124,10 @@ func up(ctx context.Context, opts Options) (*Lab, error) {
 // prepareFiles writes the state file and each node's private directories,
 // corosync.conf and seed CIB.
 func (l *Lab) prepareFiles(ctx context.Context) error {
-	if err := os.MkdirAll(l.p.sbinDir(), 0o755); err != nil {
-		return fmt.Errorf("create lab dir: %w", err)
+	for _, d := range []string{l.p.sbinDir(), filepath.Join(l.p.ocfStubDir(), "vnfha")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("create lab dir: %w", err)
+		}
 	}
 	if err := writeState(l.p, l.st); err != nil {
 		return err

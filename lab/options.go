@@ -28,11 +28,12 @@ type Options struct {
 	// the lab's fence agent is a link to it. Default: the running
 	// executable, if it is named vnfha.
 	Binary string
-	// OCFDir, if set, is a directory laid out like
-	// /usr/lib/ocf/resource.d (with a vnfha/ subdirectory). It is laid over
-	// the nodes' /usr/lib/ocf/resource.d, so Pacemaker runs the agents under
-	// test. Default: ../lib/ocf/resource.d next to Binary, if it exists.
-	OCFDir string
+	// AgentDir, if set, holds the vnfha OCF agents under test (links named
+	// after the agents). Every node sees it as
+	// /usr/lib/ocf/resource.d/vnfha, so Pacemaker runs the code under test.
+	// Default: ../lib/ocf/resource.d/vnfha next to Binary, the layout of
+	// `make build`, if it exists.
+	AgentDir string
 	// NoFencing runs the cluster with stonith-enabled=false and no fence
 	// device. The default is real fencing.
 	NoFencing bool
@@ -88,10 +89,10 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("vnfha binary: %w", err)
 	}
 	o.Binary = bin
-	if o.OCFDir == "" {
-		d := filepath.Join(filepath.Dir(o.Binary), "..", "lib", "ocf", "resource.d")
-		if _, err := os.Stat(filepath.Join(d, "vnfha")); err == nil {
-			o.OCFDir = filepath.Clean(d)
+	if o.AgentDir == "" {
+		d := filepath.Join(filepath.Dir(o.Binary), "..", "lib", "ocf", "resource.d", "vnfha")
+		if _, err := os.Stat(d); err == nil {
+			o.AgentDir = filepath.Clean(d)
 		}
 	}
 	return o, nil

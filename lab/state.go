@@ -20,7 +20,7 @@ type state struct {
 	Slot      int       `json:"slot"`
 	Nodes     []string  `json:"nodes"`
 	Binary    string    `json:"binary"`
-	OCFDir    string    `json:"ocf_dir,omitempty"`
+	AgentDir  string    `json:"agent_dir,omitempty"`
 	Fencing   bool      `json:"fencing"`
 	CreatedAt time.Time `json:"created_at"`
 }
@@ -32,6 +32,7 @@ func (p paths) dir() string                { return filepath.Join(p.root, p.name
 func (p paths) stateFile() string          { return filepath.Join(p.dir(), "lab.json") }
 func (p paths) nodeDir(node string) string { return filepath.Join(p.dir(), "nodes", node) }
 func (p paths) sbinDir() string            { return filepath.Join(p.dir(), "sbin") }
+func (p paths) ocfStubDir() string         { return filepath.Join(p.dir(), "ocf-stub") }
 func (p paths) initPID(node string) string {
 	return filepath.Join(p.nodeDir(node), "init.pid")
 }

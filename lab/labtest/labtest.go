@@ -35,8 +35,8 @@ func RequireHost(t testing.TB) {
 // Build compiles the vnfha CLI and the agent binary of this checkout into a
 // fresh directory laid out as `make build` lays out build/: bin/vnfha,
 // bin/vnfha-agent and lib/ocf/resource.d/vnfha/<agent> links. It returns
-// the vnfha binary and the OCF directory.
-func Build(t testing.TB) (binary, ocfDir string) {
+// the vnfha binary and the agent directory.
+func Build(t testing.TB) (binary, agentDir string) {
 	t.Helper()
 	root := ModuleRoot(t)
 	dir := t.TempDir()
@@ -46,17 +46,16 @@ func Build(t testing.TB) (binary, ocfDir string) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build vnfha: %v\n%s", err, out)
 	}
-	ocfDir = filepath.Join(dir, "lib", "ocf", "resource.d")
-	provider := filepath.Join(ocfDir, "vnfha")
-	if err := os.MkdirAll(provider, 0o755); err != nil {
+	agentDir = filepath.Join(dir, "lib", "ocf", "resource.d", "vnfha")
+	if err := os.MkdirAll(agentDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range agents.Names() {
-		if err := os.Symlink(filepath.Join(bin, "vnfha-agent"), filepath.Join(provider, name)); err != nil {
+		if err := os.Symlink(filepath.Join(bin, "vnfha-agent"), filepath.Join(agentDir, name)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return filepath.Join(bin, "vnfha"), ocfDir
+	return filepath.Join(bin, "vnfha"), agentDir
 }
 
 // ModuleRoot is the directory of this checkout's go.mod.
@@ -81,7 +80,7 @@ func Up(t testing.TB, opts lab.Options) *lab.Lab {
 	t.Helper()
 	RequireHost(t)
 	if opts.Binary == "" {
-		opts.Binary, opts.OCFDir = Build(t)
+		opts.Binary, opts.AgentDir = Build(t)
 	}
 	if opts.Name == "" {
 		opts.Name = nameFor(t)

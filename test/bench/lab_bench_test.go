@@ -19,7 +19,7 @@ const labUpRuns = 5
 // ≤ 10 s; a naive start takes ~22 s (LAB.md).
 func BenchmarkLabUp(b *testing.B) {
 	labtest.RequireHost(b)
-	binary, ocfDir := labtest.Build(b)
+	binary, agentDir := labtest.Build(b)
 	const name = "benchup"
 	for i := 0; i < b.N; i++ {
 		var runs []time.Duration
@@ -29,7 +29,7 @@ func BenchmarkLabUp(b *testing.B) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			start := time.Now()
-			_, err := lab.Up(ctx, lab.Options{Name: name, Nodes: 3, Binary: binary, OCFDir: ocfDir})
+			_, err := lab.Up(ctx, lab.Options{Name: name, Nodes: 3, Binary: binary, AgentDir: agentDir})
 			d := time.Since(start)
 			cancel()
 			if err != nil {

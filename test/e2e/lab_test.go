@@ -203,8 +203,8 @@ func assertGone(t *testing.T, name, dir string) {
 // "vnfha lab up" with SIGKILL half-way, and checks that "down" still
 // removes everything of the crashed lab without touching the other.
 func TestLabsCoexistAndDownAfterCrash(t *testing.T) {
-	binary, ocfDir := labtest.Build(t)
-	other := labtest.Up(t, lab.Options{Name: "tcoexist", Nodes: 2, Binary: binary, OCFDir: ocfDir})
+	binary, agentDir := labtest.Build(t)
+	other := labtest.Up(t, lab.Options{Name: "tcoexist", Nodes: 2, Binary: binary, AgentDir: agentDir})
 
 	const crashed = "tcrashed"
 	if err := lab.Down(crashed, ""); err != nil {

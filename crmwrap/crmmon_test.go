@@ -59,6 +59,16 @@ func TestParseStatusFacts(t *testing.T) {
 				t.Errorf("node1 = %+v; want offline and unclean", n)
 			}
 		}},
+		{"no-quorum", func(t *testing.T, st *Status) {
+			if !st.Summary.DCPresent || st.Quorate() {
+				t.Errorf("DC present %v, quorate %v; want a DC without quorum", st.Summary.DCPresent, st.Quorate())
+			}
+			for _, in := range st.Instances() {
+				if in.Active {
+					t.Errorf("%s active without quorum", in.ID)
+				}
+			}
+		}},
 		{"failed-monitor", func(t *testing.T, st *Status) {
 			if len(st.Failures) != 1 {
 				t.Fatalf("failures = %+v; want one", st.Failures)

@@ -149,7 +149,11 @@ keep "$work/ban.xml" ban-group
 mon "$work/ban.xml" ban-group
 
 # no-quorum: the partition loses quorum; no-quorum-policy=stop stops all.
-sim "$run" "$work/no-quorum.xml" -q 0
+# crm_simulate 2.1.5 ignores --quorum=0 here, so the DC's have-quorum flag
+# is cleared directly.
+cp "$run" "$work/no-quorum-in.xml"
+cib "$work/no-quorum-in.xml" --modify --xml-text '<cib have-quorum="0"/>'
+sim "$work/no-quorum-in.xml" "$work/no-quorum.xml"
 keep "$work/no-quorum.xml" no-quorum
 mon "$work/no-quorum.xml" no-quorum
 
@@ -159,14 +163,14 @@ cp "$run" "$work/orphan.xml"
 cib "$work/orphan.xml" --delete --xml-text '<primitive id="grp-b"/>'
 mon "$work/orphan.xml" orphaned-resource
 
-# crm_resource --locate, XML and text, on a promotable clone, a group and a
-# stopped primitive.
+# crm_resource --locate, with the arguments Client.Locate uses, on a
+# promotable clone, a group, a primitive, a stopped primitive (no quorum)
+# and an unknown resource.
 for r in state-clone grp vip; do
-	CIB_file=$run crm_resource --locate -r "$r" --output-as=xml >"$td/crm_resource/locate-$r.xml" || true
-	CIB_file=$run crm_resource --locate -r "$r" >"$td/crm_resource/locate-$r.txt" || true
+	CIB_file=$run crm_resource --locate --resource "$r" --output-as=xml >"$td/crm_resource/locate-$r.xml" || true
 done
-CIB_file=$work/no-quorum.xml crm_resource --locate -r vip --output-as=xml >"$td/crm_resource/locate-stopped.xml" || true
-CIB_file=$run crm_resource --locate -r nosuch --output-as=xml >"$td/crm_resource/locate-nosuch.xml" || true
+CIB_file=$work/no-quorum.xml crm_resource --locate --resource vip --output-as=xml >"$td/crm_resource/locate-stopped.xml" || true
+CIB_file=$run crm_resource --locate --resource nosuch --output-as=xml >"$td/crm_resource/locate-nosuch.xml" || true
 
 # crm_attribute -G: a promotion score, a permanent node attribute, a cluster
 # property, and a missing attribute (exit 105 with an XML result).
@@ -174,6 +178,17 @@ CIB_file=$run crm_attribute --promotion=state -N node1 -G --output-as=xml >"$td/
 CIB_file=$run crm_attribute -N node2 -n site -l forever -G --output-as=xml >"$td/crm_attribute/node-query.xml"
 CIB_file=$run crm_attribute -t crm_config -n cluster-name -G --output-as=xml >"$td/crm_attribute/property-query.xml"
 CIB_file=$run crm_attribute -N node3 -n nosuch -l reboot -G --output-as=xml >"$td/crm_attribute/missing-query.xml" || true
+
+# crm_attribute changes print only a result: OK, or 105 for an unknown node.
+CIB_file=$work/scored.xml crm_attribute --promotion=state --node node1 --lifetime reboot --update 20 --output-as=xml >"$td/crm_attribute/promotion-update.xml"
+CIB_file=$work/scored.xml crm_attribute --node nonode --name site --lifetime forever --update x --output-as=xml >"$td/crm_attribute/unknown-node-update.xml" || true
+
+# crm_resource --validate runs the agent's validate-all on this host: an
+# accepted configuration, one the agent rejects (IPaddr2 without ip), and an
+# unknown agent.
+CIB_file=$run crm_resource --validate --class ocf --provider pacemaker --agent Dummy --option fake=x --output-as=xml >"$td/crm_resource/validate-ok.xml"
+CIB_file=$run crm_resource --validate --class ocf --provider heartbeat --agent IPaddr2 --option cidr_netmask=24 --output-as=xml >"$td/crm_resource/validate-not-configured.xml" || true
+CIB_file=$run crm_resource --validate --class ocf --provider pacemaker --agent NoSuch --output-as=xml >"$td/crm_resource/validate-unknown-agent.xml" || true
 
 # crm_node -n answers from OCF_RESKEY_CRM_meta_on_node when set (as inside
 # a resource agent) without asking the controller.

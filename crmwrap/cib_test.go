@@ -174,6 +174,26 @@ func TestParseStatusSection(t *testing.T) {
 	if err != nil || len(states) != 3 {
 		t.Fatalf("states %d, err %v", len(states), err)
 	}
+	live, err := ParseStatusSection(readFixture(t, "cibadmin", "lab-query-status-failed.xml"))
+	if err != nil || len(live) != 3 {
+		t.Fatalf("lab status: %d states, err %v", len(live), err)
+	}
+	var failed []string
+	for _, n := range live {
+		if !n.Online() {
+			t.Errorf("%s not online in the live status: %+v", n.Uname, n)
+		}
+		for _, r := range n.Resources {
+			for _, op := range r.Ops {
+				if op.Failed() {
+					failed = append(failed, n.Uname+":"+op.ID)
+				}
+			}
+		}
+	}
+	if len(failed) != 1 || !strings.HasSuffix(failed[0], ":vip_last_failure_0") {
+		t.Errorf("failed ops = %v; want vip's last failure", failed)
+	}
 	for _, bad := range []string{"", "<nodes/>", `<status><node_state id="1" in_ccm="x"/></status>`} {
 		if _, err := ParseStatusSection([]byte(bad)); err == nil || !strings.HasPrefix(err.Error(), "parse CIB status XML: ") {
 			t.Errorf("%q: err = %v", bad, err)

@@ -48,6 +48,9 @@ func parseStatus(data []byte) (*Status, error) {
 		return nil, err
 	}
 	st := &Status{APIVersion: root.SelectAttrValue("api-version", ""), Result: res}
+	if el := root.SelectElement("pacemakerd"); el != nil {
+		st.PacemakerdState = el.SelectAttrValue("state", "")
+	}
 	if el := root.SelectElement("summary"); el != nil {
 		if st.Summary, err = parseSummary(el); err != nil {
 			return nil, err

@@ -5,17 +5,20 @@ package crmwrap
 // out are empty.
 type Status struct {
 	// APIVersion is the XML API version crm_mon wrote (2.25 for 2.1.5).
-	APIVersion     string           `json:"api_version"`
-	Summary        Summary          `json:"summary"`
-	Nodes          []Node           `json:"nodes"`
-	Resources      Resources        `json:"resources"`
-	NodeAttributes []NodeAttributes `json:"node_attributes,omitempty"`
-	NodeHistory    []NodeHistory    `json:"node_history,omitempty"`
-	Failures       []Failure        `json:"failures,omitempty"`
-	FenceHistory   []FenceEvent     `json:"fence_history,omitempty"`
-	Tickets        []Ticket         `json:"tickets,omitempty"`
-	Bans           []Ban            `json:"bans,omitempty"`
-	Result         Result           `json:"result"`
+	APIVersion string `json:"api_version"`
+	// PacemakerdState is the state of the local pacemakerd (running,
+	// shutting_down, ...), reported by crm_mon against a live cluster.
+	PacemakerdState string           `json:"pacemakerd_state,omitempty"`
+	Summary         Summary          `json:"summary"`
+	Nodes           []Node           `json:"nodes"`
+	Resources       Resources        `json:"resources"`
+	NodeAttributes  []NodeAttributes `json:"node_attributes,omitempty"`
+	NodeHistory     []NodeHistory    `json:"node_history,omitempty"`
+	Failures        []Failure        `json:"failures,omitempty"`
+	FenceHistory    []FenceEvent     `json:"fence_history,omitempty"`
+	Tickets         []Ticket         `json:"tickets,omitempty"`
+	Bans            []Ban            `json:"bans,omitempty"`
+	Result          Result           `json:"result"`
 }
 
 // Summary is crm_mon's <summary>: the cluster-wide facts.

@@ -59,6 +59,36 @@ func TestParseStatusFacts(t *testing.T) {
 				t.Errorf("node1 = %+v; want offline and unclean", n)
 			}
 		}},
+		{"lab-running", func(t *testing.T, st *Status) {
+			if !st.Quorate() || st.PacemakerdState != "running" || len(promotedOn(st, "state-clone")) != 1 {
+				t.Errorf("summary %+v, pacemakerd %q", st.Summary, st.PacemakerdState)
+			}
+		}},
+		{"lab-node-fenced", func(t *testing.T, st *Status) {
+			if len(st.FenceHistory) != 1 {
+				t.Fatalf("fence history = %+v; want one event", st.FenceHistory)
+			}
+			ev := st.FenceHistory[0]
+			if ev.Status != FenceSuccess || ev.Action != "reboot" || ev.Delegate == "" || ev.Completed == "" {
+				t.Errorf("fence event = %+v", ev)
+			}
+			if n, _ := st.Node(ev.Target); n.Online || n.Unclean {
+				t.Errorf("fenced node %+v; want offline and clean", n)
+			}
+			if got := promotedOn(st, "state-clone"); len(got) != 1 || got[0] == ev.Target {
+				t.Errorf("promoted on %v after fencing %s", got, ev.Target)
+			}
+		}},
+		{"lab-resource-failed", func(t *testing.T, st *Status) {
+			if len(st.Failures) != 1 || st.Failures[0].Task != "asyncmon" || st.Failures[0].ExitCode != 1 {
+				t.Errorf("failures = %+v; want the asyncmon failure crm_resource --fail records", st.Failures)
+			}
+		}},
+		{"lab-partition-minority", func(t *testing.T, st *Status) {
+			if st.Quorate() || !st.Summary.DCPresent {
+				t.Errorf("summary = %+v; want a DC without quorum", st.Summary)
+			}
+		}},
 		{"no-quorum", func(t *testing.T, st *Status) {
 			if !st.Summary.DCPresent || st.Quorate() {
 				t.Errorf("DC present %v, quorate %v; want a DC without quorum", st.Summary.DCPresent, st.Quorate())

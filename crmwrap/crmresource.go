@@ -9,7 +9,8 @@ import (
 
 // Fail records a failure of rsc on node now (`crm_resource --fail`), so
 // that recovery starts without waiting for the next monitor. Agents call
-// it when they learn of a failure by an event.
+// it when they learn of a failure by an event. Pacemaker 2.1.5 records it
+// as a failed operation named asyncmon (op key <rsc>_asyncmon_0).
 func (c *Client) Fail(ctx context.Context, rsc, node string) error {
 	if rsc == "" || node == "" {
 		return fmt.Errorf("fail resource: resource and node are both required")

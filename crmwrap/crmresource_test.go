@@ -33,6 +33,13 @@ func TestParseLocate(t *testing.T) {
 	}
 }
 
+func TestParseLocateLab(t *testing.T) {
+	nodes, err := ParseLocate(readFixture(t, "crm_resource", "lab-locate-vip.xml"))
+	if err != nil || len(nodes) != 1 || nodes[0].Promoted || !strings.HasPrefix(nodes[0].Node, "node") {
+		t.Errorf("nodes %+v, err %v; want vip on one node", nodes, err)
+	}
+}
+
 func TestLocateCommand(t *testing.T) {
 	ctx := context.Background()
 	c, f := newFake(reply{stdout: readFixture(t, "crm_resource", "locate-state-clone.xml")})

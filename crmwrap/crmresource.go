@@ -122,6 +122,8 @@ func ParseAgent(s string) (Agent, error) {
 	return Agent{}, fmt.Errorf("agent %q: want class:provider:type or class:type", s)
 }
 
+// String returns the agent as class:provider:type (class:type without a
+// provider).
 func (a Agent) String() string {
 	if a.Provider == "" {
 		return a.Class + ":" + a.Type

@@ -37,6 +37,7 @@ type ResultError struct {
 	Err error
 }
 
+// Error says which tool failed, with its message and reasons.
 func (e *ResultError) Error() string {
 	msg := fmt.Sprintf("%s: %s (code %d)", e.Tool, e.Result.Message, e.Result.Code)
 	if len(e.Result.Errors) > 0 {

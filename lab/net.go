@@ -1,8 +1,10 @@
 package lab
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -217,4 +219,61 @@ func setSide(lab string, members []string, bridge string) error {
 		}
 		return nil
 	})
+}
+
+// inNetns runs f on a thread switched into a lab member's network
+// namespace. A socket f opens belongs to that namespace for its whole life,
+// so tests can play the client or a node in-process.
+func (l *Lab) inNetns(member string, f func() error) error {
+	if member != ClientName {
+		if err := l.checkNode(member); err != nil {
+			return err
+		}
+	}
+	target, err := netns.GetFromName(netnsName(l.st.Name, member))
+	if err != nil {
+		return fmt.Errorf("open netns of %s: %w", member, err)
+	}
+	defer target.Close()
+	runtime.LockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("get current netns: %w", err)
+	}
+	defer orig.Close()
+	if err := netns.Set(target); err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("enter netns of %s: %w", member, err)
+	}
+	ferr := f()
+	if err := netns.Set(orig); err != nil {
+		// Leave the thread locked: it dies with this goroutine instead of
+		// serving others in the wrong namespace.
+		return fmt.Errorf("leave netns of %s: %w", member, err)
+	}
+	runtime.UnlockOSThread()
+	return ferr
+}
+
+// Listen opens a listener inside a lab member's network namespace.
+func (l *Lab) Listen(member, network, address string) (net.Listener, error) {
+	var ln net.Listener
+	err := l.inNetns(member, func() (err error) {
+		ln, err = net.Listen(network, address)
+		return err
+	})
+	return ln, err
+}
+
+// Dial connects from inside a lab member's network namespace.
+func (l *Lab) Dial(ctx context.Context, member, network, address string) (net.Conn, error) {
+	var c net.Conn
+	err := l.inNetns(member, func() (err error) {
+		// The socket is created before DialContext returns or blocks, on
+		// this thread.
+		c, err = (&net.Dialer{}).DialContext(ctx, network, address)
+		return err
+	})
+	return c, err
 }

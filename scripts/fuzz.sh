@@ -9,5 +9,5 @@ go test -list '^Fuzz' ./... | awk '
 	/^ok / { for (i = 0; i < n; i++) print $2, targets[i]; n = 0 }
 ' | while read -r pkg target; do
 	echo "fuzz: $pkg $target ($fuzztime)"
-	go test -run='^$' -fuzz="^${target}\$" -fuzztime="$fuzztime" "$pkg"
+	go test -run='^$' -fuzz="^${target}\$" -fuzztime="$fuzztime" -fuzzminimizetime=1s "$pkg"
 done

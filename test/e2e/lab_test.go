@@ -1,14 +1,20 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vishvananda/netlink"
 
 	"github.com/vnfha/vnfha/crmwrap"
 	"github.com/vnfha/vnfha/lab"
@@ -19,8 +25,12 @@ import (
 // rely on: a quorate cluster with real fencing, a node's power loss and
 // return, a partition and its healing, and a teardown that leaves nothing.
 func TestLabLifecycle(t *testing.T) {
+	rootLinks := linkNames(t)
 	l := labtest.Up(t, lab.Options{Nodes: 3})
 	ctx := context.Background()
+	if got := linkNames(t); !slices.Equal(got, rootLinks) {
+		t.Errorf("the lab changed the root namespace's links: %v, then %v", rootLinks, got)
+	}
 	node1 := crmwrap.New(l.Runner("node1"))
 
 	st, err := node1.Status(ctx)
@@ -41,6 +51,58 @@ func TestLabLifecycle(t *testing.T) {
 	if !hasPrimitive(st, "lab-fence", "stonith:fence_vnfha_lab") {
 		t.Errorf("no stonith:fence_vnfha_lab device in %+v", st.Resources)
 	}
+
+	t.Run("the client reaches a node over TCP", func(t *testing.T) {
+		addr, _ := l.Addr("node1")
+		ln, err := l.Listen("node1", "tcp", netip.AddrPortFrom(addr, 0).String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		go func() {
+			if c, err := ln.Accept(); err == nil {
+				io.Copy(c, c)
+				c.Close()
+			}
+		}()
+		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		c, err := l.Dial(dctx, lab.ClientName, "tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatalf("client dial %s: %v", ln.Addr(), err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Write([]byte("ping\n")); err != nil {
+			t.Fatal(err)
+		}
+		line, err := bufio.NewReader(c).ReadString('\n')
+		if err != nil || line != "ping\n" {
+			t.Fatalf("echo from node1: %q, %v", line, err)
+		}
+		if !strings.HasPrefix(c.LocalAddr().String(), mustAddr(t, l, lab.ClientName).String()+":") {
+			t.Errorf("client dialled from %s, not from its lab address", c.LocalAddr())
+		}
+	})
+
+	t.Run("PID 1 reaps orphans", func(t *testing.T) {
+		// The shell exits at once, so sleep is orphaned to the node's PID 1.
+		out, err := l.Exec(ctx, "node1", "sh", "-c", "sleep 600 >/dev/null 2>&1 & echo $!")
+		if err != nil {
+			t.Fatal(err)
+		}
+		pid := strings.TrimSpace(string(out))
+		if _, err := l.Exec(ctx, "node1", "kill", "-9", pid); err != nil {
+			t.Fatal(err)
+		}
+		labtest.Eventually(t, 5*time.Second, 50*time.Millisecond, "orphan reaped", func() (bool, string) {
+			// A zombie would still have /proc/PID.
+			if _, err := l.Exec(ctx, "node1", "test", "-e", "/proc/"+pid); err == nil {
+				return false, "pid " + pid + " still in node1's /proc"
+			}
+			return true, ""
+		})
+	})
 
 	t.Run("up again is a no-op", func(t *testing.T) {
 		opts := lab.Options{Name: l.Name(), Nodes: 3, Binary: l.Binary()}
@@ -129,6 +191,29 @@ func TestLabLifecycle(t *testing.T) {
 		}
 		assertGone(t, name, dir)
 	})
+}
+
+func linkNames(t *testing.T) []string {
+	t.Helper()
+	links, err := netlink.LinkList()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, l := range links {
+		names = append(names, l.Attrs().Name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+func mustAddr(t *testing.T, l *lab.Lab, member string) netip.Addr {
+	t.Helper()
+	a, err := l.Addr(member)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }
 
 func waitReady(t *testing.T, l *lab.Lab) {

@@ -74,63 +74,51 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 
 func up(ctx context.Context, opts Options) (*Lab, error) {
 	p := paths{opts.StateRoot, opts.Name}
+	l := &Lab{p: p, log: opts.Log}
 	if st, err := readState(p); err == nil {
 		if len(st.Nodes) != opts.Nodes {
 			return nil, fmt.Errorf("lab %q is already up with %d nodes; run vnfha lab down --name %s first", st.Name, len(st.Nodes), st.Name)
 		}
-		l := &Lab{p: p, st: st, log: opts.Log}
-		// Up again boots what is not running, so that an interrupted up
-		// can be finished.
-		for _, n := range st.Nodes {
-			if !l.running(n) {
-				if err := l.boot(n); err != nil {
-					return nil, err
-				}
-			}
+		// Up again finishes what an interrupted up, or a kill, left
+		// undone; every step below is idempotent. The files are not
+		// written again: the nodes' CIBs have moved on from the seed.
+		l.st = st
+	} else {
+		slot, err := freeSlot(opts.StateRoot, opts.Name)
+		if err != nil {
+			return nil, err
 		}
-		return l, nil
-	}
-	slot, err := freeSlot(opts.StateRoot, opts.Name)
-	if err != nil {
-		return nil, err
-	}
-	st := &state{Name: opts.Name, Slot: slot, Binary: opts.Binary, AgentDir: opts.AgentDir,
-		Fencing: !opts.NoFencing, CreatedAt: time.Now().UTC()}
-	for i := 1; i <= opts.Nodes; i++ {
-		st.Nodes = append(st.Nodes, NodeName(i))
-	}
-	l := &Lab{p: p, st: st, log: opts.Log}
-	opts.Log("lab %s: %d nodes on %s", st.Name, opts.Nodes, subnet(slot))
-	if err := l.prepareFiles(ctx); err != nil {
-		return nil, err
-	}
-	if err := setupSwitch(st.Name); err != nil {
-		return nil, err
-	}
-	for _, m := range append(append([]string(nil), st.Nodes...), ClientName) {
-		a, _ := st.addr(m)
-		if err := plug(st.Name, m, a); err != nil {
+		l.st = &state{Name: opts.Name, Slot: slot, Binary: opts.Binary, AgentDir: opts.AgentDir,
+			Fencing: !opts.NoFencing, CreatedAt: time.Now().UTC()}
+		for i := 1; i <= opts.Nodes; i++ {
+			l.st.Nodes = append(l.st.Nodes, NodeName(i))
+		}
+		opts.Log("lab %s: %d nodes on %s", l.st.Name, opts.Nodes, subnet(slot))
+		if err := l.prepareFiles(ctx); err != nil {
 			return nil, err
 		}
 	}
-	for _, n := range st.Nodes {
-		if err := l.boot(n); err != nil {
+	if err := setupSwitch(l.st.Name); err != nil {
+		return nil, err
+	}
+	if err := plug(l.st.Name, ClientName, hostAddr(l.st.Slot, clientHostID)); err != nil {
+		return nil, err
+	}
+	for _, n := range l.st.Nodes {
+		if err := l.Start(n); err != nil {
 			return nil, err
 		}
 	}
 	return l, nil
 }
 
-// prepareFiles writes the state file and each node's private directories,
-// corosync.conf and seed CIB.
+// prepareFiles writes each node's private directories, corosync.conf and
+// seed CIB, then the state file.
 func (l *Lab) prepareFiles(ctx context.Context) error {
 	for _, d := range []string{l.p.sbinDir(), filepath.Join(l.p.ocfStubDir(), "vnfha")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("create lab dir: %w", err)
 		}
-	}
-	if err := writeState(l.p, l.st); err != nil {
-		return err
 	}
 	if err := os.Symlink(l.st.Binary, filepath.Join(l.p.sbinDir(), fenceAgentName)); err != nil && !errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("link fence agent: %w", err)
@@ -174,7 +162,8 @@ func (l *Lab) prepareFiles(ctx context.Context) error {
 			return fmt.Errorf("chown seed CIB: %w", err)
 		}
 	}
-	return nil
+	// Last: a lab with a state file is one whose files are all there.
+	return writeState(l.p, l.st)
 }
 
 // Open returns a lab that is up, for commands after "up".

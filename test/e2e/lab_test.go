@@ -285,8 +285,8 @@ func assertGone(t *testing.T, name, dir string) {
 }
 
 // TestLabsCoexistAndDownAfterCrash runs two labs side by side, kills one
-// "vnfha lab up" with SIGKILL half-way, and checks that "down" still
-// removes everything of the crashed lab without touching the other.
+// "vnfha lab up" with SIGKILL half-way, and checks that "up" again finishes
+// it and "down" removes everything of it without touching the other lab.
 func TestLabsCoexistAndDownAfterCrash(t *testing.T) {
 	binary, agentDir := labtest.Build(t)
 	other := labtest.Up(t, lab.Options{Name: "tcoexist", Nodes: 2, Binary: binary, AgentDir: agentDir})
@@ -321,6 +321,12 @@ func TestLabsCoexistAndDownAfterCrash(t *testing.T) {
 	}
 	if l.Subnet() == other.Subnet() {
 		t.Errorf("two labs share the subnet %s", l.Subnet())
+	}
+	// A second up finishes what the killed one started.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := lab.Up(ctx, lab.Options{Name: crashed, Nodes: 2, Binary: binary, AgentDir: agentDir}); err != nil {
+		t.Fatalf("up after a crashed up: %v", err)
 	}
 	dir := l.Dir()
 	if err := lab.Down(crashed, ""); err != nil {

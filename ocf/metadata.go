@@ -33,8 +33,12 @@ import (
 //     the legacy "reload" action, which the DTD allows and Pacemaker 2.1.5
 //     maps to the same handler. Each parameter not declared Reloadable is
 //     emitted with unique="1", the only DTD-valid way to tell Pacemaker that
-//     changing it needs a restart. pcs 0.11 only displays "unique", it does
-//     not enforce it, so the cost is a stricter-looking pcs describe.
+//     changing it needs a restart. The cost is real: pcs 0.11.5 enforces
+//     "unique" and refuses, without --force, a second resource of the agent
+//     with the same value (seen in the lab). So an agent should declare a
+//     reload handler only if its non-reloadable parameters may well be
+//     unique per resource; two VIPs on one nic, for example, must not be
+//     refused, so such an agent restarts instead of reloading.
 //
 // Both forms pass the DTD and the pcs schema of the version they declare,
 // which the tests check with xmllint.

@@ -41,6 +41,17 @@ func TestOCFAgentWithPcs(t *testing.T) {
 		t.Errorf("pcs accepted an unknown parameter:\n%s", out)
 	}
 
+	// pcs enforces the meta-data's unique="1": a second resource with the
+	// same state file is refused (see package ocf, metadata.go, for why that
+	// matters to agents that reload).
+	if out, err := l.Exec(ctx, "node1", "pcs", "resource", "create", "u1", "ocf:vnfha:dummy", "state=/run/u.state", "meta", "target-role=Stopped"); err != nil {
+		t.Fatalf("create u1: %v\n%s", err, out)
+	}
+	out, err = l.Exec(ctx, "node1", "pcs", "resource", "create", "u2", "ocf:vnfha:dummy", "state=/run/u.state")
+	if err == nil || !strings.Contains(string(out), "is not unique") {
+		t.Errorf("pcs accepted a duplicate unique parameter: %v\n%s", err, out)
+	}
+
 	c := crmwrap.New(l.Runner("node1"))
 	labtest.Eventually(t, 30*time.Second, 250*time.Millisecond, "d1 started and s1 unpromoted on every node", func() (bool, string) {
 		st, err := c.Status(ctx)

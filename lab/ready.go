@@ -30,9 +30,10 @@ func (l *Lab) Status(ctx context.Context, node string) (*crmwrap.Status, error) 
 	return crmwrap.New(l.Runner(node)).Status(ctx)
 }
 
-// WaitReady waits until the cluster has a DC and quorum, and every running
-// node sees every running node online (in the view of each of them: a node
-// that just booted must have joined, not merely be seen by the others).
+// WaitReady waits until the cluster has a DC and quorum, every running node
+// sees every running node online (in the view of each of them: a node that
+// just booted must have joined, not merely be seen by the others), and the
+// fence device, if the lab has one, is started.
 func (l *Lab) WaitReady(ctx context.Context) error {
 	var last string
 	for {
@@ -74,8 +75,22 @@ func (l *Lab) ready(ctx context.Context) (bool, string) {
 				return false, fmt.Sprintf("%s does not see %s online yet", viewer, n)
 			}
 		}
+		if l.st.Fencing && !fenceDeviceStarted(st) {
+			return false, fmt.Sprintf("%s: fence device %s not started yet", viewer, fenceDeviceID)
+		}
 	}
 	return true, ""
+}
+
+// fenceDeviceStarted: a lab that fences by default is ready only when it
+// can fence.
+func fenceDeviceStarted(st *crmwrap.Status) bool {
+	for _, i := range st.Instances() {
+		if i.ID == fenceDeviceID && i.Active && i.Role == "Started" {
+			return true
+		}
+	}
+	return false
 }
 
 func firstLine(s string) string {

@@ -45,8 +45,9 @@ func checkHost(euid int, lookPath func(string) (string, error)) error {
 	return nil
 }
 
-// Up builds the lab and returns once the cluster is quorate with a DC and
-// every node online. Up on a lab that is already up returns that lab.
+// Up builds the lab and returns once it is ready (see WaitReady): quorate
+// with a DC, every node online, able to fence. Up on a lab that is already
+// up finishes whatever it lacks and returns it.
 func Up(ctx context.Context, opts Options) (*Lab, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {

@@ -53,9 +53,10 @@ quorum {
 	return b.String(), nil
 }
 
-// fenceAgentName is the lab's fence agent, as Pacemaker finds it in the
-// nodes' /usr/sbin.
-const fenceAgentName = "fence_vnfha_lab"
+// FenceAgentName is the name under which the vnfha binary acts as the lab's
+// fence agent: Pacemaker runs /usr/sbin/fence_vnfha_lab in the nodes, a
+// link to it.
+const FenceAgentName = "fence_vnfha_lab"
 
 // fenceDeviceID is the id of the lab's stonith resource.
 const fenceDeviceID = "lab-fence"
@@ -88,7 +89,7 @@ func seedCIB(ctx context.Context, s *state, stateRoot string) ([]byte, error) {
 		dev := resources.CreateElement("primitive")
 		dev.CreateAttr("id", fenceDeviceID)
 		dev.CreateAttr("class", "stonith")
-		dev.CreateAttr("type", fenceAgentName)
+		dev.CreateAttr("type", FenceAgentName)
 		ia := dev.CreateElement("instance_attributes")
 		ia.CreateAttr("id", fenceDeviceID+"-instance_attributes")
 		addNVPair(ia, fenceDeviceID+"-instance_attributes", "lab", s.Name)

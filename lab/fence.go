@@ -14,10 +14,6 @@ import (
 	"time"
 )
 
-// FenceAgentName is the name under which the vnfha binary acts as the lab's
-// fence agent. Pacemaker runs /usr/sbin/fence_vnfha_lab, a link to it.
-const FenceAgentName = fenceAgentName
-
 // Fence agent exit codes, as fence-agents define them for status.
 const (
 	fenceOK    = 0
@@ -50,12 +46,12 @@ func FenceAgent(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		switch key {
 		case "o", "action", "n", "plug", "port", "lab", "state_root", "state-root":
 		default:
-			fmt.Fprintf(stderr, "%s: unknown option %s\n", fenceAgentName, a)
+			fmt.Fprintf(stderr, "%s: unknown option %s\n", FenceAgentName, a)
 			return fenceError
 		}
 		if !hasVal {
 			if i+1 >= len(args) {
-				fmt.Fprintf(stderr, "%s: %s needs a value\n", fenceAgentName, a)
+				fmt.Fprintf(stderr, "%s: %s needs a value\n", FenceAgentName, a)
 				return fenceError
 			}
 			i++
@@ -92,13 +88,13 @@ func FenceAgent(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	name := opts["lab"]
 	if name == "" {
-		fmt.Fprintf(stderr, "%s: the lab option is required\n", fenceAgentName)
+		fmt.Fprintf(stderr, "%s: the lab option is required\n", FenceAgentName)
 		return fenceError
 	}
 	p := paths{root, name}
 	st, err := readState(p)
 	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", fenceAgentName, err)
+		fmt.Fprintf(stderr, "%s: %v\n", FenceAgentName, err)
 		return fenceError
 	}
 	switch action {
@@ -113,7 +109,7 @@ func FenceAgent(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return fenceOK
 	}
 	if _, err := st.addr(plug); err != nil || plug == ClientName {
-		fmt.Fprintf(stderr, "%s: no such node %q\n", fenceAgentName, plug)
+		fmt.Fprintf(stderr, "%s: no such node %q\n", FenceAgentName, plug)
 		return fenceError
 	}
 	switch action {
@@ -134,11 +130,11 @@ func FenceAgent(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			// Powered off already: the node cannot run anything, which is
 			// all fencing asks. A real switch would power it on for a
 			// reboot; here "vnfha lab start" does that.
-			fmt.Fprintf(stderr, "%s: %s is off\n", fenceAgentName, plug)
+			fmt.Fprintf(stderr, "%s: %s is off\n", FenceAgentName, plug)
 			return fenceOK
 		}
 		if err != nil {
-			fmt.Fprintf(stderr, "%s: %s %s: %v\n", fenceAgentName, action, plug, err)
+			fmt.Fprintf(stderr, "%s: %s %s: %v\n", FenceAgentName, action, plug, err)
 			return fenceError
 		}
 		return fenceOK
@@ -146,10 +142,10 @@ func FenceAgent(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if _, err := ask(p.initSock(plug), reqPing); err == nil {
 			return fenceOK
 		}
-		fmt.Fprintf(stderr, "%s: cannot power %s on from inside the cluster; run: vnfha lab start --name %s %s\n", fenceAgentName, plug, name, plug)
+		fmt.Fprintf(stderr, "%s: cannot power %s on from inside the cluster; run: vnfha lab start --name %s %s\n", FenceAgentName, plug, name, plug)
 		return fenceError
 	default:
-		fmt.Fprintf(stderr, "%s: unsupported action %q\n", fenceAgentName, action)
+		fmt.Fprintf(stderr, "%s: unsupported action %q\n", FenceAgentName, action)
 		return fenceError
 	}
 }

@@ -121,7 +121,7 @@ func (l *Lab) prepareFiles(ctx context.Context) error {
 			return fmt.Errorf("create lab dir: %w", err)
 		}
 	}
-	if err := os.Symlink(l.st.Binary, filepath.Join(l.p.sbinDir(), fenceAgentName)); err != nil && !errors.Is(err, os.ErrExist) {
+	if err := os.Symlink(l.st.Binary, filepath.Join(l.p.sbinDir(), FenceAgentName)); err != nil && !errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("link fence agent: %w", err)
 	}
 	conf, err := corosyncConf(l.st)
@@ -206,9 +206,6 @@ func (l *Lab) Addr(member string) (netip.Addr, error) {
 
 // Binary is the vnfha binary the nodes run.
 func (l *Lab) Binary() string { return l.st.Binary }
-
-// Fencing reports whether the lab runs with a fence device.
-func (l *Lab) Fencing() bool { return l.st.Fencing }
 
 func (l *Lab) isNode(name string) bool {
 	for _, n := range l.st.Nodes {

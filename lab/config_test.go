@@ -144,16 +144,22 @@ func TestOptionsDefaults(t *testing.T) {
 func TestAddressing(t *testing.T) {
 	tests := []struct {
 		slot, host int
-		want       string
+		want, want6 string
 	}{
-		{0, 1, "198.18.0.1/24"},
-		{255, 200, "198.18.255.200/24"},
-		{256, 2, "198.19.0.2/24"},
-		{511, 3, "198.19.255.3/24"},
+		{0, 1, "198.18.0.1/24", "2001:2::1/64"},
+		{255, 200, "198.18.255.200/24", "2001:2:0:ff::200/64"},
+		{256, 2, "198.19.0.2/24", "2001:2:0:100::2/64"},
+		{511, 13, "198.19.255.13/24", "2001:2:0:1ff::13/64"},
 	}
 	for _, tt := range tests {
 		if got := hostAddr(tt.slot, tt.host).String(); got != tt.want {
 			t.Errorf("hostAddr(%d, %d) = %s, want %s", tt.slot, tt.host, got, tt.want)
+		}
+		if got := hostAddr6(tt.slot, tt.host).String(); got != tt.want6 {
+			t.Errorf("hostAddr6(%d, %d) = %s, want %s", tt.slot, tt.host, got, tt.want6)
+		}
+		if !subnet(tt.slot).Contains(hostAddr(tt.slot, tt.host).Addr()) || !subnet6(tt.slot).Contains(hostAddr6(tt.slot, tt.host).Addr()) {
+			t.Errorf("slot %d host %d: address outside the lab's subnets", tt.slot, tt.host)
 		}
 	}
 }

@@ -421,7 +421,7 @@ func (n *nodeInit) reset() error {
 	if err := n.mountVolatile(); err != nil {
 		return err
 	}
-	addr, err := n.st.addr(n.node)
+	addrs, err := n.st.addrs(n.node)
 	if err != nil {
 		return err
 	}
@@ -434,7 +434,7 @@ func (n *nodeInit) reset() error {
 		// Down and up again flushes neighbours and IPv6 addresses.
 		_ = nl.LinkSetDown(l)
 	}
-	return configureMemberIf(nl, addr)
+	return configureMemberIf(nl, addrs)
 }
 
 // othersAlive reports whether any process but PID 1 is left in the node.

@@ -102,7 +102,8 @@ func up(ctx context.Context, opts Options) (*Lab, error) {
 	if err := setupSwitch(l.st.Name); err != nil {
 		return nil, err
 	}
-	if err := plug(l.st.Name, ClientName, hostAddr(l.st.Slot, clientHostID)); err != nil {
+	client, _ := l.st.addrs(ClientName)
+	if err := plug(l.st.Name, ClientName, client); err != nil {
 		return nil, err
 	}
 	for _, n := range l.st.Nodes {
@@ -198,10 +199,22 @@ func (l *Lab) NodeDir(node string) string { return l.p.nodeDir(node) }
 // Subnet is the lab's IPv4 network.
 func (l *Lab) Subnet() netip.Prefix { return subnet(l.st.Slot) }
 
-// Addr is the address of a node or of the client.
+// Subnet6 is the lab's IPv6 network.
+func (l *Lab) Subnet6() netip.Prefix { return subnet6(l.st.Slot) }
+
+// Addr is the IPv4 address of a node or of the client.
 func (l *Lab) Addr(member string) (netip.Addr, error) {
 	a, err := l.st.addr(member)
 	return a.Addr(), err
+}
+
+// Addr6 is the IPv6 address of a node or of the client.
+func (l *Lab) Addr6(member string) (netip.Addr, error) {
+	a, err := l.st.addrs(member)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	return a[1].Addr(), nil
 }
 
 // Binary is the vnfha binary the nodes run.
@@ -286,7 +299,7 @@ func (l *Lab) Start(node string) error {
 	if l.running(node) {
 		return nil
 	}
-	a, _ := l.st.addr(node)
+	a, _ := l.st.addrs(node)
 	if err := plug(l.st.Name, node, a); err != nil {
 		return err
 	}

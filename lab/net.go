@@ -9,9 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // Bridges of the switch. Every member starts on mainBridge; partition moves
@@ -115,10 +117,10 @@ func linkUp(nl *netlink.Handle, name string) error {
 }
 
 // plug connects a member's namespace to the switch: a veth pair with the
-// member's end named eth0 and holding addr, the switch's end named after
+// member's end named eth0 and holding addrs, the switch's end named after
 // the member and enslaved to the main bridge. It is a no-op if the link
 // already exists.
-func plug(lab, member string, addr netip.Prefix) error {
+func plug(lab, member string, addrs []netip.Prefix) error {
 	memberNS, err := ensureNetns(netnsName(lab, member))
 	if err != nil {
 		return err
@@ -149,34 +151,47 @@ func plug(lab, member string, addr netip.Prefix) error {
 		if err := linkUp(nl, "lo"); err != nil {
 			return err
 		}
-		return configureMemberIf(nl, addr)
+		return configureMemberIf(nl, addrs)
 	})
 }
 
-// configureMemberIf gives eth0 exactly its lab address (dropping any other,
-// such as a VIP that survived a reboot) and sets it up.
-func configureMemberIf(nl *netlink.Handle, addr netip.Prefix) error {
+// configureMemberIf gives eth0 exactly its lab addresses (dropping any
+// other global address, such as a VIP that survived a reboot; link-local
+// IPv6 stays) and sets it up. IPv6 addresses skip duplicate address
+// detection: the lab owns its prefix, and DAD would hold them tentative for
+// a second after every boot.
+func configureMemberIf(nl *netlink.Handle, addrs []netip.Prefix) error {
 	l, err := nl.LinkByName(memberIf)
 	if err != nil {
 		return fmt.Errorf("find %s: %w", memberIf, err)
 	}
-	want, err := netlink.ParseAddr(addr.String())
-	if err != nil {
-		return fmt.Errorf("parse %s: %w", addr, err)
+	var want []netlink.Addr
+	for _, p := range addrs {
+		a, err := netlink.ParseAddr(p.String())
+		if err != nil {
+			return fmt.Errorf("parse %s: %w", p, err)
+		}
+		if p.Addr().Is6() {
+			a.Flags |= unix.IFA_F_NODAD
+		}
+		want = append(want, *a)
 	}
-	have, err := nl.AddrList(l, netlink.FAMILY_V4)
+	have, err := nl.AddrList(l, netlink.FAMILY_ALL)
 	if err != nil {
 		return fmt.Errorf("list addresses of %s: %w", memberIf, err)
 	}
 	for _, a := range have {
-		if !a.Equal(*want) {
-			if err := nl.AddrDel(l, &a); err != nil {
-				return fmt.Errorf("remove %s from %s: %w", a.IPNet, memberIf, err)
-			}
+		if a.Scope != int(netlink.SCOPE_UNIVERSE) || slices.ContainsFunc(want, a.Equal) {
+			continue
+		}
+		if err := nl.AddrDel(l, &a); err != nil {
+			return fmt.Errorf("remove %s from %s: %w", a.IPNet, memberIf, err)
 		}
 	}
-	if err := nl.AddrReplace(l, want); err != nil {
-		return fmt.Errorf("add %s to %s: %w", addr, memberIf, err)
+	for _, a := range want {
+		if err := nl.AddrReplace(l, &a); err != nil {
+			return fmt.Errorf("add %s to %s: %w", a.IPNet, memberIf, err)
+		}
 	}
 	return nl.LinkSetUp(l)
 }
@@ -221,10 +236,12 @@ func setSide(lab string, members []string, bridge string) error {
 	})
 }
 
-// inNetns runs f on a thread switched into a lab member's network
+// InNetns runs f on a thread switched into a lab member's network
 // namespace. A socket f opens belongs to that namespace for its whole life,
-// so tests can play the client or a node in-process.
-func (l *Lab) inNetns(member string, f func() error) error {
+// so tests can play the client or a node in-process: sniff its link, read
+// its neighbour table, listen or dial. f must not start goroutines that
+// expect the namespace.
+func (l *Lab) InNetns(member string, f func() error) error {
 	if member != ClientName {
 		if err := l.checkNode(member); err != nil {
 			return err
@@ -259,7 +276,7 @@ func (l *Lab) inNetns(member string, f func() error) error {
 // Listen opens a listener inside a lab member's network namespace.
 func (l *Lab) Listen(member, network, address string) (net.Listener, error) {
 	var ln net.Listener
-	err := l.inNetns(member, func() (err error) {
+	err := l.InNetns(member, func() (err error) {
 		ln, err = net.Listen(network, address)
 		return err
 	})
@@ -269,7 +286,7 @@ func (l *Lab) Listen(member, network, address string) (net.Listener, error) {
 // Dial connects from inside a lab member's network namespace.
 func (l *Lab) Dial(ctx context.Context, member, network, address string) (net.Conn, error) {
 	var c net.Conn
-	err := l.inNetns(member, func() (err error) {
+	err := l.InNetns(member, func() (err error) {
 		// The socket is created before DialContext returns or blocks, on
 		// this thread.
 		c, err = (&net.Dialer{}).DialContext(ctx, network, address)

@@ -107,7 +107,10 @@ const ClientName = "client"
 // Addressing. Each lab gets one /24 of 198.18.0.0/15, the RFC 2544
 // benchmarking range, so that several labs can coexist: lab slot s uses
 // 198.18.s.0/24 for s < 256 and 198.19.(s-256).0/24 above. Node i is .i, the
-// client .200.
+// client .200. IPv6 mirrors it in 2001:2::/48, the RFC 5180 benchmarking
+// range: lab slot s is 2001:2:0:s::/64 (s in hex), node i ::i, the client
+// ::200 (hex digits of the decimal host number, so that both families read
+// alike).
 const (
 	maxSlots     = 512
 	clientHostID = 200
@@ -125,4 +128,16 @@ func hostAddr(slot, host int) netip.Prefix {
 	a := subnet(slot).Addr().As4()
 	a[3] = byte(host)
 	return netip.PrefixFrom(netip.AddrFrom4(a), 24)
+}
+
+func subnet6(slot int) netip.Prefix {
+	return netip.PrefixFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0, 0x02, 0, 0, byte(slot >> 8), byte(slot)}), 64)
+}
+
+func hostAddr6(slot, host int) netip.Prefix {
+	a := subnet6(slot).Addr().As16()
+	// host < 1000, so its decimal digits fit the last group read as hex.
+	h := host%10 + host/10%10<<4 + host/100%10<<8
+	a[14], a[15] = byte(h>>8), byte(h)
+	return netip.PrefixFrom(netip.AddrFrom16(a), 64)
 }

@@ -183,15 +183,29 @@ func freeSlot(root, self string) (int, error) {
 	return 0, fmt.Errorf("all %d lab address slots are in use", maxSlots)
 }
 
-// nodeAddr is the address of a lab member on the lab's switch.
+// addr is the IPv4 address of a lab member on the lab's switch.
 func (s *state) addr(member string) (netip.Prefix, error) {
+	h, err := s.hostID(member)
+	return hostAddr(s.Slot, h), err
+}
+
+// addrs is every address of a lab member on the lab's switch: IPv4, IPv6.
+func (s *state) addrs(member string) ([]netip.Prefix, error) {
+	h, err := s.hostID(member)
+	if err != nil {
+		return nil, err
+	}
+	return []netip.Prefix{hostAddr(s.Slot, h), hostAddr6(s.Slot, h)}, nil
+}
+
+func (s *state) hostID(member string) (int, error) {
 	if member == ClientName {
-		return hostAddr(s.Slot, clientHostID), nil
+		return clientHostID, nil
 	}
 	for i, n := range s.Nodes {
 		if n == member {
-			return hostAddr(s.Slot, i+1), nil
+			return i + 1, nil
 		}
 	}
-	return netip.Prefix{}, fmt.Errorf("lab %q has no node %q (nodes: %s, and %s)", s.Name, member, strings.Join(s.Nodes, ", "), ClientName)
+	return 0, fmt.Errorf("lab %q has no node %q (nodes: %s, and %s)", s.Name, member, strings.Join(s.Nodes, ", "), ClientName)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -52,38 +53,44 @@ func TestLabLifecycle(t *testing.T) {
 		t.Errorf("no stonith:fence_vnfha_lab device in %+v", st.Resources)
 	}
 
-	t.Run("the client reaches a node over TCP", func(t *testing.T) {
-		addr, _ := l.Addr("node1")
-		ln, err := l.Listen("node1", "tcp", netip.AddrPortFrom(addr, 0).String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		go func() {
-			if c, err := ln.Accept(); err == nil {
-				io.Copy(c, c)
-				c.Close()
+	for _, fam := range []struct {
+		name string
+		addr func(string) (netip.Addr, error)
+	}{{"IPv4", l.Addr}, {"IPv6", l.Addr6}} {
+		t.Run("the client reaches a node over TCP/"+fam.name, func(t *testing.T) {
+			addr, _ := fam.addr("node1")
+			ln, err := l.Listen("node1", "tcp", netip.AddrPortFrom(addr, 0).String())
+			if err != nil {
+				t.Fatal(err)
 			}
-		}()
-		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		c, err := l.Dial(dctx, lab.ClientName, "tcp", ln.Addr().String())
-		if err != nil {
-			t.Fatalf("client dial %s: %v", ln.Addr(), err)
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(5 * time.Second))
-		if _, err := c.Write([]byte("ping\n")); err != nil {
-			t.Fatal(err)
-		}
-		line, err := bufio.NewReader(c).ReadString('\n')
-		if err != nil || line != "ping\n" {
-			t.Fatalf("echo from node1: %q, %v", line, err)
-		}
-		if !strings.HasPrefix(c.LocalAddr().String(), mustAddr(t, l, lab.ClientName).String()+":") {
-			t.Errorf("client dialled from %s, not from its lab address", c.LocalAddr())
-		}
-	})
+			defer ln.Close()
+			go func() {
+				if c, err := ln.Accept(); err == nil {
+					io.Copy(c, c)
+					c.Close()
+				}
+			}()
+			dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			c, err := l.Dial(dctx, lab.ClientName, "tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatalf("client dial %s: %v", ln.Addr(), err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			if _, err := c.Write([]byte("ping\n")); err != nil {
+				t.Fatal(err)
+			}
+			line, err := bufio.NewReader(c).ReadString('\n')
+			if err != nil || line != "ping\n" {
+				t.Fatalf("echo from node1: %q, %v", line, err)
+			}
+			client, _ := fam.addr(lab.ClientName)
+			if local := c.LocalAddr().(*net.TCPAddr).AddrPort().Addr(); local != client {
+				t.Errorf("client dialled from %s, not from its lab address %s", local, client)
+			}
+		})
+	}
 
 	t.Run("PID 1 reaps orphans", func(t *testing.T) {
 		// The shell exits at once, so sleep is orphaned to the node's PID 1.
@@ -205,15 +212,6 @@ func linkNames(t *testing.T) []string {
 	}
 	slices.Sort(names)
 	return names
-}
-
-func mustAddr(t *testing.T, l *lab.Lab, member string) netip.Addr {
-	t.Helper()
-	a, err := l.Addr(member)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
 }
 
 func waitReady(t *testing.T, l *lab.Lab) {

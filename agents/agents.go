@@ -7,6 +7,7 @@ package agents
 
 import (
 	"github.com/vnfha/vnfha/agents/dummy"
+	"github.com/vnfha/vnfha/agents/vip"
 	"github.com/vnfha/vnfha/ocf"
 )
 
@@ -16,6 +17,7 @@ const Provider = "vnfha"
 
 var all = []*ocf.Agent{
 	dummy.Agent,
+	vip.Agent,
 }
 
 // All returns every registered agent, in registration order.

@@ -66,6 +66,9 @@ type Agent struct {
 	// ExitCodes lists the codes worth documenting on the reference page,
 	// with what they mean for this agent.
 	ExitCodes []ExitCodeDoc
+	// Helpers are the agent's helper processes by name; see HelperFunc
+	// and HelperCommand.
+	Helpers map[string]HelperFunc
 
 	handlers map[string]HandlerFunc
 }

@@ -218,3 +218,9 @@ func zeroOf(t ParamType) any {
 	}
 	return ""
 }
+
+// ParseParams reads the agent's parameters from OCF_RESKEY_* variables as
+// an action would, for tests of an agent's own configuration parsing.
+func (a *Agent) ParseParams(lookup LookupFunc) (Params, error) {
+	return parseParams(a.Params, lookup)
+}

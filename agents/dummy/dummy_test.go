@@ -114,33 +114,6 @@ func TestOpSleepRespectsTimeout(t *testing.T) {
 	}
 }
 
-// buildAgent compiles cmd/vnfha-agent into a fresh world-readable directory
-// and links it there as "dummy", the way it is installed under
-// /usr/lib/ocf/resource.d/vnfha.
-func buildAgent(t *testing.T) string {
-	t.Helper()
-	gobin := ocftest.RequireTool(t, "go")
-	dir, err := os.MkdirTemp("", "vnfha-agent-test-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	// ocf-tester runs meta-data as user nobody, who must reach the binary.
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "vnfha-agent")
-	cmd := exec.Command(gobin, "build", "-o", bin, "github.com/vnfha/vnfha/cmd/vnfha-agent")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	link := filepath.Join(dir, "dummy")
-	if err := os.Symlink("vnfha-agent", link); err != nil {
-		t.Fatal(err)
-	}
-	return link
-}
-
 // TestOCFTester runs resource-agents' ocf-tester against the built binary,
 // as the acceptance check of the framework and of the dummy agent.
 func TestOCFTester(t *testing.T) {
@@ -149,7 +122,7 @@ func TestOCFTester(t *testing.T) {
 	}
 	tester := ocftest.RequireTool(t, "ocf-tester")
 	ocftest.RequireTool(t, "xmllint")
-	agent := buildAgent(t)
+	agent := ocftest.BuildAgent(t, Agent.Name)
 	cmd := exec.Command(tester, "-v", "-n", "t1", agent)
 	cmd.Env = append(os.Environ(), "OCF_ROOT=/usr/lib/ocf", "HA_RSCTMP="+t.TempDir())
 	out, err := cmd.CombinedOutput()

@@ -8,11 +8,13 @@
 //	vnfha-agent dummy monitor
 //
 // and "vnfha-agent --list" prints the agents' names, one a line, for the
-// install step that creates the links.
+// install step that creates the links. "vnfha-agent --helper AGENT HELPER"
+// is how an agent's action starts one of its long-lived helper processes.
 //
 // Pacemaker executes it for every monitor, so it links only package ocf, the
-// agents and their small dependencies (logrus, etree): never the bridge,
-// netlink or flag libraries. A test enforces that.
+// agents and their small dependencies (logrus, etree, and netlink and packet
+// sockets for vip): never the bridge, crmwrap, the lab or flag libraries. A
+// test enforces that.
 package main
 
 import (
@@ -42,6 +44,9 @@ func run(argv []string, lookup ocf.LookupFunc, stdout, stderr io.Writer) int {
 		if len(args) == 0 {
 			return usage(stderr)
 		}
+		if args[0] == ocf.HelperArg {
+			return runHelper(args[1:], stderr)
+		}
 		if args[0] == "--list" {
 			// The Makefile links one OCF agent per name printed here.
 			for _, name := range agents.Names() {
@@ -57,6 +62,21 @@ func run(argv []string, lookup ocf.LookupFunc, stdout, stderr io.Writer) int {
 		args = args[1:]
 	}
 	return int(a.Run(context.Background(), args, lookup, stdout, stderr))
+}
+
+// runHelper runs one of an agent's helper processes, which an action of
+// that agent started (see ocf.HelperCommand).
+func runHelper(args []string, stderr io.Writer) int {
+	if len(args) < 2 {
+		fmt.Fprintln(stderr, "usage: vnfha-agent --helper AGENT HELPER [ARGS...]")
+		return int(ocf.ErrArgs)
+	}
+	a := agents.Lookup(args[0])
+	if a == nil || a.Helper(args[1]) == nil {
+		fmt.Fprintf(stderr, "vnfha-agent: no helper %q of agent %q\n", args[1], args[0])
+		return int(ocf.ErrArgs)
+	}
+	return a.Helper(args[1])(args[2:])
 }
 
 func usage(w io.Writer) int {

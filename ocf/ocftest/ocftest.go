@@ -94,3 +94,30 @@ func CheckMetaData(xmllint string, md []byte, dir string) error {
 	}
 	return errors.Join(errs...)
 }
+
+// BuildAgent compiles cmd/vnfha-agent into a fresh world-readable directory
+// and links it there as name, the way it is installed under
+// /usr/lib/ocf/resource.d/vnfha; it returns the link. World-readable,
+// because ocf-tester runs meta-data as user nobody.
+func BuildAgent(t testing.TB, name string) string {
+	t.Helper()
+	gobin := RequireTool(t, "go")
+	dir, err := os.MkdirTemp("", "vnfha-agent-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "vnfha-agent")
+	cmd := exec.Command(gobin, "build", "-o", bin, "github.com/vnfha/vnfha/cmd/vnfha-agent")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	link := filepath.Join(dir, name)
+	if err := os.Symlink("vnfha-agent", link); err != nil {
+		t.Fatal(err)
+	}
+	return link
+}

@@ -1,0 +1,182 @@
+package vip
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vnfha/vnfha/agents/vip/neigh"
+	"github.com/vnfha/vnfha/ocf"
+)
+
+// config is the agent's parameters, checked and converted. Parsing needs
+// nothing from the node, so monitor and stop can use it without the route
+// lookup that start and validate-all do.
+type config struct {
+	ip            netip.Addr
+	bits          int // prefix length from cidr_netmask; -1 when not given
+	nic           string
+	label         string
+	arpCount      int
+	arpInterval   time.Duration
+	arpMode       neigh.Mode
+	preferredLft  lifetime
+	nodad         bool
+	noprefixroute bool
+	checkLink     bool
+	conflictCheck bool
+	conflictWait  time.Duration
+	netns         string
+}
+
+// lifetime is preferred_lft: seconds, or forever.
+type lifetime struct {
+	forever bool
+	secs    uint32
+}
+
+// maxIfName is IFNAMSIZ less the terminating NUL: the longest interface
+// name, and the longest address label, Linux accepts.
+const maxIfName = 15
+
+// maxArpCount bounds arp_count so that a typo cannot keep the announcer
+// running for hours.
+const maxArpCount = 100
+
+func parseConfig(p ocf.Params) (*config, error) {
+	c := &config{
+		nic:           p.String("nic"),
+		label:         p.String("label"),
+		nodad:         p.Bool("nodad"),
+		noprefixroute: p.Bool("noprefixroute"),
+		checkLink:     p.Bool("check_link"),
+		conflictCheck: p.Bool("conflict_check"),
+		conflictWait:  p.Duration("conflict_wait"),
+		netns:         p.String("network_namespace"),
+	}
+	var err error
+	if c.ip, err = parseIP(p.String("ip")); err != nil {
+		return nil, err
+	}
+	if c.bits, err = parseNetmask(p.String("cidr_netmask"), c.ip); err != nil {
+		return nil, err
+	}
+	if c.nic != "" && !validIfName(c.nic) {
+		return nil, ocf.NotConfigured("nic %q is not a valid interface name (1 to %d characters, no '/', ':' or space)", c.nic, maxIfName)
+	}
+	if c.label != "" {
+		if c.ip.Is6() {
+			return nil, ocf.NotConfigured("label %q: Linux labels only IPv4 addresses; remove label for %s", c.label, c.ip)
+		}
+		// The kernel stores "<nic>:<label>" in IFNAMSIZ bytes; the nic is
+		// known only after findif, so the whole is checked again at start.
+		if strings.ContainsAny(c.label, " /") || len(c.label)+2 > maxIfName {
+			return nil, ocf.NotConfigured("label %q is too long or has a space or '/': nic:label must fit in %d characters", c.label, maxIfName)
+		}
+	}
+	n := p.Int("arp_count")
+	if n < 0 || n > maxArpCount {
+		return nil, ocf.NotConfigured("arp_count %d is out of range 0..%d", n, maxArpCount)
+	}
+	c.arpCount = int(n)
+	ms := p.Int("arp_interval")
+	if ms < 1 || ms > 60000 {
+		return nil, ocf.NotConfigured("arp_interval %d ms is out of range 1..60000", ms)
+	}
+	c.arpInterval = time.Duration(ms) * time.Millisecond
+	if c.arpMode, err = neigh.ParseMode(p.String("arp_mode")); err != nil {
+		return nil, ocf.NotConfigured("arp_mode: %v", err)
+	}
+	if c.preferredLft, err = parseLifetime(p.String("preferred_lft")); err != nil {
+		return nil, err
+	}
+	if c.conflictWait <= 0 || c.conflictWait > 10*time.Second {
+		return nil, ocf.NotConfigured("conflict_wait %s is out of range (0, 10s]", c.conflictWait)
+	}
+	return c, nil
+}
+
+func parseIP(s string) (netip.Addr, error) {
+	if s == "" {
+		return netip.Addr{}, ocf.NotConfigured("ip is required")
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, ocf.NotConfigured("ip %q is not an IPv4 or IPv6 address", s)
+	}
+	if a.Zone() != "" {
+		return netip.Addr{}, ocf.NotConfigured("ip %q: give the interface as nic, not as a zone", s)
+	}
+	a = a.Unmap()
+	switch {
+	case a.IsUnspecified(), a.IsMulticast(), a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return netip.Addr{}, ocf.NotConfigured("ip %s cannot be assigned to an interface", a)
+	case a.IsLoopback():
+		return netip.Addr{}, ocf.NotConfigured("ip %s is a loopback address; a virtual IP must be reachable from other hosts", a)
+	}
+	return a, nil
+}
+
+// parseNetmask accepts a prefix length, or for IPv4 a dotted-quad mask as
+// IPaddr2 does. It returns -1 when s is empty.
+func parseNetmask(s string, ip netip.Addr) (int, error) {
+	if s == "" {
+		return -1, nil
+	}
+	if ip.Is4() && strings.Count(s, ".") == 3 {
+		m, err := netip.ParseAddr(s)
+		if err != nil || !m.Is4() {
+			return 0, ocf.NotConfigured("cidr_netmask %q is not a prefix length or a dotted-quad mask", s)
+		}
+		bits := 0
+		v := m.As4()
+		u := uint32(v[0])<<24 | uint32(v[1])<<16 | uint32(v[2])<<8 | uint32(v[3])
+		for u&(1<<31) != 0 {
+			bits++
+			u <<= 1
+		}
+		if u != 0 || bits == 0 {
+			return 0, ocf.NotConfigured("cidr_netmask %s is not a contiguous mask", s)
+		}
+		return bits, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > ip.BitLen() {
+		return 0, ocf.NotConfigured("cidr_netmask %q is out of range 1..%d for %s", s, ip.BitLen(), ip)
+	}
+	return n, nil
+}
+
+func parseLifetime(s string) (lifetime, error) {
+	if s == "" || s == "forever" {
+		return lifetime{forever: true}, nil
+	}
+	n, err := strconv.ParseUint(s, 10, 32)
+	if err != nil || n == 0xffffffff {
+		return lifetime{}, ocf.NotConfigured("preferred_lft %q is not a number of seconds or \"forever\"", s)
+	}
+	return lifetime{secs: uint32(n)}, nil
+}
+
+func validIfName(s string) bool {
+	return s != "" && len(s) <= maxIfName && s != "." && s != ".." && !strings.ContainsAny(s, "/: \t\n")
+}
+
+// fullLabel is the IFA_LABEL the kernel wants: the interface name, a colon
+// and the label.
+func (c *config) fullLabel(nic string) (string, error) {
+	if c.label == "" {
+		return "", nil
+	}
+	l := nic + ":" + c.label
+	if len(l) > maxIfName {
+		return "", ocf.NotConfigured("label %q: %q is longer than %d characters", c.label, l, maxIfName)
+	}
+	return l, nil
+}
+
+func (c *config) String() string {
+	return fmt.Sprintf("%s/%d on %q", c.ip, c.bits, c.nic)
+}

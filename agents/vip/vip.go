@@ -1,0 +1,347 @@
+// Package vip is ocf:vnfha:vip, a virtual IP address for active/standby
+// VNFCs: the address only the active instance holds, taken over by the
+// standby on failover. It does what ocf:heartbeat:IPaddr2 does, through
+// netlink and a packet socket instead of ip(8), arping and send_arp, so that
+// a monitor costs a few netlink requests and no fork.
+package vip
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"time"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/vnfha/vnfha/agents/vip/neigh"
+	"github.com/vnfha/vnfha/ocf"
+)
+
+// name is the agent's name, as a constant so that the helper's command
+// line can be built without referring to Agent from its own handlers.
+const name = "vip"
+
+// Agent is the declaration of ocf:vnfha:vip.
+var Agent = ocf.MustNew(ocf.Agent{
+	Name:      name,
+	Version:   "1.0",
+	ShortDesc: "Virtual IPv4 or IPv6 address, announced on takeover",
+	LongDesc: "Adds a virtual IP address to an interface and announces it, so that the hosts on the link " +
+		"send their traffic to this node at once: gratuitous ARP for IPv4, an unsolicited neighbour " +
+		"advertisement for IPv6. Before it adds the address it probes the link for another holder " +
+		"(an RFC 5227 ARP probe, or a duplicate address detection solicitation for IPv6) and refuses to " +
+		"start if one answers. Colocate it with the promoted instance of an active/standby VNFC.\n\n" +
+		"The interface and netmask, when not given, come from the main routing table as with IPaddr2: " +
+		"the connected route that contains ip with the longest prefix, then the lowest metric.\n\n" +
+		"The first announcement is sent before start returns; the other arp_count - 1 are sent by a " +
+		"small helper process every arp_interval, which stop ends. Monitor forks nothing: it reads " +
+		"the address and link state over netlink.",
+	Params: []ocf.Param{
+		{
+			Name: "ip", Type: ocf.String, Required: true, Unique: true,
+			ShortDesc: "IPv4 or IPv6 address",
+			LongDesc:  "The virtual IP address, e.g. 198.18.0.100 or 2001:db8::100.",
+		},
+		{
+			Name: "cidr_netmask", Type: ocf.String,
+			ShortDesc: "Prefix length",
+			LongDesc: "Prefix length of the address (1-32 for IPv4, 1-128 for IPv6); a dotted-quad mask is accepted for IPv4. " +
+				"Default: the prefix length of the connected route that contains ip.",
+		},
+		{
+			Name: "nic", Type: ocf.String,
+			ShortDesc: "Interface",
+			LongDesc: "The interface to add the address to. Default: the interface of the connected route that contains ip " +
+				"(longest prefix, then lowest metric). Two interfaces that match equally well are a configuration error: set nic.",
+		},
+		{
+			Name: "label", Type: ocf.String,
+			ShortDesc: "IPv4 address label",
+			LongDesc:  "A label for the address, shown by ip addr as nic:label. IPv4 only; nic:label must fit in 15 characters.",
+		},
+		{
+			Name: "arp_count", Type: ocf.Integer, Default: "5",
+			ShortDesc: "Number of announcements",
+			LongDesc:  "How many times to announce the address on start (0 to 100). Each time sends the frames arp_mode selects for IPv4, one neighbour advertisement for IPv6.",
+		},
+		{
+			Name: "arp_interval", Type: ocf.Integer, Default: "200",
+			ShortDesc: "Milliseconds between announcements",
+			LongDesc:  "The interval between two announcements, in milliseconds (1 to 60000).",
+		},
+		{
+			Name: "arp_mode", Type: ocf.String, Default: "both",
+			ShortDesc: "Gratuitous ARP: request, reply or both",
+			LongDesc: "Which gratuitous ARP frames announce an IPv4 address: request, reply or both. Hosts differ in which they " +
+				"accept; both (as MetalLB and IPaddr2's send_arp do) reaches them all. Ignored for IPv6.",
+		},
+		{
+			Name: "preferred_lft", Type: ocf.String, Default: "forever",
+			ShortDesc: "IPv6 preferred lifetime",
+			LongDesc: "The preferred lifetime of an IPv6 address, in seconds, or forever. 0 makes the address deprecated, so that " +
+				"the node does not pick it as the source of its own connections. Ignored for IPv4.",
+		},
+		{
+			Name: "nodad", Type: ocf.Boolean, Default: "true",
+			ShortDesc: "Skip the kernel's IPv6 duplicate address detection",
+			LongDesc: "When false, the kernel runs its own duplicate address detection on a new IPv6 address, which holds it " +
+				"unusable for dad_transmits × retrans_time (1 s by default); start waits for it and fails if it finds a duplicate. " +
+				"The default skips it, because conflict_check has already probed the link. Ignored for IPv4.",
+		},
+		{
+			Name: "noprefixroute", Type: ocf.Boolean, Default: "false",
+			ShortDesc: "Add no prefix route",
+			LongDesc:  "Do not let the kernel add the route for the address's prefix (IFA_F_NOPREFIXROUTE), when the node's routes are managed elsewhere.",
+		},
+		{
+			Name: "check_link", Type: ocf.Boolean, Default: "true",
+			ShortDesc: "Monitor fails when the link is down",
+			LongDesc:  "When true, monitor reports a failure if the interface holding the address is down or has no carrier, so that Pacemaker moves the address to a node that can be reached.",
+		},
+		{
+			Name: "conflict_check", Type: ocf.Boolean, Default: "true",
+			ShortDesc: "Refuse to start if another host holds the address",
+			LongDesc: "Before adding the address, probe the link for another holder: an ARP probe (RFC 5227) for IPv4, a duplicate " +
+				"address detection neighbour solicitation for IPv6. If one answers within conflict_wait, start fails with the holder's " +
+				"hardware address and adds nothing. Not done when this node already holds the address.",
+		},
+		{
+			Name: "conflict_wait", Type: ocf.Time, Default: "15ms",
+			ShortDesc: "How long conflict_check listens",
+			LongDesc: "How long conflict_check waits for another holder to answer; two probes are sent, at the start and half-way. " +
+				"Hosts answer a probe from the kernel within a fraction of a millisecond on a LAN, so the default has a wide margin " +
+				"while keeping takeover fast; raise it on slow or lossy links (RFC 5227 itself waits seconds).",
+		},
+		{
+			Name: "network_namespace", Type: ocf.String,
+			ShortDesc: "Network namespace",
+			LongDesc:  "Manage the address in this network namespace instead of the node's: a name under /run/netns, as ip netns makes, or an absolute path such as /proc/PID/ns/net.",
+		},
+	},
+	Actions: []ocf.Action{
+		{Name: ocf.ActionStart, Handler: start, Timeout: 20 * time.Second},
+		{Name: ocf.ActionStop, Handler: stop, Timeout: 20 * time.Second},
+		{Name: ocf.ActionMonitor, Handler: monitor, Timeout: 20 * time.Second, Interval: 10 * time.Second},
+		{Name: ocf.ActionValidateAll, Timeout: 20 * time.Second},
+		{Name: ocf.ActionMetaData, Timeout: 5 * time.Second},
+	},
+	Validate: validate,
+	Helpers:  map[string]ocf.HelperFunc{announcerHelper: runAnnouncer},
+	ExitCodes: []ocf.ExitCodeDoc{
+		{Code: ocf.ErrGeneric, When: "Another host answered the conflict probe, IPv6 duplicate address detection failed, the link is down (check_link), or netlink failed."},
+		{Code: ocf.ErrArgs, When: "This node cannot hold the address: nic or network_namespace does not exist here, or no connected route contains ip. Pacemaker bans the resource from this node only."},
+		{Code: ocf.ErrNotConfigured, When: "ip, cidr_netmask, label or another parameter is invalid, or two interfaces match ip equally well and nic is not set."},
+	},
+})
+
+// validate runs in validate-all and before start: the parameters, and then
+// whether this node can hold the address.
+func validate(_ context.Context, req *ocf.Request) error {
+	c, err := parseConfig(req.Params)
+	if err != nil {
+		return err
+	}
+	h, err := openHost(c.netns)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	_, _, err = resolve(h, c)
+	return err
+}
+
+// resolve finds the link and prefix length for the address.
+func resolve(h *host, c *config) (netlink.Link, int, error) {
+	if c.nic != "" {
+		// A missing nic says more than "no route on it".
+		if _, err := h.link(c.nic); err != nil {
+			return nil, 0, err
+		}
+	}
+	nic, bits := c.nic, c.bits
+	if nic == "" || bits < 0 {
+		rs, err := h.routes(c.ip)
+		if err != nil {
+			return nil, 0, err
+		}
+		if nic, bits, err = findIf(rs, c.ip, c.nic, c.bits); err != nil {
+			return nil, 0, err
+		}
+	}
+	if _, err := c.fullLabel(nic); err != nil {
+		return nil, 0, err
+	}
+	l, err := h.link(nic)
+	return l, bits, err
+}
+
+func start(ctx context.Context, req *ocf.Request) error {
+	c, err := parseConfig(req.Params)
+	if err != nil {
+		return err
+	}
+	h, err := openHost(c.netns)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	link, bits, err := resolve(h, c)
+	if err != nil {
+		return err
+	}
+	attrs := link.Attrs()
+	if len(attrs.HardwareAddr) != 6 {
+		return ocf.Errorf(ocf.ErrArgs, "nic %s has no Ethernet address; a virtual IP needs an Ethernet-like link", attrs.Name)
+	}
+	have, err := h.find(c.ip)
+	if err != nil {
+		return err
+	}
+	already := false
+	for _, a := range have {
+		if a.link.Attrs().Index != attrs.Index {
+			return ocf.Generic("%s is already on %s of this node, not on %s; remove it there first", c.ip, a.linkName(), attrs.Name)
+		}
+		if !a.dadFailed() {
+			already = true
+		}
+	}
+	// A new start replaces the previous start's announcements.
+	if err := stopAnnouncer(req.Env.RscTmp, c.ip); err != nil {
+		return ocf.Generic("%w", err)
+	}
+
+	var conn *neigh.Conn
+	if err := h.do(func() (err error) {
+		conn, err = neigh.Open(attrs.Index)
+		return err
+	}); err != nil {
+		return ocf.Generic("open packet socket on %s: %w", attrs.Name, err)
+	}
+	defer conn.Close()
+
+	if c.conflictCheck && !already {
+		holder, err := conn.Probe(ctx, c.ip, attrs.HardwareAddr, 2, c.conflictWait)
+		if err != nil {
+			return ocf.Generic("probe %s for another holder of %s: %w", attrs.Name, c.ip, err)
+		}
+		if holder != nil {
+			return ocf.Generic("another host (%s) already holds %s on %s; refusing to start", holder, c.ip, attrs.Name)
+		}
+	}
+	want, err := c.want(attrs.Name, bits)
+	if err != nil {
+		return err
+	}
+	if err := h.add(link, want); err != nil {
+		return err
+	}
+	req.Log.Infof("added %s/%d to %s", c.ip, bits, attrs.Name)
+	if c.ip.Is6() && !c.nodad {
+		if err := h.waitDAD(ctx, link, c.ip); err != nil {
+			// Leave nothing behind that a later monitor would mistake for
+			// a running resource, nor a dead address on the link.
+			if hs, ferr := h.find(c.ip); ferr == nil {
+				for _, a := range hs {
+					h.del(a)
+				}
+			}
+			return err
+		}
+	}
+	return announce(req, c, conn, attrs.HardwareAddr)
+}
+
+// announce sends the first announcement now and leaves the others to the
+// announcer.
+func announce(req *ocf.Request, c *config, conn *neigh.Conn, hw net.HardwareAddr) error {
+	if c.arpCount == 0 {
+		return nil
+	}
+	frames, err := neigh.Announcement(c.ip, hw, c.arpMode)
+	if err != nil {
+		return ocf.Generic("build announcement: %w", err)
+	}
+	if err := conn.Send(frames); err != nil {
+		return ocf.Generic("announce %s: %w", c.ip, err)
+	}
+	if c.arpCount == 1 {
+		return nil
+	}
+	f, err := conn.File()
+	if err != nil {
+		return ocf.Generic("hand the packet socket to the announcer: %w", err)
+	}
+	defer f.Close()
+	if err := spawnAnnouncer(req.Env.RscTmp, c.ip, f, frames, c.arpCount-1, c.arpInterval); err != nil {
+		// The address is up and announced once; the rest is best effort,
+		// and failing start for it would move a working address.
+		req.Log.Warnf("further announcements of %s skipped: %v", c.ip, err)
+	}
+	return nil
+}
+
+func stop(_ context.Context, req *ocf.Request) error {
+	c, err := parseConfig(req.Params)
+	if err != nil {
+		return err
+	}
+	if err := stopAnnouncer(req.Env.RscTmp, c.ip); err != nil {
+		return ocf.Generic("%w", err)
+	}
+	h, err := openHost(c.netns)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			// A namespace that is gone holds no address.
+			return nil
+		}
+		return err
+	}
+	defer h.Close()
+	have, err := h.find(c.ip)
+	if err != nil {
+		return err
+	}
+	for _, a := range have {
+		if err := h.del(a); err != nil {
+			return err
+		}
+		req.Log.Infof("removed %s from %s", c.ip, a.linkName())
+	}
+	return nil
+}
+
+func monitor(_ context.Context, req *ocf.Request) error {
+	c, err := parseConfig(req.Params)
+	if err != nil {
+		return err
+	}
+	h, err := openHost(c.netns)
+	if err != nil {
+		if req.Probe && errors.Is(err, os.ErrNotExist) {
+			return ocf.NotRunning
+		}
+		return err
+	}
+	defer h.Close()
+	have, err := h.find(c.ip)
+	if err != nil {
+		return err
+	}
+	if len(have) == 0 {
+		return ocf.NotRunning
+	}
+	for _, a := range have {
+		if c.nic != "" && a.linkName() != c.nic {
+			return ocf.Generic("%s is on %s, not on nic %s", c.ip, a.linkName(), c.nic)
+		}
+		if a.dadFailed() {
+			return ocf.Generic("%s on %s failed duplicate address detection: another host holds it", c.ip, a.linkName())
+		}
+		if c.checkLink && !a.linkUp() {
+			return ocf.Generic("link %s holding %s is down or has no carrier", a.linkName(), c.ip)
+		}
+	}
+	return nil
+}

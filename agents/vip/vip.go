@@ -74,7 +74,7 @@ var Agent = ocf.MustNew(ocf.Agent{
 			Name: "arp_mode", Type: ocf.String, Default: "both",
 			ShortDesc: "Gratuitous ARP: request, reply or both",
 			LongDesc: "Which gratuitous ARP frames announce an IPv4 address: request, reply or both. Hosts differ in which they " +
-				"accept; both (as MetalLB and IPaddr2's send_arp do) reaches them all. Ignored for IPv6.",
+				"accept; both, as MetalLB sends, reaches them all. Ignored for IPv6.",
 		},
 		{
 			Name: "preferred_lft", Type: ocf.String, Default: "forever",

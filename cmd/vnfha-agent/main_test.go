@@ -75,6 +75,7 @@ func TestLeanDependencies(t *testing.T) {
 		"github.com/mdlayher/socket",
 		"golang.org/x/net",  // ndp's ICMPv6 types, packet's BPF
 		"golang.org/x/sync", // mdlayher/socket
+		"golang.org/x/text", // x/net/idna, for ndp's DNS search list option
 	}
 	for _, pkg := range strings.Fields(string(out)) {
 		if !strings.Contains(strings.SplitN(pkg, "/", 2)[0], ".") {

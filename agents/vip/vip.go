@@ -203,9 +203,15 @@ func start(ctx context.Context, req *ocf.Request) error {
 		if a.link.Attrs().Index != attrs.Index {
 			return ocf.Generic("%s is already on %s of this node, not on %s; remove it there first", c.ip, a.linkName(), attrs.Name)
 		}
-		if !a.dadFailed() {
-			already = true
+		if a.dadFailed() {
+			// A dead copy from an earlier failed start: it keeps its
+			// dadfailed flag through a replace, so remove it and probe anew.
+			if err := h.del(a); err != nil {
+				return err
+			}
+			continue
 		}
+		already = true
 	}
 	// A new start replaces the previous start's announcements.
 	if err := stopAnnouncer(req.Env.RscTmp, c.ip); err != nil {

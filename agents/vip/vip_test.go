@@ -339,6 +339,18 @@ func TestConflict(t *testing.T) {
 		if code != ocf.ErrGeneric || !strings.Contains(stderr, "failed duplicate address detection") {
 			t.Errorf("monitor = %v, want ErrGeneric for dadfailed\n%s", code, stderr)
 		}
+		// Once the other holder has gone, start replaces the dead copy.
+		bl, _ := f.B.Handle(t).LinkByIndex(f.B.Index)
+		ba, _ := netlink.ParseAddr(ip.String() + "/64")
+		if err := f.B.Handle(t).AddrDel(bl, ba); err != nil {
+			t.Fatal(err)
+		}
+		params := map[string]string{"ip": ip.String(), "arp_count": "1"}
+		f.mustRun(t, ocf.ActionStart, params, ocf.Success)
+		f.mustRun(t, ocf.ActionMonitor, params, ocf.Success)
+		if got := addrsOn(t, f.A, ip); len(got) != 1 || got[0].Flags&unix.IFA_F_DADFAILED != 0 {
+			t.Errorf("after start: %+v", got)
+		}
 	})
 }
 

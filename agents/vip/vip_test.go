@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,6 +19,7 @@ import (
 	"github.com/vnfha/vnfha/internal/nstest"
 	"github.com/vnfha/vnfha/internal/sniff"
 	"github.com/vnfha/vnfha/ocf"
+	"github.com/vnfha/vnfha/ocf/ocftest"
 )
 
 // TestMain lets this test binary stand in for vnfha-agent when start runs
@@ -444,5 +447,45 @@ func TestNodeLocalErrors(t *testing.T) {
 				t.Errorf("%s = %v, want %v with %q\n%s", tt.action, code, tt.want, tt.reason, stderr)
 			}
 		})
+	}
+}
+
+// TestMonitorForksNothing runs the built agent's monitor under strace and
+// checks that the only program executed is the agent itself and that no
+// process (as opposed to a thread) is created: Pacemaker runs it every
+// interval on every node.
+func TestMonitorForksNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a binary; skipped in -short mode")
+	}
+	strace := ocftest.RequireTool(t, "strace")
+	f := newFixture(t)
+	agent := ocftest.BuildAgent(t, name)
+	ip := vipOf("IPv4")
+	params := map[string]string{"ip": ip.String(), "arp_count": "1"}
+	f.mustRun(t, ocf.ActionStart, params, ocf.Success)
+
+	trace := filepath.Join(t.TempDir(), "trace")
+	cmd := exec.Command(strace, "-f", "-qq", "-o", trace, "-e", "trace=execve,execveat,fork,vfork,clone,clone3", "-e", "signal=none", agent, "monitor")
+	cmd.Env = []string{"OCF_RESOURCE_INSTANCE=vip-test", "HA_RSCTMP=" + f.rscTmp, "OCF_RESKEY_CRM_meta_interval=10000",
+		"OCF_RESKEY_ip=" + ip.String(), "OCF_RESKEY_network_namespace=" + f.A.Netns}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("monitor under strace: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(trace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	execs, procs := 0, 0
+	for _, line := range strings.Split(string(b), "\n") {
+		switch {
+		case strings.Contains(line, "execve("), strings.Contains(line, "execveat("):
+			execs++
+		case strings.Contains(line, "fork("), (strings.Contains(line, "clone(") || strings.Contains(line, "clone3(")) && !strings.Contains(line, "CLONE_THREAD"):
+			procs++
+		}
+	}
+	if execs != 1 || procs != 0 {
+		t.Errorf("monitor ran %d programs (want 1, itself) and created %d processes (want 0):\n%s", execs, procs, b)
 	}
 }

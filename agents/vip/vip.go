@@ -288,15 +288,22 @@ func announce(req *ocf.Request, c *config, conn *neigh.Conn, hw net.HardwareAddr
 	return nil
 }
 
+// stop needs only ip and network_namespace. A configuration error must not
+// fail it: a failed stop gets the node fenced, and an address that cannot
+// be parsed was never added.
 func stop(_ context.Context, req *ocf.Request) error {
-	c, err := parseConfig(req.Params)
+	ip, err := parseIP(req.Params.String("ip"))
 	if err != nil {
-		return err
+		req.Log.Warnf("nothing to stop: %v", err)
+		return nil
 	}
-	if err := stopAnnouncer(req.Env.RscTmp, c.ip); err != nil {
+	// The announcer goes first: one left running would pull the address's
+	// traffic back to this node after it has moved.
+	if err := stopAnnouncer(req.Env.RscTmp, ip); err != nil {
 		return ocf.Generic("%w", err)
 	}
-	h, err := openHost(c.netns)
+	netns := req.Params.String("network_namespace")
+	h, err := openHost(netns)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			// A namespace that is gone holds no address.
@@ -305,7 +312,7 @@ func stop(_ context.Context, req *ocf.Request) error {
 		return err
 	}
 	defer h.Close()
-	have, err := h.find(c.ip)
+	have, err := h.find(ip)
 	if err != nil {
 		return err
 	}
@@ -313,7 +320,7 @@ func stop(_ context.Context, req *ocf.Request) error {
 		if err := h.del(a); err != nil {
 			return err
 		}
-		req.Log.Infof("removed %s from %s", c.ip, a.linkName())
+		req.Log.Infof("removed %s from %s", ip, a.linkName())
 	}
 	return nil
 }

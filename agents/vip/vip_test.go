@@ -438,6 +438,8 @@ func TestNodeLocalErrors(t *testing.T) {
 		{"absent namespace, probe", ocf.ActionMonitor, map[string]string{"ip": "198.19.255.100", "network_namespace": "vnfha-none", "probe": "yes"}, ocf.NotRunning, ""},
 		{"bad ip", ocf.ActionStart, map[string]string{"ip": "198.19.255.300"}, ocf.ErrNotConfigured, "not an IPv4 or IPv6 address"},
 		{"absent namespace", ocf.ActionStart, map[string]string{"ip": "198.19.255.100", "network_namespace": "vnfha-none"}, ocf.ErrArgs, "network_namespace vnfha-none"},
+		{"bad ip, stop", ocf.ActionStop, map[string]string{"ip": "198.19.255.300"}, ocf.Success, ""},
+		{"bad arp_count, stop", ocf.ActionStop, map[string]string{"ip": "198.19.255.100", "arp_count": "-1"}, ocf.Success, ""},
 		{"absent namespace, stop", ocf.ActionStop, map[string]string{"ip": "198.19.255.100", "network_namespace": "vnfha-none"}, ocf.Success, ""},
 	}
 	for _, tt := range tests {

@@ -9,7 +9,6 @@ import (
 
 	"github.com/mdlayher/arp"
 	"github.com/mdlayher/ethernet"
-	"github.com/mdlayher/ndp"
 )
 
 // Sizes and fields of the IPv6 header that neighbour discovery needs.
@@ -67,11 +66,7 @@ func Announcement(ip netip.Addr, hw net.HardwareAddr, mode Mode) ([][]byte, erro
 		return nil, fmt.Errorf("announce: %w", err)
 	}
 	if ip.Is6() {
-		na := &ndp.NeighborAdvertisement{
-			Override:      true,
-			TargetAddress: ip,
-			Options:       []ndp.Option{&ndp.LinkLayerAddress{Direction: ndp.Target, Addr: hw}},
-		}
+		na := &ndMessage{typ: icmpTypeNeighborAdvertisement, override: true, target: ip, targetLL: hw}
 		f, err := ndpFrame(na, ip, allNodes(), hw, allNodesHW)
 		if err != nil {
 			return nil, fmt.Errorf("announce %s: %w", ip, err)
@@ -117,7 +112,8 @@ func probeFrame(ip netip.Addr, hw net.HardwareAddr) ([]byte, error) {
 		return arpFrame(arp.OperationRequest, hw, netip.IPv4Unspecified(), zeroHW, ip)
 	}
 	snm, snmHW := solicitedNode(ip)
-	return ndpFrame(&ndp.NeighborSolicitation{TargetAddress: ip}, netip.IPv6Unspecified(), snm, hw, snmHW)
+	ns := &ndMessage{typ: icmpTypeNeighborSolicitation, target: ip}
+	return ndpFrame(ns, netip.IPv6Unspecified(), snm, hw, snmHW)
 }
 
 // arpFrame builds a broadcast Ethernet frame carrying one ARP packet.
@@ -135,10 +131,10 @@ func arpFrame(op arp.Operation, sha net.HardwareAddr, spa netip.Addr, tha net.Ha
 
 // ndpFrame builds an Ethernet frame carrying one neighbour discovery
 // message in an IPv6 packet from src to dst.
-func ndpFrame(m ndp.Message, src, dst netip.Addr, srcHW, dstHW net.HardwareAddr) ([]byte, error) {
-	body, err := ndp.MarshalMessageChecksum(m, src, dst)
+func ndpFrame(m *ndMessage, src, dst netip.Addr, srcHW, dstHW net.HardwareAddr) ([]byte, error) {
+	body, err := m.marshal(src, dst)
 	if err != nil {
-		return nil, fmt.Errorf("marshal %v: %w", m.Type(), err)
+		return nil, fmt.Errorf("marshal ICMPv6 type %d: %w", m.typ, err)
 	}
 	pkt := make([]byte, ipv6HeaderLen, ipv6HeaderLen+len(body))
 	pkt[0] = 6 << 4 // version; traffic class and flow label zero

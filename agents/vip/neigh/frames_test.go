@@ -10,7 +10,6 @@ import (
 
 	"github.com/mdlayher/arp"
 	"github.com/mdlayher/ethernet"
-	"github.com/mdlayher/ndp"
 )
 
 var (
@@ -89,12 +88,18 @@ func decodeARP(t *testing.T, b []byte) arpFields {
 }
 
 // ndpFields is what a neighbour discovery frame carries, decoded by hand
-// and by the libraries, independently of Parse.
+// at the offsets of RFC 8200 section 3 and RFC 4861 sections 4.3, 4.4 and
+// 4.6, independently of Parse and parseND.
 type ndpFields struct {
 	ethDst, ethSrc net.HardwareAddr
 	src, dst       netip.Addr
 	hopLimit       uint8
-	msg            ndp.Message
+	typ, code      uint8
+	// flags is the word after the checksum: an advertisement's R, S and O
+	// flags in its top bits, the rest reserved.
+	flags   uint32
+	target  netip.Addr
+	options [][]byte // each whole: type, length, value
 }
 
 func decodeNDP(t *testing.T, b []byte) ndpFields {
@@ -131,11 +136,19 @@ func decodeNDP(t *testing.T, b []byte) ndpFields {
 			t.Errorf("checksum still OK with byte %d changed", i)
 		}
 	}
-	m, err := ndp.ParseMessage(body)
-	if err != nil {
-		t.Fatal(err)
+	if len(body) < 24 {
+		t.Fatalf("neighbour discovery message % x: shorter than 24 bytes", body)
 	}
-	f.msg = m
+	f.typ, f.code = body[0], body[1]
+	f.flags = binary.BigEndian.Uint32(body[4:8])
+	f.target = netip.AddrFrom16([16]byte(body[8:24]))
+	for o := body[24:]; len(o) > 0; {
+		if len(o) < 2 || o[1] == 0 || int(o[1])*8 > len(o) {
+			t.Fatalf("malformed options % x", body[24:])
+		}
+		f.options = append(f.options, o[:int(o[1])*8])
+		o = o[int(o[1])*8:]
+	}
 	return f
 }
 
@@ -212,15 +225,15 @@ func TestAnnouncementIPv6(t *testing.T) {
 			if f.src != testIPv6 || f.dst != allNodes6 || f.hopLimit != 255 {
 				t.Errorf("IPv6 %s > %s hop limit %d", f.src, f.dst, f.hopLimit)
 			}
-			na, ok := f.msg.(*ndp.NeighborAdvertisement)
-			if !ok {
-				t.Fatalf("message %T, want a neighbour advertisement", f.msg)
+			if f.typ != 136 || f.code != 0 {
+				t.Fatalf("ICMPv6 type %d code %d, want a neighbour advertisement (136, 0)", f.typ, f.code)
 			}
-			if na.Router || na.Solicited || !na.Override || na.TargetAddress != testIPv6 {
-				t.Errorf("advertisement %+v, want R=0 S=0 O=1 for %s", na, testIPv6)
+			if f.flags != 0x20000000 || f.target != testIPv6 {
+				t.Errorf("advertisement flags %#08x for %s, want R=0 S=0 O=1 (0x20000000) for %s", f.flags, f.target, testIPv6)
 			}
-			if lla, ok := linkLayer(na.Options, ndp.Target); !ok || !bytes.Equal(lla, testHW) || len(na.Options) != 1 {
-				t.Errorf("options %v, want only target link-layer address %s", na.Options, testHW)
+			// Target link-layer address: type 2, one unit of 8 bytes.
+			if want := append([]byte{2, 1}, testHW...); len(f.options) != 1 || !bytes.Equal(f.options[0], want) {
+				t.Errorf("options % x, want only target link-layer address % x", f.options, want)
 			}
 			p, err := Parse(frames[0])
 			if err != nil {
@@ -257,12 +270,11 @@ func TestProbeFrame(t *testing.T) {
 		if want := netip.MustParseAddr("ff02::1:ff00:10"); f.src != unspec6 || f.dst != want || f.hopLimit != 255 {
 			t.Errorf("IPv6 %s > %s hop limit %d, want :: > %s hop limit 255", f.src, f.dst, f.hopLimit, want)
 		}
-		ns, ok := f.msg.(*ndp.NeighborSolicitation)
-		if !ok {
-			t.Fatalf("message %T, want a neighbour solicitation", f.msg)
+		if f.typ != 135 || f.code != 0 {
+			t.Fatalf("ICMPv6 type %d code %d, want a neighbour solicitation (135, 0)", f.typ, f.code)
 		}
-		if ns.TargetAddress != testIPv6 || len(ns.Options) != 0 {
-			t.Errorf("solicitation %+v, want target %s and no options", ns, testIPv6)
+		if f.flags != 0 || f.target != testIPv6 || len(f.options) != 0 {
+			t.Errorf("solicitation reserved %#08x, target %s, options % x; want 0, %s and no options", f.flags, f.target, f.options, testIPv6)
 		}
 	})
 }

@@ -35,6 +35,28 @@ func addFixtures(f *testing.F, add func(frame []byte)) {
 			add(b)
 		}
 	}
+	// Options the parser skips or rejects, so that the fuzzer starts with
+	// every branch of it covered.
+	na, err := os.ReadFile("testdata/na-solicited.bin")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, opts := range [][][]byte{
+		{rawOption(14, 1, 0x55), lla(2, hwB)},
+		{lla(2, hwB), rawOption(14, 0, 0)},
+		{{2, 2, 2, 0, 0, 0, 0, 0x0b}},
+		{lla(2, hwB), {0}},
+		{rawOption(2, 2, 0)},
+	} {
+		add(withOptions(na, opts...))
+	}
+	// A message too short for its target, and an IPv4-mapped target.
+	short := bytes.Clone(na[:14+40+20])
+	short[19] = 20
+	add(fixChecksum(short))
+	mapped := bytes.Clone(na)
+	copy(mapped[14+40+8:], netip.AddrFrom16(ip4B.As16()).AsSlice())
+	add(fixChecksum(mapped))
 }
 
 // FuzzParse checks that Parse never panics, and that what it accepts is

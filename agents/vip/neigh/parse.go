@@ -10,7 +10,6 @@ import (
 
 	"github.com/mdlayher/arp"
 	"github.com/mdlayher/ethernet"
-	"github.com/mdlayher/ndp"
 )
 
 // Kind is the kind of a neighbour frame.
@@ -148,7 +147,7 @@ func parseNDP(b []byte, ethSrc net.HardwareAddr) (Frame, error) {
 	if len(body) < 4 {
 		return Frame{}, fmt.Errorf("ICMPv6 message: %d bytes", len(body))
 	}
-	if t := body[0]; t != 135 && t != 136 {
+	if t := body[0]; t != icmpTypeNeighborSolicitation && t != icmpTypeNeighborAdvertisement {
 		return Frame{}, fmt.Errorf("ICMPv6 type %d: %w", t, errNotNeighbour)
 	}
 	if b[7] != ndpHopLimit {
@@ -160,79 +159,39 @@ func parseNDP(b []byte, ethSrc net.HardwareAddr) (Frame, error) {
 	if !checksumOK(src, dst, body) {
 		return Frame{}, errors.New("bad ICMPv6 checksum")
 	}
-	m, err := ndp.ParseMessage(body)
+	m, err := parseND(body)
 	if err != nil {
 		return Frame{}, fmt.Errorf("parse neighbour discovery: %w", err)
 	}
-	f := Frame{SenderIP: src, SrcHW: ethSrc}
-	switch m := m.(type) {
-	case *ndp.NeighborSolicitation:
+	f := Frame{SenderIP: src, SrcHW: ethSrc, TargetIP: m.target}
+	switch m.typ {
+	case icmpTypeNeighborSolicitation:
 		f.Kind = NeighborSolicitation
-		f.TargetIP = m.TargetAddress
-		lla, ok := linkLayer(m.Options, ndp.Source)
 		if src.IsUnspecified() {
 			// A duplicate address detection probe: RFC 4861 section
 			// 7.1.1 says it goes to a solicited-node group and carries
 			// no link-layer address.
-			if snm, _ := solicitedNode(m.TargetAddress); dst != snm || ok {
+			if snm, _ := solicitedNode(m.target); dst != snm || m.sourceLL != nil {
 				return Frame{}, errors.New("malformed duplicate address detection solicitation")
 			}
 		}
-		if ok {
-			f.SrcHW = lla
+		if m.sourceLL != nil {
+			f.SrcHW = m.sourceLL
 		}
-	case *ndp.NeighborAdvertisement:
+	case icmpTypeNeighborAdvertisement:
 		f.Kind = NeighborAdvertisement
-		f.TargetIP = m.TargetAddress
-		f.Gratuitous = !m.Solicited && m.Override
-		if dst.IsMulticast() && m.Solicited {
+		f.Gratuitous = !m.solicited && m.override
+		if dst.IsMulticast() && m.solicited {
 			return Frame{}, errors.New("solicited neighbour advertisement to a multicast group")
 		}
-		if lla, ok := linkLayer(m.Options, ndp.Target); ok {
-			f.SrcHW = lla
+		if m.targetLL != nil {
+			f.SrcHW = m.targetLL
 		}
-	default:
-		return Frame{}, fmt.Errorf("ICMPv6 %v: %w", m.Type(), errNotNeighbour)
 	}
 	if f.TargetIP.IsMulticast() {
 		return Frame{}, fmt.Errorf("neighbour discovery for multicast target %s", f.TargetIP)
 	}
 	return f, nil
-}
-
-// linkLayer returns the first link-layer address option of direction d.
-func linkLayer(opts []ndp.Option, d ndp.Direction) (net.HardwareAddr, bool) {
-	for _, o := range opts {
-		if lla, ok := o.(*ndp.LinkLayerAddress); ok && lla.Direction == d {
-			return lla.Addr, true
-		}
-	}
-	return nil, false
-}
-
-// checksumOK verifies the ICMPv6 checksum of msg sent from src to dst (RFC
-// 4443 section 2.3): the ones' complement sum over the pseudo-header and the
-// message, checksum included, is all ones.
-func checksumOK(src, dst netip.Addr, msg []byte) bool {
-	var sum uint32
-	add := func(b []byte) {
-		for len(b) >= 2 {
-			sum += uint32(binary.BigEndian.Uint16(b))
-			b = b[2:]
-		}
-		if len(b) == 1 {
-			sum += uint32(b[0]) << 8
-		}
-	}
-	s, d := src.As16(), dst.As16()
-	add(s[:])
-	add(d[:])
-	sum += uint32(len(msg)) + protoICMPv6
-	add(msg)
-	for sum > 0xffff {
-		sum = sum>>16 + sum&0xffff
-	}
-	return sum == 0xffff
 }
 
 // Conflict reports whether a received Ethernet frame shows that a host

@@ -143,7 +143,7 @@ func TestOptionsDefaults(t *testing.T) {
 
 func TestAddressing(t *testing.T) {
 	tests := []struct {
-		slot, host int
+		slot, host  int
 		want, want6 string
 	}{
 		{0, 1, "198.18.0.1/24", "2001:2::1/64"},

@@ -14,6 +14,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/vnfha/vnfha/internal/netnsrun"
 )
 
 // Bridges of the switch. Every member starts on mainBridge; partition moves
@@ -240,7 +242,7 @@ func setSide(lab string, members []string, bridge string) error {
 // namespace. A socket f opens belongs to that namespace for its whole life,
 // so tests can play the client or a node in-process: sniff its link, read
 // its neighbour table, listen or dial. f must not start goroutines that
-// expect the namespace.
+// expect the namespace (see netnsrun.Run).
 func (l *Lab) InNetns(member string, f func() error) error {
 	if member != ClientName {
 		if err := l.checkNode(member); err != nil {
@@ -252,25 +254,7 @@ func (l *Lab) InNetns(member string, f func() error) error {
 		return fmt.Errorf("open netns of %s: %w", member, err)
 	}
 	defer target.Close()
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("get current netns: %w", err)
-	}
-	defer orig.Close()
-	if err := netns.Set(target); err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("enter netns of %s: %w", member, err)
-	}
-	ferr := f()
-	if err := netns.Set(orig); err != nil {
-		// Leave the thread locked: it dies with this goroutine instead of
-		// serving others in the wrong namespace.
-		return fmt.Errorf("leave netns of %s: %w", member, err)
-	}
-	runtime.UnlockOSThread()
-	return ferr
+	return netnsrun.Run(target, f)
 }
 
 // Listen opens a listener inside a lab member's network namespace.

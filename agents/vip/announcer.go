@@ -84,6 +84,17 @@ func stopAnnouncer(rscTmp string, ip netip.Addr) error {
 		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
 			return fmt.Errorf("stop announcer %d: %w", pid, err)
 		}
+		// The signal is delivered asynchronously; stop must not return
+		// while the announcer could still send one more frame for an
+		// address that is about to move. A dead process (even a zombie)
+		// has an empty cmdline.
+		deadline := time.Now().Add(time.Second)
+		for isAnnouncer(pid, ip) {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("announcer %d survived SIGKILL for 1s", pid)
+			}
+			time.Sleep(time.Millisecond)
+		}
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove announcer pid file: %w", err)

@@ -3,16 +3,15 @@ package vip
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"net/netip"
 	"path/filepath"
-	"runtime"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/vnfha/vnfha/internal/netnsrun"
 	"github.com/vnfha/vnfha/ocf"
 )
 
@@ -61,25 +60,7 @@ func (h *host) do(f func() error) error {
 	if !h.ns.IsOpen() {
 		return f()
 	}
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("get own network namespace: %w", err)
-	}
-	defer orig.Close()
-	if err := netns.Set(h.ns); err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("enter network namespace: %w", err)
-	}
-	ferr := f()
-	if err := netns.Set(orig); err != nil {
-		// The thread stays locked and dies with the goroutine rather than
-		// serve others in the wrong namespace.
-		return fmt.Errorf("leave network namespace: %w", err)
-	}
-	runtime.UnlockOSThread()
-	return ferr
+	return netnsrun.Run(h.ns, f)
 }
 
 func family(ip netip.Addr) int {

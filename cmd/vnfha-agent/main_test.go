@@ -62,6 +62,7 @@ func TestLeanDependencies(t *testing.T) {
 	allowed := []string{
 		"github.com/vnfha/vnfha/ocf",
 		"github.com/vnfha/vnfha/agents",
+		"github.com/vnfha/vnfha/internal/netnsrun",
 		"github.com/vnfha/vnfha/cmd/vnfha-agent",
 		"github.com/sirupsen/logrus",
 		"github.com/beevik/etree",

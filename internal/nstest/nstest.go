@@ -18,6 +18,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+
+	"github.com/vnfha/vnfha/internal/netnsrun"
 	"golang.org/x/sys/unix"
 )
 
@@ -284,62 +286,15 @@ func (s *Side) Handle(t testing.TB) *netlink.Handle {
 	return h
 }
 
-// Do runs f on an OS thread switched into s's namespace, and waits for it.
-// Sockets f opens belong to that namespace for their whole life, wherever
-// they are used afterwards. f runs on a goroutine of its own, so it must
-// report failure by its error, not by t.Fatal; a panic in f is raised again
-// in the caller. The thread goes back to its namespace after f; if that
-// fails, the thread is never reused.
+// Do runs f on an OS thread switched into s's namespace, and waits for it
+// (see netnsrun.Run). Sockets f opens belong to that namespace for their
+// whole life. f runs on a goroutine of its own, so it must report failure
+// by its error, not by t.Fatal.
 func (s *Side) Do(f func() error) error {
 	target, err := netns.GetFromName(s.Netns)
 	if err != nil {
 		return fmt.Errorf("open netns %s: %w", s.Netns, err)
 	}
 	defer target.Close()
-	type outcome struct {
-		err      error
-		panicked bool
-		value    any
-	}
-	done := make(chan outcome, 1)
-	go func() {
-		// Until f returns normally this reports a Goexit (t.FailNow in f).
-		o := outcome{err: fmt.Errorf("in netns %s: the function exited its goroutine (t.FailNow?)", s.Netns)}
-		defer func() { done <- o }()
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			o.err = fmt.Errorf("get current netns: %w", err)
-			return
-		}
-		defer orig.Close()
-		if err := netns.Set(target); err != nil {
-			runtime.UnlockOSThread()
-			o.err = fmt.Errorf("enter netns %s: %w", s.Netns, err)
-			return
-		}
-		defer func() {
-			if err := netns.Set(orig); err != nil {
-				// The thread stays locked, so the runtime ends it along
-				// with this goroutine.
-				if o.err == nil {
-					o.err = fmt.Errorf("leave netns %s: %w", s.Netns, err)
-				}
-				return
-			}
-			runtime.UnlockOSThread()
-		}()
-		defer func() {
-			if v := recover(); v != nil {
-				o = outcome{panicked: true, value: v}
-			}
-		}()
-		o.err = f()
-	}()
-	o := <-done
-	if o.panicked {
-		panic(o.value)
-	}
-	return o.err
+	return netnsrun.Run(target, f)
 }

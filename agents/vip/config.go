@@ -1,7 +1,6 @@
 package vip
 
 import (
-	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -175,8 +174,4 @@ func (c *config) fullLabel(nic string) (string, error) {
 		return "", ocf.NotConfigured("label %q: %q is longer than %d characters", c.label, l, maxIfName)
 	}
 	return l, nil
-}
-
-func (c *config) String() string {
-	return fmt.Sprintf("%s/%d on %q", c.ip, c.bits, c.nic)
 }

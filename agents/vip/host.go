@@ -129,7 +129,6 @@ type held struct {
 
 func (a held) dadFailed() bool  { return a.addr.Flags&unix.IFA_F_DADFAILED != 0 }
 func (a held) tentative() bool  { return a.addr.Flags&unix.IFA_F_TENTATIVE != 0 }
-func (a held) prefixLen() int   { b, _ := a.addr.Mask.Size(); return b }
 func (a held) linkName() string { return a.link.Attrs().Name }
 
 // linkUp reports whether the link is up with a carrier (IFF_UP and

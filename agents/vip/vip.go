@@ -153,9 +153,11 @@ func validate(_ context.Context, req *ocf.Request) error {
 
 // resolve finds the link and prefix length for the address.
 func resolve(h *host, c *config) (netlink.Link, int, error) {
+	var link netlink.Link
 	if c.nic != "" {
 		// A missing nic says more than "no route on it".
-		if _, err := h.link(c.nic); err != nil {
+		var err error
+		if link, err = h.link(c.nic); err != nil {
 			return nil, 0, err
 		}
 	}
@@ -172,8 +174,13 @@ func resolve(h *host, c *config) (netlink.Link, int, error) {
 	if _, err := c.fullLabel(nic); err != nil {
 		return nil, 0, err
 	}
-	l, err := h.link(nic)
-	return l, bits, err
+	if link == nil {
+		var err error
+		if link, err = h.link(nic); err != nil {
+			return nil, 0, err
+		}
+	}
+	return link, bits, nil
 }
 
 func start(ctx context.Context, req *ocf.Request) error {

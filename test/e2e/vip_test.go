@@ -156,6 +156,23 @@ func TestVIPFailover(t *testing.T) {
 			}
 		}
 		t.Logf("%s: announced by %s %.2fs after the kill", ip, moved, announced.Sub(killed).Seconds())
+
+		// The rest come from the announcer, which must outlive the start
+		// that Pacemaker ran: arp_count (5) rounds, each a gratuitous
+		// request and reply for IPv4 (arp_mode=both), one NA for IPv6.
+		want := 5
+		if ip.Is4() {
+			want = 10
+		}
+		labtest.Eventually(t, 10*time.Second, 100*time.Millisecond, fmt.Sprintf("%d announcements of %s from %s", want, ip, moved), func() (bool, string) {
+			n := 0
+			for _, c := range sn.Since(killed) {
+				if c.Gratuitous && c.TargetIP == ip && bytes.Equal(c.SrcHW, newMAC) {
+					n++
+				}
+			}
+			return n >= want, fmt.Sprintf("%d seen", n)
+		})
 	}
 }
 

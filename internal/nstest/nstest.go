@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -297,4 +298,21 @@ func (s *Side) Do(f func() error) error {
 	}
 	defer target.Close()
 	return netnsrun.Run(target, f)
+}
+
+// RootLinks lists, sorted, the names of the links in the calling thread's
+// network namespace: the root one for a test's own goroutines. Tests take it
+// before and after to show that nothing was added there.
+func RootLinks(t testing.TB) []string {
+	t.Helper()
+	links, err := netlink.LinkList()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, l := range links {
+		names = append(names, l.Attrs().Name)
+	}
+	slices.Sort(names)
+	return names
 }

@@ -20,7 +20,7 @@ import (
 // test's own namespace as it found it.
 func TestPair(t *testing.T) {
 	RequireRoot(t)
-	before := rootLinks(t)
+	before := RootLinks(t)
 	var names []string
 	t.Run("pair", func(t *testing.T) {
 		p := NewPair(t)
@@ -45,25 +45,9 @@ func TestPair(t *testing.T) {
 			t.Errorf("netns %s still there after cleanup (stat: %v)", n, err)
 		}
 	}
-	if after := rootLinks(t); !slices.Equal(before, after) {
+	if after := RootLinks(t); !slices.Equal(before, after) {
 		t.Errorf("links of the root namespace changed:\nbefore %v\nafter  %v", before, after)
 	}
-}
-
-// rootLinks lists the links of the test's own namespace, where every thread
-// not locked by Do is.
-func rootLinks(t *testing.T) []string {
-	t.Helper()
-	links, err := netlink.LinkList()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, l := range links {
-		names = append(names, l.Attrs().Name)
-	}
-	slices.Sort(names)
-	return names
 }
 
 // checkSide checks a side's link, addresses and its lo from inside its

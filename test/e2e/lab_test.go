@@ -15,9 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netlink"
-
 	"github.com/vnfha/vnfha/crmwrap"
+	"github.com/vnfha/vnfha/internal/nstest"
 	"github.com/vnfha/vnfha/lab"
 	"github.com/vnfha/vnfha/lab/labtest"
 )
@@ -26,10 +25,10 @@ import (
 // rely on: a quorate cluster with real fencing, a node's power loss and
 // return, a partition and its healing, and a teardown that leaves nothing.
 func TestLabLifecycle(t *testing.T) {
-	rootLinks := linkNames(t)
+	rootLinks := nstest.RootLinks(t)
 	l := labtest.Up(t, lab.Options{Nodes: 3})
 	ctx := context.Background()
-	if got := linkNames(t); !slices.Equal(got, rootLinks) {
+	if got := nstest.RootLinks(t); !slices.Equal(got, rootLinks) {
 		t.Errorf("the lab changed the root namespace's links: %v, then %v", rootLinks, got)
 	}
 	node1 := crmwrap.New(l.Runner("node1"))
@@ -198,20 +197,6 @@ func TestLabLifecycle(t *testing.T) {
 		}
 		assertGone(t, name, dir)
 	})
-}
-
-func linkNames(t *testing.T) []string {
-	t.Helper()
-	links, err := netlink.LinkList()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, l := range links {
-		names = append(names, l.Attrs().Name)
-	}
-	slices.Sort(names)
-	return names
 }
 
 func waitReady(t *testing.T, l *lab.Lab) {

@@ -8,6 +8,7 @@ package agents
 import (
 	"github.com/vnfha/vnfha/agents/dummy"
 	"github.com/vnfha/vnfha/agents/vip"
+	"github.com/vnfha/vnfha/agents/vnfc"
 	"github.com/vnfha/vnfha/ocf"
 )
 
@@ -18,6 +19,7 @@ const Provider = "vnfha"
 var all = []*ocf.Agent{
 	dummy.Agent,
 	vip.Agent,
+	vnfc.Agent,
 }
 
 // All returns every registered agent, in registration order.

@@ -1,0 +1,143 @@
+package vnfc
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// procID names one process for its lifetime: a pid with the start time the
+// kernel gave it (/proc/PID/stat field 22, in clock ticks since boot). A pid
+// alone may be reused after the process dies; the pair is not.
+type procID struct {
+	PID   int    `json:"pid"`
+	Start uint64 `json:"start"`
+}
+
+// procStat is what the agent reads of /proc/PID/stat.
+type procStat struct {
+	state byte // R, S, D, T, t, Z, X...
+	ppid  int
+	pgid  int
+	start uint64
+}
+
+// readStat reads /proc/PID/stat. The command name, field 2, is in
+// parentheses and may hold spaces and parentheses itself, so the fields are
+// counted from the last ')'.
+func readStat(pid int) (procStat, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return procStat{}, err
+	}
+	return parseStat(b)
+}
+
+func parseStat(b []byte) (procStat, error) {
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 >= len(b) {
+		return procStat{}, errors.New("malformed /proc/PID/stat")
+	}
+	f := bytes.Fields(b[i+2:]) // f[0] is field 3, the state
+	if len(f) < 20 || len(f[0]) != 1 {
+		return procStat{}, errors.New("malformed /proc/PID/stat")
+	}
+	var s procStat
+	var err error
+	s.state = f[0][0]
+	if s.ppid, err = strconv.Atoi(string(f[1])); err != nil {
+		return procStat{}, fmt.Errorf("malformed /proc/PID/stat ppid: %w", err)
+	}
+	if s.pgid, err = strconv.Atoi(string(f[2])); err != nil {
+		return procStat{}, fmt.Errorf("malformed /proc/PID/stat pgrp: %w", err)
+	}
+	if s.start, err = strconv.ParseUint(string(f[19]), 10, 64); err != nil {
+		return procStat{}, fmt.Errorf("malformed /proc/PID/stat starttime: %w", err)
+	}
+	return s, nil
+}
+
+// identify returns the procID of a live process.
+func identify(pid int) (procID, error) {
+	s, err := readStat(pid)
+	if err != nil {
+		return procID{}, err
+	}
+	return procID{PID: pid, Start: s.start}, nil
+}
+
+// alive reports whether the process still runs: it exists, is the same
+// process (same start time) and is not a zombie waiting to be reaped.
+func (p procID) alive() bool {
+	if p.PID <= 0 {
+		return false
+	}
+	s, err := readStat(p.PID)
+	return err == nil && s.start == p.Start && s.state != 'Z' && s.state != 'X'
+}
+
+// signal sends sig to the process if it is still the one p names.
+func (p procID) signal(sig syscall.Signal) error {
+	if !p.alive() {
+		return nil
+	}
+	if err := syscall.Kill(p.PID, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("signal pid %d: %w", p.PID, err)
+	}
+	return nil
+}
+
+// waitExit waits until the process has exited, up to d. It is woken by the
+// kernel through a pidfd, which works for a process that is not our child
+// (it becomes readable when the process exits, before it is reaped), so a
+// stop returns the moment the VNFC is gone instead of at the next poll.
+func (p procID) waitExit(d time.Duration) bool {
+	if !p.alive() {
+		return true
+	}
+	fd, err := unix.PidfdOpen(p.PID, 0)
+	if err != nil {
+		return !p.alive()
+	}
+	defer unix.Close(fd)
+	// The pid may have been reused between alive and PidfdOpen.
+	if !p.alive() {
+		return true
+	}
+	deadline := time.Now().Add(d)
+	for {
+		ms := int(time.Until(deadline) / time.Millisecond)
+		if ms <= 0 {
+			return !p.alive()
+		}
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, ms)
+		if err == nil && n > 0 || !p.alive() {
+			return true
+		}
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			return !p.alive()
+		}
+	}
+}
+
+// describeWait says how a process ended, for logs and exit reasons.
+func describeWait(ws unix.WaitStatus) string {
+	switch {
+	case ws.Exited():
+		return fmt.Sprintf("exited with status %d", ws.ExitStatus())
+	case ws.Signaled():
+		s := fmt.Sprintf("killed by signal %d (%s)", ws.Signal(), unix.SignalName(ws.Signal()))
+		if ws.CoreDump() {
+			s += ", core dumped"
+		}
+		return s
+	}
+	return fmt.Sprintf("ended with wait status %#x", uint32(ws))
+}

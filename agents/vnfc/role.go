@@ -1,0 +1,133 @@
+package vnfc
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/vnfha/vnfha/ocf"
+)
+
+// The Pacemaker tools the agent runs, by name (looked for in searchPath)
+// or absolute path. Tests point them at recording stand-ins.
+var (
+	crmAttributeBin = "crm_attribute"
+	crmResourceBin  = "crm_resource"
+)
+
+// Promotion scores, as ocf:pacemaker:Stateful sets them: every running
+// instance can be promoted, the promoted one keeps its role.
+const (
+	scoreUnpromoted = 5
+	scorePromoted   = 10
+)
+
+// setScore sets this instance's promotion score on this node, in a
+// promotable clone only. An instance with no score is never promoted.
+func setScore(ctx context.Context, req *ocf.Request, score int) error {
+	if req.Env.Clone == nil || !req.Env.Clone.Promotable {
+		return nil
+	}
+	return crmAttribute(ctx, req, "--update", fmt.Sprint(score))
+}
+
+// clearScore removes the score, so that a stopped instance is not chosen.
+func clearScore(ctx context.Context, req *ocf.Request) error {
+	if req.Env.Clone == nil || !req.Env.Clone.Promotable {
+		return nil
+	}
+	return crmAttribute(ctx, req, "--delete")
+}
+
+// crmAttribute runs crm_attribute --promotion for this instance. It is the
+// one external program the agent runs on start, stop, promote and demote;
+// the agent binary links no Pacemaker client code.
+func crmAttribute(ctx context.Context, req *ocf.Request, args ...string) error {
+	bin, err := lookPath(crmAttributeBin)
+	if err != nil {
+		return ocf.NotInstalled("set promotion score: %v", err)
+	}
+	argv := []string{"--promotion", req.Env.Instance, "--lifetime", "reboot"}
+	if req.Env.OnNode != "" {
+		argv = append(argv, "--node", req.Env.OnNode)
+	}
+	argv = append(argv, args...)
+	out, err := exec.CommandContext(ctx, bin, argv...).CombinedOutput()
+	if err != nil {
+		return ocf.Generic("crm_attribute %s: %v%s", strings.Join(argv, " "), err, lastLine(string(out)))
+	}
+	return nil
+}
+
+// runHook runs a promote or demote hook within the operation's timeout.
+func (c *config) runHook(ctx context.Context, h *hook, action string) error {
+	if h == nil {
+		return nil
+	}
+	if h.url != nil {
+		return postHook(ctx, h, action)
+	}
+	cmd := exec.CommandContext(ctx, h.argv[0], h.argv[1:]...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// A hook that outlives the timeout is killed with all it started, so
+	// that promote fails cleanly instead of being killed by Pacemaker.
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 200 * time.Millisecond
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.Env = append(cmd.Env, "VNFHA_ACTION="+action)
+	if err := c.runAsVNFC(cmd); err != nil {
+		if ctx.Err() != nil {
+			return ocf.Generic("%s hook %s did not finish within the %s timeout", action, h, action)
+		}
+		return ocf.Generic("%s hook %s: %v%s", action, h, err, lastLine(out.String()))
+	}
+	return nil
+}
+
+func postHook(ctx context.Context, h *hook, action string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.url.String(), strings.NewReader(""))
+	if err != nil {
+		return ocf.Generic("%s hook %s: %v", action, h, err)
+	}
+	req.Header.Set("User-Agent", "vnfha-vnfc-"+action)
+	req.Close = true
+	resp, err := httpClient().Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ocf.Generic("%s hook %s did not answer within the %s timeout", action, h, action)
+		}
+		return ocf.Generic("%s hook %s: %v", action, h, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return ocf.Generic("%s hook %s: HTTP status %s", action, h, resp.Status)
+	}
+	return nil
+}
+
+// runProbe runs an exec health check as the VNFC would run.
+func (c *config) runProbe(cmd *exec.Cmd) error {
+	return c.runAsVNFC(cmd)
+}
+
+// runAsVNFC runs cmd as the VNFC's user, in its directory, with its
+// environment (plus what cmd.Env already holds).
+func (c *config) runAsVNFC(cmd *exec.Cmd) error {
+	if c.cred != nil {
+		if cmd.SysProcAttr == nil {
+			cmd.SysProcAttr = &syscall.SysProcAttr{}
+		}
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: c.cred.uid, Gid: c.cred.gid, Groups: c.cred.groups}
+	}
+	cmd.Dir = c.workdir
+	if cmd.Dir == "" {
+		cmd.Dir = "/"
+	}
+	cmd.Env = append(c.environ(), cmd.Env...)
+	return cmd.Run()
+}

@@ -1,0 +1,375 @@
+// Package vnfc is ocf:vnfha:vnfc, one process of a VNF (a VNFC) run by
+// Pacemaker as a primitive, a clone (active/active) or a promotable clone
+// (active/standby). It does what ocf:heartbeat:anything does, with two
+// differences that matter for a VNF: an unexpected exit is reported to
+// Pacemaker the moment it happens, by a supervisor that owns the process,
+// instead of at the next monitor; and the promotable form gives the
+// active/standby pair its promote and demote hooks and promotion scores.
+package vnfc
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/vnfha/vnfha/ocf"
+)
+
+// name is the agent's name, as a constant so that the helper's command line
+// can be built without referring to Agent from its own handlers.
+const name = "vnfc"
+
+// Agent is the declaration of ocf:vnfha:vnfc.
+var Agent = ocf.MustNew(ocf.Agent{
+	Name:      name,
+	Version:   "1.0",
+	ShortDesc: "VNF component process, with failures reported to Pacemaker at once",
+	LongDesc: "Runs one process of a VNF (a VNFC): as a primitive, as a clone for active/active VNFCs behind a load " +
+		"balancer, or as a promotable clone for an active/standby pair, where the promoted instance is the active one " +
+		"and holds the virtual IP (colocate an ocf:vnfha:vip with the Promoted role).\n\n" +
+		"With backend=process, start runs a small supervisor (this agent's own binary, in a session of its own) " +
+		"that starts command as a child in a new process group, reaps it and, the moment it exits while it " +
+		"should be running, tells Pacemaker with \"crm_resource --fail\" (fast_fail). Recovery then starts within " +
+		"milliseconds instead of at the next monitor. A stop is never reported. Stop sends stop_signal to the " +
+		"process group, and SIGKILL to the group after stop_timeout.\n\n" +
+		"With backend=systemd, the VNFC is a systemd unit, driven over D-Bus: an existing unit, or a transient " +
+		"unit for command.\n\n" +
+		"Monitor checks that the VNFC runs and, when health is set, that it answers its health check. It forks " +
+		"nothing unless health is an exec: check.\n\n" +
+		"In a promotable clone, start gives the instance a promotion score of 5 and promote of 10 " +
+		"(crm_attribute --promotion), as Pacemaker's own ocf:pacemaker:Stateful does; an instance that fails " +
+		"loses its score with the stop. promote_command and demote_command tell the VNFC its new role.",
+	Params: []ocf.Param{
+		{
+			Name: "command", Type: ocf.String,
+			ShortDesc: "The VNFC's command line",
+			LongDesc: "The program and its arguments, run directly, never through a shell. Quoting follows the shell, " +
+				"without any expansion: blanks separate arguments; 'single quotes' keep everything; \"double quotes\" " +
+				"keep everything but \\\" and \\\\; a backslash outside quotes makes the next character literal. " +
+				"$, ~, *, ; and | are ordinary characters. A program without a slash is looked for in " +
+				searchPath + ". The program must stay in the foreground, unless pidfile is set. " +
+				"Required with backend=process.",
+		},
+		{
+			Name: "user", Type: ocf.String,
+			ShortDesc: "User to run as",
+			LongDesc:  "The user (name or uid) the VNFC and its hooks run as, with the user's groups. Default: root. Users come from /etc/passwd.",
+		},
+		{
+			Name: "group", Type: ocf.String,
+			ShortDesc: "Group to run as",
+			LongDesc:  "The group (name or gid) the VNFC runs as. Default: the user's primary group.",
+		},
+		{
+			Name: "workdir", Type: ocf.String,
+			ShortDesc: "Working directory",
+			LongDesc:  "The absolute path of the VNFC's working directory. Default: /.",
+		},
+		{
+			Name: "environment", Type: ocf.String,
+			ShortDesc: "Environment variables",
+			LongDesc: "Variables for the VNFC, as NAME=value words quoted like command, e.g. " +
+				"MODE=active 'GREETING=hello world'. The VNFC gets a clean environment: PATH, HOME, USER, LOGNAME, " +
+				"LANG, VNFHA_RESOURCE (the resource instance) and VNFHA_NODE (the node), then these, which win.",
+		},
+		{
+			Name: "pidfile", Type: ocf.String,
+			ShortDesc: "Pid file of a forking VNFC",
+			LongDesc: "For a VNFC that forks into the background, like systemd's Type=forking with PIDFile=: the " +
+				"process started by command must exit 0 after its daemon has written its pid here. The supervisor, " +
+				"a child subreaper, then owns and watches that daemon. Leave it empty for a VNFC that stays in the foreground.",
+		},
+		{
+			Name: "stop_signal", Type: ocf.String, Default: "TERM",
+			ShortDesc: "Signal that asks the VNFC to stop",
+			LongDesc:  "The signal stop sends to the VNFC's process group first: a name (TERM, SIGINT) or a number.",
+		},
+		{
+			Name: "stop_timeout", Type: ocf.Time, Default: "20s",
+			ShortDesc: "Grace time before SIGKILL",
+			LongDesc: "How long stop waits after stop_signal before it sends SIGKILL to the process group. It is cut " +
+				"short so that the SIGKILL still fits in the stop operation's timeout: a stop that times out gets the node fenced.",
+		},
+		{
+			Name: "health", Type: ocf.String, Default: "none",
+			ShortDesc: "Health check",
+			LongDesc: "How monitor checks that the VNFC serves, besides running: none; tcp://host:port (connects); " +
+				"http://host:port/path or https://... (GET; a 2xx or 3xx status is healthy; redirects are not followed; " +
+				"the certificate is not verified, as in a Kubernetes probe); exec:/path args (exit status 0 is healthy, " +
+				"run as user). A tcp check does not catch a hung VNFC, because the kernel completes the handshake of a " +
+				"listening socket by itself: use http or exec for that. Start waits until the check passes.",
+		},
+		{
+			Name: "health_timeout", Type: ocf.Time, Default: "2s",
+			ShortDesc: "Health check timeout",
+			LongDesc:  "How long one health check may take before it counts as failed. A hung VNFC is found within the monitor interval plus this.",
+		},
+		{
+			Name: "log_file", Type: ocf.String,
+			ShortDesc: "File for the VNFC's output",
+			LongDesc:  "An absolute path; the VNFC's stdout and stderr, and the supervisor's own messages, are appended to it. Default: none (discarded).",
+		},
+		{
+			Name: "backend", Type: ocf.String, Default: backendProcess,
+			ShortDesc: "process or systemd",
+			LongDesc: "process: the agent's supervisor runs command (see above). systemd: the VNFC is a systemd unit, " +
+				"started, stopped and watched over D-Bus.",
+		},
+		{
+			Name: "unit", Type: ocf.String,
+			ShortDesc: "systemd unit",
+			LongDesc: "With backend=systemd: the unit to start, e.g. vnfc-sig.service. When command is also set, a transient " +
+				"service of that name runs command; when unit is empty, the transient unit is named after the resource.",
+		},
+		{
+			Name: "promote_command", Type: ocf.String,
+			ShortDesc: "Promote hook",
+			LongDesc: "Run when the instance is promoted, before promote returns: a command (an absolute path and its " +
+				"arguments, quoted like command, run as user in workdir) that must exit 0, or an http:// or https:// URL " +
+				"that gets a POST and must answer 2xx. It must finish within the promote timeout.",
+		},
+		{
+			Name: "demote_command", Type: ocf.String,
+			ShortDesc: "Demote hook",
+			LongDesc: "Run when the instance is demoted, like promote_command. It is skipped when the VNFC is no " +
+				"longer running, since there is nothing left to tell.",
+		},
+		{
+			Name: "fast_fail", Type: ocf.Boolean, Default: "true",
+			ShortDesc: "Report an exit to Pacemaker at once",
+			LongDesc: "When the VNFC exits while it should run, report the failure with crm_resource --fail the " +
+				"moment it happens. When false, the next monitor finds it.",
+		},
+	},
+	Actions: []ocf.Action{
+		{Name: ocf.ActionStart, Handler: start, Timeout: 30 * time.Second},
+		{Name: ocf.ActionStop, Handler: stop, Timeout: 30 * time.Second},
+		// A monitor without a role runs for Started and Unpromoted
+		// instances; the Promoted one gets its own interval, which must
+		// differ (Pacemaker keys recurring operations by interval).
+		{Name: ocf.ActionMonitor, Handler: monitor, Timeout: 20 * time.Second, Interval: 10 * time.Second},
+		{Name: ocf.ActionMonitor, Timeout: 20 * time.Second, Interval: 9 * time.Second, Role: ocf.RolePromoted},
+		{Name: ocf.ActionPromote, Handler: promote, Timeout: 30 * time.Second},
+		{Name: ocf.ActionDemote, Handler: demote, Timeout: 30 * time.Second},
+		{Name: ocf.ActionValidateAll, Timeout: 20 * time.Second},
+		{Name: ocf.ActionMetaData, Timeout: 5 * time.Second},
+	},
+	Validate: validate,
+	ExitCodes: []ocf.ExitCodeDoc{
+		{Code: ocf.ErrGeneric, When: "The VNFC exited, failed its health check, could not be started, or a role hook failed."},
+		{Code: ocf.ErrNotInstalled, When: "The command's program, workdir or the log_file's directory is missing on this node. Pacemaker bans the resource from this node only."},
+		{Code: ocf.ErrNotConfigured, When: "A parameter is invalid: command's quoting, an unknown user or group, a malformed health URL, a bad signal."},
+		{Code: ocf.FailedPromoted, When: "The promoted instance exited or failed its health check."},
+		{Code: ocf.Degraded, When: "The VNFC runs and is healthy, but its supervisor is gone (killed), so an exit would only be found by the next monitor. 191 when promoted."},
+	},
+	Helpers: map[string]ocf.HelperFunc{"supervise": supervise},
+})
+
+// logger is the part of the request's logger the backends use.
+type logger interface {
+	Warnf(format string, args ...any)
+}
+
+// configOf parses and resolves the parameters. Validate runs it for the
+// actions that act on the configuration; the others call it too, to get
+// the typed values, and tolerate its errors.
+func configOf(req *ocf.Request) (*config, error) {
+	c, err := configFor(req)
+	if err != nil {
+		return nil, ocf.NotConfigured("%v", err)
+	}
+	if err := c.resolve(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func validate(_ context.Context, req *ocf.Request) error {
+	if req.Env.Instance == "" {
+		return ocf.NotConfigured("OCF_RESOURCE_INSTANCE is not set")
+	}
+	_, err := configOf(req)
+	return err
+}
+
+func backendOf(req *ocf.Request) processBackend {
+	return processBackend{dir: stateDir(req.Env)}
+}
+
+func start(ctx context.Context, req *ocf.Request) error {
+	c, err := configOf(req)
+	if err != nil {
+		return err
+	}
+	b := backendOf(req)
+	st, reason, _, err := b.status()
+	if err != nil {
+		return err
+	}
+	switch st {
+	case running:
+		req.Log.Debug("already running")
+		return setScore(ctx, req, scoreUnpromoted)
+	case failed:
+		req.Log.Infof("cleaning up before start: %s", reason)
+		if err := b.stop(ctx, c, req.Log); err != nil {
+			return err
+		}
+	}
+	rec, err := b.start(ctx, c, req.Env)
+	if err != nil {
+		return err
+	}
+	if c.health != nil {
+		if err := waitHealthy(ctx, c, rec, b); err != nil {
+			// Leave nothing running behind a failed start.
+			if serr := b.stop(ctx, c, req.Log); serr != nil {
+				req.Log.Warnf("clean up after failed start: %v", serr)
+			}
+			return err
+		}
+	}
+	if err := b.arm(rec); err != nil {
+		return err
+	}
+	req.Log.Infof("started pid %d", rec.Main.PID)
+	return setScore(ctx, req, scoreUnpromoted)
+}
+
+// healthPoll is how often start retries the health check while the VNFC
+// comes up. There is no event for "now it serves".
+const healthPoll = 100 * time.Millisecond
+
+// waitHealthy waits until the health check passes, the VNFC exits, or the
+// start timeout ends.
+func waitHealthy(ctx context.Context, c *config, rec *record, b processBackend) error {
+	var last error
+	for {
+		if !rec.Main.alive() {
+			return ocf.Generic("%s", b.exitReason(rec))
+		}
+		if last = c.health.check(ctx, c.runProbe); last == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ocf.Generic("not healthy within the start timeout: %v", last)
+		case <-time.After(healthPoll):
+		}
+	}
+}
+
+func stop(ctx context.Context, req *ocf.Request) error {
+	// Stop must work with whatever parameters it gets: only the stop signal
+	// and timeout are used, with defaults if they are invalid.
+	c, err := configFor(req)
+	if err != nil {
+		req.Log.Warnf("invalid parameters (%v); stopping with SIGTERM and the default timeout", err)
+		c = nil
+	}
+	if err := backendOf(req).stop(ctx, c, req.Log); err != nil {
+		return err
+	}
+	return clearScore(ctx, req)
+}
+
+func monitor(ctx context.Context, req *ocf.Request) error {
+	b := backendOf(req)
+	st, reason, unsupervised, err := b.status()
+	if err != nil {
+		return err
+	}
+	promoted := exists(filepath.Join(b.dir, promotedFile))
+	fail := func(reason string) error {
+		if promoted {
+			return ocf.Errorf(ocf.FailedPromoted, "%s", reason)
+		}
+		return ocf.Generic("%s", reason)
+	}
+	switch st {
+	case stopped:
+		return ocf.NotRunning
+	case failed:
+		return fail(reason)
+	}
+	if c, err := configFor(req); err == nil && c.health != nil {
+		if c.cred, c.home, err = credentialOf(c); err != nil {
+			return fail(err.Error())
+		}
+		if err := c.health.check(ctx, c.runProbe); err != nil {
+			return fail(err.Error())
+		}
+	}
+	if unsupervised {
+		code := ocf.Degraded
+		if promoted {
+			code = ocf.DegradedPromoted
+		}
+		return ocf.Errorf(code, "the VNFC runs, but its supervisor is gone: an exit will be found by the next monitor, not at once; restart the resource to supervise it again")
+	}
+	if promoted {
+		return ocf.RunningPromoted
+	}
+	return nil
+}
+
+// credentialOf resolves user and group for an exec health check only.
+func credentialOf(c *config) (*credential, string, error) {
+	if c.user == "" && c.group == "" || c.health.argv == nil {
+		return nil, "", nil
+	}
+	return lookupCredential(c.user, c.group)
+}
+
+// errNoVNFC is returned by promote for an instance that does not run.
+var errNoVNFC = errors.New("the VNFC is not running")
+
+func promote(ctx context.Context, req *ocf.Request) error {
+	c, err := configOf(req)
+	if err != nil {
+		return err
+	}
+	b := backendOf(req)
+	st, reason, _, err := b.status()
+	if err != nil {
+		return err
+	}
+	if st != running {
+		return ocf.Generic("cannot promote: %v %s", errNoVNFC, reason)
+	}
+	if err := c.runHook(ctx, c.promote, "promote"); err != nil {
+		return err
+	}
+	if err := touch(filepath.Join(b.dir, promotedFile)); err != nil {
+		return ocf.Generic("%v", err)
+	}
+	return setScore(ctx, req, scorePromoted)
+}
+
+func demote(ctx context.Context, req *ocf.Request) error {
+	b := backendOf(req)
+	st, _, _, err := b.status()
+	if err != nil {
+		return err
+	}
+	if st == stopped {
+		return ocf.NotRunning
+	}
+	if st == running {
+		c, err := configOf(req)
+		if err != nil {
+			return err
+		}
+		if err := c.runHook(ctx, c.demote, "demote"); err != nil {
+			return err
+		}
+	} else {
+		req.Log.Info("the VNFC is not running; demote hook skipped")
+	}
+	if err := os.Remove(filepath.Join(b.dir, promotedFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return ocf.Generic("remove promotion marker: %v", err)
+	}
+	return setScore(ctx, req, scoreUnpromoted)
+}

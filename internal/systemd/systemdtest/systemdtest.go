@@ -1,0 +1,474 @@
+// Package systemdtest boots a real systemd for tests: systemd as PID 1 of
+// fresh PID, mount, UTS, IPC, network and cgroup namespaces, in a cgroup of
+// its own, with a private /run, /dev and cgroup2 mount, so that it manages
+// nothing of the machine the test runs on. t.Cleanup kills it and checks that
+// no process, mount or cgroup of it is left.
+//
+// The host's unit files are never loaded: the booted manager looks for units
+// only in its private /run/systemd/system, which holds a handful of empty
+// targets (the ones a service's default dependencies name), so booting it
+// starts nothing but itself and the bus proxy below. Generators are off.
+//
+// systemd refuses connections to its private socket from a peer whose PID it
+// cannot see (SO_PEERCRED reports pid 0 across PID namespaces), so a test
+// process outside the namespace cannot connect to /run/systemd/private
+// directly. The booted manager therefore runs systemd-socket-proxyd, socket
+// activated, which relays a socket of the private /run to
+// /run/systemd/private byte for byte: the client speaks the private-socket
+// protocol (no bus daemon, no Hello) to the real manager.
+package systemdtest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+
+	"github.com/vnfha/vnfha/internal/nstest"
+	"github.com/vnfha/vnfha/ocf/ocftest"
+	"golang.org/x/sys/unix"
+)
+
+// Binary is where Debian installs systemd, and ProxyBinary its socket proxy;
+// both are in Debian 12's systemd package.
+const (
+	Binary      = "/lib/systemd/systemd"
+	ProxyBinary = "/lib/systemd/systemd-socket-proxyd"
+)
+
+// proxySocket is the proxy's socket inside the booted system's mount
+// namespace.
+const proxySocket = "/run/vnfha-systemdtest/private"
+
+// Bounds of the wait for the manager to answer: systemd boots in about
+// 100 ms here; the bound leaves room for a loaded CI machine.
+const (
+	bootTimeout = 20 * time.Second
+	bootPoll    = 20 * time.Millisecond
+)
+
+// seq makes cgroup names unique within a test binary; the pid makes them
+// unique between binaries (go test runs packages in parallel).
+var seq atomic.Uint32
+
+// System is a booted systemd.
+type System struct {
+	// Addr is a D-Bus address of the manager's private API, for
+	// systemd.DialAddress. It is a path through /proc/PID/root, usable
+	// from the test's own namespaces.
+	Addr string
+	// PID is systemd's PID as the test sees it; it is 1 inside.
+	PID int
+	// Cgroup is the host path of the cgroup2 directory systemd manages.
+	Cgroup string
+
+	console string
+}
+
+// Path is the path, as the test sees it, of p in the system's mount
+// namespace: its /run, /proc, /dev and /sys are its own, the rest of the
+// file system is the host's.
+func (s *System) Path(p string) string {
+	return filepath.Join("/proc", strconv.Itoa(s.PID), "root", p)
+}
+
+// Console returns what systemd logged so far (its /dev/console).
+func (s *System) Console() string {
+	b, _ := os.ReadFile(s.console)
+	return string(b)
+}
+
+// HostPID translates a PID of the booted system (a unit's MainPID) to the
+// test's PID namespace, where kill(2) needs it.
+func (s *System) HostPID(pid uint32) (int, error) {
+	want, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", s.PID))
+	if err != nil {
+		return 0, fmt.Errorf("pid namespace of %d: %w", s.PID, err)
+	}
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range ents {
+		hp, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", hp)); err != nil || ns != want {
+			continue
+		}
+		st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", hp))
+		if err != nil {
+			continue
+		}
+		if nsPID(st) == int(pid) {
+			return hp, nil
+		}
+	}
+	return 0, fmt.Errorf("no process %d in the booted system", pid)
+}
+
+// nsPID reads the innermost PID from a /proc/PID/status.
+func nsPID(status []byte) int {
+	for _, l := range strings.Split(string(status), "\n") {
+		if f, ok := strings.CutPrefix(l, "NSpid:"); ok {
+			fs := strings.Fields(f)
+			if len(fs) == 0 {
+				return -1
+			}
+			n, err := strconv.Atoi(fs[len(fs)-1])
+			if err != nil {
+				return -1
+			}
+			return n
+		}
+	}
+	return -1
+}
+
+// Require skips a test that cannot boot systemd here (not root, no
+// systemd), or fails it when CI=true, where everything it needs is there.
+func Require(t testing.TB) {
+	t.Helper()
+	nstest.RequireRoot(t)
+	ocftest.RequireTool(t, "mount")
+	ocftest.RequireTool(t, "sh")
+	for _, f := range []string{Binary, ProxyBinary} {
+		if _, err := os.Stat(f); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("%s is required in CI but missing: install systemd", f)
+			}
+			t.Skipf("%s missing; skipping (install systemd)", f)
+		}
+	}
+}
+
+// Units of the booted system. The targets are the ones the default
+// dependencies of a service name; they pull in nothing.
+var units = map[string]string{
+	"vnfha-systemdtest.target": "[Unit]\nDescription=vnfha systemdtest\nDefaultDependencies=no\nWants=vnfha-systemdtest-proxy.socket\n",
+	"sysinit.target":           "[Unit]\nDescription=sysinit\nDefaultDependencies=no\n",
+	"basic.target":             "[Unit]\nDescription=basic\nDefaultDependencies=no\n",
+	"shutdown.target":          "[Unit]\nDescription=shutdown\nDefaultDependencies=no\n",
+	"vnfha-systemdtest-proxy.socket": "[Unit]\nDescription=bus proxy socket\nDefaultDependencies=no\n" +
+		"[Socket]\nListenStream=" + proxySocket + "\nSocketMode=0600\n",
+	"vnfha-systemdtest-proxy.service": "[Unit]\nDescription=bus proxy\nDefaultDependencies=no\n" +
+		"Requires=vnfha-systemdtest-proxy.socket\nAfter=vnfha-systemdtest-proxy.socket\n" +
+		"[Service]\nExecStart=" + ProxyBinary + " /run/systemd/private\n",
+}
+
+// initScript runs as PID 1 of the new namespaces, sets up the private
+// mounts and execs systemd. $1 is the directory of unit files to install,
+// $2 the file that becomes /dev/console.
+//
+// / is made private first, so that nothing mounted here propagates to the
+// host. /proc/sys and /sys are read-only, as container managers do: systemd
+// as PID 1 writes some sysctls (fs.file-max, fs.nr_open) that are global,
+// and it must not change the host's. /dev is a fresh tmpfs with the few
+// device nodes bound from the host's and devpts and /dev/shm of its own.
+const initScript = `set -eu
+mount --make-rprivate /
+mount -t proc -o nosuid,nodev,noexec proc /proc
+mount --bind /proc/sys /proc/sys
+mount -o remount,bind,ro,nosuid,nodev,noexec /proc/sys
+mount -t tmpfs -o mode=755,nosuid,nodev tmpfs /run
+mount -t cgroup2 -o nosuid,nodev,noexec cgroup2 /sys/fs/cgroup
+mount -o remount,bind,ro,nosuid,nodev,noexec /sys
+d=/run/.dev
+mkdir $d
+mount -t tmpfs -o mode=755,nosuid tmpfs $d
+for n in null zero full random urandom tty; do
+	touch $d/$n
+	mount --bind /dev/$n $d/$n
+done
+touch $d/console
+mount --bind "$2" $d/console
+mkdir $d/pts $d/shm
+mount -t devpts -o newinstance,ptmxmode=0666,mode=620 devpts $d/pts
+ln -s pts/ptmx $d/ptmx
+mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs $d/shm
+ln -s /proc/self/fd $d/fd
+ln -s fd/0 $d/stdin
+ln -s fd/1 $d/stdout
+ln -s fd/2 $d/stderr
+mount --move $d /dev
+rmdir $d
+mkdir -p /run/systemd/system /run/vnfha-systemdtest
+cp "$1"/* /run/systemd/system/
+exec ` + Binary + ` --system --unit=vnfha-systemdtest.target
+`
+
+// Boot starts systemd and returns once its manager answers through
+// System.Addr. It fails the test if systemd does not come up; see Require
+// for when it skips.
+func Boot(t testing.TB) *System {
+	t.Helper()
+	Require(t)
+	start := time.Now()
+	dir := t.TempDir()
+	unitDir := filepath.Join(dir, "units")
+	if err := os.Mkdir(unitDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, text := range units {
+		if err := os.WriteFile(filepath.Join(unitDir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := &System{console: filepath.Join(dir, "console.log")}
+	if err := os.WriteFile(s.console, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	parent, err := cgroup2Parent()
+	if err != nil {
+		t.Fatalf("systemdtest: %v", err)
+	}
+	s.Cgroup = filepath.Join(parent, fmt.Sprintf("vnfha-systemdtest-%d-%d", os.Getpid(), seq.Add(1)))
+	// Registered first: it runs last, after the kill below.
+	t.Cleanup(func() {
+		if err := removeCgroup(s.Cgroup); err != nil {
+			t.Errorf("systemdtest: %v", err)
+		}
+	})
+	if err := os.Mkdir(s.Cgroup, 0o755); err != nil {
+		t.Fatalf("systemdtest: create cgroup: %v", err)
+	}
+	cg, err := os.Open(s.Cgroup)
+	if err != nil {
+		t.Fatalf("systemdtest: %v", err)
+	}
+	defer cg.Close()
+
+	cmd := exec.Command("/bin/sh", "-c", initScript, "init", unitDir, s.console)
+	cmd.Env = []string{
+		"PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+		// Tells systemd it runs in a container: it leaves the console,
+		// the root's mount propagation and the like alone.
+		"container=vnfha-systemdtest",
+		"SYSTEMD_UNIT_PATH=/run/systemd/system",
+		"SYSTEMD_GENERATOR_PATH=/run/vnfha-systemdtest/none",
+		"SYSTEMD_ENVIRONMENT_GENERATOR_PATH=/run/vnfha-systemdtest/none",
+		"SYSTEMD_LOG_TARGET=console",
+		"SYSTEMD_LOG_LEVEL=info",
+	}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags: syscall.CLONE_NEWPID | syscall.CLONE_NEWNS | syscall.CLONE_NEWUTS |
+			syscall.CLONE_NEWIPC | syscall.CLONE_NEWNET | syscall.CLONE_NEWCGROUP,
+		// clone3 puts the child into the cgroup before it runs, so the
+		// new cgroup namespace is rooted there.
+		UseCgroupFD: true,
+		CgroupFD:    int(cg.Fd()),
+		Setsid:      true,
+		// Should the test binary die, the kernel kills PID 1 and with it
+		// the whole PID namespace.
+		Pdeathsig: syscall.SIGKILL,
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("systemdtest: start systemd: %v", err)
+	}
+	s.PID = cmd.Process.Pid
+	exited := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(exited)
+	}()
+	pidNS, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", s.PID))
+	mntNS, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", s.PID))
+	t.Cleanup(func() {
+		// SIGKILL to PID 1 of a PID namespace kills everything in it.
+		cmd.Process.Kill()
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			t.Errorf("systemdtest: systemd (pid %d) did not die within 10s of SIGKILL", s.PID)
+			return
+		}
+		if err := waitGone(pidNS, mntNS); err != nil {
+			t.Errorf("systemdtest: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("systemdtest: console of the booted systemd:\n%s%s", out.String(), s.Console())
+		}
+	})
+	s.Addr = "unix:path=" + s.Path(proxySocket)
+	if err := s.waitReady(exited); err != nil {
+		t.Fatalf("systemdtest: %v\n%s%s", err, out.String(), s.Console())
+	}
+	t.Logf("systemdtest: systemd booted as pid %d in %v", s.PID, time.Since(start).Round(time.Millisecond))
+	return s
+}
+
+// waitReady waits, bounded in time and tries, until the manager reports
+// that it has finished booting.
+func (s *System) waitReady(exited <-chan struct{}) error {
+	deadline := time.Now().Add(bootTimeout)
+	var last error
+	for i := 0; i < int(bootTimeout/bootPoll); i++ {
+		select {
+		case <-exited:
+			return errors.New("systemd exited while booting")
+		default:
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+		state, err := s.systemState()
+		if err == nil && (state == "running" || state == "degraded") {
+			return nil
+		}
+		if err == nil {
+			err = fmt.Errorf("system state %q", state)
+		}
+		last = err
+		time.Sleep(bootPoll)
+	}
+	return fmt.Errorf("systemd did not come up within %v: %v", bootTimeout, last)
+}
+
+// systemState asks the manager for its SystemState.
+func (s *System) systemState() (string, error) {
+	c, err := dbus.Dial(s.Addr)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	if err := c.Auth(nil); err != nil {
+		return "", err
+	}
+	v, err := c.Object("org.freedesktop.systemd1", "/org/freedesktop/systemd1").
+		GetProperty("org.freedesktop.systemd1.Manager.SystemState")
+	if err != nil {
+		return "", err
+	}
+	st, _ := v.Value().(string)
+	return st, nil
+}
+
+// cgroup2Parent is the cgroup2 directory of the test process, under which
+// the booted system gets its own: /sys/fs/cgroup/... on a unified host,
+// /sys/fs/cgroup/unified/... on a hybrid one.
+func cgroup2Parent() (string, error) {
+	mi, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return "", err
+	}
+	mnt := ""
+	for _, l := range strings.Split(string(mi), "\n") {
+		// ... mount-point ... - fstype source options
+		pre, post, ok := strings.Cut(l, " - ")
+		if !ok || !strings.HasPrefix(post, "cgroup2 ") {
+			continue
+		}
+		if f := strings.Fields(pre); len(f) >= 5 && f[3] == "/" {
+			mnt = f[4]
+			break
+		}
+	}
+	if mnt == "" {
+		return "", errors.New("no cgroup2 file system mounted")
+	}
+	cg, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return "", err
+	}
+	for _, l := range strings.Split(string(cg), "\n") {
+		if p, ok := strings.CutPrefix(l, "0::"); ok {
+			return filepath.Join(mnt, p), nil
+		}
+	}
+	return "", errors.New("no cgroup2 entry in /proc/self/cgroup")
+}
+
+// removeCgroup waits, bounded, until the cgroup has no process left, then
+// removes it and what systemd created below it, deepest first.
+func removeCgroup(dir string) error {
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	const tries, poll = 250, 20 * time.Millisecond
+	for i := 0; ; i++ {
+		ev, err := os.ReadFile(filepath.Join(dir, "cgroup.events"))
+		if err != nil {
+			return fmt.Errorf("cgroup %s: %w", dir, err)
+		}
+		if bytes.Contains(ev, []byte("populated 0")) {
+			break
+		}
+		if i == tries {
+			return fmt.Errorf("cgroup %s still has processes after %v", dir, tries*poll)
+		}
+		time.Sleep(poll)
+	}
+	var dirs []string
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			dirs = append(dirs, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("walk cgroup %s: %w", dir, err)
+	}
+	slices.SortFunc(dirs, func(a, b string) int { return strings.Count(b, "/") - strings.Count(a, "/") })
+	for _, d := range dirs {
+		if err := unix.Rmdir(d); err != nil {
+			return fmt.Errorf("remove cgroup %s: %w", d, err)
+		}
+	}
+	return nil
+}
+
+// waitGone waits, bounded, until no process is left in the booted system's
+// namespaces: they get SIGKILL when PID 1 dies, but take a moment to exit.
+func waitGone(pidNS, mntNS string) error {
+	const tries, poll = 250, 20 * time.Millisecond
+	for i := 0; ; i++ {
+		err := checkGone(pidNS, mntNS)
+		if err == nil || i == tries {
+			return err
+		}
+		time.Sleep(poll)
+	}
+}
+
+// checkGone reports any process still in the booted system's PID or mount
+// namespace; with none, the kernel has freed the mount namespace and every
+// mount in it.
+func checkGone(pidNS, mntNS string) error {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return err
+	}
+	var left []string
+	for _, e := range ents {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		for _, ns := range []struct{ kind, want string }{{"pid", pidNS}, {"mnt", mntNS}} {
+			if got, err := os.Readlink(filepath.Join("/proc", e.Name(), "ns", ns.kind)); err == nil && got == ns.want {
+				left = append(left, e.Name())
+			}
+		}
+	}
+	if len(left) > 0 {
+		return fmt.Errorf("processes left in the booted system's namespaces: %v", left)
+	}
+	return nil
+}

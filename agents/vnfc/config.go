@@ -48,9 +48,9 @@ type config struct {
 	instance, node string
 
 	// Set by resolve.
-	path string        // the executable argv[0] resolves to
-	cred *credential   // nil: run as the agent's own user (root)
-	home string        // the user's home, for HOME
+	path string      // the executable argv[0] resolves to
+	cred *credential // nil: run as the agent's own user (root)
+	home string      // the user's home, for HOME
 }
 
 // credential is who the VNFC runs as.

@@ -227,8 +227,11 @@ func (b processBackend) kill(ctx context.Context, rec *record, c *config, log lo
 	// Leave time for SIGKILL within the operation's timeout: a stop that
 	// times out gets the node fenced.
 	if dl, ok := ctx.Deadline(); ok {
-		if left := time.Until(dl) - killWait - time.Second; left < grace {
-			grace = max(left, 0)
+		left := time.Until(dl)
+		if g := left - killWait - time.Second; g < grace {
+			// Short of time: half of what is left, so SIGKILL and the
+			// wait for it still fit.
+			grace = max(g, left/2, 0)
 		}
 	}
 	if rec.Main.alive() {

@@ -101,9 +101,12 @@ func (sv *supervisor) run() int {
 	// child exists, so that no exit is missed.
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, syscall.SIGCHLD)
-	// The supervisor has no terminal, but a stray SIGHUP or SIGPIPE must
-	// not end it and leave the VNFC unsupervised.
-	signal.Ignore(syscall.SIGHUP, syscall.SIGPIPE, syscall.SIGINT)
+	// The supervisor has no terminal, but a stray SIGHUP or SIGINT must
+	// not end it and leave the VNFC unsupervised. They are caught and
+	// dropped, not ignored: an ignored signal stays ignored across exec, and
+	// the VNFC must get the default dispositions (a shell cannot even trap
+	// a signal that was ignored when it started).
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGHUP, syscall.SIGINT)
 
 	self, err := identify(os.Getpid())
 	if err != nil {
@@ -236,14 +239,15 @@ func (sv *supervisor) readDaemon() (daemon, error) {
 
 // exited handles the end of the VNFC's main process.
 func (sv *supervisor) exited(ws unix.WaitStatus) {
-	how := describeWait(ws)
+	msg := fmt.Sprintf("the VNFC (pid %d) %s at %s", sv.main.PID, describeWait(ws), time.Now().Format(time.RFC3339Nano))
 	armed := take(filepath.Join(sv.Dir, armedFile))
 	if !armed {
-		log.Printf("pid %d %s (stopped deliberately, or before start finished)", sv.main.PID, how)
+		log.Printf("%s: stopped deliberately, or before start finished", msg)
+		// For a start that is still waiting: it reports this.
+		_ = writeFileAtomic(filepath.Join(sv.Dir, exitFile), []byte(msg+"\n"))
 		sv.killGroup()
 		return
 	}
-	msg := fmt.Sprintf("the VNFC (pid %d) %s at %s", sv.main.PID, how, time.Now().Format(time.RFC3339Nano))
 	log.Print(msg)
 	if err := writeFileAtomic(filepath.Join(sv.Dir, exitFile), []byte(msg+"\n")); err != nil {
 		log.Print(err)

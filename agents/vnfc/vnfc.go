@@ -223,7 +223,10 @@ func start(ctx context.Context, req *ocf.Request) error {
 		return err
 	}
 	if c.health != nil {
-		if err := waitHealthy(ctx, c, rec, b); err != nil {
+		hctx, cancel := reserve(ctx)
+		err := waitHealthy(hctx, c, rec, b)
+		cancel()
+		if err != nil {
 			// Leave nothing running behind a failed start.
 			if serr := b.stop(ctx, c, req.Log); serr != nil {
 				req.Log.Warnf("clean up after failed start: %v", serr)
@@ -236,6 +239,18 @@ func start(ctx context.Context, req *ocf.Request) error {
 	}
 	req.Log.Infof("started pid %d", rec.Main.PID)
 	return setScore(ctx, req, scoreUnpromoted)
+}
+
+// reserve returns a context that ends early enough before ctx that a
+// failed start can still clean up: a quarter of the time left, at most
+// killWait and a second.
+func reserve(ctx context.Context) (context.Context, context.CancelFunc) {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	r := min(time.Until(dl)/4, killWait+time.Second)
+	return context.WithDeadline(ctx, dl.Add(-r))
 }
 
 // healthPoll is how often start retries the health check while the VNFC

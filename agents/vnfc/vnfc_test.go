@@ -271,3 +271,325 @@ func TestFastFail(t *testing.T) {
 		})
 	}
 }
+
+// TestStop: stop_signal goes to the whole process group, and SIGKILL
+// follows after stop_timeout for a VNFC that ignores it.
+func TestStop(t *testing.T) {
+	tests := []struct {
+		name     string
+		command  string
+		params   map[string]string
+		minTime  time.Duration // the grace the VNFC had
+		maxTime  time.Duration
+		wantKill bool // ended by SIGKILL, not by stop_signal
+	}{
+		{"TERM ends it", "/bin/sleep 100000", nil, 0, 2 * time.Second, false},
+		{"ignores TERM", "/bin/sh -c 'trap \"\" TERM; /bin/sleep 100000 & wait'", map[string]string{"stop_timeout": "300ms"}, 300 * time.Millisecond, 3 * time.Second, true},
+		{"stop_signal INT", "/bin/sh -c 'trap \"exit 0\" INT; trap \"\" TERM; /bin/sleep 100000 & wait'", map[string]string{"stop_signal": "INT", "stop_timeout": "10s"}, 0, 2 * time.Second, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			params := map[string]string{"command": tt.command, "log_file": filepath.Join(t.TempDir(), "log")}
+			for k, v := range tt.params {
+				params[k] = v
+			}
+			r := newRsc(t, params)
+			r.must("start", ocf.Success)
+			rec := r.record()
+			// The shell's child, the grandchild of the supervisor, is in
+			// the group and must die with it.
+			var child procID
+			waitFor(t, 2*time.Second, "the shell's child", func() bool {
+				child = childOf(t, rec.Main.PID)
+				return child.PID != 0 || !strings.HasPrefix(tt.command, "/bin/sh")
+			})
+			began := time.Now()
+			stderr := r.must("stop", ocf.Success)
+			took := time.Since(began)
+			if took < tt.minTime || took > tt.maxTime {
+				t.Errorf("stop took %s, want %s to %s", took, tt.minTime, tt.maxTime)
+			}
+			if rec.Main.alive() || child.alive() || rec.Supervisor.alive() {
+				t.Errorf("left alive: VNFC %v, its child %v, supervisor %v", rec.Main.alive(), child.alive(), rec.Supervisor.alive())
+			}
+			if gotKill := strings.Contains(stderr, "sending SIGKILL"); gotKill != tt.wantKill {
+				t.Errorf("SIGKILL sent = %v, want %v; stderr:\n%s", gotKill, tt.wantKill, stderr)
+			}
+		})
+	}
+}
+
+// childOf returns the first child of pid, or a zero procID.
+func childOf(t *testing.T, pid int) procID {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	if err != nil {
+		return procID{}
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return procID{}
+	}
+	n, _ := strconv.Atoi(f[0])
+	id, err := identify(n)
+	if err != nil {
+		return procID{}
+	}
+	return id
+}
+
+// TestStopTimeoutFitsTheOperation: with stop_timeout longer than the stop
+// operation's own timeout, SIGKILL still comes in time.
+func TestStopTimeoutFitsTheOperation(t *testing.T) {
+	r := newRsc(t, map[string]string{"command": "/bin/sh -c 'trap \"\" TERM; while :; do /bin/sleep 1; done'", "stop_timeout": "10min"})
+	r.must("start", ocf.Success)
+	rec := r.record()
+	r.meta["timeout"] = "7000" // 7 s: leaves 1 s of grace before SIGKILL
+	began := time.Now()
+	r.must("stop", ocf.Success)
+	if took := time.Since(began); took > 7*time.Second {
+		t.Errorf("stop took %s, beyond its 7 s timeout", took)
+	}
+	if rec.Main.alive() {
+		t.Error("VNFC survived the stop")
+	}
+}
+
+// TestRunsAs: user, group, workdir and environment reach the VNFC, and its
+// environment holds nothing of the agent's.
+func TestRunsAs(t *testing.T) {
+	// Not t.TempDir: nobody must be able to reach it.
+	dir, err := os.MkdirTemp("", "vnfc-workdir-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := newRsc(t, map[string]string{
+		"command":     "/bin/sleep 100000",
+		"user":        "nobody",
+		"group":       "nogroup",
+		"workdir":     dir,
+		"environment": `MODE=active 'GREETING=hello world' PATH=/bin`,
+	})
+	r.must("start", ocf.Success)
+	pid := r.record().Main.PID
+	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if !strings.Contains(string(status), "Uid:\t65534\t65534\t65534\t65534") || !strings.Contains(string(status), "Gid:\t65534\t65534\t65534\t65534") {
+		t.Errorf("not running as nobody:nogroup:\n%s", status)
+	}
+	if cwd, _ := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid)); cwd != dir {
+		t.Errorf("cwd %q, want %q", cwd, dir)
+	}
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	env := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+	for _, want := range []string{"MODE=active", "GREETING=hello world", "PATH=/bin", "USER=nobody", "HOME=/nonexistent", "VNFHA_RESOURCE=vnfc-test", "VNFHA_NODE=node1"} {
+		if !contains(env, want) {
+			t.Errorf("environment lacks %q: %q", want, env)
+		}
+	}
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "OCF_") || strings.HasPrefix(kv, "HA_") {
+			t.Errorf("agent variable leaked into the VNFC: %q", kv)
+		}
+	}
+	if contains(env, "PATH="+searchPath) {
+		t.Errorf("the environment parameter did not override PATH: %q", env)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// TestBadInput: what cannot work is refused before anything starts, with
+// the exit code that bans the resource where it should.
+func TestBadInput(t *testing.T) {
+	tests := []struct {
+		name   string
+		params map[string]string
+		want   ocf.Code
+		reason string
+	}{
+		{"missing binary", map[string]string{"command": "/nonexistent/vnfc --flag"}, ocf.ErrNotInstalled, "/nonexistent/vnfc"},
+		{"binary not in search path", map[string]string{"command": "no-such-vnfc"}, ocf.ErrNotInstalled, "not found"},
+		{"not executable", map[string]string{"command": "/etc/passwd"}, ocf.ErrNotInstalled, "not an executable"},
+		{"relative path", map[string]string{"command": "bin/vnfc"}, ocf.ErrNotInstalled, "must be absolute"},
+		{"unknown user", map[string]string{"command": "/bin/sleep 1", "user": "no-such-user"}, ocf.ErrNotConfigured, `unknown user "no-such-user"`},
+		{"unknown group", map[string]string{"command": "/bin/sleep 1", "group": "no-such-group"}, ocf.ErrNotConfigured, `unknown group`},
+		{"malformed health URL", map[string]string{"command": "/bin/sleep 1", "health": "http://[::1/health"}, ocf.ErrNotConfigured, "health"},
+		{"health URL without host", map[string]string{"command": "/bin/sleep 1", "health": "http:///health"}, ocf.ErrNotConfigured, "no host"},
+		{"health with bad port", map[string]string{"command": "/bin/sleep 1", "health": "tcp://127.0.0.1:99999"}, ocf.ErrNotConfigured, "port"},
+		{"unknown health scheme", map[string]string{"command": "/bin/sleep 1", "health": "udp://127.0.0.1:53"}, ocf.ErrNotConfigured, "want none"},
+		{"unterminated quote", map[string]string{"command": "/bin/sleep '1"}, ocf.ErrNotConfigured, "unterminated"},
+		{"no command", map[string]string{}, ocf.ErrNotConfigured, "command is required"},
+		{"bad signal", map[string]string{"command": "/bin/sleep 1", "stop_signal": "SIGNOPE"}, ocf.ErrNotConfigured, "stop_signal"},
+		{"bad environment", map[string]string{"command": "/bin/sleep 1", "environment": "1X=2"}, ocf.ErrNotConfigured, "NAME=value"},
+		{"missing workdir", map[string]string{"command": "/bin/sleep 1", "workdir": "/nonexistent"}, ocf.ErrNotInstalled, "workdir"},
+		{"missing log directory", map[string]string{"command": "/bin/sleep 1", "log_file": "/nonexistent/log"}, ocf.ErrNotInstalled, "log_file"},
+		{"missing hook", map[string]string{"command": "/bin/sleep 1", "promote_command": "/nonexistent/promote"}, ocf.ErrNotInstalled, "hook"},
+		{"unknown backend", map[string]string{"command": "/bin/sleep 1", "backend": "docker"}, ocf.ErrNotConfigured, "backend"},
+		{"bad unit name", map[string]string{"backend": "systemd", "unit": "a/b.service"}, ocf.ErrNotConfigured, "unit"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRsc(t, tt.params)
+			for _, action := range []string{"validate-all", "start"} {
+				got, stderr := r.run(action)
+				if got != tt.want || !strings.Contains(stderr, "ocf-exit-reason:") || !strings.Contains(stderr, tt.reason) {
+					t.Errorf("%s = %d, %q; want %d and a reason with %q", action, got, stderr, tt.want, tt.reason)
+				}
+			}
+			r.must("monitor", ocf.NotRunning)
+			r.must("stop", ocf.Success)
+		})
+	}
+}
+
+// TestStartFailures: a VNFC that cannot run fails start with the reason,
+// leaves nothing behind, and is not reported as a runtime failure.
+func TestStartFailures(t *testing.T) {
+	tests := []struct {
+		name   string
+		params map[string]string
+		reason string
+	}{
+		{"exits at once", map[string]string{"command": "/bin/false", "health": "tcp://127.0.0.1:1", "health_timeout": "200ms"}, "exited with status 1"},
+		{"never healthy", map[string]string{"command": "/bin/sleep 100000", "health": "tcp://127.0.0.1:1", "health_timeout": "100ms"}, "not healthy within the start timeout"},
+		{"exec fails", map[string]string{"command": "/bin/sleep 100000", "user": "nobody", "workdir": "/root"}, "permission denied"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRsc(t, tt.params)
+			r.meta["timeout"] = "1500"
+			got, stderr := r.run("start")
+			if got != ocf.ErrGeneric || !strings.Contains(stderr, tt.reason) {
+				t.Errorf("start = %d, %q; want 1 with %q", got, stderr, tt.reason)
+			}
+			r.must("monitor", ocf.NotRunning)
+			if strings.Contains(r.recorded(), "--fail") {
+				t.Errorf("a failed start was reported as a runtime failure: %q", r.recorded())
+			}
+		})
+	}
+}
+
+// serving returns the parameters of a test VNFC that serves HTTP on addr.
+func serving(t *testing.T, addr string, extra map[string]string) map[string]string {
+	t.Helper()
+	p := map[string]string{
+		"command":     testBinary(t),
+		"environment": "VNFC_TEST_MODE=serve VNFC_TEST_ADDR=" + addr + " VNFC_TEST_ROLE_FILE=" + filepath.Join(t.TempDir(), "role"),
+		"log_file":    filepath.Join(t.TempDir(), "log"),
+	}
+	for k, v := range extra {
+		p[k] = v
+	}
+	return p
+}
+
+// TestHealth: start waits for the check; monitor fails a VNFC that stops
+// answering, including a hung one (SIGSTOP), within health_timeout.
+func TestHealth(t *testing.T) {
+	tests := []struct {
+		name        string
+		health      string // %s is the VNFC's address
+		catchesHang bool
+	}{
+		{"http", "http://%s/health", true},
+		{"tcp", "tcp://%s", false}, // the kernel completes the handshake
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			addr := freeAddr(t)
+			health := tt.health
+			if strings.Contains(health, "%s") {
+				health = fmt.Sprintf(health, addr)
+			}
+			r := newRsc(t, serving(t, addr, map[string]string{"health": health, "health_timeout": "500ms"}))
+			r.must("start", ocf.Success)
+			// Start returned only once the VNFC answered.
+			if resp, err := http.Get("http://" + addr + "/health"); err != nil {
+				t.Fatalf("VNFC not serving after start: %v", err)
+			} else {
+				resp.Body.Close()
+			}
+			r.must("monitor", ocf.Success)
+			rec := r.record()
+			if err := syscall.Kill(rec.Main.PID, syscall.SIGSTOP); err != nil {
+				t.Fatal(err)
+			}
+			began := time.Now()
+			got, stderr := r.run("monitor")
+			took := time.Since(began)
+			syscall.Kill(rec.Main.PID, syscall.SIGCONT)
+			if tt.catchesHang {
+				if got != ocf.ErrGeneric || !strings.Contains(stderr, "no answer within 500ms") {
+					t.Errorf("monitor of a hung VNFC = %d, %q; want 1, no answer", got, stderr)
+				}
+				if took > 2*time.Second {
+					t.Errorf("monitor took %s to find the hang, health_timeout is 500ms", took)
+				}
+			} else if got != ocf.Success {
+				t.Logf("%s check on a hung VNFC: %d", tt.name, got)
+			}
+			r.must("monitor", ocf.Success)
+			// A VNFC that stops serving fails its check.
+			r.params["health"] = strings.Replace(health, addr, freeAddr(t), 1)
+			got, stderr = r.run("monitor")
+			if got != ocf.ErrGeneric || !strings.Contains(stderr, "health") {
+				t.Errorf("monitor with a dead endpoint = %d, %q", got, stderr)
+			}
+		})
+	}
+}
+
+// TestExecHealth: an exec check passes on exit status 0, fails with the
+// command's last line of output otherwise, runs as the VNFC's user, and is
+// killed, with its whole process group, at health_timeout.
+func TestExecHealth(t *testing.T) {
+	dir, err := os.MkdirTemp("", "vnfc-health-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o777)
+	flag := filepath.Join(dir, "healthy")
+	r := newRsc(t, map[string]string{
+		"command":        "/bin/sleep 100000",
+		"user":           "nobody",
+		"health":         `exec:/bin/sh -c "test -e ` + flag + ` && touch ` + dir + `/ran-as-$(id -un) || { echo not ready; exit 3; }"`,
+		"health_timeout": "300ms",
+	})
+	r.meta["timeout"] = "1000"
+	if got, stderr := r.run("start"); got != ocf.ErrGeneric || !strings.Contains(stderr, "not ready") {
+		t.Errorf("start with a failing check = %d, %q; want 1 with the check's output", got, stderr)
+	}
+	if err := os.WriteFile(flag, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.must("start", ocf.Success)
+	r.must("monitor", ocf.Success)
+	if !exists(filepath.Join(dir, "ran-as-nobody")) {
+		t.Error("the check did not run as user nobody")
+	}
+	os.Remove(flag)
+	if got, stderr := r.run("monitor"); got != ocf.ErrGeneric || !strings.Contains(stderr, "exit status 3: not ready") {
+		t.Errorf("monitor = %d, %q; want 1, exit status 3: not ready", got, stderr)
+	}
+	r.params["health"] = "exec:/bin/sh -c '/bin/sleep 30; true'"
+	began := time.Now()
+	if got, stderr := r.run("monitor"); got != ocf.ErrGeneric || !strings.Contains(stderr, "no answer within 300ms") {
+		t.Errorf("monitor with a hanging check = %d, %q", got, stderr)
+	}
+	if took := time.Since(began); took > 2*time.Second {
+		t.Errorf("a hanging check held monitor for %s", took)
+	}
+}

@@ -22,6 +22,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,9 +48,20 @@ const (
 	ProxyBinary = "/lib/systemd/systemd-socket-proxyd"
 )
 
-// proxySocket is the proxy's socket inside the booted system's mount
-// namespace.
-const proxySocket = "/run/vnfha-systemdtest/private"
+// DBusDaemon is the bus daemon the booted system runs when it is there
+// (Debian's dbus-daemon package), with the policy that lets root talk to
+// systemd (systemd's package).
+const (
+	DBusDaemon = "/usr/bin/dbus-daemon"
+	dbusPolicy = "/usr/share/dbus-1/system.d/org.freedesktop.systemd1.conf"
+)
+
+// The proxies' sockets inside the booted system's mount namespace: one to
+// systemd's private socket, one to the system bus.
+const (
+	proxySocket    = "/run/vnfha-systemdtest/private"
+	busProxySocket = "/run/vnfha-systemdtest/system_bus_socket"
+)
 
 // Bounds of the wait for the manager to answer: systemd boots in about
 // 100 ms here; the bound leaves room for a loaded CI machine.
@@ -70,6 +82,10 @@ type System struct {
 	Addr string
 	// PID is systemd's PID as the test sees it; it is 1 inside.
 	PID int
+	// BusAddr is a D-Bus address of the booted system's system bus, with
+	// systemd on it, for systemd.DialBus; empty if dbus-daemon is missing
+	// (see RequireBus).
+	BusAddr string
 	// Cgroup is the host path of the cgroup2 directory systemd manages.
 	Cgroup string
 
@@ -154,18 +170,74 @@ func Require(t testing.TB) {
 	}
 }
 
-// Units of the booted system. The targets are the ones the default
-// dependencies of a service name; they pull in nothing.
-var units = map[string]string{
-	"vnfha-systemdtest.target": "[Unit]\nDescription=vnfha systemdtest\nDefaultDependencies=no\nWants=vnfha-systemdtest-proxy.socket\n",
-	"sysinit.target":           "[Unit]\nDescription=sysinit\nDefaultDependencies=no\n",
-	"basic.target":             "[Unit]\nDescription=basic\nDefaultDependencies=no\n",
-	"shutdown.target":          "[Unit]\nDescription=shutdown\nDefaultDependencies=no\n",
-	"vnfha-systemdtest-proxy.socket": "[Unit]\nDescription=bus proxy socket\nDefaultDependencies=no\n" +
-		"[Socket]\nListenStream=" + proxySocket + "\nSocketMode=0600\n",
-	"vnfha-systemdtest-proxy.service": "[Unit]\nDescription=bus proxy\nDefaultDependencies=no\n" +
-		"Requires=vnfha-systemdtest-proxy.socket\nAfter=vnfha-systemdtest-proxy.socket\n" +
-		"[Service]\nExecStart=" + ProxyBinary + " /run/systemd/private\n",
+// RequireBus skips a test that needs the booted system's bus when
+// dbus-daemon is missing, or fails it when CI=true.
+func (s *System) RequireBus(t testing.TB) {
+	t.Helper()
+	if s.BusAddr != "" {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s and %s are required in CI but missing: install dbus", DBusDaemon, dbusPolicy)
+	}
+	t.Skipf("%s or %s missing; skipping (install dbus)", DBusDaemon, dbusPolicy)
+}
+
+// hasBus reports whether dbus-daemon and systemd's bus policy are there.
+func hasBus() bool {
+	for _, f := range []string{DBusDaemon, dbusPolicy} {
+		if _, err := os.Stat(f); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// proxyUnits are a socket-activated systemd-socket-proxyd relaying a
+// socket to target.
+func proxyUnits(name, listen, target string) map[string]string {
+	return map[string]string{
+		name + ".socket": "[Unit]\nDescription=proxy to " + target + "\nDefaultDependencies=no\n" +
+			"[Socket]\nListenStream=" + listen + "\nSocketMode=0600\n",
+		name + ".service": "[Unit]\nDescription=proxy to " + target + "\nDefaultDependencies=no\n" +
+			"Requires=" + name + ".socket\nAfter=" + name + ".socket\n" +
+			"[Service]\nExecStart=" + ProxyBinary + " " + target + "\n",
+	}
+}
+
+// busUnits are dbus-daemon as the system bus, named as systemd expects
+// (it connects to the bus once dbus.service runs), and a proxy to it.
+// dbus-daemon logs to systemd's console.
+func busUnits() map[string]string {
+	u := map[string]string{
+		"dbus.socket": "[Unit]\nDescription=system bus socket\nDefaultDependencies=no\n" +
+			"[Socket]\nListenStream=/run/dbus/system_bus_socket\n",
+		"dbus.service": "[Unit]\nDescription=system bus\nDefaultDependencies=no\nRequires=dbus.socket\nAfter=dbus.socket\n" +
+			"[Service]\nType=notify\nNotifyAccess=main\nStandardError=append:/dev/console\n" +
+			"ExecStart=" + DBusDaemon + " --system --address=systemd: --nofork --nopidfile --systemd-activation --nosyslog\n",
+	}
+	maps.Copy(u, proxyUnits("vnfha-systemdtest-busproxy", busProxySocket, "/run/dbus/system_bus_socket"))
+	return u
+}
+
+// units are the unit files of the booted system. The targets are the ones
+// the default dependencies of a service name; they pull in nothing.
+func units(bus bool) map[string]string {
+	wants := "vnfha-systemdtest-proxy.socket"
+	if bus {
+		wants += " dbus.service vnfha-systemdtest-busproxy.socket"
+	}
+	u := map[string]string{
+		"vnfha-systemdtest.target": "[Unit]\nDescription=vnfha systemdtest\nDefaultDependencies=no\nWants=" + wants + "\n",
+		"sysinit.target":           "[Unit]\nDescription=sysinit\nDefaultDependencies=no\n",
+		"basic.target":             "[Unit]\nDescription=basic\nDefaultDependencies=no\n",
+		"shutdown.target":          "[Unit]\nDescription=shutdown\nDefaultDependencies=no\n",
+	}
+	maps.Copy(u, proxyUnits("vnfha-systemdtest-proxy", proxySocket, "/run/systemd/private"))
+	if bus {
+		maps.Copy(u, busUnits())
+	}
+	return u
 }
 
 // initScript runs as PID 1 of the new namespaces, sets up the private
@@ -221,7 +293,8 @@ func Boot(t testing.TB) *System {
 	if err := os.Mkdir(unitDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for name, text := range units {
+	bus := hasBus()
+	for name, text := range units(bus) {
 		if err := os.WriteFile(filepath.Join(unitDir, name), []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -305,6 +378,9 @@ func Boot(t testing.TB) *System {
 		}
 	})
 	s.Addr = "unix:path=" + s.Path(proxySocket)
+	if bus {
+		s.BusAddr = "unix:path=" + s.Path(busProxySocket)
+	}
 	if err := s.waitReady(exited); err != nil {
 		t.Fatalf("systemdtest: %v\n%s%s", err, out.String(), s.Console())
 	}
@@ -328,7 +404,13 @@ func (s *System) waitReady(exited <-chan struct{}) error {
 		}
 		state, err := s.systemState()
 		if err == nil && (state == "running" || state == "degraded") {
-			return nil
+			if s.BusAddr == "" {
+				return nil
+			}
+			// systemd is on the bus once it owns its name there.
+			if err = s.onBus(); err == nil {
+				return nil
+			}
 		}
 		if err == nil {
 			err = fmt.Errorf("system state %q", state)
@@ -356,6 +438,24 @@ func (s *System) systemState() (string, error) {
 	}
 	st, _ := v.Value().(string)
 	return st, nil
+}
+
+// onBus checks that systemd answers through the system bus.
+func (s *System) onBus() error {
+	c, err := dbus.Dial(s.BusAddr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Auth(nil); err != nil {
+		return err
+	}
+	if err := c.Hello(); err != nil {
+		return err
+	}
+	_, err = c.Object("org.freedesktop.systemd1", "/org/freedesktop/systemd1").
+		GetProperty("org.freedesktop.systemd1.Manager.Version")
+	return err
 }
 
 // cgroup2Parent is the cgroup2 directory of the test process, under which

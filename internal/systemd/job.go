@@ -1,0 +1,128 @@
+package systemd
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/godbus/dbus/v5"
+)
+
+// JobError is a start or stop job that ended in anything but "done".
+type JobError struct {
+	// Result is the job's result: failed, timeout, canceled, dependency
+	// or skipped (org.freedesktop.systemd1(5), JobRemoved).
+	Result string
+	// UnitResult is the unit's Result property when the job ended, for a
+	// service: exit-code, signal, core-dump, timeout, ... ("" if unknown).
+	UnitResult string
+}
+
+func (e *JobError) Error() string {
+	if e.UnitResult == "" {
+		return fmt.Sprintf("job result %q", e.Result)
+	}
+	return fmt.Sprintf("job result %q, unit result %q", e.Result, e.UnitResult)
+}
+
+// jobEvent is a JobRemoved signal.
+type jobEvent struct {
+	id     uint32
+	job    dbus.ObjectPath
+	unit   string
+	result string
+}
+
+// jobWaiter collects the JobRemoved signals of one unit while a job of
+// that unit is being queued and run.
+type jobWaiter struct {
+	unit   string
+	events []jobEvent // guarded by Conn.mu
+	poke   chan struct{}
+}
+
+// Start starts a unit (StartUnit, mode "replace") and waits until its job
+// is finished, or ctx ends. A unit that is already active is a success. A
+// job that does not end in "done" is a *JobError.
+func (c *Conn) Start(ctx context.Context, unit string) error {
+	if err := checkName(unit); err != nil {
+		return fmt.Errorf("start unit: %w", err)
+	}
+	if err := c.runJob(ctx, unit, "StartUnit", unit, "replace"); err != nil {
+		return fmt.Errorf("start unit %s: %w", unit, err)
+	}
+	return nil
+}
+
+// Stop stops a unit (StopUnit, mode "replace") and waits until its job is
+// finished, or ctx ends. A unit that is not loaded, or does not exist, is
+// stopped already: OCF wants stop to succeed then. Stopping a failed unit
+// leaves it failed (systemd keeps the failure until reset-failed or the
+// next start).
+func (c *Conn) Stop(ctx context.Context, unit string) error {
+	if err := checkName(unit); err != nil {
+		return fmt.Errorf("stop unit: %w", err)
+	}
+	if err := c.stop(ctx, unit); err != nil {
+		return fmt.Errorf("stop unit %s: %w", unit, err)
+	}
+	return nil
+}
+
+func (c *Conn) stop(ctx context.Context, unit string) error {
+	err := c.runJob(ctx, unit, "StopUnit", unit, "replace")
+	if isDBusError(err, errNoSuchUnit) {
+		return nil
+	}
+	return err
+}
+
+// runJob calls a manager method that queues a job for unit and returns its
+// path, then waits for the job's JobRemoved. The waiter is in place before
+// the call, so a job that ends before the reply is read is not missed.
+func (c *Conn) runJob(ctx context.Context, unit, method string, args ...any) error {
+	if err := c.subscribe(ctx); err != nil {
+		return err
+	}
+	w := &jobWaiter{unit: unit, poke: make(chan struct{}, 1)}
+	c.mu.Lock()
+	c.jobs[w] = struct{}{}
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.jobs, w)
+		c.mu.Unlock()
+	}()
+
+	var job dbus.ObjectPath
+	if err := c.manager().CallWithContext(ctx, managerIface+"."+method, 0, args...).Store(&job); err != nil {
+		return err
+	}
+	for {
+		c.mu.Lock()
+		i := slices.IndexFunc(w.events, func(e jobEvent) bool { return e.job == job })
+		var ev jobEvent
+		if i >= 0 {
+			ev = w.events[i]
+		}
+		c.mu.Unlock()
+		if i >= 0 {
+			if ev.result == "done" {
+				return nil
+			}
+			jerr := &JobError{Result: ev.result}
+			// Best effort: the job's failure is the error either way.
+			if st, err := c.state(ctx, unit); err == nil {
+				jerr.UnitResult = st.Result
+			}
+			return jerr
+		}
+		select {
+		case <-w.poke:
+		case <-ctx.Done():
+			return fmt.Errorf("wait for job %s: %w", job, ctx.Err())
+		case <-c.done:
+			return fmt.Errorf("wait for job %s: %w", job, errClosed)
+		}
+	}
+}

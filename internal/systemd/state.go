@@ -1,0 +1,83 @@
+package systemd
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/godbus/dbus/v5"
+)
+
+// State is what systemd says of a unit: the properties of
+// org.freedesktop.systemd1.Unit, and of .Service for a service, that tell
+// whether it runs and how it ended.
+type State struct {
+	// LoadState is loaded, not-found, bad-setting, error, masked, ...
+	// A unit that exists nowhere is "not-found", not an error.
+	LoadState string
+	// ActiveState is active, reloading, inactive, failed, activating or
+	// deactivating; SubState refines it per unit type (running, exited,
+	// dead, ... for a service).
+	ActiveState string
+	SubState    string
+	// Result is how a service last ended: success, exit-code, signal,
+	// core-dump, timeout, ... ("" for other unit types).
+	Result string
+	// MainPID is the service's main process, 0 if none.
+	MainPID uint32
+	// ExecMainCode and ExecMainStatus are how the main process last ended:
+	// the code is a CLD_* value (1 exited, 2 killed, 3 dumped) and the
+	// status the exit status or the signal number.
+	ExecMainCode   int32
+	ExecMainStatus int32
+	// Transient is true for a unit made by StartTransient (or any
+	// StartTransientUnit); FragmentPath is the unit file it was loaded
+	// from, under /run/systemd/transient for a transient unit.
+	Transient    bool
+	FragmentPath string
+}
+
+// Active reports whether the unit is up: active, or reloading.
+func (s State) Active() bool { return s.ActiveState == "active" || s.ActiveState == "reloading" }
+
+// State reads a unit's state. It loads the unit if it is not loaded (as
+// systemctl show does); a unit that does not exist has LoadState
+// "not-found", ActiveState "inactive".
+func (c *Conn) State(ctx context.Context, unit string) (State, error) {
+	if err := checkName(unit); err != nil {
+		return State{}, fmt.Errorf("unit state: %w", err)
+	}
+	st, err := c.state(ctx, unit)
+	if err != nil {
+		return State{}, fmt.Errorf("state of unit %s: %w", unit, err)
+	}
+	return st, nil
+}
+
+// state reads the properties of every interface of the unit in one call:
+// sd-bus's GetAll takes "" for all of them.
+func (c *Conn) state(ctx context.Context, unit string) (State, error) {
+	var p map[string]dbus.Variant
+	err := c.bus.Object(destination, unitPath(unit)).
+		CallWithContext(ctx, propsIface+".GetAll", 0, "").Store(&p)
+	if err != nil {
+		return State{}, err
+	}
+	return State{
+		LoadState:      prop[string](p, "LoadState"),
+		ActiveState:    prop[string](p, "ActiveState"),
+		SubState:       prop[string](p, "SubState"),
+		Result:         prop[string](p, "Result"),
+		MainPID:        prop[uint32](p, "MainPID"),
+		ExecMainCode:   prop[int32](p, "ExecMainCode"),
+		ExecMainStatus: prop[int32](p, "ExecMainStatus"),
+		Transient:      prop[bool](p, "Transient"),
+		FragmentPath:   prop[string](p, "FragmentPath"),
+	}, nil
+}
+
+// prop is a property's value, or T's zero value if it is missing or of
+// another type.
+func prop[T any](p map[string]dbus.Variant, name string) T {
+	v, _ := p[name].Value().(T)
+	return v
+}

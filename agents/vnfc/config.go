@@ -108,6 +108,9 @@ func parseConfig(p ocf.Params) (*config, error) {
 			return nil, fmt.Errorf("command: %w", err)
 		}
 	}
+	if len(c.argv) > 0 && c.argv[0] == "" {
+		return nil, errors.New("command is required, and its program may not be empty")
+	}
 	switch {
 	case len(c.argv) == 0 && c.backend == backendProcess:
 		return nil, errors.New("command is required with backend=process")

@@ -62,7 +62,13 @@ func serveVNFC() int {
 // a new session, writes its pid to VNFC_TEST_PIDFILE and exits 0.
 func forkVNFC() int {
 	self, _ := os.Executable()
-	env := append(os.Environ(), "VNFC_TEST_MODE=serve")
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "VNFC_TEST_MODE=") {
+			env = append(env, kv)
+		}
+	}
+	env = append(env, "VNFC_TEST_MODE=serve")
 	p, err := os.StartProcess(self, []string{self}, &os.ProcAttr{
 		Env:   env,
 		Files: []*os.File{nil, os.Stdout, os.Stderr},
@@ -591,5 +597,168 @@ func TestExecHealth(t *testing.T) {
 	}
 	if took := time.Since(began); took > 2*time.Second {
 		t.Errorf("a hanging check held monitor for %s", took)
+	}
+}
+
+// TestPromotable: the promotion scores follow the role as in Stateful,
+// monitor says 8 when promoted and 9 when the promoted VNFC died, and the
+// hooks run with their failures and timeouts reported.
+func TestPromotable(t *testing.T) {
+	promotable := map[string]string{"clone_max": "2", "promotable": "true", "promoted_max": "1"}
+	hookDir := t.TempDir()
+	tests := []struct {
+		name          string
+		promote       string
+		demote        string
+		wantRole      func(r *rsc) string // what the hooks left behind
+		wantPromoted  string
+		wantDemoted   string
+		promoteFails  string // part of promote's reason, if it must fail
+	}{
+		{name: "no hooks"},
+		{
+			name:         "command hooks",
+			promote:      "/bin/sh -c 'echo promoted-$VNFHA_ACTION > " + hookDir + "/role'",
+			demote:       "/bin/sh -c 'echo demoted-$VNFHA_ACTION > " + hookDir + "/role'",
+			wantPromoted: "promoted-promote", wantDemoted: "demoted-demote",
+		},
+		{name: "HTTP hooks", promote: "http://%s/role/promoted", demote: "http://%s/role/unpromoted", wantPromoted: "promoted", wantDemoted: "unpromoted"},
+		{name: "failing command", promote: "/bin/sh -c 'echo cannot take over; exit 4'", promoteFails: "exit status 4: cannot take over"},
+		{name: "refused by HTTP", promote: "http://%s/role/fail", promoteFails: "409 Conflict"},
+		{name: "hook times out", promote: "/bin/sh -c '/bin/sleep 60'", promoteFails: "did not finish within the promote timeout"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			addr := freeAddr(t)
+			p := serving(t, addr, map[string]string{"health": "http://" + addr + "/health"})
+			roleFile := strings.TrimPrefix(strings.Fields(p["environment"])[2], "VNFC_TEST_ROLE_FILE=")
+			if tt.promote != "" {
+				p["promote_command"] = strings.ReplaceAll(tt.promote, "%s", addr)
+			}
+			if tt.demote != "" {
+				p["demote_command"] = strings.ReplaceAll(tt.demote, "%s", addr)
+			}
+			os.Remove(filepath.Join(hookDir, "role"))
+			r := newRsc(t, p)
+			for k, v := range promotable {
+				r.meta[k] = v
+			}
+			r.must("start", ocf.Success)
+			r.must("monitor", ocf.Success)
+			if tt.promoteFails != "" {
+				r.meta["timeout"] = "1000"
+				began := time.Now()
+				got, stderr := r.run("promote")
+				if got != ocf.ErrGeneric || !strings.Contains(stderr, tt.promoteFails) {
+					t.Errorf("promote = %d, %q; want 1 with %q", got, stderr, tt.promoteFails)
+				}
+				if took := time.Since(began); took > 1500*time.Millisecond {
+					t.Errorf("promote took %s with a 1 s timeout", took)
+				}
+				r.must("monitor", ocf.Success) // still unpromoted
+				return
+			}
+			r.must("promote", ocf.Success)
+			r.must("monitor", ocf.RunningPromoted)
+			r.must("promote", ocf.Success) // idempotent
+			readRole := func() string {
+				for _, f := range []string{roleFile, filepath.Join(hookDir, "role")} {
+					if b, err := os.ReadFile(f); err == nil {
+						return strings.TrimSpace(string(b))
+					}
+				}
+				return ""
+			}
+			if got := readRole(); got != tt.wantPromoted {
+				t.Errorf("after promote the hook left %q, want %q", got, tt.wantPromoted)
+			}
+			r.must("demote", ocf.Success)
+			r.must("monitor", ocf.Success)
+			if got := readRole(); got != tt.wantDemoted {
+				t.Errorf("after demote the hook left %q, want %q", got, tt.wantDemoted)
+			}
+			r.must("promote", ocf.Success)
+			// The promoted VNFC dies: failed promoted, and demote (the
+			// first step of Pacemaker's recovery) skips the hook.
+			rec := r.record()
+			syscall.Kill(rec.Main.PID, syscall.SIGKILL)
+			waitFor(t, 5*time.Second, "supervisor exit", func() bool { return !rec.Supervisor.alive() })
+			r.must("monitor", ocf.FailedPromoted)
+			r.must("demote", ocf.Success)
+			r.must("stop", ocf.Success)
+			r.must("demote", ocf.NotRunning)
+
+			want := []string{
+				"crm_attribute --promotion vnfc-test --lifetime reboot --node node1 --update 5",  // start
+				"crm_attribute --promotion vnfc-test --lifetime reboot --node node1 --update 10", // promote
+				"crm_attribute --promotion vnfc-test --lifetime reboot --node node1 --update 10", // promote again
+				"crm_attribute --promotion vnfc-test --lifetime reboot --node node1 --update 5",  // demote
+				"crm_attribute --promotion vnfc-test --lifetime reboot --node node1 --update 10", // promote
+				"crm_resource --fail --resource vnfc-test --node node1",                         // the kill
+				"crm_attribute --promotion vnfc-test --lifetime reboot --node node1 --update 5",  // demote
+				"crm_attribute --promotion vnfc-test --lifetime reboot --node node1 --delete",    // stop
+			}
+			if got := strings.Split(strings.TrimSpace(r.recorded()), "\n"); strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Errorf("Pacemaker calls:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+		})
+	}
+}
+
+// TestNotPromotable: a primitive or a plain clone sets no promotion score.
+func TestNotPromotable(t *testing.T) {
+	r := newRsc(t, map[string]string{"command": "/bin/sleep 100000"})
+	r.meta["clone_max"] = "3"
+	r.must("start", ocf.Success)
+	r.must("stop", ocf.Success)
+	if got := r.recorded(); got != "" {
+		t.Errorf("calls %q, want none", got)
+	}
+}
+
+// TestSupervisorKilled: a VNFC whose supervisor was killed still runs and
+// is reported degraded, not failed; stop still ends it.
+func TestSupervisorKilled(t *testing.T) {
+	r := newRsc(t, map[string]string{"command": "/bin/sleep 100000"})
+	r.must("start", ocf.Success)
+	rec := r.record()
+	syscall.Kill(rec.Supervisor.PID, syscall.SIGKILL)
+	waitFor(t, 5*time.Second, "supervisor death", func() bool { return !rec.Supervisor.alive() })
+	stderr := r.must("monitor", ocf.Degraded)
+	if !strings.Contains(stderr, "supervisor is gone") {
+		t.Errorf("reason %q", stderr)
+	}
+	r.must("stop", ocf.Success)
+	if rec.Main.alive() {
+		t.Error("VNFC survived the stop")
+	}
+}
+
+// TestForking: with pidfile, a VNFC that forks into the background is
+// followed through its daemon, which the supervisor reaps and reports.
+func TestForking(t *testing.T) {
+	addr := freeAddr(t)
+	pidfile := filepath.Join(t.TempDir(), "vnfc.pid")
+	p := serving(t, addr, map[string]string{"pidfile": pidfile, "health": "http://" + addr + "/health"})
+	p["environment"] = strings.Replace(p["environment"], "VNFC_TEST_MODE=serve", "VNFC_TEST_MODE=fork VNFC_TEST_PIDFILE="+pidfile, 1)
+	r := newRsc(t, p)
+	r.must("start", ocf.Success)
+	rec := r.record()
+	b, _ := os.ReadFile(pidfile)
+	if want, _ := strconv.Atoi(strings.TrimSpace(string(b))); rec.Main.PID != want {
+		t.Fatalf("main pid %d, want the daemon's %d", rec.Main.PID, want)
+	}
+	if st, _ := readStat(rec.Main.PID); st.ppid != rec.Supervisor.PID {
+		t.Errorf("daemon's parent is %d, want the supervisor %d (child subreaper)", st.ppid, rec.Supervisor.PID)
+	}
+	r.must("monitor", ocf.Success)
+	syscall.Kill(rec.Main.PID, syscall.SIGKILL)
+	waitFor(t, 5*time.Second, "crm_resource --fail", func() bool { return strings.Contains(r.recorded(), "--fail") })
+	r.must("stop", ocf.Success)
+	r.must("start", ocf.Success)
+	rec = r.record()
+	r.must("stop", ocf.Success)
+	if rec.Main.alive() {
+		t.Error("daemon survived the stop")
 	}
 }

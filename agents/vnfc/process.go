@@ -186,6 +186,9 @@ func (b processBackend) arm(rec *record) error {
 }
 
 func (b processBackend) exitReason(rec *record) string {
+	// The VNFC may be a zombie not yet reaped: the supervisor writes how it
+	// ended, then exits, within microseconds.
+	rec.Supervisor.waitExit(time.Second)
 	if bs, err := os.ReadFile(filepath.Join(b.dir, exitFile)); err == nil {
 		return strings.TrimSpace(string(bs))
 	}

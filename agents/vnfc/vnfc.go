@@ -354,10 +354,17 @@ func promote(ctx context.Context, req *ocf.Request) error {
 	if st != running {
 		return ocf.Generic("cannot promote: %v %s", errNoVNFC, reason)
 	}
+	marker := filepath.Join(b.dir, promotedFile)
+	if exists(marker) {
+		// Already promoted, and its hook succeeded: do not tell the VNFC
+		// twice. A demote, by contrast, always runs its hook, since it is
+		// also how a half-done promote is undone.
+		return setScore(ctx, req, scorePromoted)
+	}
 	if err := c.runHook(ctx, c.promote, "promote"); err != nil {
 		return err
 	}
-	if err := touch(filepath.Join(b.dir, promotedFile)); err != nil {
+	if err := touch(marker); err != nil {
 		return ocf.Generic("%v", err)
 	}
 	return setScore(ctx, req, scorePromoted)

@@ -607,13 +607,13 @@ func TestPromotable(t *testing.T) {
 	promotable := map[string]string{"clone_max": "2", "promotable": "true", "promoted_max": "1"}
 	hookDir := t.TempDir()
 	tests := []struct {
-		name          string
-		promote       string
-		demote        string
-		wantRole      func(r *rsc) string // what the hooks left behind
-		wantPromoted  string
-		wantDemoted   string
-		promoteFails  string // part of promote's reason, if it must fail
+		name         string
+		promote      string
+		demote       string
+		wantRole     func(r *rsc) string // what the hooks left behind
+		wantPromoted string
+		wantDemoted  string
+		promoteFails string // part of promote's reason, if it must fail
 	}{
 		{name: "no hooks"},
 		{
@@ -694,7 +694,7 @@ func TestPromotable(t *testing.T) {
 				"crm_attribute --promotion vnfc-test --lifetime reboot --node node1 --update 10", // promote again
 				"crm_attribute --promotion vnfc-test --lifetime reboot --node node1 --update 5",  // demote
 				"crm_attribute --promotion vnfc-test --lifetime reboot --node node1 --update 10", // promote
-				"crm_resource --fail --resource vnfc-test --node node1",                         // the kill
+				"crm_resource --fail --resource vnfc-test --node node1",                          // the kill
 				"crm_attribute --promotion vnfc-test --lifetime reboot --node node1 --update 5",  // demote
 				"crm_attribute --promotion vnfc-test --lifetime reboot --node node1 --delete",    // stop
 			}

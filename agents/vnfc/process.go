@@ -239,6 +239,9 @@ func (b processBackend) kill(ctx context.Context, rec *record, c *config, log lo
 	}
 	if rec.Main.alive() {
 		signalGroup(rec, sig)
+		// A stopped (SIGSTOP) VNFC handles the signal only once it runs
+		// again, as systemd does after KillSignal.
+		signalGroup(rec, syscall.SIGCONT)
 		if !rec.Main.waitExit(grace) {
 			log.Warnf("the VNFC (pid %d) outlived %s after SIG%s; sending SIGKILL", rec.Main.PID, grace, sigName(sig))
 			signalGroup(rec, syscall.SIGKILL)

@@ -291,6 +291,7 @@ func TestStop(t *testing.T) {
 	}{
 		{"TERM ends it", "/bin/sleep 100000", nil, 0, 2 * time.Second, false},
 		{"ignores TERM", "/bin/sh -c 'trap \"\" TERM; /bin/sleep 100000 & wait'", map[string]string{"stop_timeout": "300ms"}, 300 * time.Millisecond, 3 * time.Second, true},
+		{"hung (SIGSTOP)", "/bin/sh -c 'trap \"exit 0\" TERM; /bin/sleep 100000 & wait'", map[string]string{"stop_timeout": "10s"}, 0, 2 * time.Second, false},
 		{"stop_signal INT", "/bin/sh -c 'trap \"exit 0\" INT; trap \"\" TERM; /bin/sleep 100000 & wait'", map[string]string{"stop_signal": "INT", "stop_timeout": "10s"}, 0, 2 * time.Second, false},
 	}
 	for _, tt := range tests {
@@ -309,6 +310,9 @@ func TestStop(t *testing.T) {
 				child = childOf(t, rec.Main.PID)
 				return child.PID != 0 || !strings.HasPrefix(tt.command, "/bin/sh")
 			})
+			if strings.HasPrefix(tt.name, "hung") {
+				syscall.Kill(rec.Main.PID, syscall.SIGSTOP)
+			}
 			began := time.Now()
 			stderr := r.must("stop", ocf.Success)
 			took := time.Since(began)

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/godbus/dbus/v5"
 )
@@ -113,8 +114,12 @@ func dial(ctx context.Context, addr string, direct bool) (*Conn, error) {
 	// interrupts it.
 	stop := context.AfterFunc(ctx, func() { bus.Close() })
 	err = bus.Auth(nil)
-	if err == nil && !direct {
-		err = bus.Hello()
+	if err == nil {
+		if direct {
+			err = settle(ctx, bus)
+		} else {
+			err = bus.Hello()
+		}
 	}
 	if !stop() {
 		err = ctx.Err()
@@ -135,6 +140,39 @@ func dial(ctx context.Context, addr string, direct bool) (*Conn, error) {
 	c.wg.Add(1)
 	go c.dispatch()
 	return c, nil
+}
+
+// Bounds of settle: how often it pings, and how long it waits for each
+// answer before it pings again.
+const (
+	settleTries = 20
+	settleWait  = 25 * time.Millisecond
+)
+
+// settle makes sure systemd has taken in the handshake before the first
+// real call. systemd 252's sd-bus server leaves a message that arrives in
+// the same read as the handshake's final BEGIN unprocessed until more bytes
+// come on the connection, so a first call written right after BEGIN can
+// hang for good. That happens at once through a proxy, which merges the
+// writes, and to a direct client when systemd is slow to read. A Ping that
+// is not answered soon is followed by another, whose arrival makes systemd
+// process both.
+func settle(ctx context.Context, bus *dbus.Conn) error {
+	obj := bus.Object(destination, managerPath)
+	for range settleTries {
+		call := obj.GoWithContext(ctx, "org.freedesktop.DBus.Peer.Ping", 0, make(chan *dbus.Call, 1))
+		t := time.NewTimer(settleWait)
+		select {
+		case <-call.Done:
+			t.Stop()
+			return call.Err
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
+	}
+	return fmt.Errorf("no answer to Ping after %d tries %v apart", settleTries, settleWait)
 }
 
 // Close closes the connection and waits for its goroutines (those of

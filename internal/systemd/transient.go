@@ -47,7 +47,7 @@ type property struct {
 	Value dbus.Variant
 }
 
-// execCommand is one ExecStart entry, a(sbas): path, argv, and whether a
+// execCommand is one ExecStart entry, a(sasb): path, argv, and whether a
 // failure is ignored.
 type execCommand struct {
 	Path          string

@@ -1,6 +1,7 @@
 package systemdtest
 
 import (
+	"context"
 	"github.com/godbus/dbus/v5"
 	"os"
 	"path/filepath"
@@ -68,20 +69,21 @@ func mounts(t *testing.T) string {
 	return strings.Join(pts, "\n")
 }
 
-// property reads a string property of an object of the manager.
+// property reads a string property of an object of the manager; probes
+// that hit systemd's lost first call are retried.
 func (s *System) property(path dbus.ObjectPath, name string) (string, error) {
-	c, err := dbus.Dial(s.Addr)
-	if err != nil {
-		return "", err
+	var v dbus.Variant
+	var err error
+	for range 20 {
+		err = s.probe(s.Addr, false, func(ctx context.Context, c *dbus.Conn) error {
+			i := strings.LastIndexByte(name, '.')
+			return c.Object("org.freedesktop.systemd1", path).
+				CallWithContext(ctx, "org.freedesktop.DBus.Properties.Get", 0, name[:i], name[i+1:]).Store(&v)
+		})
+		if err == nil {
+			str, _ := v.Value().(string)
+			return str, nil
+		}
 	}
-	defer c.Close()
-	if err := c.Auth(nil); err != nil {
-		return "", err
-	}
-	v, err := c.Object("org.freedesktop.systemd1", path).GetProperty(name)
-	if err != nil {
-		return "", err
-	}
-	str, _ := v.Value().(string)
-	return str, nil
+	return "", err
 }

@@ -19,40 +19,29 @@ import (
 
 // processBackend runs the VNFC as a child of the agent's own supervisor.
 type processBackend struct {
-	dir string // the instance's state directory
+	dir string  // the instance's state directory
+	rec *record // what start started
 }
 
-// state is what a backend finds on this node.
-type state int
-
-const (
-	stopped state = iota // cleanly not running
-	running              // running, health not yet checked
-	failed               // started, then died: needs a stop
-)
-
-// status reads the instance's state. reason says why it is failed, and
-// unsupervised is set when the VNFC runs but its supervisor is gone, so that
-// an exit would only be found by the next monitor.
-func (b processBackend) status() (st state, reason string, unsupervised bool, err error) {
+func (b *processBackend) status(context.Context) (status, error) {
 	rec, err := readRecord(b.dir)
 	if err != nil {
-		return failed, err.Error(), false, nil
+		return status{state: failed, reason: err.Error()}, nil
 	}
 	if rec == nil {
 		if exists(b.dir) && hasLeftovers(b.dir) {
-			return failed, "a start did not finish", false, nil
+			return status{state: failed, reason: "a start did not finish"}, nil
 		}
-		return stopped, "", false, nil
+		return status{state: stopped}, nil
 	}
 	if !rec.Main.alive() {
 		reason := fmt.Sprintf("the VNFC (pid %d) is gone", rec.Main.PID)
 		if b, err := os.ReadFile(filepath.Join(b.dir, exitFile)); err == nil {
 			reason = strings.TrimSpace(string(b))
 		}
-		return failed, reason, false, nil
+		return status{state: failed, reason: reason}, nil
 	}
-	return running, "", !rec.Supervisor.alive(), nil
+	return status{state: running, unsupervised: !rec.Supervisor.alive()}, nil
 }
 
 // hasLeftovers reports whether a state directory holds more than the
@@ -70,14 +59,13 @@ func hasLeftovers(dir string) bool {
 	return false
 }
 
-// start starts the supervisor and waits until it has started the VNFC. It
-// returns the VNFC's process as the record has it.
-func (b processBackend) start(ctx context.Context, c *config, env *ocf.Env) (*record, error) {
+// start starts the supervisor and waits until it has started the VNFC.
+func (b *processBackend) start(ctx context.Context, c *config, env *ocf.Env) error {
 	if err := os.RemoveAll(b.dir); err != nil {
-		return nil, fmt.Errorf("clear state directory: %w", err)
+		return fmt.Errorf("clear state directory: %w", err)
 	}
 	if err := os.MkdirAll(b.dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create state directory: %w", err)
+		return fmt.Errorf("create state directory: %w", err)
 	}
 	s := spec{
 		Dir:      b.dir,
@@ -94,7 +82,7 @@ func (b processBackend) start(ctx context.Context, c *config, env *ocf.Env) (*re
 	if c.fastFail {
 		bin, err := lookPath(crmResourceBin)
 		if err != nil {
-			return nil, ocf.NotInstalled("fast_fail needs crm_resource: %v", err)
+			return ocf.NotInstalled("fast_fail needs crm_resource: %v", err)
 		}
 		s.CrmResource = bin
 	}
@@ -107,23 +95,23 @@ func (b processBackend) start(ctx context.Context, c *config, env *ocf.Env) (*re
 	}
 	specJSON, err := json.Marshal(s)
 	if err != nil {
-		return nil, fmt.Errorf("encode supervisor spec: %w", err)
+		return fmt.Errorf("encode supervisor spec: %w", err)
 	}
 
 	out, err := openLog(c.logFile)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer out.Close()
 	specR, specW, err := os.Pipe()
 	if err != nil {
-		return nil, fmt.Errorf("create pipe: %w", err)
+		return fmt.Errorf("create pipe: %w", err)
 	}
 	defer specR.Close()
 	defer specW.Close()
 	statusR, statusW, err := os.Pipe()
 	if err != nil {
-		return nil, fmt.Errorf("create pipe: %w", err)
+		return fmt.Errorf("create pipe: %w", err)
 	}
 	defer statusR.Close()
 	defer statusW.Close()
@@ -138,14 +126,14 @@ func (b processBackend) start(ctx context.Context, c *config, env *ocf.Env) (*re
 	// the spec, and OCF_* variables would only confuse a VNFC.
 	cmd.Env = []string{"PATH=" + searchPath}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start supervisor: %w", err)
+		return fmt.Errorf("start supervisor: %w", err)
 	}
 	// Not waited for: it outlives us, and init reaps it.
 	defer cmd.Process.Release()
 	statusW.Close()
 	specR.Close()
 	if _, err := specW.Write(specJSON); err != nil {
-		return nil, fmt.Errorf("send spec to supervisor: %w", err)
+		return fmt.Errorf("send spec to supervisor: %w", err)
 	}
 	specW.Close()
 
@@ -157,35 +145,43 @@ func (b processBackend) start(ctx context.Context, c *config, env *ocf.Env) (*re
 	switch {
 	case line == supervisorReady:
 	case line != "":
-		return nil, ocf.Generic("%s", line)
+		return ocf.Generic("%s", line)
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		return nil, ocf.Generic("the VNFC did not start within the start timeout")
+		return ocf.Generic("the VNFC did not start within the start timeout")
 	default:
-		return nil, ocf.Generic("the supervisor ended before it started the VNFC: %v", err)
+		return ocf.Generic("the supervisor ended before it started the VNFC: %v", err)
 	}
 	rec, err := readRecord(b.dir)
 	if err != nil || rec == nil {
-		return nil, ocf.Generic("supervisor started the VNFC but left no state: %v", err)
+		return ocf.Generic("supervisor started the VNFC but left no state: %v", err)
 	}
-	return rec, nil
+	b.rec = rec
+	return nil
 }
 
 // arm makes an exit of the VNFC a failure to report from now on. It fails
 // if the VNFC already exited, so that start cannot succeed over a dead
 // process.
-func (b processBackend) arm(rec *record) error {
+func (b *processBackend) arm(context.Context) error {
 	armed := filepath.Join(b.dir, armedFile)
 	if err := touch(armed); err != nil {
 		return err
 	}
-	if !rec.Main.alive() {
+	if gone, how := b.gone(context.Background()); gone {
 		take(armed)
-		return ocf.Generic("%s", b.exitReason(rec))
+		return ocf.Generic("%s", how)
 	}
 	return nil
 }
 
-func (b processBackend) exitReason(rec *record) string {
+func (b *processBackend) gone(context.Context) (bool, string) {
+	if b.rec.Main.alive() {
+		return false, ""
+	}
+	return true, b.exitReason(b.rec)
+}
+
+func (b *processBackend) exitReason(rec *record) string {
 	// The VNFC may be a zombie not yet reaped: the supervisor writes how it
 	// ended, then exits, within microseconds.
 	rec.Supervisor.waitExit(time.Second)
@@ -203,7 +199,7 @@ const killWait = 5 * time.Second
 // group after stop_timeout, then the state directory goes. It is what the
 // OCF stop must be: idempotent, and successful whenever nothing of the
 // VNFC is left, whatever state it was in (supervisor or VNFC already dead).
-func (b processBackend) stop(ctx context.Context, c *config, log logger) error {
+func (b *processBackend) stop(ctx context.Context, c *config, log logger) error {
 	rec, err := readRecord(b.dir)
 	if err != nil {
 		// A state file we cannot parse names nothing we can kill safely.
@@ -222,7 +218,7 @@ func (b processBackend) stop(ctx context.Context, c *config, log logger) error {
 	return nil
 }
 
-func (b processBackend) kill(ctx context.Context, rec *record, c *config, log logger) error {
+func (b *processBackend) kill(ctx context.Context, rec *record, c *config, log logger) error {
 	sig, grace := syscall.SIGTERM, 20*time.Second
 	if c != nil {
 		sig, grace = c.stopSignal, c.stopTimeout

@@ -33,6 +33,10 @@ const (
 
 // record is the content of stateFile.
 type record struct {
+	// Backend is the backend start used; stop and monitor follow it.
+	Backend string `json:"backend,omitempty"`
+	// Unit is the systemd unit, for backend=systemd.
+	Unit       string    `json:"unit,omitempty"`
 	Supervisor procID    `json:"supervisor"`
 	Main       procID    `json:"main"`
 	PGID       int       `json:"pgid"`

@@ -164,7 +164,7 @@ var Agent = ocf.MustNew(ocf.Agent{
 		{Code: ocf.FailedPromoted, When: "The promoted instance exited or failed its health check."},
 		{Code: ocf.Degraded, When: "The VNFC runs and is healthy, but its supervisor is gone (killed), so an exit would only be found by the next monitor. 191 when promoted."},
 	},
-	Helpers: map[string]ocf.HelperFunc{"supervise": supervise},
+	Helpers: map[string]ocf.HelperFunc{"supervise": supervise, "watch": watch},
 })
 
 // logger is the part of the request's logger the backends use.
@@ -194,8 +194,18 @@ func validate(_ context.Context, req *ocf.Request) error {
 	return err
 }
 
-func backendOf(req *ocf.Request) processBackend {
-	return processBackend{dir: stateDir(req.Env)}
+// backendOf picks the backend of the instance: the one its start used,
+// from the record, else the one the parameters name.
+func backendOf(req *ocf.Request) backend {
+	dir := stateDir(req.Env)
+	kind := req.Params.String("backend")
+	if rec, err := readRecord(dir); err == nil && rec != nil {
+		kind = rec.Backend
+	}
+	if kind == backendSystemd {
+		return &systemdBackend{dir: dir, unit: unitOf(req)}
+	}
+	return &processBackend{dir: dir}
 }
 
 func start(ctx context.Context, req *ocf.Request) error {
@@ -204,27 +214,31 @@ func start(ctx context.Context, req *ocf.Request) error {
 		return err
 	}
 	b := backendOf(req)
-	st, reason, _, err := b.status()
+	st, err := b.status(ctx)
 	if err != nil {
 		return err
 	}
-	switch st {
+	switch st.state {
 	case running:
 		req.Log.Debug("already running")
 		return setScore(ctx, req, scoreUnpromoted)
 	case failed:
-		req.Log.Infof("cleaning up before start: %s", reason)
+		req.Log.Infof("cleaning up before start: %s", st.reason)
 		if err := b.stop(ctx, c, req.Log); err != nil {
 			return err
 		}
 	}
-	rec, err := b.start(ctx, c, req.Env)
-	if err != nil {
+	if c.backend == backendSystemd {
+		b = &systemdBackend{dir: stateDir(req.Env), unit: unitOf(req)}
+	} else {
+		b = &processBackend{dir: stateDir(req.Env)}
+	}
+	if err := b.start(ctx, c, req.Env); err != nil {
 		return err
 	}
 	if c.health != nil {
 		hctx, cancel := reserve(ctx)
-		err := waitHealthy(hctx, c, rec, b)
+		err := waitHealthy(hctx, c, b)
 		cancel()
 		if err != nil {
 			// Leave nothing running behind a failed start.
@@ -234,10 +248,10 @@ func start(ctx context.Context, req *ocf.Request) error {
 			return err
 		}
 	}
-	if err := b.arm(rec); err != nil {
+	if err := b.arm(ctx); err != nil {
 		return err
 	}
-	req.Log.Infof("started pid %d", rec.Main.PID)
+	req.Log.Info("started")
 	return setScore(ctx, req, scoreUnpromoted)
 }
 
@@ -259,11 +273,11 @@ const healthPoll = 100 * time.Millisecond
 
 // waitHealthy waits until the health check passes, the VNFC exits, or the
 // start timeout ends.
-func waitHealthy(ctx context.Context, c *config, rec *record, b processBackend) error {
+func waitHealthy(ctx context.Context, c *config, b backend) error {
 	var last error
 	for {
-		if !rec.Main.alive() {
-			return ocf.Generic("%s", b.exitReason(rec))
+		if gone, how := b.gone(ctx); gone {
+			return ocf.Generic("%s", how)
 		}
 		if last = c.health.check(ctx, c.runProbe); last == nil {
 			return nil
@@ -292,22 +306,22 @@ func stop(ctx context.Context, req *ocf.Request) error {
 
 func monitor(ctx context.Context, req *ocf.Request) error {
 	b := backendOf(req)
-	st, reason, unsupervised, err := b.status()
+	st, err := b.status(ctx)
 	if err != nil {
 		return err
 	}
-	promoted := exists(filepath.Join(b.dir, promotedFile))
+	promoted := exists(filepath.Join(stateDir(req.Env), promotedFile))
 	fail := func(reason string) error {
 		if promoted {
 			return ocf.Errorf(ocf.FailedPromoted, "%s", reason)
 		}
 		return ocf.Generic("%s", reason)
 	}
-	switch st {
+	switch st.state {
 	case stopped:
 		return ocf.NotRunning
 	case failed:
-		return fail(reason)
+		return fail(st.reason)
 	}
 	if c, err := configFor(req); err == nil && c.health != nil {
 		if c.cred, c.home, err = credentialOf(c); err != nil {
@@ -317,7 +331,7 @@ func monitor(ctx context.Context, req *ocf.Request) error {
 			return fail(err.Error())
 		}
 	}
-	if unsupervised {
+	if st.unsupervised {
 		code := ocf.Degraded
 		if promoted {
 			code = ocf.DegradedPromoted
@@ -346,15 +360,14 @@ func promote(ctx context.Context, req *ocf.Request) error {
 	if err != nil {
 		return err
 	}
-	b := backendOf(req)
-	st, reason, _, err := b.status()
+	st, err := backendOf(req).status(ctx)
 	if err != nil {
 		return err
 	}
-	if st != running {
-		return ocf.Generic("cannot promote: %v %s", errNoVNFC, reason)
+	if st.state != running {
+		return ocf.Generic("cannot promote: %v %s", errNoVNFC, st.reason)
 	}
-	marker := filepath.Join(b.dir, promotedFile)
+	marker := filepath.Join(stateDir(req.Env), promotedFile)
 	if exists(marker) {
 		// Already promoted, and its hook succeeded: do not tell the VNFC
 		// twice. A demote, by contrast, always runs its hook, since it is
@@ -371,15 +384,14 @@ func promote(ctx context.Context, req *ocf.Request) error {
 }
 
 func demote(ctx context.Context, req *ocf.Request) error {
-	b := backendOf(req)
-	st, _, _, err := b.status()
+	st, err := backendOf(req).status(ctx)
 	if err != nil {
 		return err
 	}
-	if st == stopped {
+	if st.state == stopped {
 		return ocf.NotRunning
 	}
-	if st == running {
+	if st.state == running {
 		c, err := configOf(req)
 		if err != nil {
 			return err
@@ -390,7 +402,7 @@ func demote(ctx context.Context, req *ocf.Request) error {
 	} else {
 		req.Log.Info("the VNFC is not running; demote hook skipped")
 	}
-	if err := os.Remove(filepath.Join(b.dir, promotedFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := os.Remove(filepath.Join(stateDir(req.Env), promotedFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return ocf.Generic("remove promotion marker: %v", err)
 	}
 	return setScore(ctx, req, scoreUnpromoted)

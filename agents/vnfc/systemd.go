@@ -1,0 +1,356 @@
+package vnfc
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/vnfha/vnfha/internal/systemd"
+	"github.com/vnfha/vnfha/ocf"
+)
+
+// systemdBackend runs the VNFC as a systemd unit: an existing unit, or a
+// transient service for command. A watcher process (this binary's helper
+// "watch") follows the unit over D-Bus and reports its failure at once,
+// as the supervisor does for backend=process.
+type systemdBackend struct {
+	dir  string
+	unit string
+	rec  *record
+}
+
+// unitOf is the unit of the instance: the unit parameter, else a
+// transient service named after the resource instance.
+func unitOf(req *ocf.Request) string {
+	if u := req.Params.String("unit"); u != "" {
+		return u
+	}
+	return "vnfha-" + systemdEscape(req.Env.Instance) + ".service"
+}
+
+// systemdEscape makes s usable in a unit name, as systemd-escape does:
+// bytes other than ASCII letters, digits, ":", "_" and "." (not leading)
+// become \xNN.
+func systemdEscape(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == ':', c == '_', c == '.' && i > 0:
+			b.WriteByte(c)
+		case c == '/':
+			b.WriteByte('-')
+		default:
+			fmt.Fprintf(&b, `\x%02x`, c)
+		}
+	}
+	return b.String()
+}
+
+// dial connects to systemd within the action's time.
+func dial(ctx context.Context) (*systemd.Conn, error) {
+	conn, err := systemd.Dial(ctx)
+	if err != nil {
+		return nil, ocf.Generic("connect to systemd: %v", err)
+	}
+	return conn, nil
+}
+
+func (b *systemdBackend) status(ctx context.Context) (status, error) {
+	rec, err := readRecord(b.dir)
+	if err != nil {
+		return status{state: failed, reason: err.Error()}, nil
+	}
+	unit := b.unit
+	if rec != nil && rec.Unit != "" {
+		unit = rec.Unit
+	}
+	st, err := unitState(ctx, unit)
+	if err != nil {
+		if rec == nil {
+			// Nothing of ours, and no systemd to ask (or no valid unit to
+			// ask about): nothing of this resource can run here.
+			return status{state: stopped}, nil
+		}
+		return status{}, err
+	}
+	switch {
+	case st.Active():
+		return status{state: running, unsupervised: rec != nil && rec.Supervisor.PID != 0 && !rec.Supervisor.alive()}, nil
+	case st.ActiveState == "activating":
+		// Still starting (a unit file's ExecStartPre, or Type=notify):
+		// not yet up; start waits for it.
+		return status{state: failed, reason: fmt.Sprintf("unit %s is still activating", unit)}, nil
+	case rec == nil && st.ActiveState != "failed":
+		return status{state: stopped}, nil
+	}
+	return status{state: failed, reason: describeUnit(unit, st)}, nil
+}
+
+// describeUnit says how a unit ended, for exit reasons.
+func describeUnit(unit string, st systemd.State) string {
+	s := fmt.Sprintf("unit %s is %s (%s)", unit, st.ActiveState, st.SubState)
+	if st.Result != "" && st.Result != "success" {
+		s += ", result " + st.Result
+	}
+	switch st.ExecMainCode {
+	case 1:
+		s += fmt.Sprintf(", main process exited with status %d", st.ExecMainStatus)
+	case 2, 3:
+		s += fmt.Sprintf(", main process killed by signal %d", st.ExecMainStatus)
+	}
+	return s
+}
+
+func (b *systemdBackend) start(ctx context.Context, c *config, env *ocf.Env) error {
+	if err := os.RemoveAll(b.dir); err != nil {
+		return fmt.Errorf("clear state directory: %w", err)
+	}
+	if err := os.MkdirAll(b.dir, 0o700); err != nil {
+		return fmt.Errorf("create state directory: %w", err)
+	}
+	conn, err := dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	rec := &record{Backend: backendSystemd, Unit: b.unit, Started: time.Now()}
+	// The record goes first: a stop after a start that timed out must know
+	// which unit to stop.
+	if err := writeRecord(b.dir, rec); err != nil {
+		return err
+	}
+	if len(c.argv) > 0 {
+		t := systemd.Transient{
+			Description:      "vnfha VNFC " + env.Instance,
+			Argv:             append([]string{c.path}, c.argv[1:]...),
+			User:             c.user,
+			Group:            c.group,
+			WorkingDirectory: c.workdir,
+			Environment:      c.environ(),
+			KillSignal:       c.stopSignal,
+			TimeoutStop:      c.stopTimeout,
+			OutputFile:       c.logFile,
+		}
+		err = conn.StartTransient(ctx, b.unit, t)
+	} else {
+		err = conn.Start(ctx, b.unit)
+	}
+	if err != nil {
+		return ocf.Generic("%v", err)
+	}
+	if c.fastFail {
+		w, err := startWatcher(ctx, b.dir, b.unit, env, c.logFile)
+		if err != nil {
+			return err
+		}
+		rec.Supervisor = w
+		if err := writeRecord(b.dir, rec); err != nil {
+			return err
+		}
+	}
+	b.rec = rec
+	return nil
+}
+
+// unitState reads a unit's state over a connection of its own.
+func unitState(ctx context.Context, unit string) (systemd.State, error) {
+	conn, err := dial(ctx)
+	if err != nil {
+		return systemd.State{}, err
+	}
+	defer conn.Close()
+	st, err := conn.State(ctx, unit)
+	if err != nil {
+		return systemd.State{}, ocf.Generic("%v", err)
+	}
+	return st, nil
+}
+
+func (b *systemdBackend) gone(ctx context.Context) (bool, string) {
+	st, err := unitState(ctx, b.unit)
+	if err != nil || st.Active() || st.ActiveState == "activating" {
+		return false, ""
+	}
+	return true, describeUnit(b.unit, st)
+}
+
+func (b *systemdBackend) arm(ctx context.Context) error {
+	armed := filepath.Join(b.dir, armedFile)
+	if err := touch(armed); err != nil {
+		return err
+	}
+	if gone, how := b.gone(ctx); gone {
+		take(armed)
+		return ocf.Generic("%s", how)
+	}
+	return nil
+}
+
+func (b *systemdBackend) stop(ctx context.Context, c *config, log logger) error {
+	rec, err := readRecord(b.dir)
+	if err != nil {
+		log.Warnf("%v; stopping unit %s", err, b.unit)
+	}
+	take(filepath.Join(b.dir, armedFile))
+	unit := b.unit
+	if rec != nil && rec.Unit != "" {
+		unit = rec.Unit
+	}
+	if rec == nil && checkUnitName(unit) != nil {
+		// A unit name that systemd refuses was never started by us.
+		return os.RemoveAll(b.dir)
+	}
+	conn, err := dial(ctx)
+	if err != nil {
+		if rec == nil {
+			// No systemd to ask, and nothing started by us: nothing runs.
+			return os.RemoveAll(b.dir)
+		}
+		return err
+	}
+	defer conn.Close()
+	// systemd escalates to SIGKILL after the unit's stop timeout (our
+	// stop_timeout for a transient unit) and waits for the whole cgroup.
+	if err := conn.Stop(ctx, unit); err != nil {
+		return ocf.Generic("%v", err)
+	}
+	if rec != nil && rec.Supervisor.PID != 0 {
+		// The watcher exits when it sees the unit stop; make sure.
+		if !rec.Supervisor.waitExit(2 * time.Second) {
+			_ = rec.Supervisor.signal(syscall.SIGKILL)
+		}
+	}
+	if err := os.RemoveAll(b.dir); err != nil {
+		return ocf.Generic("remove state directory: %v", err)
+	}
+	return nil
+}
+
+// watchSpec is what start hands the watcher on its stdin.
+type watchSpec struct {
+	Dir         string `json:"dir"`
+	Unit        string `json:"unit"`
+	Instance    string `json:"instance"`
+	Node        string `json:"node"`
+	CrmResource string `json:"crm_resource"`
+}
+
+// startWatcher starts the watcher and waits until it follows the unit.
+func startWatcher(ctx context.Context, dir, unit string, env *ocf.Env, logFile string) (procID, error) {
+	bin, err := lookPath(crmResourceBin)
+	if err != nil {
+		return procID{}, ocf.NotInstalled("fast_fail needs crm_resource: %v", err)
+	}
+	specJSON, _ := json.Marshal(watchSpec{Dir: dir, Unit: unit, Instance: env.Instance, Node: env.OnNode, CrmResource: bin})
+	out, err := openLog(logFile)
+	if err != nil {
+		return procID{}, err
+	}
+	defer out.Close()
+	statusR, statusW, err := os.Pipe()
+	if err != nil {
+		return procID{}, fmt.Errorf("create pipe: %w", err)
+	}
+	defer statusR.Close()
+	defer statusW.Close()
+	cmd := ocf.HelperCommand(name, "watch")
+	cmd.Stdin = strings.NewReader(string(specJSON))
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.ExtraFiles = []*os.File{statusW}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.Env = []string{"PATH=" + searchPath}
+	if v, ok := os.LookupEnv("DBUS_SYSTEM_BUS_ADDRESS"); ok {
+		cmd.Env = append(cmd.Env, "DBUS_SYSTEM_BUS_ADDRESS="+v)
+	}
+	if err := cmd.Start(); err != nil {
+		return procID{}, fmt.Errorf("start unit watcher: %w", err)
+	}
+	statusW.Close()
+	// The stdin copy finishes at once (a few hundred bytes); Wait is not
+	// called, so the copying goroutine is the only thing to wait for.
+	defer cmd.Process.Release()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = statusR.SetReadDeadline(dl)
+	}
+	line, err := bufio.NewReader(statusR).ReadString('\n')
+	if line = strings.TrimSpace(line); line != supervisorReady {
+		if line == "" {
+			line = fmt.Sprint(err)
+		}
+		return procID{}, ocf.Generic("unit watcher: %s", line)
+	}
+	id, err := identify(cmd.Process.Pid)
+	if err != nil {
+		return procID{}, ocf.Generic("unit watcher ended at once: %v", err)
+	}
+	return id, nil
+}
+
+// watch is the helper "vnfha-agent --helper vnfc watch": it follows the
+// unit over D-Bus and, the first time it sees it no longer active while
+// armed, reports the failure with crm_resource --fail. It exits once the
+// unit is down, reported or not (a stop).
+func watch(args []string) int {
+	log.SetFlags(log.LstdFlags | log.Lmicroseconds)
+	log.SetPrefix(fmt.Sprintf("vnfha-vnfc-watcher[%d]: ", os.Getpid()))
+	status := os.NewFile(3, "status")
+	var s watchSpec
+	if status == nil || len(args) != 0 {
+		fmt.Fprintln(os.Stderr, "usage: vnfha-agent --helper vnfc watch <spec on stdin, status on fd 3>")
+		return 2
+	}
+	if err := json.NewDecoder(io.LimitReader(os.Stdin, 1<<20)).Decode(&s); err != nil {
+		fmt.Fprintf(status, "read watcher spec: %v\n", err)
+		return 2
+	}
+	ctx := context.Background()
+	conn, err := systemd.Dial(ctx)
+	if err != nil {
+		fmt.Fprintf(status, "connect to systemd: %v\n", err)
+		return 1
+	}
+	defer conn.Close()
+	states, err := conn.Watch(ctx, s.Unit)
+	if err != nil {
+		fmt.Fprintf(status, "%v\n", err)
+		return 1
+	}
+	ready := false
+	for st := range states {
+		if !ready {
+			fmt.Fprintln(status, supervisorReady)
+			status.Close()
+			ready = true
+		}
+		if st.Active() || st.ActiveState == "activating" || st.ActiveState == "reloading" {
+			continue
+		}
+		how := describeUnit(s.Unit, st)
+		if !take(filepath.Join(s.Dir, armedFile)) {
+			log.Printf("%s: stopped deliberately, or before start finished", how)
+			return 0
+		}
+		log.Print(how)
+		_ = writeFileAtomic(filepath.Join(s.Dir, exitFile), []byte(how+"\n"))
+		if err := reportFailure(s.CrmResource, s.Instance, s.Node); err != nil {
+			log.Printf("report failure to Pacemaker: %v; the next monitor will find it", err)
+		} else {
+			log.Printf("reported the failure of %s on %s to Pacemaker", s.Instance, s.Node)
+		}
+		return 0
+	}
+	if !ready {
+		fmt.Fprintln(status, "the connection to systemd closed")
+	}
+	return 1
+}
+

@@ -353,4 +353,3 @@ func watch(args []string) int {
 	}
 	return 1
 }
-

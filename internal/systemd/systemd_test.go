@@ -47,10 +47,12 @@ func eachTransport(t *testing.T, f func(t *testing.T, s *systemdtest.System, c *
 		t.Run(tr.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 			defer cancel()
+			t0 := time.Now()
 			c, err := tr.dial(ctx, t, s)
 			if err != nil {
 				t.Fatal(err)
 			}
+			t.Logf("dial took %v", time.Since(t0))
 			t.Cleanup(func() { c.Close() })
 			f(t, s, c, "vnfha-"+tr.name+"-")
 		})
@@ -109,12 +111,19 @@ func TestTransientLifecycle(t *testing.T) {
 			WorkingDirectory: wd,
 			Environment:      []string{"VNFHA_A=1", "VNFHA_B=two words"},
 		}
+		// The agent's probe reads the state first, which loads a
+		// not-found stub of the unit: StartTransient must work over it.
+		if st := mustState(t, c, unit); st.LoadState != "not-found" || st.ActiveState != "inactive" {
+			t.Fatalf("state before start: %+v", st)
+		}
 		t0 := time.Now()
 		if err := c.StartTransient(ctxT(t), unit, tr); err != nil {
 			t.Fatal(err)
 		}
 		t.Logf("StartTransient took %v", time.Since(t0))
+		t0 = time.Now()
 		st := mustState(t, c, unit)
+		t.Logf("State took %v", time.Since(t0))
 		if st.LoadState != "loaded" || st.ActiveState != "active" || st.SubState != "running" || st.MainPID == 0 ||
 			!st.Transient || st.FragmentPath != "/run/systemd/transient/"+unit {
 			t.Fatalf("state after start: %+v", st)

@@ -205,7 +205,7 @@ func (b *systemdBackend) stop(ctx context.Context, c *config, log logger) error 
 	if rec != nil && rec.Unit != "" {
 		unit = rec.Unit
 	}
-	if rec == nil && checkUnitName(unit) != nil {
+	if rec == nil && systemd.CheckName(unit) != nil {
 		// A unit name that systemd refuses was never started by us.
 		return os.RemoveAll(b.dir)
 	}

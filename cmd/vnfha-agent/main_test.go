@@ -63,6 +63,8 @@ func TestLeanDependencies(t *testing.T) {
 		"github.com/vnfha/vnfha/ocf",
 		"github.com/vnfha/vnfha/agents",
 		"github.com/vnfha/vnfha/internal/netnsrun",
+		"github.com/vnfha/vnfha/internal/systemd", // vnfc's systemd backend
+		"github.com/godbus/dbus/v5",
 		"github.com/vnfha/vnfha/cmd/vnfha-agent",
 		"github.com/sirupsen/logrus",
 		"github.com/beevik/etree",

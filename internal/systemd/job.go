@@ -45,7 +45,7 @@ type jobWaiter struct {
 // is finished, or ctx ends. A unit that is already active is a success. A
 // job that does not end in "done" is a *JobError.
 func (c *Conn) Start(ctx context.Context, unit string) error {
-	if err := checkName(unit); err != nil {
+	if err := CheckName(unit); err != nil {
 		return fmt.Errorf("start unit: %w", err)
 	}
 	if err := c.runJob(ctx, unit, "StartUnit", unit, "replace"); err != nil {
@@ -60,7 +60,7 @@ func (c *Conn) Start(ctx context.Context, unit string) error {
 // leaves it failed (systemd keeps the failure until reset-failed or the
 // next start).
 func (c *Conn) Stop(ctx context.Context, unit string) error {
-	if err := checkName(unit); err != nil {
+	if err := CheckName(unit); err != nil {
 		return fmt.Errorf("stop unit: %w", err)
 	}
 	if err := c.stop(ctx, unit); err != nil {

@@ -20,12 +20,12 @@ const maxUnitName = 255
 // unitPathPrefix is where systemd puts unit objects on the bus.
 const unitPathPrefix = "/org/freedesktop/systemd1/unit/"
 
-// checkName accepts the unit names systemd accepts for a unit that can be
+// CheckName accepts the unit names systemd accepts for a unit that can be
 // loaded: a plain name or a template's instance, never a template itself
 // (foo@.service), which cannot be started or queried. It refuses early what
 // systemd would refuse, with a clearer error, and keeps names that are not
 // units (paths, option-like strings) from ever reaching the bus.
-func checkName(name string) error {
+func CheckName(name string) error {
 	if name == "" {
 		return fmt.Errorf("empty unit name")
 	}
@@ -55,10 +55,10 @@ func checkName(name string) error {
 	return nil
 }
 
-// checkTransientName is checkName for StartTransient, which makes services
+// CheckTransientName is CheckName for StartTransient, which makes services
 // only.
-func checkTransientName(name string) error {
-	if err := checkName(name); err != nil {
+func CheckTransientName(name string) error {
+	if err := CheckName(name); err != nil {
 		return err
 	}
 	if !strings.HasSuffix(name, ".service") {

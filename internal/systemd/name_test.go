@@ -45,11 +45,11 @@ func TestCheckName(t *testing.T) {
 		{strings.Repeat("a", 248) + ".service", false, false}, // 256 bytes
 	}
 	for _, tt := range tests {
-		if err := checkName(tt.name); (err == nil) != tt.ok {
-			t.Errorf("checkName(%q) = %v, want ok=%v", tt.name, err, tt.ok)
+		if err := CheckName(tt.name); (err == nil) != tt.ok {
+			t.Errorf("CheckName(%q) = %v, want ok=%v", tt.name, err, tt.ok)
 		}
-		if err := checkTransientName(tt.name); (err == nil) != tt.trans {
-			t.Errorf("checkTransientName(%q) = %v, want ok=%v", tt.name, err, tt.trans)
+		if err := CheckTransientName(tt.name); (err == nil) != tt.trans {
+			t.Errorf("CheckTransientName(%q) = %v, want ok=%v", tt.name, err, tt.trans)
 		}
 	}
 }
@@ -127,7 +127,7 @@ func FuzzUnitPath(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		nameErr := checkName(s)
+		nameErr := CheckName(s)
 		e := escapeLabel(s)
 		for i := 0; i < len(e); i++ {
 			c := e[i]
@@ -148,7 +148,7 @@ func FuzzUnitPath(f *testing.F) {
 			if !utf8.ValidString(s) || strings.ContainsAny(s, "/ \x00") || len(s) > maxUnitName {
 				t.Fatalf("checkName accepted %q", s)
 			}
-			if err := checkTransientName(s); err == nil && !strings.HasSuffix(s, ".service") {
+			if err := CheckTransientName(s); err == nil && !strings.HasSuffix(s, ".service") {
 				t.Fatalf("checkTransientName accepted %q", s)
 			}
 		}

@@ -43,7 +43,7 @@ func (s State) Active() bool { return s.ActiveState == "active" || s.ActiveState
 // systemctl show does); a unit that does not exist has LoadState
 // "not-found", ActiveState "inactive".
 func (c *Conn) State(ctx context.Context, unit string) (State, error) {
-	if err := checkName(unit); err != nil {
+	if err := CheckName(unit); err != nil {
 		return State{}, fmt.Errorf("unit state: %w", err)
 	}
 	st, err := c.state(ctx, unit)

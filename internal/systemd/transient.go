@@ -116,7 +116,7 @@ const transientTries = 4
 //   - a unit of that name that is not transient (it has a unit file) is an
 //     error.
 func (c *Conn) StartTransient(ctx context.Context, unit string, t Transient) error {
-	if err := checkTransientName(unit); err != nil {
+	if err := CheckTransientName(unit); err != nil {
 		return fmt.Errorf("start transient unit: %w", err)
 	}
 	if len(t.Argv) == 0 {

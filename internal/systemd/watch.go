@@ -26,7 +26,7 @@ const watchRetry = 100 * time.Millisecond
 // coalesced: what is delivered is always the latest state. A receiver that
 // falls behind delays later states but loses none of the last.
 func (c *Conn) Watch(ctx context.Context, unit string) (<-chan State, error) {
-	if err := checkName(unit); err != nil {
+	if err := CheckName(unit); err != nil {
 		return nil, fmt.Errorf("watch unit: %w", err)
 	}
 	if err := c.subscribe(ctx); err != nil {

@@ -89,7 +89,9 @@ func (b *systemdBackend) status(ctx context.Context) (status, error) {
 		// Still starting (a unit file's ExecStartPre, or Type=notify):
 		// not yet up; start waits for it.
 		return status{state: failed, reason: fmt.Sprintf("unit %s is still activating", unit)}, nil
-	case rec == nil && st.ActiveState != "failed":
+	case rec == nil:
+		// Not started by us on this node, and not running: a unit that
+		// failed before is no resource of ours to recover.
 		return status{state: stopped}, nil
 	}
 	return status{state: failed, reason: describeUnit(unit, st)}, nil
@@ -222,6 +224,11 @@ func (b *systemdBackend) stop(ctx context.Context, c *config, log logger) error 
 	// stop_timeout for a transient unit) and waits for the whole cgroup.
 	if err := conn.Stop(ctx, unit); err != nil {
 		return ocf.Generic("%v", err)
+	}
+	// A unit that failed stays failed through a stop; Pacemaker has
+	// recorded the failure, so systemd can forget it.
+	if err := conn.ResetFailed(ctx, unit); err != nil {
+		log.Warnf("%v", err)
 	}
 	if rec != nil && rec.Supervisor.PID != 0 {
 		// The watcher exits when it sees the unit stop; make sure.

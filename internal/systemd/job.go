@@ -69,6 +69,21 @@ func (c *Conn) Stop(ctx context.Context, unit string) error {
 	return nil
 }
 
+// ResetFailed forgets a unit's failure (ResetFailedUnit), as systemctl
+// reset-failed does: a failed unit becomes inactive, and a failed transient
+// unit is unloaded. A unit that is not loaded, or not failed, is left as it
+// is.
+func (c *Conn) ResetFailed(ctx context.Context, unit string) error {
+	if err := CheckName(unit); err != nil {
+		return fmt.Errorf("reset unit: %w", err)
+	}
+	err := c.manager().CallWithContext(ctx, managerIface+".ResetFailedUnit", 0, unit).Err
+	if err != nil && !isDBusError(err, errNoSuchUnit) {
+		return fmt.Errorf("reset unit %s: %w", unit, err)
+	}
+	return nil
+}
+
 func (c *Conn) stop(ctx context.Context, unit string) error {
 	err := c.runJob(ctx, unit, "StopUnit", unit, "replace")
 	if isDBusError(err, errNoSuchUnit) {

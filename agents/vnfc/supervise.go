@@ -252,8 +252,12 @@ func (sv *supervisor) exited(ws unix.WaitStatus) {
 	if err := writeFileAtomic(filepath.Join(sv.Dir, exitFile), []byte(msg+"\n")); err != nil {
 		log.Print(err)
 	}
-	// The report goes first, then the cleanup: every millisecond before
-	// crm_resource is a millisecond of recovery lost.
+	// What is left of the group dies first, in one system call, so that a
+	// worker cannot hold the VNFC's port while Pacemaker restarts it here;
+	// then the report; reaping waits until after it.
+	if sv.pgid > 0 {
+		_ = syscall.Kill(-sv.pgid, syscall.SIGKILL)
+	}
 	if sv.FastFail {
 		if err := reportFailure(sv.CrmResource, sv.Instance, sv.Node); err != nil {
 			log.Printf("report failure to Pacemaker: %v; the next monitor will find it", err)

@@ -109,7 +109,8 @@ var Agent = ocf.MustNew(ocf.Agent{
 		{
 			Name: "log_file", Type: ocf.String,
 			ShortDesc: "File for the VNFC's output",
-			LongDesc:  "An absolute path; the VNFC's stdout and stderr, and the supervisor's own messages, are appended to it. Default: none (discarded).",
+			LongDesc: "An absolute path; the VNFC's stdout and stderr, and the supervisor's own messages, are appended to it. " +
+				"It stays open while the VNFC runs, so rotate it with copytruncate. Default: none (discarded).",
 		},
 		{
 			Name: "backend", Type: ocf.String, Default: backendProcess,

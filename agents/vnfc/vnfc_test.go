@@ -766,3 +766,20 @@ func TestForking(t *testing.T) {
 		t.Error("daemon survived the stop")
 	}
 }
+
+// TestExitKillsTheGroup: when the VNFC's main process dies, what it left
+// in its process group dies with it, so that a restart here finds its
+// port free.
+func TestExitKillsTheGroup(t *testing.T) {
+	r := newRsc(t, map[string]string{"command": "/bin/sh -c '/bin/sleep 100000 & wait'"})
+	r.must("start", ocf.Success)
+	rec := r.record()
+	var child procID
+	waitFor(t, 2*time.Second, "the shell's child", func() bool {
+		child = childOf(t, rec.Main.PID)
+		return child.PID != 0
+	})
+	syscall.Kill(rec.Main.PID, syscall.SIGKILL)
+	waitFor(t, 5*time.Second, "the child's death", func() bool { return !child.alive() })
+	waitFor(t, 5*time.Second, "crm_resource --fail", func() bool { return strings.Contains(r.recorded(), "--fail") })
+}

@@ -141,7 +141,9 @@ var Agent = ocf.MustNew(ocf.Agent{
 			Name: "fast_fail", Type: ocf.Boolean, Default: "true",
 			ShortDesc: "Report an exit to Pacemaker at once",
 			LongDesc: "When the VNFC exits while it should run, report the failure with crm_resource --fail the " +
-				"moment it happens. When false, the next monitor finds it.",
+				"moment it happens. When false, the next monitor finds it. Pacemaker 2.1.5 adds 2, not 1, to the " +
+				"fail count of a failure reported this way (its DC counts both status updates of the injected " +
+				"operation): with migration-threshold=N, a node is left after about N/2 such failures.",
 		},
 	},
 	Actions: []ocf.Action{
@@ -400,11 +402,17 @@ func demote(ctx context.Context, req *ocf.Request) error {
 		if err := c.runHook(ctx, c.demote, "demote"); err != nil {
 			return err
 		}
-	} else {
-		req.Log.Info("the VNFC is not running; demote hook skipped")
 	}
 	if err := os.Remove(filepath.Join(stateDir(req.Env), promotedFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return ocf.Generic("remove promotion marker: %v", err)
+	}
+	if st.state != running {
+		// The failed instance's recovery: the stop that follows deletes
+		// the score. Setting it here as well would only make Pacemaker
+		// abort the transition that moves the promotion, and compute it
+		// again.
+		req.Log.Info("the VNFC is not running; demote hook and score skipped")
+		return nil
 	}
 	return setScore(ctx, req, scoreUnpromoted)
 }

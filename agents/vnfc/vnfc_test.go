@@ -699,8 +699,7 @@ func TestPromotable(t *testing.T) {
 				"crm_attribute --promotion vnfc-test --lifetime reboot --node node1 --update 5",  // demote
 				"crm_attribute --promotion vnfc-test --lifetime reboot --node node1 --update 10", // promote
 				"crm_resource --fail --resource vnfc-test --node node1",                          // the kill
-				"crm_attribute --promotion vnfc-test --lifetime reboot --node node1 --update 5",  // demote
-				"crm_attribute --promotion vnfc-test --lifetime reboot --node node1 --delete",    // stop
+				"crm_attribute --promotion vnfc-test --lifetime reboot --node node1 --delete",    // stop; the demote of the dead VNFC set no score
 			}
 			if got := strings.Split(strings.TrimSpace(r.recorded()), "\n"); strings.Join(got, "\n") != strings.Join(want, "\n") {
 				t.Errorf("Pacemaker calls:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

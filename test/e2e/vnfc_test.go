@@ -157,6 +157,11 @@ func TestVNFCCloneFastFail(t *testing.T) {
 			t.Errorf("failures on %s, which nothing touched: %+v", n, fs)
 		}
 	}
+	// Pacemaker 2.1.5 counts a failure injected with crm_resource --fail
+	// twice (see fast_fail in docs/agents/vnfc.md); logged, not asserted,
+	// as it is Pacemaker's behaviour, not ours.
+	out, _ = l.Exec(ctx, "node1", "crm_failcount", "--query", "--resource", "app", "--node", "node2")
+	t.Logf("fail count of app on node2 after one kill: %s", strings.TrimSpace(string(out)))
 	// The supervisor wrote what happened to the log.
 	out, _ = l.Exec(ctx, "node2", "cat", "/var/log/vnfc-app.log")
 	if !strings.Contains(string(out), "killed by signal 9") || !strings.Contains(string(out), "reported the failure") {

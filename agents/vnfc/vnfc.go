@@ -270,15 +270,19 @@ func reserve(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithDeadline(ctx, dl.Add(-r))
 }
 
-// healthPoll is how often start retries the health check while the VNFC
-// comes up. There is no event for "now it serves".
-const healthPoll = 100 * time.Millisecond
+// How often start retries the health check while the VNFC comes up: there
+// is no event for "now it serves". The first retries come quickly, since a
+// VNFC that is up within milliseconds is the case failover waits on.
+const (
+	healthPollFirst = 10 * time.Millisecond
+	healthPollMax   = 200 * time.Millisecond
+)
 
 // waitHealthy waits until the health check passes, the VNFC exits, or the
 // start timeout ends.
 func waitHealthy(ctx context.Context, c *config, b backend) error {
 	var last error
-	for {
+	for pause := healthPollFirst; ; pause = min(2*pause, healthPollMax) {
 		if gone, how := b.gone(ctx); gone {
 			return ocf.Generic("%s", how)
 		}
@@ -288,7 +292,7 @@ func waitHealthy(ctx context.Context, c *config, b backend) error {
 		select {
 		case <-ctx.Done():
 			return ocf.Generic("not healthy within the start timeout: %v", last)
-		case <-time.After(healthPoll):
+		case <-time.After(pause):
 		}
 	}
 }

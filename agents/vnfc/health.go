@@ -9,9 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os/exec"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -73,9 +71,12 @@ func parseProbe(s string, timeout time.Duration) (*probe, error) {
 	return p, nil
 }
 
-// check runs the probe once. run starts an exec probe's command (as the
-// VNFC's user, in its directory); it is ignored by the network probes.
-func (p *probe) check(ctx context.Context, run func(*exec.Cmd) error) error {
+// runFunc runs a command as the VNFC would run it, killing its process
+// group when ctx ends, and returns its combined output: config.runAsVNFC.
+type runFunc func(ctx context.Context, argv []string, env ...string) (string, error)
+
+// check runs the probe once; run runs an exec probe's command.
+func (p *probe) check(ctx context.Context, run runFunc) error {
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	switch {
@@ -92,19 +93,11 @@ func (p *probe) check(ctx context.Context, run func(*exec.Cmd) error) error {
 	case p.url != nil:
 		return p.get(ctx)
 	}
-	cmd := exec.CommandContext(ctx, p.argv[0], p.argv[1:]...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	// On timeout, kill the probe's whole process group, not just the first
-	// process, and do not wait for pipes a grandchild may hold open.
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 100 * time.Millisecond
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := run(cmd); err != nil {
+	if out, err := run(ctx, p.argv); err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("health %s: no answer within %s", p, p.timeout)
 		}
-		return fmt.Errorf("health %s: %w%s", p, err, lastLine(out.String()))
+		return fmt.Errorf("health %s: %w%s", p, err, lastLine(out))
 	}
 	return nil
 }

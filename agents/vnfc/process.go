@@ -61,11 +61,8 @@ func hasLeftovers(dir string) bool {
 
 // start starts the supervisor and waits until it has started the VNFC.
 func (b *processBackend) start(ctx context.Context, c *config, env *ocf.Env) error {
-	if err := os.RemoveAll(b.dir); err != nil {
-		return fmt.Errorf("clear state directory: %w", err)
-	}
-	if err := os.MkdirAll(b.dir, 0o700); err != nil {
-		return fmt.Errorf("create state directory: %w", err)
+	if err := resetDir(b.dir); err != nil {
+		return err
 	}
 	s := spec{
 		Dir:      b.dir,

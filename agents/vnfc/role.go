@@ -71,20 +71,11 @@ func (c *config) runHook(ctx context.Context, h *hook, action string) error {
 	if h.url != nil {
 		return postHook(ctx, h, action)
 	}
-	cmd := exec.CommandContext(ctx, h.argv[0], h.argv[1:]...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	// A hook that outlives the timeout is killed with all it started, so
-	// that promote fails cleanly instead of being killed by Pacemaker.
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 200 * time.Millisecond
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.Env = append(cmd.Env, "VNFHA_ACTION="+action)
-	if err := c.runAsVNFC(cmd); err != nil {
+	if out, err := c.runAsVNFC(ctx, h.argv, "VNFHA_ACTION="+action); err != nil {
 		if ctx.Err() != nil {
 			return ocf.Generic("%s hook %s did not finish within the %s timeout", action, h, action)
 		}
-		return ocf.Generic("%s hook %s: %v%s", action, h, err, lastLine(out.String()))
+		return ocf.Generic("%s hook %s: %v%s", action, h, err, lastLine(out))
 	}
 	return nil
 }
@@ -110,24 +101,26 @@ func postHook(ctx context.Context, h *hook, action string) error {
 	return nil
 }
 
-// runProbe runs an exec health check as the VNFC would run.
-func (c *config) runProbe(cmd *exec.Cmd) error {
-	return c.runAsVNFC(cmd)
-}
-
-// runAsVNFC runs cmd as the VNFC's user, in its directory, with its
-// environment (plus what cmd.Env already holds).
-func (c *config) runAsVNFC(cmd *exec.Cmd) error {
+// runAsVNFC runs argv as the VNFC's user, in its directory, with its
+// environment plus env, and returns the command's stdout and stderr. When
+// ctx ends, the command's whole process group is killed, and pipes a
+// grandchild may hold open are not waited for: a hook or check that hangs
+// fails cleanly, within its timeout, instead of being killed by Pacemaker.
+func (c *config) runAsVNFC(ctx context.Context, argv []string, env ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if c.cred != nil {
-		if cmd.SysProcAttr == nil {
-			cmd.SysProcAttr = &syscall.SysProcAttr{}
-		}
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: c.cred.uid, Gid: c.cred.gid, Groups: c.cred.groups}
 	}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 100 * time.Millisecond
 	cmd.Dir = c.workdir
 	if cmd.Dir == "" {
 		cmd.Dir = "/"
 	}
-	cmd.Env = append(c.environ(), cmd.Env...)
-	return cmd.Run()
+	cmd.Env = append(c.environ(), env...)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
 }

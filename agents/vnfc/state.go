@@ -48,6 +48,17 @@ func stateDir(env *ocf.Env) string {
 	return filepath.Join(env.RscTmp, "vnfha-vnfc", env.Instance)
 }
 
+// resetDir empties the state directory for a new start.
+func resetDir(dir string) error {
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("clear state directory: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create state directory: %w", err)
+	}
+	return nil
+}
+
 // readRecord returns nil, nil when no VNFC was started.
 func readRecord(dir string) (*record, error) {
 	b, err := os.ReadFile(filepath.Join(dir, stateFile))

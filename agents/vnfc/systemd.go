@@ -113,11 +113,8 @@ func describeUnit(unit string, st systemd.State) string {
 }
 
 func (b *systemdBackend) start(ctx context.Context, c *config, env *ocf.Env) error {
-	if err := os.RemoveAll(b.dir); err != nil {
-		return fmt.Errorf("clear state directory: %w", err)
-	}
-	if err := os.MkdirAll(b.dir, 0o700); err != nil {
-		return fmt.Errorf("create state directory: %w", err)
+	if err := resetDir(b.dir); err != nil {
+		return err
 	}
 	conn, err := dial(ctx)
 	if err != nil {

@@ -286,7 +286,7 @@ func waitHealthy(ctx context.Context, c *config, b backend) error {
 		if gone, how := b.gone(ctx); gone {
 			return ocf.Generic("%s", how)
 		}
-		if last = c.health.check(ctx, c.runProbe); last == nil {
+		if last = c.health.check(ctx, c.runAsVNFC); last == nil {
 			return nil
 		}
 		select {
@@ -334,7 +334,7 @@ func monitor(ctx context.Context, req *ocf.Request) error {
 		if c.cred, c.home, err = credentialOf(c); err != nil {
 			return fail(err.Error())
 		}
-		if err := c.health.check(ctx, c.runProbe); err != nil {
+		if err := c.health.check(ctx, c.runAsVNFC); err != nil {
 			return fail(err.Error())
 		}
 	}

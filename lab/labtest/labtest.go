@@ -58,6 +58,27 @@ func Build(t testing.TB) (binary, agentDir string) {
 	return filepath.Join(bin, "vnfha"), agentDir
 }
 
+// BuildVNFCd builds test/vnfcd, the VNFC that tests and benchmarks run,
+// into a directory that every lab node, and any user, can read.
+func BuildVNFCd(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "vnfcd-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "vnfcd")
+	cmd := exec.Command("go", "build", "-o", bin, "./test/vnfcd")
+	cmd.Dir = ModuleRoot(t)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build vnfcd: %v\n%s", err, out)
+	}
+	return bin
+}
+
 // ModuleRoot is the directory of this checkout's go.mod.
 func ModuleRoot(t testing.TB) string {
 	t.Helper()

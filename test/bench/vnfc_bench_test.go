@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -171,7 +170,7 @@ func BenchmarkVNFCFailover(b *testing.B) {
 	// crowd the table out. On a failure, labtest dumps the nodes' logs.
 	l := labtest.Up(b, lab.Options{Nodes: 3, Log: func(string, ...any) {}})
 	ctx := context.Background()
-	vnfcd := buildVNFCD(b)
+	vnfcd := labtest.BuildVNFCd(b)
 	if _, err := pcs(ctx, l, "resource", "defaults", "update", "resource-stickiness=1"); err != nil {
 		b.Fatal(err)
 	}
@@ -748,22 +747,6 @@ func vnfcdPIDs(port int, netns uint64) ([]int, error) {
 func isZombieStat(stat string) bool {
 	i := strings.LastIndexByte(stat, ')')
 	return i >= 0 && strings.HasPrefix(stat[i+1:], " Z")
-}
-
-// buildVNFCD builds test/vnfcd into a directory every lab node can read.
-func buildVNFCD(b *testing.B) string {
-	b.Helper()
-	dir := b.TempDir()
-	if err := os.Chmod(dir, 0o755); err != nil {
-		b.Fatal(err)
-	}
-	bin := filepath.Join(dir, "vnfcd")
-	cmd := exec.Command("go", "build", "-o", bin, "./test/vnfcd")
-	cmd.Dir = labtest.ModuleRoot(b)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		b.Fatalf("build vnfcd: %v\n%s", err, out)
-	}
-	return bin
 }
 
 // pcs runs pcs on node1.

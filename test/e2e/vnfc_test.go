@@ -7,9 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -20,26 +17,6 @@ import (
 	"github.com/vnfha/vnfha/lab/labtest"
 	"github.com/vnfha/vnfha/ocf/ocftest"
 )
-
-// buildVNFCd builds test/vnfcd where every lab node can run it.
-func buildVNFCd(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "vnfcd-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "vnfcd")
-	cmd := exec.Command("go", "build", "-o", bin, "./test/vnfcd")
-	cmd.Dir = labtest.ModuleRoot(t)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build vnfcd: %v\n%s", err, out)
-	}
-	return bin
-}
 
 // pcs runs pcs commands on node1, failing the test on the first error.
 func pcs(t *testing.T, l *lab.Lab, cmds ...[]string) {
@@ -90,7 +67,7 @@ func failuresOf(st *crmwrap.Status, rsc, node string) []crmwrap.Failure {
 func TestVNFCCloneFastFail(t *testing.T) {
 	l := labtest.Up(t, lab.Options{Nodes: 3})
 	ctx := context.Background()
-	vnfcd := buildVNFCd(t)
+	vnfcd := labtest.BuildVNFCd(t)
 
 	out, err := l.Exec(ctx, "node1", "pcs", "resource", "describe", "ocf:vnfha:vnfc")
 	if err != nil {
@@ -176,7 +153,7 @@ func TestVNFCCloneFastFail(t *testing.T) {
 func TestVNFCPromotableWithVIP(t *testing.T) {
 	l := labtest.Up(t, lab.Options{Nodes: 3})
 	ctx := context.Background()
-	vnfcd := buildVNFCd(t)
+	vnfcd := labtest.BuildVNFCd(t)
 	vip := netip.AddrFrom4(l.Subnet().Addr().As4())
 	vip = netip.AddrFrom4([4]byte{vip.As4()[0], vip.As4()[1], vip.As4()[2], 100})
 
@@ -306,7 +283,7 @@ func TestVNFCPromotableWithVIP(t *testing.T) {
 func TestVNFCHungCaughtByHealth(t *testing.T) {
 	l := labtest.Up(t, lab.Options{Nodes: 3})
 	ctx := context.Background()
-	vnfcd := buildVNFCd(t)
+	vnfcd := labtest.BuildVNFCd(t)
 	const interval, timeout = 2 * time.Second, time.Second
 	pcs(t, l, []string{"resource", "create", "hung", "ocf:vnfha:vnfc", "command=" + vnfcd + " --listen :8080",
 		"health=http://127.0.0.1:8080/health", "health_timeout=1s",
@@ -370,7 +347,7 @@ func TestVNFCHungCaughtByHealth(t *testing.T) {
 func TestVNFCOCFTesterPromotable(t *testing.T) {
 	l := labtest.Up(t, lab.Options{Nodes: 3})
 	ctx := context.Background()
-	vnfcd := buildVNFCd(t)
+	vnfcd := labtest.BuildVNFCd(t)
 	// Built where user nobody can run it, as ocf-tester checks; the lab's
 	// own copy sits in a private test directory.
 	agent := ocftest.BuildAgent(t, "vnfc")

@@ -68,6 +68,9 @@ type Env struct {
 	Role       Role          // OCF_RESKEY_CRM_meta_role, set for role-specific monitors
 	CheckLevel int           // OCF_CHECK_LEVEL, the monitor depth
 	Clone      *Clone        // nil unless the resource is a clone instance
+	// FeatureSet is the DC's CRM feature set (OCF_RESKEY_crm_feature_set),
+	// which Pacemaker passes with every action; "" when run by hand.
+	FeatureSet string
 }
 
 // Clone describes the clone a resource instance belongs to, from the
@@ -102,6 +105,7 @@ func ParseEnv(lookup LookupFunc) (*Env, error) {
 		RscTmp:     get("HA_RSCTMP"),
 		OnNode:     get(metaPrefix + "on_node"),
 		OnNodeUUID: get(metaPrefix + "on_node_uuid"),
+		FeatureSet: get("OCF_RESKEY_crm_feature_set"),
 	}
 	if e.RscTmp == "" {
 		e.RscTmp = DefaultRscTmp

@@ -26,9 +26,11 @@ func TestParseEnv(t *testing.T) {
 				"HA_RSCTMP": "/run/x", "HA_debug": "1", "OCF_RESKEY_CRM_meta_interval": "10000",
 				"OCF_RESKEY_CRM_meta_timeout": "20000", "OCF_RESKEY_CRM_meta_on_node": "node1",
 				"OCF_RESKEY_CRM_meta_on_node_uuid": "1", "OCF_CHECK_LEVEL": "10",
+				"OCF_RESKEY_crm_feature_set": "3.16.2",
 			},
 			want: Env{Instance: "vip", Type: "vip", Provider: "vnfha", RscTmp: "/run/x", Debug: true,
-				Interval: 10 * time.Second, Timeout: 20 * time.Second, OnNode: "node1", OnNodeUUID: "1", CheckLevel: 10},
+				Interval: 10 * time.Second, Timeout: 20 * time.Second, OnNode: "node1", OnNodeUUID: "1", CheckLevel: 10,
+				FeatureSet: "3.16.2"},
 		},
 		{
 			name: "HA_debug=0 is off",

@@ -63,7 +63,9 @@ func TestLeanDependencies(t *testing.T) {
 		"github.com/vnfha/vnfha/ocf",
 		"github.com/vnfha/vnfha/agents",
 		"github.com/vnfha/vnfha/internal/netnsrun",
-		"github.com/vnfha/vnfha/internal/systemd", // vnfc's systemd backend
+		"github.com/vnfha/vnfha/internal/systemd",  // vnfc's systemd backend
+		"github.com/vnfha/vnfha/internal/controld", // vnfc's failure report
+		"github.com/vnfha/vnfha/internal/qbipc",
 		"github.com/godbus/dbus/v5",
 		"github.com/vnfha/vnfha/cmd/vnfha-agent",
 		"github.com/sirupsen/logrus",

@@ -65,23 +65,20 @@ func (b *processBackend) start(ctx context.Context, c *config, env *ocf.Env) err
 		return err
 	}
 	s := spec{
-		Dir:      b.dir,
-		Path:     c.path,
-		Argv:     c.argv,
-		Env:      c.environ(),
-		Workdir:  c.workdir,
-		LogFile:  c.logFile,
-		PIDFile:  c.pidfile,
-		Instance: env.Instance,
-		Node:     env.OnNode,
-		FastFail: c.fastFail,
+		Dir:     b.dir,
+		Path:    c.path,
+		Argv:    c.argv,
+		Env:     c.environ(),
+		Workdir: c.workdir,
+		LogFile: c.logFile,
+		PIDFile: c.pidfile,
 	}
 	if c.fastFail {
-		bin, err := lookPath(crmResourceBin)
+		r, err := newReport(env)
 		if err != nil {
-			return ocf.NotInstalled("fast_fail needs crm_resource: %v", err)
+			return err
 		}
-		s.CrmResource = bin
+		s.Report = &r
 	}
 	if s.Workdir == "" {
 		s.Workdir = "/"

@@ -1,14 +1,12 @@
 package vnfc
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -23,22 +21,19 @@ import (
 // run the VNFC, already resolved, so that the supervisor neither parses
 // parameters nor looks anything up.
 type spec struct {
-	Dir      string   `json:"dir"` // the state directory
-	Path     string   `json:"path"`
-	Argv     []string `json:"argv"`
-	Env      []string `json:"env"`
-	Workdir  string   `json:"workdir"`
-	UID      *uint32  `json:"uid,omitempty"`
-	GID      uint32   `json:"gid"`
-	Groups   []uint32 `json:"groups,omitempty"`
-	LogFile  string   `json:"log_file,omitempty"`
-	PIDFile  string   `json:"pidfile,omitempty"`
-	Instance string   `json:"instance"`
-	Node     string   `json:"node"`
-	FastFail bool     `json:"fast_fail"`
-	// CrmResource is crm_resource's path, found by start, so that a
-	// missing Pacemaker CLI fails the start, not the report.
-	CrmResource string `json:"crm_resource,omitempty"`
+	Dir     string   `json:"dir"` // the state directory
+	Path    string   `json:"path"`
+	Argv    []string `json:"argv"`
+	Env     []string `json:"env"`
+	Workdir string   `json:"workdir"`
+	UID     *uint32  `json:"uid,omitempty"`
+	GID     uint32   `json:"gid"`
+	Groups  []uint32 `json:"groups,omitempty"`
+	LogFile string   `json:"log_file,omitempty"`
+	PIDFile string   `json:"pidfile,omitempty"`
+	// Report is how to tell Pacemaker of a failure; nil without
+	// fast_fail.
+	Report *report `json:"report,omitempty"`
 }
 
 // supervisorReady is the line the supervisor writes on fd 3 once the VNFC
@@ -258,12 +253,8 @@ func (sv *supervisor) exited(ws unix.WaitStatus) {
 	if sv.pgid > 0 {
 		_ = syscall.Kill(-sv.pgid, syscall.SIGKILL)
 	}
-	if sv.FastFail {
-		if err := reportFailure(sv.CrmResource, sv.Instance, sv.Node); err != nil {
-			log.Printf("report failure to Pacemaker: %v; the next monitor will find it", err)
-		} else {
-			log.Printf("reported the failure of %s on %s to Pacemaker", sv.Instance, sv.Node)
-		}
+	if sv.Report != nil {
+		sv.Report.tell()
 	}
 	sv.killGroup()
 }
@@ -285,26 +276,6 @@ func (sv *supervisor) killGroup() {
 			time.Sleep(2 * time.Millisecond)
 		}
 	}
-}
-
-// reportTimeout bounds crm_resource --fail, which only talks to the local
-// controller.
-const reportTimeout = 10 * time.Second
-
-// reportFailure records a failure of the instance on the node, as a failed
-// monitor would, so that Pacemaker recovers it now.
-func reportFailure(bin, instance, node string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), reportTimeout)
-	defer cancel()
-	args := []string{"--fail", "--resource", instance}
-	if node != "" {
-		args = append(args, "--node", node)
-	}
-	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("crm_resource %s: %w%s", strings.Join(args, " "), err, lastLine(string(out)))
-	}
-	return nil
 }
 
 var devNullFile *os.File

@@ -241,20 +241,18 @@ func (b *systemdBackend) stop(ctx context.Context, c *config, log logger) error 
 
 // watchSpec is what start hands the watcher on its stdin.
 type watchSpec struct {
-	Dir         string `json:"dir"`
-	Unit        string `json:"unit"`
-	Instance    string `json:"instance"`
-	Node        string `json:"node"`
-	CrmResource string `json:"crm_resource"`
+	Dir    string `json:"dir"`
+	Unit   string `json:"unit"`
+	Report report `json:"report"`
 }
 
 // startWatcher starts the watcher and waits until it follows the unit.
 func startWatcher(ctx context.Context, dir, unit string, env *ocf.Env, logFile string) (procID, error) {
-	bin, err := lookPath(crmResourceBin)
+	r, err := newReport(env)
 	if err != nil {
-		return procID{}, ocf.NotInstalled("fast_fail needs crm_resource: %v", err)
+		return procID{}, err
 	}
-	specJSON, _ := json.Marshal(watchSpec{Dir: dir, Unit: unit, Instance: env.Instance, Node: env.OnNode, CrmResource: bin})
+	specJSON, _ := json.Marshal(watchSpec{Dir: dir, Unit: unit, Report: r})
 	out, err := openLog(logFile)
 	if err != nil {
 		return procID{}, err
@@ -345,11 +343,7 @@ func watch(args []string) int {
 		}
 		log.Print(how)
 		_ = writeFileAtomic(filepath.Join(s.Dir, exitFile), []byte(how+"\n"))
-		if err := reportFailure(s.CrmResource, s.Instance, s.Node); err != nil {
-			log.Printf("report failure to Pacemaker: %v; the next monitor will find it", err)
-		} else {
-			log.Printf("reported the failure of %s on %s to Pacemaker", s.Instance, s.Node)
-		}
+		s.Report.tell()
 		return 0
 	}
 	if !ready {

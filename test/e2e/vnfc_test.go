@@ -139,9 +139,11 @@ func TestVNFCCloneFastFail(t *testing.T) {
 	// as it is Pacemaker's behaviour, not ours.
 	out, _ = l.Exec(ctx, "node1", "crm_failcount", "--query", "--resource", "app", "--node", "node2")
 	t.Logf("fail count of app on node2 after one kill: %s", strings.TrimSpace(string(out)))
-	// The supervisor wrote what happened to the log.
+	// The supervisor wrote what happened to the log, and reported over
+	// the controller's IPC: crm_resource is only the fallback.
 	out, _ = l.Exec(ctx, "node2", "cat", "/var/log/vnfc-app.log")
-	if !strings.Contains(string(out), "killed by signal 9") || !strings.Contains(string(out), "reported the failure") {
+	if !strings.Contains(string(out), "killed by signal 9") ||
+		!strings.Contains(string(out), "reported the failure of app on node2 to Pacemaker through the controller's IPC") {
 		t.Errorf("the log does not tell the story:\n%s", out)
 	}
 }

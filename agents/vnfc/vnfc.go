@@ -31,8 +31,10 @@ var Agent = ocf.MustNew(ocf.Agent{
 		"and holds the virtual IP (colocate an ocf:vnfha:vip with the Promoted role).\n\n" +
 		"With backend=process, start runs a small supervisor (this agent's own binary, in a session of its own) " +
 		"that starts command as a child in a new process group, reaps it and, the moment it exits while it " +
-		"should be running, tells Pacemaker with \"crm_resource --fail\" (fast_fail). Recovery then starts within " +
-		"milliseconds instead of at the next monitor. A stop is never reported. Stop sends stop_signal to the " +
+		"should be running, tells Pacemaker (fast_fail): it sends the local controller the request that " +
+		"\"crm_resource --fail\" sends, over the controller's IPC, and runs crm_resource --fail only if that " +
+		"fails. Recovery then starts within milliseconds instead of at the next monitor. A stop is never " +
+		"reported. Stop sends stop_signal to the " +
 		"process group, and SIGKILL to the group after stop_timeout.\n\n" +
 		"With backend=systemd, the VNFC is a systemd unit, driven over D-Bus: an existing unit, or a transient " +
 		"unit for command.\n\n" +
@@ -140,8 +142,8 @@ var Agent = ocf.MustNew(ocf.Agent{
 		{
 			Name: "fast_fail", Type: ocf.Boolean, Default: "true",
 			ShortDesc: "Report an exit to Pacemaker at once",
-			LongDesc: "When the VNFC exits while it should run, report the failure with crm_resource --fail the " +
-				"moment it happens. When false, the next monitor finds it. Pacemaker 2.1.5 adds 2, not 1, to the " +
+			LongDesc: "When the VNFC exits while it should run, report the failure the moment it happens, as " +
+				"crm_resource --fail does (see above). When false, the next monitor finds it. Pacemaker 2.1.5 adds 2, not 1, to the " +
 				"fail count of a failure reported this way (its DC counts both status updates of the injected " +
 				"operation): with migration-threshold=N, a node is left after about N/2 such failures.",
 		},

@@ -17,6 +17,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 	"unsafe"
 
@@ -37,6 +38,10 @@ const (
 	connectResponseSize = 24 + 4 + 4 + 8 + 3*pathMax
 )
 
+// supported: the offsets and glibc's semaphore layout in ring.go are those
+// of 64-bit little-endian Linux.
+const supported = runtime.GOOS == "linux" && (runtime.GOARCH == "amd64" || runtime.GOARCH == "arm64")
+
 // ErrClosed is returned when the server closed the connection.
 var ErrClosed = errors.New("qbipc: connection closed by the server")
 
@@ -56,6 +61,9 @@ type Conn struct {
 // maxMsgSize as this client's wish for the message size (the server takes
 // the larger of its own and this). ctx bounds the handshake.
 func Dial(ctx context.Context, service string, maxMsgSize uint32) (*Conn, error) {
+	if !supported {
+		return nil, fmt.Errorf("qbipc: the ring layout is known for 64-bit little-endian Linux only, not %s", runtime.GOARCH)
+	}
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("qbipc: socket: %w", err)

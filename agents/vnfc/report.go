@@ -58,7 +58,7 @@ const (
 // "crm_resource --fail" on any error there, including a lost answer: a
 // failure counted twice is better than one not reported until the next
 // monitor. It returns how the failure went out.
-func (r report) send(log func(string, ...any)) (string, error) {
+func (r report) send(logf func(string, ...any)) (string, error) {
 	if r.native() {
 		ctx, cancel := context.WithTimeout(context.Background(), nativeReportTimeout)
 		err := controld.Fail(ctx, controld.Failure{
@@ -69,7 +69,7 @@ func (r report) send(log func(string, ...any)) (string, error) {
 		if err == nil {
 			return "the controller's IPC", nil
 		}
-		log("report over the controller's IPC: %v; trying crm_resource", err)
+		logf("report over the controller's IPC: %v; trying crm_resource", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), reportTimeout)
 	defer cancel()

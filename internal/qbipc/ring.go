@@ -72,10 +72,13 @@ func openRing(path string) (*ring, error) {
 		unix.Munmap(hdr)
 		return nil, fmt.Errorf("ring %s: header not initialised", path)
 	}
-	if r.data, err = mapFile(dataPath, int(r.words)*4); err != nil {
+	data, err := mapFile(dataPath, int(r.words)*4)
+	if err != nil {
 		unix.Munmap(hdr)
 		return nil, err
 	}
+	// Only word_size words are the ring, wherever the file ends.
+	r.data = data[:r.words*4]
 	atomic.AddInt32((*int32)(unsafe.Pointer(&hdr[offRefCount])), 1)
 	return r, nil
 }

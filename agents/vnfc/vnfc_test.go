@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vnfha/vnfha/ocf"
+	"github.com/vnfha/vnfha/ocf/ocftest"
 )
 
 // TestMain makes the test binary serve as the agent's helper (start runs
@@ -369,14 +370,7 @@ func TestStopTimeoutFitsTheOperation(t *testing.T) {
 // environment holds nothing of the agent's.
 func TestRunsAs(t *testing.T) {
 	// Not t.TempDir: nobody must be able to reach it.
-	dir, err := os.MkdirTemp("", "vnfc-workdir-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	dir := ocftest.PublicDir(t, "vnfc-workdir-")
 	r := newRsc(t, map[string]string{
 		"command":     "/bin/sleep 100000",
 		"user":        "nobody",

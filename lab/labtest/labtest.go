@@ -13,6 +13,7 @@ import (
 
 	"github.com/vnfha/vnfha/agents"
 	"github.com/vnfha/vnfha/lab"
+	"github.com/vnfha/vnfha/ocf/ocftest"
 )
 
 // Required reports whether a test that needs the lab must fail, rather
@@ -62,15 +63,7 @@ func Build(t testing.TB) (binary, agentDir string) {
 // into a directory that every lab node, and any user, can read.
 func BuildVNFCd(t testing.TB) string {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "vnfcd-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "vnfcd")
+	bin := filepath.Join(ocftest.PublicDir(t, "vnfcd-"), "vnfcd")
 	cmd := exec.Command("go", "build", "-o", bin, "./test/vnfcd")
 	cmd.Dir = ModuleRoot(t)
 	if out, err := cmd.CombinedOutput(); err != nil {

@@ -95,14 +95,13 @@ func CheckMetaData(xmllint string, md []byte, dir string) error {
 	return errors.Join(errs...)
 }
 
-// BuildAgent compiles cmd/vnfha-agent into a fresh world-readable directory
-// and links it there as name, the way it is installed under
-// /usr/lib/ocf/resource.d/vnfha; it returns the link. World-readable,
-// because ocf-tester runs meta-data as user nobody.
-func BuildAgent(t testing.TB, name string) string {
+// PublicDir makes a fresh directory that every user can enter and read,
+// unlike t.TempDir's, whose parent is private: for binaries that other
+// users (ocf-tester's nobody, a VNFC's user) or lab nodes run. t.Cleanup
+// removes it.
+func PublicDir(t testing.TB, pattern string) string {
 	t.Helper()
-	gobin := RequireTool(t, "go")
-	dir, err := os.MkdirTemp("", "vnfha-agent-test-")
+	dir, err := os.MkdirTemp("", pattern)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,6 +109,17 @@ func BuildAgent(t testing.TB, name string) string {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	return dir
+}
+
+// BuildAgent compiles cmd/vnfha-agent into a fresh world-readable directory
+// and links it there as name, the way it is installed under
+// /usr/lib/ocf/resource.d/vnfha; it returns the link. World-readable,
+// because ocf-tester runs meta-data as user nobody.
+func BuildAgent(t testing.TB, name string) string {
+	t.Helper()
+	gobin := RequireTool(t, "go")
+	dir := PublicDir(t, "vnfha-agent-test-")
 	bin := filepath.Join(dir, "vnfha-agent")
 	cmd := exec.Command(gobin, "build", "-o", bin, "github.com/vnfha/vnfha/cmd/vnfha-agent")
 	if out, err := cmd.CombinedOutput(); err != nil {

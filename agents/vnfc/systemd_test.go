@@ -128,12 +128,12 @@ func TestSystemdTransient(t *testing.T) {
 	t.Logf("the watcher saw the kill within %s", time.Since(killed).Round(time.Millisecond))
 	waitFor(t, 15*time.Second, "the watcher's report", func() bool {
 		b, _ := os.ReadFile(b.log)
-		return strings.Contains(string(b), "report failure to Pacemaker") || strings.Contains(string(b), "reported the failure")
+		return strings.Contains(string(b), "report the failure to Pacemaker") || strings.Contains(string(b), "reported the failure")
 	})
 	logText, _ := os.ReadFile(b.log)
 	// No cluster runs in the booted system, so crm_resource --fail itself
 	// fails; the lab's end-to-end tests show the report reaching Pacemaker.
-	if !strings.Contains(string(logText), "report failure to Pacemaker") && !strings.Contains(string(logText), "reported the failure") {
+	if !strings.Contains(string(logText), "report the failure to Pacemaker") && !strings.Contains(string(logText), "reported the failure") {
 		t.Errorf("the watcher did not try to report the failure:\n%s", logText)
 	}
 	if stderr := b.must("monitor", ocf.ErrGeneric); !strings.Contains(stderr, "main process killed by signal 9") {
@@ -157,7 +157,7 @@ func TestSystemdTransient(t *testing.T) {
 		return strings.Contains(string(b), "stopped deliberately")
 	})
 	logText, _ = os.ReadFile(b.log)
-	if n := strings.Count(string(logText), "report failure to Pacemaker") + strings.Count(string(logText), "reported the failure"); n != 1 {
+	if n := strings.Count(string(logText), "report the failure to Pacemaker") + strings.Count(string(logText), "reported the failure"); n != 1 {
 		t.Errorf("%d reports for one kill and one stop:\n%s", n, logText)
 	}
 }

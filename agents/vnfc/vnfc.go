@@ -233,11 +233,9 @@ func start(ctx context.Context, req *ocf.Request) error {
 			return err
 		}
 	}
-	if c.backend == backendSystemd {
-		b = &systemdBackend{dir: stateDir(req.Env), unit: unitOf(req)}
-	} else {
-		b = &processBackend{dir: stateDir(req.Env)}
-	}
+	// The record of a stopped start is gone: the parameters pick the
+	// backend now.
+	b = backendOf(req)
 	if err := b.start(ctx, c, req.Env); err != nil {
 		return err
 	}

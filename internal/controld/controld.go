@@ -39,7 +39,12 @@ const maxMsgSize = 128 << 10
 // in the CIB.
 type Failure struct {
 	Node     string // the node the resource failed on: this node's name
-	Resource string // the executor's resource id: OCF_RESOURCE_INSTANCE
+	// Resource is the executor's resource id, OCF_RESOURCE_INSTANCE of a
+	// running resource. The controller registers an id it does not know
+	// and records its failure all the same (seen with Pacemaker 2.1.5),
+	// which leaves an orphan for the scheduler to clean up: crm_resource
+	// looks the id up in the CIB first, this does not.
+	Resource string
 	Class    string // "ocf"
 	Provider string // OCF_RESOURCE_PROVIDER
 	Type     string // OCF_RESOURCE_TYPE

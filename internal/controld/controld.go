@@ -38,7 +38,7 @@ const maxMsgSize = 128 << 10
 // crm_resource --fail takes it, plus what crm_resource would have looked up
 // in the CIB.
 type Failure struct {
-	Node     string // the node the resource failed on: this node's name
+	Node string // the node the resource failed on: this node's name
 	// Resource is the executor's resource id, OCF_RESOURCE_INSTANCE of a
 	// running resource. The controller registers an id it does not know
 	// and records its failure all the same (seen with Pacemaker 2.1.5),

@@ -18,7 +18,8 @@ import (
 //     escapes a following " or \ (any other backslash is kept);
 //   - outside quotes, a backslash makes the next character literal, and a
 //     backslash-newline is removed;
-//   - ” or "" is an empty word.
+//   - a pair of single or double quotes with nothing between them is an
+//     empty word.
 //
 // Why not a library: the well-kept one (mvdan.cc/sh) is a whole shell parser,
 // too heavy for a binary that Pacemaker runs every second, and the small

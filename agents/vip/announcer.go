@@ -60,6 +60,17 @@ func spawnAnnouncer(rscTmp string, ip netip.Addr, sock *os.File, frames [][]byte
 	// The announcer is not waited for: it outlives the agent and is
 	// reaped by init.
 	cmd.Process.Release()
+	// Start returns once execve has closed the close-on-exec files, which
+	// the kernel does before it records the new program's arguments:
+	// for a moment /proc/PID/cmdline reads empty (seen in 14% of starts
+	// here). Wait until it does not, so that the pid file never names an
+	// announcer that isAnnouncer, and so stop, cannot recognise.
+	for deadline := time.Now().Add(time.Second); !isAnnouncer(pid, ip); time.Sleep(100 * time.Microsecond) {
+		if time.Now().After(deadline) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			return fmt.Errorf("announcer %d did not show its command line within 1s", pid)
+		}
+	}
 	if err := os.WriteFile(pidFile(rscTmp, ip), []byte(strconv.Itoa(pid)+"\n"), 0o644); err != nil {
 		syscall.Kill(pid, syscall.SIGKILL)
 		return fmt.Errorf("write announcer pid file: %w", err)

@@ -53,8 +53,6 @@ type Conn struct {
 	// MaxMsgSize is the largest message the server takes, as it
 	// answered the handshake.
 	MaxMsgSize uint32
-	// ServerPID is the pid of the server, as the kernel vouched for it.
-	ServerPID int32
 }
 
 // Dial connects to the libqb IPC server named service (e.g. "crmd"), with
@@ -64,7 +62,10 @@ func Dial(ctx context.Context, service string, maxMsgSize uint32) (*Conn, error)
 	if !supported {
 		return nil, fmt.Errorf("qbipc: the ring layout is known for 64-bit little-endian Linux only, not %s", runtime.GOARCH)
 	}
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	// Non-blocking, as libqb's own: every wait goes through poll, which
+	// honours ctx, and consuming a wake-up byte that has not arrived yet
+	// must not block.
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("qbipc: socket: %w", err)
 	}
@@ -94,8 +95,7 @@ func (c *Conn) handshake(ctx context.Context, service string, maxMsgSize uint32)
 		return fmt.Errorf("send handshake: %w", err)
 	}
 	resp := make([]byte, connectResponseSize)
-	oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred))
-	if err := c.readFull(ctx, resp, oob); err != nil {
+	if err := c.readFull(ctx, resp); err != nil {
 		return fmt.Errorf("read handshake: %w", err)
 	}
 	_ = unix.SetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_PASSCRED, 0)
@@ -148,14 +148,13 @@ func connectAbstract(fd int, name string) error {
 	}
 }
 
-// readFull reads len(b) bytes, keeping the first message's credentials in
-// oob to learn the server's pid.
-func (c *Conn) readFull(ctx context.Context, b, oob []byte) error {
+// readFull reads len(b) bytes.
+func (c *Conn) readFull(ctx context.Context, b []byte) error {
 	for got := 0; got < len(b); {
 		if err := c.wait(ctx, unix.POLLIN); err != nil {
 			return err
 		}
-		n, oobn, _, _, err := unix.Recvmsg(c.fd, b[got:], oob, unix.MSG_DONTWAIT)
+		n, err := unix.Read(c.fd, b[got:])
 		if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
 			continue
 		}
@@ -164,13 +163,6 @@ func (c *Conn) readFull(ctx context.Context, b, oob []byte) error {
 		}
 		if n == 0 {
 			return ErrClosed
-		}
-		if got == 0 && oobn > 0 {
-			if msgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil && len(msgs) > 0 {
-				if cred, err := unix.ParseUnixCredentials(&msgs[0]); err == nil {
-					c.ServerPID = cred.Pid
-				}
-			}
 		}
 		got += n
 	}

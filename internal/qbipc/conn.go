@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -99,28 +100,43 @@ func (c *Conn) handshake(ctx context.Context, service string, maxMsgSize uint32)
 		return fmt.Errorf("read handshake: %w", err)
 	}
 	_ = unix.SetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_PASSCRED, 0)
-	if id := int32(binary.LittleEndian.Uint32(resp[0:])); id != msgAuthenticate {
-		return fmt.Errorf("handshake answered with message id %d", id)
-	}
-	if e := int32(binary.LittleEndian.Uint32(resp[16:])); e != 0 {
-		return fmt.Errorf("server refused: %w", unix.Errno(-e))
-	}
-	if t := binary.LittleEndian.Uint32(resp[24:]); t != typeSHM {
-		return fmt.Errorf("server offers connection type %d; only shared memory (%d) is supported", t, typeSHM)
-	}
-	c.MaxMsgSize = binary.LittleEndian.Uint32(resp[28:])
-	names := resp[40:]
-	var err error
-	if c.request, err = openRing(cString(names[0:pathMax])); err != nil {
+	maxSize, rings, err := parseConnectResponse(resp)
+	if err != nil {
 		return err
 	}
-	if c.response, err = openRing(cString(names[pathMax : 2*pathMax])); err != nil {
-		return err
-	}
-	if c.event, err = openRing(cString(names[2*pathMax : 3*pathMax])); err != nil {
-		return err
+	c.MaxMsgSize = maxSize
+	for i, r := range []**ring{&c.request, &c.response, &c.event} {
+		if *r, err = openRing(rings[i]); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// parseConnectResponse reads the server's struct
+// qb_ipc_connection_response: its verdict, the message size, and the names
+// of the request, response and event rings.
+func parseConnectResponse(resp []byte) (maxMsgSize uint32, rings [3]string, err error) {
+	if len(resp) != connectResponseSize {
+		return 0, rings, fmt.Errorf("handshake answer of %d bytes, want %d", len(resp), connectResponseSize)
+	}
+	if id := int32(binary.LittleEndian.Uint32(resp[0:])); id != msgAuthenticate {
+		return 0, rings, fmt.Errorf("handshake answered with message id %d", id)
+	}
+	if e := int32(binary.LittleEndian.Uint32(resp[16:])); e != 0 {
+		return 0, rings, fmt.Errorf("server refused: %w", unix.Errno(-e))
+	}
+	if t := binary.LittleEndian.Uint32(resp[24:]); t != typeSHM {
+		return 0, rings, fmt.Errorf("server offers connection type %d; only shared memory (%d) is supported", t, typeSHM)
+	}
+	names := resp[40:]
+	for i := range rings {
+		rings[i] = cString(names[i*pathMax : (i+1)*pathMax])
+		if !strings.HasPrefix(rings[i], "/") {
+			return 0, rings, fmt.Errorf("handshake names ring %q, not an absolute path", rings[i])
+		}
+	}
+	return binary.LittleEndian.Uint32(resp[28:]), rings, nil
 }
 
 // connectAbstract connects to the abstract socket name as libqb binds it:

@@ -1,0 +1,71 @@
+package qbipc
+
+import (
+	"encoding/binary"
+	"strings"
+	"testing"
+)
+
+// connectResponse builds a server's handshake answer as libqb lays it out
+// (handle_new_connection in lib/ipc_setup.c).
+func connectResponse(id, errno int32, connType, maxMsg uint32, rings ...string) []byte {
+	b := make([]byte, connectResponseSize)
+	binary.LittleEndian.PutUint32(b[0:], uint32(id))
+	binary.LittleEndian.PutUint32(b[8:], connectResponseSize)
+	binary.LittleEndian.PutUint32(b[16:], uint32(errno))
+	binary.LittleEndian.PutUint32(b[24:], connType)
+	binary.LittleEndian.PutUint32(b[28:], maxMsg)
+	for i, r := range rings {
+		copy(b[40+i*pathMax:], r)
+	}
+	return b
+}
+
+func TestParseConnectResponse(t *testing.T) {
+	// Ring names in the form libqb 2.0 gives them: a directory
+	// qb-<server pid>-<client pid>-<fd>-<random> under /dev/shm, as the
+	// lab nodes show, and "qb-<ring>-<service>" files in it.
+	dir := "/dev/shm/qb-22-1187-14-AbCdEf/qb"
+	good := []string{dir + "-request-crmd", dir + "-response-crmd", dir + "-event-crmd"}
+	tests := []struct {
+		name    string
+		resp    []byte
+		wantErr string
+	}{
+		{"accepted", connectResponse(msgAuthenticate, 0, typeSHM, 131072, good...), ""},
+		{"refused", connectResponse(msgAuthenticate, -13, typeSHM, 0), "permission denied"},
+		{"socket transport", connectResponse(msgAuthenticate, 0, 0, 131072, good...), "connection type 0"},
+		{"other message", connectResponse(0, 0, typeSHM, 131072, good...), "message id 0"},
+		{"relative ring name", connectResponse(msgAuthenticate, 0, typeSHM, 131072, "qb-request-crmd", good[1], good[2]), "not an absolute path"},
+		{"short", connectResponse(msgAuthenticate, 0, typeSHM, 131072, good...)[:100], "want"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			size, rings, err := parseConnectResponse(tt.resp)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || size != 131072 || rings != [3]string(good) {
+				t.Fatalf("= %d, %q, %v", size, rings, err)
+			}
+		})
+	}
+}
+
+func FuzzParseConnectResponse(f *testing.F) {
+	f.Add(connectResponse(msgAuthenticate, 0, typeSHM, 131072, "/dev/shm/a", "/dev/shm/b", "/dev/shm/c"))
+	f.Add(connectResponse(msgAuthenticate, -11, typeSHM, 0))
+	f.Fuzz(func(t *testing.T, resp []byte) {
+		_, rings, err := parseConnectResponse(resp)
+		if err == nil {
+			for _, r := range rings {
+				if !strings.HasPrefix(r, "/") || strings.IndexByte(r, 0) >= 0 {
+					t.Fatalf("accepted ring name %q", r)
+				}
+			}
+		}
+	})
+}

@@ -41,11 +41,11 @@ func readStat(pid int) (procStat, error) {
 
 func parseStat(b []byte) (procStat, error) {
 	i := bytes.LastIndexByte(b, ')')
-	if i < 0 || i+2 >= len(b) {
+	if i < 0 || i+2 >= len(b) || b[i+1] != ' ' {
 		return procStat{}, errors.New("malformed /proc/PID/stat")
 	}
 	f := bytes.Fields(b[i+2:]) // f[0] is field 3, the state
-	if len(f) < 20 || len(f[0]) != 1 {
+	if len(f) < 20 || len(f[0]) != 1 || !isStateLetter(f[0][0]) {
 		return procStat{}, errors.New("malformed /proc/PID/stat")
 	}
 	var s procStat
@@ -61,6 +61,12 @@ func parseStat(b []byte) (procStat, error) {
 		return procStat{}, fmt.Errorf("malformed /proc/PID/stat starttime: %w", err)
 	}
 	return s, nil
+}
+
+// isStateLetter accepts the letters the kernel uses for a process state
+// (R, S, D, T, t, Z, X, I, ...).
+func isStateLetter(c byte) bool {
+	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z'
 }
 
 // identify returns the procID of a live process.

@@ -67,8 +67,8 @@ func FuzzParseStat(f *testing.F) {
 			return
 		}
 		// Whatever parsed has a one-letter state after the last ')'.
-		if s.state == 0 {
-			t.Errorf("parsed %q with no state", b)
+		if !isStateLetter(s.state) {
+			t.Errorf("parsed %q with state %q", b, s.state)
 		}
 	})
 }

@@ -3,8 +3,8 @@
 // controller's IPC (internal/qbipc) instead of through the crm_resource
 // binary. It is what the vnfc agent's supervisor uses the moment a VNFC
 // exits: crm_resource spends some 35 ms starting and computing the whole
-// cluster state before it sends the same request; this sends it in about
-// one.
+// cluster state before it sends the same request; this reaches the
+// controller 2-8 ms after the VNFC's exit (measured in the lab).
 //
 // The request and its reply are the ones Pacemaker 2.1's crm_resource
 // exchanges with the controller (lib/common/ipc_controld.c,

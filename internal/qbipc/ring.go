@@ -45,8 +45,10 @@ const (
 	offSem      = offRefCount + 4 // sem_t is 8-aligned: 8208
 	offUserData = offSem + 32
 	pathMax     = 4096
-	// headerMin is the smallest header file that holds all of the above.
-	headerMin = offUserData
+	// headerMin is the smallest header file that holds all of the above,
+	// up to the flow-control word trySend reads (sizeof the struct is
+	// 8248, user_data[1] padded, for every ring).
+	headerMin = offUserData + 4
 
 	chunkMagic     = 0xA1A1A1A1
 	chunkMagicDead = 0xD0D0D0D0

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vnfha/vnfha/crmwrap"
+	"github.com/vnfha/vnfha/internal/cmdtree"
 )
 
 // Lab is a running lab.
@@ -329,7 +330,12 @@ func (l *Lab) Heal() error {
 }
 
 // Command returns a command that runs argv inside a lab member's
-// namespaces: all of a node's, or the client's network namespace.
+// namespaces: all of a node's, or the client's network namespace. When ctx
+// ends, the command and everything it started in the member are killed,
+// and Wait returns within cmdtree.WaitDelay (see docs/lab.md, "Exec and
+// timeouts"): nsenter alone would leave the command running in the node.
+// The command runs in a process group of its own; a caller that attaches
+// it to a terminal puts that group in the foreground (SysProcAttr).
 func (l *Lab) Command(ctx context.Context, member string, argv ...string) (*exec.Cmd, error) {
 	prefix, err := l.prefix(member)
 	if err != nil {
@@ -339,7 +345,9 @@ func (l *Lab) Command(ctx context.Context, member string, argv ...string) (*exec
 		return nil, errors.New("exec: no command")
 	}
 	full := append(prefix, argv...)
-	return exec.CommandContext(ctx, full[0], full[1:]...), nil
+	cmd := exec.CommandContext(ctx, full[0], full[1:]...)
+	cmdtree.Bind(cmd)
+	return cmd, nil
 }
 
 func (l *Lab) prefix(member string) ([]string, error) {
@@ -356,13 +364,18 @@ func (l *Lab) prefix(member string) ([]string, error) {
 	return []string{"nsenter", "-t", fmt.Sprint(r.PID), "-a", "--"}, nil
 }
 
-// Exec runs argv inside a lab member and returns its combined output.
+// Exec runs argv inside a lab member and returns its combined output. If
+// ctx ends first, the command is killed in the member, Exec returns soon
+// after with what it printed so far, and the error wraps ctx's error.
 func (l *Lab) Exec(ctx context.Context, member string, argv ...string) ([]byte, error) {
 	cmd, err := l.Command(ctx, member, argv...)
 	if err != nil {
 		return nil, err
 	}
 	out, err := cmd.CombinedOutput()
+	if err != nil && ctx.Err() != nil {
+		return out, fmt.Errorf("%s on %s: %w", strings.Join(argv, " "), member, cmdtree.ContextErr(ctx))
+	}
 	if err != nil {
 		return out, fmt.Errorf("%s on %s: %w: %s", strings.Join(argv, " "), member, err, strings.TrimSpace(string(out)))
 	}

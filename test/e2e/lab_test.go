@@ -27,7 +27,7 @@ import (
 func TestLabLifecycle(t *testing.T) {
 	rootLinks := nstest.RootLinks(t)
 	l := labtest.Up(t, lab.Options{Nodes: 3})
-	ctx := context.Background()
+	ctx := labtest.Context(t)
 	if got := nstest.RootLinks(t); !slices.Equal(got, rootLinks) {
 		t.Errorf("the lab changed the root namespace's links: %v, then %v", rootLinks, got)
 	}
@@ -201,7 +201,7 @@ func TestLabLifecycle(t *testing.T) {
 
 func waitReady(t *testing.T, l *lab.Lab) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(labtest.Context(t), 90*time.Second)
 	defer cancel()
 	if err := l.WaitReady(ctx); err != nil {
 		t.Fatal(err)
@@ -278,8 +278,8 @@ func TestLabsCoexistAndDownAfterCrash(t *testing.T) {
 	if err := lab.Down(crashed, ""); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { lab.Down(crashed, "") })
-	up := exec.Command(binary, "lab", "up", "--name", crashed, "--nodes", "2")
+	labtest.Track(t, lab.Options{Name: crashed})
+	up := exec.CommandContext(labtest.Context(t), binary, "lab", "up", "--name", crashed, "--nodes", "2")
 	if err := up.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +306,7 @@ func TestLabsCoexistAndDownAfterCrash(t *testing.T) {
 		t.Errorf("two labs share the subnet %s", l.Subnet())
 	}
 	// A second up finishes what the killed one started.
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(labtest.Context(t), 2*time.Minute)
 	defer cancel()
 	if _, err := lab.Up(ctx, lab.Options{Name: crashed, Nodes: 2, Binary: binary, AgentDir: agentDir}); err != nil {
 		t.Fatalf("up after a crashed up: %v", err)
@@ -317,7 +317,7 @@ func TestLabsCoexistAndDownAfterCrash(t *testing.T) {
 	}
 	assertGone(t, crashed, dir)
 
-	st, err := crmwrap.New(other.Runner("node1")).Status(context.Background())
+	st, err := crmwrap.New(other.Runner("node1")).Status(ctx)
 	if err != nil || !st.Quorate() || !online(st, "node2") {
 		t.Errorf("the other lab suffered from the crashed lab's down: %v", err)
 	}

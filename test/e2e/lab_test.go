@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -16,6 +17,8 @@ import (
 	"time"
 
 	"github.com/vnfha/vnfha/crmwrap"
+	"github.com/vnfha/vnfha/internal/cmdtree"
+	"github.com/vnfha/vnfha/internal/cmdtree/cmdtreetest"
 	"github.com/vnfha/vnfha/internal/nstest"
 	"github.com/vnfha/vnfha/lab"
 	"github.com/vnfha/vnfha/lab/labtest"
@@ -321,4 +324,128 @@ func TestLabsCoexistAndDownAfterCrash(t *testing.T) {
 	if err != nil || !st.Quorate() || !online(st, "node2") {
 		t.Errorf("the other lab suffered from the crashed lab's down: %v", err)
 	}
+}
+
+// TestLabExecCancel: a command that hangs in a lab member, directly or
+// with a background child that keeps its stdout open, or one that left
+// its process group, is ended when the exec's context ends: Lab.Exec and
+// the lab's crmwrap runner return within a bounded delay with the
+// context's error, and no process of it is left in the node. nsenter -a
+// forks the command inside the node's PID namespace and passes no signal
+// on, so before the fix cancelling killed nsenter only and the exec
+// blocked on the pipes the command still held.
+func TestLabExecCancel(t *testing.T) {
+	l := labtest.Up(t, lab.Options{Nodes: 1, NoFencing: true})
+	runner := l.Runner("node1")
+	for i, tc := range []struct {
+		name   string
+		member string
+		shell  string // %s is the marker
+		crm    bool   // through the crmwrap runner instead of Lab.Exec
+	}{
+		{"plain command in a node", "node1", "exec sleep %s", false},
+		{"background child holds stdout", "node1", "sleep %s & echo started; wait", false},
+		{"child left the process group", "node1", "setsid sleep %s & echo started; wait", false},
+		{"crmwrap runner, background child", "node1", "sleep %s & echo started; wait", true},
+		{"client namespace, background child", lab.ClientName, "sleep %s & echo started; wait", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			marker := cmdtreetest.Marker(600 + i)
+			cmdtreetest.Cleanup(t, marker)
+			const hang = 500 * time.Millisecond
+			ctx, cancel := context.WithTimeout(labtest.Context(t), hang)
+			defer cancel()
+			script := fmt.Sprintf(tc.shell, marker)
+			type result struct {
+				out []byte
+				err error
+			}
+			done := make(chan result, 1)
+			start := time.Now()
+			go func() {
+				var r result
+				if tc.crm {
+					r.out, r.err = runner.Run(ctx, "sh", []string{"-c", script}, nil)
+				} else {
+					r.out, r.err = l.Exec(ctx, tc.member, "sh", "-c", script)
+				}
+				done <- r
+			}()
+			// The kill is immediate; the bound only tells "returned" from
+			// "hung", with slack for a loaded machine.
+			bound := hang + cmdtree.WaitDelay + 5*time.Second
+			var r result
+			select {
+			case r = <-done:
+			case <-time.After(bound):
+				t.Fatalf("exec still blocks %s after it started (context of %s)", bound, hang)
+			}
+			t.Logf("returned after %s: %v", time.Since(start).Round(time.Millisecond), r.err)
+			if !errors.Is(r.err, context.DeadlineExceeded) {
+				t.Errorf("error %v does not wrap context.DeadlineExceeded", r.err)
+			}
+			if strings.Contains(tc.shell, "echo started") && !strings.Contains(string(r.out), "started") {
+				t.Errorf("output %q lacks what the command printed before the timeout", r.out)
+			}
+			// The host's /proc shows the node's processes too.
+			if left := cmdtreetest.WaitGone(marker, 2*time.Second); len(left) > 0 {
+				t.Errorf("processes left in %s: %v", tc.member, left)
+			}
+		})
+	}
+}
+
+// deadlineChildEnv makes TestLabtestDeadline's child play the hung test.
+const deadlineChildEnv = "VNFHA_E2E_DEADLINE_CHILD"
+
+// TestLabtestDeadline runs, in a child test process, an e2e test that
+// hangs in a node (an exec that never ends) past its own deadline, and
+// checks that it fails (status 1, not go test's panic), that its nodes'
+// Pacemaker logs are in its output, and that its lab and the hung command
+// are gone. Before labtest had per-test deadlines, such a test ran into go
+// test's -timeout, which panics without running any cleanup: the lab was
+// left up.
+func TestLabtestDeadline(t *testing.T) {
+	const name = "tdeadline"
+	if marker := os.Getenv(deadlineChildEnv); marker != "" {
+		// Lab up takes 6-10 s on 2 cores; the deadline leaves room for it
+		// on a loaded machine.
+		labtest.SetTimeout(t, 45*time.Second)
+		l := labtest.Up(t, lab.Options{Name: name, Nodes: 1, NoFencing: true})
+		t.Log("child: lab up, hanging in node1")
+		out, err := l.Exec(labtest.Context(t), "node1", "sh", "-c", "sleep "+marker+" & echo hanging; wait")
+		t.Fatalf("child: exec ended: %v: %s", err, out)
+	}
+	labtest.RequireHost(t)
+	marker := cmdtreetest.Marker(650)
+	cmdtreetest.Cleanup(t, marker)
+	labtest.Track(t, lab.Options{Name: name}) // if the child leaves it, this test removes it
+	ctx, cancel := context.WithTimeout(labtest.Context(t), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestLabtestDeadline$", "-test.v", "-test.timeout=5m")
+	cmd.Env = append(os.Environ(), deadlineChildEnv+"="+marker)
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || strings.Contains(string(out), "panic:") {
+		t.Errorf("child: %v, want exit status 1 (a failed test, not a panic)", err)
+	}
+	for _, want := range []string{
+		"child: lab up, hanging in node1",
+		"the test's own deadline (45s",
+		"tearing down lab " + name,
+		"--- node1 log-pacemaker/pacemaker.log",
+		"child: exec ended: sh -c sleep " + marker,
+		"context deadline exceeded",
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("child output lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("child output:\n%s", out)
+	}
+	if left := cmdtreetest.WaitGone(marker, 2*time.Second); len(left) > 0 {
+		t.Errorf("the hung command survived the test's deadline: %v", left)
+	}
+	assertGone(t, name, filepath.Join(lab.DefaultStateRoot, name))
 }

@@ -50,7 +50,7 @@ func TestBindEndsHungCommands(t *testing.T) {
 				testenv.Root(t)
 				testenv.Tool(t, "unshare")
 			}
-						marker := cmdtreetest.Marker(900 + i)
+			marker := cmdtreetest.Marker(900 + i)
 			cmdtreetest.Cleanup(t, marker)
 			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 			defer cancel()
@@ -118,4 +118,3 @@ func TestKillGone(t *testing.T) {
 		t.Error("Kill(0) must refuse: it would signal our own group")
 	}
 }
-

@@ -65,7 +65,10 @@ func Init(stateRoot, labName, node string) error {
 	if os.Getpid() != 1 {
 		return fmt.Errorf("lab init must be PID 1 of a new PID namespace (it is %d)", os.Getpid())
 	}
-	p := paths{stateRoot, labName}
+	p, err := locate(labName, stateRoot)
+	if err != nil {
+		return err
+	}
 	st, err := readState(p)
 	if err != nil {
 		return err

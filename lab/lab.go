@@ -78,8 +78,8 @@ func up(ctx context.Context, opts Options) (*Lab, error) {
 	p := paths{opts.StateRoot, opts.Name}
 	l := &Lab{p: p, log: opts.Log}
 	if st, err := readState(p); err == nil {
-		if len(st.Nodes) != opts.Nodes {
-			return nil, fmt.Errorf("lab %q is already up with %d nodes; run vnfha lab down --name %s first", st.Name, len(st.Nodes), st.Name)
+		if len(st.Nodes) != opts.Nodes || st.Fencing == opts.NoFencing {
+			return nil, &ShapeError{Name: st.Name, Nodes: len(st.Nodes), Fencing: st.Fencing}
 		}
 		// Up again finishes what an interrupted up, or a kill, left
 		// undone; every step below is idempotent. The files are not
@@ -118,6 +118,9 @@ func up(ctx context.Context, opts Options) (*Lab, error) {
 // prepareFiles writes each node's private directories, corosync.conf and
 // seed CIB, then the state file.
 func (l *Lab) prepareFiles(ctx context.Context) error {
+	if err := claimDir(l.p); err != nil {
+		return err
+	}
 	for _, d := range []string{l.p.sbinDir(), filepath.Join(l.p.ocfStubDir(), "vnfha")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("create lab dir: %w", err)
@@ -169,15 +172,29 @@ func (l *Lab) prepareFiles(ctx context.Context) error {
 	return writeState(l.p, l.st)
 }
 
-// Open returns a lab that is up, for commands after "up".
+// claimDir makes the lab's directory and marks it as a lab's, first of
+// all, so that Down removes it even after an up that crashed half-way. A
+// directory that exists, is not empty and is not a lab's is refused.
+func claimDir(p paths) error {
+	if entries, err := os.ReadDir(p.dir()); err == nil && len(entries) > 0 && !isLabDir(p) {
+		return fmt.Errorf("%s exists and is not a lab's directory: choose another --name or --state-root", p.dir())
+	}
+	if err := os.MkdirAll(p.dir(), 0o755); err != nil {
+		return fmt.Errorf("create lab dir: %w", err)
+	}
+	if err := os.WriteFile(p.marker(), []byte("a vnfha lab: vnfha lab down removes this directory\n"), 0o644); err != nil {
+		return fmt.Errorf("mark lab dir: %w", err)
+	}
+	return nil
+}
+
+// Open returns a lab that is up, for commands after "up". An empty name
+// or state root means the default.
 func Open(name, stateRoot string) (*Lab, error) {
-	if name == "" {
-		name = DefaultName
+	p, err := locate(name, stateRoot)
+	if err != nil {
+		return nil, err
 	}
-	if stateRoot == "" {
-		stateRoot = DefaultStateRoot
-	}
-	p := paths{stateRoot, name}
 	st, err := readState(p)
 	if err != nil {
 		return nil, err
@@ -218,6 +235,36 @@ func (l *Lab) Addr6(member string) (netip.Addr, error) {
 	return a[1].Addr(), nil
 }
 
+// Fencing reports whether the lab fences (it has a fence device and
+// stonith-enabled=true).
+func (l *Lab) Fencing() bool { return l.st.Fencing }
+
+// ShapeError is Up's answer for a lab that is up with another number of
+// nodes, or fencing, than asked: Up never rebuilds a running lab.
+type ShapeError struct {
+	Name    string
+	Nodes   int
+	Fencing bool
+}
+
+func (e *ShapeError) Error() string {
+	return fmt.Sprintf("lab %s is already up with %s; run vnfha lab down --name %s first to change it", e.Name, e.Shape(), e.Name)
+}
+
+// Shape says how the lab that is up is built, as "3 nodes, fencing".
+func (e *ShapeError) Shape() string { return shape(e.Nodes, e.Fencing) }
+
+// Shape says how the lab is built, as "3 nodes, fencing".
+func (l *Lab) Shape() string { return shape(len(l.st.Nodes), l.st.Fencing) }
+
+func shape(nodes int, fencing bool) string {
+	f := "fencing"
+	if !fencing {
+		f = "no fencing"
+	}
+	return fmt.Sprintf("%d nodes, %s", nodes, f)
+}
+
 // Binary is the vnfha binary the nodes run.
 func (l *Lab) Binary() string { return l.st.Binary }
 
@@ -232,7 +279,7 @@ func (l *Lab) isNode(name string) bool {
 
 func (l *Lab) checkNode(name string) error {
 	if !l.isNode(name) {
-		return fmt.Errorf("lab %q has no node %q (nodes: %s)", l.st.Name, name, strings.Join(l.st.Nodes, ", "))
+		return fmt.Errorf("lab %s has no node %s (nodes: %s)", l.st.Name, quote(name), strings.Join(l.st.Nodes, ", "))
 	}
 	return nil
 }
@@ -409,14 +456,15 @@ var memberRE = regexp.MustCompile(`^(node[0-9]+|client|sw)$`)
 // nothing but the lab's name, so it also cleans up after a crashed "up";
 // it is a no-op for a lab that is not there.
 func Down(name, stateRoot string) error {
-	if name == "" {
-		name = DefaultName
+	p, err := locate(name, stateRoot)
+	if err != nil {
+		return err
 	}
-	if !nameRE.MatchString(name) {
-		return fmt.Errorf("lab name %q is not valid", name)
-	}
-	if stateRoot == "" {
-		stateRoot = DefaultStateRoot
+	name, stateRoot = p.name, p.root
+	// A directory that is not a lab's is refused before anything is
+	// touched, even its parent's lock file.
+	if _, err := os.Lstat(p.dir()); err == nil && !isLabDir(p) {
+		return notLabDir(p)
 	}
 	if os.Geteuid() != 0 {
 		return errors.New("the lab needs root")
@@ -449,11 +497,42 @@ func Down(name, stateRoot string) error {
 		}
 	}
 	if len(errs) == 0 {
-		if err := os.RemoveAll(filepath.Join(stateRoot, name)); err != nil {
-			errs = append(errs, fmt.Errorf("remove lab state: %w", err))
+		if err := removeLabDir(p); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// removeLabDir removes a lab's state directory, but only one that a lab
+// made: a name and state root that point at any other directory (say
+// --state-root /usr --name lib) must never remove it.
+func removeLabDir(p paths) error {
+	if _, err := os.Lstat(p.dir()); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if !isLabDir(p) {
+		return notLabDir(p)
+	}
+	if err := os.RemoveAll(p.dir()); err != nil {
+		return fmt.Errorf("remove lab state: %w", err)
+	}
+	return nil
+}
+
+func notLabDir(p paths) error {
+	return fmt.Errorf("%s is not a lab's directory (it has no %s): not removed", p.dir(), filepath.Base(p.marker()))
+}
+
+// isLabDir reports whether the lab's directory was made by a lab: it
+// holds the marker that up writes first, or a state file.
+func isLabDir(p paths) bool {
+	for _, f := range []string{p.marker(), p.stateFile()} {
+		if fi, err := os.Lstat(f); err == nil && fi.Mode().IsRegular() {
+			return true
+		}
+	}
+	return false
 }
 
 // netnsProcs lists the processes whose network namespace is the one bound

@@ -30,6 +30,7 @@ type paths struct{ root, name string }
 
 func (p paths) dir() string                { return filepath.Join(p.root, p.name) }
 func (p paths) stateFile() string          { return filepath.Join(p.dir(), "lab.json") }
+func (p paths) marker() string             { return filepath.Join(p.dir(), ".vnfha-lab") }
 func (p paths) nodeDir(node string) string { return filepath.Join(p.dir(), "nodes", node) }
 func (p paths) sbinDir() string            { return filepath.Join(p.dir(), "sbin") }
 func (p paths) ocfStubDir() string         { return filepath.Join(p.dir(), "ocf-stub") }
@@ -207,5 +208,5 @@ func (s *state) hostID(member string) (int, error) {
 			return i + 1, nil
 		}
 	}
-	return 0, fmt.Errorf("lab %q has no node %q (nodes: %s, and %s)", s.Name, member, strings.Join(s.Nodes, ", "), ClientName)
+	return 0, fmt.Errorf("lab %s has no node %s (nodes: %s, and %s)", s.Name, quote(member), strings.Join(s.Nodes, ", "), ClientName)
 }

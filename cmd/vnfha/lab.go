@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -34,6 +35,10 @@ type labCommand struct {
 	// shape: up's --nodes and --no-fencing.
 	shape bool
 }
+
+// plainName is a word that may be a lab's name, safe to echo in a hint
+// (the lab package decides what a valid name is).
+var plainName = regexp.MustCompile(`^[a-z][a-z0-9-]{0,11}$`)
 
 func dur(d time.Duration) *time.Duration { return &d }
 
@@ -173,8 +178,8 @@ func (c cli) runLab(args []string) int {
 		extra := pos[lc.maxArgs]
 		if lc.maxArgs == 0 {
 			hint := ""
-			if !f.fs.Changed("name") && !strings.HasPrefix(extra, "-") {
-				hint = fmt.Sprintf(" (to name the lab, use --name %s)", quote(extra))
+			if !f.fs.Changed("name") && plainName.MatchString(extra) {
+				hint = " (to name the lab, use --name " + extra + ")"
 			}
 			return c.usageErr(lc, "takes no argument, got %s%s", quote(extra), hint)
 		}

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
 )
 
 // runCLI runs the CLI with args and returns its exit code and output.
@@ -85,8 +84,9 @@ func TestLabCommandLine(t *testing.T) {
 		{"empty name", []string{"lab", "down", "--name", ""}, exitUsage, []string{"--name is empty"}, nil, nil},
 		{"empty state root", []string{"lab", "status", "--state-root="}, exitUsage, []string{"--state-root is empty"}, nil, nil},
 		{"name given without --name", []string{"lab", "down", "other"}, exitUsage,
-			[]string{`takes no argument, got "other"`, `use --name "other"`, "Usage: vnfha lab down"}, nil, nil},
+			[]string{`takes no argument, got "other"`, "use --name other)", "Usage: vnfha lab down"}, nil, nil},
 		{"extra argument with --name", []string{"lab", "up", "--name", "x", "y"}, exitUsage, []string{`takes no argument, got "y"`}, nil, []string{"use --name"}},
+		{"stray argument that is no name", []string{"lab", "heal", "../x"}, exitUsage, []string{`takes no argument, got "../x"`}, nil, []string{"use --name"}},
 		{"kill without node", []string{"lab", "kill"}, exitUsage, []string{"missing NODE", "Usage: vnfha lab kill [flags] NODE"}, nil, nil},
 		{"kill two nodes", []string{"lab", "kill", "node1", "node2"}, exitUsage, []string{`extra argument "node2"`}, nil, nil},
 		{"partition without node", []string{"lab", "partition"}, exitUsage, []string{"missing NODE..."}, nil, nil},

@@ -124,6 +124,25 @@ func TestLabLifecycle(t *testing.T) {
 			t.Errorf("second up moved the lab from %s to %s", l.Subnet(), again.Subnet())
 		}
 		t.Logf("second up took %s", time.Since(start))
+
+		// Through the CLI, asking for another shape: the lab is kept as
+		// it is, and the CLI says so.
+		cmd := exec.CommandContext(ctx, l.Binary(), "lab", "up", "--name", l.Name(), "--nodes", "5", "--no-fencing")
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("vnfha lab up with another shape: %v\n%s", err, stderr.String())
+		}
+		want := "lab " + l.Name() + " is already up with 3 nodes, fencing: kept as it is, --nodes 5 and --no-fencing=true not applied"
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("vnfha lab up does not say what it kept; want %q in:\n%s", want, stderr.String())
+		}
+		if kept, err := lab.Open(l.Name(), ""); err != nil || len(kept.Nodes()) != 3 || !kept.Fencing() {
+			t.Errorf("the lab changed shape: %v", err)
+		}
+		if _, err := lab.Up(ctx, lab.Options{Name: l.Name(), Nodes: 5, Binary: l.Binary()}); !errors.As(err, new(*lab.ShapeError)) {
+			t.Errorf("lab.Up with another shape: %v, want a *lab.ShapeError", err)
+		}
 	})
 
 	t.Run("kill fences the node, start brings it back", func(t *testing.T) {

@@ -23,10 +23,10 @@ import (
 // The node's PID 1. "vnfha lab init" runs it inside fresh PID, mount, UTS
 // and IPC namespaces and the node's network namespace. It
 //   - gives the node private copies of what Pacemaker and corosync keep
-//     per host (/run, /dev/shm, /var/lib/pacemaker, ... see LAB.md),
+//     per host (/run, /dev/shm, /var/lib/pacemaker, ... see docs/lab.md),
 //   - starts corosync, then pacemakerd once corosync says READY=1,
 //   - reaps every orphan, so a killed daemonised process never lingers as a
-//     zombie that kill -0 still finds (LAB.md),
+//     zombie that kill -0 still finds (docs/lab.md, "Traps"),
 //   - answers the lab's fence agent on a unix socket: "off" takes the link
 //     away and exits, which makes the kernel kill the whole PID namespace;
 //     "reboot" kills everything but itself, resets the node's volatile

@@ -69,9 +69,10 @@ const (
 	// helperReady is the status line of a helper that succeeded.
 	helperReady = "ok"
 	// helperKillWait bounds how long a failed start waits for a killed
-	// helper to be gone: a process stuck in the kernel (D state) must not
-	// hold the action past its timeout for ever.
-	helperKillWait = 5 * time.Second
+	// helper to be gone, after the context ended: a process stuck in the
+	// kernel (D state) must not hold the action past its timeout. A
+	// SIGKILLed process is normally gone within milliseconds.
+	helperKillWait = 2 * time.Second
 )
 
 // HelperCommand returns a command that runs helper name of agent agent in

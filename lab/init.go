@@ -449,7 +449,7 @@ func othersAlive() bool {
 	}
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
-		if err == nil && pid != 1 && !isZombie(pid) {
+		if err == nil && pid != 1 && running(pid) {
 			return true
 		}
 	}

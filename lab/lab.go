@@ -15,6 +15,7 @@ import (
 
 	"github.com/vnfha/vnfha/crmwrap"
 	"github.com/vnfha/vnfha/internal/cmdtree"
+	"github.com/vnfha/vnfha/internal/procid"
 )
 
 // Lab is a running lab.
@@ -331,7 +332,7 @@ func (l *Lab) Kill(node string) error {
 	}
 	if r, ok := readProcRef(l.p.initPID(node)); ok {
 		// SIGKILL to the PID 1 of a PID namespace kills all of it.
-		if err := syscall.Kill(r.PID, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		if err := r.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, procid.ErrGone) {
 			return fmt.Errorf("kill %s: %w", node, err)
 		}
 	}
@@ -588,7 +589,7 @@ func waitGone(path string, timeout time.Duration) error {
 		}
 		live := pids[:0]
 		for _, pid := range pids {
-			if !isZombie(pid) {
+			if running(pid) {
 				live = append(live, pid)
 			}
 		}

@@ -25,9 +25,10 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
+
+	"github.com/vnfha/vnfha/internal/procid"
 )
 
 // WaitDelay is how long Wait waits, once the context has ended and the
@@ -119,9 +120,8 @@ func descendants(pid int) []int {
 		if err != nil {
 			continue
 		}
-		pp, ok := ppid(p)
-		if ok {
-			parent[pp] = append(parent[pp], p)
+		if st, err := procid.ReadStat(p); err == nil {
+			parent[st.PPID] = append(parent[st.PPID], p)
 		}
 	}
 	var out []int
@@ -137,27 +137,6 @@ func descendants(pid int) []int {
 		}
 	}
 	return out
-}
-
-// ppid reads the parent pid of pid from /proc/PID/stat.
-func ppid(pid int) (int, bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, false
-	}
-	// The command name (field 2) may hold spaces and parentheses: fields
-	// are counted from the last ')'. The state is field 3, ppid field 4.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, false
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 2 {
-		return 0, false
-	}
-	pp, err := strconv.Atoi(f[1])
-	return pp, err == nil
 }
 
 // ContextErr is the error to report for a command killed because ctx

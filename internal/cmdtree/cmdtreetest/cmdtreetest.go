@@ -10,10 +10,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vnfha/vnfha/internal/procid"
 )
 
 // Marker returns a number for `sleep` that no other process uses: a
@@ -31,14 +34,14 @@ func Marked(marker string) []string {
 		if err != nil || !bytes.Contains(b, []byte(marker)) {
 			continue
 		}
-		stat, err := os.ReadFile(filepath.Join(filepath.Dir(p), "stat"))
+		pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p)))
 		if err != nil {
 			continue
 		}
-		if i := bytes.LastIndexByte(stat, ')'); i > 0 && bytes.HasPrefix(stat[i+1:], []byte(" Z")) {
+		if st, err := procid.ReadStat(pid); err != nil || st.Zombie() {
 			continue
 		}
-		found = append(found, filepath.Base(filepath.Dir(p))+": "+strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " ")))
+		found = append(found, strconv.Itoa(pid)+": "+strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " ")))
 	}
 	return found
 }

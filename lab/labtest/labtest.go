@@ -18,11 +18,6 @@ import (
 	"github.com/vnfha/vnfha/ocf/ocftest"
 )
 
-// Required reports whether a test that needs the lab must fail, rather
-// than skip, when the machine cannot run one: under CI=true (see package
-// testenv, the suite's one skip policy).
-func Required() bool { return testenv.CI() }
-
 // RequireHost skips (or, under CI=true, fails) a test on a machine that
 // cannot run a lab: not root, or Pacemaker not installed.
 func RequireHost(t testing.TB) {

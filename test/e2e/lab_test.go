@@ -429,7 +429,7 @@ func TestLabtestDeadline(t *testing.T) {
 	if marker := os.Getenv(deadlineChildEnv); marker != "" {
 		// Lab up takes 6-10 s on 2 cores; the deadline leaves room for it
 		// on a loaded machine.
-		labtest.SetTimeout(t, 45*time.Second)
+		labtest.SetTimeout(t, 30*time.Second)
 		l := labtest.Up(t, lab.Options{Name: name, Nodes: 1, NoFencing: true})
 		t.Log("child: lab up, hanging in node1")
 		out, err := l.Exec(labtest.Context(t), "node1", "sh", "-c", "sleep "+marker+" & echo hanging; wait")
@@ -450,7 +450,7 @@ func TestLabtestDeadline(t *testing.T) {
 	}
 	for _, want := range []string{
 		"child: lab up, hanging in node1",
-		"the test's own deadline (45s",
+		"the test's own deadline (30s",
 		"tearing down lab " + name,
 		"--- node1 log-pacemaker/pacemaker.log",
 		"child: exec ended: sh -c sleep " + marker,

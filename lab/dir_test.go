@@ -131,3 +131,22 @@ func listDir(d string) string {
 	}
 	return strings.Join(names, ",")
 }
+
+func TestShape(t *testing.T) {
+	for _, tc := range []struct {
+		nodes   int
+		fencing bool
+		want    string
+	}{
+		{1, false, "1 node, no fencing"},
+		{3, true, "3 nodes, fencing"},
+	} {
+		if got := shape(tc.nodes, tc.fencing); got != tc.want {
+			t.Errorf("shape(%d, %v) = %q, want %q", tc.nodes, tc.fencing, got, tc.want)
+		}
+		e := &ShapeError{Name: "x", Nodes: tc.nodes, Fencing: tc.fencing}
+		if !strings.Contains(e.Error(), "already up with "+tc.want) {
+			t.Errorf("ShapeError: %q", e.Error())
+		}
+	}
+}

@@ -263,6 +263,9 @@ func shape(nodes int, fencing bool) string {
 	if !fencing {
 		f = "no fencing"
 	}
+	if nodes == 1 {
+		return "1 node, " + f
+	}
 	return fmt.Sprintf("%d nodes, %s", nodes, f)
 }
 

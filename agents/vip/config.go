@@ -27,7 +27,7 @@ type config struct {
 	checkLink     bool
 	conflictCheck bool
 	conflictWait  time.Duration
-	netns         string
+	netns         nsRef
 }
 
 // lifetime is preferred_lft: seconds, or forever.
@@ -53,10 +53,12 @@ func parseConfig(p ocf.Params) (*config, error) {
 		checkLink:     p.Bool("check_link"),
 		conflictCheck: p.Bool("conflict_check"),
 		conflictWait:  p.Duration("conflict_wait"),
-		netns:         p.String("network_namespace"),
 	}
 	var err error
 	if c.ip, err = parseIP(p.String("ip")); err != nil {
+		return nil, err
+	}
+	if c.netns, err = parseNetns(p.String("network_namespace")); err != nil {
 		return nil, err
 	}
 	if c.bits, err = parseNetmask(p.String("cidr_netmask"), c.ip); err != nil {

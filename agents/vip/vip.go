@@ -7,9 +7,7 @@ package vip
 
 import (
 	"context"
-	"errors"
 	"net"
-	"os"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -296,8 +294,8 @@ func announce(req *ocf.Request, c *config, conn *neigh.Conn, hw net.HardwareAddr
 }
 
 // stop needs only ip and network_namespace. A configuration error must not
-// fail it: a failed stop gets the node fenced, and an address that cannot
-// be parsed was never added.
+// fail it: a failed stop gets the node fenced, and with an address that
+// cannot be parsed or a namespace that is not there nothing was added.
 func stop(_ context.Context, req *ocf.Request) error {
 	ip, err := parseIP(req.Params.String("ip"))
 	if err != nil {
@@ -309,11 +307,17 @@ func stop(_ context.Context, req *ocf.Request) error {
 	if err := stopAnnouncer(req.Env.RscTmp, ip); err != nil {
 		return ocf.Generic("%w", err)
 	}
-	netns := req.Params.String("network_namespace")
-	h, err := openHost(netns)
+	ref, err := parseNetns(req.Params.String("network_namespace"))
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			// A namespace that is gone holds no address.
+		req.Log.Warnf("nothing to stop: %v", err)
+		return nil
+	}
+	h, err := openHost(ref)
+	if err != nil {
+		if code, _ := ocf.Result(err); code == ocf.ErrArgs || code == ocf.ErrNotConfigured {
+			// No network namespace there, so no address of ours: start
+			// refuses the same namespace.
+			req.Log.Infof("nothing to stop: %v", err)
 			return nil
 		}
 		return err
@@ -332,6 +336,11 @@ func stop(_ context.Context, req *ocf.Request) error {
 	return nil
 }
 
+// monitor reports the address's state. A namespace this node lacks
+// (ERR_ARGS from openHost) is "not running", probe or not: nothing can run
+// in it, and start refuses it here, so Pacemaker recovers the resource on
+// another node. A configuration that is wrong everywhere is ERR_CONFIGURED,
+// as from validate-all and start.
 func monitor(_ context.Context, req *ocf.Request) error {
 	c, err := parseConfig(req.Params)
 	if err != nil {
@@ -339,8 +348,11 @@ func monitor(_ context.Context, req *ocf.Request) error {
 	}
 	h, err := openHost(c.netns)
 	if err != nil {
-		if req.Probe && errors.Is(err, os.ErrNotExist) {
-			return ocf.NotRunning
+		if code, reason := ocf.Result(err); code == ocf.ErrArgs {
+			if req.Probe {
+				return ocf.NotRunning
+			}
+			return ocf.Errorf(ocf.NotRunning, "%s", reason)
 		}
 		return err
 	}

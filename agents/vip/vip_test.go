@@ -437,7 +437,7 @@ func TestNodeLocalErrors(t *testing.T) {
 		{"no route but nic and netmask", ocf.ActionValidateAll, map[string]string{"ip": "192.0.2.10", "nic": f.A.Link, "cidr_netmask": "32"}, ocf.Success, ""},
 		{"absent namespace, probe", ocf.ActionMonitor, map[string]string{"ip": "198.19.255.100", "network_namespace": "vnfha-none", "probe": "yes"}, ocf.NotRunning, ""},
 		{"bad ip", ocf.ActionStart, map[string]string{"ip": "198.19.255.300"}, ocf.ErrNotConfigured, "not an IPv4 or IPv6 address"},
-		{"absent namespace", ocf.ActionStart, map[string]string{"ip": "198.19.255.100", "network_namespace": "vnfha-none"}, ocf.ErrArgs, "network_namespace vnfha-none"},
+		{"absent namespace", ocf.ActionStart, map[string]string{"ip": "198.19.255.100", "network_namespace": "vnfha-none"}, ocf.ErrArgs, `network_namespace "vnfha-none" does not exist on this node`},
 		{"bad ip, stop", ocf.ActionStop, map[string]string{"ip": "198.19.255.300"}, ocf.Success, ""},
 		{"bad arp_count, stop", ocf.ActionStop, map[string]string{"ip": "198.19.255.100", "arp_count": "-1"}, ocf.Success, ""},
 		{"absent namespace, stop", ocf.ActionStop, map[string]string{"ip": "198.19.255.100", "network_namespace": "vnfha-none"}, ocf.Success, ""},

@@ -113,6 +113,22 @@ func (h *host) link(nic string) (netlink.Link, error) {
 	return l, nil
 }
 
+// downLinks names (at most three of) the links that are administratively
+// down, for a message that would otherwise only say "no route".
+func (h *host) downLinks() []string {
+	links, err := h.nl.LinkList()
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, l := range links {
+		if a := l.Attrs(); a.Flags&(net.FlagUp|net.FlagLoopback) == 0 && len(out) < 3 {
+			out = append(out, a.Name)
+		}
+	}
+	return out
+}
+
 // held is ip as configured on one link.
 type held struct {
 	addr netlink.Addr

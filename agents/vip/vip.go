@@ -8,6 +8,8 @@ package vip
 import (
 	"context"
 	"net"
+	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -149,7 +151,9 @@ func validate(_ context.Context, req *ocf.Request) error {
 	return err
 }
 
-// resolve finds the link and prefix length for the address.
+// resolve finds the link and prefix length for the address, and checks
+// that the link can hold a virtual IP. Its errors are ERR_ARGS for what
+// this node lacks and ERR_CONFIGURED for what no node can do.
 func resolve(h *host, c *config) (netlink.Link, int, error) {
 	var link netlink.Link
 	if c.nic != "" {
@@ -166,6 +170,16 @@ func resolve(h *host, c *config) (netlink.Link, int, error) {
 			return nil, 0, err
 		}
 		if nic, bits, err = findIf(rs, c.ip, c.nic, c.bits); err != nil {
+			if code, _ := ocf.Result(err); code == ocf.ErrArgs {
+				// The kernel drops the routes of a link that is down,
+				// so "no route" often means that: say so.
+				if link != nil && link.Attrs().Flags&net.FlagUp == 0 {
+					return nil, 0, ocf.Errorf(ocf.ErrArgs, "nic %s is administratively down, so no route gives the netmask of %s", c.nic, c.ip)
+				}
+				if down := h.downLinks(); len(down) > 0 && c.nic == "" {
+					return nil, 0, ocf.Errorf(ocf.ErrArgs, "%v (down here: %s)", err, strings.Join(down, ", "))
+				}
+			}
 			return nil, 0, err
 		}
 	}
@@ -178,12 +192,61 @@ func resolve(h *host, c *config) (netlink.Link, int, error) {
 			return nil, 0, err
 		}
 	}
+	attrs := link.Attrs()
+	if attrs.Flags&net.FlagLoopback != 0 {
+		return nil, 0, ocf.NotConfigured("nic %s is a loopback interface: an address there is reachable from no other host", attrs.Name)
+	}
+	if len(attrs.HardwareAddr) != 6 {
+		// Announcements and the conflict probe are Ethernet frames.
+		return nil, 0, ocf.Errorf(ocf.ErrArgs, "nic %s has no Ethernet address; a virtual IP needs an Ethernet-like link", attrs.Name)
+	}
+	if err := checkHostPart(c.ip, bits); err != nil {
+		return nil, 0, err
+	}
 	return link, bits, nil
 }
 
-func start(ctx context.Context, req *ocf.Request) error {
+// checkHostPart refuses the network and broadcast addresses of an IPv4
+// prefix that has them (/30 and shorter): the kernel would take them, and
+// the hosts of the subnet would stop reaching each other's broadcasts.
+func checkHostPart(ip netip.Addr, bits int) error {
+	if !ip.Is4() || bits > 30 {
+		return nil
+	}
+	p := netip.PrefixFrom(ip, bits).Masked()
+	if ip == p.Addr() {
+		return ocf.NotConfigured("ip %s is the network address of %s", ip, p)
+	}
+	b := p.Addr().As4()
+	for i := bits; i < 32; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	if ip == netip.AddrFrom4(b) {
+		return ocf.NotConfigured("ip %s is the broadcast address of %s", ip, p)
+	}
+	return nil
+}
+
+// linkReady is check_link for start: a link that is down, or has no
+// carrier, reaches no host, so start refuses it here and Pacemaker tries
+// another node (ERR_ARGS: see the exit codes).
+func linkReady(attrs *netlink.LinkAttrs) error {
+	switch {
+	case attrs.Flags&net.FlagUp == 0:
+		return ocf.Errorf(ocf.ErrArgs, "nic %s is administratively down (check_link)", attrs.Name)
+	case attrs.Flags&net.FlagRunning == 0:
+		return ocf.Errorf(ocf.ErrArgs, "nic %s has no carrier (check_link)", attrs.Name)
+	}
+	return nil
+}
+
+func start(ctx context.Context, req *ocf.Request) (err error) {
 	c, err := parseConfig(req.Params)
 	if err != nil {
+		return err
+	}
+	instance := req.Env.Instance
+	if err := checkInstance(instance); err != nil {
 		return err
 	}
 	h, err := openHost(c.netns)
@@ -196,8 +259,10 @@ func start(ctx context.Context, req *ocf.Request) error {
 		return err
 	}
 	attrs := link.Attrs()
-	if len(attrs.HardwareAddr) != 6 {
-		return ocf.Errorf(ocf.ErrArgs, "nic %s has no Ethernet address; a virtual IP needs an Ethernet-like link", attrs.Name)
+	if c.checkLink {
+		if err := linkReady(attrs); err != nil {
+			return err
+		}
 	}
 	have, err := h.find(c.ip)
 	if err != nil {
@@ -219,7 +284,10 @@ func start(ctx context.Context, req *ocf.Request) error {
 		already = true
 	}
 	// A new start replaces the previous start's announcements.
-	if err := stopAnnouncer(req.Env.RscTmp, c.ip); err != nil {
+	if err := stopAnnouncer(req.Env.RscTmp, instance); err != nil {
+		return ocf.Generic("%w", err)
+	}
+	if err := stopLegacyAnnouncer(req.Env.RscTmp, c.ip); err != nil {
 		return ocf.Generic("%w", err)
 	}
 
@@ -248,34 +316,59 @@ func start(ctx context.Context, req *ocf.Request) error {
 	if err := h.add(link, want); err != nil {
 		return err
 	}
-	req.Log.Infof("added %s/%d to %s", c.ip, bits, attrs.Name)
+	// From here on a failed start takes back what it did, the address and
+	// the announcer, so that nothing of it outlives the failure.
+	defer func() {
+		if err != nil {
+			undoStart(req, h, c.ip)
+		}
+	}()
+	if already {
+		req.Log.Debugf("%s/%d already held on %s", c.ip, bits, attrs.Name)
+	} else {
+		req.Log.Infof("added %s/%d to %s", c.ip, bits, attrs.Name)
+	}
 	if c.ip.Is6() && !c.nodad {
 		if err := h.waitDAD(ctx, link, c.ip); err != nil {
-			// Leave nothing behind that a later monitor would mistake for
-			// a running resource, nor a dead address on the link.
-			if hs, ferr := h.find(c.ip); ferr == nil {
-				for _, a := range hs {
-					h.del(a)
-				}
-			}
 			return err
 		}
 	}
-	return announce(req, c, conn, attrs.HardwareAddr)
+	return announce(ctx, req, c, conn, attrs)
+}
+
+// undoStart removes what a failed start added: its announcer and every
+// copy of the address. It only logs its own failures: the start's error is
+// what Pacemaker must see, and its stop will try again.
+func undoStart(req *ocf.Request, h *host, ip netip.Addr) {
+	if err := stopAnnouncer(req.Env.RscTmp, req.Env.Instance); err != nil {
+		req.Log.Warnf("failed start: %v", err)
+	}
+	hs, err := h.find(ip)
+	if err != nil {
+		req.Log.Warnf("failed start: %v", err)
+		return
+	}
+	for _, a := range hs {
+		if err := h.del(a); err != nil {
+			req.Log.Warnf("failed start: %v", err)
+			continue
+		}
+		req.Log.Infof("failed start: removed %s from %s", ip, a.linkName())
+	}
 }
 
 // announce sends the first announcement now and leaves the others to the
 // announcer.
-func announce(req *ocf.Request, c *config, conn *neigh.Conn, hw net.HardwareAddr) error {
+func announce(ctx context.Context, req *ocf.Request, c *config, conn *neigh.Conn, attrs *netlink.LinkAttrs) error {
 	if c.arpCount == 0 {
 		return nil
 	}
-	frames, err := neigh.Announcement(c.ip, hw, c.arpMode)
+	frames, err := neigh.Announcement(c.ip, attrs.HardwareAddr, c.arpMode)
 	if err != nil {
 		return ocf.Generic("build announcement: %w", err)
 	}
 	if err := conn.Send(frames); err != nil {
-		return ocf.Generic("announce %s: %w", c.ip, err)
+		return ocf.Generic("announce %s on %s: %w", c.ip, attrs.Name, err)
 	}
 	if c.arpCount == 1 {
 		return nil
@@ -285,10 +378,11 @@ func announce(req *ocf.Request, c *config, conn *neigh.Conn, hw net.HardwareAddr
 		return ocf.Generic("hand the packet socket to the announcer: %w", err)
 	}
 	defer f.Close()
-	if err := spawnAnnouncer(req.Env.RscTmp, c.ip, f, frames, c.arpCount-1, c.arpInterval); err != nil {
-		// The address is up and announced once; the rest is best effort,
-		// and failing start for it would move a working address.
-		req.Log.Warnf("further announcements of %s skipped: %v", c.ip, err)
+	if err := spawnAnnouncer(ctx, req.Env.RscTmp, req.Env.Instance, f, frames, c.arpCount-1, c.arpInterval); err != nil {
+		// A node that cannot run the announcer is in trouble; the address
+		// would go unannounced after the first round. Fail, so that
+		// Pacemaker moves it to a node that can.
+		return ocf.Generic("announce %s: %w", c.ip, err)
 	}
 	return nil
 }
@@ -297,19 +391,25 @@ func announce(req *ocf.Request, c *config, conn *neigh.Conn, hw net.HardwareAddr
 // fail it: a failed stop gets the node fenced, and with an address that
 // cannot be parsed or a namespace that is not there nothing was added.
 func stop(_ context.Context, req *ocf.Request) error {
+	// The announcer goes first: one left running would pull the address's
+	// traffic back to this node after it has moved. An instance name that
+	// cannot name a file never had one: start refuses it.
+	if checkInstance(req.Env.Instance) == nil {
+		if err := stopAnnouncer(req.Env.RscTmp, req.Env.Instance); err != nil {
+			return ocf.Generic("%w", err)
+		}
+	}
 	ip, err := parseIP(req.Params.String("ip"))
 	if err != nil {
-		req.Log.Warnf("nothing to stop: %v", err)
+		req.Log.Infof("nothing to stop: %v", err)
 		return nil
 	}
-	// The announcer goes first: one left running would pull the address's
-	// traffic back to this node after it has moved.
-	if err := stopAnnouncer(req.Env.RscTmp, ip); err != nil {
+	if err := stopLegacyAnnouncer(req.Env.RscTmp, ip); err != nil {
 		return ocf.Generic("%w", err)
 	}
 	ref, err := parseNetns(req.Params.String("network_namespace"))
 	if err != nil {
-		req.Log.Warnf("nothing to stop: %v", err)
+		req.Log.Infof("nothing to stop: %v", err)
 		return nil
 	}
 	h, err := openHost(ref)
@@ -336,11 +436,14 @@ func stop(_ context.Context, req *ocf.Request) error {
 	return nil
 }
 
-// monitor reports the address's state. A namespace this node lacks
-// (ERR_ARGS from openHost) is "not running", probe or not: nothing can run
-// in it, and start refuses it here, so Pacemaker recovers the resource on
-// another node. A configuration that is wrong everywhere is ERR_CONFIGURED,
-// as from validate-all and start.
+// monitor reports the address's state: one address dump and the links of
+// the addresses found, no fork. A namespace this node lacks (ERR_ARGS from
+// openHost) is "not running", probe or not: nothing can run in it, and
+// start refuses it here, so Pacemaker recovers the resource on another
+// node. A configuration that is wrong everywhere is ERR_CONFIGURED, with
+// the reason validate-all and start give: when the address is not held,
+// monitor also runs start's checks of the nic and the routes (a probe on a
+// node that runs nothing pays for them, a running resource does not).
 func monitor(_ context.Context, req *ocf.Request) error {
 	c, err := parseConfig(req.Params)
 	if err != nil {
@@ -362,6 +465,11 @@ func monitor(_ context.Context, req *ocf.Request) error {
 		return err
 	}
 	if len(have) == 0 {
+		if _, _, err := resolve(h, c); err != nil {
+			if code, _ := ocf.Result(err); code == ocf.ErrNotConfigured {
+				return err
+			}
+		}
 		return ocf.NotRunning
 	}
 	for _, a := range have {

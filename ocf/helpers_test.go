@@ -25,6 +25,11 @@ func testAgentDecl(reload bool) Agent {
 			return Errorf(ErrPerm, "cannot open %s", "/dev/x")
 		case "panic":
 			panic("boom")
+		case "log":
+			req.Log.Debug("debug line")
+			req.Log.Info("info line")
+			req.Log.WithField("path", "/x y").Warn("warn line")
+			return nil
 		case "probe":
 			if req.Probe {
 				return NotRunning

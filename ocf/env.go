@@ -56,11 +56,15 @@ func ParseRole(s string) (Role, error) {
 // Env is what Pacemaker tells an agent about one invocation, beyond the
 // agent's own parameters.
 type Env struct {
-	Instance   string        // OCF_RESOURCE_INSTANCE, e.g. "vip" or "vnfc:1"
-	Type       string        // OCF_RESOURCE_TYPE
-	Provider   string        // OCF_RESOURCE_PROVIDER
-	RscTmp     string        // HA_RSCTMP, DefaultRscTmp if unset
-	Debug      bool          // HA_debug set and not "0"
+	Instance string // OCF_RESOURCE_INSTANCE, e.g. "vip" or "vnfc:1"
+	Type     string // OCF_RESOURCE_TYPE
+	Provider string // OCF_RESOURCE_PROVIDER
+	RscTmp   string // HA_RSCTMP, DefaultRscTmp if unset
+	// Debug turns debug lines on: HA_debug set and not "0" (Pacemaker
+	// sets it from PCMK_debug), or trace_ra true for this resource
+	// (OCF_TRACE_RA or the trace_ra instance attribute, which turn on
+	// resource-agents' shell tracing: debug lines are the Go equivalent).
+	Debug      bool
 	Interval   time.Duration // OCF_RESKEY_CRM_meta_interval; 0 for one-shot actions and probes
 	Timeout    time.Duration // OCF_RESKEY_CRM_meta_timeout; 0 if not given
 	OnNode     string        // OCF_RESKEY_CRM_meta_on_node
@@ -116,6 +120,13 @@ func ParseEnv(lookup LookupFunc) (*Env, error) {
 	}
 	if d, ok := lookup("HA_debug"); ok && d != "" && d != "0" {
 		e.Debug = true
+	}
+	for _, name := range []string{"OCF_TRACE_RA", "OCF_RESKEY_trace_ra"} {
+		if v, ok := lookup(name); ok {
+			if on, valid := parseBool(v); valid && on {
+				e.Debug = true
+			}
+		}
 	}
 	e.Log = parseLogTarget(lookup, e.Debug)
 	var errs []error

@@ -126,6 +126,9 @@ func TestParseLogTarget(t *testing.T) {
 		{"none and /dev/null mean none", map[string]string{"HA_LOGFILE": "NONE", "HA_LOGFACILITY": "/dev/null"}, LogTarget{}},
 		{"unknown facility", map[string]string{"HA_LOGFACILITY": "daemon.info"}, LogTarget{}},
 		{"relative file", map[string]string{"HA_LOGFILE": "pacemaker.log"}, LogTarget{}},
+		{"trace_ra turns debug on", map[string]string{"HA_debug": "0", "OCF_RESKEY_trace_ra": "1"}, LogTarget{Debug: true}},
+		{"OCF_TRACE_RA turns debug on", map[string]string{"OCF_TRACE_RA": "yes"}, LogTarget{Debug: true}},
+		{"trace_ra false", map[string]string{"OCF_TRACE_RA": "false", "OCF_RESKEY_trace_ra": "x"}, LogTarget{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

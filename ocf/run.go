@@ -249,18 +249,17 @@ func (a *Agent) report(stderr io.Writer, log *logrus.Entry, err error) Code {
 	if log == nil {
 		return code
 	}
-	full = OneLine(full)
-	switch {
-	case code.IsFailure() && full != reason:
-		// The exit reason was shortened: the whole text goes to the log.
-		log.Errorf("%s (exit %d, %s)", full, int(code), code)
-	case code.IsFailure():
-		log.Errorf("exit %d (%s)", int(code), code)
-	case full != reason:
-		log.Infof("%s (exit %d, %s)", full, int(code), code)
-	default:
-		log.Debugf("end: %d (%s)", int(code), code)
+	// Pacemaker logs the result and the exit reason line itself; a line
+	// of ours is worth it only when the reason had to be cut.
+	if full = OneLine(full); full != reason {
+		if code.IsFailure() {
+			log.Errorf("%s (exit %d, %s)", full, int(code), code)
+		} else {
+			log.Infof("%s (exit %d, %s)", full, int(code), code)
+		}
+		return code
 	}
+	log.Debugf("end: %d (%s)", int(code), code)
 	return code
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
@@ -368,6 +369,23 @@ func TestCheckIsAlwaysNotConfigured(t *testing.T) {
 	}
 }
 
+// TestRunLogsLongReason: a reason cut for the CIB is logged whole, as an
+// error line on stderr for a failure.
+func TestRunLogsLongReason(t *testing.T) {
+	decl := testAgentDecl(false)
+	long := strings.Repeat("very long context ", 10)
+	decl.Actions[0].Handler = func(context.Context, *Request) error {
+		return fmt.Errorf("%s: %w", long, Generic("the cause"))
+	}
+	a := MustNew(decl)
+	var stderr bytes.Buffer
+	a.Run(context.Background(), []string{"start"}, MapLookup(map[string]string{"OCF_RESKEY_name": "n"}), &bytes.Buffer{}, &stderr)
+	want := "level=error msg=\"" + long + ": the cause (exit 1, generic error)\" action=start"
+	if !strings.Contains(stderr.String(), want) || !strings.HasPrefix(exitReason(stderr.String()), "the cause (very long context") {
+		t.Errorf("stderr lacks the full reason %q or the cause-first exit reason:\n%s", want, &stderr)
+	}
+}
+
 func TestRunLogs(t *testing.T) {
 	a := mustAgent(t, false)
 	tests := []struct {
@@ -392,8 +410,13 @@ func TestRunLogs(t *testing.T) {
 			if got := strings.Contains(out, "msg=begin"); got != tt.wantBegin {
 				t.Errorf("debug line present = %v, want %v:\n%s", got, tt.wantBegin, out)
 			}
-			if !strings.Contains(out, "level=error") || !strings.Contains(out, "rsc=rsc7") || !strings.Contains(out, "action=stop") {
-				t.Errorf("failure not logged with rsc and action fields:\n%s", out)
+			if got := strings.Contains(out, "level=debug msg=\"end: 1 (generic error)\" action=stop rsc=rsc7"); got != tt.wantBegin {
+				t.Errorf("debug end line present = %v, want %v:\n%s", got, tt.wantBegin, out)
+			}
+			// Pacemaker logs the result and the reason line: no error line
+			// of ours repeats them.
+			if strings.Contains(out, "level=error") || exitReason(out) != "plain failure" {
+				t.Errorf("stderr has an error line or lacks the reason:\n%s", out)
 			}
 		})
 	}

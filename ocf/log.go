@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -113,8 +114,11 @@ type nopFormatter struct{}
 
 func (nopFormatter) Format(*logrus.Entry) ([]byte, error) { return nil, nil }
 
-// logHook routes each entry by level.
+// logHook routes each entry by level. logrus fires hooks without its
+// lock, and a handler may still log while Run reports (see Run's
+// watchdog), or a helper from several goroutines: mu keeps lines whole.
 type logHook struct {
+	mu       sync.Mutex
 	target   LogTarget
 	tag      string
 	pid      int
@@ -125,6 +129,8 @@ type logHook struct {
 func (h *logHook) Levels() []logrus.Level { return logrus.AllLevels }
 
 func (h *logHook) Fire(e *logrus.Entry) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	if h.stderr != nil && e.Level <= logrus.WarnLevel {
 		_, _ = io.WriteString(h.stderr, stderrLine(e))
 		return nil

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -113,7 +114,10 @@ func (a *Agent) Run(ctx context.Context, args []string, lookup LookupFunc, stdou
 	}
 
 	env, envErr := ParseEnv(lookup)
-	log := newActionLogger(stderr, env, a.Name, action, isTerminal(stderr))
+	terminal := isTerminal(stderr)
+	// The handler may still log while Run reports (see the watchdog below).
+	stderr = &syncWriter{w: stderr}
+	log := newActionLogger(stderr, env, a.Name, action, terminal)
 	// stop, demote and notify run whatever the configuration: a failed stop
 	// gets the node fenced (principle 1), and demote and notify precede
 	// stops.
@@ -224,6 +228,19 @@ func (a *Agent) check(req *Request) (err error) {
 		return &Error{Code: ErrNotConfigured, Reason: reason, Err: err}
 	}
 	return err
+}
+
+// syncWriter serialises writes to an action's stderr, for the moment when
+// Run reports while a handler that ignored its context still logs.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
 
 // resolve maps an invoked action name to its handler and canonical name.

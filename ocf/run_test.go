@@ -223,12 +223,18 @@ func TestCleanupContextOutsideRun(t *testing.T) {
 // being killed by the executor without one.
 func TestRunWatchdog(t *testing.T) {
 	decl := testAgentDecl(false)
-	release := make(chan struct{})
-	defer close(release)
-	decl.Actions[0].Handler = func(context.Context, *Request) error {
-		select {
-		case <-release:
-		case <-time.After(10 * time.Second):
+	release, finished := make(chan struct{}), make(chan struct{})
+	decl.Actions[0].Handler = func(_ context.Context, req *Request) error {
+		defer close(finished)
+		// Logs on while Run reports: run with -race, this checks that the
+		// two do not write stderr at once.
+		for i := 0; i < 1000; i++ {
+			req.Log.Warn("still busy")
+			select {
+			case <-release:
+				return nil
+			case <-time.After(10 * time.Millisecond):
+			}
 		}
 		return nil
 	}
@@ -238,16 +244,19 @@ func TestRunWatchdog(t *testing.T) {
 	go func() {
 		done <- a.Run(context.Background(), []string{"start"}, MapLookup(map[string]string{"OCF_RESKEY_name": "n", "OCF_RESKEY_CRM_meta_timeout": "1000"}), &bytes.Buffer{}, &stderr)
 	}()
+	var code Code
 	select {
-	case code := <-done:
-		if code != ErrGeneric {
-			t.Errorf("start = %d, want 1", code)
-		}
-		if got, want := exitReason(stderr.String()), "start did not finish within its 1s timeout"; got != want {
-			t.Errorf("reason %q, want %q", got, want)
-		}
+	case code = <-done:
 	case <-time.After(8 * time.Second):
 		t.Fatal("Run waited for a handler that ignores its context")
+	}
+	close(release)
+	<-finished
+	if code != ErrGeneric {
+		t.Errorf("start = %d, want 1", code)
+	}
+	if got, want := exitReason(stderr.String()), "start did not finish within its 1s timeout"; got != want {
+		t.Errorf("reason %q, want %q", got, want)
 	}
 }
 

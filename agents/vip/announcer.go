@@ -47,18 +47,26 @@ type announcerSpec struct {
 
 // maxInstance bounds OCF_RESOURCE_INSTANCE in a pid file name, so that
 // "vnfha-vip-<instance>.announcer" fits in NAME_MAX.
-const maxInstance = nameMax - len("vnfha-vip-.announcer")
+const maxInstance = ocf.MaxNameLen - len("vnfha-vip-.announcer")
 
-// checkInstance checks that OCF_RESOURCE_INSTANCE can name a file in
-// HA_RSCTMP: Pacemaker's ids are XML ids, and a clone's instance is
-// "id:N", but the agent can be run by hand with anything.
-func checkInstance(s string) error {
-	switch {
-	case s == "":
+// checkInstance checks that OCF_RESOURCE_INSTANCE can name the
+// announcer's pid file in HA_RSCTMP (principle 6): Pacemaker's ids are XML
+// ids, and a clone's instance is "id:N", but the agent can be run by hand
+// with anything. An empty one is refused only where a pid file is needed
+// (required: start, and stop, which then has no announcer to end); the
+// parameter checks let it pass, since "crm_resource --validate" and other
+// callers of validate-all may not set it.
+func checkInstance(s string, required bool) error {
+	if s == "" && !required {
+		return nil
+	}
+	if s == "" {
 		return ocf.NotConfigured("OCF_RESOURCE_INSTANCE is not set; it names the announcer's pid file")
-	case s == "." || s == ".." || strings.Contains(s, "/") || strings.ContainsFunc(s, isControl):
-		return ocf.NotConfigured("OCF_RESOURCE_INSTANCE %s cannot name a file: no '/', control characters, '.' or '..'", quoted(s))
-	case len(s) > maxInstance:
+	}
+	if err := ocf.CheckName(s); err != nil {
+		return ocf.NotConfigured("OCF_RESOURCE_INSTANCE %s %v: it names the announcer's pid file", quoted(s), err)
+	}
+	if len(s) > maxInstance {
 		return ocf.NotConfigured("OCF_RESOURCE_INSTANCE %s is longer than %d bytes", quoted(s), maxInstance)
 	}
 	return nil
@@ -109,7 +117,7 @@ func spawnAnnouncer(ctx context.Context, rscTmp, instance string, sock *os.File,
 // its pid file. The file's procid.ID is signalled only while it names a
 // live process whose command line is that announcer's: a pid is reused
 // once its process has gone.
-func stopAnnouncer(rscTmp, instance string) error {
+func stopAnnouncer(ctx context.Context, rscTmp, instance string) error {
 	path := pidFile(rscTmp, instance)
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -120,7 +128,7 @@ func stopAnnouncer(rscTmp, instance string) error {
 	}
 	var id procid.ID
 	if json.Unmarshal(b, &id) == nil && isAnnouncer(id, "--pidfile", path) {
-		if err := killAnnouncer(id); err != nil {
+		if err := killAnnouncer(ctx, id); err != nil {
 			return err
 		}
 	}
@@ -136,7 +144,7 @@ func stopAnnouncer(rscTmp, instance string) error {
 // so this may end another resource's last announcements early: that costs
 // at most a few gratuitous ARPs, while an announcer left running would pull
 // the address's traffic back to a node that no longer holds it.
-func stopLegacyAnnouncer(rscTmp string, ip netip.Addr) error {
+func stopLegacyAnnouncer(ctx context.Context, rscTmp string, ip netip.Addr) error {
 	path := legacyPidFile(rscTmp, ip)
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -147,7 +155,7 @@ func stopLegacyAnnouncer(rscTmp string, ip netip.Addr) error {
 	}
 	if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
 		if id, err := procid.Of(pid); err == nil && isAnnouncer(id, "--ip", ip.String()) {
-			if err := killAnnouncer(id); err != nil {
+			if err := killAnnouncer(ctx, id); err != nil {
 				return err
 			}
 		}
@@ -169,15 +177,20 @@ func isAnnouncer(id procid.ID, flag, value string) bool {
 	return i >= 0 && 4+i+1 < len(args) && args[4+i+1] == value
 }
 
-// killAnnouncer kills an announcer and waits until it is gone: stop must
-// not return while it could still send one more frame for an address that
-// is about to move. SIGKILL is enough: it holds nothing but a socket.
-func killAnnouncer(id procid.ID) error {
+// killAnnouncer kills an announcer and waits until it is gone, at most
+// announceWait and not past ctx's deadline: stop must not return while it
+// could still send one more frame for an address that is about to move.
+// SIGKILL is enough: it holds nothing but a socket.
+func killAnnouncer(ctx context.Context, id procid.ID) error {
 	if err := id.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, procid.ErrGone) {
 		return fmt.Errorf("stop announcer %d: %w", id.PID, err)
 	}
-	if !id.WaitExit(announceWait) {
-		return fmt.Errorf("announcer %d survived SIGKILL for %s", id.PID, announceWait)
+	wait := announceWait
+	if d, ok := ctx.Deadline(); ok {
+		wait = min(wait, time.Until(d))
+	}
+	if !id.WaitExit(wait) {
+		return fmt.Errorf("announcer %d survived SIGKILL for %s", id.PID, wait.Round(time.Millisecond))
 	}
 	return nil
 }

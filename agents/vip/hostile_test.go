@@ -76,11 +76,22 @@ func TestHostileParameters(t *testing.T) {
 	}
 	t.Cleanup(func() { os.Remove(filepath.Join("/run/netns", stale)) })
 
+	links := addTestLinks(t, f)
 	ip := vipOf("IPv4").String()
 	ns := func(v string) map[string]string {
 		return map[string]string{"ip": ip, "network_namespace": v, "arp_count": "1"}
 	}
+	with := func(kv ...string) map[string]string {
+		m := map[string]string{"ip": ip, "arp_count": "1"}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
 	long := strings.Repeat("n", 5000)
+	// refusedHere is a node-local state that start checks: the parameters
+	// are fine (validate-all 0), the node cannot hold the address now.
+	refusedHere := expect{ocf.Success, ocf.NotRunning, ocf.ErrArgs, ocf.NotRunning, ocf.Success}
 	cases := []hostileCase{
 		// Defect 1: a network_namespace that is no network namespace.
 		{name: "netns /etc", params: ns("/etc"), want: invalid, reason: `network_namespace "/etc" is not a network namespace (it is a directory)`},
@@ -91,13 +102,13 @@ func TestHostileParameters(t *testing.T) {
 		{name: "netns symlink to a file", params: ns(toPasswd), want: invalid, reason: "is not a network namespace (it is a regular file)"},
 		{name: "netns mount namespace", params: ns("/proc/self/ns/mnt"), want: invalid, reason: "is not a network namespace (it is a mount namespace)"},
 		{name: "netns PID namespace", params: ns("/proc/self/ns/pid"), want: invalid, reason: "is not a network namespace (it is a PID namespace)"},
-		{name: "netns long name", params: ns(long), want: invalid, reason: "is too long for a name (max 255 bytes)"},
+		{name: "netns long name", params: ns(long), want: invalid, reason: "(5000 bytes) is longer than 255 bytes"},
 		{name: "netns long path", params: ns("/" + long), want: invalid, reason: "is too long for a path (max 4095 bytes)"},
 		{name: "netns long component", params: ns("/run/" + long[:300]), want: invalid, reason: "has a path component over 255 bytes"},
 		// Defect 6: a name never leaves /run/netns.
-		{name: "netns ../../etc", params: ns("../../etc"), want: invalid, reason: "a name must not hold '/'"},
-		{name: "netns ..", params: ns(".."), want: invalid, reason: "a name must not hold '/'"},
-		{name: "netns relative path", params: ns("sub/x"), want: invalid, reason: "a name must not hold '/'"},
+		{name: "netns ../../etc", params: ns("../../etc"), want: invalid, reason: `network_namespace "../../etc" holds "/"`},
+		{name: "netns ..", params: ns(".."), want: invalid, reason: "is a relative directory"},
+		{name: "netns relative path", params: ns("sub/x"), want: invalid, reason: `holds "/"`},
 		{name: "netns control character", params: ns("a\nb"), want: invalid, reason: "holds a control character"},
 		// What this node lacks, another may have.
 		{name: "netns missing name", params: ns("vnfha-none"), want: absent, reason: `network_namespace "vnfha-none" does not exist on this node`},
@@ -108,6 +119,78 @@ func TestHostileParameters(t *testing.T) {
 		{name: "netns by name", params: ns(f.A.Netns), want: fine},
 		{name: "netns by path", params: ns(filepath.Join("/run/netns", f.A.Netns)), want: fine},
 		{name: "netns by symlink", params: ns(toNetns), want: fine},
+
+		// Addresses no node can hold.
+		{name: "ip missing", params: map[string]string{"arp_count": "1"}, want: invalid, reason: "ip"},
+		{name: "ip junk", params: with("ip", "198.19.255.300"), want: invalid, reason: `ip "198.19.255.300" is not an IPv4 or IPv6 address`},
+		{name: "ip huge", params: with("ip", long), want: invalid, reason: "(5000 bytes) is not an IPv4 or IPv6 address"},
+		{name: "ip binary", params: with("ip", "\xff\xfe\x01\x1b[2J"), want: invalid, reason: "is not an IPv4 or IPv6 address"},
+		{name: "ip newline", params: with("ip", ip+"\n"), want: invalid, reason: "is not an IPv4 or IPv6 address"},
+		{name: "ip zone", params: with("ip", "fe80::1%veth0"), want: invalid, reason: "give the interface as nic, not as a zone"},
+		{name: "ip 0.0.0.0", params: with("ip", "0.0.0.0"), want: invalid, reason: "cannot be assigned"},
+		{name: "ip ::", params: with("ip", "::"), want: invalid, reason: "cannot be assigned"},
+		{name: "ip multicast", params: with("ip", "224.0.0.1"), want: invalid, reason: "cannot be assigned"},
+		{name: "ip IPv6 multicast", params: with("ip", "ff02::1"), want: invalid, reason: "cannot be assigned"},
+		{name: "ip limited broadcast", params: with("ip", "255.255.255.255"), want: invalid, reason: "cannot be assigned"},
+		{name: "ip loopback", params: with("ip", "127.0.0.1"), want: invalid, reason: "loopback"},
+		{name: "ip IPv6 loopback", params: with("ip", "::1"), want: invalid, reason: "loopback"},
+		{name: "ip subnet broadcast", params: with("ip", "198.19.255.255"), want: invalid, reason: "ip 198.19.255.255 is the broadcast address of 198.19.255.0/24"},
+		{name: "ip network address", params: with("ip", "198.19.255.0"), want: invalid, reason: "ip 198.19.255.0 is the network address of 198.19.255.0/24"},
+		{name: "ip broadcast of cidr_netmask", params: with("ip", "198.19.255.127", "cidr_netmask", "25"), want: invalid, reason: "is the broadcast address of 198.19.255.0/25"},
+		{name: "ip IPv4-mapped", params: with("ip", "::ffff:"+ip), want: fine},
+
+		// Netmasks.
+		{name: "cidr_netmask /24", params: with("cidr_netmask", "/24"), want: invalid, reason: `cidr_netmask "/24" is not a prefix length (1..32) or a dotted-quad mask`},
+		{name: "cidr_netmask 33", params: with("cidr_netmask", "33"), want: invalid, reason: "cidr_netmask 33 is out of range 1..32"},
+		{name: "cidr_netmask negative", params: with("cidr_netmask", "-1"), want: invalid, reason: "out of range"},
+		{name: "cidr_netmask overflow", params: with("cidr_netmask", "99999999999999999999"), want: invalid, reason: "is not a prefix length"},
+		{name: "cidr_netmask holey", params: with("cidr_netmask", "255.0.255.0"), want: invalid, reason: "is not a contiguous mask"},
+
+		// Interfaces.
+		{name: "nic lo", params: with("nic", "lo"), want: invalid, reason: "nic lo is the loopback interface"},
+		{name: "nic alias", params: with("nic", "veth0:1"), want: invalid, reason: "an alias (nic:label) is no interface"},
+		{name: "nic with slash", params: with("nic", "../veth0"), want: invalid, reason: "is not an interface name"},
+		{name: "nic 16 characters", params: with("nic", "abcdefghijklmnop"), want: invalid, reason: "is longer than an interface name (15 bytes)"},
+		{name: "nic huge", params: with("nic", long), want: invalid, reason: "(5000 bytes) is longer than an interface name"},
+		{name: "nic control", params: with("nic", "veth\x000"), want: invalid, reason: "is not an interface name"},
+		{name: "nic missing here", params: with("nic", "eth9"), want: absent, reason: "nic eth9 does not exist on this node"},
+		{name: "nic administratively down", params: with("ip", "198.19.254.100", "nic", links.down), want: absent, reason: "nic " + links.down + " is administratively down"},
+		{name: "nic down, check_link", params: with("ip", "198.19.254.100", "nic", links.down, "cidr_netmask", "24"), want: refusedHere, reason: "nic " + links.down + " is administratively down (check_link)"},
+		{name: "nic without carrier, check_link", params: with("ip", "198.19.253.100"), want: refusedHere, reason: "nic " + links.noCarrier + " has no carrier (check_link)"},
+		{name: "nic without carrier, no check_link", params: with("ip", "198.19.253.100", "check_link", "false"), want: fine},
+		{name: "nic not Ethernet", params: with("ip", "198.19.252.100"), want: absent, reason: "nic " + links.tun + " has no Ethernet address"},
+
+		// Labels.
+		{name: "label too long", params: with("label", "abcdefghijklmn"), want: invalid, reason: "too long"},
+		{name: "label too long with nic", params: with("label", "abcdefghij"), want: invalid, reason: `"veth0:abcdefghij" is longer than 15`},
+		{name: "label huge", params: with("label", long), want: invalid, reason: "(5000 bytes) is too long"},
+		{name: "label with space", params: with("label", "a b"), want: invalid, reason: "holds a space"},
+		{name: "label on IPv6", params: with("ip", vipOf("IPv6").String(), "label", "x"), want: invalid, reason: "Linux labels only IPv4 addresses"},
+
+		// Numbers and types: the framework's parsing and the agent's
+		// ranges give the same code.
+		{name: "arp_count text", params: with("arp_count", "abc"), want: invalid, reason: "arp_count"},
+		{name: "arp_count negative", params: with("arp_count", "-1"), want: invalid, reason: "arp_count -1 is out of range 0..100"},
+		{name: "arp_count overflow", params: with("arp_count", "99999999999999999999"), want: invalid, reason: "arp_count"},
+		{name: "arp_count too many", params: with("arp_count", "101"), want: invalid, reason: "arp_count 101 is out of range"},
+		{name: "arp_interval 0", params: with("arp_interval", "0"), want: invalid, reason: "arp_interval 0 ms is out of range"},
+		{name: "arp_interval huge", params: with("arp_interval", "60001"), want: invalid, reason: "arp_interval 60001 ms is out of range"},
+		{name: "arp_mode junk", params: with("arp_mode", long), want: invalid, reason: "(5000 bytes) is not request, reply or both"},
+		{name: "preferred_lft negative", params: with("ip", vipOf("IPv6").String(), "preferred_lft", "-1"), want: invalid, reason: "preferred_lft"},
+		{name: "preferred_lft overflow", params: with("ip", vipOf("IPv6").String(), "preferred_lft", "4294967295"), want: invalid, reason: "preferred_lft"},
+		{name: "conflict_wait 0", params: with("conflict_wait", "0"), want: invalid, reason: "conflict_wait"},
+		{name: "conflict_wait too long", params: with("conflict_wait", "11s"), want: invalid, reason: "conflict_wait 11s is out of range"},
+		{name: "conflict_wait text", params: with("conflict_wait", "soon"), want: invalid, reason: "conflict_wait"},
+		{name: "check_link not a boolean", params: with("check_link", "maybe"), want: invalid, reason: "check_link"},
+		{name: "nodad not a boolean", params: with("nodad", "2"), want: invalid, reason: "nodad"},
+
+		// The instance names the announcer's pid file (principle 6).
+		{name: "instance with slash", params: with("arp_count", "3"), env: map[string]string{"OCF_RESOURCE_INSTANCE": "../../victim"}, want: invalid, reason: `OCF_RESOURCE_INSTANCE "../../victim" holds "/"`},
+		{name: "instance huge", params: with("arp_count", "3"), env: map[string]string{"OCF_RESOURCE_INSTANCE": long}, want: invalid, reason: "OCF_RESOURCE_INSTANCE"},
+		// Pacemaker always sets it; by hand, only start needs it.
+		{name: "instance unset", params: with("arp_count", "3"), env: map[string]string{"OCF_RESOURCE_INSTANCE": ""},
+			want: expect{ocf.Success, ocf.NotRunning, ocf.ErrNotConfigured, ocf.NotRunning, ocf.Success}, reason: "OCF_RESOURCE_INSTANCE is not set"},
+		{name: "clone instance", params: with("arp_count", "3"), env: map[string]string{"OCF_RESOURCE_INSTANCE": "vip:1"}, want: fine},
 	}
 	before := addrSnapshot(t, f.A)
 	for _, tc := range cases {
@@ -115,6 +198,82 @@ func TestHostileParameters(t *testing.T) {
 			f.hostile(t, tc, before)
 		})
 	}
+}
+
+// testLinks are the extra links addTestLinks makes in A.
+type testLinks struct {
+	down      string // a veth end, administratively down, 198.19.254.1/24
+	noCarrier string // a veth end up without carrier, 198.19.253.1/24
+	tun       string // a TUN device: no Ethernet address, 198.19.252.1/24
+}
+
+// addTestLinks adds to A's namespace links in the states the agent must
+// refuse. They go with the namespace.
+func addTestLinks(t *testing.T, f *fixture) testLinks {
+	t.Helper()
+	tl := testLinks{down: "dn0", noCarrier: "vc0", tun: "tun0"}
+	nl := f.A.Handle(t)
+	addr := func(l netlink.Link, p string) {
+		t.Helper()
+		a, err := netlink.ParseAddr(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := nl.AddrAdd(l, a); err != nil {
+			t.Fatalf("add %s to %s: %v", p, l.Attrs().Name, err)
+		}
+	}
+	// A veth pair inside A, both ends up, so that dn0 gets its address
+	// and route; then dn0 goes down, which takes the route away as on a
+	// real link.
+	down := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: tl.down}, PeerName: "dn1"}
+	if err := nl.LinkAdd(down); err != nil {
+		t.Fatalf("add veth: %v", err)
+	}
+	for _, n := range []string{tl.down, "dn1"} {
+		l, err := nl.LinkByName(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := nl.LinkSetUp(l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	addr(down, "198.19.254.1/24")
+	if err := nl.LinkSetDown(down); err != nil {
+		t.Fatal(err)
+	}
+	// A veth pair inside A whose peer stays down: vc0 is up, no carrier.
+	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: tl.noCarrier}, PeerName: "vc1"}
+	if err := nl.LinkAdd(veth); err != nil {
+		t.Fatalf("add veth: %v", err)
+	}
+	if err := nl.LinkSetUp(veth); err != nil {
+		t.Fatal(err)
+	}
+	addr(veth, "198.19.253.1/24")
+	// A TUN device is created through /dev/net/tun, in the namespace of
+	// the thread that opens it.
+	err := f.A.Do(func() error {
+		tun := &netlink.Tuntap{LinkAttrs: netlink.LinkAttrs{Name: tl.tun}, Mode: netlink.TUNTAP_MODE_TUN}
+		if err := netlink.LinkAdd(tun); err != nil {
+			return fmt.Errorf("add tun: %w", err)
+		}
+		l, err := netlink.LinkByName(tl.tun)
+		if err != nil {
+			return err
+		}
+		return netlink.LinkSetUp(l)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tun, err := nl.LinkByName(tl.tun)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr(tun, "198.19.252.1/24")
+	return tl
 }
 
 // hostile runs every action for tc and checks codes, reasons and leftovers.
@@ -144,6 +303,7 @@ func (f *fixture) hostile(t *testing.T, tc hostileCase, before []string) {
 			t.Errorf("%s = %d (%v), want %d (%v); reason %q", label, int(code), code, int(step.want), step.want, reason)
 		}
 		reasons[label] = reason
+		t.Logf("%-12s %d %s", label, int(code), reason)
 		if step.want.IsFailure() && tc.reason != "" && !strings.Contains(reason, tc.reason) {
 			t.Errorf("%s reason %q does not say %q", label, reason, tc.reason)
 		}

@@ -43,11 +43,8 @@ func parseNetns(v string) (nsRef, error) {
 		return nsRef{}, ocf.NotConfigured("network_namespace %s holds a control character", quoted(v))
 	}
 	if !strings.HasPrefix(v, "/") {
-		switch {
-		case v == "." || v == ".." || strings.Contains(v, "/"):
-			return nsRef{}, ocf.NotConfigured("network_namespace %s: a name must not hold '/' or be '.' or '..'; give an absolute path for a file elsewhere", quoted(v))
-		case len(v) > nameMax:
-			return nsRef{}, ocf.NotConfigured("network_namespace %s is too long for a name (max %d bytes)", quoted(v), nameMax)
+		if err := ocf.CheckName(v); err != nil {
+			return nsRef{}, ocf.NotConfigured("network_namespace %s %v: a name under %s, or an absolute path", quoted(v), err, netnsDir)
 		}
 		return nsRef{value: v, path: filepath.Join(netnsDir, v), named: true}, nil
 	}

@@ -126,6 +126,7 @@ var Agent = ocf.MustNew(ocf.Agent{
 		{Name: ocf.ActionValidateAll, Timeout: 20 * time.Second},
 		{Name: ocf.ActionMetaData, Timeout: 5 * time.Second},
 	},
+	Check:    check,
 	Validate: validate,
 	Helpers:  map[string]ocf.HelperFunc{announcerHelper: runAnnouncer},
 	ExitCodes: []ocf.ExitCodeDoc{
@@ -135,8 +136,19 @@ var Agent = ocf.MustNew(ocf.Agent{
 	},
 })
 
-// validate runs in validate-all and before start: the parameters, and then
-// whether this node can hold the address.
+// check is the framework's Check hook: the parameters and the instance
+// name, which need nothing from the node. The framework makes whatever it
+// returns ERR_CONFIGURED, with the same reason from validate-all, start and
+// monitor (probes included); stop logs it and runs.
+func check(req *ocf.Request) error {
+	if _, err := parseConfig(req.Params); err != nil {
+		return err
+	}
+	return checkInstance(req.Env.Instance, false)
+}
+
+// validate runs in validate-all and before start, after check: whether
+// this node can hold the address.
 func validate(_ context.Context, req *ocf.Request) error {
 	c, err := parseConfig(req.Params)
 	if err != nil {
@@ -246,7 +258,7 @@ func start(ctx context.Context, req *ocf.Request) (err error) {
 		return err
 	}
 	instance := req.Env.Instance
-	if err := checkInstance(instance); err != nil {
+	if err := checkInstance(instance, true); err != nil {
 		return err
 	}
 	h, err := openHost(c.netns)
@@ -284,10 +296,10 @@ func start(ctx context.Context, req *ocf.Request) (err error) {
 		already = true
 	}
 	// A new start replaces the previous start's announcements.
-	if err := stopAnnouncer(req.Env.RscTmp, instance); err != nil {
+	if err := stopAnnouncer(ctx, req.Env.RscTmp, instance); err != nil {
 		return ocf.Generic("%w", err)
 	}
-	if err := stopLegacyAnnouncer(req.Env.RscTmp, c.ip); err != nil {
+	if err := stopLegacyAnnouncer(ctx, req.Env.RscTmp, c.ip); err != nil {
 		return ocf.Generic("%w", err)
 	}
 
@@ -320,7 +332,7 @@ func start(ctx context.Context, req *ocf.Request) (err error) {
 	// the announcer, so that nothing of it outlives the failure.
 	defer func() {
 		if err != nil {
-			undoStart(req, h, c.ip)
+			undoStart(ctx, req, h, c.ip)
 		}
 	}()
 	if already {
@@ -337,10 +349,13 @@ func start(ctx context.Context, req *ocf.Request) (err error) {
 }
 
 // undoStart removes what a failed start added: its announcer and every
-// copy of the address. It only logs its own failures: the start's error is
-// what Pacemaker must see, and its stop will try again.
-func undoStart(req *ocf.Request, h *host, ip netip.Addr) {
-	if err := stopAnnouncer(req.Env.RscTmp, req.Env.Instance); err != nil {
+// copy of the address. It runs in the framework's cleanup time, after ctx
+// may have ended. It only logs its own failures: the start's error is what
+// Pacemaker must see, and its stop will try again.
+func undoStart(ctx context.Context, req *ocf.Request, h *host, ip netip.Addr) {
+	cctx, cancel := ocf.CleanupContext(ctx)
+	defer cancel()
+	if err := stopAnnouncer(cctx, req.Env.RscTmp, req.Env.Instance); err != nil {
 		req.Log.Warnf("failed start: %v", err)
 	}
 	hs, err := h.find(ip)
@@ -390,12 +405,12 @@ func announce(ctx context.Context, req *ocf.Request, c *config, conn *neigh.Conn
 // stop needs only ip and network_namespace. A configuration error must not
 // fail it: a failed stop gets the node fenced, and with an address that
 // cannot be parsed or a namespace that is not there nothing was added.
-func stop(_ context.Context, req *ocf.Request) error {
+func stop(ctx context.Context, req *ocf.Request) error {
 	// The announcer goes first: one left running would pull the address's
 	// traffic back to this node after it has moved. An instance name that
 	// cannot name a file never had one: start refuses it.
-	if checkInstance(req.Env.Instance) == nil {
-		if err := stopAnnouncer(req.Env.RscTmp, req.Env.Instance); err != nil {
+	if checkInstance(req.Env.Instance, true) == nil {
+		if err := stopAnnouncer(ctx, req.Env.RscTmp, req.Env.Instance); err != nil {
 			return ocf.Generic("%w", err)
 		}
 	}
@@ -404,7 +419,7 @@ func stop(_ context.Context, req *ocf.Request) error {
 		req.Log.Infof("nothing to stop: %v", err)
 		return nil
 	}
-	if err := stopLegacyAnnouncer(req.Env.RscTmp, ip); err != nil {
+	if err := stopLegacyAnnouncer(ctx, req.Env.RscTmp, ip); err != nil {
 		return ocf.Generic("%w", err)
 	}
 	ref, err := parseNetns(req.Params.String("network_namespace"))

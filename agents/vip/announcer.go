@@ -120,7 +120,7 @@ func spawnAnnouncer(ctx context.Context, rscTmp, instance string, sock *os.File,
 func stopAnnouncer(ctx context.Context, rscTmp, instance string) error {
 	path := pidFile(rscTmp, instance)
 	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	if noFile(err) {
 		return nil
 	}
 	if err != nil {
@@ -147,7 +147,7 @@ func stopAnnouncer(ctx context.Context, rscTmp, instance string) error {
 func stopLegacyAnnouncer(ctx context.Context, rscTmp string, ip netip.Addr) error {
 	path := legacyPidFile(rscTmp, ip)
 	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	if noFile(err) {
 		return nil
 	}
 	if err != nil {
@@ -164,6 +164,13 @@ func stopLegacyAnnouncer(ctx context.Context, rscTmp string, ip netip.Addr) erro
 		return fmt.Errorf("remove announcer pid file: %w", err)
 	}
 	return nil
+}
+
+// noFile reports whether err says there is no such file: missing, or a
+// path through a file that is no directory (an HA_RSCTMP that cannot hold
+// a pid file holds none).
+func noFile(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
 }
 
 // isAnnouncer reports whether id is a live vip announcer with flag value

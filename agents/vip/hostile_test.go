@@ -329,6 +329,13 @@ func (f *fixture) hostile(t *testing.T, tc hostileCase, before []string) {
 // fifo would).
 func (f *fixture) runEnv(t *testing.T, action string, probe bool, tc hostileCase) (ocf.Code, string) {
 	t.Helper()
+	code, reason, _ := f.runFull(t, action, probe, tc)
+	return code, reason
+}
+
+// runFull is runEnv that also returns all the agent wrote on stderr.
+func (f *fixture) runFull(t *testing.T, action string, probe bool, tc hostileCase) (ocf.Code, string, string) {
+	t.Helper()
 	env := map[string]string{
 		"OCF_RESOURCE_INSTANCE":        "vip-test",
 		"HA_RSCTMP":                    f.rscTmp,
@@ -380,7 +387,7 @@ func (f *fixture) runEnv(t *testing.T, action string, probe bool, tc hostileCase
 	if strings.ContainsFunc(reason, unicode.IsControl) {
 		t.Errorf("%s: exit reason holds a control character: %q", action, reason)
 	}
-	return r.code, reason
+	return r.code, reason, r.stderr
 }
 
 // addrSnapshot lists every address on every link of s's namespace.

@@ -454,6 +454,8 @@ func TestSubprocessExitCode(t *testing.T) {
 		{"bogus", "", nil, 3, `testagent does not implement action "bogus"`},
 		{"validate-all", "", []string{"OCF_RESKEY_name="}, 6, "invalid parameters: required parameter name is not set"},
 		{"reload", "", nil, 0, ""},
+		// The process itself ends, with a reason, before the 1s timeout.
+		{"start", "hang", []string{"OCF_RESKEY_CRM_meta_timeout=1000"}, 1, "start did not finish within its 1s timeout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.action+"/"+tt.result, func(t *testing.T) {

@@ -291,8 +291,8 @@ const QuoteMax = 32
 // or a log line (principle 5: never a whole file, never unbounded input).
 // A cut value is followed by "..." and its length:
 //
-//	Quote("/etc")             == `"/etc"`
-//	Quote(strings.Repeat("a", 5000)) == `"aaaa...aaaa"... (5000 bytes)` (32 a's)
+//	Quote("/etc")                         // "/etc"
+//	Quote("root:x:0:0:root:/root:/bin/bash\ndaemon:...") // "root:x:0:0:root:/root:/bin/bash\n"... (1204 bytes)
 func Quote(s string) string {
 	if len(s) <= QuoteMax {
 		return strconv.Quote(s)

@@ -348,6 +348,45 @@ func TestInvalidParameterRule(t *testing.T) {
 	})
 }
 
+// TestInstanceNameRule is principle 6 in the framework: an instance name
+// that would leave HA_RSCTMP when joined onto it is refused by every action
+// that could create something, and stop, demote and notify succeed without
+// reaching the handler (which would join it onto a directory). Before, the
+// handler got any name.
+func TestInstanceNameRule(t *testing.T) {
+	a := mustAgent(t, false)
+	for _, inst := range []string{"../../victim", "a/b", "..", strings.Repeat("n", 300), "a\nb"} {
+		for _, act := range []struct {
+			action string
+			want   Code
+		}{
+			{"validate-all", ErrNotConfigured}, {"start", ErrNotConfigured}, {"monitor", ErrNotConfigured},
+			{"promote", ErrNotConfigured}, {"stop", Success}, {"demote", Success}, {"notify", Success},
+		} {
+			// "plain" makes the handler fail: reaching it shows.
+			t.Setenv("TEST_RESULT", "plain")
+			var stderr bytes.Buffer
+			env := MapLookup(map[string]string{"OCF_RESOURCE_INSTANCE": inst, "OCF_RESKEY_name": "n"})
+			code := a.Run(context.Background(), []string{act.action}, env, &bytes.Buffer{}, &stderr)
+			reason := exitReason(stderr.String())
+			if code != act.want {
+				t.Errorf("%s with instance %.20q = %d %q, want %d", act.action, inst, code, reason, act.want)
+			}
+			if act.want == ErrNotConfigured && (!strings.HasPrefix(reason, "OCF_RESOURCE_INSTANCE \"") || len(reason) > MaxReasonLen) {
+				t.Errorf("%s with instance %.20q: reason %q", act.action, inst, reason)
+			}
+		}
+	}
+	// Clone instances and odd but harmless names still work.
+	for _, inst := range []string{"vnfc:1", "a..b", "web-1_x.y"} {
+		t.Setenv("TEST_RESULT", "")
+		var stderr bytes.Buffer
+		if code := a.Run(context.Background(), []string{"start"}, MapLookup(map[string]string{"OCF_RESOURCE_INSTANCE": inst, "OCF_RESKEY_name": "n"}), &bytes.Buffer{}, &stderr); code != Success {
+			t.Errorf("start with instance %q = %d:\n%s", inst, code, &stderr)
+		}
+	}
+}
+
 // TestCheckIsAlwaysNotConfigured: whatever code a Check returns, and even
 // if it panics, the result is ERR_CONFIGURED, and a stop still runs.
 func TestCheckIsAlwaysNotConfigured(t *testing.T) {
@@ -454,6 +493,8 @@ func TestSubprocessExitCode(t *testing.T) {
 		{"bogus", "", nil, 3, `testagent does not implement action "bogus"`},
 		{"validate-all", "", []string{"OCF_RESKEY_name="}, 6, "invalid parameters: required parameter name is not set"},
 		{"reload", "", nil, 0, ""},
+		// The process itself ends, with a reason, before the 1s timeout.
+		{"start", "hang", []string{"OCF_RESKEY_CRM_meta_timeout=1000"}, 1, "start did not finish within its 1s timeout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.action+"/"+tt.result, func(t *testing.T) {

@@ -58,7 +58,7 @@ func TestRun(t *testing.T) {
 		{name: "stop ignores bad parameters", args: []string{"stop"}, env: map[string]string{}, wantCode: Success},
 		{name: "monitor refuses bad parameters", args: []string{"monitor"}, env: with("OCF_RESKEY_count", "x"), result: "not-running", wantCode: ErrNotConfigured, wantReason: `invalid parameters: read OCF_RESKEY_count: invalid value for integer: "x"`},
 		{name: "bad meta interval does not fail stop", args: []string{"stop"}, env: with("OCF_RESKEY_CRM_meta_interval", "soon"), wantCode: Success},
-		{name: "long unknown action is quoted short", args: []string{strings.Repeat("x", 500)}, env: base, wantCode: ErrUnimplemented, wantReason: `testagent does not implement action "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"... (500 bytes)`},
+		{name: "long unknown action is quoted short", args: []string{strings.Repeat("x", 500)}, env: base, wantCode: ErrUnimplemented, wantReason: `testagent does not implement action "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"... (500 bytes)`},
 		{name: "bad meta interval", args: []string{"monitor"}, env: with("OCF_RESKEY_CRM_meta_interval", "soon"), wantCode: ErrArgs, wantReason: "read Pacemaker environment"},
 		{name: "notify without environment", args: []string{"notify"}, env: base, wantCode: Success},
 		{name: "legacy reload reaches reload-agent", reload: true, args: []string{"reload"}, env: base, result: "perm", wantCode: ErrPerm, wantReason: "cannot open /dev/x"},
@@ -277,7 +277,7 @@ func TestInvalidParameterRule(t *testing.T) {
 		{"missing required", map[string]string{"OCF_RESKEY_name": ""}, "invalid parameters: required parameter name is not set"},
 		{"out of range", map[string]string{"OCF_RESKEY_count": "1000"}, "count 1000 is out of range 0-100"},
 		{"unparsable and long", map[string]string{"OCF_RESKEY_delay": strings.Repeat("9", 4000) + "s"},
-			`invalid parameters: read OCF_RESKEY_delay: invalid value for time: "99999999999999999999999999999999"... (4001 bytes)`},
+			`invalid parameters: read OCF_RESKEY_delay: invalid value for time: "999999999999999999999999999999"... (4001 bytes)`},
 	}
 	actions := []struct {
 		name     string

@@ -64,10 +64,10 @@ func checkInstance(s string, required bool) error {
 		return ocf.NotConfigured("OCF_RESOURCE_INSTANCE is not set; it names the announcer's pid file")
 	}
 	if err := ocf.CheckName(s); err != nil {
-		return ocf.NotConfigured("OCF_RESOURCE_INSTANCE %s %v: it names the announcer's pid file", quoted(s), err)
+		return ocf.NotConfigured("OCF_RESOURCE_INSTANCE %s %v: it names the announcer's pid file", ocf.Quote(s), err)
 	}
 	if len(s) > maxInstance {
-		return ocf.NotConfigured("OCF_RESOURCE_INSTANCE %s is longer than %d bytes", quoted(s), maxInstance)
+		return ocf.NotConfigured("OCF_RESOURCE_INSTANCE %s is longer than %d bytes", ocf.Quote(s), maxInstance)
 	}
 	return nil
 }

@@ -72,15 +72,15 @@ func parseConfig(p ocf.Params) (*config, error) {
 	}
 	if c.label != "" {
 		if c.ip.Is6() {
-			return nil, ocf.NotConfigured("label %s: Linux labels only IPv4 addresses; remove label for %s", quoted(c.label), c.ip)
+			return nil, ocf.NotConfigured("label %s: Linux labels only IPv4 addresses; remove label for %s", ocf.Quote(c.label), c.ip)
 		}
 		// The kernel stores "<nic>:<label>" in IFNAMSIZ bytes; the nic is
 		// known only after findif, so the whole is checked again at start.
 		if strings.ContainsFunc(c.label, isSpaceOrControl) || strings.Contains(c.label, "/") {
-			return nil, ocf.NotConfigured("label %s holds a space, a control character or '/'", quoted(c.label))
+			return nil, ocf.NotConfigured("label %s holds a space, a control character or '/'", ocf.Quote(c.label))
 		}
 		if len(c.label)+2 > maxIfName {
-			return nil, ocf.NotConfigured("label %s is too long: nic:label must fit in %d characters", quoted(c.label), maxIfName)
+			return nil, ocf.NotConfigured("label %s is too long: nic:label must fit in %d characters", ocf.Quote(c.label), maxIfName)
 		}
 	}
 	n := p.Int("arp_count")
@@ -95,7 +95,7 @@ func parseConfig(p ocf.Params) (*config, error) {
 	c.arpInterval = time.Duration(ms) * time.Millisecond
 	if c.arpMode, err = neigh.ParseMode(p.String("arp_mode")); err != nil {
 		// ParseMode's error quotes the whole value.
-		return nil, ocf.NotConfigured("arp_mode %s is not request, reply or both", quoted(p.String("arp_mode")))
+		return nil, ocf.NotConfigured("arp_mode %s is not request, reply or both", ocf.Quote(p.String("arp_mode")))
 	}
 	if c.preferredLft, err = parseLifetime(p.String("preferred_lft")); err != nil {
 		return nil, err
@@ -112,10 +112,10 @@ func parseIP(s string) (netip.Addr, error) {
 	}
 	a, err := netip.ParseAddr(s)
 	if err != nil {
-		return netip.Addr{}, ocf.NotConfigured("ip %s is not an IPv4 or IPv6 address", quoted(s))
+		return netip.Addr{}, ocf.NotConfigured("ip %s is not an IPv4 or IPv6 address", ocf.Quote(s))
 	}
 	if a.Zone() != "" {
-		return netip.Addr{}, ocf.NotConfigured("ip %s: give the interface as nic, not as a zone", quoted(s))
+		return netip.Addr{}, ocf.NotConfigured("ip %s: give the interface as nic, not as a zone", ocf.Quote(s))
 	}
 	a = a.Unmap()
 	switch {
@@ -136,7 +136,7 @@ func parseNetmask(s string, ip netip.Addr) (int, error) {
 	if ip.Is4() && strings.Count(s, ".") == 3 {
 		m, err := netip.ParseAddr(s)
 		if err != nil || !m.Is4() {
-			return 0, ocf.NotConfigured("cidr_netmask %s is not a prefix length or a dotted-quad mask", quoted(s))
+			return 0, ocf.NotConfigured("cidr_netmask %s is not a prefix length or a dotted-quad mask", ocf.Quote(s))
 		}
 		bits := 0
 		v := m.As4()
@@ -156,7 +156,7 @@ func parseNetmask(s string, ip netip.Addr) (int, error) {
 		if ip.Is6() {
 			mask = ""
 		}
-		return 0, ocf.NotConfigured("cidr_netmask %s is not a prefix length (1..%d)%s", quoted(s), ip.BitLen(), mask)
+		return 0, ocf.NotConfigured("cidr_netmask %s is not a prefix length (1..%d)%s", ocf.Quote(s), ip.BitLen(), mask)
 	}
 	if n < 1 || n > ip.BitLen() {
 		return 0, ocf.NotConfigured("cidr_netmask %d is out of range 1..%d for %s", n, ip.BitLen(), ip)
@@ -170,7 +170,7 @@ func parseLifetime(s string) (lifetime, error) {
 	}
 	n, err := strconv.ParseUint(s, 10, 32)
 	if err != nil || n == 0xffffffff {
-		return lifetime{}, ocf.NotConfigured("preferred_lft %s is not a number of seconds below 4294967295 or forever", quoted(s))
+		return lifetime{}, ocf.NotConfigured("preferred_lft %s is not a number of seconds below 4294967295 or forever", ocf.Quote(s))
 	}
 	return lifetime{secs: uint32(n)}, nil
 }
@@ -184,11 +184,11 @@ func checkNic(s string) error {
 	case strings.Contains(s, ":"):
 		// IPaddr2 took "eth0:1" as an alias; Linux has no alias
 		// interfaces, only labels on addresses.
-		return ocf.NotConfigured("nic %s: an alias (nic:label) is no interface; set nic to the interface and label to the rest", quoted(s))
+		return ocf.NotConfigured("nic %s: an alias (nic:label) is no interface; set nic to the interface and label to the rest", ocf.Quote(s))
 	case len(s) > maxIfName:
-		return ocf.NotConfigured("nic %s is longer than an interface name (%d bytes)", quoted(s), maxIfName)
+		return ocf.NotConfigured("nic %s is longer than an interface name (%d bytes)", ocf.Quote(s), maxIfName)
 	case s == "." || s == ".." || strings.Contains(s, "/") || strings.ContainsFunc(s, isSpaceOrControl):
-		return ocf.NotConfigured("nic %s is not an interface name: no '/', space or control character, not '.' or '..'", quoted(s))
+		return ocf.NotConfigured("nic %s is not an interface name: no '/', space or control character, not '.' or '..'", ocf.Quote(s))
 	}
 	return nil
 }
@@ -203,7 +203,7 @@ func (c *config) fullLabel(nic string) (string, error) {
 	}
 	l := nic + ":" + c.label
 	if len(l) > maxIfName {
-		return "", ocf.NotConfigured("label %s: %s is longer than %d characters", quoted(c.label), quoted(l), maxIfName)
+		return "", ocf.NotConfigured("label %s: %s is longer than %d characters", ocf.Quote(c.label), ocf.Quote(l), maxIfName)
 	}
 	return l, nil
 }

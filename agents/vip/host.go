@@ -34,7 +34,7 @@ func openHost(r nsRef) (*host, error) {
 		if ns.IsOpen() {
 			ns.Close()
 		}
-		return nil, ocf.Generic("open netlink in network namespace %s: %w", quoted(r.value), err)
+		return nil, ocf.Generic("open netlink in network namespace %s: %w", ocf.Quote(r.value), err)
 	}
 	return &host{nl: nl, ns: ns}, nil
 }

@@ -40,20 +40,20 @@ func parseNetns(v string) (nsRef, error) {
 		return nsRef{}, nil
 	}
 	if strings.ContainsFunc(v, isControl) {
-		return nsRef{}, ocf.NotConfigured("network_namespace %s holds a control character", quoted(v))
+		return nsRef{}, ocf.NotConfigured("network_namespace %s holds a control character", ocf.Quote(v))
 	}
 	if !strings.HasPrefix(v, "/") {
 		if err := ocf.CheckName(v); err != nil {
-			return nsRef{}, ocf.NotConfigured("network_namespace %s %v: a name under %s, or an absolute path", quoted(v), err, netnsDir)
+			return nsRef{}, ocf.NotConfigured("network_namespace %s %v: a name under %s, or an absolute path", ocf.Quote(v), err, netnsDir)
 		}
 		return nsRef{value: v, path: filepath.Join(netnsDir, v), named: true}, nil
 	}
 	if len(v) > pathMax {
-		return nsRef{}, ocf.NotConfigured("network_namespace %s is too long for a path (max %d bytes)", quoted(v), pathMax)
+		return nsRef{}, ocf.NotConfigured("network_namespace %s is too long for a path (max %d bytes)", ocf.Quote(v), pathMax)
 	}
 	for _, c := range strings.Split(v, "/") {
 		if len(c) > nameMax {
-			return nsRef{}, ocf.NotConfigured("network_namespace %s has a path component over %d bytes", quoted(v), nameMax)
+			return nsRef{}, ocf.NotConfigured("network_namespace %s has a path component over %d bytes", ocf.Quote(v), nameMax)
 		}
 	}
 	return nsRef{value: v, path: v}, nil
@@ -79,16 +79,16 @@ func (r nsRef) open() (netns.NsHandle, error) {
 	pfd, err := unix.Open(r.path, unix.O_PATH|unix.O_CLOEXEC, 0)
 	if err != nil {
 		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
-			return netns.None(), ocf.Errorf(ocf.ErrArgs, "network_namespace %s does not exist on this node", quoted(r.value))
+			return netns.None(), ocf.Errorf(ocf.ErrArgs, "network_namespace %s does not exist on this node", ocf.Quote(r.value))
 		}
 		// ELOOP, EACCES, ENAMETOOLONG through a symlink: this node's
 		// files, which another node may not share.
-		return netns.None(), ocf.Errorf(ocf.ErrArgs, "network_namespace %s cannot be opened on this node: %w", quoted(r.value), err)
+		return netns.None(), ocf.Errorf(ocf.ErrArgs, "network_namespace %s cannot be opened on this node: %w", ocf.Quote(r.value), err)
 	}
 	defer unix.Close(pfd)
 	var fs unix.Statfs_t
 	if err := unix.Fstatfs(pfd, &fs); err != nil {
-		return netns.None(), ocf.Generic("network_namespace %s: statfs: %w", quoted(r.value), err)
+		return netns.None(), ocf.Generic("network_namespace %s: statfs: %w", ocf.Quote(r.value), err)
 	}
 	if fs.Type != unix.NSFS_MAGIC {
 		var st unix.Stat_t
@@ -100,12 +100,12 @@ func (r nsRef) open() (netns.NsHandle, error) {
 	}
 	fd, err := unix.Open(fmt.Sprintf("/proc/self/fd/%d", pfd), unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return netns.None(), ocf.Generic("open network_namespace %s: %w", quoted(r.value), err)
+		return netns.None(), ocf.Generic("open network_namespace %s: %w", ocf.Quote(r.value), err)
 	}
 	t, err := unix.IoctlRetInt(fd, unix.NS_GET_NSTYPE)
 	if err != nil {
 		unix.Close(fd)
-		return netns.None(), ocf.Generic("network_namespace %s: NS_GET_NSTYPE: %w", quoted(r.value), err)
+		return netns.None(), ocf.Generic("network_namespace %s: NS_GET_NSTYPE: %w", ocf.Quote(r.value), err)
 	}
 	if t != unix.CLONE_NEWNET {
 		unix.Close(fd)
@@ -121,9 +121,9 @@ func (r nsRef) open() (netns.NsHandle, error) {
 // every node.
 func (r nsRef) notNetns(kind string) error {
 	if r.named {
-		return ocf.Errorf(ocf.ErrArgs, "network_namespace %s is not a network namespace on this node (%s, not mounted)", quoted(r.value), kind)
+		return ocf.Errorf(ocf.ErrArgs, "network_namespace %s is not a network namespace on this node (%s, not mounted)", ocf.Quote(r.value), kind)
 	}
-	return ocf.NotConfigured("network_namespace %s is not a network namespace (it is %s)", quoted(r.value), kind)
+	return ocf.NotConfigured("network_namespace %s is not a network namespace (it is %s)", ocf.Quote(r.value), kind)
 }
 
 func fileKind(mode uint32) string {

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"html"
 	"strings"
 	"testing"
 	"time"
@@ -107,14 +106,12 @@ func activeOn(st *crmwrap.Status, id string) string {
 }
 
 // failuresAnywhere returns every recorded failure of rsc, on any node.
-// crm_mon 2.1.5 escapes an exit reason for XML before libxml escapes it
-// again, so a '"' in the reason reads "&quot;" after one parse; the reason
-// is unescaped once more here to get what the agent wrote.
+// failuresAnywhere returns rsc's failures on any node. crmwrap undoes
+// crm_mon's double escaping, so ExitReason is what the agent wrote.
 func failuresAnywhere(st *crmwrap.Status, rsc string) []crmwrap.Failure {
 	var fs []crmwrap.Failure
 	for _, f := range st.Failures {
 		if strings.HasPrefix(f.OpKey, rsc+"_") {
-			f.ExitReason = html.UnescapeString(f.ExitReason)
 			fs = append(fs, f)
 		}
 	}

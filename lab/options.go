@@ -15,8 +15,9 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"time"
+
+	"github.com/vnfha/vnfha/ocf"
 )
 
 // Options says what lab to build.
@@ -82,15 +83,9 @@ func locate(name, stateRoot string) (paths, error) {
 	return paths{stateRoot, name}, nil
 }
 
-// quote quotes at most the first 32 bytes of s: a name given by a user
-// may be of any length, and messages stay short.
-func quote(s string) string {
-	const max = 32
-	if len(s) > max {
-		return strconv.Quote(s[:max]) + fmt.Sprintf("... (%d bytes)", len(s))
-	}
-	return strconv.Quote(s)
-}
+// quote quotes a name or path given by a user, at most a few bytes of
+// it (ocf.Quote): messages stay short whatever was given.
+func quote(s string) string { return ocf.Quote(s) }
 
 // withDefaults fills in the defaults and checks what cannot work.
 func (o Options) withDefaults() (Options, error) {

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vnfha/vnfha/lab"
+	"github.com/vnfha/vnfha/ocf"
 )
 
 // labCommand is one "vnfha lab" command: its arguments and flags.
@@ -360,12 +361,6 @@ func (c cli) labInit(args []string) int {
 	return exitError
 }
 
-// quote quotes at most the first 32 bytes of s: command lines may hold
-// anything, and messages stay short.
-func quote(s string) string {
-	const max = 32
-	if len(s) > max {
-		return strconv.Quote(s[:max]) + fmt.Sprintf("... (%d bytes)", len(s))
-	}
-	return strconv.Quote(s)
-}
+// quote quotes what a command line gave, at most a few bytes of it
+// (ocf.Quote): messages stay short whatever was given.
+func quote(s string) string { return ocf.Quote(s) }

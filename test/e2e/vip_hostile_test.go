@@ -21,8 +21,7 @@ import (
 // says what is wrong.
 func TestVIPHostileNamespace(t *testing.T) {
 	l := labtest.Up(t, lab.Options{Nodes: 3})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
+	ctx := labtest.Context(t)
 	c := crmwrap.New(l.Runner("node1"))
 	v4, _ := vipAddrs(l)
 	bad := v4.Next()

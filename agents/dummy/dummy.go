@@ -9,11 +9,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
 	"time"
 
+	"github.com/vnfha/vnfha/internal/durable"
 	"github.com/vnfha/vnfha/ocf"
 )
 
@@ -58,7 +63,7 @@ var Agent = ocf.MustNew(ocf.Agent{
 		{Name: ocf.ActionValidateAll, Timeout: 20 * time.Second},
 		{Name: ocf.ActionMetaData, Timeout: 5 * time.Second},
 	},
-	Validate: validate,
+	Check: check,
 	ExitCodes: []ocf.ExitCodeDoc{
 		{Code: ocf.ErrGeneric, When: "The state file cannot be read or written, or promote found the resource stopped."},
 	},
@@ -70,42 +75,70 @@ type state struct {
 	Fake string   `json:"fake"`
 }
 
-func statePath(req *ocf.Request) string {
-	if p := req.Params.String("state"); p != "" {
-		return p
+// maxState bounds what read takes of a state file: ours are a few dozen
+// bytes, and state may name any file (/dev/zero, a log).
+const maxState = 4096
+
+// statePath returns the state file of the instance, or an error if the
+// parameters cannot name one this agent writes (principle 6 of
+// docs/agents/README.md: no name becomes a path by accident).
+func statePath(req *ocf.Request) (string, error) {
+	if err := check(req); err != nil {
+		return "", err
 	}
-	return filepath.Join(req.Env.RscTmp, "vnfha-dummy-"+req.Env.Instance+".state")
+	if p := req.Params.String("state"); p != "" {
+		return p, nil
+	}
+	return filepath.Join(req.Env.RscTmp, "vnfha-dummy-"+req.Env.Instance+".state"), nil
 }
 
-func validate(_ context.Context, req *ocf.Request) error {
-	if p := req.Params.String("state"); p != "" && !filepath.IsAbs(p) {
-		return ocf.NotConfigured("state must be an absolute path, not %q", p)
-	}
-	if req.Env.Instance == "" && !req.Params.Set("state") {
-		return ocf.NotConfigured("OCF_RESOURCE_INSTANCE is not set and no state file is given")
+// check is the agent's pure check of its parameters: 6 from every action
+// that acts on them, the same reason each time.
+func check(req *ocf.Request) error {
+	p := req.Params.String("state")
+	switch {
+	case p == "":
+		if req.Env.Instance == "" {
+			return ocf.NotConfigured("OCF_RESOURCE_INSTANCE is not set and no state file is given")
+		}
+	case !filepath.IsAbs(p):
+		return ocf.NotConfigured("state must be an absolute path, not %s", ocf.Quote(p))
+	case slices.Contains(strings.Split(p, "/"), ".."):
+		return ocf.NotConfigured("state %s holds \"..\"", ocf.Quote(p))
+	case len(p) > 4095:
+		return ocf.NotConfigured("state is %d bytes, longer than a path can be", len(p))
 	}
 	return nil
 }
 
 // read returns nil, nil when the state file does not exist: the resource is
-// stopped.
+// stopped. It never blocks on a fifo and reads at most maxState bytes.
 func read(path string) (*state, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read state file: %w", err)
 	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("state file %s is not a regular file", ocf.Quote(path))
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxState+1))
+	if err != nil {
+		return nil, fmt.Errorf("read state file: %w", err)
+	}
 	var s state
-	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("parse state file %s: %w", path, err)
+	if len(b) > maxState || json.Unmarshal(b, &s) != nil {
+		// Not ours: quote none of it (principle 5).
+		return nil, fmt.Errorf("state file %s holds no dummy state", ocf.Quote(path))
 	}
 	return &s, nil
 }
 
-// write replaces the state file atomically, so that a monitor running
-// concurrently with start never sees half a file.
+// write replaces the state file atomically and durably, so that a monitor
+// running concurrently with start never sees half a file.
 func write(path string, s state) error {
 	b, err := json.Marshal(s)
 	if err != nil {
@@ -114,19 +147,7 @@ func write(path string, s state) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("create state directory: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".vnfha-dummy-*")
-	if err != nil {
-		return fmt.Errorf("write state file: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write state file: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write state file: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := durable.WriteFile(path, b, 0o644); err != nil {
 		return fmt.Errorf("write state file: %w", err)
 	}
 	return nil
@@ -150,7 +171,10 @@ func start(ctx context.Context, req *ocf.Request) error {
 	if err := sleep(ctx, req); err != nil {
 		return err
 	}
-	path := statePath(req)
+	path, err := statePath(req)
+	if err != nil {
+		return err
+	}
 	cur, err := read(path)
 	if err != nil {
 		return err
@@ -163,19 +187,38 @@ func start(ctx context.Context, req *ocf.Request) error {
 	return write(path, state{Role: ocf.RoleStarted, Fake: req.Params.String("fake")})
 }
 
+// stop removes the state file, and only a state file: a stop never fails
+// because of the configuration (a failed stop gets the node fenced), and
+// never removes what start would not have written (state=/etc/passwd).
 func stop(ctx context.Context, req *ocf.Request) error {
+	path, err := statePath(req)
+	if err != nil {
+		req.Log.Warnf("nothing to stop: %v", err)
+		return nil
+	}
 	if err := sleep(ctx, req); err != nil {
 		return err
 	}
-	err := os.Remove(statePath(req))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	cur, err := read(path)
+	if err != nil {
+		req.Log.Warnf("nothing to stop, %s left alone: %v", ocf.Quote(path), err)
+		return nil
+	}
+	if cur == nil {
+		return nil
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove state file: %w", err)
 	}
 	return nil
 }
 
 func monitor(_ context.Context, req *ocf.Request) error {
-	cur, err := read(statePath(req))
+	path, err := statePath(req)
+	if err != nil {
+		return err
+	}
+	cur, err := read(path)
 	if err != nil {
 		if req.Probe {
 			// A probe asks only what runs here; a state file we cannot read
@@ -198,7 +241,10 @@ func setRole(ctx context.Context, req *ocf.Request, role ocf.Role) error {
 	if err := sleep(ctx, req); err != nil {
 		return err
 	}
-	path := statePath(req)
+	path, err := statePath(req)
+	if err != nil {
+		return err
+	}
 	cur, err := read(path)
 	if err != nil {
 		return err
@@ -225,6 +271,11 @@ func promote(ctx context.Context, req *ocf.Request) error {
 }
 
 func demote(ctx context.Context, req *ocf.Request) error {
+	if _, err := statePath(req); err != nil {
+		// Nothing can run with these parameters, so nothing is promoted.
+		req.Log.Warnf("nothing to demote: %v", err)
+		return nil
+	}
 	return setRole(ctx, req, ocf.RoleStarted)
 }
 
@@ -239,7 +290,10 @@ func reload(ctx context.Context, req *ocf.Request) error {
 	if err := sleep(ctx, req); err != nil {
 		return err
 	}
-	path := statePath(req)
+	path, err := statePath(req)
+	if err != nil {
+		return err
+	}
 	cur, err := read(path)
 	if err != nil || cur == nil {
 		// Nothing to reload into; the next start reads the new values.

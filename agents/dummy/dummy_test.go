@@ -8,7 +8,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/vnfha/vnfha/ocf"
 	"github.com/vnfha/vnfha/ocf/ocftest"
@@ -128,5 +130,104 @@ func TestOCFTester(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "passed all tests") {
 		t.Fatalf("ocf-tester: %v\n%s", err, out)
+	}
+}
+
+// TestHostileState feeds state values that name no file the dummy writes
+// to every action: one code and one bounded reason for the misconfigured
+// ones, stop always 0, and no file that is not a dummy state ever removed
+// or read whole (docs/agents/README.md, principles 1, 4, 5 and 6).
+func TestHostileState(t *testing.T) {
+	tmp := t.TempDir()
+	foreign := filepath.Join(tmp, "passwd")
+	secret := "root:x:0:0:root:/root:/bin/bash\n" + strings.Repeat("secret", 100)
+	if err := os.WriteFile(foreign, []byte(secret), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(tmp, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(tmp, "dir")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const probe, recurring = "0", "10000"
+	type want struct{ validate, start, probe, monitor ocf.Code }
+	misconfigured := want{ocf.ErrNotConfigured, ocf.ErrNotConfigured, ocf.ErrNotConfigured, ocf.ErrNotConfigured}
+	for _, tt := range []struct {
+		name, state string
+		want        want
+		reason      string // in every failing action's reason
+	}{
+		{"relative", "tmp/x.state", misconfigured, `state must be an absolute path, not "tmp/x.state"`},
+		{"dot-dot", tmp + "/../x.state", misconfigured, `holds ".."`},
+		{"too long", "/" + strings.Repeat("a", 5000), misconfigured, "longer than a path can be"},
+		{"a file not ours", foreign, want{ocf.Success, ocf.ErrGeneric, ocf.NotRunning, ocf.ErrGeneric}, "holds no dummy state"},
+		{"a fifo", fifo, want{ocf.Success, ocf.ErrGeneric, ocf.NotRunning, ocf.ErrGeneric}, "is not a regular file"},
+		{"a directory", dir, want{ocf.Success, ocf.ErrGeneric, ocf.NotRunning, ocf.ErrGeneric}, "is not a regular file"},
+		{"a device", "/dev/zero", want{ocf.Success, ocf.ErrGeneric, ocf.NotRunning, ocf.ErrGeneric}, "is not a regular file"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			run := func(action, interval string) (ocf.Code, string) {
+				t.Helper()
+				env := map[string]string{
+					"OCF_RESOURCE_INSTANCE":        "d",
+					"HA_RSCTMP":                    tmp,
+					"OCF_RESKEY_state":             tt.state,
+					"OCF_RESKEY_CRM_meta_interval": interval,
+					"OCF_RESKEY_CRM_meta_timeout":  "5000",
+				}
+				var stdout, stderr bytes.Buffer
+				done := make(chan ocf.Code, 1)
+				go func() {
+					done <- Agent.Run(context.Background(), []string{action}, ocf.MapLookup(env), &stdout, &stderr)
+				}()
+				select {
+				case code := <-done:
+					return code, stderr.String()
+				case <-time.After(10 * time.Second):
+					t.Fatalf("%s hung", action)
+					return 0, ""
+				}
+			}
+			for _, c := range []struct {
+				action, interval string
+				want             ocf.Code
+			}{
+				{"validate-all", recurring, tt.want.validate},
+				{"start", recurring, tt.want.start},
+				{"monitor", probe, tt.want.probe},
+				{"monitor", recurring, tt.want.monitor},
+				{"stop", recurring, ocf.Success},
+				{"demote", recurring, ocf.Success},
+			} {
+				if tt.want.validate == ocf.Success && c.action == "demote" {
+					continue // a real state path: demote of a stopped instance is 7
+				}
+				code, stderr := run(c.action, c.interval)
+				if code != c.want {
+					t.Errorf("%s (interval %s) = %d, want %d; stderr %q", c.action, c.interval, code, c.want, stderr)
+				}
+				reason := ""
+				for _, l := range strings.Split(stderr, "\n") {
+					if r, ok := strings.CutPrefix(l, "ocf-exit-reason:"); ok {
+						reason = r
+					}
+				}
+				if c.want.IsFailure() && !strings.Contains(reason, tt.reason) {
+					t.Errorf("%s reason %q lacks %q", c.action, reason, tt.reason)
+				}
+				if len(reason) > ocf.MaxReasonLen || strings.Contains(stderr, "secret") {
+					t.Errorf("%s: reason %d bytes, or a file's contents quoted: %q", c.action, len(reason), stderr)
+				}
+			}
+			if b, err := os.ReadFile(foreign); err != nil || string(b) != secret {
+				t.Errorf("a file that is no dummy state was changed or removed: %v", err)
+			}
+			if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+				t.Errorf("the directory given as state was removed: %v", err)
+			}
+		})
 	}
 }

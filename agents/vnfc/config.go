@@ -37,7 +37,8 @@ type config struct {
 	pidfile     string
 	stopSignal  syscall.Signal
 	stopTimeout time.Duration
-	health      *probe // nil: no health check
+	settle      time.Duration // settle_time
+	health      *probe        // nil: no health check
 	logFile     string
 	backend     string
 	unit        string
@@ -93,6 +94,7 @@ func parseConfig(p ocf.Params) (*config, error) {
 		workdir:     p.String("workdir"),
 		pidfile:     p.String("pidfile"),
 		stopTimeout: p.Duration("stop_timeout"),
+		settle:      p.Duration("settle_time"),
 		logFile:     p.String("log_file"),
 		backend:     p.String("backend"),
 		unit:        p.String("unit"),
@@ -154,8 +156,11 @@ func parseConfig(p ocf.Params) (*config, error) {
 	if c.stopSignal, err = parseSignal(p.String("stop_signal")); err != nil {
 		return nil, err
 	}
-	if c.stopTimeout <= 0 {
-		return nil, errors.New("stop_timeout must be positive")
+	if c.stopTimeout <= 0 || c.stopTimeout > maxStopTimeout {
+		return nil, fmt.Errorf("stop_timeout must be more than 0 and at most %s", maxStopTimeout)
+	}
+	if c.settle < 0 || c.settle > maxSettle {
+		return nil, fmt.Errorf("settle_time must be 0 to %s", maxSettle)
 	}
 	if c.health, err = parseProbe(p.String("health"), p.Duration("health_timeout")); err != nil {
 		return nil, err
@@ -168,6 +173,15 @@ func parseConfig(p ocf.Params) (*config, error) {
 	}
 	return c, nil
 }
+
+// Upper bounds of the time parameters: beyond them a value is a typo (a
+// unit forgotten: "20" is seconds, "20000" is five hours), and a bound
+// keeps every wait of the agent finite.
+const (
+	maxStopTimeout   = time.Hour
+	maxSettle        = time.Minute
+	maxHealthTimeout = 10 * time.Minute
+)
 
 // validEnvName accepts what a shell accepts as a variable name.
 func validEnvName(s string) bool {

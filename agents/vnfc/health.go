@@ -3,7 +3,6 @@ package vnfc
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -39,8 +38,8 @@ func parseProbe(s string, timeout time.Duration) (*probe, error) {
 	if s == "" || s == "none" {
 		return nil, nil
 	}
-	if timeout <= 0 {
-		return nil, errors.New("health_timeout must be positive")
+	if timeout <= 0 || timeout > maxHealthTimeout {
+		return nil, fmt.Errorf("health_timeout must be more than 0 and at most %s", maxHealthTimeout)
 	}
 	p := &probe{timeout: timeout}
 	switch {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,10 +35,16 @@ func (b *processBackend) status(context.Context) (status, error) {
 		}
 		return status{state: stopped}, nil
 	}
+	if rec.Starting || rec.Main.PID == 0 {
+		// Only a start under way writes such a record, and no monitor runs
+		// during a start: this start ended early (timed out, or killed),
+		// and what it started may still run.
+		return status{state: failed, reason: "a start did not finish"}, nil
+	}
 	if !rec.Main.alive() {
-		reason := fmt.Sprintf("the VNFC (pid %d) is gone", rec.Main.PID)
-		if b, err := os.ReadFile(filepath.Join(b.dir, exitFile)); err == nil {
-			reason = strings.TrimSpace(string(b))
+		reason := fmt.Sprintf("the VNFC is gone (pid %d)", rec.Main.PID)
+		if e := readExit(b.dir); e != nil {
+			reason = fmt.Sprintf("the VNFC %s at %s (pid %d)", e.How, e.At.Format("15:04:05.000"), e.PID)
 		}
 		return status{state: failed, reason: reason}, nil
 	}
@@ -60,6 +67,8 @@ func hasLeftovers(dir string) bool {
 }
 
 // start starts the supervisor and waits until it has started the VNFC.
+// On an error, what it started is left for stop, which the caller runs:
+// the record names it from before the supervisor gets its spec.
 func (b *processBackend) start(ctx context.Context, c *config, env *ocf.Env) error {
 	if err := resetDir(b.dir); err != nil {
 		return err
@@ -117,8 +126,9 @@ func (b *processBackend) start(ctx context.Context, c *config, env *ocf.Env) err
 	// get the signals Pacemaker's executor sends to the agent's group.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	// The supervisor runs without our environment: it gets all it needs in
-	// the spec, and OCF_* variables would only confuse a VNFC.
-	cmd.Env = []string{"PATH=" + searchPath}
+	// the spec, and OCF_* variables would only confuse a VNFC. The
+	// resource's name is there for an operator's ps, as in the VNFC's.
+	cmd.Env = []string{"PATH=" + searchPath, "VNFHA_RESOURCE=" + c.instance}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start supervisor: %w", err)
 	}
@@ -126,6 +136,19 @@ func (b *processBackend) start(ctx context.Context, c *config, env *ocf.Env) err
 	defer cmd.Process.Release()
 	statusW.Close()
 	specR.Close()
+	// The supervisor is named in the record before it gets its spec, so
+	// before it can start anything: if this process is killed from here
+	// on (the executor's timeout), stop finds the supervisor, and ends it
+	// and whatever runs below it. Killed before this write, the agent
+	// leaves a supervisor that reads EOF for a spec and exits.
+	sup, err := identify(cmd.Process.Pid)
+	if err == nil {
+		err = writeRecord(b.dir, &record{Backend: backendProcess, Supervisor: procID{PID: sup.PID, Start: sup.Start}, Starting: true})
+	}
+	if err != nil {
+		_ = cmd.Process.Kill()
+		return fmt.Errorf("record the supervisor: %w", err)
+	}
 	if _, err := specW.Write(specJSON); err != nil {
 		return fmt.Errorf("send spec to supervisor: %w", err)
 	}
@@ -134,65 +157,86 @@ func (b *processBackend) start(ctx context.Context, c *config, env *ocf.Env) err
 	if dl, ok := ctx.Deadline(); ok {
 		_ = statusR.SetReadDeadline(dl)
 	}
-	line, err := bufio.NewReader(statusR).ReadString('\n')
+	line, err := bufio.NewReader(io.LimitReader(statusR, 4096)).ReadString('\n')
 	line = strings.TrimSpace(line)
 	switch {
 	case line == supervisorReady:
 	case line != "":
 		return ocf.Generic("%s", line)
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		return ocf.Generic("the VNFC did not start within the start timeout")
+		return b.timedOut(c)
 	default:
 		return ocf.Generic("the supervisor ended before it started the VNFC: %v", err)
 	}
 	rec, err := readRecord(b.dir)
-	if err != nil || rec == nil {
-		return ocf.Generic("supervisor started the VNFC but left no state: %v", err)
+	if err != nil || rec == nil || rec.Starting || rec.Main.PID == 0 {
+		return ocf.Generic("the supervisor started the VNFC but left no state: %v", err)
 	}
 	b.rec = rec
 	return nil
 }
 
+// timedOut says why start ran out of time before the VNFC ran.
+func (b *processBackend) timedOut(c *config) error {
+	if c.pidfile == "" {
+		return ocf.Generic("the VNFC did not start within the start timeout")
+	}
+	if rec, err := readRecord(b.dir); err == nil && rec != nil && rec.Main.alive() {
+		return ocf.Generic("pid file %s not written within the start timeout: %s still runs; "+
+			"with pidfile, the command must fork and exit 0", c.pidfile, filepath.Base(c.path))
+	}
+	return ocf.Generic("pid file %s not written within the start timeout", c.pidfile)
+}
+
+func (b *processBackend) startedAt() time.Time { return b.rec.Started }
+
 // arm makes an exit of the VNFC a failure to report from now on. It fails
 // if the VNFC already exited, so that start cannot succeed over a dead
 // process.
-func (b *processBackend) arm(context.Context) error {
+func (b *processBackend) arm(ctx context.Context) error {
 	armed := filepath.Join(b.dir, armedFile)
 	if err := touch(armed); err != nil {
 		return err
 	}
-	if gone, how := b.gone(context.Background()); gone {
+	if gone, how := b.wait(ctx, 0); gone {
 		take(armed)
 		return ocf.Generic("%s", how)
 	}
 	return nil
 }
 
-func (b *processBackend) gone(context.Context) (bool, string) {
-	if b.rec.Main.alive() {
+// wait waits up to d for the VNFC's main process to end, woken by the
+// kernel (a pidfd), and says how it ended.
+func (b *processBackend) wait(ctx context.Context, d time.Duration) (bool, string) {
+	if dl, ok := ctx.Deadline(); ok {
+		d = min(d, time.Until(dl))
+	}
+	if !b.rec.Main.waitExit(max(d, 0)) {
 		return false, ""
 	}
 	return true, b.exitReason(b.rec)
 }
 
+// exitReason says how the VNFC ended during start.
 func (b *processBackend) exitReason(rec *record) string {
-	// The VNFC may be a zombie not yet reaped: the supervisor writes how it
-	// ended, then exits, within microseconds.
+	// The supervisor writes how the VNFC ended once it has reaped it, then
+	// ends what is left and exits, within milliseconds.
 	rec.Supervisor.waitExit(time.Second)
-	if bs, err := os.ReadFile(filepath.Join(b.dir, exitFile)); err == nil {
-		return strings.TrimSpace(string(bs))
+	if e := readExit(b.dir); e != nil {
+		return fmt.Sprintf("the VNFC %s during start (pid %d)", e.How, e.PID)
 	}
-	return fmt.Sprintf("the VNFC (pid %d) exited during start", rec.Main.PID)
+	return fmt.Sprintf("the VNFC ended during start (pid %d)", rec.Main.PID)
 }
 
 // killWait bounds how long stop waits for the VNFC to die after SIGKILL,
 // and for the supervisor to follow it.
 const killWait = 5 * time.Second
 
-// stop ends the VNFC: stop_signal to its process group, SIGKILL to the
-// group after stop_timeout, then the state directory goes. It is what the
-// OCF stop must be: idempotent, and successful whenever nothing of the
-// VNFC is left, whatever state it was in (supervisor or VNFC already dead).
+// stop ends the VNFC: stop_signal to every process of it, SIGKILL after
+// stop_timeout, then the state directory goes. It is what the OCF stop
+// must be: idempotent, and successful whenever nothing of the VNFC is
+// left, whatever state it was in (supervisor or VNFC already dead, or a
+// start that never finished).
 func (b *processBackend) stop(ctx context.Context, c *config, log logger) error {
 	rec, err := readRecord(b.dir)
 	if err != nil {
@@ -202,7 +246,7 @@ func (b *processBackend) stop(ctx context.Context, c *config, log logger) error 
 	// Disarm first: from here on an exit is ours, not a failure.
 	take(filepath.Join(b.dir, armedFile))
 	if rec != nil {
-		if err := b.kill(ctx, rec, c, log); err != nil {
+		if err := b.end(ctx, rec, c, log); err != nil {
 			return err
 		}
 	}
@@ -212,55 +256,118 @@ func (b *processBackend) stop(ctx context.Context, c *config, log logger) error 
 	return nil
 }
 
-func (b *processBackend) kill(ctx context.Context, rec *record, c *config, log logger) error {
+// members returns the live processes of the VNFC: everything below the
+// supervisor (a child subreaper, so even daemons that left the VNFC's
+// group and session), the main process, and the members of its process
+// group that the supervisor no longer holds (it was killed). Processes
+// older than the supervisor are never members: a process group id is
+// only reused once the group is empty, and then by a newer process.
+func (rec *record) members() []procID {
+	ps, err := scanProcs()
+	if err != nil {
+		return []procID{rec.Main}
+	}
+	var out []procID
+	seen := map[int]bool{rec.Supervisor.PID: true}
+	add := func(id procID) {
+		if id.PID > 0 && !seen[id.PID] {
+			seen[id.PID] = true
+			out = append(out, id)
+		}
+	}
+	if rec.Supervisor.alive() {
+		for _, id := range descendants(ps, rec.Supervisor.PID) {
+			add(id)
+		}
+	}
+	if rec.Main.alive() {
+		add(rec.Main)
+	}
+	for _, p := range ps {
+		if rec.PGID > 0 && p.pgid == rec.PGID && p.start >= rec.Supervisor.Start && p.state != 'Z' {
+			add(p.procID)
+		}
+	}
+	return out
+}
+
+// end ends the processes rec names, within ctx.
+func (b *processBackend) end(ctx context.Context, rec *record, c *config, log logger) error {
 	sig, grace := syscall.SIGTERM, 20*time.Second
 	if c != nil {
 		sig, grace = c.stopSignal, c.stopTimeout
 	}
 	// Leave time for SIGKILL within the operation's timeout: a stop that
 	// times out gets the node fenced.
+	killFor := killWait
 	if dl, ok := ctx.Deadline(); ok {
 		left := time.Until(dl)
 		if g := left - killWait - time.Second; g < grace {
 			// Short of time: half of what is left, so SIGKILL and the
 			// wait for it still fit.
 			grace = max(g, left/2, 0)
+			killFor = max(min(killWait, left-grace), 0)
 		}
 	}
-	if rec.Main.alive() {
-		signalGroup(rec, sig)
+	procs := rec.members()
+	if len(procs) > 0 {
+		signalAll(procs, sig)
 		// A stopped (SIGSTOP) VNFC handles the signal only once it runs
 		// again, as systemd does after KillSignal.
-		signalGroup(rec, syscall.SIGCONT)
-		if !rec.Main.waitExit(grace) {
+		signalAll(procs, syscall.SIGCONT)
+		if !waitAll(procs, grace) {
 			log.Warnf("the VNFC (pid %d) outlived %s after SIG%s; sending SIGKILL", rec.Main.PID, grace, sigName(sig))
-			signalGroup(rec, syscall.SIGKILL)
-			if !rec.Main.waitExit(killWait) {
-				return ocf.Generic("the VNFC (pid %d) survived SIGKILL for %s", rec.Main.PID, killWait)
+			signalAll(procs, syscall.SIGKILL)
+			if !waitAll(procs, killFor) {
+				return ocf.Generic("%s survived SIGKILL for %s", describeLive(procs), killFor)
 			}
 		}
 	}
-	// The supervisor reaps the VNFC, kills the rest of its group and exits.
-	if !rec.Supervisor.waitExit(killWait) {
-		log.Warnf("the supervisor (pid %d) did not exit; killing it", rec.Supervisor.PID)
-		_ = rec.Supervisor.signal(syscall.SIGKILL)
-		rec.Supervisor.waitExit(killWait)
+	// The supervisor kills whatever is still below it (forked since the
+	// scan), reaps it and exits: SIGTERM asks it to, in case the main
+	// process's end did not.
+	if rec.Supervisor.alive() {
+		_ = rec.Supervisor.signal(syscall.SIGTERM)
+		if !rec.Supervisor.waitExit(killWait) {
+			log.Warnf("the supervisor (pid %d) did not exit; killing it", rec.Supervisor.PID)
+			_ = rec.Supervisor.signal(syscall.SIGKILL)
+			rec.Supervisor.waitExit(killWait)
+		}
 	}
-	// Whatever of the group outlived its leader, with no supervisor left
-	// to kill it (it was dead, or killed above).
-	if rec.PGID > 0 {
-		_ = syscall.Kill(-rec.PGID, syscall.SIGKILL)
+	// The check: nothing of the VNFC is left. What was below the
+	// supervisor, if it died first, is now init's: still found by its
+	// process group or by the first scan.
+	left := append(rec.members(), procs...)
+	signalAll(left, syscall.SIGKILL)
+	if !waitAll(left, killFor) {
+		return ocf.Generic("%s survived SIGKILL for %s", describeLive(left), killFor)
 	}
 	return nil
 }
 
-// signalGroup signals the VNFC's process group, and its main process if a
-// daemon left the group.
-func signalGroup(rec *record, sig syscall.Signal) {
-	if rec.PGID > 0 {
-		_ = syscall.Kill(-rec.PGID, sig)
+// signalAll sends sig to each process that is still the one its procID
+// names.
+func signalAll(ids []procID, sig syscall.Signal) {
+	for _, id := range ids {
+		_ = id.signal(sig)
 	}
-	_ = rec.Main.signal(sig)
+}
+
+// describeLive names the first live process of ids, for an exit reason.
+func describeLive(ids []procID) string {
+	n, first := 0, 0
+	for _, id := range ids {
+		if id.alive() {
+			if n == 0 {
+				first = id.PID
+			}
+			n++
+		}
+	}
+	if n == 1 {
+		return fmt.Sprintf("pid %d", first)
+	}
+	return fmt.Sprintf("%d processes of the VNFC (pid %d, ...)", n, first)
 }
 
 func sigName(sig syscall.Signal) string {

@@ -22,9 +22,10 @@ import (
 // "watch") follows the unit over D-Bus and reports its failure at once,
 // as the supervisor does for backend=process.
 type systemdBackend struct {
-	dir  string
-	unit string
-	rec  *record
+	dir     string
+	unit    string
+	rec     *record
+	started time.Time // when the start job finished
 }
 
 // unitOf is the unit of the instance: the unit parameter, else a
@@ -146,6 +147,7 @@ func (b *systemdBackend) start(ctx context.Context, c *config, env *ocf.Env) err
 	if err != nil {
 		return ocf.Generic("%v", err)
 	}
+	b.started = time.Now()
 	if c.fastFail {
 		w, err := startWatcher(ctx, b.dir, b.unit, env, c.logFile)
 		if err != nil {
@@ -174,12 +176,44 @@ func unitState(ctx context.Context, unit string) (systemd.State, error) {
 	return st, nil
 }
 
+func (b *systemdBackend) startedAt() time.Time { return b.started }
+
+// gone reports whether the unit has ended, and how, for start's reason.
 func (b *systemdBackend) gone(ctx context.Context) (bool, string) {
 	st, err := unitState(ctx, b.unit)
 	if err != nil || st.Active() || st.ActiveState == "activating" {
 		return false, ""
 	}
-	return true, describeUnit(b.unit, st)
+	switch st.ExecMainCode {
+	case 1:
+		return true, fmt.Sprintf("the VNFC exited with status %d during start (unit %s)", st.ExecMainStatus, b.unit)
+	case 2, 3:
+		return true, fmt.Sprintf("the VNFC was killed by signal %d during start (unit %s)", st.ExecMainStatus, b.unit)
+	}
+	return true, describeUnit(b.unit, st) + " during start"
+}
+
+// systemdPoll is how often wait asks systemd for the unit's state: start
+// waits this way only through the settle time and the health check's
+// pauses, a few polls.
+const systemdPoll = 25 * time.Millisecond
+
+// wait polls the unit's state up to d, or until ctx ends.
+func (b *systemdBackend) wait(ctx context.Context, d time.Duration) (bool, string) {
+	deadline := time.Now().Add(d)
+	for {
+		if gone, how := b.gone(ctx); gone {
+			return true, how
+		}
+		left := time.Until(deadline)
+		if left <= 0 || ctx.Err() != nil {
+			return false, ""
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(min(left, systemdPoll)):
+		}
+	}
 }
 
 func (b *systemdBackend) arm(ctx context.Context) error {

@@ -95,6 +95,16 @@ var Agent = ocf.MustNew(ocf.Agent{
 				"short so that the SIGKILL still fits in the stop operation's timeout: a stop that times out gets the node fenced.",
 		},
 		{
+			Name: "settle_time", Type: ocf.Time, Default: "100ms",
+			ShortDesc: "How long the VNFC must run before start succeeds",
+			LongDesc: "A VNFC that ends within this time after it was started (with pidfile: after its daemon was found) " +
+				"failed to start, whatever its exit status: start fails with \"the VNFC exited with status N during start\". " +
+				"Start waits for it in parallel with the health check, so it costs nothing when the check takes longer; " +
+				"without a health check, every start takes at least this long. A program that fails on a bad " +
+				"configuration usually exits within milliseconds. 0 turns the wait off (an exit is then caught only if " +
+				"it comes before start returns); at most 60s.",
+		},
+		{
 			Name: "health", Type: ocf.String, Default: "none",
 			ShortDesc: "Health check",
 			LongDesc: "How monitor checks that the VNFC serves, besides running: none; tcp://host:port (connects); " +
@@ -177,9 +187,9 @@ type logger interface {
 	Warnf(format string, args ...any)
 }
 
-// configOf parses and resolves the parameters. Validate runs it for the
-// actions that act on the configuration; the others call it too, to get
-// the typed values, and tolerate its errors.
+// configOf parses and resolves the parameters, for the actions that act on
+// the configuration (validate-all, start, promote): one check, so that one
+// misconfiguration gets one code and one reason from each of them.
 func configOf(req *ocf.Request) (*config, error) {
 	c, err := configFor(req)
 	if err != nil {
@@ -192,8 +202,8 @@ func configOf(req *ocf.Request) (*config, error) {
 }
 
 func validate(_ context.Context, req *ocf.Request) error {
-	if req.Env.Instance == "" {
-		return ocf.NotConfigured("OCF_RESOURCE_INSTANCE is not set")
+	if _, err := stateDir(req.Env); err != nil {
+		return err
 	}
 	_, err := configOf(req)
 	return err
@@ -201,10 +211,9 @@ func validate(_ context.Context, req *ocf.Request) error {
 
 // backendOf picks the backend of the instance: the one its start used,
 // from the record, else the one the parameters name.
-func backendOf(req *ocf.Request) backend {
-	dir := stateDir(req.Env)
+func backendOf(req *ocf.Request, dir string) backend {
 	kind := req.Params.String("backend")
-	if rec, err := readRecord(dir); err == nil && rec != nil {
+	if rec, err := readRecord(dir); err == nil && rec != nil && rec.Backend != "" {
 		kind = rec.Backend
 	}
 	if kind == backendSystemd {
@@ -214,11 +223,15 @@ func backendOf(req *ocf.Request) backend {
 }
 
 func start(ctx context.Context, req *ocf.Request) error {
+	dir, err := stateDir(req.Env)
+	if err != nil {
+		return err
+	}
 	c, err := configOf(req)
 	if err != nil {
 		return err
 	}
-	b := backendOf(req)
+	b := backendOf(req, dir)
 	st, err := b.status(ctx)
 	if err != nil {
 		return err
@@ -235,26 +248,48 @@ func start(ctx context.Context, req *ocf.Request) error {
 	}
 	// The record of a stopped start is gone: the parameters pick the
 	// backend now.
-	b = backendOf(req)
+	b = backendOf(req, dir)
+	work, cancel := reserve(ctx)
+	err = startUp(work, req, c, b)
+	cancel()
+	if err != nil {
+		// Principle 3: a start that fails, or runs out of time, stops what
+		// it started, in the time reserved for it.
+		if serr := b.stop(ctx, c, req.Log); serr != nil {
+			req.Log.Warnf("clean up after failed start: %v", serr)
+		}
+		return err
+	}
+	req.Log.Info("started")
+	return nil
+}
+
+// startUp starts the VNFC, waits until it is healthy and has run for the
+// settle time, arms the report of its exit and sets the promotion score.
+func startUp(ctx context.Context, req *ocf.Request, c *config, b backend) error {
 	if err := b.start(ctx, c, req.Env); err != nil {
 		return err
 	}
+	settled := b.startedAt().Add(c.settle)
 	if c.health != nil {
-		hctx, cancel := reserve(ctx)
-		err := waitHealthy(hctx, c, b)
-		cancel()
-		if err != nil {
-			// Leave nothing running behind a failed start.
-			if serr := b.stop(ctx, c, req.Log); serr != nil {
-				req.Log.Warnf("clean up after failed start: %v", serr)
-			}
+		if err := waitHealthy(ctx, c, b); err != nil {
 			return err
+		}
+	}
+	// A VNFC that exits within the settle time failed to start, whatever
+	// its exit status: without this, /bin/false "starts" whenever start
+	// wins the race with its exit.
+	if d := time.Until(settled); d > 0 {
+		if gone, how := b.wait(ctx, d); gone {
+			return ocf.Generic("%s", how)
+		}
+		if ctx.Err() != nil {
+			return ocf.Generic("the start timeout ended within the settle time (%s)", c.settle)
 		}
 	}
 	if err := b.arm(ctx); err != nil {
 		return err
 	}
-	req.Log.Info("started")
 	return setScore(ctx, req, scoreUnpromoted)
 }
 
@@ -272,7 +307,8 @@ func reserve(ctx context.Context) (context.Context, context.CancelFunc) {
 
 // How often start retries the health check while the VNFC comes up: there
 // is no event for "now it serves". The first retries come quickly, since a
-// VNFC that is up within milliseconds is the case failover waits on.
+// VNFC that is up within milliseconds is the case failover waits on. The
+// pause is a wait for the VNFC's exit, so an exit ends it at once.
 const (
 	healthPollFirst = 10 * time.Millisecond
 	healthPollMax   = 200 * time.Millisecond
@@ -283,21 +319,26 @@ const (
 func waitHealthy(ctx context.Context, c *config, b backend) error {
 	var last error
 	for pause := healthPollFirst; ; pause = min(2*pause, healthPollMax) {
-		if gone, how := b.gone(ctx); gone {
-			return ocf.Generic("%s", how)
-		}
 		if last = c.health.check(ctx, c.runAsVNFC); last == nil {
 			return nil
 		}
-		select {
-		case <-ctx.Done():
+		if gone, how := b.wait(ctx, pause); gone {
+			return ocf.Generic("%s", how)
+		}
+		if ctx.Err() != nil {
 			return ocf.Generic("not healthy within the start timeout: %v", last)
-		case <-time.After(pause):
 		}
 	}
 }
 
 func stop(ctx context.Context, req *ocf.Request) error {
+	dir, err := stateDir(req.Env)
+	if err != nil {
+		// Principle 1: with a name that cannot be a directory of ours,
+		// no start can have run, so nothing runs.
+		req.Log.Warnf("%v: nothing of it can run", err)
+		return nil
+	}
 	// Stop must work with whatever parameters it gets: only the stop signal
 	// and timeout are used, with defaults if they are invalid.
 	c, err := configFor(req)
@@ -305,19 +346,36 @@ func stop(ctx context.Context, req *ocf.Request) error {
 		req.Log.Warnf("invalid parameters (%v); stopping with SIGTERM and the default timeout", err)
 		c = nil
 	}
-	if err := backendOf(req).stop(ctx, c, req.Log); err != nil {
+	if err := backendOf(req, dir).stop(ctx, c, req.Log); err != nil {
 		return err
 	}
 	return clearScore(ctx, req)
 }
 
 func monitor(ctx context.Context, req *ocf.Request) error {
-	b := backendOf(req)
+	dir, err := stateDir(req.Env)
+	if err != nil {
+		return err
+	}
+	// One misconfiguration, one result: the parameters validate-all and
+	// start refuse with ERR_CONFIGURED, monitor refuses the same way, probe
+	// included. What depends on the node (a missing binary) is not looked
+	// at: what runs is what counts.
+	c, err := configFor(req)
+	if err != nil {
+		return ocf.NotConfigured("%v", err)
+	}
+	if c.user != "" || c.group != "" {
+		if c.cred, c.home, err = lookupCredential(c.user, c.group); err != nil {
+			return ocf.NotConfigured("%v", err)
+		}
+	}
+	b := backendOf(req, dir)
 	st, err := b.status(ctx)
 	if err != nil {
 		return err
 	}
-	promoted := exists(filepath.Join(stateDir(req.Env), promotedFile))
+	promoted := exists(filepath.Join(dir, promotedFile))
 	fail := func(reason string) error {
 		if promoted {
 			return ocf.Errorf(ocf.FailedPromoted, "%s", reason)
@@ -330,10 +388,7 @@ func monitor(ctx context.Context, req *ocf.Request) error {
 	case failed:
 		return fail(st.reason)
 	}
-	if c, err := configFor(req); err == nil && c.health != nil {
-		if c.cred, c.home, err = credentialOf(c); err != nil {
-			return fail(err.Error())
-		}
+	if c.health != nil {
 		if err := c.health.check(ctx, c.runAsVNFC); err != nil {
 			return fail(err.Error())
 		}
@@ -351,30 +406,26 @@ func monitor(ctx context.Context, req *ocf.Request) error {
 	return nil
 }
 
-// credentialOf resolves user and group for an exec health check only.
-func credentialOf(c *config) (*credential, string, error) {
-	if c.user == "" && c.group == "" || c.health.argv == nil {
-		return nil, "", nil
-	}
-	return lookupCredential(c.user, c.group)
-}
-
 // errNoVNFC is returned by promote for an instance that does not run.
 var errNoVNFC = errors.New("the VNFC is not running")
 
 func promote(ctx context.Context, req *ocf.Request) error {
+	dir, err := stateDir(req.Env)
+	if err != nil {
+		return err
+	}
 	c, err := configOf(req)
 	if err != nil {
 		return err
 	}
-	st, err := backendOf(req).status(ctx)
+	st, err := backendOf(req, dir).status(ctx)
 	if err != nil {
 		return err
 	}
 	if st.state != running {
 		return ocf.Generic("cannot promote: %v %s", errNoVNFC, st.reason)
 	}
-	marker := filepath.Join(stateDir(req.Env), promotedFile)
+	marker := filepath.Join(dir, promotedFile)
 	if exists(marker) {
 		// Already promoted, and its hook succeeded: do not tell the VNFC
 		// twice. A demote, by contrast, always runs its hook, since it is
@@ -391,7 +442,14 @@ func promote(ctx context.Context, req *ocf.Request) error {
 }
 
 func demote(ctx context.Context, req *ocf.Request) error {
-	st, err := backendOf(req).status(ctx)
+	dir, err := stateDir(req.Env)
+	if err != nil {
+		// Nothing can run under such a name: what demote says of a
+		// stopped instance.
+		req.Log.Warnf("%v: nothing of it can run", err)
+		return ocf.NotRunning
+	}
+	st, err := backendOf(req, dir).status(ctx)
 	if err != nil {
 		return err
 	}
@@ -407,7 +465,7 @@ func demote(ctx context.Context, req *ocf.Request) error {
 			return err
 		}
 	}
-	if err := os.Remove(filepath.Join(stateDir(req.Env), promotedFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := os.Remove(filepath.Join(dir, promotedFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return ocf.Generic("remove promotion marker: %v", err)
 	}
 	if st.state != running {

@@ -29,6 +29,10 @@ func TestMain(m *testing.M) {
 		os.Exit(serveVNFC())
 	case "fork":
 		os.Exit(forkVNFC())
+	case "agent":
+		// The test binary as the agent itself, for tests that need a
+		// separate process to kill, as Pacemaker's executor kills one.
+		Agent.Main()
 	}
 	os.Exit(m.Run())
 }
@@ -89,7 +93,8 @@ func forkVNFC() int {
 // rsc is one resource instance under test: its parameters and the
 // environment Pacemaker would give the agent.
 type rsc struct {
-	t      *testing.T
+	t        *testing.T
+	instance string // OCF_RESOURCE_INSTANCE
 	params map[string]string
 	meta   map[string]string
 	rscTmp string
@@ -102,7 +107,7 @@ func newRsc(t *testing.T, params map[string]string) *rsc {
 		t.Skip("the supervisor and credentials tests need root")
 	}
 	dir := t.TempDir()
-	r := &rsc{t: t, params: params, meta: map[string]string{"on_node": "node1", "timeout": "20000"}, rscTmp: dir,
+	r := &rsc{t: t, instance: "vnfc-test", params: params, meta: map[string]string{"on_node": "node1", "timeout": "20000"}, rscTmp: dir,
 		calls: filepath.Join(dir, "calls")}
 	// Stand-ins for crm_resource and crm_attribute that record their
 	// arguments: the lab's end-to-end tests use the real ones.
@@ -126,10 +131,10 @@ func newRsc(t *testing.T, params map[string]string) *rsc {
 	return r
 }
 
-// run runs one action and returns its exit code and stderr.
-func (r *rsc) run(action string) (ocf.Code, string) {
+// env is the environment Pacemaker would give the agent.
+func (r *rsc) env() map[string]string {
 	env := map[string]string{
-		"OCF_RESOURCE_INSTANCE": "vnfc-test",
+		"OCF_RESOURCE_INSTANCE": r.instance,
 		"OCF_RESOURCE_TYPE":     "vnfc",
 		"HA_RSCTMP":             r.rscTmp,
 	}
@@ -139,8 +144,13 @@ func (r *rsc) run(action string) (ocf.Code, string) {
 	for k, v := range r.meta {
 		env["OCF_RESKEY_CRM_meta_"+k] = v
 	}
+	return env
+}
+
+// run runs one action and returns its exit code and stderr.
+func (r *rsc) run(action string) (ocf.Code, string) {
 	var stdout, stderr bytes.Buffer
-	code := Agent.Run(context.Background(), []string{action}, ocf.MapLookup(env), &stdout, &stderr)
+	code := Agent.Run(context.Background(), []string{action}, ocf.MapLookup(r.env()), &stdout, &stderr)
 	return code, stderr.String()
 }
 
@@ -156,11 +166,16 @@ func (r *rsc) must(action string, want ocf.Code) string {
 
 func (r *rsc) record() *record {
 	r.t.Helper()
-	rec, err := readRecord(filepath.Join(r.rscTmp, "vnfha-vnfc", "vnfc-test"))
+	rec, err := readRecord(r.dir())
 	if err != nil || rec == nil {
 		r.t.Fatalf("no state record: %v", err)
 	}
 	return rec
+}
+
+// dir is the instance's state directory.
+func (r *rsc) dir() string {
+	return filepath.Join(r.rscTmp, "vnfha-vnfc", r.instance)
 }
 
 // recorded returns the stand-in tools' calls so far.
@@ -451,7 +466,14 @@ func TestBadInput(t *testing.T) {
 					t.Errorf("%s = %d, %q; want %d and a reason with %q", action, got, stderr, tt.want, tt.reason)
 				}
 			}
-			r.must("monitor", ocf.NotRunning)
+			// One misconfiguration, one code: monitor (a probe here)
+			// refuses what validate-all refuses as not configured; what
+			// is missing on this node only means nothing runs here.
+			wantMonitor := ocf.NotRunning
+			if tt.want == ocf.ErrNotConfigured {
+				wantMonitor = ocf.ErrNotConfigured
+			}
+			r.must("monitor", wantMonitor)
 			r.must("stop", ocf.Success)
 		})
 	}

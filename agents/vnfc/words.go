@@ -2,6 +2,7 @@ package vnfc
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 )
 
@@ -83,4 +84,18 @@ func splitWords(s string) ([]string, error) {
 		words = append(words, cur.String())
 	}
 	return words, nil
+}
+
+// quoteMax is how much of a parameter's value an exit reason or a log line
+// quotes: enough to recognise it, not enough to carry a file or a secret
+// into the CIB (an exit reason is kept to 128 characters there).
+const quoteMax = 40
+
+// quote quotes s for an exit reason, cut to quoteMax bytes with "..." after
+// the cut, so that a huge or hostile value cannot make the reason long.
+func quote(s string) string {
+	if len(s) <= quoteMax {
+		return strconv.Quote(s)
+	}
+	return strconv.Quote(s[:quoteMax]) + "..."
 }

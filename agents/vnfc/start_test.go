@@ -1,0 +1,148 @@
+package vnfc
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vnfha/vnfha/ocf"
+)
+
+// leftovers returns the live processes that belong to instance: those
+// whose environment holds VNFHA_RESOURCE=instance, as the VNFC's and the
+// supervisor's do. Zombies do not count: they hold nothing but a pid.
+func leftovers(t *testing.T, instance string) []int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	marker := []byte("VNFHA_RESOURCE=" + instance + "\x00")
+	var pids []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
+		if err != nil || !bytes.HasPrefix(env, marker) && !bytes.Contains(env, append([]byte{0}, marker...)) {
+			continue
+		}
+		if st, err := readStat(pid); err == nil && st.state != 'Z' && st.state != 'X' {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// noLeftovers fails the test if any process of instance runs, after a
+// short grace for processes that are being reaped; it kills them so that
+// one failure does not leak into the next test.
+func noLeftovers(t *testing.T, instance, when string) {
+	t.Helper()
+	var pids []int
+	for i := 0; i < 100; i++ {
+		if pids = leftovers(t, instance); len(pids) == 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var what []string
+	for _, pid := range pids {
+		cmd, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+		what = append(what, strconv.Itoa(pid)+" "+strings.ReplaceAll(string(cmd), "\x00", " "))
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	t.Errorf("%s: processes of %s left running:\n%s", when, instance, strings.Join(what, "\n"))
+}
+
+// startProcess starts the agent as a process of its own (the test binary
+// in agent mode) for action, as Pacemaker's executor would.
+func (r *rsc) startProcess(action string) (*exec.Cmd, *bytes.Buffer) {
+	r.t.Helper()
+	cmd := exec.Command(testBinary(r.t), action)
+	cmd.Env = []string{"VNFC_TEST_MODE=agent", "PATH=" + searchPath}
+	for k, v := range r.env() {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	return cmd, &stderr
+}
+
+// TestStartTimeoutLeavesNothing (defect 2): with pidfile set and a command
+// that stays in the foreground and never writes it, start runs out of time.
+// Whether start ends by itself or is killed by the executor, the stop that
+// Pacemaker runs next ends the supervisor and the VNFC, and nothing else
+// reads the instance as cleanly stopped while they run.
+func TestStartTimeoutLeavesNothing(t *testing.T) {
+	tests := []struct {
+		name string
+		// killAfter, if set, kills the agent's start this long after it
+		// began, as the executor does at the operation's timeout.
+		killAfter time.Duration
+	}{
+		{name: "start runs out of time"},
+		{name: "start killed by the executor", killAfter: 700 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pidfile := filepath.Join(t.TempDir(), "vnfc.pid")
+			r := newRsc(t, map[string]string{"command": "/bin/sleep 100000", "pidfile": pidfile})
+			r.instance = "vnfc-pidfile-never-written"
+			r.meta["timeout"] = "2000"
+			if tt.killAfter == 0 {
+				began := time.Now()
+				got, stderr := r.run("start")
+				if got != ocf.ErrGeneric {
+					t.Errorf("start = %d, %q; want 1", got, stderr)
+				}
+				if took := time.Since(began); took > 2*time.Second {
+					t.Errorf("start took %s, beyond its 2 s timeout", took)
+				}
+				if !strings.Contains(stderr, pidfile) {
+					t.Errorf("start's reason %q does not name the pid file", stderr)
+				}
+				// Principle 3: the failed start stopped what it started.
+				noLeftovers(t, r.instance, "after the failed start")
+				if exists(r.dir()) {
+					t.Errorf("state directory %s left after the failed start", r.dir())
+				}
+			} else {
+				cmd, stderr := r.startProcess("start")
+				waitFor(t, 5*time.Second, "the VNFC", func() bool { return len(leftovers(t, r.instance)) >= 1 })
+				time.Sleep(tt.killAfter)
+				_ = cmd.Process.Kill()
+				_ = cmd.Wait()
+				// A probe must not read this as stopped: something runs.
+				if got, out := r.run("monitor"); got == ocf.NotRunning || got == ocf.Success {
+					t.Errorf("monitor after a killed start = %d, %q; want a failure (start stderr %q)", got, out, stderr)
+				}
+			}
+			r.must("stop", ocf.Success)
+			noLeftovers(t, r.instance, "after stop")
+			r.must("monitor", ocf.NotRunning)
+		})
+	}
+}
+
+// startsAndFails runs start and checks it failed with reason.
+func startsAndFails(t *testing.T, r *rsc, reason string) {
+	t.Helper()
+	got, stderr := r.run("start")
+	if got != ocf.ErrGeneric || !strings.Contains(stderr, reason) {
+		t.Errorf("start = %d, %q; want 1 with %q", got, stderr, reason)
+	}
+}
+
+var _ = context.Background

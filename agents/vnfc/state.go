@@ -39,7 +39,7 @@ type record struct {
 	// Backend is the backend start used; stop and monitor follow it.
 	Backend string `json:"backend,omitempty"`
 	// Unit is the systemd unit, for backend=systemd.
-	Unit       string    `json:"unit,omitempty"`
+	Unit       string `json:"unit,omitempty"`
 	Supervisor procID `json:"supervisor"`
 	// Main is the VNFC's main process: the command, or with pidfile the
 	// daemon it left; zero until the supervisor has started it.

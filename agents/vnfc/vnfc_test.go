@@ -95,10 +95,10 @@ func forkVNFC() int {
 type rsc struct {
 	t        *testing.T
 	instance string // OCF_RESOURCE_INSTANCE
-	params map[string]string
-	meta   map[string]string
-	rscTmp string
-	calls  string // where the stand-in Pacemaker tools record their calls
+	params   map[string]string
+	meta     map[string]string
+	rscTmp   string
+	calls    string // where the stand-in Pacemaker tools record their calls
 }
 
 func newRsc(t *testing.T, params map[string]string) *rsc {

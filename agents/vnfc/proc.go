@@ -288,7 +288,7 @@ func describeWait(ws unix.WaitStatus) string {
 	case ws.Exited():
 		return fmt.Sprintf("exited with status %d", ws.ExitStatus())
 	case ws.Signaled():
-		s := fmt.Sprintf("killed by signal %d (%s)", ws.Signal(), unix.SignalName(ws.Signal()))
+		s := fmt.Sprintf("was killed by signal %d (%s)", ws.Signal(), unix.SignalName(ws.Signal()))
 		if ws.CoreDump() {
 			s += ", core dumped"
 		}

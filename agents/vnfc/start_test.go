@@ -200,3 +200,83 @@ func TestSettleCost(t *testing.T) {
 		})
 	}
 }
+
+// TestInstanceNames (defect 6): an instance name that would not stay one
+// directory below HA_RSCTMP/vnfha-vnfc is refused by every action that acts
+// on the configuration, before any file is touched, and stop returns 0:
+// nothing can run under such a name. Clone instance names (with ':') work.
+func TestInstanceNames(t *testing.T) {
+	tests := []struct {
+		name     string
+		instance string
+		ok       bool
+	}{
+		{"clone instance", "app:0", true},
+		{"clone instance, two digits", "app-1:12", true},
+		{"dots inside", "app.v2", true},
+		{"escape two levels", "../../victim", false},
+		{"escape one level", "../victim", false},
+		{"dot dot", "..", false},
+		{"dot", ".", false},
+		{"dots in a name", "a..b", false},
+		{"slash", "a/b", false},
+		{"absolute", "/tmp/victim", false},
+		{"NUL", "a\x00b", false},
+		{"newline", "a\nb", false},
+		{"too long", strings.Repeat("a", instanceMax+1), false},
+		{"empty", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRsc(t, map[string]string{"command": "/bin/sleep 100000"})
+			// HA_RSCTMP two levels down, so that ../../victim lands next
+			// to it, in the test's own directory.
+			r.rscTmp = filepath.Join(r.rscTmp, "a", "b")
+			if err := os.MkdirAll(r.rscTmp, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			victim := filepath.Join(filepath.Dir(r.rscTmp), "victim")
+			if err := os.MkdirAll(victim, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(victim, "precious"), []byte("x"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			r.instance = tt.instance
+			if tt.ok {
+				r.must("start", ocf.Success)
+				r.must("monitor", ocf.Success)
+				r.must("stop", ocf.Success)
+				r.must("monitor", ocf.NotRunning)
+			} else {
+				for _, action := range []string{"validate-all", "start", "monitor", "promote"} {
+					got, stderr := r.run(action)
+					if got != ocf.ErrNotConfigured || !strings.Contains(stderr, "ocf-exit-reason:") {
+						t.Errorf("%s = %d, %q; want 6 with a reason", action, got, stderr)
+					}
+					checkReason(t, action, stderr)
+				}
+				r.must("stop", ocf.Success)
+				r.must("demote", ocf.NotRunning)
+				if ents, _ := os.ReadDir(r.rscTmp); len(ents) != 0 {
+					t.Errorf("HA_RSCTMP holds %v after a refused name", ents)
+				}
+			}
+			if _, err := os.Stat(filepath.Join(victim, "precious")); err != nil {
+				t.Errorf("the directory next to HA_RSCTMP was touched: %v", err)
+			}
+			r.instance = "vnfc-test" // for the cleanup's stop
+		})
+	}
+}
+
+// checkReason checks an exit reason is what Pacemaker can keep and show: one
+// line of at most 128 bytes.
+func checkReason(t *testing.T, action, stderr string) {
+	t.Helper()
+	for _, line := range strings.Split(stderr, "\n") {
+		if reason, ok := strings.CutPrefix(line, "ocf-exit-reason:"); ok && len(reason) > 128 {
+			t.Errorf("%s: exit reason of %d bytes: %q", action, len(reason), reason)
+		}
+	}
+}

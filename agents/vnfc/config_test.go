@@ -41,6 +41,7 @@ func TestParseConfig(t *testing.T) {
 					settle:      100 * time.Millisecond,
 					backend:     backendProcess,
 					fastFail:    true,
+					tlsVerify:   true,
 				}
 				if !reflect.DeepEqual(c, want) {
 					t.Errorf("got %+v\nwant %+v", c, want)

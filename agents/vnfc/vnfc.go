@@ -109,7 +109,7 @@ var Agent = ocf.MustNew(ocf.Agent{
 			ShortDesc: "Health check",
 			LongDesc: "How monitor checks that the VNFC serves, besides running: none; tcp://host:port (connects); " +
 				"http://host:port/path or https://... (GET; a 2xx or 3xx status is healthy; redirects are not followed; " +
-				"the certificate is not verified, as in a Kubernetes probe); exec:/path args (exit status 0 is healthy, " +
+				"the certificate is verified: see tls_verify and tls_ca_file); exec:/path args (exit status 0 is healthy, " +
 				"run as user). A tcp check does not catch a hung VNFC, because the kernel completes the handshake of a " +
 				"listening socket by itself: use http or exec for that. Start waits until the check passes.",
 		},
@@ -148,6 +148,21 @@ var Agent = ocf.MustNew(ocf.Agent{
 			ShortDesc: "Demote hook",
 			LongDesc: "Run when the instance is demoted, like promote_command. It is skipped when the VNFC is no " +
 				"longer running, since there is nothing left to tell.",
+		},
+		{
+			Name: "tls_verify", Type: ocf.Boolean, Default: "true",
+			ShortDesc: "Verify https servers' certificates",
+			LongDesc: "Whether an https health check and https role hooks verify the VNFC's certificate (against " +
+				"tls_ca_file, or the system's CAs) and its name (the URL's host, which may be an IP address in the " +
+				"certificate). Set it to false only for a VNFC with a self-signed certificate that has no CA to give: " +
+				"the check then asks whether the local process answers, not who it is.",
+		},
+		{
+			Name: "tls_ca_file", Type: ocf.String,
+			ShortDesc: "CA certificates for https",
+			LongDesc: "An absolute path to PEM certificates that https health checks and role hooks trust instead of " +
+				"the system's CAs: the VNFC's own CA, or its self-signed certificate. Missing on a node: " +
+				"OCF_ERR_INSTALLED there; holding no certificate: OCF_ERR_CONFIGURED.",
 		},
 		{
 			Name: "fast_fail", Type: ocf.Boolean, Default: "true",
@@ -319,7 +334,7 @@ const (
 func waitHealthy(ctx context.Context, c *config, b backend) error {
 	var last error
 	for pause := healthPollFirst; ; pause = min(2*pause, healthPollMax) {
-		if last = c.health.check(ctx, c.runAsVNFC); last == nil {
+		if last = c.health.check(ctx, c); last == nil {
 			return nil
 		}
 		if gone, how := b.wait(ctx, pause); gone {
@@ -389,7 +404,7 @@ func monitor(ctx context.Context, req *ocf.Request) error {
 		return fail(st.reason)
 	}
 	if c.health != nil {
-		if err := c.health.check(ctx, c.runAsVNFC); err != nil {
+		if err := c.health.check(ctx, c); err != nil {
 			return fail(err.Error())
 		}
 	}

@@ -99,3 +99,17 @@ func quote(s string) string {
 	}
 	return strconv.Quote(s[:quoteMax]) + "..."
 }
+
+// show returns a path or a name for an exit reason: as it is when it is
+// short and plain (printable ASCII, no blank, no quote), else quote(s).
+func show(s string) string {
+	if len(s) > quoteMax {
+		return quote(s)
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c >= 0x7f || c == '"' || c == '\'' || c == '\\' {
+			return quote(s)
+		}
+	}
+	return s
+}

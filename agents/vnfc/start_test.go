@@ -280,3 +280,72 @@ func checkReason(t *testing.T, action, stderr string) {
 		}
 	}
 }
+
+// TestDaemonsLeftBehind (defect 10): processes that left the VNFC's
+// process group and session (setsid -f), with no pidfile, are found below
+// the supervisor (a child subreaper) and ended: by stop, after they got
+// stop_signal, and by the supervisor when the VNFC dies.
+func TestDaemonsLeftBehind(t *testing.T) {
+	tests := []struct {
+		name    string
+		command string // %s is a file the daemon writes when it gets SIGTERM
+		end     string // stop, kill (of the main process), or "" for a start that must fail
+	}{
+		{"stop", `/bin/sh -c '/usr/bin/setsid -f /bin/sh -c "trap \"echo term > %s; exit 0\" TERM; /bin/sleep 100001 & wait"; exec /bin/sleep 100000'`, "stop"},
+		{"stop, daemon ignores TERM", `/bin/sh -c '/usr/bin/setsid -f /bin/sh -c "trap \"\" TERM; /bin/sleep 100001"; exec /bin/sleep 100000'`, "stop"},
+		{"the VNFC dies", `/bin/sh -c '/usr/bin/setsid -f /bin/sleep 100001; exec /bin/sleep 100000'`, "kill"},
+		{"the command only daemonizes", `/usr/bin/setsid -f /bin/sleep 100001`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			termFile := filepath.Join(t.TempDir(), "term")
+			cmd := tt.command
+			if strings.Contains(cmd, "%s") {
+				cmd = strings.Replace(cmd, "%s", termFile, 1)
+			}
+			r := newRsc(t, map[string]string{"command": cmd, "stop_timeout": "1s"})
+			r.instance = "vnfc-daemons"
+			if tt.end == "" {
+				startsAndFails(t, r, "exited with status 0 during start")
+				noLeftovers(t, r.instance, "after the failed start")
+				return
+			}
+			r.must("start", ocf.Success)
+			rec := r.record()
+			waitFor(t, 5*time.Second, "the daemon", func() bool {
+				for _, pid := range leftovers(t, r.instance) {
+					if b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline"); strings.Contains(string(b), "100001") {
+						return true
+					}
+				}
+				return false
+			})
+			switch tt.end {
+			case "stop":
+				r.must("stop", ocf.Success)
+				noLeftovers(t, r.instance, "after stop")
+				if strings.Contains(tt.command, "echo term") {
+					if b, _ := os.ReadFile(termFile); strings.TrimSpace(string(b)) != "term" {
+						t.Errorf("the daemon did not get stop_signal before SIGKILL")
+					}
+				}
+			case "kill":
+				if err := syscall.Kill(rec.Main.PID, syscall.SIGKILL); err != nil {
+					t.Fatal(err)
+				}
+				waitFor(t, 5*time.Second, "supervisor exit", func() bool { return !rec.Supervisor.alive() })
+				noLeftovers(t, r.instance, "after the VNFC died")
+				r.must("stop", ocf.Success)
+			}
+		})
+	}
+}
+
+// startsAndFails runs start and checks it failed with reason.
+func startsAndFails(t *testing.T, r *rsc, reason string) {
+	t.Helper()
+	got, stderr := r.run("start")
+	if got != ocf.ErrGeneric || !strings.Contains(stderr, reason) {
+		t.Errorf("start = %d, %q; want 1 with %q", got, stderr, reason)
+	}
+}

@@ -69,6 +69,12 @@ type Agent struct {
 	// Helpers are the agent's helper processes by name; see HelperFunc
 	// and HelperCommand.
 	Helpers map[string]HelperFunc
+	// Notes is Markdown appended to the agent's reference page
+	// (docs/agents/<name>.md) under "## Notes", after the exit codes:
+	// what the agent refuses and why, how it differs from the stock
+	// agents. It is not part of the meta-data, which Pacemaker and pcs
+	// show and which should stay short.
+	Notes string
 
 	handlers map[string]HandlerFunc
 }

@@ -71,6 +71,9 @@ func (a *Agent) Markdown() []byte {
 	for _, e := range a.exitCodes() {
 		fmt.Fprintf(&b, "| %d | %s | %s |\n", int(e.Code), e.Code, mdCell(e.When))
 	}
+	if notes := strings.TrimSpace(a.Notes); notes != "" {
+		fmt.Fprintf(&b, "\n## Notes\n\n%s\n", notes)
+	}
 	return b.Bytes()
 }
 

@@ -51,3 +51,43 @@ func TestMarkdown(t *testing.T) {
 		}
 	}
 }
+
+func TestMarkdownNotes(t *testing.T) {
+	tests := []struct {
+		name  string
+		notes string
+		want  string // what the page ends with
+	}{
+		// Without notes the exit codes table ends the page.
+		{"none", "", "|\n"},
+		{"blank", " \n\t\n", "|\n"},
+		{"text", "\nA *note*.\n\n- one\n- two\n\n", "|\n\n## Notes\n\nA *note*.\n\n- one\n- two\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			decl := testAgentDecl(false)
+			decl.Notes = tt.notes
+			a, err := New(decl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			md := string(a.Markdown())
+			if !strings.HasSuffix(md, tt.want) {
+				t.Errorf("page ends with %q, want %q", md[max(0, len(md)-120):], tt.want)
+			}
+			if n, want := strings.Count(md, "## Notes"), strings.Count(tt.want, "## Notes"); n != want {
+				t.Errorf("page has %d Notes headings, want %d", n, want)
+			}
+			if codes, notes := strings.Index(md, "## Exit codes"), strings.Index(md, "## Notes"); notes >= 0 && notes < codes {
+				t.Error("notes come before the exit codes")
+			}
+			meta, err := a.MetaData()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(string(meta), "note*") {
+				t.Error("notes leaked into the meta-data")
+			}
+		})
+	}
+}

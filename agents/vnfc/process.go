@@ -1,12 +1,9 @@
 package vnfc
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -41,14 +38,14 @@ func (b *processBackend) status(context.Context) (status, error) {
 		// and what it started may still run.
 		return status{state: failed, reason: "a start did not finish"}, nil
 	}
-	if !rec.Main.alive() {
+	if !rec.Main.Alive() {
 		reason := fmt.Sprintf("the VNFC is gone (pid %d)", rec.Main.PID)
 		if e := readExit(b.dir); e != nil {
 			reason = fmt.Sprintf("the VNFC %s at %s (pid %d)", e.How, e.At.Format("15:04:05.000"), e.PID)
 		}
 		return status{state: failed, reason: reason}, nil
 	}
-	return status{state: running, unsupervised: !rec.Supervisor.alive()}, nil
+	return status{state: running, unsupervised: !rec.Supervisor.Alive()}, nil
 }
 
 // hasLeftovers reports whether a state directory holds more than the
@@ -96,77 +93,34 @@ func (b *processBackend) start(ctx context.Context, c *config, env *ocf.Env) err
 		uid := c.cred.uid
 		s.UID, s.GID, s.Groups = &uid, c.cred.gid, c.cred.groups
 	}
-	specJSON, err := json.Marshal(s)
-	if err != nil {
-		return fmt.Errorf("encode supervisor spec: %w", err)
-	}
-
 	out, err := openLog(c.logFile)
 	if err != nil {
 		return err
 	}
 	defer out.Close()
-	specR, specW, err := os.Pipe()
-	if err != nil {
-		return fmt.Errorf("create pipe: %w", err)
-	}
-	defer specR.Close()
-	defer specW.Close()
-	statusR, statusW, err := os.Pipe()
-	if err != nil {
-		return fmt.Errorf("create pipe: %w", err)
-	}
-	defer statusR.Close()
-	defer statusW.Close()
-
-	cmd := ocf.HelperCommand(name, "supervise")
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = specR, out, out
-	cmd.ExtraFiles = []*os.File{statusW}
-	// Its own session: the supervisor outlives this process, and must not
-	// get the signals Pacemaker's executor sends to the agent's group.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	// The supervisor runs without our environment: it gets all it needs in
-	// the spec, and OCF_* variables would only confuse a VNFC. The
-	// resource's name is there for an operator's ps, as in the VNFC's.
-	cmd.Env = []string{"PATH=" + searchPath, "VNFHA_RESOURCE=" + c.instance}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start supervisor: %w", err)
-	}
-	// Not waited for: it outlives us, and init reaps it.
-	defer cmd.Process.Release()
-	statusW.Close()
-	specR.Close()
-	// The supervisor is named in the record before it gets its spec, so
-	// before it can start anything: if this process is killed from here
-	// on (the executor's timeout), stop finds the supervisor, and ends it
-	// and whatever runs below it. Killed before this write, the agent
-	// leaves a supervisor that reads EOF for a spec and exits.
-	sup, err := identify(cmd.Process.Pid)
-	if err == nil {
-		err = writeRecord(b.dir, &record{Backend: backendProcess, Supervisor: procID{PID: sup.PID, Start: sup.Start}, Starting: true})
-	}
-	if err != nil {
-		_ = cmd.Process.Kill()
-		return fmt.Errorf("record the supervisor: %w", err)
-	}
-	if _, err := specW.Write(specJSON); err != nil {
-		return fmt.Errorf("send spec to supervisor: %w", err)
-	}
-	specW.Close()
-
-	if dl, ok := ctx.Deadline(); ok {
-		_ = statusR.SetReadDeadline(dl)
-	}
-	line, err := bufio.NewReader(io.LimitReader(statusR, 4096)).ReadString('\n')
-	line = strings.TrimSpace(line)
+	// The supervisor names itself in the record before it starts
+	// anything, so that whatever happens to this process from here on
+	// (the executor kills it at the timeout), the stop that follows finds
+	// the supervisor and everything below it.
+	_, err = ocf.StartHelper(ctx, ocf.HelperStart{
+		Agent: name, Name: "supervise", Args: []string{c.instance},
+		Spec: s,
+		// The supervisor runs without our environment: it gets all it
+		// needs in the spec, and OCF_* variables would only confuse a
+		// VNFC. The resource's name is there for an operator's ps, as in
+		// the VNFC's.
+		Env:    []string{"PATH=" + searchPath, "VNFHA_RESOURCE=" + c.instance},
+		Output: out,
+		// On a failed start the supervisor gets SIGTERM first: it then
+		// ends the VNFC and all below it, which live in other process
+		// groups than its own.
+		StopGrace: supervisorStopGrace,
+	})
 	switch {
-	case line == supervisorReady:
-	case line != "":
-		return ocf.Generic("%s", line)
-	case errors.Is(err, os.ErrDeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
 		return b.timedOut(c)
-	default:
-		return ocf.Generic("the supervisor ended before it started the VNFC: %v", err)
+	case err != nil:
+		return ocf.Generic("%v", err)
 	}
 	rec, err := readRecord(b.dir)
 	if err != nil || rec == nil || rec.Starting || rec.Main.PID == 0 {
@@ -176,12 +130,17 @@ func (b *processBackend) start(ctx context.Context, c *config, env *ocf.Env) err
 	return nil
 }
 
+// supervisorStopGrace is how long a failed start gives the supervisor,
+// after SIGTERM, to end what it started before it is killed: it kills its
+// tree with SIGKILL, so milliseconds are enough.
+const supervisorStopGrace = time.Second
+
 // timedOut says why start ran out of time before the VNFC ran.
 func (b *processBackend) timedOut(c *config) error {
 	if c.pidfile == "" {
 		return ocf.Generic("the VNFC did not start within the start timeout")
 	}
-	if rec, err := readRecord(b.dir); err == nil && rec != nil && rec.Main.alive() {
+	if rec, err := readRecord(b.dir); err == nil && rec != nil && rec.Main.Alive() {
 		return ocf.Generic("pid file %s not written within the start timeout: %s still runs; "+
 			"with pidfile, the command must fork and exit 0", c.pidfile, filepath.Base(c.path))
 	}
@@ -211,7 +170,7 @@ func (b *processBackend) wait(ctx context.Context, d time.Duration) (bool, strin
 	if dl, ok := ctx.Deadline(); ok {
 		d = min(d, time.Until(dl))
 	}
-	if !b.rec.Main.waitExit(max(d, 0)) {
+	if !b.rec.Main.WaitExit(max(d, 0)) {
 		return false, ""
 	}
 	return true, b.exitReason(b.rec)
@@ -221,7 +180,7 @@ func (b *processBackend) wait(ctx context.Context, d time.Duration) (bool, strin
 func (b *processBackend) exitReason(rec *record) string {
 	// The supervisor writes how the VNFC ended once it has reaped it, then
 	// ends what is left and exits, within milliseconds.
-	rec.Supervisor.waitExit(time.Second)
+	rec.Supervisor.WaitExit(time.Second)
 	if e := readExit(b.dir); e != nil {
 		return fmt.Sprintf("the VNFC %s during start (pid %d)", e.How, e.PID)
 	}
@@ -275,16 +234,16 @@ func (rec *record) members() []procID {
 			out = append(out, id)
 		}
 	}
-	if rec.Supervisor.alive() {
+	if rec.Supervisor.Alive() {
 		for _, id := range descendants(ps, rec.Supervisor.PID) {
 			add(id)
 		}
 	}
-	if rec.Main.alive() {
+	if rec.Main.Alive() {
 		add(rec.Main)
 	}
 	for _, p := range ps {
-		if rec.PGID > 0 && p.pgid == rec.PGID && p.start >= rec.Supervisor.Start && p.state != 'Z' {
+		if rec.PGID > 0 && p.PGID == rec.PGID && p.Stat.Start >= rec.Supervisor.Start && !p.Zombie() {
 			add(p.procID)
 		}
 	}
@@ -326,12 +285,12 @@ func (b *processBackend) end(ctx context.Context, rec *record, c *config, log lo
 	// The supervisor kills whatever is still below it (forked since the
 	// scan), reaps it and exits: SIGTERM asks it to, in case the main
 	// process's end did not.
-	if rec.Supervisor.alive() {
-		_ = rec.Supervisor.signal(syscall.SIGTERM)
-		if !rec.Supervisor.waitExit(killWait) {
+	if rec.Supervisor.Alive() {
+		_ = rec.Supervisor.Signal(syscall.SIGTERM)
+		if !rec.Supervisor.WaitExit(killWait) {
 			log.Warnf("the supervisor (pid %d) did not exit; killing it", rec.Supervisor.PID)
-			_ = rec.Supervisor.signal(syscall.SIGKILL)
-			rec.Supervisor.waitExit(killWait)
+			_ = rec.Supervisor.Signal(syscall.SIGKILL)
+			rec.Supervisor.WaitExit(killWait)
 		}
 	}
 	// The check: nothing of the VNFC is left. What was below the
@@ -349,7 +308,7 @@ func (b *processBackend) end(ctx context.Context, rec *record, c *config, log lo
 // names.
 func signalAll(ids []procID, sig syscall.Signal) {
 	for _, id := range ids {
-		_ = id.signal(sig)
+		_ = id.Signal(sig)
 	}
 }
 
@@ -357,7 +316,7 @@ func signalAll(ids []procID, sig syscall.Signal) {
 func describeLive(ids []procID) string {
 	n, first := 0, 0
 	for _, id := range ids {
-		if id.alive() {
+		if id.Alive() {
 			if n == 0 {
 				first = id.PID
 			}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vnfha/vnfha/internal/procid"
 	"github.com/vnfha/vnfha/ocf"
 )
 
@@ -34,7 +35,7 @@ func leftovers(t *testing.T, instance string) []int {
 		if err != nil || !bytes.HasPrefix(env, marker) && !bytes.Contains(env, append([]byte{0}, marker...)) {
 			continue
 		}
-		if st, err := readStat(pid); err == nil && st.state != 'Z' && st.state != 'X' {
+		if st, err := procid.ReadStat(pid); err == nil && !st.Zombie() {
 			pids = append(pids, pid)
 		}
 	}
@@ -333,7 +334,7 @@ func TestDaemonsLeftBehind(t *testing.T) {
 				if err := syscall.Kill(rec.Main.PID, syscall.SIGKILL); err != nil {
 					t.Fatal(err)
 				}
-				waitFor(t, 5*time.Second, "supervisor exit", func() bool { return !rec.Supervisor.alive() })
+				waitFor(t, 5*time.Second, "supervisor exit", func() bool { return !rec.Supervisor.Alive() })
 				noLeftovers(t, r.instance, "after the VNFC died")
 				r.must("stop", ocf.Success)
 			}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vnfha/vnfha/internal/durable"
 	"github.com/vnfha/vnfha/ocf"
 )
 
@@ -174,37 +175,11 @@ func writeRecord(dir string, r *record) error {
 	return writeFileAtomic(filepath.Join(dir, stateFile), b)
 }
 
-// writeFileAtomic writes path through a temporary file, fsynced, renamed
-// over it, and the directory fsynced.
+// writeFileAtomic replaces path atomically and durably (internal/durable:
+// a temporary file, fsynced, renamed over it, the directory fsynced),
+// readable by root only.
 func writeFileAtomic(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return durable.WriteFile(path, b, 0o600)
 }
 
 // touch creates an empty file.

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log"
 	"os"
 	"os/signal"
@@ -14,6 +13,9 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vnfha/vnfha/internal/procid"
+	"github.com/vnfha/vnfha/ocf"
 )
 
 // spec is what start hands the supervisor on its stdin: everything needed to
@@ -35,10 +37,6 @@ type spec struct {
 	Report *report `json:"report,omitempty"`
 }
 
-// supervisorReady is the line the supervisor writes on fd 3 once the VNFC
-// runs; anything else is the reason it could not start it.
-const supervisorReady = "ok"
-
 // pidfileWait bounds how long a forking VNFC may take, after its first
 // process exited 0, to write the pid file of the daemon it left behind.
 // The wait for the first process to exit is bounded by start's timeout
@@ -55,58 +53,60 @@ const pidfilePoll = 10 * time.Millisecond
 // then finds it and fails, which is right for a VNFC that cannot be ended.
 const treeKillWait = 2 * time.Second
 
-// supervise is the helper "vnfha-agent --helper vnfc supervise". Start runs
-// it detached (setsid, stdio on the log), and it lives as long as the VNFC:
-// it starts the VNFC as a child in its own process group, reaps it, and the
+// supervise is the helper "vnfha-agent --helper vnfc supervise INSTANCE",
+// started with the helper protocol (ocf.StartHelper: its spec on stdin,
+// "ok" or the reason it failed on fd 3). It lives as long as the VNFC: it
+// starts the VNFC as a child in its own process group, reaps it, and the
 // moment the VNFC exits while armed, tells Pacemaker (report.go: the
 // controller's IPC, crm_resource --fail as the fallback) so that recovery
 // starts now rather than at the next monitor. Then it kills every process
-// left below it and exits.
+// left below it and exits. INSTANCE is for ps only.
 //
 // It is a child subreaper, so everything the VNFC starts stays below it,
 // even a daemon that left the VNFC's process group and session (with
 // pidfile, or setsid -f): orphans are reparented to the supervisor, which
 // kills them all when the VNFC ends (killTree), and on SIGTERM, which is
-// how stop asks it to end what is left.
+// how stop, and a start that failed, ask it to end what is left.
 func supervise(args []string) int {
 	log.SetFlags(log.LstdFlags | log.Lmicroseconds)
 	log.SetPrefix(fmt.Sprintf("vnfha-vnfc-supervisor[%d]: ", os.Getpid()))
-	status := os.NewFile(3, "status")
-	if status == nil || len(args) != 0 {
-		fmt.Fprintln(os.Stderr, "usage: vnfha-agent --helper vnfc supervise <spec on stdin, status on fd 3>")
+	conn, err := ocf.OpenHelper()
+	if err != nil || len(args) > 1 {
+		fmt.Fprintf(os.Stderr, "usage: vnfha-agent --helper vnfc supervise [INSTANCE] <spec on stdin, status on fd 3>: %v\n", err)
 		return 2
 	}
 	var s spec
-	if err := json.NewDecoder(io.LimitReader(os.Stdin, 1<<20)).Decode(&s); err != nil {
-		fmt.Fprintf(status, "read supervisor spec: %v\n", err)
+	if err := conn.ReadSpec(&s); err != nil {
+		_ = conn.Fail("%v", err)
 		return 2
 	}
-	sv := &supervisor{spec: s, status: status}
+	sv := &supervisor{spec: s, conn: conn}
 	return sv.run()
 }
 
 type supervisor struct {
 	spec
-	status *os.File // open until start has its answer
-	self   procID
-	main   procID
-	pgid   int
-	rec    *record
+	conn *ocf.HelperConn // start's end: answered once
+	self procID
+	main procID
+	pgid int
+	rec  *record
 	// With pidfile, once the first process exited 0: the pid file is read
 	// at every tick until pidDeadline.
 	pidTicker   *time.Ticker
 	pidDeadline time.Time
 }
 
-// fail ends a start that did not get the VNFC running: it says why on the
-// status pipe, for start's exit reason, and in the log.
+// starting reports whether start still waits for the supervisor's answer.
+func (sv *supervisor) starting() bool { return !sv.conn.Reported() }
+
+// fail ends a start that did not get the VNFC running: it says why to
+// start, for its exit reason, and in the log.
 func (sv *supervisor) fail(format string, args ...any) int {
 	msg := fmt.Sprintf(format, args...)
 	log.Print(msg)
-	if sv.status != nil {
-		fmt.Fprintln(sv.status, msg)
-		sv.status.Close()
-		sv.status = nil
+	if sv.starting() {
+		_ = sv.conn.Fail("%s", msg)
 	}
 	return 1
 }
@@ -128,30 +128,39 @@ func (sv *supervisor) run() int {
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGHUP, syscall.SIGINT)
 
 	var err error
-	if sv.self, err = identify(os.Getpid()); err != nil {
+	if sv.self, err = procid.Self(); err != nil {
 		return sv.fail("read own /proc entry: %v", err)
+	}
+	// The supervisor names itself in the record before it starts
+	// anything: if start ends from here on (its timeout, or the executor
+	// kills it), the stop Pacemaker runs next finds the supervisor, and
+	// ends it and whatever runs below it. If a stop has already removed
+	// the state directory, this write fails and nothing is started.
+	sv.rec = &record{Backend: backendProcess, Supervisor: sv.self, Starting: true}
+	if err := writeRecord(sv.Dir, sv.rec); err != nil {
+		return sv.fail("%v", err)
 	}
 	first, err := sv.spawn()
 	if err != nil {
-		return sv.fail("start %s: %v", sv.Path, err)
+		return sv.fail("start %s: %v", show(sv.Path), err)
 	}
 	sv.pgid = first
-	if sv.main, err = identify(first); err != nil {
+	if sv.main, err = procid.Of(first); err != nil {
 		// It is our child and not reaped, so its entry exists.
 		sv.killTree()
 		return sv.fail("read /proc entry of pid %d: %v", first, err)
 	}
-	// The record names the VNFC before anything waits on it: whatever
-	// happens to start from here on, stop finds what to end.
-	sv.rec = &record{Backend: backendProcess, Supervisor: sv.self, Main: sv.main, PGID: first,
-		Started: time.Now(), Starting: sv.PIDFile != ""}
+	// The record names the VNFC before anything waits on it.
+	sv.rec.Main, sv.rec.PGID, sv.rec.Started, sv.rec.Starting = sv.main, first, time.Now(), sv.PIDFile != ""
 	if err := writeRecord(sv.Dir, sv.rec); err != nil {
 		sv.killTree()
 		return sv.fail("%v", err)
 	}
-	log.Printf("started %s as pid %d", strings.Join(sv.Argv, " "), first)
+	log.Printf("started %s as pid %d", quote(strings.Join(sv.Argv, " ")), first)
 	if sv.PIDFile == "" {
-		sv.ready()
+		if code, ok := sv.ready(); !ok {
+			return code
+		}
 	}
 
 	for {
@@ -239,8 +248,7 @@ func (sv *supervisor) follow(d daemon) (int, bool) {
 		return sv.fail("%v", err), false
 	}
 	log.Printf("daemon runs as pid %d", d.PID)
-	sv.ready()
-	return 0, true
+	return sv.ready()
 }
 
 // terminate is the end stop asks for: everything below the supervisor is
@@ -248,7 +256,7 @@ func (sv *supervisor) follow(d daemon) (int, bool) {
 func (sv *supervisor) terminate() int {
 	log.Print("asked to stop: ending every process left below the supervisor")
 	sv.killTree()
-	if sv.status != nil {
+	if sv.starting() {
 		return sv.fail("stopped before the VNFC was ready")
 	}
 	return 0
@@ -277,11 +285,16 @@ func (sv *supervisor) spawn() (int, error) {
 	return pid, nil
 }
 
-// ready tells start that the VNFC runs.
-func (sv *supervisor) ready() {
-	fmt.Fprintln(sv.status, supervisorReady)
-	sv.status.Close()
-	sv.status = nil
+// ready tells start that the VNFC runs. If start is no longer there to
+// hear it (killed at its timeout), the start failed: the supervisor ends
+// what it started and exits, and the stop that follows finds nothing.
+func (sv *supervisor) ready() (int, bool) {
+	if err := sv.conn.Ready(); err != nil {
+		log.Printf("%v: start is gone; ending the VNFC", err)
+		sv.killTree()
+		return 1, false
+	}
+	return 0, true
 }
 
 // daemon is the main process of a forking VNFC.
@@ -300,13 +313,13 @@ func (sv *supervisor) findDaemon() (daemon, error) {
 	if err != nil {
 		return daemon{}, err
 	}
-	st, err := readStat(pid)
-	if err != nil || st.state == 'Z' || !isDescendant(pid, os.Getpid()) {
+	st, err := procid.ReadStat(pid)
+	if err != nil || st.Zombie() || !isDescendant(pid, os.Getpid()) {
 		// A stale pid file, from before this start, until the daemon
 		// writes its own: waited for, up to pidfileWait.
 		return daemon{}, &notYet{fmt.Sprintf("pid file %s names pid %d, which the VNFC did not start", sv.PIDFile, pid)}
 	}
-	return daemon{procID{PID: pid, Start: st.start}, st.pgid}, nil
+	return daemon{procID{PID: pid, Start: st.Start}, st.PGID}, nil
 }
 
 // notYet is a pid file that is wrong now and may still be rewritten by

@@ -1,11 +1,9 @@
 package vnfc
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log"
 	"os"
 	"path/filepath"
@@ -85,7 +83,7 @@ func (b *systemdBackend) status(ctx context.Context) (status, error) {
 	}
 	switch {
 	case st.Active():
-		return status{state: running, unsupervised: rec != nil && rec.Supervisor.PID != 0 && !rec.Supervisor.alive()}, nil
+		return status{state: running, unsupervised: rec != nil && rec.Supervisor.PID != 0 && !rec.Supervisor.Alive()}, nil
 	case st.ActiveState == "activating":
 		// Still starting (a unit file's ExecStartPre, or Type=notify):
 		// not yet up; start waits for it.
@@ -263,8 +261,8 @@ func (b *systemdBackend) stop(ctx context.Context, c *config, log logger) error 
 	}
 	if rec != nil && rec.Supervisor.PID != 0 {
 		// The watcher exits when it sees the unit stop; make sure.
-		if !rec.Supervisor.waitExit(2 * time.Second) {
-			_ = rec.Supervisor.signal(syscall.SIGKILL)
+		if !rec.Supervisor.WaitExit(2 * time.Second) {
+			_ = rec.Supervisor.Signal(syscall.SIGKILL)
 		}
 	}
 	if err := os.RemoveAll(b.dir); err != nil {
@@ -286,86 +284,66 @@ func startWatcher(ctx context.Context, dir, unit string, env *ocf.Env, logFile s
 	if err != nil {
 		return procID{}, err
 	}
-	specJSON, _ := json.Marshal(watchSpec{Dir: dir, Unit: unit, Report: r})
 	out, err := openLog(logFile)
 	if err != nil {
 		return procID{}, err
 	}
 	defer out.Close()
-	statusR, statusW, err := os.Pipe()
-	if err != nil {
-		return procID{}, fmt.Errorf("create pipe: %w", err)
-	}
-	defer statusR.Close()
-	defer statusW.Close()
-	cmd := ocf.HelperCommand(name, "watch")
-	cmd.Stdin = strings.NewReader(string(specJSON))
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.ExtraFiles = []*os.File{statusW}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	cmd.Env = []string{"PATH=" + searchPath}
+	henv := []string{"PATH=" + searchPath, "VNFHA_RESOURCE=" + env.Instance}
 	if v, ok := os.LookupEnv("DBUS_SYSTEM_BUS_ADDRESS"); ok {
-		cmd.Env = append(cmd.Env, "DBUS_SYSTEM_BUS_ADDRESS="+v)
+		henv = append(henv, "DBUS_SYSTEM_BUS_ADDRESS="+v)
 	}
-	if err := cmd.Start(); err != nil {
-		return procID{}, fmt.Errorf("start unit watcher: %w", err)
-	}
-	statusW.Close()
-	// The stdin copy finishes at once (a few hundred bytes); Wait is not
-	// called, so the copying goroutine is the only thing to wait for.
-	defer cmd.Process.Release()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = statusR.SetReadDeadline(dl)
-	}
-	line, err := bufio.NewReader(statusR).ReadString('\n')
-	if line = strings.TrimSpace(line); line != supervisorReady {
-		if line == "" {
-			line = fmt.Sprint(err)
-		}
-		return procID{}, ocf.Generic("unit watcher: %s", line)
-	}
-	id, err := identify(cmd.Process.Pid)
+	id, err := ocf.StartHelper(ctx, ocf.HelperStart{
+		Agent: name, Name: "watch", Args: []string{env.Instance},
+		Spec:   watchSpec{Dir: dir, Unit: unit, Report: r},
+		Env:    henv,
+		Output: out,
+	})
 	if err != nil {
-		return procID{}, ocf.Generic("unit watcher ended at once: %v", err)
+		return procID{}, ocf.Generic("unit watcher: %v", err)
 	}
 	return id, nil
 }
 
-// watch is the helper "vnfha-agent --helper vnfc watch": it follows the
-// unit over D-Bus and, the first time it sees it no longer active while
-// armed, reports the failure with crm_resource --fail. It exits once the
-// unit is down, reported or not (a stop).
+// watch is the helper "vnfha-agent --helper vnfc watch INSTANCE", started
+// with the helper protocol: it follows the unit over D-Bus and, the first
+// time it sees it no longer active while armed, reports the failure as the
+// supervisor does (report.go: the controller's IPC, crm_resource --fail as
+// the fallback). It exits once the unit is down, reported or not (a stop).
+// INSTANCE is for ps only.
 func watch(args []string) int {
 	log.SetFlags(log.LstdFlags | log.Lmicroseconds)
 	log.SetPrefix(fmt.Sprintf("vnfha-vnfc-watcher[%d]: ", os.Getpid()))
-	status := os.NewFile(3, "status")
-	var s watchSpec
-	if status == nil || len(args) != 0 {
-		fmt.Fprintln(os.Stderr, "usage: vnfha-agent --helper vnfc watch <spec on stdin, status on fd 3>")
+	conn, err := ocf.OpenHelper()
+	if err != nil || len(args) > 1 {
+		fmt.Fprintf(os.Stderr, "usage: vnfha-agent --helper vnfc watch [INSTANCE] <spec on stdin, status on fd 3>: %v\n", err)
 		return 2
 	}
-	if err := json.NewDecoder(io.LimitReader(os.Stdin, 1<<20)).Decode(&s); err != nil {
-		fmt.Fprintf(status, "read watcher spec: %v\n", err)
+	var s watchSpec
+	if err := conn.ReadSpec(&s); err != nil {
+		_ = conn.Fail("%v", err)
 		return 2
 	}
 	ctx := context.Background()
-	conn, err := systemd.Dial(ctx)
+	sd, err := systemd.Dial(ctx)
 	if err != nil {
-		fmt.Fprintf(status, "connect to systemd: %v\n", err)
+		_ = conn.Fail("connect to systemd: %v", err)
 		return 1
 	}
-	defer conn.Close()
-	states, err := conn.Watch(ctx, s.Unit)
+	defer sd.Close()
+	states, err := sd.Watch(ctx, s.Unit)
 	if err != nil {
-		fmt.Fprintf(status, "%v\n", err)
+		_ = conn.Fail("%v", err)
 		return 1
 	}
-	ready := false
 	for st := range states {
-		if !ready {
-			fmt.Fprintln(status, supervisorReady)
-			status.Close()
-			ready = true
+		if !conn.Reported() {
+			if err := conn.Ready(); err != nil {
+				// Start is gone (killed at its timeout): the stop that
+				// follows stops the unit; nothing here to report.
+				log.Printf("%v: start is gone", err)
+				return 1
+			}
 		}
 		if st.Active() || st.ActiveState == "activating" || st.ActiveState == "reloading" {
 			continue
@@ -376,12 +354,14 @@ func watch(args []string) int {
 			return 0
 		}
 		log.Print(how)
-		_ = writeFileAtomic(filepath.Join(s.Dir, exitFile), []byte(how+"\n"))
+		e := exitRecord{How: how, At: time.Now()}
+		b, _ := json.Marshal(e)
+		_ = writeFileAtomic(filepath.Join(s.Dir, exitFile), b)
 		s.Report.tell()
 		return 0
 	}
-	if !ready {
-		fmt.Fprintln(status, "the connection to systemd closed")
+	if !conn.Reported() {
+		_ = conn.Fail("the connection to systemd closed")
 	}
 	return 1
 }

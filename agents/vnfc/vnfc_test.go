@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vnfha/vnfha/internal/procid"
 	"github.com/vnfha/vnfha/ocf"
 	"github.com/vnfha/vnfha/ocf/ocftest"
 )
@@ -226,21 +227,21 @@ func TestLifecycle(t *testing.T) {
 		t.Errorf("second start replaced the VNFC: %+v, then %+v", rec.Main, again.Main)
 	}
 	r.must("monitor", ocf.Success)
-	st, err := readStat(rec.Main.PID)
+	st, err := procid.ReadStat(rec.Main.PID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.pgid != rec.Main.PID || st.ppid != rec.Supervisor.PID {
-		t.Errorf("VNFC pgid %d ppid %d, want its own group under the supervisor %d", st.pgid, st.ppid, rec.Supervisor.PID)
+	if st.PGID != rec.Main.PID || st.PPID != rec.Supervisor.PID {
+		t.Errorf("VNFC pgid %d ppid %d, want its own group under the supervisor %d", st.PGID, st.PPID, rec.Supervisor.PID)
 	}
-	if sup, _ := readStat(rec.Supervisor.PID); sup.pgid != rec.Supervisor.PID {
-		t.Errorf("supervisor is not a session/group leader: pgid %d", sup.pgid)
+	if sup, _ := procid.ReadStat(rec.Supervisor.PID); sup.PGID != rec.Supervisor.PID {
+		t.Errorf("supervisor is not a session/group leader: pgid %d", sup.PGID)
 	}
 	r.must("stop", ocf.Success)
 	r.must("stop", ocf.Success) // idempotent
 	r.must("monitor", ocf.NotRunning)
-	if rec.Main.alive() || rec.Supervisor.alive() {
-		t.Errorf("after stop: VNFC alive %v, supervisor alive %v", rec.Main.alive(), rec.Supervisor.alive())
+	if rec.Main.Alive() || rec.Supervisor.Alive() {
+		t.Errorf("after stop: VNFC alive %v, supervisor alive %v", rec.Main.Alive(), rec.Supervisor.Alive())
 	}
 	if got := r.recorded(); strings.Contains(got, "--fail") {
 		t.Errorf("a deliberate stop was reported as a failure: %q", got)
@@ -278,7 +279,7 @@ func TestFastFail(t *testing.T) {
 					t.Errorf("calls %q, want %q", r.recorded(), want)
 				}
 			}
-			waitFor(t, 5*time.Second, "supervisor exit", func() bool { return !rec.Supervisor.alive() })
+			waitFor(t, 5*time.Second, "supervisor exit", func() bool { return !rec.Supervisor.Alive() })
 			if !tt.wantCall && strings.Contains(r.recorded(), "--fail") {
 				t.Errorf("reported with fast_fail=false: %q", r.recorded())
 			}
@@ -335,8 +336,8 @@ func TestStop(t *testing.T) {
 			if took < tt.minTime || took > tt.maxTime {
 				t.Errorf("stop took %s, want %s to %s", took, tt.minTime, tt.maxTime)
 			}
-			if rec.Main.alive() || child.alive() || rec.Supervisor.alive() {
-				t.Errorf("left alive: VNFC %v, its child %v, supervisor %v", rec.Main.alive(), child.alive(), rec.Supervisor.alive())
+			if rec.Main.Alive() || child.Alive() || rec.Supervisor.Alive() {
+				t.Errorf("left alive: VNFC %v, its child %v, supervisor %v", rec.Main.Alive(), child.Alive(), rec.Supervisor.Alive())
 			}
 			if gotKill := strings.Contains(stderr, "sending SIGKILL"); gotKill != tt.wantKill {
 				t.Errorf("SIGKILL sent = %v, want %v; stderr:\n%s", gotKill, tt.wantKill, stderr)
@@ -357,7 +358,7 @@ func childOf(t *testing.T, pid int) procID {
 		return procID{}
 	}
 	n, _ := strconv.Atoi(f[0])
-	id, err := identify(n)
+	id, err := procid.Of(n)
 	if err != nil {
 		return procID{}
 	}
@@ -376,7 +377,7 @@ func TestStopTimeoutFitsTheOperation(t *testing.T) {
 	if took := time.Since(began); took > 7*time.Second {
 		t.Errorf("stop took %s, beyond its 7 s timeout", took)
 	}
-	if rec.Main.alive() {
+	if rec.Main.Alive() {
 		t.Error("VNFC survived the stop")
 	}
 }
@@ -702,7 +703,7 @@ func TestPromotable(t *testing.T) {
 			// first step of Pacemaker's recovery) skips the hook.
 			rec := r.record()
 			syscall.Kill(rec.Main.PID, syscall.SIGKILL)
-			waitFor(t, 5*time.Second, "supervisor exit", func() bool { return !rec.Supervisor.alive() })
+			waitFor(t, 5*time.Second, "supervisor exit", func() bool { return !rec.Supervisor.Alive() })
 			r.must("monitor", ocf.FailedPromoted)
 			r.must("demote", ocf.Success)
 			r.must("stop", ocf.Success)
@@ -742,13 +743,13 @@ func TestSupervisorKilled(t *testing.T) {
 	r.must("start", ocf.Success)
 	rec := r.record()
 	syscall.Kill(rec.Supervisor.PID, syscall.SIGKILL)
-	waitFor(t, 5*time.Second, "supervisor death", func() bool { return !rec.Supervisor.alive() })
+	waitFor(t, 5*time.Second, "supervisor death", func() bool { return !rec.Supervisor.Alive() })
 	stderr := r.must("monitor", ocf.Degraded)
 	if !strings.Contains(stderr, "supervisor is gone") {
 		t.Errorf("reason %q", stderr)
 	}
 	r.must("stop", ocf.Success)
-	if rec.Main.alive() {
+	if rec.Main.Alive() {
 		t.Error("VNFC survived the stop")
 	}
 }
@@ -767,8 +768,8 @@ func TestForking(t *testing.T) {
 	if want, _ := strconv.Atoi(strings.TrimSpace(string(b))); rec.Main.PID != want {
 		t.Fatalf("main pid %d, want the daemon's %d", rec.Main.PID, want)
 	}
-	if st, _ := readStat(rec.Main.PID); st.ppid != rec.Supervisor.PID {
-		t.Errorf("daemon's parent is %d, want the supervisor %d (child subreaper)", st.ppid, rec.Supervisor.PID)
+	if st, _ := procid.ReadStat(rec.Main.PID); st.PPID != rec.Supervisor.PID {
+		t.Errorf("daemon's parent is %d, want the supervisor %d (child subreaper)", st.PPID, rec.Supervisor.PID)
 	}
 	r.must("monitor", ocf.Success)
 	syscall.Kill(rec.Main.PID, syscall.SIGKILL)
@@ -777,7 +778,7 @@ func TestForking(t *testing.T) {
 	r.must("start", ocf.Success)
 	rec = r.record()
 	r.must("stop", ocf.Success)
-	if rec.Main.alive() {
+	if rec.Main.Alive() {
 		t.Error("daemon survived the stop")
 	}
 }
@@ -795,6 +796,6 @@ func TestExitKillsTheGroup(t *testing.T) {
 		return child.PID != 0
 	})
 	syscall.Kill(rec.Main.PID, syscall.SIGKILL)
-	waitFor(t, 5*time.Second, "the child's death", func() bool { return !child.alive() })
+	waitFor(t, 5*time.Second, "the child's death", func() bool { return !child.Alive() })
 	waitFor(t, 5*time.Second, "crm_resource --fail", func() bool { return strings.Contains(r.recorded(), "--fail") })
 }

@@ -143,6 +143,11 @@ func (b *systemdBackend) start(ctx context.Context, c *config, env *ocf.Env) err
 		err = conn.Start(ctx, b.unit)
 	}
 	if err != nil {
+		// A VNFC that ended before its start job finished fails the job:
+		// say how it ended, as for an exit within the settle time.
+		if gone, how := b.gone(ctx); gone {
+			return ocf.Generic("%s", how)
+		}
 		return ocf.Generic("%v", err)
 	}
 	b.started = time.Now()
@@ -188,7 +193,9 @@ func (b *systemdBackend) gone(ctx context.Context) (bool, string) {
 	case 2, 3:
 		return true, fmt.Sprintf("the VNFC was killed by signal %d during start (unit %s)", st.ExecMainStatus, b.unit)
 	}
-	return true, describeUnit(b.unit, st) + " during start"
+	// systemd unloads a transient unit that ended cleanly at once, and
+	// its exit status with it.
+	return true, fmt.Sprintf("the VNFC ended during start (unit %s is %s)", b.unit, st.ActiveState)
 }
 
 // systemdPoll is how often wait asks systemd for the unit's state: start

@@ -454,6 +454,11 @@ func TestBadInput(t *testing.T) {
 		{"bad environment", map[string]string{"command": "/bin/sleep 1", "environment": "1X=2"}, ocf.ErrNotConfigured, "NAME=value"},
 		{"missing workdir", map[string]string{"command": "/bin/sleep 1", "workdir": "/nonexistent"}, ocf.ErrNotInstalled, "workdir"},
 		{"missing log directory", map[string]string{"command": "/bin/sleep 1", "log_file": "/nonexistent/log"}, ocf.ErrNotInstalled, "log_file"},
+		// Defect 12: validate-all accepted what start then refused.
+		{"log_file a directory", map[string]string{"command": "/bin/sleep 1", "log_file": "/tmp"}, ocf.ErrNotConfigured, "log_file /tmp is a directory"},
+		{"log_file a device", map[string]string{"command": "/bin/sleep 1", "log_file": "/dev/zero"}, ocf.ErrNotConfigured, "log_file /dev/zero is not a regular file"},
+		{"pidfile a directory", map[string]string{"command": "/bin/sleep 1", "pidfile": "/tmp"}, ocf.ErrNotConfigured, "pidfile /tmp is a directory"},
+		{"workdir a file", map[string]string{"command": "/bin/sleep 1", "workdir": "/etc/passwd"}, ocf.ErrNotInstalled, "workdir /etc/passwd is not a directory"},
 		{"missing hook", map[string]string{"command": "/bin/sleep 1", "promote_command": "/nonexistent/promote"}, ocf.ErrNotInstalled, "hook"},
 		{"unknown backend", map[string]string{"command": "/bin/sleep 1", "backend": "docker"}, ocf.ErrNotConfigured, "backend"},
 		{"bad unit name", map[string]string{"backend": "systemd", "unit": "a/b.service"}, ocf.ErrNotConfigured, "unit"},

@@ -332,17 +332,12 @@ func (c *config) resolve() error {
 			return ocf.NotInstalled("workdir %s is not a directory on this node", show(c.workdir))
 		}
 	}
+	if err := c.checkFileKinds(); err != nil {
+		return err
+	}
 	if c.logFile != "" {
-		if err := checkFileParam("log_file", c.logFile); err != nil {
-			return err
-		}
 		if fi, err := os.Stat(filepath.Dir(c.logFile)); err != nil || !fi.IsDir() {
 			return ocf.NotInstalled("log_file: directory %s does not exist on this node", show(filepath.Dir(c.logFile)))
-		}
-	}
-	if c.pidfile != "" {
-		if err := checkFileParam("pidfile", c.pidfile); err != nil {
-			return err
 		}
 	}
 	for _, h := range []*hook{c.promote, c.demote} {
@@ -359,6 +354,20 @@ func (c *config) resolve() error {
 	}
 	if _, err := c.tlsConfig(); err != nil {
 		return err
+	}
+	return nil
+}
+
+// checkFileKinds refuses log_file and pidfile when they name something
+// other than a regular file. Monitor runs it too: it is a configuration
+// error, the same from every action.
+func (c *config) checkFileKinds() error {
+	for _, f := range []struct{ name, path string }{{"log_file", c.logFile}, {"pidfile", c.pidfile}} {
+		if f.path != "" {
+			if err := checkFileParam(f.name, f.path); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

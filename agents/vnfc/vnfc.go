@@ -380,6 +380,9 @@ func monitor(ctx context.Context, req *ocf.Request) error {
 	if err != nil {
 		return ocf.NotConfigured("%v", err)
 	}
+	if err := c.checkFileKinds(); err != nil {
+		return err
+	}
 	if c.user != "" || c.group != "" {
 		if c.cred, c.home, err = lookupCredential(c.user, c.group); err != nil {
 			return ocf.NotConfigured("%v", err)

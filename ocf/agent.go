@@ -12,8 +12,9 @@ import (
 )
 
 // HandlerFunc runs one action. Its error is the action's result; see Result.
-// ctx ends at the operation's timeout (OCF_RESKEY_CRM_meta_timeout), shortly
-// before Pacemaker would kill the process.
+// ctx ends Margin before the operation's timeout (OCF_RESKEY_CRM_meta_timeout),
+// so that the handler can still clean up, with CleanupContext, and return
+// before Pacemaker kills the process.
 type HandlerFunc func(ctx context.Context, req *Request) error
 
 // The OCF action names a handler can be declared for. MetaData and
@@ -57,11 +58,24 @@ type Agent struct {
 	LongDesc  string
 	Params    []Param
 	Actions   []Action
-	// Validate, if set, runs after the framework's parameter checks in
-	// validate-all, start, promote and reload-agent: the actions that act on
-	// the configuration. It should check what the parameter types cannot
-	// (files, interfaces, ranges) and return ErrNotConfigured or
-	// ErrNotInstalled errors.
+	// Check, if set, checks what the parameter types cannot: ranges,
+	// formats, combinations of values. It runs after the framework's typed
+	// parsing, before every action that reads the configuration, monitor
+	// and probes included, so it must depend on the parameters and the
+	// environment only, never on this node's files, links or processes
+	// (those belong in Validate), and be cheap. Whatever it returns is
+	// ERR_CONFIGURED, with the same reason from validate-all, start,
+	// promote, reload-agent and monitor; stop, demote and notify log it as
+	// a warning and run anyway (docs/agents/README.md, "invalid
+	// parameters").
+	Check func(req *Request) error
+	// Validate, if set, runs after the parameter checks (typed parsing and
+	// Check) in validate-all, start, promote and reload-agent: the actions
+	// that act on the configuration. It checks what depends on this node
+	// (files, interfaces, users) and returns ErrArgs or ErrNotInstalled for
+	// what may be different on another node, ErrNotConfigured for what is
+	// wrong everywhere. It does not run for monitor: a node-local problem
+	// must not make a probe fail.
 	Validate HandlerFunc
 	// ExitCodes lists the codes worth documenting on the reference page,
 	// with what they mean for this agent.
@@ -96,7 +110,9 @@ type Request struct {
 	Probe bool
 	// Notify is set for the notify action.
 	Notify *Notify
-	// Log writes to stderr with the resource and action as fields.
+	// Log is the action's logger, with the resource and action as fields:
+	// warnings and errors go to stderr, which Pacemaker records; info and
+	// debug to the node's log (Env.Log). See newActionLogger.
 	Log *logrus.Entry
 }
 

@@ -50,17 +50,21 @@ func ParseRole(s string) (Role, error) {
 	case "unpromoted", "slave":
 		return RoleUnpromoted, nil
 	}
-	return RoleNone, fmt.Errorf("unknown role %q", s)
+	return RoleNone, fmt.Errorf("unknown role %s", Quote(s))
 }
 
 // Env is what Pacemaker tells an agent about one invocation, beyond the
 // agent's own parameters.
 type Env struct {
-	Instance   string        // OCF_RESOURCE_INSTANCE, e.g. "vip" or "vnfc:1"
-	Type       string        // OCF_RESOURCE_TYPE
-	Provider   string        // OCF_RESOURCE_PROVIDER
-	RscTmp     string        // HA_RSCTMP, DefaultRscTmp if unset
-	Debug      bool          // HA_debug set and not "0"
+	Instance string // OCF_RESOURCE_INSTANCE, e.g. "vip" or "vnfc:1"
+	Type     string // OCF_RESOURCE_TYPE
+	Provider string // OCF_RESOURCE_PROVIDER
+	RscTmp   string // HA_RSCTMP, DefaultRscTmp if unset
+	// Debug turns debug lines on: HA_debug set and not "0" (Pacemaker
+	// sets it from PCMK_debug), or trace_ra true for this resource
+	// (OCF_TRACE_RA or the trace_ra instance attribute, which turn on
+	// resource-agents' shell tracing: debug lines are the Go equivalent).
+	Debug      bool
 	Interval   time.Duration // OCF_RESKEY_CRM_meta_interval; 0 for one-shot actions and probes
 	Timeout    time.Duration // OCF_RESKEY_CRM_meta_timeout; 0 if not given
 	OnNode     string        // OCF_RESKEY_CRM_meta_on_node
@@ -71,6 +75,10 @@ type Env struct {
 	// FeatureSet is the DC's CRM feature set (OCF_RESKEY_crm_feature_set),
 	// which Pacemaker passes with every action; "" when run by hand.
 	FeatureSet string
+	// Log is where Pacemaker logs info on this node, from HA_LOGFILE and
+	// HA_LOGFACILITY; a helper carries it in its spec to log there too
+	// (see NewHelperLogger).
+	Log LogTarget
 }
 
 // Clone describes the clone a resource instance belongs to, from the
@@ -113,6 +121,14 @@ func ParseEnv(lookup LookupFunc) (*Env, error) {
 	if d, ok := lookup("HA_debug"); ok && d != "" && d != "0" {
 		e.Debug = true
 	}
+	for _, name := range []string{"OCF_TRACE_RA", "OCF_RESKEY_trace_ra"} {
+		if v, ok := lookup(name); ok {
+			if on, valid := parseBool(v); valid && on {
+				e.Debug = true
+			}
+		}
+	}
+	e.Log = parseLogTarget(lookup, e.Debug)
 	var errs []error
 	var err error
 	if e.Interval, err = metaMillis(lookup, "interval"); err != nil {
@@ -135,6 +151,41 @@ func ParseEnv(lookup LookupFunc) (*Env, error) {
 	return e, errors.Join(errs...)
 }
 
+// parseLogTarget reads where Pacemaker's executor tells agents to log.
+// pacemaker-execd 2.1.5 exports HA_LOGFILE (its PCMK_logfile, unless
+// "none") and HA_LOGFACILITY (its PCMK_logfacility, unless "none" or
+// /dev/null) for resource-agents' ha_log, and passes PCMK_logfile and
+// PCMK_logfacility on from its own environment; the HA_ names win, the
+// PCMK_ ones are read when an older or hand-made environment lacks them.
+// "none" and /dev/null mean no destination, as they do for Pacemaker.
+func parseLogTarget(lookup LookupFunc, debug bool) LogTarget {
+	pick := func(names ...string) string {
+		for _, n := range names {
+			if v, ok := lookup(n); ok {
+				v = strings.TrimSpace(v)
+				if strings.EqualFold(v, "none") || v == "/dev/null" {
+					return ""
+				}
+				return v
+			}
+		}
+		return ""
+	}
+	t := LogTarget{
+		File:     pick("HA_LOGFILE", "PCMK_logfile"),
+		Facility: strings.ToLower(pick("HA_LOGFACILITY", "PCMK_logfacility")),
+		Debug:    debug,
+	}
+	if _, ok := syslogFacilities[t.Facility]; !ok {
+		t.Facility = ""
+	}
+	if !strings.HasPrefix(t.File, "/") {
+		// A relative name would depend on the agent's working directory.
+		t.File = ""
+	}
+	return t
+}
+
 // metaMillis reads a CRM_meta value that Pacemaker gives in milliseconds.
 func metaMillis(lookup LookupFunc, name string) (time.Duration, error) {
 	s, ok := lookup(metaPrefix + name)
@@ -143,7 +194,7 @@ func metaMillis(lookup LookupFunc, name string) (time.Duration, error) {
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n < 0 || n > int64(1<<63-1)/int64(time.Millisecond) {
-		return 0, fmt.Errorf("read %s%s: %w: %q is not milliseconds", metaPrefix, name, ErrParamSyntax, s)
+		return 0, fmt.Errorf("read %s%s: %w: %s is not milliseconds", metaPrefix, name, ErrParamSyntax, Quote(s))
 	}
 	return time.Duration(n) * time.Millisecond, nil
 }
@@ -165,7 +216,7 @@ func parseClone(lookup LookupFunc) (*Clone, error) {
 			}
 			v, err := strconv.Atoi(strings.TrimSpace(s))
 			if err != nil {
-				errs = append(errs, fmt.Errorf("read %s%s: %w: %q", metaPrefix, n, ErrParamSyntax, s))
+				errs = append(errs, fmt.Errorf("read %s%s: %w: %s", metaPrefix, n, ErrParamSyntax, Quote(s)))
 				return false
 			}
 			*dst = v
@@ -180,7 +231,7 @@ func parseClone(lookup LookupFunc) (*Clone, error) {
 		}
 		b, valid := parseBool(s)
 		if !valid {
-			errs = append(errs, fmt.Errorf("read %s%s: %w: %q", metaPrefix, name, ErrParamSyntax, s))
+			errs = append(errs, fmt.Errorf("read %s%s: %w: %s", metaPrefix, name, ErrParamSyntax, Quote(s)))
 			return
 		}
 		*dst = b

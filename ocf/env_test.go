@@ -30,7 +30,7 @@ func TestParseEnv(t *testing.T) {
 			},
 			want: Env{Instance: "vip", Type: "vip", Provider: "vnfha", RscTmp: "/run/x", Debug: true,
 				Interval: 10 * time.Second, Timeout: 20 * time.Second, OnNode: "node1", OnNodeUUID: "1", CheckLevel: 10,
-				FeatureSet: "3.16.2"},
+				FeatureSet: "3.16.2", Log: LogTarget{Debug: true}},
 		},
 		{
 			name: "HA_debug=0 is off",
@@ -98,6 +98,46 @@ func TestParseEnv(t *testing.T) {
 			}
 			if !reflect.DeepEqual(*got, tt.want) {
 				t.Errorf("ParseEnv =\n%+v (clone %+v)\nwant\n%+v (clone %+v)", *got, got.Clone, tt.want, tt.want.Clone)
+			}
+		})
+	}
+}
+
+// TestParseLogTarget follows what pacemaker-execd 2.1.5 gives agents: in
+// the lab, HA_LOGFILE=/var/log/pacemaker/pacemaker.log, HA_LOGFACILITY=none,
+// PCMK_logfile and PCMK_logfacility the same, HA_debug=0 (seen with
+// ocf:heartbeat:Dummy trace_ra=1, which prints the environment).
+func TestParseLogTarget(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want LogTarget
+	}{
+		{"nothing", map[string]string{}, LogTarget{}},
+		{"lab", map[string]string{"HA_LOGFILE": "/var/log/pacemaker/pacemaker.log", "HA_LOGFACILITY": "none",
+			"PCMK_logfile": "/var/log/pacemaker/pacemaker.log", "PCMK_logfacility": "none", "HA_debug": "0"},
+			LogTarget{File: "/var/log/pacemaker/pacemaker.log"}},
+		{"default node", map[string]string{"HA_LOGFILE": "/var/log/pacemaker/pacemaker.log", "HA_LOGFACILITY": "daemon", "HA_debug": "1"},
+			LogTarget{File: "/var/log/pacemaker/pacemaker.log", Facility: "daemon", Debug: true}},
+		{"PCMK names when HA ones are absent", map[string]string{"PCMK_logfile": "/l", "PCMK_logfacility": "Local3"},
+			LogTarget{File: "/l", Facility: "local3"}},
+		{"HA names win", map[string]string{"HA_LOGFILE": "/a", "PCMK_logfile": "/b", "HA_LOGFACILITY": "user", "PCMK_logfacility": "daemon"},
+			LogTarget{File: "/a", Facility: "user"}},
+		{"none and /dev/null mean none", map[string]string{"HA_LOGFILE": "NONE", "HA_LOGFACILITY": "/dev/null"}, LogTarget{}},
+		{"unknown facility", map[string]string{"HA_LOGFACILITY": "daemon.info"}, LogTarget{}},
+		{"relative file", map[string]string{"HA_LOGFILE": "pacemaker.log"}, LogTarget{}},
+		{"trace_ra turns debug on", map[string]string{"HA_debug": "0", "OCF_RESKEY_trace_ra": "1"}, LogTarget{Debug: true}},
+		{"OCF_TRACE_RA turns debug on", map[string]string{"OCF_TRACE_RA": "yes"}, LogTarget{Debug: true}},
+		{"trace_ra false", map[string]string{"OCF_TRACE_RA": "false", "OCF_RESKEY_trace_ra": "x"}, LogTarget{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e, err := ParseEnv(MapLookup(tt.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.Log != tt.want {
+				t.Errorf("Log = %+v, want %+v", e.Log, tt.want)
 			}
 		})
 	}

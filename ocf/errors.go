@@ -3,6 +3,10 @@ package ocf
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Code is an OCF exit code. A Code is also an error, so a handler can report a
@@ -148,4 +152,154 @@ func Result(err error) (Code, string) {
 		return c, ""
 	}
 	return ErrGeneric, err.Error()
+}
+
+// MaxReasonLen is how many bytes of an exit reason Pacemaker keeps
+// (EXIT_REASON_MAX_LEN in Pacemaker 2.1's lib/services/services_linux.c):
+// the rest of the line is dropped before it reaches the CIB and crm_mon.
+const MaxReasonLen = 128
+
+// ellipsis marks text that was cut. Three ASCII dots, not "…": the reason
+// lands in XML, logs and terminals of every kind.
+const ellipsis = "..."
+
+// ExitReason returns the exit reason Run writes for err: Result's reason
+// made one line without control characters, and at most MaxReasonLen
+// bytes. A reason that fits is kept as written. One that does not is
+// rearranged so that the most specific cause comes first and the context
+// that wrappers added follows in parentheses, cut first: for
+//
+//	fmt.Errorf("start %s: %w", cmdline, ocf.Generic("exited with status 1 during start"))
+//
+// with a long command line, crm_mon shows "exited with status 1 during
+// start (start /usr/bin/x --a ...)", not the start of the command line.
+// The cause is found through the chain of wrapped errors (see splitCause),
+// so agents write reasons naturally, context first. Run logs the full text
+// when it was shortened.
+func ExitReason(err error) string {
+	_, reason := Result(err)
+	if reason == "" {
+		return ""
+	}
+	full := OneLine(reason)
+	if len(full) <= MaxReasonLen {
+		return full
+	}
+	context, cause := splitCause(err)
+	cause = OneLine(cause)
+	if len(context) == 0 || cause == "" {
+		return Truncate(full, MaxReasonLen)
+	}
+	ctx := OneLine(strings.Join(context, ": "))
+	// Room for " (" + context + ")": worth it only if a few bytes of the
+	// context survive.
+	room := MaxReasonLen - len(cause) - len(" ()")
+	if room < len(ellipsis)+8 {
+		return Truncate(cause, MaxReasonLen)
+	}
+	return cause + " (" + Truncate(ctx, room) + ")"
+}
+
+// splitCause splits an error's text into the contexts that wrappers
+// prefixed, outermost first, and the most specific cause. It follows
+// single-error Unwrap chains while each wrapper's text is "context: " +
+// the wrapped error's text (what fmt.Errorf("context: %w", err) writes);
+// a wrapper that places its cause elsewhere, an errors.Join, or the end
+// of the chain ends the walk, and that error's text is the cause.
+func splitCause(err error) (context []string, cause string) {
+	text := err.Error()
+	for {
+		if _, multi := err.(interface{ Unwrap() []error }); multi {
+			return context, text
+		}
+		next := errors.Unwrap(err)
+		if next == nil {
+			return context, text
+		}
+		inner := next.Error()
+		switch {
+		case inner == text:
+			// An *Error and the fmt wrapper it keeps have the same text.
+		case inner != "" && strings.HasSuffix(text, inner):
+			if prefix := strings.TrimRight(strings.TrimSuffix(text, inner), " :;,-"); prefix != "" {
+				context = append(context, prefix)
+			}
+		default:
+			return context, text
+		}
+		err, text = next, inner
+	}
+}
+
+// OneLine makes s fit on one line of a log or the CIB: line breaks become
+// "; ", tabs and runs of spaces one space, other control and invisible
+// formatting characters (such as bidirectional overrides) are dropped, and
+// bytes that are not UTF-8 become "?".
+func OneLine(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	pendingSpace, pendingBreak := false, false
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError && !strings.HasPrefix(s[i:], "\uFFFD"):
+			r = '?'
+		case r == '\n' || r == '\r' || r == '\v' || r == '\f' || r == '\u2028' || r == '\u2029':
+			pendingBreak = true
+			continue
+		case r == '\t' || unicode.IsSpace(r):
+			pendingSpace = true
+			continue
+		case unicode.IsControl(r) || unicode.Is(unicode.Cf, r):
+			continue
+		}
+		if b.Len() > 0 {
+			if pendingBreak {
+				b.WriteString("; ")
+			} else if pendingSpace {
+				b.WriteByte(' ')
+			}
+		}
+		pendingSpace, pendingBreak = false, false
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// Truncate returns s cut to at most max bytes on a UTF-8 boundary, with
+// "..." at the end when anything was cut. It is meant for text that is
+// already one line (see OneLine).
+func Truncate(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	if max <= len(ellipsis) {
+		return ellipsis[:max]
+	}
+	cut := max - len(ellipsis)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strings.TrimRight(s[:cut], " ") + ellipsis
+}
+
+// QuoteMax is how many bytes of a value Quote shows.
+const QuoteMax = 32
+
+// Quote returns s quoted as Go quotes strings (control characters and
+// invalid UTF-8 escaped), showing at most QuoteMax bytes of it: for values
+// read from files or given by an administrator, echoed in an exit reason
+// or a log line (principle 5: never a whole file, never unbounded input).
+// A cut value is followed by "..." and its length:
+//
+//	Quote("/etc")             == `"/etc"`
+//	Quote(strings.Repeat("a", 5000)) == `"aaaa...aaaa"... (5000 bytes)` (32 a's)
+func Quote(s string) string {
+	if len(s) <= QuoteMax {
+		return strconv.Quote(s)
+	}
+	cut := QuoteMax
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strconv.Quote(s[:cut]) + ellipsis + " (" + strconv.Itoa(len(s)) + " bytes)"
 }

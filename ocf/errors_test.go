@@ -4,7 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
+	"syscall"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 )
 
 func TestResult(t *testing.T) {
@@ -84,6 +88,121 @@ func TestCodeValues(t *testing.T) {
 	for _, c := range []Code{ErrGeneric, FailedPromoted, ErrNotConfigured} {
 		if !c.IsFailure() {
 			t.Errorf("%s.IsFailure() = false", c)
+		}
+	}
+}
+
+// TestExitReason: every reason Run writes is at most MaxReasonLen bytes of
+// valid UTF-8 on one line, and when it had to be cut the most specific
+// cause comes first. Before, reasons were only joined onto one line:
+// a long command line pushed the cause past what Pacemaker keeps.
+func TestExitReason(t *testing.T) {
+	cmdline := "/usr/bin/vnfcd --listen 198.18.0.10:8080 --role-file /run/vnfc/role --checkpoint /var/lib/vnfc/state --verbose"
+	exited := Generic("exited with status 1 during start")
+	long := strings.Repeat("x", 300)
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"short reason kept as written", fmt.Errorf("start vip: %w", NotInstalled("no arping")), "start vip: no arping"},
+		{"wrapped cause moves first",
+			fmt.Errorf("start %s: %w", cmdline, exited),
+			"exited with status 1 during start (start /usr/bin/vnfcd --listen 198.18.0.10:8080 --role-file /run/vnfc/role --checkpoint /v...)"},
+		{"cause inside an *Error's %w",
+			Errorf(ErrNotInstalled, "start %s: %w", cmdline, fs.ErrNotExist),
+			"file does not exist (start /usr/bin/vnfcd --listen 198.18.0.10:8080 --role-file /run/vnfc/role --checkpoint /var/lib/vnfc/st...)"},
+		{"several contexts, outermost first",
+			fmt.Errorf("start: %w", fmt.Errorf("spawn supervisor for %s: %w", cmdline, &fs.PathError{Op: "fork/exec", Path: "/proc/self/exe", Err: syscall.EACCES})),
+			"permission denied (start: spawn supervisor for /usr/bin/vnfcd --listen 198.18.0.10:8080 --role-file /run/vnfc/role --checkpo...)"},
+		{"no chain: cut at the end", errors.New(long), long[:125] + "..."},
+		{"cause too long for any context", fmt.Errorf("start: %w", errors.New(long)), long[:125] + "..."},
+		{"cause not at the end stops the walk",
+			fmt.Errorf("read %s: %w", long, fmt.Errorf("%w for integer: %q", ErrParamSyntax, "x")),
+			`invalid value for integer: "x" (read ` + long[:87] + "...)"},
+		{"newlines and tabs", Generic("line one\nline two\r\n\tline three"), "line one; line two; line three"},
+		{"joined errors", NotConfigured("invalid parameters: %w", errors.Join(errors.New("a is bad"), errors.New("b is bad"))), "invalid parameters: a is bad; b is bad"},
+		{"control and format characters dropped", Generic("bad\x00 name\x1b[31m red\u202e evil\x7f"), "bad name[31m red evil"},
+		{"invalid UTF-8", Generic("caf\xe9 \xff"), "caf? ?"},
+		{"multi-byte cut on a rune boundary", Generic("%s", strings.Repeat("é", 100)), strings.Repeat("é", 62) + "..."},
+		{"empty", nil, ""},
+		{"bare code", NotRunning, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := ExitReason(tt.err)
+			if got != tt.want {
+				t.Errorf("ExitReason =\n%q\nwant\n%q", got, tt.want)
+			}
+			checkReason(t, got)
+		})
+	}
+}
+
+// checkReason asserts what Pacemaker needs of an exit reason.
+func checkReason(t *testing.T, r string) {
+	t.Helper()
+	if len(r) > MaxReasonLen {
+		t.Errorf("reason is %d bytes, more than %d: %q", len(r), MaxReasonLen, r)
+	}
+	if !utf8.ValidString(r) {
+		t.Errorf("reason is not UTF-8: %q", r)
+	}
+	for _, c := range r {
+		if unicode.IsControl(c) {
+			t.Errorf("reason holds control character %U: %q", c, r)
+		}
+	}
+}
+
+// FuzzExitReason: whatever the text and wrapping, the reason fits.
+func FuzzExitReason(f *testing.F) {
+	f.Add("start /bin/x", "exited with status 1", 3)
+	f.Add(strings.Repeat("é", 100), "\xff\n\x00", 1)
+	f.Add("", strings.Repeat("a", 200), 0)
+	f.Fuzz(func(t *testing.T, context, cause string, depth int) {
+		err := errors.New(cause)
+		for i := 0; i < depth%5; i++ {
+			err = fmt.Errorf("%s: %w", context, err)
+		}
+		checkReason(t, ExitReason(Errorf(ErrGeneric, "%w", err)))
+	})
+}
+
+func TestQuote(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"/etc", `"/etc"`},
+		{"", `""`},
+		{"a\nb\x00", `"a\nb\x00"`},
+		{strings.Repeat("a", QuoteMax), `"` + strings.Repeat("a", QuoteMax) + `"`},
+		{strings.Repeat("a", 5000), `"` + strings.Repeat("a", QuoteMax) + `"... (5000 bytes)`},
+		{strings.Repeat("é", 20), `"` + strings.Repeat("é", 16) + `"... (40 bytes)`},
+		{"x" + strings.Repeat("é", 20), `"x` + strings.Repeat("é", 15) + `"... (41 bytes)`},
+	}
+	for _, tt := range tests {
+		if got := Quote(tt.in); got != tt.want {
+			t.Errorf("Quote(%.40q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestTruncate(t *testing.T) {
+	tests := []struct {
+		in   string
+		max  int
+		want string
+	}{
+		{"short", 10, "short"},
+		{"exactly10!", 10, "exactly10!"},
+		{"eleven char", 10, "eleven..."},
+		{"ab€cd", 5, "ab..."},
+		{"€€€", 7, "€..."},
+		{"abcdef", 2, ".."},
+	}
+	for _, tt := range tests {
+		got := Truncate(tt.in, tt.max)
+		if got != tt.want || len(got) > tt.max || !utf8.ValidString(got) {
+			t.Errorf("Truncate(%q, %d) = %q, want %q", tt.in, tt.max, got, tt.want)
 		}
 	}
 }

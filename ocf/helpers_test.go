@@ -3,6 +3,7 @@ package ocf
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -24,6 +25,11 @@ func testAgentDecl(reload bool) Agent {
 			return Errorf(ErrPerm, "cannot open %s", "/dev/x")
 		case "panic":
 			panic("boom")
+		case "log":
+			req.Log.Debug("debug line")
+			req.Log.Info("info line")
+			req.Log.WithField("path", "/x y").Warn("warn line")
+			return nil
 		case "probe":
 			if req.Probe {
 				return NotRunning
@@ -53,7 +59,18 @@ func testAgentDecl(reload bool) Agent {
 			{Name: ActionDemote, Handler: result, Timeout: 10 * time.Second},
 			{Name: ActionNotify, Handler: result, Timeout: 1500 * time.Millisecond},
 		},
+		// Check refuses what the type cannot: a count out of range.
+		Check: func(req *Request) error {
+			if n := req.Params.Int("count"); n < 0 || n > 100 {
+				return fmt.Errorf("count %d is out of range 0-100", n)
+			}
+			return nil
+		},
+		// Validate stands for a node-local check: a name this node lacks.
 		Validate: func(_ context.Context, req *Request) error {
+			if req.Params.String("name") == "elsewhere" {
+				return Errorf(ErrArgs, "name %q does not exist on this node", "elsewhere")
+			}
 			if req.Params.String("name") == "invalid" {
 				return NotConfigured("name must not be %q", "invalid")
 			}

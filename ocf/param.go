@@ -51,13 +51,13 @@ func ParseValue(t ParamType, s string) (any, error) {
 	case Integer:
 		n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
 		if err != nil {
-			return nil, fmt.Errorf("%w for integer: %q", ErrParamSyntax, s)
+			return nil, fmt.Errorf("%w for integer: %s", ErrParamSyntax, Quote(s))
 		}
 		return n, nil
 	case Boolean:
 		b, ok := parseBool(s)
 		if !ok {
-			return nil, fmt.Errorf("%w for boolean: %q", ErrParamSyntax, s)
+			return nil, fmt.Errorf("%w for boolean: %s", ErrParamSyntax, Quote(s))
 		}
 		return b, nil
 	case Time:
@@ -99,18 +99,18 @@ func ParseInterval(s string) (time.Duration, error) {
 		i++
 	}
 	if i == 0 {
-		return 0, fmt.Errorf("%w for time: %q", ErrParamSyntax, s)
+		return 0, fmt.Errorf("%w for time: %s", ErrParamSyntax, Quote(s))
 	}
 	n, err := strconv.ParseInt(t[:i], 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("%w for time: %q", ErrParamSyntax, s)
+		return 0, fmt.Errorf("%w for time: %s", ErrParamSyntax, Quote(s))
 	}
 	unit, ok := intervalUnits[strings.ToLower(strings.TrimSpace(t[i:]))]
 	if !ok {
-		return 0, fmt.Errorf("%w for time: unknown unit in %q", ErrParamSyntax, s)
+		return 0, fmt.Errorf("%w for time: unknown unit in %s", ErrParamSyntax, Quote(s))
 	}
 	if n > int64(1<<63-1)/int64(unit) {
-		return 0, fmt.Errorf("%w for time: %q overflows", ErrParamSyntax, s)
+		return 0, fmt.Errorf("%w for time: %s overflows", ErrParamSyntax, Quote(s))
 	}
 	return time.Duration(n) * unit, nil
 }
@@ -223,4 +223,34 @@ func zeroOf(t ParamType) any {
 // an action would, for tests of an agent's own configuration parsing.
 func (a *Agent) ParseParams(lookup LookupFunc) (Params, error) {
 	return parseParams(a.Params, lookup)
+}
+
+// MaxNameLen is the longest file name Linux accepts (NAME_MAX).
+const MaxNameLen = 255
+
+// CheckName returns an error unless name can be joined onto a directory as
+// a single file name that stays inside it (principle 6 of
+// docs/agents/README.md): it refuses "", "." and "..", any "/", NUL or
+// other control character, and more than MaxNameLen bytes. Agents check
+// every name they join onto a directory, such as an instance name under
+// HA_RSCTMP or a namespace name under /run/netns. Clone instance names
+// ("vnfc:1") pass. The error does not repeat the name; the caller says
+// which parameter it was, with Quote.
+func CheckName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("is empty")
+	case name == "." || name == "..":
+		return errors.New("is a relative directory, not a name")
+	case len(name) > MaxNameLen:
+		return fmt.Errorf("is longer than %d bytes", MaxNameLen)
+	case strings.Contains(name, "/"):
+		return errors.New(`holds "/"`)
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f {
+			return errors.New("holds a control character")
+		}
+	}
+	return nil
 }

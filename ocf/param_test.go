@@ -2,6 +2,7 @@ package ocf
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -189,4 +190,49 @@ func FuzzParseInterval(f *testing.F) {
 			t.Errorf("ParseInterval(%q) error %v does not wrap ErrParamSyntax", s, err)
 		}
 	})
+}
+
+// TestCheckName is principle 6: a name joined onto a directory stays in it.
+func TestCheckName(t *testing.T) {
+	tests := []struct {
+		name    string
+		wantErr string
+	}{
+		{"vip", ""},
+		{"vnfc:1", ""},
+		{"web-1_a.b", ""},
+		{"..a", ""},
+		{strings.Repeat("n", MaxNameLen), ""},
+		{"", "is empty"},
+		{".", "is a relative directory"},
+		{"..", "is a relative directory"},
+		{"../../victim", `holds "/"`},
+		{"a/b", `holds "/"`},
+		{"/etc", `holds "/"`},
+		{strings.Repeat("n", MaxNameLen+1), "longer than 255 bytes"},
+		{"a\x00b", "control character"},
+		{"a\nb", "control character"},
+		{"a\x7fb", "control character"},
+	}
+	for _, tt := range tests {
+		err := CheckName(tt.name)
+		if tt.wantErr == "" && err != nil {
+			t.Errorf("CheckName(%.20q) = %v, want nil", tt.name, err)
+		}
+		if tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+			t.Errorf("CheckName(%.20q) = %v, want %q", tt.name, err, tt.wantErr)
+		}
+	}
+}
+
+// TestParseValueQuotesShort: a bad value is echoed in at most a few bytes
+// (principle 5); it used to be quoted whole.
+func TestParseValueQuotesShort(t *testing.T) {
+	huge := strings.Repeat("7", 100000) + "x"
+	for _, typ := range []ParamType{Integer, Boolean, Time} {
+		_, err := ParseValue(typ, huge)
+		if err == nil || len(err.Error()) > 100 || !strings.Contains(err.Error(), "(100001 bytes)") {
+			t.Errorf("ParseValue(%s, 100001 bytes) error is %d bytes: %.120s", typ, len(fmt.Sprint(err)), err)
+		}
+	}
 }

@@ -12,6 +12,24 @@ import (
 	"github.com/vnfha/vnfha/ocf/ocftest"
 )
 
+// TestUsage is defect 14: asking for help, or giving nothing, prints the
+// usage on stdout and exits 0; it used to exit 5 with an OCF exit reason.
+func TestUsage(t *testing.T) {
+	for _, argv := range [][]string{
+		{"vnfha-agent", "--help"}, {"vnfha-agent", "-h"}, {"vnfha-agent", "help"}, {"vnfha-agent", "-help"},
+		{"/usr/bin/vnfha-agent"}, {"./some-copy", "--help"}, nil,
+	} {
+		var stdout, stderr bytes.Buffer
+		code := run(argv, ocf.MapLookup(nil), &stdout, &stderr)
+		if code != 0 || !strings.HasPrefix(stdout.String(), "usage: vnfha-agent AGENT ACTION") || stderr.Len() > 0 {
+			t.Errorf("run(%q) = %d\nstdout %q\nstderr %q\nwant 0 and the usage on stdout only", argv, code, &stdout, &stderr)
+		}
+		if !strings.Contains(stdout.String(), "agents: dummy, vip, vnfc") || strings.Contains(stdout.String(), "ocf-exit-reason") {
+			t.Errorf("run(%q) usage lacks the agents or has an exit reason:\n%s", argv, &stdout)
+		}
+	}
+}
+
 func TestRunDispatch(t *testing.T) {
 	env := ocf.MapLookup(map[string]string{"OCF_RESOURCE_INSTANCE": "d", "HA_RSCTMP": t.TempDir()})
 	tests := []struct {
@@ -25,16 +43,21 @@ func TestRunDispatch(t *testing.T) {
 		{"by link name, meta-data", []string{"dummy", "meta-data"}, 0, `<resource-agent name="dummy"`, ""},
 		{"by first argument", []string{"/usr/bin/vnfha-agent", "dummy", "validate-all"}, 0, "", ""},
 		{"no action under link name", []string{"dummy"}, 2, "", "ocf-exit-reason:no action given"},
+		{"agent's help", []string{"vnfha-agent", "dummy", "--help"}, 0, "usage: dummy {start|", ""},
 		{"unknown agent", []string{"vnfha-agent", "nosuch", "start"}, 5, "", `ocf-exit-reason:vnfha-agent: no agent named "nosuch"`},
+		{"stale link with an action", []string{"/usr/lib/ocf/resource.d/vnfha/oldname", "monitor"}, 5, "", `ocf-exit-reason:vnfha-agent: no agent named "oldname"`},
+		{"own name renamed, unknown agent", []string{"/tmp/agent-copy", "nosuch", "start"}, 5, "", `no agent named "nosuch"`},
+		{"long agent name is quoted short", []string{"vnfha-agent", strings.Repeat("a", 1000)}, 5, "", `no agent named "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"... (1000 bytes)`},
 		{"list", []string{"/usr/lib/vnfha/vnfha-agent", "--list"}, 0, "dummy\nvip\nvnfc\n", ""},
+		{"list with an argument", []string{"vnfha-agent", "--list", "x"}, 2, "", `vnfha-agent: --list takes no arguments, got "x"`},
 		{"helper", []string{"vnfha-agent", "--helper", "vip", "announce", "--count"}, 2, "", ""},
 		{"unknown helper", []string{"vnfha-agent", "--helper", "vip", "nosuch"}, 2, "", `no helper "nosuch" of agent "vip"`},
 		{"helper of unknown agent", []string{"vnfha-agent", "--helper", "nosuch", "announce"}, 2, "", `no helper "announce" of agent "nosuch"`},
-		{"helper without name", []string{"vnfha-agent", "--helper", "vip"}, 2, "", "usage: vnfha-agent --helper"},
+		{"helper without name", []string{"vnfha-agent", "--helper", "vip"}, 2, "", "vnfha-agent: --helper needs AGENT and HELPER\nusage: vnfha-agent"},
 		{"helper flag under an agent link is an action", []string{"vip", "--helper"}, 3, "", "ocf-exit-reason:"},
-		{"own name alone", []string{"vnfha-agent"}, 2, "", "agents: dummy"},
-		{"empty argv", nil, 2, "", "usage:"},
 		{"unknown action", []string{"dummy", "frobnicate"}, 3, "", "ocf-exit-reason:"},
+		{"unknown flag", []string{"vnfha-agent", "--bogus"}, 2, "", "vnfha-agent: unknown flag \"--bogus\"\nusage: vnfha-agent AGENT ACTION"},
+		{"unknown short flag", []string{"vnfha-agent", "-x", "start"}, 2, "", `unknown flag "-x"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

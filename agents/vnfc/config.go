@@ -118,7 +118,7 @@ func parseConfig(p ocf.Params) (*config, error) {
 	switch c.backend {
 	case backendProcess, backendSystemd:
 	default:
-		return nil, fmt.Errorf("backend must be %s or %s, not %s", backendProcess, backendSystemd, quote(c.backend))
+		return nil, fmt.Errorf("backend must be %s or %s, not %s", backendProcess, backendSystemd, ocf.Quote(c.backend))
 	}
 	if s := p.String("command"); s != "" {
 		if c.argv, err = splitWords(s); err != nil {
@@ -154,14 +154,14 @@ func parseConfig(p ocf.Params) (*config, error) {
 		for _, w := range words {
 			name, _, ok := strings.Cut(w, "=")
 			if !ok || !validEnvName(name) {
-				return nil, fmt.Errorf("environment: %s is not NAME=value", quote(w))
+				return nil, fmt.Errorf("environment: %s is not NAME=value", ocf.Quote(w))
 			}
 		}
 		c.env = words
 	}
 	for _, f := range []struct{ name, v string }{{"workdir", c.workdir}, {"pidfile", c.pidfile}, {"log_file", c.logFile}} {
 		if f.v != "" && !filepath.IsAbs(f.v) {
-			return nil, fmt.Errorf("%s must be an absolute path, not %s", f.name, quote(f.v))
+			return nil, fmt.Errorf("%s must be an absolute path, not %s", f.name, ocf.Quote(f.v))
 		}
 	}
 	if c.pidfile != "" && c.backend != backendProcess {
@@ -187,7 +187,7 @@ func parseConfig(p ocf.Params) (*config, error) {
 	}
 	c.tlsVerify, c.caFile = p.Bool("tls_verify"), p.String("tls_ca_file")
 	if c.caFile != "" && !filepath.IsAbs(c.caFile) {
-		return nil, fmt.Errorf("tls_ca_file must be an absolute path, not %s", quote(c.caFile))
+		return nil, fmt.Errorf("tls_ca_file must be an absolute path, not %s", ocf.Quote(c.caFile))
 	}
 	return c, nil
 }
@@ -229,7 +229,7 @@ func parseSignal(s string) (syscall.Signal, error) {
 			name = "SIG" + name
 		}
 		if sig = unix.SignalNum(name); sig == 0 {
-			return 0, fmt.Errorf("stop_signal %s is not a signal name or number", quote(s))
+			return 0, fmt.Errorf("stop_signal %s is not a signal name or number", ocf.Quote(s))
 		}
 	}
 	if sig == syscall.SIGSTOP {
@@ -261,7 +261,7 @@ func parseHook(name, s string) (*hook, error) {
 		return nil, nil
 	}
 	if !filepath.IsAbs(argv[0]) {
-		return nil, fmt.Errorf("%s: %s must be an absolute path", name, quote(argv[0]))
+		return nil, fmt.Errorf("%s: %s must be an absolute path", name, ocf.Quote(argv[0]))
 	}
 	return &hook{argv: argv}, nil
 }
@@ -272,20 +272,20 @@ func parseHTTPURL(s string) (*url.URL, error) {
 	u, err := url.Parse(s)
 	if err != nil {
 		// url's errors quote the whole URL: only a few bytes of it here.
-		return nil, fmt.Errorf("%s is not a valid URL", quote(s))
+		return nil, fmt.Errorf("%s is not a valid URL", ocf.Quote(s))
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("%s is not an http or https URL", quote(s))
+		return nil, fmt.Errorf("%s is not an http or https URL", ocf.Quote(s))
 	}
 	if u.User != nil {
-		return nil, fmt.Errorf("%s carries credentials, which would be logged; not supported", quote(u.Redacted()))
+		return nil, fmt.Errorf("%s carries credentials, which would be logged; not supported", ocf.Quote(u.Redacted()))
 	}
 	if u.Hostname() == "" {
-		return nil, fmt.Errorf("%s has no host", quote(s))
+		return nil, fmt.Errorf("%s has no host", ocf.Quote(s))
 	}
 	if p := u.Port(); p != "" {
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return nil, fmt.Errorf("%s has an invalid port", quote(s))
+			return nil, fmt.Errorf("%s has an invalid port", ocf.Quote(s))
 		}
 	}
 	return u, nil
@@ -301,7 +301,7 @@ func checkHostPort(s string) error {
 		return errors.New("no host")
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return fmt.Errorf("invalid port %s", quote(port))
+		return fmt.Errorf("invalid port %s", ocf.Quote(port))
 	}
 	return nil
 }
@@ -398,7 +398,7 @@ const searchPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 func lookPath(name string) (string, error) {
 	if strings.Contains(name, "/") {
 		if !filepath.IsAbs(name) {
-			return "", fmt.Errorf("%s: a path must be absolute", quote(name))
+			return "", fmt.Errorf("%s: a path must be absolute", ocf.Quote(name))
 		}
 		return name, checkExecutable(name)
 	}
@@ -408,7 +408,7 @@ func lookPath(name string) (string, error) {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("%s not found in the search path", quote(name))
+	return "", fmt.Errorf("%s not found in the search path", ocf.Quote(name))
 }
 
 func checkExecutable(path string) error {
@@ -466,21 +466,21 @@ func (a accounts) credential(userName, groupName string) (*credential, string, e
 		}
 		uid, err := parseID(u.Uid)
 		if err != nil {
-			return nil, "", fmt.Errorf("user %s has uid %s: %w", quote(userName), quote(u.Uid), err)
+			return nil, "", fmt.Errorf("user %s has uid %s: %w", ocf.Quote(userName), ocf.Quote(u.Uid), err)
 		}
 		gid, err := parseID(u.Gid)
 		if err != nil {
-			return nil, "", fmt.Errorf("user %s has primary gid %s: %w", quote(userName), quote(u.Gid), err)
+			return nil, "", fmt.Errorf("user %s has primary gid %s: %w", ocf.Quote(userName), ocf.Quote(u.Gid), err)
 		}
 		cred.uid, cred.gid, cred.name, home = uid, gid, u.Username, u.HomeDir
 		ids, err := a.groupIDs(u)
 		if err != nil {
-			return nil, "", fmt.Errorf("read the groups of user %s: %w", quote(userName), err)
+			return nil, "", fmt.Errorf("read the groups of user %s: %w", ocf.Quote(userName), err)
 		}
 		for _, id := range ids {
 			n, err := parseID(id)
 			if err != nil {
-				return nil, "", fmt.Errorf("user %s is in group %s: %w", quote(userName), quote(id), err)
+				return nil, "", fmt.Errorf("user %s is in group %s: %w", ocf.Quote(userName), ocf.Quote(id), err)
 			}
 			cred.groups = append(cred.groups, n)
 		}
@@ -489,12 +489,12 @@ func (a accounts) credential(userName, groupName string) (*credential, string, e
 		g, err := a.lookupGroup(groupName)
 		if err != nil {
 			if g, err = a.lookupGroupID(groupName); err != nil {
-				return nil, "", fmt.Errorf("unknown group %s", quote(groupName))
+				return nil, "", fmt.Errorf("unknown group %s", ocf.Quote(groupName))
 			}
 		}
 		gid, err := parseID(g.Gid)
 		if err != nil {
-			return nil, "", fmt.Errorf("group %s has gid %s: %w", quote(groupName), quote(g.Gid), err)
+			return nil, "", fmt.Errorf("group %s has gid %s: %w", ocf.Quote(groupName), ocf.Quote(g.Gid), err)
 		}
 		cred.gid = gid
 	}
@@ -522,5 +522,5 @@ func (a accounts) user(name string) (*user.User, error) {
 			return u, nil
 		}
 	}
-	return nil, fmt.Errorf("unknown user %s", quote(name))
+	return nil, fmt.Errorf("unknown user %s", ocf.Quote(name))
 }

@@ -132,8 +132,10 @@ func (b *processBackend) start(ctx context.Context, c *config, env *ocf.Env) err
 
 // supervisorStopGrace is how long a failed start gives the supervisor,
 // after SIGTERM, to end what it started before it is killed: it kills its
-// tree with SIGKILL, so milliseconds are enough.
-const supervisorStopGrace = time.Second
+// tree with SIGKILL, so milliseconds are enough. It is spent after the
+// handler's context ended, in the operation's margin (at least a second),
+// and stop, which runs next, ends whatever it left.
+const supervisorStopGrace = 300 * time.Millisecond
 
 // timedOut says why start ran out of time before the VNFC ran.
 func (b *processBackend) timedOut(c *config) error {
@@ -250,23 +252,29 @@ func (rec *record) members() []procID {
 	return out
 }
 
-// end ends the processes rec names, within ctx.
+// end ends the processes rec names: stop_signal, and SIGKILL once the
+// grace is over. The grace is cut so that SIGKILL and the wait for it fit
+// before ctx ends, and the waits after SIGKILL may use the cleanup time
+// after it (ocf.CleanupContext): a stop that times out gets the node
+// fenced.
 func (b *processBackend) end(ctx context.Context, rec *record, c *config, log logger) error {
 	sig, grace := syscall.SIGTERM, 20*time.Second
 	if c != nil {
 		sig, grace = c.stopSignal, c.stopTimeout
 	}
-	// Leave time for SIGKILL within the operation's timeout: a stop that
-	// times out gets the node fenced.
-	killFor := killWait
 	if dl, ok := ctx.Deadline(); ok {
 		left := time.Until(dl)
-		if g := left - killWait - time.Second; g < grace {
-			// Short of time: half of what is left, so SIGKILL and the
-			// wait for it still fit.
-			grace = max(g, left/2, 0)
-			killFor = max(min(killWait, left-grace), 0)
+		grace = min(grace, max(left-min(killWait, left/2), 0))
+	}
+	cctx, cancel := ocf.CleanupContext(ctx)
+	defer cancel()
+	// killFor is how long a wait after SIGKILL may take: killWait, or
+	// what is left of the cleanup time.
+	killFor := func() time.Duration {
+		if dl, ok := cctx.Deadline(); ok {
+			return max(min(killWait, time.Until(dl)), 0)
 		}
+		return killWait
 	}
 	procs := rec.members()
 	if len(procs) > 0 {
@@ -275,10 +283,10 @@ func (b *processBackend) end(ctx context.Context, rec *record, c *config, log lo
 		// again, as systemd does after KillSignal.
 		signalAll(procs, syscall.SIGCONT)
 		if !waitAll(procs, grace) {
-			log.Warnf("the VNFC (pid %d) outlived %s after SIG%s; sending SIGKILL", rec.Main.PID, grace, sigName(sig))
+			log.Warnf("the VNFC (pid %d) outlived %s after SIG%s; sending SIGKILL", rec.Main.PID, grace.Round(time.Millisecond), sigName(sig))
 			signalAll(procs, syscall.SIGKILL)
-			if !waitAll(procs, killFor) {
-				return ocf.Generic("%s survived SIGKILL for %s", describeLive(procs), killFor)
+			if !waitAll(procs, killFor()) {
+				return ocf.Generic("%s survived SIGKILL", describeLive(procs))
 			}
 		}
 	}
@@ -287,10 +295,10 @@ func (b *processBackend) end(ctx context.Context, rec *record, c *config, log lo
 	// process's end did not.
 	if rec.Supervisor.Alive() {
 		_ = rec.Supervisor.Signal(syscall.SIGTERM)
-		if !rec.Supervisor.WaitExit(killWait) {
+		if !rec.Supervisor.WaitExit(min(killFor(), treeKillWait+time.Second)) {
 			log.Warnf("the supervisor (pid %d) did not exit; killing it", rec.Supervisor.PID)
 			_ = rec.Supervisor.Signal(syscall.SIGKILL)
-			rec.Supervisor.WaitExit(killWait)
+			rec.Supervisor.WaitExit(killFor())
 		}
 	}
 	// The check: nothing of the VNFC is left. What was below the
@@ -298,8 +306,8 @@ func (b *processBackend) end(ctx context.Context, rec *record, c *config, log lo
 	// process group or by the first scan.
 	left := append(rec.members(), procs...)
 	signalAll(left, syscall.SIGKILL)
-	if !waitAll(left, killFor) {
-		return ocf.Generic("%s survived SIGKILL for %s", describeLive(left), killFor)
+	if !waitAll(left, killFor()) {
+		return ocf.Generic("%s survived SIGKILL", describeLive(left))
 	}
 	return nil
 }

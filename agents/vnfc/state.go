@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/vnfha/vnfha/internal/durable"
@@ -96,30 +95,16 @@ func readSmall(path string) ([]byte, error) {
 	return b, nil
 }
 
-// instanceMax bounds the instance name, which becomes a directory name
-// (at most 255 bytes on Linux) and a systemd unit name (at most 255 with
-// "vnfha-" and ".service", and escaping may take 4 bytes per byte).
-const instanceMax = 200
-
 // checkInstance refuses an instance name that would not stay one
-// directory below HA_RSCTMP/vnfha-vnfc: empty, "." or "..", holding a
-// slash, a NUL or another control character, or longer than instanceMax.
-// Pacemaker's ids (XML ids, with ":N" for a clone instance) all pass.
+// directory below HA_RSCTMP/vnfha-vnfc (ocf.CheckName: "", "." and "..",
+// a slash, a NUL or another control character, over 255 bytes; principle
+// 6). Pacemaker's ids (XML ids, with ":N" for a clone instance) all pass.
 func checkInstance(name string) error {
-	switch {
-	case name == "":
-		return errors.New("OCF_RESOURCE_INSTANCE is not set")
-	case len(name) > instanceMax:
-		return fmt.Errorf("the resource name is %d bytes long, over %d", len(name), instanceMax)
-	case name == "." || name == ".." || strings.Contains(name, ".."):
-		return fmt.Errorf("the resource name %s holds \"..\"", quote(name))
-	case strings.ContainsRune(name, '/'):
-		return fmt.Errorf("the resource name %s holds a slash", quote(name))
+	if name == "" {
+		return ocf.NotConfigured("OCF_RESOURCE_INSTANCE is not set; it names the state directory")
 	}
-	for i := 0; i < len(name); i++ {
-		if name[i] < 0x20 || name[i] == 0x7f {
-			return fmt.Errorf("the resource name %s holds a control character", quote(name))
-		}
+	if err := ocf.CheckName(name); err != nil {
+		return ocf.NotConfigured("the resource name %s %v: it names the state directory", show(name), err)
 	}
 	return nil
 }
@@ -129,10 +114,10 @@ func checkInstance(name string) error {
 // HA_RSCTMP/vnfha-vnfc: checked before any file is touched.
 func stateDir(env *ocf.Env) (string, error) {
 	if err := checkInstance(env.Instance); err != nil {
-		return "", ocf.NotConfigured("%v", err)
+		return "", err
 	}
 	if !filepath.IsAbs(env.RscTmp) {
-		return "", ocf.NotConfigured("HA_RSCTMP %s is not an absolute path", quote(env.RscTmp))
+		return "", ocf.NotConfigured("HA_RSCTMP %s is not an absolute path", ocf.Quote(env.RscTmp))
 	}
 	return filepath.Join(env.RscTmp, "vnfha-vnfc", env.Instance), nil
 }

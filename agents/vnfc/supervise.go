@@ -156,7 +156,7 @@ func (sv *supervisor) run() int {
 		sv.killTree()
 		return sv.fail("%v", err)
 	}
-	log.Printf("started %s as pid %d", quote(strings.Join(sv.Argv, " ")), first)
+	log.Printf("started %s as pid %d", ocf.Quote(strings.Join(sv.Argv, " ")), first)
 	if sv.PIDFile == "" {
 		if code, ok := sv.ready(); !ok {
 			return code

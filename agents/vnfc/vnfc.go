@@ -10,6 +10,7 @@ package vnfc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"time"
@@ -186,6 +187,7 @@ var Agent = ocf.MustNew(ocf.Agent{
 		{Name: ocf.ActionValidateAll, Timeout: 20 * time.Second},
 		{Name: ocf.ActionMetaData, Timeout: 5 * time.Second},
 	},
+	Check:    check,
 	Validate: validate,
 	ExitCodes: []ocf.ExitCodeDoc{
 		{Code: ocf.ErrGeneric, When: "The VNFC exited, failed its health check, could not be started, or a role hook failed."},
@@ -203,8 +205,7 @@ type logger interface {
 }
 
 // configOf parses and resolves the parameters, for the actions that act on
-// the configuration (validate-all, start, promote): one check, so that one
-// misconfiguration gets one code and one reason from each of them.
+// the configuration (validate-all, start, promote).
 func configOf(req *ocf.Request) (*config, error) {
 	c, err := configFor(req)
 	if err != nil {
@@ -216,10 +217,25 @@ func configOf(req *ocf.Request) (*config, error) {
 	return c, nil
 }
 
-func validate(_ context.Context, req *ocf.Request) error {
-	if _, err := stateDir(req.Env); err != nil {
+// check is the framework's Check hook: the parameters and the instance
+// name, which need nothing from the node. The framework makes whatever it
+// returns ERR_CONFIGURED, with the same reason from validate-all, start,
+// promote and monitor (probes included); stop and demote log it and run.
+// An empty instance name passes here, for callers of validate-all that set
+// none; the actions that need the state directory refuse it.
+func check(req *ocf.Request) error {
+	if _, err := configFor(req); err != nil {
 		return err
 	}
+	if req.Env.Instance == "" {
+		return nil
+	}
+	return checkInstance(req.Env.Instance)
+}
+
+// validate runs in validate-all, start and promote, after check: what
+// the configuration names on this node (resolve).
+func validate(_ context.Context, req *ocf.Request) error {
 	_, err := configOf(req)
 	return err
 }
@@ -264,13 +280,12 @@ func start(ctx context.Context, req *ocf.Request) error {
 	// The record of a stopped start is gone: the parameters pick the
 	// backend now.
 	b = backendOf(req, dir)
-	work, cancel := reserve(ctx)
-	err = startUp(work, req, c, b)
-	cancel()
-	if err != nil {
+	if err := startUp(ctx, req, c, b); err != nil {
 		// Principle 3: a start that fails, or runs out of time, stops what
-		// it started, in the time reserved for it.
-		if serr := b.stop(ctx, c, req.Log); serr != nil {
+		// it started, within the operation's margin.
+		cctx, cancel := ocf.CleanupContext(ctx)
+		defer cancel()
+		if serr := b.stop(cctx, c, req.Log); serr != nil {
 			req.Log.Warnf("clean up after failed start: %v", serr)
 		}
 		return err
@@ -306,18 +321,6 @@ func startUp(ctx context.Context, req *ocf.Request, c *config, b backend) error 
 		return err
 	}
 	return setScore(ctx, req, scoreUnpromoted)
-}
-
-// reserve returns a context that ends early enough before ctx that a
-// failed start can still clean up: a quarter of the time left, at most
-// killWait and a second.
-func reserve(ctx context.Context) (context.Context, context.CancelFunc) {
-	dl, ok := ctx.Deadline()
-	if !ok {
-		return context.WithCancel(ctx)
-	}
-	r := min(time.Until(dl)/4, killWait+time.Second)
-	return context.WithDeadline(ctx, dl.Add(-r))
 }
 
 // How often start retries the health check while the VNFC comes up: there
@@ -372,21 +375,12 @@ func monitor(ctx context.Context, req *ocf.Request) error {
 	if err != nil {
 		return err
 	}
-	// One misconfiguration, one result: the parameters validate-all and
-	// start refuse with ERR_CONFIGURED, monitor refuses the same way, probe
-	// included. What depends on the node (a missing binary) is not looked
-	// at: what runs is what counts.
+	// The framework's Check has refused invalid parameters already (6,
+	// probes included). What depends on the node (a missing binary, an
+	// unknown user) is not looked at: what runs is what counts.
 	c, err := configFor(req)
 	if err != nil {
 		return ocf.NotConfigured("%v", err)
-	}
-	if err := c.checkFileKinds(); err != nil {
-		return err
-	}
-	if c.user != "" || c.group != "" {
-		if c.cred, c.home, err = lookupCredential(c.user, c.group); err != nil {
-			return ocf.NotConfigured("%v", err)
-		}
 	}
 	b := backendOf(req, dir)
 	st, err := b.status(ctx)
@@ -407,6 +401,12 @@ func monitor(ctx context.Context, req *ocf.Request) error {
 		return fail(st.reason)
 	}
 	if c.health != nil {
+		if c.health.argv != nil && (c.user != "" || c.group != "") {
+			// An exec check runs as the VNFC's user.
+			if c.cred, c.home, err = lookupCredential(c.user, c.group); err != nil {
+				return fail(fmt.Sprintf("health check cannot run: %v", err))
+			}
+		}
 		if err := c.health.check(ctx, c); err != nil {
 			return fail(err.Error())
 		}

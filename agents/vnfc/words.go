@@ -2,8 +2,9 @@ package vnfc
 
 import (
 	"errors"
-	"strconv"
 	"strings"
+
+	"github.com/vnfha/vnfha/ocf"
 )
 
 // splitWords splits a parameter such as command or environment into words
@@ -86,29 +87,15 @@ func splitWords(s string) ([]string, error) {
 	return words, nil
 }
 
-// quoteMax is how much of a parameter's value an exit reason or a log line
-// quotes: enough to recognise it, not enough to carry a file or a secret
-// into the CIB (an exit reason is kept to 128 characters there).
-const quoteMax = 40
-
-// quote quotes s for an exit reason, cut to quoteMax bytes with "..." after
-// the cut, so that a huge or hostile value cannot make the reason long.
-func quote(s string) string {
-	if len(s) <= quoteMax {
-		return strconv.Quote(s)
-	}
-	return strconv.Quote(s[:quoteMax]) + "..."
-}
-
 // show returns a path or a name for an exit reason: as it is when it is
-// short and plain (printable ASCII, no blank, no quote), else quote(s).
+// short and plain (printable ASCII, no blank, no quote), else ocf.Quote(s).
 func show(s string) string {
-	if len(s) > quoteMax {
-		return quote(s)
+	if len(s) > ocf.QuoteMax {
+		return ocf.Quote(s)
 	}
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c <= ' ' || c >= 0x7f || c == '"' || c == '\'' || c == '\\' {
-			return quote(s)
+			return ocf.Quote(s)
 		}
 	}
 	return s

@@ -71,13 +71,15 @@ func (b *processBackend) start(ctx context.Context, c *config, env *ocf.Env) err
 		return err
 	}
 	s := spec{
-		Dir:     b.dir,
-		Path:    c.path,
-		Argv:    c.argv,
-		Env:     c.environ(),
-		Workdir: c.workdir,
-		LogFile: c.logFile,
-		PIDFile: c.pidfile,
+		Dir:      b.dir,
+		Path:     c.path,
+		Argv:     c.argv,
+		Env:      c.environ(),
+		Workdir:  c.workdir,
+		LogFile:  c.logFile,
+		PIDFile:  c.pidfile,
+		Instance: c.instance,
+		Log:      env.Log,
 	}
 	if c.fastFail {
 		r, err := newReport(env)

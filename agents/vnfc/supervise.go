@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -35,6 +34,10 @@ type spec struct {
 	// Report is how to tell Pacemaker of a failure; nil without
 	// fast_fail.
 	Report *report `json:"report,omitempty"`
+	// Instance names the resource in the node's log; Log is where that
+	// log is (the action's ocf.Env.Log).
+	Instance string        `json:"instance"`
+	Log      ocf.LogTarget `json:"log"`
 }
 
 // pidfileWait bounds how long a forking VNFC may take, after its first
@@ -68,8 +71,6 @@ const treeKillWait = 2 * time.Second
 // kills them all when the VNFC ends (killTree), and on SIGTERM, which is
 // how stop, and a start that failed, ask it to end what is left.
 func supervise(args []string) int {
-	log.SetFlags(log.LstdFlags | log.Lmicroseconds)
-	log.SetPrefix(fmt.Sprintf("vnfha-vnfc-supervisor[%d]: ", os.Getpid()))
 	conn, err := ocf.OpenHelper()
 	if err != nil || len(args) > 1 {
 		fmt.Fprintf(os.Stderr, "usage: vnfha-agent --helper vnfc supervise [INSTANCE] <spec on stdin, status on fd 3>: %v\n", err)
@@ -80,13 +81,14 @@ func supervise(args []string) int {
 		_ = conn.Fail("%v", err)
 		return 2
 	}
-	sv := &supervisor{spec: s, conn: conn}
+	sv := &supervisor{spec: s, conn: conn, log: newHelperLog("vnfha-vnfc-supervisor", s.Log, s.Instance)}
 	return sv.run()
 }
 
 type supervisor struct {
 	spec
 	conn *ocf.HelperConn // start's end: answered once
+	log  helperLog
 	self procID
 	main procID
 	pgid int
@@ -104,7 +106,7 @@ func (sv *supervisor) starting() bool { return !sv.conn.Reported() }
 // start, for its exit reason, and in the log.
 func (sv *supervisor) fail(format string, args ...any) int {
 	msg := fmt.Sprintf(format, args...)
-	log.Print(msg)
+	sv.log.Warnf("%s", msg)
 	if sv.starting() {
 		_ = sv.conn.Fail("%s", msg)
 	}
@@ -156,7 +158,7 @@ func (sv *supervisor) run() int {
 		sv.killTree()
 		return sv.fail("%v", err)
 	}
-	log.Printf("started %s as pid %d", ocf.Quote(strings.Join(sv.Argv, " ")), first)
+	sv.log.Infof("started %s as pid %d", ocf.Quote(strings.Join(sv.Argv, " ")), first)
 	if sv.PIDFile == "" {
 		if code, ok := sv.ready(); !ok {
 			return code
@@ -247,14 +249,14 @@ func (sv *supervisor) follow(d daemon) (int, bool) {
 		sv.killTree()
 		return sv.fail("%v", err), false
 	}
-	log.Printf("daemon runs as pid %d", d.PID)
+	sv.log.Infof("the daemon runs as pid %d", d.PID)
 	return sv.ready()
 }
 
 // terminate is the end stop asks for: everything below the supervisor is
 // killed, then it exits.
 func (sv *supervisor) terminate() int {
-	log.Print("asked to stop: ending every process left below the supervisor")
+	sv.log.Infof("asked to stop: ending every process left below the supervisor")
 	sv.killTree()
 	if sv.starting() {
 		return sv.fail("stopped before the VNFC was ready")
@@ -290,7 +292,7 @@ func (sv *supervisor) spawn() (int, error) {
 // what it started and exits, and the stop that follows finds nothing.
 func (sv *supervisor) ready() (int, bool) {
 	if err := sv.conn.Ready(); err != nil {
-		log.Printf("%v: start is gone; ending the VNFC", err)
+		sv.log.Warnf("%v: start is gone; ending the VNFC", err)
 		sv.killTree()
 		return 1, false
 	}
@@ -337,15 +339,17 @@ func (sv *supervisor) exited(ws unix.WaitStatus) {
 	// For start or monitor: how it ended.
 	b, _ := json.Marshal(e)
 	if err := writeFileAtomic(filepath.Join(sv.Dir, exitFile), b); err != nil {
-		log.Print(err)
+		sv.log.Warnf("%v", err)
 	}
 	msg := fmt.Sprintf("the VNFC (pid %d) %s", e.PID, e.How)
 	if !armed {
-		log.Printf("%s: stopped deliberately, or before start finished", msg)
+		sv.log.Infof("%s: stopped deliberately, or before start finished", msg)
 		sv.killTree()
 		return
 	}
-	log.Print(msg)
+	// The one line an operator looks for after crm_mon shows the failure
+	// (with fast_fail, as "Simulated failure": see the agent's notes).
+	sv.log.Errorf("%s", msg)
 	// What is left of the group dies first, in one system call, so that a
 	// worker cannot hold the VNFC's port while Pacemaker restarts it here;
 	// then the report; the rest of the tree and the reaping after it.
@@ -353,7 +357,7 @@ func (sv *supervisor) exited(ws unix.WaitStatus) {
 		_ = syscall.Kill(-sv.pgid, syscall.SIGKILL)
 	}
 	if sv.Report != nil {
-		sv.Report.tell()
+		sv.Report.tell(sv.log)
 	}
 	sv.killTree()
 }
@@ -380,7 +384,7 @@ func (sv *supervisor) killTree() {
 			}
 		}
 		if time.Now().After(deadline) {
-			log.Printf("processes below the supervisor outlived SIGKILL for %s; leaving them to stop", treeKillWait)
+			sv.log.Errorf("processes below the supervisor outlived SIGKILL for %s; leaving them to stop", treeKillWait)
 			return
 		}
 		time.Sleep(2 * time.Millisecond)

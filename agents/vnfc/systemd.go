@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log"
 	"os"
 	"path/filepath"
 	"strings"
@@ -280,9 +279,11 @@ func (b *systemdBackend) stop(ctx context.Context, c *config, log logger) error 
 
 // watchSpec is what start hands the watcher on its stdin.
 type watchSpec struct {
-	Dir    string `json:"dir"`
-	Unit   string `json:"unit"`
-	Report report `json:"report"`
+	Dir      string        `json:"dir"`
+	Unit     string        `json:"unit"`
+	Report   report        `json:"report"`
+	Instance string        `json:"instance"`
+	Log      ocf.LogTarget `json:"log"`
 }
 
 // startWatcher starts the watcher and waits until it follows the unit.
@@ -302,7 +303,7 @@ func startWatcher(ctx context.Context, dir, unit string, env *ocf.Env, logFile s
 	}
 	id, err := ocf.StartHelper(ctx, ocf.HelperStart{
 		Agent: name, Name: "watch", Args: []string{env.Instance},
-		Spec:   watchSpec{Dir: dir, Unit: unit, Report: r},
+		Spec:   watchSpec{Dir: dir, Unit: unit, Report: r, Instance: env.Instance, Log: env.Log},
 		Env:    henv,
 		Output: out,
 	})
@@ -319,8 +320,6 @@ func startWatcher(ctx context.Context, dir, unit string, env *ocf.Env, logFile s
 // the fallback). It exits once the unit is down, reported or not (a stop).
 // INSTANCE is for ps only.
 func watch(args []string) int {
-	log.SetFlags(log.LstdFlags | log.Lmicroseconds)
-	log.SetPrefix(fmt.Sprintf("vnfha-vnfc-watcher[%d]: ", os.Getpid()))
 	conn, err := ocf.OpenHelper()
 	if err != nil || len(args) > 1 {
 		fmt.Fprintf(os.Stderr, "usage: vnfha-agent --helper vnfc watch [INSTANCE] <spec on stdin, status on fd 3>: %v\n", err)
@@ -331,6 +330,7 @@ func watch(args []string) int {
 		_ = conn.Fail("%v", err)
 		return 2
 	}
+	log := newHelperLog("vnfha-vnfc-watcher", s.Log, s.Instance)
 	ctx := context.Background()
 	sd, err := systemd.Dial(ctx)
 	if err != nil {
@@ -348,7 +348,7 @@ func watch(args []string) int {
 			if err := conn.Ready(); err != nil {
 				// Start is gone (killed at its timeout): the stop that
 				// follows stops the unit; nothing here to report.
-				log.Printf("%v: start is gone", err)
+				log.Warnf("%v: start is gone", err)
 				return 1
 			}
 		}
@@ -357,14 +357,14 @@ func watch(args []string) int {
 		}
 		how := describeUnit(s.Unit, st)
 		if !take(filepath.Join(s.Dir, armedFile)) {
-			log.Printf("%s: stopped deliberately, or before start finished", how)
+			log.Infof("%s: stopped deliberately, or before start finished", how)
 			return 0
 		}
-		log.Print(how)
+		log.Errorf("%s", how)
 		e := exitRecord{How: how, At: time.Now()}
 		b, _ := json.Marshal(e)
 		_ = writeFileAtomic(filepath.Join(s.Dir, exitFile), b)
-		s.Report.tell()
+		s.Report.tell(log)
 		return 0
 	}
 	if !conn.Reported() {

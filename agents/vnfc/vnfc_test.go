@@ -100,6 +100,7 @@ type rsc struct {
 	meta     map[string]string
 	rscTmp   string
 	calls    string // where the stand-in Pacemaker tools record their calls
+	haLog    string // the node's log file (HA_LOGFILE), if set
 }
 
 func newRsc(t *testing.T, params map[string]string) *rsc {
@@ -138,6 +139,9 @@ func (r *rsc) env() map[string]string {
 		"OCF_RESOURCE_INSTANCE": r.instance,
 		"OCF_RESOURCE_TYPE":     "vnfc",
 		"HA_RSCTMP":             r.rscTmp,
+	}
+	if r.haLog != "" {
+		env["HA_LOGFILE"] = r.haLog
 	}
 	for k, v := range r.params {
 		env["OCF_RESKEY_"+k] = v
@@ -265,6 +269,12 @@ func TestFastFail(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := newRsc(t, map[string]string{"command": "/bin/sleep 100000", "fast_fail": tt.fastFail})
+			// The node's log, as Pacemaker names it to agents: the file
+			// exists, Pacemaker's daemons write it.
+			r.haLog = filepath.Join(t.TempDir(), "pacemaker.log")
+			if err := os.WriteFile(r.haLog, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
 			r.must("start", ocf.Success)
 			rec := r.record()
 			killed := time.Now()
@@ -284,8 +294,15 @@ func TestFastFail(t *testing.T) {
 				t.Errorf("reported with fast_fail=false: %q", r.recorded())
 			}
 			stderr := r.must("monitor", ocf.ErrGeneric)
-			if !strings.Contains(stderr, "killed by signal "+strconv.Itoa(int(tt.sig))) {
+			killedBy := "killed by signal " + strconv.Itoa(int(tt.sig))
+			if !strings.Contains(stderr, killedBy) {
 				t.Errorf("monitor's reason %q does not say how the VNFC ended", stderr)
+			}
+			// Defect 3: how the VNFC ended is in the node's log, where an
+			// operator who sees the failure in crm_mon looks.
+			nodeLog, _ := os.ReadFile(r.haLog)
+			if !strings.Contains(string(nodeLog), "vnfc(vnfc-test)") || !strings.Contains(string(nodeLog), "ERROR: the VNFC (pid "+strconv.Itoa(rec.Main.PID)+") was "+killedBy) {
+				t.Errorf("the node's log does not say how the VNFC ended:\n%s", nodeLog)
 			}
 			r.must("stop", ocf.Success)
 			r.must("monitor", ocf.NotRunning)

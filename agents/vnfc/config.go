@@ -70,12 +70,17 @@ type hook struct {
 	url  *url.URL
 }
 
+// String names the hook in exit reasons and logs, cut as probe.String
+// cuts a check.
 func (h *hook) String() string {
 	if h.url != nil {
-		return "POST " + h.url.Redacted()
+		return "POST " + ocf.Truncate(h.url.Redacted(), shownMax)
 	}
-	return strings.Join(h.argv, " ")
+	return ocf.Truncate(ocf.OneLine(strings.Join(h.argv, " ")), shownMax)
 }
+
+// shownMax bounds how much of a URL or a command line a reason shows.
+const shownMax = 48
 
 // stringParams are the agent's parameters of type string (a test keeps the
 // list equal to the declaration's).
@@ -283,6 +288,9 @@ func parseHTTPURL(s string) (*url.URL, error) {
 	if u.Hostname() == "" {
 		return nil, fmt.Errorf("%s has no host", ocf.Quote(s))
 	}
+	if err := checkHost(u.Hostname()); err != nil {
+		return nil, fmt.Errorf("%s: %w", ocf.Quote(s), err)
+	}
 	if p := u.Port(); p != "" {
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
 			return nil, fmt.Errorf("%s has an invalid port", ocf.Quote(s))
@@ -300,8 +308,36 @@ func checkHostPort(s string) error {
 	if host == "" {
 		return errors.New("no host")
 	}
+	if err := checkHost(host); err != nil {
+		return err
+	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 		return fmt.Errorf("invalid port %s", ocf.Quote(port))
+	}
+	return nil
+}
+
+// checkHost accepts an IP address or a host name as DNS allows one: at
+// most 253 bytes, labels of 1 to 63 letters, digits, hyphens and
+// underscores. Anything else would be resolved (or refused) only when the
+// first check runs, on every monitor.
+func checkHost(h string) error {
+	if net.ParseIP(h) != nil {
+		return nil
+	}
+	if len(h) > 253 {
+		return errors.New("host name longer than 253 bytes")
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
+		if label == "" || len(label) > 63 {
+			return errors.New("invalid host name")
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return errors.New("invalid host name")
+			}
+		}
 	}
 	return nil
 }

@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/vnfha/vnfha/ocf"
 )
 
 // probe is the health check of a running VNFC. Exactly one of addr, url and
@@ -21,14 +23,17 @@ type probe struct {
 	timeout time.Duration
 }
 
+// String names the check in exit reasons and logs, cut to a few dozen
+// bytes: a long URL or command line must not push the cause out of the
+// reason, nor carry unbounded input into the log.
 func (p *probe) String() string {
 	switch {
 	case p.addr != "":
-		return "tcp://" + p.addr
+		return ocf.Truncate("tcp://"+p.addr, shownMax)
 	case p.url != nil:
-		return p.url.Redacted()
+		return ocf.Truncate(p.url.Redacted(), shownMax)
 	}
-	return "exec:" + strings.Join(p.argv, " ")
+	return ocf.Truncate(ocf.OneLine("exec:"+strings.Join(p.argv, " ")), shownMax)
 }
 
 // parseProbe reads the health parameter: "" or "none", tcp://host:port,

@@ -337,8 +337,14 @@ const (
 func waitHealthy(ctx context.Context, c *config, b backend) error {
 	var last error
 	for pause := healthPollFirst; ; pause = min(2*pause, healthPollMax) {
-		if last = c.health.check(ctx, c); last == nil {
+		err := c.health.check(ctx, c)
+		if err == nil {
 			return nil
+		}
+		// A check cut short by the start's own deadline says less than
+		// the one before it.
+		if ctx.Err() == nil || last == nil {
+			last = err
 		}
 		if gone, how := b.wait(ctx, pause); gone {
 			return ocf.Generic("%s", how)

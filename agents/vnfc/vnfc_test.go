@@ -109,7 +109,15 @@ func newRsc(t *testing.T, params map[string]string) *rsc {
 		t.Skip("the supervisor and credentials tests need root")
 	}
 	dir := t.TempDir()
-	r := &rsc{t: t, instance: "vnfc-test", params: params, meta: map[string]string{"on_node": "node1", "timeout": "20000"}, rscTmp: dir,
+	// HA_RSCTMP is a tmpfs on a node (/run/resource-agents), where the
+	// state files' fsyncs cost nothing; /tmp may be a disk, whose fsyncs
+	// on a loaded machine would eat a short operation's margin.
+	rscTmp, err := os.MkdirTemp("/dev/shm", "vnfc-rsctmp-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(rscTmp) })
+	r := &rsc{t: t, instance: "vnfc-test", params: params, meta: map[string]string{"on_node": "node1", "timeout": "20000"}, rscTmp: rscTmp,
 		calls: filepath.Join(dir, "calls")}
 	// Stand-ins for crm_resource and crm_attribute that record their
 	// arguments: the lab's end-to-end tests use the real ones.

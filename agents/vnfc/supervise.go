@@ -188,7 +188,7 @@ func (sv *supervisor) run() int {
 				// Not yet: read it again at the next tick.
 			case errors.As(err, &later):
 				sv.killTree()
-				return sv.fail("%s, %s after %s exited", later.msg, pidfileWait, filepath.Base(sv.Path))
+				return sv.fail("%s (waited %s after %s exited)", later.msg, pidfileWait, filepath.Base(sv.Path))
 			case errors.Is(err, errNoPidYet):
 				sv.killTree()
 				return sv.fail("pid file %s not written within %s after %s exited", sv.PIDFile, pidfileWait, filepath.Base(sv.Path))

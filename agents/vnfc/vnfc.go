@@ -35,8 +35,8 @@ var Agent = ocf.MustNew(ocf.Agent{
 		"should be running, tells Pacemaker (fast_fail): it sends the local controller the request that " +
 		"\"crm_resource --fail\" sends, over the controller's IPC, and runs crm_resource --fail only if that " +
 		"fails. Recovery then starts within milliseconds instead of at the next monitor. A stop is never " +
-		"reported. Stop sends stop_signal to the " +
-		"process group, and SIGKILL to the group after stop_timeout.\n\n" +
+		"reported. Stop sends stop_signal to every process of the VNFC (its process group, and everything below the " +
+		"supervisor, a child subreaper), and SIGKILL after stop_timeout.\n\n" +
 		"With backend=systemd, the VNFC is a systemd unit, driven over D-Bus: an existing unit, or a transient " +
 		"unit for command.\n\n" +
 		"Monitor checks that the VNFC runs and, when health is set, that it answers its health check. It forks " +
@@ -58,7 +58,8 @@ var Agent = ocf.MustNew(ocf.Agent{
 		{
 			Name: "user", Type: ocf.String,
 			ShortDesc: "User to run as",
-			LongDesc:  "The user (name or uid) the VNFC and its hooks run as, with the user's groups. Default: root. Users come from /etc/passwd.",
+			LongDesc: "The user (name or uid) the VNFC and its hooks run as, with the user's groups. Default: root. Users come from " +
+				"/etc/passwd; one whose uid, gid or groups cannot be read fully is refused, never run as root.",
 		},
 		{
 			Name: "group", Type: ocf.String,
@@ -81,19 +82,21 @@ var Agent = ocf.MustNew(ocf.Agent{
 			Name: "pidfile", Type: ocf.String,
 			ShortDesc: "Pid file of a forking VNFC",
 			LongDesc: "For a VNFC that forks into the background, like systemd's Type=forking with PIDFile=: the " +
-				"process started by command must exit 0 after its daemon has written its pid here. The supervisor, " +
-				"a child subreaper, then owns and watches that daemon. Leave it empty for a VNFC that stays in the foreground.",
+				"process started by command must exit 0 after its daemon has written its pid here (within 5s after it exits). " +
+				"The supervisor, a child subreaper, then owns and watches that daemon. The file must hold only the pid; it is " +
+				"read without blocking and never quoted. Leave it empty for a VNFC that stays in the foreground: with pidfile set, " +
+				"such a command never finishes starting, and start fails at its timeout.",
 		},
 		{
 			Name: "stop_signal", Type: ocf.String, Default: "TERM",
 			ShortDesc: "Signal that asks the VNFC to stop",
-			LongDesc:  "The signal stop sends to the VNFC's process group first: a name (TERM, SIGINT) or a number.",
+			LongDesc:  "The signal stop sends to every process of the VNFC first: a name (TERM, SIGINT) or a number (1-64), not STOP.",
 		},
 		{
 			Name: "stop_timeout", Type: ocf.Time, Default: "20s",
 			ShortDesc: "Grace time before SIGKILL",
-			LongDesc: "How long stop waits after stop_signal before it sends SIGKILL to the process group. It is cut " +
-				"short so that the SIGKILL still fits in the stop operation's timeout: a stop that times out gets the node fenced.",
+			LongDesc: "How long stop waits after stop_signal before it sends SIGKILL to what is left of the VNFC (at most 1h). " +
+				"It is cut short so that the SIGKILL still fits in the stop operation's timeout: a stop that times out gets the node fenced.",
 		},
 		{
 			Name: "settle_time", Type: ocf.Time, Default: "100ms",
@@ -117,13 +120,14 @@ var Agent = ocf.MustNew(ocf.Agent{
 		{
 			Name: "health_timeout", Type: ocf.Time, Default: "2s",
 			ShortDesc: "Health check timeout",
-			LongDesc:  "How long one health check may take before it counts as failed. A hung VNFC is found within the monitor interval plus this.",
+			LongDesc:  "How long one health check may take before it counts as failed (at most 10min). A hung VNFC is found within the monitor interval plus this.",
 		},
 		{
 			Name: "log_file", Type: ocf.String,
 			ShortDesc: "File for the VNFC's output",
-			LongDesc: "An absolute path; the VNFC's stdout and stderr, and the supervisor's own messages, are appended to it. " +
-				"It stays open while the VNFC runs, so rotate it with copytruncate. Default: none (discarded).",
+			LongDesc: "An absolute path; the VNFC's stdout and stderr, and the supervisor's own messages, are appended to it " +
+				"(the supervisor's also go to the node's Pacemaker log). It must be a regular file if it exists. It stays open " +
+				"while the VNFC runs, so rotate it with copytruncate. Default: none (discarded).",
 		},
 		{
 			Name: "backend", Type: ocf.String, Default: backendProcess,
@@ -190,12 +194,21 @@ var Agent = ocf.MustNew(ocf.Agent{
 	Check:    check,
 	Validate: validate,
 	ExitCodes: []ocf.ExitCodeDoc{
-		{Code: ocf.ErrGeneric, When: "The VNFC exited, failed its health check, could not be started, or a role hook failed."},
-		{Code: ocf.ErrNotInstalled, When: "The command's program, workdir or the log_file's directory is missing on this node. Pacemaker bans the resource from this node only."},
-		{Code: ocf.ErrNotConfigured, When: "A parameter is invalid: command's quoting, an unknown user or group, a malformed health URL, a bad signal."},
+		{Code: ocf.ErrGeneric, When: "start: the VNFC could not be executed, exited within settle_time (\"the VNFC exited with status N during start\"), " +
+			"left no valid pid file, or was not healthy within the start timeout; what it started is stopped. monitor: the VNFC exited " +
+			"(how, when, its pid), failed its health check, or a start did not finish. promote, demote: a role hook failed. " +
+			"stop: a process of the VNFC survived SIGKILL (only one stuck in the kernel does; the node is then fenced)."},
+		{Code: ocf.ErrNotInstalled, When: "validate-all, start, promote: the command's program, workdir, the log_file's directory, a hook's or an exec " +
+			"check's program, tls_ca_file, or crm_resource (fast_fail) is missing on this node. Pacemaker bans the resource from this node only."},
+		{Code: ocf.ErrNotConfigured, When: "validate-all, start, promote and monitor (probes too): a parameter does not parse or is out of range, " +
+			"or the resource name is not one file name. validate-all, start and promote only: an unknown user or group, ids that do not " +
+			"parse, log_file or pidfile naming a directory, fifo or device, tls_ca_file without a certificate. See the notes."},
+		{Code: ocf.NotRunning, When: "monitor: nothing of the VNFC runs here (also for a configuration that could not start here). " +
+			"demote: the instance is stopped, or its name is invalid."},
 		{Code: ocf.FailedPromoted, When: "The promoted instance exited or failed its health check."},
 		{Code: ocf.Degraded, When: "The VNFC runs and is healthy, but its supervisor is gone (killed), so an exit would only be found by the next monitor. 191 when promoted."},
 	},
+	Notes: notes,
 	Helpers: map[string]ocf.HelperFunc{"supervise": supervise, "watch": watch},
 })
 

@@ -208,7 +208,7 @@ var Agent = ocf.MustNew(ocf.Agent{
 		{Code: ocf.FailedPromoted, When: "The promoted instance exited or failed its health check."},
 		{Code: ocf.Degraded, When: "The VNFC runs and is healthy, but its supervisor is gone (killed), so an exit would only be found by the next monitor. 191 when promoted."},
 	},
-	Notes: notes,
+	Notes:   notes,
 	Helpers: map[string]ocf.HelperFunc{"supervise": supervise, "watch": watch},
 })
 

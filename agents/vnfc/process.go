@@ -180,11 +180,23 @@ func (b *processBackend) wait(ctx context.Context, d time.Duration) (bool, strin
 	return true, b.exitReason(b.rec)
 }
 
+// exitWait bounds how long start waits for the supervisor to say how the
+// VNFC ended: it writes that the moment it has reaped it, within
+// milliseconds.
+const exitWait = 500 * time.Millisecond
+
 // exitReason says how the VNFC ended during start.
 func (b *processBackend) exitReason(rec *record) string {
-	// The supervisor writes how the VNFC ended once it has reaped it, then
-	// ends what is left and exits, within milliseconds.
-	rec.Supervisor.WaitExit(time.Second)
+	deadline := time.Now().Add(exitWait)
+	for i := 0; i < int(exitWait/(2*time.Millisecond)); i++ {
+		if e := readExit(b.dir); e != nil {
+			return fmt.Sprintf("the VNFC %s during start (pid %d)", e.How, e.PID)
+		}
+		if !rec.Supervisor.Alive() || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 	if e := readExit(b.dir); e != nil {
 		return fmt.Sprintf("the VNFC %s during start (pid %d)", e.How, e.PID)
 	}

@@ -58,7 +58,8 @@ func crmAttribute(ctx context.Context, req *ocf.Request, args ...string) error {
 	argv = append(argv, args...)
 	out, err := exec.CommandContext(ctx, bin, argv...).CombinedOutput()
 	if err != nil {
-		return ocf.Generic("crm_attribute %s: %v%s", strings.Join(argv, " "), err, lastLine(string(out)))
+		// The cause first: Pacemaker keeps 128 bytes of a reason.
+		return ocf.Generic("set the promotion score: %v%s (crm_attribute %s)", err, lastLine(string(out)), strings.Join(args, " "))
 	}
 	return nil
 }

@@ -144,11 +144,13 @@ func (b *processBackend) timedOut(c *config) error {
 	if c.pidfile == "" {
 		return ocf.Generic("the VNFC did not start within the start timeout")
 	}
-	if rec, err := readRecord(b.dir); err == nil && rec != nil && rec.Main.Alive() {
-		return ocf.Generic("pid file %s not written within the start timeout: %s still runs; "+
-			"with pidfile, the command must fork and exit 0", c.pidfile, filepath.Base(c.path))
+	if rec, err := readRecord(b.dir); err == nil && rec != nil && rec.Main.PID != 0 && !rec.Forked {
+		// The supervisor has been told to end it by now: the record says
+		// it never exited.
+		return ocf.Generic("pid file %s not written within the start timeout: %s did not exit; "+
+			"with pidfile, the command must fork and exit 0", show(c.pidfile), show(filepath.Base(c.path)))
 	}
-	return ocf.Generic("pid file %s not written within the start timeout", c.pidfile)
+	return ocf.Generic("pid file %s not written within the start timeout", show(c.pidfile))
 }
 
 func (b *processBackend) startedAt() time.Time { return b.rec.Started }

@@ -97,8 +97,10 @@ func TestStartTimeoutLeavesNothing(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			pidfile := filepath.Join(t.TempDir(), "vnfc.pid")
-			r := newRsc(t, map[string]string{"command": "/bin/sleep 100000", "pidfile": pidfile})
+			// A short path, which the reason shows whole.
+			r := newRsc(t, map[string]string{"command": "/bin/sleep 100000"})
+			pidfile := filepath.Join(r.rscTmp, "vnfc.pid")
+			r.params["pidfile"] = pidfile
 			r.instance = "vnfc-pidfile-never-written"
 			r.meta["timeout"] = "2000"
 			if tt.killAfter == 0 {
@@ -110,8 +112,8 @@ func TestStartTimeoutLeavesNothing(t *testing.T) {
 				if took := time.Since(began); took > 2*time.Second {
 					t.Errorf("start took %s, beyond its 2 s timeout", took)
 				}
-				if !strings.Contains(stderr, pidfile) {
-					t.Errorf("start's reason %q does not name the pid file", stderr)
+				if !strings.Contains(stderr, "pid file "+pidfile+" not written within the start timeout: sleep did not exit") {
+					t.Errorf("start's reason %q does not say what went wrong", stderr)
 				}
 				// Principle 3: the failed start stopped what it started.
 				noLeftovers(t, r.instance, "after the failed start")

@@ -54,6 +54,11 @@ type record struct {
 	// under way is what a start that ran out of time left: it reads as
 	// failed, never as stopped, so that Pacemaker stops it.
 	Starting bool `json:"starting,omitempty"`
+	// Forked is set, with pidfile, once the command's first process has
+	// exited 0: the supervisor then waits for the pid file. A start that
+	// runs out of time without it had a command that stayed in the
+	// foreground.
+	Forked bool `json:"forked,omitempty"`
 }
 
 // exitRecord is the content of exitFile.

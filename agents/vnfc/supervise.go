@@ -229,6 +229,11 @@ func (sv *supervisor) reap() (int, bool) {
 				return sv.fail("%s %s before writing pid file %s", filepath.Base(sv.Path), describeWait(ws), sv.PIDFile), true
 			}
 			sv.main = procID{}
+			sv.rec.Forked = true
+			if err := writeRecord(sv.Dir, sv.rec); err != nil {
+				sv.killTree()
+				return sv.fail("%v", err), true
+			}
 			sv.pidDeadline = time.Now().Add(pidfileWait)
 			sv.pidTicker = time.NewTicker(pidfilePoll)
 			continue

@@ -88,9 +88,12 @@ func splitWords(s string) ([]string, error) {
 }
 
 // show returns a path or a name for an exit reason: as it is when it is
-// short and plain (printable ASCII, no blank, no quote), else ocf.Quote(s).
+// at most showMax bytes and plain (printable ASCII, no blank, no quote),
+// else ocf.Quote(s), which shows at most a few bytes of it (principle 5).
+// A path is configuration, not a secret, and the reason is more useful with
+// all of it.
 func show(s string) string {
-	if len(s) > ocf.QuoteMax {
+	if len(s) > showMax {
 		return ocf.Quote(s)
 	}
 	for i := 0; i < len(s); i++ {
@@ -100,3 +103,6 @@ func show(s string) string {
 	}
 	return s
 }
+
+// showMax is the longest path show gives whole.
+const showMax = 64

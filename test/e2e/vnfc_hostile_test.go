@@ -85,7 +85,7 @@ func TestVNFCStartTimeoutLeavesNothing(t *testing.T) {
 				continue
 			}
 			// The agent's own reason, so not killed by the executor.
-			if f.Status == "Timed Out" || !strings.Contains(f.ExitReason, "pid file /run/never.pid not written within the start timeout") {
+			if f.Status == "Timed Out" || !strings.Contains(f.ExitReason, "pid file /run/never.pid not written within the start timeout: vnfcd did not exit") {
 				t.Errorf("start on %s: status %q, reason %q; want our reason before the timeout", n, f.Status, f.ExitReason)
 			}
 			if len(f.ExitReason) > 128 {

@@ -44,6 +44,9 @@ install: build
 # end-to-end tests against real Pacemaker clusters in the lab (root).
 test: deps build unit fuzz e2e
 
+# Never -short here: CI runs these targets, and testing.Short() skips are
+# only allowed because CI does not use it (internal/testenv holds the one
+# skip policy: skip locally, fail under CI=true).
 unit:
 	$(GO) vet ./...
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /test/e2e)

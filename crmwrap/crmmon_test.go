@@ -35,6 +35,14 @@ func TestParseStatusFacts(t *testing.T) {
 				t.Errorf("node2 online before anything joined")
 			}
 		}},
+		{"failed-start-reason", func(t *testing.T, st *Status) {
+			// crm_mon 2.1.5 escapes the reason twice; callers get it as
+			// the agent wrote it.
+			want := `network_namespace "/etc" is not a network namespace & <x>`
+			if len(st.Failures) != 1 || st.Failures[0].ExitReason != want {
+				t.Errorf("failures = %+v; want one with reason %q", st.Failures, want)
+			}
+		}},
 		{"promotable-running", func(t *testing.T, st *Status) {
 			if !st.Quorate() || st.Summary.DCName != "node1" || st.Summary.Stack != "corosync" {
 				t.Errorf("summary = %+v; want quorate, DC node1 on corosync", st.Summary)

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"os/exec"
 	"strings"
+
+	"github.com/vnfha/vnfha/internal/cmdtree"
 )
 
 // Runner runs one Pacemaker command-line tool and returns what it printed.
@@ -44,7 +46,11 @@ func (e *ExitError) Error() string {
 	return fmt.Sprintf("%s %s: exit %d: %s", e.Tool, strings.Join(e.Args, " "), e.Code, msg)
 }
 
-// ExecRunner runs the tools as local processes.
+// ExecRunner runs the tools as local processes. When the context ends,
+// the tool and everything it started are killed (a Prefix such as nsenter
+// forks the tool and passes no signal on, so the whole process tree is
+// ended, not only the first process), and Run returns within
+// cmdtree.WaitDelay with an error that wraps the context's error.
 type ExecRunner struct {
 	// Paths maps a tool name to the binary to run. A tool missing from Paths
 	// is looked up in PATH by name.
@@ -64,6 +70,7 @@ func (r ExecRunner) Run(ctx context.Context, name string, args []string, stdin [
 	}
 	argv := append(append(append([]string{}, r.Prefix...), bin), args...)
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmdtree.Bind(cmd)
 	if r.Env != nil {
 		cmd.Env = r.Env
 	}
@@ -73,6 +80,11 @@ func (r ExecRunner) Run(ctx context.Context, name string, args []string, stdin [
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
+	if err != nil && ctx.Err() != nil {
+		// Killed because the context ended: that, not the signal, is
+		// the cause.
+		return stdout.Bytes(), fmt.Errorf("run %s: %w", name, cmdtree.ContextErr(ctx))
+	}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		return stdout.Bytes(), &ExitError{Tool: name, Args: args, Code: ee.ExitCode(), Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}

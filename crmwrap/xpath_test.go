@@ -4,12 +4,13 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/beevik/etree"
+
+	"github.com/vnfha/vnfha/internal/testenv"
 )
 
 // nastyStrings are values that break naive XPath quoting.
@@ -120,12 +121,11 @@ func FuzzXPathLiteral(f *testing.F) {
 
 // fileClient returns a Client whose tools work on a fresh CIB file
 // (CIB_file) instead of a running cluster. It skips the test when
-// Pacemaker's tools are not installed.
+// Pacemaker's tools are not installed (fails it under CI=true: see
+// package testenv).
 func fileClient(t *testing.T) (*Client, string) {
 	t.Helper()
-	if _, err := exec.LookPath("cibadmin"); err != nil {
-		t.Skip("cibadmin not installed")
-	}
+	testenv.Tool(t, "cibadmin")
 	path := filepath.Join(t.TempDir(), "cib.xml")
 	c := New(ExecRunner{Env: append(os.Environ(), "CIB_file="+path)})
 	empty, err := c.EmptyCIB(context.Background())

@@ -10,8 +10,9 @@ import (
 )
 
 // corosyncConf renders the corosync.conf every node of the lab shares.
-// token: 1000 is what LAB.md measured with; it detects a lost node in about
-// 2 s (token + consensus) instead of the default 3 s + 3.6 s.
+// token: 1000 is what the figures of docs/lab.md were measured with; it
+// detects a lost node in about 2 s (token + consensus) instead of the
+// default 3 s + 3.6 s.
 func corosyncConf(s *state) (string, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, `# Written by vnfha lab for the lab %q. Each node bind-mounts it over
@@ -64,7 +65,7 @@ const fenceDeviceID = "lab-fence"
 // seedCIB returns the CIB every node starts from. Seeding it, rather than
 // configuring the cluster once it is up, means the controller reads the
 // short dc-deadtime before its first election: a naive start waits the
-// default 20 s for a DC (LAB.md). The skeleton comes from the installed
+// default 20 s for a DC (docs/lab.md, "Traps"). The skeleton comes from the installed
 // cibadmin, so the schema version always matches the Pacemaker that runs.
 func seedCIB(ctx context.Context, s *state, stateRoot string) ([]byte, error) {
 	out, err := exec.CommandContext(ctx, "cibadmin", "--empty").Output()

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/vnfha/vnfha/internal/testenv"
 )
 
 // The lab e2e test is where corosync judges corosync.conf: "corosync -t"
@@ -50,12 +52,7 @@ func TestCorosyncConf(t *testing.T) {
 
 func TestSeedCIBValidates(t *testing.T) {
 	for _, bin := range []string{"cibadmin", "crm_verify"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s missing with CI=true", bin)
-			}
-			t.Skipf("%s not installed", bin)
-		}
+		testenv.Tool(t, bin)
 	}
 	for _, fencing := range []bool{true, false} {
 		s := testState(3)

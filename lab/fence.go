@@ -46,12 +46,12 @@ func FenceAgent(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		switch key {
 		case "o", "action", "n", "plug", "port", "lab", "state_root", "state-root":
 		default:
-			fmt.Fprintf(stderr, "%s: unknown option %s\n", FenceAgentName, a)
+			fmt.Fprintf(stderr, "%s: unknown option %s\n", FenceAgentName, quote(a))
 			return fenceError
 		}
 		if !hasVal {
 			if i+1 >= len(args) {
-				fmt.Fprintf(stderr, "%s: %s needs a value\n", FenceAgentName, a)
+				fmt.Fprintf(stderr, "%s: %s needs a value\n", FenceAgentName, quote(a))
 				return fenceError
 			}
 			i++
@@ -82,16 +82,16 @@ func FenceAgent(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		io.WriteString(stdout, fenceMetadata)
 		return fenceOK
 	}
-	root := opts["state_root"]
-	if root == "" {
-		root = DefaultStateRoot
-	}
 	name := opts["lab"]
 	if name == "" {
 		fmt.Fprintf(stderr, "%s: the lab option is required\n", FenceAgentName)
 		return fenceError
 	}
-	p := paths{root, name}
+	p, err := locate(name, opts["state_root"])
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", FenceAgentName, err)
+		return fenceError
+	}
 	st, err := readState(p)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", FenceAgentName, err)
@@ -109,7 +109,7 @@ func FenceAgent(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return fenceOK
 	}
 	if _, err := st.addr(plug); err != nil || plug == ClientName {
-		fmt.Fprintf(stderr, "%s: no such node %q\n", FenceAgentName, plug)
+		fmt.Fprintf(stderr, "%s: no such node %s\n", FenceAgentName, quote(plug))
 		return fenceError
 	}
 	switch action {
@@ -145,7 +145,7 @@ func FenceAgent(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s: cannot power %s on from inside the cluster; run: vnfha lab start --name %s %s\n", FenceAgentName, plug, name, plug)
 		return fenceError
 	default:
-		fmt.Fprintf(stderr, "%s: unsupported action %q\n", FenceAgentName, action)
+		fmt.Fprintf(stderr, "%s: unsupported action %s\n", FenceAgentName, quote(action))
 		return fenceError
 	}
 }

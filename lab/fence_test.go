@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/vnfha/vnfha/internal/testenv"
 )
 
 // fenceLab writes a lab's state without running it: every node is "off",
@@ -68,12 +70,7 @@ func TestFenceAgent(t *testing.T) {
 // The metadata is what pacemaker-fenced parses; xmllint at least proves it
 // is well-formed XML.
 func TestFenceMetadataWellFormed(t *testing.T) {
-	if _, err := exec.LookPath("xmllint"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("xmllint missing with CI=true")
-		}
-		t.Skip("xmllint not installed")
-	}
+	testenv.Tool(t, "xmllint")
 	f := filepath.Join(t.TempDir(), "m.xml")
 	os.WriteFile(f, []byte(fenceMetadata), 0o644)
 	if out, err := exec.Command("xmllint", "--noout", f).CombinedOutput(); err != nil {

@@ -23,10 +23,10 @@ import (
 // The node's PID 1. "vnfha lab init" runs it inside fresh PID, mount, UTS
 // and IPC namespaces and the node's network namespace. It
 //   - gives the node private copies of what Pacemaker and corosync keep
-//     per host (/run, /dev/shm, /var/lib/pacemaker, ... see LAB.md),
+//     per host (/run, /dev/shm, /var/lib/pacemaker, ... see docs/lab.md),
 //   - starts corosync, then pacemakerd once corosync says READY=1,
 //   - reaps every orphan, so a killed daemonised process never lingers as a
-//     zombie that kill -0 still finds (LAB.md),
+//     zombie that kill -0 still finds (docs/lab.md, "Traps"),
 //   - answers the lab's fence agent on a unix socket: "off" takes the link
 //     away and exits, which makes the kernel kill the whole PID namespace;
 //     "reboot" kills everything but itself, resets the node's volatile
@@ -65,7 +65,10 @@ func Init(stateRoot, labName, node string) error {
 	if os.Getpid() != 1 {
 		return fmt.Errorf("lab init must be PID 1 of a new PID namespace (it is %d)", os.Getpid())
 	}
-	p := paths{stateRoot, labName}
+	p, err := locate(labName, stateRoot)
+	if err != nil {
+		return err
+	}
 	st, err := readState(p)
 	if err != nil {
 		return err
@@ -446,7 +449,7 @@ func othersAlive() bool {
 	}
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
-		if err == nil && pid != 1 && !isZombie(pid) {
+		if err == nil && pid != 1 && running(pid) {
 			return true
 		}
 	}

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/vnfha/vnfha/crmwrap"
+	"github.com/vnfha/vnfha/internal/cmdtree"
+	"github.com/vnfha/vnfha/internal/procid"
 )
 
 // Lab is a running lab.
@@ -77,8 +79,8 @@ func up(ctx context.Context, opts Options) (*Lab, error) {
 	p := paths{opts.StateRoot, opts.Name}
 	l := &Lab{p: p, log: opts.Log}
 	if st, err := readState(p); err == nil {
-		if len(st.Nodes) != opts.Nodes {
-			return nil, fmt.Errorf("lab %q is already up with %d nodes; run vnfha lab down --name %s first", st.Name, len(st.Nodes), st.Name)
+		if len(st.Nodes) != opts.Nodes || st.Fencing == opts.NoFencing {
+			return nil, &ShapeError{Name: st.Name, Nodes: len(st.Nodes), Fencing: st.Fencing}
 		}
 		// Up again finishes what an interrupted up, or a kill, left
 		// undone; every step below is idempotent. The files are not
@@ -117,6 +119,9 @@ func up(ctx context.Context, opts Options) (*Lab, error) {
 // prepareFiles writes each node's private directories, corosync.conf and
 // seed CIB, then the state file.
 func (l *Lab) prepareFiles(ctx context.Context) error {
+	if err := claimDir(l.p); err != nil {
+		return err
+	}
 	for _, d := range []string{l.p.sbinDir(), filepath.Join(l.p.ocfStubDir(), "vnfha")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("create lab dir: %w", err)
@@ -168,15 +173,29 @@ func (l *Lab) prepareFiles(ctx context.Context) error {
 	return writeState(l.p, l.st)
 }
 
-// Open returns a lab that is up, for commands after "up".
+// claimDir makes the lab's directory and marks it as a lab's, first of
+// all, so that Down removes it even after an up that crashed half-way. A
+// directory that exists, is not empty and is not a lab's is refused.
+func claimDir(p paths) error {
+	if entries, err := os.ReadDir(p.dir()); err == nil && len(entries) > 0 && !isLabDir(p) {
+		return fmt.Errorf("%s exists and is not a lab's directory: choose another --name or --state-root", p.dir())
+	}
+	if err := os.MkdirAll(p.dir(), 0o755); err != nil {
+		return fmt.Errorf("create lab dir: %w", err)
+	}
+	if err := os.WriteFile(p.marker(), []byte("a vnfha lab: vnfha lab down removes this directory\n"), 0o644); err != nil {
+		return fmt.Errorf("mark lab dir: %w", err)
+	}
+	return nil
+}
+
+// Open returns a lab that is up, for commands after "up". An empty name
+// or state root means the default.
 func Open(name, stateRoot string) (*Lab, error) {
-	if name == "" {
-		name = DefaultName
+	p, err := locate(name, stateRoot)
+	if err != nil {
+		return nil, err
 	}
-	if stateRoot == "" {
-		stateRoot = DefaultStateRoot
-	}
-	p := paths{stateRoot, name}
 	st, err := readState(p)
 	if err != nil {
 		return nil, err
@@ -217,6 +236,39 @@ func (l *Lab) Addr6(member string) (netip.Addr, error) {
 	return a[1].Addr(), nil
 }
 
+// Fencing reports whether the lab fences (it has a fence device and
+// stonith-enabled=true).
+func (l *Lab) Fencing() bool { return l.st.Fencing }
+
+// ShapeError is Up's answer for a lab that is up with another number of
+// nodes, or fencing, than asked: Up never rebuilds a running lab.
+type ShapeError struct {
+	Name    string
+	Nodes   int
+	Fencing bool
+}
+
+func (e *ShapeError) Error() string {
+	return fmt.Sprintf("lab %s is already up with %s; run vnfha lab down --name %s first to change it", e.Name, e.Shape(), e.Name)
+}
+
+// Shape says how the lab that is up is built, as "3 nodes, fencing".
+func (e *ShapeError) Shape() string { return shape(e.Nodes, e.Fencing) }
+
+// Shape says how the lab is built, as "3 nodes, fencing".
+func (l *Lab) Shape() string { return shape(len(l.st.Nodes), l.st.Fencing) }
+
+func shape(nodes int, fencing bool) string {
+	f := "fencing"
+	if !fencing {
+		f = "no fencing"
+	}
+	if nodes == 1 {
+		return "1 node, " + f
+	}
+	return fmt.Sprintf("%d nodes, %s", nodes, f)
+}
+
 // Binary is the vnfha binary the nodes run.
 func (l *Lab) Binary() string { return l.st.Binary }
 
@@ -231,7 +283,7 @@ func (l *Lab) isNode(name string) bool {
 
 func (l *Lab) checkNode(name string) error {
 	if !l.isNode(name) {
-		return fmt.Errorf("lab %q has no node %q (nodes: %s)", l.st.Name, name, strings.Join(l.st.Nodes, ", "))
+		return fmt.Errorf("lab %s has no node %s (nodes: %s)", l.st.Name, quote(name), strings.Join(l.st.Nodes, ", "))
 	}
 	return nil
 }
@@ -283,7 +335,7 @@ func (l *Lab) Kill(node string) error {
 	}
 	if r, ok := readProcRef(l.p.initPID(node)); ok {
 		// SIGKILL to the PID 1 of a PID namespace kills all of it.
-		if err := syscall.Kill(r.PID, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		if err := r.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, procid.ErrGone) {
 			return fmt.Errorf("kill %s: %w", node, err)
 		}
 	}
@@ -329,7 +381,12 @@ func (l *Lab) Heal() error {
 }
 
 // Command returns a command that runs argv inside a lab member's
-// namespaces: all of a node's, or the client's network namespace.
+// namespaces: all of a node's, or the client's network namespace. When ctx
+// ends, the command and everything it started in the member are killed,
+// and Wait returns within cmdtree.WaitDelay (see docs/lab.md, "Exec and
+// timeouts"): nsenter alone would leave the command running in the node.
+// The command runs in a process group of its own; a caller that attaches
+// it to a terminal puts that group in the foreground (SysProcAttr).
 func (l *Lab) Command(ctx context.Context, member string, argv ...string) (*exec.Cmd, error) {
 	prefix, err := l.prefix(member)
 	if err != nil {
@@ -339,7 +396,9 @@ func (l *Lab) Command(ctx context.Context, member string, argv ...string) (*exec
 		return nil, errors.New("exec: no command")
 	}
 	full := append(prefix, argv...)
-	return exec.CommandContext(ctx, full[0], full[1:]...), nil
+	cmd := exec.CommandContext(ctx, full[0], full[1:]...)
+	cmdtree.Bind(cmd)
+	return cmd, nil
 }
 
 func (l *Lab) prefix(member string) ([]string, error) {
@@ -356,13 +415,18 @@ func (l *Lab) prefix(member string) ([]string, error) {
 	return []string{"nsenter", "-t", fmt.Sprint(r.PID), "-a", "--"}, nil
 }
 
-// Exec runs argv inside a lab member and returns its combined output.
+// Exec runs argv inside a lab member and returns its combined output. If
+// ctx ends first, the command is killed in the member, Exec returns soon
+// after with what it printed so far, and the error wraps ctx's error.
 func (l *Lab) Exec(ctx context.Context, member string, argv ...string) ([]byte, error) {
 	cmd, err := l.Command(ctx, member, argv...)
 	if err != nil {
 		return nil, err
 	}
 	out, err := cmd.CombinedOutput()
+	if err != nil && ctx.Err() != nil {
+		return out, fmt.Errorf("%s on %s: %w", strings.Join(argv, " "), member, cmdtree.ContextErr(ctx))
+	}
 	if err != nil {
 		return out, fmt.Errorf("%s on %s: %w: %s", strings.Join(argv, " "), member, err, strings.TrimSpace(string(out)))
 	}
@@ -396,14 +460,15 @@ var memberRE = regexp.MustCompile(`^(node[0-9]+|client|sw)$`)
 // nothing but the lab's name, so it also cleans up after a crashed "up";
 // it is a no-op for a lab that is not there.
 func Down(name, stateRoot string) error {
-	if name == "" {
-		name = DefaultName
+	p, err := locate(name, stateRoot)
+	if err != nil {
+		return err
 	}
-	if !nameRE.MatchString(name) {
-		return fmt.Errorf("lab name %q is not valid", name)
-	}
-	if stateRoot == "" {
-		stateRoot = DefaultStateRoot
+	name, stateRoot = p.name, p.root
+	// A directory that is not a lab's is refused before anything is
+	// touched, even its parent's lock file.
+	if _, err := os.Lstat(p.dir()); err == nil && !isLabDir(p) {
+		return notLabDir(p)
 	}
 	if os.Geteuid() != 0 {
 		return errors.New("the lab needs root")
@@ -436,11 +501,42 @@ func Down(name, stateRoot string) error {
 		}
 	}
 	if len(errs) == 0 {
-		if err := os.RemoveAll(filepath.Join(stateRoot, name)); err != nil {
-			errs = append(errs, fmt.Errorf("remove lab state: %w", err))
+		if err := removeLabDir(p); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// removeLabDir removes a lab's state directory, but only one that a lab
+// made: a name and state root that point at any other directory (say
+// --state-root /usr --name lib) must never remove it.
+func removeLabDir(p paths) error {
+	if _, err := os.Lstat(p.dir()); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if !isLabDir(p) {
+		return notLabDir(p)
+	}
+	if err := os.RemoveAll(p.dir()); err != nil {
+		return fmt.Errorf("remove lab state: %w", err)
+	}
+	return nil
+}
+
+func notLabDir(p paths) error {
+	return fmt.Errorf("%s is not a lab's directory (it has no %s): not removed", p.dir(), filepath.Base(p.marker()))
+}
+
+// isLabDir reports whether the lab's directory was made by a lab: it
+// holds the marker that up writes first, or a state file.
+func isLabDir(p paths) bool {
+	for _, f := range []string{p.marker(), p.stateFile()} {
+		if fi, err := os.Lstat(f); err == nil && fi.Mode().IsRegular() {
+			return true
+		}
+	}
+	return false
 }
 
 // netnsProcs lists the processes whose network namespace is the one bound
@@ -496,7 +592,7 @@ func waitGone(path string, timeout time.Duration) error {
 		}
 		live := pids[:0]
 		for _, pid := range pids {
-			if !isZombie(pid) {
+			if running(pid) {
 				live = append(live, pid)
 			}
 		}

@@ -9,12 +9,15 @@
 package lab
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
 	"time"
+
+	"github.com/vnfha/vnfha/ocf"
 )
 
 // Options says what lab to build.
@@ -54,22 +57,51 @@ const DefaultStateRoot = "/run/vnfha-lab"
 
 var nameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,11}$`)
 
+// locate checks a lab's name and state root, "" meaning the default, and
+// returns the lab's paths. A lab's name becomes a directory, namespace
+// and link names: it is refused unless it is short and plain (so never
+// holds "/" or ".."). The state root must be an absolute path other than
+// "/" (labs are removed by name under it); it is cleaned, so
+// /run/../etc is /etc.
+func locate(name, stateRoot string) (paths, error) {
+	if name == "" {
+		name = DefaultName
+	}
+	if !nameRE.MatchString(name) {
+		return paths{}, fmt.Errorf("lab name %s: want 1-12 characters of a-z, 0-9 and -, starting with a letter", quote(name))
+	}
+	if stateRoot == "" {
+		stateRoot = DefaultStateRoot
+	}
+	if !filepath.IsAbs(stateRoot) {
+		return paths{}, fmt.Errorf("state root %s: want an absolute path", quote(stateRoot))
+	}
+	stateRoot = filepath.Clean(stateRoot)
+	if stateRoot == "/" {
+		return paths{}, errors.New("state root /: want a directory of the labs' own, such as " + DefaultStateRoot)
+	}
+	return paths{stateRoot, name}, nil
+}
+
+// quote quotes a name or path given by a user, at most a few bytes of
+// it (ocf.Quote): messages stay short whatever was given.
+func quote(s string) string { return ocf.Quote(s) }
+
 // withDefaults fills in the defaults and checks what cannot work.
 func (o Options) withDefaults() (Options, error) {
-	if o.Name == "" {
-		o.Name = DefaultName
+	p, err := locate(o.Name, o.StateRoot)
+	if err != nil {
+		return o, err
 	}
-	if !nameRE.MatchString(o.Name) {
-		return o, fmt.Errorf("lab name %q: want 1-12 characters of a-z, 0-9 and -, starting with a letter", o.Name)
+	o.Name, o.StateRoot = p.name, p.root
+	if o.Timeout < 0 {
+		return o, fmt.Errorf("lab timeout %s: want a positive duration", o.Timeout)
 	}
 	if o.Nodes == 0 {
 		o.Nodes = 3
 	}
 	if o.Nodes < 1 || o.Nodes > 16 {
 		return o, fmt.Errorf("lab with %d nodes: want 1 to 16", o.Nodes)
-	}
-	if o.StateRoot == "" {
-		o.StateRoot = DefaultStateRoot
 	}
 	if o.Timeout == 0 {
 		o.Timeout = 60 * time.Second

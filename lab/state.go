@@ -7,10 +7,12 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/vnfha/vnfha/internal/durable"
+	"github.com/vnfha/vnfha/internal/procid"
 )
 
 // state is what a lab records on disk, so that every later command (and a
@@ -30,6 +32,7 @@ type paths struct{ root, name string }
 
 func (p paths) dir() string                { return filepath.Join(p.root, p.name) }
 func (p paths) stateFile() string          { return filepath.Join(p.dir(), "lab.json") }
+func (p paths) marker() string             { return filepath.Join(p.dir(), ".vnfha-lab") }
 func (p paths) nodeDir(node string) string { return filepath.Join(p.dir(), "nodes", node) }
 func (p paths) sbinDir() string            { return filepath.Join(p.dir(), "sbin") }
 func (p paths) ocfStubDir() string         { return filepath.Join(p.dir(), "ocf-stub") }
@@ -66,85 +69,48 @@ func writeState(p paths, s *state) error {
 	if err != nil {
 		return fmt.Errorf("encode lab state: %w", err)
 	}
-	return writeFileAtomic(p.stateFile(), append(b, '\n'), 0o644)
-}
-
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, mode); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+	if err := durable.WriteFile(p.stateFile(), append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write lab state: %w", err)
 	}
 	return nil
 }
 
-// procRef names a process by PID and start time, so that a recycled PID is
-// never mistaken for the node's init.
-type procRef struct {
-	PID   int
-	Start uint64
-}
-
-func procStartTime(pid int) (uint64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// The command name (field 2) may hold spaces and parentheses, so count
-	// fields from the last ')'. starttime is field 22.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("malformed /proc/%d/stat", pid)
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 20 {
-		return 0, fmt.Errorf("malformed /proc/%d/stat", pid)
-	}
-	return strconv.ParseUint(f[19], 10, 64)
-}
-
+// writeProcRef records the process pid at path as "PID START", so that
+// readProcRef never takes a recycled pid for it.
 func writeProcRef(path string, pid int) error {
-	st, err := procStartTime(pid)
+	id, err := procid.Of(pid)
 	if err != nil {
-		return fmt.Errorf("read start time of pid %d: %w", pid, err)
+		return fmt.Errorf("identify pid %d: %w", pid, err)
 	}
-	return writeFileAtomic(path, []byte(fmt.Sprintf("%d %d\n", pid, st)), 0o644)
+	if err := durable.WriteFile(path, []byte(fmt.Sprintf("%d %d\n", id.PID, id.Start)), 0o644); err != nil {
+		return fmt.Errorf("record pid %d: %w", pid, err)
+	}
+	return nil
 }
 
-// readProcRef returns the process recorded at path if it is still that
-// process, and ok=false if it has gone (or was never recorded).
-func readProcRef(path string) (procRef, bool) {
+// readProcRef returns the process recorded at path if it still runs (same
+// pid, same start time, not a zombie), and ok=false if it has gone (or
+// was never recorded).
+func readProcRef(path string) (procid.ID, bool) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return procRef{}, false
+		return procid.ID{}, false
 	}
-	var r procRef
-	if _, err := fmt.Sscanf(string(b), "%d %d", &r.PID, &r.Start); err != nil || r.PID <= 1 {
-		return procRef{}, false
+	var id procid.ID
+	if _, err := fmt.Sscanf(string(b), "%d %d", &id.PID, &id.Start); err != nil || id.PID <= 1 {
+		return procid.ID{}, false
 	}
-	st, err := procStartTime(r.PID)
-	if err != nil || st != r.Start {
-		return procRef{}, false
+	if !id.Alive() {
+		return procid.ID{}, false
 	}
-	// A zombie still has a /proc entry; it is not a running node.
-	if isZombie(r.PID) {
-		return procRef{}, false
-	}
-	return r, true
+	return id, true
 }
 
-// isZombie reports whether pid has exited and waits to be reaped (or is
-// gone altogether).
-func isZombie(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true
-	}
-	i := strings.LastIndexByte(string(b), ')')
-	return i > 0 && strings.HasPrefix(string(b[i+1:]), " Z")
+// running reports whether pid is a process that has not exited: a zombie
+// still has a /proc entry, but runs nothing.
+func running(pid int) bool {
+	st, err := procid.ReadStat(pid)
+	return err == nil && !st.Zombie()
 }
 
 // lockRoot serialises commands that change labs (up, down, slot choice).
@@ -207,5 +173,5 @@ func (s *state) hostID(member string) (int, error) {
 			return i + 1, nil
 		}
 	}
-	return 0, fmt.Errorf("lab %q has no node %q (nodes: %s, and %s)", s.Name, member, strings.Join(s.Nodes, ", "), ClientName)
+	return 0, fmt.Errorf("lab %s has no node %s (nodes: %s, and %s)", s.Name, quote(member), strings.Join(s.Nodes, ", "), ClientName)
 }

@@ -66,7 +66,9 @@
 // # Names and helpers
 //
 // CheckName refuses a name that would not stay one file name when joined
-// onto a directory ("/", "..", control characters, too long). StartHelper
+// onto a directory ("/", "..", control characters, too long). Run applies
+// it to OCF_RESOURCE_INSTANCE: such a name is ERR_CONFIGURED, and stop,
+// demote and notify succeed without calling the handler. StartHelper
 // and OpenHelper are the one start-up protocol of the long-lived helper
 // processes an action leaves running.
 package ocf

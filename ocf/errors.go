@@ -282,24 +282,34 @@ func Truncate(s string, max int) string {
 	return strings.TrimRight(s[:cut], " ") + ellipsis
 }
 
-// QuoteMax is how many bytes of a value Quote shows.
+// QuoteMax is how many bytes Quote's quoted text may take, quotes and
+// escapes included.
 const QuoteMax = 32
 
 // Quote returns s quoted as Go quotes strings (control characters and
-// invalid UTF-8 escaped), showing at most QuoteMax bytes of it: for values
-// read from files or given by an administrator, echoed in an exit reason
-// or a log line (principle 5: never a whole file, never unbounded input).
-// A cut value is followed by "..." and its length:
+// invalid UTF-8 escaped, so it is one line), for values read from files or
+// given by an administrator, echoed in an exit reason or a log line
+// (principle 5: never a whole file, never unbounded input). The quoted text
+// is at most QuoteMax bytes: a longer value is cut on a rune boundary and
+// followed by "..." and its length. Escapes count, so 32 control bytes
+// cannot push the cause out of a 128-byte exit reason:
 //
-//	Quote("/etc")             == `"/etc"`
-//	Quote(strings.Repeat("a", 5000)) == `"aaaa...aaaa"... (5000 bytes)` (32 a's)
+//	Quote("/etc")                        // "/etc"
+//	Quote("root:x:0:0:root:/root:/bin/bash\ndaemon:...") // "root:x:0:0:root:/root:/bin/ba"... (1204 bytes)
 func Quote(s string) string {
-	if len(s) <= QuoteMax {
-		return strconv.Quote(s)
+	q := strconv.Quote(s)
+	if len(q) <= QuoteMax {
+		return q
 	}
-	cut := QuoteMax
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
+	q = `""`
+	for n := min(len(s)-1, QuoteMax); n > 0; n-- {
+		if !utf8.RuneStart(s[n]) {
+			continue
+		}
+		if p := strconv.Quote(s[:n]); len(p) <= QuoteMax {
+			q = p
+			break
+		}
 	}
-	return strconv.Quote(s[:cut]) + ellipsis + " (" + strconv.Itoa(len(s)) + " bytes)"
+	return q + ellipsis + " (" + strconv.Itoa(len(s)) + " bytes)"
 }

@@ -174,14 +174,22 @@ func TestQuote(t *testing.T) {
 		{"/etc", `"/etc"`},
 		{"", `""`},
 		{"a\nb\x00", `"a\nb\x00"`},
-		{strings.Repeat("a", QuoteMax), `"` + strings.Repeat("a", QuoteMax) + `"`},
-		{strings.Repeat("a", 5000), `"` + strings.Repeat("a", QuoteMax) + `"... (5000 bytes)`},
-		{strings.Repeat("é", 20), `"` + strings.Repeat("é", 16) + `"... (40 bytes)`},
-		{"x" + strings.Repeat("é", 20), `"x` + strings.Repeat("é", 15) + `"... (41 bytes)`},
+		{"\xff\xfe", `"\xff\xfe"`},
+		{strings.Repeat("a", QuoteMax-2), `"` + strings.Repeat("a", QuoteMax-2) + `"`},
+		{strings.Repeat("a", QuoteMax-1), `"` + strings.Repeat("a", QuoteMax-2) + `"... (31 bytes)`},
+		{strings.Repeat("a", 5000), `"` + strings.Repeat("a", QuoteMax-2) + `"... (5000 bytes)`},
+		// Escapes count: 32 control bytes must not fill a reason.
+		{strings.Repeat("\x01", 100), `"` + strings.Repeat(`\x01`, 7) + `"... (100 bytes)`},
+		// A rune is never split.
+		{strings.Repeat("é", 40), `"` + strings.Repeat("é", 15) + `"... (80 bytes)`},
 	}
 	for _, tt := range tests {
-		if got := Quote(tt.in); got != tt.want {
+		got := Quote(tt.in)
+		if got != tt.want {
 			t.Errorf("Quote(%.40q) = %q, want %q", tt.in, got, tt.want)
+		}
+		if !utf8.ValidString(got) || strings.ContainsAny(got, "\n\r\x00") {
+			t.Errorf("Quote(%.40q) = %q is not one clean line", tt.in, got)
 		}
 	}
 }

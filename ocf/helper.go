@@ -290,7 +290,7 @@ func StartHelper(ctx context.Context, h HelperStart) (procid.ID, error) {
 	if complete && line != helperReady {
 		herr.Reason = line
 	}
-	herr.Exit = killHelper(cmd, h.StopGrace)
+	herr.Exit = killHelper(ctx, cmd, h.StopGrace)
 	return procid.ID{}, herr
 }
 
@@ -319,17 +319,25 @@ func readStatusLine(r io.Reader) (line string, complete bool, err error) {
 	return boundReason(string(buf)), true, nil
 }
 
-// killHelper kills a helper that failed and its process group, waits (at
-// most helperKillWait) until the kernel has reaped it, and says how it
-// ended.
-func killHelper(cmd *exec.Cmd, grace time.Duration) string {
+// killHelper kills a helper that failed and its process group, waits
+// until the kernel has reaped it and the rest of its group is gone, and says
+// how it ended. Every wait ends with the cleanup time the operation has left
+// (CleanupContext), and at most helperKillWait, so that the failed start
+// still reports before Pacemaker's timeout; grace is cut to half of that.
+func killHelper(ctx context.Context, cmd *exec.Cmd, grace time.Duration) string {
+	cctx, cancel := CleanupContext(ctx)
+	defer cancel()
+	end := time.Now().Add(helperKillWait)
+	if dl, ok := cctx.Deadline(); ok && dl.Before(end) {
+		end = dl
+	}
 	pid := cmd.Process.Pid
 	done := make(chan *os.ProcessState, 1)
 	go func() {
 		st, _ := cmd.Process.Wait()
 		done <- st
 	}()
-	if grace > 0 {
+	if grace = min(grace, time.Until(end)/2); grace > 0 {
 		// The group's id is the helper's pid (setsid); the kernel does
 		// not reuse a pid while a group of that id has members, so this
 		// signals nobody else.
@@ -338,6 +346,7 @@ func killHelper(cmd *exec.Cmd, grace time.Duration) string {
 		case st := <-done:
 			// The helper is gone; what it left in its group is not.
 			syscall.Kill(-pid, syscall.SIGKILL)
+			waitGroupGone(pid, end)
 			return describeState(st)
 		case <-time.After(grace):
 		}
@@ -348,9 +357,23 @@ func killHelper(cmd *exec.Cmd, grace time.Duration) string {
 	select {
 	case st := <-done:
 		syscall.Kill(-pid, syscall.SIGKILL)
+		waitGroupGone(pid, end)
 		return describeState(st)
-	case <-time.After(helperKillWait):
-		return fmt.Sprintf("pid %d survived SIGKILL for %s", pid, helperKillWait)
+	case <-time.After(time.Until(end)):
+		return fmt.Sprintf("pid %d survived SIGKILL", pid)
+	}
+}
+
+// waitGroupGone waits, until end, for the members of process group pgid to
+// die. SIGKILL is delivered asynchronously, and the helper's children are
+// not ours to reap (init or the node's subreaper does), so the group is
+// polled: kill(-pgid, 0) fails with ESRCH once no member is left.
+func waitGroupGone(pgid int, end time.Time) {
+	for pause := time.Millisecond; ; pause = min(2*pause, 50*time.Millisecond) {
+		if err := syscall.Kill(-pgid, 0); errors.Is(err, syscall.ESRCH) || time.Now().After(end) {
+			return
+		}
+		time.Sleep(pause)
 	}
 }
 

@@ -25,6 +25,10 @@ func testAgentDecl(reload bool) Agent {
 			return Errorf(ErrPerm, "cannot open %s", "/dev/x")
 		case "panic":
 			panic("boom")
+		case "hang":
+			// Ignores its context, as a handler stuck in a system call does.
+			time.Sleep(10 * time.Second)
+			return nil
 		case "log":
 			req.Log.Debug("debug line")
 			req.Log.Info("info line")

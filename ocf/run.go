@@ -171,6 +171,10 @@ func (a *Agent) Run(ctx context.Context, args []string, lookup LookupFunc, stdou
 // handler; it returns the handler's result. A panic anywhere is recovered
 // into ErrGeneric.
 //
+// An instance name that could not be one file name (see CheckName) is
+// ERR_CONFIGURED for every action but stop, demote and notify, which
+// succeed without calling the handler.
+//
 // One misconfiguration gives one result (principle 4): a parameter that
 // does not parse as its type, a missing required one, or one that Check
 // refuses is ERR_CONFIGURED with the same reason from validate-all,
@@ -184,6 +188,18 @@ func (a *Agent) call(ctx context.Context, req *Request, handler HandlerFunc, par
 			err = Generic("%s %s panicked: %v", a.Name, req.Action, r)
 		}
 	}()
+	if err := CheckName(req.Env.Instance); err != nil && req.Env.Instance != "" {
+		// Principle 6, for every agent: an instance name becomes a file
+		// name under HA_RSCTMP. Pacemaker's ids cannot hold "/", so only a
+		// hand-made environment gets here, and no start of this code can
+		// have run under such a name: a stop has nothing to do.
+		err = NotConfigured("OCF_RESOURCE_INSTANCE %s %v", Quote(req.Env.Instance), err)
+		if tolerant {
+			req.Log.WithError(err).Warnf("nothing can run under this instance name; %s does nothing", req.Action)
+			return nil
+		}
+		return err
+	}
 	var configErr error
 	if paramErr != nil {
 		configErr = Errorf(ErrNotConfigured, "invalid parameters: %w", paramErr)

@@ -58,7 +58,7 @@ func TestRun(t *testing.T) {
 		{name: "stop ignores bad parameters", args: []string{"stop"}, env: map[string]string{}, wantCode: Success},
 		{name: "monitor refuses bad parameters", args: []string{"monitor"}, env: with("OCF_RESKEY_count", "x"), result: "not-running", wantCode: ErrNotConfigured, wantReason: `invalid parameters: read OCF_RESKEY_count: invalid value for integer: "x"`},
 		{name: "bad meta interval does not fail stop", args: []string{"stop"}, env: with("OCF_RESKEY_CRM_meta_interval", "soon"), wantCode: Success},
-		{name: "long unknown action is quoted short", args: []string{strings.Repeat("x", 500)}, env: base, wantCode: ErrUnimplemented, wantReason: `testagent does not implement action "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"... (500 bytes)`},
+		{name: "long unknown action is quoted short", args: []string{strings.Repeat("x", 500)}, env: base, wantCode: ErrUnimplemented, wantReason: `testagent does not implement action "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"... (500 bytes)`},
 		{name: "bad meta interval", args: []string{"monitor"}, env: with("OCF_RESKEY_CRM_meta_interval", "soon"), wantCode: ErrArgs, wantReason: "read Pacemaker environment"},
 		{name: "notify without environment", args: []string{"notify"}, env: base, wantCode: Success},
 		{name: "legacy reload reaches reload-agent", reload: true, args: []string{"reload"}, env: base, result: "perm", wantCode: ErrPerm, wantReason: "cannot open /dev/x"},
@@ -277,7 +277,7 @@ func TestInvalidParameterRule(t *testing.T) {
 		{"missing required", map[string]string{"OCF_RESKEY_name": ""}, "invalid parameters: required parameter name is not set"},
 		{"out of range", map[string]string{"OCF_RESKEY_count": "1000"}, "count 1000 is out of range 0-100"},
 		{"unparsable and long", map[string]string{"OCF_RESKEY_delay": strings.Repeat("9", 4000) + "s"},
-			`invalid parameters: read OCF_RESKEY_delay: invalid value for time: "99999999999999999999999999999999"... (4001 bytes)`},
+			`invalid parameters: read OCF_RESKEY_delay: invalid value for time: "999999999999999999999999999999"... (4001 bytes)`},
 	}
 	actions := []struct {
 		name     string
@@ -346,6 +346,45 @@ func TestInvalidParameterRule(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestInstanceNameRule is principle 6 in the framework: an instance name
+// that would leave HA_RSCTMP when joined onto it is refused by every action
+// that could create something, and stop, demote and notify succeed without
+// reaching the handler (which would join it onto a directory). Before, the
+// handler got any name.
+func TestInstanceNameRule(t *testing.T) {
+	a := mustAgent(t, false)
+	for _, inst := range []string{"../../victim", "a/b", "..", strings.Repeat("n", 300), "a\nb"} {
+		for _, act := range []struct {
+			action string
+			want   Code
+		}{
+			{"validate-all", ErrNotConfigured}, {"start", ErrNotConfigured}, {"monitor", ErrNotConfigured},
+			{"promote", ErrNotConfigured}, {"stop", Success}, {"demote", Success}, {"notify", Success},
+		} {
+			// "plain" makes the handler fail: reaching it shows.
+			t.Setenv("TEST_RESULT", "plain")
+			var stderr bytes.Buffer
+			env := MapLookup(map[string]string{"OCF_RESOURCE_INSTANCE": inst, "OCF_RESKEY_name": "n"})
+			code := a.Run(context.Background(), []string{act.action}, env, &bytes.Buffer{}, &stderr)
+			reason := exitReason(stderr.String())
+			if code != act.want {
+				t.Errorf("%s with instance %.20q = %d %q, want %d", act.action, inst, code, reason, act.want)
+			}
+			if act.want == ErrNotConfigured && (!strings.HasPrefix(reason, "OCF_RESOURCE_INSTANCE \"") || len(reason) > MaxReasonLen) {
+				t.Errorf("%s with instance %.20q: reason %q", act.action, inst, reason)
+			}
+		}
+	}
+	// Clone instances and odd but harmless names still work.
+	for _, inst := range []string{"vnfc:1", "a..b", "web-1_x.y"} {
+		t.Setenv("TEST_RESULT", "")
+		var stderr bytes.Buffer
+		if code := a.Run(context.Background(), []string{"start"}, MapLookup(map[string]string{"OCF_RESOURCE_INSTANCE": inst, "OCF_RESKEY_name": "n"}), &bytes.Buffer{}, &stderr); code != Success {
+			t.Errorf("start with instance %q = %d:\n%s", inst, code, &stderr)
+		}
+	}
 }
 
 // TestCheckIsAlwaysNotConfigured: whatever code a Check returns, and even
@@ -454,6 +493,8 @@ func TestSubprocessExitCode(t *testing.T) {
 		{"bogus", "", nil, 3, `testagent does not implement action "bogus"`},
 		{"validate-all", "", []string{"OCF_RESKEY_name="}, 6, "invalid parameters: required parameter name is not set"},
 		{"reload", "", nil, 0, ""},
+		// The process itself ends, with a reason, before the 1s timeout.
+		{"start", "hang", []string{"OCF_RESKEY_CRM_meta_timeout=1000"}, 1, "start did not finish within its 1s timeout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.action+"/"+tt.result, func(t *testing.T) {

@@ -1,14 +1,15 @@
 package vip
 
 import (
-	"bytes"
-	"encoding/hex"
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -16,95 +17,119 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vnfha/vnfha/internal/durable"
+	"github.com/vnfha/vnfha/internal/procid"
 	"github.com/vnfha/vnfha/ocf"
 )
 
 // The announcer is the helper process that sends the announcements after
 // the first, so that start returns without waiting arp_count ×
-// arp_interval. It inherits the packet socket start opened (in the
-// resource's network namespace) as file descriptor 3 and writes the frames
-// start built to it; it needs no privilege, namespace or parsing of its
-// own. Stop, and a new start, end it through its pid file.
+// arp_interval. Start runs it with ocf.StartHelper: it inherits the packet
+// socket start opened (in the resource's network namespace) as its first
+// extra file and gets the frames start built in its spec; it needs no
+// privilege, namespace or parsing of its own. Before it reports ready it
+// writes its procid.ID to its pid file, so that the file exists whenever
+// an announcer runs, even if the start that ran it was killed right after.
+// Stop, and a new start, end it through that file.
 const announcerHelper = "announce"
 
-// announcerFD is where the announcer finds the socket: the first of
-// exec.Cmd.ExtraFiles.
-const announcerFD = 3
+// announceWait bounds how long stop waits for a killed announcer to be
+// gone.
+const announceWait = time.Second
 
-func pidFile(rscTmp string, ip netip.Addr) string {
-	// The address, not the resource name, keys the file: it is what two
-	// announcers must never share, and it survives a rename of the resource.
-	return filepath.Join(rscTmp, "vnfha-vip-"+ip.String()+".announcer")
+// announcerSpec is what start hands the announcer.
+type announcerSpec struct {
+	PidFile  string        `json:"pid_file"`
+	Count    int           `json:"count"`    // rounds left to send
+	Interval time.Duration `json:"interval"` // between rounds
+	Frames   [][]byte      `json:"frames"`   // one round
 }
 
-// spawnAnnouncer starts the announcer for the announcements after the
-// first: count rounds of frames, every interval.
-func spawnAnnouncer(rscTmp string, ip netip.Addr, sock *os.File, frames [][]byte, count int, interval time.Duration) error {
-	if err := os.MkdirAll(rscTmp, 0o755); err != nil {
-		return fmt.Errorf("create %s: %w", rscTmp, err)
+// maxInstance bounds OCF_RESOURCE_INSTANCE in a pid file name, so that
+// "vnfha-vip-<instance>.announcer" fits in NAME_MAX.
+const maxInstance = ocf.MaxNameLen - len("vnfha-vip-.announcer")
+
+// checkInstance checks that OCF_RESOURCE_INSTANCE can name the
+// announcer's pid file in HA_RSCTMP (principle 6): Pacemaker's ids are XML
+// ids, and a clone's instance is "id:N", but the agent can be run by hand
+// with anything. An empty one is refused only where a pid file is needed
+// (required: start, and stop, which then has no announcer to end); the
+// parameter checks let it pass, since "crm_resource --validate" and other
+// callers of validate-all may not set it.
+func checkInstance(s string, required bool) error {
+	if s == "" && !required {
+		return nil
 	}
-	args := []string{"--ip", ip.String(), "--count", strconv.Itoa(count), "--interval", interval.String(), "--pidfile", pidFile(rscTmp, ip)}
-	for _, f := range frames {
-		args = append(args, "--frame", hex.EncodeToString(f))
+	if s == "" {
+		return ocf.NotConfigured("OCF_RESOURCE_INSTANCE is not set; it names the announcer's pid file")
 	}
-	cmd := ocf.HelperCommand(name, announcerHelper, args...)
-	cmd.ExtraFiles = []*os.File{sock}
-	// A session of its own: Pacemaker's kill of a timed-out action's
-	// process group must not take the announcer along, nor must the
-	// announcer hold the agent's stdout open (stdio is /dev/null).
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start announcer: %w", err)
+	if err := ocf.CheckName(s); err != nil {
+		return ocf.NotConfigured("OCF_RESOURCE_INSTANCE %s %v: it names the announcer's pid file", ocf.Quote(s), err)
 	}
-	pid := cmd.Process.Pid
-	// The announcer is not waited for: it outlives the agent and is
-	// reaped by init.
-	cmd.Process.Release()
-	// Start returns once execve has closed the close-on-exec files, which
-	// the kernel does before it records the new program's arguments:
-	// for a moment /proc/PID/cmdline reads empty (seen in 14% of starts
-	// here). Wait until it does not, so that the pid file never names an
-	// announcer that isAnnouncer, and so stop, cannot recognise.
-	for deadline := time.Now().Add(time.Second); !isAnnouncer(pid, ip); time.Sleep(100 * time.Microsecond) {
-		if time.Now().After(deadline) {
-			syscall.Kill(pid, syscall.SIGKILL)
-			return fmt.Errorf("announcer %d did not show its command line within 1s", pid)
-		}
-	}
-	if err := os.WriteFile(pidFile(rscTmp, ip), []byte(strconv.Itoa(pid)+"\n"), 0o644); err != nil {
-		syscall.Kill(pid, syscall.SIGKILL)
-		return fmt.Errorf("write announcer pid file: %w", err)
+	if len(s) > maxInstance {
+		return ocf.NotConfigured("OCF_RESOURCE_INSTANCE %s is longer than %d bytes", ocf.Quote(s), maxInstance)
 	}
 	return nil
 }
 
-// stopAnnouncer ends the announcer of ip, if one runs. It checks the pid
-// file's process is really that announcer before it signals, because a pid
-// is reused once its process has gone.
-func stopAnnouncer(rscTmp string, ip netip.Addr) error {
-	path := pidFile(rscTmp, ip)
+// pidFile is the announcer's pid file. The instance keys it: it is unique
+// on a node (a clone's instances are "id:0", "id:1"...), so two resources
+// with the same address in different network namespaces have one each.
+// The namespace is not in the name on purpose: stop must find the
+// announcer even when the namespace has gone or the parameter changed.
+func pidFile(rscTmp, instance string) string {
+	return filepath.Join(rscTmp, "vnfha-vip-"+instance+".announcer")
+}
+
+// legacyPidFile is where announcers before issue 9 kept their pid, keyed
+// by the address only. Stop still ends such an announcer, so that an
+// upgrade of the agent while an announcer runs leaves none behind.
+func legacyPidFile(rscTmp string, ip netip.Addr) string {
+	return filepath.Join(rscTmp, "vnfha-vip-"+ip.String()+".announcer")
+}
+
+// spawnAnnouncer runs the announcer for the announcements after the first:
+// count rounds of frames, every interval. It returns once the announcer
+// has written its pid file and said it is ready, or, if ctx ends first or
+// it fails, once it is gone.
+func spawnAnnouncer(ctx context.Context, rscTmp, instance string, sock *os.File, frames [][]byte, count int, interval time.Duration) error {
+	if err := os.MkdirAll(rscTmp, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", rscTmp, err)
+	}
+	path := pidFile(rscTmp, instance)
+	_, err := ocf.StartHelper(ctx, ocf.HelperStart{
+		Agent: name, Name: announcerHelper,
+		// The pid file on the command line says in ps whose announcer
+		// this is, and stop checks it before it signals.
+		Args:       []string{"--pidfile", path},
+		Spec:       announcerSpec{PidFile: path, Count: count, Interval: interval, Frames: frames},
+		ExtraFiles: []*os.File{sock},
+	})
+	if err != nil {
+		// A helper killed after it wrote its pid file leaves the file.
+		os.Remove(path)
+		return fmt.Errorf("start announcer: %w", err)
+	}
+	return nil
+}
+
+// stopAnnouncer ends the announcer of instance, if one runs, and removes
+// its pid file. The file's procid.ID is signalled only while it names a
+// live process whose command line is that announcer's: a pid is reused
+// once its process has gone.
+func stopAnnouncer(ctx context.Context, rscTmp, instance string) error {
+	path := pidFile(rscTmp, instance)
 	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	if noFile(err) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("read announcer pid file: %w", err)
 	}
-	if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && isAnnouncer(pid, ip) {
-		// SIGKILL is enough: the announcer holds nothing but a socket.
-		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-			return fmt.Errorf("stop announcer %d: %w", pid, err)
-		}
-		// The signal is delivered asynchronously; stop must not return
-		// while the announcer could still send one more frame for an
-		// address that is about to move. A dead process (even a zombie)
-		// has an empty cmdline.
-		deadline := time.Now().Add(time.Second)
-		for isAnnouncer(pid, ip) {
-			if time.Now().After(deadline) {
-				return fmt.Errorf("announcer %d survived SIGKILL for 1s", pid)
-			}
-			time.Sleep(time.Millisecond)
+	var id procid.ID
+	if json.Unmarshal(b, &id) == nil && isAnnouncer(id, "--pidfile", path) {
+		if err := killAnnouncer(ctx, id); err != nil {
+			return err
 		}
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -113,73 +138,124 @@ func stopAnnouncer(rscTmp string, ip netip.Addr) error {
 	return nil
 }
 
-func isAnnouncer(pid int, ip netip.Addr) bool {
-	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+// stopLegacyAnnouncer ends an announcer started before issue 9 for ip,
+// found through legacyPidFile (its pid as text) and its command line
+// ("--ip IP"). Such a file was shared by every resource with that address,
+// so this may end another resource's last announcements early: that costs
+// at most a few gratuitous ARPs, while an announcer left running would pull
+// the address's traffic back to a node that no longer holds it.
+func stopLegacyAnnouncer(ctx context.Context, rscTmp string, ip netip.Addr) error {
+	path := legacyPidFile(rscTmp, ip)
+	b, err := os.ReadFile(path)
+	if noFile(err) {
+		return nil
+	}
 	if err != nil {
+		return fmt.Errorf("read announcer pid file: %w", err)
+	}
+	if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+		if id, err := procid.Of(pid); err == nil && isAnnouncer(id, "--ip", ip.String()) {
+			if err := killAnnouncer(ctx, id); err != nil {
+				return err
+			}
+		}
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove announcer pid file: %w", err)
+	}
+	return nil
+}
+
+// noFile reports whether err says there is no such file: missing, or a
+// path through a file that is no directory (an HA_RSCTMP that cannot hold
+// a pid file holds none).
+func noFile(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
+}
+
+// isAnnouncer reports whether id is a live vip announcer with flag value
+// among its arguments.
+func isAnnouncer(id procid.ID, flag, value string) bool {
+	args, err := id.Cmdline()
+	if err != nil || len(args) < 4 || args[1] != ocf.HelperArg || args[2] != name || args[3] != announcerHelper {
 		return false
 	}
-	return bytes.Contains(cmdline, []byte("\x00"+ocf.HelperArg+"\x00"+name+"\x00"+announcerHelper+"\x00")) &&
-		bytes.Contains(cmdline, []byte("\x00--ip\x00"+ip.String()+"\x00"))
+	i := slices.Index(args[4:], flag)
+	return i >= 0 && 4+i+1 < len(args) && args[4+i+1] == value
+}
+
+// killAnnouncer kills an announcer and waits until it is gone, at most
+// announceWait and not past ctx's deadline: stop must not return while it
+// could still send one more frame for an address that is about to move.
+// SIGKILL is enough: it holds nothing but a socket.
+func killAnnouncer(ctx context.Context, id procid.ID) error {
+	if err := id.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, procid.ErrGone) {
+		return fmt.Errorf("stop announcer %d: %w", id.PID, err)
+	}
+	wait := announceWait
+	if d, ok := ctx.Deadline(); ok {
+		wait = min(wait, time.Until(d))
+	}
+	if !id.WaitExit(wait) {
+		return fmt.Errorf("announcer %d survived SIGKILL for %s", id.PID, wait.Round(time.Millisecond))
+	}
+	return nil
 }
 
 // runAnnouncer is the announcer's main function.
 func runAnnouncer(args []string) int {
-	a, err := parseAnnouncerArgs(args)
+	conn, err := ocf.OpenHelper()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "vip announcer:", err)
 		return 2
 	}
+	var s announcerSpec
+	if err := conn.ReadSpec(&s); err != nil {
+		conn.Fail("vip announcer: %v", err)
+		return 2
+	}
+	if s.Count < 1 || s.Interval <= 0 || len(s.Frames) == 0 || s.PidFile == "" {
+		conn.Fail("vip announcer: spec needs count, interval, frames and a pid file")
+		return 2
+	}
+	sock, err := conn.File(0, "packet socket")
+	if err != nil {
+		conn.Fail("vip announcer: %v", err)
+		return 2
+	}
+	self, err := procid.Self()
+	if err != nil {
+		conn.Fail("vip announcer: %v", err)
+		return 1
+	}
+	b, _ := json.Marshal(self)
+	if err := durable.WriteFile(s.PidFile, b, 0o644); err != nil {
+		conn.Fail("vip announcer: %v", err)
+		return 1
+	}
 	defer func() {
 		// Leave no stale pid file, but never remove a newer announcer's.
-		if b, err := os.ReadFile(a.pidFile); err == nil && strings.TrimSpace(string(b)) == strconv.Itoa(os.Getpid()) {
-			os.Remove(a.pidFile)
+		if b, err := os.ReadFile(s.PidFile); err == nil {
+			var id procid.ID
+			if json.Unmarshal(b, &id) == nil && id == self {
+				os.Remove(s.PidFile)
+			}
 		}
 	}()
-	for i := 0; i < a.count; i++ {
-		time.Sleep(a.interval)
-		for _, f := range a.frames {
-			if _, err := unix.Write(announcerFD, f); err != nil {
+	if err := conn.Ready(); err != nil {
+		// The start that ran us has gone: it did not see us ready and
+		// reported a failure, so we must not announce.
+		return 1
+	}
+	fd := int(sock.Fd())
+	for i := 0; i < s.Count; i++ {
+		time.Sleep(s.Interval)
+		for _, f := range s.Frames {
+			if _, err := unix.Write(fd, f); err != nil {
 				// The link went away; the resource's monitor will say so.
 				return 1
 			}
 		}
 	}
 	return 0
-}
-
-type announcerArgs struct {
-	count    int
-	interval time.Duration
-	pidFile  string
-	frames   [][]byte
-}
-
-func parseAnnouncerArgs(args []string) (*announcerArgs, error) {
-	a := &announcerArgs{}
-	for i := 0; i+1 < len(args); i += 2 {
-		v := args[i+1]
-		var err error
-		switch args[i] {
-		case "--ip":
-		case "--count":
-			a.count, err = strconv.Atoi(v)
-		case "--interval":
-			a.interval, err = time.ParseDuration(v)
-		case "--pidfile":
-			a.pidFile = v
-		case "--frame":
-			var f []byte
-			f, err = hex.DecodeString(v)
-			a.frames = append(a.frames, f)
-		default:
-			return nil, fmt.Errorf("unknown argument %q", args[i])
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s %q: %w", args[i], v, err)
-		}
-	}
-	if len(args)%2 != 0 || a.count < 0 || a.interval <= 0 || a.pidFile == "" || len(a.frames) == 0 {
-		return nil, fmt.Errorf("usage: --ip IP --count N --interval D --pidfile PATH --frame HEX...")
-	}
-	return a, nil
 }

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/vnfha/vnfha/agents/vip/neigh"
 	"github.com/vnfha/vnfha/ocf"
@@ -27,7 +28,7 @@ type config struct {
 	checkLink     bool
 	conflictCheck bool
 	conflictWait  time.Duration
-	netns         string
+	netns         nsRef
 }
 
 // lifetime is preferred_lft: seconds, or forever.
@@ -53,26 +54,33 @@ func parseConfig(p ocf.Params) (*config, error) {
 		checkLink:     p.Bool("check_link"),
 		conflictCheck: p.Bool("conflict_check"),
 		conflictWait:  p.Duration("conflict_wait"),
-		netns:         p.String("network_namespace"),
 	}
 	var err error
 	if c.ip, err = parseIP(p.String("ip")); err != nil {
 		return nil, err
 	}
+	if c.netns, err = parseNetns(p.String("network_namespace")); err != nil {
+		return nil, err
+	}
 	if c.bits, err = parseNetmask(p.String("cidr_netmask"), c.ip); err != nil {
 		return nil, err
 	}
-	if c.nic != "" && !validIfName(c.nic) {
-		return nil, ocf.NotConfigured("nic %q is not a valid interface name (1 to %d characters, no '/', ':' or space)", c.nic, maxIfName)
+	if c.nic != "" {
+		if err := checkNic(c.nic); err != nil {
+			return nil, err
+		}
 	}
 	if c.label != "" {
 		if c.ip.Is6() {
-			return nil, ocf.NotConfigured("label %q: Linux labels only IPv4 addresses; remove label for %s", c.label, c.ip)
+			return nil, ocf.NotConfigured("label %s: Linux labels only IPv4 addresses; remove label for %s", ocf.Quote(c.label), c.ip)
 		}
 		// The kernel stores "<nic>:<label>" in IFNAMSIZ bytes; the nic is
 		// known only after findif, so the whole is checked again at start.
-		if strings.ContainsAny(c.label, " /") || len(c.label)+2 > maxIfName {
-			return nil, ocf.NotConfigured("label %q is too long or has a space or '/': nic:label must fit in %d characters", c.label, maxIfName)
+		if strings.ContainsFunc(c.label, isSpaceOrControl) || strings.Contains(c.label, "/") {
+			return nil, ocf.NotConfigured("label %s holds a space, a control character or '/'", ocf.Quote(c.label))
+		}
+		if len(c.label)+2 > maxIfName {
+			return nil, ocf.NotConfigured("label %s is too long: nic:label must fit in %d characters", ocf.Quote(c.label), maxIfName)
 		}
 	}
 	n := p.Int("arp_count")
@@ -86,7 +94,8 @@ func parseConfig(p ocf.Params) (*config, error) {
 	}
 	c.arpInterval = time.Duration(ms) * time.Millisecond
 	if c.arpMode, err = neigh.ParseMode(p.String("arp_mode")); err != nil {
-		return nil, ocf.NotConfigured("arp_mode: %v", err)
+		// ParseMode's error quotes the whole value.
+		return nil, ocf.NotConfigured("arp_mode %s is not request, reply or both", ocf.Quote(p.String("arp_mode")))
 	}
 	if c.preferredLft, err = parseLifetime(p.String("preferred_lft")); err != nil {
 		return nil, err
@@ -103,10 +112,10 @@ func parseIP(s string) (netip.Addr, error) {
 	}
 	a, err := netip.ParseAddr(s)
 	if err != nil {
-		return netip.Addr{}, ocf.NotConfigured("ip %q is not an IPv4 or IPv6 address", s)
+		return netip.Addr{}, ocf.NotConfigured("ip %s is not an IPv4 or IPv6 address", ocf.Quote(s))
 	}
 	if a.Zone() != "" {
-		return netip.Addr{}, ocf.NotConfigured("ip %q: give the interface as nic, not as a zone", s)
+		return netip.Addr{}, ocf.NotConfigured("ip %s: give the interface as nic, not as a zone", ocf.Quote(s))
 	}
 	a = a.Unmap()
 	switch {
@@ -127,7 +136,7 @@ func parseNetmask(s string, ip netip.Addr) (int, error) {
 	if ip.Is4() && strings.Count(s, ".") == 3 {
 		m, err := netip.ParseAddr(s)
 		if err != nil || !m.Is4() {
-			return 0, ocf.NotConfigured("cidr_netmask %q is not a prefix length or a dotted-quad mask", s)
+			return 0, ocf.NotConfigured("cidr_netmask %s is not a prefix length or a dotted-quad mask", ocf.Quote(s))
 		}
 		bits := 0
 		v := m.As4()
@@ -142,8 +151,15 @@ func parseNetmask(s string, ip netip.Addr) (int, error) {
 		return bits, nil
 	}
 	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 || n > ip.BitLen() {
-		return 0, ocf.NotConfigured("cidr_netmask %q is out of range 1..%d for %s", s, ip.BitLen(), ip)
+	if err != nil {
+		mask := " or a dotted-quad mask"
+		if ip.Is6() {
+			mask = ""
+		}
+		return 0, ocf.NotConfigured("cidr_netmask %s is not a prefix length (1..%d)%s", ocf.Quote(s), ip.BitLen(), mask)
+	}
+	if n < 1 || n > ip.BitLen() {
+		return 0, ocf.NotConfigured("cidr_netmask %d is out of range 1..%d for %s", n, ip.BitLen(), ip)
 	}
 	return n, nil
 }
@@ -154,14 +170,30 @@ func parseLifetime(s string) (lifetime, error) {
 	}
 	n, err := strconv.ParseUint(s, 10, 32)
 	if err != nil || n == 0xffffffff {
-		return lifetime{}, ocf.NotConfigured("preferred_lft %q is not a number of seconds or \"forever\"", s)
+		return lifetime{}, ocf.NotConfigured("preferred_lft %s is not a number of seconds below 4294967295 or forever", ocf.Quote(s))
 	}
 	return lifetime{secs: uint32(n)}, nil
 }
 
-func validIfName(s string) bool {
-	return s != "" && len(s) <= maxIfName && s != "." && s != ".." && !strings.ContainsAny(s, "/: \t\n")
+// checkNic checks nic as Linux checks an interface name (dev_valid_name),
+// and refuses control characters and the loopback interface besides.
+func checkNic(s string) error {
+	switch {
+	case s == "lo":
+		return ocf.NotConfigured("nic lo is the loopback interface: an address there is reachable from no other host")
+	case strings.Contains(s, ":"):
+		// IPaddr2 took "eth0:1" as an alias; Linux has no alias
+		// interfaces, only labels on addresses.
+		return ocf.NotConfigured("nic %s: an alias (nic:label) is no interface; set nic to the interface and label to the rest", ocf.Quote(s))
+	case len(s) > maxIfName:
+		return ocf.NotConfigured("nic %s is longer than an interface name (%d bytes)", ocf.Quote(s), maxIfName)
+	case s == "." || s == ".." || strings.Contains(s, "/") || strings.ContainsFunc(s, isSpaceOrControl):
+		return ocf.NotConfigured("nic %s is not an interface name: no '/', space or control character, not '.' or '..'", ocf.Quote(s))
+	}
+	return nil
 }
+
+func isSpaceOrControl(r rune) bool { return r == ' ' || isControl(r) || unicode.IsSpace(r) }
 
 // fullLabel is the IFA_LABEL the kernel wants: the interface name, a colon
 // and the label.
@@ -171,7 +203,7 @@ func (c *config) fullLabel(nic string) (string, error) {
 	}
 	l := nic + ":" + c.label
 	if len(l) > maxIfName {
-		return "", ocf.NotConfigured("label %q: %q is longer than %d characters", c.label, l, maxIfName)
+		return "", ocf.NotConfigured("label %s: %s is longer than %d characters", ocf.Quote(c.label), ocf.Quote(l), maxIfName)
 	}
 	return l, nil
 }

@@ -56,13 +56,24 @@ func TestParseConfig(t *testing.T) {
 		{"netmask 0", map[string]string{"ip": "198.18.0.100", "cidr_netmask": "0"}, nil, ocf.ErrNotConfigured, "out of range 1..32"},
 		{"netmask 33", map[string]string{"ip": "198.18.0.100", "cidr_netmask": "33"}, nil, ocf.ErrNotConfigured, "out of range 1..32"},
 		{"netmask 129", map[string]string{"ip": "2001:2::1", "cidr_netmask": "129"}, nil, ocf.ErrNotConfigured, "out of range 1..128"},
-		{"netmask text", map[string]string{"ip": "198.18.0.100", "cidr_netmask": "/24"}, nil, ocf.ErrNotConfigured, "out of range"},
+		{"netmask text", map[string]string{"ip": "198.18.0.100", "cidr_netmask": "/24"}, nil, ocf.ErrNotConfigured, `cidr_netmask "/24" is not a prefix length (1..32) or a dotted-quad mask`},
+		{"netmask junk", map[string]string{"ip": "198.18.0.100", "cidr_netmask": "24 "}, nil, ocf.ErrNotConfigured, "is not a prefix length"},
+		{"netmask overflow", map[string]string{"ip": "198.18.0.100", "cidr_netmask": "99999999999999999999"}, nil, ocf.ErrNotConfigured, "is not a prefix length"},
+		{"netmask negative", map[string]string{"ip": "198.18.0.100", "cidr_netmask": "-24"}, nil, ocf.ErrNotConfigured, "out of range 1..32"},
 		{"holey mask", map[string]string{"ip": "198.18.0.100", "cidr_netmask": "255.0.255.0"}, nil, ocf.ErrNotConfigured, "not a contiguous mask"},
-		{"dotted mask for v6", map[string]string{"ip": "2001:2::1", "cidr_netmask": "255.255.255.0"}, nil, ocf.ErrNotConfigured, "out of range"},
-		{"bad nic", map[string]string{"ip": "198.18.0.100", "nic": "eth0:1"}, nil, ocf.ErrNotConfigured, "not a valid interface name"},
-		{"long nic", map[string]string{"ip": "198.18.0.100", "nic": "averyveryverylongname"}, nil, ocf.ErrNotConfigured, "not a valid interface name"},
+		{"dotted mask for v6", map[string]string{"ip": "2001:2::1", "cidr_netmask": "255.255.255.0"}, nil, ocf.ErrNotConfigured, `cidr_netmask "255.255.255.0" is not a prefix length (1..128)`},
+		{"bad nic", map[string]string{"ip": "198.18.0.100", "nic": "eth0:1"}, nil, ocf.ErrNotConfigured, "an alias (nic:label) is no interface"},
+		{"nic lo", map[string]string{"ip": "198.18.0.100", "nic": "lo"}, nil, ocf.ErrNotConfigured, "nic lo is the loopback interface"},
+		{"nic with slash", map[string]string{"ip": "198.18.0.100", "nic": "../eth0"}, nil, ocf.ErrNotConfigured, "is not an interface name"},
+		{"nic with control", map[string]string{"ip": "198.18.0.100", "nic": "eth\x1b0"}, nil, ocf.ErrNotConfigured, `nic "eth\x1b0" is not an interface name`},
+		{"nic dot", map[string]string{"ip": "198.18.0.100", "nic": ".."}, nil, ocf.ErrNotConfigured, "is not an interface name"},
+		{"long nic", map[string]string{"ip": "198.18.0.100", "nic": "averyveryverylongname"}, nil, ocf.ErrNotConfigured, "is longer than an interface name (15 bytes)"},
 		{"label on v6", map[string]string{"ip": "2001:2::1", "label": "x"}, nil, ocf.ErrNotConfigured, "only IPv4"},
 		{"long label", map[string]string{"ip": "198.18.0.100", "label": "abcdefghijklmn"}, nil, ocf.ErrNotConfigured, "too long"},
+		{"label with space", map[string]string{"ip": "198.18.0.100", "label": "a b"}, nil, ocf.ErrNotConfigured, "holds a space"},
+		{"huge label quoted short", map[string]string{"ip": "198.18.0.100", "label": strings.Repeat("L", 5000)}, nil, ocf.ErrNotConfigured, "(5000 bytes) is too long"},
+		{"huge ip quoted short", map[string]string{"ip": strings.Repeat("1", 5000)}, nil, ocf.ErrNotConfigured, "(5000 bytes) is not an IPv4"},
+		{"huge arp_mode quoted short", map[string]string{"ip": "198.18.0.100", "arp_mode": strings.Repeat("m", 5000)}, nil, ocf.ErrNotConfigured, "(5000 bytes) is not request, reply or both"},
 		{"arp_count", map[string]string{"ip": "198.18.0.100", "arp_count": "101"}, nil, ocf.ErrNotConfigured, "arp_count"},
 		{"arp_interval", map[string]string{"ip": "198.18.0.100", "arp_interval": "0"}, nil, ocf.ErrNotConfigured, "arp_interval"},
 		{"arp_mode", map[string]string{"ip": "198.18.0.100", "arp_mode": "gratuitous"}, nil, ocf.ErrNotConfigured, "arp_mode"},
@@ -74,6 +85,9 @@ func TestParseConfig(t *testing.T) {
 			c, err := parseConfig(params(t, tt.env))
 			code, reason := ocf.Result(err)
 			if code != tt.code || !strings.Contains(reason, tt.errText) {
+				if len(reason) > 200 {
+					reason = reason[:200] + "..."
+				}
 				t.Fatalf("parseConfig(%v) = %v (%q), want %v containing %q", tt.env, code, reason, tt.code, tt.errText)
 			}
 			if err == nil && !tt.check(c) {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"net/netip"
-	"path/filepath"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -23,26 +22,19 @@ type host struct {
 	ns netns.NsHandle // netns.None() for the agent's own namespace
 }
 
-// openHost opens the network namespace name: empty for the agent's own,
-// a name under /run/netns as "ip netns" makes, or an absolute path such as
-// /proc/PID/ns/net.
-func openHost(name string) (*host, error) {
-	ns := netns.None()
-	if name != "" {
-		path := name
-		if !filepath.IsAbs(name) {
-			path = filepath.Join("/run/netns", name)
-		}
-		var err error
-		if ns, err = netns.GetFromPath(path); err != nil {
-			// Present on some nodes only, like a nic: ban this node.
-			return nil, ocf.Errorf(ocf.ErrArgs, "network_namespace %s: %w", name, err)
-		}
+// openHost opens the network namespace r names (see nsRef.open) and a
+// netlink handle in it.
+func openHost(r nsRef) (*host, error) {
+	ns, err := r.open()
+	if err != nil {
+		return nil, err
 	}
 	nl, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
 	if err != nil {
-		ns.Close()
-		return nil, ocf.Generic("open netlink in network namespace %q: %w", name, err)
+		if ns.IsOpen() {
+			ns.Close()
+		}
+		return nil, ocf.Generic("open netlink in network namespace %s: %w", ocf.Quote(r.value), err)
 	}
 	return &host{nl: nl, ns: ns}, nil
 }
@@ -119,6 +111,22 @@ func (h *host) link(nic string) (netlink.Link, error) {
 		return nil, ocf.Generic("find nic %s: %w", nic, err)
 	}
 	return l, nil
+}
+
+// downLinks names (at most three of) the links that are administratively
+// down, for a message that would otherwise only say "no route".
+func (h *host) downLinks() []string {
+	links, err := h.nl.LinkList()
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, l := range links {
+		if a := l.Attrs(); a.Flags&(net.FlagUp|net.FlagLoopback) == 0 && len(out) < 3 {
+			out = append(out, a.Name)
+		}
+	}
+	return out
 }
 
 // held is ip as configured on one link.

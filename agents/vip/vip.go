@@ -7,9 +7,9 @@ package vip
 
 import (
 	"context"
-	"errors"
 	"net"
-	"os"
+	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -41,24 +41,27 @@ var Agent = ocf.MustNew(ocf.Agent{
 		{
 			Name: "ip", Type: ocf.String, Required: true, Unique: true,
 			ShortDesc: "IPv4 or IPv6 address",
-			LongDesc:  "The virtual IP address, e.g. 198.18.0.100 or 2001:db8::100.",
+			LongDesc: "The virtual IP address, e.g. 198.18.0.100 or 2001:db8::100. Refused: the unspecified, multicast, " +
+				"broadcast and loopback addresses, an IPv6 zone (give the interface as nic), and the network and broadcast " +
+				"addresses of the IPv4 prefix it gets (/30 and shorter).",
 		},
 		{
 			Name: "cidr_netmask", Type: ocf.String,
 			ShortDesc: "Prefix length",
-			LongDesc: "Prefix length of the address (1-32 for IPv4, 1-128 for IPv6); a dotted-quad mask is accepted for IPv4. " +
+			LongDesc: "Prefix length of the address (1-32 for IPv4, 1-128 for IPv6); a contiguous dotted-quad mask is accepted for IPv4. " +
 				"Default: the prefix length of the connected route that contains ip.",
 		},
 		{
 			Name: "nic", Type: ocf.String,
 			ShortDesc: "Interface",
 			LongDesc: "The interface to add the address to. Default: the interface of the connected route that contains ip " +
-				"(longest prefix, then lowest metric). Two interfaces that match equally well are a configuration error: set nic.",
+				"(longest prefix, then lowest metric). Two interfaces that match equally well are a configuration error: set nic. " +
+				"It must be an Ethernet-like link (ARP and neighbour discovery need one); lo and IPaddr2's nic:alias form are refused.",
 		},
 		{
 			Name: "label", Type: ocf.String,
 			ShortDesc: "IPv4 address label",
-			LongDesc:  "A label for the address, shown by ip addr as nic:label. IPv4 only; nic:label must fit in 15 characters.",
+			LongDesc:  "A label for the address, shown by ip addr as nic:label. IPv4 only; nic:label must fit in 15 characters, with no space, control character or '/'.",
 		},
 		{
 			Name: "arp_count", Type: ocf.Integer, Default: "5",
@@ -97,7 +100,9 @@ var Agent = ocf.MustNew(ocf.Agent{
 		{
 			Name: "check_link", Type: ocf.Boolean, Default: "true",
 			ShortDesc: "Monitor fails when the link is down",
-			LongDesc:  "When true, monitor reports a failure if the interface holding the address is down or has no carrier, so that Pacemaker moves the address to a node that can be reached.",
+			LongDesc: "When true, start refuses an interface that is down or has no carrier (ERR_ARGS: Pacemaker tries another node) " +
+				"and adds nothing, and monitor reports a failure if the interface holding the address goes down or loses its carrier, " +
+				"so that Pacemaker moves the address to a node that can be reached.",
 		},
 		{
 			Name: "conflict_check", Type: ocf.Boolean, Default: "true",
@@ -109,14 +114,16 @@ var Agent = ocf.MustNew(ocf.Agent{
 		{
 			Name: "conflict_wait", Type: ocf.Time, Default: "15ms",
 			ShortDesc: "How long conflict_check listens",
-			LongDesc: "How long conflict_check waits for another holder to answer; two probes are sent, at the start and half-way. " +
+			LongDesc: "How long conflict_check waits for another holder to answer, more than 0 and at most 10s; two probes are sent, at the start and half-way. " +
 				"Hosts answer a probe from the kernel within a fraction of a millisecond on a LAN, so the default has a wide margin " +
 				"while keeping takeover fast; raise it on slow or lossy links (RFC 5227 itself waits seconds).",
 		},
 		{
 			Name: "network_namespace", Type: ocf.String,
 			ShortDesc: "Network namespace",
-			LongDesc:  "Manage the address in this network namespace instead of the node's: a name under /run/netns, as ip netns makes, or an absolute path such as /proc/PID/ns/net.",
+			LongDesc: "Manage the address in this network namespace instead of the node's: a name under /run/netns, as ip netns makes " +
+				"(one file name: no '/', not '.' or '..'), or an absolute path such as /proc/PID/ns/net. The file must be a network " +
+				"namespace, which the kernel is asked (NS_GET_NSTYPE) before anything is done in it.",
 		},
 	},
 	Actions: []ocf.Action{
@@ -126,17 +133,110 @@ var Agent = ocf.MustNew(ocf.Agent{
 		{Name: ocf.ActionValidateAll, Timeout: 20 * time.Second},
 		{Name: ocf.ActionMetaData, Timeout: 5 * time.Second},
 	},
+	Check:    check,
 	Validate: validate,
 	Helpers:  map[string]ocf.HelperFunc{announcerHelper: runAnnouncer},
 	ExitCodes: []ocf.ExitCodeDoc{
-		{Code: ocf.ErrGeneric, When: "Another host answered the conflict probe, IPv6 duplicate address detection failed, the link is down (check_link), or netlink failed."},
-		{Code: ocf.ErrArgs, When: "This node cannot hold the address: nic or network_namespace does not exist here, or no connected route contains ip. Pacemaker bans the resource from this node only."},
-		{Code: ocf.ErrNotConfigured, When: "ip, cidr_netmask, label or another parameter is invalid, or two interfaces match ip equally well and nic is not set."},
+		{Code: ocf.ErrGeneric, When: "start: another host answered the conflict probe, IPv6 duplicate address detection failed, the address " +
+			"is on another interface of this node, the announcer could not be started, netlink or the packet socket failed, or start " +
+			"ran out of time; a failed start first removes what it added. monitor: the address is on another interface than nic, " +
+			"failed duplicate address detection, or its link is down (check_link). Pacemaker recovers the resource."},
+		{Code: ocf.ErrArgs, When: "validate-all, start: this node cannot hold the address: nic or network_namespace does not exist here " +
+			"(or a name under /run/netns is not a mounted namespace), no connected route contains ip (with the interface that is down " +
+			"named), the interface has no Ethernet address, or (start, check_link) it is down or has no carrier. Pacemaker bans the " +
+			"resource from this node only."},
+		{Code: ocf.ErrNotConfigured, When: "validate-all, start and monitor (probes too), with the same reason: a parameter is invalid on " +
+			"every node (see the parameters and the notes), network_namespace is an existing file that is no network namespace, two " +
+			"interfaces match ip equally well and nic is not set, or OCF_RESOURCE_INSTANCE cannot name a file. Stop still succeeds."},
+		{Code: ocf.NotRunning, When: "monitor: the address is not on any interface, or network_namespace does not exist on this node " +
+			"(nothing can run in it)."},
 	},
+	Notes: notes,
 })
 
-// validate runs in validate-all and before start: the parameters, and then
-// whether this node can hold the address.
+// notes is the reference page's "Notes" section: what the agent refuses
+// and why, and where it differs from IPaddr2.
+const notes = `### What is refused, and why
+
+| input | result | why |
+|---|---|---|
+| ip: 0.0.0.0, ::, multicast, 255.255.255.255 | 6 | no interface can hold them |
+| ip: 127.0.0.0/8, ::1 | 6 | a loopback address is reachable from no other host, so as a virtual IP it can only hide a mistake |
+| ip: the network or broadcast address of its IPv4 prefix (/30 and shorter) | 6 | the kernel takes them, and the subnet's hosts stop reaching each other's broadcasts |
+| ip with a zone (fe80::1%eth0) | 6 | the interface is nic |
+| cidr_netmask that is not a number (/24) or not contiguous (255.0.255.0) | 6, "is not a prefix length" | said as what it is, not as "out of range" |
+| nic=lo | 6 | as for loopback addresses |
+| nic=eth0:1 (IPaddr2's alias form) | 6 | Linux has no alias interfaces, only labels on addresses: set nic=eth0 label=1 |
+| nic: more than 15 bytes, '/', space or a control character | 6 | not an interface name on any node |
+| a link without an Ethernet address (tun, wireguard, ipip) | 2 | the announcements and the conflict probe are Ethernet frames; another node's interface of that name may be Ethernet |
+| check_link=true and the interface down or without carrier at start | 2, nothing added | an address there reaches nobody: the resource goes to another node at once |
+| label: nic:label over 15 bytes, space, '/', or on IPv6 | 6 | what the kernel can store (IFNAMSIZ), IPv4 only |
+| arp_count outside 0..100, arp_interval outside 1..60000 ms | 6 | a typo must not keep the announcer running for hours |
+| conflict_wait outside (0, 10s] | 6 | longer is not a conflict check but a start delay |
+| network_namespace: a name with '/', '.', '..' or over 255 bytes; a path over 4095 bytes | 6 | a name never leaves /run/netns (../../etc is refused, not resolved) |
+| network_namespace: an existing file that is no network namespace (/etc, /etc/passwd, /dev/zero, a fifo, /proc/self/ns/mnt) | 6, stop 0 | checked with the kernel before use; the file is opened O_PATH first, so a device or fifo is never opened |
+| network_namespace that does not exist here (or a name under /run/netns that is not mounted) | 2 from start, 7 from monitor, stop 0 | another node may have it |
+| OCF_RESOURCE_INSTANCE with '/', '..' or a control character | 6 | it names the announcer's pid file in HA_RSCTMP |
+
+Every value quoted back in a reason is cut to a few dozen bytes.
+
+### Which code, and why
+
+One misconfiguration gives one answer: validate-all, start and monitor
+(probes included) return the same code with the same reason, and stop
+returns 0 whenever nothing can have been started with the parameters. A
+probe never returns 1 for a configuration that cannot have started
+anything: a probe returning 1 on every node makes Pacemaker stop the
+resource everywhere, and a failed stop fences the node. When the address is
+not held, monitor also runs start's checks of the interface and the routes,
+so that a configuration no node can run (nic=lo, two interfaces tied, a
+broadcast address) is 6 from a probe as from validate-all.
+
+What this node lacks (a nic, a namespace, a route, a carrier) is ERR_ARGS
+(2): Pacemaker bans the resource from this node only and starts it on
+another, whatever start-failure-is-fatal says, until the failure is
+cleaned up (pcs resource cleanup). A link without carrier
+is ERR_ARGS rather than ERR_GENERIC because retrying on the same node
+(which ERR_GENERIC allows when start-failure-is-fatal is false) cannot help
+while another node has a working link.
+
+### Where it differs from IPaddr2
+
+- **A nic missing on this node is ERR_ARGS (2), not ERR_CONFIGURED (6).**
+  IPaddr2 bans the resource from every node when the nic does not exist on
+  the node that checked; interface names differ between nodes, so vip bans
+  only that node.
+- **Loopback is refused.** IPaddr2 accepts nic=lo for LVS direct routing;
+  vip manages a virtual IP that other hosts reach, which lo cannot give.
+- **nic:alias is refused** with a reason that says to use label.
+- **A failed start leaves nothing:** an address added before the failure is
+  removed and the announcer ended, within the operation's timeout.
+
+### The announcer
+
+Start sends the first announcement itself and runs the rest in a helper
+process (ocf.StartHelper): its pid file is
+` + "`$HA_RSCTMP/vnfha-vip-<instance>.announcer`" + `, keyed by the resource
+instance (a clone's is "id:N"), so two resources with the same address in
+different network namespaces keep one each. The file holds the
+announcer's pid and start time; stop signals only the process it names,
+and also ends an announcer left by an older agent under its old name
+(` + "`vnfha-vip-<ip>.announcer`" + `), whose file all resources with that
+address shared.`
+
+// check is the framework's Check hook: the parameters and the instance
+// name, which need nothing from the node. The framework makes whatever it
+// returns ERR_CONFIGURED, with the same reason from validate-all, start and
+// monitor (probes included); stop logs it and runs.
+func check(req *ocf.Request) error {
+	if _, err := parseConfig(req.Params); err != nil {
+		return err
+	}
+	return checkInstance(req.Env.Instance, false)
+}
+
+// validate runs in validate-all and before start, after check: whether
+// this node can hold the address.
 func validate(_ context.Context, req *ocf.Request) error {
 	c, err := parseConfig(req.Params)
 	if err != nil {
@@ -151,7 +251,9 @@ func validate(_ context.Context, req *ocf.Request) error {
 	return err
 }
 
-// resolve finds the link and prefix length for the address.
+// resolve finds the link and prefix length for the address, and checks
+// that the link can hold a virtual IP. Its errors are ERR_ARGS for what
+// this node lacks and ERR_CONFIGURED for what no node can do.
 func resolve(h *host, c *config) (netlink.Link, int, error) {
 	var link netlink.Link
 	if c.nic != "" {
@@ -168,6 +270,16 @@ func resolve(h *host, c *config) (netlink.Link, int, error) {
 			return nil, 0, err
 		}
 		if nic, bits, err = findIf(rs, c.ip, c.nic, c.bits); err != nil {
+			if code, _ := ocf.Result(err); code == ocf.ErrArgs {
+				// The kernel drops the routes of a link that is down,
+				// so "no route" often means that: say so.
+				if link != nil && link.Attrs().Flags&net.FlagUp == 0 {
+					return nil, 0, ocf.Errorf(ocf.ErrArgs, "nic %s is administratively down, so no route gives the netmask of %s", c.nic, c.ip)
+				}
+				if down := h.downLinks(); len(down) > 0 && c.nic == "" {
+					return nil, 0, ocf.Errorf(ocf.ErrArgs, "%v (down here: %s)", err, strings.Join(down, ", "))
+				}
+			}
 			return nil, 0, err
 		}
 	}
@@ -180,12 +292,61 @@ func resolve(h *host, c *config) (netlink.Link, int, error) {
 			return nil, 0, err
 		}
 	}
+	attrs := link.Attrs()
+	if attrs.Flags&net.FlagLoopback != 0 {
+		return nil, 0, ocf.NotConfigured("nic %s is a loopback interface: an address there is reachable from no other host", attrs.Name)
+	}
+	if len(attrs.HardwareAddr) != 6 {
+		// Announcements and the conflict probe are Ethernet frames.
+		return nil, 0, ocf.Errorf(ocf.ErrArgs, "nic %s has no Ethernet address; a virtual IP needs an Ethernet-like link", attrs.Name)
+	}
+	if err := checkHostPart(c.ip, bits); err != nil {
+		return nil, 0, err
+	}
 	return link, bits, nil
 }
 
-func start(ctx context.Context, req *ocf.Request) error {
+// checkHostPart refuses the network and broadcast addresses of an IPv4
+// prefix that has them (/30 and shorter): the kernel would take them, and
+// the hosts of the subnet would stop reaching each other's broadcasts.
+func checkHostPart(ip netip.Addr, bits int) error {
+	if !ip.Is4() || bits > 30 {
+		return nil
+	}
+	p := netip.PrefixFrom(ip, bits).Masked()
+	if ip == p.Addr() {
+		return ocf.NotConfigured("ip %s is the network address of %s", ip, p)
+	}
+	b := p.Addr().As4()
+	for i := bits; i < 32; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	if ip == netip.AddrFrom4(b) {
+		return ocf.NotConfigured("ip %s is the broadcast address of %s", ip, p)
+	}
+	return nil
+}
+
+// linkReady is check_link for start: a link that is down, or has no
+// carrier, reaches no host, so start refuses it here and Pacemaker tries
+// another node (ERR_ARGS: see the exit codes).
+func linkReady(attrs *netlink.LinkAttrs) error {
+	switch {
+	case attrs.Flags&net.FlagUp == 0:
+		return ocf.Errorf(ocf.ErrArgs, "nic %s is administratively down (check_link)", attrs.Name)
+	case attrs.Flags&net.FlagRunning == 0:
+		return ocf.Errorf(ocf.ErrArgs, "nic %s has no carrier (check_link)", attrs.Name)
+	}
+	return nil
+}
+
+func start(ctx context.Context, req *ocf.Request) (err error) {
 	c, err := parseConfig(req.Params)
 	if err != nil {
+		return err
+	}
+	instance := req.Env.Instance
+	if err := checkInstance(instance, true); err != nil {
 		return err
 	}
 	h, err := openHost(c.netns)
@@ -198,8 +359,10 @@ func start(ctx context.Context, req *ocf.Request) error {
 		return err
 	}
 	attrs := link.Attrs()
-	if len(attrs.HardwareAddr) != 6 {
-		return ocf.Errorf(ocf.ErrArgs, "nic %s has no Ethernet address; a virtual IP needs an Ethernet-like link", attrs.Name)
+	if c.checkLink {
+		if err := linkReady(attrs); err != nil {
+			return err
+		}
 	}
 	have, err := h.find(c.ip)
 	if err != nil {
@@ -221,7 +384,10 @@ func start(ctx context.Context, req *ocf.Request) error {
 		already = true
 	}
 	// A new start replaces the previous start's announcements.
-	if err := stopAnnouncer(req.Env.RscTmp, c.ip); err != nil {
+	if err := stopAnnouncer(ctx, req.Env.RscTmp, instance); err != nil {
+		return ocf.Generic("%w", err)
+	}
+	if err := stopLegacyAnnouncer(ctx, req.Env.RscTmp, c.ip); err != nil {
 		return ocf.Generic("%w", err)
 	}
 
@@ -250,34 +416,62 @@ func start(ctx context.Context, req *ocf.Request) error {
 	if err := h.add(link, want); err != nil {
 		return err
 	}
-	req.Log.Infof("added %s/%d to %s", c.ip, bits, attrs.Name)
+	// From here on a failed start takes back what it did, the address and
+	// the announcer, so that nothing of it outlives the failure.
+	defer func() {
+		if err != nil {
+			undoStart(ctx, req, h, c.ip)
+		}
+	}()
+	if already {
+		req.Log.Debugf("%s/%d already held on %s", c.ip, bits, attrs.Name)
+	} else {
+		req.Log.Infof("added %s/%d to %s", c.ip, bits, attrs.Name)
+	}
 	if c.ip.Is6() && !c.nodad {
 		if err := h.waitDAD(ctx, link, c.ip); err != nil {
-			// Leave nothing behind that a later monitor would mistake for
-			// a running resource, nor a dead address on the link.
-			if hs, ferr := h.find(c.ip); ferr == nil {
-				for _, a := range hs {
-					h.del(a)
-				}
-			}
 			return err
 		}
 	}
-	return announce(req, c, conn, attrs.HardwareAddr)
+	return announce(ctx, req, c, conn, attrs)
+}
+
+// undoStart removes what a failed start added: its announcer and every
+// copy of the address. It runs in the framework's cleanup time, after ctx
+// may have ended. It only logs its own failures: the start's error is what
+// Pacemaker must see, and its stop will try again.
+func undoStart(ctx context.Context, req *ocf.Request, h *host, ip netip.Addr) {
+	cctx, cancel := ocf.CleanupContext(ctx)
+	defer cancel()
+	if err := stopAnnouncer(cctx, req.Env.RscTmp, req.Env.Instance); err != nil {
+		req.Log.Warnf("failed start: %v", err)
+	}
+	hs, err := h.find(ip)
+	if err != nil {
+		req.Log.Warnf("failed start: %v", err)
+		return
+	}
+	for _, a := range hs {
+		if err := h.del(a); err != nil {
+			req.Log.Warnf("failed start: %v", err)
+			continue
+		}
+		req.Log.Infof("failed start: removed %s from %s", ip, a.linkName())
+	}
 }
 
 // announce sends the first announcement now and leaves the others to the
 // announcer.
-func announce(req *ocf.Request, c *config, conn *neigh.Conn, hw net.HardwareAddr) error {
+func announce(ctx context.Context, req *ocf.Request, c *config, conn *neigh.Conn, attrs *netlink.LinkAttrs) error {
 	if c.arpCount == 0 {
 		return nil
 	}
-	frames, err := neigh.Announcement(c.ip, hw, c.arpMode)
+	frames, err := neigh.Announcement(c.ip, attrs.HardwareAddr, c.arpMode)
 	if err != nil {
 		return ocf.Generic("build announcement: %w", err)
 	}
 	if err := conn.Send(frames); err != nil {
-		return ocf.Generic("announce %s: %w", c.ip, err)
+		return ocf.Generic("announce %s on %s: %w", c.ip, attrs.Name, err)
 	}
 	if c.arpCount == 1 {
 		return nil
@@ -287,33 +481,46 @@ func announce(req *ocf.Request, c *config, conn *neigh.Conn, hw net.HardwareAddr
 		return ocf.Generic("hand the packet socket to the announcer: %w", err)
 	}
 	defer f.Close()
-	if err := spawnAnnouncer(req.Env.RscTmp, c.ip, f, frames, c.arpCount-1, c.arpInterval); err != nil {
-		// The address is up and announced once; the rest is best effort,
-		// and failing start for it would move a working address.
-		req.Log.Warnf("further announcements of %s skipped: %v", c.ip, err)
+	if err := spawnAnnouncer(ctx, req.Env.RscTmp, req.Env.Instance, f, frames, c.arpCount-1, c.arpInterval); err != nil {
+		// A node that cannot run the announcer is in trouble; the address
+		// would go unannounced after the first round. Fail, so that
+		// Pacemaker moves it to a node that can.
+		return ocf.Generic("announce %s: %w", c.ip, err)
 	}
 	return nil
 }
 
 // stop needs only ip and network_namespace. A configuration error must not
-// fail it: a failed stop gets the node fenced, and an address that cannot
-// be parsed was never added.
-func stop(_ context.Context, req *ocf.Request) error {
+// fail it: a failed stop gets the node fenced, and with an address that
+// cannot be parsed or a namespace that is not there nothing was added.
+func stop(ctx context.Context, req *ocf.Request) error {
+	// The announcer goes first: one left running would pull the address's
+	// traffic back to this node after it has moved. An instance name that
+	// cannot name a file never had one: start refuses it.
+	if checkInstance(req.Env.Instance, true) == nil {
+		if err := stopAnnouncer(ctx, req.Env.RscTmp, req.Env.Instance); err != nil {
+			return ocf.Generic("%w", err)
+		}
+	}
 	ip, err := parseIP(req.Params.String("ip"))
 	if err != nil {
-		req.Log.Warnf("nothing to stop: %v", err)
+		req.Log.Infof("nothing to stop: %v", err)
 		return nil
 	}
-	// The announcer goes first: one left running would pull the address's
-	// traffic back to this node after it has moved.
-	if err := stopAnnouncer(req.Env.RscTmp, ip); err != nil {
+	if err := stopLegacyAnnouncer(ctx, req.Env.RscTmp, ip); err != nil {
 		return ocf.Generic("%w", err)
 	}
-	netns := req.Params.String("network_namespace")
-	h, err := openHost(netns)
+	ref, err := parseNetns(req.Params.String("network_namespace"))
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			// A namespace that is gone holds no address.
+		req.Log.Infof("nothing to stop: %v", err)
+		return nil
+	}
+	h, err := openHost(ref)
+	if err != nil {
+		if code, _ := ocf.Result(err); code == ocf.ErrArgs || code == ocf.ErrNotConfigured {
+			// No network namespace there, so no address of ours: start
+			// refuses the same namespace.
+			req.Log.Infof("nothing to stop: %v", err)
 			return nil
 		}
 		return err
@@ -332,6 +539,14 @@ func stop(_ context.Context, req *ocf.Request) error {
 	return nil
 }
 
+// monitor reports the address's state: one address dump and the links of
+// the addresses found, no fork. A namespace this node lacks (ERR_ARGS from
+// openHost) is "not running", probe or not: nothing can run in it, and
+// start refuses it here, so Pacemaker recovers the resource on another
+// node. A configuration that is wrong everywhere is ERR_CONFIGURED, with
+// the reason validate-all and start give: when the address is not held,
+// monitor also runs start's checks of the nic and the routes (a probe on a
+// node that runs nothing pays for them, a running resource does not).
 func monitor(_ context.Context, req *ocf.Request) error {
 	c, err := parseConfig(req.Params)
 	if err != nil {
@@ -339,8 +554,11 @@ func monitor(_ context.Context, req *ocf.Request) error {
 	}
 	h, err := openHost(c.netns)
 	if err != nil {
-		if req.Probe && errors.Is(err, os.ErrNotExist) {
-			return ocf.NotRunning
+		if code, reason := ocf.Result(err); code == ocf.ErrArgs {
+			if req.Probe {
+				return ocf.NotRunning
+			}
+			return ocf.Errorf(ocf.NotRunning, "%s", reason)
 		}
 		return err
 	}
@@ -350,6 +568,11 @@ func monitor(_ context.Context, req *ocf.Request) error {
 		return err
 	}
 	if len(have) == 0 {
+		if _, _, err := resolve(h, c); err != nil {
+			if code, _ := ocf.Result(err); code == ocf.ErrNotConfigured {
+				return err
+			}
+		}
 		return ocf.NotRunning
 	}
 	for _, a := range have {

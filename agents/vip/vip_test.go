@@ -3,6 +3,7 @@ package vip
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net"
 	"net/netip"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vnfha/vnfha/internal/nstest"
+	"github.com/vnfha/vnfha/internal/procid"
 	"github.com/vnfha/vnfha/internal/sniff"
 	"github.com/vnfha/vnfha/ocf"
 	"github.com/vnfha/vnfha/ocf/ocftest"
@@ -209,9 +211,9 @@ func TestAnnouncer(t *testing.T) {
 			const count = 4
 			params := map[string]string{"ip": ip.String(), "arp_count": strconv.Itoa(count), "arp_interval": "100", "arp_mode": tt.mode}
 			f.mustRun(t, ocf.ActionStart, params, ocf.Success)
-			pid := pidOf(t, f.rscTmp, ip)
-			if !isAnnouncer(pid, ip) {
-				t.Fatalf("announcer %d is not running after start", pid)
+			id := announcerOf(t, f.rscTmp, "vip-test")
+			if !id.Alive() {
+				t.Fatalf("announcer %v is not running after start", id)
 			}
 			want := count * tt.perRound
 			deadline := time.Now().Add(10 * time.Second)
@@ -231,10 +233,10 @@ func TestAnnouncer(t *testing.T) {
 		sn := sniff.Start(t, f.B.Do, f.B.Index, f.B.Link)
 		params := map[string]string{"ip": ip.String(), "arp_count": "50", "arp_interval": "100"}
 		f.mustRun(t, ocf.ActionStart, params, ocf.Success)
-		pid := pidOf(t, f.rscTmp, ip)
+		id := announcerOf(t, f.rscTmp, "vip-test")
 		f.mustRun(t, ocf.ActionStop, params, ocf.Success)
 		stopped := time.Now()
-		if _, err := os.Stat(pidFile(f.rscTmp, ip)); !os.IsNotExist(err) {
+		if _, err := os.Stat(pidFile(f.rscTmp, "vip-test")); !os.IsNotExist(err) {
 			t.Errorf("pid file left after stop: %v", err)
 		}
 		// Wait out several intervals: nothing more may come.
@@ -242,8 +244,8 @@ func TestAnnouncer(t *testing.T) {
 		if n := announcementsOf(sn.Since(stopped), ip, f.A.HW); n != 0 {
 			t.Errorf("%d announcements after stop", n)
 		}
-		if isAnnouncer(pid, ip) {
-			t.Errorf("announcer %d survived stop", pid)
+		if id.Alive() {
+			t.Errorf("announcer %v survived stop", id)
 		}
 	})
 
@@ -252,27 +254,29 @@ func TestAnnouncer(t *testing.T) {
 		ip := vipOf("IPv4")
 		params := map[string]string{"ip": ip.String(), "arp_count": "50", "arp_interval": "100"}
 		f.mustRun(t, ocf.ActionStart, params, ocf.Success)
-		first := pidOf(t, f.rscTmp, ip)
+		first := announcerOf(t, f.rscTmp, "vip-test")
 		f.mustRun(t, ocf.ActionStart, params, ocf.Success)
-		second := pidOf(t, f.rscTmp, ip)
-		if first == second || isAnnouncer(first, ip) {
+		second := announcerOf(t, f.rscTmp, "vip-test")
+		if first == second || first.Alive() {
 			t.Errorf("first announcer %d still running beside %d", first, second)
 		}
 		f.mustRun(t, ocf.ActionStop, params, ocf.Success)
 	})
 }
 
-func pidOf(t *testing.T, rscTmp string, ip netip.Addr) int {
+// announcerOf reads the announcer's identity from the pid file of
+// instance.
+func announcerOf(t *testing.T, rscTmp, instance string) procid.ID {
 	t.Helper()
-	b, err := os.ReadFile(pidFile(rscTmp, ip))
+	b, err := os.ReadFile(pidFile(rscTmp, instance))
 	if err != nil {
 		t.Fatalf("announcer pid file: %v", err)
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		t.Fatal(err)
+	var id procid.ID
+	if err := json.Unmarshal(b, &id); err != nil {
+		t.Fatalf("announcer pid file %q: %v", b, err)
 	}
-	return pid
+	return id
 }
 
 // TestConflict: another host holds the address. Start must refuse, say who
@@ -437,7 +441,7 @@ func TestNodeLocalErrors(t *testing.T) {
 		{"no route but nic and netmask", ocf.ActionValidateAll, map[string]string{"ip": "192.0.2.10", "nic": f.A.Link, "cidr_netmask": "32"}, ocf.Success, ""},
 		{"absent namespace, probe", ocf.ActionMonitor, map[string]string{"ip": "198.19.255.100", "network_namespace": "vnfha-none", "probe": "yes"}, ocf.NotRunning, ""},
 		{"bad ip", ocf.ActionStart, map[string]string{"ip": "198.19.255.300"}, ocf.ErrNotConfigured, "not an IPv4 or IPv6 address"},
-		{"absent namespace", ocf.ActionStart, map[string]string{"ip": "198.19.255.100", "network_namespace": "vnfha-none"}, ocf.ErrArgs, "network_namespace vnfha-none"},
+		{"absent namespace", ocf.ActionStart, map[string]string{"ip": "198.19.255.100", "network_namespace": "vnfha-none"}, ocf.ErrArgs, `network_namespace "vnfha-none" does not exist on this node`},
 		{"bad ip, stop", ocf.ActionStop, map[string]string{"ip": "198.19.255.300"}, ocf.Success, ""},
 		{"bad arp_count, stop", ocf.ActionStop, map[string]string{"ip": "198.19.255.100", "arp_count": "-1"}, ocf.Success, ""},
 		{"absent namespace, stop", ocf.ActionStop, map[string]string{"ip": "198.19.255.100", "network_namespace": "vnfha-none"}, ocf.Success, ""},

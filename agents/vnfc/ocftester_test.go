@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vnfha/vnfha/internal/testenv"
 	"github.com/vnfha/vnfha/ocf/ocftest"
 )
 
@@ -22,9 +23,8 @@ func TestOCFTester(t *testing.T) {
 	tester := ocftest.RequireTool(t, "ocf-tester")
 	ocftest.RequireTool(t, "xmllint")
 	ocftest.RequireTool(t, "crm_resource") // fast_fail needs it at start
-	if os.Geteuid() != 0 {
-		t.Skip("ocf-tester checks permissions as root")
-	}
+	// ocf-tester checks permissions as root.
+	testenv.Root(t)
 	agent := ocftest.BuildAgent(t, name)
 	hooks := t.TempDir()
 	for _, tt := range []struct {

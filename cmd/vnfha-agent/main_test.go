@@ -47,7 +47,7 @@ func TestRunDispatch(t *testing.T) {
 		{"unknown agent", []string{"vnfha-agent", "nosuch", "start"}, 5, "", `ocf-exit-reason:vnfha-agent: no agent named "nosuch"`},
 		{"stale link with an action", []string{"/usr/lib/ocf/resource.d/vnfha/oldname", "monitor"}, 5, "", `ocf-exit-reason:vnfha-agent: no agent named "oldname"`},
 		{"own name renamed, unknown agent", []string{"/tmp/agent-copy", "nosuch", "start"}, 5, "", `no agent named "nosuch"`},
-		{"long agent name is quoted short", []string{"vnfha-agent", strings.Repeat("a", 1000)}, 5, "", `no agent named "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"... (1000 bytes)`},
+		{"long agent name is quoted short", []string{"vnfha-agent", strings.Repeat("a", 1000)}, 5, "", `no agent named "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"... (1000 bytes)`},
 		{"list", []string{"/usr/lib/vnfha/vnfha-agent", "--list"}, 0, "dummy\nvip\nvnfc\n", ""},
 		{"list with an argument", []string{"vnfha-agent", "--list", "x"}, 2, "", `vnfha-agent: --list takes no arguments, got "x"`},
 		{"helper", []string{"vnfha-agent", "--helper", "vip", "announce", "--count"}, 2, "", ""},

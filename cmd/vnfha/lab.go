@@ -7,197 +7,360 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/pflag"
+	"golang.org/x/sys/unix"
 
 	"github.com/vnfha/vnfha/lab"
+	"github.com/vnfha/vnfha/ocf"
 )
 
-const labUsage = `Usage: vnfha lab <command> [--name NAME] [flags]
+// labCommand is one "vnfha lab" command: its arguments and flags.
+type labCommand struct {
+	name    string
+	args    string // the positional arguments, for the usage line
+	summary string
+	// minArgs and maxArgs bound the positional arguments; maxArgs < 0
+	// means no bound.
+	minArgs, maxArgs int
+	// timeout, if set, is the default of the command's --timeout; a
+	// command without one has no --timeout.
+	timeout *time.Duration
+	// timeoutHelp says what --timeout bounds.
+	timeoutHelp string
+	// shape: up's --nodes and --no-fencing.
+	shape bool
+}
 
-Commands:
-  up [--nodes N]            build the lab and wait until it is quorate with a DC
-  status                    crm_mon's view of the cluster
-  exec NODE -- CMD...       run CMD inside a node's namespaces (or the client's)
-  kill NODE                 power a node off: all its processes and its link
-  start NODE                boot a node again; it rejoins the cluster
-  partition NODE...         cut these nodes off from the others
-  heal                      join every node to one network again
-  down                      remove the lab: namespaces, processes, mounts, files
+// plainName is a word that may be a lab's name, safe to echo in a hint
+// (the lab package decides what a valid name is).
+var plainName = regexp.MustCompile(`^[a-z][a-z0-9-]{0,11}$`)
 
+func dur(d time.Duration) *time.Duration { return &d }
+
+var labCommands = []labCommand{
+	{name: "up", summary: "build the lab and wait until it is quorate with a DC",
+		timeout: dur(60 * time.Second), timeoutHelp: "how long to wait for quorum and a DC", shape: true},
+	{name: "status", summary: "crm_mon's view of the cluster",
+		timeout: dur(30 * time.Second), timeoutHelp: "how long crm_mon may take"},
+	{name: "exec", args: "NODE [--] CMD...", summary: "run CMD inside a node's namespaces (or the client's)", minArgs: 2, maxArgs: -1,
+		timeout: dur(0), timeoutHelp: "kill CMD, and all it started in the node, after this long (exit status 124); 0: no limit"},
+	{name: "kill", args: "NODE", summary: "power a node off: all its processes and its link", minArgs: 1, maxArgs: 1},
+	{name: "start", args: "NODE", summary: "boot a node again; it rejoins the cluster", minArgs: 1, maxArgs: 1,
+		timeout: dur(60 * time.Second), timeoutHelp: "how long to wait for the node to rejoin"},
+	{name: "partition", args: "NODE...", summary: "cut these nodes off from the others", minArgs: 1, maxArgs: -1},
+	{name: "heal", summary: "join every node to one network again"},
+	{name: "down", summary: "remove the lab: namespaces, processes, mounts, files"},
+}
+
+func findLabCommand(name string) (labCommand, bool) {
+	for _, c := range labCommands {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return labCommand{}, false
+}
+
+func (lc labCommand) usageLine() string {
+	u := "vnfha lab " + lc.name + " [flags]"
+	if lc.args != "" {
+		u += " " + lc.args
+	}
+	return u
+}
+
+func labUsage() string {
+	var b strings.Builder
+	b.WriteString("Usage: vnfha lab <command> [--name NAME] [flags] [args]\n\nCommands:\n")
+	for _, c := range labCommands {
+		fmt.Fprintf(&b, "  %-26s %s\n", strings.TrimSpace(c.name+" "+c.args), c.summary)
+	}
+	b.WriteString(`
 Nodes are node1..nodeN; "client" is an outside host on the lab's network.
-Flags:
-`
+Every command takes --name (default "lab") and --state-root (default ` + lab.DefaultStateRoot + `).
+Run "vnfha lab <command> --help" for a command's flags.
+`)
+	return b.String()
+}
 
-func runLab(args []string) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Print(labUsage)
-		labFlags("lab").PrintDefaults()
-		if len(args) == 0 {
-			return 2
-		}
-		return 0
+// labFlags are the flags of one command, parsed.
+type labFlags struct {
+	fs        *pflag.FlagSet
+	name      string
+	root      string
+	nodes     int
+	noFencing bool
+	timeout   time.Duration
+}
+
+func newLabFlags(lc labCommand) *labFlags {
+	f := &labFlags{fs: pflag.NewFlagSet("vnfha lab "+lc.name, pflag.ContinueOnError)}
+	f.fs.SetOutput(discard{})
+	f.fs.StringVar(&f.name, "name", lab.DefaultName, "name of the lab; labs with different names coexist")
+	f.fs.StringVar(&f.root, "state-root", lab.DefaultStateRoot, "directory that holds the labs' state (an absolute path)")
+	if lc.shape {
+		f.fs.IntVar(&f.nodes, "nodes", 3, "number of cluster nodes (1-16)")
+		f.fs.BoolVar(&f.noFencing, "no-fencing", false, "run without a fence device (stonith-enabled=false)")
 	}
-	cmd, rest := args[0], args[1:]
-	if cmd == "init" {
-		return labInit(rest)
+	if lc.timeout != nil {
+		f.fs.DurationVar(&f.timeout, "timeout", *lc.timeout, lc.timeoutHelp)
 	}
-	fs := labFlags("lab " + cmd)
-	nodes := 3
-	if cmd == "up" {
-		fs.IntVar(&nodes, "nodes", 3, "number of cluster nodes")
+	// exec passes everything after NODE to the command; elsewhere flags
+	// may follow the arguments.
+	f.fs.SetInterspersed(lc.name != "exec")
+	return f
+}
+
+// discard keeps pflag quiet: every error is printed here, once, with the
+// usage hint.
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// usageErr prints a command line's fault, then how to call the command.
+func (c cli) usageErr(lc labCommand, format string, a ...any) int {
+	fmt.Fprintf(c.stderr, "vnfha lab %s: "+format+"\n", append([]any{lc.name}, a...)...)
+	fmt.Fprintf(c.stderr, "Usage: %s\nRun \"vnfha lab %s --help\" for its flags.\n", lc.usageLine(), lc.name)
+	return exitUsage
+}
+
+func (c cli) fail(lc labCommand, err error) int {
+	fmt.Fprintf(c.stderr, "vnfha lab %s: %v\n", lc.name, err)
+	return exitError
+}
+
+func (c cli) runLab(args []string) int {
+	if len(args) == 0 {
+		fmt.Fprint(c.stderr, labUsage())
+		return exitUsage
 	}
-	noFencing := false
-	if cmd == "up" {
-		fs.BoolVar(&noFencing, "no-fencing", false, "run without a fence device (stonith-enabled=false)")
+	switch args[0] {
+	case "-h", "--help", "help":
+		fmt.Fprint(c.stdout, labUsage())
+		return exitOK
+	case "init":
+		return c.labInit(args[1:])
 	}
-	timeout := fs.Duration("timeout", 60*time.Second, "how long up and start wait for the cluster")
-	if err := fs.Parse(rest); err != nil {
+	lc, ok := findLabCommand(args[0])
+	if !ok {
+		fmt.Fprintf(c.stderr, "vnfha lab: unknown command %s\n\n%s", quote(args[0]), labUsage())
+		return exitUsage
+	}
+	f := newLabFlags(lc)
+	if err := f.fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
-			return 0
+			fmt.Fprintf(c.stdout, "Usage: %s\n\n%s.\n\nFlags:\n%s", lc.usageLine(), lc.summary, f.fs.FlagUsages())
+			return exitOK
 		}
-		return 2
+		return c.usageErr(lc, "%v", err)
 	}
-	name, _ := fs.GetString("name")
-	root, _ := fs.GetString("state-root")
+	if f.fs.Changed("name") && f.name == "" {
+		return c.usageErr(lc, "--name is empty: give the lab's name, or leave --name out for %q", lab.DefaultName)
+	}
+	if f.fs.Changed("state-root") && f.root == "" {
+		return c.usageErr(lc, "--state-root is empty: give a directory, or leave it out for %s", lab.DefaultStateRoot)
+	}
+	if lc.timeout != nil {
+		if f.timeout < 0 || (f.timeout == 0 && *lc.timeout != 0) {
+			return c.usageErr(lc, "--timeout %s: want a positive duration, such as 90s", f.timeout)
+		}
+	}
+	pos := f.fs.Args()
+	if lc.name == "exec" {
+		return c.labExec(lc, f, pos)
+	}
+	if len(pos) > lc.maxArgs && lc.maxArgs >= 0 {
+		extra := pos[lc.maxArgs]
+		if lc.maxArgs == 0 {
+			hint := ""
+			if !f.fs.Changed("name") && plainName.MatchString(extra) {
+				hint = " (to name the lab, use --name " + extra + ")"
+			}
+			return c.usageErr(lc, "takes no argument, got %s%s", quote(extra), hint)
+		}
+		return c.usageErr(lc, "takes %s, got an extra argument %s", lc.args, quote(extra))
+	}
+	if len(pos) < lc.minArgs {
+		return c.usageErr(lc, "missing %s", lc.args)
+	}
+
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	pos := fs.Args()
 	var err error
-	switch cmd {
+	switch lc.name {
 	case "up":
-		err = labUp(ctx, lab.Options{Name: name, Nodes: nodes, StateRoot: root, NoFencing: noFencing, Timeout: *timeout,
-			Log: func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }})
+		err = c.labUp(ctx, f)
 	case "down":
-		err = lab.Down(name, root)
+		err = lab.Down(f.name, f.root)
 	case "status":
-		err = withLab(name, root, func(l *lab.Lab) error { return labStatus(ctx, l) })
-	case "exec":
-		return labExec(ctx, name, root, fs)
-	case "kill", "start":
-		if len(pos) != 1 {
-			return usageErr("lab %s takes one node", cmd)
-		}
-		err = withLab(name, root, func(l *lab.Lab) error {
-			if cmd == "kill" {
-				return l.Kill(pos[0])
-			}
+		err = c.withLab(f, func(l *lab.Lab) error { return c.labStatus(ctx, l, f.timeout) })
+	case "kill":
+		err = c.withLab(f, func(l *lab.Lab) error { return l.Kill(pos[0]) })
+	case "start":
+		err = c.withLab(f, func(l *lab.Lab) error {
 			if err := l.Start(pos[0]); err != nil {
 				return err
 			}
-			wctx, cancel := context.WithTimeout(ctx, *timeout)
+			wctx, cancel := context.WithTimeout(ctx, f.timeout)
 			defer cancel()
 			return l.WaitReady(wctx)
 		})
 	case "partition":
-		err = withLab(name, root, func(l *lab.Lab) error { return l.Partition(pos...) })
+		err = c.withLab(f, func(l *lab.Lab) error { return l.Partition(pos...) })
 	case "heal":
-		err = withLab(name, root, func(l *lab.Lab) error { return l.Heal() })
-	default:
-		return usageErr("unknown lab command %q", cmd)
+		err = c.withLab(f, func(l *lab.Lab) error { return l.Heal() })
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "vnfha lab:", err)
-		return 1
+		return c.fail(lc, err)
 	}
-	return 0
+	return exitOK
 }
 
-func labFlags(name string) *pflag.FlagSet {
-	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
-	fs.String("name", lab.DefaultName, "name of the lab; labs with different names coexist")
-	fs.String("state-root", lab.DefaultStateRoot, "directory that holds the labs' state")
-	// exec passes everything after -- to the command.
-	fs.SetInterspersed(false)
-	return fs
-}
-
-func usageErr(format string, a ...any) int {
-	fmt.Fprintf(os.Stderr, "vnfha lab: "+format+"\n", a...)
-	return 2
-}
-
-func withLab(name, root string, f func(*lab.Lab) error) error {
-	l, err := lab.Open(name, root)
+func (c cli) withLab(f *labFlags, do func(*lab.Lab) error) error {
+	l, err := lab.Open(f.name, f.root)
 	if err != nil {
 		return err
 	}
-	return f(l)
+	return do(l)
 }
 
-func labUp(ctx context.Context, opts lab.Options) error {
+func (c cli) labUp(ctx context.Context, f *labFlags) error {
+	opts := lab.Options{Name: f.name, Nodes: f.nodes, StateRoot: f.root, NoFencing: f.noFencing, Timeout: f.timeout,
+		Log: func(format string, a ...any) { fmt.Fprintf(c.stderr, format+"\n", a...) }}
+	// Up never rebuilds a running lab. Say what is kept when the command
+	// line asked for something else; an unchanged default is no request.
+	if l, err := lab.Open(f.name, f.root); err == nil {
+		var ignored []string
+		if f.fs.Changed("nodes") && f.nodes != len(l.Nodes()) {
+			ignored = append(ignored, "--nodes "+strconv.Itoa(f.nodes))
+		}
+		if f.fs.Changed("no-fencing") && f.noFencing == l.Fencing() {
+			ignored = append(ignored, "--no-fencing="+strconv.FormatBool(f.noFencing))
+		}
+		if len(ignored) > 0 {
+			fmt.Fprintf(c.stderr, "lab %s is already up with %s: kept as it is, %s not applied (run vnfha lab down --name %s first to change it)\n",
+				l.Name(), l.Shape(), strings.Join(ignored, " and "), l.Name())
+		}
+		opts.Nodes, opts.NoFencing = len(l.Nodes()), !l.Fencing()
+	}
 	start := time.Now()
 	l, err := lab.Up(ctx, opts)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("lab %s is up: %s, quorate with a DC after %.1fs\n", l.Name(), strings.Join(l.Nodes(), ", "), time.Since(start).Seconds())
+	fmt.Fprintf(c.stdout, "lab %s is up (%s): %s, quorate with a DC after %.1fs\n", l.Name(), l.Shape(),
+		strings.Join(l.Nodes(), ", "), time.Since(start).Seconds())
 	for _, m := range append(l.Nodes(), lab.ClientName) {
 		a, _ := l.Addr(m)
-		fmt.Printf("  %-8s %s\n", m, a)
+		fmt.Fprintf(c.stdout, "  %-8s %s\n", m, a)
 	}
-	fmt.Printf("state and logs: %s\n", l.Dir())
+	fmt.Fprintf(c.stdout, "state and logs: %s\n", l.Dir())
 	return nil
 }
 
-func labStatus(ctx context.Context, l *lab.Lab) error {
+func (c cli) labStatus(ctx context.Context, l *lab.Lab, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	for _, n := range l.Nodes() {
 		cmd, err := l.Command(ctx, n, "crm_mon", "-1", "--include=all")
 		if err != nil {
 			continue // off; try the next node
 		}
-		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-		return cmd.Run()
+		cmd.Stdout, cmd.Stderr = c.stdout, c.stderr
+		err = cmd.Run()
+		if ctx.Err() != nil {
+			return fmt.Errorf("crm_mon on %s: no answer within %s: %w", n, timeout, ctx.Err())
+		}
+		return err
 	}
 	return fmt.Errorf("every node of lab %s is off", l.Name())
 }
 
-func labExec(ctx context.Context, name, root string, fs *pflag.FlagSet) int {
-	pos := fs.Args()
+// labExec runs a command in a lab member with the terminal's stdio and
+// returns its exit status: 124 if --timeout ran out, 128+N if the command
+// died of signal N.
+func (c cli) labExec(lc labCommand, f *labFlags, pos []string) int {
 	if len(pos) > 0 && pos[0] == "--" {
 		pos = pos[1:]
 	}
 	if len(pos) >= 2 && pos[1] == "--" {
-		pos = append(pos[:1], pos[2:]...)
+		pos = append(pos[:1:1], pos[2:]...)
+	} else if len(pos) >= 2 && strings.HasPrefix(pos[1], "-") {
+		return c.usageErr(lc, "%s after NODE: flags go before NODE, the command after --", quote(pos[1]))
 	}
 	if len(pos) < 2 {
-		return usageErr("usage: vnfha lab exec [--name NAME] NODE -- CMD...")
+		return c.usageErr(lc, "missing %s", lc.args)
 	}
-	l, err := lab.Open(name, root)
+	l, err := lab.Open(f.name, f.root)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "vnfha lab:", err)
-		return 1
+		return c.fail(lc, err)
+	}
+	sigCtx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx := sigCtx
+	if f.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(sigCtx, f.timeout)
+		defer cancel()
 	}
 	cmd, err := l.Command(ctx, pos[0], pos[1:]...)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "vnfha lab:", err)
-		return 1
+		return c.fail(lc, err)
 	}
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = c.stdin, c.stdout, c.stderr
+	// The command runs in a process group of its own (so that a timeout
+	// kills all of it); on a terminal that group must be the foreground
+	// one, or an interactive command stops on its first read, and ^C
+	// must reach it.
+	if in, ok := c.stdin.(*os.File); ok && isTerminal(in) {
+		cmd.SysProcAttr.Foreground = true
+		cmd.SysProcAttr.Ctty = 0 // the child's stdin
+	}
 	err = cmd.Run()
+	switch {
+	case errors.Is(ctx.Err(), context.DeadlineExceeded) && sigCtx.Err() == nil:
+		fmt.Fprintf(c.stderr, "vnfha lab exec: %s on %s: killed after --timeout %s\n", quote(strings.Join(pos[1:], " ")), pos[0], f.timeout)
+		return exitTimeout
+	case sigCtx.Err() != nil:
+		fmt.Fprintf(c.stderr, "vnfha lab exec: interrupted: %s on %s killed\n", quote(strings.Join(pos[1:], " ")), pos[0])
+		return 128 + int(syscall.SIGINT)
+	}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return 128 + int(ws.Signal())
+		}
 		return ee.ExitCode()
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "vnfha lab:", err)
-		return 1
+		return c.fail(lc, err)
 	}
-	return 0
+	return exitOK
+}
+
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }
 
 // labInit is the PID 1 of a lab node; "vnfha lab up" starts it.
-func labInit(args []string) int {
-	fs := labFlags("lab init")
-	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
-		return usageErr("lab init is internal: vnfha lab init --name NAME --state-root DIR NODE")
+func (c cli) labInit(args []string) int {
+	lc := labCommand{name: "init", args: "--name NAME --state-root DIR NODE"}
+	f := newLabFlags(lc)
+	if err := f.fs.Parse(args); err != nil || f.fs.NArg() != 1 {
+		return c.usageErr(lc, "is internal: vnfha lab up starts it")
 	}
-	name, _ := fs.GetString("name")
-	root, _ := fs.GetString("state-root")
-	err := lab.Init(root, name, fs.Arg(0))
-	fmt.Fprintln(os.Stderr, "vnfha lab init:", err)
-	return 1
+	err := lab.Init(f.root, f.name, f.fs.Arg(0))
+	fmt.Fprintln(c.stderr, "vnfha lab init:", err)
+	return exitError
 }
+
+// quote quotes what a command line gave, at most a few bytes of it
+// (ocf.Quote): messages stay short whatever was given.
+func quote(s string) string { return ocf.Quote(s) }

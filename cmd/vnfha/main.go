@@ -6,6 +6,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -24,29 +25,52 @@ Usage:
 Run "vnfha lab --help" for the lab's commands.
 `
 
+// Exit codes of the CLI, besides a command's own under "lab exec".
+const (
+	exitOK    = 0
+	exitError = 1
+	// exitUsage is a command line that cannot be run: an unknown
+	// command or flag, a bad value, a missing or extra argument.
+	exitUsage = 2
+	// exitTimeout is "lab exec" whose --timeout ran out, as timeout(1)
+	// reports it.
+	exitTimeout = 124
+)
+
+// cli is where a command reads and writes, so that tests can run run().
+type cli struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+}
+
 func main() {
 	if filepath.Base(os.Args[0]) == lab.FenceAgentName {
 		os.Exit(lab.FenceAgent(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
-	os.Exit(run(os.Args[1:]))
+	c := cli{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}
+	os.Exit(c.run(os.Args[1:]))
 }
 
-func run(args []string) int {
+func (c cli) run(args []string) int {
 	if len(args) == 0 {
-		fmt.Fprint(os.Stderr, usage)
-		return 2
+		fmt.Fprint(c.stderr, usage)
+		return exitUsage
 	}
 	switch args[0] {
 	case "lab":
-		return runLab(args[1:])
+		return c.runLab(args[1:])
 	case "version", "--version":
-		fmt.Println("vnfha", version)
-		return 0
+		if len(args) > 1 {
+			fmt.Fprintf(c.stderr, "vnfha version: unexpected argument %s\n", quote(args[1]))
+			return exitUsage
+		}
+		fmt.Fprintln(c.stdout, "vnfha", version)
+		return exitOK
 	case "help", "-h", "--help":
-		fmt.Print(usage)
-		return 0
+		fmt.Fprint(c.stdout, usage)
+		return exitOK
 	default:
-		fmt.Fprintf(os.Stderr, "vnfha: unknown command %q\n\n%s", args[0], usage)
-		return 2
+		fmt.Fprintf(c.stderr, "vnfha: unknown command %s\n\n%s", quote(args[0]), usage)
+		return exitUsage
 	}
 }

@@ -112,6 +112,14 @@ sim "$cfg" "$work/failed-start.xml" -u node1 -u node2 -u node3 -q 1 -F web_start
 keep "$work/failed-start.xml" failed-start
 mon "$work/failed-start.xml" failed-start
 
+# failed-start-reason: the same failure with an exit reason holding XML's
+# special characters, as an agent writes them (quotes around a value).
+# crm_simulate cannot inject a reason, so it is set in the saved CIB.
+sed 's|exit-reason="User-injected result"|exit-reason="network_namespace \&quot;/etc\&quot; is not a network namespace \&amp; \&lt;x\&gt;"|' \
+	"$work/failed-start.xml" >"$work/failed-start-reason.xml"
+keep "$work/failed-start-reason.xml" failed-start-reason
+mon "$work/failed-start-reason.xml" failed-start-reason
+
 # node-unclean: node1 (the DC, holding the promoted instance) leaves the
 # membership without a clean shutdown; saved before fencing happens.
 crm_simulate -x "$run" -t "$now" -R -f node1 -I "$work/unclean.xml" >/dev/null

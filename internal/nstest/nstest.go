@@ -21,6 +21,7 @@ import (
 	"github.com/vishvananda/netns"
 
 	"github.com/vnfha/vnfha/internal/netnsrun"
+	"github.com/vnfha/vnfha/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -82,13 +83,7 @@ type Side struct {
 // runs as root, so a skip there would hide a broken set-up.
 func RequireRoot(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("test needs root, and CI=true forbids skipping it")
-	}
-	t.Skip("test needs root")
+	testenv.Root(t)
 }
 
 // NewPair makes two network namespaces with lo up and joined by a veth pair

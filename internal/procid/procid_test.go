@@ -186,11 +186,14 @@ func TestWaitExit(t *testing.T) {
 }
 
 func TestCmdline(t *testing.T) {
-	cmd := exec.Command("sleep", "60", "a b", "")
+	// sh ignores its extra arguments; sleep would refuse them and exit,
+	// racing the read.
+	cmd := exec.Command("sh", "-c", "sleep 60; :", "sh", "a b", "")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // so sleep goes too
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { cmd.Process.Kill(); cmd.Process.Wait() }()
+	defer func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); cmd.Process.Wait() }()
 	id, err := Of(cmd.Process.Pid)
 	if err != nil {
 		t.Fatal(err)
@@ -199,12 +202,12 @@ func TestCmdline(t *testing.T) {
 	// Start returns before that.
 	var got []string
 	for i := 0; i < 1000; i++ {
-		if got, err = id.Cmdline(); err == nil && len(got) > 0 && got[0] == "sleep" {
+		if got, err = id.Cmdline(); err == nil && len(got) > 0 && got[0] == "sh" {
 			break
 		}
 		time.Sleep(time.Millisecond)
 	}
-	if want := []string{"sleep", "60", "a b", ""}; !slices.Equal(got, want) {
+	if want := []string{"sh", "-c", "sleep 60; :", "sh", "a b", ""}; !slices.Equal(got, want) {
 		t.Errorf("Cmdline = %q, %v; want %q", got, err, want)
 	}
 	if _, err := (ID{PID: id.PID, Start: id.Start + 1}).Cmdline(); !errors.Is(err, ErrGone) {

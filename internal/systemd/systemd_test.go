@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -624,12 +625,38 @@ func startRaw(t *testing.T, c *Conn, unit string, extra ...property) {
 	}
 }
 
+// dialChildEnv marks the re-executed test binary in which TestDial runs.
+const dialChildEnv = "VNFHA_SYSTEMD_DIAL_CHILD"
+
 // TestDial checks Dial's way to systemd when there is no private socket:
 // the system bus that DBUS_SYSTEM_BUS_ADDRESS names, and an error naming
-// both when that fails too.
+// both when that fails too. On a machine that runs systemd, Dial would
+// reach the host's private socket instead of the booted system, so the
+// test runs in a child process with a mount namespace of its own, where an
+// empty tmpfs hides the host's /run/systemd: the same on every machine,
+// never skipped.
 func TestDial(t *testing.T) {
-	if _, err := os.Stat("/run/systemd/private"); err == nil {
-		t.Skip("this machine runs systemd: Dial would reach it, not the booted one")
+	if os.Getenv(dialChildEnv) == "" {
+		systemdtest.Require(t)
+		cmd := exec.Command(os.Args[0], "-test.run=^TestDial$", "-test.v", "-test.count=1")
+		cmd.Env = append(os.Environ(), dialChildEnv+"=1")
+		// Go makes / private (MS_REC|MS_PRIVATE) in a child with a new
+		// mount namespace, so the child's mounts stay its own.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "--- PASS: TestDial") {
+			t.Fatalf("TestDial in a private mount namespace: %v\n%s", err, out)
+		}
+		t.Logf("in a private mount namespace:\n%s", out)
+		return
+	}
+	if _, err := os.Stat("/run/systemd"); err == nil {
+		if err := syscall.Mount("tmpfs", "/run/systemd", "tmpfs", 0, "mode=755"); err != nil {
+			t.Fatalf("hide the host's /run/systemd: %v", err)
+		}
+	}
+	if _, err := os.Stat("/run/systemd/private"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the host's private socket is still in sight: %v", err)
 	}
 	s := systemdtest.Boot(t)
 	s.RequireBus(t)

@@ -12,25 +12,17 @@ import (
 	"time"
 
 	"github.com/vnfha/vnfha/agents"
+	"github.com/vnfha/vnfha/internal/cmdtree"
+	"github.com/vnfha/vnfha/internal/testenv"
 	"github.com/vnfha/vnfha/lab"
 	"github.com/vnfha/vnfha/ocf/ocftest"
 )
 
-// Required reports whether a test that needs the lab must fail, rather
-// than skip, when the machine cannot run one. CI sets CI=true: there a
-// missing dependency fails the run.
-func Required() bool { return os.Getenv("CI") == "true" }
-
-// RequireHost skips (or, under CI, fails) a test on a machine that cannot
-// run a lab: not root, or Pacemaker not installed.
+// RequireHost skips (or, under CI=true, fails) a test on a machine that
+// cannot run a lab: not root, or Pacemaker not installed.
 func RequireHost(t testing.TB) {
 	t.Helper()
-	if err := lab.CheckHost(); err != nil {
-		if Required() {
-			t.Fatalf("lab unavailable with CI=true: %v", err)
-		}
-		t.Skipf("lab unavailable: %v", err)
-	}
+	testenv.Require(t, "lab", lab.CheckHost())
 }
 
 // Build compiles the vnfha CLI and the agent binary of this checkout into a
@@ -90,9 +82,16 @@ func ModuleRoot(t testing.TB) string {
 // teardown. Options left empty get the lab's defaults; Name defaults to a
 // name derived from the test, so that tests in parallel packages do not
 // share a lab.
+//
+// The lab lives as long as the test: when the test ends, its nodes' logs
+// are written to the test log if it failed, and the lab is torn down. The
+// test's own deadline (see Context) does the same while the test still
+// runs, so a hung test fails with the logs instead of being killed by go
+// test's -timeout with its lab left up.
 func Up(t testing.TB, opts lab.Options) *lab.Lab {
 	t.Helper()
 	RequireHost(t)
+	ctx := Context(t)
 	if opts.Binary == "" {
 		opts.Binary, opts.AgentDir = Build(t)
 	}
@@ -106,15 +105,8 @@ func Up(t testing.TB, opts lab.Options) *lab.Lab {
 	if err := lab.Down(opts.Name, opts.StateRoot); err != nil {
 		t.Fatalf("clean up an old lab %s: %v", opts.Name, err)
 	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			DumpLogs(t, opts)
-		}
-		if err := lab.Down(opts.Name, opts.StateRoot); err != nil {
-			t.Errorf("lab down: %v", err)
-		}
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	Track(t, opts)
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	start := time.Now()
 	l, err := lab.Up(ctx, opts)
@@ -123,6 +115,18 @@ func Up(t testing.TB, opts lab.Options) *lab.Lab {
 	}
 	t.Logf("lab %s up in %s", l.Name(), time.Since(start).Round(10*time.Millisecond))
 	return l
+}
+
+// Track makes test t own the lab opts names (by Name and StateRoot), one
+// that Up did not bring up, such as a lab a test starts through the CLI:
+// it is torn down when the test ends, with its nodes' logs if the test
+// failed, or at once by the watchdog if the test's deadline passes (see
+// Context).
+func Track(t testing.TB, opts lab.Options) {
+	t.Helper()
+	e := &labEntry{opts: opts}
+	stateOf(t).add(e)
+	t.Cleanup(func() { e.teardown(t, t.Failed()) })
 }
 
 // nameFor makes a lab name (at most 12 characters) from a test's name.
@@ -164,9 +168,14 @@ func DumpLogs(t testing.TB, opts lab.Options) {
 }
 
 // Eventually polls cond every interval until it returns true, at most for
-// timeout. It fails the test with the last reason cond gave.
+// timeout, and no longer than the test's own deadline (see Context). It
+// fails the test with the last reason cond gave.
 func Eventually(t testing.TB, timeout, interval time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
+	var done <-chan struct{}
+	if st := lookup(t); st != nil {
+		done = st.ctx.Done()
+	}
 	deadline := time.Now().Add(timeout)
 	var why string
 	for {
@@ -177,6 +186,10 @@ func Eventually(t testing.TB, timeout, interval time.Duration, what string, cond
 		if time.Now().After(deadline) {
 			t.Fatalf("%s: not within %s: %s", what, timeout, why)
 		}
-		time.Sleep(interval)
+		select {
+		case <-done:
+			t.Fatalf("%s: %v: %s", what, cmdtree.ContextErr(lookup(t).ctx), why)
+		case <-time.After(interval):
+		}
 	}
 }

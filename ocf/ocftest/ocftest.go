@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/vnfha/vnfha/internal/testenv"
 )
 
 // Paths of the schemas that Debian 12's resource-agents and pcs packages
@@ -45,10 +47,7 @@ func RequireFile(t testing.TB, path string) {
 
 func missing(t testing.TB, what string) {
 	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is required in CI but missing: install libxml2-utils, resource-agents and pcs (make deps)", what)
-	}
-	t.Skipf("%s missing; skipping (install libxml2-utils, resource-agents and pcs, or run `make deps`)", what)
+	testenv.Require(t, what, errors.New("missing: install libxml2-utils, resource-agents and pcs (make deps)"))
 }
 
 // ValidateMetaData checks a meta-data document with xmllint as ocf-tester

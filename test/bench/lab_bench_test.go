@@ -17,7 +17,7 @@ const labUpRuns = 5
 // BenchmarkLabUp measures "vnfha lab up" for 3 nodes: from the call until
 // the cluster is quorate with a DC, every node online and the fence device
 // started. The goal is
-// ≤ 10 s; a naive start takes ~22 s (LAB.md).
+// ≤ 10 s; a naive start takes ~22 s (docs/lab.md, "Traps").
 func BenchmarkLabUp(b *testing.B) {
 	labtest.RequireHost(b)
 	binary, agentDir := labtest.Build(b)

@@ -148,8 +148,8 @@ type round struct {
 // ocf:heartbeat:anything and ocf:heartbeat:IPaddr2), the same group with
 // ocf:vnfha:vnfc and ocf:vnfha:vip, and ocf:vnfha:vnfc as a promotable
 // clone with an ocf:vnfha:vip on its Promoted instance (a standby already
-// runs). Goals (issue): failure recorded ≤ 50 ms, VIP moved ≤ 1 s (LAB.md
-// quotes 3.6 s for the stock stack). Each round kills at another point of
+// runs). Goals (issue): failure recorded ≤ 50 ms, VIP moved ≤ 1 s (docs/lab.md,
+// "Figures", has the last measured ones for both stacks). Each round kills at another point of
 // the 1 s monitor cycle, which the stock stack has to wait for.
 //
 // How each instant is taken:

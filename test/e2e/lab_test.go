@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -16,6 +17,8 @@ import (
 	"time"
 
 	"github.com/vnfha/vnfha/crmwrap"
+	"github.com/vnfha/vnfha/internal/cmdtree"
+	"github.com/vnfha/vnfha/internal/cmdtree/cmdtreetest"
 	"github.com/vnfha/vnfha/internal/nstest"
 	"github.com/vnfha/vnfha/lab"
 	"github.com/vnfha/vnfha/lab/labtest"
@@ -27,7 +30,7 @@ import (
 func TestLabLifecycle(t *testing.T) {
 	rootLinks := nstest.RootLinks(t)
 	l := labtest.Up(t, lab.Options{Nodes: 3})
-	ctx := context.Background()
+	ctx := labtest.Context(t)
 	if got := nstest.RootLinks(t); !slices.Equal(got, rootLinks) {
 		t.Errorf("the lab changed the root namespace's links: %v, then %v", rootLinks, got)
 	}
@@ -121,6 +124,25 @@ func TestLabLifecycle(t *testing.T) {
 			t.Errorf("second up moved the lab from %s to %s", l.Subnet(), again.Subnet())
 		}
 		t.Logf("second up took %s", time.Since(start))
+
+		// Through the CLI, asking for another shape: the lab is kept as
+		// it is, and the CLI says so.
+		cmd := exec.CommandContext(ctx, l.Binary(), "lab", "up", "--name", l.Name(), "--nodes", "5", "--no-fencing")
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("vnfha lab up with another shape: %v\n%s", err, stderr.String())
+		}
+		want := "lab " + l.Name() + " is already up with 3 nodes, fencing: kept as it is, --nodes 5 and --no-fencing=true not applied"
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("vnfha lab up does not say what it kept; want %q in:\n%s", want, stderr.String())
+		}
+		if kept, err := lab.Open(l.Name(), ""); err != nil || len(kept.Nodes()) != 3 || !kept.Fencing() {
+			t.Errorf("the lab changed shape: %v", err)
+		}
+		if _, err := lab.Up(ctx, lab.Options{Name: l.Name(), Nodes: 5, Binary: l.Binary()}); !errors.As(err, new(*lab.ShapeError)) {
+			t.Errorf("lab.Up with another shape: %v, want a *lab.ShapeError", err)
+		}
 	})
 
 	t.Run("kill fences the node, start brings it back", func(t *testing.T) {
@@ -201,7 +223,7 @@ func TestLabLifecycle(t *testing.T) {
 
 func waitReady(t *testing.T, l *lab.Lab) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(labtest.Context(t), 90*time.Second)
 	defer cancel()
 	if err := l.WaitReady(ctx); err != nil {
 		t.Fatal(err)
@@ -278,8 +300,8 @@ func TestLabsCoexistAndDownAfterCrash(t *testing.T) {
 	if err := lab.Down(crashed, ""); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { lab.Down(crashed, "") })
-	up := exec.Command(binary, "lab", "up", "--name", crashed, "--nodes", "2")
+	labtest.Track(t, lab.Options{Name: crashed})
+	up := exec.CommandContext(labtest.Context(t), binary, "lab", "up", "--name", crashed, "--nodes", "2")
 	if err := up.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +328,7 @@ func TestLabsCoexistAndDownAfterCrash(t *testing.T) {
 		t.Errorf("two labs share the subnet %s", l.Subnet())
 	}
 	// A second up finishes what the killed one started.
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(labtest.Context(t), 2*time.Minute)
 	defer cancel()
 	if _, err := lab.Up(ctx, lab.Options{Name: crashed, Nodes: 2, Binary: binary, AgentDir: agentDir}); err != nil {
 		t.Fatalf("up after a crashed up: %v", err)
@@ -317,8 +339,138 @@ func TestLabsCoexistAndDownAfterCrash(t *testing.T) {
 	}
 	assertGone(t, crashed, dir)
 
-	st, err := crmwrap.New(other.Runner("node1")).Status(context.Background())
+	st, err := crmwrap.New(other.Runner("node1")).Status(ctx)
 	if err != nil || !st.Quorate() || !online(st, "node2") {
 		t.Errorf("the other lab suffered from the crashed lab's down: %v", err)
 	}
+}
+
+// TestLabExecCancel: a command that hangs in a lab member, directly or
+// with a background child that keeps its stdout open, or one that left
+// its process group, is ended when the exec's context ends: Lab.Exec and
+// the lab's crmwrap runner return within a bounded delay with the
+// context's error, and no process of it is left in the node. nsenter -a
+// forks the command inside the node's PID namespace and passes no signal
+// on, so before the fix cancelling killed nsenter only and the exec
+// blocked on the pipes the command still held.
+func TestLabExecCancel(t *testing.T) {
+	l := labtest.Up(t, lab.Options{Nodes: 1, NoFencing: true})
+	runner := l.Runner("node1")
+	for i, tc := range []struct {
+		name   string
+		member string
+		shell  string // %s is the marker
+		crm    bool   // through the crmwrap runner instead of Lab.Exec
+	}{
+		{"plain command in a node", "node1", "exec sleep %s", false},
+		{"background child holds stdout", "node1", "sleep %s & echo started; wait", false},
+		{"child left the process group", "node1", "setsid sleep %s & echo started; wait", false},
+		{"crmwrap runner, background child", "node1", "sleep %s & echo started; wait", true},
+		{"client namespace, background child", lab.ClientName, "sleep %s & echo started; wait", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			marker := cmdtreetest.Marker(600 + i)
+			cmdtreetest.Cleanup(t, marker)
+			const hang = 500 * time.Millisecond
+			ctx, cancel := context.WithTimeout(labtest.Context(t), hang)
+			defer cancel()
+			script := fmt.Sprintf(tc.shell, marker)
+			type result struct {
+				out []byte
+				err error
+			}
+			done := make(chan result, 1)
+			start := time.Now()
+			go func() {
+				var r result
+				if tc.crm {
+					r.out, r.err = runner.Run(ctx, "sh", []string{"-c", script}, nil)
+				} else {
+					r.out, r.err = l.Exec(ctx, tc.member, "sh", "-c", script)
+				}
+				done <- r
+			}()
+			// The kill is immediate; the bound only tells "returned" from
+			// "hung", with slack for a loaded machine.
+			bound := hang + cmdtree.WaitDelay + 5*time.Second
+			var r result
+			select {
+			case r = <-done:
+			case <-time.After(bound):
+				t.Fatalf("exec still blocks %s after it started (context of %s)", bound, hang)
+			}
+			t.Logf("returned after %s: %v", time.Since(start).Round(time.Millisecond), r.err)
+			if !errors.Is(r.err, context.DeadlineExceeded) {
+				t.Errorf("error %v does not wrap context.DeadlineExceeded", r.err)
+			}
+			if strings.Contains(tc.shell, "echo started") && !strings.Contains(string(r.out), "started") {
+				t.Errorf("output %q lacks what the command printed before the timeout", r.out)
+			}
+			// The host's /proc shows the node's processes too.
+			if left := cmdtreetest.WaitGone(marker, 2*time.Second); len(left) > 0 {
+				t.Errorf("processes left in %s: %v", tc.member, left)
+			}
+		})
+	}
+}
+
+// deadlineChildEnv makes TestLabtestDeadline's child play the hung test.
+const deadlineChildEnv = "VNFHA_E2E_DEADLINE_CHILD"
+
+// TestLabtestDeadline runs, in a child test process, an e2e test that
+// hangs in a node (an exec that never ends) past its own deadline, and
+// checks that it fails (status 1, not go test's panic), that its nodes'
+// Pacemaker logs are in its output, and that its lab and the hung command
+// are gone. Before labtest had per-test deadlines, such a test ran into go
+// test's -timeout, which panics without running any cleanup: the lab was
+// left up.
+func TestLabtestDeadline(t *testing.T) {
+	const name = "tdeadline"
+	if marker := os.Getenv(deadlineChildEnv); marker != "" {
+		opts := lab.Options{Name: name, Nodes: 1, NoFencing: true}
+		l := labtest.Up(t, opts)
+		// The hang runs in a subtest with a short clock of its own that
+		// owns the lab too, so the deadline does not depend on how long
+		// the lab took to come up.
+		t.Run("hang", func(t *testing.T) {
+			labtest.SetTimeout(t, 5*time.Second)
+			labtest.Track(t, opts)
+			t.Log("child: lab up, hanging in node1")
+			out, err := l.Exec(labtest.Context(t), "node1", "sh", "-c", "sleep "+marker+" & echo hanging; wait")
+			t.Fatalf("child: exec ended: %v: %s", err, out)
+		})
+		return
+	}
+	labtest.RequireHost(t)
+	marker := cmdtreetest.Marker(650)
+	cmdtreetest.Cleanup(t, marker)
+	labtest.Track(t, lab.Options{Name: name}) // if the child leaves it, this test removes it
+	ctx, cancel := context.WithTimeout(labtest.Context(t), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestLabtestDeadline$", "-test.v", "-test.timeout=5m")
+	cmd.Env = append(os.Environ(), deadlineChildEnv+"="+marker)
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || strings.Contains(string(out), "panic:") {
+		t.Errorf("child: %v, want exit status 1 (a failed test, not a panic)", err)
+	}
+	for _, want := range []string{
+		"child: lab up, hanging in node1",
+		"the test's own deadline (5s",
+		"tearing down lab " + name,
+		"--- node1 log-pacemaker/pacemaker.log",
+		"child: exec ended: sh -c sleep " + marker,
+		"context deadline exceeded",
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("child output lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("child output:\n%s", out)
+	}
+	if left := cmdtreetest.WaitGone(marker, 2*time.Second); len(left) > 0 {
+		t.Errorf("the hung command survived the test's deadline: %v", left)
+	}
+	assertGone(t, name, filepath.Join(lab.DefaultStateRoot, name))
 }

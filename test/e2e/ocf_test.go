@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -17,7 +16,7 @@ import (
 // that Pacemaker runs it: as a primitive and as a promotable clone.
 func TestOCFAgentWithPcs(t *testing.T) {
 	l := labtest.Up(t, lab.Options{Nodes: 3})
-	ctx := context.Background()
+	ctx := labtest.Context(t)
 
 	out, err := l.Exec(ctx, "node1", "pcs", "resource", "describe", "ocf:vnfha:dummy")
 	if err != nil {

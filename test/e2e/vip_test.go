@@ -38,7 +38,7 @@ func vipAddrs(l *lab.Lab) (v4, v6 netip.Addr) {
 // request of its own.
 func TestVIPFailover(t *testing.T) {
 	l := labtest.Up(t, lab.Options{Nodes: 3})
-	ctx := context.Background()
+	ctx := labtest.Context(t)
 	v4, v6 := vipAddrs(l)
 
 	out, err := l.Exec(ctx, "node1", "pcs", "resource", "describe", "ocf:vnfha:vip")
@@ -192,7 +192,7 @@ func isResolution(f neigh.Frame) bool {
 // other than avoid, as seen from node from, and returns that node.
 func waitGroup(t *testing.T, l *lab.Lab, from, avoid string) string {
 	t.Helper()
-	ctx := context.Background()
+	ctx := labtest.Context(t)
 	c := crmwrap.New(l.Runner(from))
 	var on string
 	labtest.Eventually(t, 60*time.Second, 200*time.Millisecond, "group web started", func() (bool, string) {
@@ -298,7 +298,7 @@ func clientNeighbour(t *testing.T, l *lab.Lab, ifindex int, ip netip.Addr) net.H
 // taken: start fails on every node with a reason that names the holder.
 func TestVIPConflict(t *testing.T) {
 	l := labtest.Up(t, lab.Options{Nodes: 2})
-	ctx := context.Background()
+	ctx := labtest.Context(t)
 	v4, v6 := vipAddrs(l)
 	_, clientMAC := linkOf(t, l, lab.ClientName)
 	err := l.InNetns(lab.ClientName, func() error {

@@ -22,7 +22,7 @@ import (
 func pcs(t *testing.T, l *lab.Lab, cmds ...[]string) {
 	t.Helper()
 	for _, c := range cmds {
-		if out, err := l.Exec(context.Background(), "node1", append([]string{"pcs"}, c...)...); err != nil {
+		if out, err := l.Exec(labtest.Context(t), "node1", append([]string{"pcs"}, c...)...); err != nil {
 			t.Fatalf("pcs %s: %v\n%s", strings.Join(c, " "), err, out)
 		}
 	}
@@ -31,7 +31,7 @@ func pcs(t *testing.T, l *lab.Lab, cmds ...[]string) {
 // vnfcdPID returns the pid of vnfcd in a node's PID namespace.
 func vnfcdPID(t *testing.T, l *lab.Lab, node string) string {
 	t.Helper()
-	out, err := l.Exec(context.Background(), node, "pgrep", "-x", "vnfcd")
+	out, err := l.Exec(labtest.Context(t), node, "pgrep", "-x", "vnfcd")
 	pids := strings.Fields(string(out))
 	if err != nil || len(pids) != 1 {
 		t.Fatalf("pgrep vnfcd on %s: %v %q", node, err, out)
@@ -66,7 +66,7 @@ func failuresOf(st *crmwrap.Status, rsc, node string) []crmwrap.Failure {
 // and the instance is restarted in place.
 func TestVNFCCloneFastFail(t *testing.T) {
 	l := labtest.Up(t, lab.Options{Nodes: 3})
-	ctx := context.Background()
+	ctx := labtest.Context(t)
 	vnfcd := labtest.BuildVNFCd(t)
 
 	out, err := l.Exec(ctx, "node1", "pcs", "resource", "describe", "ocf:vnfha:vnfc")
@@ -154,7 +154,7 @@ func TestVNFCCloneFastFail(t *testing.T) {
 // resumes there, answered by a VNFC its promote hook made active.
 func TestVNFCPromotableWithVIP(t *testing.T) {
 	l := labtest.Up(t, lab.Options{Nodes: 3})
-	ctx := context.Background()
+	ctx := labtest.Context(t)
 	vnfcd := labtest.BuildVNFCd(t)
 	vip := netip.AddrFrom4(l.Subnet().Addr().As4())
 	vip = netip.AddrFrom4([4]byte{vip.As4()[0], vip.As4()[1], vip.As4()[2], 100})
@@ -284,7 +284,7 @@ func TestVNFCPromotableWithVIP(t *testing.T) {
 // health_timeout, with the reason in the failure.
 func TestVNFCHungCaughtByHealth(t *testing.T) {
 	l := labtest.Up(t, lab.Options{Nodes: 3})
-	ctx := context.Background()
+	ctx := labtest.Context(t)
 	vnfcd := labtest.BuildVNFCd(t)
 	const interval, timeout = 2 * time.Second, time.Second
 	pcs(t, l, []string{"resource", "create", "hung", "ocf:vnfha:vnfc", "command=" + vnfcd + " --listen :8080",
@@ -348,7 +348,7 @@ func TestVNFCHungCaughtByHealth(t *testing.T) {
 // one by one show the score each leaves.
 func TestVNFCOCFTesterPromotable(t *testing.T) {
 	l := labtest.Up(t, lab.Options{Nodes: 3})
-	ctx := context.Background()
+	ctx := labtest.Context(t)
 	vnfcd := labtest.BuildVNFCd(t)
 	// Built where user nobody can run it, as ocf-tester checks; the lab's
 	// own copy sits in a private test directory.

@@ -38,6 +38,7 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/vnfha/vnfha/internal/nstest"
+	"github.com/vnfha/vnfha/internal/testenv"
 	"github.com/vnfha/vnfha/ocf/ocftest"
 	"golang.org/x/sys/unix"
 )
@@ -162,12 +163,11 @@ func Require(t testing.TB) {
 	ocftest.RequireTool(t, "mount")
 	ocftest.RequireTool(t, "sh")
 	for _, f := range []string{Binary, ProxyBinary} {
-		if _, err := os.Stat(f); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s is required in CI but missing: install systemd", f)
-			}
-			t.Skipf("%s missing; skipping (install systemd)", f)
+		_, err := os.Stat(f)
+		if err != nil {
+			err = fmt.Errorf("%s missing (install systemd): %w", f, err)
 		}
+		testenv.Require(t, "systemd", err)
 	}
 }
 
@@ -178,10 +178,7 @@ func (s *System) RequireBus(t testing.TB) {
 	if s.BusAddr != "" {
 		return
 	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s and %s are required in CI but missing: install dbus", DBusDaemon, dbusPolicy)
-	}
-	t.Skipf("%s or %s missing; skipping (install dbus)", DBusDaemon, dbusPolicy)
+	testenv.Require(t, "dbus", fmt.Errorf("%s or %s missing (install dbus)", DBusDaemon, dbusPolicy))
 }
 
 // hasBus reports whether dbus-daemon and systemd's bus policy are there.

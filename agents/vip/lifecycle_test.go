@@ -1,0 +1,207 @@
+package vip
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vnfha/vnfha/internal/nstest"
+	"github.com/vnfha/vnfha/ocf"
+)
+
+// fakeLegacyAnnouncer, set in the environment, makes the test binary
+// sleep under whatever command line it was given: a stand-in for an
+// announcer started by an older agent.
+const fakeLegacyAnnouncer = "VNFHA_TEST_FAKE_LEGACY_ANNOUNCER"
+
+func init() {
+	if os.Getenv(fakeLegacyAnnouncer) == "1" {
+		time.Sleep(30 * time.Second)
+		os.Exit(0)
+	}
+}
+
+// TestSameAddressTwoNamespaces is defect 8: two resources with the same
+// address in two network namespaces (overlapping tenant addresses) on one
+// node. Each keeps its own announcer; stopping one leaves the other's
+// announcer and address alone.
+func TestSameAddressTwoNamespaces(t *testing.T) {
+	f := newFixture(t)
+	other := nstest.NewPair(t) // the same addresses as f's pair
+	ip := vipOf("IPv4")
+	res := []struct {
+		instance, netns string
+		side            *nstest.Side
+	}{
+		{"vip-a", f.A.Netns, f.A},
+		{"vip-b", other.A.Netns, other.A},
+	}
+	tc := func(i int) hostileCase {
+		return hostileCase{
+			params: map[string]string{"ip": ip.String(), "network_namespace": res[i].netns, "arp_count": "50", "arp_interval": "100"},
+			env:    map[string]string{"OCF_RESOURCE_INSTANCE": res[i].instance},
+		}
+	}
+	for i := range res {
+		if code, reason := f.runEnv(t, ocf.ActionStart, false, tc(i)); code != ocf.Success {
+			t.Fatalf("start %s = %v: %s", res[i].instance, code, reason)
+		}
+	}
+	if pids := f.announcers(t); len(pids) != 2 {
+		t.Fatalf("after starting both, announcers %v, want one each", pids)
+	}
+	if code, reason := f.runEnv(t, ocf.ActionStop, false, tc(0)); code != ocf.Success {
+		t.Fatalf("stop %s = %v: %s", res[0].instance, code, reason)
+	}
+	if pids := f.announcers(t); len(pids) != 1 {
+		t.Errorf("after stopping %s, announcers %v, want %s's only", res[0].instance, pids, res[1].instance)
+	}
+	if got := addrsOn(t, res[1].side, ip); len(got) != 1 {
+		t.Errorf("after stopping %s, %s holds %v", res[0].instance, res[1].netns, got)
+	}
+	if code, _ := f.runEnv(t, ocf.ActionMonitor, false, tc(1)); code != ocf.Success {
+		t.Errorf("monitor %s = %v after the other's stop", res[1].instance, code)
+	}
+	if code, reason := f.runEnv(t, ocf.ActionStop, false, tc(1)); code != ocf.Success {
+		t.Fatalf("stop %s = %v: %s", res[1].instance, code, reason)
+	}
+	f.checkNothingLeft(t, "both stops", addrSnapshot(t, f.A))
+	if got := addrsOn(t, res[1].side, ip); len(got) != 0 {
+		t.Errorf("after both stops, %s holds %v", res[1].netns, got)
+	}
+}
+
+// TestLegacyAnnouncerStopped: an announcer that an agent from before issue
+// 9 left running (its pid as text in a file named by the address) is ended
+// by stop, as after an upgrade of the agent while it ran.
+func TestLegacyAnnouncerStopped(t *testing.T) {
+	f := newFixture(t)
+	ip := vipOf("IPv4")
+	path := legacyPidFile(f.rscTmp, ip)
+	cmd := exec.Command("/proc/self/exe", ocf.HelperArg, name, announcerHelper, "--ip", ip.String(), "--count", "50", "--pidfile", path)
+	cmd.Env = append(os.Environ(), fakeLegacyAnnouncer+"=1")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	if err := os.WriteFile(path, []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A file naming an unrelated process is removed without a signal.
+	innocent := exec.Command("sleep", "30")
+	if err := innocent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { innocent.Process.Kill(); innocent.Wait() })
+	other := legacyPidFile(f.rscTmp, vipOf("IPv6"))
+	if err := os.WriteFile(other, []byte(strconv.Itoa(innocent.Process.Pid)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, ipv := range []string{ip.String(), vipOf("IPv6").String()} {
+		f.mustRun(t, ocf.ActionStop, map[string]string{"ip": ipv}, ocf.Success)
+	}
+	select {
+	case <-exited:
+	case <-time.After(5 * time.Second):
+		t.Fatal("stop left the legacy announcer running")
+	}
+	for _, p := range []string{path, other} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("stop left %s: %v", p, err)
+		}
+	}
+	if _, err := os.Stat("/proc/" + strconv.Itoa(innocent.Process.Pid)); err != nil {
+		t.Errorf("stop killed a process that was not an announcer: %v", err)
+	}
+}
+
+// TestFailedStartLeavesNothing (principle 3): a start that fails after it
+// added the address, or runs out of time, removes the address and ends the
+// announcer before it returns.
+func TestFailedStartLeavesNothing(t *testing.T) {
+	f := newFixture(t)
+	// HA_RSCTMP under a regular file: the announcer's pid file cannot be
+	// written, so the announcer fails after the address was added.
+	blocker := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(blocker, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := addrSnapshot(t, f.A)
+	for _, tt := range []struct {
+		name   string
+		params map[string]string
+		env    map[string]string
+		reason string
+	}{
+		{"announcer cannot start", map[string]string{"ip": vipOf("IPv4").String(), "arp_count": "3"},
+			map[string]string{"HA_RSCTMP": filepath.Join(blocker, "rsctmp")}, "announce 198.19.255.100"},
+		{"announcer cannot start, IPv6", map[string]string{"ip": vipOf("IPv6").String(), "arp_count": "3"},
+			map[string]string{"HA_RSCTMP": filepath.Join(blocker, "rsctmp")}, "announce 2001:2:0:ffff::100"},
+		// The kernel's duplicate address detection takes a second or
+		// more; the handler's context ends 0.75s into a 1.5s operation.
+		{"timeout during DAD", map[string]string{"ip": vipOf("IPv6").String(), "nodad": "false", "conflict_check": "false", "arp_count": "3"},
+			map[string]string{"OCF_RESKEY_CRM_meta_timeout": "1500"}, "did not finish before the timeout"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tc := hostileCase{params: tt.params, env: tt.env}
+			code, reason := f.runEnv(t, ocf.ActionStart, false, tc)
+			if code != ocf.ErrGeneric || !strings.Contains(reason, tt.reason) {
+				t.Errorf("start = %d (%v) %q, want 1 saying %q", int(code), code, reason, tt.reason)
+			}
+			f.checkNothingLeft(t, "failed start", before)
+		})
+	}
+}
+
+// TestStartIsQuietAndIdempotent (defects 12 and 13): a successful start,
+// monitor and stop write nothing to stderr, which Pacemaker records as
+// error output; info goes to the node's log (HA_LOGFILE), and a second
+// start of a running resource does not log "added" again.
+func TestStartIsQuietAndIdempotent(t *testing.T) {
+	f := newFixture(t)
+	// The framework appends to the node's log and never creates it.
+	logFile := filepath.Join(t.TempDir(), "ha.log")
+	if err := os.WriteFile(logFile, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ip := vipOf("IPv4").String()
+	tc := hostileCase{
+		params: map[string]string{"ip": ip, "arp_count": "1"},
+		env:    map[string]string{"HA_LOGFILE": logFile},
+	}
+	for _, step := range []struct {
+		action string
+		want   ocf.Code
+	}{
+		{ocf.ActionStart, ocf.Success},
+		{ocf.ActionStart, ocf.Success},
+		{ocf.ActionMonitor, ocf.Success},
+		{ocf.ActionStop, ocf.Success},
+		{ocf.ActionStop, ocf.Success},
+	} {
+		code, _, stderr := f.runFull(t, step.action, false, tc)
+		if code != step.want {
+			t.Errorf("%s = %v, want %v", step.action, code, step.want)
+		}
+		if stderr != "" {
+			t.Errorf("%s wrote to stderr (Pacemaker logs it as error output):\n%s", step.action, stderr)
+		}
+	}
+	b, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatalf("node log: %v", err)
+	}
+	if n := strings.Count(string(b), "added "+ip+"/24"); n != 1 {
+		t.Errorf("node log says %q %d times, want once (the second start finds it held):\n%s", "added "+ip, n, b)
+	}
+	if n := strings.Count(string(b), "removed "+ip); n != 1 {
+		t.Errorf("node log says %q %d times, want once:\n%s", "removed "+ip, n, b)
+	}
+}

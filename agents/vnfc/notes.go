@@ -31,7 +31,7 @@ user=0 runs it as root, as leaving user empty does.
 The resource's name (OCF_RESOURCE_INSTANCE) names the state directory, $HA_RSCTMP/vnfha-vnfc/NAME. A name that
 would not stay one directory there (empty, "." or "..", holding "/", a NUL or another control character, or longer
 than 255 bytes) is refused before any file is touched: 6 from validate-all (which accepts an empty name, as
-crm_resource --validate may give none), start, promote and monitor; stop returns 0 and demote 7, since nothing can
+crm_resource --validate may give none), start, promote and monitor; stop and demote return 0, since nothing can
 run under such a name. Pacemaker's own ids, and a clone's "id:N", always pass.
 
 ### Starts that fail leave nothing behind

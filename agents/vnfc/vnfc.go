@@ -204,7 +204,7 @@ var Agent = ocf.MustNew(ocf.Agent{
 			"or the resource name is not one file name. validate-all, start and promote only: an unknown user or group, ids that do not " +
 			"parse, log_file or pidfile naming a directory, fifo or device, tls_ca_file without a certificate. See the notes."},
 		{Code: ocf.NotRunning, When: "monitor: nothing of the VNFC runs here (also for a configuration that could not start here). " +
-			"demote: the instance is stopped, or its name is invalid."},
+			"demote: the instance is stopped."},
 		{Code: ocf.FailedPromoted, When: "The promoted instance exited or failed its health check."},
 		{Code: ocf.Degraded, When: "The VNFC runs and is healthy, but its supervisor is gone (killed), so an exit would only be found by the next monitor. 191 when promoted."},
 	},
@@ -230,20 +230,16 @@ func configOf(req *ocf.Request) (*config, error) {
 	return c, nil
 }
 
-// check is the framework's Check hook: the parameters and the instance
-// name, which need nothing from the node. The framework makes whatever it
-// returns ERR_CONFIGURED, with the same reason from validate-all, start,
-// promote and monitor (probes included); stop and demote log it and run.
-// An empty instance name passes here, for callers of validate-all that set
-// none; the actions that need the state directory refuse it.
+// check is the framework's Check hook: the parameters, which need nothing
+// from the node. The framework makes whatever it returns ERR_CONFIGURED,
+// with the same reason from validate-all, start, promote and monitor
+// (probes included); stop and demote log it and run. The framework also
+// refuses an instance name that is no file name, before this; an empty
+// one passes, for callers of validate-all that set none, and the actions
+// that need the state directory refuse it (stateDir).
 func check(req *ocf.Request) error {
-	if _, err := configFor(req); err != nil {
-		return err
-	}
-	if req.Env.Instance == "" {
-		return nil
-	}
-	return checkInstance(req.Env.Instance)
+	_, err := configFor(req)
+	return err
 }
 
 // validate runs in validate-all, start and promote, after check: what
@@ -481,10 +477,11 @@ func promote(ctx context.Context, req *ocf.Request) error {
 func demote(ctx context.Context, req *ocf.Request) error {
 	dir, err := stateDir(req.Env)
 	if err != nil {
-		// Nothing can run under such a name: what demote says of a
-		// stopped instance.
+		// Nothing can run under such a name, so there is nothing to
+		// demote; as the framework does for a name that is no file name,
+		// demote does not fail because of the configuration.
 		req.Log.Warnf("%v: nothing of it can run", err)
-		return ocf.NotRunning
+		return nil
 	}
 	st, err := backendOf(req, dir).status(ctx)
 	if err != nil {

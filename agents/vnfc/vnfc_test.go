@@ -371,6 +371,25 @@ func TestStop(t *testing.T) {
 	}
 }
 
+// allStopped reports whether every thread of pid is stopped (state T).
+func allStopped(pid int) bool {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil || len(tasks) == 0 {
+		return false
+	}
+	for _, task := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+		if err != nil {
+			return false
+		}
+		st, err := procid.ParseStat(b)
+		if err != nil || st.State != 'T' {
+			return false
+		}
+	}
+	return true
+}
+
 // childOf returns the first child of pid, or a zero procID.
 func childOf(t *testing.T, pid int) procID {
 	t.Helper()
@@ -586,6 +605,9 @@ func TestHealth(t *testing.T) {
 			if err := syscall.Kill(rec.Main.PID, syscall.SIGSTOP); err != nil {
 				t.Fatal(err)
 			}
+			// kill returns before every thread has stopped: a thread
+			// still running could answer one more request.
+			waitFor(t, 5*time.Second, "all threads of the VNFC stopped", func() bool { return allStopped(rec.Main.PID) })
 			began := time.Now()
 			got, stderr := r.run("monitor")
 			took := time.Since(began)

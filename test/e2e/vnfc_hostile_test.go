@@ -50,8 +50,7 @@ func pidOn(ctx context.Context, t *testing.T, l *lab.Lab, node, pattern string) 
 // both while the resource showed Stopped.
 func TestVNFCStartTimeoutLeavesNothing(t *testing.T) {
 	l := labtest.Up(t, lab.Options{Nodes: 3})
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
+	ctx := labtest.Context(t)
 	vnfcd := labtest.BuildVNFCd(t)
 	const listen = "--listen :8091"
 	pcs(t, l, []string{"resource", "create", "never", "ocf:vnfha:vnfc", "command=" + vnfcd + " " + listen,
@@ -117,8 +116,7 @@ func TestVNFCStartTimeoutLeavesNothing(t *testing.T) {
 // reason, "killed by signal 9".
 func TestVNFCKillReachesTheLog(t *testing.T) {
 	l := labtest.Up(t, lab.Options{Nodes: 2})
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
+	ctx := labtest.Context(t)
 	vnfcd := labtest.BuildVNFCd(t)
 	c := crmwrap.New(l.Runner("node1"))
 	tests := []struct {

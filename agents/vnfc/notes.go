@@ -83,7 +83,7 @@ no CA to give: the check then only asks whether the local process answers.
 With fast_fail (the default), the supervisor records the failure at once, through the request crm_resource --fail
 sends. Pacemaker records it as a failed operation named asyncmon, and crm_mon shows it as
 
-    * app_asyncmon_0 on node2 'error' (1): call=..., status='complete', exitreason='Simulated failure', ...
+    * app asyncmon on node2 returned 'error' (Simulated failure) at ...
 
 "Simulated failure" is the exit reason Pacemaker's controller writes for every failure injected this way (it cannot
 carry ours); the fail count rises by 2, not 1 (see fast_fail). Pacemaker then stops and starts the instance, so no
@@ -94,7 +94,9 @@ file, or syslog, that Pacemaker names in the agent's environment), tagged with t
     vnfc(app)[PID]:    INFO: reported the failure of app on node2 to Pacemaker through the controller's IPC
 
 and in log_file, when set. A monitor that runs before the stop (fast_fail=false, or a monitor that came first) says it
-in its exit reason, which crm_mon shows: "the VNFC was killed by signal 9 (SIGKILL) at 15:04:05.000 (pid 1234)".
+in its exit reason, which crm_mon shows:
+
+    * app 10s-interval monitor on node2 returned 'error' (the VNFC was killed by signal 9 (SIGKILL) at 21:08:17.427 (pid 87)) at ...
 
 ### Logs
 

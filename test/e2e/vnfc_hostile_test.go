@@ -136,10 +136,14 @@ func TestVNFCKillReachesTheLog(t *testing.T) {
 				if err != nil {
 					return false, err.Error()
 				}
-				for n := range instancesOf(st, tt.rsc) {
-					node = n
+				// Started, with no start pending: a kill within start
+				// is a failed start, not what this test is about.
+				for _, i := range st.Instances() {
+					if i.ID == tt.rsc && i.Active && !i.Failed && i.Role == "Started" && i.Pending == "" && len(i.Nodes) == 1 {
+						node = i.Nodes[0].Name
+					}
 				}
-				return node != "", fmt.Sprintf("failures %+v", st.Failures)
+				return node != "", fmt.Sprintf("%+v; failures %+v", st.Instances(), st.Failures)
 			})
 			pid := pidOn(ctx, t, l, node, tt.listen)
 			if out, err := l.Exec(ctx, node, "kill", "-9", pid); err != nil {
@@ -161,6 +165,16 @@ func TestVNFCKillReachesTheLog(t *testing.T) {
 			})
 			if !strings.Contains(failure.ExitReason, tt.reason) {
 				t.Errorf("crm_mon's reason for %s: %q, want %q", tt.rsc, failure.ExitReason, tt.reason)
+			}
+			// What an operator reads (docs/agents/vnfc.md quotes it).
+			out, err := l.Exec(ctx, "node1", "crm_mon", "-1")
+			for _, line := range strings.Split(string(out), "\n") {
+				if strings.Contains(line, tt.rsc) && strings.Contains(line, tt.task) {
+					t.Logf("crm_mon: %s", strings.TrimSpace(line))
+				}
+			}
+			if err != nil {
+				t.Logf("crm_mon -1: %v\n%s", err, out)
 			}
 			want := fmt.Sprintf("vnfc(%s)", tt.rsc)
 			labtest.Eventually(t, 10*time.Second, 200*time.Millisecond, "the node's Pacemaker log says how the VNFC ended", func() (bool, string) {

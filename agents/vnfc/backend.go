@@ -2,6 +2,7 @@ package vnfc
 
 import (
 	"context"
+	"time"
 
 	"github.com/vnfha/vnfha/ocf"
 )
@@ -13,10 +14,16 @@ type backend interface {
 	// status says what runs on this node now.
 	status(ctx context.Context) (status, error)
 	// start starts the VNFC and returns once it runs: not yet checked
-	// for health, and not yet armed.
+	// for health, not yet settled, and not yet armed. When it fails, what
+	// it started may still run: the caller stops it.
 	start(ctx context.Context, c *config, env *ocf.Env) error
-	// gone reports, after start, whether the VNFC has ended, and how.
-	gone(ctx context.Context) (bool, string)
+	// startedAt is when, after start, the VNFC was found running: the
+	// settle time counts from it.
+	startedAt() time.Time
+	// wait waits, after start, up to d (0: not at all) or until ctx ends,
+	// for the VNFC to end, and reports whether it did, and how, in words
+	// for start's exit reason.
+	wait(ctx context.Context, d time.Duration) (bool, string)
 	// arm makes an exit of the VNFC from now on a failure reported to
 	// Pacemaker at once (fast_fail). It fails if the VNFC already ended.
 	arm(ctx context.Context) error

@@ -37,13 +37,16 @@ type config struct {
 	pidfile     string
 	stopSignal  syscall.Signal
 	stopTimeout time.Duration
-	health      *probe // nil: no health check
+	settle      time.Duration // settle_time
+	health      *probe        // nil: no health check
 	logFile     string
 	backend     string
 	unit        string
 	promote     *hook // nil: no promote hook
 	demote      *hook
 	fastFail    bool
+	tlsVerify   bool   // tls_verify
+	caFile      string // tls_ca_file
 
 	// The instance and node, for the VNFC's environment.
 	instance, node string
@@ -67,12 +70,22 @@ type hook struct {
 	url  *url.URL
 }
 
+// String names the hook in exit reasons and logs, cut as probe.String
+// cuts a check.
 func (h *hook) String() string {
 	if h.url != nil {
-		return "POST " + h.url.Redacted()
+		return "POST " + ocf.Truncate(h.url.Redacted(), shownMax)
 	}
-	return strings.Join(h.argv, " ")
+	return ocf.Truncate(ocf.OneLine(strings.Join(h.argv, " ")), shownMax)
 }
+
+// shownMax bounds how much of a URL or a command line a reason shows.
+const shownMax = 48
+
+// stringParams are the agent's parameters of type string (a test keeps the
+// list equal to the declaration's).
+var stringParams = []string{"command", "user", "group", "workdir", "environment", "pidfile", "stop_signal",
+	"health", "log_file", "backend", "unit", "promote_command", "demote_command", "tls_ca_file"}
 
 // configFor parses the parameters of req, without resolving them.
 func configFor(req *ocf.Request) (*config, error) {
@@ -93,16 +106,24 @@ func parseConfig(p ocf.Params) (*config, error) {
 		workdir:     p.String("workdir"),
 		pidfile:     p.String("pidfile"),
 		stopTimeout: p.Duration("stop_timeout"),
+		settle:      p.Duration("settle_time"),
 		logFile:     p.String("log_file"),
 		backend:     p.String("backend"),
 		unit:        p.String("unit"),
 		fastFail:    p.Bool("fast_fail"),
 	}
 	var err error
+	// No value can hold a NUL: Pacemaker passes C strings, so only a caller
+	// other than Pacemaker can, and exec would refuse it much later.
+	for _, name := range stringParams {
+		if strings.ContainsRune(p.String(name), 0) {
+			return nil, fmt.Errorf("%s holds a NUL byte", name)
+		}
+	}
 	switch c.backend {
 	case backendProcess, backendSystemd:
 	default:
-		return nil, fmt.Errorf("backend must be %s or %s, not %q", backendProcess, backendSystemd, c.backend)
+		return nil, fmt.Errorf("backend must be %s or %s, not %s", backendProcess, backendSystemd, ocf.Quote(c.backend))
 	}
 	if s := p.String("command"); s != "" {
 		if c.argv, err = splitWords(s); err != nil {
@@ -138,14 +159,14 @@ func parseConfig(p ocf.Params) (*config, error) {
 		for _, w := range words {
 			name, _, ok := strings.Cut(w, "=")
 			if !ok || !validEnvName(name) {
-				return nil, fmt.Errorf("environment: %q is not NAME=value", w)
+				return nil, fmt.Errorf("environment: %s is not NAME=value", ocf.Quote(w))
 			}
 		}
 		c.env = words
 	}
 	for _, f := range []struct{ name, v string }{{"workdir", c.workdir}, {"pidfile", c.pidfile}, {"log_file", c.logFile}} {
 		if f.v != "" && !filepath.IsAbs(f.v) {
-			return nil, fmt.Errorf("%s must be an absolute path, not %q", f.name, f.v)
+			return nil, fmt.Errorf("%s must be an absolute path, not %s", f.name, ocf.Quote(f.v))
 		}
 	}
 	if c.pidfile != "" && c.backend != backendProcess {
@@ -154,8 +175,11 @@ func parseConfig(p ocf.Params) (*config, error) {
 	if c.stopSignal, err = parseSignal(p.String("stop_signal")); err != nil {
 		return nil, err
 	}
-	if c.stopTimeout <= 0 {
-		return nil, errors.New("stop_timeout must be positive")
+	if c.stopTimeout <= 0 || c.stopTimeout > maxStopTimeout {
+		return nil, fmt.Errorf("stop_timeout must be more than 0 and at most %s", maxStopTimeout)
+	}
+	if c.settle < 0 || c.settle > maxSettle {
+		return nil, fmt.Errorf("settle_time must be 0 to %s", maxSettle)
 	}
 	if c.health, err = parseProbe(p.String("health"), p.Duration("health_timeout")); err != nil {
 		return nil, err
@@ -166,8 +190,21 @@ func parseConfig(p ocf.Params) (*config, error) {
 	if c.demote, err = parseHook("demote_command", p.String("demote_command")); err != nil {
 		return nil, err
 	}
+	c.tlsVerify, c.caFile = p.Bool("tls_verify"), p.String("tls_ca_file")
+	if c.caFile != "" && !filepath.IsAbs(c.caFile) {
+		return nil, fmt.Errorf("tls_ca_file must be an absolute path, not %s", ocf.Quote(c.caFile))
+	}
 	return c, nil
 }
+
+// Upper bounds of the time parameters: beyond them a value is a typo (a
+// unit forgotten: "20" is seconds, "20000" is five hours), and a bound
+// keeps every wait of the agent finite.
+const (
+	maxStopTimeout   = time.Hour
+	maxSettle        = time.Minute
+	maxHealthTimeout = 10 * time.Minute
+)
 
 // validEnvName accepts what a shell accepts as a variable name.
 func validEnvName(s string) bool {
@@ -185,20 +222,27 @@ func validEnvName(s string) bool {
 
 // parseSignal accepts TERM, SIGTERM or 15.
 func parseSignal(s string) (syscall.Signal, error) {
+	var sig syscall.Signal
 	if n, err := strconv.Atoi(s); err == nil {
 		if n <= 0 || n > 64 {
 			return 0, fmt.Errorf("stop_signal %d is out of range", n)
 		}
-		return syscall.Signal(n), nil
+		sig = syscall.Signal(n)
+	} else {
+		name := strings.ToUpper(s)
+		if !strings.HasPrefix(name, "SIG") {
+			name = "SIG" + name
+		}
+		if sig = unix.SignalNum(name); sig == 0 {
+			return 0, fmt.Errorf("stop_signal %s is not a signal name or number", ocf.Quote(s))
+		}
 	}
-	name := strings.ToUpper(s)
-	if !strings.HasPrefix(name, "SIG") {
-		name = "SIG" + name
+	if sig == syscall.SIGSTOP {
+		// It cannot be caught and ends nothing: every stop would wait for
+		// stop_timeout, then SIGKILL.
+		return 0, errors.New("stop_signal STOP cannot ask a process to stop")
 	}
-	if sig := unix.SignalNum(name); sig != 0 {
-		return sig, nil
-	}
-	return 0, fmt.Errorf("stop_signal %q is not a signal name or number", s)
+	return sig, nil
 }
 
 // parseHook reads promote_command or demote_command: an http:// or
@@ -222,7 +266,7 @@ func parseHook(name, s string) (*hook, error) {
 		return nil, nil
 	}
 	if !filepath.IsAbs(argv[0]) {
-		return nil, fmt.Errorf("%s: %q must be an absolute path", name, argv[0])
+		return nil, fmt.Errorf("%s: %s must be an absolute path", name, ocf.Quote(argv[0]))
 	}
 	return &hook{argv: argv}, nil
 }
@@ -232,21 +276,25 @@ func parseHook(name, s string) (*hook, error) {
 func parseHTTPURL(s string) (*url.URL, error) {
 	u, err := url.Parse(s)
 	if err != nil {
-		return nil, err
+		// url's errors quote the whole URL: only a few bytes of it here.
+		return nil, fmt.Errorf("%s is not a valid URL", ocf.Quote(s))
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("%q is not an http or https URL", s)
+		return nil, fmt.Errorf("%s is not an http or https URL", ocf.Quote(s))
+	}
+	if u.User != nil {
+		return nil, fmt.Errorf("%s carries credentials, which would be logged; not supported", ocf.Quote(u.Redacted()))
 	}
 	if u.Hostname() == "" {
-		return nil, fmt.Errorf("%q has no host", s)
+		return nil, fmt.Errorf("%s has no host", ocf.Quote(s))
+	}
+	if err := checkHost(u.Hostname()); err != nil {
+		return nil, fmt.Errorf("%s: %w", ocf.Quote(s), err)
 	}
 	if p := u.Port(); p != "" {
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return nil, fmt.Errorf("%q has an invalid port", s)
+			return nil, fmt.Errorf("%s has an invalid port", ocf.Quote(s))
 		}
-	}
-	if u.User != nil {
-		return nil, fmt.Errorf("%q carries credentials, which would be logged; not supported", u.Redacted())
 	}
 	return u, nil
 }
@@ -260,16 +308,46 @@ func checkHostPort(s string) error {
 	if host == "" {
 		return errors.New("no host")
 	}
+	if err := checkHost(host); err != nil {
+		return err
+	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return fmt.Errorf("invalid port %q", port)
+		return fmt.Errorf("invalid port %s", ocf.Quote(port))
+	}
+	return nil
+}
+
+// checkHost accepts an IP address or a host name as DNS allows one: at
+// most 253 bytes, labels of 1 to 63 letters, digits, hyphens and
+// underscores. Anything else would be resolved (or refused) only when the
+// first check runs, on every monitor.
+func checkHost(h string) error {
+	if net.ParseIP(h) != nil {
+		return nil
+	}
+	if len(h) > 253 {
+		return errors.New("host name longer than 253 bytes")
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
+		if label == "" || len(label) > 63 {
+			return errors.New("invalid host name")
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return errors.New("invalid host name")
+			}
+		}
 	}
 	return nil
 }
 
 // resolve looks up what the configuration names on this node. A missing
 // binary, directory or log directory is ErrNotInstalled, so that Pacemaker
-// bans the resource from this node only; an unknown user or group is
-// ErrNotConfigured.
+// bans the resource from this node only; an unknown user or group, or a
+// path that names the wrong kind of file (log_file=/tmp), is
+// ErrNotConfigured. validate-all and start both run it, so that they never
+// disagree.
 func (c *config) resolve() error {
 	if c.user != "" || c.group != "" {
 		cred, home, err := lookupCredential(c.user, c.group)
@@ -287,12 +365,15 @@ func (c *config) resolve() error {
 	}
 	if c.workdir != "" {
 		if fi, err := os.Stat(c.workdir); err != nil || !fi.IsDir() {
-			return ocf.NotInstalled("workdir %s is not a directory on this node", c.workdir)
+			return ocf.NotInstalled("workdir %s is not a directory on this node", show(c.workdir))
 		}
+	}
+	if err := c.checkFileKinds(); err != nil {
+		return err
 	}
 	if c.logFile != "" {
 		if fi, err := os.Stat(filepath.Dir(c.logFile)); err != nil || !fi.IsDir() {
-			return ocf.NotInstalled("log_file: directory %s does not exist on this node", filepath.Dir(c.logFile))
+			return ocf.NotInstalled("log_file: directory %s does not exist on this node", show(filepath.Dir(c.logFile)))
 		}
 	}
 	for _, h := range []*hook{c.promote, c.demote} {
@@ -307,6 +388,40 @@ func (c *config) resolve() error {
 			return ocf.NotInstalled("health: %v", err)
 		}
 	}
+	if _, err := c.tlsConfig(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// checkFileKinds refuses log_file and pidfile when they name something
+// other than a regular file. Monitor runs it too: it is a configuration
+// error, the same from every action.
+func (c *config) checkFileKinds() error {
+	for _, f := range []struct{ name, path string }{{"log_file", c.logFile}, {"pidfile", c.pidfile}} {
+		if f.path != "" {
+			if err := checkFileParam(f.name, f.path); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// checkFileParam refuses a path parameter that names something other than
+// a regular file, when it exists: a directory, a fifo (opening it would
+// wait for a writer), a device. What does not exist yet is for the VNFC or
+// the supervisor to create.
+func checkFileParam(name, path string) error {
+	fi, err := os.Stat(path)
+	switch {
+	case err != nil:
+		return nil
+	case fi.IsDir():
+		return ocf.NotConfigured("%s %s is a directory", name, show(path))
+	case !fi.Mode().IsRegular():
+		return ocf.NotConfigured("%s %s is not a regular file", name, show(path))
+	}
 	return nil
 }
 
@@ -319,7 +434,7 @@ const searchPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 func lookPath(name string) (string, error) {
 	if strings.Contains(name, "/") {
 		if !filepath.IsAbs(name) {
-			return "", fmt.Errorf("%q: a path must be absolute", name)
+			return "", fmt.Errorf("%s: a path must be absolute", ocf.Quote(name))
 		}
 		return name, checkExecutable(name)
 	}
@@ -329,18 +444,37 @@ func lookPath(name string) (string, error) {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("%q not found in %s", name, searchPath)
+	return "", fmt.Errorf("%s not found in the search path", ocf.Quote(name))
 }
 
 func checkExecutable(path string) error {
 	fi, err := os.Stat(path)
 	if err != nil {
-		return fmt.Errorf("%s: %w", path, errors.Unwrap(err))
+		return fmt.Errorf("%s: %w", show(path), errors.Unwrap(err))
 	}
 	if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
-		return fmt.Errorf("%s is not an executable file", path)
+		return fmt.Errorf("%s is not an executable file", show(path))
 	}
 	return nil
+}
+
+// accounts is where user and group names are looked up: os/user, which
+// a test replaces to feed entries /etc/passwd should never hold.
+type accounts struct {
+	lookupUser    func(name string) (*user.User, error)
+	lookupUserID  func(uid string) (*user.User, error)
+	lookupGroup   func(name string) (*user.Group, error)
+	lookupGroupID func(gid string) (*user.Group, error)
+	groupIDs      func(u *user.User) ([]string, error)
+}
+
+// system is the node's own accounts.
+var system = accounts{
+	lookupUser:    user.Lookup,
+	lookupUserID:  user.LookupId,
+	lookupGroup:   user.LookupGroup,
+	lookupGroupID: user.LookupGroupId,
+	groupIDs:      (*user.User).GroupIds,
 }
 
 // lookupCredential resolves user and group names or numbers. With only a
@@ -352,46 +486,77 @@ func checkExecutable(path string) error {
 // service account belongs in the local files anyway, so that it starts with
 // the directory service down.
 func lookupCredential(userName, groupName string) (*credential, string, error) {
+	return system.credential(userName, groupName)
+}
+
+// credential is lookupCredential over a. It fails closed: an id that does
+// not parse as a 32-bit number, or supplementary groups that cannot be
+// read, are errors, never root or no groups.
+func (a accounts) credential(userName, groupName string) (*credential, string, error) {
 	cred := &credential{name: "root"}
 	home := "/root"
 	if userName != "" {
-		u, err := lookupUser(userName)
+		u, err := a.user(userName)
 		if err != nil {
 			return nil, "", err
 		}
-		uid, _ := strconv.ParseUint(u.Uid, 10, 32)
-		gid, _ := strconv.ParseUint(u.Gid, 10, 32)
-		cred.uid, cred.gid, cred.name, home = uint32(uid), uint32(gid), u.Username, u.HomeDir
-		if ids, err := u.GroupIds(); err == nil {
-			for _, id := range ids {
-				if n, err := strconv.ParseUint(id, 10, 32); err == nil {
-					cred.groups = append(cred.groups, uint32(n))
-				}
+		uid, err := parseID(u.Uid)
+		if err != nil {
+			return nil, "", fmt.Errorf("user %s has uid %s: %w", ocf.Quote(userName), ocf.Quote(u.Uid), err)
+		}
+		gid, err := parseID(u.Gid)
+		if err != nil {
+			return nil, "", fmt.Errorf("user %s has primary gid %s: %w", ocf.Quote(userName), ocf.Quote(u.Gid), err)
+		}
+		cred.uid, cred.gid, cred.name, home = uid, gid, u.Username, u.HomeDir
+		ids, err := a.groupIDs(u)
+		if err != nil {
+			return nil, "", fmt.Errorf("read the groups of user %s: %w", ocf.Quote(userName), err)
+		}
+		for _, id := range ids {
+			n, err := parseID(id)
+			if err != nil {
+				return nil, "", fmt.Errorf("user %s is in group %s: %w", ocf.Quote(userName), ocf.Quote(id), err)
 			}
+			cred.groups = append(cred.groups, n)
 		}
 	}
 	if groupName != "" {
-		g, err := user.LookupGroup(groupName)
+		g, err := a.lookupGroup(groupName)
 		if err != nil {
-			if g, err = user.LookupGroupId(groupName); err != nil {
-				return nil, "", fmt.Errorf("unknown group %q", groupName)
+			if g, err = a.lookupGroupID(groupName); err != nil {
+				return nil, "", fmt.Errorf("unknown group %s", ocf.Quote(groupName))
 			}
 		}
-		gid, _ := strconv.ParseUint(g.Gid, 10, 32)
-		cred.gid = uint32(gid)
+		gid, err := parseID(g.Gid)
+		if err != nil {
+			return nil, "", fmt.Errorf("group %s has gid %s: %w", ocf.Quote(groupName), ocf.Quote(g.Gid), err)
+		}
+		cred.gid = gid
 	}
 	return cred, home, nil
 }
 
-func lookupUser(name string) (*user.User, error) {
-	u, err := user.Lookup(name)
+// parseID reads a uid or gid: a decimal number below 2^32-1, which is
+// (uid_t)-1, the "no change" value of setresuid.
+func parseID(s string) (uint32, error) {
+	n, err := strconv.ParseUint(s, 10, 32)
+	if err != nil || n == 1<<32-1 {
+		return 0, errors.New("not a valid id")
+	}
+	return uint32(n), nil
+}
+
+// user finds a user by name, else by uid.
+func (a accounts) user(name string) (*user.User, error) {
+	u, err := a.lookupUser(name)
 	if err == nil {
 		return u, nil
 	}
-	if _, numErr := strconv.ParseUint(name, 10, 32); numErr == nil {
-		if u, err := user.LookupId(name); err == nil {
+	if _, numErr := parseID(name); numErr == nil {
+		if u, err := a.lookupUserID(name); err == nil {
 			return u, nil
 		}
 	}
-	return nil, fmt.Errorf("unknown user %q", name)
+	return nil, fmt.Errorf("unknown user %s", ocf.Quote(name))
 }

@@ -38,8 +38,10 @@ func TestParseConfig(t *testing.T) {
 					argv:        []string{"/usr/bin/vnfc", "--config", "/etc/vnfc/a b.conf"},
 					stopSignal:  syscall.SIGTERM,
 					stopTimeout: 20 * time.Second,
+					settle:      100 * time.Millisecond,
 					backend:     backendProcess,
 					fastFail:    true,
+					tlsVerify:   true,
 				}
 				if !reflect.DeepEqual(c, want) {
 					t.Errorf("got %+v\nwant %+v", c, want)
@@ -105,8 +107,8 @@ func TestParseConfig(t *testing.T) {
 		{name: "env without =", in: map[string]string{"command": "x", "environment": "A"}, err: "NAME=value"},
 		{name: "signal 0", in: map[string]string{"command": "x", "stop_signal": "0"}, err: "out of range"},
 		{name: "signal name", in: map[string]string{"command": "x", "stop_signal": "TERMINATE"}, err: "not a signal"},
-		{name: "zero stop_timeout", in: map[string]string{"command": "x", "stop_timeout": "0"}, err: "positive"},
-		{name: "zero health_timeout", in: map[string]string{"command": "x", "health": "tcp://h:1", "health_timeout": "0"}, err: "positive"},
+		{name: "zero stop_timeout", in: map[string]string{"command": "x", "stop_timeout": "0"}, err: "more than 0"},
+		{name: "zero health_timeout", in: map[string]string{"command": "x", "health": "tcp://h:1", "health_timeout": "0"}, err: "more than 0"},
 		{name: "tcp without port", in: map[string]string{"command": "x", "health": "tcp://host"}, err: "want tcp://host:port"},
 		{name: "tcp without host", in: map[string]string{"command": "x", "health": "tcp://:80"}, err: "no host"},
 		{name: "http with bad port", in: map[string]string{"command": "x", "health": "http://h:0/"}, err: "invalid port"},

@@ -2,7 +2,6 @@ package vnfc
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +10,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/vnfha/vnfha/ocf"
 )
 
 // probe is the health check of a running VNFC. Exactly one of addr, url and
@@ -22,14 +23,17 @@ type probe struct {
 	timeout time.Duration
 }
 
+// String names the check in exit reasons and logs, cut to a few dozen
+// bytes: a long URL or command line must not push the cause out of the
+// reason, nor carry unbounded input into the log.
 func (p *probe) String() string {
 	switch {
 	case p.addr != "":
-		return "tcp://" + p.addr
+		return ocf.Truncate("tcp://"+p.addr, shownMax)
 	case p.url != nil:
-		return p.url.Redacted()
+		return ocf.Truncate(p.url.Redacted(), shownMax)
 	}
-	return "exec:" + strings.Join(p.argv, " ")
+	return ocf.Truncate(ocf.OneLine("exec:"+strings.Join(p.argv, " ")), shownMax)
 }
 
 // parseProbe reads the health parameter: "" or "none", tcp://host:port,
@@ -39,8 +43,8 @@ func parseProbe(s string, timeout time.Duration) (*probe, error) {
 	if s == "" || s == "none" {
 		return nil, nil
 	}
-	if timeout <= 0 {
-		return nil, errors.New("health_timeout must be positive")
+	if timeout <= 0 || timeout > maxHealthTimeout {
+		return nil, fmt.Errorf("health_timeout must be more than 0 and at most %s", maxHealthTimeout)
 	}
 	p := &probe{timeout: timeout}
 	switch {
@@ -71,12 +75,9 @@ func parseProbe(s string, timeout time.Duration) (*probe, error) {
 	return p, nil
 }
 
-// runFunc runs a command as the VNFC would run it, killing its process
-// group when ctx ends, and returns its combined output: config.runAsVNFC.
-type runFunc func(ctx context.Context, argv []string, env ...string) (string, error)
-
-// check runs the probe once; run runs an exec probe's command.
-func (p *probe) check(ctx context.Context, run runFunc) error {
+// check runs the probe once, for the VNFC c configures: an exec probe runs
+// as the VNFC would (c.runAsVNFC), an https one verifies as c says.
+func (p *probe) check(ctx context.Context, c *config) error {
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	switch {
@@ -91,9 +92,9 @@ func (p *probe) check(ctx context.Context, run runFunc) error {
 		}
 		return conn.Close()
 	case p.url != nil:
-		return p.get(ctx)
+		return p.get(ctx, c)
 	}
-	if out, err := run(ctx, p.argv); err != nil {
+	if out, err := c.runAsVNFC(ctx, p.argv); err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("health %s: no answer within %s", p, p.timeout)
 		}
@@ -103,43 +104,44 @@ func (p *probe) check(ctx context.Context, run runFunc) error {
 }
 
 // get is the http and https probe. It follows no redirect (a 3xx counts as
-// healthy, as in Kubernetes' httpGet probe) and does not verify the
-// certificate: the probe asks whether the local process answers, not who it
-// is, and VNFCs commonly serve a self-signed certificate.
-func (p *probe) get(ctx context.Context) error {
+// healthy, as in Kubernetes' httpGet probe). It verifies the server's
+// certificate unless tls_verify=false: against tls_ca_file's certificates
+// when set (a VNFC's own CA), else the system's.
+func (p *probe) get(ctx context.Context, c *config) error {
+	client, err := c.httpClient()
+	if err != nil {
+		return err
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.url.String(), nil)
 	if err != nil {
 		return fmt.Errorf("health %s: %w", p, err)
 	}
 	req.Header.Set("User-Agent", "vnfha-vnfc-health")
 	req.Close = true
-	resp, err := httpClient().Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("health %s: no answer within %s", p, p.timeout)
 		}
-		return fmt.Errorf("health %s: %w", p, err)
+		return fmt.Errorf("health %s: %w", p, unwrapURLError(err))
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode < 200 || resp.StatusCode >= 400 {
-		return fmt.Errorf("health %s: HTTP status %s", p, resp.Status)
+		return fmt.Errorf("health %s: HTTP status %d %s", p, resp.StatusCode, http.StatusText(resp.StatusCode))
 	}
 	return nil
 }
 
-// httpClient is built per call: an agent process makes one or two requests
-// and exits, so there is no pool worth keeping, and no proxy may be used for
-// a node-local check.
-func httpClient() *http.Client {
-	return &http.Client{
-		Transport: &http.Transport{
-			Proxy:             nil,
-			DisableKeepAlives: true,
-			TLSClientConfig:   &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // see get
-		},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+// unwrapURLError drops the method and the URL that net/http puts before
+// the cause (the reason names the URL already), so that the cause comes
+// first and fits in an exit reason.
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
 	}
+	return err
 }
 
 // lastLine returns ": " and the last non-empty line of a command's output,

@@ -1,9 +1,7 @@
 package vnfc
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -34,14 +32,20 @@ func (b *processBackend) status(context.Context) (status, error) {
 		}
 		return status{state: stopped}, nil
 	}
-	if !rec.Main.alive() {
-		reason := fmt.Sprintf("the VNFC (pid %d) is gone", rec.Main.PID)
-		if b, err := os.ReadFile(filepath.Join(b.dir, exitFile)); err == nil {
-			reason = strings.TrimSpace(string(b))
+	if rec.Starting || rec.Main.PID == 0 {
+		// Only a start under way writes such a record, and no monitor runs
+		// during a start: this start ended early (timed out, or killed),
+		// and what it started may still run.
+		return status{state: failed, reason: "a start did not finish"}, nil
+	}
+	if !rec.Main.Alive() {
+		reason := fmt.Sprintf("the VNFC is gone (pid %d)", rec.Main.PID)
+		if e := readExit(b.dir); e != nil {
+			reason = fmt.Sprintf("the VNFC %s at %s (pid %d)", e.How, e.At.Format("15:04:05.000"), e.PID)
 		}
 		return status{state: failed, reason: reason}, nil
 	}
-	return status{state: running, unsupervised: !rec.Supervisor.alive()}, nil
+	return status{state: running, unsupervised: !rec.Supervisor.Alive()}, nil
 }
 
 // hasLeftovers reports whether a state directory holds more than the
@@ -60,18 +64,22 @@ func hasLeftovers(dir string) bool {
 }
 
 // start starts the supervisor and waits until it has started the VNFC.
+// On an error, what it started is left for stop, which the caller runs:
+// the record names it from before the supervisor gets its spec.
 func (b *processBackend) start(ctx context.Context, c *config, env *ocf.Env) error {
 	if err := resetDir(b.dir); err != nil {
 		return err
 	}
 	s := spec{
-		Dir:     b.dir,
-		Path:    c.path,
-		Argv:    c.argv,
-		Env:     c.environ(),
-		Workdir: c.workdir,
-		LogFile: c.logFile,
-		PIDFile: c.pidfile,
+		Dir:      b.dir,
+		Path:     c.path,
+		Argv:     c.argv,
+		Env:      c.environ(),
+		Workdir:  c.workdir,
+		LogFile:  c.logFile,
+		PIDFile:  c.pidfile,
+		Instance: c.instance,
+		Log:      env.Log,
 	}
 	if c.fastFail {
 		r, err := newReport(env)
@@ -87,112 +95,125 @@ func (b *processBackend) start(ctx context.Context, c *config, env *ocf.Env) err
 		uid := c.cred.uid
 		s.UID, s.GID, s.Groups = &uid, c.cred.gid, c.cred.groups
 	}
-	specJSON, err := json.Marshal(s)
-	if err != nil {
-		return fmt.Errorf("encode supervisor spec: %w", err)
-	}
-
 	out, err := openLog(c.logFile)
 	if err != nil {
 		return err
 	}
 	defer out.Close()
-	specR, specW, err := os.Pipe()
-	if err != nil {
-		return fmt.Errorf("create pipe: %w", err)
-	}
-	defer specR.Close()
-	defer specW.Close()
-	statusR, statusW, err := os.Pipe()
-	if err != nil {
-		return fmt.Errorf("create pipe: %w", err)
-	}
-	defer statusR.Close()
-	defer statusW.Close()
-
-	cmd := ocf.HelperCommand(name, "supervise")
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = specR, out, out
-	cmd.ExtraFiles = []*os.File{statusW}
-	// Its own session: the supervisor outlives this process, and must not
-	// get the signals Pacemaker's executor sends to the agent's group.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	// The supervisor runs without our environment: it gets all it needs in
-	// the spec, and OCF_* variables would only confuse a VNFC.
-	cmd.Env = []string{"PATH=" + searchPath}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start supervisor: %w", err)
-	}
-	// Not waited for: it outlives us, and init reaps it.
-	defer cmd.Process.Release()
-	statusW.Close()
-	specR.Close()
-	if _, err := specW.Write(specJSON); err != nil {
-		return fmt.Errorf("send spec to supervisor: %w", err)
-	}
-	specW.Close()
-
-	if dl, ok := ctx.Deadline(); ok {
-		_ = statusR.SetReadDeadline(dl)
-	}
-	line, err := bufio.NewReader(statusR).ReadString('\n')
-	line = strings.TrimSpace(line)
+	// The supervisor names itself in the record before it starts
+	// anything, so that whatever happens to this process from here on
+	// (the executor kills it at the timeout), the stop that follows finds
+	// the supervisor and everything below it.
+	_, err = ocf.StartHelper(ctx, ocf.HelperStart{
+		Agent: name, Name: "supervise", Args: []string{c.instance},
+		Spec: s,
+		// The supervisor runs without our environment: it gets all it
+		// needs in the spec, and OCF_* variables would only confuse a
+		// VNFC. The resource's name is there for an operator's ps, as in
+		// the VNFC's.
+		Env:    []string{"PATH=" + searchPath, "VNFHA_RESOURCE=" + c.instance},
+		Output: out,
+		// On a failed start the supervisor gets SIGTERM first: it then
+		// ends the VNFC and all below it, which live in other process
+		// groups than its own.
+		StopGrace: supervisorStopGrace,
+	})
 	switch {
-	case line == supervisorReady:
-	case line != "":
-		return ocf.Generic("%s", line)
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		return ocf.Generic("the VNFC did not start within the start timeout")
-	default:
-		return ocf.Generic("the supervisor ended before it started the VNFC: %v", err)
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
+		return b.timedOut(c)
+	case err != nil:
+		return ocf.Generic("%v", err)
 	}
 	rec, err := readRecord(b.dir)
-	if err != nil || rec == nil {
-		return ocf.Generic("supervisor started the VNFC but left no state: %v", err)
+	if err != nil || rec == nil || rec.Starting || rec.Main.PID == 0 {
+		return ocf.Generic("the supervisor started the VNFC but left no state: %v", err)
 	}
 	b.rec = rec
 	return nil
 }
 
+// supervisorStopGrace is how long a failed start gives the supervisor,
+// after SIGTERM, to end what it started before it is killed: it kills its
+// tree with SIGKILL, so milliseconds are enough. It is spent after the
+// handler's context ended, in the operation's margin (at least a second),
+// and stop, which runs next, ends whatever it left.
+const supervisorStopGrace = 300 * time.Millisecond
+
+// timedOut says why start ran out of time before the VNFC ran.
+func (b *processBackend) timedOut(c *config) error {
+	if c.pidfile == "" {
+		return ocf.Generic("the VNFC did not start within the start timeout")
+	}
+	if rec, err := readRecord(b.dir); err == nil && rec != nil && rec.Main.PID != 0 && !rec.Forked {
+		// The supervisor has been told to end it by now: the record says
+		// it never exited.
+		return ocf.Generic("pid file %s not written within the start timeout: %s did not exit; "+
+			"with pidfile, the command must fork and exit 0", show(c.pidfile), show(filepath.Base(c.path)))
+	}
+	return ocf.Generic("pid file %s not written within the start timeout", show(c.pidfile))
+}
+
+func (b *processBackend) startedAt() time.Time { return b.rec.Started }
+
 // arm makes an exit of the VNFC a failure to report from now on. It fails
 // if the VNFC already exited, so that start cannot succeed over a dead
 // process.
-func (b *processBackend) arm(context.Context) error {
+func (b *processBackend) arm(ctx context.Context) error {
 	armed := filepath.Join(b.dir, armedFile)
 	if err := touch(armed); err != nil {
 		return err
 	}
-	if gone, how := b.gone(context.Background()); gone {
+	if gone, how := b.wait(ctx, 0); gone {
 		take(armed)
 		return ocf.Generic("%s", how)
 	}
 	return nil
 }
 
-func (b *processBackend) gone(context.Context) (bool, string) {
-	if b.rec.Main.alive() {
+// wait waits up to d for the VNFC's main process to end, woken by the
+// kernel (a pidfd), and says how it ended.
+func (b *processBackend) wait(ctx context.Context, d time.Duration) (bool, string) {
+	if dl, ok := ctx.Deadline(); ok {
+		d = min(d, time.Until(dl))
+	}
+	if !b.rec.Main.WaitExit(max(d, 0)) {
 		return false, ""
 	}
 	return true, b.exitReason(b.rec)
 }
 
+// exitWait bounds how long start waits for the supervisor to say how the
+// VNFC ended: it writes that the moment it has reaped it, within
+// milliseconds.
+const exitWait = 500 * time.Millisecond
+
+// exitReason says how the VNFC ended during start.
 func (b *processBackend) exitReason(rec *record) string {
-	// The VNFC may be a zombie not yet reaped: the supervisor writes how it
-	// ended, then exits, within microseconds.
-	rec.Supervisor.waitExit(time.Second)
-	if bs, err := os.ReadFile(filepath.Join(b.dir, exitFile)); err == nil {
-		return strings.TrimSpace(string(bs))
+	deadline := time.Now().Add(exitWait)
+	for i := 0; i < int(exitWait/(2*time.Millisecond)); i++ {
+		if e := readExit(b.dir); e != nil {
+			return fmt.Sprintf("the VNFC %s during start (pid %d)", e.How, e.PID)
+		}
+		if !rec.Supervisor.Alive() || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(2 * time.Millisecond)
 	}
-	return fmt.Sprintf("the VNFC (pid %d) exited during start", rec.Main.PID)
+	if e := readExit(b.dir); e != nil {
+		return fmt.Sprintf("the VNFC %s during start (pid %d)", e.How, e.PID)
+	}
+	return fmt.Sprintf("the VNFC ended during start (pid %d)", rec.Main.PID)
 }
 
 // killWait bounds how long stop waits for the VNFC to die after SIGKILL,
 // and for the supervisor to follow it.
 const killWait = 5 * time.Second
 
-// stop ends the VNFC: stop_signal to its process group, SIGKILL to the
-// group after stop_timeout, then the state directory goes. It is what the
-// OCF stop must be: idempotent, and successful whenever nothing of the
-// VNFC is left, whatever state it was in (supervisor or VNFC already dead).
+// stop ends the VNFC: stop_signal to every process of it, SIGKILL after
+// stop_timeout, then the state directory goes. It is what the OCF stop
+// must be: idempotent, and successful whenever nothing of the VNFC is
+// left, whatever state it was in (supervisor or VNFC already dead, or a
+// start that never finished).
 func (b *processBackend) stop(ctx context.Context, c *config, log logger) error {
 	rec, err := readRecord(b.dir)
 	if err != nil {
@@ -202,7 +223,7 @@ func (b *processBackend) stop(ctx context.Context, c *config, log logger) error 
 	// Disarm first: from here on an exit is ours, not a failure.
 	take(filepath.Join(b.dir, armedFile))
 	if rec != nil {
-		if err := b.kill(ctx, rec, c, log); err != nil {
+		if err := b.end(ctx, rec, c, log); err != nil {
 			return err
 		}
 	}
@@ -212,55 +233,124 @@ func (b *processBackend) stop(ctx context.Context, c *config, log logger) error 
 	return nil
 }
 
-func (b *processBackend) kill(ctx context.Context, rec *record, c *config, log logger) error {
+// members returns the live processes of the VNFC: everything below the
+// supervisor (a child subreaper, so even daemons that left the VNFC's
+// group and session), the main process, and the members of its process
+// group that the supervisor no longer holds (it was killed). Processes
+// older than the supervisor are never members: a process group id is
+// only reused once the group is empty, and then by a newer process.
+func (rec *record) members() []procID {
+	ps, err := scanProcs()
+	if err != nil {
+		return []procID{rec.Main}
+	}
+	var out []procID
+	seen := map[int]bool{rec.Supervisor.PID: true}
+	add := func(id procID) {
+		if id.PID > 0 && !seen[id.PID] {
+			seen[id.PID] = true
+			out = append(out, id)
+		}
+	}
+	if rec.Supervisor.Alive() {
+		for _, id := range descendants(ps, rec.Supervisor.PID) {
+			add(id)
+		}
+	}
+	if rec.Main.Alive() {
+		add(rec.Main)
+	}
+	for _, p := range ps {
+		if rec.PGID > 0 && p.PGID == rec.PGID && p.Stat.Start >= rec.Supervisor.Start && !p.Zombie() {
+			add(p.procID)
+		}
+	}
+	return out
+}
+
+// end ends the processes rec names: stop_signal, and SIGKILL once the
+// grace is over. The grace is cut so that SIGKILL and the wait for it fit
+// before ctx ends, and the waits after SIGKILL may use the cleanup time
+// after it (ocf.CleanupContext): a stop that times out gets the node
+// fenced.
+func (b *processBackend) end(ctx context.Context, rec *record, c *config, log logger) error {
 	sig, grace := syscall.SIGTERM, 20*time.Second
 	if c != nil {
 		sig, grace = c.stopSignal, c.stopTimeout
 	}
-	// Leave time for SIGKILL within the operation's timeout: a stop that
-	// times out gets the node fenced.
 	if dl, ok := ctx.Deadline(); ok {
 		left := time.Until(dl)
-		if g := left - killWait - time.Second; g < grace {
-			// Short of time: half of what is left, so SIGKILL and the
-			// wait for it still fit.
-			grace = max(g, left/2, 0)
-		}
+		grace = min(grace, max(left-min(killWait, left/2), 0))
 	}
-	if rec.Main.alive() {
-		signalGroup(rec, sig)
+	cctx, cancel := ocf.CleanupContext(ctx)
+	defer cancel()
+	// killFor is how long a wait after SIGKILL may take: killWait, or
+	// what is left of the cleanup time.
+	killFor := func() time.Duration {
+		if dl, ok := cctx.Deadline(); ok {
+			return max(min(killWait, time.Until(dl)), 0)
+		}
+		return killWait
+	}
+	procs := rec.members()
+	if len(procs) > 0 {
+		signalAll(procs, sig)
 		// A stopped (SIGSTOP) VNFC handles the signal only once it runs
 		// again, as systemd does after KillSignal.
-		signalGroup(rec, syscall.SIGCONT)
-		if !rec.Main.waitExit(grace) {
-			log.Warnf("the VNFC (pid %d) outlived %s after SIG%s; sending SIGKILL", rec.Main.PID, grace, sigName(sig))
-			signalGroup(rec, syscall.SIGKILL)
-			if !rec.Main.waitExit(killWait) {
-				return ocf.Generic("the VNFC (pid %d) survived SIGKILL for %s", rec.Main.PID, killWait)
+		signalAll(procs, syscall.SIGCONT)
+		if !waitAll(procs, grace) {
+			log.Warnf("the VNFC (pid %d) outlived %s after SIG%s; sending SIGKILL", rec.Main.PID, grace.Round(time.Millisecond), sigName(sig))
+			signalAll(procs, syscall.SIGKILL)
+			if !waitAll(procs, killFor()) {
+				return ocf.Generic("%s survived SIGKILL", describeLive(procs))
 			}
 		}
 	}
-	// The supervisor reaps the VNFC, kills the rest of its group and exits.
-	if !rec.Supervisor.waitExit(killWait) {
-		log.Warnf("the supervisor (pid %d) did not exit; killing it", rec.Supervisor.PID)
-		_ = rec.Supervisor.signal(syscall.SIGKILL)
-		rec.Supervisor.waitExit(killWait)
+	// The supervisor kills whatever is still below it (forked since the
+	// scan), reaps it and exits: SIGTERM asks it to, in case the main
+	// process's end did not.
+	if rec.Supervisor.Alive() {
+		_ = rec.Supervisor.Signal(syscall.SIGTERM)
+		if !rec.Supervisor.WaitExit(min(killFor(), treeKillWait+time.Second)) {
+			log.Warnf("the supervisor (pid %d) did not exit; killing it", rec.Supervisor.PID)
+			_ = rec.Supervisor.Signal(syscall.SIGKILL)
+			rec.Supervisor.WaitExit(killFor())
+		}
 	}
-	// Whatever of the group outlived its leader, with no supervisor left
-	// to kill it (it was dead, or killed above).
-	if rec.PGID > 0 {
-		_ = syscall.Kill(-rec.PGID, syscall.SIGKILL)
+	// The check: nothing of the VNFC is left. What was below the
+	// supervisor, if it died first, is now init's: still found by its
+	// process group or by the first scan.
+	left := append(rec.members(), procs...)
+	signalAll(left, syscall.SIGKILL)
+	if !waitAll(left, killFor()) {
+		return ocf.Generic("%s survived SIGKILL", describeLive(left))
 	}
 	return nil
 }
 
-// signalGroup signals the VNFC's process group, and its main process if a
-// daemon left the group.
-func signalGroup(rec *record, sig syscall.Signal) {
-	if rec.PGID > 0 {
-		_ = syscall.Kill(-rec.PGID, sig)
+// signalAll sends sig to each process that is still the one its procID
+// names.
+func signalAll(ids []procID, sig syscall.Signal) {
+	for _, id := range ids {
+		_ = id.Signal(sig)
 	}
-	_ = rec.Main.signal(sig)
+}
+
+// describeLive names the first live process of ids, for an exit reason.
+func describeLive(ids []procID) string {
+	n, first := 0, 0
+	for _, id := range ids {
+		if id.Alive() {
+			if n == 0 {
+				first = id.PID
+			}
+			n++
+		}
+	}
+	if n == 1 {
+		return fmt.Sprintf("pid %d", first)
+	}
+	return fmt.Sprintf("%d processes of the VNFC (pid %d, ...)", n, first)
 }
 
 func sigName(sig syscall.Signal) string {

@@ -3,7 +3,6 @@ package vnfc
 import (
 	"context"
 	"fmt"
-	"log"
 	"os/exec"
 	"strings"
 	"time"
@@ -84,14 +83,14 @@ func (r report) send(logf func(string, ...any)) (string, error) {
 	return "crm_resource", nil
 }
 
-// tell sends the report and logs how it went, for the log_file.
-func (r report) tell() {
-	how, err := r.send(log.Printf)
+// tell sends the report and logs how it went.
+func (r report) tell(l helperLog) {
+	how, err := r.send(l.Warnf)
 	if err != nil {
-		log.Printf("report the failure to Pacemaker: %v; the next monitor will find it", err)
+		l.Errorf("report the failure to Pacemaker: %v; the next monitor will find it", err)
 		return
 	}
-	log.Printf("reported the failure of %s on %s to Pacemaker through %s", r.Instance, r.Node, how)
+	l.Infof("reported the failure of %s on %s to Pacemaker through %s", r.Instance, r.Node, how)
 }
 
 // native reports whether the controller's IPC may be used: Pacemaker told

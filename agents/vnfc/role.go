@@ -58,7 +58,8 @@ func crmAttribute(ctx context.Context, req *ocf.Request, args ...string) error {
 	argv = append(argv, args...)
 	out, err := exec.CommandContext(ctx, bin, argv...).CombinedOutput()
 	if err != nil {
-		return ocf.Generic("crm_attribute %s: %v%s", strings.Join(argv, " "), err, lastLine(string(out)))
+		// The cause first: Pacemaker keeps 128 bytes of a reason.
+		return ocf.Generic("set the promotion score: %v%s (crm_attribute %s)", err, lastLine(string(out)), strings.Join(args, " "))
 	}
 	return nil
 }
@@ -69,7 +70,7 @@ func (c *config) runHook(ctx context.Context, h *hook, action string) error {
 		return nil
 	}
 	if h.url != nil {
-		return postHook(ctx, h, action)
+		return c.postHook(ctx, h, action)
 	}
 	if out, err := c.runAsVNFC(ctx, h.argv, "VNFHA_ACTION="+action); err != nil {
 		if ctx.Err() != nil {
@@ -80,23 +81,30 @@ func (c *config) runHook(ctx context.Context, h *hook, action string) error {
 	return nil
 }
 
-func postHook(ctx context.Context, h *hook, action string) error {
+// postHook is an http or https hook: a POST that must answer 2xx. An https
+// hook's server is verified as the health check's is (tls_verify,
+// tls_ca_file).
+func (c *config) postHook(ctx context.Context, h *hook, action string) error {
+	client, err := c.httpClient()
+	if err != nil {
+		return err
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.url.String(), strings.NewReader(""))
 	if err != nil {
 		return ocf.Generic("%s hook %s: %v", action, h, err)
 	}
 	req.Header.Set("User-Agent", "vnfha-vnfc-"+action)
 	req.Close = true
-	resp, err := httpClient().Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ocf.Generic("%s hook %s did not answer within the %s timeout", action, h, action)
 		}
-		return ocf.Generic("%s hook %s: %v", action, h, err)
+		return ocf.Generic("%s hook %s: %v", action, h, unwrapURLError(err))
 	}
 	resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return ocf.Generic("%s hook %s: HTTP status %s", action, h, resp.Status)
+		return ocf.Generic("%s hook %s: HTTP status %d %s", action, h, resp.StatusCode, http.StatusText(resp.StatusCode))
 	}
 	return nil
 }

@@ -4,11 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/vnfha/vnfha/internal/durable"
 	"github.com/vnfha/vnfha/ocf"
 )
 
@@ -25,7 +27,8 @@ const (
 	// failure only if its own remove succeeded, so a deliberate stop is
 	// never reported, whatever the interleaving.
 	armedFile = "armed"
-	// exitFile says how the VNFC ended when it ended on its own.
+	// exitFile says how the VNFC ended (an exitRecord), written by the
+	// supervisor when it reaps the VNFC's main process.
 	exitFile = "exit"
 	// promotedFile exists while the instance is promoted.
 	promotedFile = "promoted"
@@ -36,16 +39,92 @@ type record struct {
 	// Backend is the backend start used; stop and monitor follow it.
 	Backend string `json:"backend,omitempty"`
 	// Unit is the systemd unit, for backend=systemd.
-	Unit       string    `json:"unit,omitempty"`
-	Supervisor procID    `json:"supervisor"`
-	Main       procID    `json:"main"`
-	PGID       int       `json:"pgid"`
-	Started    time.Time `json:"started"`
+	Unit       string `json:"unit,omitempty"`
+	Supervisor procID `json:"supervisor"`
+	// Main is the VNFC's main process: the command, or with pidfile the
+	// daemon it left; zero until the supervisor has started it.
+	Main procID `json:"main"`
+	PGID int    `json:"pgid"`
+	// Started is when Main was found running: the start of the settle
+	// time.
+	Started time.Time `json:"started"`
+	// Starting is set until the supervisor has a main process to watch:
+	// before it started the command, and with pidfile until the pid file
+	// named the daemon. A record that is still starting when no start is
+	// under way is what a start that ran out of time left: it reads as
+	// failed, never as stopped, so that Pacemaker stops it.
+	Starting bool `json:"starting,omitempty"`
+	// Forked is set, with pidfile, once the command's first process has
+	// exited 0: the supervisor then waits for the pid file. A start that
+	// runs out of time without it had a command that stayed in the
+	// foreground.
+	Forked bool `json:"forked,omitempty"`
 }
 
-// stateDir is the state directory of the instance req runs for.
-func stateDir(env *ocf.Env) string {
-	return filepath.Join(env.RscTmp, "vnfha-vnfc", env.Instance)
+// exitRecord is the content of exitFile.
+type exitRecord struct {
+	PID int       `json:"pid"`
+	How string    `json:"how"` // describeWait's text: "exited with status 1"
+	At  time.Time `json:"at"`
+}
+
+// readExit returns how the VNFC ended, or nil when the supervisor has not
+// said.
+func readExit(dir string) *exitRecord {
+	b, err := readSmall(filepath.Join(dir, exitFile))
+	if err != nil {
+		return nil
+	}
+	var e exitRecord
+	if json.Unmarshal(b, &e) != nil || e.How == "" {
+		return nil
+	}
+	return &e
+}
+
+// stateMax bounds what is read of a state file: ours are a few hundred
+// bytes, and the directory is root's, but a bound costs nothing.
+const stateMax = 64 << 10
+
+// readSmall reads a file of the state directory, up to stateMax bytes.
+func readSmall(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, stateMax))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return b, nil
+}
+
+// checkInstance refuses an instance name that would not stay one
+// directory below HA_RSCTMP/vnfha-vnfc (ocf.CheckName: "", "." and "..",
+// a slash, a NUL or another control character, over 255 bytes; principle
+// 6). Pacemaker's ids (XML ids, with ":N" for a clone instance) all pass.
+func checkInstance(name string) error {
+	if name == "" {
+		return ocf.NotConfigured("OCF_RESOURCE_INSTANCE is not set; it names the state directory")
+	}
+	if err := ocf.CheckName(name); err != nil {
+		return ocf.NotConfigured("the resource name %s %v: it names the state directory", show(name), err)
+	}
+	return nil
+}
+
+// stateDir is the state directory of the instance env runs for, or an
+// ERR_CONFIGURED error for a name that would not stay inside
+// HA_RSCTMP/vnfha-vnfc: checked before any file is touched.
+func stateDir(env *ocf.Env) (string, error) {
+	if err := checkInstance(env.Instance); err != nil {
+		return "", err
+	}
+	if !filepath.IsAbs(env.RscTmp) {
+		return "", ocf.NotConfigured("HA_RSCTMP %s is not an absolute path", ocf.Quote(env.RscTmp))
+	}
+	return filepath.Join(env.RscTmp, "vnfha-vnfc", env.Instance), nil
 }
 
 // resetDir empties the state directory for a new start.
@@ -61,7 +140,7 @@ func resetDir(dir string) error {
 
 // readRecord returns nil, nil when no VNFC was started.
 func readRecord(dir string) (*record, error) {
-	b, err := os.ReadFile(filepath.Join(dir, stateFile))
+	b, err := readSmall(filepath.Join(dir, stateFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -76,7 +155,8 @@ func readRecord(dir string) (*record, error) {
 }
 
 // writeRecord replaces stateFile atomically, so that a concurrent monitor
-// never reads half of it.
+// never reads half of it, and durably: the record is what a stop after a
+// crash of the agent, or of the node's tmpfs writer, finds.
 func writeRecord(dir string, r *record) error {
 	b, err := json.Marshal(r)
 	if err != nil {
@@ -85,23 +165,11 @@ func writeRecord(dir string, r *record) error {
 	return writeFileAtomic(filepath.Join(dir, stateFile), b)
 }
 
+// writeFileAtomic replaces path atomically and durably (internal/durable:
+// a temporary file, fsynced, renamed over it, the directory fsynced),
+// readable by root only.
 func writeFileAtomic(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return durable.WriteFile(path, b, 0o600)
 }
 
 // touch creates an empty file.

@@ -4,17 +4,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vnfha/vnfha/internal/procid"
+	"github.com/vnfha/vnfha/ocf"
 )
 
 // spec is what start hands the supervisor on its stdin: everything needed to
@@ -34,56 +34,81 @@ type spec struct {
 	// Report is how to tell Pacemaker of a failure; nil without
 	// fast_fail.
 	Report *report `json:"report,omitempty"`
+	// Instance names the resource in the node's log; Log is where that
+	// log is (the action's ocf.Env.Log).
+	Instance string        `json:"instance"`
+	Log      ocf.LogTarget `json:"log"`
 }
 
-// supervisorReady is the line the supervisor writes on fd 3 once the VNFC
-// runs; anything else is the reason it could not start it.
-const supervisorReady = "ok"
-
 // pidfileWait bounds how long a forking VNFC may take, after its first
-// process exits, to write the pid file of the daemon it left behind.
+// process exited 0, to write the pid file of the daemon it left behind.
+// The wait for the first process to exit is bounded by start's timeout
+// alone: start then stops everything.
 const pidfileWait = 5 * time.Second
 
-// supervise is the helper "vnfha-agent --helper vnfc supervise". Start runs
-// it detached (setsid, stdio on the log), and it lives as long as the VNFC:
-// it starts the VNFC as a child in its own process group, reaps it, and
-// the moment the VNFC exits while armed, tells Pacemaker with
-// "crm_resource --fail" so that recovery starts now rather than at the next
-// monitor. Then it kills what is left of the VNFC's process group and exits.
+// pidfilePoll is how often the pid file is read during that wait: there
+// is no event for "a file was written" worth an inotify watch here.
+const pidfilePoll = 10 * time.Millisecond
+
+// treeKillWait bounds how long the supervisor keeps killing its
+// descendants at its end: a process in uninterruptible sleep (D) cannot be
+// reaped until its I/O ends, and must not keep the supervisor alive; stop
+// then finds it and fails, which is right for a VNFC that cannot be ended.
+const treeKillWait = 2 * time.Second
+
+// supervise is the helper "vnfha-agent --helper vnfc supervise INSTANCE",
+// started with the helper protocol (ocf.StartHelper: its spec on stdin,
+// "ok" or the reason it failed on fd 3). It lives as long as the VNFC: it
+// starts the VNFC as a child in its own process group, reaps it, and the
+// moment the VNFC exits while armed, tells Pacemaker (report.go: the
+// controller's IPC, crm_resource --fail as the fallback) so that recovery
+// starts now rather than at the next monitor. Then it kills every process
+// left below it and exits. INSTANCE is for ps only.
 //
-// It is a child subreaper, so a VNFC that forks into the background (see
-// pidfile) stays its child and is reaped by it.
+// It is a child subreaper, so everything the VNFC starts stays below it,
+// even a daemon that left the VNFC's process group and session (with
+// pidfile, or setsid -f): orphans are reparented to the supervisor, which
+// kills them all when the VNFC ends (killTree), and on SIGTERM, which is
+// how stop, and a start that failed, ask it to end what is left.
 func supervise(args []string) int {
-	log.SetFlags(log.LstdFlags | log.Lmicroseconds)
-	log.SetPrefix(fmt.Sprintf("vnfha-vnfc-supervisor[%d]: ", os.Getpid()))
-	status := os.NewFile(3, "status")
-	if status == nil || len(args) != 0 {
-		fmt.Fprintln(os.Stderr, "usage: vnfha-agent --helper vnfc supervise <spec on stdin, status on fd 3>")
+	conn, err := ocf.OpenHelper()
+	if err != nil || len(args) > 1 {
+		fmt.Fprintf(os.Stderr, "usage: vnfha-agent --helper vnfc supervise [INSTANCE] <spec on stdin, status on fd 3>: %v\n", err)
 		return 2
 	}
 	var s spec
-	if err := json.NewDecoder(io.LimitReader(os.Stdin, 1<<20)).Decode(&s); err != nil {
-		fmt.Fprintf(status, "read supervisor spec: %v\n", err)
+	if err := conn.ReadSpec(&s); err != nil {
+		_ = conn.Fail("%v", err)
 		return 2
 	}
-	sv := &supervisor{spec: s, status: status}
+	sv := &supervisor{spec: s, conn: conn, log: newHelperLog("vnfha-vnfc-supervisor", s.Log, s.Instance)}
 	return sv.run()
 }
 
 type supervisor struct {
 	spec
-	status *os.File
-	main   procID
-	pgid   int
+	conn *ocf.HelperConn // start's end: answered once
+	log  helperLog
+	self procID
+	main procID
+	pgid int
+	rec  *record
+	// With pidfile, once the first process exited 0: the pid file is read
+	// at every tick until pidDeadline.
+	pidTicker   *time.Ticker
+	pidDeadline time.Time
 }
 
+// starting reports whether start still waits for the supervisor's answer.
+func (sv *supervisor) starting() bool { return !sv.conn.Reported() }
+
+// fail ends a start that did not get the VNFC running: it says why to
+// start, for its exit reason, and in the log.
 func (sv *supervisor) fail(format string, args ...any) int {
 	msg := fmt.Sprintf(format, args...)
-	log.Print(msg)
-	if sv.status != nil {
-		fmt.Fprintln(sv.status, msg)
-		sv.status.Close()
-		sv.status = nil
+	sv.log.Warnf("%s", msg)
+	if sv.starting() {
+		_ = sv.conn.Fail("%s", msg)
 	}
 	return 1
 }
@@ -93,9 +118,10 @@ func (sv *supervisor) run() int {
 		return sv.fail("become child subreaper: %v", err)
 	}
 	// SIGCHLD is what wakes the loop; it is subscribed before the first
-	// child exists, so that no exit is missed.
+	// child exists, so that no exit is missed. SIGTERM is stop's request
+	// to end everything below the supervisor.
 	sigs := make(chan os.Signal, 16)
-	signal.Notify(sigs, syscall.SIGCHLD)
+	signal.Notify(sigs, syscall.SIGCHLD, syscall.SIGTERM)
 	// The supervisor has no terminal, but a stray SIGHUP or SIGINT must
 	// not end it and leave the VNFC unsupervised. They are caught and
 	// dropped, not ignored: an ignored signal stays ignored across exec, and
@@ -103,67 +129,142 @@ func (sv *supervisor) run() int {
 	// a signal that was ignored when it started).
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGHUP, syscall.SIGINT)
 
-	self, err := identify(os.Getpid())
-	if err != nil {
+	var err error
+	if sv.self, err = procid.Self(); err != nil {
 		return sv.fail("read own /proc entry: %v", err)
+	}
+	// The supervisor names itself in the record before it starts
+	// anything: if start ends from here on (its timeout, or the executor
+	// kills it), the stop Pacemaker runs next finds the supervisor, and
+	// ends it and whatever runs below it. If a stop has already removed
+	// the state directory, this write fails and nothing is started.
+	sv.rec = &record{Backend: backendProcess, Supervisor: sv.self, Starting: true}
+	if err := writeRecord(sv.Dir, sv.rec); err != nil {
+		return sv.fail("%v", err)
 	}
 	first, err := sv.spawn()
 	if err != nil {
-		return sv.fail("start %s: %v", sv.Path, err)
+		return sv.fail("start %s: %v", show(sv.Path), err)
 	}
 	sv.pgid = first
-	rec := &record{Supervisor: self, PGID: first, Started: time.Now()}
-	if sv.main, err = identify(first); err != nil {
+	if sv.main, err = procid.Of(first); err != nil {
 		// It is our child and not reaped, so its entry exists.
+		sv.killTree()
 		return sv.fail("read /proc entry of pid %d: %v", first, err)
 	}
-	if sv.PIDFile == "" {
-		rec.Main = sv.main
-		if err := writeRecord(sv.Dir, rec); err != nil {
-			sv.killGroup()
-			return sv.fail("%v", err)
-		}
-		sv.ready()
+	// The record names the VNFC before anything waits on it.
+	sv.rec.Main, sv.rec.PGID, sv.rec.Started, sv.rec.Starting = sv.main, first, time.Now(), sv.PIDFile != ""
+	if err := writeRecord(sv.Dir, sv.rec); err != nil {
+		sv.killTree()
+		return sv.fail("%v", err)
 	}
-	log.Printf("started %s as pid %d", strings.Join(sv.Argv, " "), first)
-
-	for range sigs {
-		for {
-			var ws unix.WaitStatus
-			pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
-			if pid <= 0 || err != nil {
-				break
-			}
-			if pid != sv.main.PID {
-				continue // a reparented grandchild
-			}
-			if sv.PIDFile != "" && sv.status != nil {
-				// The forking VNFC's first process: it must exit 0 and
-				// leave its daemon's pid behind.
-				if !ws.Exited() || ws.ExitStatus() != 0 {
-					sv.killGroup()
-					return sv.fail("%s %s before writing %s", sv.Path, describeWait(ws), sv.PIDFile)
-				}
-				daemon, err := sv.readDaemon()
-				if err != nil {
-					sv.killGroup()
-					return sv.fail("%v", err)
-				}
-				sv.main, rec.Main = daemon.procID, daemon.procID
-				// A daemon usually calls setsid: its group, not the
-				// first process's, is the one to kill.
-				sv.pgid, rec.PGID = daemon.pgid, daemon.pgid
-				if err := writeRecord(sv.Dir, rec); err != nil {
-					sv.killGroup()
-					return sv.fail("%v", err)
-				}
-				log.Printf("daemon runs as pid %d", daemon.PID)
-				sv.ready()
-				continue
-			}
-			sv.exited(ws)
-			return 0
+	sv.log.Infof("started %s as pid %d", ocf.Quote(strings.Join(sv.Argv, " ")), first)
+	if sv.PIDFile == "" {
+		if code, ok := sv.ready(); !ok {
+			return code
 		}
+	}
+
+	for {
+		select {
+		case sig := <-sigs:
+			if sig == syscall.SIGTERM {
+				return sv.terminate()
+			}
+			if code, done := sv.reap(); done {
+				return code
+			}
+		case <-sv.poll():
+			d, err := sv.findDaemon()
+			var later *notYet
+			switch {
+			case err == nil:
+				sv.pidTicker.Stop()
+				sv.pidTicker = nil
+				if code, ok := sv.follow(d); !ok {
+					return code
+				}
+			case errors.Is(err, errNoPidYet) && time.Now().Before(sv.pidDeadline):
+				// Not yet: read it again at the next tick.
+			case errors.As(err, &later):
+				sv.killTree()
+				return sv.fail("%s (waited %s after %s exited)", later.msg, pidfileWait, filepath.Base(sv.Path))
+			case errors.Is(err, errNoPidYet):
+				sv.killTree()
+				return sv.fail("pid file %s not written within %s after %s exited", sv.PIDFile, pidfileWait, filepath.Base(sv.Path))
+			default:
+				sv.killTree()
+				return sv.fail("%v", err)
+			}
+		}
+	}
+}
+
+// poll is the pid file's tick, nil (never ready) when no pid file is
+// awaited.
+func (sv *supervisor) poll() <-chan time.Time {
+	if sv.pidTicker == nil {
+		return nil
+	}
+	return sv.pidTicker.C
+}
+
+// reap reaps every child that has exited. It returns done when the
+// supervisor's work is over, with its exit status.
+func (sv *supervisor) reap() (int, bool) {
+	for {
+		var ws unix.WaitStatus
+		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+		if pid <= 0 || err != nil {
+			return 0, false
+		}
+		if pid != sv.main.PID {
+			continue // a reparented descendant
+		}
+		if sv.PIDFile != "" && sv.rec.Starting {
+			// The forking VNFC's first process: it must exit 0 and leave
+			// its daemon's pid behind.
+			if !ws.Exited() || ws.ExitStatus() != 0 {
+				sv.killTree()
+				return sv.fail("%s %s before writing pid file %s", filepath.Base(sv.Path), describeWait(ws), sv.PIDFile), true
+			}
+			sv.main = procID{}
+			sv.rec.Forked = true
+			if err := writeRecord(sv.Dir, sv.rec); err != nil {
+				sv.killTree()
+				return sv.fail("%v", err), true
+			}
+			sv.pidDeadline = time.Now().Add(pidfileWait)
+			sv.pidTicker = time.NewTicker(pidfilePoll)
+			continue
+		}
+		sv.exited(ws)
+		return 0, true
+	}
+}
+
+// follow makes the daemon named by the pid file the VNFC's main process.
+func (sv *supervisor) follow(d daemon) (int, bool) {
+	sv.main = d.procID
+	// A daemon usually calls setsid: its group, not the first process's,
+	// is the VNFC's.
+	sv.pgid = d.pgid
+	sv.rec.Main, sv.rec.PGID, sv.rec.Started, sv.rec.Starting = d.procID, d.pgid, time.Now(), false
+	if err := writeRecord(sv.Dir, sv.rec); err != nil {
+		sv.killTree()
+		return sv.fail("%v", err), false
+	}
+	sv.log.Infof("the daemon runs as pid %d", d.PID)
+	return sv.ready()
+}
+
+// terminate is the end stop asks for: everything below the supervisor is
+// killed, then it exits.
+func (sv *supervisor) terminate() int {
+	sv.log.Infof("asked to stop: ending every process left below the supervisor")
+	sv.killTree()
+	if sv.starting() {
+		return sv.fail("stopped before the VNFC was ready")
 	}
 	return 0
 }
@@ -186,16 +287,21 @@ func (sv *supervisor) spawn() (int, error) {
 	}
 	pid := p.Pid
 	// The os.Process is dropped without Wait: run reaps with wait4(-1),
-	// which is the only way to also reap reparented grandchildren.
+	// which is the only way to also reap reparented descendants.
 	_ = p.Release()
 	return pid, nil
 }
 
-// ready tells start that the VNFC runs.
-func (sv *supervisor) ready() {
-	fmt.Fprintln(sv.status, supervisorReady)
-	sv.status.Close()
-	sv.status = nil
+// ready tells start that the VNFC runs. If start is no longer there to
+// hear it (killed at its timeout), the start failed: the supervisor ends
+// what it started and exits, and the stop that follows finds nothing.
+func (sv *supervisor) ready() (int, bool) {
+	if err := sv.conn.Ready(); err != nil {
+		sv.log.Warnf("%v: start is gone; ending the VNFC", err)
+		sv.killTree()
+		return 1, false
+	}
+	return 0, true
 }
 
 // daemon is the main process of a forking VNFC.
@@ -204,77 +310,89 @@ type daemon struct {
 	pgid int
 }
 
-// readDaemon reads the pid file a forking VNFC writes and checks that the
-// pid is a live process of ours: reparented to the supervisor, the child
-// subreaper, when its parent exited.
-func (sv *supervisor) readDaemon() (daemon, error) {
-	deadline := time.Now().Add(pidfileWait)
-	var lastErr error
-	for i := 0; i < int(pidfileWait/(10*time.Millisecond)) && time.Now().Before(deadline); i++ {
-		b, err := os.ReadFile(sv.PIDFile)
-		if err == nil {
-			pid, perr := strconv.Atoi(strings.TrimSpace(string(b)))
-			if perr != nil || pid <= 0 {
-				return daemon{}, fmt.Errorf("pid file %s holds %q, not a pid", sv.PIDFile, strings.TrimSpace(string(b)))
-			}
-			st, err := readStat(pid)
-			if err != nil {
-				return daemon{}, fmt.Errorf("pid file %s names pid %d, which does not run", sv.PIDFile, pid)
-			}
-			if st.ppid != os.Getpid() {
-				return daemon{}, fmt.Errorf("pid file %s names pid %d, which the VNFC did not start", sv.PIDFile, pid)
-			}
-			return daemon{procID{PID: pid, Start: st.start}, st.pgid}, nil
-		}
-		lastErr = err
-		time.Sleep(10 * time.Millisecond)
+// findDaemon reads the pid file a forking VNFC writes and checks that the
+// pid is a live process below the supervisor: reparented to it, the child
+// subreaper, when its parent exited, or still below a parent of its own
+// that is on its way out. errNoPidYet (also for a pid that does not run
+// yet, or not yet below us) means "read it again".
+func (sv *supervisor) findDaemon() (daemon, error) {
+	pid, err := readPidfile(sv.PIDFile)
+	if err != nil {
+		return daemon{}, err
 	}
-	return daemon{}, fmt.Errorf("pid file %s not written within %s: %v", sv.PIDFile, pidfileWait, lastErr)
+	st, err := procid.ReadStat(pid)
+	if err != nil || st.Zombie() || !isDescendant(pid, os.Getpid()) {
+		// A stale pid file, from before this start, until the daemon
+		// writes its own: waited for, up to pidfileWait.
+		return daemon{}, &notYet{fmt.Sprintf("pid file %s names pid %d, which the VNFC did not start", sv.PIDFile, pid)}
+	}
+	return daemon{procID{PID: pid, Start: st.Start}, st.PGID}, nil
 }
+
+// notYet is a pid file that is wrong now and may still be rewritten by
+// the daemon: it counts as errNoPidYet until the wait ends, and then its
+// text is the reason.
+type notYet struct{ msg string }
+
+func (e *notYet) Error() string        { return e.msg }
+func (e *notYet) Is(target error) bool { return target == errNoPidYet }
 
 // exited handles the end of the VNFC's main process.
 func (sv *supervisor) exited(ws unix.WaitStatus) {
-	msg := fmt.Sprintf("the VNFC (pid %d) %s at %s", sv.main.PID, describeWait(ws), time.Now().Format(time.RFC3339Nano))
+	e := exitRecord{PID: sv.main.PID, How: describeWait(ws), At: time.Now()}
 	armed := take(filepath.Join(sv.Dir, armedFile))
+	// For start or monitor: how it ended.
+	b, _ := json.Marshal(e)
+	if err := writeFileAtomic(filepath.Join(sv.Dir, exitFile), b); err != nil {
+		sv.log.Warnf("%v", err)
+	}
+	msg := fmt.Sprintf("the VNFC (pid %d) %s", e.PID, e.How)
 	if !armed {
-		log.Printf("%s: stopped deliberately, or before start finished", msg)
-		// For a start that is still waiting: it reports this.
-		_ = writeFileAtomic(filepath.Join(sv.Dir, exitFile), []byte(msg+"\n"))
-		sv.killGroup()
+		sv.log.Infof("%s: stopped deliberately, or before start finished", msg)
+		sv.killTree()
 		return
 	}
-	log.Print(msg)
-	if err := writeFileAtomic(filepath.Join(sv.Dir, exitFile), []byte(msg+"\n")); err != nil {
-		log.Print(err)
-	}
+	// The one line an operator looks for after crm_mon shows the failure
+	// (with fast_fail, as "Simulated failure": see the agent's notes).
+	sv.log.Errorf("%s", msg)
 	// What is left of the group dies first, in one system call, so that a
 	// worker cannot hold the VNFC's port while Pacemaker restarts it here;
-	// then the report; reaping waits until after it.
+	// then the report; the rest of the tree and the reaping after it.
 	if sv.pgid > 0 {
 		_ = syscall.Kill(-sv.pgid, syscall.SIGKILL)
 	}
 	if sv.Report != nil {
-		sv.Report.tell()
+		sv.Report.tell(sv.log)
 	}
-	sv.killGroup()
+	sv.killTree()
 }
 
-// killGroup kills what is left of the VNFC's process group, and reaps it.
-func (sv *supervisor) killGroup() {
-	if sv.pgid > 0 {
-		_ = syscall.Kill(-sv.pgid, syscall.SIGKILL)
-	}
-	// Reap what exits now; bounded, because a process stuck in D state
-	// must not keep the supervisor alive.
-	for i := 0; i < 50; i++ {
-		var ws unix.WaitStatus
-		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
-		if errors.Is(err, unix.ECHILD) {
+// killTree kills every process below the supervisor and reaps them, until
+// it has no child left (wait4 says ECHILD: as a child subreaper, that
+// means no descendant either) or treeKillWait has passed.
+func (sv *supervisor) killTree() {
+	deadline := time.Now().Add(treeKillWait)
+	for {
+		if ps, err := scanProcs(); err == nil {
+			for _, p := range descendants(ps, os.Getpid()) {
+				_ = syscall.Kill(p.PID, syscall.SIGKILL)
+			}
+		}
+		for {
+			var ws unix.WaitStatus
+			pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+			if errors.Is(err, unix.ECHILD) {
+				return
+			}
+			if pid <= 0 || err != nil {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			sv.log.Errorf("processes below the supervisor outlived SIGKILL for %s; leaving them to stop", treeKillWait)
 			return
 		}
-		if pid <= 0 {
-			time.Sleep(2 * time.Millisecond)
-		}
+		time.Sleep(2 * time.Millisecond)
 	}
 }
 

@@ -1,12 +1,9 @@
 package vnfc
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,9 +19,10 @@ import (
 // "watch") follows the unit over D-Bus and reports its failure at once,
 // as the supervisor does for backend=process.
 type systemdBackend struct {
-	dir  string
-	unit string
-	rec  *record
+	dir     string
+	unit    string
+	rec     *record
+	started time.Time // when the start job finished
 }
 
 // unitOf is the unit of the instance: the unit parameter, else a
@@ -84,7 +82,7 @@ func (b *systemdBackend) status(ctx context.Context) (status, error) {
 	}
 	switch {
 	case st.Active():
-		return status{state: running, unsupervised: rec != nil && rec.Supervisor.PID != 0 && !rec.Supervisor.alive()}, nil
+		return status{state: running, unsupervised: rec != nil && rec.Supervisor.PID != 0 && !rec.Supervisor.Alive()}, nil
 	case st.ActiveState == "activating":
 		// Still starting (a unit file's ExecStartPre, or Type=notify):
 		// not yet up; start waits for it.
@@ -144,8 +142,14 @@ func (b *systemdBackend) start(ctx context.Context, c *config, env *ocf.Env) err
 		err = conn.Start(ctx, b.unit)
 	}
 	if err != nil {
+		// A VNFC that ended before its start job finished fails the job:
+		// say how it ended, as for an exit within the settle time.
+		if gone, how := b.gone(ctx); gone {
+			return ocf.Generic("%s", how)
+		}
 		return ocf.Generic("%v", err)
 	}
+	b.started = time.Now()
 	if c.fastFail {
 		w, err := startWatcher(ctx, b.dir, b.unit, env, c.logFile)
 		if err != nil {
@@ -174,12 +178,46 @@ func unitState(ctx context.Context, unit string) (systemd.State, error) {
 	return st, nil
 }
 
+func (b *systemdBackend) startedAt() time.Time { return b.started }
+
+// gone reports whether the unit has ended, and how, for start's reason.
 func (b *systemdBackend) gone(ctx context.Context) (bool, string) {
 	st, err := unitState(ctx, b.unit)
 	if err != nil || st.Active() || st.ActiveState == "activating" {
 		return false, ""
 	}
-	return true, describeUnit(b.unit, st)
+	switch st.ExecMainCode {
+	case 1:
+		return true, fmt.Sprintf("the VNFC exited with status %d during start (unit %s)", st.ExecMainStatus, b.unit)
+	case 2, 3:
+		return true, fmt.Sprintf("the VNFC was killed by signal %d during start (unit %s)", st.ExecMainStatus, b.unit)
+	}
+	// systemd unloads a transient unit that ended cleanly at once, and
+	// its exit status with it.
+	return true, fmt.Sprintf("the VNFC ended during start (unit %s is %s)", b.unit, st.ActiveState)
+}
+
+// systemdPoll is how often wait asks systemd for the unit's state: start
+// waits this way only through the settle time and the health check's
+// pauses, a few polls.
+const systemdPoll = 25 * time.Millisecond
+
+// wait polls the unit's state up to d, or until ctx ends.
+func (b *systemdBackend) wait(ctx context.Context, d time.Duration) (bool, string) {
+	deadline := time.Now().Add(d)
+	for {
+		if gone, how := b.gone(ctx); gone {
+			return true, how
+		}
+		left := time.Until(deadline)
+		if left <= 0 || ctx.Err() != nil {
+			return false, ""
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(min(left, systemdPoll)):
+		}
+	}
 }
 
 func (b *systemdBackend) arm(ctx context.Context) error {
@@ -229,8 +267,8 @@ func (b *systemdBackend) stop(ctx context.Context, c *config, log logger) error 
 	}
 	if rec != nil && rec.Supervisor.PID != 0 {
 		// The watcher exits when it sees the unit stop; make sure.
-		if !rec.Supervisor.waitExit(2 * time.Second) {
-			_ = rec.Supervisor.signal(syscall.SIGKILL)
+		if !rec.Supervisor.WaitExit(2 * time.Second) {
+			_ = rec.Supervisor.Signal(syscall.SIGKILL)
 		}
 	}
 	if err := os.RemoveAll(b.dir); err != nil {
@@ -241,9 +279,11 @@ func (b *systemdBackend) stop(ctx context.Context, c *config, log logger) error 
 
 // watchSpec is what start hands the watcher on its stdin.
 type watchSpec struct {
-	Dir    string `json:"dir"`
-	Unit   string `json:"unit"`
-	Report report `json:"report"`
+	Dir      string        `json:"dir"`
+	Unit     string        `json:"unit"`
+	Report   report        `json:"report"`
+	Instance string        `json:"instance"`
+	Log      ocf.LogTarget `json:"log"`
 }
 
 // startWatcher starts the watcher and waits until it follows the unit.
@@ -252,102 +292,83 @@ func startWatcher(ctx context.Context, dir, unit string, env *ocf.Env, logFile s
 	if err != nil {
 		return procID{}, err
 	}
-	specJSON, _ := json.Marshal(watchSpec{Dir: dir, Unit: unit, Report: r})
 	out, err := openLog(logFile)
 	if err != nil {
 		return procID{}, err
 	}
 	defer out.Close()
-	statusR, statusW, err := os.Pipe()
-	if err != nil {
-		return procID{}, fmt.Errorf("create pipe: %w", err)
-	}
-	defer statusR.Close()
-	defer statusW.Close()
-	cmd := ocf.HelperCommand(name, "watch")
-	cmd.Stdin = strings.NewReader(string(specJSON))
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.ExtraFiles = []*os.File{statusW}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	cmd.Env = []string{"PATH=" + searchPath}
+	henv := []string{"PATH=" + searchPath, "VNFHA_RESOURCE=" + env.Instance}
 	if v, ok := os.LookupEnv("DBUS_SYSTEM_BUS_ADDRESS"); ok {
-		cmd.Env = append(cmd.Env, "DBUS_SYSTEM_BUS_ADDRESS="+v)
+		henv = append(henv, "DBUS_SYSTEM_BUS_ADDRESS="+v)
 	}
-	if err := cmd.Start(); err != nil {
-		return procID{}, fmt.Errorf("start unit watcher: %w", err)
-	}
-	statusW.Close()
-	// The stdin copy finishes at once (a few hundred bytes); Wait is not
-	// called, so the copying goroutine is the only thing to wait for.
-	defer cmd.Process.Release()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = statusR.SetReadDeadline(dl)
-	}
-	line, err := bufio.NewReader(statusR).ReadString('\n')
-	if line = strings.TrimSpace(line); line != supervisorReady {
-		if line == "" {
-			line = fmt.Sprint(err)
-		}
-		return procID{}, ocf.Generic("unit watcher: %s", line)
-	}
-	id, err := identify(cmd.Process.Pid)
+	id, err := ocf.StartHelper(ctx, ocf.HelperStart{
+		Agent: name, Name: "watch", Args: []string{env.Instance},
+		Spec:   watchSpec{Dir: dir, Unit: unit, Report: r, Instance: env.Instance, Log: env.Log},
+		Env:    henv,
+		Output: out,
+	})
 	if err != nil {
-		return procID{}, ocf.Generic("unit watcher ended at once: %v", err)
+		return procID{}, ocf.Generic("unit watcher: %v", err)
 	}
 	return id, nil
 }
 
-// watch is the helper "vnfha-agent --helper vnfc watch": it follows the
-// unit over D-Bus and, the first time it sees it no longer active while
-// armed, reports the failure with crm_resource --fail. It exits once the
-// unit is down, reported or not (a stop).
+// watch is the helper "vnfha-agent --helper vnfc watch INSTANCE", started
+// with the helper protocol: it follows the unit over D-Bus and, the first
+// time it sees it no longer active while armed, reports the failure as the
+// supervisor does (report.go: the controller's IPC, crm_resource --fail as
+// the fallback). It exits once the unit is down, reported or not (a stop).
+// INSTANCE is for ps only.
 func watch(args []string) int {
-	log.SetFlags(log.LstdFlags | log.Lmicroseconds)
-	log.SetPrefix(fmt.Sprintf("vnfha-vnfc-watcher[%d]: ", os.Getpid()))
-	status := os.NewFile(3, "status")
+	conn, err := ocf.OpenHelper()
+	if err != nil || len(args) > 1 {
+		fmt.Fprintf(os.Stderr, "usage: vnfha-agent --helper vnfc watch [INSTANCE] <spec on stdin, status on fd 3>: %v\n", err)
+		return 2
+	}
 	var s watchSpec
-	if status == nil || len(args) != 0 {
-		fmt.Fprintln(os.Stderr, "usage: vnfha-agent --helper vnfc watch <spec on stdin, status on fd 3>")
+	if err := conn.ReadSpec(&s); err != nil {
+		_ = conn.Fail("%v", err)
 		return 2
 	}
-	if err := json.NewDecoder(io.LimitReader(os.Stdin, 1<<20)).Decode(&s); err != nil {
-		fmt.Fprintf(status, "read watcher spec: %v\n", err)
-		return 2
-	}
+	log := newHelperLog("vnfha-vnfc-watcher", s.Log, s.Instance)
 	ctx := context.Background()
-	conn, err := systemd.Dial(ctx)
+	sd, err := systemd.Dial(ctx)
 	if err != nil {
-		fmt.Fprintf(status, "connect to systemd: %v\n", err)
+		_ = conn.Fail("connect to systemd: %v", err)
 		return 1
 	}
-	defer conn.Close()
-	states, err := conn.Watch(ctx, s.Unit)
+	defer sd.Close()
+	states, err := sd.Watch(ctx, s.Unit)
 	if err != nil {
-		fmt.Fprintf(status, "%v\n", err)
+		_ = conn.Fail("%v", err)
 		return 1
 	}
-	ready := false
 	for st := range states {
-		if !ready {
-			fmt.Fprintln(status, supervisorReady)
-			status.Close()
-			ready = true
+		if !conn.Reported() {
+			if err := conn.Ready(); err != nil {
+				// Start is gone (killed at its timeout): the stop that
+				// follows stops the unit; nothing here to report.
+				log.Warnf("%v: start is gone", err)
+				return 1
+			}
 		}
 		if st.Active() || st.ActiveState == "activating" || st.ActiveState == "reloading" {
 			continue
 		}
 		how := describeUnit(s.Unit, st)
 		if !take(filepath.Join(s.Dir, armedFile)) {
-			log.Printf("%s: stopped deliberately, or before start finished", how)
+			log.Infof("%s: stopped deliberately, or before start finished", how)
 			return 0
 		}
-		log.Print(how)
-		_ = writeFileAtomic(filepath.Join(s.Dir, exitFile), []byte(how+"\n"))
-		s.Report.tell()
+		log.Errorf("%s", how)
+		e := exitRecord{How: how, At: time.Now()}
+		b, _ := json.Marshal(e)
+		_ = writeFileAtomic(filepath.Join(s.Dir, exitFile), b)
+		s.Report.tell(log)
 		return 0
 	}
-	if !ready {
-		fmt.Fprintln(status, "the connection to systemd closed")
+	if !conn.Reported() {
+		_ = conn.Fail("the connection to systemd closed")
 	}
 	return 1
 }

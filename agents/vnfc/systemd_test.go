@@ -191,3 +191,25 @@ func TestSystemdUnitFile(t *testing.T) {
 	b.must("stop", ocf.Success)
 	b.must("monitor", ocf.NotRunning)
 }
+
+// TestSystemdExitDuringStart: with backend=systemd too, a VNFC that exits
+// within the settle time fails start, every time, and the failed start
+// stops its unit (principle 3): monitor finds nothing left to stop.
+func TestSystemdExitDuringStart(t *testing.T) {
+	b := boot(t)
+	for _, tt := range []struct{ command, reason string }{
+		{"/bin/false", "the VNFC exited with status 1 during start"},
+		// systemd unloads a transient unit that exited 0 at once, with
+		// its exit status.
+		{"/bin/true", "the VNFC ended during start"},
+	} {
+		b.params["command"] = tt.command
+		for i := 0; i < 5; i++ {
+			if got, stderr := b.run("start"); got != ocf.ErrGeneric || !strings.Contains(stderr, tt.reason) {
+				t.Fatalf("%s, try %d: start = %d, %q; want 1 with %q", tt.command, i+1, got, stderr, tt.reason)
+			}
+			b.must("monitor", ocf.NotRunning)
+		}
+	}
+	b.must("stop", ocf.Success)
+}

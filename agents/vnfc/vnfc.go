@@ -10,6 +10,7 @@ package vnfc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"time"
@@ -34,8 +35,8 @@ var Agent = ocf.MustNew(ocf.Agent{
 		"should be running, tells Pacemaker (fast_fail): it sends the local controller the request that " +
 		"\"crm_resource --fail\" sends, over the controller's IPC, and runs crm_resource --fail only if that " +
 		"fails. Recovery then starts within milliseconds instead of at the next monitor. A stop is never " +
-		"reported. Stop sends stop_signal to the " +
-		"process group, and SIGKILL to the group after stop_timeout.\n\n" +
+		"reported. Stop sends stop_signal to every process of the VNFC (its process group, and everything below the " +
+		"supervisor, a child subreaper), and SIGKILL after stop_timeout.\n\n" +
 		"With backend=systemd, the VNFC is a systemd unit, driven over D-Bus: an existing unit, or a transient " +
 		"unit for command.\n\n" +
 		"Monitor checks that the VNFC runs and, when health is set, that it answers its health check. It forks " +
@@ -57,7 +58,8 @@ var Agent = ocf.MustNew(ocf.Agent{
 		{
 			Name: "user", Type: ocf.String,
 			ShortDesc: "User to run as",
-			LongDesc:  "The user (name or uid) the VNFC and its hooks run as, with the user's groups. Default: root. Users come from /etc/passwd.",
+			LongDesc: "The user (name or uid) the VNFC and its hooks run as, with the user's groups. Default: root. Users come from " +
+				"/etc/passwd; one whose uid, gid or groups cannot be read fully is refused, never run as root.",
 		},
 		{
 			Name: "group", Type: ocf.String,
@@ -80,39 +82,52 @@ var Agent = ocf.MustNew(ocf.Agent{
 			Name: "pidfile", Type: ocf.String,
 			ShortDesc: "Pid file of a forking VNFC",
 			LongDesc: "For a VNFC that forks into the background, like systemd's Type=forking with PIDFile=: the " +
-				"process started by command must exit 0 after its daemon has written its pid here. The supervisor, " +
-				"a child subreaper, then owns and watches that daemon. Leave it empty for a VNFC that stays in the foreground.",
+				"process started by command must exit 0 after its daemon has written its pid here (within 5s after it exits). " +
+				"The supervisor, a child subreaper, then owns and watches that daemon. The file must hold only the pid; it is " +
+				"read without blocking and never quoted. Leave it empty for a VNFC that stays in the foreground: with pidfile set, " +
+				"such a command never finishes starting, and start fails at its timeout.",
 		},
 		{
 			Name: "stop_signal", Type: ocf.String, Default: "TERM",
 			ShortDesc: "Signal that asks the VNFC to stop",
-			LongDesc:  "The signal stop sends to the VNFC's process group first: a name (TERM, SIGINT) or a number.",
+			LongDesc:  "The signal stop sends to every process of the VNFC first: a name (TERM, SIGINT) or a number (1-64), not STOP.",
 		},
 		{
 			Name: "stop_timeout", Type: ocf.Time, Default: "20s",
 			ShortDesc: "Grace time before SIGKILL",
-			LongDesc: "How long stop waits after stop_signal before it sends SIGKILL to the process group. It is cut " +
-				"short so that the SIGKILL still fits in the stop operation's timeout: a stop that times out gets the node fenced.",
+			LongDesc: "How long stop waits after stop_signal before it sends SIGKILL to what is left of the VNFC (at most 1h). " +
+				"It is cut short so that the SIGKILL still fits in the stop operation's timeout: a stop that times out gets the node fenced.",
+		},
+		{
+			Name: "settle_time", Type: ocf.Time, Default: "100ms",
+			ShortDesc: "How long the VNFC must run before start succeeds",
+			LongDesc: "A VNFC that ends within this time after it was started (with pidfile: after its daemon was found) " +
+				"failed to start, whatever its exit status: start fails with \"the VNFC exited with status N during start\". " +
+				"Start waits for it in parallel with the health check, so it costs nothing when the check takes longer; " +
+				"without a health check, every start takes at least this long. A program that fails on a bad " +
+				"configuration usually exits within milliseconds. 0 turns the wait off (an exit is then caught only if " +
+				"it comes before start returns); at most 60s.",
 		},
 		{
 			Name: "health", Type: ocf.String, Default: "none",
 			ShortDesc: "Health check",
 			LongDesc: "How monitor checks that the VNFC serves, besides running: none; tcp://host:port (connects); " +
 				"http://host:port/path or https://... (GET; a 2xx or 3xx status is healthy; redirects are not followed; " +
-				"the certificate is not verified, as in a Kubernetes probe); exec:/path args (exit status 0 is healthy, " +
+				"the certificate is verified: see tls_verify and tls_ca_file); exec:/path args (exit status 0 is healthy, " +
 				"run as user). A tcp check does not catch a hung VNFC, because the kernel completes the handshake of a " +
 				"listening socket by itself: use http or exec for that. Start waits until the check passes.",
 		},
 		{
 			Name: "health_timeout", Type: ocf.Time, Default: "2s",
 			ShortDesc: "Health check timeout",
-			LongDesc:  "How long one health check may take before it counts as failed. A hung VNFC is found within the monitor interval plus this.",
+			LongDesc:  "How long one health check may take before it counts as failed (at most 10min). A hung VNFC is found within the monitor interval plus this.",
 		},
 		{
 			Name: "log_file", Type: ocf.String,
 			ShortDesc: "File for the VNFC's output",
-			LongDesc: "An absolute path; the VNFC's stdout and stderr, and the supervisor's own messages, are appended to it. " +
-				"It stays open while the VNFC runs, so rotate it with copytruncate. Default: none (discarded).",
+			LongDesc: "An absolute path; the VNFC's stdout and stderr, and the supervisor's own messages, are appended to it " +
+				"(the supervisor's also go to the node's Pacemaker log). It must be a regular file if it exists. It stays open " +
+				"while the VNFC runs, so rotate it with copytruncate. Default: none (discarded).",
 		},
 		{
 			Name: "backend", Type: ocf.String, Default: backendProcess,
@@ -140,6 +155,21 @@ var Agent = ocf.MustNew(ocf.Agent{
 				"longer running, since there is nothing left to tell.",
 		},
 		{
+			Name: "tls_verify", Type: ocf.Boolean, Default: "true",
+			ShortDesc: "Verify https servers' certificates",
+			LongDesc: "Whether an https health check and https role hooks verify the VNFC's certificate (against " +
+				"tls_ca_file, or the system's CAs) and its name (the URL's host, which may be an IP address in the " +
+				"certificate). Set it to false only for a VNFC with a self-signed certificate that has no CA to give: " +
+				"the check then asks whether the local process answers, not who it is.",
+		},
+		{
+			Name: "tls_ca_file", Type: ocf.String,
+			ShortDesc: "CA certificates for https",
+			LongDesc: "An absolute path to PEM certificates that https health checks and role hooks trust instead of " +
+				"the system's CAs: the VNFC's own CA, or its self-signed certificate. Missing on a node: " +
+				"OCF_ERR_INSTALLED there; holding no certificate: OCF_ERR_CONFIGURED.",
+		},
+		{
 			Name: "fast_fail", Type: ocf.Boolean, Default: "true",
 			ShortDesc: "Report an exit to Pacemaker at once",
 			LongDesc: "When the VNFC exits while it should run, report the failure the moment it happens, as " +
@@ -161,14 +191,24 @@ var Agent = ocf.MustNew(ocf.Agent{
 		{Name: ocf.ActionValidateAll, Timeout: 20 * time.Second},
 		{Name: ocf.ActionMetaData, Timeout: 5 * time.Second},
 	},
+	Check:    check,
 	Validate: validate,
 	ExitCodes: []ocf.ExitCodeDoc{
-		{Code: ocf.ErrGeneric, When: "The VNFC exited, failed its health check, could not be started, or a role hook failed."},
-		{Code: ocf.ErrNotInstalled, When: "The command's program, workdir or the log_file's directory is missing on this node. Pacemaker bans the resource from this node only."},
-		{Code: ocf.ErrNotConfigured, When: "A parameter is invalid: command's quoting, an unknown user or group, a malformed health URL, a bad signal."},
+		{Code: ocf.ErrGeneric, When: "start: the VNFC could not be executed, exited within settle_time (\"the VNFC exited with status N during start\"), " +
+			"left no valid pid file, or was not healthy within the start timeout; what it started is stopped. monitor: the VNFC exited " +
+			"(how, when, its pid), failed its health check, or a start did not finish. promote, demote: a role hook failed. " +
+			"stop: a process of the VNFC survived SIGKILL (only one stuck in the kernel does; the node is then fenced)."},
+		{Code: ocf.ErrNotInstalled, When: "validate-all, start, promote: the command's program, workdir, the log_file's directory, a hook's or an exec " +
+			"check's program, tls_ca_file, or crm_resource (fast_fail) is missing on this node. Pacemaker bans the resource from this node only."},
+		{Code: ocf.ErrNotConfigured, When: "validate-all, start, promote and monitor (probes too): a parameter does not parse or is out of range, " +
+			"or the resource name is not one file name. validate-all, start and promote only: an unknown user or group, ids that do not " +
+			"parse, log_file or pidfile naming a directory, fifo or device, tls_ca_file without a certificate. See the notes."},
+		{Code: ocf.NotRunning, When: "monitor: nothing of the VNFC runs here (also for a configuration that could not start here). " +
+			"demote: the instance is stopped."},
 		{Code: ocf.FailedPromoted, When: "The promoted instance exited or failed its health check."},
 		{Code: ocf.Degraded, When: "The VNFC runs and is healthy, but its supervisor is gone (killed), so an exit would only be found by the next monitor. 191 when promoted."},
 	},
+	Notes:   notes,
 	Helpers: map[string]ocf.HelperFunc{"supervise": supervise, "watch": watch},
 })
 
@@ -177,9 +217,8 @@ type logger interface {
 	Warnf(format string, args ...any)
 }
 
-// configOf parses and resolves the parameters. Validate runs it for the
-// actions that act on the configuration; the others call it too, to get
-// the typed values, and tolerate its errors.
+// configOf parses and resolves the parameters, for the actions that act on
+// the configuration (validate-all, start, promote).
 func configOf(req *ocf.Request) (*config, error) {
 	c, err := configFor(req)
 	if err != nil {
@@ -191,20 +230,30 @@ func configOf(req *ocf.Request) (*config, error) {
 	return c, nil
 }
 
+// check is the framework's Check hook: the parameters, which need nothing
+// from the node. The framework makes whatever it returns ERR_CONFIGURED,
+// with the same reason from validate-all, start, promote and monitor
+// (probes included); stop and demote log it and run. The framework also
+// refuses an instance name that is no file name, before this; an empty
+// one passes, for callers of validate-all that set none, and the actions
+// that need the state directory refuse it (stateDir).
+func check(req *ocf.Request) error {
+	_, err := configFor(req)
+	return err
+}
+
+// validate runs in validate-all, start and promote, after check: what
+// the configuration names on this node (resolve).
 func validate(_ context.Context, req *ocf.Request) error {
-	if req.Env.Instance == "" {
-		return ocf.NotConfigured("OCF_RESOURCE_INSTANCE is not set")
-	}
 	_, err := configOf(req)
 	return err
 }
 
 // backendOf picks the backend of the instance: the one its start used,
 // from the record, else the one the parameters name.
-func backendOf(req *ocf.Request) backend {
-	dir := stateDir(req.Env)
+func backendOf(req *ocf.Request, dir string) backend {
 	kind := req.Params.String("backend")
-	if rec, err := readRecord(dir); err == nil && rec != nil {
+	if rec, err := readRecord(dir); err == nil && rec != nil && rec.Backend != "" {
 		kind = rec.Backend
 	}
 	if kind == backendSystemd {
@@ -214,11 +263,15 @@ func backendOf(req *ocf.Request) backend {
 }
 
 func start(ctx context.Context, req *ocf.Request) error {
+	dir, err := stateDir(req.Env)
+	if err != nil {
+		return err
+	}
 	c, err := configOf(req)
 	if err != nil {
 		return err
 	}
-	b := backendOf(req)
+	b := backendOf(req, dir)
 	st, err := b.status(ctx)
 	if err != nil {
 		return err
@@ -235,44 +288,54 @@ func start(ctx context.Context, req *ocf.Request) error {
 	}
 	// The record of a stopped start is gone: the parameters pick the
 	// backend now.
-	b = backendOf(req)
+	b = backendOf(req, dir)
+	if err := startUp(ctx, req, c, b); err != nil {
+		// Principle 3: a start that fails, or runs out of time, stops what
+		// it started, within the operation's margin.
+		cctx, cancel := ocf.CleanupContext(ctx)
+		defer cancel()
+		if serr := b.stop(cctx, c, req.Log); serr != nil {
+			req.Log.Warnf("clean up after failed start: %v", serr)
+		}
+		return err
+	}
+	req.Log.Info("started")
+	return nil
+}
+
+// startUp starts the VNFC, waits until it is healthy and has run for the
+// settle time, arms the report of its exit and sets the promotion score.
+func startUp(ctx context.Context, req *ocf.Request, c *config, b backend) error {
 	if err := b.start(ctx, c, req.Env); err != nil {
 		return err
 	}
+	settled := b.startedAt().Add(c.settle)
 	if c.health != nil {
-		hctx, cancel := reserve(ctx)
-		err := waitHealthy(hctx, c, b)
-		cancel()
-		if err != nil {
-			// Leave nothing running behind a failed start.
-			if serr := b.stop(ctx, c, req.Log); serr != nil {
-				req.Log.Warnf("clean up after failed start: %v", serr)
-			}
+		if err := waitHealthy(ctx, c, b); err != nil {
 			return err
+		}
+	}
+	// A VNFC that exits within the settle time failed to start, whatever
+	// its exit status: without this, /bin/false "starts" whenever start
+	// wins the race with its exit.
+	if d := time.Until(settled); d > 0 {
+		if gone, how := b.wait(ctx, d); gone {
+			return ocf.Generic("%s", how)
+		}
+		if ctx.Err() != nil {
+			return ocf.Generic("the start timeout ended within the settle time (%s)", c.settle)
 		}
 	}
 	if err := b.arm(ctx); err != nil {
 		return err
 	}
-	req.Log.Info("started")
 	return setScore(ctx, req, scoreUnpromoted)
-}
-
-// reserve returns a context that ends early enough before ctx that a
-// failed start can still clean up: a quarter of the time left, at most
-// killWait and a second.
-func reserve(ctx context.Context) (context.Context, context.CancelFunc) {
-	dl, ok := ctx.Deadline()
-	if !ok {
-		return context.WithCancel(ctx)
-	}
-	r := min(time.Until(dl)/4, killWait+time.Second)
-	return context.WithDeadline(ctx, dl.Add(-r))
 }
 
 // How often start retries the health check while the VNFC comes up: there
 // is no event for "now it serves". The first retries come quickly, since a
-// VNFC that is up within milliseconds is the case failover waits on.
+// VNFC that is up within milliseconds is the case failover waits on. The
+// pause is a wait for the VNFC's exit, so an exit ends it at once.
 const (
 	healthPollFirst = 10 * time.Millisecond
 	healthPollMax   = 200 * time.Millisecond
@@ -283,21 +346,32 @@ const (
 func waitHealthy(ctx context.Context, c *config, b backend) error {
 	var last error
 	for pause := healthPollFirst; ; pause = min(2*pause, healthPollMax) {
-		if gone, how := b.gone(ctx); gone {
-			return ocf.Generic("%s", how)
-		}
-		if last = c.health.check(ctx, c.runAsVNFC); last == nil {
+		err := c.health.check(ctx, c)
+		if err == nil {
 			return nil
 		}
-		select {
-		case <-ctx.Done():
+		// A check cut short by the start's own deadline says less than
+		// the one before it.
+		if ctx.Err() == nil || last == nil {
+			last = err
+		}
+		if gone, how := b.wait(ctx, pause); gone {
+			return ocf.Generic("%s", how)
+		}
+		if ctx.Err() != nil {
 			return ocf.Generic("not healthy within the start timeout: %v", last)
-		case <-time.After(pause):
 		}
 	}
 }
 
 func stop(ctx context.Context, req *ocf.Request) error {
+	dir, err := stateDir(req.Env)
+	if err != nil {
+		// Principle 1: with a name that cannot be a directory of ours,
+		// no start can have run, so nothing runs.
+		req.Log.Warnf("%v: nothing of it can run", err)
+		return nil
+	}
 	// Stop must work with whatever parameters it gets: only the stop signal
 	// and timeout are used, with defaults if they are invalid.
 	c, err := configFor(req)
@@ -305,19 +379,30 @@ func stop(ctx context.Context, req *ocf.Request) error {
 		req.Log.Warnf("invalid parameters (%v); stopping with SIGTERM and the default timeout", err)
 		c = nil
 	}
-	if err := backendOf(req).stop(ctx, c, req.Log); err != nil {
+	if err := backendOf(req, dir).stop(ctx, c, req.Log); err != nil {
 		return err
 	}
 	return clearScore(ctx, req)
 }
 
 func monitor(ctx context.Context, req *ocf.Request) error {
-	b := backendOf(req)
+	dir, err := stateDir(req.Env)
+	if err != nil {
+		return err
+	}
+	// The framework's Check has refused invalid parameters already (6,
+	// probes included). What depends on the node (a missing binary, an
+	// unknown user) is not looked at: what runs is what counts.
+	c, err := configFor(req)
+	if err != nil {
+		return ocf.NotConfigured("%v", err)
+	}
+	b := backendOf(req, dir)
 	st, err := b.status(ctx)
 	if err != nil {
 		return err
 	}
-	promoted := exists(filepath.Join(stateDir(req.Env), promotedFile))
+	promoted := exists(filepath.Join(dir, promotedFile))
 	fail := func(reason string) error {
 		if promoted {
 			return ocf.Errorf(ocf.FailedPromoted, "%s", reason)
@@ -330,11 +415,14 @@ func monitor(ctx context.Context, req *ocf.Request) error {
 	case failed:
 		return fail(st.reason)
 	}
-	if c, err := configFor(req); err == nil && c.health != nil {
-		if c.cred, c.home, err = credentialOf(c); err != nil {
-			return fail(err.Error())
+	if c.health != nil {
+		if c.health.argv != nil && (c.user != "" || c.group != "") {
+			// An exec check runs as the VNFC's user.
+			if c.cred, c.home, err = lookupCredential(c.user, c.group); err != nil {
+				return fail(fmt.Sprintf("health check cannot run: %v", err))
+			}
 		}
-		if err := c.health.check(ctx, c.runAsVNFC); err != nil {
+		if err := c.health.check(ctx, c); err != nil {
 			return fail(err.Error())
 		}
 	}
@@ -351,30 +439,26 @@ func monitor(ctx context.Context, req *ocf.Request) error {
 	return nil
 }
 
-// credentialOf resolves user and group for an exec health check only.
-func credentialOf(c *config) (*credential, string, error) {
-	if c.user == "" && c.group == "" || c.health.argv == nil {
-		return nil, "", nil
-	}
-	return lookupCredential(c.user, c.group)
-}
-
 // errNoVNFC is returned by promote for an instance that does not run.
 var errNoVNFC = errors.New("the VNFC is not running")
 
 func promote(ctx context.Context, req *ocf.Request) error {
+	dir, err := stateDir(req.Env)
+	if err != nil {
+		return err
+	}
 	c, err := configOf(req)
 	if err != nil {
 		return err
 	}
-	st, err := backendOf(req).status(ctx)
+	st, err := backendOf(req, dir).status(ctx)
 	if err != nil {
 		return err
 	}
 	if st.state != running {
 		return ocf.Generic("cannot promote: %v %s", errNoVNFC, st.reason)
 	}
-	marker := filepath.Join(stateDir(req.Env), promotedFile)
+	marker := filepath.Join(dir, promotedFile)
 	if exists(marker) {
 		// Already promoted, and its hook succeeded: do not tell the VNFC
 		// twice. A demote, by contrast, always runs its hook, since it is
@@ -391,7 +475,15 @@ func promote(ctx context.Context, req *ocf.Request) error {
 }
 
 func demote(ctx context.Context, req *ocf.Request) error {
-	st, err := backendOf(req).status(ctx)
+	dir, err := stateDir(req.Env)
+	if err != nil {
+		// Nothing can run under such a name, so there is nothing to
+		// demote; as the framework does for a name that is no file name,
+		// demote does not fail because of the configuration.
+		req.Log.Warnf("%v: nothing of it can run", err)
+		return nil
+	}
+	st, err := backendOf(req, dir).status(ctx)
 	if err != nil {
 		return err
 	}
@@ -407,7 +499,7 @@ func demote(ctx context.Context, req *ocf.Request) error {
 			return err
 		}
 	}
-	if err := os.Remove(filepath.Join(stateDir(req.Env), promotedFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := os.Remove(filepath.Join(dir, promotedFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return ocf.Generic("remove promotion marker: %v", err)
 	}
 	if st.state != running {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vnfha/vnfha/internal/procid"
 	"github.com/vnfha/vnfha/ocf"
 	"github.com/vnfha/vnfha/ocf/ocftest"
 )
@@ -29,6 +30,10 @@ func TestMain(m *testing.M) {
 		os.Exit(serveVNFC())
 	case "fork":
 		os.Exit(forkVNFC())
+	case "agent":
+		// The test binary as the agent itself, for tests that need a
+		// separate process to kill, as Pacemaker's executor kills one.
+		Agent.Main()
 	}
 	os.Exit(m.Run())
 }
@@ -89,11 +94,13 @@ func forkVNFC() int {
 // rsc is one resource instance under test: its parameters and the
 // environment Pacemaker would give the agent.
 type rsc struct {
-	t      *testing.T
-	params map[string]string
-	meta   map[string]string
-	rscTmp string
-	calls  string // where the stand-in Pacemaker tools record their calls
+	t        *testing.T
+	instance string // OCF_RESOURCE_INSTANCE
+	params   map[string]string
+	meta     map[string]string
+	rscTmp   string
+	calls    string // where the stand-in Pacemaker tools record their calls
+	haLog    string // the node's log file (HA_LOGFILE), if set
 }
 
 func newRsc(t *testing.T, params map[string]string) *rsc {
@@ -102,7 +109,15 @@ func newRsc(t *testing.T, params map[string]string) *rsc {
 		t.Skip("the supervisor and credentials tests need root")
 	}
 	dir := t.TempDir()
-	r := &rsc{t: t, params: params, meta: map[string]string{"on_node": "node1", "timeout": "20000"}, rscTmp: dir,
+	// HA_RSCTMP is a tmpfs on a node (/run/resource-agents), where the
+	// state files' fsyncs cost nothing; /tmp may be a disk, whose fsyncs
+	// on a loaded machine would eat a short operation's margin.
+	rscTmp, err := os.MkdirTemp("/dev/shm", "vnfc-rsctmp-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(rscTmp) })
+	r := &rsc{t: t, instance: "vnfc-test", params: params, meta: map[string]string{"on_node": "node1", "timeout": "20000"}, rscTmp: rscTmp,
 		calls: filepath.Join(dir, "calls")}
 	// Stand-ins for crm_resource and crm_attribute that record their
 	// arguments: the lab's end-to-end tests use the real ones.
@@ -126,12 +141,15 @@ func newRsc(t *testing.T, params map[string]string) *rsc {
 	return r
 }
 
-// run runs one action and returns its exit code and stderr.
-func (r *rsc) run(action string) (ocf.Code, string) {
+// env is the environment Pacemaker would give the agent.
+func (r *rsc) env() map[string]string {
 	env := map[string]string{
-		"OCF_RESOURCE_INSTANCE": "vnfc-test",
+		"OCF_RESOURCE_INSTANCE": r.instance,
 		"OCF_RESOURCE_TYPE":     "vnfc",
 		"HA_RSCTMP":             r.rscTmp,
+	}
+	if r.haLog != "" {
+		env["HA_LOGFILE"] = r.haLog
 	}
 	for k, v := range r.params {
 		env["OCF_RESKEY_"+k] = v
@@ -139,8 +157,13 @@ func (r *rsc) run(action string) (ocf.Code, string) {
 	for k, v := range r.meta {
 		env["OCF_RESKEY_CRM_meta_"+k] = v
 	}
+	return env
+}
+
+// run runs one action and returns its exit code and stderr.
+func (r *rsc) run(action string) (ocf.Code, string) {
 	var stdout, stderr bytes.Buffer
-	code := Agent.Run(context.Background(), []string{action}, ocf.MapLookup(env), &stdout, &stderr)
+	code := Agent.Run(context.Background(), []string{action}, ocf.MapLookup(r.env()), &stdout, &stderr)
 	return code, stderr.String()
 }
 
@@ -156,11 +179,16 @@ func (r *rsc) must(action string, want ocf.Code) string {
 
 func (r *rsc) record() *record {
 	r.t.Helper()
-	rec, err := readRecord(filepath.Join(r.rscTmp, "vnfha-vnfc", "vnfc-test"))
+	rec, err := readRecord(r.dir())
 	if err != nil || rec == nil {
 		r.t.Fatalf("no state record: %v", err)
 	}
 	return rec
+}
+
+// dir is the instance's state directory.
+func (r *rsc) dir() string {
+	return filepath.Join(r.rscTmp, "vnfha-vnfc", r.instance)
 }
 
 // recorded returns the stand-in tools' calls so far.
@@ -211,21 +239,21 @@ func TestLifecycle(t *testing.T) {
 		t.Errorf("second start replaced the VNFC: %+v, then %+v", rec.Main, again.Main)
 	}
 	r.must("monitor", ocf.Success)
-	st, err := readStat(rec.Main.PID)
+	st, err := procid.ReadStat(rec.Main.PID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.pgid != rec.Main.PID || st.ppid != rec.Supervisor.PID {
-		t.Errorf("VNFC pgid %d ppid %d, want its own group under the supervisor %d", st.pgid, st.ppid, rec.Supervisor.PID)
+	if st.PGID != rec.Main.PID || st.PPID != rec.Supervisor.PID {
+		t.Errorf("VNFC pgid %d ppid %d, want its own group under the supervisor %d", st.PGID, st.PPID, rec.Supervisor.PID)
 	}
-	if sup, _ := readStat(rec.Supervisor.PID); sup.pgid != rec.Supervisor.PID {
-		t.Errorf("supervisor is not a session/group leader: pgid %d", sup.pgid)
+	if sup, _ := procid.ReadStat(rec.Supervisor.PID); sup.PGID != rec.Supervisor.PID {
+		t.Errorf("supervisor is not a session/group leader: pgid %d", sup.PGID)
 	}
 	r.must("stop", ocf.Success)
 	r.must("stop", ocf.Success) // idempotent
 	r.must("monitor", ocf.NotRunning)
-	if rec.Main.alive() || rec.Supervisor.alive() {
-		t.Errorf("after stop: VNFC alive %v, supervisor alive %v", rec.Main.alive(), rec.Supervisor.alive())
+	if rec.Main.Alive() || rec.Supervisor.Alive() {
+		t.Errorf("after stop: VNFC alive %v, supervisor alive %v", rec.Main.Alive(), rec.Supervisor.Alive())
 	}
 	if got := r.recorded(); strings.Contains(got, "--fail") {
 		t.Errorf("a deliberate stop was reported as a failure: %q", got)
@@ -249,6 +277,12 @@ func TestFastFail(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := newRsc(t, map[string]string{"command": "/bin/sleep 100000", "fast_fail": tt.fastFail})
+			// The node's log, as Pacemaker names it to agents: the file
+			// exists, Pacemaker's daemons write it.
+			r.haLog = filepath.Join(t.TempDir(), "pacemaker.log")
+			if err := os.WriteFile(r.haLog, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
 			r.must("start", ocf.Success)
 			rec := r.record()
 			killed := time.Now()
@@ -263,13 +297,20 @@ func TestFastFail(t *testing.T) {
 					t.Errorf("calls %q, want %q", r.recorded(), want)
 				}
 			}
-			waitFor(t, 5*time.Second, "supervisor exit", func() bool { return !rec.Supervisor.alive() })
+			waitFor(t, 5*time.Second, "supervisor exit", func() bool { return !rec.Supervisor.Alive() })
 			if !tt.wantCall && strings.Contains(r.recorded(), "--fail") {
 				t.Errorf("reported with fast_fail=false: %q", r.recorded())
 			}
 			stderr := r.must("monitor", ocf.ErrGeneric)
-			if !strings.Contains(stderr, "killed by signal "+strconv.Itoa(int(tt.sig))) {
+			killedBy := "killed by signal " + strconv.Itoa(int(tt.sig))
+			if !strings.Contains(stderr, killedBy) {
 				t.Errorf("monitor's reason %q does not say how the VNFC ended", stderr)
+			}
+			// Defect 3: how the VNFC ended is in the node's log, where an
+			// operator who sees the failure in crm_mon looks.
+			nodeLog, _ := os.ReadFile(r.haLog)
+			if !strings.Contains(string(nodeLog), "vnfc(vnfc-test)") || !strings.Contains(string(nodeLog), "ERROR: the VNFC (pid "+strconv.Itoa(rec.Main.PID)+") was "+killedBy) {
+				t.Errorf("the node's log does not say how the VNFC ended:\n%s", nodeLog)
 			}
 			r.must("stop", ocf.Success)
 			r.must("monitor", ocf.NotRunning)
@@ -320,14 +361,33 @@ func TestStop(t *testing.T) {
 			if took < tt.minTime || took > tt.maxTime {
 				t.Errorf("stop took %s, want %s to %s", took, tt.minTime, tt.maxTime)
 			}
-			if rec.Main.alive() || child.alive() || rec.Supervisor.alive() {
-				t.Errorf("left alive: VNFC %v, its child %v, supervisor %v", rec.Main.alive(), child.alive(), rec.Supervisor.alive())
+			if rec.Main.Alive() || child.Alive() || rec.Supervisor.Alive() {
+				t.Errorf("left alive: VNFC %v, its child %v, supervisor %v", rec.Main.Alive(), child.Alive(), rec.Supervisor.Alive())
 			}
 			if gotKill := strings.Contains(stderr, "sending SIGKILL"); gotKill != tt.wantKill {
 				t.Errorf("SIGKILL sent = %v, want %v; stderr:\n%s", gotKill, tt.wantKill, stderr)
 			}
 		})
 	}
+}
+
+// allStopped reports whether every thread of pid is stopped (state T).
+func allStopped(pid int) bool {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil || len(tasks) == 0 {
+		return false
+	}
+	for _, task := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+		if err != nil {
+			return false
+		}
+		st, err := procid.ParseStat(b)
+		if err != nil || st.State != 'T' {
+			return false
+		}
+	}
+	return true
 }
 
 // childOf returns the first child of pid, or a zero procID.
@@ -342,7 +402,7 @@ func childOf(t *testing.T, pid int) procID {
 		return procID{}
 	}
 	n, _ := strconv.Atoi(f[0])
-	id, err := identify(n)
+	id, err := procid.Of(n)
 	if err != nil {
 		return procID{}
 	}
@@ -361,7 +421,7 @@ func TestStopTimeoutFitsTheOperation(t *testing.T) {
 	if took := time.Since(began); took > 7*time.Second {
 		t.Errorf("stop took %s, beyond its 7 s timeout", took)
 	}
-	if rec.Main.alive() {
+	if rec.Main.Alive() {
 		t.Error("VNFC survived the stop")
 	}
 }
@@ -421,26 +481,34 @@ func TestBadInput(t *testing.T) {
 		params map[string]string
 		want   ocf.Code
 		reason string
+		// node is set for what validate-all checks on this node (users,
+		// files): a probe does not look at it, and finds nothing running.
+		node bool
 	}{
-		{"missing binary", map[string]string{"command": "/nonexistent/vnfc --flag"}, ocf.ErrNotInstalled, "/nonexistent/vnfc"},
-		{"binary not in search path", map[string]string{"command": "no-such-vnfc"}, ocf.ErrNotInstalled, "not found"},
-		{"not executable", map[string]string{"command": "/etc/passwd"}, ocf.ErrNotInstalled, "not an executable"},
-		{"relative path", map[string]string{"command": "bin/vnfc"}, ocf.ErrNotInstalled, "must be absolute"},
-		{"unknown user", map[string]string{"command": "/bin/sleep 1", "user": "no-such-user"}, ocf.ErrNotConfigured, `unknown user "no-such-user"`},
-		{"unknown group", map[string]string{"command": "/bin/sleep 1", "group": "no-such-group"}, ocf.ErrNotConfigured, `unknown group`},
-		{"malformed health URL", map[string]string{"command": "/bin/sleep 1", "health": "http://[::1/health"}, ocf.ErrNotConfigured, "health"},
-		{"health URL without host", map[string]string{"command": "/bin/sleep 1", "health": "http:///health"}, ocf.ErrNotConfigured, "no host"},
-		{"health with bad port", map[string]string{"command": "/bin/sleep 1", "health": "tcp://127.0.0.1:99999"}, ocf.ErrNotConfigured, "port"},
-		{"unknown health scheme", map[string]string{"command": "/bin/sleep 1", "health": "udp://127.0.0.1:53"}, ocf.ErrNotConfigured, "want none"},
-		{"unterminated quote", map[string]string{"command": "/bin/sleep '1"}, ocf.ErrNotConfigured, "unterminated"},
-		{"no command", map[string]string{}, ocf.ErrNotConfigured, "command is required"},
-		{"bad signal", map[string]string{"command": "/bin/sleep 1", "stop_signal": "SIGNOPE"}, ocf.ErrNotConfigured, "stop_signal"},
-		{"bad environment", map[string]string{"command": "/bin/sleep 1", "environment": "1X=2"}, ocf.ErrNotConfigured, "NAME=value"},
-		{"missing workdir", map[string]string{"command": "/bin/sleep 1", "workdir": "/nonexistent"}, ocf.ErrNotInstalled, "workdir"},
-		{"missing log directory", map[string]string{"command": "/bin/sleep 1", "log_file": "/nonexistent/log"}, ocf.ErrNotInstalled, "log_file"},
-		{"missing hook", map[string]string{"command": "/bin/sleep 1", "promote_command": "/nonexistent/promote"}, ocf.ErrNotInstalled, "hook"},
-		{"unknown backend", map[string]string{"command": "/bin/sleep 1", "backend": "docker"}, ocf.ErrNotConfigured, "backend"},
-		{"bad unit name", map[string]string{"backend": "systemd", "unit": "a/b.service"}, ocf.ErrNotConfigured, "unit"},
+		{"missing binary", map[string]string{"command": "/nonexistent/vnfc --flag"}, ocf.ErrNotInstalled, "/nonexistent/vnfc", false},
+		{"binary not in search path", map[string]string{"command": "no-such-vnfc"}, ocf.ErrNotInstalled, "not found", false},
+		{"not executable", map[string]string{"command": "/etc/passwd"}, ocf.ErrNotInstalled, "not an executable", false},
+		{"relative path", map[string]string{"command": "bin/vnfc"}, ocf.ErrNotInstalled, "must be absolute", false},
+		{"unknown user", map[string]string{"command": "/bin/sleep 1", "user": "no-such-user"}, ocf.ErrNotConfigured, `unknown user "no-such-user"`, true},
+		{"unknown group", map[string]string{"command": "/bin/sleep 1", "group": "no-such-group"}, ocf.ErrNotConfigured, `unknown group`, true},
+		{"malformed health URL", map[string]string{"command": "/bin/sleep 1", "health": "http://[::1/health"}, ocf.ErrNotConfigured, "health", false},
+		{"health URL without host", map[string]string{"command": "/bin/sleep 1", "health": "http:///health"}, ocf.ErrNotConfigured, "no host", false},
+		{"health with bad port", map[string]string{"command": "/bin/sleep 1", "health": "tcp://127.0.0.1:99999"}, ocf.ErrNotConfigured, "port", false},
+		{"unknown health scheme", map[string]string{"command": "/bin/sleep 1", "health": "udp://127.0.0.1:53"}, ocf.ErrNotConfigured, "want none", false},
+		{"unterminated quote", map[string]string{"command": "/bin/sleep '1"}, ocf.ErrNotConfigured, "unterminated", false},
+		{"no command", map[string]string{}, ocf.ErrNotConfigured, "command is required", false},
+		{"bad signal", map[string]string{"command": "/bin/sleep 1", "stop_signal": "SIGNOPE"}, ocf.ErrNotConfigured, "stop_signal", false},
+		{"bad environment", map[string]string{"command": "/bin/sleep 1", "environment": "1X=2"}, ocf.ErrNotConfigured, "NAME=value", false},
+		{"missing workdir", map[string]string{"command": "/bin/sleep 1", "workdir": "/nonexistent"}, ocf.ErrNotInstalled, "workdir", false},
+		{"missing log directory", map[string]string{"command": "/bin/sleep 1", "log_file": "/nonexistent/log"}, ocf.ErrNotInstalled, "log_file", false},
+		// Defect 12: validate-all accepted what start then refused.
+		{"log_file a directory", map[string]string{"command": "/bin/sleep 1", "log_file": "/tmp"}, ocf.ErrNotConfigured, "log_file /tmp is a directory", true},
+		{"log_file a device", map[string]string{"command": "/bin/sleep 1", "log_file": "/dev/zero"}, ocf.ErrNotConfigured, "log_file /dev/zero is not a regular file", true},
+		{"pidfile a directory", map[string]string{"command": "/bin/sleep 1", "pidfile": "/tmp"}, ocf.ErrNotConfigured, "pidfile /tmp is a directory", true},
+		{"workdir a file", map[string]string{"command": "/bin/sleep 1", "workdir": "/etc/passwd"}, ocf.ErrNotInstalled, "workdir /etc/passwd is not a directory", false},
+		{"missing hook", map[string]string{"command": "/bin/sleep 1", "promote_command": "/nonexistent/promote"}, ocf.ErrNotInstalled, "hook", false},
+		{"unknown backend", map[string]string{"command": "/bin/sleep 1", "backend": "docker"}, ocf.ErrNotConfigured, "backend", false},
+		{"bad unit name", map[string]string{"backend": "systemd", "unit": "a/b.service"}, ocf.ErrNotConfigured, "unit", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -451,7 +519,14 @@ func TestBadInput(t *testing.T) {
 					t.Errorf("%s = %d, %q; want %d and a reason with %q", action, got, stderr, tt.want, tt.reason)
 				}
 			}
-			r.must("monitor", ocf.NotRunning)
+			// One misconfiguration, one code: monitor (a probe here)
+			// refuses what validate-all refuses as not configured; what
+			// is missing on this node only means nothing runs here.
+			wantMonitor := ocf.NotRunning
+			if tt.want == ocf.ErrNotConfigured && !tt.node {
+				wantMonitor = ocf.ErrNotConfigured
+			}
+			r.must("monitor", wantMonitor)
 			r.must("stop", ocf.Success)
 		})
 	}
@@ -530,6 +605,9 @@ func TestHealth(t *testing.T) {
 			if err := syscall.Kill(rec.Main.PID, syscall.SIGSTOP); err != nil {
 				t.Fatal(err)
 			}
+			// kill returns before every thread has stopped: a thread
+			// still running could answer one more request.
+			waitFor(t, 5*time.Second, "all threads of the VNFC stopped", func() bool { return allStopped(rec.Main.PID) })
 			began := time.Now()
 			got, stderr := r.run("monitor")
 			took := time.Since(began)
@@ -680,7 +758,7 @@ func TestPromotable(t *testing.T) {
 			// first step of Pacemaker's recovery) skips the hook.
 			rec := r.record()
 			syscall.Kill(rec.Main.PID, syscall.SIGKILL)
-			waitFor(t, 5*time.Second, "supervisor exit", func() bool { return !rec.Supervisor.alive() })
+			waitFor(t, 5*time.Second, "supervisor exit", func() bool { return !rec.Supervisor.Alive() })
 			r.must("monitor", ocf.FailedPromoted)
 			r.must("demote", ocf.Success)
 			r.must("stop", ocf.Success)
@@ -720,13 +798,13 @@ func TestSupervisorKilled(t *testing.T) {
 	r.must("start", ocf.Success)
 	rec := r.record()
 	syscall.Kill(rec.Supervisor.PID, syscall.SIGKILL)
-	waitFor(t, 5*time.Second, "supervisor death", func() bool { return !rec.Supervisor.alive() })
+	waitFor(t, 5*time.Second, "supervisor death", func() bool { return !rec.Supervisor.Alive() })
 	stderr := r.must("monitor", ocf.Degraded)
 	if !strings.Contains(stderr, "supervisor is gone") {
 		t.Errorf("reason %q", stderr)
 	}
 	r.must("stop", ocf.Success)
-	if rec.Main.alive() {
+	if rec.Main.Alive() {
 		t.Error("VNFC survived the stop")
 	}
 }
@@ -745,8 +823,8 @@ func TestForking(t *testing.T) {
 	if want, _ := strconv.Atoi(strings.TrimSpace(string(b))); rec.Main.PID != want {
 		t.Fatalf("main pid %d, want the daemon's %d", rec.Main.PID, want)
 	}
-	if st, _ := readStat(rec.Main.PID); st.ppid != rec.Supervisor.PID {
-		t.Errorf("daemon's parent is %d, want the supervisor %d (child subreaper)", st.ppid, rec.Supervisor.PID)
+	if st, _ := procid.ReadStat(rec.Main.PID); st.PPID != rec.Supervisor.PID {
+		t.Errorf("daemon's parent is %d, want the supervisor %d (child subreaper)", st.PPID, rec.Supervisor.PID)
 	}
 	r.must("monitor", ocf.Success)
 	syscall.Kill(rec.Main.PID, syscall.SIGKILL)
@@ -755,7 +833,7 @@ func TestForking(t *testing.T) {
 	r.must("start", ocf.Success)
 	rec = r.record()
 	r.must("stop", ocf.Success)
-	if rec.Main.alive() {
+	if rec.Main.Alive() {
 		t.Error("daemon survived the stop")
 	}
 }
@@ -773,6 +851,6 @@ func TestExitKillsTheGroup(t *testing.T) {
 		return child.PID != 0
 	})
 	syscall.Kill(rec.Main.PID, syscall.SIGKILL)
-	waitFor(t, 5*time.Second, "the child's death", func() bool { return !child.alive() })
+	waitFor(t, 5*time.Second, "the child's death", func() bool { return !child.Alive() })
 	waitFor(t, 5*time.Second, "crm_resource --fail", func() bool { return strings.Contains(r.recorded(), "--fail") })
 }

@@ -3,6 +3,8 @@ package vnfc
 import (
 	"errors"
 	"strings"
+
+	"github.com/vnfha/vnfha/ocf"
 )
 
 // splitWords splits a parameter such as command or environment into words
@@ -84,3 +86,23 @@ func splitWords(s string) ([]string, error) {
 	}
 	return words, nil
 }
+
+// show returns a path or a name for an exit reason: as it is when it is
+// at most showMax bytes and plain (printable ASCII, no blank, no quote),
+// else ocf.Quote(s), which shows at most a few bytes of it (principle 5).
+// A path is configuration, not a secret, and the reason is more useful with
+// all of it.
+func show(s string) string {
+	if len(s) > showMax {
+		return ocf.Quote(s)
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c >= 0x7f || c == '"' || c == '\'' || c == '\\' {
+			return ocf.Quote(s)
+		}
+	}
+	return s
+}
+
+// showMax is the longest path show gives whole.
+const showMax = 64

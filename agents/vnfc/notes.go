@@ -1,0 +1,112 @@
+package vnfc
+
+// notes is the Markdown of the reference page's "Notes" (ocf.Agent.Notes):
+// what the agent refuses and why, how a failed start is undone, and what an
+// operator sees when a VNFC dies. The numbers in it are the constants of
+// the code (settle_time's default, pidfileWait, pidfileMax...): a test
+// keeps them in step.
+const notes = `### One misconfiguration, one answer
+
+The parameters are checked in two steps, as docs/agents/README.md lays out for every agent.
+
+- **Everywhere the same** (the framework's Check hook): a value that does not parse as its type, a time out of its
+  range (stop_timeout above 0 and at most 1h, health_timeout above 0 and at most 10min, settle_time 0 to 1min), command's or
+  environment's quoting, an environment word that is not NAME=value, a NUL byte in any value, a relative path where an
+  absolute one is needed, stop_signal that is not a signal or is STOP (it cannot be handled, so every stop would wait
+  for stop_timeout), a health check or role hook URL with another scheme, a port outside 1-65535, a host that is not an
+  IP address or a DNS name, or credentials in it (they would be logged), an invalid unit name, and a resource name
+  that is not one file name (see below). validate-all, start, promote and monitor, probes included, return 6
+  (OCF_ERR_CONFIGURED) with the same reason; stop and demote log it and run with the defaults.
+- **On this node** (validate-all and start only): the program, workdir, log_file's directory, a hook's or an exec
+  check's program, tls_ca_file missing (5, OCF_ERR_INSTALLED: Pacemaker tries another node), an unknown user or
+  group, a uid or gid that is not a number below 2^32-1, a user's groups that cannot be read, log_file or pidfile
+  naming a directory, a fifo or a device, tls_ca_file holding no PEM certificate (6). A probe does not look at these:
+  nothing can run here with them, so it says 7.
+
+A user or group that cannot be resolved fully is refused: the VNFC never runs as root by accident. user=root or
+user=0 runs it as root, as leaving user empty does.
+
+### Resource names
+
+The resource's name (OCF_RESOURCE_INSTANCE) names the state directory, $HA_RSCTMP/vnfha-vnfc/NAME. A name that
+would not stay one directory there (empty, "." or "..", holding "/", a NUL or another control character, or longer
+than 255 bytes) is refused before any file is touched: 6 from validate-all (which accepts an empty name, as
+crm_resource --validate may give none), start, promote and monitor; stop and demote return 0, since nothing can
+run under such a name. Pacemaker's own ids, and a clone's "id:N", always pass.
+
+### Starts that fail leave nothing behind
+
+- The supervisor writes its own identity (pid and start time) to the state directory before it starts anything,
+  and the VNFC's before it waits for anything (fsynced, renamed into place). A start that runs out of time, or that
+  Pacemaker's executor kills, therefore leaves a record: a probe reads it as failed ("a start did not finish"),
+  never as stopped, and the stop that follows ends what it names.
+- A start that fails (the VNFC exits, never becomes healthy, its pid file is wrong, the time runs out) stops what it
+  started before it returns, in the operation's margin (see docs/agents/README.md), and leaves no state directory.
+- The supervisor is a child subreaper: every process the VNFC starts stays below it, even a daemon that left the
+  VNFC's process group and session (setsid). Stop sends stop_signal to all of them (its group and everything below
+  the supervisor), SIGKILL to what is left after stop_timeout, then has the supervisor kill and reap whatever is
+  still below it, and checks that nothing of the VNFC runs. When the VNFC dies on its own, the supervisor kills
+  everything below it too. A daemon the VNFC started without pidfile (command=setsid -f ...) is therefore ended with
+  it; a command that only daemonizes, without pidfile, exits during start, and start fails.
+- A stop fails (and the node is fenced) only if a process of the VNFC survives SIGKILL, which only a process stuck in
+  the kernel (state D) does.
+
+### The settle time
+
+A VNFC that ends within settle_time (default 100ms) after it was started fails start, every time, with how it ended:
+"the VNFC exited with status 1 during start (pid N)", or "was killed by signal N". Start waits for the VNFC's exit
+through a pidfd while it waits for the health check, so the settle time costs nothing when the check takes longer;
+without a health check, a start takes settle_time and a few milliseconds (about 106 ms on the test machine, against
+9 ms with settle_time=0). A program that exits later, after start returned, is a failure reported at once (fast_fail).
+With backend=systemd, a transient unit whose command exited 0 is unloaded by systemd at once, with its exit status:
+start then says "the VNFC ended during start".
+
+### Pid files
+
+With pidfile, the command's first process must exit 0 once its daemon has written its pid. A command that stays in
+the foreground never does: start fails at its timeout ("pid file ... not written within the start timeout: ... still
+runs") and stops it. After the first process has exited, the pid file is read every 10ms for at most 5s. It must be a
+regular file holding one decimal pid (blanks around it allowed) of a process below the supervisor; it is read
+without blocking and at most 33 bytes of it, so a fifo, a device, /dev/zero or a file of a gigabyte is refused at
+once, and nothing of its contents is ever quoted: pidfile=/etc/shadow gives "pid file /etc/shadow holds no pid
+(over 32 bytes)". A pid file naming a process the VNFC did not start (a stale file) is waited for, in case the
+daemon rewrites it, then refused.
+
+### https
+
+An https health check or role hook verifies the server's certificate and name (tls_verify=true, the default) against
+the system's CAs, or against tls_ca_file. tls_verify=false skips that, for a VNFC with a self-signed certificate and
+no CA to give: the check then only asks whether the local process answers.
+
+### What crm_mon shows when a VNFC dies
+
+With fast_fail (the default), the supervisor records the failure at once, through the request crm_resource --fail
+sends. Pacemaker records it as a failed operation named asyncmon, and crm_mon shows it as
+
+    * app asyncmon on node2 returned 'error' (Simulated failure) at ...
+
+"Simulated failure" is the exit reason Pacemaker's controller writes for every failure injected this way (it cannot
+carry ours); the fail count rises by 2, not 1 (see fast_fail). Pacemaker then stops and starts the instance, so no
+monitor runs in between to say more. How the VNFC ended is in the node's log, where Pacemaker logs (the Pacemaker log
+file, or syslog, that Pacemaker names in the agent's environment), tagged with the resource:
+
+    vnfc(app)[PID]:    ERROR: the VNFC (pid 1234) was killed by signal 9 (SIGKILL)
+    vnfc(app)[PID]:    INFO: reported the failure of app on node2 to Pacemaker through the controller's IPC
+
+and in log_file, when set. A monitor that runs before the stop (fast_fail=false, or a monitor that came first) says it
+in its exit reason, which crm_mon shows:
+
+    * app 10s-interval monitor on node2 returned 'error' (the VNFC was killed by signal 9 (SIGKILL) at 21:08:17.427 (pid 87)) at ...
+
+### Logs
+
+Warnings and errors of an action go to its stderr, which Pacemaker's executor puts in its log; routine lines
+("started") go to the node's log as info. The supervisor and the unit watcher outlive the action, so their lines go to
+the node's log and to log_file. A value from a parameter or a file is quoted at most 32 bytes long in any reason or
+log line.
+
+### Limits
+
+If the supervisor itself is killed, monitor reports 190 (degraded) and the VNFC runs unsupervised until a restart;
+a stop then still ends the VNFC's process group, but no longer finds processes that left it.
+`

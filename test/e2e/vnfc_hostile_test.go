@@ -136,8 +136,9 @@ func TestVNFCKillReachesTheLog(t *testing.T) {
 				if err != nil {
 					return false, err.Error()
 				}
-				// Started, with no start pending: a kill within start
-				// is a failed start, not what this test is about.
+				// Started; waitIdle below makes sure the start is over:
+				// a kill within start is a failed start, not what this
+				// test is about.
 				for _, i := range st.Instances() {
 					if i.ID == tt.rsc && i.Active && !i.Failed && i.Role == "Started" && i.Pending == "" && len(i.Nodes) == 1 {
 						node = i.Nodes[0].Name
@@ -145,6 +146,7 @@ func TestVNFCKillReachesTheLog(t *testing.T) {
 				}
 				return node != "", fmt.Sprintf("%+v; failures %+v", st.Instances(), st.Failures)
 			})
+			waitIdle(t, l)
 			pid := pidOn(ctx, t, l, node, tt.listen)
 			if out, err := l.Exec(ctx, node, "kill", "-9", pid); err != nil {
 				t.Fatalf("kill: %v %s", err, out)

@@ -50,6 +50,15 @@ func instancesOf(st *crmwrap.Status, rsc string) map[string]string {
 	return roles
 }
 
+// waitIdle waits until the cluster has no action in flight
+// (crm_resource --wait), at most a minute.
+func waitIdle(t *testing.T, l *lab.Lab) {
+	t.Helper()
+	if out, err := l.Exec(labtest.Context(t), "node1", "crm_resource", "--wait", "--timeout=60s"); err != nil {
+		t.Fatalf("crm_resource --wait: %v\n%s", err, out)
+	}
+}
+
 // failuresOf returns the failures of rsc recorded on node.
 func failuresOf(st *crmwrap.Status, rsc, node string) []crmwrap.Failure {
 	var fs []crmwrap.Failure
@@ -90,6 +99,10 @@ func TestVNFCCloneFastFail(t *testing.T) {
 		roles := instancesOf(st, "app")
 		return len(roles) == 3, fmt.Sprintf("%v; failures %+v", roles, st.Failures)
 	})
+	// crm_mon shows an instance as Started while its start still runs
+	// (settle_time); a kill then fails the start, not the VNFC. Wait
+	// until the cluster has no action in flight.
+	waitIdle(t, l)
 
 	old := vnfcdPID(t, l, "node2")
 	if out, err := l.Exec(ctx, "node2", "kill", "-9", old); err != nil {
@@ -226,6 +239,7 @@ func TestVNFCPromotableWithVIP(t *testing.T) {
 		mu      sync.Mutex
 		answers []answer
 	)
+	waitIdle(t, l) // the standbys' starts too: a kill must not land in one
 	loopCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -302,6 +316,7 @@ func TestVNFCHungCaughtByHealth(t *testing.T) {
 		}
 		return on != "", fmt.Sprintf("failures %+v", st.Failures)
 	})
+	waitIdle(t, l)
 	pid := vnfcdPID(t, l, on)
 	if out, err := l.Exec(ctx, on, "kill", "-STOP", pid); err != nil {
 		t.Fatalf("kill -STOP: %v %s", err, out)

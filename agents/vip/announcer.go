@@ -45,9 +45,12 @@ type announcerSpec struct {
 	Frames   [][]byte      `json:"frames"`   // one round
 }
 
-// maxInstance bounds OCF_RESOURCE_INSTANCE in a pid file name, so that
-// "vnfha-vip-<instance>.announcer" fits in NAME_MAX.
-const maxInstance = ocf.MaxNameLen - len("vnfha-vip-.announcer")
+// maxInstance bounds OCF_RESOURCE_INSTANCE in a file name, so that the
+// longest name it makes fits in NAME_MAX: the temporary file the
+// announcer's pid file is written through (durable.WriteFile),
+// ".vnfha-vip-<instance>.announcer.tmp-<up to 10 digits>". The address
+// record's, ".vnfha-vip-<instance>.addr.tmp-<digits>", is shorter.
+const maxInstance = ocf.MaxNameLen - len(".vnfha-vip-.announcer.tmp-4294967295")
 
 // checkInstance checks that OCF_RESOURCE_INSTANCE can name the
 // announcer's pid file in HA_RSCTMP (principle 6): Pacemaker's ids are XML
@@ -61,10 +64,10 @@ func checkInstance(s string, required bool) error {
 		return nil
 	}
 	if s == "" {
-		return ocf.NotConfigured("OCF_RESOURCE_INSTANCE is not set; it names the announcer's pid file")
+		return ocf.NotConfigured("OCF_RESOURCE_INSTANCE is not set; it names the announcer's pid file and the address record")
 	}
 	if err := ocf.CheckName(s); err != nil {
-		return ocf.NotConfigured("OCF_RESOURCE_INSTANCE %s %v: it names the announcer's pid file", ocf.Quote(s), err)
+		return ocf.NotConfigured("OCF_RESOURCE_INSTANCE %s %v: it names the agent's files", ocf.Quote(s), err)
 	}
 	if len(s) > maxInstance {
 		return ocf.NotConfigured("OCF_RESOURCE_INSTANCE %s is longer than %d bytes", ocf.Quote(s), maxInstance)

@@ -61,6 +61,12 @@ func TestHostileParameters(t *testing.T) {
 	if err := unix.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// An empty regular file: what a namespace is bind-mounted onto, here
+	// without its mount.
+	unmounted := filepath.Join(dir, "unmounted")
+	if err := os.WriteFile(unmounted, nil, 0o444); err != nil {
+		t.Fatal(err)
+	}
 	toPasswd := filepath.Join(dir, "passwd-link")
 	toNetns := filepath.Join(dir, "netns-link")
 	for _, l := range [][2]string{{"/etc/passwd", toPasswd}, {filepath.Join("/run/netns", f.A.Netns), toNetns}} {
@@ -115,6 +121,10 @@ func TestHostileParameters(t *testing.T) {
 		{name: "netns missing path", params: ns("/nonexistent/ns"), want: absent, reason: "does not exist on this node"},
 		{name: "netns through a file", params: ns("/etc/passwd/x"), want: absent, reason: "does not exist on this node"},
 		{name: "netns name not mounted", params: ns(stale), want: absent, reason: "is not a network namespace on this node"},
+		// The same stale file given as a path is the same node-local
+		// state: one answer however it is named (review 2).
+		{name: "netns path not mounted", params: ns(filepath.Join("/run/netns", stale)), want: absent, reason: "is not a network namespace on this node (a regular file, not mounted)"},
+		{name: "netns empty file", params: ns(unmounted), want: absent, reason: "is not a network namespace on this node"},
 		// And what works.
 		{name: "netns by name", params: ns(f.A.Netns), want: fine},
 		{name: "netns by path", params: ns(filepath.Join("/run/netns", f.A.Netns)), want: fine},
@@ -186,11 +196,28 @@ func TestHostileParameters(t *testing.T) {
 
 		// The instance names the announcer's pid file (principle 6).
 		{name: "instance with slash", params: with("arp_count", "3"), env: map[string]string{"OCF_RESOURCE_INSTANCE": "../../victim"}, want: invalid, reason: `OCF_RESOURCE_INSTANCE "../../victim" holds "/"`},
+		// The longest instance whose files' names (and their temporary
+		// files') fit in NAME_MAX, and one byte more.
+		{name: "instance longest", params: with("arp_count", "3"), env: map[string]string{"OCF_RESOURCE_INSTANCE": long[:maxInstance]}, want: fine},
+		{name: "instance too long", params: with("arp_count", "3"), env: map[string]string{"OCF_RESOURCE_INSTANCE": long[:maxInstance+1]}, want: invalid, reason: "OCF_RESOURCE_INSTANCE"},
 		{name: "instance huge", params: with("arp_count", "3"), env: map[string]string{"OCF_RESOURCE_INSTANCE": long}, want: invalid, reason: "OCF_RESOURCE_INSTANCE"},
 		// Pacemaker always sets it; by hand, only start needs it.
 		{name: "instance unset", params: with("arp_count", "3"), env: map[string]string{"OCF_RESOURCE_INSTANCE": ""},
 			want: expect{ocf.Success, ocf.NotRunning, ocf.ErrNotConfigured, ocf.NotRunning, ocf.Success}, reason: "OCF_RESOURCE_INSTANCE is not set"},
 		{name: "clone instance", params: with("arp_count", "3"), env: map[string]string{"OCF_RESOURCE_INSTANCE": "vip:1"}, want: fine},
+
+		// Addresses this node holds that vip did not add (review 1): never
+		// reported as running, never taken over, never removed by stop
+		// (checkNothingLeft sees a removal). Last in the table: an agent
+		// that removes them breaks the cases after.
+		{name: "ip on another interface than nic", params: with("ip", "198.19.253.1", "nic", nstest.LinkName, "cidr_netmask", "24"),
+			want: refusedHere, reason: "198.19.253.1 is already on " + links.noCarrier + " of this node, not on " + nstest.LinkName},
+		{name: "ip is the node's own, on nic", params: with("ip", f.A.Addr4.Addr().String(), "nic", nstest.LinkName),
+			want: refusedHere, reason: "not added by this resource; refusing to take it over"},
+		{name: "ip is the node's own", params: with("ip", f.A.Addr4.Addr().String()),
+			want: refusedHere, reason: f.A.Addr4.Addr().String() + " is already on " + nstest.LinkName + " of this node, not added by this resource"},
+		{name: "ip is the node's own IPv6", params: with("ip", f.A.Addr6.Addr().String()),
+			want: refusedHere, reason: "not added by this resource"},
 	}
 	before := addrSnapshot(t, f.A)
 	for _, tc := range cases {

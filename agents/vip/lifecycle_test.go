@@ -1,6 +1,7 @@
 package vip
 
 import (
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -8,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vishvananda/netlink"
 
 	"github.com/vnfha/vnfha/internal/nstest"
 	"github.com/vnfha/vnfha/ocf"
@@ -127,12 +130,19 @@ func TestLegacyAnnouncerStopped(t *testing.T) {
 // announcer before it returns.
 func TestFailedStartLeavesNothing(t *testing.T) {
 	f := newFixture(t)
-	// HA_RSCTMP under a regular file: the announcer's pid file cannot be
-	// written, so the announcer fails after the address was added.
+	// HA_RSCTMP under a regular file: the address record cannot be
+	// written, so start fails before it adds anything.
 	blocker := filepath.Join(t.TempDir(), "file")
 	if err := os.WriteFile(blocker, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// An HA_RSCTMP whose parent holds helperFails: the announcer exits
+	// at once, after the address was added and recorded.
+	failing := t.TempDir()
+	if err := os.WriteFile(filepath.Join(failing, helperFails), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	failingTmp := filepath.Join(failing, "rsctmp")
 	before := addrSnapshot(t, f.A)
 	for _, tt := range []struct {
 		name   string
@@ -141,9 +151,11 @@ func TestFailedStartLeavesNothing(t *testing.T) {
 		reason string
 	}{
 		{"announcer cannot start", map[string]string{"ip": vipOf("IPv4").String(), "arp_count": "3"},
-			map[string]string{"HA_RSCTMP": filepath.Join(blocker, "rsctmp")}, "announce 198.19.255.100"},
+			map[string]string{"HA_RSCTMP": failingTmp}, "announce 198.19.255.100"},
 		{"announcer cannot start, IPv6", map[string]string{"ip": vipOf("IPv6").String(), "arp_count": "3"},
-			map[string]string{"HA_RSCTMP": filepath.Join(blocker, "rsctmp")}, "announce 2001:2:0:ffff::100"},
+			map[string]string{"HA_RSCTMP": failingTmp}, "announce 2001:2:0:ffff::100"},
+		{"no address record", map[string]string{"ip": vipOf("IPv4").String(), "arp_count": "3"},
+			map[string]string{"HA_RSCTMP": filepath.Join(blocker, "rsctmp")}, "record the address"},
 		// The kernel's duplicate address detection takes a second or
 		// more; the handler's context ends 0.75s into a 1.5s operation.
 		{"timeout during DAD", map[string]string{"ip": vipOf("IPv6").String(), "nodad": "false", "conflict_check": "false", "arp_count": "3"},
@@ -156,6 +168,10 @@ func TestFailedStartLeavesNothing(t *testing.T) {
 				t.Errorf("start = %d (%v) %q, want 1 saying %q", int(code), code, reason, tt.reason)
 			}
 			f.checkNothingLeft(t, "failed start", before)
+			// checkNothingLeft looks at the fixture's HA_RSCTMP.
+			if ents, _ := os.ReadDir(failingTmp); len(ents) > 0 {
+				t.Errorf("after failed start, %s holds %s", failingTmp, ents[0].Name())
+			}
 		})
 	}
 }
@@ -204,4 +220,95 @@ func TestStartIsQuietAndIdempotent(t *testing.T) {
 	if n := strings.Count(string(b), "removed "+ip); n != 1 {
 		t.Errorf("node log says %q %d times, want once:\n%s", "removed "+ip, n, b)
 	}
+}
+
+// TestOnlyRecordedAddressIsOurs (review 1): monitor reports, and stop
+// removes, only the address start added, on the link start recorded. The
+// record outlives a restart of Pacemaker (HA_RSCTMP is kept), and a copy of
+// the address that start did not add is left alone.
+func TestOnlyRecordedAddressIsOurs(t *testing.T) {
+	ip := vipOf("IPv4")
+	params := map[string]string{"ip": ip.String(), "arp_count": "1"}
+	for _, tt := range []struct {
+		name string
+		// between runs after a successful start, before the probe.
+		between func(t *testing.T, f *fixture)
+		probe   ocf.Code
+		// kept is how many copies of ip stop leaves in A: on veth0 and
+		// on the extra link.
+		keptOnLink, keptElsewhere int
+	}{
+		{"Pacemaker restarted", func(*testing.T, *fixture) {}, ocf.Success, 0, 0},
+		{"another copy on another link", func(t *testing.T, f *fixture) {
+			addOn(t, f.A, "vc0", ip.String()+"/24")
+		}, ocf.Success, 0, 1},
+		{"record lost", func(t *testing.T, f *fixture) {
+			if err := os.Remove(recordFile(f.rscTmp, "vip-test")); err != nil {
+				t.Fatal(err)
+			}
+		}, ocf.NotRunning, 1, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "vc0"}, PeerName: "vc1"}
+			if err := f.A.Handle(t).LinkAdd(veth); err != nil {
+				t.Fatalf("add veth: %v", err)
+			}
+			f.mustRun(t, ocf.ActionStart, params, ocf.Success)
+			tt.between(t, f)
+			probe := map[string]string{"probe": "yes"}
+			for k, v := range params {
+				probe[k] = v
+			}
+			f.mustRun(t, ocf.ActionMonitor, probe, tt.probe)
+			f.mustRun(t, ocf.ActionStop, params, ocf.Success)
+			if got := addrsOn(t, f.A, ip); len(got) != tt.keptOnLink {
+				t.Errorf("after stop, %s holds %v, want %d copies", f.A.Link, got, tt.keptOnLink)
+			}
+			if got := addrsOnLink(t, f.A, "vc0", ip); len(got) != tt.keptElsewhere {
+				t.Errorf("after stop, vc0 holds %v, want %d copies", got, tt.keptElsewhere)
+			}
+			if _, err := os.Stat(recordFile(f.rscTmp, "vip-test")); !os.IsNotExist(err) {
+				t.Errorf("after stop, the record is still there: %v", err)
+			}
+		})
+	}
+}
+
+// addOn adds prefix to link name of s's namespace.
+func addOn(t *testing.T, s *nstest.Side, name, prefix string) {
+	t.Helper()
+	nl := s.Handle(t)
+	l, err := nl.LinkByName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := netlink.ParseAddr(prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nl.AddrAdd(l, a); err != nil {
+		t.Fatalf("add %s to %s: %v", prefix, name, err)
+	}
+}
+
+// addrsOnLink lists the copies of ip on link name of s's namespace.
+func addrsOnLink(t *testing.T, s *nstest.Side, name string, ip netip.Addr) []netlink.Addr {
+	t.Helper()
+	nl := s.Handle(t)
+	l, err := nl.LinkByName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := nl.AddrList(l, netlink.FAMILY_ALL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []netlink.Addr
+	for _, a := range all {
+		if a.IP.Equal(ip.AsSlice()) {
+			out = append(out, a)
+		}
+	}
+	return out
 }

@@ -92,11 +92,16 @@ func (r nsRef) open() (netns.NsHandle, error) {
 	}
 	if fs.Type != unix.NSFS_MAGIC {
 		var st unix.Stat_t
-		kind := "a file"
+		kind, mountPoint := "a file", false
 		if unix.Fstat(pfd, &st) == nil {
 			kind = fileKind(st.Mode)
+			// An empty regular file is what "ip netns add" and any
+			// bind mount of a namespace mount onto: one left without
+			// its mount (a failed add, a reboot of a persistent path)
+			// is this node's state, however it is named.
+			mountPoint = st.Mode&unix.S_IFMT == unix.S_IFREG && st.Size == 0
 		}
-		return netns.None(), r.notNetns(kind)
+		return netns.None(), r.notNetns(kind, mountPoint)
 	}
 	fd, err := unix.Open(fmt.Sprintf("/proc/self/fd/%d", pfd), unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -109,7 +114,7 @@ func (r nsRef) open() (netns.NsHandle, error) {
 	}
 	if t != unix.CLONE_NEWNET {
 		unix.Close(fd)
-		return netns.None(), r.notNetns(nsKind(t))
+		return netns.None(), r.notNetns(nsKind(t), false)
 	}
 	return netns.NsHandle(fd), nil
 }
@@ -117,10 +122,12 @@ func (r nsRef) open() (netns.NsHandle, error) {
 // notNetns is the error for a file that exists and is no network
 // namespace. A name under /run/netns is this node's state (a file left
 // behind without its mount, say), so it is node-local like a missing one;
-// an absolute path that is, say, /etc or /proc/self/ns/mnt is wrong on
-// every node.
-func (r nsRef) notNetns(kind string) error {
-	if r.named {
+// so is an absolute path to an empty regular file (mountPoint), the same
+// unmounted file given as a path: one node's stale file must not stop the
+// resource on every node. An absolute path that is, say, /etc,
+// /etc/passwd or /proc/self/ns/mnt is wrong on every node.
+func (r nsRef) notNetns(kind string, mountPoint bool) error {
+	if r.named || mountPoint {
 		return ocf.Errorf(ocf.ErrArgs, "network_namespace %s is not a network namespace on this node (%s, not mounted)", ocf.Quote(r.value), kind)
 	}
 	return ocf.NotConfigured("network_namespace %s is not a network namespace (it is %s)", ocf.Quote(r.value), kind)

@@ -137,19 +137,20 @@ var Agent = ocf.MustNew(ocf.Agent{
 	Validate: validate,
 	Helpers:  map[string]ocf.HelperFunc{announcerHelper: runAnnouncer},
 	ExitCodes: []ocf.ExitCodeDoc{
-		{Code: ocf.ErrGeneric, When: "start: another host answered the conflict probe, IPv6 duplicate address detection failed, the address " +
-			"is on another interface of this node, the announcer could not be started, netlink or the packet socket failed, or start " +
-			"ran out of time; a failed start first removes what it added. monitor: the address is on another interface than nic, " +
+		{Code: ocf.ErrGeneric, When: "start: another host answered the conflict probe, IPv6 duplicate address detection failed, " +
+			"the address could not be recorded in HA_RSCTMP, the announcer could not be started, netlink or the packet socket failed, or start " +
+			"ran out of time; a failed start first removes what it added. monitor: the address this resource added is on another interface than nic, " +
 			"failed duplicate address detection, or its link is down (check_link). Pacemaker recovers the resource."},
 		{Code: ocf.ErrArgs, When: "validate-all, start: this node cannot hold the address: nic or network_namespace does not exist here " +
-			"(or a name under /run/netns is not a mounted namespace), no connected route contains ip (with the interface that is down " +
-			"named), the interface has no Ethernet address, or (start, check_link) it is down or has no carrier. Pacemaker bans the " +
+			"(or a name under /run/netns, or an empty file given as a path, is not a mounted namespace), no connected route contains ip " +
+			"(with the interface that is down named), the interface has no Ethernet address, (start, check_link) it is down or has no " +
+			"carrier, or (start) ip is already on an interface of this node and was not added by this resource. Pacemaker bans the " +
 			"resource from this node only."},
 		{Code: ocf.ErrNotConfigured, When: "validate-all, start and monitor (probes too), with the same reason: a parameter is invalid on " +
-			"every node (see the parameters and the notes), network_namespace is an existing file that is no network namespace, two " +
+			"every node (see the parameters and the notes), network_namespace is an existing file that is no network namespace (and no empty regular file), two " +
 			"interfaces match ip equally well and nic is not set, or OCF_RESOURCE_INSTANCE cannot name a file. Stop still succeeds."},
-		{Code: ocf.NotRunning, When: "monitor: the address is not on any interface, or network_namespace does not exist on this node " +
-			"(nothing can run in it)."},
+		{Code: ocf.NotRunning, When: "monitor: the address is not on any interface, or is there but was not added by this resource " +
+			"(the node's own address, say), or network_namespace does not exist on this node (nothing can run in it)."},
 	},
 	Notes: notes,
 })
@@ -174,9 +175,10 @@ const notes = `### What is refused, and why
 | arp_count outside 0..100, arp_interval outside 1..60000 ms | 6 | a typo must not keep the announcer running for hours |
 | conflict_wait outside (0, 10s] | 6 | longer is not a conflict check but a start delay |
 | network_namespace: a name with '/', '.', '..' or over 255 bytes; a path over 4095 bytes | 6 | a name never leaves /run/netns (../../etc is refused, not resolved) |
-| network_namespace: an existing file that is no network namespace (/etc, /etc/passwd, /dev/zero, a fifo, /proc/self/ns/mnt) | 6, stop 0 | checked with the kernel before use; the file is opened O_PATH first, so a device or fifo is never opened |
-| network_namespace that does not exist here (or a name under /run/netns that is not mounted) | 2 from start, 7 from monitor, stop 0 | another node may have it |
-| OCF_RESOURCE_INSTANCE with '/', '..' or a control character | 6 | it names the announcer's pid file in HA_RSCTMP |
+| network_namespace: an existing file that is no network namespace and no empty regular file (/etc, /etc/passwd, /dev/zero, a fifo, /proc/self/ns/mnt) | 6, stop 0 | checked with the kernel before use; the file is opened O_PATH first, so a device or fifo is never opened |
+| network_namespace that does not exist here, a name under /run/netns that is not mounted, or an absolute path to an empty regular file (a mount point without its mount, such as /run/netns/x given as a path) | 2 from start, 7 from monitor, stop 0 | another node may have it; one node's stale file must not stop the resource everywhere |
+| ip already on an interface of this node, not added by this resource (the node's own address, one on another interface than nic) | validate-all 0, start 2, monitor 7, stop 0 and the address kept | see "Which address is the resource's" |
+| OCF_RESOURCE_INSTANCE with '/', '..' or a control character, or over 219 bytes | 6 | it names the announcer's pid file and the address record in HA_RSCTMP |
 
 Every value quoted back in a reason is cut to a few dozen bytes.
 
@@ -200,8 +202,40 @@ is ERR_ARGS rather than ERR_GENERIC because retrying on the same node
 (which ERR_GENERIC allows when start-failure-is-fatal is false) cannot help
 while another node has a working link.
 
+### Which address is the resource's
+
+Before start adds the address, it records it: ` + "`$HA_RSCTMP/vnfha-vip-<instance>.addr`" + `,
+written atomically and durably, holds the address, its prefix length, the
+interface (index and name) and the network namespace (its nsfs inode). The
+kernel keeps nothing on an address that says who added it, so this file is
+the only mark. Then:
+
+- **monitor** reports running only for the recorded address on the
+  recorded interface. The same address held otherwise (the node's own
+  address, one on another interface than nic, one another tool manages) is
+  7, not 1: a probe returning 1 is followed by a stop on that node.
+- **stop** removes only the recorded address, from the recorded interface,
+  and the record; with no record it removes nothing.
+- **start** refuses (2, nothing added) an address that this node already
+  holds and that is not recorded: adopting the node's own address would make
+  the resource's stop take it away (perhaps the corosync link with it).
+  Its own address left by an earlier start (recorded) is taken over as it
+  is, or moved from another interface after nic changed.
+
+HA_RSCTMP is a tmpfs under /run: a reboot empties it and takes the address
+away too; a restart of Pacemaker keeps both, and the probes after it find
+the address running. **Upgrading from an agent without records** while
+the address is held: the new agent does not know the address as its own
+(monitor 7, stop keeps it). Put the node in standby (or move the resource
+away) before upgrading the agent, as for any Pacemaker upgrade.
+
 ### Where it differs from IPaddr2
 
+- **An address the node already holds is not taken over.** IPaddr2 reports
+  an address already on the interface as running (its probe returns 0) and
+  its stop deletes it, even if it is the node's own address configured
+  outside Pacemaker; a typo in ip or nic can so remove a node's address.
+  vip reports and removes only the address it added (see above).
 - **A nic missing on this node is ERR_ARGS (2), not ERR_CONFIGURED (6).**
   IPaddr2 bans the resource from every node when the nic does not exist on
   the node that checked; interface names differ between nodes, so vip bans
@@ -364,24 +398,54 @@ func start(ctx context.Context, req *ocf.Request) (err error) {
 			return err
 		}
 	}
+	id, err := h.id()
+	if err != nil {
+		return ocf.Generic("%w", err)
+	}
+	rec, err := readRecord(req.Env.RscTmp, instance)
+	if err != nil {
+		req.Log.Warnf("%v: taken as no record", err)
+	}
 	have, err := h.find(c.ip)
 	if err != nil {
 		return err
 	}
+	// An address this resource did not add is this node's (its own
+	// address, one another tool manages): taking it over would make stop
+	// delete it. ERR_ARGS: another node can hold the address.
+	for _, a := range have {
+		if rec.mine(id, a) {
+			continue
+		}
+		if a.link.Attrs().Index != attrs.Index {
+			return ocf.Errorf(ocf.ErrArgs, "%s is already on %s of this node, not on %s; remove it there first", c.ip, a.linkName(), attrs.Name)
+		}
+		return ocf.Errorf(ocf.ErrArgs, "%s is already on %s of this node, not added by this resource; refusing to take it over", c.ip, a.linkName())
+	}
+	if rec != nil && rec.IP != c.ip {
+		// The record of an address started with other parameters and
+		// never stopped: it is ours, and the new record replaces it.
+		removeRecorded(req, h, id, rec)
+	}
 	already := false
 	for _, a := range have {
-		if a.link.Attrs().Index != attrs.Index {
-			return ocf.Generic("%s is already on %s of this node, not on %s; remove it there first", c.ip, a.linkName(), attrs.Name)
-		}
-		if a.dadFailed() {
-			// A dead copy from an earlier failed start: it keeps its
-			// dadfailed flag through a replace, so remove it and probe anew.
+		if a.link.Attrs().Index != attrs.Index || a.dadFailed() {
+			// Ours on another link (nic changed), or a dead copy from an
+			// earlier start: it keeps its dadfailed flag through a
+			// replace, so remove it and probe anew.
 			if err := h.del(a); err != nil {
 				return err
 			}
 			continue
 		}
 		already = true
+	}
+	if !already {
+		// Nothing recorded is held any more: a record left now would
+		// name a link on which another may add the address later.
+		if err := removeRecord(req.Env.RscTmp, instance); err != nil {
+			return ocf.Generic("%w", err)
+		}
 	}
 	// A new start replaces the previous start's announcements.
 	if err := stopAnnouncer(ctx, req.Env.RscTmp, instance); err != nil {
@@ -413,16 +477,23 @@ func start(ctx context.Context, req *ocf.Request) (err error) {
 	if err != nil {
 		return err
 	}
+	// The record goes first: an address added and then not recorded (a
+	// crash, a kill at the timeout) would be one stop leaves behind.
+	rec = &record{IP: c.ip, Bits: bits, Link: attrs.Index, LinkNm: attrs.Name, NetnsID: id}
+	if err := writeRecord(req.Env.RscTmp, instance, *rec); err != nil {
+		return ocf.Generic("%w", err)
+	}
+	// From here on a failed start takes back what it did, the address,
+	// the record and the announcer, so that nothing of it outlives the
+	// failure.
+	defer func() {
+		if err != nil {
+			undoStart(ctx, req, h, id, rec)
+		}
+	}()
 	if err := h.add(link, want); err != nil {
 		return err
 	}
-	// From here on a failed start takes back what it did, the address and
-	// the announcer, so that nothing of it outlives the failure.
-	defer func() {
-		if err != nil {
-			undoStart(ctx, req, h, c.ip)
-		}
-	}()
 	if already {
 		req.Log.Debugf("%s/%d already held on %s", c.ip, bits, attrs.Name)
 	} else {
@@ -436,28 +507,45 @@ func start(ctx context.Context, req *ocf.Request) (err error) {
 	return announce(ctx, req, c, conn, attrs)
 }
 
-// undoStart removes what a failed start added: its announcer and every
-// copy of the address. It runs in the framework's cleanup time, after ctx
-// may have ended. It only logs its own failures: the start's error is what
-// Pacemaker must see, and its stop will try again.
-func undoStart(ctx context.Context, req *ocf.Request, h *host, ip netip.Addr) {
+// undoStart removes what a failed start added: its announcer, the address
+// it recorded and the record. It runs in the framework's cleanup time,
+// after ctx may have ended. It only logs its own failures: the start's
+// error is what Pacemaker must see, and its stop will try again.
+func undoStart(ctx context.Context, req *ocf.Request, h *host, id nsID, rec *record) {
 	cctx, cancel := ocf.CleanupContext(ctx)
 	defer cancel()
 	if err := stopAnnouncer(cctx, req.Env.RscTmp, req.Env.Instance); err != nil {
 		req.Log.Warnf("failed start: %v", err)
 	}
-	hs, err := h.find(ip)
-	if err != nil {
-		req.Log.Warnf("failed start: %v", err)
-		return
-	}
-	for _, a := range hs {
-		if err := h.del(a); err != nil {
+	if removeRecorded(req, h, id, rec) {
+		if err := removeRecord(req.Env.RscTmp, req.Env.Instance); err != nil {
 			req.Log.Warnf("failed start: %v", err)
+		}
+	}
+}
+
+// removeRecorded removes the address rec records, from the link it
+// records, and nothing else: a copy of the address elsewhere is not this
+// resource's. It reports whether none of it is left; it logs what fails.
+func removeRecorded(req *ocf.Request, h *host, id nsID, rec *record) bool {
+	hs, err := h.find(rec.IP)
+	if err != nil {
+		req.Log.Warnf("%v", err)
+		return false
+	}
+	ok := true
+	for _, a := range hs {
+		if !rec.mine(id, a) {
 			continue
 		}
-		req.Log.Infof("failed start: removed %s from %s", ip, a.linkName())
+		if err := h.del(a); err != nil {
+			req.Log.Warnf("%v", err)
+			ok = false
+			continue
+		}
+		req.Log.Infof("removed %s from %s", rec.IP, a.linkName())
 	}
+	return ok
 }
 
 // announce sends the first announcement now and leaves the others to the
@@ -490,30 +578,48 @@ func announce(ctx context.Context, req *ocf.Request, c *config, conn *neigh.Conn
 	return nil
 }
 
-// stop needs only ip and network_namespace. A configuration error must not
-// fail it: a failed stop gets the node fenced, and with an address that
-// cannot be parsed or a namespace that is not there nothing was added.
+// stop needs only the record, ip and network_namespace. A configuration
+// error must not fail it: a failed stop gets the node fenced, and with an
+// address that cannot be parsed or a namespace that is not there nothing
+// was added. It removes only the address start recorded, from the link it
+// recorded: an address this resource did not add (the node's own, given as
+// ip by mistake) is never its to remove.
 func stop(ctx context.Context, req *ocf.Request) error {
 	// The announcer goes first: one left running would pull the address's
 	// traffic back to this node after it has moved. An instance name that
-	// cannot name a file never had one: start refuses it.
-	if checkInstance(req.Env.Instance, true) == nil {
+	// cannot name a file never had one, nor a record: start refuses it.
+	instanceOK := checkInstance(req.Env.Instance, true) == nil
+	if instanceOK {
 		if err := stopAnnouncer(ctx, req.Env.RscTmp, req.Env.Instance); err != nil {
 			return ocf.Generic("%w", err)
 		}
 	}
-	ip, err := parseIP(req.Params.String("ip"))
-	if err != nil {
-		req.Log.Infof("nothing to stop: %v", err)
+	if ip, err := parseIP(req.Params.String("ip")); err == nil {
+		if err := stopLegacyAnnouncer(ctx, req.Env.RscTmp, ip); err != nil {
+			return ocf.Generic("%w", err)
+		}
+	}
+	if !instanceOK {
+		req.Log.Infof("nothing to stop: no address can be recorded for this instance name")
 		return nil
 	}
-	if err := stopLegacyAnnouncer(ctx, req.Env.RscTmp, ip); err != nil {
-		return ocf.Generic("%w", err)
+	rec, err := readRecord(req.Env.RscTmp, req.Env.Instance)
+	if err != nil {
+		// Not a record start wrote: it names no address of ours.
+		req.Log.Warnf("%v: removed, nothing to stop", err)
+		if err := removeRecord(req.Env.RscTmp, req.Env.Instance); err != nil {
+			req.Log.Warnf("%v", err)
+		}
+		return nil
+	}
+	if rec == nil {
+		req.Log.Infof("nothing to stop: no address recorded as added by this resource")
+		return nil
 	}
 	ref, err := parseNetns(req.Params.String("network_namespace"))
 	if err != nil {
 		req.Log.Infof("nothing to stop: %v", err)
-		return nil
+		return removeStaleRecord(req)
 	}
 	h, err := openHost(ref)
 	if err != nil {
@@ -521,20 +627,36 @@ func stop(ctx context.Context, req *ocf.Request) error {
 			// No network namespace there, so no address of ours: start
 			// refuses the same namespace.
 			req.Log.Infof("nothing to stop: %v", err)
-			return nil
+			return removeStaleRecord(req)
 		}
 		return err
 	}
 	defer h.Close()
-	have, err := h.find(ip)
+	id, err := h.id()
 	if err != nil {
-		return err
+		return ocf.Generic("%w", err)
 	}
-	for _, a := range have {
-		if err := h.del(a); err != nil {
-			return err
-		}
-		req.Log.Infof("removed %s from %s", ip, a.linkName())
+	if id != rec.NetnsID {
+		// The namespace start added the address in is gone (deleted,
+		// perhaps re-created under the same name): the address went
+		// with it.
+		req.Log.Infof("nothing to stop: the network namespace %s was added in is gone", rec.IP)
+		return removeStaleRecord(req)
+	}
+	if !removeRecorded(req, h, id, rec) {
+		return ocf.Generic("could not remove %s from %s", rec.IP, rec.LinkNm)
+	}
+	if err := removeRecord(req.Env.RscTmp, req.Env.Instance); err != nil {
+		return ocf.Generic("%w", err)
+	}
+	return nil
+}
+
+// removeStaleRecord removes a record whose address cannot be held any
+// more, so that nothing later takes another's address for it.
+func removeStaleRecord(req *ocf.Request) error {
+	if err := removeRecord(req.Env.RscTmp, req.Env.Instance); err != nil {
+		return ocf.Generic("%w", err)
 	}
 	return nil
 }
@@ -567,7 +689,29 @@ func monitor(_ context.Context, req *ocf.Request) error {
 	if err != nil {
 		return err
 	}
-	if len(have) == 0 {
+	// Only an address start recorded is this resource's: the node's own
+	// address, or one on another interface than start would pick, is
+	// "not running" for it, never a failure that Pacemaker would follow
+	// with a stop.
+	var ours []held
+	if len(have) > 0 {
+		id, err := h.id()
+		if err != nil {
+			return ocf.Generic("%w", err)
+		}
+		rec, err := readRecord(req.Env.RscTmp, req.Env.Instance)
+		if err != nil {
+			req.Log.Warnf("%v: taken as no record", err)
+		}
+		for _, a := range have {
+			if rec.mine(id, a) {
+				ours = append(ours, a)
+			} else {
+				req.Log.Infof("%s is on %s, not added by this resource", c.ip, a.linkName())
+			}
+		}
+	}
+	if len(ours) == 0 {
 		if _, _, err := resolve(h, c); err != nil {
 			if code, _ := ocf.Result(err); code == ocf.ErrNotConfigured {
 				return err
@@ -575,7 +719,7 @@ func monitor(_ context.Context, req *ocf.Request) error {
 		}
 		return ocf.NotRunning
 	}
-	for _, a := range have {
+	for _, a := range ours {
 		if c.nic != "" && a.linkName() != c.nic {
 			return ocf.Generic("%s is on %s, not on nic %s", c.ip, a.linkName(), c.nic)
 		}

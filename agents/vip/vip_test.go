@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -24,10 +25,21 @@ import (
 	"github.com/vnfha/vnfha/ocf/ocftest"
 )
 
+// helperFails is a file that, in the parent directory of HA_RSCTMP, makes
+// the announcer helper this test binary runs exit at once without a word,
+// as a broken or killed helper would. (The helper gets an empty
+// environment; its pid file, on its command line, says where HA_RSCTMP is.)
+const helperFails = "helper-fails"
+
 // TestMain lets this test binary stand in for vnfha-agent when start runs
 // /proc/self/exe as the announcer helper.
 func TestMain(m *testing.M) {
 	if len(os.Args) > 3 && os.Args[1] == ocf.HelperArg && os.Args[2] == name {
+		if i := slices.Index(os.Args, "--pidfile"); i > 0 && i+1 < len(os.Args) {
+			if _, err := os.Stat(filepath.Join(filepath.Dir(filepath.Dir(os.Args[i+1])), helperFails)); err == nil {
+				os.Exit(1)
+			}
+		}
 		os.Exit(Agent.Helper(os.Args[3])(os.Args[4:]))
 	}
 	os.Exit(m.Run())
@@ -325,13 +337,20 @@ func TestConflict(t *testing.T) {
 	})
 
 	t.Run("IPv6 DAD failure seen by monitor", func(t *testing.T) {
-		// An address the kernel marked dadfailed is listed but dead.
+		// An address the kernel marked dadfailed is listed but dead. The
+		// resource's own address gets there when the kernel runs DAD
+		// again (a link that comes back up) while another host holds it:
+		// start it, then have the kernel re-run DAD on it with B holding.
 		f := newFixture(t)
 		ip := vipOf("IPv6")
+		f.mustRun(t, ocf.ActionStart, map[string]string{"ip": ip.String(), "arp_count": "1"}, ocf.Success)
 		holdOnB(t, f, ip)
 		nl := f.A.Handle(t)
 		l, _ := nl.LinkByIndex(f.A.Index)
 		a, _ := netlink.ParseAddr(ip.String() + "/64")
+		if err := nl.AddrDel(l, a); err != nil {
+			t.Fatal(err)
+		}
 		if err := nl.AddrAdd(l, a); err != nil {
 			t.Fatal(err)
 		}

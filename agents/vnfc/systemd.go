@@ -151,7 +151,7 @@ func (b *systemdBackend) start(ctx context.Context, c *config, env *ocf.Env) err
 	}
 	b.started = time.Now()
 	if c.fastFail {
-		w, err := startWatcher(ctx, b.dir, b.unit, env, c.logFile)
+		w, err := startWatcher(ctx, b.dir, b.unit, env, c.cred, c.logFile)
 		if err != nil {
 			return err
 		}
@@ -287,12 +287,12 @@ type watchSpec struct {
 }
 
 // startWatcher starts the watcher and waits until it follows the unit.
-func startWatcher(ctx context.Context, dir, unit string, env *ocf.Env, logFile string) (procID, error) {
+func startWatcher(ctx context.Context, dir, unit string, env *ocf.Env, cred *credential, logFile string) (procID, error) {
 	r, err := newReport(env)
 	if err != nil {
 		return procID{}, err
 	}
-	out, err := openLog(logFile)
+	out, err := openLog(cred, logFile)
 	if err != nil {
 		return procID{}, err
 	}

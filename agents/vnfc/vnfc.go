@@ -382,7 +382,14 @@ func stop(ctx context.Context, req *ocf.Request) error {
 	if err := backendOf(req, dir).stop(ctx, c, req.Log); err != nil {
 		return err
 	}
-	return clearScore(ctx, req)
+	// Principle 1: the VNFC is gone, so stop succeeded. The score is a
+	// reboot-lifetime attribute: one left behind (the CIB unreachable,
+	// crm_attribute missing) only makes this node a promotion candidate
+	// until the next start sets it again or a probe finds nothing.
+	if err := clearScore(ctx, req); err != nil {
+		req.Log.Warnf("stopped, but the promotion score stays: %v", err)
+	}
+	return nil
 }
 
 func monitor(ctx context.Context, req *ocf.Request) error {
@@ -491,12 +498,19 @@ func demote(ctx context.Context, req *ocf.Request) error {
 		return ocf.NotRunning
 	}
 	if st.state == running {
+		// Demote never fails because of the configuration (the agreed
+		// rule; the framework runs it with invalid parameters): without a
+		// usable configuration the hook is skipped, and the instance still
+		// loses its promoted marker and score. Only a hook that ran and
+		// failed fails demote, with 1; the stop that recovers it follows.
 		c, err := configOf(req)
-		if err != nil {
-			return err
-		}
-		if err := c.runHook(ctx, c.demote, "demote"); err != nil {
-			return err
+		switch {
+		case err != nil:
+			req.Log.Warnf("demote hook skipped: %v", err)
+		default:
+			if err := c.runHook(ctx, c.demote, "demote"); err != nil {
+				return asGeneric(err)
+			}
 		}
 	}
 	if err := os.Remove(filepath.Join(dir, promotedFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -510,5 +524,19 @@ func demote(ctx context.Context, req *ocf.Request) error {
 		req.Log.Info("the VNFC is not running; demote hook and score skipped")
 		return nil
 	}
-	return setScore(ctx, req, scoreUnpromoted)
+	return asGeneric(setScore(ctx, req, scoreUnpromoted))
+}
+
+// asGeneric makes any failure ErrGeneric: for demote, where a missing
+// crm_attribute or a hook's configuration must not read as the
+// configuration's fault (5, 6), which would ban the resource.
+func asGeneric(err error) error {
+	if err == nil {
+		return nil
+	}
+	var oe *ocf.Error
+	if errors.As(err, &oe) && oe.Code == ocf.ErrGeneric {
+		return err
+	}
+	return ocf.Generic("%v", err)
 }

@@ -106,7 +106,8 @@ var Agent = ocf.MustNew(ocf.Agent{
 				"Start waits for it in parallel with the health check, so it costs nothing when the check takes longer; " +
 				"without a health check, every start takes at least this long. A program that fails on a bad " +
 				"configuration usually exits within milliseconds. 0 turns the wait off (an exit is then caught only if " +
-				"it comes before start returns); at most 60s.",
+				"it comes before start returns); at most 60s. When the start timeout (less the agent's margin) ends before the settle time, " +
+				"start fails at once: \"settle_time ... does not fit in the start timeout\".",
 		},
 		{
 			Name: "health", Type: ocf.String, Default: "none",
@@ -318,13 +319,31 @@ func startUp(ctx context.Context, req *ocf.Request, c *config, b backend) error 
 	// A VNFC that exits within the settle time failed to start, whatever
 	// its exit status: without this, /bin/false "starts" whenever start
 	// wins the race with its exit.
-	if d := time.Until(settled); d > 0 {
+	//
+	// The result depends on the clock alone, never on whether the
+	// context's timer has fired yet: a start timeout that ends before the
+	// settle time always fails, at once, with the same reason.
+	if dl, ok := ctx.Deadline(); ok && dl.Before(settled) {
+		return ocf.Generic("settle_time %s does not fit in the start timeout", c.settle)
+	}
+	// The wait may end a little early (a poll's timeout is rounded to
+	// milliseconds): it is repeated until the settle time has passed,
+	// a few times at most.
+	for i := 0; i < 10; i++ {
+		d := time.Until(settled)
+		if d <= 0 {
+			break
+		}
 		if gone, how := b.wait(ctx, d); gone {
 			return ocf.Generic("%s", how)
 		}
-		if ctx.Err() != nil {
-			return ocf.Generic("the start timeout ended within the settle time (%s)", c.settle)
+		if ctx.Err() != nil && time.Now().Before(settled) {
+			// Canceled: the deadline was checked above.
+			return ocf.Generic("settle_time %s does not fit in the start timeout", c.settle)
 		}
+	}
+	if time.Now().Before(settled) {
+		return ocf.Generic("the VNFC's exit could not be waited for during settle_time %s", c.settle)
 	}
 	if err := b.arm(ctx); err != nil {
 		return err

@@ -303,7 +303,12 @@ func parseHTTPURL(s string) (*url.URL, error) {
 func checkHostPort(s string) error {
 	host, port, err := net.SplitHostPort(s)
 	if err != nil {
-		return err
+		// net's errors quote the whole address: the cause alone.
+		var ae *net.AddrError
+		if errors.As(err, &ae) {
+			return errors.New(ae.Err)
+		}
+		return errors.New("not host:port")
 	}
 	if host == "" {
 		return errors.New("no host")

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
 )
 
 // TestHealthReasonsQuote (review 2, item 6): a health value that does not

@@ -200,10 +200,11 @@ var Agent = ocf.MustNew(ocf.Agent{
 			"(how, when, its pid), failed its health check, or a start did not finish. promote, demote: a role hook failed. " +
 			"stop: a process of the VNFC survived SIGKILL (only one stuck in the kernel does; the node is then fenced)."},
 		{Code: ocf.ErrNotInstalled, When: "validate-all, start, promote: the command's program, workdir, the log_file's directory, a hook's or an exec " +
-			"check's program, tls_ca_file, or crm_resource (fast_fail) is missing on this node. Pacemaker bans the resource from this node only."},
+			"check's program, tls_ca_file, or crm_resource (fast_fail) is missing on this node, or the VNFC's user cannot reach the program, workdir, " +
+			"a hook's or check's program, or the log file (the reason names the directory in the way). Pacemaker bans the resource from this node only."},
 		{Code: ocf.ErrNotConfigured, When: "validate-all, start, promote and monitor (probes too): a parameter does not parse or is out of range, " +
 			"or the resource name is not one file name. validate-all, start and promote only: an unknown user or group, ids that do not " +
-			"parse, log_file or pidfile naming a directory, fifo or device, tls_ca_file without a certificate. See the notes."},
+			"parse, log_file or pidfile naming a directory, fifo, device or symbolic link, tls_ca_file without a certificate. See the notes."},
 		{Code: ocf.NotRunning, When: "monitor: nothing of the VNFC runs here (also for a configuration that could not start here). " +
 			"demote: the instance is stopped."},
 		{Code: ocf.FailedPromoted, When: "The promoted instance exited or failed its health check."},

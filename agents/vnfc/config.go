@@ -409,8 +409,8 @@ func (c *config) resolve() error {
 // passes validate-all and fails every start, on every node, with a reason
 // that names the program rather than the directory in the way. A
 // permission is the node's state, like a missing file: ErrNotInstalled.
-// With backend=systemd, systemd runs the command; the log file is still
-// opened by the watcher, as the user.
+// With backend=systemd, systemd runs the command and opens the log file
+// as root (its own rule), so neither is checked.
 func (c *config) checkUserAccess() error {
 	if c.cred == nil {
 		return nil
@@ -445,7 +445,7 @@ func (c *config) checkUserAccess() error {
 			return err
 		}
 	}
-	if c.logFile != "" {
+	if c.logFile != "" && c.backend == backendProcess {
 		if _, err := os.Lstat(c.logFile); err == nil {
 			return check("log_file", c.logFile, unix.W_OK)
 		}

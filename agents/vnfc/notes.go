@@ -82,7 +82,8 @@ hard link. A new log file belongs to the user. validate-all and start check, as 
 the hooks' and the exec check's programs and the log file (or its directory) can be used; one that cannot gives
 OCF_ERR_INSTALLED, naming the directory in the way. log_file and pidfile must be regular files, not symbolic links:
 validate-all and start give OCF_ERR_CONFIGURED otherwise. Monitor never looks at them: the user can replace them, and
-monitor answers for what runs.
+monitor answers for what runs. With backend=systemd, systemd (PID1) opens log_file as root, its own rule, and the
+watcher does too, without following a symbolic link; the log file is then not checked as the user.
 
 ### settle_time and the start timeout
 

@@ -151,7 +151,11 @@ func (b *systemdBackend) start(ctx context.Context, c *config, env *ocf.Env) err
 	}
 	b.started = time.Now()
 	if c.fastFail {
-		w, err := startWatcher(ctx, b.dir, b.unit, env, c.cred, c.logFile)
+		// systemd (PID1) has opened log_file as root already
+		// (StandardOutput=append:, systemd's rule): the watcher opens it
+		// as root as well, without following a symbolic link, since as
+		// the user it could not write to the file systemd created.
+		w, err := startWatcher(ctx, b.dir, b.unit, env, nil, c.logFile)
 		if err != nil {
 			return err
 		}

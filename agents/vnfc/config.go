@@ -303,7 +303,12 @@ func parseHTTPURL(s string) (*url.URL, error) {
 func checkHostPort(s string) error {
 	host, port, err := net.SplitHostPort(s)
 	if err != nil {
-		return err
+		// net's errors quote the whole address: the cause alone.
+		var ae *net.AddrError
+		if errors.As(err, &ae) {
+			return errors.New(ae.Err)
+		}
+		return errors.New("not host:port")
 	}
 	if host == "" {
 		return errors.New("no host")
@@ -388,15 +393,71 @@ func (c *config) resolve() error {
 			return ocf.NotInstalled("health: %v", err)
 		}
 	}
+	if err := c.checkUserAccess(); err != nil {
+		return err
+	}
 	if _, err := c.tlsConfig(); err != nil {
 		return err
 	}
 	return nil
 }
 
+// checkUserAccess checks, with the rights of the user the VNFC runs as,
+// what start and the hooks will use as that user: the program, workdir,
+// the hooks' and the exec check's programs, and the log file (opened with
+// the user's rights: openLog). Without it, a user who cannot reach them
+// passes validate-all and fails every start, on every node, with a reason
+// that names the program rather than the directory in the way. A
+// permission is the node's state, like a missing file: ErrNotInstalled.
+// With backend=systemd, systemd runs the command and opens the log file
+// as root (its own rule), so neither is checked.
+func (c *config) checkUserAccess() error {
+	if c.cred == nil {
+		return nil
+	}
+	check := func(what, path string, mode uint32) error {
+		if err := checkAccess(c.cred, path, mode); err != nil {
+			return ocf.NotInstalled("%s: user %s %v", what, ocf.Quote(c.cred.name), err)
+		}
+		return nil
+	}
+	if c.path != "" && c.backend == backendProcess {
+		if err := check("command", c.path, unix.X_OK); err != nil {
+			return err
+		}
+	}
+	if c.workdir != "" && c.backend == backendProcess {
+		if err := check("workdir", c.workdir, unix.X_OK); err != nil {
+			return err
+		}
+	}
+	for _, h := range []*hook{c.promote, c.demote} {
+		if h != nil && h.argv != nil {
+			path, _ := lookPath(h.argv[0])
+			if err := check("role hook", path, unix.X_OK); err != nil {
+				return err
+			}
+		}
+	}
+	if c.health != nil && c.health.argv != nil {
+		path, _ := lookPath(c.health.argv[0])
+		if err := check("health", path, unix.X_OK); err != nil {
+			return err
+		}
+	}
+	if c.logFile != "" && c.backend == backendProcess {
+		if _, err := os.Lstat(c.logFile); err == nil {
+			return check("log_file", c.logFile, unix.W_OK)
+		}
+		return check("log_file", filepath.Dir(c.logFile), unix.W_OK|unix.X_OK)
+	}
+	return nil
+}
+
 // checkFileKinds refuses log_file and pidfile when they name something
-// other than a regular file. Monitor runs it too: it is a configuration
-// error, the same from every action.
+// other than a regular file: validate-all and start run it, monitor does
+// not. The VNFC's user can replace either file with a fifo or a directory;
+// monitor answers for what runs, not for what the user did to its files.
 func (c *config) checkFileKinds() error {
 	for _, f := range []struct{ name, path string }{{"log_file", c.logFile}, {"pidfile", c.pidfile}} {
 		if f.path != "" {
@@ -412,11 +473,17 @@ func (c *config) checkFileKinds() error {
 // a regular file, when it exists: a directory, a fifo (opening it would
 // wait for a writer), a device. What does not exist yet is for the VNFC or
 // the supervisor to create.
+//
+// A symbolic link is refused too: the log file is opened without
+// following one (openLog), since the VNFC's user could point it at any
+// file of root's.
 func checkFileParam(name, path string) error {
-	fi, err := os.Stat(path)
+	fi, err := os.Lstat(path)
 	switch {
 	case err != nil:
 		return nil
+	case fi.Mode()&os.ModeSymlink != 0:
+		return ocf.NotConfigured("%s %s is a symbolic link", name, show(path))
 	case fi.IsDir():
 		return ocf.NotConfigured("%s %s is a directory", name, show(path))
 	case !fi.Mode().IsRegular():

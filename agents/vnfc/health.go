@@ -51,7 +51,7 @@ func parseProbe(s string, timeout time.Duration) (*probe, error) {
 	case strings.HasPrefix(s, "tcp://"):
 		hp := strings.TrimPrefix(s, "tcp://")
 		if err := checkHostPort(hp); err != nil {
-			return nil, fmt.Errorf("health %q: want tcp://host:port: %w", s, err)
+			return nil, fmt.Errorf("health: want tcp://host:port (%w), not %s", err, ocf.Quote(s))
 		}
 		p.addr = hp
 	case strings.HasPrefix(s, "http://"), strings.HasPrefix(s, "https://"):
@@ -66,11 +66,11 @@ func parseProbe(s string, timeout time.Duration) (*probe, error) {
 			return nil, fmt.Errorf("health: %w", err)
 		}
 		if len(argv) == 0 || !strings.HasPrefix(argv[0], "/") {
-			return nil, fmt.Errorf("health %q: want exec:/absolute/path args", s)
+			return nil, fmt.Errorf("health: want exec:/absolute/path args, not %s", ocf.Quote(s))
 		}
 		p.argv = argv
 	default:
-		return nil, fmt.Errorf("health %q: want none, tcp://host:port, http://..., https://... or exec:/path args", s)
+		return nil, fmt.Errorf("health: want none, tcp://, http://, https:// or exec:/path, not %s", ocf.Quote(s))
 	}
 	return p, nil
 }
@@ -78,6 +78,8 @@ func parseProbe(s string, timeout time.Duration) (*probe, error) {
 // check runs the probe once, for the VNFC c configures: an exec probe runs
 // as the VNFC would (c.runAsVNFC), an https one verifies as c says.
 func (p *probe) check(ctx context.Context, c *config) error {
+	began := time.Now()
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	switch {
@@ -92,22 +94,33 @@ func (p *probe) check(ctx context.Context, c *config) error {
 		}
 		return conn.Close()
 	case p.url != nil:
-		return p.get(ctx, c)
+		return p.get(ctx, c, parent, began)
 	}
 	if out, err := c.runAsVNFC(ctx, p.argv); err != nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("health %s: no answer within %s", p, p.timeout)
+			return fmt.Errorf("health %s: %s", p, p.noAnswer(parent, began))
 		}
 		return fmt.Errorf("health %s: %w%s", p, err, lastLine(out))
 	}
 	return nil
 }
 
+// noAnswer says how long a check that timed out waited: health_timeout
+// when that ended it, else the time it had before the operation's own
+// deadline (parent) cut it short, which may be far less.
+func (p *probe) noAnswer(parent context.Context, began time.Time) string {
+	// The deadlines decide, not which context's timer fired first.
+	if dl, ok := parent.Deadline(); ok && dl.Before(began.Add(p.timeout)) {
+		return fmt.Sprintf("no answer within %s, before the operation's timeout", time.Since(began).Round(time.Millisecond))
+	}
+	return fmt.Sprintf("no answer within %s", p.timeout)
+}
+
 // get is the http and https probe. It follows no redirect (a 3xx counts as
 // healthy, as in Kubernetes' httpGet probe). It verifies the server's
 // certificate unless tls_verify=false: against tls_ca_file's certificates
 // when set (a VNFC's own CA), else the system's.
-func (p *probe) get(ctx context.Context, c *config) error {
+func (p *probe) get(ctx context.Context, c *config, parent context.Context, began time.Time) error {
 	client, err := c.httpClient()
 	if err != nil {
 		return err
@@ -121,7 +134,7 @@ func (p *probe) get(ctx context.Context, c *config) error {
 	resp, err := client.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("health %s: no answer within %s", p, p.timeout)
+			return fmt.Errorf("health %s: %s", p, p.noAnswer(parent, began))
 		}
 		return fmt.Errorf("health %s: %w", p, unwrapURLError(err))
 	}

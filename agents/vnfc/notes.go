@@ -70,7 +70,33 @@ regular file holding one decimal pid (blanks around it allowed) of a process bel
 without blocking and at most 33 bytes of it, so a fifo, a device, /dev/zero or a file of a gigabyte is refused at
 once, and nothing of its contents is ever quoted: pidfile=/etc/shadow gives "pid file /etc/shadow holds no pid
 (over 32 bytes)". A pid file naming a process the VNFC did not start (a stale file) is waited for, in case the
-daemon rewrites it, then refused.
+daemon rewrites it, then refused ("names no process the VNFC started": the pid is not shown). The pid file is read
+with the VNFC user's rights and never through a symbolic link, so that a VNFC cannot have root read a file of root's.
+
+### Files the VNFC's user controls
+
+log_file is opened by the agent (as systemd opens StandardOutput=append:), but with the rights of the VNFC's user
+(setfsuid, setfsgid and setgroups on a thread of its own) and never through a symbolic link (O_NOFOLLOW): the user
+owns the directory it logs to, and must not make root append to or create a file of root's through a symbolic or a
+hard link. A new log file belongs to the user. validate-all and start check, as the user, that the program, workdir,
+the hooks' and the exec check's programs and the log file (or its directory) can be used; one that cannot gives
+OCF_ERR_INSTALLED, naming the directory in the way. log_file and pidfile must be regular files, not symbolic links:
+validate-all and start give OCF_ERR_CONFIGURED otherwise. Monitor never looks at them: the user can replace them, and
+monitor answers for what runs. With backend=systemd, systemd (PID1) opens log_file as root, its own rule, and the
+watcher does too, without following a symbolic link; the log file is then not checked as the user.
+
+### settle_time and the start timeout
+
+When the start timeout, less the agent's margin, ends before settle_time has passed, start fails at once with
+"settle_time ... does not fit in the start timeout", whatever the timers do: give start a timeout of settle_time plus
+the time the VNFC needs to come up, plus a few seconds.
+
+### Promotion scores on stop and demote
+
+Stop succeeds once nothing of the VNFC runs, even if crm_attribute fails to delete the promotion score (a warning is
+logged; the score has a reboot lifetime). Demote never fails because of the configuration: with invalid or
+node-local parameters it skips the demote hook with a warning and still removes the promoted marker and sets the
+score; it fails (1) only when the hook ran and failed, or crm_attribute failed.
 
 ### https
 

@@ -30,22 +30,38 @@ func (e *pidfileError) Error() string { return e.msg }
 // allowed. It never blocks and never reads more than pidfileMax+1 bytes: a
 // fifo, a device, /dev/zero or a file of a gigabyte is refused at once.
 // The errors quote the path, never the contents.
-func readPidfile(path string) (int, error) {
-	fi, err := os.Stat(path)
+//
+// The daemon's user writes the file, so it can make it a symbolic link to
+// any file: the file is opened with that user's rights (cred, asUser; nil
+// for root) and never through a symbolic link (O_NOFOLLOW), so that no
+// file the user cannot read is read, and no error says what it holds.
+func readPidfile(cred *credential, path string) (int, error) {
+	fi, err := os.Lstat(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return 0, errNoPidYet
 	}
 	if err != nil {
 		return 0, fmt.Errorf("pid file %s: %w", path, errors.Unwrap(err))
 	}
+	if fi.Mode()&os.ModeSymlink != 0 {
+		return 0, &pidfileError{fmt.Sprintf("pid file %s is a symbolic link", path)}
+	}
 	if !fi.Mode().IsRegular() {
 		return 0, &pidfileError{fmt.Sprintf("pid file %s is not a regular file", path)}
 	}
-	// O_NONBLOCK: the file may have been replaced by a fifo since the Stat,
-	// and opening a fifo for reading would wait for a writer.
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	// O_NONBLOCK: the file may have been replaced by a fifo since the
+	// Lstat, and opening a fifo for reading would wait for a writer.
+	var f *os.File
+	err = asUser(cred, func() error {
+		var err error
+		f, err = os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY|syscall.O_NOFOLLOW, 0)
+		return err
+	})
 	if errors.Is(err, os.ErrNotExist) {
 		return 0, errNoPidYet
+	}
+	if errors.Is(err, syscall.ELOOP) {
+		return 0, &pidfileError{fmt.Sprintf("pid file %s is a symbolic link", path)}
 	}
 	if err != nil {
 		return 0, fmt.Errorf("pid file %s: %w", path, errors.Unwrap(err))

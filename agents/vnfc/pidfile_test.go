@@ -60,7 +60,7 @@ func TestReadPidfile(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			began := time.Now()
-			pid, err := readPidfile(tt.path)
+			pid, err := readPidfile(nil, tt.path)
 			if took := time.Since(began); took > time.Second {
 				t.Errorf("took %s", took)
 			}

@@ -95,7 +95,7 @@ func (b *processBackend) start(ctx context.Context, c *config, env *ocf.Env) err
 		uid := c.cred.uid
 		s.UID, s.GID, s.Groups = &uid, c.cred.gid, c.cred.groups
 	}
-	out, err := openLog(c.logFile)
+	out, err := openLog(c.cred, c.logFile)
 	if err != nil {
 		return err
 	}
@@ -357,8 +357,13 @@ func sigName(sig syscall.Signal) string {
 	return strings.TrimPrefix(unix.SignalName(sig), "SIG")
 }
 
-// openLog opens the log file for appending, or /dev/null.
-func openLog(path string) (*os.File, error) {
+// openLog opens the log file for appending, or /dev/null. The file is
+// opened with the VNFC user's rights, never following a symbolic link as
+// its last component (openAppend): the user owns what it writes to, and
+// must not make root append to, or create, a file of root's. systemd's
+// StandardOutput=append: is opened by the service manager; here the
+// manager takes the service's rights for the open, which is stricter.
+func openLog(cred *credential, path string) (*os.File, error) {
 	if path == "" {
 		f, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
 		if err != nil {
@@ -366,9 +371,9 @@ func openLog(path string) (*os.File, error) {
 		}
 		return f, nil
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	f, err := openAppend(cred, path)
 	if err != nil {
-		return nil, ocf.Generic("open log_file: %v", err)
+		return nil, ocf.Generic("open log_file %s: %v", show(path), err)
 	}
 	return f, nil
 }

@@ -258,6 +258,15 @@ func (sv *supervisor) follow(d daemon) (int, bool) {
 	return sv.ready()
 }
 
+// credential is who the VNFC runs as, for the files of its own that the
+// supervisor reads (the pid file); nil for root.
+func (sv *supervisor) credential() *credential {
+	if sv.UID == nil {
+		return nil
+	}
+	return &credential{uid: *sv.UID, gid: sv.GID, groups: sv.Groups, name: fmt.Sprint(*sv.UID)}
+}
+
 // terminate is the end stop asks for: everything below the supervisor is
 // killed, then it exits.
 func (sv *supervisor) terminate() int {
@@ -316,7 +325,7 @@ type daemon struct {
 // that is on its way out. errNoPidYet (also for a pid that does not run
 // yet, or not yet below us) means "read it again".
 func (sv *supervisor) findDaemon() (daemon, error) {
-	pid, err := readPidfile(sv.PIDFile)
+	pid, err := readPidfile(sv.credential(), sv.PIDFile)
 	if err != nil {
 		return daemon{}, err
 	}
@@ -324,7 +333,9 @@ func (sv *supervisor) findDaemon() (daemon, error) {
 	if err != nil || st.Zombie() || !isDescendant(pid, os.Getpid()) {
 		// A stale pid file, from before this start, until the daemon
 		// writes its own: waited for, up to pidfileWait.
-		return daemon{}, &notYet{fmt.Sprintf("pid file %s names pid %d, which the VNFC did not start", sv.PIDFile, pid)}
+		// The pid is not echoed: the file may be one the user made
+		// point elsewhere, and its contents are not ours to show.
+		return daemon{}, &notYet{fmt.Sprintf("pid file %s names no process the VNFC started", sv.PIDFile)}
 	}
 	return daemon{procID{PID: pid, Start: st.Start}, st.PGID}, nil
 }

@@ -151,7 +151,11 @@ func (b *systemdBackend) start(ctx context.Context, c *config, env *ocf.Env) err
 	}
 	b.started = time.Now()
 	if c.fastFail {
-		w, err := startWatcher(ctx, b.dir, b.unit, env, c.logFile)
+		// systemd (PID1) has opened log_file as root already
+		// (StandardOutput=append:, systemd's rule): the watcher opens it
+		// as root as well, without following a symbolic link, since as
+		// the user it could not write to the file systemd created.
+		w, err := startWatcher(ctx, b.dir, b.unit, env, nil, c.logFile)
 		if err != nil {
 			return err
 		}
@@ -287,12 +291,12 @@ type watchSpec struct {
 }
 
 // startWatcher starts the watcher and waits until it follows the unit.
-func startWatcher(ctx context.Context, dir, unit string, env *ocf.Env, logFile string) (procID, error) {
+func startWatcher(ctx context.Context, dir, unit string, env *ocf.Env, cred *credential, logFile string) (procID, error) {
 	r, err := newReport(env)
 	if err != nil {
 		return procID{}, err
 	}
-	out, err := openLog(logFile)
+	out, err := openLog(cred, logFile)
 	if err != nil {
 		return procID{}, err
 	}

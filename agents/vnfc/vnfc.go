@@ -106,7 +106,8 @@ var Agent = ocf.MustNew(ocf.Agent{
 				"Start waits for it in parallel with the health check, so it costs nothing when the check takes longer; " +
 				"without a health check, every start takes at least this long. A program that fails on a bad " +
 				"configuration usually exits within milliseconds. 0 turns the wait off (an exit is then caught only if " +
-				"it comes before start returns); at most 60s.",
+				"it comes before start returns); at most 60s. When the start timeout (less the agent's margin) ends before the settle time, " +
+				"start fails at once: \"settle_time ... does not fit in the start timeout\".",
 		},
 		{
 			Name: "health", Type: ocf.String, Default: "none",
@@ -199,10 +200,11 @@ var Agent = ocf.MustNew(ocf.Agent{
 			"(how, when, its pid), failed its health check, or a start did not finish. promote, demote: a role hook failed. " +
 			"stop: a process of the VNFC survived SIGKILL (only one stuck in the kernel does; the node is then fenced)."},
 		{Code: ocf.ErrNotInstalled, When: "validate-all, start, promote: the command's program, workdir, the log_file's directory, a hook's or an exec " +
-			"check's program, tls_ca_file, or crm_resource (fast_fail) is missing on this node. Pacemaker bans the resource from this node only."},
+			"check's program, tls_ca_file, or crm_resource (fast_fail) is missing on this node, or the VNFC's user cannot reach the program, workdir, " +
+			"a hook's or check's program, or the log file (the reason names the directory in the way). Pacemaker bans the resource from this node only."},
 		{Code: ocf.ErrNotConfigured, When: "validate-all, start, promote and monitor (probes too): a parameter does not parse or is out of range, " +
 			"or the resource name is not one file name. validate-all, start and promote only: an unknown user or group, ids that do not " +
-			"parse, log_file or pidfile naming a directory, fifo or device, tls_ca_file without a certificate. See the notes."},
+			"parse, log_file or pidfile naming a directory, fifo, device or symbolic link, tls_ca_file without a certificate. See the notes."},
 		{Code: ocf.NotRunning, When: "monitor: nothing of the VNFC runs here (also for a configuration that could not start here). " +
 			"demote: the instance is stopped."},
 		{Code: ocf.FailedPromoted, When: "The promoted instance exited or failed its health check."},
@@ -318,13 +320,34 @@ func startUp(ctx context.Context, req *ocf.Request, c *config, b backend) error 
 	// A VNFC that exits within the settle time failed to start, whatever
 	// its exit status: without this, /bin/false "starts" whenever start
 	// wins the race with its exit.
-	if d := time.Until(settled); d > 0 {
-		if gone, how := b.wait(ctx, d); gone {
+	//
+	// The result depends on the clock alone, never on whether the
+	// context's timer has fired yet: a start timeout that ends before the
+	// settle time always fails, at once, with the same reason.
+	if dl, ok := ctx.Deadline(); ok && dl.Before(settled) {
+		return ocf.Generic("settle_time %s does not fit in the start timeout", c.settle)
+	}
+	// The wait may end a little early (a poll's timeout is rounded to
+	// milliseconds): it is repeated until the settle time has passed,
+	// a few times at most.
+	for i := 0; i < 10; i++ {
+		d := time.Until(settled)
+		if d <= 0 {
+			break
+		}
+		// Rounded up to a millisecond: a shorter wait would not block.
+		if gone, how := b.wait(ctx, d.Truncate(time.Millisecond)+time.Millisecond); gone {
 			return ocf.Generic("%s", how)
 		}
-		if ctx.Err() != nil {
-			return ocf.Generic("the start timeout ended within the settle time (%s)", c.settle)
+		if ctx.Err() != nil && time.Now().Before(settled) {
+			// Canceled: the deadline was checked above.
+			return ocf.Generic("settle_time %s does not fit in the start timeout", c.settle)
 		}
+	}
+	// What the loop may leave is a fraction of a millisecond; arm checks
+	// for an exit once more.
+	if d := time.Until(settled); d > 0 {
+		time.Sleep(min(d, 10*time.Millisecond))
 	}
 	if err := b.arm(ctx); err != nil {
 		return err
@@ -382,7 +405,14 @@ func stop(ctx context.Context, req *ocf.Request) error {
 	if err := backendOf(req, dir).stop(ctx, c, req.Log); err != nil {
 		return err
 	}
-	return clearScore(ctx, req)
+	// Principle 1: the VNFC is gone, so stop succeeded. The score is a
+	// reboot-lifetime attribute: one left behind (the CIB unreachable,
+	// crm_attribute missing) only makes this node a promotion candidate
+	// until the next start sets it again or a probe finds nothing.
+	if err := clearScore(ctx, req); err != nil {
+		req.Log.Warnf("stopped, but the promotion score stays: %v", err)
+	}
+	return nil
 }
 
 func monitor(ctx context.Context, req *ocf.Request) error {
@@ -491,12 +521,19 @@ func demote(ctx context.Context, req *ocf.Request) error {
 		return ocf.NotRunning
 	}
 	if st.state == running {
+		// Demote never fails because of the configuration (the agreed
+		// rule; the framework runs it with invalid parameters): without a
+		// usable configuration the hook is skipped, and the instance still
+		// loses its promoted marker and score. Only a hook that ran and
+		// failed fails demote, with 1; the stop that recovers it follows.
 		c, err := configOf(req)
-		if err != nil {
-			return err
-		}
-		if err := c.runHook(ctx, c.demote, "demote"); err != nil {
-			return err
+		switch {
+		case err != nil:
+			req.Log.Warnf("demote hook skipped: %v", err)
+		default:
+			if err := c.runHook(ctx, c.demote, "demote"); err != nil {
+				return asGeneric(err)
+			}
 		}
 	}
 	if err := os.Remove(filepath.Join(dir, promotedFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -510,5 +547,19 @@ func demote(ctx context.Context, req *ocf.Request) error {
 		req.Log.Info("the VNFC is not running; demote hook and score skipped")
 		return nil
 	}
-	return setScore(ctx, req, scoreUnpromoted)
+	return asGeneric(setScore(ctx, req, scoreUnpromoted))
+}
+
+// asGeneric makes any failure ErrGeneric: for demote, where a missing
+// crm_attribute or a hook's configuration must not read as the
+// configuration's fault (5, 6), which would ban the resource.
+func asGeneric(err error) error {
+	if err == nil {
+		return nil
+	}
+	var oe *ocf.Error
+	if errors.As(err, &oe) && oe.Code == ocf.ErrGeneric {
+		return err
+	}
+	return ocf.Generic("%v", err)
 }

@@ -80,6 +80,12 @@ func readRecord(rscTmp, instance string) (*record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read address record: %w", err)
 	}
+	return parseRecord(b)
+}
+
+// parseRecord decodes a record file's contents; anything that is not a
+// whole record is an error that quotes none of it.
+func parseRecord(b []byte) (*record, error) {
 	var r record
 	if len(b) > maxRecord || json.Unmarshal(b, &r) != nil || !r.IP.IsValid() || r.Link <= 0 || r.LinkNm == "" {
 		return nil, errors.New("address record holds no vip record")

@@ -75,9 +75,17 @@ func readPidfile(cred *credential, path string) (int, error) {
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
 		return 0, fmt.Errorf("pid file %s: %w", path, errors.Unwrap(err))
 	}
-	s := strings.TrimSpace(string(b[:n]))
+	return parsePid(path, b[:n])
+}
+
+// parsePid reads the pid in a pid file's contents (at most pidfileMax+1
+// bytes of it): one decimal number above 1, blanks around it allowed. An
+// empty file is errNoPidYet (the daemon has not written it yet); any other
+// content is an error that names the path and quotes none of it.
+func parsePid(path string, b []byte) (int, error) {
+	s := strings.TrimSpace(string(b))
 	switch {
-	case n > pidfileMax:
+	case len(b) > pidfileMax:
 		return 0, &pidfileError{fmt.Sprintf("pid file %s holds no pid (over %d bytes)", path, pidfileMax)}
 	case s == "":
 		return 0, errNoPidYet

@@ -150,3 +150,32 @@ func TestPidfileHostile(t *testing.T) {
 		})
 	}
 }
+
+// FuzzParsePid: a pid file's contents give a pid above 1, "not yet", or
+// an error that names the path and quotes nothing of the contents.
+func FuzzParsePid(f *testing.F) {
+	for _, s := range []string{"1234\n", " 42 ", "", "\n", "1", "0", "-5", "99999999999", "root:x:0:0:root:/root:/bin/bash\n", "12 34", strings.Repeat("9", pidfileMax+1)} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if len(b) > pidfileMax+1 {
+			b = b[:pidfileMax+1] // readPidfile reads no more
+		}
+		pid, err := parsePid("/run/x.pid", b)
+		switch {
+		case err == nil:
+			if pid <= 1 {
+				t.Fatalf("parsePid(%q) = %d", b, pid)
+			}
+		case errors.Is(err, errNoPidYet):
+			if strings.TrimSpace(string(b)) != "" {
+				t.Fatalf("parsePid(%q): not yet, for content", b)
+			}
+		default:
+			msg := err.Error()
+			if !strings.Contains(msg, "/run/x.pid") || len(msg) > 80 {
+				t.Fatalf("parsePid(%q): error %q", b, msg)
+			}
+		}
+	})
+}

@@ -80,7 +80,7 @@ func (e *errNoAccess) Error() string { return e.msg }
 // root's.
 func checkAccess(cred *credential, path string, mode uint32) error {
 	return asUser(cred, func() error {
-		err := unix.Faccessat(unix.AT_FDCWD, path, mode, unix.AT_EACCESS)
+		err := faccess(path, mode)
 		if err == nil {
 			return nil
 		}
@@ -97,12 +97,27 @@ func checkAccess(cred *credential, path string, mode uint32) error {
 			}
 		}
 		for i := len(dirs) - 1; i >= 0; i-- {
-			if unix.Faccessat(unix.AT_FDCWD, dirs[i], unix.X_OK, unix.AT_EACCESS) != nil {
+			if faccess(dirs[i], unix.X_OK) != nil {
 				return &errNoAccess{fmt.Sprintf("cannot search directory %s", show(dirs[i]))}
 			}
 		}
 		return &errNoAccess{fmt.Sprintf("has no access to %s", show(path))}
 	})
+}
+
+// faccess asks the kernel whether the calling thread's fsuid, fsgid and
+// groups may use path with mode: faccessat2 with AT_EACCESS. It calls
+// faccessat2 itself, because x/sys's Faccessat falls back, when the kernel
+// answers EPERM (an immutable file) or ENOSYS, to an emulation that checks
+// the mode bits against the effective uid, root's, and so allows all. A
+// kernel without faccessat2 (before 5.8) cannot be asked: the check is
+// skipped there, and start reports what it meets.
+func faccess(path string, mode uint32) error {
+	err := unix.Faccessat2(unix.AT_FDCWD, path, mode, unix.AT_EACCESS)
+	if errors.Is(err, syscall.ENOSYS) {
+		return nil
+	}
+	return err
 }
 
 // openAppend opens path for appending, creating it (0640) if it does not

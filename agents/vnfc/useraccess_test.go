@@ -1,12 +1,17 @@
 package vnfc
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/vnfha/vnfha/internal/testenv"
 	"github.com/vnfha/vnfha/ocf"
 	"github.com/vnfha/vnfha/ocf/ocftest"
 )
@@ -15,13 +20,9 @@ import (
 // VNFC's user that is not root.
 func nobody(t *testing.T) *credential {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
+	testenv.Root(t)
 	cred, _, err := lookupCredential("nobody", "")
-	if err != nil {
-		t.Skipf("no user nobody: %v", err)
-	}
+	testenv.Require(t, "user nobody", err)
 	return cred
 }
 
@@ -212,4 +213,33 @@ func TestPidfileNoFollow(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCheckAccessImmutable: a file the user owns but cannot write because
+// it is immutable is refused by the check as start's open refuses it.
+// x/sys's Faccessat answers such an EPERM with an emulation that checks
+// the mode bits as root and allows it, so validate-all passed a log_file
+// that start then failed on (principle 4).
+func TestCheckAccessImmutable(t *testing.T) {
+	cred := nobody(t)
+	dir := ocftest.PublicDir(t, "vnfc-immutable-")
+	p := filepath.Join(dir, "app.log")
+	must(t, os.WriteFile(p, nil, 0o644))
+	must(t, os.Chown(p, int(cred.uid), int(cred.gid)))
+	out, err := exec.Command("chattr", "+i", p).CombinedOutput()
+	testenv.Require(t, "chattr +i on "+dir, errorOf(err, out))
+	t.Cleanup(func() { exec.Command("chattr", "-i", p).Run() })
+	if err := checkAccess(cred, p, unix.W_OK); err == nil {
+		t.Fatal("checkAccess allowed writing an immutable file")
+	}
+	if err := checkAccess(cred, p, unix.R_OK); err != nil {
+		t.Errorf("checkAccess refused reading it: %v", err)
+	}
+}
+
+func errorOf(err error, out []byte) error {
+	if err != nil {
+		return fmt.Errorf("%w: %s", err, strings.TrimSpace(string(out)))
+	}
+	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vnfha/vnfha/internal/procid"
+	"github.com/vnfha/vnfha/internal/testenv"
 	"github.com/vnfha/vnfha/ocf"
 	"github.com/vnfha/vnfha/ocf/ocftest"
 )
@@ -105,9 +106,7 @@ type rsc struct {
 
 func newRsc(t *testing.T, params map[string]string) *rsc {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("the supervisor and credentials tests need root")
-	}
+	testenv.Root(t) // the supervisor and credentials tests
 	dir := t.TempDir()
 	// HA_RSCTMP is a tmpfs on a node (/run/resource-agents), where the
 	// state files' fsyncs cost nothing; /tmp may be a disk, whose fsyncs

@@ -139,6 +139,15 @@ func (a held) dadFailed() bool  { return a.addr.Flags&unix.IFA_F_DADFAILED != 0 
 func (a held) tentative() bool  { return a.addr.Flags&unix.IFA_F_TENTATIVE != 0 }
 func (a held) linkName() string { return a.link.Attrs().Name }
 
+// bits is the address's prefix length.
+func (a held) bits() int {
+	if a.addr.IPNet == nil {
+		return -1
+	}
+	n, _ := a.addr.Mask.Size()
+	return n
+}
+
 // linkUp reports whether the link is up with a carrier (IFF_UP and
 // IFF_RUNNING): an address on a link without one reaches nobody.
 func (a held) linkUp() bool {

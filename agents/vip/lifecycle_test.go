@@ -1,6 +1,7 @@
 package vip
 
 import (
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -242,6 +243,21 @@ func TestOnlyRecordedAddressIsOurs(t *testing.T) {
 		{"another copy on another link", func(t *testing.T, f *fixture) {
 			addOn(t, f.A, "vc0", ip.String()+"/24")
 		}, ocf.Success, 0, 1},
+		// Review 2, defect 2: removed by hand and re-added by someone
+		// else with another prefix length, on the same link.
+		{"re-added as /32 by another", func(t *testing.T, f *fixture) {
+			nl := f.A.Handle(t)
+			l, err := nl.LinkByName(f.A.Link)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, a := range addrsOn(t, f.A, ip) {
+				if err := nl.AddrDel(l, &a); err != nil {
+					t.Fatal(err)
+				}
+			}
+			addOn(t, f.A, f.A.Link, ip.String()+"/32")
+		}, ocf.NotRunning, 1, 0},
 		{"record lost", func(t *testing.T, f *fixture) {
 			if err := os.Remove(recordFile(f.rscTmp, "vip-test")); err != nil {
 				t.Fatal(err)
@@ -301,6 +317,134 @@ func addrsOnLink(t *testing.T, s *nstest.Side, name string, ip netip.Addr) []net
 		t.Fatal(err)
 	}
 	all, err := nl.AddrList(l, netlink.FAMILY_ALL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []netlink.Addr
+	for _, a := range all {
+		if a.IP.Equal(ip.AsSlice()) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// TestRecordFollowsAddress (review 2, defects 1 and 3): stop removes the
+// address in the namespace and on the link start recorded, whatever
+// network_namespace says at stop and whatever the link is called now; a
+// start with another network_namespace removes the previous one's address.
+func TestRecordFollowsAddress(t *testing.T) {
+	ip := vipOf("IPv4")
+	params := map[string]string{"ip": ip.String(), "arp_count": "1"}
+	with := func(kv ...string) map[string]string {
+		m := map[string]string{}
+		for k, v := range params {
+			m[k] = v
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	for _, tt := range []struct {
+		name string
+		// between runs after a successful start in A; it returns the
+		// parameters of the next monitor and stop.
+		between func(t *testing.T, f *fixture, other *nstest.Pair) map[string]string
+		monitor ocf.Code
+	}{
+		{"stop names another namespace", func(_ *testing.T, _ *fixture, other *nstest.Pair) map[string]string {
+			return with("network_namespace", other.A.Netns)
+		}, ocf.NotRunning},
+		{"stop names a missing namespace", func(*testing.T, *fixture, *nstest.Pair) map[string]string {
+			return with("network_namespace", "vnfha-t-no-such-ns")
+		}, ocf.NotRunning},
+		{"stop's namespace is invalid", func(*testing.T, *fixture, *nstest.Pair) map[string]string {
+			return with("network_namespace", "../x")
+		}, ocf.ErrNotConfigured},
+		{"started again in another namespace", func(t *testing.T, f *fixture, other *nstest.Pair) map[string]string {
+			p := with("network_namespace", other.A.Netns)
+			f.mustRun(t, ocf.ActionStart, p, ocf.Success)
+			if got := allAddrs(t, f.A, ip); len(got) != 0 {
+				t.Errorf("start in %s left %v in %s", other.A.Netns, got, f.A.Netns)
+			}
+			return p
+		}, ocf.Success},
+		{"record from before netns_path", func(t *testing.T, f *fixture, _ *nstest.Pair) map[string]string {
+			r, err := readRecord(f.rscTmp, "vip-test")
+			if err != nil || r == nil {
+				t.Fatalf("record: %v %v", r, err)
+			}
+			r.NetnsPath = ""
+			if err := writeRecord(f.rscTmp, "vip-test", *r); err != nil {
+				t.Fatal(err)
+			}
+			return params
+		}, ocf.Success},
+		{"link renamed", func(t *testing.T, f *fixture, _ *nstest.Pair) map[string]string {
+			renameLink(t, f.A, f.A.Link, "vr0")
+			return params
+		}, ocf.Success},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			other := nstest.NewPair(t)
+			f.mustRun(t, ocf.ActionStart, params, ocf.Success)
+			next := tt.between(t, f, other)
+			// The recurring monitor: the one that reported a renamed
+			// link as not running.
+			f.mustRun(t, ocf.ActionMonitor, next, tt.monitor)
+			f.mustRun(t, ocf.ActionStop, next, ocf.Success)
+			for _, p := range []*nstest.Pair{f.Pair, other} {
+				if got := allAddrs(t, p.A, ip); len(got) != 0 {
+					t.Errorf("after stop, %s holds %v", p.A.Netns, got)
+				}
+			}
+			if _, err := os.Stat(recordFile(f.rscTmp, "vip-test")); !os.IsNotExist(err) {
+				t.Errorf("after stop, the record is still there: %v", err)
+			}
+			// Nothing is left that would make the next start refuse.
+			f.mustRun(t, ocf.ActionStart, with("nic", ""), ocf.Success)
+			f.mustRun(t, ocf.ActionStop, params, ocf.Success)
+		})
+	}
+}
+
+// renameLink renames link from to to in s's namespace, taking it down and
+// up as the kernel requires, and waits (bounded) for its carrier.
+func renameLink(t *testing.T, s *nstest.Side, from, to string) {
+	t.Helper()
+	nl := s.Handle(t)
+	l, err := nl.LinkByName(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nl.LinkSetDown(l); err != nil {
+		t.Fatal(err)
+	}
+	if err := nl.LinkSetName(l, to); err != nil {
+		t.Fatalf("rename %s to %s: %v", from, to, err)
+	}
+	if err := nl.LinkSetUp(l); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 100; i++ {
+		l, err := nl.LinkByName(to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.Attrs().Flags&net.FlagRunning != 0 {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s has no carrier after 5s", to)
+}
+
+// allAddrs lists the copies of ip on every link of s's namespace.
+func allAddrs(t *testing.T, s *nstest.Side, ip netip.Addr) []netlink.Addr {
+	t.Helper()
+	all, err := s.Handle(t).AddrList(nil, netlink.FAMILY_ALL)
 	if err != nil {
 		t.Fatal(err)
 	}

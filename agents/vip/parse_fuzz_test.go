@@ -49,6 +49,8 @@ func FuzzParseRecord(f *testing.F) {
 	good, _ := json.Marshal(record{IP: netip.MustParseAddr("198.18.0.100"), Bits: 24, Link: 2, LinkNm: "eth0"})
 	f.Add(good)
 	f.Add([]byte(`{}`))
+	f.Add([]byte(`{"ip":"198.18.0.1","bits":24,"link":2,"link_name":"x","netns_path":"/run/netns/a"}`))
+	f.Add([]byte(`{"ip":"198.18.0.1","bits":24,"link":2,"link_name":"x","netns_path":"a"}`))
 	f.Add([]byte(`{"ip":"::ffff:198.18.0.1","link":1,"link_name":"x"}`))
 	f.Add([]byte("root:x:0:0:root:/root:/bin/bash\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -59,7 +61,7 @@ func FuzzParseRecord(f *testing.F) {
 			}
 			return
 		}
-		if !r.IP.IsValid() || r.IP.Is4In6() || r.Link <= 0 || r.LinkNm == "" {
+		if !r.IP.IsValid() || r.IP.Is4In6() || r.Link <= 0 || r.LinkNm == "" || (r.NetnsPath != "" && !strings.HasPrefix(r.NetnsPath, "/")) {
 			t.Fatalf("parseRecord(%q) = %+v", b, r)
 		}
 	})

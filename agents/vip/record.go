@@ -10,28 +10,46 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/vnfha/vnfha/internal/durable"
+	"github.com/vnfha/vnfha/ocf"
 )
 
 // record is what start writes before it adds the address: which address,
-// on which link of which network namespace. It is how vip tells an address
-// it added from one that was there already (the node's own address, one
-// another tool manages): monitor reports only a recorded address as
-// running, and stop removes only a recorded address, from the recorded
-// link. The kernel keeps nothing on an address that could say who added
-// it (IFA_F_* flags are the kernel's, the label is IPv4 only and
-// user-settable), so the record is a file.
+// with which prefix length, on which link of which network namespace. It is
+// how vip tells an address it added from one that was there already (the
+// node's own address, one another tool manages): monitor reports only a
+// recorded address as running, and stop removes only a recorded address,
+// from the recorded link of the recorded namespace, whatever
+// network_namespace says when stop runs. Nothing the kernel reports through
+// the netlink library used here says who added an address (IFA_F_* flags
+// are the kernel's, the label is IPv4 only and user-settable), so the
+// record is a file. (The kernel's IFA_CACHEINFO creation stamp would tell a
+// re-added address from the one start added, but vishvananda/netlink drops
+// it; see mine.)
 //
 // It lives in HA_RSCTMP, a tmpfs under /run: a reboot empties it and also
 // takes the address away, and a restart of Pacemaker keeps both.
 type record struct {
-	IP      netip.Addr `json:"ip"`
-	Bits    int        `json:"bits"`
-	Link    int        `json:"link"`      // interface index
-	LinkNm  string     `json:"link_name"` // the index may be reused by another link
-	NetnsID nsID       `json:"netns"`
+	IP   netip.Addr `json:"ip"`
+	Bits int        `json:"bits"`
+	// Link is the interface's index, which identifies it within the
+	// namespace: the kernel does not reuse an index while its link
+	// exists and hands out new ones in increasing order, and a rename
+	// keeps it.
+	Link int `json:"link"`
+	// LinkNm is the interface's name at start, for messages only: a
+	// rename does not make the address another's.
+	LinkNm  string `json:"link_name"`
+	NetnsID nsID   `json:"netns"`
+	// NetnsPath is the namespace's file as start opened it (a
+	// name under /run/netns resolved to its path, or the absolute
+	// path given); "" for the agent's own namespace, and in records
+	// written before it was recorded. Stop and a later start open it,
+	// and NetnsID tells whether it is still the same namespace.
+	NetnsPath string `json:"netns_path,omitempty"`
 }
 
 // nsID is a network namespace's identity: the device and inode of its nsfs
@@ -41,9 +59,9 @@ type nsID struct {
 	Ino uint64 `json:"ino"`
 }
 
-// maxRecord bounds what is read of a record file: a real one is about 120
-// bytes.
-const maxRecord = 1024
+// maxRecord bounds what is read of a record file: a real one is about 150
+// bytes, plus the namespace's path (at most pathMax).
+const maxRecord = 1024 + pathMax
 
 // recordSuffix ends the record's file name.
 const recordSuffix = ".addr"
@@ -90,6 +108,13 @@ func parseRecord(b []byte) (*record, error) {
 	if len(b) > maxRecord || json.Unmarshal(b, &r) != nil || !r.IP.IsValid() || r.Link <= 0 || r.LinkNm == "" {
 		return nil, errors.New("address record holds no vip record")
 	}
+	if r.NetnsPath != "" {
+		// Only what start records: an absolute path that
+		// network_namespace could have given.
+		if ref, err := parseNetns(r.NetnsPath); err != nil || ref.named {
+			return nil, errors.New("address record holds no valid network namespace path")
+		}
+	}
 	r.IP = r.IP.Unmap()
 	return &r, nil
 }
@@ -120,10 +145,16 @@ func removeRecord(rscTmp, instance string) error {
 
 // id is the identity of the host's network namespace.
 func (h *host) id() (nsID, error) {
+	return idOf(h.ns)
+}
+
+// idOf is the identity of the namespace ns, or of the agent's own when ns
+// is not open.
+func idOf(ns netns.NsHandle) (nsID, error) {
 	var st unix.Stat_t
 	var err error
-	if h.ns.IsOpen() {
-		err = unix.Fstat(int(h.ns), &st)
+	if ns.IsOpen() {
+		err = unix.Fstat(int(ns), &st)
 	} else {
 		// The agent's own: the thread's, which is the process's outside
 		// netnsrun.
@@ -135,12 +166,61 @@ func (h *host) id() (nsID, error) {
 	return nsID{Dev: st.Dev, Ino: st.Ino}, nil
 }
 
-// mine reports whether a is the address r records: same address, same
-// namespace, same link by index and by name.
+// mine reports whether a is the address r records: same address and prefix
+// length, same namespace, same link by index. The link's name is not
+// compared: a renamed link is the same link (the caller logs the rename).
+// An address removed by hand and added again with the same prefix on the
+// same link still passes: the kernel's IFA_CACHEINFO creation stamp would
+// tell them apart, but vishvananda/netlink does not return it.
 func (r *record) mine(id nsID, a held) bool {
-	if r == nil || r.NetnsID != id {
+	if r == nil || r.NetnsID != id || a.addr.IPNet == nil {
 		return false
 	}
 	got, ok := netip.AddrFromSlice(a.addr.IP)
-	return ok && got.Unmap() == r.IP && a.link.Attrs().Index == r.Link && a.linkName() == r.LinkNm
+	return ok && got.Unmap() == r.IP && a.bits() == r.Bits && a.link.Attrs().Index == r.Link
+}
+
+// renamed reports whether a, one of r's addresses, is on a link whose name
+// changed since start, for the logs.
+func (r *record) renamed(a held) bool {
+	return a.linkName() != r.LinkNm
+}
+
+// openRecorded opens the network namespace r was recorded in, whatever
+// network_namespace names now (param, which only a record written before
+// NetnsPath existed falls back on). It returns a nil host and why when that
+// namespace no longer exists: its file is missing or no network namespace
+// any more, or is another namespace now (deleted and re-created under the
+// same name, a reused pid); the address went with it. An error is a
+// failure to look, not a missing namespace.
+func openRecorded(r *record, param string) (*host, string, error) {
+	ref := nsRef{value: r.NetnsPath, path: r.NetnsPath}
+	if r.NetnsPath == "" {
+		// The agent's own namespace, or an old record: the namespace
+		// network_namespace names, as before.
+		if own, err := idOf(netns.None()); err != nil || own != r.NetnsID {
+			p, err := parseNetns(param)
+			if err != nil {
+				return nil, err.Error(), nil
+			}
+			ref = p
+		}
+	}
+	h, err := openHost(ref)
+	if err != nil {
+		if code, _ := ocf.Result(err); code == ocf.ErrArgs || code == ocf.ErrNotConfigured {
+			return nil, err.Error(), nil
+		}
+		return nil, "", err
+	}
+	id, err := h.id()
+	if err != nil {
+		h.Close()
+		return nil, "", ocf.Generic("%w", err)
+	}
+	if id != r.NetnsID {
+		h.Close()
+		return nil, fmt.Sprintf("the network namespace %s was added in is gone", r.IP), nil
+	}
+	return h, "", nil
 }

@@ -206,21 +206,28 @@ while another node has a working link.
 
 Before start adds the address, it records it: ` + "`$HA_RSCTMP/vnfha-vip-<instance>.addr`" + `,
 written atomically and durably, holds the address, its prefix length, the
-interface (index and name) and the network namespace (its nsfs inode). The
-kernel keeps nothing on an address that says who added it, so this file is
-the only mark. Then:
+interface (its index, and its name for messages) and the network namespace
+(the path start opened and its nsfs inode). Nothing the agent reads over
+netlink says who added an address, so this file is the only mark. The
+interface is the one with the recorded index: a renamed interface is the
+same one (the rename is logged). Then:
 
-- **monitor** reports running only for the recorded address on the
-  recorded interface. The same address held otherwise (the node's own
-  address, one on another interface than nic, one another tool manages) is
-  7, not 1: a probe returning 1 is followed by a stop on that node.
-- **stop** removes only the recorded address, from the recorded interface,
-  and the record; with no record it removes nothing.
+- **monitor** reports running only for the recorded address, with the
+  recorded prefix length, on the recorded interface. The same address held
+  otherwise (the node's own address, one on another interface than nic, one
+  another tool manages, one re-added with another prefix length) is 7, not
+  1: a probe returning 1 is followed by a stop on that node.
+- **stop** removes only the recorded address, from the recorded interface of
+  the recorded namespace, whatever network_namespace says at stop time, and
+  the record; with no record it removes nothing. The record is dropped
+  without removing anything only when that namespace is gone (its path is
+  missing, or names another namespace now).
 - **start** refuses (2, nothing added) an address that this node already
   holds and that is not recorded: adopting the node's own address would make
   the resource's stop take it away (perhaps the corosync link with it).
   Its own address left by an earlier start (recorded) is taken over as it
-  is, or moved from another interface after nic changed.
+  is, or moved from another interface after nic changed; after ip or
+  network_namespace changed, it is removed from where it was recorded first.
 
 HA_RSCTMP is a tmpfs under /run: a reboot empties it and takes the address
 away too; a restart of Pacemaker keeps both, and the probes after it find
@@ -422,17 +429,23 @@ func start(ctx context.Context, req *ocf.Request) (err error) {
 		}
 		return ocf.Errorf(ocf.ErrArgs, "%s is already on %s of this node, not added by this resource; refusing to take it over", c.ip, a.linkName())
 	}
-	if rec != nil && rec.IP != c.ip {
-		// The record of an address started with other parameters and
-		// never stopped: it is ours, and the new record replaces it.
-		removeRecorded(req, h, id, rec)
+	if rec != nil && (rec.IP != c.ip || rec.NetnsID != id) {
+		// The record of an address started with other parameters
+		// (another ip, another network_namespace) and never stopped:
+		// it is ours, in the namespace it records, and the new record
+		// replaces it. One left there would be orphaned.
+		if err := removePrevious(req, h, id, rec); err != nil {
+			return err
+		}
 	}
 	already := false
 	for _, a := range have {
-		if a.link.Attrs().Index != attrs.Index || a.dadFailed() {
-			// Ours on another link (nic changed), or a dead copy from an
-			// earlier start: it keeps its dadfailed flag through a
-			// replace, so remove it and probe anew.
+		if a.link.Attrs().Index != attrs.Index || a.dadFailed() || a.bits() != bits {
+			// Ours on another link (nic changed), with another prefix
+			// length (cidr_netmask changed: a replace would add a
+			// second IPv4 address), or a dead copy from an earlier
+			// start: it keeps its dadfailed flag through a replace, so
+			// remove it and probe anew.
 			if err := h.del(a); err != nil {
 				return err
 			}
@@ -479,7 +492,7 @@ func start(ctx context.Context, req *ocf.Request) (err error) {
 	}
 	// The record goes first: an address added and then not recorded (a
 	// crash, a kill at the timeout) would be one stop leaves behind.
-	rec = &record{IP: c.ip, Bits: bits, Link: attrs.Index, LinkNm: attrs.Name, NetnsID: id}
+	rec = &record{IP: c.ip, Bits: bits, Link: attrs.Index, LinkNm: attrs.Name, NetnsID: id, NetnsPath: c.netns.path}
 	if err := writeRecord(req.Env.RscTmp, instance, *rec); err != nil {
 		return ocf.Generic("%w", err)
 	}
@@ -524,6 +537,30 @@ func undoStart(ctx context.Context, req *ocf.Request, h *host, id nsID, rec *rec
 	}
 }
 
+// removePrevious removes the address of a record that start is about to
+// replace, in the namespace the record names: h itself when that is the
+// one start works in (id). A namespace that is gone took the address with
+// it. It fails when the address is there and cannot be removed: the old
+// record must stay, so that stop tries again.
+func removePrevious(req *ocf.Request, h *host, id nsID, rec *record) error {
+	if rec.NetnsID != id {
+		old, why, err := openRecorded(rec, req.Params.String("network_namespace"))
+		if err != nil {
+			return err
+		}
+		if old == nil {
+			req.Log.Infof("previous address record: %s", why)
+			return nil
+		}
+		defer old.Close()
+		h, id = old, rec.NetnsID
+	}
+	if !removeRecorded(req, h, id, rec) {
+		return ocf.Generic("could not remove %s, added by an earlier start, from %s", rec.IP, rec.LinkNm)
+	}
+	return nil
+}
+
 // removeRecorded removes the address rec records, from the link it
 // records, and nothing else: a copy of the address elsewhere is not this
 // resource's. It reports whether none of it is left; it logs what fails.
@@ -543,7 +580,11 @@ func removeRecorded(req *ocf.Request, h *host, id nsID, rec *record) bool {
 			ok = false
 			continue
 		}
-		req.Log.Infof("removed %s from %s", rec.IP, a.linkName())
+		if rec.renamed(a) {
+			req.Log.Infof("removed %s from %s (named %s when it was added)", rec.IP, a.linkName(), rec.LinkNm)
+		} else {
+			req.Log.Infof("removed %s from %s", rec.IP, a.linkName())
+		}
 	}
 	return ok
 }
@@ -616,34 +657,22 @@ func stop(ctx context.Context, req *ocf.Request) error {
 		req.Log.Infof("nothing to stop: no address recorded as added by this resource")
 		return nil
 	}
-	ref, err := parseNetns(req.Params.String("network_namespace"))
+	// The address is where start recorded it, whatever
+	// network_namespace says now (changed, or no longer valid: a
+	// configuration error must not orphan it).
+	h, why, err := openRecorded(rec, req.Params.String("network_namespace"))
 	if err != nil {
-		req.Log.Infof("nothing to stop: %v", err)
-		return removeStaleRecord(req)
-	}
-	h, err := openHost(ref)
-	if err != nil {
-		if code, _ := ocf.Result(err); code == ocf.ErrArgs || code == ocf.ErrNotConfigured {
-			// No network namespace there, so no address of ours: start
-			// refuses the same namespace.
-			req.Log.Infof("nothing to stop: %v", err)
-			return removeStaleRecord(req)
-		}
 		return err
 	}
-	defer h.Close()
-	id, err := h.id()
-	if err != nil {
-		return ocf.Generic("%w", err)
-	}
-	if id != rec.NetnsID {
+	if h == nil {
 		// The namespace start added the address in is gone (deleted,
 		// perhaps re-created under the same name): the address went
 		// with it.
-		req.Log.Infof("nothing to stop: the network namespace %s was added in is gone", rec.IP)
+		req.Log.Infof("nothing to stop: %s", why)
 		return removeStaleRecord(req)
 	}
-	if !removeRecorded(req, h, id, rec) {
+	defer h.Close()
+	if !removeRecorded(req, h, rec.NetnsID, rec) {
 		return ocf.Generic("could not remove %s from %s", rec.IP, rec.LinkNm)
 	}
 	if err := removeRecord(req.Env.RscTmp, req.Env.Instance); err != nil {
@@ -706,6 +735,9 @@ func monitor(_ context.Context, req *ocf.Request) error {
 		for _, a := range have {
 			if rec.mine(id, a) {
 				ours = append(ours, a)
+				if rec.renamed(a) {
+					req.Log.Infof("%s is on %s, named %s when it was added", c.ip, a.linkName(), rec.LinkNm)
+				}
 			} else {
 				req.Log.Infof("%s is on %s, not added by this resource", c.ip, a.linkName())
 			}

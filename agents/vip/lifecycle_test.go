@@ -320,13 +320,7 @@ func addrsOnLink(t *testing.T, s *nstest.Side, name string, ip netip.Addr) []net
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []netlink.Addr
-	for _, a := range all {
-		if a.IP.Equal(ip.AsSlice()) {
-			out = append(out, a)
-		}
-	}
-	return out
+	return withIP(all, ip)
 }
 
 // TestRecordFollowsAddress (review 2, defects 1 and 3): stop removes the
@@ -448,11 +442,5 @@ func allAddrs(t *testing.T, s *nstest.Side, ip netip.Addr) []netlink.Addr {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []netlink.Addr
-	for _, a := range all {
-		if a.IP.Equal(ip.AsSlice()) {
-			out = append(out, a)
-		}
-	}
-	return out
+	return withIP(all, ip)
 }

@@ -112,6 +112,11 @@ func addrsOn(t *testing.T, s *nstest.Side, ip netip.Addr) []netlink.Addr {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return withIP(all, ip)
+}
+
+// withIP keeps the addresses of all that are ip.
+func withIP(all []netlink.Addr, ip netip.Addr) []netlink.Addr {
 	var out []netlink.Addr
 	for _, a := range all {
 		if a.IP.Equal(ip.AsSlice()) {

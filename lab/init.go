@@ -30,14 +30,26 @@ import (
 //   - answers the lab's fence agent on a unix socket: "off" takes the link
 //     away and exits, which makes the kernel kill the whole PID namespace;
 //     "reboot" kills everything but itself, resets the node's volatile
-//     state and network, and boots the stack again.
+//     state and network, and boots the stack again,
+//   - stops and starts Pacemaker alone on request (StopPacemaker,
+//     StartPacemaker), as "systemctl stop/start pacemaker" does on a host
+//     whose corosync stays up: every other process of the node lives on.
 
 // Control requests on a node's init socket.
 const (
-	reqPing     = "ping"
-	reqPowerOff = "off"
-	reqReboot   = "reboot"
+	reqPing           = "ping"
+	reqPowerOff       = "off"
+	reqReboot         = "reboot"
+	reqStopPacemaker  = "stop-pacemaker"
+	reqStartPacemaker = "start-pacemaker"
 )
+
+// pacemakerStopTimeout bounds how long the init waits for pacemakerd to
+// shut its daemons down. It stays below ask's 60 s deadline, so that the
+// caller hears why instead of timing out. A stop of the stack in
+// maintenance mode takes a few seconds; with resources to stop first, it
+// takes as long as their stops.
+const pacemakerStopTimeout = 50 * time.Second
 
 // The node's bind mounts: node-dir subdirectory → path inside the node.
 var nodeBinds = []struct{ src, dst string }{
@@ -65,6 +77,7 @@ func Init(stateRoot, labName, node string) error {
 	if os.Getpid() != 1 {
 		return fmt.Errorf("lab init must be PID 1 of a new PID namespace (it is %d)", os.Getpid())
 	}
+	closeInherited()
 	p, err := locate(labName, stateRoot)
 	if err != nil {
 		return err
@@ -102,6 +115,29 @@ func Init(stateRoot, labName, node string) error {
 		n.reap()
 	}
 	return nil
+}
+
+// closeInherited closes the descriptors the node's init inherited from
+// whoever ran "vnfha lab up" (all but stdin, stdout and stderr), so that
+// the node's daemons, which live as long as the lab, do not hold them: a
+// "flock LOCK vnfha lab up" would otherwise leave LOCK held by corosync
+// and pacemakerd until the lab is down. Descriptors Go opened are
+// close-on-exec; inherited ones are not, which tells them apart.
+func closeInherited() {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil || fd <= 2 {
+			continue
+		}
+		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+		if err == nil && flags&unix.FD_CLOEXEC == 0 {
+			unix.Close(fd)
+		}
+	}
 }
 
 func haclusterIDs() (uid, gid int, err error) {
@@ -242,7 +278,13 @@ func (n *nodeInit) boot() error {
 	if err := waitReady(ready, 30*time.Second); err != nil {
 		return fmt.Errorf("corosync: %w", err)
 	}
-	env = []string{
+	return n.spawnPacemaker()
+}
+
+// spawnPacemaker starts pacemakerd, which starts the other Pacemaker
+// daemons. The caller holds n.mu.
+func (n *nodeInit) spawnPacemaker() error {
+	env := []string{
 		"PATH=/usr/sbin:/usr/bin:/sbin:/bin",
 		"PCMK_logfile=/var/log/pacemaker/pacemaker.log",
 		// No syslog runs in a lab node.
@@ -250,6 +292,92 @@ func (n *nodeInit) boot() error {
 		"HA_LOGFACILITY=none",
 	}
 	return n.spawn("pacemakerd", []string{"/usr/sbin/pacemakerd"}, env)
+}
+
+// pacemakerdPID is the pid of the pacemakerd this init started and has
+// not reaped yet, or 0. The caller holds n.mu.
+func (n *nodeInit) pacemakerdPID() int {
+	for pid, name := range n.daemon {
+		if name == "pacemakerd" {
+			return pid
+		}
+	}
+	return 0
+}
+
+// stopPacemaker asks pacemakerd to shut down, as systemd's stop of
+// pacemaker.service does (SIGTERM), and waits until it and every
+// Pacemaker daemon have exited. Corosync and all other processes are left
+// alone: resources keep running if the cluster is in maintenance mode
+// (otherwise the controller stops them first, as on a real host).
+// Stopping a stopped Pacemaker succeeds.
+func (n *nodeInit) stopPacemaker(timeout time.Duration) error {
+	n.mu.Lock()
+	pid := n.pacemakerdPID()
+	if pid != 0 {
+		// pid is our unreaped child while it is in n.daemon, or was
+		// reaped an instant ago: reap deletes it under n.mu. A process
+		// of another name at that pid is left alone.
+		if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); strings.TrimSpace(string(comm)) == "pacemakerd" {
+			if err := syscall.Kill(pid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
+				n.mu.Unlock()
+				return fmt.Errorf("signal pacemakerd: %w", err)
+			}
+			n.logger.Printf("asked pacemakerd (pid %d) to stop", pid)
+		}
+	}
+	n.mu.Unlock()
+	deadline := time.Now().Add(timeout)
+	for {
+		n.mu.Lock()
+		left := n.pacemakerdPID()
+		n.mu.Unlock()
+		daemons := pacemakerDaemons()
+		if left == 0 && len(daemons) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("pacemaker still running after %s (pacemakerd pid %d, daemons %v)", timeout, left, daemons)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// pacemakerDaemons lists the live processes of the node whose name is a
+// Pacemaker daemon's (pacemakerd, pacemaker-*), in "name[pid]" form.
+func pacemakerDaemons() []string {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var found []string
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || !running(pid) {
+			continue
+		}
+		comm, err := os.ReadFile("/proc/" + e.Name() + "/comm")
+		name := strings.TrimSpace(string(comm))
+		if err == nil && (name == "pacemakerd" || strings.HasPrefix(name, "pacemaker-")) {
+			found = append(found, fmt.Sprintf("%s[%d]", name, pid))
+		}
+	}
+	return found
+}
+
+// startPacemaker starts pacemakerd again after stopPacemaker. It refuses
+// while a Pacemaker daemon still runs (pacemakerd would take over a
+// half-stopped stack), and does nothing when pacemakerd runs already.
+func (n *nodeInit) startPacemaker() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.pacemakerdPID() != 0 {
+		return nil
+	}
+	if left := pacemakerDaemons(); len(left) > 0 {
+		return fmt.Errorf("pacemaker daemons still running: %v", left)
+	}
+	return n.spawnPacemaker()
 }
 
 func waitReady(c *net.UnixConn, timeout time.Duration) error {
@@ -383,6 +511,19 @@ func (n *nodeInit) handle(c *net.UnixConn) {
 		if err := n.boot(); err != nil {
 			n.logger.Printf("boot after reboot: %v", err)
 		}
+	case reqStopPacemaker:
+		if err := n.stopPacemaker(pacemakerStopTimeout); err != nil {
+			fmt.Fprintf(c, "error: %v\n", err)
+			return
+		}
+		n.logger.Printf("pacemaker stopped by request")
+		fmt.Fprintln(c, "ok")
+	case reqStartPacemaker:
+		if err := n.startPacemaker(); err != nil {
+			fmt.Fprintf(c, "error: %v\n", err)
+			return
+		}
+		fmt.Fprintln(c, "ok")
 	default:
 		fmt.Fprintf(c, "error: unknown request %q\n", req)
 	}

@@ -358,6 +358,37 @@ func (l *Lab) Start(node string) error {
 	return l.boot(node)
 }
 
+// StopPacemaker stops Pacemaker on a running node, as "systemctl stop
+// pacemaker" does on a host: pacemakerd gets SIGTERM and shuts its daemons
+// down, and StopPacemaker returns once they have all exited. Corosync and
+// every other process of the node keep running, so resources outlive the
+// stop when the cluster is in maintenance mode (otherwise the cluster stops
+// or moves them first). Stopping a stopped Pacemaker succeeds.
+func (l *Lab) StopPacemaker(node string) error {
+	if err := l.checkNode(node); err != nil {
+		return err
+	}
+	if _, err := ask(l.p.initSock(node), reqStopPacemaker); err != nil {
+		return fmt.Errorf("stop pacemaker on %s: %w", node, err)
+	}
+	l.log("%s: pacemaker stopped", node)
+	return nil
+}
+
+// StartPacemaker starts Pacemaker again on a node where StopPacemaker
+// stopped it, and returns once pacemakerd runs; the node then rejoins the
+// cluster by itself (see WaitReady). It does nothing where pacemakerd runs.
+func (l *Lab) StartPacemaker(node string) error {
+	if err := l.checkNode(node); err != nil {
+		return err
+	}
+	if _, err := ask(l.p.initSock(node), reqStartPacemaker); err != nil {
+		return fmt.Errorf("start pacemaker on %s: %w", node, err)
+	}
+	l.log("%s: pacemaker started", node)
+	return nil
+}
+
 // Partition cuts the given nodes off from the others: they keep a switch of
 // their own. The client stays with the rest.
 func (l *Lab) Partition(nodes ...string) error {

@@ -53,6 +53,9 @@ var labCommands = []labCommand{
 	{name: "kill", args: "NODE", summary: "power a node off: all its processes and its link", minArgs: 1, maxArgs: 1},
 	{name: "start", args: "NODE", summary: "boot a node again; it rejoins the cluster", minArgs: 1, maxArgs: 1,
 		timeout: dur(60 * time.Second), timeoutHelp: "how long to wait for the node to rejoin"},
+	{name: "stop-pacemaker", args: "NODE", summary: "stop Pacemaker on a node; corosync and every other process keep running", minArgs: 1, maxArgs: 1},
+	{name: "start-pacemaker", args: "NODE", summary: "start Pacemaker again on a node; it rejoins the cluster", minArgs: 1, maxArgs: 1,
+		timeout: dur(60 * time.Second), timeoutHelp: "how long to wait for the node to rejoin"},
 	{name: "partition", args: "NODE...", summary: "cut these nodes off from the others", minArgs: 1, maxArgs: -1},
 	{name: "heal", summary: "join every node to one network again"},
 	{name: "down", summary: "remove the lab: namespaces, processes, mounts, files"},
@@ -205,6 +208,17 @@ func (c cli) runLab(args []string) int {
 	case "start":
 		err = c.withLab(f, func(l *lab.Lab) error {
 			if err := l.Start(pos[0]); err != nil {
+				return err
+			}
+			wctx, cancel := context.WithTimeout(ctx, f.timeout)
+			defer cancel()
+			return l.WaitReady(wctx)
+		})
+	case "stop-pacemaker":
+		err = c.withLab(f, func(l *lab.Lab) error { return l.StopPacemaker(pos[0]) })
+	case "start-pacemaker":
+		err = c.withLab(f, func(l *lab.Lab) error {
+			if err := l.StartPacemaker(pos[0]); err != nil {
 				return err
 			}
 			wctx, cancel := context.WithTimeout(ctx, f.timeout)

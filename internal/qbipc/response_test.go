@@ -1,0 +1,62 @@
+package qbipc
+
+import (
+	"bytes"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestSemWait: a waiter on the semaphore wakes when another thread posts
+// it (sem_post wakes only registered waiters, so a waiter that did not
+// count itself would sleep the whole slice), takes exactly one, and leaves
+// the waiter count as it found it, on a post and on a timeout alike.
+func TestSemWait(t *testing.T) {
+	t.Run("posted while waiting", func(t *testing.T) {
+		r := memRing(64)
+		go func() {
+			time.Sleep(20 * time.Millisecond)
+			if err := r.write([]byte("answer")); err != nil {
+				t.Error(err)
+			}
+		}()
+		start := time.Now()
+		if !r.semWait(5 * time.Second) {
+			t.Fatal("semWait timed out although the semaphore was posted")
+		}
+		// Woken by the post, not by the end of the wait.
+		if took := time.Since(start); took > 2*time.Second {
+			t.Errorf("semWait took %s: the post did not wake it", took)
+		}
+		if d := atomic.LoadUint64(r.sem()); d != 0 {
+			t.Errorf("semaphore word %#x after taking the one post, want 0 (value and waiters)", d)
+		}
+		if msg, ok := r.read(); !ok || !bytes.Equal(msg, []byte("answer")) {
+			t.Errorf("read %q, %v", msg, ok)
+		}
+	})
+	t.Run("already posted", func(t *testing.T) {
+		r := memRing(64)
+		r.write([]byte("a"))
+		r.write([]byte("b"))
+		if !r.semWait(time.Millisecond) {
+			t.Fatal("semWait missed a posted semaphore")
+		}
+		if v := r.semValue(); v != 1 {
+			t.Errorf("value %d after one wait on 2, want 1", v)
+		}
+	})
+	t.Run("timeout", func(t *testing.T) {
+		r := memRing(64)
+		start := time.Now()
+		if r.semWait(30 * time.Millisecond) {
+			t.Fatal("semWait succeeded on a semaphore never posted")
+		}
+		if took := time.Since(start); took < 30*time.Millisecond {
+			t.Errorf("semWait gave up after %s, before its 30ms", took)
+		}
+		if d := atomic.LoadUint64(r.sem()); d != 0 {
+			t.Errorf("semaphore word %#x after a timeout, want 0: the waiter was not removed", d)
+		}
+	})
+}

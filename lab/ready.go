@@ -35,9 +35,20 @@ func (l *Lab) Status(ctx context.Context, node string) (*crmwrap.Status, error) 
 // just booted must have joined, not merely be seen by the others), and the
 // fence device, if the lab has one, is started.
 func (l *Lab) WaitReady(ctx context.Context) error {
+	return l.waitReady(ctx, l.st.Fencing)
+}
+
+// WaitOnline is WaitReady without the fence device: for a node that
+// rejoins while the cluster is in maintenance mode, where nothing is
+// started, the fence device included.
+func (l *Lab) WaitOnline(ctx context.Context) error {
+	return l.waitReady(ctx, false)
+}
+
+func (l *Lab) waitReady(ctx context.Context, fence bool) error {
 	var last string
 	for {
-		ok, why := l.ready(ctx)
+		ok, why := l.ready(ctx, fence)
 		if ok {
 			return nil
 		}
@@ -50,7 +61,7 @@ func (l *Lab) WaitReady(ctx context.Context) error {
 	}
 }
 
-func (l *Lab) ready(ctx context.Context) (bool, string) {
+func (l *Lab) ready(ctx context.Context, fence bool) (bool, string) {
 	var up []string
 	for _, n := range l.st.Nodes {
 		if l.running(n) {
@@ -75,7 +86,7 @@ func (l *Lab) ready(ctx context.Context) (bool, string) {
 				return false, fmt.Sprintf("%s does not see %s online yet", viewer, n)
 			}
 		}
-		if l.st.Fencing && !fenceDeviceStarted(st) {
+		if fence && !fenceDeviceStarted(st) {
 			return false, fmt.Sprintf("%s: fence device %s not started yet", viewer, fenceDeviceID)
 		}
 	}

@@ -91,7 +91,30 @@ When the start timeout, less the agent's margin, ends before settle_time has pas
 "settle_time ... does not fit in the start timeout", whatever the timers do: give start a timeout of settle_time plus
 the time the VNFC needs to come up, plus a few seconds.
 
-### Promotion scores on stop and demote
+### Promotion scores
+
+In a promotable clone, start sets the instance's promotion score to 5, promote to 10, demote back to 5, and stop
+deletes it (crm_attribute --promotion, lifetime reboot), as ocf:pacemaker:Stateful does: every running instance can be
+promoted, and the promoted one keeps its role. Scores are transient node attributes: a restart of Pacemaker on a node
+(after maintenance mode, for an upgrade, after a crash of the stack) erases them while the VNFC runs on, and an
+instance without a score is never promoted. So monitor, probes included (Pacemaker probes every resource on a node
+that rejoins), restores the score of a running, healthy instance when the node's attribute manager holds none: 10
+when the instance is promoted, 5 otherwise, logged as "promotion score 5 restored". It asks pacemaker-attrd over its
+IPC, one round trip and no program run; only a missing score costs a crm_attribute. (Stateful restores the score in
+probes only, and runs crm_attribute in every probe.) The rules:
+
+- A score that is there is left alone, whatever its value: one set by hand (crm_attribute --promotion -v 100) stays
+  until the next start, promote or demote sets the agent's own.
+- A score deleted by hand comes back at the next monitor: it is the agent's. To keep an instance from being promoted
+  on a node, use a location constraint on the Promoted role (pcs constraint location ID-clone rule role=Promoted
+  score=-INFINITY '#uname' eq NODE).
+- No score is set for an instance that does not run or fails its monitor: the stop of its recovery deletes the score,
+  and a probe that finds nothing running sets nothing.
+- Pacemaker's executor runs one operation of a resource at a time, so a monitor never overlaps a promote or demote of
+  the same instance (it cannot restore 5 while a promote sets 10); the monitor reads the role only once it knows the
+  score is missing, just before it sets it.
+- A query that fails (attrd restarting or unreachable) or a restore that fails is a warning in the log, never a failed
+  monitor; the next monitor tries again. Each is bounded: at most 1s for the query, 5s for the restore.
 
 Stop succeeds once nothing of the VNFC runs, even if crm_attribute fails to delete the promotion score (a warning is
 logged; the score has a reboot lifetime). Demote never fails because of the configuration: with invalid or

@@ -39,6 +39,8 @@ func TestNotesInStep(t *testing.T) {
 		fmt.Sprintf("(over %d bytes)", pidfileMax),
 		fmt.Sprintf("longer than %d bytes", ocf.MaxNameLen),
 		fmt.Sprintf("at most %d bytes long", ocf.QuoteMax),
+		fmt.Sprintf("at most %s for the query, %s for the restore", short(scoreQueryTimeout), short(scoreRestoreTimeout)),
+		fmt.Sprintf("10 when the instance is promoted, %d otherwise", scoreUnpromoted),
 	} {
 		if !strings.Contains(strings.Join(strings.Fields(notes), " "), want) {
 			t.Errorf("the notes do not say %q", want)

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"net/http"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/vnfha/vnfha/internal/attrd"
 	"github.com/vnfha/vnfha/ocf"
 )
 
@@ -42,6 +44,73 @@ func clearScore(ctx context.Context, req *ocf.Request) error {
 	}
 	return crmAttribute(ctx, req, "--delete")
 }
+
+// queryScore asks the node's attribute manager for an attribute; unit
+// tests put a stand-in here.
+var queryScore = attrd.Query
+
+// How long monitor may spend on the promotion score: the query is one IPC
+// round trip (well under a millisecond), the restore one crm_attribute.
+// Either may hang while Pacemaker restarts, and neither may hold up the
+// monitor's answer for long.
+const (
+	scoreQueryTimeout   = time.Second
+	scoreRestoreTimeout = 5 * time.Second
+)
+
+// restoreScore is monitor's part in keeping a running instance of a
+// promotable clone promotable: when the node's attribute manager holds no
+// promotion score for it, it sets the one its role calls for (10 promoted,
+// 5 unpromoted), as start, promote and demote do. Promotion scores are
+// transient attributes: a restart of Pacemaker on the node erases them
+// while the VNFC runs on, and an instance without a score is never
+// promoted. Probes restore it too; they are what Pacemaker runs on the
+// node once it is back.
+//
+// It costs one IPC query to the local pacemaker-attrd and no exec when the
+// score is there, whatever its value: a score set by hand is left alone.
+// It never fails the monitor: a query that fails (attrd restarting) or a
+// restore that fails is logged, and the next monitor tries again.
+//
+// The executor runs one operation of a resource at a time, so no promote
+// or demote changes the role meanwhile; the promoted marker is still read
+// only once the score is known to be missing, the moment before it is set.
+func restoreScore(ctx context.Context, req *ocf.Request, dir string) {
+	if req.Env.Clone == nil || !req.Env.Clone.Promotable {
+		return
+	}
+	// The node crm_attribute is given (crmAttribute): the one Pacemaker
+	// runs the operation for, also on a Pacemaker Remote node.
+	node := req.Env.OnNode
+	if node == "" {
+		node = attrd.Localhost
+	}
+	qctx, cancel := context.WithTimeout(ctx, scoreQueryTimeout)
+	v, err := queryScore(qctx, node, scoreName(req.Env.Instance), "vnfha-vnfc")
+	cancel()
+	if err != nil {
+		req.Log.Warnf("promotion score not checked, the next monitor will: %v", err)
+		return
+	}
+	if v.Set {
+		return
+	}
+	score := scoreUnpromoted
+	if exists(filepath.Join(dir, promotedFile)) {
+		score = scorePromoted
+	}
+	rctx, cancel := context.WithTimeout(ctx, scoreRestoreTimeout)
+	defer cancel()
+	if err := setScore(rctx, req, score); err != nil {
+		req.Log.Warnf("promotion score missing and not restored, the next monitor will try again: %v", err)
+		return
+	}
+	req.Log.Infof("promotion score %d restored: the node's attribute manager had none (Pacemaker restarted here, or it was deleted)", score)
+}
+
+// scoreName is the node attribute that holds an instance's promotion score
+// (pcmk_promotion_score_name: crm_attribute --promotion's name for it).
+func scoreName(instance string) string { return "master-" + instance }
 
 // crmAttribute runs crm_attribute --promotion for this instance. It is the
 // one external program the agent runs on start, stop, promote and demote;

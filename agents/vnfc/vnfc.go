@@ -40,10 +40,12 @@ var Agent = ocf.MustNew(ocf.Agent{
 		"With backend=systemd, the VNFC is a systemd unit, driven over D-Bus: an existing unit, or a transient " +
 		"unit for command.\n\n" +
 		"Monitor checks that the VNFC runs and, when health is set, that it answers its health check. It forks " +
-		"nothing unless health is an exec: check.\n\n" +
+		"nothing unless health is an exec: check, or a promotion score must be restored.\n\n" +
 		"In a promotable clone, start gives the instance a promotion score of 5 and promote of 10 " +
 		"(crm_attribute --promotion), as Pacemaker's own ocf:pacemaker:Stateful does; an instance that fails " +
-		"loses its score with the stop. promote_command and demote_command tell the VNFC its new role.",
+		"loses its score with the stop. Monitor gives a running instance its score back when a restart of " +
+		"Pacemaker on the node erased it (it asks the node's attribute manager over its IPC: no fork while the " +
+		"score is there). promote_command and demote_command tell the VNFC its new role.",
 	Params: []ocf.Param{
 		{
 			Name: "command", Type: ocf.String,
@@ -456,6 +458,9 @@ func monitor(ctx context.Context, req *ocf.Request) error {
 			return fail(err.Error())
 		}
 	}
+	// Healthy and running: it must be promotable (degraded too, since
+	// Pacemaker keeps it).
+	restoreScore(ctx, req, dir)
 	if st.unsupervised {
 		code := ocf.Degraded
 		if promoted {

@@ -89,6 +89,8 @@ func TestLeanDependencies(t *testing.T) {
 		"github.com/vnfha/vnfha/internal/systemd",  // vnfc's systemd backend
 		"github.com/vnfha/vnfha/internal/controld", // vnfc's failure report
 		"github.com/vnfha/vnfha/internal/qbipc",
+		"github.com/vnfha/vnfha/internal/attrd",   // vnfc's monitor: is the promotion score there?
+		"github.com/vnfha/vnfha/internal/pcmkipc", // Pacemaker's IPC header (attrd)
 		"github.com/vnfha/vnfha/internal/procid",  // helper identity (ocf), vnfc
 		"github.com/vnfha/vnfha/internal/durable", // state files
 		"github.com/godbus/dbus/v5",

@@ -54,7 +54,7 @@ var labCommands = []labCommand{
 	{name: "start", args: "NODE", summary: "boot a node again; it rejoins the cluster", minArgs: 1, maxArgs: 1,
 		timeout: dur(60 * time.Second), timeoutHelp: "how long to wait for the node to rejoin"},
 	{name: "stop-pacemaker", args: "NODE", summary: "stop Pacemaker on a node; corosync and every other process keep running", minArgs: 1, maxArgs: 1},
-	{name: "start-pacemaker", args: "NODE", summary: "start Pacemaker again on a node; it rejoins the cluster", minArgs: 1, maxArgs: 1,
+	{name: "start-pacemaker", args: "NODE", summary: "start Pacemaker again on a node and wait until every node sees it online", minArgs: 1, maxArgs: 1,
 		timeout: dur(60 * time.Second), timeoutHelp: "how long to wait for the node to rejoin"},
 	{name: "partition", args: "NODE...", summary: "cut these nodes off from the others", minArgs: 1, maxArgs: -1},
 	{name: "heal", summary: "join every node to one network again"},
@@ -223,7 +223,9 @@ func (c cli) runLab(args []string) int {
 			}
 			wctx, cancel := context.WithTimeout(ctx, f.timeout)
 			defer cancel()
-			return l.WaitReady(wctx)
+			// Not WaitReady: in maintenance mode, where a restart of
+			// Pacemaker alone makes sense, the fence device stays stopped.
+			return l.WaitOnline(wctx)
 		})
 	case "partition":
 		err = c.withLab(f, func(l *lab.Lab) error { return l.Partition(pos...) })

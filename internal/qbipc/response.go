@@ -79,7 +79,6 @@ func (c *Conn) serverGone() bool {
 // itself from the waiters in one step.
 func (r *ring) semWait(d time.Duration) bool {
 	p := r.sem()
-	private := uintptr(*(*int32)(unsafe.Pointer(&r.hdr[offSem+8])))
 	deadline := time.Now().Add(d)
 	const waiter = 1 << 32
 	v := atomic.AddUint64(p, waiter)
@@ -93,7 +92,7 @@ func (r *ring) semWait(d time.Duration) bool {
 			ts := unix.NsecToTimespec(left.Nanoseconds())
 			// EAGAIN (posted meanwhile), EINTR and ETIMEDOUT all
 			// come back to the value.
-			_, _, _ = unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(p)), futexWait|private,
+			_, _, _ = unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(p)), r.futexOp(futexWait),
 				0, uintptr(unsafe.Pointer(&ts)), 0, 0)
 			v = atomic.LoadUint64(p)
 			continue
@@ -104,6 +103,3 @@ func (r *ring) semWait(d time.Duration) bool {
 		v = atomic.LoadUint64(p)
 	}
 }
-
-// futexWait is FUTEX_WAIT: sleep while the word holds the given value.
-const futexWait = 0

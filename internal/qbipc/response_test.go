@@ -2,6 +2,7 @@ package qbipc
 
 import (
 	"bytes"
+	"encoding/binary"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -59,4 +60,27 @@ func TestSemWait(t *testing.T) {
 			t.Errorf("semaphore word %#x after a timeout, want 0: the waiter was not removed", d)
 		}
 	})
+}
+
+// TestFutexOp: libqb's process-shared semaphores carry glibc's LLL_SHARED
+// (128, seen in the lab nodes' rings), which must give a shared futex
+// operation: a private one (FUTEX_PRIVATE_FLAG) never meets the server's
+// wake, and every wait then lasts its whole slice.
+func TestFutexOp(t *testing.T) {
+	for _, tt := range []struct {
+		private int32
+		op      int
+		want    uintptr
+	}{
+		{128, futexWait, 0},
+		{128, futexWake, 1},
+		{0, futexWait, 128},
+		{0, futexWake, 129},
+	} {
+		r := memRing(16)
+		binary.LittleEndian.PutUint32(r.hdr[offSem+8:], uint32(tt.private))
+		if got := r.futexOp(tt.op); got != tt.want {
+			t.Errorf("futexOp(%d) with private %d = %d, want %d", tt.op, tt.private, got, tt.want)
+		}
+	}
 }

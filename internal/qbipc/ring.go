@@ -208,8 +208,9 @@ func (r *ring) copyOut(i, size uint32) []byte {
 
 // The semaphore is glibc's new_sem on a 64-bit target: one 64-bit word,
 // the value in its low half and the number of waiters in its high half,
-// then an int that is 0 (FUTEX_SHARED) for a process-shared semaphore.
-// semPost and semTryWait do what glibc's sem_post and sem_trywait do.
+// then an int, "private", that says how to call futex (futexOp). semPost,
+// semTryWait and semWait (response.go) do what glibc's sem_post,
+// sem_trywait and sem_timedwait do.
 
 func (r *ring) sem() *uint64 { return (*uint64)(unsafe.Pointer(&r.hdr[offSem])) }
 
@@ -224,9 +225,8 @@ func (r *ring) semPost() error {
 		}
 		if atomic.CompareAndSwapUint64(p, d, d+1) {
 			if d>>32 > 0 {
-				private := *(*int32)(unsafe.Pointer(&r.hdr[offSem+8]))
 				_, _, _ = unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(p)),
-					uintptr(futexWake|int(private)), 1, 0, 0, 0)
+					r.futexOp(futexWake), 1, 0, 0, 0)
 			}
 			return nil
 		}
@@ -255,5 +255,19 @@ func cString(b []byte) string {
 	return string(b)
 }
 
-// futexWake is FUTEX_WAKE, which x/sys/unix does not name.
-const futexWake = 1
+// futex operations, which x/sys/unix does not name.
+const (
+	futexWait        = 0
+	futexWake        = 1
+	futexPrivateFlag = 128
+)
+
+// futexOp is the futex operation glibc uses on the ring's semaphore
+// (__lll_private_flag): its "private" field is LLL_SHARED (128) for a
+// process-shared semaphore, as libqb's are, which makes the operation a
+// shared one, keyed by the mapped file, so that the server's wake reaches
+// this process; LLL_PRIVATE (0) makes it private to one process.
+func (r *ring) futexOp(op int) uintptr {
+	private := *(*int32)(unsafe.Pointer(&r.hdr[offSem+8]))
+	return uintptr((op | futexPrivateFlag) ^ int(private))
+}

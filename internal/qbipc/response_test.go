@@ -3,9 +3,15 @@ package qbipc
 import (
 	"bytes"
 	"encoding/binary"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestSemWait: a waiter on the semaphore wakes when another thread posts
@@ -81,6 +87,73 @@ func TestFutexOp(t *testing.T) {
 		binary.LittleEndian.PutUint32(r.hdr[offSem+8:], uint32(tt.private))
 		if got := r.futexOp(tt.op); got != tt.want {
 			t.Errorf("futexOp(%d) with private %d = %d, want %d", tt.op, tt.private, got, tt.want)
+		}
+	}
+}
+
+// TestSemWaitAcrossProcesses: the wait is woken by another process's
+// sem_post on a mapped file, as attrd's answer is. The other process posts
+// as glibc does for a semaphore whose private field is LLL_SHARED (128):
+// a shared FUTEX_WAKE, and only if a waiter is counted. A wait that used a
+// private futex operation would sleep its whole 5 s.
+func TestSemWaitAcrossProcesses(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "qb-response-test-header")
+	hdr := make([]byte, headerMin)
+	binary.LittleEndian.PutUint32(hdr[offSem+8:], 128)
+	if err := os.WriteFile(path, hdr, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b, err := mapFile(path, headerMin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(b)
+	r := &ring{hdr: b}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestSemPostHelper$")
+	cmd.Env = append(os.Environ(), "QBIPC_SEM_FILE="+path)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	ok := r.semWait(5 * time.Second)
+	took := time.Since(start)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("helper: %v\n%s", err, &out)
+	}
+	if !ok || took > 2*time.Second {
+		t.Fatalf("semWait = %v after %s: another process's post did not wake it", ok, took)
+	}
+	if d := atomic.LoadUint64(r.sem()); d != 0 {
+		t.Errorf("semaphore word %#x after the wait, want 0", d)
+	}
+}
+
+// TestSemPostHelper posts the semaphore of TestSemWaitAcrossProcesses as
+// glibc's sem_post does, once the waiter is counted.
+func TestSemPostHelper(t *testing.T) {
+	path := os.Getenv("QBIPC_SEM_FILE")
+	if path == "" {
+		t.Skip("helper of TestSemWaitAcrossProcesses")
+	}
+	b, err := mapFile(path, headerMin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := (*uint64)(unsafe.Pointer(&b[offSem]))
+	for i := 0; atomic.LoadUint64(p)>>32 == 0; i++ {
+		if i > 5000 {
+			t.Fatal("no waiter within 5 s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // let it sleep in the kernel
+	d := atomic.AddUint64(p, 1) - 1
+	if d>>32 > 0 {
+		const futexWakeShared = 1
+		if _, _, e := unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(p)), futexWakeShared, 1, 0, 0, 0); e != 0 {
+			t.Fatal(e)
 		}
 	}
 }

@@ -99,7 +99,7 @@ promoted, and the promoted one keeps its role. Scores are transient node attribu
 (after maintenance mode, for an upgrade, after a crash of the stack) erases them while the VNFC runs on, and an
 instance without a score is never promoted. So monitor, probes included (Pacemaker probes every resource on a node
 that rejoins), restores the score of a running, healthy instance when the node's attribute manager holds none: 10
-when the instance is promoted, 5 otherwise, logged as "promotion score 5 restored". It asks pacemaker-attrd over its
+when the instance is promoted, 5 otherwise, logged as "promotion score 5 restored by a probe" (or monitor). It asks pacemaker-attrd over its
 IPC, one round trip and no program run; only a missing score costs a crm_attribute. (Stateful restores the score in
 probes only, and runs crm_attribute in every probe.) The rules:
 

@@ -105,7 +105,11 @@ func restoreScore(ctx context.Context, req *ocf.Request, dir string) {
 		req.Log.Warnf("promotion score missing and not restored, the next monitor will try again: %v", err)
 		return
 	}
-	req.Log.Infof("promotion score %d restored: the node's attribute manager had none (Pacemaker restarted here, or it was deleted)", score)
+	by := "monitor"
+	if req.Probe {
+		by = "probe"
+	}
+	req.Log.Infof("promotion score %d restored by a %s: the node's attribute manager had none (Pacemaker restarted here, or it was deleted)", score, by)
 }
 
 // scoreName is the node attribute that holds an instance's promotion score

@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vnfha/vnfha/internal/failreport"
 	"github.com/vnfha/vnfha/internal/systemd"
 	"github.com/vnfha/vnfha/ocf"
 )
@@ -283,11 +284,11 @@ func (b *systemdBackend) stop(ctx context.Context, c *config, log logger) error 
 
 // watchSpec is what start hands the watcher on its stdin.
 type watchSpec struct {
-	Dir      string        `json:"dir"`
-	Unit     string        `json:"unit"`
-	Report   report        `json:"report"`
-	Instance string        `json:"instance"`
-	Log      ocf.LogTarget `json:"log"`
+	Dir      string            `json:"dir"`
+	Unit     string            `json:"unit"`
+	Report   failreport.Report `json:"report"`
+	Instance string            `json:"instance"`
+	Log      ocf.LogTarget     `json:"log"`
 }
 
 // startWatcher starts the watcher and waits until it follows the unit.
@@ -368,7 +369,7 @@ func watch(args []string) int {
 		e := exitRecord{How: how, At: time.Now()}
 		b, _ := json.Marshal(e)
 		_ = writeFileAtomic(filepath.Join(s.Dir, exitFile), b)
-		s.Report.tell(log)
+		s.Report.Tell(log)
 		return 0
 	}
 	if !conn.Reported() {

@@ -1,4 +1,4 @@
-package vnfc
+package failreport
 
 import (
 	"fmt"
@@ -11,24 +11,24 @@ import (
 )
 
 func TestReportNative(t *testing.T) {
-	full := report{Instance: "app", Node: "node1", Provider: "vnfha", Type: "vnfc", FeatureSet: "3.16.1"}
+	full := Report{Instance: "app", Node: "node1", Provider: "vnfha", Type: "vnfc", FeatureSet: "3.16.1"}
 	tests := []struct {
 		name   string
-		change func(*report)
+		change func(*Report)
 		want   bool
 	}{
-		{"Pacemaker 2.1", func(*report) {}, true},
-		{"run by hand: no feature set", func(r *report) { r.FeatureSet = "" }, false},
-		{"a feature set this client was not written for", func(r *report) { r.FeatureSet = "4.0.0" }, false},
-		{"no node", func(r *report) { r.Node = "" }, false},
-		{"no type", func(r *report) { r.Type = "" }, false},
+		{"Pacemaker 2.1", func(*Report) {}, true},
+		{"run by hand: no feature set", func(r *Report) { r.FeatureSet = "" }, false},
+		{"a feature set this client was not written for", func(r *Report) { r.FeatureSet = "4.0.0" }, false},
+		{"no node", func(r *Report) { r.Node = "" }, false},
+		{"no type", func(r *Report) { r.Type = "" }, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := full
 			tt.change(&r)
-			if got := r.native(); got != tt.want {
-				t.Errorf("native() = %v, want %v", got, tt.want)
+			if got := r.Native(); got != tt.want {
+				t.Errorf("Native() = %v, want %v", got, tt.want)
 			}
 		})
 	}
@@ -46,12 +46,12 @@ func TestReportFallsBack(t *testing.T) {
 	if err := os.WriteFile(bin, []byte("#!/bin/sh\necho \"$@\" >> "+calls+"\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	r := report{Instance: "app", Node: "node1", Provider: "vnfha", Type: "vnfc", FeatureSet: "3.16.1", CrmResource: bin}
+	r := Report{Instance: "app", Node: "node1", Provider: "vnfha", Type: "vnfc", FeatureSet: "3.16.1", CrmResource: bin}
 	var logged []string
 	var how string
 	err := ns.Do(func() error {
 		var err error
-		how, err = r.send(func(format string, args ...any) { logged = append(logged, fmt.Sprintf(format, args...)) })
+		how, err = r.Send(func(format string, args ...any) { logged = append(logged, fmt.Sprintf(format, args...)) })
 		return err
 	})
 	if err != nil || how != "crm_resource" {

@@ -1,0 +1,111 @@
+package vip
+
+// notes is the reference page's "Notes" section: what the agent refuses
+// and why, and where it differs from IPaddr2.
+const notes = `### What is refused, and why
+
+| input | result | why |
+|---|---|---|
+| ip: 0.0.0.0, ::, multicast, 255.255.255.255 | 6 | no interface can hold them |
+| ip: 127.0.0.0/8, ::1 | 6 | a loopback address is reachable from no other host, so as a virtual IP it can only hide a mistake |
+| ip: the network or broadcast address of its IPv4 prefix (/30 and shorter) | 6 | the kernel takes them, and the subnet's hosts stop reaching each other's broadcasts |
+| ip with a zone (fe80::1%eth0) | 6 | the interface is nic |
+| cidr_netmask that is not a number (/24) or not contiguous (255.0.255.0) | 6, "is not a prefix length" | said as what it is, not as "out of range" |
+| nic=lo | 6 | as for loopback addresses |
+| nic=eth0:1 (IPaddr2's alias form) | 6 | Linux has no alias interfaces, only labels on addresses: set nic=eth0 label=1 |
+| nic: more than 15 bytes, '/', space or a control character | 6 | not an interface name on any node |
+| a link without an Ethernet address (tun, wireguard, ipip) | 2 | the announcements and the conflict probe are Ethernet frames; another node's interface of that name may be Ethernet |
+| check_link=true and the interface down or without carrier at start | 2, nothing added | an address there reaches nobody: the resource goes to another node at once |
+| label: nic:label over 15 bytes, space, '/', or on IPv6 | 6 | what the kernel can store (IFNAMSIZ), IPv4 only |
+| arp_count outside 0..100, arp_interval outside 1..60000 ms | 6 | a typo must not keep the announcer running for hours |
+| conflict_wait outside (0, 10s] | 6 | longer is not a conflict check but a start delay |
+| network_namespace: a name with '/', '.', '..' or over 255 bytes; a path over 4095 bytes | 6 | a name never leaves /run/netns (../../etc is refused, not resolved) |
+| network_namespace: an existing file that is no network namespace and no empty regular file (/etc, /etc/passwd, /dev/zero, a fifo, /proc/self/ns/mnt) | 6, stop 0 | checked with the kernel before use; the file is opened O_PATH first, so a device or fifo is never opened |
+| network_namespace that does not exist here, a name under /run/netns that is not mounted, or an absolute path to an empty regular file (a mount point without its mount, such as /run/netns/x given as a path) | 2 from start, 7 from monitor, stop 0 | another node may have it; one node's stale file must not stop the resource everywhere |
+| ip already on an interface of this node, not added by this resource (the node's own address, one on another interface than nic) | validate-all 0, start 2, monitor 7, stop 0 and the address kept | see "Which address is the resource's" |
+| OCF_RESOURCE_INSTANCE with '/', '..' or a control character, or over 219 bytes | 6 | it names the announcer's pid file and the address record in HA_RSCTMP |
+
+Every value quoted back in a reason is cut to a few dozen bytes.
+
+### Which code, and why
+
+One misconfiguration gives one answer: validate-all, start and monitor
+(probes included) return the same code with the same reason, and stop
+returns 0 whenever nothing can have been started with the parameters. A
+probe never returns 1 for a configuration that cannot have started
+anything: a probe returning 1 on every node makes Pacemaker stop the
+resource everywhere, and a failed stop fences the node. When the address is
+not held, monitor also runs start's checks of the interface and the routes,
+so that a configuration no node can run (nic=lo, two interfaces tied, a
+broadcast address) is 6 from a probe as from validate-all.
+
+What this node lacks (a nic, a namespace, a route, a carrier) is ERR_ARGS
+(2): Pacemaker bans the resource from this node only and starts it on
+another, whatever start-failure-is-fatal says, until the failure is
+cleaned up (pcs resource cleanup). A link without carrier
+is ERR_ARGS rather than ERR_GENERIC because retrying on the same node
+(which ERR_GENERIC allows when start-failure-is-fatal is false) cannot help
+while another node has a working link.
+
+### Which address is the resource's
+
+Before start adds the address, it records it: ` + "`$HA_RSCTMP/vnfha-vip-<instance>.addr`" + `,
+written atomically and durably, holds the address, its prefix length, the
+interface (its index, and its name for messages) and the network namespace
+(the path start opened and its nsfs inode). Nothing the agent reads over
+netlink says who added an address, so this file is the only mark. The
+interface is the one with the recorded index: a renamed interface is the
+same one (the rename is logged). Then:
+
+- **monitor** reports running only for the recorded address, with the
+  recorded prefix length, on the recorded interface. The same address held
+  otherwise (the node's own address, one on another interface than nic, one
+  another tool manages, one re-added with another prefix length) is 7, not
+  1: a probe returning 1 is followed by a stop on that node.
+- **stop** removes only the recorded address, from the recorded interface of
+  the recorded namespace, whatever network_namespace says at stop time, and
+  the record; with no record it removes nothing. The record is dropped
+  without removing anything only when that namespace is gone (its path is
+  missing, or names another namespace now).
+- **start** refuses (2, nothing added) an address that this node already
+  holds and that is not recorded: adopting the node's own address would make
+  the resource's stop take it away (perhaps the corosync link with it).
+  Its own address left by an earlier start (recorded) is taken over as it
+  is, or moved from another interface after nic changed; after ip or
+  network_namespace changed, it is removed from where it was recorded first.
+
+HA_RSCTMP is a tmpfs under /run: a reboot empties it and takes the address
+away too; a restart of Pacemaker keeps both, and the probes after it find
+the address running. **Upgrading from an agent without records** while
+the address is held: the new agent does not know the address as its own
+(monitor 7, stop keeps it). Put the node in standby (or move the resource
+away) before upgrading the agent, as for any Pacemaker upgrade.
+
+### Where it differs from IPaddr2
+
+- **An address the node already holds is not taken over.** IPaddr2 reports
+  an address already on the interface as running (its probe returns 0) and
+  its stop deletes it, even if it is the node's own address configured
+  outside Pacemaker; a typo in ip or nic can so remove a node's address.
+  vip reports and removes only the address it added (see above).
+- **A nic missing on this node is ERR_ARGS (2), not ERR_CONFIGURED (6).**
+  IPaddr2 bans the resource from every node when the nic does not exist on
+  the node that checked; interface names differ between nodes, so vip bans
+  only that node.
+- **Loopback is refused.** IPaddr2 accepts nic=lo for LVS direct routing;
+  vip manages a virtual IP that other hosts reach, which lo cannot give.
+- **nic:alias is refused** with a reason that says to use label.
+- **A failed start leaves nothing:** an address added before the failure is
+  removed and the announcer ended, within the operation's timeout.
+
+### The announcer
+
+Start sends the first announcement itself and runs the rest in a helper
+process (ocf.StartHelper): its pid file is
+` + "`$HA_RSCTMP/vnfha-vip-<instance>.announcer`" + `, keyed by the resource
+instance (a clone's is "id:N"), so two resources with the same address in
+different network namespaces keep one each. The file holds the
+announcer's pid and start time; stop signals only the process it names,
+and also ends an announcer left by an older agent under its old name
+(` + "`vnfha-vip-<ip>.announcer`" + `), whose file all resources with that
+address shared.`

@@ -155,7 +155,6 @@ var Agent = ocf.MustNew(ocf.Agent{
 	Notes: notes,
 })
 
-
 // check is the framework's Check hook: the parameters and the instance
 // name, which need nothing from the node. The framework makes whatever it
 // returns ERR_CONFIGURED, with the same reason from validate-all, start and

@@ -108,4 +108,57 @@ different network namespaces keep one each. The file holds the
 announcer's pid and start time; stop signals only the process it names,
 and also ends an announcer left by an older agent under its old name
 (` + "`vnfha-vip-<ip>.announcer`" + `), whose file all resources with that
-address shared.`
+address shared.
+
+### Running on OpenStack and other clouds
+
+A virtual IP moves by announcement: the node that takes it adds it to its
+own interface and tells the LAN, with its own MAC address, that the
+address is now there. A cloud network or a hypervisor that filters what a
+VM may send drops exactly that, unless it is told the address may move:
+
+- **OpenStack Neutron.** Port security (on by default) lets a port send
+  only from its fixed IPs and MAC, and from its allowed address pairs.
+  The node's ARP replies and gratuitous ARPs for the virtual IP (for IPv6,
+  its neighbour advertisements), and every packet sent from the virtual
+  IP, are dropped at the port. Add the virtual IP to the allowed address
+  pairs of the port of **every node that may hold it**, on the network of
+  nic: ` + "`openstack port set --allowed-address ip-address=198.18.0.100 <port>`" + `
+  (the MAC defaults to the port's own, which is the one vip announces;
+  with IPv6, add the IPv6 address as well). Reserve the address too, so
+  that Neutron never gives it to an instance: create a port that holds it
+  and attach it to nothing (` + "`openstack port create --network <net> --fixed-ip ip-address=198.18.0.100 vip-reserved`" + `).
+  Turning port security off on the nodes' ports works as well, but also
+  drops their security groups. With OVN, the allowed address pair must be
+  the address itself (/32 or /128), not a range.
+- **Hypervisor filters.** libvirt's ` + "`clean-traffic`" + ` network filter
+  (and Proxmox's firewall with "IP filter" on) drops what does not come
+  from the VM's known addresses: add the virtual IP to the filter's IP
+  list. VMware NSX SpoofGuard does the same: approve the address on each
+  node's port. A filter of MAC addresses alone (vSphere's "forged
+  transmits") does not matter: vip sends from the node's own MAC.
+- **Public clouds whose network ignores ARP** (AWS VPC, Azure, Google
+  Cloud) never move an address by announcement: the address must be moved
+  by the cloud's API (resource-agents' awsvip, aws-vpc-move-ip,
+  gcp-vpc-move-vip) or put behind the cloud's load balancer (azure-lb).
+  vip can still hold the address on the node, in a group after such an
+  agent.
+
+**How to tell that a filter is the cause.** vip sees only the node: the
+address is on the interface, the link is up, the conflict probe heard
+nobody. So the monitor returns 0 (running), Pacemaker is content and no
+failure is recorded, while no client reaches the address. From a client
+on the same network:
+
+- ` + "`ip neigh show 198.18.0.100`" + ` after a connection attempt says
+  INCOMPLETE or FAILED (no ARP answer came back), while the node's own
+  address shows REACHABLE with the node's MAC; ` + "`arping -I eth0 198.18.0.100`" + `
+  gets no answer, ` + "`arping`" + ` of the node's own address does.
+- On the node, ` + "`tcpdump -eni eth0 arp or icmp6`" + ` shows the client's
+  requests for the virtual IP arriving and the node's replies going out:
+  the replies are lost between the node and the client, which is the
+  filter's work (a node that does not hold the address would not reply).
+
+Once the address is allowed, the next announcement (a failover, a start,
+arp_refresh when it is set) or the client's next ARP request reaches the
+client; nothing needs restarting.`

@@ -61,7 +61,9 @@ func (s State) Down() bool { return s.ActiveState == "inactive" || s.ActiveState
 // AutoRestart reports whether the unit's main process has ended and
 // systemd is about to start it again by itself (Restart=): ActiveState
 // activating, SubState auto-restart.
-func (s State) AutoRestart() bool { return s.ActiveState == "activating" && s.SubState == "auto-restart" }
+func (s State) AutoRestart() bool {
+	return s.ActiveState == "activating" && s.SubState == "auto-restart"
+}
 
 // State reads a unit's state. It loads the unit if it is not loaded (as
 // systemctl show does); a unit that does not exist has LoadState

@@ -259,7 +259,7 @@ func backendOf(req *ocf.Request, dir string) backend {
 		kind = rec.Backend
 	}
 	if kind == backendSystemd {
-		return &systemdBackend{dir: dir, unit: unitOf(req)}
+		return &systemdBackend{dir: dir, unit: unitOf(req), log: req.Log}
 	}
 	return &processBackend{dir: dir}
 }

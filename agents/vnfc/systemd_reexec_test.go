@@ -16,11 +16,20 @@ import (
 // systemctl runs systemctl in the booted system, as an operator would.
 func (b *booted) systemctl(args ...string) string {
 	b.t.Helper()
+	out, err := b.systemctlErr(args...)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return out
+}
+
+// systemctlErr is systemctl for a goroutine other than the test's.
+func (b *booted) systemctlErr(args ...string) (string, error) {
 	out, err := exec.Command("nsenter", append([]string{"-t", fmt.Sprint(b.sys.PID), "-a", "systemctl"}, args...)...).CombinedOutput()
 	if err != nil {
-		b.t.Fatalf("systemctl %s: %v %s", strings.Join(args, " "), err, out)
+		return "", fmt.Errorf("systemctl %s: %v %s", strings.Join(args, " "), err, out)
 	}
-	return strings.TrimSpace(string(out))
+	return strings.TrimSpace(string(out)), nil
 }
 
 // show reads one property of a unit.

@@ -131,6 +131,36 @@ Warnings and errors of an action go to its stderr, which Pacemaker's executor pu
 the node's log and to log_file. A value from a parameter or a file is quoted at most 32 bytes long in any reason or
 log line.
 
+### backend=systemd: what systemd does behind the cluster's back
+
+- **daemon-reload and daemon-reexec are no failure.** A reload keeps every connection to systemd; a re-execution
+  (systemctl daemon-reexec, a systemd upgrade) closes every connection to its private socket for a moment. The unit
+  watcher connects again (through the system bus if the private socket does not answer yet), for at most 30s, and reads
+  the unit's state anew: a VNFC that died while it was not connected is reported then. Every action asks again on a new
+  connection within its own timeout, so a monitor that meets a re-execution waits for it instead of failing a VNFC that
+  runs. A watcher that cannot connect again within 30s exits and logs why; monitor then says 190 (degraded), as when
+  the supervisor is killed.
+- **Restart= is the cluster's.** A unit with its own Restart= (anything but no) would be restarted by systemd behind
+  Pacemaker's back: a crash would never count as one, so neither the fail count and migration-threshold nor the
+  recovery Pacemaker would choose would ever see it. Start does what Pacemaker's own systemd class does (its 50-pacemaker.conf): it writes the runtime drop-in
+  /run/systemd/system/UNIT.d/zz-vnfha-vnfc.conf with Restart=no and reloads systemd before it starts the unit; stop
+  removes it and reloads again, so the unit has its own Restart= when the cluster no longer runs it. A unit with
+  Restart=no, the usual case, costs nothing more. The file name sorts after the usual drop-ins and override.conf
+  (systemctl edit), which would undo it otherwise. If an operator's drop-in that sorts even later still sets Restart=,
+  start warns ("keeps Restart=always") and goes on: a restart by systemd is still a failure, which the watcher reports
+  and monitor finds even when the new process runs ("restarted by systemd 1 time(s) since start (Restart=always)"),
+  since systemd counts its restarts (NRestarts). Such a unit is not refused: Restart= is a unit's setting on one node,
+  often a vendor's default, and the agent can make it right.
+- **A unit stuck starting or stopping.** Start waits for the start job until its timeout less the agent's margin. A
+  unit still activating then (a Type=notify service that never sends READY=1, an ExecStartPre= that does not return)
+  fails start with the state it is stuck in ("unit app.service is still activating (start-pre) at the start
+  timeout"), and the failed start stops it. Stop lets systemd stop the unit its own way (ExecStop=, KillSignal=, the
+  unit's TimeoutStopSec=) for at most stop_timeout, cut so that 2s (or half of the time left, if less) remain of the
+  stop's time (its timeout less the agent's margin); then it sends SIGKILL to every process of the unit (systemctl kill --signal=KILL, whatever its
+  KillMode=), again every 50ms while systemd starts more (ExecStopPost=), until the unit is inactive or failed, and
+  resets a failed unit. A stop that ends in time respects the unit's KillMode=. Stop fails only if the unit is still
+  up after SIGKILL: a process stuck in the kernel.
+
 ### Limits
 
 If the supervisor itself is killed, monitor reports 190 (degraded) and the VNFC runs unsupervised until a restart;

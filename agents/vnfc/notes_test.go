@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vnfha/vnfha/internal/systemd"
 	"github.com/vnfha/vnfha/ocf"
 )
 
@@ -39,6 +40,11 @@ func TestNotesInStep(t *testing.T) {
 		fmt.Sprintf("(over %d bytes)", pidfileMax),
 		fmt.Sprintf("longer than %d bytes", ocf.MaxNameLen),
 		fmt.Sprintf("at most %d bytes long", ocf.QuoteMax),
+		"for at most " + short(watchGiveUp),
+		"within " + short(watchGiveUp) + " exits",
+		"so that " + short(killReserve) + " (or half",
+		"again every " + short(systemd.KillPoll),
+		noRestartName,
 	} {
 		if !strings.Contains(strings.Join(strings.Fields(notes), " "), want) {
 			t.Errorf("the notes do not say %q", want)

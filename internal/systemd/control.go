@@ -24,12 +24,12 @@ func (c *Conn) Kill(ctx context.Context, unit, who string, sig syscall.Signal) e
 	return nil
 }
 
-// killPoll is how often StopWithin sends SIGKILL again and reads the
+// KillPoll is how often StopWithin sends SIGKILL again and reads the
 // unit's state once its grace time is over: systemd may start another
 // process of the unit (ExecStopPost=) after the one it killed.
-const killPoll = 50 * time.Millisecond
+const KillPoll = 50 * time.Millisecond
 
-// killTries bounds StopWithin's SIGKILL rounds (killPoll apart: a
+// killTries bounds StopWithin's SIGKILL rounds (KillPoll apart: a
 // minute), should ctx have no deadline.
 const killTries = 1200
 
@@ -38,7 +38,7 @@ const killTries = 1200
 // processes that ignore KillSignal=, a TimeoutStopSec= longer than the
 // caller can wait, a start job stuck in ExecStartPre= or Type=notify) then
 // gets SIGKILL for every process of its cgroup (KillUnit "all", whatever
-// its KillMode=), again every killPoll, until systemd says it is inactive
+// its KillMode=), again every KillPoll, until systemd says it is inactive
 // or failed; the stop job queued first ends with it. It reports whether
 // it had to kill. It fails when the unit is still up when ctx ends: what
 // a process stuck in the kernel does. A unit that is not loaded is
@@ -85,7 +85,7 @@ func (c *Conn) StopWithin(ctx context.Context, unit string, grace time.Duration)
 		case <-ctx.Done():
 			return true, fmt.Errorf("unit %s is still %s (%s) after SIGKILL to all its processes: %w",
 				unit, st.ActiveState, st.SubState, ctx.Err())
-		case <-time.After(killPoll):
+		case <-time.After(KillPoll):
 		}
 	}
 	return true, fmt.Errorf("unit %s is still %s (%s) after %d rounds of SIGKILL", unit, st.ActiveState, st.SubState, killTries)

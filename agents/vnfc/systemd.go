@@ -66,18 +66,34 @@ func systemdEscape(s string) string {
 	return b.String()
 }
 
+// bootedDir exists when systemd is PID 1 (sd_booted(3)): systemd creates
+// it at boot.
+const bootedDir = "/run/systemd/system"
+
 // onSystemd runs f on a connection to systemd, and again on a new one
 // when systemd was away for a moment or closed the connection under f, as
 // daemon-reexec does (systemd.Do), within ctx: a monitor that meets a
-// re-execution waits for it rather than failing the VNFC. Without systemd
-// on this node it fails at once. It reports whether f ran at all: false
-// means systemd could not be reached.
+// re-execution waits for it rather than failing the VNFC. On a node not
+// booted with systemd (a container with a system bus but no systemd) it
+// tries once: systemd is not coming back there, and a probe must not wait
+// for it. It reports whether f ran at all: false means systemd could not
+// be reached.
 func onSystemd(ctx context.Context, f func(*systemd.Conn) error) (bool, error) {
 	reached := false
-	err := systemd.Do(ctx, systemd.Dial, func(c *systemd.Conn) error {
+	g := func(c *systemd.Conn) error {
 		reached = true
 		return f(c)
-	})
+	}
+	var err error
+	if fi, serr := os.Stat(bootedDir); serr == nil && fi.IsDir() {
+		err = systemd.Do(ctx, systemd.Dial, g)
+	} else {
+		var c *systemd.Conn
+		if c, err = systemd.Dial(ctx); err == nil {
+			err = g(c)
+			c.Close()
+		}
+	}
 	if err != nil && !reached {
 		return false, fmt.Errorf("connect to systemd: %w", err)
 	}

@@ -75,24 +75,29 @@ func Unavailable(err error) bool {
 }
 
 // Bounds of Do's tries: the pause between two grows from retryFirst to
-// retryMax; retryTries bounds their number should ctx have no deadline
-// (about 25 s of pauses).
+// retryMax; retryTries bounds their number, and RetryWindow the time from
+// the first failure, whatever ctx allows.
 const (
 	retryFirst = 20 * time.Millisecond
 	retryMax   = 500 * time.Millisecond
-	retryTries = 60
+	retryTries = 40
 )
+
+// RetryWindow is how long Do keeps trying after the first failure: a
+// re-execution of systemd takes well under a second, even with many units.
+const RetryWindow = 10 * time.Second
 
 // Do runs f on a new connection from dial, and again on another one when
 // dial or f failed because systemd was unavailable for the moment or the
 // connection was lost under f (daemon-reexec), with growing pauses, until
-// ctx ends or retryTries tries have been made. f must be safe to run
-// again: starting or stopping a unit and reading its state are. The
-// connection is closed when f returns; f must not keep it. The last error
-// is returned.
+// ctx ends, RetryWindow has passed since the first failure or retryTries
+// tries have been made. f must be safe to run again: starting or stopping
+// a unit and reading its state are. The connection is closed when f
+// returns; f must not keep it. The last error is returned.
 func Do(ctx context.Context, dial DialFunc, f func(*Conn) error) error {
 	pause := retryFirst
 	var err error
+	var giveUp time.Time
 	for try := 0; ; try++ {
 		var c *Conn
 		if c, err = dial(ctx); err == nil {
@@ -105,7 +110,10 @@ func Do(ctx context.Context, dial DialFunc, f func(*Conn) error) error {
 		} else if !Unavailable(err) {
 			return err
 		}
-		if try+1 >= retryTries || ctx.Err() != nil {
+		if try == 0 {
+			giveUp = time.Now().Add(RetryWindow)
+		}
+		if try+1 >= retryTries || ctx.Err() != nil || time.Now().Add(pause).After(giveUp) {
 			return err
 		}
 		select {

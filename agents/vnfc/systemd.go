@@ -235,26 +235,34 @@ func (b *systemdBackend) start(ctx context.Context, c *config, env *ocf.Env) err
 	return nil
 }
 
+// startLook bounds start's look at a unit that did not start in time:
+// what is left of the cleanup time is for stopping it.
+const startLook = 250 * time.Millisecond
+
 // startFailed turns the failure of a start job into start's reason: how
 // the VNFC ended, if it did, or the state a unit is stuck in when the
 // start timeout ends (a Type=notify unit that never notifies, an
 // ExecStartPre that does not return). The stop that follows ends it.
 func (b *systemdBackend) startFailed(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
-		// ctx is over: one quick look in the cleanup time.
+		// ctx is over: one quick look, in a small part of the cleanup
+		// time, which is for stopping the unit.
 		cctx, cancel := ocf.CleanupContext(ctx)
 		defer cancel()
-		qctx, qcancel := context.WithTimeout(cctx, time.Second)
+		qctx, qcancel := context.WithTimeout(cctx, startLook)
 		defer qcancel()
 		st, serr := unitState(qctx, b.unit)
-		if serr != nil {
+		switch {
+		case serr != nil:
 			return ocf.Generic("unit %s did not start within the start timeout", b.unit)
+		case st.ActiveState == "activating" || st.ActiveState == "deactivating":
+			how := fmt.Sprintf("unit %s is still %s (%s) at the start timeout", b.unit, st.ActiveState, st.SubState)
+			if st.ActiveState == "activating" && st.SubState == "start" && st.Type == "notify" {
+				how += ": Type=notify, no READY=1 yet"
+			}
+			return ocf.Generic("%s", how)
 		}
-		how := fmt.Sprintf("unit %s is still %s (%s) at the start timeout", b.unit, st.ActiveState, st.SubState)
-		if st.ActiveState == "activating" && st.SubState == "start" && st.Type == "notify" {
-			how += ": Type=notify, no READY=1 yet"
-		}
-		return ocf.Generic("%s", how)
+		return ocf.Generic("unit %s did not start within the start timeout (now %s (%s))", b.unit, st.ActiveState, st.SubState)
 	}
 	// A VNFC that ended before its start job finished fails the job:
 	// say how it ended, as for an exit within the settle time.

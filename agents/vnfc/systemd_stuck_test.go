@@ -116,17 +116,23 @@ func TestSystemdStopStuck(t *testing.T) {
 		name, unit, text string
 		params           map[string]string
 		byHand           bool // systemctl stop --no-block first
-		warning          string
+		// stopParams change the parameters for the stop: stop works
+		// with parameters that no longer parse (principle 1).
+		stopParams map[string]string
+		warning    string
 	}{
 		{"ExecStop hangs", "vnfc-stop.service", hangStop,
-			map[string]string{"stop_timeout": "1s"}, false, "did not stop within 1s; sent SIGKILL to all its processes"},
+			map[string]string{"stop_timeout": "1s"}, false, nil, "did not stop within 1s; sent SIGKILL to all its processes"},
 		{"SIGTERM ignored, stop_timeout cut to the stop timeout", "vnfc-term.service",
 			"[Service]\nType=exec\nExecStart=" + ignoreTerm + "\nTimeoutStopSec=1h\n",
-			map[string]string{}, false, "sent SIGKILL to all its processes"},
+			map[string]string{}, false, nil, "sent SIGKILL to all its processes"},
 		{"transient, SIGTERM ignored, stop_timeout=1h", "vnfha-sig.service", "",
-			map[string]string{"command": ignoreTerm, "stop_timeout": "1h"}, false, "sent SIGKILL to all its processes"},
+			map[string]string{"command": ignoreTerm, "stop_timeout": "1h"}, false, nil, "sent SIGKILL to all its processes"},
 		{"stop by hand under way", "vnfc-hand.service", hangStop,
-			map[string]string{"stop_timeout": "1s"}, true, "did not stop within 1s; sent SIGKILL to all its processes"},
+			map[string]string{"stop_timeout": "1s"}, true, nil, "did not stop within 1s; sent SIGKILL to all its processes"},
+		{"invalid parameters at stop", "vnfc-bad.service", hangStop,
+			map[string]string{"stop_timeout": "1s"}, false, map[string]string{"environment": "'unterminated"},
+			"sent SIGKILL to all its processes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -147,11 +153,18 @@ func TestSystemdStopStuck(t *testing.T) {
 				b.systemctl("stop", "--no-block", tt.unit)
 				waitFor(t, 5*time.Second, "deactivating", func() bool { return b.show(tt.unit, "ActiveState") == "deactivating" })
 			}
+			for k, v := range tt.stopParams {
+				b.params[k] = v
+			}
 			t0 := time.Now()
 			stderr := b.must("stop", ocf.Success)
 			t.Logf("stop took %v (timeout %dms)", time.Since(t0).Round(time.Millisecond), b.timeout)
 			if !strings.Contains(stderr, tt.warning) {
 				t.Errorf("stop's stderr %q, want %q", stderr, tt.warning)
+			}
+			for k := range tt.stopParams {
+				// monitor would say 6 for them.
+				delete(b.params, k)
 			}
 			b.nothingLeft(tt.unit)
 		})

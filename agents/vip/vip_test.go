@@ -71,7 +71,24 @@ func newFixture(t *testing.T) *fixture {
 	old := crmResourceBin
 	crmResourceBin = bin
 	t.Cleanup(func() { crmResourceBin = old })
+	// The announcer lives until stop: end those a test left (it
+	// stopped nothing, or failed first), before the namespaces go.
+	t.Cleanup(func() { f.killAnnouncers(t) })
 	return f
+}
+
+// killAnnouncers kills the announcers of this fixture and waits, a few
+// seconds at most, until they are gone.
+func (f *fixture) killAnnouncers(t *testing.T) {
+	t.Helper()
+	for _, pid := range f.announcers(t) {
+		if id, err := procid.Of(pid); err == nil {
+			_ = id.Signal(unix.SIGKILL)
+			if !id.WaitExit(5 * time.Second) {
+				t.Errorf("announcer %d survived SIGKILL", pid)
+			}
+		}
+	}
 }
 
 // reports returns the calls of the stand-in crm_resource so far.

@@ -161,4 +161,89 @@ on the same network:
 
 Once the address is allowed, the next announcement (a failover, a start,
 arp_refresh when it is set) or the client's next ARP request reaches the
-client; nothing needs restarting.`
+client; nothing needs restarting.
+
+### A loss reported at once (fast_fail)
+
+The announcer does not end after start's burst: it stays while the
+address is held and follows the kernel's link and address events in the
+resource's network namespace. The moment the address is lost, it tells
+Pacemaker, as vnfc's supervisor does: the local controller's IPC (the
+request crm_resource --fail sends), crm_resource --fail itself if that
+fails. Lost means what the next monitor would report, and nothing else:
+
+| event | reported | monitor then |
+|---|---|---|
+| the address removed (ip addr del, another tool, an IPv6 address flushed by ip link set down) | yes | 7 |
+| its link deleted, or moved to another namespace | yes | 7 |
+| IFA_F_DADFAILED on it (nodad=false: the kernel's duplicate address detection runs again when the link comes back up with the address kept) | yes | 1 |
+| its link administratively down, or without carrier, with check_link=true | yes | 1 |
+| the same with check_link=false | no: announced again when the link is back | 0 |
+| stop's own removal; a start over a held address (another prefix length, ip, nic or network_namespace: start removes the old address) | never | - |
+| any of the above with fast_fail=false | no, logged at info | as above |
+
+Pacemaker records the report as a failed asyncmon operation, "Simulated
+failure" (the reason the controller writes for every injected failure; the
+node's log has ours: ` + "`vip(<rsc>)[pid]: ERROR: 198.18.0.100 was removed from eth0`" + `,
+then how it was reported), and the fail count rises as for vnfc's fast_fail
+report (see that page). It then stops and starts the resource, on this node
+or another as the fail count and check_link allow. Measured in the lab
+(make bench, BenchmarkVIPLoss: 2 nodes, the same 2 s monitor for both
+agents): the address removed by hand is in the DC's CIB after a median of
+8 ms (5-16) with vip, and 969 ms (616-1633) with IPaddr2, which finds it at
+its next monitor; a link set down after 5 ms (4-9) with vip, and never with
+IPaddr2, whose monitor does not look at the link.
+
+**Whose loss it is: the armed file.** Stop, and a start that runs over a
+held address, change the address themselves. The rule is vnfc's: the
+announcer reports only if its own remove of
+` + "`$HA_RSCTMP/vnfha-vip-<instance>.armed`" + ` succeeds. Start creates the file
+once the announcer watches and looks once more after (a loss in between
+fails the start); stop and start remove it before they end the announcer
+or touch the address. Whoever removes the file owns the loss, so a
+deliberate change is never reported and a loss is reported at most once.
+After a report the announcer exits: Pacemaker's stop and start follow, and
+that start runs a new one.
+
+**What it reads.** An event only wakes the announcer; it then reads the
+link and the address (two netlink requests) and decides on what holds. A
+loss that has healed by then (an address removed and added back, a carrier
+flap shorter than the kernel's link-state delay of up to a second) is not
+reported; the link coming back is still announced (the event said it was
+down). The announcer stays in the node's network namespace, where the
+controller's IPC is; only its netlink and packet sockets are opened in the
+resource's namespace, which start hands it as a file. While it runs it
+keeps that namespace alive: a namespace deleted under a held address
+(ip netns del) lives on, with its links, until the monitor finds the name
+gone (7) and Pacemaker stops the resource.
+
+**Limits.** The monitor is unchanged and forks nothing: it is the safety
+net, and it does not look for the announcer. An announcer killed by hand
+(or by the OOM killer) is not restarted: the address stays held and
+monitored, and the next start runs a new one. fast_fail needs crm_resource
+on the node: validate-all and start return 5 without it. Set
+fast_fail=false where another tool may remove the address on purpose.
+
+### Announcements that stay true
+
+Neighbours keep what they learnt: a switch's MAC table, a router's ARP
+cache, a host's neighbour entry. Two things can make them wrong while the
+address stays held here, and vip announces it again for both:
+
+- **arp_refresh**: one round (the frames arp_mode selects, one neighbour
+  advertisement for IPv6) every arp_refresh, for neighbours and switches
+  that age entries out or missed the takeover. IPaddr2's
+  arp_count_refresh sends its frames at each monitor; here the period is
+  its own, and the monitor stays free of it. 0 (the default) is off;
+  otherwise 1s to 1h: shorter is a flood, and a bare number is seconds,
+  so "arp_refresh=30000" meant as milliseconds is refused (6) rather
+  than read as eight hours.
+- **The link coming back**: when the link that holds the address is up
+  with a carrier again (a switch-port flap, a healed partition: the
+  neighbours may have learnt another holder meanwhile), a full burst,
+  arp_count rounds arp_interval apart, the first at once. With
+  check_link=true (the default) a link that goes down is a failure and is
+  reported first; this matters with check_link=false or fast_fail=false.
+
+Nothing is sent while the link is down or without carrier. arp_count=0
+turns off start's burst and the link's; arp_refresh is separate.`

@@ -7,14 +7,18 @@ package vip
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/vnfha/vnfha/agents/vip/neigh"
+	"github.com/vnfha/vnfha/internal/failreport"
 	"github.com/vnfha/vnfha/ocf"
 )
 
@@ -35,7 +39,9 @@ var Agent = ocf.MustNew(ocf.Agent{
 		"The interface and netmask, when not given, come from the main routing table as with IPaddr2: " +
 		"the connected route that contains ip with the longest prefix, then the lowest metric.\n\n" +
 		"The first announcement is sent before start returns; the other arp_count - 1 are sent by a " +
-		"small helper process every arp_interval, which stop ends. Monitor forks nothing: it reads " +
+		"small helper process every arp_interval. The helper stays while the address is held, and stop ends it: it " +
+		"follows the kernel's address and link events, tells Pacemaker at once when the address is lost (fast_fail), " +
+		"and announces the address again when its link comes back and every arp_refresh. Monitor forks nothing: it reads " +
 		"the address and link state over netlink.",
 	Params: []ocf.Param{
 		{
@@ -66,12 +72,23 @@ var Agent = ocf.MustNew(ocf.Agent{
 		{
 			Name: "arp_count", Type: ocf.Integer, Default: "5",
 			ShortDesc: "Number of announcements",
-			LongDesc:  "How many times to announce the address on start (0 to 100). Each time sends the frames arp_mode selects for IPv4, one neighbour advertisement for IPv6.",
+			LongDesc: "How many times to announce the address on start (0 to 100). Each time sends the frames arp_mode selects for IPv4, one neighbour advertisement for IPv6. " +
+				"The same burst is sent again whenever the link that holds the address comes back (up, with a carrier) while the address is held: " +
+				"after a switch-port flap or a healed partition, the neighbours' caches may point elsewhere. 0 sends neither.",
 		},
 		{
 			Name: "arp_interval", Type: ocf.Integer, Default: "200",
 			ShortDesc: "Milliseconds between announcements",
 			LongDesc:  "The interval between two announcements, in milliseconds (1 to 60000).",
+		},
+		{
+			Name: "arp_refresh", Type: ocf.Time, Default: "0",
+			ShortDesc: "Announce again every arp_refresh while held",
+			LongDesc: "While the address is held, send one more round of announcements (the frames arp_mode selects for IPv4, one " +
+				"unsolicited neighbour advertisement for IPv6) every arp_refresh, for switches and hosts that age out their entries " +
+				"and for neighbours that missed the takeover. 0, the default, sends none; otherwise 1s to 1h (a bare number is seconds). " +
+				"IPaddr2's arp_count_refresh is the analogue: it sends its frames at each monitor; here the period is a parameter of its own, " +
+				"the helper sends them, and the monitor stays free of it. Independent of arp_count; nothing is sent while the link is down.",
 		},
 		{
 			Name: "arp_mode", Type: ocf.String, Default: "both",
@@ -102,7 +119,19 @@ var Agent = ocf.MustNew(ocf.Agent{
 			ShortDesc: "Monitor fails when the link is down",
 			LongDesc: "When true, start refuses an interface that is down or has no carrier (ERR_ARGS: Pacemaker tries another node) " +
 				"and adds nothing, and monitor reports a failure if the interface holding the address goes down or loses its carrier, " +
-				"so that Pacemaker moves the address to a node that can be reached.",
+				"so that Pacemaker moves the address to a node that can be reached; with fast_fail, the helper reports it the moment " +
+				"it happens. When false, the link's state is no failure (the address itself still is: removed, or failed duplicate " +
+				"address detection), and the address is announced again when the link comes back.",
+		},
+		{
+			Name: "fast_fail", Type: ocf.Boolean, Default: "true",
+			ShortDesc: "Report a loss of the address to Pacemaker at once",
+			LongDesc: "When true, the helper that runs while the address is held follows the kernel's address and link events and, the " +
+				"moment the address is lost (removed by hand or by another tool, gone with its link, failed duplicate address detection, " +
+				"or with check_link its link down or without carrier), tells the local controller, as crm_resource --fail does, so that " +
+				"recovery starts at once instead of at the next monitor. Pacemaker shows it as a failed asyncmon operation with the reason " +
+				"\"Simulated failure\"; the node's log says what was lost. Stop and start never report their own changes. When false, " +
+				"the next monitor finds the loss. Needs crm_resource on the node (5 from validate-all and start without it).",
 		},
 		{
 			Name: "conflict_check", Type: ocf.Boolean, Default: "true",
@@ -138,7 +167,7 @@ var Agent = ocf.MustNew(ocf.Agent{
 	Helpers:  map[string]ocf.HelperFunc{announcerHelper: runAnnouncer},
 	ExitCodes: []ocf.ExitCodeDoc{
 		{Code: ocf.ErrGeneric, When: "start: another host answered the conflict probe, IPv6 duplicate address detection failed, " +
-			"the address could not be recorded in HA_RSCTMP, the announcer could not be started, netlink or the packet socket failed, or start " +
+			"the address could not be recorded in HA_RSCTMP, the helper could not be started, the address was lost while start ran, netlink or the packet socket failed, or start " +
 			"ran out of time; a failed start first removes what it added. monitor: the address this resource added is on another interface than nic, " +
 			"failed duplicate address detection, or its link is down (check_link). Pacemaker recovers the resource."},
 		{Code: ocf.ErrArgs, When: "validate-all, start: this node cannot hold the address: nic or network_namespace does not exist here " +
@@ -146,6 +175,8 @@ var Agent = ocf.MustNew(ocf.Agent{
 			"(with the interface that is down named), the interface has no Ethernet address, (start, check_link) it is down or has no " +
 			"carrier, or (start) ip is already on an interface of this node and was not added by this resource. Pacemaker bans the " +
 			"resource from this node only."},
+		{Code: ocf.ErrNotInstalled, When: "validate-all, start (fast_fail): crm_resource, through which the helper reports a loss when the " +
+			"controller's IPC fails, is not installed on this node. Pacemaker bans the resource from this node only."},
 		{Code: ocf.ErrNotConfigured, When: "validate-all, start and monitor (probes too), with the same reason: a parameter is invalid on " +
 			"every node (see the parameters and the notes), network_namespace is an existing file that is no network namespace (and no empty regular file), two " +
 			"interfaces match ip equally well and nic is not set, or OCF_RESOURCE_INSTANCE cannot name a file. Stop still succeeds."},
@@ -178,7 +209,12 @@ func validate(_ context.Context, req *ocf.Request) error {
 		return err
 	}
 	defer h.Close()
-	_, _, err = resolve(h, c)
+	if _, _, err = resolve(h, c); err != nil {
+		return err
+	}
+	if c.fastFail {
+		_, err = lookCrmResource()
+	}
 	return err
 }
 
@@ -280,6 +316,12 @@ func start(ctx context.Context, req *ocf.Request) (err error) {
 	if err := checkInstance(instance, true); err != nil {
 		return err
 	}
+	var report *failreport.Report
+	if c.fastFail {
+		if report, err = newReport(req.Env); err != nil {
+			return err
+		}
+	}
 	h, err := openHost(c.netns)
 	if err != nil {
 		return err
@@ -319,6 +361,16 @@ func start(ctx context.Context, req *ocf.Request) (err error) {
 		}
 		return ocf.Errorf(ocf.ErrArgs, "%s is already on %s of this node, not added by this resource; refusing to take it over", c.ip, a.linkName())
 	}
+	// From here on start changes what an earlier start left: disarm
+	// first, so that its watcher reports none of it, and end it, before
+	// anything is removed.
+	take(armedFile(req.Env.RscTmp, instance))
+	if err := stopAnnouncer(ctx, req.Env.RscTmp, instance); err != nil {
+		return ocf.Generic("%w", err)
+	}
+	if err := stopLegacyAnnouncer(ctx, req.Env.RscTmp, c.ip); err != nil {
+		return ocf.Generic("%w", err)
+	}
 	if rec != nil && (rec.IP != c.ip || rec.NetnsID != id) {
 		// The record of an address started with other parameters
 		// (another ip, another network_namespace) and never stopped:
@@ -349,13 +401,6 @@ func start(ctx context.Context, req *ocf.Request) (err error) {
 		if err := removeRecord(req.Env.RscTmp, instance); err != nil {
 			return ocf.Generic("%w", err)
 		}
-	}
-	// A new start replaces the previous start's announcements.
-	if err := stopAnnouncer(ctx, req.Env.RscTmp, instance); err != nil {
-		return ocf.Generic("%w", err)
-	}
-	if err := stopLegacyAnnouncer(ctx, req.Env.RscTmp, c.ip); err != nil {
-		return ocf.Generic("%w", err)
 	}
 
 	var conn *neigh.Conn
@@ -407,7 +452,7 @@ func start(ctx context.Context, req *ocf.Request) (err error) {
 			return err
 		}
 	}
-	return announce(ctx, req, c, conn, attrs)
+	return announce(ctx, req, c, h, conn, attrs, bits, report)
 }
 
 // undoStart removes what a failed start added: its announcer, the address
@@ -417,6 +462,7 @@ func start(ctx context.Context, req *ocf.Request) (err error) {
 func undoStart(ctx context.Context, req *ocf.Request, h *host, id nsID, rec *record) {
 	cctx, cancel := ocf.CleanupContext(ctx)
 	defer cancel()
+	take(armedFile(req.Env.RscTmp, req.Env.Instance))
 	if err := stopAnnouncer(cctx, req.Env.RscTmp, req.Env.Instance); err != nil {
 		req.Log.Warnf("failed start: %v", err)
 	}
@@ -479,34 +525,79 @@ func removeRecorded(req *ocf.Request, h *host, id nsID, rec *record) bool {
 	return ok
 }
 
-// announce sends the first announcement now and leaves the others to the
-// announcer.
-func announce(ctx context.Context, req *ocf.Request, c *config, conn *neigh.Conn, attrs *netlink.LinkAttrs) error {
-	if c.arpCount == 0 {
-		return nil
-	}
+// announce sends the first announcement now, leaves the others to the
+// announcer, and arms it (fast_fail): from then on a loss of the address
+// is reported. It looks once more after arming, for a loss the announcer
+// saw before it was armed.
+func announce(ctx context.Context, req *ocf.Request, c *config, h *host, conn *neigh.Conn, attrs *netlink.LinkAttrs, bits int, report *failreport.Report) error {
 	frames, err := neigh.Announcement(c.ip, attrs.HardwareAddr, c.arpMode)
 	if err != nil {
 		return ocf.Generic("build announcement: %w", err)
 	}
-	if err := conn.Send(frames); err != nil {
-		return ocf.Generic("announce %s on %s: %w", c.ip, attrs.Name, err)
+	if c.arpCount > 0 {
+		if err := conn.Send(frames); err != nil {
+			return ocf.Generic("announce %s on %s: %w", c.ip, attrs.Name, err)
+		}
 	}
-	if c.arpCount == 1 {
-		return nil
+	if !c.fastFail && c.arpCount == 0 && c.arpRefresh == 0 {
+		return nil // nothing for an announcer to do
 	}
 	f, err := conn.File()
 	if err != nil {
 		return ocf.Generic("hand the packet socket to the announcer: %w", err)
 	}
 	defer f.Close()
-	if err := spawnAnnouncer(ctx, req.Env.RscTmp, req.Env.Instance, f, frames, c.arpCount-1, c.arpInterval); err != nil {
-		// A node that cannot run the announcer is in trouble; the address
-		// would go unannounced after the first round. Fail, so that
-		// Pacemaker moves it to a node that can.
+	files := []*os.File{f}
+	if h.ns.IsOpen() {
+		nsf, err := dupFile(int(h.ns), "network namespace")
+		if err != nil {
+			return ocf.Generic("hand the network namespace to the announcer: %w", err)
+		}
+		defer nsf.Close()
+		files = append(files, nsf)
+	}
+	spec := announcerSpec{
+		Count: max(c.arpCount-1, 0), Interval: c.arpInterval, Frames: frames,
+		Burst: c.arpCount, Refresh: c.arpRefresh,
+		IP: c.ip, Bits: bits, Link: attrs.Index, Netns: h.ns.IsOpen(), CheckLink: c.checkLink,
+		Instance: req.Env.Instance, Log: req.Env.Log,
+	}
+	armed := armedFile(req.Env.RscTmp, req.Env.Instance)
+	if report != nil {
+		spec.Armed, spec.Report = armed, report
+	}
+	if err := spawnAnnouncer(ctx, req.Env.RscTmp, req.Env.Instance, spec, files); err != nil {
+		// A node that cannot run the announcer is in trouble: the address
+		// would go unannounced and unwatched. Fail, so that Pacemaker
+		// moves it to a node that can.
 		return ocf.Generic("announce %s: %w", c.ip, err)
 	}
+	if report == nil {
+		return nil
+	}
+	if err := arm(armed); err != nil {
+		return ocf.Generic("%w", err)
+	}
+	st, err := readLinkState(h.nl, c.ip, bits, attrs.Index)
+	if err != nil {
+		take(armed)
+		return ocf.Generic("%w", err)
+	}
+	if why := st.lost(c.ip, c.checkLink); why != "" {
+		// Whoever takes the file reports; start fails either way.
+		take(armed)
+		return ocf.Generic("%s during start", why)
+	}
 	return nil
+}
+
+// dupFile duplicates fd (close-on-exec) as a file to hand to a helper.
+func dupFile(fd int, name string) (*os.File, error) {
+	nfd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("duplicate %s: %w", name, err)
+	}
+	return os.NewFile(uintptr(nfd), name), nil
 }
 
 // stop needs only the record, ip and network_namespace. A configuration
@@ -521,6 +612,8 @@ func stop(ctx context.Context, req *ocf.Request) error {
 	// cannot name a file never had one, nor a record: start refuses it.
 	instanceOK := checkInstance(req.Env.Instance, true) == nil
 	if instanceOK {
+		// Disarm first: the removal below is ours, not a failure.
+		take(armedFile(req.Env.RscTmp, req.Env.Instance))
 		if err := stopAnnouncer(ctx, req.Env.RscTmp, req.Env.Instance); err != nil {
 			return ocf.Generic("%w", err)
 		}

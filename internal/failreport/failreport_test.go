@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -69,30 +70,30 @@ func TestReportFallsBack(t *testing.T) {
 	}
 }
 
-func TestFailCountStep(t *testing.T) {
+func TestFailCountRise(t *testing.T) {
 	tests := []struct {
 		featureSet string
-		want       int
+		lo, hi     int
 	}{
-		{"3.16.1", 2}, // Pacemaker 2.1.5, the lab's
-		{"3.15.0", 2}, // 2.1.4
-		{"3.0.14", 2}, // 1.1.18
-		{"3.16", 2},
-		{"3.17.4", 1}, // 2.1.6, the first with the fix
-		{"3.19.6", 1}, // 2.1.11
-		{"3.20.0", 1}, // 3.0.0
-		{"4.0.0", 1},
-		{"10.1", 1}, // compared as numbers, not as text
-		{"", 0},
-		{"3", 0},
-		{"3.x.1", 0},
-		{"-3.16", 0},
-		{"3.-16", 0},
-		{"abc", 0},
+		{"3.16.1", 1, 2}, // Pacemaker 2.1.5, the lab's
+		{"3.15.0", 1, 2}, // 2.1.4
+		{"3.0.14", 1, 2}, // 1.1.18
+		{"3.16", 1, 2},
+		{"3.17.4", 1, 1}, // 2.1.6, the first with the fix
+		{"3.19.6", 1, 1}, // 2.1.11
+		{"3.20.0", 1, 1}, // 3.0.0
+		{"4.0.0", 1, 1},
+		{"10.1", 1, 1}, // compared as numbers, not as text
+		{"", 0, 0},
+		{"3", 0, 0},
+		{"3.x.1", 0, 0},
+		{"-3.16", 0, 0},
+		{"3.-16", 0, 0},
+		{"abc", 0, 0},
 	}
 	for _, tt := range tests {
-		if got := FailCountStep(tt.featureSet); got != tt.want {
-			t.Errorf("FailCountStep(%q) = %d, want %d", tt.featureSet, got, tt.want)
+		if lo, hi := FailCountRise(tt.featureSet); lo != tt.lo || hi != tt.hi {
+			t.Errorf("FailCountRise(%q) = %d, %d; want %d, %d", tt.featureSet, lo, hi, tt.lo, tt.hi)
 		}
 	}
 }
@@ -104,9 +105,9 @@ func (l *logger) Infof(f string, a ...any)  { l.info = append(l.info, fmt.Sprint
 func (l *logger) Warnf(f string, a ...any)  { l.warn = append(l.warn, fmt.Sprintf(f, a...)) }
 func (l *logger) Errorf(f string, a ...any) { l.err = append(l.err, fmt.Sprintf(f, a...)) }
 
-// TestTellSaysTheStep: the line a report leaves in the node's log says by
+// TestTellSaysTheRise: the line a report leaves in the node's log says by
 // how much the fail count rises, from the DC's feature set in the report.
-func TestTellSaysTheStep(t *testing.T) {
+func TestTellSaysTheRise(t *testing.T) {
 	nstest.RequireRoot(t)
 	ns := nstest.NewPair(t).A
 	bin := filepath.Join(t.TempDir(), "crm_resource")
@@ -114,7 +115,7 @@ func TestTellSaysTheStep(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := []struct{ featureSet, want string }{
-		{"3.16.1", "through crm_resource; Pacemaker before 2.1.6 counts it twice: fail count +2"},
+		{"3.16.1", "through crm_resource; Pacemaker before 2.1.6 adds 2 to the fail count for it, or 1 when its two increments race"},
 		{"3.17.4", "through crm_resource; fail count +1"},
 		{"", "through crm_resource"},
 	}
@@ -131,11 +132,12 @@ func TestTellSaysTheStep(t *testing.T) {
 	}
 }
 
-// TestRecordedReport holds FailCountStep to what Pacemaker 2.1.5 did with
+// TestRecordedReport holds FailCountRise to what Pacemaker 2.1.5 did with
 // one report (testdata/README.md): the status section recorded after it
 // holds one injected failure, asyncmon with interval 0 from outside the
-// cluster (transition -1), and a fail count of FailCountStep of the
-// feature set that failure was recorded with.
+// cluster (transition -1), and a fail count within FailCountRise of the
+// feature set that failure was recorded with; and the DC's log of a
+// report whose two increments raced shows the count rise by 1 only.
 func TestRecordedReport(t *testing.T) {
 	doc := etree.NewDocument()
 	if err := doc.ReadFromFile("testdata/one-report-2.1.5.status.xml"); err != nil {
@@ -165,9 +167,27 @@ func TestRecordedReport(t *testing.T) {
 	if count == nil {
 		t.Fatal("no fail count")
 	}
-	got, err := strconv.Atoi(count.SelectAttrValue("value", ""))
 	fs := op.SelectAttrValue("crm_feature_set", "")
-	if want := FailCountStep(fs); err != nil || got != want {
-		t.Errorf("fail count after one report %d (%v), FailCountStep(%q) = %d", got, err, fs, want)
+	lo, hi := FailCountRise(fs)
+	got, err := strconv.Atoi(count.SelectAttrValue("value", ""))
+	if err != nil || got != hi {
+		t.Errorf("fail count after one report %d (%v); FailCountRise(%q) says at most %d", got, err, fs, hi)
+	}
+
+	// The raced report: the controller asked for two increments, the
+	// attribute manager expanded both from the same value.
+	log, err := os.ReadFile("testdata/one-report-2.1.5-raced.dc.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	asked := strings.Count(string(log), "Updating failcount for app on node2 after failed asyncmon")
+	set := regexp.MustCompile(`Setting fail-count-app#asyncmon_0\[node2\]: (\d+) -> (\d+)`).FindAllStringSubmatch(string(log), -1)
+	if asked != 2 || len(set) != 1 {
+		t.Fatalf("the raced log asks %d increments and sets the count %d times, want 2 and 1", asked, len(set))
+	}
+	from, _ := strconv.Atoi(set[0][1])
+	to, _ := strconv.Atoi(set[0][2])
+	if to-from != lo {
+		t.Errorf("the raced report raised the count by %d (%d -> %d); FailCountRise(%q) says at least %d", to-from, from, to, fs, lo)
 	}
 }

@@ -112,8 +112,8 @@ sends. Pacemaker records it as a failed operation named asyncmon, and crm_mon sh
     * app asyncmon on node2 returned 'error' (Simulated failure) at ...
 
 "Simulated failure" is the exit reason Pacemaker's controller writes for every failure injected this way (it cannot
-carry ours); the fail count rises by 2, not 1 (see fast_fail). Pacemaker then stops and starts the instance, so no
-monitor runs in between to say more. How the VNFC ended is in the node's log, where Pacemaker logs (the Pacemaker log
+carry ours); before Pacemaker 2.1.6 the fail count rises by 2, or 1 (see "Fail counts and migration-threshold").
+Pacemaker then stops and starts the instance, so no monitor runs in between to say more. How the VNFC ended is in the node's log, where Pacemaker logs (the Pacemaker log
 file, or syslog, that Pacemaker names in the agent's environment), tagged with the resource:
 
     vnfc(app)[PID]:    ERROR: the VNFC (pid 1234) was killed by signal 9 (SIGKILL)
@@ -123,6 +123,54 @@ and in log_file, when set. A monitor that runs before the stop (fast_fail=false,
 in its exit reason, which crm_mon shows:
 
     * app 10s-interval monitor on node2 returned 'error' (the VNFC was killed by signal 9 (SIGKILL) at 21:08:17.427 (pid 87)) at ...
+
+### Fail counts and migration-threshold
+
+Pacemaker counts the failures of a resource on each node (its fail count, which crm_mon --failcounts shows; all
+instances of a clone on a node share one), moves the resource off a node once the count there reaches the
+resource's migration-threshold meta attribute (the default, INFINITY, never does), and forgets the whole count once
+failure-timeout has passed since its last failure there (the scheduler looks again at that moment by itself).
+crm_resource --cleanup clears it. What one crash of the VNFC adds depends on who finds it:
+
+| found by | adds |
+|---|---|
+| the supervisor's report (fast_fail=true, the default), Pacemaker 2.1.6 and later | 1 |
+| the supervisor's report, Pacemaker 2.1.5 and earlier (CRM feature set below 3.17) | 2, or 1 (10 of 36 reports in the lab) |
+| a recurring monitor: fast_fail=false, a failed health check | 1 |
+| a failed start | INFINITY: the node is left at once |
+
+Why 2, or 1: Pacemaker's controller records a reported failure (as it records crm_resource --fail) as one
+operation named asyncmon with interval 0, whatever the request names: no other operation or interval can be asked
+for. A failed operation of interval 0 is written to the CIB as two history entries, <rsc>_last_0 and
+<rsc>_last_failure_0, in one update, and before Pacemaker 2.1.6 the DC asks pacemaker-attrd for one increment of the
+fail count per entry (2.1.6 counts an operation from outside the cluster once per update: Pacemaker commit
+a457eb83fe). When pacemaker-attrd reads the second increment before its broadcast of the first has come back to it,
+both read the same count, and the crash adds 1. Which of the two happens cannot be told in advance. A monitor that
+happens to run in the instant between a crash and its recovery adds 1 more.
+
+The supervisor's line in the node's log says which applies: "reported the failure of app on node2 to Pacemaker
+through the controller's IPC; fail count +1", or "...; Pacemaker before 2.1.6 adds 2 to the fail count for it, or 1
+when its two increments race".
+
+To restart the VNFC in place and leave the node at its k-th crash (k crashes, none more than failure-timeout after
+the one before), set:
+
+| Pacemaker | set | the node is left at |
+|---|---|---|
+| any | migration-threshold=1 (k=1) | the first crash |
+| 2.1.6 and later | migration-threshold=k failure-timeout=10min | the k-th crash |
+| 2.1.5 and earlier, exactly | fast_fail=false, a short monitor interval (op monitor interval=2s), migration-threshold=k failure-timeout=10min | the k-th crash, found up to one monitor interval later |
+| 2.1.5 and earlier, fast_fail=true | migration-threshold=2k-1 failure-timeout=10min | the k-th crash if at most one of the k was counted once, a later one otherwise (the (2k-1)-th at the latest); an earlier one only if a monitor counted one of them too |
+
+For example, with Pacemaker 2.1.5, to leave a node at the third crash within 10 minutes, counted exactly:
+
+    pcs resource create app ocf:vnfha:vnfc command="/usr/bin/vnfcd --listen :8080" fast_fail=false \
+        op monitor interval=2s meta migration-threshold=3 failure-timeout=10min
+
+or, reported at once, not before the third crash: fast_fail=true and migration-threshold=5. With Pacemaker 2.1.6 or
+later, fast_fail=true and migration-threshold=3. A monitor without a health check starts no process of its own
+(exec-time 9-11ms in the lab's CIB), so a 2s interval is cheap. TestVNFCFailCountThreshold (test/e2e) checks the
+rows in a lab.
 
 ### Logs
 

@@ -178,9 +178,9 @@ var Agent = ocf.MustNew(ocf.Agent{
 			Name: "fast_fail", Type: ocf.Boolean, Default: "true",
 			ShortDesc: "Report an exit to Pacemaker at once",
 			LongDesc: "When the VNFC exits while it should run, report the failure the moment it happens, as " +
-				"crm_resource --fail does (see above). When false, the next monitor finds it. Pacemaker 2.1.5 adds 2, not 1, to the " +
-				"fail count of a failure reported this way (its DC counts both status updates of the injected " +
-				"operation): with migration-threshold=N, a node is left after about N/2 such failures.",
+				"crm_resource --fail does (see above). When false, the next monitor finds it. Before Pacemaker 2.1.6, a " +
+				"failure reported this way adds 2 to the fail count, or 1 now and then: see \"Fail counts and " +
+				"migration-threshold\" in the agent's notes (docs/agents/vnfc.md) for the migration-threshold to set.",
 		},
 	},
 	Actions: []ocf.Action{

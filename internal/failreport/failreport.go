@@ -12,6 +12,7 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"strconv"
 	"strings"
 	"time"
 
@@ -103,14 +104,62 @@ type Logger interface {
 	Errorf(format string, args ...any)
 }
 
-// Tell sends the report and logs how it went.
+// Tell sends the report and logs how it went, and by how much the report
+// raises the resource's fail count on this node (see FailCountRise), so
+// that an operator reading the log can tell why crm_mon shows 2 after one
+// crash.
 func (r Report) Tell(l Logger) {
 	how, err := r.Send(l.Warnf)
 	if err != nil {
 		l.Errorf("report the failure to Pacemaker: %v; the next monitor will find it", err)
 		return
 	}
-	l.Infof("reported the failure of %s on %s to Pacemaker through %s", r.Instance, r.Node, how)
+	l.Infof("reported the failure of %s on %s to Pacemaker through %s%s", r.Instance, r.Node, how, riseNote(FailCountRise(r.FeatureSet)))
+}
+
+// riseNote is what Tell adds about the fail count.
+func riseNote(lo, hi int) string {
+	switch {
+	case lo == 1 && hi == 2:
+		return "; Pacemaker before 2.1.6 adds 2 to the fail count for it, or 1 when its two increments race"
+	case lo == 1 && hi == 1:
+		return "; fail count +1"
+	}
+	return ""
+}
+
+// FailCountRise says by how much one report raises the resource's fail
+// count on the node, at least lo and at most hi, for a cluster whose DC has
+// the CRM feature set featureSet (the report's FeatureSet:
+// OCF_RESKEY_crm_feature_set, which the DC's scheduler puts in every
+// action); 0, 0 when featureSet is not one.
+//
+// A report is recorded by the local controller as one failed operation,
+// "asyncmon" with interval 0, whatever the request asks for
+// (controld_execd.c, fail_lrm_resource). A failed operation of interval 0
+// is written to the CIB as two history entries in one update, <rsc>_last_0
+// and <rsc>_last_failure_0 (pcmk__create_history_xml). Up to Pacemaker
+// 2.1.5 (feature set 3.16.1), the DC's controller asks the attribute
+// manager for one "value++" for each entry of an operation from outside
+// the cluster (controld_te_events.c, process_graph_event and
+// update_failcount): 2 per report, or 1 when the attribute manager expands
+// the second increment before its own broadcast of the first has come
+// back to it (attrd_client_update: both read the old value). Pacemaker
+// 2.1.6 (feature set 3.17.4, the first release above 3.16) sends one
+// increment per update (commit a457eb83fe, "Don't double-increment
+// failcount for simulated failures").
+func FailCountRise(featureSet string) (lo, hi int) {
+	major, rest, ok := strings.Cut(featureSet, ".")
+	minor, _, _ := strings.Cut(rest, ".")
+	ma, err1 := strconv.Atoi(major)
+	mi, err2 := strconv.Atoi(minor)
+	if !ok || err1 != nil || err2 != nil || ma < 0 || mi < 0 {
+		return 0, 0
+	}
+	if ma < 3 || (ma == 3 && mi < 17) {
+		return 1, 2
+	}
+	return 1, 1
 }
 
 // Native reports whether the controller's IPC may be used: Pacemaker told

@@ -4,7 +4,7 @@
 set -eu
 
 pkgs="pacemaker pacemaker-cli-utils corosync pcs resource-agents haproxy
-libxml2-utils iproute2 util-linux procps strace systemd dbus-daemon python3"
+libxml2-utils iproute2 nftables util-linux procps strace systemd dbus-daemon python3"
 
 missing=""
 for p in $pkgs; do

@@ -15,22 +15,23 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
-	"github.com/vnfha/vnfha/internal/durable"
+	"github.com/vnfha/vnfha/internal/failreport"
 	"github.com/vnfha/vnfha/internal/procid"
 	"github.com/vnfha/vnfha/ocf"
 )
 
 // The announcer is the helper process that sends the announcements after
 // the first, so that start returns without waiting arp_count ×
-// arp_interval. Start runs it with ocf.StartHelper: it inherits the packet
-// socket start opened (in the resource's network namespace) as its first
-// extra file and gets the frames start built in its spec; it needs no
-// privilege, namespace or parsing of its own. Before it reports ready it
-// writes its procid.ID to its pid file, so that the file exists whenever
-// an announcer runs, even if the start that ran it was killed right after.
-// Stop, and a new start, end it through that file.
+// arp_interval, and that stays while the address is held: it watches the
+// address and its link (watch.go), reports a loss (fast_fail), announces
+// again when the link comes back and every arp_refresh. Start runs it with
+// ocf.StartHelper: it inherits the packet socket start opened (in the
+// resource's network namespace) as its first extra file and, with
+// network_namespace, that namespace as its second; it gets the frames start
+// built and the recorded address in its spec, and parses no parameter.
+// Before it reports ready it writes its procid.ID to its pid file, so that
+// the file exists whenever an announcer runs, even if the start that ran it
+// was killed right after. Stop, and a new start, end it through that file.
 const announcerHelper = "announce"
 
 // announceWait bounds how long stop waits for a killed announcer to be
@@ -40,9 +41,28 @@ const announceWait = time.Second
 // announcerSpec is what start hands the announcer.
 type announcerSpec struct {
 	PidFile  string        `json:"pid_file"`
-	Count    int           `json:"count"`    // rounds left to send
+	Count    int           `json:"count"`    // rounds of start's burst left to send
 	Interval time.Duration `json:"interval"` // between rounds
 	Frames   [][]byte      `json:"frames"`   // one round
+	// Burst is the rounds sent when the link comes back (arp_count).
+	Burst int `json:"burst"`
+	// Refresh is arp_refresh: one round every Refresh; 0 for none.
+	Refresh time.Duration `json:"refresh,omitempty"`
+	// The recorded address: IP/Bits on the link with index Link.
+	IP   netip.Addr `json:"ip"`
+	Bits int        `json:"bits"`
+	Link int        `json:"link"`
+	// Netns says that the second extra file is the resource's network
+	// namespace; without it the helper's own is.
+	Netns     bool `json:"netns,omitempty"`
+	CheckLink bool `json:"check_link,omitempty"`
+	// Armed and Report, with fast_fail: the armed file, and how to tell
+	// Pacemaker of a loss.
+	Armed  string             `json:"armed,omitempty"`
+	Report *failreport.Report `json:"report,omitempty"`
+	// Instance tags the helper's lines in the node's log, Log.
+	Instance string        `json:"instance"`
+	Log      ocf.LogTarget `json:"log"`
 }
 
 // maxInstance bounds OCF_RESOURCE_INSTANCE in a file name, so that the
@@ -91,22 +111,23 @@ func legacyPidFile(rscTmp string, ip netip.Addr) string {
 	return filepath.Join(rscTmp, "vnfha-vip-"+ip.String()+".announcer")
 }
 
-// spawnAnnouncer runs the announcer for the announcements after the first:
-// count rounds of frames, every interval. It returns once the announcer
-// has written its pid file and said it is ready, or, if ctx ends first or
-// it fails, once it is gone.
-func spawnAnnouncer(ctx context.Context, rscTmp, instance string, sock *os.File, frames [][]byte, count int, interval time.Duration) error {
+// spawnAnnouncer runs the announcer with spec s and files (the packet
+// socket, then the namespace if s.Netns). It returns once the announcer
+// has written its pid file, is watching, and said it is ready, or, if ctx
+// ends first or it fails, once it is gone.
+func spawnAnnouncer(ctx context.Context, rscTmp, instance string, s announcerSpec, files []*os.File) error {
 	if err := os.MkdirAll(rscTmp, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", rscTmp, err)
 	}
 	path := pidFile(rscTmp, instance)
+	s.PidFile = path
 	_, err := ocf.StartHelper(ctx, ocf.HelperStart{
 		Agent: name, Name: announcerHelper,
 		// The pid file on the command line says in ps whose announcer
 		// this is, and stop checks it before it signals.
 		Args:       []string{"--pidfile", path},
-		Spec:       announcerSpec{PidFile: path, Count: count, Interval: interval, Frames: frames},
-		ExtraFiles: []*os.File{sock},
+		Spec:       s,
+		ExtraFiles: files,
 	})
 	if err != nil {
 		// A helper killed after it wrote its pid file leaves the file.
@@ -203,62 +224,4 @@ func killAnnouncer(ctx context.Context, id procid.ID) error {
 		return fmt.Errorf("announcer %d survived SIGKILL for %s", id.PID, wait.Round(time.Millisecond))
 	}
 	return nil
-}
-
-// runAnnouncer is the announcer's main function.
-func runAnnouncer(args []string) int {
-	conn, err := ocf.OpenHelper()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "vip announcer:", err)
-		return 2
-	}
-	var s announcerSpec
-	if err := conn.ReadSpec(&s); err != nil {
-		conn.Fail("vip announcer: %v", err)
-		return 2
-	}
-	if s.Count < 1 || s.Interval <= 0 || len(s.Frames) == 0 || s.PidFile == "" {
-		conn.Fail("vip announcer: spec needs count, interval, frames and a pid file")
-		return 2
-	}
-	sock, err := conn.File(0, "packet socket")
-	if err != nil {
-		conn.Fail("vip announcer: %v", err)
-		return 2
-	}
-	self, err := procid.Self()
-	if err != nil {
-		conn.Fail("vip announcer: %v", err)
-		return 1
-	}
-	b, _ := json.Marshal(self)
-	if err := durable.WriteFile(s.PidFile, b, 0o644); err != nil {
-		conn.Fail("vip announcer: %v", err)
-		return 1
-	}
-	defer func() {
-		// Leave no stale pid file, but never remove a newer announcer's.
-		if b, err := os.ReadFile(s.PidFile); err == nil {
-			var id procid.ID
-			if json.Unmarshal(b, &id) == nil && id == self {
-				os.Remove(s.PidFile)
-			}
-		}
-	}()
-	if err := conn.Ready(); err != nil {
-		// The start that ran us has gone: it did not see us ready and
-		// reported a failure, so we must not announce.
-		return 1
-	}
-	fd := int(sock.Fd())
-	for i := 0; i < s.Count; i++ {
-		time.Sleep(s.Interval)
-		for _, f := range s.Frames {
-			if _, err := unix.Write(fd, f); err != nil {
-				// The link went away; the resource's monitor will say so.
-				return 1
-			}
-		}
-	}
-	return 0
 }

@@ -29,6 +29,12 @@ type config struct {
 	conflictCheck bool
 	conflictWait  time.Duration
 	netns         nsRef
+	// arpRefresh is the period of the announcements sent while the
+	// address is held; 0 for none.
+	arpRefresh time.Duration
+	// fastFail: the watcher reports a loss of the address to Pacemaker
+	// at once (watch.go).
+	fastFail bool
 }
 
 // lifetime is preferred_lft: seconds, or forever.
@@ -40,6 +46,16 @@ type lifetime struct {
 // maxIfName is IFNAMSIZ less the terminating NUL: the longest interface
 // name, and the longest address label, Linux accepts.
 const maxIfName = 15
+
+// Bounds of arp_refresh, when it is not 0 (off). Below a second it would
+// be a flood, not a refresh: neighbour caches and switches keep an entry
+// for tens of seconds to minutes. Above an hour it refreshes nothing that
+// ages; and "arp_refresh=30000" meant as milliseconds (a bare number is
+// seconds) is refused instead of read as eight hours.
+const (
+	minArpRefresh = time.Second
+	maxArpRefresh = time.Hour
+)
 
 // maxArpCount bounds arp_count so that a typo cannot keep the announcer
 // running for hours.
@@ -54,6 +70,8 @@ func parseConfig(p ocf.Params) (*config, error) {
 		checkLink:     p.Bool("check_link"),
 		conflictCheck: p.Bool("conflict_check"),
 		conflictWait:  p.Duration("conflict_wait"),
+		arpRefresh:    p.Duration("arp_refresh"),
+		fastFail:      p.Bool("fast_fail"),
 	}
 	var err error
 	if c.ip, err = parseIP(p.String("ip")); err != nil {
@@ -102,6 +120,9 @@ func parseConfig(p ocf.Params) (*config, error) {
 	}
 	if c.conflictWait <= 0 || c.conflictWait > 10*time.Second {
 		return nil, ocf.NotConfigured("conflict_wait %s is out of range (0, 10s]", c.conflictWait)
+	}
+	if c.arpRefresh != 0 && (c.arpRefresh < minArpRefresh || c.arpRefresh > maxArpRefresh) {
+		return nil, ocf.NotConfigured("arp_refresh %s is out of range: 0 (off) or %s to %s", c.arpRefresh, minArpRefresh, maxArpRefresh)
 	}
 	return c, nil
 }

@@ -35,8 +35,14 @@ func TestParseConfig(t *testing.T) {
 		{"defaults", map[string]string{"ip": "198.18.0.100"}, func(c *config) bool {
 			return c.ip == netip.MustParseAddr("198.18.0.100") && c.bits == -1 && c.arpCount == 5 &&
 				c.arpInterval == 200*time.Millisecond && c.arpMode == neigh.ModeBoth && c.nodad && c.checkLink &&
-				c.conflictCheck && c.conflictWait == 15*time.Millisecond && c.preferredLft.forever
+				c.conflictCheck && c.conflictWait == 15*time.Millisecond && c.preferredLft.forever &&
+				c.arpRefresh == 0 && c.fastFail
 		}, 0, ""},
+		{"arp_refresh", map[string]string{"ip": "198.18.0.100", "arp_refresh": "30s"}, func(c *config) bool { return c.arpRefresh == 30*time.Second }, 0, ""},
+		{"arp_refresh shortest", map[string]string{"ip": "198.18.0.100", "arp_refresh": "1s"}, func(c *config) bool { return c.arpRefresh == time.Second }, 0, ""},
+		{"arp_refresh longest", map[string]string{"ip": "198.18.0.100", "arp_refresh": "1h"}, func(c *config) bool { return c.arpRefresh == time.Hour }, 0, ""},
+		{"arp_refresh off", map[string]string{"ip": "198.18.0.100", "arp_refresh": "0s"}, func(c *config) bool { return c.arpRefresh == 0 }, 0, ""},
+		{"fast_fail off", map[string]string{"ip": "198.18.0.100", "fast_fail": "false"}, func(c *config) bool { return !c.fastFail }, 0, ""},
 		{"ipv6 with prefix", map[string]string{"ip": "2001:2::100", "cidr_netmask": "64", "preferred_lft": "0"}, func(c *config) bool {
 			return c.ip.Is6() && c.bits == 64 && !c.preferredLft.forever && c.preferredLft.secs == 0
 		}, 0, ""},
@@ -46,6 +52,9 @@ func TestParseConfig(t *testing.T) {
 		{"modes", map[string]string{"ip": "198.18.0.100", "arp_mode": "reply"}, func(c *config) bool { return c.arpMode == neigh.ModeReply }, 0, ""},
 		{"label", map[string]string{"ip": "198.18.0.100", "label": "vip"}, func(c *config) bool { return c.label == "vip" }, 0, ""},
 
+		{"arp_refresh a flood", map[string]string{"ip": "198.18.0.100", "arp_refresh": "500ms"}, nil, ocf.ErrNotConfigured, "arp_refresh 500ms is out of range: 0 (off) or 1s to 1h0m0s"},
+		{"arp_refresh meant as ms", map[string]string{"ip": "198.18.0.100", "arp_refresh": "30000"}, nil, ocf.ErrNotConfigured, "arp_refresh 8h20m0s is out of range"},
+		{"arp_refresh over an hour", map[string]string{"ip": "198.18.0.100", "arp_refresh": "61min"}, nil, ocf.ErrNotConfigured, "arp_refresh 1h1m0s is out of range"},
 		{"not an address", map[string]string{"ip": "198.18.0"}, nil, ocf.ErrNotConfigured, "not an IPv4 or IPv6 address"},
 		{"hostname", map[string]string{"ip": "vip.example"}, nil, ocf.ErrNotConfigured, "not an IPv4 or IPv6 address"},
 		{"zone", map[string]string{"ip": "fe80::1%eth0"}, nil, ocf.ErrNotConfigured, "as nic"},

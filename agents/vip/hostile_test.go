@@ -191,6 +191,11 @@ func TestHostileParameters(t *testing.T) {
 		{name: "conflict_wait 0", params: with("conflict_wait", "0"), want: invalid, reason: "conflict_wait"},
 		{name: "conflict_wait too long", params: with("conflict_wait", "11s"), want: invalid, reason: "conflict_wait 11s is out of range"},
 		{name: "conflict_wait text", params: with("conflict_wait", "soon"), want: invalid, reason: "conflict_wait"},
+		{name: "arp_refresh below a second", params: with("arp_refresh", "100ms"), want: invalid, reason: "arp_refresh 100ms is out of range"},
+		{name: "arp_refresh text", params: with("arp_refresh", "often"), want: invalid, reason: "arp_refresh"},
+		{name: "arp_refresh negative", params: with("arp_refresh", "-1s"), want: invalid, reason: "arp_refresh"},
+		{name: "fast_fail not a boolean", params: with("fast_fail", "maybe"), want: invalid, reason: "fast_fail"},
+		{name: "arp_refresh and no fast_fail", params: with("arp_refresh", "1s", "fast_fail", "false"), want: fine},
 		{name: "check_link not a boolean", params: with("check_link", "maybe"), want: invalid, reason: "check_link"},
 		{name: "nodad not a boolean", params: with("nodad", "2"), want: invalid, reason: "nodad"},
 

@@ -7,14 +7,18 @@ package vip
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/vnfha/vnfha/agents/vip/neigh"
+	"github.com/vnfha/vnfha/internal/failreport"
 	"github.com/vnfha/vnfha/ocf"
 )
 
@@ -35,7 +39,9 @@ var Agent = ocf.MustNew(ocf.Agent{
 		"The interface and netmask, when not given, come from the main routing table as with IPaddr2: " +
 		"the connected route that contains ip with the longest prefix, then the lowest metric.\n\n" +
 		"The first announcement is sent before start returns; the other arp_count - 1 are sent by a " +
-		"small helper process every arp_interval, which stop ends. Monitor forks nothing: it reads " +
+		"small helper process every arp_interval. The helper stays while the address is held, and stop ends it: it " +
+		"follows the kernel's address and link events, tells Pacemaker at once when the address is lost (fast_fail), " +
+		"and announces the address again when its link comes back and every arp_refresh. Monitor forks nothing: it reads " +
 		"the address and link state over netlink.",
 	Params: []ocf.Param{
 		{
@@ -66,12 +72,23 @@ var Agent = ocf.MustNew(ocf.Agent{
 		{
 			Name: "arp_count", Type: ocf.Integer, Default: "5",
 			ShortDesc: "Number of announcements",
-			LongDesc:  "How many times to announce the address on start (0 to 100). Each time sends the frames arp_mode selects for IPv4, one neighbour advertisement for IPv6.",
+			LongDesc: "How many times to announce the address on start (0 to 100). Each time sends the frames arp_mode selects for IPv4, one neighbour advertisement for IPv6. " +
+				"The same burst is sent again whenever the link that holds the address comes back (up, with a carrier) while the address is held: " +
+				"after a switch-port flap or a healed partition, the neighbours' caches may point elsewhere. 0 sends neither.",
 		},
 		{
 			Name: "arp_interval", Type: ocf.Integer, Default: "200",
 			ShortDesc: "Milliseconds between announcements",
 			LongDesc:  "The interval between two announcements, in milliseconds (1 to 60000).",
+		},
+		{
+			Name: "arp_refresh", Type: ocf.Time, Default: "0",
+			ShortDesc: "Announce again every arp_refresh while held",
+			LongDesc: "While the address is held, send one more round of announcements (the frames arp_mode selects for IPv4, one " +
+				"unsolicited neighbour advertisement for IPv6) every arp_refresh, for switches and hosts that age out their entries " +
+				"and for neighbours that missed the takeover. 0, the default, sends none; otherwise 1s to 1h (a bare number is seconds). " +
+				"IPaddr2's arp_count_refresh is the analogue: it sends its frames at each monitor; here the period is a parameter of its own, " +
+				"the helper sends them, and the monitor stays free of it. Independent of arp_count; nothing is sent while the link is down.",
 		},
 		{
 			Name: "arp_mode", Type: ocf.String, Default: "both",
@@ -102,7 +119,19 @@ var Agent = ocf.MustNew(ocf.Agent{
 			ShortDesc: "Monitor fails when the link is down",
 			LongDesc: "When true, start refuses an interface that is down or has no carrier (ERR_ARGS: Pacemaker tries another node) " +
 				"and adds nothing, and monitor reports a failure if the interface holding the address goes down or loses its carrier, " +
-				"so that Pacemaker moves the address to a node that can be reached.",
+				"so that Pacemaker moves the address to a node that can be reached; with fast_fail, the helper reports it the moment " +
+				"it happens. When false, the link's state is no failure (the address itself still is: removed, or failed duplicate " +
+				"address detection), and the address is announced again when the link comes back.",
+		},
+		{
+			Name: "fast_fail", Type: ocf.Boolean, Default: "true",
+			ShortDesc: "Report a loss of the address to Pacemaker at once",
+			LongDesc: "When true, the helper that runs while the address is held follows the kernel's address and link events and, the " +
+				"moment the address is lost (removed by hand or by another tool, gone with its link, failed duplicate address detection, " +
+				"or with check_link its link down or without carrier), tells the local controller, as crm_resource --fail does, so that " +
+				"recovery starts at once instead of at the next monitor. Pacemaker shows it as a failed asyncmon operation with the reason " +
+				"\"Simulated failure\"; the node's log says what was lost. Stop and start never report their own changes. When false, " +
+				"the next monitor finds the loss. Needs crm_resource on the node (5 from validate-all and start without it).",
 		},
 		{
 			Name: "conflict_check", Type: ocf.Boolean, Default: "true",
@@ -138,7 +167,7 @@ var Agent = ocf.MustNew(ocf.Agent{
 	Helpers:  map[string]ocf.HelperFunc{announcerHelper: runAnnouncer},
 	ExitCodes: []ocf.ExitCodeDoc{
 		{Code: ocf.ErrGeneric, When: "start: another host answered the conflict probe, IPv6 duplicate address detection failed, " +
-			"the address could not be recorded in HA_RSCTMP, the announcer could not be started, netlink or the packet socket failed, or start " +
+			"the address could not be recorded in HA_RSCTMP, the helper could not be started, the address was lost while start ran, netlink or the packet socket failed, or start " +
 			"ran out of time; a failed start first removes what it added. monitor: the address this resource added is on another interface than nic, " +
 			"failed duplicate address detection, or its link is down (check_link). Pacemaker recovers the resource."},
 		{Code: ocf.ErrArgs, When: "validate-all, start: this node cannot hold the address: nic or network_namespace does not exist here " +
@@ -146,6 +175,8 @@ var Agent = ocf.MustNew(ocf.Agent{
 			"(with the interface that is down named), the interface has no Ethernet address, (start, check_link) it is down or has no " +
 			"carrier, or (start) ip is already on an interface of this node and was not added by this resource. Pacemaker bans the " +
 			"resource from this node only."},
+		{Code: ocf.ErrNotInstalled, When: "validate-all, start (fast_fail): crm_resource, through which the helper reports a loss when the " +
+			"controller's IPC fails, is not installed on this node. Pacemaker bans the resource from this node only."},
 		{Code: ocf.ErrNotConfigured, When: "validate-all, start and monitor (probes too), with the same reason: a parameter is invalid on " +
 			"every node (see the parameters and the notes), network_namespace is an existing file that is no network namespace (and no empty regular file), two " +
 			"interfaces match ip equally well and nic is not set, or OCF_RESOURCE_INSTANCE cannot name a file. Stop still succeeds."},
@@ -154,116 +185,6 @@ var Agent = ocf.MustNew(ocf.Agent{
 	},
 	Notes: notes,
 })
-
-// notes is the reference page's "Notes" section: what the agent refuses
-// and why, and where it differs from IPaddr2.
-const notes = `### What is refused, and why
-
-| input | result | why |
-|---|---|---|
-| ip: 0.0.0.0, ::, multicast, 255.255.255.255 | 6 | no interface can hold them |
-| ip: 127.0.0.0/8, ::1 | 6 | a loopback address is reachable from no other host, so as a virtual IP it can only hide a mistake |
-| ip: the network or broadcast address of its IPv4 prefix (/30 and shorter) | 6 | the kernel takes them, and the subnet's hosts stop reaching each other's broadcasts |
-| ip with a zone (fe80::1%eth0) | 6 | the interface is nic |
-| cidr_netmask that is not a number (/24) or not contiguous (255.0.255.0) | 6, "is not a prefix length" | said as what it is, not as "out of range" |
-| nic=lo | 6 | as for loopback addresses |
-| nic=eth0:1 (IPaddr2's alias form) | 6 | Linux has no alias interfaces, only labels on addresses: set nic=eth0 label=1 |
-| nic: more than 15 bytes, '/', space or a control character | 6 | not an interface name on any node |
-| a link without an Ethernet address (tun, wireguard, ipip) | 2 | the announcements and the conflict probe are Ethernet frames; another node's interface of that name may be Ethernet |
-| check_link=true and the interface down or without carrier at start | 2, nothing added | an address there reaches nobody: the resource goes to another node at once |
-| label: nic:label over 15 bytes, space, '/', or on IPv6 | 6 | what the kernel can store (IFNAMSIZ), IPv4 only |
-| arp_count outside 0..100, arp_interval outside 1..60000 ms | 6 | a typo must not keep the announcer running for hours |
-| conflict_wait outside (0, 10s] | 6 | longer is not a conflict check but a start delay |
-| network_namespace: a name with '/', '.', '..' or over 255 bytes; a path over 4095 bytes | 6 | a name never leaves /run/netns (../../etc is refused, not resolved) |
-| network_namespace: an existing file that is no network namespace and no empty regular file (/etc, /etc/passwd, /dev/zero, a fifo, /proc/self/ns/mnt) | 6, stop 0 | checked with the kernel before use; the file is opened O_PATH first, so a device or fifo is never opened |
-| network_namespace that does not exist here, a name under /run/netns that is not mounted, or an absolute path to an empty regular file (a mount point without its mount, such as /run/netns/x given as a path) | 2 from start, 7 from monitor, stop 0 | another node may have it; one node's stale file must not stop the resource everywhere |
-| ip already on an interface of this node, not added by this resource (the node's own address, one on another interface than nic) | validate-all 0, start 2, monitor 7, stop 0 and the address kept | see "Which address is the resource's" |
-| OCF_RESOURCE_INSTANCE with '/', '..' or a control character, or over 219 bytes | 6 | it names the announcer's pid file and the address record in HA_RSCTMP |
-
-Every value quoted back in a reason is cut to a few dozen bytes.
-
-### Which code, and why
-
-One misconfiguration gives one answer: validate-all, start and monitor
-(probes included) return the same code with the same reason, and stop
-returns 0 whenever nothing can have been started with the parameters. A
-probe never returns 1 for a configuration that cannot have started
-anything: a probe returning 1 on every node makes Pacemaker stop the
-resource everywhere, and a failed stop fences the node. When the address is
-not held, monitor also runs start's checks of the interface and the routes,
-so that a configuration no node can run (nic=lo, two interfaces tied, a
-broadcast address) is 6 from a probe as from validate-all.
-
-What this node lacks (a nic, a namespace, a route, a carrier) is ERR_ARGS
-(2): Pacemaker bans the resource from this node only and starts it on
-another, whatever start-failure-is-fatal says, until the failure is
-cleaned up (pcs resource cleanup). A link without carrier
-is ERR_ARGS rather than ERR_GENERIC because retrying on the same node
-(which ERR_GENERIC allows when start-failure-is-fatal is false) cannot help
-while another node has a working link.
-
-### Which address is the resource's
-
-Before start adds the address, it records it: ` + "`$HA_RSCTMP/vnfha-vip-<instance>.addr`" + `,
-written atomically and durably, holds the address, its prefix length, the
-interface (its index, and its name for messages) and the network namespace
-(the path start opened and its nsfs inode). Nothing the agent reads over
-netlink says who added an address, so this file is the only mark. The
-interface is the one with the recorded index: a renamed interface is the
-same one (the rename is logged). Then:
-
-- **monitor** reports running only for the recorded address, with the
-  recorded prefix length, on the recorded interface. The same address held
-  otherwise (the node's own address, one on another interface than nic, one
-  another tool manages, one re-added with another prefix length) is 7, not
-  1: a probe returning 1 is followed by a stop on that node.
-- **stop** removes only the recorded address, from the recorded interface of
-  the recorded namespace, whatever network_namespace says at stop time, and
-  the record; with no record it removes nothing. The record is dropped
-  without removing anything only when that namespace is gone (its path is
-  missing, or names another namespace now).
-- **start** refuses (2, nothing added) an address that this node already
-  holds and that is not recorded: adopting the node's own address would make
-  the resource's stop take it away (perhaps the corosync link with it).
-  Its own address left by an earlier start (recorded) is taken over as it
-  is, or moved from another interface after nic changed; after ip or
-  network_namespace changed, it is removed from where it was recorded first.
-
-HA_RSCTMP is a tmpfs under /run: a reboot empties it and takes the address
-away too; a restart of Pacemaker keeps both, and the probes after it find
-the address running. **Upgrading from an agent without records** while
-the address is held: the new agent does not know the address as its own
-(monitor 7, stop keeps it). Put the node in standby (or move the resource
-away) before upgrading the agent, as for any Pacemaker upgrade.
-
-### Where it differs from IPaddr2
-
-- **An address the node already holds is not taken over.** IPaddr2 reports
-  an address already on the interface as running (its probe returns 0) and
-  its stop deletes it, even if it is the node's own address configured
-  outside Pacemaker; a typo in ip or nic can so remove a node's address.
-  vip reports and removes only the address it added (see above).
-- **A nic missing on this node is ERR_ARGS (2), not ERR_CONFIGURED (6).**
-  IPaddr2 bans the resource from every node when the nic does not exist on
-  the node that checked; interface names differ between nodes, so vip bans
-  only that node.
-- **Loopback is refused.** IPaddr2 accepts nic=lo for LVS direct routing;
-  vip manages a virtual IP that other hosts reach, which lo cannot give.
-- **nic:alias is refused** with a reason that says to use label.
-- **A failed start leaves nothing:** an address added before the failure is
-  removed and the announcer ended, within the operation's timeout.
-
-### The announcer
-
-Start sends the first announcement itself and runs the rest in a helper
-process (ocf.StartHelper): its pid file is
-` + "`$HA_RSCTMP/vnfha-vip-<instance>.announcer`" + `, keyed by the resource
-instance (a clone's is "id:N"), so two resources with the same address in
-different network namespaces keep one each. The file holds the
-announcer's pid and start time; stop signals only the process it names,
-and also ends an announcer left by an older agent under its old name
-(` + "`vnfha-vip-<ip>.announcer`" + `), whose file all resources with that
-address shared.`
 
 // check is the framework's Check hook: the parameters and the instance
 // name, which need nothing from the node. The framework makes whatever it
@@ -288,7 +209,12 @@ func validate(_ context.Context, req *ocf.Request) error {
 		return err
 	}
 	defer h.Close()
-	_, _, err = resolve(h, c)
+	if _, _, err = resolve(h, c); err != nil {
+		return err
+	}
+	if c.fastFail {
+		_, err = lookCrmResource()
+	}
 	return err
 }
 
@@ -390,6 +316,12 @@ func start(ctx context.Context, req *ocf.Request) (err error) {
 	if err := checkInstance(instance, true); err != nil {
 		return err
 	}
+	var report *failreport.Report
+	if c.fastFail {
+		if report, err = newReport(req.Env); err != nil {
+			return err
+		}
+	}
 	h, err := openHost(c.netns)
 	if err != nil {
 		return err
@@ -429,6 +361,16 @@ func start(ctx context.Context, req *ocf.Request) (err error) {
 		}
 		return ocf.Errorf(ocf.ErrArgs, "%s is already on %s of this node, not added by this resource; refusing to take it over", c.ip, a.linkName())
 	}
+	// From here on start changes what an earlier start left: disarm
+	// first, so that its watcher reports none of it, and end it, before
+	// anything is removed.
+	take(armedFile(req.Env.RscTmp, instance))
+	if err := stopAnnouncer(ctx, req.Env.RscTmp, instance); err != nil {
+		return ocf.Generic("%w", err)
+	}
+	if err := stopLegacyAnnouncer(ctx, req.Env.RscTmp, c.ip); err != nil {
+		return ocf.Generic("%w", err)
+	}
 	if rec != nil && (rec.IP != c.ip || rec.NetnsID != id) {
 		// The record of an address started with other parameters
 		// (another ip, another network_namespace) and never stopped:
@@ -459,13 +401,6 @@ func start(ctx context.Context, req *ocf.Request) (err error) {
 		if err := removeRecord(req.Env.RscTmp, instance); err != nil {
 			return ocf.Generic("%w", err)
 		}
-	}
-	// A new start replaces the previous start's announcements.
-	if err := stopAnnouncer(ctx, req.Env.RscTmp, instance); err != nil {
-		return ocf.Generic("%w", err)
-	}
-	if err := stopLegacyAnnouncer(ctx, req.Env.RscTmp, c.ip); err != nil {
-		return ocf.Generic("%w", err)
 	}
 
 	var conn *neigh.Conn
@@ -517,7 +452,7 @@ func start(ctx context.Context, req *ocf.Request) (err error) {
 			return err
 		}
 	}
-	return announce(ctx, req, c, conn, attrs)
+	return announce(ctx, req, c, h, conn, attrs, bits, report)
 }
 
 // undoStart removes what a failed start added: its announcer, the address
@@ -527,6 +462,7 @@ func start(ctx context.Context, req *ocf.Request) (err error) {
 func undoStart(ctx context.Context, req *ocf.Request, h *host, id nsID, rec *record) {
 	cctx, cancel := ocf.CleanupContext(ctx)
 	defer cancel()
+	take(armedFile(req.Env.RscTmp, req.Env.Instance))
 	if err := stopAnnouncer(cctx, req.Env.RscTmp, req.Env.Instance); err != nil {
 		req.Log.Warnf("failed start: %v", err)
 	}
@@ -589,34 +525,79 @@ func removeRecorded(req *ocf.Request, h *host, id nsID, rec *record) bool {
 	return ok
 }
 
-// announce sends the first announcement now and leaves the others to the
-// announcer.
-func announce(ctx context.Context, req *ocf.Request, c *config, conn *neigh.Conn, attrs *netlink.LinkAttrs) error {
-	if c.arpCount == 0 {
-		return nil
-	}
+// announce sends the first announcement now, leaves the others to the
+// announcer, and arms it (fast_fail): from then on a loss of the address
+// is reported. It looks once more after arming, for a loss the announcer
+// saw before it was armed.
+func announce(ctx context.Context, req *ocf.Request, c *config, h *host, conn *neigh.Conn, attrs *netlink.LinkAttrs, bits int, report *failreport.Report) error {
 	frames, err := neigh.Announcement(c.ip, attrs.HardwareAddr, c.arpMode)
 	if err != nil {
 		return ocf.Generic("build announcement: %w", err)
 	}
-	if err := conn.Send(frames); err != nil {
-		return ocf.Generic("announce %s on %s: %w", c.ip, attrs.Name, err)
+	if c.arpCount > 0 {
+		if err := conn.Send(frames); err != nil {
+			return ocf.Generic("announce %s on %s: %w", c.ip, attrs.Name, err)
+		}
 	}
-	if c.arpCount == 1 {
-		return nil
+	if !c.fastFail && c.arpCount == 0 && c.arpRefresh == 0 {
+		return nil // nothing for an announcer to do
 	}
 	f, err := conn.File()
 	if err != nil {
 		return ocf.Generic("hand the packet socket to the announcer: %w", err)
 	}
 	defer f.Close()
-	if err := spawnAnnouncer(ctx, req.Env.RscTmp, req.Env.Instance, f, frames, c.arpCount-1, c.arpInterval); err != nil {
-		// A node that cannot run the announcer is in trouble; the address
-		// would go unannounced after the first round. Fail, so that
-		// Pacemaker moves it to a node that can.
+	files := []*os.File{f}
+	if h.ns.IsOpen() {
+		nsf, err := dupFile(int(h.ns), "network namespace")
+		if err != nil {
+			return ocf.Generic("hand the network namespace to the announcer: %w", err)
+		}
+		defer nsf.Close()
+		files = append(files, nsf)
+	}
+	spec := announcerSpec{
+		Count: max(c.arpCount-1, 0), Interval: c.arpInterval, Frames: frames,
+		Burst: c.arpCount, Refresh: c.arpRefresh,
+		IP: c.ip, Bits: bits, Link: attrs.Index, Netns: h.ns.IsOpen(), CheckLink: c.checkLink,
+		Instance: req.Env.Instance, Log: req.Env.Log,
+	}
+	armed := armedFile(req.Env.RscTmp, req.Env.Instance)
+	if report != nil {
+		spec.Armed, spec.Report = armed, report
+	}
+	if err := spawnAnnouncer(ctx, req.Env.RscTmp, req.Env.Instance, spec, files); err != nil {
+		// A node that cannot run the announcer is in trouble: the address
+		// would go unannounced and unwatched. Fail, so that Pacemaker
+		// moves it to a node that can.
 		return ocf.Generic("announce %s: %w", c.ip, err)
 	}
+	if report == nil {
+		return nil
+	}
+	if err := arm(armed); err != nil {
+		return ocf.Generic("%w", err)
+	}
+	st, err := readLinkState(h.nl, c.ip, bits, attrs.Index)
+	if err != nil {
+		take(armed)
+		return ocf.Generic("%w", err)
+	}
+	if why := st.lost(c.ip, c.checkLink); why != "" {
+		// Whoever takes the file reports; start fails either way.
+		take(armed)
+		return ocf.Generic("%s during start", why)
+	}
 	return nil
+}
+
+// dupFile duplicates fd (close-on-exec) as a file to hand to a helper.
+func dupFile(fd int, name string) (*os.File, error) {
+	nfd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("duplicate %s: %w", name, err)
+	}
+	return os.NewFile(uintptr(nfd), name), nil
 }
 
 // stop needs only the record, ip and network_namespace. A configuration
@@ -631,6 +612,8 @@ func stop(ctx context.Context, req *ocf.Request) error {
 	// cannot name a file never had one, nor a record: start refuses it.
 	instanceOK := checkInstance(req.Env.Instance, true) == nil
 	if instanceOK {
+		// Disarm first: the removal below is ours, not a failure.
+		take(armedFile(req.Env.RscTmp, req.Env.Instance))
 		if err := stopAnnouncer(ctx, req.Env.RscTmp, req.Env.Instance); err != nil {
 			return ocf.Generic("%w", err)
 		}

@@ -50,12 +50,58 @@ func TestMain(m *testing.M) {
 type fixture struct {
 	*nstest.Pair
 	rscTmp string
+	// calls is where the stand-in crm_resource records its arguments,
+	// one call a line: the reports of the announcer's watch.
+	calls string
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	nstest.RequireRoot(t)
-	return &fixture{Pair: nstest.NewPair(t), rscTmp: t.TempDir()}
+	f := &fixture{Pair: nstest.NewPair(t), rscTmp: t.TempDir()}
+	// A stand-in for crm_resource that records its arguments: no
+	// controller answers in a throwaway namespace, so the report always
+	// falls back to it (the lab's tests use the real one).
+	dir := t.TempDir()
+	f.calls = filepath.Join(dir, "calls")
+	bin := filepath.Join(dir, "crm_resource")
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\necho \"$@\" >> "+f.calls+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	old := crmResourceBin
+	crmResourceBin = bin
+	t.Cleanup(func() { crmResourceBin = old })
+	// The announcer lives until stop: end those a test left (it
+	// stopped nothing, or failed first), before the namespaces go.
+	t.Cleanup(func() { f.killAnnouncers(t) })
+	return f
+}
+
+// killAnnouncers kills the announcers of this fixture and waits, a few
+// seconds at most, until they are gone.
+func (f *fixture) killAnnouncers(t *testing.T) {
+	t.Helper()
+	for _, pid := range f.announcers(t) {
+		if id, err := procid.Of(pid); err == nil {
+			_ = id.Signal(unix.SIGKILL)
+			if !id.WaitExit(5 * time.Second) {
+				t.Errorf("announcer %d survived SIGKILL", pid)
+			}
+		}
+	}
+}
+
+// reports returns the calls of the stand-in crm_resource so far.
+func (f *fixture) reports(t *testing.T) []string {
+	t.Helper()
+	b, err := os.ReadFile(f.calls)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
 }
 
 // vipOf returns the test's virtual IP in the pair's network of that family.

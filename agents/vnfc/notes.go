@@ -135,8 +135,8 @@ sends. Pacemaker records it as a failed operation named asyncmon, and crm_mon sh
     * app asyncmon on node2 returned 'error' (Simulated failure) at ...
 
 "Simulated failure" is the exit reason Pacemaker's controller writes for every failure injected this way (it cannot
-carry ours); the fail count rises by 2, not 1 (see fast_fail). Pacemaker then stops and starts the instance, so no
-monitor runs in between to say more. How the VNFC ended is in the node's log, where Pacemaker logs (the Pacemaker log
+carry ours); before Pacemaker 2.1.6 the fail count rises by 2, or 1 (see "Fail counts and migration-threshold").
+Pacemaker then stops and starts the instance, so no monitor runs in between to say more. How the VNFC ended is in the node's log, where Pacemaker logs (the Pacemaker log
 file, or syslog, that Pacemaker names in the agent's environment), tagged with the resource:
 
     vnfc(app)[PID]:    ERROR: the VNFC (pid 1234) was killed by signal 9 (SIGKILL)
@@ -147,12 +147,90 @@ in its exit reason, which crm_mon shows:
 
     * app 10s-interval monitor on node2 returned 'error' (the VNFC was killed by signal 9 (SIGKILL) at 21:08:17.427 (pid 87)) at ...
 
+### Fail counts and migration-threshold
+
+Pacemaker counts the failures of a resource on each node (its fail count, which crm_mon --failcounts shows; all
+instances of a clone on a node share one), moves the resource off a node once the count there reaches the
+resource's migration-threshold meta attribute (the default, INFINITY, never does), and forgets the whole count once
+failure-timeout has passed since its last failure there (the scheduler looks again at that moment by itself).
+crm_resource --cleanup clears it. What one crash of the VNFC adds depends on who finds it:
+
+| found by | adds |
+|---|---|
+| the supervisor's report (fast_fail=true, the default), Pacemaker 2.1.6 and later | 1 |
+| the supervisor's report, Pacemaker 2.1.5 and earlier (CRM feature set below 3.17) | 2, or 1 (10 of 36 reports in the lab) |
+| a recurring monitor: fast_fail=false, a failed health check | 1 |
+| a failed start | INFINITY: the node is left at once |
+
+Why 2, or 1: Pacemaker's controller records a reported failure (as it records crm_resource --fail) as one
+operation named asyncmon with interval 0, whatever the request names: no other operation or interval can be asked
+for. A failed operation of interval 0 is written to the CIB as two history entries, <rsc>_last_0 and
+<rsc>_last_failure_0, in one update, and before Pacemaker 2.1.6 the DC asks pacemaker-attrd for one increment of the
+fail count per entry (2.1.6 counts an operation from outside the cluster once per update: Pacemaker commit
+a457eb83fe). When pacemaker-attrd reads the second increment before its broadcast of the first has come back to it,
+both read the same count, and the crash adds 1. Which of the two happens cannot be told in advance. A monitor that
+happens to run in the instant between a crash and its recovery adds 1 more.
+
+The supervisor's line in the node's log says which applies: "reported the failure of app on node2 to Pacemaker
+through the controller's IPC; fail count +1", or "...; Pacemaker before 2.1.6 adds 2 to the fail count for it, or 1
+when its two increments race".
+
+To restart the VNFC in place and leave the node at its k-th crash (k crashes, none more than failure-timeout after
+the one before), set:
+
+| Pacemaker | set | the node is left at |
+|---|---|---|
+| any | migration-threshold=1 (k=1) | the first crash |
+| 2.1.6 and later | migration-threshold=k failure-timeout=10min | the k-th crash |
+| 2.1.5 and earlier, exactly | fast_fail=false, a short monitor interval (op monitor interval=2s), migration-threshold=k failure-timeout=10min | the k-th crash, found up to one monitor interval later |
+| 2.1.5 and earlier, fast_fail=true | migration-threshold=2k-1 failure-timeout=10min | the k-th crash if at most one of the k was counted once, a later one otherwise (the (2k-1)-th at the latest); an earlier one only if a monitor counted one of them too |
+
+For example, with Pacemaker 2.1.5, to leave a node at the third crash within 10 minutes, counted exactly:
+
+    pcs resource create app ocf:vnfha:vnfc command="/usr/bin/vnfcd --listen :8080" fast_fail=false \
+        op monitor interval=2s meta migration-threshold=3 failure-timeout=10min
+
+or, reported at once, not before the third crash: fast_fail=true and migration-threshold=5. With Pacemaker 2.1.6 or
+later, fast_fail=true and migration-threshold=3. A monitor without a health check starts no process of its own
+(exec-time 9-11ms in the lab's CIB), so a 2s interval is cheap. TestVNFCFailCountThreshold (test/e2e) checks the
+rows in a lab.
+
 ### Logs
 
 Warnings and errors of an action go to its stderr, which Pacemaker's executor puts in its log; routine lines
 ("started") go to the node's log as info. The supervisor and the unit watcher outlive the action, so their lines go to
 the node's log and to log_file. A value from a parameter or a file is quoted at most 32 bytes long in any reason or
 log line.
+
+### backend=systemd: what systemd does behind the cluster's back
+
+- **daemon-reload and daemon-reexec are no failure.** A reload keeps every connection to systemd; a re-execution
+  (systemctl daemon-reexec, a systemd upgrade) closes every connection to its private socket for a moment. The unit
+  watcher connects again (through the system bus if the private socket does not answer yet), for at most 30s, and reads
+  the unit's state anew: a VNFC that died while it was not connected is reported then. Every action asks again on a new
+  connection within its own timeout, so a monitor that meets a re-execution waits for it instead of failing a VNFC that
+  runs. A watcher that cannot connect again within 30s exits and logs why; monitor then says 190 (degraded), as when
+  the supervisor is killed.
+- **Restart= is the cluster's.** A unit with its own Restart= (anything but no) would be restarted by systemd behind
+  Pacemaker's back: a crash would never count as one, so neither the fail count and migration-threshold nor the
+  recovery Pacemaker would choose would ever see it. Start does what Pacemaker's own systemd class does (its 50-pacemaker.conf): it writes the runtime drop-in
+  /run/systemd/system/UNIT.d/zz-vnfha-vnfc.conf with Restart=no and reloads systemd before it starts the unit; stop
+  removes it and reloads again, so the unit has its own Restart= when the cluster no longer runs it. A unit with
+  Restart=no, the usual case, costs nothing more. The file name sorts after the usual drop-ins and override.conf
+  (systemctl edit), which would undo it otherwise. If an operator's drop-in that sorts even later still sets Restart=,
+  start warns ("keeps Restart=always") and goes on: a restart by systemd is still a failure, which the watcher reports
+  and monitor finds even when the new process runs ("restarted by systemd 1 time(s) since start (Restart=always)"),
+  since systemd counts its restarts (NRestarts). Such a unit is not refused: Restart= is a unit's setting on one node,
+  often a vendor's default, and the agent can make it right.
+- **A unit stuck starting or stopping.** Start waits for the start job until its timeout less the agent's margin. A
+  unit still activating then (a Type=notify service that never sends READY=1, an ExecStartPre= that does not return)
+  fails start with the state it is stuck in ("unit app.service is still activating (start-pre) at the start
+  timeout"), and the failed start stops it. Stop lets systemd stop the unit its own way (ExecStop=, KillSignal=, the
+  unit's TimeoutStopSec=) for at most stop_timeout, cut so that 2s (or half of the time left, if less) remain of the
+  stop's time (its timeout less the agent's margin); then it sends SIGKILL to every process of the unit (systemctl kill --signal=KILL, whatever its
+  KillMode=), again every 50ms while systemd starts more (ExecStopPost=), until the unit is inactive or failed, and
+  resets a failed unit. A stop that ends in time respects the unit's KillMode=. Stop fails only if the unit is still
+  up after SIGKILL: a process stuck in the kernel.
 
 ### Limits
 

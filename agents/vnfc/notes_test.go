@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vnfha/vnfha/internal/systemd"
 	"github.com/vnfha/vnfha/ocf"
 )
 
@@ -41,6 +42,11 @@ func TestNotesInStep(t *testing.T) {
 		fmt.Sprintf("at most %d bytes long", ocf.QuoteMax),
 		fmt.Sprintf("at most %s for the query, %s for the restore", short(scoreQueryTimeout), short(scoreRestoreTimeout)),
 		fmt.Sprintf("10 when the instance is promoted, %d otherwise", scoreUnpromoted),
+		"for at most " + short(watchGiveUp),
+		"within " + short(watchGiveUp) + " exits",
+		"so that " + short(killReserve) + " (or half",
+		"again every " + short(systemd.KillPoll),
+		noRestartName,
 	} {
 		if !strings.Contains(strings.Join(strings.Fields(notes), " "), want) {
 			t.Errorf("the notes do not say %q", want)

@@ -59,6 +59,10 @@ type record struct {
 	// runs out of time without it had a command that stayed in the
 	// foreground.
 	Forked bool `json:"forked,omitempty"`
+	// Restarts is, for backend=systemd, the unit's NRestarts when start
+	// found it running: more later means systemd restarted the VNFC by
+	// itself (Restart=), a failure.
+	Restarts uint32 `json:"restarts,omitempty"`
 }
 
 // exitRecord is the content of exitFile.

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vnfha/vnfha/internal/failreport"
 	"github.com/vnfha/vnfha/internal/procid"
 	"github.com/vnfha/vnfha/ocf"
 )
@@ -33,7 +34,7 @@ type spec struct {
 	PIDFile string   `json:"pidfile,omitempty"`
 	// Report is how to tell Pacemaker of a failure; nil without
 	// fast_fail.
-	Report *report `json:"report,omitempty"`
+	Report *failreport.Report `json:"report,omitempty"`
 	// Instance names the resource in the node's log; Log is where that
 	// log is (the action's ocf.Env.Log).
 	Instance string        `json:"instance"`
@@ -373,7 +374,7 @@ func (sv *supervisor) exited(ws unix.WaitStatus) {
 		_ = syscall.Kill(-sv.pgid, syscall.SIGKILL)
 	}
 	if sv.Report != nil {
-		sv.Report.tell(sv.log)
+		sv.Report.Tell(sv.log)
 	}
 	sv.killTree()
 }

@@ -3,6 +3,7 @@ package vnfc
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vnfha/vnfha/internal/durable"
+	"github.com/vnfha/vnfha/internal/failreport"
 	"github.com/vnfha/vnfha/internal/systemd"
 	"github.com/vnfha/vnfha/ocf"
 )
@@ -21,8 +24,18 @@ import (
 type systemdBackend struct {
 	dir     string
 	unit    string
+	log     actionLog
 	rec     *record
 	started time.Time // when the start job finished
+	// restarts is the unit's NRestarts when start found it running: more
+	// later means systemd restarted it by itself (Restart=).
+	restarts uint32
+}
+
+// actionLog is the part of an action's logger the systemd backend uses.
+type actionLog interface {
+	Infof(format string, args ...any)
+	Warnf(format string, args ...any)
 }
 
 // unitOf is the unit of the instance: the unit parameter, else a
@@ -53,13 +66,49 @@ func systemdEscape(s string) string {
 	return b.String()
 }
 
-// dial connects to systemd within the action's time.
-func dial(ctx context.Context) (*systemd.Conn, error) {
-	conn, err := systemd.Dial(ctx)
-	if err != nil {
-		return nil, ocf.Generic("connect to systemd: %v", err)
+// bootedDir exists when systemd is PID 1 (sd_booted(3)): systemd creates
+// it at boot.
+const bootedDir = "/run/systemd/system"
+
+// onSystemd runs f on a connection to systemd, and again on a new one
+// when systemd was away for a moment or closed the connection under f, as
+// daemon-reexec does (systemd.Do), within ctx: a monitor that meets a
+// re-execution waits for it rather than failing the VNFC. On a node not
+// booted with systemd (a container with a system bus but no systemd) it
+// tries once: systemd is not coming back there, and a probe must not wait
+// for it. It reports whether f ran at all: false means systemd could not
+// be reached.
+func onSystemd(ctx context.Context, f func(*systemd.Conn) error) (bool, error) {
+	reached := false
+	g := func(c *systemd.Conn) error {
+		reached = true
+		return f(c)
 	}
-	return conn, nil
+	var err error
+	if fi, serr := os.Stat(bootedDir); serr == nil && fi.IsDir() {
+		err = systemd.Do(ctx, systemd.Dial, g)
+	} else {
+		var c *systemd.Conn
+		if c, err = systemd.Dial(ctx); err == nil {
+			err = g(c)
+			c.Close()
+		}
+	}
+	if err != nil && !reached {
+		return false, fmt.Errorf("connect to systemd: %w", err)
+	}
+	return reached, err
+}
+
+// unitState reads a unit's state, across a re-execution of systemd.
+func unitState(ctx context.Context, unit string) (systemd.State, error) {
+	var st systemd.State
+	_, err := onSystemd(ctx, func(c *systemd.Conn) error {
+		var err error
+		st, err = c.State(ctx, unit)
+		return err
+	})
+	return st, err
 }
 
 func (b *systemdBackend) status(ctx context.Context) (status, error) {
@@ -78,34 +127,47 @@ func (b *systemdBackend) status(ctx context.Context) (status, error) {
 			// ask about): nothing of this resource can run here.
 			return status{state: stopped}, nil
 		}
-		return status{}, err
+		return status{}, ocf.Generic("%v", err)
 	}
 	switch {
+	case rec != nil && (st.NRestarts > rec.Restarts || st.AutoRestart()):
+		// systemd restarted the VNFC by itself (a Restart= that start's
+		// drop-in did not override): the process start started ended,
+		// which is a failure for Pacemaker to recover, whether or not
+		// the new one runs.
+		return status{state: failed, reason: describeUnit(unit, st, rec.Restarts)}, nil
 	case st.Active():
 		return status{state: running, unsupervised: rec != nil && rec.Supervisor.PID != 0 && !rec.Supervisor.Alive()}, nil
 	case st.ActiveState == "activating":
 		// Still starting (a unit file's ExecStartPre, or Type=notify):
 		// not yet up; start waits for it.
-		return status{state: failed, reason: fmt.Sprintf("unit %s is still activating", unit)}, nil
+		return status{state: failed, reason: fmt.Sprintf("unit %s is still activating (%s)", unit, st.SubState)}, nil
 	case rec == nil:
 		// Not started by us on this node, and not running: a unit that
 		// failed before is no resource of ours to recover.
 		return status{state: stopped}, nil
 	}
-	return status{state: failed, reason: describeUnit(unit, st)}, nil
+	return status{state: failed, reason: describeUnit(unit, st, rec.Restarts)}, nil
 }
 
-// describeUnit says how a unit ended, for exit reasons.
-func describeUnit(unit string, st systemd.State) string {
+// describeUnit says how a unit ended, for exit reasons and logs; restarts
+// is its NRestarts when start found it running.
+func describeUnit(unit string, st systemd.State, restarts uint32) string {
 	s := fmt.Sprintf("unit %s is %s (%s)", unit, st.ActiveState, st.SubState)
 	if st.Result != "" && st.Result != "success" {
 		s += ", result " + st.Result
 	}
-	switch st.ExecMainCode {
-	case 1:
-		s += fmt.Sprintf(", main process exited with status %d", st.ExecMainStatus)
-	case 2, 3:
-		s += fmt.Sprintf(", main process killed by signal %d", st.ExecMainStatus)
+	if st.MainPID == 0 {
+		// ExecMain* describe the last main process while none runs.
+		switch st.ExecMainCode {
+		case 1:
+			s += fmt.Sprintf(", main process exited with status %d", st.ExecMainStatus)
+		case 2, 3:
+			s += fmt.Sprintf(", main process killed by signal %d", st.ExecMainStatus)
+		}
+	}
+	if n := st.NRestarts - min(restarts, st.NRestarts); n > 0 {
+		s += fmt.Sprintf(", restarted by systemd %d time(s) since start (Restart=%s)", n, st.Restart)
 	}
 	return s
 }
@@ -114,80 +176,116 @@ func (b *systemdBackend) start(ctx context.Context, c *config, env *ocf.Env) err
 	if err := resetDir(b.dir); err != nil {
 		return err
 	}
-	conn, err := dial(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
 	rec := &record{Backend: backendSystemd, Unit: b.unit, Started: time.Now()}
 	// The record goes first: a stop after a start that timed out must know
 	// which unit to stop.
 	if err := writeRecord(b.dir, rec); err != nil {
 		return err
 	}
-	if len(c.argv) > 0 {
-		t := systemd.Transient{
-			Description:      "vnfha VNFC " + env.Instance,
-			Argv:             append([]string{c.path}, c.argv[1:]...),
-			User:             c.user,
-			Group:            c.group,
-			WorkingDirectory: c.workdir,
-			Environment:      c.environ(),
-			KillSignal:       c.stopSignal,
-			TimeoutStop:      c.stopTimeout,
-			OutputFile:       c.logFile,
+	var st systemd.State
+	_, err := onSystemd(ctx, func(conn *systemd.Conn) error {
+		if len(c.argv) > 0 {
+			t := systemd.Transient{
+				Description:      "vnfha VNFC " + env.Instance,
+				Argv:             append([]string{c.path}, c.argv[1:]...),
+				User:             c.user,
+				Group:            c.group,
+				WorkingDirectory: c.workdir,
+				Environment:      c.environ(),
+				KillSignal:       c.stopSignal,
+				TimeoutStop:      c.stopTimeout,
+				OutputFile:       c.logFile,
+			}
+			if err := conn.StartTransient(ctx, b.unit, t); err != nil {
+				return err
+			}
+		} else {
+			if err := b.noRestart(ctx, conn, env.Instance); err != nil {
+				return err
+			}
+			if err := conn.Start(ctx, b.unit); err != nil {
+				return err
+			}
 		}
-		err = conn.StartTransient(ctx, b.unit, t)
-	} else {
-		err = conn.Start(ctx, b.unit)
-	}
+		var err error
+		st, err = conn.State(ctx, b.unit)
+		return err
+	})
 	if err != nil {
-		// A VNFC that ended before its start job finished fails the job:
-		// say how it ended, as for an exit within the settle time.
-		if gone, how := b.gone(ctx); gone {
-			return ocf.Generic("%s", how)
-		}
-		return ocf.Generic("%v", err)
+		return b.startFailed(ctx, err)
 	}
 	b.started = time.Now()
+	b.restarts = st.NRestarts
+	rec.Restarts = st.NRestarts
 	if c.fastFail {
 		// systemd (PID1) has opened log_file as root already
 		// (StandardOutput=append:, systemd's rule): the watcher opens it
 		// as root as well, without following a symbolic link, since as
 		// the user it could not write to the file systemd created.
-		w, err := startWatcher(ctx, b.dir, b.unit, env, nil, c.logFile)
+		w, err := startWatcher(ctx, b.dir, b.unit, st.NRestarts, env, nil, c.logFile)
 		if err != nil {
 			return err
 		}
 		rec.Supervisor = w
-		if err := writeRecord(b.dir, rec); err != nil {
-			return err
-		}
+	}
+	if err := writeRecord(b.dir, rec); err != nil {
+		return err
 	}
 	b.rec = rec
 	return nil
 }
 
-// unitState reads a unit's state over a connection of its own.
-func unitState(ctx context.Context, unit string) (systemd.State, error) {
-	conn, err := dial(ctx)
-	if err != nil {
-		return systemd.State{}, err
+// startLook bounds start's look at a unit that did not start in time:
+// what is left of the cleanup time is for stopping it.
+const startLook = 250 * time.Millisecond
+
+// startFailed turns the failure of a start job into start's reason: how
+// the VNFC ended, if it did, or the state a unit is stuck in when the
+// start timeout ends (a Type=notify unit that never notifies, an
+// ExecStartPre that does not return). The stop that follows ends it.
+func (b *systemdBackend) startFailed(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		// ctx is over: one quick look, in a small part of the cleanup
+		// time, which is for stopping the unit.
+		cctx, cancel := ocf.CleanupContext(ctx)
+		defer cancel()
+		qctx, qcancel := context.WithTimeout(cctx, startLook)
+		defer qcancel()
+		st, serr := unitState(qctx, b.unit)
+		switch {
+		case serr != nil:
+			return ocf.Generic("unit %s did not start within the start timeout", b.unit)
+		case st.ActiveState == "activating" || st.ActiveState == "deactivating":
+			how := fmt.Sprintf("unit %s is still %s (%s) at the start timeout", b.unit, st.ActiveState, st.SubState)
+			if st.ActiveState == "activating" && st.SubState == "start" && st.Type == "notify" {
+				how += ": Type=notify, no READY=1 yet"
+			}
+			return ocf.Generic("%s", how)
+		}
+		return ocf.Generic("unit %s did not start within the start timeout (now %s (%s))", b.unit, st.ActiveState, st.SubState)
 	}
-	defer conn.Close()
-	st, err := conn.State(ctx, unit)
-	if err != nil {
-		return systemd.State{}, ocf.Generic("%v", err)
+	// A VNFC that ended before its start job finished fails the job:
+	// say how it ended, as for an exit within the settle time.
+	if gone, how := b.gone(ctx); gone {
+		return ocf.Generic("%s", how)
 	}
-	return st, nil
+	return ocf.Generic("%v", err)
 }
 
 func (b *systemdBackend) startedAt() time.Time { return b.started }
 
-// gone reports whether the unit has ended, and how, for start's reason.
+// gone reports whether the unit has ended, and how, for start's reason. A
+// unit that systemd restarts by itself has ended, as far as Pacemaker is
+// concerned.
 func (b *systemdBackend) gone(ctx context.Context) (bool, string) {
 	st, err := unitState(ctx, b.unit)
-	if err != nil || st.Active() || st.ActiveState == "activating" {
+	if err != nil {
+		return false, ""
+	}
+	if st.NRestarts > b.restarts || st.AutoRestart() {
+		return true, fmt.Sprintf("the VNFC ended during start (%s)", describeUnit(b.unit, st, b.restarts))
+	}
+	if st.Active() || st.ActiveState == "activating" {
 		return false, ""
 	}
 	switch st.ExecMainCode {
@@ -236,6 +334,89 @@ func (b *systemdBackend) arm(ctx context.Context) error {
 	return nil
 }
 
+// noRestartDir is where systemd looks for runtime drop-ins, which a
+// reboot forgets: Pacemaker's systemd class puts its own there.
+const noRestartDir = "/run/systemd/system"
+
+// noRestartName is the drop-in that keeps systemd from restarting the
+// unit by itself while the cluster runs it. systemd applies drop-ins in
+// the order of their file names, whatever their directory, and the last
+// one to set Restart= wins: "zz-" sorts after the usual "NN-name.conf"
+// and after "override.conf" (systemctl edit), which would otherwise undo
+// it, as they undo Pacemaker's own 50-pacemaker.conf.
+const noRestartName = "zz-vnfha-vnfc.conf"
+
+// noRestartPath is the drop-in's path for unit; a unit name never holds a
+// slash (systemd.CheckName), so it is one directory below noRestartDir.
+func noRestartPath(unit string) string {
+	return filepath.Join(noRestartDir, unit+".d", noRestartName)
+}
+
+// noRestart makes sure systemd will not restart the unit behind
+// Pacemaker's back: a unit whose Restart= is not "no" gets a runtime
+// drop-in with Restart=no, and systemd reloads its configuration, as
+// Pacemaker's own systemd class does for every unit it starts (its
+// 50-pacemaker.conf). A unit with Restart=no, the usual case, costs
+// nothing more than the state read. If Restart= still is not "no" after
+// the reload (a drop-in that sorts even later sets it), start goes on and
+// says so: the watcher and monitor take a restart by systemd for a
+// failure (NRestarts), so it is still never hidden.
+func (b *systemdBackend) noRestart(ctx context.Context, conn *systemd.Conn, instance string) error {
+	st, err := conn.State(ctx, b.unit)
+	if err != nil {
+		return err
+	}
+	if st.Restart == "" || st.Restart == "no" {
+		return nil
+	}
+	path := noRestartPath(b.unit)
+	text := fmt.Sprintf("# Written by ocf:vnfha:vnfc for resource %s, removed by its stop: Pacemaker\n"+
+		"# recovers this unit; systemd must not restart it behind the cluster's back.\n"+
+		"[Service]\nRestart=no\n", instance)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("drop-in for unit %s: %w", b.unit, err)
+	}
+	if err := durable.WriteFile(path, []byte(text), 0o644); err != nil {
+		return fmt.Errorf("drop-in for unit %s: %w", b.unit, err)
+	}
+	if err := conn.Reload(ctx); err != nil {
+		return err
+	}
+	after, err := conn.State(ctx, b.unit)
+	if err != nil {
+		return err
+	}
+	if after.Restart != "no" {
+		b.log.Warnf("unit %s keeps Restart=%s after %s (a drop-in applied later sets it): "+
+			"a restart by systemd will be reported as a failure", b.unit, after.Restart, path)
+		return nil
+	}
+	b.log.Infof("unit %s has Restart=%s; %s sets Restart=no while the cluster runs it", b.unit, st.Restart, path)
+	return nil
+}
+
+// dropNoRestart removes noRestart's drop-in, if there is one, and reloads
+// systemd so that the unit has its own Restart= again. Stop must not fail
+// because of it: failures are logged.
+func dropNoRestart(ctx context.Context, unit string, log logger) {
+	path := noRestartPath(unit)
+	if err := os.Remove(path); err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			log.Warnf("remove drop-in: %v", err)
+		}
+		return
+	}
+	// The directory goes too if it was ours alone.
+	_ = os.Remove(filepath.Dir(path))
+	if _, err := onSystemd(ctx, func(c *systemd.Conn) error { return c.Reload(ctx) }); err != nil {
+		log.Warnf("removed %s, but %v: unit %s keeps Restart=no until the next reload", path, err, unit)
+	}
+}
+
+// killReserve is the part of stop's time kept for SIGKILL and the wait
+// after it, when stop_timeout is longer than stop's time allows.
+const killReserve = 2 * time.Second
+
 func (b *systemdBackend) stop(ctx context.Context, c *config, log logger) error {
 	rec, err := readRecord(b.dir)
 	if err != nil {
@@ -250,28 +431,55 @@ func (b *systemdBackend) stop(ctx context.Context, c *config, log logger) error 
 		// A unit name that systemd refuses was never started by us.
 		return os.RemoveAll(b.dir)
 	}
-	conn, err := dial(ctx)
+	// systemd stops the unit its own way (ExecStop=, KillSignal=, then
+	// SIGKILL after its TimeoutStopSec=: stop_timeout for a transient
+	// unit) for at most stop_timeout, cut so that SIGKILL and the wait
+	// for it fit before ctx ends; past that, StopWithin sends SIGKILL to
+	// every process of the unit itself, in the cleanup time too.
+	grace := 20 * time.Second
+	if c != nil {
+		grace = c.stopTimeout
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		left := time.Until(dl)
+		grace = min(grace, max(left-min(killReserve, left/2), 0))
+	}
+	graceEnd := time.Now().Add(grace)
+	cctx, cancel := ocf.CleanupContext(ctx)
+	defer cancel()
+	killed := false
+	reached, err := onSystemd(cctx, func(conn *systemd.Conn) error {
+		k, err := conn.StopWithin(cctx, unit, time.Until(graceEnd))
+		killed = killed || k
+		if err != nil {
+			return err
+		}
+		// A unit that failed stays failed through a stop; Pacemaker has
+		// recorded the failure, so systemd can forget it.
+		if err := conn.ResetFailed(cctx, unit); err != nil {
+			log.Warnf("%v", err)
+		}
+		return nil
+	})
+	if killed {
+		log.Warnf("unit %s did not stop within %s; sent SIGKILL to all its processes", unit, grace.Round(time.Millisecond))
+	}
 	if err != nil {
-		if rec == nil {
+		if !reached && rec == nil {
 			// No systemd to ask, and nothing started by us: nothing runs.
 			return os.RemoveAll(b.dir)
 		}
-		return err
-	}
-	defer conn.Close()
-	// systemd escalates to SIGKILL after the unit's stop timeout (our
-	// stop_timeout for a transient unit) and waits for the whole cgroup.
-	if err := conn.Stop(ctx, unit); err != nil {
 		return ocf.Generic("%v", err)
 	}
-	// A unit that failed stays failed through a stop; Pacemaker has
-	// recorded the failure, so systemd can forget it.
-	if err := conn.ResetFailed(ctx, unit); err != nil {
-		log.Warnf("%v", err)
-	}
+	dropNoRestart(cctx, unit, log)
 	if rec != nil && rec.Supervisor.PID != 0 {
-		// The watcher exits when it sees the unit stop; make sure.
-		if !rec.Supervisor.WaitExit(2 * time.Second) {
+		// The watcher exits when it sees the unit stop; make sure,
+		// within the cleanup time.
+		wait := 2 * time.Second
+		if dl, ok := cctx.Deadline(); ok {
+			wait = max(min(wait, time.Until(dl)/2), 0)
+		}
+		if !rec.Supervisor.WaitExit(wait) {
 			_ = rec.Supervisor.Signal(syscall.SIGKILL)
 		}
 	}
@@ -283,15 +491,17 @@ func (b *systemdBackend) stop(ctx context.Context, c *config, log logger) error 
 
 // watchSpec is what start hands the watcher on its stdin.
 type watchSpec struct {
-	Dir      string        `json:"dir"`
-	Unit     string        `json:"unit"`
-	Report   report        `json:"report"`
-	Instance string        `json:"instance"`
-	Log      ocf.LogTarget `json:"log"`
+	Dir      string            `json:"dir"`
+	Unit     string            `json:"unit"`
+	Report   failreport.Report `json:"report"`
+	Instance string            `json:"instance"`
+	Log      ocf.LogTarget     `json:"log"`
+	// Restarts is the unit's NRestarts once start found it running.
+	Restarts uint32 `json:"restarts,omitempty"`
 }
 
 // startWatcher starts the watcher and waits until it follows the unit.
-func startWatcher(ctx context.Context, dir, unit string, env *ocf.Env, cred *credential, logFile string) (procID, error) {
+func startWatcher(ctx context.Context, dir, unit string, restarts uint32, env *ocf.Env, cred *credential, logFile string) (procID, error) {
 	r, err := newReport(env)
 	if err != nil {
 		return procID{}, err
@@ -307,7 +517,7 @@ func startWatcher(ctx context.Context, dir, unit string, env *ocf.Env, cred *cre
 	}
 	id, err := ocf.StartHelper(ctx, ocf.HelperStart{
 		Agent: name, Name: "watch", Args: []string{env.Instance},
-		Spec:   watchSpec{Dir: dir, Unit: unit, Report: r, Instance: env.Instance, Log: env.Log},
+		Spec:   watchSpec{Dir: dir, Unit: unit, Report: r, Instance: env.Instance, Log: env.Log, Restarts: restarts},
 		Env:    henv,
 		Output: out,
 	})
@@ -317,12 +527,23 @@ func startWatcher(ctx context.Context, dir, unit string, env *ocf.Env, cred *cre
 	return id, nil
 }
 
+// watchGiveUp is how long the watcher tries to reach systemd again after
+// losing its connection (systemd.Follow): a re-execution takes well under
+// a second. Past it the watcher exits, and monitor says the VNFC runs
+// unwatched (190).
+const watchGiveUp = systemd.DefaultGiveUp
+
 // watch is the helper "vnfha-agent --helper vnfc watch INSTANCE", started
 // with the helper protocol: it follows the unit over D-Bus and, the first
 // time it sees it no longer active while armed, reports the failure as the
-// supervisor does (report.go: the controller's IPC, crm_resource --fail as
-// the fallback). It exits once the unit is down, reported or not (a stop).
-// INSTANCE is for ps only.
+// supervisor does (internal/failreport: the controller's IPC,
+// crm_resource --fail as the fallback). A restart by systemd itself
+// (Restart=, seen in NRestarts even when its states pass unseen) is such
+// a failure too. It exits once the unit is down, reported or not (a
+// stop). It follows the unit across daemon-reload and daemon-reexec
+// (systemd.Follow): the latter closes its connection, and it connects
+// again and reads the unit's state anew, so a unit that died meanwhile is
+// reported then. INSTANCE is for ps only.
 func watch(args []string) int {
 	conn, err := ocf.OpenHelper()
 	if err != nil || len(args) > 1 {
@@ -335,19 +556,12 @@ func watch(args []string) int {
 		return 2
 	}
 	log := newHelperLog("vnfha-vnfc-watcher", s.Log, s.Instance)
-	ctx := context.Background()
-	sd, err := systemd.Dial(ctx)
-	if err != nil {
-		_ = conn.Fail("connect to systemd: %v", err)
-		return 1
-	}
-	defer sd.Close()
-	states, err := sd.Watch(ctx, s.Unit)
+	f, err := systemd.Follow(context.Background(), s.Unit, systemd.FollowOptions{GiveUp: watchGiveUp, Logf: log.Infof})
 	if err != nil {
 		_ = conn.Fail("%v", err)
 		return 1
 	}
-	for st := range states {
+	for st := range f.States() {
 		if !conn.Reported() {
 			if err := conn.Ready(); err != nil {
 				// Start is gone (killed at its timeout): the stop that
@@ -356,10 +570,11 @@ func watch(args []string) int {
 				return 1
 			}
 		}
-		if st.Active() || st.ActiveState == "activating" || st.ActiveState == "reloading" {
+		restarted := st.NRestarts > s.Restarts || st.AutoRestart()
+		if !restarted && (st.Active() || st.ActiveState == "activating") {
 			continue
 		}
-		how := describeUnit(s.Unit, st)
+		how := describeUnit(s.Unit, st, s.Restarts)
 		if !take(filepath.Join(s.Dir, armedFile)) {
 			log.Infof("%s: stopped deliberately, or before start finished", how)
 			return 0
@@ -368,11 +583,13 @@ func watch(args []string) int {
 		e := exitRecord{How: how, At: time.Now()}
 		b, _ := json.Marshal(e)
 		_ = writeFileAtomic(filepath.Join(s.Dir, exitFile), b)
-		s.Report.tell(log)
+		s.Report.Tell(log)
 		return 0
 	}
 	if !conn.Reported() {
 		_ = conn.Fail("the connection to systemd closed")
+		return 1
 	}
+	log.Errorf("%v; the VNFC runs unwatched: its failure is found by the next monitor, which reports it degraded", f.Err())
 	return 1
 }

@@ -26,6 +26,8 @@ type booted struct {
 	agent  string
 	params map[string]string
 	log    string
+	// timeout is the operation's timeout in ms (OCF_RESKEY_CRM_meta_timeout).
+	timeout int
 }
 
 func boot(t *testing.T) *booted {
@@ -42,14 +44,14 @@ func boot(t *testing.T) *booted {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	return &booted{t: t, sys: sys, agent: agent, log: filepath.Join(dir, "vnfc.log"), params: map[string]string{}}
+	return &booted{t: t, sys: sys, agent: agent, log: filepath.Join(dir, "vnfc.log"), params: map[string]string{}, timeout: 20000}
 }
 
 // run runs one action of the agent inside the booted system.
 func (b *booted) run(action string) (ocf.Code, string) {
 	argv := []string{"nsenter", "-t", fmt.Sprint(b.sys.PID), "-a", "env", "-i",
 		"PATH=" + searchPath, "OCF_ROOT=/usr/lib/ocf", "OCF_RESOURCE_INSTANCE=sig", "HA_RSCTMP=/run/resource-agents",
-		"OCF_RESKEY_CRM_meta_on_node=node1", "OCF_RESKEY_CRM_meta_timeout=20000", "OCF_RESKEY_backend=systemd",
+		"OCF_RESKEY_CRM_meta_on_node=node1", fmt.Sprintf("OCF_RESKEY_CRM_meta_timeout=%d", b.timeout), "OCF_RESKEY_backend=systemd",
 		"OCF_RESKEY_log_file=" + b.log}
 	for k, v := range b.params {
 		argv = append(argv, "OCF_RESKEY_"+k+"="+v)

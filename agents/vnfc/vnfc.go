@@ -98,7 +98,9 @@ var Agent = ocf.MustNew(ocf.Agent{
 			Name: "stop_timeout", Type: ocf.Time, Default: "20s",
 			ShortDesc: "Grace time before SIGKILL",
 			LongDesc: "How long stop waits after stop_signal before it sends SIGKILL to what is left of the VNFC (at most 1h). " +
-				"It is cut short so that the SIGKILL still fits in the stop operation's timeout: a stop that times out gets the node fenced.",
+				"It is cut short so that the SIGKILL still fits in the stop operation's timeout: a stop that times out gets the node fenced. " +
+				"With backend=systemd, systemd stops the unit its own way (ExecStop=, KillSignal=, TimeoutStopSec=) for at most this long; " +
+				"then every process of the unit gets SIGKILL.",
 		},
 		{
 			Name: "settle_time", Type: ocf.Time, Default: "100ms",
@@ -136,13 +138,15 @@ var Agent = ocf.MustNew(ocf.Agent{
 			Name: "backend", Type: ocf.String, Default: backendProcess,
 			ShortDesc: "process or systemd",
 			LongDesc: "process: the agent's supervisor runs command (see above). systemd: the VNFC is a systemd unit, " +
-				"started, stopped and watched over D-Bus.",
+				"started, stopped and watched over D-Bus; daemon-reload and daemon-reexec are no failure (see the notes).",
 		},
 		{
 			Name: "unit", Type: ocf.String,
 			ShortDesc: "systemd unit",
 			LongDesc: "With backend=systemd: the unit to start, e.g. vnfc-sig.service. When command is also set, a transient " +
-				"service of that name runs command; when unit is empty, the transient unit is named after the resource.",
+				"service of that name runs command; when unit is empty, the transient unit is named after the resource. " +
+				"A unit whose Restart= is not no runs with Restart=no while the cluster runs it (a runtime drop-in that stop " +
+				"removes, as Pacemaker's systemd class does), so that systemd never restarts it behind Pacemaker's back.",
 		},
 		{
 			Name: "promote_command", Type: ocf.String,
@@ -176,9 +180,9 @@ var Agent = ocf.MustNew(ocf.Agent{
 			Name: "fast_fail", Type: ocf.Boolean, Default: "true",
 			ShortDesc: "Report an exit to Pacemaker at once",
 			LongDesc: "When the VNFC exits while it should run, report the failure the moment it happens, as " +
-				"crm_resource --fail does (see above). When false, the next monitor finds it. Pacemaker 2.1.5 adds 2, not 1, to the " +
-				"fail count of a failure reported this way (its DC counts both status updates of the injected " +
-				"operation): with migration-threshold=N, a node is left after about N/2 such failures.",
+				"crm_resource --fail does (see above). When false, the next monitor finds it. Before Pacemaker 2.1.6, a " +
+				"failure reported this way adds 2 to the fail count, or 1 now and then: see \"Fail counts and " +
+				"migration-threshold\" in the agent's notes (docs/agents/vnfc.md) for the migration-threshold to set.",
 		},
 	},
 	Actions: []ocf.Action{
@@ -198,9 +202,11 @@ var Agent = ocf.MustNew(ocf.Agent{
 	Validate: validate,
 	ExitCodes: []ocf.ExitCodeDoc{
 		{Code: ocf.ErrGeneric, When: "start: the VNFC could not be executed, exited within settle_time (\"the VNFC exited with status N during start\"), " +
-			"left no valid pid file, or was not healthy within the start timeout; what it started is stopped. monitor: the VNFC exited " +
-			"(how, when, its pid), failed its health check, or a start did not finish. promote, demote: a role hook failed. " +
-			"stop: a process of the VNFC survived SIGKILL (only one stuck in the kernel does; the node is then fenced)."},
+			"left no valid pid file, or was not healthy within the start timeout, or its unit was still activating at the start timeout " +
+			"(\"unit U is still activating (start-pre) at the start timeout\"); what it started is stopped. monitor: the VNFC exited " +
+			"(how, when, its pid), systemd restarted its unit by itself, it failed its health check, or a start did not finish. " +
+			"promote, demote: a role hook failed. " +
+			"stop: a process of the VNFC, or of its unit, survived SIGKILL (only one stuck in the kernel does; the node is then fenced)."},
 		{Code: ocf.ErrNotInstalled, When: "validate-all, start, promote: the command's program, workdir, the log_file's directory, a hook's or an exec " +
 			"check's program, tls_ca_file, or crm_resource (fast_fail) is missing on this node, or the VNFC's user cannot reach the program, workdir, " +
 			"a hook's or check's program, or the log file (the reason names the directory in the way). Pacemaker bans the resource from this node only."},
@@ -261,7 +267,7 @@ func backendOf(req *ocf.Request, dir string) backend {
 		kind = rec.Backend
 	}
 	if kind == backendSystemd {
-		return &systemdBackend{dir: dir, unit: unitOf(req)}
+		return &systemdBackend{dir: dir, unit: unitOf(req), log: req.Log}
 	}
 	return &processBackend{dir: dir}
 }

@@ -86,8 +86,9 @@ func TestLeanDependencies(t *testing.T) {
 		"github.com/vnfha/vnfha/ocf",
 		"github.com/vnfha/vnfha/agents",
 		"github.com/vnfha/vnfha/internal/netnsrun",
-		"github.com/vnfha/vnfha/internal/systemd",  // vnfc's systemd backend
-		"github.com/vnfha/vnfha/internal/controld", // vnfc's failure report
+		"github.com/vnfha/vnfha/internal/systemd",    // vnfc's systemd backend
+		"github.com/vnfha/vnfha/internal/failreport", // helpers tell Pacemaker of a failure
+		"github.com/vnfha/vnfha/internal/controld",   // vnfc's failure report
 		"github.com/vnfha/vnfha/internal/qbipc",
 		"github.com/vnfha/vnfha/internal/attrd",   // vnfc's monitor: is the promotion score there?
 		"github.com/vnfha/vnfha/internal/pcmkipc", // Pacemaker's IPC header (attrd)

@@ -129,10 +129,18 @@ func failRequest(f Failure) ([]byte, string, error) {
 	// The controller replaces this with its own id for the connection.
 	r.CreateAttr("crm_sys_from", f.Client)
 	r.CreateAttr("crm_host_to", f.Node)
+	// The controller records the failure as an operation named asyncmon
+	// with interval 0, whatever the request names (fail_lrm_resource:
+	// construct_op(..., "asyncmon"), then interval_ms = 0), and drops the
+	// transition key; an operation="monitor" interval="10000" here was seen
+	// recorded as app_asyncmon_0 all the same (Pacemaker 2.1.5). Before
+	// Pacemaker 2.1.6 such a failure adds 2, or 1, to the fail count: see
+	// internal/failreport, FailCountRise.
 	op := r.CreateElement("crm_xml").CreateElement("rsc_op")
 	// The controller logs a transition key from the request; this is the
-	// placeholder crm_resource uses, so the log reads the same.
-	op.CreateAttr("transition-key", "0:"+strconv.Itoa(os.Getpid())+":0:xxxxxxxx-xrsc-opxx-xcrm-resourcexxxx")
+	// placeholder crm_resource uses (pcmk__transition_key(0, getpid(), 0,
+	// ...), action first: "PID:0:0:..."), so the log reads the same.
+	op.CreateAttr("transition-key", strconv.Itoa(os.Getpid())+":0:0:xxxxxxxx-xrsc-opxx-xcrm-resourcexxxx")
 	op.CreateAttr("on_node", f.Node)
 	p := op.CreateElement("primitive")
 	p.CreateAttr("id", f.Resource)

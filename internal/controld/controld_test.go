@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -127,6 +128,9 @@ func TestFailRequest(t *testing.T) {
 		{"/create_request_adv", "subt", "request"},
 		{"/create_request_adv", "reference", ref},
 		{"/create_request_adv/crm_xml/rsc_op", "on_node", "node2"},
+		// crm_resource's placeholder: action (its pid), transition 0,
+		// target rc 0.
+		{"/create_request_adv/crm_xml/rsc_op", "transition-key", strconv.Itoa(os.Getpid()) + ":0:0:xxxxxxxx-xrsc-opxx-xcrm-resourcexxxx"},
 		{"/create_request_adv/crm_xml/rsc_op/primitive", "id", f.Resource},
 		{"/create_request_adv/crm_xml/rsc_op/primitive", "class", "ocf"},
 		{"/create_request_adv/crm_xml/rsc_op/primitive", "provider", "vnfha"},

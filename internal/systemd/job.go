@@ -96,6 +96,13 @@ func (c *Conn) stop(ctx context.Context, unit string) error {
 // path, then waits for the job's JobRemoved. The waiter is in place before
 // the call, so a job that ends before the reply is read is not missed.
 func (c *Conn) runJob(ctx context.Context, unit, method string, args ...any) error {
+	return c.runJobWait(ctx, ctx, unit, method, args...)
+}
+
+// runJobWait is runJob with one context for the call that queues the job
+// and another for the wait: a caller that gives up waiting (StopWithin)
+// still has its job queued.
+func (c *Conn) runJobWait(ctx, wait context.Context, unit, method string, args ...any) error {
 	if err := c.subscribe(ctx); err != nil {
 		return err
 	}
@@ -134,8 +141,8 @@ func (c *Conn) runJob(ctx context.Context, unit, method string, args ...any) err
 		}
 		select {
 		case <-w.poke:
-		case <-ctx.Done():
-			return fmt.Errorf("wait for job %s: %w", job, ctx.Err())
+		case <-wait.Done():
+			return fmt.Errorf("wait for job %s: %w", job, wait.Err())
 		case <-c.done:
 			return fmt.Errorf("wait for job %s: %w", job, errClosed)
 		}

@@ -34,10 +34,36 @@ type State struct {
 	// from, under /run/systemd/transient for a transient unit.
 	Transient    bool
 	FragmentPath string
+	// DropInPaths are the unit's drop-in files, in the order systemd
+	// applies them: the last one to set a setting wins.
+	DropInPaths []string
+	// Type is a service's Type= (simple, exec, forking, notify, ...).
+	Type string
+	// Restart is a service's Restart= setting (no, always, on-failure,
+	// ...); "" for other unit types.
+	Restart string
+	// NRestarts counts the automatic restarts (Restart=) since the unit
+	// was last started by a job or stopped: systemd sets it to 0 then,
+	// and adds 1 as it enters auto-restart. A restart systemd makes
+	// behind its caller's back shows here even when the state it passed
+	// through (activating, auto-restart) was too short to be seen.
+	NRestarts uint32
 }
 
 // Active reports whether the unit is up: active, or reloading.
 func (s State) Active() bool { return s.ActiveState == "active" || s.ActiveState == "reloading" }
+
+// Down reports whether nothing of the unit runs any more, as far as
+// systemd's job is concerned: inactive or failed. A unit that is
+// activating, deactivating or reloading still has processes at work.
+func (s State) Down() bool { return s.ActiveState == "inactive" || s.ActiveState == "failed" }
+
+// AutoRestart reports whether the unit's main process has ended and
+// systemd is about to start it again by itself (Restart=): ActiveState
+// activating, SubState auto-restart.
+func (s State) AutoRestart() bool {
+	return s.ActiveState == "activating" && s.SubState == "auto-restart"
+}
 
 // State reads a unit's state. It loads the unit if it is not loaded (as
 // systemctl show does); a unit that does not exist has LoadState
@@ -72,6 +98,10 @@ func (c *Conn) state(ctx context.Context, unit string) (State, error) {
 		ExecMainStatus: prop[int32](p, "ExecMainStatus"),
 		Transient:      prop[bool](p, "Transient"),
 		FragmentPath:   prop[string](p, "FragmentPath"),
+		DropInPaths:    prop[[]string](p, "DropInPaths"),
+		Type:           prop[string](p, "Type"),
+		Restart:        prop[string](p, "Restart"),
+		NRestarts:      prop[uint32](p, "NRestarts"),
 	}, nil
 }
 

@@ -19,12 +19,15 @@ type watcher struct {
 const watchRetry = 100 * time.Millisecond
 
 // Watch follows a unit: the channel gets the unit's state at once, then
-// again whenever its ActiveState or SubState changes, until ctx ends or
-// the connection closes, when it is closed (ctx.Err() is nil in the second
-// case). It follows systemd's PropertiesChanged signals on the unit's
-// object and reads the whole state anew on each, so close changes may be
-// coalesced: what is delivered is always the latest state. A receiver that
-// falls behind delays later states but loses none of the last.
+// again whenever its ActiveState, SubState or NRestarts changes (the last
+// so that a restart by systemd is seen even when the states it passed
+// through were too short to read), until ctx ends or the connection
+// closes, when it is closed (ctx.Err() is nil in the second case). It
+// follows systemd's PropertiesChanged signals on the unit's object and
+// reads the whole state anew on each, so close changes may be coalesced:
+// what is delivered is always the latest state. A receiver that falls
+// behind delays later states but loses none of the last. Follow is Watch
+// across the connection losses of daemon-reexec.
 func (c *Conn) Watch(ctx context.Context, unit string) (<-chan State, error) {
 	if err := CheckName(unit); err != nil {
 		return nil, fmt.Errorf("watch unit: %w", err)
@@ -80,7 +83,7 @@ func (c *Conn) Watch(ctx context.Context, unit string) (<-chan State, error) {
 					return
 				}
 			}
-			if !first && st.ActiveState == last.ActiveState && st.SubState == last.SubState {
+			if !first && st.ActiveState == last.ActiveState && st.SubState == last.SubState && st.NRestarts == last.NRestarts {
 				continue
 			}
 			first, last = false, st

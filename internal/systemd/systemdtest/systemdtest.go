@@ -329,7 +329,10 @@ func Boot(t testing.TB) *System {
 		// Tells systemd it runs in a container: it leaves the console,
 		// the root's mount propagation and the like alone.
 		"container=vnfha-systemdtest",
-		"SYSTEMD_UNIT_PATH=/run/systemd/system",
+		// The transient directory is in every real host's unit path:
+		// without it, daemon-reload would find no file for a transient
+		// unit and leave it "not-found".
+		"SYSTEMD_UNIT_PATH=/run/systemd/transient:/run/systemd/system",
 		"SYSTEMD_GENERATOR_PATH=/run/vnfha-systemdtest/none",
 		"SYSTEMD_ENVIRONMENT_GENERATOR_PATH=/run/vnfha-systemdtest/none",
 		"SYSTEMD_LOG_TARGET=console",

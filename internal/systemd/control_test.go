@@ -1,0 +1,94 @@
+package systemd
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vnfha/vnfha/internal/systemd/systemdtest"
+)
+
+// cgroupProcs lists the processes left in a unit's cgroup, as the host
+// sees it; a cgroup that is gone has none.
+func cgroupProcs(t *testing.T, s *systemdtest.System, unit string) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(s.Cgroup, "system.slice", unit, "cgroup.procs"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Fields(string(b))
+}
+
+// TestStopWithin stops units whose stop cannot finish within the grace
+// time: an ExecStop= that hangs, a main process that ignores SIGTERM, a
+// start stuck in ExecStartPre= and one stuck in Type=notify, each with a
+// TimeoutStopSec= of an hour, so that only StopWithin's SIGKILL ends them
+// within the test's time. A unit that stops by itself within the grace
+// is not killed.
+func TestStopWithin(t *testing.T) {
+	const ignoreTerm = `/bin/sh -c "trap '' TERM; while :; do sleep 0.1; done"`
+	tests := []struct {
+		name, unit string
+		// startWait: how long the test waits for the start job; a
+		// unit stuck activating is left so.
+		startWait  time.Duration
+		wantActive string // before the stop
+		wantKilled bool
+	}{
+		{"ExecStop hangs", "[Service]\nType=exec\nExecStart=/bin/sleep 1000\nExecStop=/bin/sleep 1000\nTimeoutStopSec=1h\n",
+			opTimeout, "active", true},
+		{"SIGTERM ignored", "[Service]\nType=exec\nExecStart=" + ignoreTerm + "\nTimeoutStopSec=1h\n",
+			opTimeout, "active", true},
+		{"stuck in ExecStartPre", "[Service]\nType=exec\nExecStartPre=" + ignoreTerm + "\nExecStart=/bin/sleep 1000\nTimeoutStartSec=1h\nTimeoutStopSec=1h\n",
+			200 * time.Millisecond, "activating", true},
+		{"Type=notify, never ready", "[Service]\nType=notify\nExecStart=" + ignoreTerm + "\nTimeoutStartSec=1h\nTimeoutStopSec=1h\n",
+			200 * time.Millisecond, "activating", true},
+		{"stops by itself", "[Service]\nType=exec\nExecStart=/bin/sleep 1000\n",
+			opTimeout, "active", false},
+	}
+	eachTransport(t, func(t *testing.T, s *systemdtest.System, c *Conn, prefix string) {
+		for i, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				unit := prefix + "stuck" + string(rune('a'+i)) + ".service"
+				writeUnit(t, s, c, unit, tt.unit)
+				ctx := ctxT(t)
+				sctx, cancel := context.WithTimeout(ctx, tt.startWait)
+				err := c.Start(sctx, unit)
+				cancel()
+				if tt.wantActive == "active" && err != nil {
+					t.Fatal(err)
+				}
+				st := mustState(t, c, unit)
+				if st.ActiveState != tt.wantActive || len(cgroupProcs(t, s, unit)) == 0 {
+					t.Fatalf("before stop: %+v, processes %v; want %s, with processes", st, cgroupProcs(t, s, unit), tt.wantActive)
+				}
+				t0 := time.Now()
+				killed, err := c.StopWithin(ctx, unit, 300*time.Millisecond)
+				t.Logf("StopWithin: killed %v, %v, after %v", killed, err, time.Since(t0))
+				if err != nil || killed != tt.wantKilled {
+					t.Fatalf("StopWithin: killed %v, %v; want killed %v", killed, err, tt.wantKilled)
+				}
+				if st := mustState(t, c, unit); !st.Down() {
+					t.Errorf("after StopWithin: %+v, want inactive or failed", st)
+				}
+				if p := cgroupProcs(t, s, unit); len(p) > 0 {
+					t.Errorf("processes %v left in the unit's cgroup", p)
+				}
+				if err := c.ResetFailed(ctx, unit); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		// A unit that does not exist is stopped.
+		if killed, err := c.StopWithin(ctxT(t), prefix+"never.service", time.Second); err != nil || killed {
+			t.Errorf("StopWithin of a unit that does not exist: %v, %v", killed, err)
+		}
+	})
+}

@@ -117,7 +117,8 @@ func restoreScore(ctx context.Context, req *ocf.Request, dir string) {
 func scoreName(instance string) string { return "master-" + instance }
 
 // crmAttribute runs crm_attribute --promotion for this instance. It is the
-// one external program the agent runs on start, stop, promote and demote;
+// one external program the agent runs on start, stop, promote and demote,
+// and on a monitor that restores a missing score (restoreScore);
 // the agent binary links no Pacemaker client code.
 func crmAttribute(ctx context.Context, req *ocf.Request, args ...string) error {
 	bin, err := lookPath(crmAttributeBin)

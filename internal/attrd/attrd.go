@@ -126,7 +126,9 @@ func queryRequest(node, name, client string) ([]byte, error) {
 // (build_query_reply): no attr_name when attrd knows no such attribute,
 // else a <node attr_host=... attr_value=...> child, whose attr_value is
 // missing when the node has no value. For a query of Localhost, attrd
-// answers with its node's name: the one child is taken.
+// answers with its node's name: the one child is taken. What an error
+// quotes is cut short (at most 64 characters of each value): it may end
+// up in a log line.
 func parseQueryReply(text []byte, node, name string) (Value, error) {
 	doc := etree.NewDocument()
 	if err := doc.ReadFromBytes(text); err != nil {
@@ -139,22 +141,22 @@ func parseQueryReply(text []byte, node, name string) (Value, error) {
 	if root.Tag == "ack" {
 		// What attrd sends back for a request it could not read
 		// (pcmk__ipc_send_ack with CRM_EX_PROTOCOL).
-		return Value{}, fmt.Errorf("attrd: %w: status %s", ErrRefused, root.SelectAttrValue("status", "?"))
+		return Value{}, fmt.Errorf("attrd: %w: status %.8q", ErrRefused, root.SelectAttrValue("status", "?"))
 	}
 	if t := root.SelectAttrValue("t", ""); t != "attrd" {
-		return Value{}, fmt.Errorf("attrd: answer of type %q, not attrd", t)
+		return Value{}, fmt.Errorf("attrd: answer of type %.32q, not attrd", t)
 	}
 	// attrd before 2.1.3 set no subtype; it counts as a query's answer,
 	// as in Pacemaker's own client.
 	if st := root.SelectAttrValue("subt", "query"); st != "query" {
-		return Value{}, fmt.Errorf("attrd: answer of subtype %q, not query", st)
+		return Value{}, fmt.Errorf("attrd: answer of subtype %.32q, not query", st)
 	}
 	attr := root.SelectAttr("attr_name")
 	if attr == nil {
 		return Value{}, nil // ENXIO in Pacemaker's client: no such attribute
 	}
 	if attr.Value != name {
-		return Value{}, fmt.Errorf("attrd: answer about %q, not %q", attr.Value, name)
+		return Value{}, fmt.Errorf("attrd: answer about %.64q, not %.64q", attr.Value, name)
 	}
 	var hosts []*etree.Element
 	for _, e := range root.SelectElements("node") {
@@ -163,7 +165,7 @@ func parseQueryReply(text []byte, node, name string) (Value, error) {
 		}
 	}
 	if len(hosts) != 1 {
-		return Value{}, fmt.Errorf("attrd: answer holds %d values for node %q, want 1", len(hosts), node)
+		return Value{}, fmt.Errorf("attrd: answer holds %d values for node %.64q, want 1", len(hosts), node)
 	}
 	v := hosts[0].SelectAttrValue("attr_value", "")
 	return Value{Set: v != "", Value: v}, nil

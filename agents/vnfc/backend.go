@@ -36,10 +36,14 @@ type backend interface {
 // status is what a backend finds on this node.
 type status struct {
 	state  state
-	reason string // why it is failed
+	reason string // why it is failed, or unsupervised
 	// unsupervised is set when the VNFC runs but nothing would report its
-	// exit at once: the supervisor is gone.
+	// exit at once: the supervisor is gone. reason, if set, says why.
 	unsupervised bool
+	// foreign is set when the VNFC runs but no start of this instance
+	// here started it (a systemd unit started by hand): start takes it
+	// over instead of taking it as started.
+	foreign bool
 }
 
 // state is the coarse state of the VNFC on this node.

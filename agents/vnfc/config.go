@@ -15,7 +15,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/vnfha/vnfha/internal/systemd"
 	"github.com/vnfha/vnfha/ocf"
 )
 
@@ -143,11 +142,7 @@ func parseConfig(p ocf.Params) (*config, error) {
 		if c.backend != backendSystemd {
 			return nil, errors.New("unit is only for backend=systemd")
 		}
-		check := systemd.CheckName
-		if len(c.argv) > 0 {
-			check = systemd.CheckTransientName
-		}
-		if err := check(c.unit); err != nil {
+		if err := checkUnitName(c.unit); err != nil {
 			return nil, err
 		}
 	}

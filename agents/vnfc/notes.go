@@ -204,33 +204,58 @@ log line.
 
 ### backend=systemd: what systemd does behind the cluster's back
 
+- **Which units.** unit must name a service (.service): stopping a target, a slice or a socket stops what depends on
+  it (unit=sysinit.target would stop every service of the node), and only a service has the main process and restarts
+  the agent follows. The cluster stack's own units (pacemaker, pacemaker_remote, corosync, corosync-qdevice,
+  corosync-qnetd, sbd, pcsd), dbus and systemd-* are refused too. Such a unit is 6 from validate-all, start and
+  monitor, and stop returns 0 without touching it. An alias (a symbolic link to another unit file), a template's
+  instance (vnfc@a.service) and systemd's escapes (\x2d) work: the agent follows the unit under its own name. A
+  unit that is not found on this node, is masked or does not load gives 5 (OCF_ERR_INSTALLED) from validate-all and
+  start, so that Pacemaker tries another node; so does a node not booted with systemd. A probe says 7 for both. Run
+  one resource per unit on a node: a second one's stop stops the first one's unit.
 - **daemon-reload and daemon-reexec are no failure.** A reload keeps every connection to systemd; a re-execution
   (systemctl daemon-reexec, a systemd upgrade) closes every connection to its private socket for a moment. The unit
   watcher connects again (through the system bus if the private socket does not answer yet), for at most 30s, and reads
   the unit's state anew: a VNFC that died while it was not connected is reported then. Every action asks again on a new
   connection within its own timeout, so a monitor that meets a re-execution waits for it instead of failing a VNFC that
-  runs. A watcher that cannot connect again within 30s exits and logs why; monitor then says 190 (degraded), as when
-  the supervisor is killed.
-- **Restart= is the cluster's.** A unit with its own Restart= (anything but no) would be restarted by systemd behind
-  Pacemaker's back: a crash would never count as one, so neither the fail count and migration-threshold nor the
-  recovery Pacemaker would choose would ever see it. Start does what Pacemaker's own systemd class does (its 50-pacemaker.conf): it writes the runtime drop-in
-  /run/systemd/system/UNIT.d/zz-vnfha-vnfc.conf with Restart=no and reloads systemd before it starts the unit; stop
-  removes it and reloads again, so the unit has its own Restart= when the cluster no longer runs it. A unit with
-  Restart=no, the usual case, costs nothing more. The file name sorts after the usual drop-ins and override.conf
-  (systemctl edit), which would undo it otherwise. If an operator's drop-in that sorts even later still sets Restart=,
-  start warns ("keeps Restart=always") and goes on: a restart by systemd is still a failure, which the watcher reports
-  and monitor finds even when the new process runs ("restarted by systemd 1 time(s) since start (Restart=always)"),
-  since systemd counts its restarts (NRestarts). Such a unit is not refused: Restart= is a unit's setting on one node,
-  often a vendor's default, and the agent can make it right.
+  runs. A watcher that cannot connect again within 30s logs that the VNFC runs unwatched and tries again every 5s for as
+  long as the resource is started; meanwhile monitor, which asks systemd itself, finds a failure at its interval. A
+  monitor that cannot reach systemd for 10s fails (1): a node whose systemd does not answer cannot say what runs.
+- **Restart= is the cluster's.** A unit with its own Restart= (anything but no), or a RestartForceExitStatus= (which
+  restarts it whatever Restart= says), would be restarted by systemd behind Pacemaker's back: a crash would never count
+  as one, so neither the fail count and migration-threshold nor the recovery Pacemaker would choose would ever see it.
+  Start does what Pacemaker's own systemd class does (its 50-pacemaker.conf): it writes the runtime drop-in
+  /run/systemd/system/UNIT.d/zz-vnfha-vnfc.conf (UNIT: the unit's own name, also when unit names an alias) with
+  Restart=no and an empty RestartForceExitStatus=, and reloads systemd before it starts the unit; stop removes it, and
+  the directory if start made it and it is empty, and reloads again, so the unit has its own Restart= when the cluster
+  no longer runs it. The drop-in is recorded before it is written, so the stop after a start that was killed half-way
+  removes it too, and stop never removes anything else: an operator's drop-ins and directories stay. Each reload
+  took 5-10ms on the test machine's small systemd; a host with many units reloads slower. A unit with Restart=no, the
+  usual case, costs nothing more. The file name sorts after the usual drop-ins and override.conf (systemctl edit),
+  which would undo it otherwise. If an operator's drop-in that sorts even later still sets Restart=, start warns
+  ("keeps Restart=always") and goes on. Whatever restarts the unit, it is a failure: start records the unit's
+  InvocationID, which systemd draws anew for each run of the unit, and NRestarts; a new run (a restart by systemd, a
+  systemctl restart by hand) is reported by the watcher and found by monitor even when the new process runs
+  ("restarted by systemd 1 time(s) since start (Restart=always)", "started anew since start, not by the cluster").
+  Such a unit is not refused: Restart= is a unit's setting on one node, often a vendor's default, and the agent can
+  make it right.
+- **A unit the cluster did not start.** A unit that runs when no start of the resource started it on this node
+  (systemctl start by hand, or enabled at boot) runs, as a probe must say, but monitor says 190 (degraded): nothing
+  watches it and its own Restart= applies. A start takes it over without restarting it (drop-in, watcher); so does
+  restarting the resource.
 - **A unit stuck starting or stopping.** Start waits for the start job until its timeout less the agent's margin. A
   unit still activating then (a Type=notify service that never sends READY=1, an ExecStartPre= that does not return)
   fails start with the state it is stuck in ("unit app.service is still activating (start-pre) at the start
   timeout"), and the failed start stops it. Stop lets systemd stop the unit its own way (ExecStop=, KillSignal=, the
   unit's TimeoutStopSec=) for at most stop_timeout, cut so that 2s (or half of the time left, if less) remain of the
-  stop's time (its timeout less the agent's margin); then it sends SIGKILL to every process of the unit (systemctl kill --signal=KILL, whatever its
-  KillMode=), again every 50ms while systemd starts more (ExecStopPost=), until the unit is inactive or failed, and
-  resets a failed unit. A stop that ends in time respects the unit's KillMode=. Stop fails only if the unit is still
-  up after SIGKILL: a process stuck in the kernel.
+  stop's time (its timeout less the agent's margin); then it sends SIGKILL to every process of the unit (systemctl
+  kill --signal=KILL, whatever its KillMode=), again every 50ms while systemd starts more (ExecStopPost=), until the
+  unit is inactive or failed and its cgroup is empty, and resets a failed unit. Stop leaves nothing of the VNFC
+  running: processes that systemd leaves in the cgroup of a unit it stopped (KillMode=process leaves the main
+  process's children, KillMode=none every process) get the unit's KillSignal= for what is left of that time, then
+  SIGKILL; so does every process of a unit whose stop systemd refuses (RefuseManualStop=yes), rather than a failed
+  stop and a fenced node. Each of these is a warning in stop's log. Stop fails only if the unit is still up after
+  SIGKILL: a process stuck in the kernel.
 
 ### Limits
 

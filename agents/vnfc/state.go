@@ -63,6 +63,16 @@ type record struct {
 	// found it running: more later means systemd restarted the VNFC by
 	// itself (Restart=), a failure.
 	Restarts uint32 `json:"restarts,omitempty"`
+	// Invocation is, for backend=systemd, the unit's InvocationID when
+	// start found it running: another one later means the unit was
+	// started anew since (by systemd's Restart=, or by hand), a failure.
+	Invocation string `json:"invocation,omitempty"`
+	// DropIn is the runtime drop-in start wrote to override the unit's
+	// Restart= (backend=systemd), recorded before it is written: stop
+	// removes it, and only it. DropInDir is set when start made its
+	// directory: stop removes the directory once it is empty.
+	DropIn    string `json:"dropin,omitempty"`
+	DropInDir bool   `json:"dropin_dir,omitempty"`
 }
 
 // exitRecord is the content of exitFile.

@@ -1,12 +1,14 @@
 package vnfc
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -27,9 +29,25 @@ type systemdBackend struct {
 	log     actionLog
 	rec     *record
 	started time.Time // when the start job finished
-	// restarts is the unit's NRestarts when start found it running: more
-	// later means systemd restarted it by itself (Restart=).
-	restarts uint32
+	// base is what start found of the unit once it ran.
+	base since
+}
+
+// since is what start found of a unit once it ran: a unit whose
+// InvocationID differs later was started anew since (by systemd's
+// Restart=, or by hand), and more NRestarts say that systemd restarted
+// it by itself (Restart=). Either way the process start started has
+// ended: a failure for Pacemaker to recover.
+type since struct {
+	Restarts   uint32
+	Invocation string
+}
+
+// restarted reports whether st is a later run of the unit than the one
+// start started, or systemd is about to start one.
+func (b since) restarted(st systemd.State) bool {
+	return st.NRestarts > b.Restarts || st.AutoRestart() ||
+		b.Invocation != "" && st.InvocationID != "" && st.InvocationID != b.Invocation
 }
 
 // actionLog is the part of an action's logger the systemd backend uses.
@@ -45,6 +63,36 @@ func unitOf(req *ocf.Request) string {
 		return u
 	}
 	return "vnfha-" + systemdEscape(req.Env.Instance) + ".service"
+}
+
+// clusterUnits are services a VNFC cannot be: the cluster stack's own,
+// and the bus it and systemd talk over. A resource on one of them would
+// have its stop (a failed probe elsewhere, a move, a disable) stop the
+// node's cluster stack, or cut every agent off from systemd.
+var clusterUnits = []string{
+	"pacemaker.service", "pacemaker_remote.service", "corosync.service", "corosync-qdevice.service",
+	"corosync-qnetd.service", "sbd.service", "pcsd.service", "dbus.service", "dbus-broker.service",
+}
+
+// checkUnitName is Check's rule for the unit parameter: a name systemd
+// accepts (systemd.CheckName: no slash, no template), of a service. A VNFC
+// is a service: stopping a target, a slice or a socket stops whatever
+// depends on it (unit=sysinit.target would stop every service of the
+// node), and only a service has the main process, Restart= and restarts
+// the backend follows. The cluster stack's own units and systemd's are
+// refused too (clusterUnits, systemd-*).
+func checkUnitName(unit string) error {
+	if err := systemd.CheckName(unit); err != nil {
+		return err
+	}
+	if !strings.HasSuffix(unit, ".service") {
+		return fmt.Errorf("unit %s must be a .service: a VNFC is a service, and stopping another kind of unit "+
+			"stops what depends on it", ocf.Quote(unit))
+	}
+	if slices.Contains(clusterUnits, unit) || strings.HasPrefix(unit, "systemd-") {
+		return fmt.Errorf("unit %s is the cluster's or systemd's own: stopping the resource would stop it", ocf.Quote(unit))
+	}
+	return nil
 }
 
 // systemdEscape makes s usable in a unit name, as systemd-escape does:
@@ -70,6 +118,12 @@ func systemdEscape(s string) string {
 // it at boot.
 const bootedDir = "/run/systemd/system"
 
+// bootedWithSystemd reports whether this node runs systemd as PID 1.
+func bootedWithSystemd() bool {
+	fi, err := os.Stat(bootedDir)
+	return err == nil && fi.IsDir()
+}
+
 // onSystemd runs f on a connection to systemd, and again on a new one
 // when systemd was away for a moment or closed the connection under f, as
 // daemon-reexec does (systemd.Do), within ctx: a monitor that meets a
@@ -85,7 +139,7 @@ func onSystemd(ctx context.Context, f func(*systemd.Conn) error) (bool, error) {
 		return f(c)
 	}
 	var err error
-	if fi, serr := os.Stat(bootedDir); serr == nil && fi.IsDir() {
+	if bootedWithSystemd() {
 		err = systemd.Do(ctx, systemd.Dial, g)
 	} else {
 		var c *systemd.Conn
@@ -111,6 +165,62 @@ func unitState(ctx context.Context, unit string) (systemd.State, error) {
 	return st, err
 }
 
+// unitMissing says why a unit cannot be started on this node, if it
+// cannot: not found, masked, or its unit file does not load. That is the
+// node's state, as a program missing here is: ERR_INSTALLED, so that
+// Pacemaker tries another node, where a start would fail with "the VNFC
+// ended during start" otherwise.
+func unitMissing(unit string, st systemd.State) error {
+	switch st.LoadState {
+	case "loaded", "":
+		return nil
+	case "not-found":
+		return ocf.NotInstalled("unit %s not found on this node", unit)
+	case "masked":
+		return ocf.NotInstalled("unit %s is masked on this node", unit)
+	}
+	return ocf.NotInstalled("unit %s does not load on this node (%s)", unit, st.LoadState)
+}
+
+// noSystemd is the error for a node where systemd cannot be reached: on a
+// node not booted with systemd it is not installed, as far as the VNFC is
+// concerned (ERR_INSTALLED); on one booted with it, systemd is away, for
+// a moment one hopes (ERR_GENERIC: a retry may work).
+func noSystemd(err error) error {
+	if !bootedWithSystemd() {
+		return ocf.NotInstalled("systemd is not running on this node (%v)", err)
+	}
+	return ocf.Generic("%v", err)
+}
+
+// validateSystemd is validate-all's, start's and promote's look at this
+// node for backend=systemd: systemd runs here, and a unit file's unit
+// exists, is not masked and loads.
+func validateSystemd(ctx context.Context, c *config) error {
+	// A transient unit is made by start: asking for init.scope, which
+	// every systemd has, says whether systemd answers.
+	unit := "init.scope"
+	if len(c.argv) == 0 {
+		unit = c.unit
+	}
+	var st systemd.State
+	reached, err := onSystemd(ctx, func(conn *systemd.Conn) error {
+		var err error
+		st, err = conn.State(ctx, unit)
+		return err
+	})
+	switch {
+	case !reached || systemd.Unavailable(err):
+		// No socket, or a bus with no systemd on it.
+		return noSystemd(err)
+	case err != nil:
+		return ocf.Generic("%v", err)
+	case len(c.argv) > 0:
+		return nil
+	}
+	return unitMissing(c.unit, st)
+}
+
 func (b *systemdBackend) status(ctx context.Context) (status, error) {
 	rec, err := readRecord(b.dir)
 	if err != nil {
@@ -129,15 +239,26 @@ func (b *systemdBackend) status(ctx context.Context) (status, error) {
 		}
 		return status{}, ocf.Generic("%v", err)
 	}
+	var base since
+	if rec != nil {
+		base = since{Restarts: rec.Restarts, Invocation: rec.Invocation}
+	}
 	switch {
-	case rec != nil && (st.NRestarts > rec.Restarts || st.AutoRestart()):
-		// systemd restarted the VNFC by itself (a Restart= that start's
-		// drop-in did not override): the process start started ended,
-		// which is a failure for Pacemaker to recover, whether or not
-		// the new one runs.
-		return status{state: failed, reason: describeUnit(unit, st, rec.Restarts)}, nil
+	case rec != nil && base.restarted(st):
+		// The unit was started anew since start: by systemd itself (a
+		// Restart= that start's drop-in did not override), or by hand.
+		// The process start started ended, which is a failure for
+		// Pacemaker to recover, whether or not the new one runs.
+		return status{state: failed, reason: describeUnit(unit, st, base)}, nil
+	case st.Active() && rec == nil:
+		// Running, but not started by this resource here (systemctl
+		// start by hand, or enabled at boot): a probe must say it runs,
+		// but nothing watches it and its own Restart= applies, which
+		// is no full health. A start takes it over.
+		return status{state: running, unsupervised: true, foreign: true,
+			reason: fmt.Sprintf("unit %s runs, but the cluster did not start it here: it is not watched and keeps its own Restart=", unit)}, nil
 	case st.Active():
-		return status{state: running, unsupervised: rec != nil && rec.Supervisor.PID != 0 && !rec.Supervisor.Alive()}, nil
+		return status{state: running, unsupervised: rec.Supervisor.PID != 0 && !rec.Supervisor.Alive()}, nil
 	case st.ActiveState == "activating":
 		// Still starting (a unit file's ExecStartPre, or Type=notify):
 		// not yet up; start waits for it.
@@ -147,12 +268,12 @@ func (b *systemdBackend) status(ctx context.Context) (status, error) {
 		// failed before is no resource of ours to recover.
 		return status{state: stopped}, nil
 	}
-	return status{state: failed, reason: describeUnit(unit, st, rec.Restarts)}, nil
+	return status{state: failed, reason: describeUnit(unit, st, base)}, nil
 }
 
-// describeUnit says how a unit ended, for exit reasons and logs; restarts
-// is its NRestarts when start found it running.
-func describeUnit(unit string, st systemd.State, restarts uint32) string {
+// describeUnit says how a unit ended, for exit reasons and logs; base is
+// what start found of it once it ran.
+func describeUnit(unit string, st systemd.State, base since) string {
 	s := fmt.Sprintf("unit %s is %s (%s)", unit, st.ActiveState, st.SubState)
 	if st.Result != "" && st.Result != "success" {
 		s += ", result " + st.Result
@@ -166,8 +287,10 @@ func describeUnit(unit string, st systemd.State, restarts uint32) string {
 			s += fmt.Sprintf(", main process killed by signal %d", st.ExecMainStatus)
 		}
 	}
-	if n := st.NRestarts - min(restarts, st.NRestarts); n > 0 {
+	if n := st.NRestarts - min(base.Restarts, st.NRestarts); n > 0 {
 		s += fmt.Sprintf(", restarted by systemd %d time(s) since start (Restart=%s)", n, st.Restart)
+	} else if base.restarted(st) {
+		s += ", started anew since start, not by the cluster"
 	}
 	return s
 }
@@ -183,7 +306,7 @@ func (b *systemdBackend) start(ctx context.Context, c *config, env *ocf.Env) err
 		return err
 	}
 	var st systemd.State
-	_, err := onSystemd(ctx, func(conn *systemd.Conn) error {
+	reached, err := onSystemd(ctx, func(conn *systemd.Conn) error {
 		if len(c.argv) > 0 {
 			t := systemd.Transient{
 				Description:      "vnfha VNFC " + env.Instance,
@@ -200,7 +323,7 @@ func (b *systemdBackend) start(ctx context.Context, c *config, env *ocf.Env) err
 				return err
 			}
 		} else {
-			if err := b.noRestart(ctx, conn, env.Instance); err != nil {
+			if err := b.noRestart(ctx, conn, env.Instance, rec); err != nil {
 				return err
 			}
 			if err := conn.Start(ctx, b.unit); err != nil {
@@ -212,17 +335,17 @@ func (b *systemdBackend) start(ctx context.Context, c *config, env *ocf.Env) err
 		return err
 	})
 	if err != nil {
-		return b.startFailed(ctx, err)
+		return b.startFailed(ctx, reached, err)
 	}
 	b.started = time.Now()
-	b.restarts = st.NRestarts
-	rec.Restarts = st.NRestarts
+	b.base = since{Restarts: st.NRestarts, Invocation: st.InvocationID}
+	rec.Restarts, rec.Invocation = st.NRestarts, st.InvocationID
 	if c.fastFail {
 		// systemd (PID1) has opened log_file as root already
 		// (StandardOutput=append:, systemd's rule): the watcher opens it
 		// as root as well, without following a symbolic link, since as
 		// the user it could not write to the file systemd created.
-		w, err := startWatcher(ctx, b.dir, b.unit, st.NRestarts, env, nil, c.logFile)
+		w, err := startWatcher(ctx, b.dir, b.unit, b.base, env, nil, c.logFile)
 		if err != nil {
 			return err
 		}
@@ -242,8 +365,17 @@ const startLook = 250 * time.Millisecond
 // startFailed turns the failure of a start job into start's reason: how
 // the VNFC ended, if it did, or the state a unit is stuck in when the
 // start timeout ends (a Type=notify unit that never notifies, an
-// ExecStartPre that does not return). The stop that follows ends it.
-func (b *systemdBackend) startFailed(ctx context.Context, err error) error {
+// ExecStartPre that does not return). The stop that follows ends it. An
+// agent's own error (a unit missing here) is returned as it is; so is
+// systemd's absence, as noSystemd says.
+func (b *systemdBackend) startFailed(ctx context.Context, reached bool, err error) error {
+	var oe *ocf.Error
+	switch {
+	case errors.As(err, &oe):
+		return err
+	case (!reached || systemd.Unavailable(err)) && ctx.Err() == nil:
+		return noSystemd(err)
+	}
 	if ctx.Err() != nil {
 		// ctx is over: one quick look, in a small part of the cleanup
 		// time, which is for stopping the unit.
@@ -282,8 +414,8 @@ func (b *systemdBackend) gone(ctx context.Context) (bool, string) {
 	if err != nil {
 		return false, ""
 	}
-	if st.NRestarts > b.restarts || st.AutoRestart() {
-		return true, fmt.Sprintf("the VNFC ended during start (%s)", describeUnit(b.unit, st, b.restarts))
+	if b.base.restarted(st) {
+		return true, fmt.Sprintf("the VNFC ended during start (%s)", describeUnit(b.unit, st, b.base))
 	}
 	if st.Active() || st.ActiveState == "activating" {
 		return false, ""
@@ -352,62 +484,110 @@ func noRestartPath(unit string) string {
 	return filepath.Join(noRestartDir, unit+".d", noRestartName)
 }
 
+// isNoRestartPath reports whether path is one noRestartPath made: stop
+// removes nothing else, whatever a state file says.
+func isNoRestartPath(path string) bool {
+	dir := filepath.Dir(path)
+	return filepath.Base(path) == noRestartName && filepath.Dir(dir) == noRestartDir &&
+		strings.HasSuffix(dir, ".d") && systemd.CheckName(strings.TrimSuffix(filepath.Base(dir), ".d")) == nil
+}
+
 // noRestart makes sure systemd will not restart the unit behind
-// Pacemaker's back: a unit whose Restart= is not "no" gets a runtime
-// drop-in with Restart=no, and systemd reloads its configuration, as
-// Pacemaker's own systemd class does for every unit it starts (its
-// 50-pacemaker.conf). A unit with Restart=no, the usual case, costs
-// nothing more than the state read. If Restart= still is not "no" after
-// the reload (a drop-in that sorts even later sets it), start goes on and
-// says so: the watcher and monitor take a restart by systemd for a
-// failure (NRestarts), so it is still never hidden.
-func (b *systemdBackend) noRestart(ctx context.Context, conn *systemd.Conn, instance string) error {
+// Pacemaker's back: a unit whose Restart= is not "no", or that has a
+// RestartForceExitStatus= (which restarts it whatever Restart= says), gets
+// a runtime drop-in that turns both off, and systemd reloads its
+// configuration, as Pacemaker's own systemd class does for every unit it
+// starts (its 50-pacemaker.conf). The drop-in goes to the directory of
+// the unit's own name (State.ID), which systemd reads for certain, also
+// when the unit parameter names an alias. It is recorded in rec before it
+// is written, so that stop removes it even after a start that was killed
+// half-way, and removes nothing else. A unit with Restart=no, the usual
+// case, costs nothing more than the state read. If a restart is still
+// possible after the reload (a drop-in that sorts even later sets
+// Restart=), start goes on and says so: the watcher and monitor take a
+// restart for a failure (InvocationID, NRestarts), so it is never hidden.
+// A unit that cannot be started here (not found, masked) is ERR_INSTALLED.
+func (b *systemdBackend) noRestart(ctx context.Context, conn *systemd.Conn, instance string, rec *record) error {
 	st, err := conn.State(ctx, b.unit)
 	if err != nil {
 		return err
 	}
-	if st.Restart == "" || st.Restart == "no" {
+	if err := unitMissing(b.unit, st); err != nil {
+		return err
+	}
+	if !restarts(st) {
 		return nil
 	}
-	path := noRestartPath(b.unit)
+	id := st.ID
+	if systemd.CheckName(id) != nil {
+		id = b.unit
+	}
+	path := noRestartPath(id)
+	if rec.DropIn != path {
+		rec.DropIn = path
+		if _, err := os.Lstat(filepath.Dir(path)); errors.Is(err, os.ErrNotExist) {
+			rec.DropInDir = true
+		}
+		if err := writeRecord(b.dir, rec); err != nil {
+			return err
+		}
+	}
 	text := fmt.Sprintf("# Written by ocf:vnfha:vnfc for resource %s, removed by its stop: Pacemaker\n"+
 		"# recovers this unit; systemd must not restart it behind the cluster's back.\n"+
-		"[Service]\nRestart=no\n", instance)
+		"[Service]\nRestart=no\nRestartForceExitStatus=\n", instance)
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("drop-in for unit %s: %w", b.unit, err)
 	}
 	if err := durable.WriteFile(path, []byte(text), 0o644); err != nil {
 		return fmt.Errorf("drop-in for unit %s: %w", b.unit, err)
 	}
+	t0 := time.Now()
 	if err := conn.Reload(ctx); err != nil {
 		return err
 	}
+	took := time.Since(t0).Round(time.Millisecond)
 	after, err := conn.State(ctx, b.unit)
 	if err != nil {
 		return err
 	}
-	if after.Restart != "no" {
-		b.log.Warnf("unit %s keeps Restart=%s after %s (a drop-in applied later sets it): "+
+	if restarts(after) {
+		b.log.Warnf("unit %s keeps Restart=%s (or a RestartForceExitStatus=) after %s (a drop-in applied later sets it): "+
 			"a restart by systemd will be reported as a failure", b.unit, after.Restart, path)
 		return nil
 	}
-	b.log.Infof("unit %s has Restart=%s; %s sets Restart=no while the cluster runs it", b.unit, st.Restart, path)
+	b.log.Infof("unit %s has Restart=%s; %s sets Restart=no while the cluster runs it (daemon-reload took %v)",
+		b.unit, st.Restart, path, took)
 	return nil
 }
 
-// dropNoRestart removes noRestart's drop-in, if there is one, and reloads
-// systemd so that the unit has its own Restart= again. Stop must not fail
-// because of it: failures are logged.
-func dropNoRestart(ctx context.Context, unit string, log logger) {
-	path := noRestartPath(unit)
+// restarts reports whether systemd may restart a service by itself.
+func restarts(st systemd.State) bool {
+	return st.Restart != "" && st.Restart != "no" || st.RestartForced
+}
+
+// dropNoRestart removes the drop-in start recorded, if any, and its
+// directory if start made it and it is empty now (an operator's drop-ins
+// in it stay, and so does a directory that was there before), then
+// reloads systemd so that the unit has its own Restart= again. Stop must
+// not fail because of it: failures are logged.
+func dropNoRestart(ctx context.Context, rec *record, unit string, log logger) {
+	if rec == nil || rec.DropIn == "" {
+		return
+	}
+	path := rec.DropIn
+	if !isNoRestartPath(path) {
+		log.Warnf("the state names a drop-in %s that start does not write; left as it is", ocf.Quote(path))
+		return
+	}
 	if err := os.Remove(path); err != nil {
 		if !errors.Is(err, os.ErrNotExist) {
 			log.Warnf("remove drop-in: %v", err)
 		}
 		return
 	}
-	// The directory goes too if it was ours alone.
-	_ = os.Remove(filepath.Dir(path))
+	if rec.DropInDir {
+		_ = os.Remove(filepath.Dir(path)) // fails if not empty
+	}
 	if _, err := onSystemd(ctx, func(c *systemd.Conn) error { return c.Reload(ctx) }); err != nil {
 		log.Warnf("removed %s, but %v: unit %s keeps Restart=no until the next reload", path, err, unit)
 	}
@@ -427,15 +607,22 @@ func (b *systemdBackend) stop(ctx context.Context, c *config, log logger) error 
 	if rec != nil && rec.Unit != "" {
 		unit = rec.Unit
 	}
-	if rec == nil && systemd.CheckName(unit) != nil {
-		// A unit name that systemd refuses was never started by us.
+	if rec == nil && checkUnitName(unit) != nil {
+		// A unit name that Check refuses was never started by us: stop
+		// runs with parameters Check refused (principle 1), and must not
+		// stop a unit such as sysinit.target, which would stop every
+		// service of the node.
+		log.Warnf("unit %s is no unit a start of this resource can have started; not stopping it", ocf.Quote(unit))
 		return os.RemoveAll(b.dir)
 	}
 	// systemd stops the unit its own way (ExecStop=, KillSignal=, then
 	// SIGKILL after its TimeoutStopSec=: stop_timeout for a transient
 	// unit) for at most stop_timeout, cut so that SIGKILL and the wait
 	// for it fit before ctx ends; past that, StopWithin sends SIGKILL to
-	// every process of the unit itself, in the cleanup time too.
+	// every process of the unit itself, in the cleanup time too. What
+	// systemd leaves running (KillMode=process or none; a stop it refuses,
+	// RefuseManualStop=yes) gets KillSignal= for what is left of that
+	// time, then SIGKILL: stop leaves nothing of the VNFC running.
 	grace := 20 * time.Second
 	if c != nil {
 		grace = c.stopTimeout
@@ -447,10 +634,12 @@ func (b *systemdBackend) stop(ctx context.Context, c *config, log logger) error 
 	graceEnd := time.Now().Add(grace)
 	cctx, cancel := ocf.CleanupContext(ctx)
 	defer cancel()
-	killed := false
+	var how systemd.Stopped
 	reached, err := onSystemd(cctx, func(conn *systemd.Conn) error {
-		k, err := conn.StopWithin(cctx, unit, time.Until(graceEnd))
-		killed = killed || k
+		out, err := conn.StopWithin(cctx, unit, time.Until(graceEnd))
+		how.Refused = cmp.Or(how.Refused, out.Refused)
+		how.Leftovers = max(how.Leftovers, out.Leftovers)
+		how.Killed = how.Killed || out.Killed
 		if err != nil {
 			return err
 		}
@@ -461,7 +650,13 @@ func (b *systemdBackend) stop(ctx context.Context, c *config, log logger) error 
 		}
 		return nil
 	})
-	if killed {
+	if how.Refused != nil {
+		log.Warnf("systemd refused to stop unit %s (%v); sent its KillSignal= to all its processes", unit, how.Refused)
+	}
+	if how.Leftovers > 0 {
+		log.Warnf("unit %s stopped, but left %d process(es) in its cgroup (KillMode=process or none); ended them", unit, how.Leftovers)
+	}
+	if how.Killed {
 		log.Warnf("unit %s did not stop within %s; sent SIGKILL to all its processes", unit, grace.Round(time.Millisecond))
 	}
 	if err != nil {
@@ -471,7 +666,7 @@ func (b *systemdBackend) stop(ctx context.Context, c *config, log logger) error 
 		}
 		return ocf.Generic("%v", err)
 	}
-	dropNoRestart(cctx, unit, log)
+	dropNoRestart(cctx, rec, unit, log)
 	if rec != nil && rec.Supervisor.PID != 0 {
 		// The watcher exits when it sees the unit stop; make sure,
 		// within the cleanup time.
@@ -496,12 +691,14 @@ type watchSpec struct {
 	Report   failreport.Report `json:"report"`
 	Instance string            `json:"instance"`
 	Log      ocf.LogTarget     `json:"log"`
-	// Restarts is the unit's NRestarts once start found it running.
-	Restarts uint32 `json:"restarts,omitempty"`
+	// Restarts and Invocation are the unit's NRestarts and InvocationID
+	// once start found it running.
+	Restarts   uint32 `json:"restarts,omitempty"`
+	Invocation string `json:"invocation,omitempty"`
 }
 
 // startWatcher starts the watcher and waits until it follows the unit.
-func startWatcher(ctx context.Context, dir, unit string, restarts uint32, env *ocf.Env, cred *credential, logFile string) (procID, error) {
+func startWatcher(ctx context.Context, dir, unit string, base since, env *ocf.Env, cred *credential, logFile string) (procID, error) {
 	r, err := newReport(env)
 	if err != nil {
 		return procID{}, err
@@ -517,7 +714,8 @@ func startWatcher(ctx context.Context, dir, unit string, restarts uint32, env *o
 	}
 	id, err := ocf.StartHelper(ctx, ocf.HelperStart{
 		Agent: name, Name: "watch", Args: []string{env.Instance},
-		Spec:   watchSpec{Dir: dir, Unit: unit, Report: r, Instance: env.Instance, Log: env.Log, Restarts: restarts},
+		Spec: watchSpec{Dir: dir, Unit: unit, Report: r, Instance: env.Instance, Log: env.Log,
+			Restarts: base.Restarts, Invocation: base.Invocation},
 		Env:    henv,
 		Output: out,
 	})
@@ -527,23 +725,103 @@ func startWatcher(ctx context.Context, dir, unit string, restarts uint32, env *o
 	return id, nil
 }
 
-// watchGiveUp is how long the watcher tries to reach systemd again after
-// losing its connection (systemd.Follow): a re-execution takes well under
-// a second. Past it the watcher exits, and monitor says the VNFC runs
-// unwatched (190).
-const watchGiveUp = systemd.DefaultGiveUp
+// watchGiveUp is how long one systemd.Follow tries to reach systemd again
+// after losing its connection: a re-execution takes well under a second.
+// Past it the watcher logs that the VNFC runs unwatched and tries again
+// every watchRetry, for as long as the instance is started: a watcher
+// that gave up for good would leave monitor saying 190 (degraded) until
+// the resource is restarted, long after systemd is back.
+const (
+	watchGiveUp = systemd.DefaultGiveUp
+	watchRetry  = 5 * time.Second
+)
+
+// followOptions are followUnit's means: how to reach systemd and how long
+// to try; the watcher's are Dial, watchGiveUp and watchRetry.
+type followOptions struct {
+	dial   systemd.DialFunc
+	giveUp time.Duration
+	retry  time.Duration
+}
+
+// followLog is where followUnit says what it does: the watcher's log.
+type followLog interface {
+	Infof(format string, args ...any)
+	Errorf(format string, args ...any)
+}
+
+// errUnwanted ends followUnit when the instance was stopped while the
+// watcher had no connection.
+var errUnwanted = errors.New("the resource was stopped meanwhile")
+
+// followUnit follows the unit across losses of the connection
+// (systemd.Follow) until it finds the run start started ended: it
+// returns that state. ready is called once, with the first state, and
+// its error ends followUnit. When Follow gives up reconnecting, followUnit
+// logs it and tries again every opt.retry for as long as the instance's
+// state (its record) exists; once stop removed it, it returns
+// errUnwanted. The first Follow's error is returned at once: start is
+// waiting for it.
+func followUnit(ctx context.Context, s *watchSpec, opt followOptions, ready func() error, log followLog) (systemd.State, error) {
+	base := since{Restarts: s.Restarts, Invocation: s.Invocation}
+	readied := false
+	var unwatched time.Time // since when, if the last Follow gave up
+	for {
+		f, err := systemd.Follow(ctx, s.Unit, systemd.FollowOptions{Dial: opt.dial, GiveUp: opt.giveUp, Logf: log.Infof})
+		if err != nil && !readied {
+			return systemd.State{}, err
+		}
+		if err == nil {
+			if !unwatched.IsZero() {
+				log.Infof("connected to systemd again after %v unwatched; watching %s", time.Since(unwatched).Round(time.Millisecond), s.Unit)
+				unwatched = time.Time{}
+			}
+			for st := range f.States() {
+				if !readied {
+					if err := ready(); err != nil {
+						return systemd.State{}, err
+					}
+					readied = true
+				}
+				if base.restarted(st) || !st.Active() && st.ActiveState != "activating" {
+					return st, nil
+				}
+			}
+			err = f.Err()
+			if !readied {
+				return systemd.State{}, cmp.Or(err, errors.New("the connection to systemd closed"))
+			}
+		}
+		if ctx.Err() != nil {
+			return systemd.State{}, ctx.Err()
+		}
+		if !exists(filepath.Join(s.Dir, stateFile)) {
+			return systemd.State{}, fmt.Errorf("%w: %v", errUnwanted, err)
+		}
+		if unwatched.IsZero() {
+			// Once per outage: the tries that follow fail the same way.
+			unwatched = time.Now()
+			log.Errorf("%v; the VNFC runs unwatched: its failure is found by the next monitor; trying again every %v", err, opt.retry)
+		}
+		select {
+		case <-ctx.Done():
+			return systemd.State{}, ctx.Err()
+		case <-time.After(opt.retry):
+		}
+	}
+}
 
 // watch is the helper "vnfha-agent --helper vnfc watch INSTANCE", started
 // with the helper protocol: it follows the unit over D-Bus and, the first
-// time it sees it no longer active while armed, reports the failure as the
-// supervisor does (internal/failreport: the controller's IPC,
-// crm_resource --fail as the fallback). A restart by systemd itself
-// (Restart=, seen in NRestarts even when its states pass unseen) is such
-// a failure too. It exits once the unit is down, reported or not (a
-// stop). It follows the unit across daemon-reload and daemon-reexec
-// (systemd.Follow): the latter closes its connection, and it connects
-// again and reads the unit's state anew, so a unit that died meanwhile is
-// reported then. INSTANCE is for ps only.
+// time it sees the run start started end while armed, reports the failure
+// as the supervisor does (internal/failreport: the controller's IPC,
+// crm_resource --fail as the fallback). A new run of the unit (a restart
+// by systemd's Restart=, seen in InvocationID and NRestarts even when its
+// states pass unseen, or by hand) is such a failure too. It exits once
+// the unit is down, reported or not (a stop). It follows the unit across
+// daemon-reload and daemon-reexec (followUnit): the latter closes its
+// connection, and it connects again and reads the unit's state anew, so a
+// unit that died meanwhile is reported then. INSTANCE is for ps only.
 func watch(args []string) int {
 	conn, err := ocf.OpenHelper()
 	if err != nil || len(args) > 1 {
@@ -556,40 +834,36 @@ func watch(args []string) int {
 		return 2
 	}
 	log := newHelperLog("vnfha-vnfc-watcher", s.Log, s.Instance)
-	f, err := systemd.Follow(context.Background(), s.Unit, systemd.FollowOptions{GiveUp: watchGiveUp, Logf: log.Infof})
-	if err != nil {
+	ready := func() error {
+		if err := conn.Ready(); err != nil {
+			return fmt.Errorf("%w: start is gone", err)
+		}
+		return nil
+	}
+	st, err := followUnit(context.Background(), &s,
+		followOptions{dial: systemd.Dial, giveUp: watchGiveUp, retry: watchRetry}, ready, log)
+	switch {
+	case err != nil && !conn.Reported():
 		_ = conn.Fail("%v", err)
 		return 1
-	}
-	for st := range f.States() {
-		if !conn.Reported() {
-			if err := conn.Ready(); err != nil {
-				// Start is gone (killed at its timeout): the stop that
-				// follows stops the unit; nothing here to report.
-				log.Warnf("%v: start is gone", err)
-				return 1
-			}
-		}
-		restarted := st.NRestarts > s.Restarts || st.AutoRestart()
-		if !restarted && (st.Active() || st.ActiveState == "activating") {
-			continue
-		}
-		how := describeUnit(s.Unit, st, s.Restarts)
-		if !take(filepath.Join(s.Dir, armedFile)) {
-			log.Infof("%s: stopped deliberately, or before start finished", how)
-			return 0
-		}
-		log.Errorf("%s", how)
-		e := exitRecord{How: how, At: time.Now()}
-		b, _ := json.Marshal(e)
-		_ = writeFileAtomic(filepath.Join(s.Dir, exitFile), b)
-		s.Report.Tell(log)
+	case errors.Is(err, errUnwanted):
+		log.Infof("%v", err)
 		return 0
-	}
-	if !conn.Reported() {
-		_ = conn.Fail("the connection to systemd closed")
+	case err != nil:
+		// Start is gone (killed at its timeout): the stop that follows
+		// stops the unit; nothing here to report.
+		log.Warnf("%v", err)
 		return 1
 	}
-	log.Errorf("%v; the VNFC runs unwatched: its failure is found by the next monitor, which reports it degraded", f.Err())
-	return 1
+	how := describeUnit(s.Unit, st, since{Restarts: s.Restarts, Invocation: s.Invocation})
+	if !take(filepath.Join(s.Dir, armedFile)) {
+		log.Infof("%s: stopped deliberately, or before start finished", how)
+		return 0
+	}
+	log.Errorf("%s", how)
+	e := exitRecord{How: how, At: time.Now()}
+	b, _ := json.Marshal(e)
+	_ = writeFileAtomic(filepath.Join(s.Dir, exitFile), b)
+	s.Report.Tell(log)
+	return 0
 }

@@ -3,6 +3,7 @@ package vnfc
 import (
 	"bufio"
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/vnfha/vnfha/internal/systemd"
 	"github.com/vnfha/vnfha/internal/testenv"
+	"github.com/vnfha/vnfha/ocf"
 	"github.com/vnfha/vnfha/ocf/ocftest"
 )
 
@@ -103,5 +105,15 @@ func TestSystemdAbsentIsQuick(t *testing.T) {
 	}
 	if took > systemd.RetryWindow/2 {
 		t.Errorf("status took %v: it waited for a systemd that is not coming", took)
+	}
+	// validate-all and start: systemd is not installed here, as far as
+	// the VNFC is concerned (5: Pacemaker tries another node), not a
+	// failure to retry here (1).
+	for _, c := range []*config{{backend: backendSystemd, unit: "vnfc-x.service"}, {backend: backendSystemd, argv: []string{"x"}}} {
+		err := validateSystemd(ctx, c)
+		var oe *ocf.Error
+		if !errors.As(err, &oe) || oe.Code != ocf.ErrNotInstalled || !strings.Contains(err.Error(), "systemd is not running on this node") {
+			t.Errorf("validate %+v: %v; want 5, systemd is not running", c, err)
+		}
 	}
 }

@@ -47,8 +47,9 @@ func boot(t *testing.T) *booted {
 	return &booted{t: t, sys: sys, agent: agent, log: filepath.Join(dir, "vnfc.log"), params: map[string]string{}, timeout: 20000}
 }
 
-// run runs one action of the agent inside the booted system.
-func (b *booted) run(action string) (ocf.Code, string) {
+// command is one action of the agent inside the booted system, as run
+// runs it.
+func (b *booted) command(action string) *exec.Cmd {
 	argv := []string{"nsenter", "-t", fmt.Sprint(b.sys.PID), "-a", "env", "-i",
 		"PATH=" + searchPath, "OCF_ROOT=/usr/lib/ocf", "OCF_RESOURCE_INSTANCE=sig", "HA_RSCTMP=/run/resource-agents",
 		"OCF_RESKEY_CRM_meta_on_node=node1", fmt.Sprintf("OCF_RESKEY_CRM_meta_timeout=%d", b.timeout), "OCF_RESKEY_backend=systemd",
@@ -56,7 +57,12 @@ func (b *booted) run(action string) (ocf.Code, string) {
 	for k, v := range b.params {
 		argv = append(argv, "OCF_RESKEY_"+k+"="+v)
 	}
-	cmd := exec.Command(argv[0], append(argv[1:], b.agent, action)...)
+	return exec.Command(argv[0], append(argv[1:], b.agent, action)...)
+}
+
+// run runs one action of the agent inside the booted system.
+func (b *booted) run(action string) (ocf.Code, string) {
+	cmd := b.command(action)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	err := cmd.Run()

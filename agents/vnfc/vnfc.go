@@ -143,10 +143,12 @@ var Agent = ocf.MustNew(ocf.Agent{
 		{
 			Name: "unit", Type: ocf.String,
 			ShortDesc: "systemd unit",
-			LongDesc: "With backend=systemd: the unit to start, e.g. vnfc-sig.service. When command is also set, a transient " +
-				"service of that name runs command; when unit is empty, the transient unit is named after the resource. " +
-				"A unit whose Restart= is not no runs with Restart=no while the cluster runs it (a runtime drop-in that stop " +
-				"removes, as Pacemaker's systemd class does), so that systemd never restarts it behind Pacemaker's back.",
+			LongDesc: "With backend=systemd: the service to start, e.g. vnfc-sig.service (an alias or a template's instance " +
+				"works; a target, a slice, the cluster stack's own units and systemd-* are refused: see the notes). When command is " +
+				"also set, a transient service of that name runs command; when unit is empty, the transient unit is named after " +
+				"the resource. A unit whose Restart= is not no, or that has a RestartForceExitStatus=, runs with Restart=no while " +
+				"the cluster runs it (a runtime drop-in that stop removes, as Pacemaker's systemd class does), so that systemd " +
+				"never restarts it behind Pacemaker's back; a restart by anyone but the cluster is a failure.",
 		},
 		{
 			Name: "promote_command", Type: ocf.String,
@@ -204,19 +206,21 @@ var Agent = ocf.MustNew(ocf.Agent{
 		{Code: ocf.ErrGeneric, When: "start: the VNFC could not be executed, exited within settle_time (\"the VNFC exited with status N during start\"), " +
 			"left no valid pid file, or was not healthy within the start timeout, or its unit was still activating at the start timeout " +
 			"(\"unit U is still activating (start-pre) at the start timeout\"); what it started is stopped. monitor: the VNFC exited " +
-			"(how, when, its pid), systemd restarted its unit by itself, it failed its health check, or a start did not finish. " +
+			"(how, when, its pid), its unit was started anew (by systemd's Restart= or by hand), it failed its health check, or a start did not finish. " +
 			"promote, demote: a role hook failed. " +
 			"stop: a process of the VNFC, or of its unit, survived SIGKILL (only one stuck in the kernel does; the node is then fenced)."},
 		{Code: ocf.ErrNotInstalled, When: "validate-all, start, promote: the command's program, workdir, the log_file's directory, a hook's or an exec " +
 			"check's program, tls_ca_file, or crm_resource (fast_fail) is missing on this node, or the VNFC's user cannot reach the program, workdir, " +
-			"a hook's or check's program, or the log file (the reason names the directory in the way). Pacemaker bans the resource from this node only."},
+			"a hook's or check's program, or the log file (the reason names the directory in the way); with backend=systemd, the unit is not found, " +
+			"masked or does not load here, or the node is not booted with systemd. Pacemaker bans the resource from this node only."},
 		{Code: ocf.ErrNotConfigured, When: "validate-all, start, promote and monitor (probes too): a parameter does not parse or is out of range, " +
-			"or the resource name is not one file name. validate-all, start and promote only: an unknown user or group, ids that do not " +
+			"or the resource name is not one file name, or unit is no service or the cluster's own. validate-all, start and promote only: an unknown user or group, ids that do not " +
 			"parse, log_file or pidfile naming a directory, fifo, device or symbolic link, tls_ca_file without a certificate. See the notes."},
 		{Code: ocf.NotRunning, When: "monitor: nothing of the VNFC runs here (also for a configuration that could not start here). " +
 			"demote: the instance is stopped."},
 		{Code: ocf.FailedPromoted, When: "The promoted instance exited or failed its health check."},
-		{Code: ocf.Degraded, When: "The VNFC runs and is healthy, but its supervisor is gone (killed), so an exit would only be found by the next monitor. 191 when promoted."},
+		{Code: ocf.Degraded, When: "The VNFC runs and is healthy, but its supervisor is gone (killed), so an exit would only be found by the next monitor; " +
+			"or its unit runs but the cluster did not start it here (systemctl start by hand): not watched, its own Restart= applies. 191 when promoted."},
 	},
 	Notes:   notes,
 	Helpers: map[string]ocf.HelperFunc{"supervise": supervise, "watch": watch},
@@ -254,9 +258,15 @@ func check(req *ocf.Request) error {
 
 // validate runs in validate-all, start and promote, after check: what
 // the configuration names on this node (resolve).
-func validate(_ context.Context, req *ocf.Request) error {
-	_, err := configOf(req)
-	return err
+func validate(ctx context.Context, req *ocf.Request) error {
+	c, err := configOf(req)
+	if err != nil {
+		return err
+	}
+	if c.backend == backendSystemd {
+		return validateSystemd(ctx, c)
+	}
+	return nil
 }
 
 // backendOf picks the backend of the instance: the one its start used,
@@ -288,8 +298,11 @@ func start(ctx context.Context, req *ocf.Request) error {
 	}
 	switch st.state {
 	case running:
-		req.Log.Debug("already running")
-		return setScore(ctx, req, scoreUnpromoted)
+		if !st.foreign {
+			req.Log.Debug("already running")
+			return setScore(ctx, req, scoreUnpromoted)
+		}
+		req.Log.Infof("taking over: %s", st.reason)
 	case failed:
 		req.Log.Infof("cleaning up before start: %s", st.reason)
 		if err := b.stop(ctx, c, req.Log); err != nil {
@@ -472,7 +485,11 @@ func monitor(ctx context.Context, req *ocf.Request) error {
 		if promoted {
 			code = ocf.DegradedPromoted
 		}
-		return ocf.Errorf(code, "the VNFC runs, but its supervisor is gone: an exit will be found by the next monitor, not at once; restart the resource to supervise it again")
+		reason := "the VNFC runs, but its supervisor is gone: an exit will be found by the next monitor, not at once; restart the resource to supervise it again"
+		if st.reason != "" {
+			reason = st.reason
+		}
+		return ocf.Errorf(code, "%s", reason)
 	}
 	if promoted {
 		return ocf.RunningPromoted

@@ -31,7 +31,10 @@ func cgroupProcs(t *testing.T, s *systemdtest.System, unit string) []string {
 // start stuck in ExecStartPre= and one stuck in Type=notify, each with a
 // TimeoutStopSec= of an hour, so that only StopWithin's SIGKILL ends them
 // within the test's time. A unit that stops by itself within the grace
-// is not killed.
+// is not killed. A unit whose stop systemd refuses (RefuseManualStop=yes)
+// and the processes systemd leaves in a stopped unit's cgroup
+// (KillMode=process, none) are ended too: by KillSignal= within the
+// grace, else by SIGKILL.
 func TestStopWithin(t *testing.T) {
 	const ignoreTerm = `/bin/sh -c "trap '' TERM; while :; do sleep 0.1; done"`
 	tests := []struct {
@@ -41,17 +44,32 @@ func TestStopWithin(t *testing.T) {
 		startWait  time.Duration
 		wantActive string // before the stop
 		wantKilled bool
+		// wantRefused: systemd refuses the stop job; wantLeftovers:
+		// processes it leaves in the cgroup of the stopped unit.
+		wantRefused   bool
+		wantLeftovers bool
 	}{
 		{"ExecStop hangs", "[Service]\nType=exec\nExecStart=/bin/sleep 1000\nExecStop=/bin/sleep 1000\nTimeoutStopSec=1h\n",
-			opTimeout, "active", true},
+			opTimeout, "active", true, false, false},
 		{"SIGTERM ignored", "[Service]\nType=exec\nExecStart=" + ignoreTerm + "\nTimeoutStopSec=1h\n",
-			opTimeout, "active", true},
+			opTimeout, "active", true, false, false},
 		{"stuck in ExecStartPre", "[Service]\nType=exec\nExecStartPre=" + ignoreTerm + "\nExecStart=/bin/sleep 1000\nTimeoutStartSec=1h\nTimeoutStopSec=1h\n",
-			200 * time.Millisecond, "activating", true},
+			200 * time.Millisecond, "activating", true, false, false},
 		{"Type=notify, never ready", "[Service]\nType=notify\nExecStart=" + ignoreTerm + "\nTimeoutStartSec=1h\nTimeoutStopSec=1h\n",
-			200 * time.Millisecond, "activating", true},
+			200 * time.Millisecond, "activating", true, false, false},
 		{"stops by itself", "[Service]\nType=exec\nExecStart=/bin/sleep 1000\n",
-			opTimeout, "active", false},
+			opTimeout, "active", false, false, false},
+		// systemd refuses to stop it: its processes get KillSignal=
+		// (SIGTERM here), and end.
+		{"RefuseManualStop=yes", "[Unit]\nRefuseManualStop=yes\n[Service]\nType=exec\nExecStart=/bin/sleep 1000\n",
+			opTimeout, "active", false, true, false},
+		{"RefuseManualStop=yes, SIGTERM ignored", "[Unit]\nRefuseManualStop=yes\n[Service]\nType=exec\nExecStart=" + ignoreTerm + "\n",
+			opTimeout, "active", true, true, false},
+		// systemd stops the unit and leaves processes in its cgroup.
+		{"KillMode=process", "[Service]\nType=exec\nKillMode=process\nExecStart=/bin/sh -c '/bin/sleep 1001 & exec /bin/sleep 1000'\n",
+			opTimeout, "active", false, false, true},
+		{"KillMode=none, SIGTERM ignored", "[Service]\nType=exec\nKillMode=none\nExecStart=" + ignoreTerm + "\n",
+			opTimeout, "active", true, false, true},
 	}
 	eachTransport(t, func(t *testing.T, s *systemdtest.System, c *Conn, prefix string) {
 		for i, tt := range tests {
@@ -70,10 +88,10 @@ func TestStopWithin(t *testing.T) {
 					t.Fatalf("before stop: %+v, processes %v; want %s, with processes", st, cgroupProcs(t, s, unit), tt.wantActive)
 				}
 				t0 := time.Now()
-				killed, err := c.StopWithin(ctx, unit, 300*time.Millisecond)
-				t.Logf("StopWithin: killed %v, %v, after %v", killed, err, time.Since(t0))
-				if err != nil || killed != tt.wantKilled {
-					t.Fatalf("StopWithin: killed %v, %v; want killed %v", killed, err, tt.wantKilled)
+				got, err := c.StopWithin(ctx, unit, 300*time.Millisecond)
+				t.Logf("StopWithin: %+v, %v, after %v", got, err, time.Since(t0))
+				if err != nil || got.Killed != tt.wantKilled || (got.Refused != nil) != tt.wantRefused || (got.Leftovers > 0) != tt.wantLeftovers {
+					t.Fatalf("StopWithin: %+v, %v; want killed %v, refused %v, leftovers %v", got, err, tt.wantKilled, tt.wantRefused, tt.wantLeftovers)
 				}
 				if st := mustState(t, c, unit); !st.Down() {
 					t.Errorf("after StopWithin: %+v, want inactive or failed", st)
@@ -87,8 +105,8 @@ func TestStopWithin(t *testing.T) {
 			})
 		}
 		// A unit that does not exist is stopped.
-		if killed, err := c.StopWithin(ctxT(t), prefix+"never.service", time.Second); err != nil || killed {
-			t.Errorf("StopWithin of a unit that does not exist: %v, %v", killed, err)
+		if got, err := c.StopWithin(ctxT(t), prefix+"never.service", time.Second); err != nil || got != (Stopped{}) {
+			t.Errorf("StopWithin of a unit that does not exist: %+v, %v", got, err)
 		}
 	})
 }

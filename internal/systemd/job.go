@@ -33,10 +33,10 @@ type jobEvent struct {
 	result string
 }
 
-// jobWaiter collects the JobRemoved signals of one unit while a job of
-// that unit is being queued and run.
+// jobWaiter collects the JobRemoved signals while a job is being queued
+// and run; the job's path, known once the call that queues it returns,
+// picks its own among them.
 type jobWaiter struct {
-	unit   string
 	events []jobEvent // guarded by Conn.mu
 	poke   chan struct{}
 }
@@ -106,7 +106,7 @@ func (c *Conn) runJobWait(ctx, wait context.Context, unit, method string, args .
 	if err := c.subscribe(ctx); err != nil {
 		return err
 	}
-	w := &jobWaiter{unit: unit, poke: make(chan struct{}, 1)}
+	w := &jobWaiter{poke: make(chan struct{}, 1)}
 	c.mu.Lock()
 	c.jobs[w] = struct{}{}
 	c.mu.Unlock()

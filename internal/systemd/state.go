@@ -2,6 +2,7 @@ package systemd
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 
 	"github.com/godbus/dbus/v5"
@@ -11,6 +12,11 @@ import (
 // org.freedesktop.systemd1.Unit, and of .Service for a service, that tell
 // whether it runs and how it ended.
 type State struct {
+	// ID is the unit's own name (its Id property): the name asked for,
+	// or, for an alias (a symbolic link to another unit file), the name
+	// of the unit it stands for. systemd signals changes under this name
+	// only, and reads drop-ins from ID.d for certain.
+	ID string
 	// LoadState is loaded, not-found, bad-setting, error, masked, ...
 	// A unit that exists nowhere is "not-found", not an error.
 	LoadState string
@@ -48,6 +54,19 @@ type State struct {
 	// behind its caller's back shows here even when the state it passed
 	// through (activating, auto-restart) was too short to be seen.
 	NRestarts uint32
+	// RestartForced is set when the service has a RestartForceExitStatus=
+	// list: those exit statuses and signals make systemd restart it
+	// whatever its Restart= says.
+	RestartForced bool
+	// KillSignal is the signal systemd stops the service with
+	// (KillSignal=); 0 for a unit type that has none.
+	KillSignal int32
+	// InvocationID identifies the unit's current (or last) run, in hex:
+	// systemd draws a new one each time it starts the unit, by a job or
+	// by itself (Restart=), and keeps it across daemon-reload and
+	// daemon-reexec. A different InvocationID means the unit was started
+	// anew, whoever did it. Empty if the unit never ran.
+	InvocationID string
 }
 
 // Active reports whether the unit is up: active, or reloading.
@@ -102,7 +121,26 @@ func (c *Conn) state(ctx context.Context, unit string) (State, error) {
 		Type:           prop[string](p, "Type"),
 		Restart:        prop[string](p, "Restart"),
 		NRestarts:      prop[uint32](p, "NRestarts"),
+		RestartForced:  restartForced(p["RestartForceExitStatus"]),
+		KillSignal:     prop[int32](p, "KillSignal"),
+		InvocationID:   hex.EncodeToString(prop[[]byte](p, "InvocationID")),
+		ID:             prop[string](p, "Id"),
 	}, nil
+}
+
+// restartForced reports whether a RestartForceExitStatus property, a
+// struct of two arrays (exit statuses, signals), lists anything.
+func restartForced(v dbus.Variant) bool {
+	fields, ok := v.Value().([]any)
+	if !ok {
+		return false
+	}
+	for _, f := range fields {
+		if l, ok := f.([]int32); ok && len(l) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // prop is a property's value, or T's zero value if it is missing or of

@@ -199,12 +199,13 @@ func (c *Conn) dispatch() {
 			if s.Path != managerPath || dbus.Store(s.Body, &ev.id, &ev.job, &ev.unit, &ev.result) != nil {
 				continue
 			}
+			// Every waiter gets every job's end and picks its own by the
+			// job's path: JobRemoved names the unit by its own name,
+			// which is not the one asked for when that is an alias.
 			c.mu.Lock()
 			for w := range c.jobs {
-				if w.unit == ev.unit {
-					w.events = append(w.events, ev)
-					poke(w.poke)
-				}
+				w.events = append(w.events, ev)
+				poke(w.poke)
 			}
 			c.mu.Unlock()
 		case sigPropertiesChanged:

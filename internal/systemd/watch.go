@@ -19,9 +19,9 @@ type watcher struct {
 const watchRetry = 100 * time.Millisecond
 
 // Watch follows a unit: the channel gets the unit's state at once, then
-// again whenever its ActiveState, SubState or NRestarts changes (the last
-// so that a restart by systemd is seen even when the states it passed
-// through were too short to read), until ctx ends or the connection
+// again whenever its ActiveState, SubState, NRestarts or InvocationID
+// changes (the last two so that a restart is seen even when the states it
+// passed through were too short to read), until ctx ends or the connection
 // closes, when it is closed (ctx.Err() is nil in the second case). It
 // follows systemd's PropertiesChanged signals on the unit's object and
 // reads the whole state anew on each, so close changes may be coalesced:
@@ -35,7 +35,13 @@ func (c *Conn) Watch(ctx context.Context, unit string) (<-chan State, error) {
 	if err := c.subscribe(ctx); err != nil {
 		return nil, fmt.Errorf("watch unit %s: %w", unit, err)
 	}
-	w := &watcher{path: unitPath(unit), poke: make(chan struct{}, 1)}
+	// systemd signals a unit's changes under its own name only: an
+	// alias's object path answers calls, but never gets a signal.
+	path, err := c.loadUnit(ctx, unit)
+	if err != nil {
+		return nil, fmt.Errorf("watch unit %s: %w", unit, err)
+	}
+	w := &watcher{path: path, poke: make(chan struct{}, 1)}
 	match := []dbus.MatchOption{
 		dbus.WithMatchSender(destination),
 		dbus.WithMatchObjectPath(w.path),
@@ -83,7 +89,8 @@ func (c *Conn) Watch(ctx context.Context, unit string) (<-chan State, error) {
 					return
 				}
 			}
-			if !first && st.ActiveState == last.ActiveState && st.SubState == last.SubState && st.NRestarts == last.NRestarts {
+			if !first && st.ActiveState == last.ActiveState && st.SubState == last.SubState &&
+				st.NRestarts == last.NRestarts && st.InvocationID == last.InvocationID {
 				continue
 			}
 			first, last = false, st
@@ -116,4 +123,15 @@ func (c *Conn) unwatch(w *watcher, match []dbus.MatchOption) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	_ = c.bus.RemoveMatchSignalContext(ctx, match...)
+}
+
+// loadUnit returns the object path of a unit under its own name
+// (LoadUnit), loading it if need be: for an alias, the path of the unit it
+// stands for.
+func (c *Conn) loadUnit(ctx context.Context, unit string) (dbus.ObjectPath, error) {
+	var path dbus.ObjectPath
+	if err := c.manager().CallWithContext(ctx, managerIface+".LoadUnit", 0, unit).Store(&path); err != nil {
+		return "", fmt.Errorf("load unit: %w", err)
+	}
+	return path, nil
 }

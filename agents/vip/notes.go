@@ -190,6 +190,8 @@ fails. Lost means what the next monitor would report, and nothing else:
 |---|---|---|
 | the address removed (ip addr del, another tool, an IPv6 address flushed by ip link set down) | yes | 7 |
 | its link deleted, or moved to another namespace | yes | 7 |
+| its link renamed, with nic set (a link is renamed only while down) | yes: the address is not on nic | 1 |
+| its link renamed, nic not set | no: the link's index keeps the address this resource's | 0 |
 | its network namespace deleted (ip netns del, a container's runtime), or made again under its name | yes, and the announcer ends even when not armed or with fast_fail=false, so that the old namespace and its links go | 7 |
 | IFA_F_DADFAILED on it (nodad=false: the kernel's duplicate address detection runs again when the link comes back up with the address kept) | yes | 1 |
 | its link administratively down, or without carrier, with check_link=true | yes | 1 |

@@ -160,6 +160,15 @@ func stopAnnouncer(ctx context.Context, rscTmp, instance string) error {
 	if noFile(err) {
 		return nil
 	}
+	if errors.Is(err, errNotPidFile) {
+		// Not written by an announcer (durable.WriteFile renames a
+		// regular file into place), so it names none; stop must not
+		// fail for it. An empty directory goes too; anything else
+		// stays for an operator, and a start then fails to write its
+		// pid file there, saying why.
+		_ = os.Remove(path)
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("read announcer pid file: %w", err)
 	}
@@ -183,8 +192,12 @@ func stopAnnouncer(ctx context.Context, rscTmp, instance string) error {
 // the address's traffic back to a node that no longer holds it.
 func stopLegacyAnnouncer(ctx context.Context, rscTmp string, ip netip.Addr) error {
 	path := legacyPidFile(rscTmp, ip)
-	b, err := os.ReadFile(path)
+	b, err := readSmall(path)
 	if noFile(err) {
+		return nil
+	}
+	if errors.Is(err, errNotPidFile) {
+		_ = os.Remove(path) // as in stopAnnouncer
 		return nil
 	}
 	if err != nil {
@@ -207,17 +220,25 @@ func stopLegacyAnnouncer(ctx context.Context, rscTmp string, ip netip.Addr) erro
 // under 64 bytes.
 const maxPidFile = 256
 
+// errNotPidFile marks a pid file path that holds no regular file: a
+// symbolic link, a fifo, a directory.
+var errNotPidFile = errors.New("not a regular file")
+
 // readSmall reads a file of the agent's own, at most maxPidFile bytes,
 // without following a symbolic link or blocking on a fifo: monitor and stop
-// read the announcer's pid file, and neither may hang on what sits there.
+// read the announcer's pid file, and neither may hang on what sits there
+// (the agent before this one blocked on a fifo there).
 func readSmall(path string) ([]byte, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW|syscall.O_NOCTTY, 0)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, fmt.Errorf("%s: a symbolic link: %w", path, errNotPidFile)
+	}
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
 	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
+		return nil, fmt.Errorf("%s: %w", path, errNotPidFile)
 	}
 	return io.ReadAll(io.LimitReader(f, maxPidFile))
 }

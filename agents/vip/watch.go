@@ -537,7 +537,7 @@ func runAnnouncer(args []string) int {
 	}
 	defer func() {
 		// Leave no stale pid file, but never remove a newer announcer's.
-		if b, err := os.ReadFile(s.PidFile); err == nil {
+		if b, err := readSmall(s.PidFile); err == nil {
 			var id procid.ID
 			if json.Unmarshal(b, &id) == nil && id == self {
 				os.Remove(s.PidFile)

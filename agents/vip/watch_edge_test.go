@@ -629,3 +629,48 @@ func TestCloneInstancesOneNode(t *testing.T) {
 		t.Errorf("stop vip:0 = %v: %s", code, reason)
 	}
 }
+
+// TestStopJunkPidFile: what sits at the announcer's pid file is no pid
+// file start wrote (those are regular files, renamed into place): a fifo,
+// a symbolic link, a directory. Stop, and monitor, must neither hang on
+// it, follow it, nor fail for it: a failed stop fences the node.
+func TestStopJunkPidFile(t *testing.T) {
+	ip := vipOf("IPv4")
+	params := map[string]string{"ip": ip.String(), "arp_count": "1"}
+	for _, tt := range []struct {
+		name string
+		make func(path string) error
+	}{
+		{"fifo", func(p string) error { return unix.Mkfifo(p, 0o600) }},
+		{"symlink", func(p string) error { return os.Symlink("/etc/passwd", p) }},
+		{"directory", func(p string) error { return os.Mkdir(p, 0o700) }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.mustRun(t, ocf.ActionStart, params, ocf.Success)
+			f.killAnnouncers(t)
+			path := pidFile(f.rscTmp, "vip-test")
+			os.Remove(path)
+			if err := tt.make(path); err != nil {
+				t.Fatal(err)
+			}
+			// The older agents' pid file, keyed by the address.
+			if err := tt.make(legacyPidFile(f.rscTmp, ip)); err != nil {
+				t.Fatal(err)
+			}
+			code, reason := f.runEnv(t, ocf.ActionMonitor, false, hostileCase{params: params})
+			if code != ocf.Degraded {
+				t.Errorf("monitor = %v (%s), want degraded: no announcer runs", code, reason)
+			}
+			if code, reason := f.runEnv(t, ocf.ActionStop, false, hostileCase{params: params}); code != ocf.Success {
+				t.Errorf("stop = %v: %s", code, reason)
+			}
+			if got := addrsOn(t, f.A, ip); len(got) != 0 {
+				t.Errorf("stop left %s: %v", ip, got)
+			}
+			if _, err := os.Stat("/etc/passwd"); err != nil {
+				t.Errorf("/etc/passwd: %v", err)
+			}
+		})
+	}
+}

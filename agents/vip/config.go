@@ -37,6 +37,12 @@ type config struct {
 	fastFail bool
 }
 
+// announcer reports whether start leaves an announcer running until stop:
+// there is something for it to do (watch, announce or refresh).
+func (c *config) announcer() bool {
+	return c.fastFail || c.arpCount > 0 || c.arpRefresh > 0
+}
+
 // lifetime is preferred_lft: seconds, or forever.
 type lifetime struct {
 	forever bool
@@ -122,7 +128,9 @@ func parseConfig(p ocf.Params) (*config, error) {
 		return nil, ocf.NotConfigured("conflict_wait %s is out of range (0, 10s]", c.conflictWait)
 	}
 	if c.arpRefresh != 0 && (c.arpRefresh < minArpRefresh || c.arpRefresh > maxArpRefresh) {
-		return nil, ocf.NotConfigured("arp_refresh %s is out of range: 0 (off) or %s to %s", c.arpRefresh, minArpRefresh, maxArpRefresh)
+		// Said as parsed, with the rule that explains "30000" becoming
+		// 8h20m0s.
+		return nil, ocf.NotConfigured("arp_refresh %s is out of range: 0 (off) or 1s to 1h; a bare number is seconds", c.arpRefresh)
 	}
 	return c, nil
 }

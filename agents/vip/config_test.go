@@ -52,8 +52,8 @@ func TestParseConfig(t *testing.T) {
 		{"modes", map[string]string{"ip": "198.18.0.100", "arp_mode": "reply"}, func(c *config) bool { return c.arpMode == neigh.ModeReply }, 0, ""},
 		{"label", map[string]string{"ip": "198.18.0.100", "label": "vip"}, func(c *config) bool { return c.label == "vip" }, 0, ""},
 
-		{"arp_refresh a flood", map[string]string{"ip": "198.18.0.100", "arp_refresh": "500ms"}, nil, ocf.ErrNotConfigured, "arp_refresh 500ms is out of range: 0 (off) or 1s to 1h0m0s"},
-		{"arp_refresh meant as ms", map[string]string{"ip": "198.18.0.100", "arp_refresh": "30000"}, nil, ocf.ErrNotConfigured, "arp_refresh 8h20m0s is out of range"},
+		{"arp_refresh a flood", map[string]string{"ip": "198.18.0.100", "arp_refresh": "500ms"}, nil, ocf.ErrNotConfigured, "arp_refresh 500ms is out of range: 0 (off) or 1s to 1h; a bare number is seconds"},
+		{"arp_refresh meant as ms", map[string]string{"ip": "198.18.0.100", "arp_refresh": "30000"}, nil, ocf.ErrNotConfigured, "arp_refresh 8h20m0s is out of range: 0 (off) or 1s to 1h; a bare number is seconds"},
 		{"arp_refresh over an hour", map[string]string{"ip": "198.18.0.100", "arp_refresh": "61min"}, nil, ocf.ErrNotConfigured, "arp_refresh 1h1m0s is out of range"},
 		{"not an address", map[string]string{"ip": "198.18.0"}, nil, ocf.ErrNotConfigured, "not an IPv4 or IPv6 address"},
 		{"hostname", map[string]string{"ip": "vip.example"}, nil, ocf.ErrNotConfigured, "not an IPv4 or IPv6 address"},

@@ -196,6 +196,11 @@ func TestHostileParameters(t *testing.T) {
 		{name: "arp_refresh negative", params: with("arp_refresh", "-1s"), want: invalid, reason: "arp_refresh"},
 		{name: "fast_fail not a boolean", params: with("fast_fail", "maybe"), want: invalid, reason: "fast_fail"},
 		{name: "arp_refresh and no fast_fail", params: with("arp_refresh", "1s", "fast_fail", "false"), want: fine},
+		{name: "arp_refresh a fraction", params: with("arp_refresh", "0.5s"), want: invalid, reason: "arp_refresh"},
+		{name: "arp_refresh two units", params: with("arp_refresh", "1h1s"), want: invalid, reason: "arp_refresh"},
+		{name: "arp_refresh overflowing", params: with("arp_refresh", "99999999999999999h"), want: invalid, reason: "overflows"},
+		{name: "arp_refresh an hour in seconds", params: with("arp_refresh", "3600"), want: fine},
+		{name: "arp_refresh a second over", params: with("arp_refresh", "3601"), want: invalid, reason: "arp_refresh 1h0m1s is out of range"},
 		{name: "check_link not a boolean", params: with("check_link", "maybe"), want: invalid, reason: "check_link"},
 		{name: "nodad not a boolean", params: with("nodad", "2"), want: invalid, reason: "nodad"},
 

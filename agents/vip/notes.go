@@ -108,7 +108,17 @@ different network namespaces keep one each. The file holds the
 announcer's pid and start time; stop signals only the process it names,
 and also ends an announcer left by an older agent under its old name
 (` + "`vnfha-vip-<ip>.announcer`" + `), whose file all resources with that
-address shared.
+address shared. Stop kills the announcer's whole process group: a report
+of a loss still on its way through crm_resource ends with it, instead of
+landing after stop (or after a start over the address) as a failure of a
+resource that is no longer there.
+
+**Upgrading from the agent before the watch** (issue 10) while addresses
+are held: their announcers ended after their burst, and their records do
+not say that one should run, so stop, monitor (0) and start are right,
+but such an address is not watched (no fast_fail, no arp_refresh, no
+burst when the link comes back) until it is started again: restart or
+move the resource when convenient.
 
 ### Running on OpenStack and other clouds
 
@@ -128,9 +138,13 @@ VM may send drops exactly that, unless it is told the address may move:
   with IPv6, add the IPv6 address as well). Reserve the address too, so
   that Neutron never gives it to an instance: create a port that holds it
   and attach it to nothing (` + "`openstack port create --network <net> --fixed-ip ip-address=198.18.0.100 vip-reserved`" + `).
-  Turning port security off on the nodes' ports works as well, but also
-  drops their security groups. With OVN, the allowed address pair must be
-  the address itself (/32 or /128), not a range.
+  Turning port security off on the nodes' ports works as well, but Neutron
+  refuses it while the port has security groups: they must go first
+  (` + "`openstack port set --no-security-group --disable-port-security <port>`" + `),
+  and the port is then not filtered at all. With OVN, the allowed address
+  pair must be the address itself (/32 or /128), not a range: OVN then makes
+  the reserved port a virtual port and learns which node holds the address
+  from the node's announcements; with a range it forwards nothing to it.
 - **Hypervisor filters.** libvirt's ` + "`clean-traffic`" + ` network filter
   (and Proxmox's firewall with "IP filter" on) drops what does not come
   from the VM's known addresses: add the virtual IP to the filter's IP
@@ -176,6 +190,9 @@ fails. Lost means what the next monitor would report, and nothing else:
 |---|---|---|
 | the address removed (ip addr del, another tool, an IPv6 address flushed by ip link set down) | yes | 7 |
 | its link deleted, or moved to another namespace | yes | 7 |
+| its link renamed, with nic set (a link is renamed only while down) | yes: the address is not on nic | 1 |
+| its link renamed, nic not set | no: the link's index keeps the address this resource's | 0 |
+| its network namespace deleted (ip netns del, a container's runtime), or made again under its name | yes, and the announcer ends even when not armed or with fast_fail=false, so that the old namespace and its links go | 7 |
 | IFA_F_DADFAILED on it (nodad=false: the kernel's duplicate address detection runs again when the link comes back up with the address kept) | yes | 1 |
 | its link administratively down, or without carrier, with check_link=true | yes | 1 |
 | the same with check_link=false | no: announced again when the link is back | 0 |
@@ -210,19 +227,38 @@ link and the address (two netlink requests) and decides on what holds. A
 loss that has healed by then (an address removed and added back, a carrier
 flap shorter than the kernel's link-state delay of up to a second) is not
 reported; the link coming back is still announced (the event said it was
-down). The announcer stays in the node's network namespace, where the
-controller's IPC is; only its netlink and packet sockets are opened in the
-resource's namespace, which start hands it as a file. While it runs it
-keeps that namespace alive: a namespace deleted under a held address
-(ip netns del) lives on, with its links, until the monitor finds the name
-gone (7) and Pacemaker stops the resource.
+down). Events the kernel drops because the announcer's socket is full (a
+flood of link and address events in the namespace: ENOBUFS) hide nothing:
+the announcer reads the whole state again, and counts the link as having
+been away (a burst, if it is up). The announcer stays in the node's
+network namespace, where the controller's IPC is; only its netlink and
+packet sockets are opened in the resource's namespace, which start hands
+it as a file.
 
-**Limits.** The monitor is unchanged and forks nothing: it is the safety
-net, and it does not look for the announcer. An announcer killed by hand
-(or by the OOM killer) is not restarted: the address stays held and
-monitored, and the next start runs a new one. fast_fail needs crm_resource
-on the node: validate-all and start return 5 without it. Set
+Those sockets keep the namespace alive after its name is deleted, with its
+links and the address on them, still answering on a link nobody manages.
+So the announcer also follows the namespace's file (inotify on its
+directory, /run/netns for a name): when the name is deleted or made again
+(another namespace), it reports the loss (fast_fail) and ends, report or
+not, and the old namespace goes with its links. A namespace file that is
+only unmounted, or a /proc/PID/ns/net path whose process exits, makes no
+event: the next monitor finds those (7), and stop ends the announcer.
+
+**Limits.** The monitor is the safety net: it forks nothing and reports
+every loss above by itself. An announcer killed by hand (or by the OOM
+killer) is not restarted: the address stays held and monitored, and
+monitor returns 190 (degraded: "the announcer watching ... is gone"), which
+crm_mon shows under the failed actions and Pacemaker does not recover;
+restart the resource to run a new one. That costs monitor two small reads
+(the announcer's pid file and /proc/PID/stat), no fork. fast_fail needs
+crm_resource on the node: validate-all and start return 5 without it. Set
 fast_fail=false where another tool may remove the address on purpose.
+
+**Cost.** One announcer per held address: a process of 4 threads (it runs
+with GOMAXPROCS=1, and waits on netlink and inotify through the Go
+runtime's poller, not in a blocked thread) with about 1.1 MiB of memory of
+its own; the rest of its resident size (about 8 MiB) is the agent's binary,
+shared with every other announcer and every action Pacemaker runs.
 
 ### Announcements that stay true
 
@@ -241,9 +277,17 @@ address stays held here, and vip announces it again for both:
 - **The link coming back**: when the link that holds the address is up
   with a carrier again (a switch-port flap, a healed partition: the
   neighbours may have learnt another holder meanwhile), a full burst,
-  arp_count rounds arp_interval apart, the first at once. With
+  arp_count rounds arp_interval apart, the first 50 ms after the link
+  reads up (the kernel may report a link running a moment before it lets
+  frames out, and drops what comes before without an error). With
   check_link=true (the default) a link that goes down is a failure and is
   reported first; this matters with check_link=false or fast_fail=false.
 
-Nothing is sent while the link is down or without carrier. arp_count=0
-turns off start's burst and the link's; arp_refresh is separate.`
+Nothing is sent while the link is down or without carrier, nor for an IPv6
+address that the kernel's duplicate address detection is checking again
+(nodad=false: it runs when the link comes back with the address kept) or
+that failed it: an unsolicited advertisement with the override flag would
+point the neighbours at this node while another host may hold the address
+(after a healed partition, say). The burst after the link came back waits
+for detection to pass. arp_count=0 turns off start's burst and the
+link's; arp_refresh is separate.`

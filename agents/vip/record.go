@@ -50,6 +50,11 @@ type record struct {
 	// written before it was recorded. Stop and a later start open it,
 	// and NetnsID tells whether it is still the same namespace.
 	NetnsPath string `json:"netns_path,omitempty"`
+	// Announcer says that start left an announcer that stays until stop
+	// (config.announcer): monitor reports it missing. Records of the
+	// agent before the watch lack it; their announcer ended after its
+	// burst.
+	Announcer bool `json:"announcer,omitempty"`
 }
 
 // nsID is a network namespace's identity: the device and inode of its nsfs

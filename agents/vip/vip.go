@@ -74,7 +74,8 @@ var Agent = ocf.MustNew(ocf.Agent{
 			ShortDesc: "Number of announcements",
 			LongDesc: "How many times to announce the address on start (0 to 100). Each time sends the frames arp_mode selects for IPv4, one neighbour advertisement for IPv6. " +
 				"The same burst is sent again whenever the link that holds the address comes back (up, with a carrier) while the address is held: " +
-				"after a switch-port flap or a healed partition, the neighbours' caches may point elsewhere. 0 sends neither.",
+				"after a switch-port flap or a healed partition, the neighbours' caches may point elsewhere. It starts 50 ms after the link is " +
+				"back, and for an IPv6 address under duplicate address detection (nodad=false) once detection has passed. 0 sends neither.",
 		},
 		{
 			Name: "arp_interval", Type: ocf.Integer, Default: "200",
@@ -127,8 +128,8 @@ var Agent = ocf.MustNew(ocf.Agent{
 			Name: "fast_fail", Type: ocf.Boolean, Default: "true",
 			ShortDesc: "Report a loss of the address to Pacemaker at once",
 			LongDesc: "When true, the helper that runs while the address is held follows the kernel's address and link events and, the " +
-				"moment the address is lost (removed by hand or by another tool, gone with its link, failed duplicate address detection, " +
-				"or with check_link its link down or without carrier), tells the local controller, as crm_resource --fail does, so that " +
+				"moment the address is lost (removed by hand or by another tool, gone with its link or its network namespace, failed duplicate " +
+				"address detection, or with check_link its link down or without carrier), tells the local controller, as crm_resource --fail does, so that " +
 				"recovery starts at once instead of at the next monitor. Pacemaker shows it as a failed asyncmon operation with the reason " +
 				"\"Simulated failure\"; the node's log says what was lost. Stop and start never report their own changes. When false, " +
 				"the next monitor finds the loss. Needs crm_resource on the node (5 from validate-all and start without it).",
@@ -180,6 +181,9 @@ var Agent = ocf.MustNew(ocf.Agent{
 		{Code: ocf.ErrNotConfigured, When: "validate-all, start and monitor (probes too), with the same reason: a parameter is invalid on " +
 			"every node (see the parameters and the notes), network_namespace is an existing file that is no network namespace (and no empty regular file), two " +
 			"interfaces match ip equally well and nic is not set, or OCF_RESOURCE_INSTANCE cannot name a file. Stop still succeeds."},
+		{Code: ocf.Degraded, When: "monitor: the address is held, but the announcer start left (fast_fail, arp_count or arp_refresh) is gone " +
+			"(killed by hand or by the OOM killer): a loss would be found by the next monitor, not at once, and nothing is announced again. " +
+			"Pacemaker shows it and recovers nothing; restart the resource to run a new announcer."},
 		{Code: ocf.NotRunning, When: "monitor: the address is not on any interface, or is there but was not added by this resource " +
 			"(the node's own address, say), or network_namespace does not exist on this node (nothing can run in it)."},
 	},
@@ -427,7 +431,7 @@ func start(ctx context.Context, req *ocf.Request) (err error) {
 	}
 	// The record goes first: an address added and then not recorded (a
 	// crash, a kill at the timeout) would be one stop leaves behind.
-	rec = &record{IP: c.ip, Bits: bits, Link: attrs.Index, LinkNm: attrs.Name, NetnsID: id, NetnsPath: c.netns.path}
+	rec = &record{IP: c.ip, Bits: bits, Link: attrs.Index, LinkNm: attrs.Name, NetnsID: id, NetnsPath: c.netns.path, Announcer: c.announcer()}
 	if err := writeRecord(req.Env.RscTmp, instance, *rec); err != nil {
 		return ocf.Generic("%w", err)
 	}
@@ -539,7 +543,7 @@ func announce(ctx context.Context, req *ocf.Request, c *config, h *host, conn *n
 			return ocf.Generic("announce %s on %s: %w", c.ip, attrs.Name, err)
 		}
 	}
-	if !c.fastFail && c.arpCount == 0 && c.arpRefresh == 0 {
+	if !c.announcer() {
 		return nil // nothing for an announcer to do
 	}
 	f, err := conn.File()
@@ -560,6 +564,7 @@ func announce(ctx context.Context, req *ocf.Request, c *config, h *host, conn *n
 		Count: max(c.arpCount-1, 0), Interval: c.arpInterval, Frames: frames,
 		Burst: c.arpCount, Refresh: c.arpRefresh,
 		IP: c.ip, Bits: bits, Link: attrs.Index, Netns: h.ns.IsOpen(), CheckLink: c.checkLink,
+		NetnsPath: c.netns.path, NetnsName: c.netns.value, Nic: c.nic,
 		Instance: req.Env.Instance, Log: req.Env.Log,
 	}
 	armed := armedFile(req.Env.RscTmp, req.Env.Instance)
@@ -583,7 +588,7 @@ func announce(ctx context.Context, req *ocf.Request, c *config, h *host, conn *n
 		take(armed)
 		return ocf.Generic("%w", err)
 	}
-	if why := st.lost(c.ip, c.checkLink); why != "" {
+	if why := st.lost(c.ip, c.checkLink, c.nic); why != "" {
 		// Whoever takes the file reports; start fails either way.
 		take(armed)
 		return ocf.Generic("%s during start", why)
@@ -706,12 +711,13 @@ func monitor(_ context.Context, req *ocf.Request) error {
 	// "not running" for it, never a failure that Pacemaker would follow
 	// with a stop.
 	var ours []held
+	var rec *record
 	if len(have) > 0 {
 		id, err := h.id()
 		if err != nil {
 			return ocf.Generic("%w", err)
 		}
-		rec, err := readRecord(req.Env.RscTmp, req.Env.Instance)
+		rec, err = readRecord(req.Env.RscTmp, req.Env.Instance)
 		if err != nil {
 			req.Log.Warnf("%v: taken as no record", err)
 		}
@@ -744,6 +750,14 @@ func monitor(_ context.Context, req *ocf.Request) error {
 		if c.checkLink && !a.linkUp() {
 			return ocf.Generic("link %s holding %s is down or has no carrier", a.linkName(), c.ip)
 		}
+	}
+	if rec.Announcer && !announcerAlive(req.Env.RscTmp, req.Env.Instance) {
+		// Killed (by hand, the OOM killer) or ended by a failure of
+		// its own (logged). Nothing restarts it: the address is held
+		// and this monitor still checks it, but a loss waits for the
+		// next one, and no refresh or burst is sent. Degraded: shown,
+		// not recovered.
+		return ocf.Errorf(ocf.Degraded, "the announcer watching %s is gone: a loss waits for the next monitor; restart the resource to watch again", c.ip)
 	}
 	return nil
 }

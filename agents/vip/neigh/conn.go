@@ -119,9 +119,19 @@ func (c *Conn) Send(frames [][]byte) error {
 
 // SendFile sends frames on a socket that File returned, as a child process
 // given it can. The child may as well write(2) each frame itself.
+//
+// Such a socket lives through link flaps: when its link goes down, the
+// kernel leaves ENETDOWN pending on it, which would fail the first frame
+// sent after the link came back. SendFile drops that error first (reading
+// SO_ERROR clears it); a link that is still down fails the send anew.
 func SendFile(f *os.File, frames [][]byte) error {
 	rc, err := f.SyscallConn()
 	if err != nil {
+		return fmt.Errorf("packet socket %s: %w", f.Name(), err)
+	}
+	if err := rc.Control(func(fd uintptr) {
+		_, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_ERROR)
+	}); err != nil {
 		return fmt.Errorf("packet socket %s: %w", f.Name(), err)
 	}
 	return writeFrames(rc, frames)

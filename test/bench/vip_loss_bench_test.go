@@ -233,14 +233,9 @@ func loseOnce(ctx context.Context, l *lab.Lab, s *lossScenario, phase time.Durat
 	}
 	time.Sleep(phase)
 	res.node, res.dc = node, st.Summary.DCName
-	var nodeID string
-	for _, n := range st.Nodes {
-		if n.Name == node {
-			nodeID = n.ID
-		}
-	}
-	if res.dc == "" || nodeID == "" {
-		return res, fmt.Errorf("no DC (%q) or no id for %s (%q)", res.dc, node, nodeID)
+	nodeID, err := nodeIDWithDC(st, node)
+	if err != nil {
+		return res, err
 	}
 	logw, err := newLogWatch(filepath.Join(l.NodeDir(res.dc), "log-pacemaker", "pacemaker.log"))
 	if err != nil {

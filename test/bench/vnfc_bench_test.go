@@ -284,14 +284,9 @@ func failover(ctx context.Context, l *lab.Lab, c *failoverConfig, probe *vipProb
 	// rounds, the kills land at points all over the monitor cycle.
 	time.Sleep(phase)
 	res.from, res.dc = active, st.Summary.DCName
-	var nodeID string
-	for _, n := range st.Nodes {
-		if n.Name == active {
-			nodeID = n.ID
-		}
-	}
-	if res.dc == "" || nodeID == "" {
-		return res, fmt.Errorf("no DC (%q) or no id for %s (%q)", res.dc, active, nodeID)
+	nodeID, err := nodeIDWithDC(st, active)
+	if err != nil {
+		return res, err
 	}
 	netns, err := netnsInode(l, active)
 	if err != nil {
@@ -410,6 +405,17 @@ func (g logged) upper() time.Time {
 
 // isStatusChange reports whether a Pacemaker log line is the CIB manager
 // applying a change (created "++" or modified "+") under a node's status.
+// nodeIDWithDC returns node's id in st, the one the CIB's status section
+// names it by, once st has a DC, whose log the benchmarks read.
+func nodeIDWithDC(st *crmwrap.Status, node string) (string, error) {
+	for _, n := range st.Nodes {
+		if n.Name == node && n.ID != "" && st.Summary.DCName != "" {
+			return n.ID, nil
+		}
+	}
+	return "", fmt.Errorf("no DC (%q) or no id for %s", st.Summary.DCName, node)
+}
+
 func isStatusChange(line, nodeID string) bool {
 	return strings.Contains(line, "(cib_perform_op)") &&
 		(strings.Contains(line, "++ /cib/status/node_state[@id='"+nodeID+"']") ||

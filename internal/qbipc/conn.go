@@ -82,6 +82,11 @@ func (c *Conn) handshake(ctx context.Context, service string, maxMsgSize uint32)
 	if err := connectAbstract(c.fd, service); err != nil {
 		return err
 	}
+	// Before anything is sent, and before any file the server names is
+	// opened: the server must be Pacemaker's (checkServer).
+	if err := checkServer(c.fd); err != nil {
+		return err
+	}
 	// With SO_PASSCRED set on our side before we write, the kernel
 	// attaches our credentials to the request, which the server checks.
 	if err := unix.SetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_PASSCRED, 1); err != nil {

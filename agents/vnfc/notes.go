@@ -158,7 +158,7 @@ crm_resource --cleanup clears it. What one crash of the VNFC adds depends on who
 | found by | adds |
 |---|---|
 | the supervisor's report (fast_fail=true, the default), Pacemaker 2.1.6 and later | 1 |
-| the supervisor's report, Pacemaker 2.1.5 and earlier (CRM feature set below 3.17) | 2, or 1 (10 of 36 reports in the lab) |
+| the supervisor's report, Pacemaker 2.1.5 and earlier (CRM feature set below 3.17.4) | 2, or 1 (10 of 36 reports in the lab) |
 | a recurring monitor: fast_fail=false, a failed health check | 1 |
 | a failed start | INFINITY: the node is left at once |
 

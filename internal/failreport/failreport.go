@@ -145,21 +145,46 @@ func riseNote(lo, hi int) string {
 // update_failcount): 2 per report, or 1 when the attribute manager expands
 // the second increment before its own broadcast of the first has come
 // back to it (attrd_client_update: both read the old value). Pacemaker
-// 2.1.6 (feature set 3.17.4, the first release above 3.16) sends one
-// increment per update (commit a457eb83fe, "Don't double-increment
-// failcount for simulated failures").
+// 2.1.6 (feature set 3.17.4) sends one increment per update (commit
+// a457eb83fe, "Don't double-increment failcount for simulated
+// failures"). That commit came in while the development feature set was
+// 3.17.0, and the first feature set of a tree that holds it is 3.17.3, so
+// anything below 3.17.4, the first release's, may count twice.
+//
+// A feature set is two or three numbers ("3.16.1", "3.2"), digits only.
 func FailCountRise(featureSet string) (lo, hi int) {
-	major, rest, ok := strings.Cut(featureSet, ".")
-	minor, _, _ := strings.Cut(rest, ".")
-	ma, err1 := strconv.Atoi(major)
-	mi, err2 := strconv.Atoi(minor)
-	if !ok || err1 != nil || err2 != nil || ma < 0 || mi < 0 {
+	v, ok := parseFeatureSet(featureSet)
+	if !ok {
 		return 0, 0
 	}
-	if ma < 3 || (ma == 3 && mi < 17) {
+	if lessVersion(v, [3]int{3, 17, 4}) {
 		return 1, 2
 	}
 	return 1, 1
+}
+
+// parseFeatureSet reads "X.Y" or "X.Y.Z" (a missing Z is 0).
+func parseFeatureSet(s string) (v [3]int, ok bool) {
+	parts := strings.Split(s, ".")
+	if len(parts) < 2 || len(parts) > 3 {
+		return v, false
+	}
+	for i, p := range parts {
+		if p == "" || len(p) > 9 || strings.Trim(p, "0123456789") != "" {
+			return v, false
+		}
+		v[i], _ = strconv.Atoi(p)
+	}
+	return v, true
+}
+
+func lessVersion(a, b [3]int) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return a[i] < b[i]
+		}
+	}
+	return false
 }
 
 // Native reports whether the controller's IPC may be used: Pacemaker told

@@ -80,6 +80,13 @@ func TestFailCountRise(t *testing.T) {
 		{"3.0.14", 1, 2}, // 1.1.18
 		{"3.16", 1, 2},
 		{"3.17.4", 1, 1}, // 2.1.6, the first with the fix
+		// Development trees between 2.1.5 and 2.1.6: the fix came in
+		// under 3.17.0 and is in no tree of 3.17.0 to 3.17.2.
+		{"3.17.0", 1, 2},
+		{"3.17.2", 1, 2},
+		{"3.17.3", 1, 2},
+		{"3.17", 1, 2},
+		{"3.18.0", 1, 1}, // 2.1.7
 		{"3.19.6", 1, 1}, // 2.1.11
 		{"3.20.0", 1, 1}, // 3.0.0
 		{"4.0.0", 1, 1},
@@ -90,6 +97,15 @@ func TestFailCountRise(t *testing.T) {
 		{"-3.16", 0, 0},
 		{"3.-16", 0, 0},
 		{"abc", 0, 0},
+		// Numbers as Pacemaker writes them, nothing else.
+		{"+3.16.1", 0, 0},
+		{"3.+16.1", 0, 0},
+		{" 3.16.1", 0, 0},
+		{"3.16.1 ", 0, 0},
+		{"3.16.1.0", 0, 0},
+		{"3..1", 0, 0},
+		{"3.16.", 0, 0},
+		{"99999999999999999999.1", 0, 0},
 	}
 	for _, tt := range tests {
 		if lo, hi := FailCountRise(tt.featureSet); lo != tt.lo || hi != tt.hi {

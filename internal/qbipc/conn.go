@@ -7,9 +7,12 @@
 // It exists so that the vnfc agent's supervisor can tell the controller of
 // a failure without exec'ing crm_resource, whose start-up alone (43 shared
 // libraries, a CIB query and a full unpack of the cluster state) costs
-// tens of milliseconds. It speaks only what that needs: connect, send a
-// request, receive events, disconnect. Messages are opaque bytes here;
-// Pacemaker's framing is the caller's (internal/controld).
+// tens of milliseconds, and so that vnfc's monitor can ask attrd for its
+// promotion score without a fork. It speaks only what that needs: connect
+// (to a server run by root or hacluster only, auth.go), send a request,
+// receive events and responses, disconnect. Messages are opaque bytes
+// here; Pacemaker's framing is internal/pcmkipc's, the requests are
+// internal/controld's and internal/attrd's.
 package qbipc
 
 import (

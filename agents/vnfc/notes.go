@@ -115,9 +115,9 @@ probes only, and runs crm_attribute in every probe.) The rules:
   score is missing, just before it sets it. A recurring monitor still running when Pacemaker stops the instance is
   killed first, with its crm_attribute, so the stop's delete comes after any restore.
 - A query that fails (attrd restarting or unreachable) or a restore that fails is a warning in the log, never a failed
-  monitor; the next monitor tries again. Each is bounded: at most 1s for the query (a stopped attrd costs each
-  monitor that second), 5s for the restore, and both end with the monitor's own time (its timeout less the agent's
-  margin). A monitor killed in the middle of its query leaves nothing behind: attrd removes the connection's files
+  monitor; the next monitor tries again. Each is bounded: at most 1s for the query, 5s for the restore, and both end
+  with the monitor's own time (its timeout less the agent's margin); a hung attrd costs each monitor that second. A
+  monitor killed in the middle of its query leaves nothing behind: attrd removes the connection's files
   under /dev/shm when its client goes (200 queries killed at random moments in the lab left none).
 - The agent asks attrd only if the process that serves attrd's socket runs as root or hacluster (or with hacluster's
   group), as Pacemaker's own clients check: libqb's sockets are abstract names that any local user could take while

@@ -10,6 +10,7 @@ package failreport
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 	"strconv"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/vnfha/vnfha/internal/controld"
+	"github.com/vnfha/vnfha/internal/qbipc"
 	"github.com/vnfha/vnfha/ocf"
 )
 
@@ -65,7 +67,9 @@ const (
 // Send records the failure. It asks the controller over its IPC, and falls
 // back to "crm_resource --fail" on any error there, including a lost
 // answer: a failure counted twice is better than one not reported until
-// the next monitor. logf hears why the fallback was taken. Send returns
+// the next monitor. The one exception is a controller's socket served by a
+// process that is not Pacemaker's (qbipc.ErrNotAuthentic): no
+// crm_resource is run to talk to it. logf hears why the fallback was taken. Send returns
 // how the failure went out.
 func (r Report) Send(logf func(string, ...any)) (string, error) {
 	if r.Native() {
@@ -81,6 +85,14 @@ func (r Report) Send(logf func(string, ...any)) (string, error) {
 		cancel()
 		if err == nil {
 			return "the controller's IPC", nil
+		}
+		if errors.Is(err, qbipc.ErrNotAuthentic) {
+			// Another user's process holds the controller's name, so
+			// the controller is not running, and crm_resource would
+			// reach the same process: its libqb opens, truncates and
+			// may unlink, as root, the files that process names, before
+			// Pacemaker checks who it is.
+			return "", fmt.Errorf("report over the controller's IPC: %w; crm_resource, which would talk to it too, is not run", err)
 		}
 		logf("report over the controller's IPC: %v; trying crm_resource", err)
 	}

@@ -110,6 +110,10 @@ probes only, and runs crm_attribute in every probe.) The rules:
   score=-INFINITY '#uname' eq NODE).
 - No score is set for an instance that does not run or fails its monitor: the stop of its recovery deletes the score,
   and a probe that finds nothing running sets nothing.
+- The role restored is the one the probe reports to Pacemaker (both come from the instance's own record), so the
+  score always matches the role Pacemaker learns. A node that left without being fenced (fencing off) may come back
+  with its instance still promoted while another was promoted meanwhile: both then hold 10, and Pacemaker, which
+  sees two promoted instances, demotes one of them, as with Stateful.
 - Pacemaker's executor runs one operation of a resource at a time, so a monitor never overlaps a promote or demote of
   the same instance (it cannot restore 5 while a promote sets 10); the monitor reads the role only once it knows the
   score is missing, just before it sets it. A recurring monitor still running when Pacemaker stops the instance is

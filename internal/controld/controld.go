@@ -24,6 +24,7 @@ import (
 
 	"github.com/beevik/etree"
 
+	"github.com/vnfha/vnfha/internal/pcmkipc"
 	"github.com/vnfha/vnfha/internal/qbipc"
 )
 
@@ -87,7 +88,7 @@ func Fail(ctx context.Context, f Failure) error {
 		return err
 	}
 	defer conn.Close()
-	if err := conn.Send(ctx, frame(nextID(), req)); err != nil {
+	if err := conn.Send(ctx, pcmkipc.Frame(nextID(), 0, req)); err != nil {
 		return fmt.Errorf("controld: send fail request: %w", err)
 	}
 	for {
@@ -95,7 +96,7 @@ func Fail(ctx context.Context, f Failure) error {
 		if err != nil {
 			return fmt.Errorf("controld: wait for the answer to %s: %w", ref, err)
 		}
-		text, err := unframe(msg)
+		_, text, err := pcmkipc.Unframe(msg)
 		if err != nil {
 			return fmt.Errorf("controld: %w", err)
 		}

@@ -1,7 +1,6 @@
 package controld
 
 import (
-	"bytes"
 	"errors"
 	"os"
 	"strconv"
@@ -9,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/beevik/etree"
+
+	"github.com/vnfha/vnfha/internal/pcmkipc"
 )
 
 // The answers in testdata were recorded from Pacemaker 2.1.5's controller in
@@ -22,57 +23,9 @@ func recorded(t testing.TB, name string) []byte {
 	return b
 }
 
-func TestUnframe(t *testing.T) {
-	ok := recorded(t, "answer-recorded.bin")
-	mutate := func(f func(b []byte) []byte) []byte { return f(append([]byte(nil), ok...)) }
-	tests := []struct {
-		name    string
-		msg     []byte
-		want    string // prefix of the text
-		wantErr string
-	}{
-		{"recorded answer", ok, `<create_request_adv origin="controld_ack_event_directly"`, ""},
-		{"our own framing", frame(7, []byte("<x/>")), "<x/>", ""},
-		{"short", ok[:20], "", "shorter than its header"},
-		{"unknown version", mutate(func(b []byte) []byte { b[36] = 2; return b }), "", "version 2"},
-		{"compressed", mutate(func(b []byte) []byte { b[32] |= flagCompressed; return b }), "", "compressed"},
-		{"text longer than message", ok[:200], "", "bytes of text"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			text, err := unframe(tt.msg)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err %v, want %q", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil || !bytes.HasPrefix(text, []byte(tt.want)) || bytes.IndexByte(text, 0) >= 0 {
-				t.Fatalf("unframe = %.80q, %v; want prefix %q and no NUL", text, err, tt.want)
-			}
-		})
-	}
-}
-
-// TestFrameMatchesPacemaker: our header has the layout of the controller's
-// own (id aside), byte for byte.
-func TestFrameMatchesPacemaker(t *testing.T) {
-	rec := recorded(t, "answer-recorded.bin")
-	text, err := unframe(rec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ours := frame(2, text)
-	// The controller's event carries its own flags (server event, free).
-	copy(ours[32:36], rec[32:36])
-	if !bytes.Equal(ours, rec) {
-		t.Errorf("frame differs from the controller's:\nours %x\nrec  %x", ours[:headerSize], rec[:headerSize])
-	}
-}
-
 func TestFailAnswer(t *testing.T) {
 	text := func(name string) []byte {
-		b, err := unframe(recorded(t, name))
+		_, b, err := pcmkipc.Unframe(recorded(t, name))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -172,21 +125,9 @@ func TestFailureCheck(t *testing.T) {
 	}
 }
 
-func FuzzUnframe(f *testing.F) {
-	for _, n := range []string{"answer-recorded.bin", "answer-unprivileged.bin", "answer-other-resource.bin"} {
-		f.Add(recorded(f, n))
-	}
-	f.Fuzz(func(t *testing.T, b []byte) {
-		text, err := unframe(b)
-		if err == nil && len(text) > len(b)-headerSize {
-			t.Fatalf("text of %d bytes from a message of %d", len(text), len(b))
-		}
-	})
-}
-
 func FuzzFailAnswer(f *testing.F) {
 	for _, n := range []string{"answer-recorded.bin", "answer-unprivileged.bin", "answer-other-resource.bin"} {
-		text, _ := unframe(recorded(f, n))
+		_, text, _ := pcmkipc.Unframe(recorded(f, n))
 		f.Add(text, "app")
 	}
 	f.Fuzz(func(t *testing.T, text []byte, rsc string) {

@@ -10,6 +10,7 @@ package failreport
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 	"strconv"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/vnfha/vnfha/internal/controld"
+	"github.com/vnfha/vnfha/internal/qbipc"
 	"github.com/vnfha/vnfha/ocf"
 )
 
@@ -65,7 +67,9 @@ const (
 // Send records the failure. It asks the controller over its IPC, and falls
 // back to "crm_resource --fail" on any error there, including a lost
 // answer: a failure counted twice is better than one not reported until
-// the next monitor. logf hears why the fallback was taken. Send returns
+// the next monitor. The one exception is a controller's socket served by a
+// process that is not Pacemaker's (qbipc.ErrNotAuthentic): no
+// crm_resource is run to talk to it. logf hears why the fallback was taken. Send returns
 // how the failure went out.
 func (r Report) Send(logf func(string, ...any)) (string, error) {
 	if r.Native() {
@@ -81,6 +85,14 @@ func (r Report) Send(logf func(string, ...any)) (string, error) {
 		cancel()
 		if err == nil {
 			return "the controller's IPC", nil
+		}
+		if errors.Is(err, qbipc.ErrNotAuthentic) {
+			// Another user's process holds the controller's name, so
+			// the controller is not running, and crm_resource would
+			// reach the same process: its libqb opens, truncates and
+			// may unlink, as root, the files that process names, before
+			// Pacemaker checks who it is.
+			return "", fmt.Errorf("report over the controller's IPC: %w; crm_resource, which would talk to it too, is not run", err)
 		}
 		logf("report over the controller's IPC: %v; trying crm_resource", err)
 	}
@@ -145,21 +157,46 @@ func riseNote(lo, hi int) string {
 // update_failcount): 2 per report, or 1 when the attribute manager expands
 // the second increment before its own broadcast of the first has come
 // back to it (attrd_client_update: both read the old value). Pacemaker
-// 2.1.6 (feature set 3.17.4, the first release above 3.16) sends one
-// increment per update (commit a457eb83fe, "Don't double-increment
-// failcount for simulated failures").
+// 2.1.6 (feature set 3.17.4) sends one increment per update (commit
+// a457eb83fe, "Don't double-increment failcount for simulated
+// failures"). That commit came in while the development feature set was
+// 3.17.0, and the first feature set of a tree that holds it is 3.17.3, so
+// anything below 3.17.4, the first release's, may count twice.
+//
+// A feature set is two or three numbers ("3.16.1", "3.2"), digits only.
 func FailCountRise(featureSet string) (lo, hi int) {
-	major, rest, ok := strings.Cut(featureSet, ".")
-	minor, _, _ := strings.Cut(rest, ".")
-	ma, err1 := strconv.Atoi(major)
-	mi, err2 := strconv.Atoi(minor)
-	if !ok || err1 != nil || err2 != nil || ma < 0 || mi < 0 {
+	v, ok := parseFeatureSet(featureSet)
+	if !ok {
 		return 0, 0
 	}
-	if ma < 3 || (ma == 3 && mi < 17) {
+	if lessVersion(v, [3]int{3, 17, 4}) {
 		return 1, 2
 	}
 	return 1, 1
+}
+
+// parseFeatureSet reads "X.Y" or "X.Y.Z" (a missing Z is 0).
+func parseFeatureSet(s string) (v [3]int, ok bool) {
+	parts := strings.Split(s, ".")
+	if len(parts) < 2 || len(parts) > 3 {
+		return v, false
+	}
+	for i, p := range parts {
+		if p == "" || len(p) > 9 || strings.Trim(p, "0123456789") != "" {
+			return v, false
+		}
+		v[i], _ = strconv.Atoi(p)
+	}
+	return v, true
+}
+
+func lessVersion(a, b [3]int) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return a[i] < b[i]
+		}
+	}
+	return false
 }
 
 // Native reports whether the controller's IPC may be used: Pacemaker told

@@ -1,17 +1,24 @@
 package failreport
 
 import (
+	"bufio"
+	"errors"
 	"fmt"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/beevik/etree"
 
 	"github.com/vnfha/vnfha/internal/nstest"
+	"github.com/vnfha/vnfha/internal/qbipc"
 )
 
 func TestReportNative(t *testing.T) {
@@ -80,6 +87,13 @@ func TestFailCountRise(t *testing.T) {
 		{"3.0.14", 1, 2}, // 1.1.18
 		{"3.16", 1, 2},
 		{"3.17.4", 1, 1}, // 2.1.6, the first with the fix
+		// Development trees between 2.1.5 and 2.1.6: the fix came in
+		// under 3.17.0 and is in no tree of 3.17.0 to 3.17.2.
+		{"3.17.0", 1, 2},
+		{"3.17.2", 1, 2},
+		{"3.17.3", 1, 2},
+		{"3.17", 1, 2},
+		{"3.18.0", 1, 1}, // 2.1.7
 		{"3.19.6", 1, 1}, // 2.1.11
 		{"3.20.0", 1, 1}, // 3.0.0
 		{"4.0.0", 1, 1},
@@ -90,6 +104,15 @@ func TestFailCountRise(t *testing.T) {
 		{"-3.16", 0, 0},
 		{"3.-16", 0, 0},
 		{"abc", 0, 0},
+		// Numbers as Pacemaker writes them, nothing else.
+		{"+3.16.1", 0, 0},
+		{"3.+16.1", 0, 0},
+		{" 3.16.1", 0, 0},
+		{"3.16.1 ", 0, 0},
+		{"3.16.1.0", 0, 0},
+		{"3..1", 0, 0},
+		{"3.16.", 0, 0},
+		{"99999999999999999999.1", 0, 0},
 	}
 	for _, tt := range tests {
 		if lo, hi := FailCountRise(tt.featureSet); lo != tt.lo || hi != tt.hi {
@@ -190,4 +213,80 @@ func TestRecordedReport(t *testing.T) {
 	if to-from != lo {
 		t.Errorf("the raced report raised the count by %d (%d -> %d); FailCountRise(%q) says at least %d", to-from, from, to, fs, lo)
 	}
+}
+
+// squatterEnv tells TestSquatterHelper which abstract name to hold.
+const squatterEnv = "FAILREPORT_SQUATTER"
+
+// TestReportToImpostor: when the controller's socket name is held by a
+// process of another user (nobody here: any local user can bind an
+// abstract name while Pacemaker is down), the report is refused and no
+// crm_resource is run either: the controller is not running, and
+// crm_resource's libqb would open, truncate and may unlink, as root, the
+// files that process names before Pacemaker checks who it is.
+func TestReportToImpostor(t *testing.T) {
+	nstest.RequireRoot(t)
+	ns := nstest.NewPair(t).A
+	cmd := exec.Command("ip", "netns", "exec", ns.Netns, os.Args[0], "-test.run=^TestSquatterHelper$")
+	cmd.Env = append(os.Environ(), squatterEnv+"=crmd")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || line != "listening\n" {
+		t.Fatalf("the squatter did not listen: %q %v", line, err)
+	}
+
+	dir := t.TempDir()
+	calls := filepath.Join(dir, "calls")
+	bin := filepath.Join(dir, "crm_resource")
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\necho \"$@\" >> "+calls+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := Report{Instance: "app", Node: "node1", Provider: "vnfha", Type: "vnfc", FeatureSet: "3.16.1", CrmResource: bin}
+	var how string
+	err = ns.Do(func() error {
+		var err error
+		how, err = r.Send(func(string, ...any) {})
+		return err
+	})
+	if !errors.Is(err, qbipc.ErrNotAuthentic) || how != "" {
+		t.Errorf("send = %q, %v; want it refused as not Pacemaker's", how, err)
+	}
+	if got, _ := os.ReadFile(calls); len(got) != 0 {
+		t.Errorf("crm_resource was run (%q) to talk to the impostor", got)
+	}
+}
+
+// TestSquatterHelper holds an abstract socket name as nobody, as a local
+// user would, until it is killed. It does nothing elsewhere.
+func TestSquatterHelper(t *testing.T) {
+	name := os.Getenv(squatterEnv)
+	if name == "" {
+		t.Skip("helper of TestReportToImpostor")
+	}
+	const nobody = 65534
+	if err := syscall.Setgroups(nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Setgid(nobody); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Setuid(nobody); err != nil {
+		t.Fatal(err)
+	}
+	// libqb's form of the address: the whole of sun_path is the name.
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: "@" + name + strings.Repeat("\x00", 107-len(name)), Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	os.Stdout.WriteString("listening\n")
+	time.Sleep(time.Minute)
 }

@@ -7,11 +7,21 @@ import (
 	"testing"
 )
 
-// A response of Pacemaker 2.1.5's attrd, recorded in a lab node
-// (internal/attrd/testdata/README.md).
-func recorded(t testing.TB) []byte {
+// Messages of Pacemaker 2.1.5's daemons, recorded in lab nodes: a
+// response of attrd (internal/attrd/testdata/README.md) and an event of the
+// controller (internal/controld/testdata/README.md).
+const (
+	attrdAnswer      = "../attrd/testdata/answer-value.bin"
+	controllerAnswer = "../controld/testdata/answer-recorded.bin"
+)
+
+func recorded(t testing.TB, path ...string) []byte {
 	t.Helper()
-	b, err := os.ReadFile("../attrd/testdata/answer-value.bin")
+	name := attrdAnswer
+	if len(path) > 0 {
+		name = path[0]
+	}
+	b, err := os.ReadFile(name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,6 +39,8 @@ func TestUnframe(t *testing.T) {
 		wantErr string
 	}{
 		{"recorded answer", ok, 1, `<build_query_reply t="attrd"`, ""},
+		// The controller numbers its events itself.
+		{"the controller's event", recorded(t, controllerAnswer), 2, `<create_request_adv origin="controld_ack_event_directly"`, ""},
 		{"our own framing", Frame(7, FlagClientResponse, []byte("<x/>")), 7, "<x/>", ""},
 		{"short", ok[:20], 0, "", "shorter than its header"},
 		{"unknown version", mutate(func(b []byte) []byte { b[36] = 2; return b }), 0, "", "version 2"},
@@ -52,23 +64,36 @@ func TestUnframe(t *testing.T) {
 	}
 }
 
-// TestFrameMatchesPacemaker: our header has the layout of attrd's own,
-// byte for byte, flags included: attrd answers with the request's flags
-// (crm_ipc_client_response) plus crm_ipc_server_free.
+// TestFrameMatchesPacemaker: our header has the layout of the daemons'
+// own, byte for byte, flags included: attrd answers with the request's
+// flags (crm_ipc_client_response) plus crm_ipc_server_free, the controller
+// sends its answer as an event (crm_ipc_server_event, crm_ipc_server_free).
 func TestFrameMatchesPacemaker(t *testing.T) {
-	rec := recorded(t)
-	id, text, err := Unframe(rec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const serverFree = 0x20000
-	if ours := Frame(id, FlagClientResponse|serverFree, text); !bytes.Equal(ours, rec) {
-		t.Errorf("frame differs from attrd's:\nours %x\nrec  %x", ours[:HeaderSize], rec[:HeaderSize])
+	const (
+		serverEvent = 0x10000
+		serverFree  = 0x20000
+	)
+	for _, tt := range []struct {
+		path  string
+		flags uint32
+	}{
+		{attrdAnswer, FlagClientResponse | serverFree},
+		{controllerAnswer, serverEvent | serverFree},
+	} {
+		rec := recorded(t, tt.path)
+		id, text, err := Unframe(rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ours := Frame(id, tt.flags, text); !bytes.Equal(ours, rec) {
+			t.Errorf("frame differs from %s:\nours %x\nrec  %x", tt.path, ours[:HeaderSize], rec[:HeaderSize])
+		}
 	}
 }
 
 func FuzzUnframe(f *testing.F) {
 	f.Add(recorded(f))
+	f.Add(recorded(f, controllerAnswer))
 	f.Add(Frame(1, 0, []byte("<x/>")))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_, text, err := Unframe(b)

@@ -7,9 +7,12 @@
 // It exists so that the vnfc agent's supervisor can tell the controller of
 // a failure without exec'ing crm_resource, whose start-up alone (43 shared
 // libraries, a CIB query and a full unpack of the cluster state) costs
-// tens of milliseconds. It speaks only what that needs: connect, send a
-// request, receive events, disconnect. Messages are opaque bytes here;
-// Pacemaker's framing is the caller's (internal/controld).
+// tens of milliseconds, and so that vnfc's monitor can ask attrd for its
+// promotion score without a fork. It speaks only what that needs: connect
+// (to a server run by root or hacluster only, auth.go), send a request,
+// receive events and responses, disconnect. Messages are opaque bytes
+// here; Pacemaker's framing is internal/pcmkipc's, the requests are
+// internal/controld's and internal/attrd's.
 package qbipc
 
 import (
@@ -17,6 +20,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"strings"
 	"time"
@@ -79,7 +83,12 @@ func Dial(ctx context.Context, service string, maxMsgSize uint32) (*Conn, error)
 }
 
 func (c *Conn) handshake(ctx context.Context, service string, maxMsgSize uint32) error {
-	if err := connectAbstract(c.fd, service); err != nil {
+	if err := connectService(c.fd, service); err != nil {
+		return err
+	}
+	// Before anything is sent, and before any file the server names is
+	// opened: the server must be Pacemaker's (checkServer).
+	if err := checkServer(c.fd); err != nil {
 		return err
 	}
 	// With SO_PASSCRED set on our side before we write, the kernel
@@ -137,6 +146,26 @@ func parseConnectResponse(resp []byte) (maxMsgSize uint32, rings [3]string, err 
 		}
 	}
 	return binary.LittleEndian.Uint32(resp[28:]), rings, nil
+}
+
+// forceFilesystemSockets is the file that tells libqb, on both ends, to
+// use sockets in a directory fixed when libqb was built (SOCKETDIR: /tmp
+// in Debian's libqb, /var/run by default) instead of abstract names.
+var forceFilesystemSockets = "/etc/libqb/force-filesystem-sockets"
+
+// ErrFilesystemSockets is wrapped by Dial's error on a host where libqb is
+// told to use filesystem sockets, which this client does not reach: their
+// directory is a build option of libqb's, which differs from one
+// distribution to the next.
+var ErrFilesystemSockets = errors.New("libqb uses filesystem sockets here, which this client does not speak")
+
+// connectService connects to the server's socket as libqb does on Linux:
+// an abstract name, unless libqb is told otherwise.
+func connectService(fd int, name string) error {
+	if _, err := os.Stat(forceFilesystemSockets); err == nil {
+		return fmt.Errorf("%w (%s exists)", ErrFilesystemSockets, forceFilesystemSockets)
+	}
+	return connectAbstract(fd, name)
 }
 
 // connectAbstract connects to the abstract socket name as libqb binds it:

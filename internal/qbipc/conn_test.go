@@ -1,9 +1,16 @@
 package qbipc
 
 import (
+	"context"
 	"encoding/binary"
+	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/vnfha/vnfha/internal/nstest"
 )
 
 // connectResponse builds a server's handshake answer as libqb lays it out
@@ -85,4 +92,32 @@ func FuzzParseConnectResponse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestFilesystemSockets: where libqb is told to use filesystem sockets,
+// Dial says so instead of failing to connect to an abstract name no
+// server listens on ("connection refused"), so that the monitor's warning
+// and the supervisor's fallback name the cause. The file is libqb's own
+// (/etc/libqb/force-filesystem-sockets), stood in for by a temporary one.
+func TestFilesystemSockets(t *testing.T) {
+	old := forceFilesystemSockets
+	t.Cleanup(func() { forceFilesystemSockets = old })
+	forceFilesystemSockets = filepath.Join(t.TempDir(), "force-filesystem-sockets")
+	if err := os.WriteFile(forceFilesystemSockets, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	nstest.RequireRoot(t)
+	ns := nstest.NewPair(t).A
+	err := ns.Do(func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		c, err := Dial(ctx, "attrd", 128<<10)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	})
+	if !errors.Is(err, ErrFilesystemSockets) || !strings.Contains(err.Error(), forceFilesystemSockets) {
+		t.Errorf("Dial = %v, want ErrFilesystemSockets naming %s", err, forceFilesystemSockets)
+	}
 }

@@ -100,8 +100,11 @@ func (r *ring) close() {
 	unix.Munmap(r.hdr)
 }
 
+// mapFile maps a ring file the server named. libqb's are regular files it
+// creates under /dev/shm: a link or anything else (a device, a FIFO) is
+// refused, so that a name can only ever map such a file.
 func mapFile(path string, min int) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	f, err := os.OpenFile(path, os.O_RDWR|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open ring: %w", err)
 	}
@@ -109,6 +112,9 @@ func mapFile(path string, min int) ([]byte, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, fmt.Errorf("open ring: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("ring file %s is not a regular file (%s)", path, fi.Mode().Type())
 	}
 	if fi.Size() < int64(min) {
 		return nil, fmt.Errorf("ring file %s holds %d bytes, want at least %d", path, fi.Size(), min)

@@ -4,7 +4,12 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // memRing is a ring in ordinary memory, laid out as libqb lays out the
@@ -159,4 +164,67 @@ func FuzzRingRead(f *testing.F) {
 			t.Fatal("a failed read returned data")
 		}
 	})
+}
+
+// TestOpenRingFiles: a ring is mapped from the regular files the server
+// created, and from nothing else its handshake or its header could name: a
+// symbolic link (to a file of root's, say) or a device is refused before
+// it is mapped.
+func TestOpenRingFiles(t *testing.T) {
+	dir := t.TempDir()
+	const words = 1024
+	data := filepath.Join(dir, "qb-data")
+	if err := os.WriteFile(data, make([]byte, 4*words), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dataLink := filepath.Join(dir, "qb-data-link")
+	if err := os.Symlink(data, dataLink); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(dir, "qb-fifo")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	header := func(name, dataPath string) string {
+		p := filepath.Join(dir, name)
+		hdr := make([]byte, headerMin)
+		binary.LittleEndian.PutUint32(hdr[offWordSize:], words)
+		copy(hdr[offDataPath:], dataPath)
+		if err := os.WriteFile(p+"-header", hdr, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := header("qb-good", data)
+	headerLink := filepath.Join(dir, "qb-link")
+	if err := os.Symlink(good+"-header", headerLink+"-header"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, path, wantErr string
+	}{
+		{"libqb's files", good, ""},
+		{"the header a link", headerLink, "too many levels of symbolic links"},
+		{"the data a link", header("qb-datalink", dataLink), "too many levels of symbolic links"},
+		{"the data a device", header("qb-zero", "/dev/zero"), "not a regular file"},
+		{"the data a FIFO", header("qb-fifo", fifo), "not a regular file"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := openRing(tt.path)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				r.close()
+				return
+			}
+			if err == nil {
+				r.close()
+				t.Fatalf("openRing mapped it; want %q", tt.wantErr)
+			}
+			if !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("err %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -148,6 +149,9 @@ func TestSystemdStopStuck(t *testing.T) {
 			b.must("start", ocf.Success)
 			if len(b.watchers()) != 1 || len(b.unitProcs(tt.unit)) == 0 {
 				t.Fatalf("after start: watchers %v, processes %v", b.watchers(), b.unitProcs(tt.unit))
+			}
+			if strings.Contains(tt.text+tt.params["command"], "trap ''") {
+				b.sys.WaitSignalIgnored(t, tt.unit, syscall.SIGTERM)
 			}
 			if tt.byHand {
 				b.systemctl("stop", "--no-block", tt.unit)

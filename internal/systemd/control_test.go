@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -82,6 +83,11 @@ func TestStopWithin(t *testing.T) {
 				cancel()
 				if tt.wantActive == "active" && err != nil {
 					t.Fatal(err)
+				}
+				if strings.Contains(tt.unit, "trap ''") {
+					// Type=exec is active once the shell runs, maybe
+					// before its trap: a SIGTERM then would end it.
+					s.WaitSignalIgnored(t, unit, syscall.SIGTERM)
 				}
 				st := mustState(t, c, unit)
 				if st.ActiveState != tt.wantActive || len(cgroupProcs(t, s, unit)) == 0 {

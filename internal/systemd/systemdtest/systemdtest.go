@@ -171,6 +171,34 @@ func Require(t testing.TB) {
 	}
 }
 
+// WaitSignalIgnored waits, at most 5 s, until a process of unit (in
+// system.slice) ignores sig. A Type=exec unit is active once its command
+// runs, maybe before a shell in it has set its trap: a test that needs a
+// process that ignores SIGTERM waits for it here before it stops the unit.
+func (s *System) WaitSignalIgnored(t testing.TB, unit string, sig syscall.Signal) {
+	t.Helper()
+	procs := filepath.Join(s.Cgroup, "system.slice", unit, "cgroup.procs")
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		b, _ := os.ReadFile(procs)
+		for _, pid := range strings.Fields(string(b)) {
+			st, err := os.ReadFile("/proc/" + pid + "/status")
+			if err != nil {
+				continue
+			}
+			for _, line := range strings.Split(string(st), "\n") {
+				if hex, ok := strings.CutPrefix(line, "SigIgn:"); ok {
+					if v, err := strconv.ParseUint(strings.TrimSpace(hex), 16, 64); err == nil && v&(1<<(uint(sig)-1)) != 0 {
+						return
+					}
+				}
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("no process of %s ignores signal %d after 5s", unit, sig)
+}
+
 // RequireBus skips a test that needs the booted system's bus when
 // dbus-daemon is missing, or fails it when CI=true.
 func (s *System) RequireBus(t testing.TB) {

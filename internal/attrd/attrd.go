@@ -132,7 +132,9 @@ func queryRequest(node, name, client string) ([]byte, error) {
 func parseQueryReply(text []byte, node, name string) (Value, error) {
 	doc := etree.NewDocument()
 	if err := doc.ReadFromBytes(text); err != nil {
-		return Value{}, fmt.Errorf("attrd: parse the answer: %w", err)
+		// The parser's message may quote the input (a bad name, a bad
+		// character), and the monitor logs it: keep it short and printable.
+		return Value{}, fmt.Errorf("attrd: parse the answer: %.120q", err.Error())
 	}
 	root := doc.Root()
 	if root == nil {

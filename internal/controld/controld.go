@@ -168,7 +168,9 @@ func failRequest(f Failure) ([]byte, string, error) {
 func failAnswer(text []byte, rsc string) (done bool, err error) {
 	doc := etree.NewDocument()
 	if err := doc.ReadFromBytes(text); err != nil {
-		return true, fmt.Errorf("controld: parse the controller's answer: %w", err)
+		// The parser's message may quote the input, and the supervisor
+		// logs it: keep it short and printable.
+		return true, fmt.Errorf("controld: parse the controller's answer: %.120q", err.Error())
 	}
 	root := doc.Root()
 	if root == nil || root.SelectAttrValue("crm_task", "") != "lrm_invoke" {

@@ -114,6 +114,65 @@ func TestVIPWatchReportsLoss(t *testing.T) {
 	pcs(t, l, []string{"resource", "delete", "wvip"})
 }
 
+// TestVIPReannouncesAfterLinkFlap is point 3's other half in a real
+// cluster: the link of the node holding the VIP goes down and up (a
+// switch-port flap, 300 ms, shorter than corosync's token), and the lab's
+// client hears a fresh burst of announcements from that node after the
+// link is back, without arp_refresh. check_link=false: with it, the flap
+// would be reported as a loss instead.
+func TestVIPReannouncesAfterLinkFlap(t *testing.T) {
+	l := labtest.Up(t, lab.Options{Nodes: 2})
+	ctx := labtest.Context(t)
+	v4, _ := vipAddrs(l)
+	clientIf, _ := linkOf(t, l, lab.ClientName)
+	sn := sniff.Start(t, func(f func() error) error { return l.InNetns(lab.ClientName, f) }, clientIf, "eth0")
+
+	pcs(t, l, []string{"resource", "create", "fvip", "ocf:vnfha:vip", "ip=" + v4.String(), "cidr_netmask=24",
+		"arp_count=3", "arp_interval=100", "check_link=false", "op", "monitor", "interval=10s"})
+	c := crmwrap.New(l.Runner("node1"))
+	node := waitVIP(t, l, c, "fvip", "")
+	waitIdle(t, l)
+	mac := macOf(t, l, node)
+	announced := func(since time.Time) int {
+		n := 0
+		for _, c := range sn.Since(since) {
+			if c.Gratuitous && c.TargetIP == v4 && bytes.Equal(c.SrcHW, mac) {
+				n++
+			}
+		}
+		return n
+	}
+	// Start's burst is over: nothing more comes without a flap.
+	quiet := time.Now()
+	time.Sleep(time.Second)
+	if n := announced(quiet); n != 0 {
+		t.Fatalf("%d announcements of %s with no flap and no arp_refresh", n, v4)
+	}
+
+	if out, err := l.Exec(ctx, node, "sh", "-c", "ip link set eth0 down && sleep 0.3 && ip link set eth0 up"); err != nil {
+		t.Fatalf("flap eth0 on %s: %v\n%s", node, err, out)
+	}
+	up := time.Now()
+	// arp_mode=both: a request and a reply each round, arp_count rounds.
+	labtest.Eventually(t, 10*time.Second, 50*time.Millisecond, "a burst of "+v4.String()+" after the flap", func() (bool, string) {
+		n := announced(up)
+		return n >= 6, fmt.Sprintf("%d frames", n)
+	})
+	// Nothing was reported: the resource has no failure, and still runs
+	// where it ran.
+	st, err := c.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fs := failuresOf(st, "fvip", node); len(fs) != 0 {
+		t.Errorf("a flap with check_link=false recorded failures: %+v", fs)
+	}
+	if on := waitVIP(t, l, c, "fvip", ""); on != node {
+		t.Errorf("fvip moved from %s to %s", node, on)
+	}
+	pcs(t, l, []string{"resource", "delete", "fvip"})
+}
+
 // waitVIP waits until rsc runs on a node other than avoid, with no action
 // pending, and returns that node.
 func waitVIP(t *testing.T, l *lab.Lab, c *crmwrap.Client, rsc, avoid string) string {

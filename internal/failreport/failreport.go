@@ -69,8 +69,8 @@ const (
 // answer: a failure counted twice is better than one not reported until
 // the next monitor. The one exception is a controller's socket served by a
 // process that is not Pacemaker's (qbipc.ErrNotAuthentic): no
-// crm_resource is run to talk to it. logf hears why the fallback was taken. Send returns
-// how the failure went out.
+// crm_resource is run to talk to it. logf hears why the fallback was
+// taken. Send returns how the failure went out.
 func (r Report) Send(logf func(string, ...any)) (string, error) {
 	if r.Native() {
 		ctx, cancel := context.WithTimeout(context.Background(), nativeTimeout)

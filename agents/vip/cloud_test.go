@@ -56,13 +56,13 @@ func TestCloudFilterDiagnosis(t *testing.T) {
 	if err := dialFromB(f, ip); !errors.Is(err, errTimeout) {
 		t.Fatalf("a connection to %s through the filter: %v, want a time-out", ip, err)
 	}
-	if state, mac := neighOnB(t, f, ip); state&(netlink.NUD_INCOMPLETE|netlink.NUD_FAILED) == 0 {
+	if state, mac := neighbour(t, f.B, ip); state&(netlink.NUD_INCOMPLETE|netlink.NUD_FAILED) == 0 {
 		t.Errorf("B's neighbour entry for %s is %s (%v), want INCOMPLETE or FAILED", ip, neighState(state), mac)
 	}
 	if err := dialFromB(f, f.A.Addr4.Addr()); !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("a connection to the node's own address %s: %v, want refused (reached)", f.A.Addr4.Addr(), err)
 	}
-	if state, mac := neighOnB(t, f, f.A.Addr4.Addr()); state&netlink.NUD_REACHABLE == 0 || mac.String() != f.A.HW.String() {
+	if state, mac := neighbour(t, f.B, f.A.Addr4.Addr()); state&netlink.NUD_REACHABLE == 0 || mac.String() != f.A.HW.String() {
 		t.Errorf("B's neighbour entry for the node's own address is %s at %v, want REACHABLE at %v", neighState(state), mac, f.A.HW)
 	}
 	// The node's side: the requests arrive, the replies leave.
@@ -86,7 +86,7 @@ func TestCloudFilterDiagnosis(t *testing.T) {
 	if !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("a connection to %s once allowed: %v, want refused (reached)", ip, err)
 	}
-	if _, mac := neighOnB(t, f, ip); mac.String() != f.A.HW.String() {
+	if _, mac := neighbour(t, f.B, ip); mac.String() != f.A.HW.String() {
 		t.Errorf("B finds %s at %v once allowed, want the node's %v", ip, mac, f.A.HW)
 	}
 }
@@ -120,20 +120,6 @@ func dialFromB(f *fixture, ip netip.Addr) error {
 		}
 		return err
 	})
-}
-
-func neighOnB(t *testing.T, f *fixture, ip netip.Addr) (int, net.HardwareAddr) {
-	t.Helper()
-	ns, err := f.B.Handle(t).NeighList(f.B.Index, netlink.FAMILY_V4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range ns {
-		if n.IP.Equal(ip.AsSlice()) {
-			return n.State, n.HardwareAddr
-		}
-	}
-	return 0, nil
 }
 
 func neighState(s int) string {

@@ -88,11 +88,7 @@ func TestHostileParameters(t *testing.T) {
 		return map[string]string{"ip": ip, "network_namespace": v, "arp_count": "1"}
 	}
 	with := func(kv ...string) map[string]string {
-		m := map[string]string{"ip": ip, "arp_count": "1"}
-		for i := 0; i+1 < len(kv); i += 2 {
-			m[kv[i]] = kv[i+1]
-		}
-		return m
+		return withParams(map[string]string{"ip": ip, "arp_count": "1"}, kv...)
 	}
 	long := strings.Repeat("n", 5000)
 	// refusedHere is a node-local state that start checks: the parameters

@@ -333,16 +333,7 @@ func TestRecordFollowsAddress(t *testing.T) {
 	// announcer's watch would report as a loss (and exit) with check_link;
 	// here the monitor's reading of the record is under test.
 	params := map[string]string{"ip": ip.String(), "arp_count": "1", "check_link": "false"}
-	with := func(kv ...string) map[string]string {
-		m := map[string]string{}
-		for k, v := range params {
-			m[k] = v
-		}
-		for i := 0; i+1 < len(kv); i += 2 {
-			m[kv[i]] = kv[i+1]
-		}
-		return m
-	}
+	with := func(kv ...string) map[string]string { return withParams(params, kv...) }
 	for _, tt := range []struct {
 		name string
 		// between runs after a successful start in A; it returns the

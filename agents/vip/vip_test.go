@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
@@ -137,6 +138,18 @@ func (f *fixture) run(t *testing.T, action string, params map[string]string) (oc
 	return code, stderr.String()
 }
 
+// withParams is a copy of base with the key-value pairs kv set.
+func withParams(base map[string]string, kv ...string) map[string]string {
+	m := maps.Clone(base)
+	if m == nil {
+		m = map[string]string{}
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return m
+}
+
 func (f *fixture) mustRun(t *testing.T, action string, params map[string]string, want ocf.Code) string {
 	t.Helper()
 	code, stderr := f.run(t, action, params)
@@ -184,16 +197,24 @@ func staleNeighbour(t *testing.T, s *nstest.Side, ip netip.Addr) {
 
 func neighbourMAC(t *testing.T, s *nstest.Side, ip netip.Addr) net.HardwareAddr {
 	t.Helper()
+	_, mac := neighbour(t, s, ip)
+	return mac
+}
+
+// neighbour returns s's neighbour entry for ip: its NUD state bits (0 when
+// there is none) and MAC.
+func neighbour(t *testing.T, s *nstest.Side, ip netip.Addr) (int, net.HardwareAddr) {
+	t.Helper()
 	ns, err := s.Handle(t).NeighList(s.Index, netlink.FAMILY_ALL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range ns {
 		if n.IP.Equal(ip.AsSlice()) {
-			return n.HardwareAddr
+			return n.State, n.HardwareAddr
 		}
 	}
-	return nil
+	return 0, nil
 }
 
 // announcementsOf counts the gratuitous announcements of ip that s saw.

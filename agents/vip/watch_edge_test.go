@@ -69,16 +69,7 @@ func ndOf(caps []sniff.Capture, ip netip.Addr, hw string) (nas, dads []time.Time
 func TestNoAnnouncementWhileUnsure(t *testing.T) {
 	ip := vipOf("IPv6")
 	base := map[string]string{"ip": ip.String(), "nodad": "false", "check_link": "false", "arp_count": "3", "arp_interval": "50"}
-	with := func(kv ...string) map[string]string {
-		p := map[string]string{}
-		for k, v := range base {
-			p[k] = v
-		}
-		for i := 0; i+1 < len(kv); i += 2 {
-			p[kv[i]] = kv[i+1]
-		}
-		return p
-	}
+	with := func(kv ...string) map[string]string { return withParams(base, kv...) }
 	for _, tt := range []struct {
 		name      string
 		params    map[string]string

@@ -113,6 +113,24 @@ var reexecUnits = []struct {
 
 const fileUnit = "[Service]\nType=exec\nExecStart=/bin/sleep 100000\n"
 
+// startWatched boots systemd, starts the resource with params (a unit
+// file is there for those that name it) and returns it with its watcher's
+// pid.
+func startWatched(t *testing.T, params map[string]string) (*booted, int) {
+	t.Helper()
+	b := boot(t)
+	b.writeUnit("vnfc-file.service", fileUnit)
+	for k, v := range params {
+		b.params[k] = v
+	}
+	b.must("start", ocf.Success)
+	w := b.watcher()
+	if w == 0 {
+		t.Fatal("no watcher after start")
+	}
+	return b, w
+}
+
 // TestSystemdReloadReexec: daemon-reload and daemon-reexec while the
 // watcher follows the unit are no failure: nothing is reported, monitor
 // says 0 after each (not 190: the watcher is still there, connected
@@ -121,16 +139,7 @@ const fileUnit = "[Service]\nType=exec\nExecStart=/bin/sleep 100000\n"
 func TestSystemdReloadReexec(t *testing.T) {
 	for _, tt := range reexecUnits {
 		t.Run(tt.name, func(t *testing.T) {
-			b := boot(t)
-			b.writeUnit("vnfc-file.service", fileUnit)
-			for k, v := range tt.params {
-				b.params[k] = v
-			}
-			b.must("start", ocf.Success)
-			w := b.watcher()
-			if w == 0 {
-				t.Fatal("no watcher after start")
-			}
+			b, w := startWatched(t, tt.params)
 			for _, cmd := range []string{"daemon-reload", "daemon-reexec", "daemon-reload", "daemon-reexec"} {
 				b.systemctl(cmd)
 				b.must("monitor", ocf.Success)
@@ -179,16 +188,7 @@ func TestSystemdReloadReexec(t *testing.T) {
 func TestSystemdDeathDuringReexec(t *testing.T) {
 	for _, tt := range reexecUnits {
 		t.Run(tt.name, func(t *testing.T) {
-			b := boot(t)
-			b.writeUnit("vnfc-file.service", fileUnit)
-			for k, v := range tt.params {
-				b.params[k] = v
-			}
-			b.must("start", ocf.Success)
-			w := b.watcher()
-			if w == 0 {
-				t.Fatal("no watcher after start")
-			}
+			b, w := startWatched(t, tt.params)
 			if err := syscall.Kill(w, syscall.SIGSTOP); err != nil {
 				t.Fatal(err)
 			}

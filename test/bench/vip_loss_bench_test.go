@@ -431,35 +431,9 @@ func nodeNetns(l *lab.Lab, node, name string) (*netlink.Handle, error) {
 }
 
 // settleRsc waits until s's resource runs on one node with no failure and
-// nothing pending, and its address is there.
+// nothing pending.
 func settleRsc(ctx context.Context, l *lab.Lab, s *lossScenario) (string, *crmwrap.Status, error) {
-	mon := crmwrap.New(l.Runner("node1"))
-	deadline := time.Now().Add(settleTimeout)
-	waited := false
-	var why string
-	for {
-		st, err := mon.Status(ctx)
-		on := ""
-		if err != nil {
-			why = err.Error()
-		} else {
-			on, why = rscPlacement(st, s.rsc)
-		}
-		if on != "" && !waited {
-			if out, err := l.Exec(ctx, "node1", "crm_resource", "--wait", "--timeout", "60s"); err != nil {
-				why = fmt.Sprintf("crm_resource --wait: %v: %s", err, out)
-			}
-			waited = true
-			continue
-		}
-		if on != "" {
-			return on, st, nil
-		}
-		if time.Now().After(deadline) {
-			return "", nil, fmt.Errorf("%s not settled within %s: %s", s.rsc, settleTimeout, why)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	return settleUntil(ctx, l, s.rsc, func(st *crmwrap.Status) (string, string) { return rscPlacement(st, s.rsc) }, nil)
 }
 
 // rscPlacement returns where rsc runs, with no failure recorded and

@@ -494,19 +494,39 @@ func (w *logWatch) lines() ([]string, time.Time, error) {
 // Pacemaker has nothing left to do, and the client gets an answer through
 // the VIP from the active node. It returns the active node.
 func settle(ctx context.Context, l *lab.Lab, c *failoverConfig, probe *vipProbe) (string, *crmwrap.Status, error) {
+	return settleUntil(ctx, l, c.name, c.placement, func(active string) string {
+		node, role, err := probe.get(ctx)
+		switch {
+		case err != nil:
+			return fmt.Sprintf("the client gets no answer through %s: %v", c.url(), err)
+		case node != active:
+			return fmt.Sprintf("%s answered through %s, not %s", node, c.url(), active)
+		case c.clone != "" && role != "promoted":
+			return fmt.Sprintf("%s answered as %s, not promoted", node, role)
+		}
+		return ""
+	})
+}
+
+// settleUntil waits, at most settleTimeout, until placement finds where
+// what is named runs (or says why not), Pacemaker has nothing left to do,
+// and ready (nil: always) finds nothing wrong on that node. It returns
+// the node and the status that showed it.
+func settleUntil(ctx context.Context, l *lab.Lab, name string, placement func(*crmwrap.Status) (string, string),
+	ready func(node string) string) (string, *crmwrap.Status, error) {
 	mon := crmwrap.New(l.Runner("node1"))
 	deadline := time.Now().Add(settleTimeout)
 	waited := false
 	var why string
 	for {
 		st, err := mon.Status(ctx)
-		active := ""
+		on := ""
 		if err != nil {
 			why = err.Error()
 		} else {
-			active, why = c.placement(st)
+			on, why = placement(st)
 		}
-		if active != "" && !waited {
+		if on != "" && !waited {
 			// Let the cluster finish what it does (probes after a
 			// cleanup, a monitor's first run), then look again.
 			if out, err := l.Exec(ctx, "node1", "crm_resource", "--wait", "--timeout", "60s"); err != nil {
@@ -515,21 +535,16 @@ func settle(ctx context.Context, l *lab.Lab, c *failoverConfig, probe *vipProbe)
 			waited = true
 			continue
 		}
-		if active != "" {
-			node, role, err := probe.get(ctx)
-			switch {
-			case err != nil:
-				why = fmt.Sprintf("the client gets no answer through %s: %v", c.url(), err)
-			case node != active:
-				why = fmt.Sprintf("%s answered through %s, not %s", node, c.url(), active)
-			case c.clone != "" && role != "promoted":
-				why = fmt.Sprintf("%s answered as %s, not promoted", node, role)
-			default:
-				return active, st, nil
+		if on != "" {
+			if ready == nil {
+				return on, st, nil
+			}
+			if why = ready(on); why == "" {
+				return on, st, nil
 			}
 		}
 		if time.Now().After(deadline) {
-			return "", nil, fmt.Errorf("%s not settled within %s: %s", c.name, settleTimeout, why)
+			return "", nil, fmt.Errorf("%s not settled within %s: %s", name, settleTimeout, why)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

@@ -1,0 +1,279 @@
+// Package bridge is `vnfha bridge`: it follows the cluster's state as the
+// CIB manager pushes it and keeps every configured HAProxy pool equal to
+// the healthy instances of the configured resources.
+//
+// Data flows one way: CIB snapshot (bridge/cluster) → facts → view → the
+// desired pool of each HAProxy → one reconcile loop per HAProxy
+// (bridge/haproxy) → events to the sinks. Every step is level-triggered:
+// a notification only wakes the next step, which recomputes from the whole
+// of its input, so a lost notification, a restarted CIB manager or a
+// restarted bridge costs at most one resync interval.
+//
+// The bridge never writes what Pacemaker schedules on. It keeps nothing
+// of its own that matters: a bridge started on another node builds the
+// same view from the same CIB and HAProxy state.
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/sirupsen/logrus"
+
+	"github.com/vnfha/vnfha/bridge/cluster"
+	"github.com/vnfha/vnfha/bridge/haproxy"
+	"github.com/vnfha/vnfha/crmwrap/cib"
+)
+
+// Source is where CIB snapshots come from: bridge/cluster in production.
+type Source interface {
+	Run(ctx context.Context) error
+	Snapshots() <-chan cluster.Snapshot
+}
+
+// Bridge is one running bridge.
+type Bridge struct {
+	cfg *Config
+	log logrus.FieldLogger
+	src Source
+	m   *metrics
+	Bus Bus
+
+	lbs []*lbWorker
+
+	mu       sync.Mutex
+	view     *View
+	owners   map[string]serverOwner
+	cibErr   string
+	cibErrAt time.Time
+}
+
+// Options are the seams a test replaces.
+type Options struct {
+	Log    logrus.FieldLogger
+	Source Source
+	// Dial, when set, connects to an HAProxy's admin socket instead of
+	// the address in the config.
+	Pools map[string]reconciler
+}
+
+// New builds a bridge from a checked config.
+func New(cfg *Config, o Options) (*Bridge, error) {
+	b := &Bridge{cfg: cfg, log: o.Log, src: o.Source, m: newMetrics()}
+	if b.log == nil {
+		b.log = logrus.StandardLogger()
+	}
+	if b.src == nil {
+		b.src = cluster.New(cluster.Options{Resync: cfg.Resync.Duration, Log: b.log, Metrics: cibMetrics{b.m}})
+	}
+	b.Bus.Attach(SinkFunc(func(e Event) { b.m.events.WithLabelValues(e.Type).Inc() }))
+	for _, h := range cfg.HAProxy {
+		var pool reconciler
+		if p, ok := o.Pools[h.Name]; ok {
+			pool = p
+		} else {
+			c, err := haproxy.NewClient(h.Admin)
+			if err != nil {
+				return nil, fmt.Errorf("haproxy %s: %w", h.Name, err)
+			}
+			pool = haproxy.NewPool(c, haproxy.PoolOptions{})
+		}
+		b.lbs = append(b.lbs, &lbWorker{
+			cfg: h, pool: pool, resync: cfg.Resync.Duration, m: b.m, bus: &b.Bus,
+			log: b.log, names: b.serverOwners, wake: make(chan struct{}, 1),
+			status: LBStatus{Name: h.Name, Admin: h.Admin},
+		})
+	}
+	return b, nil
+}
+
+// Run follows the cluster and drives the pools until ctx ends.
+func (b *Bridge) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	srcErr := make(chan error, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		srcErr <- b.src.Run(ctx)
+	}()
+	for _, w := range b.lbs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.run(ctx)
+		}()
+	}
+	if *b.cfg.Listen != "" {
+		ln, err := net.Listen("tcp", *b.cfg.Listen)
+		if err != nil {
+			return fmt.Errorf("listen %s: %w", *b.cfg.Listen, err)
+		}
+		srv := &http.Server{Handler: b.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				b.log.WithError(err).Error("status server stopped")
+			}
+		}()
+		defer srv.Close()
+		b.log.WithField("listen", ln.Addr().String()).Info("serving /metrics and /v1/status")
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-srcErr:
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("following the CIB: %w", err)
+		case s := <-b.src.Snapshots():
+			b.apply(s)
+		}
+	}
+}
+
+// apply rebuilds the view from one full CIB and hands each HAProxy its
+// desired pools. A CIB that does not parse changes nothing: a pool is
+// never built from half a read.
+func (b *Bridge) apply(s cluster.Snapshot) {
+	b.m.snapshots.WithLabelValues(s.Reason).Inc()
+	c, err := cib.Parse(s.XML)
+	if err != nil {
+		b.m.cibErrors.WithLabelValues("parse").Inc()
+		b.mu.Lock()
+		b.cibErr, b.cibErrAt = err.Error(), time.Now()
+		b.mu.Unlock()
+		b.log.WithError(err).WithField("reason", s.Reason).Warn("CIB snapshot not usable; keeping the previous view")
+		return
+	}
+	v := buildView(b.cfg, factsFromCIB(c), time.Now())
+	if !s.Received.IsZero() {
+		b.m.viewLatency.Observe(time.Since(s.Received).Seconds())
+	}
+	owners := map[string]serverOwner{}
+	errs := 0
+	for _, sv := range v.Services {
+		for _, in := range sv.Instances {
+			owners[in.Server] = serverOwner{Service: sv.Name, Resource: in.ID, Node: in.Node}
+			if in.Err != "" {
+				errs++
+			}
+		}
+	}
+	b.m.instanceErrors.Set(float64(errs))
+	b.mu.Lock()
+	old := b.view
+	b.view, b.owners, b.cibErr = v, owners, ""
+	b.mu.Unlock()
+	b.publishChanges(old, v)
+	for _, w := range b.lbs {
+		w.set(b.desiredFor(v, w.cfg.Name))
+	}
+}
+
+// desiredFor is the pools one HAProxy should have. A service whose
+// resource is not in the CIB is left out, so its backend is left alone
+// rather than emptied because of a typo.
+func (b *Bridge) desiredFor(v *View, lb string) haproxy.Desired {
+	d := haproxy.Desired{Prefix: b.cfg.ServerPrefix}
+	for i, sv := range v.Services {
+		sc := b.cfg.Services[i]
+		if sv.Err != "" || !servesOn(sc, lb) {
+			continue
+		}
+		be := haproxy.Backend{Name: sc.Backend, Check: haproxy.Check{
+			Inter: sc.Check.Inter.Duration, Rise: sc.Check.Rise, Fall: sc.Check.Fall, Weight: *sc.Check.Weight,
+		}, DrainTimeout: sc.DrainTimeout.Duration}
+		for _, in := range sv.Instances {
+			if in.Err != "" {
+				continue
+			}
+			be.Servers = append(be.Servers, haproxy.Server{Name: in.Server, Addr: in.Addr, Port: in.Port,
+				Want: toHAProxyWant(in.Want), Reason: in.Reason})
+		}
+		d.Backends = append(d.Backends, be)
+	}
+	return d
+}
+
+func servesOn(s ServiceConfig, lb string) bool {
+	if len(s.HAProxy) == 0 {
+		return true
+	}
+	for _, n := range s.HAProxy {
+		if n == lb {
+			return true
+		}
+	}
+	return false
+}
+
+func toHAProxyWant(w Want) haproxy.Want {
+	switch w {
+	case Serve:
+		return haproxy.Serve
+	case Fail:
+		return haproxy.Fail
+	}
+	return haproxy.Drain
+}
+
+// publishChanges emits instance.changed for every instance whose wanted
+// state or reason changed between two views.
+func (b *Bridge) publishChanges(old, v *View) {
+	prev := map[string]Instance{}
+	if old != nil {
+		for _, sv := range old.Services {
+			for _, in := range sv.Instances {
+				prev[sv.Name+"\x00"+in.Server] = in
+			}
+		}
+	}
+	for _, sv := range v.Services {
+		for _, in := range sv.Instances {
+			p, ok := prev[sv.Name+"\x00"+in.Server]
+			if ok && p.Want == in.Want && p.Reason == in.Reason {
+				continue
+			}
+			from := ""
+			if ok {
+				from = string(p.Want)
+			}
+			b.log.WithFields(logrus.Fields{"service": sv.Name, "resource": in.ID, "node": in.Node,
+				"want": in.Want, "reason": in.Reason}).Info("instance changed")
+			b.Bus.Publish(Event{Type: "instance.changed", Time: v.Built, Cluster: b.cfg.Cluster, Service: sv.Name,
+				Resource: in.ID, Node: in.Node, Server: in.Server, Managed: true, From: from, To: string(in.Want),
+				Detail: in.Reason})
+		}
+	}
+}
+
+func (b *Bridge) serverOwners() map[string]serverOwner {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.owners
+}
+
+// cibMetrics counts the source's events in the bridge's metrics.
+type cibMetrics struct{ m *metrics }
+
+func (c cibMetrics) CIBError(kind string) { c.m.cibErrors.WithLabelValues(kind).Inc() }
+
+// Handler serves /metrics and /v1/status.
+func (b *Bridge) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(b.m.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /v1/status", b.serveStatus)
+	return mux
+}

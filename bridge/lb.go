@@ -1,0 +1,201 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/vnfha/vnfha/bridge/haproxy"
+)
+
+// recheck is how soon a pool is looked at again while it has work in
+// flight (a server draining, a deletion refused while sessions end).
+const recheck = 200 * time.Millisecond
+
+// lbWorker keeps one HAProxy's pools equal to the view. Each HAProxy has
+// its own worker, so one that is down or slow never delays the others.
+type lbWorker struct {
+	cfg    HAProxyConfig
+	pool   reconciler
+	resync time.Duration
+	log    logrus.FieldLogger
+	m      *metrics
+	bus    *Bus
+	names  func() map[string]serverOwner // server name → instance, for log lines
+
+	// wake holds at most one pending wake-up: a burst of views costs one
+	// reconcile, of the newest.
+	wake chan struct{}
+
+	mu      sync.Mutex
+	desired *haproxy.Desired
+	status  LBStatus
+	health  map[string]string // backend/server → last status seen, for events
+}
+
+// reconciler is the part of haproxy.Pool the worker uses.
+type reconciler interface {
+	Reconcile(ctx context.Context, d haproxy.Desired) (haproxy.Actual, []haproxy.Change, error)
+}
+
+// serverOwner names the instance behind a managed server.
+type serverOwner struct{ Service, Resource, Node string }
+
+// LBStatus is one HAProxy as /v1/status shows it.
+type LBStatus struct {
+	Name      string          `json:"name"`
+	Admin     string          `json:"admin"`
+	LastOK    time.Time       `json:"last_ok,omitempty"`
+	LastError string          `json:"last_error,omitempty"`
+	ErrorAt   time.Time       `json:"error_at,omitempty"`
+	Actual    *haproxy.Actual `json:"actual,omitempty"`
+}
+
+func (w *lbWorker) set(d haproxy.Desired) {
+	w.mu.Lock()
+	w.desired = &d
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (w *lbWorker) snapshot() LBStatus {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.status
+}
+
+// run reconciles on every new view, on the resync interval (which is what
+// finds an operator's change, a reload or a restart of HAProxy), sooner
+// while a drain is in flight, and with backoff after an error.
+func (w *lbWorker) run(ctx context.Context) {
+	timer := time.NewTimer(w.resync)
+	defer timer.Stop()
+	failures := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.wake:
+		case <-timer.C:
+		}
+		w.mu.Lock()
+		d := w.desired
+		w.mu.Unlock()
+		next := w.resync
+		// No view yet: reconciling against an empty desired pool would
+		// drain every server the bridge owns.
+		if d != nil {
+			busy, err := w.reconcile(ctx, *d)
+			switch {
+			case err != nil:
+				failures++
+				next = min(w.resync, 100*time.Millisecond<<min(failures, 10))
+			case busy:
+				failures = 0
+				next = recheck
+			default:
+				failures = 0
+			}
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(next)
+	}
+}
+
+func (w *lbWorker) reconcile(ctx context.Context, d haproxy.Desired) (busy bool, err error) {
+	rctx, cancel := context.WithTimeout(ctx, w.cfg.Timeout.Duration)
+	defer cancel()
+	start := time.Now()
+	actual, changes, err := w.pool.Reconcile(rctx, d)
+	took := time.Since(start)
+	w.m.reconcileTime.WithLabelValues(w.cfg.Name).Observe(took.Seconds())
+	owners := w.names()
+	for _, c := range changes {
+		o := owners[c.Server]
+		f := w.log.WithFields(logrus.Fields{
+			"haproxy": w.cfg.Name, "backend": c.Backend, "server": c.Server,
+			"service": o.Service, "resource": o.Resource, "node": o.Node, "reason": c.Reason,
+		})
+		w.m.commands.WithLabelValues(w.cfg.Name, c.Action).Inc()
+		if c.Err != nil {
+			w.m.commandErrors.WithLabelValues(w.cfg.Name).Inc()
+			f.WithError(c.Err).Warnf("%s failed", c.Action)
+			continue
+		}
+		f.Info(c.Action)
+		w.bus.Publish(Event{Type: "pool.changed", Time: time.Now(), Service: o.Service, Resource: o.Resource,
+			Node: o.Node, HAProxy: w.cfg.Name, Backend: c.Backend, Server: c.Server, Managed: true, To: c.Action, Detail: c.Reason})
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err != nil && !errors.Is(err, context.Canceled) {
+		w.m.reconciles.WithLabelValues(w.cfg.Name, "error").Inc()
+		w.m.commandErrors.WithLabelValues(w.cfg.Name).Inc()
+		if w.status.LastError != err.Error() {
+			w.log.WithField("haproxy", w.cfg.Name).WithError(err).Warn("reconcile failed; retrying with backoff")
+		}
+		w.status.LastError, w.status.ErrorAt = err.Error(), time.Now()
+	} else if err == nil {
+		w.m.reconciles.WithLabelValues(w.cfg.Name, "ok").Inc()
+		if w.status.LastError != "" {
+			w.log.WithField("haproxy", w.cfg.Name).Info("reconcile works again")
+		}
+		w.status.LastError, w.status.LastOK = "", time.Now()
+	}
+	if actual.Backends != nil {
+		w.observe(&actual, owners)
+		w.status.Actual = &actual
+	}
+	return actual.Busy(), err
+}
+
+// observe turns what HAProxy reports into metrics and into health events:
+// HAProxy's own check results, for managed and unmanaged servers alike.
+// Called with w.mu held.
+func (w *lbWorker) observe(a *haproxy.Actual, owners map[string]serverOwner) {
+	if a.Reloaded {
+		w.m.reloads.WithLabelValues(w.cfg.Name).Inc()
+		w.log.WithField("haproxy", w.cfg.Name).Warn("HAProxy was reloaded or restarted: its pool is being restored")
+	}
+	w.m.servers.DeletePartialMatch(map[string]string{"haproxy": w.cfg.Name})
+	seen := make(map[string]string, len(w.health))
+	for _, be := range a.Backends {
+		counts := map[[2]string]int{}
+		for _, s := range be.Servers {
+			st := s.Health().State
+			managed := "false"
+			if s.Managed {
+				managed = "true"
+			}
+			counts[[2]string{st, managed}]++
+			key := be.Name + "/" + s.Name
+			seen[key] = st
+			prev, known := w.health[key]
+			if known && prev != st && (st == "UP" || st == "DOWN") {
+				o := owners[s.Name]
+				typ := "lb.backend_up"
+				if st == "DOWN" {
+					typ = "lb.backend_down"
+				}
+				w.bus.Publish(Event{Type: typ, Time: time.Now(), Service: o.Service, Resource: o.Resource, Node: o.Node,
+					HAProxy: w.cfg.Name, Backend: be.Name, Server: s.Name, Managed: s.Managed, From: prev, To: st,
+					Detail: s.Health().String()})
+			}
+		}
+		for k, n := range counts {
+			w.m.servers.WithLabelValues(w.cfg.Name, be.Name, k[0], k[1]).Set(float64(n))
+		}
+	}
+	w.health = seen
+}

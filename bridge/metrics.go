@@ -1,0 +1,84 @@
+package bridge
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics are the bridge's Prometheus metrics, on a registry of their own
+// so that a test can run several bridges in one process.
+type metrics struct {
+	reg *prometheus.Registry
+
+	snapshots      *prometheus.CounterVec   // reason
+	cibErrors      *prometheus.CounterVec   // kind
+	viewLatency    prometheus.Histogram     // trigger received → view built
+	reconciles     *prometheus.CounterVec   // haproxy, result
+	reconcileTime  *prometheus.HistogramVec // haproxy
+	commands       *prometheus.CounterVec   // haproxy, action
+	commandErrors  *prometheus.CounterVec   // haproxy
+	reloads        *prometheus.CounterVec   // haproxy
+	servers        *prometheus.GaugeVec     // haproxy, backend, state
+	events         *prometheus.CounterVec   // type
+	instanceErrors prometheus.Gauge
+}
+
+// latencyBuckets span a fast reconcile (a few hundred µs) to a timeout.
+var latencyBuckets = []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .2, .5, 1, 2, 5}
+
+func newMetrics() *metrics {
+	m := &metrics{reg: prometheus.NewRegistry()}
+	f := func(c prometheus.Collector) { m.reg.MustRegister(c) }
+	m.snapshots = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vnfha_bridge_cib_snapshots_total",
+		Help: "Full CIB reads the view was rebuilt from, by trigger (subscribe, notify, reconnect, resync, fallback).",
+	}, []string{"reason"})
+	m.cibErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vnfha_bridge_cib_errors_total",
+		Help: "Errors following the CIB, by kind.",
+	}, []string{"kind"})
+	m.viewLatency = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "vnfha_bridge_view_seconds",
+		Help:    "From a CIB trigger's arrival to the view built from the full CIB.",
+		Buckets: latencyBuckets,
+	})
+	m.reconciles = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vnfha_bridge_reconciles_total",
+		Help: "Reconciles of an HAProxy's pools, by result (ok, error).",
+	}, []string{"haproxy", "result"})
+	m.reconcileTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "vnfha_bridge_reconcile_seconds",
+		Help:    "Duration of one reconcile of an HAProxy: read its state, issue the changes.",
+		Buckets: latencyBuckets,
+	}, []string{"haproxy"})
+	m.commands = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vnfha_bridge_haproxy_commands_total",
+		Help: "Changes issued to an HAProxy, by action.",
+	}, []string{"haproxy", "action"})
+	m.commandErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vnfha_bridge_haproxy_errors_total",
+		Help: "Errors talking to an HAProxy (connection, reply, refused command).",
+	}, []string{"haproxy"})
+	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vnfha_bridge_haproxy_reloads_total",
+		Help: "Reloads or restarts of an HAProxy the bridge detected (and restored the pool after).",
+	}, []string{"haproxy"})
+	m.servers = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "vnfha_bridge_servers",
+		Help: "Servers of the configured backends as HAProxy last reported them, by state (UP, DOWN, MAINT, DRAIN, ...) and by whether the bridge manages them.",
+	}, []string{"haproxy", "backend", "state", "managed"})
+	m.events = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vnfha_bridge_events_total",
+		Help: "Events published, by type.",
+	}, []string{"type"})
+	m.instanceErrors = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "vnfha_bridge_instance_errors",
+		Help: "Instances left out of every pool because of an error (a node without a service address, for example).",
+	})
+	for _, c := range []prometheus.Collector{m.snapshots, m.cibErrors, m.viewLatency, m.reconciles, m.reconcileTime,
+		m.commands, m.commandErrors, m.reloads, m.servers, m.events, m.instanceErrors,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
+		f(c)
+	}
+	return m
+}

@@ -1,0 +1,215 @@
+package bridge
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+	"time"
+
+	"github.com/vnfha/vnfha/bridge/haproxy"
+)
+
+// Want is what the bridge wants of one instance's server in a pool.
+type Want string
+
+const (
+	// Serve: in rotation, once HAProxy's own check passes.
+	Serve Want = "serve"
+	// Drain: a planned stop: no new sessions, the running ones finish (up
+	// to the service's drain_timeout), then maintenance.
+	Drain Want = "drain"
+	// Fail: a failure: maintenance at once and its sessions shut, since
+	// they are dead anyway.
+	Fail Want = "fail"
+)
+
+// View is the bridge's picture of the cluster: for every configured
+// service, every instance the CIB knows of and what its server should be.
+// It is rebuilt whole from each CIB snapshot, never patched.
+type View struct {
+	// Version is the CIB's admin_epoch.epoch.num_updates.
+	Version  string        `json:"version"`
+	Built    time.Time     `json:"built"`
+	Services []ServiceView `json:"services"`
+	Nodes    []NodeView    `json:"nodes"`
+}
+
+// ServiceView is one service's instances.
+type ServiceView struct {
+	Name      string     `json:"name"`
+	Resource  string     `json:"resource"`
+	Backend   string     `json:"backend"`
+	Instances []Instance `json:"instances"`
+	// Err says why the service has no instances at all (an unknown
+	// resource id, for example).
+	Err string `json:"error,omitempty"`
+}
+
+// Instance is one instance of a service's resource on one node.
+type Instance struct {
+	// ID is the instance's id in the status section: the primitive's id,
+	// with :N for a globally unique clone.
+	ID     string `json:"id"`
+	Node   string `json:"node"`
+	Server string `json:"server"`
+	Want   Want   `json:"want"`
+	// Reason says why, in words an operator knows: "running", "failed:
+	// monitor returned 7 (not running)", "node standby", "banned", ...
+	Reason string     `json:"reason"`
+	Addr   netip.Addr `json:"addr"`
+	Port   uint16     `json:"port"`
+	// Err is set when the instance cannot be put in a pool at all (no
+	// service address for its node); such an instance is left out.
+	Err string `json:"error,omitempty"`
+}
+
+// NodeView is a node as the view sees it.
+type NodeView struct {
+	Name    string `json:"name"`
+	Online  bool   `json:"online"`
+	Remote  bool   `json:"remote,omitempty"`
+	Standby bool   `json:"standby,omitempty"`
+}
+
+// clusterFacts is what the view needs from the CIB, in the bridge's own
+// terms; facts.go derives it from a parsed CIB. Keeping this seam makes
+// the rules below testable with a table instead of a cluster.
+type clusterFacts struct {
+	Version   string
+	Nodes     map[string]*nodeFacts
+	Resources map[string]*resourceFacts // by configured id
+}
+
+type nodeFacts struct {
+	Name string
+	// Online: a member with its controller up and joined, or a connected
+	// Pacemaker Remote node. A lost node is offline until fenced and
+	// after.
+	Online  bool
+	Remote  bool
+	Standby bool
+	// Attr looks up a node attribute, transient first.
+	Attr func(name string) (string, bool)
+}
+
+type resourceFacts struct {
+	ID string
+	// Promotable is set for a promotable clone (or one of its children).
+	Promotable bool
+	// Stopped: target-role Stopped on the resource or an ancestor.
+	Stopped bool
+	// Unpromoted: target-role Unpromoted on the resource or an ancestor.
+	Unpromoted bool
+	// Banned are the nodes a -INFINITY location keeps the resource off.
+	Banned    map[string]bool
+	Instances []instanceFacts
+}
+
+// instanceFacts is one instance's state on one node, from its operation
+// history (a group's instance folds its members: active when all are,
+// failed when any is).
+type instanceFacts struct {
+	ID     string
+	Node   string
+	Active bool
+	// Role is Started, Promoted, Unpromoted or Stopped.
+	Role string
+	// Failed is an unresolved failure: the newest operation failed and no
+	// successful start came after it.
+	Failed bool
+	// FailedOp describes the failed operation.
+	FailedOp string
+	// Pending is the operation in flight, if the CIB records one (stop,
+	// start, promote, demote, migrate_to, ...).
+	Pending string
+}
+
+// buildView applies the pool rules of docs/bridge.md to the facts:
+// an instance serves exactly when it is active on an online node without
+// an unresolved failure, nothing plans to stop it, and (for a promoted-only
+// service) it is Promoted.
+func buildView(cfg *Config, f *clusterFacts, now time.Time) *View {
+	v := &View{Version: f.Version, Built: now}
+	for _, n := range sortedNodes(f.Nodes) {
+		v.Nodes = append(v.Nodes, NodeView{Name: n.Name, Online: n.Online, Remote: n.Remote, Standby: n.Standby})
+	}
+	for _, s := range cfg.Services {
+		sv := ServiceView{Name: s.Name, Resource: s.Resource, Backend: s.Backend}
+		r, ok := f.Resources[s.Resource]
+		if !ok {
+			sv.Err = fmt.Sprintf("resource %s is not in the CIB's configuration", s.Resource)
+			v.Services = append(v.Services, sv)
+			continue
+		}
+		for _, in := range r.Instances {
+			inst := Instance{ID: in.ID, Node: in.Node, Port: uint16(s.Port)}
+			inst.Server = serverName(cfg.ServerPrefix, in.ID, in.Node)
+			inst.Want, inst.Reason = want(s, r, in, f.Nodes[in.Node])
+			var attr func(string) (string, bool)
+			if n := f.Nodes[in.Node]; n != nil {
+				attr = n.Attr
+			}
+			a, err := cfg.Address(in.Node, attr)
+			if err != nil {
+				inst.Err = err.Error()
+			} else {
+				inst.Addr = a
+			}
+			sv.Instances = append(sv.Instances, inst)
+		}
+		sort.Slice(sv.Instances, func(i, j int) bool {
+			a, b := sv.Instances[i], sv.Instances[j]
+			if a.Node != b.Node {
+				return a.Node < b.Node
+			}
+			return a.ID < b.ID
+		})
+		v.Services = append(v.Services, sv)
+	}
+	return v
+}
+
+// want decides one instance's server; the first rule that matches wins,
+// and the order matters: a failure outranks a planned stop, because its
+// sessions are dead and draining them only delays the clients' retries.
+func want(s ServiceConfig, r *resourceFacts, in instanceFacts, n *nodeFacts) (Want, string) {
+	switch {
+	case n == nil || !n.Online:
+		return Fail, "node " + in.Node + " is offline"
+	case in.Failed:
+		return Fail, "failed: " + in.FailedOp
+	case !in.Active && in.Pending != "":
+		return Drain, in.Pending + " pending"
+	case !in.Active:
+		return Drain, "stopped"
+	case r.Stopped:
+		return Drain, "target-role is Stopped"
+	case r.Banned[in.Node]:
+		return Drain, "banned from " + in.Node
+	case n.Standby:
+		return Drain, "node " + in.Node + " is in standby"
+	case in.Pending == "stop" || in.Pending == "migrate_to":
+		return Drain, in.Pending + " pending"
+	case s.PromotedOnly && in.Role != "Promoted":
+		return Drain, "not promoted (" + in.Role + ")"
+	case s.PromotedOnly && (r.Unpromoted || in.Pending == "demote"):
+		return Drain, "being demoted"
+	}
+	return Serve, "running"
+}
+
+func sortedNodes(m map[string]*nodeFacts) []*nodeFacts {
+	out := make([]*nodeFacts, 0, len(m))
+	for _, n := range m {
+		out = append(out, n)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// serverName is the HAProxy server of an instance: the prefix that marks
+// the bridge's servers, then the instance and its node, so that the same
+// instance always gets the same name and every reconcile is idempotent.
+func serverName(prefix, id, node string) string {
+	return prefix + haproxy.ServerName(id, node)
+}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -266,6 +267,31 @@ func TestHostAddresses(t *testing.T) {
 	}
 	if s.isNode("lb1") || !s.isHost("lb1") || s.isHost("node1") || s.isHost(ClientName) {
 		t.Error("isNode/isHost mix hosts and nodes")
+	}
+}
+
+// TestStateRefusesBadHosts: a state file whose hosts are not valid names
+// (edited by hand, or by a tool gone wrong) is refused, since the names
+// become namespace paths.
+func TestStateRefusesBadHosts(t *testing.T) {
+	root := t.TempDir()
+	p := paths{root, "x"}
+	if err := os.MkdirAll(p.dir(), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, hosts := range [][]string{{"../../etc"}, {"node1"}, {"lb1", "lb1"}} {
+		if err := writeState(p, &state{Name: "x", Nodes: []string{"node1"}, Hosts: hosts}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := readState(p); err == nil || !strings.Contains(err.Error(), "lab state") {
+			t.Errorf("hosts %q: readState = %v, want a refusal", hosts, err)
+		}
+	}
+	if err := writeState(p, &state{Name: "x", Nodes: []string{"node1"}, Hosts: []string{"lb1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := readState(p); err != nil || !slices.Equal(s.Hosts, []string{"lb1"}) {
+		t.Errorf("readState = %+v, %v", s, err)
 	}
 }
 

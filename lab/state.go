@@ -63,6 +63,11 @@ func readState(p paths) (*state, error) {
 	if err := json.Unmarshal(b, &s); err != nil {
 		return nil, fmt.Errorf("parse lab state %s: %w", p.stateFile(), err)
 	}
+	// Host names become namespace paths: an edited state file must not
+	// lead an exec or a plug elsewhere.
+	if err := checkHosts(s.Hosts); err != nil {
+		return nil, fmt.Errorf("lab state %s: %w", p.stateFile(), err)
+	}
 	return &s, nil
 }
 

@@ -215,6 +215,12 @@ func (h *HAProxy) launch() error {
 	if _, err := h.waitWorker(p, 0, -1); err != nil {
 		return err
 	}
+	// Stop signals the process started: it must be the master itself
+	// (nsenter --net execs, it does not fork), or SIGTERM would reach
+	// nothing that passes it on.
+	if procs, err := h.Procs(); err != nil || procs.Master != cmd.Process.Pid {
+		return fmt.Errorf("the master is %d (%v), not the process started, %d", procs.Master, err, cmd.Process.Pid)
+	}
 	return nil
 }
 

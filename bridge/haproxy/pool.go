@@ -193,8 +193,8 @@ type Pool struct {
 	drainStart map[string]time.Time // "be/srv" -> when Reconcile saw or began its drain
 	seen       bool
 	lastPid    int
-	lastStart  time.Time // process start as derived from uptime
-	hadManaged bool      // the previous pass saw at least one managed server
+	lastUptime int64
+	hadManaged bool // the previous pass saw at least one managed server
 	reloads    int
 }
 
@@ -239,11 +239,9 @@ func (p *Pool) Reconcile(ctx context.Context, d Desired) (Actual, []Change, erro
 	}
 	now := p.opts.Now()
 	act := Actual{Pid: info.Pid, Uptime: time.Duration(info.Uptime) * time.Second, Version: info.Version}
-	start := now.Add(-act.Uptime)
-	// Uptime_sec has a one-second grain and our clock reads it a little
-	// later each time: only a start that moved by more than 2s is a new
-	// process (with the same Pid, after a restart that reused it).
-	if p.seen && (info.Pid != p.lastPid || start.Sub(p.lastStart) > 2*time.Second) {
+	// A new worker has a new Pid (a reload, or a restart); a restart that
+	// reused the Pid still restarts the uptime, which otherwise only grows.
+	if p.seen && (info.Pid != p.lastPid || info.Uptime < p.lastUptime) {
 		act.Reloaded = true
 	}
 
@@ -281,7 +279,7 @@ func (p *Pool) Reconcile(ctx context.Context, d Desired) (Actual, []Change, erro
 		clear(p.drainStart)
 	}
 	if r.fatal == nil {
-		p.seen, p.lastPid, p.lastStart, p.hadManaged = true, info.Pid, start, managed > 0
+		p.seen, p.lastPid, p.lastUptime, p.hadManaged = true, info.Pid, info.Uptime, managed > 0
 	}
 	// Forget drains of servers that are no longer draining or present.
 	for k := range p.drainStart {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"time"
 )
@@ -164,11 +165,15 @@ func (c *Client) roundTrip(ctx context.Context, line string) (string, error) {
 	return b.String(), nil
 }
 
-// ctxErr names the context's error when it caused err (a deadline set
-// from the context shows up as an i/o timeout otherwise).
+// ctxErr names the context's error when it caused err. The connection's
+// deadline is the context's, and it can fire a moment before the
+// context's own timer: an i/o timeout is then the context's deadline.
 func ctxErr(ctx context.Context, err error) error {
 	if cerr := ctx.Err(); cerr != nil {
 		return fmt.Errorf("%w (%w)", cerr, err)
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return fmt.Errorf("%w (%w)", context.DeadlineExceeded, err)
 	}
 	return err
 }

@@ -33,8 +33,11 @@ const proxyCfg = `global
     stats socket {{.Dir}}/admin.sock mode 600 level admin
     stats socket {{.Dir}}/oper.sock mode 600 level operator
     nbthread 2
+    log stderr format raw local0 info
 defaults
     mode http
+    log global
+    option httplog
     timeout connect 1s
     timeout client 30s
     timeout server 30s
@@ -59,7 +62,7 @@ backend be_src
 
 // proxy is one running haproxy.
 type proxy struct {
-	t                     *testing.T
+	t                     testing.TB
 	dir                   string
 	cfg                   string
 	frontPort, frontPort2 int
@@ -79,7 +82,7 @@ func freePort(t testing.TB) int {
 }
 
 // startProxy starts haproxy with proxyCfg, static1 pointing at static.
-func startProxy(t *testing.T, static *vnfc) *proxy {
+func startProxy(t testing.TB, static *vnfc) *proxy {
 	t.Helper()
 	bin := testenv.Tool(t, "haproxy")
 	_ = bin
@@ -349,7 +352,7 @@ type fixture struct {
 	pool   *Pool
 }
 
-func newFixture(t *testing.T, opts PoolOptions) *fixture {
+func newFixture(t testing.TB, opts PoolOptions) *fixture {
 	t.Helper()
 	f := &fixture{static: startVNFC(t, "127.0.0.1")}
 	for i := range f.v {

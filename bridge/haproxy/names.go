@@ -52,10 +52,12 @@ func ServerName(parts ...string) string {
 	name := b.String()
 	if len(name) > maxNameLen {
 		changed = true
-		name = name[:maxNameLen-11]
 	}
 	if !changed {
 		return name
+	}
+	if len(name) > maxNameLen-11 { // room for "-" and the hash
+		name = name[:maxNameLen-11]
 	}
 	h := sha256.New()
 	for _, p := range parts {

@@ -17,6 +17,12 @@ import (
 // not for HAProxy (the real one is in haproxy_test.go).
 func hostile(t *testing.T, h func(c net.Conn)) *Client {
 	t.Helper()
+	return hostileLine(t, func(c net.Conn, _ string) { h(c) })
+}
+
+// hostileLine is hostile with the request line passed to h.
+func hostileLine(t *testing.T, h func(c net.Conn, line string)) *Client {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "s.sock")
 	l, err := net.Listen("unix", path)
 	if err != nil {
@@ -32,8 +38,8 @@ func hostile(t *testing.T, h func(c net.Conn)) *Client {
 			}
 			go func() {
 				defer c.Close()
-				_, _ = bufio.NewReader(c).ReadString('\n')
-				h(c)
+				line, _ := bufio.NewReader(c).ReadString('\n')
+				h(c, line)
 			}()
 		}
 	}()
@@ -199,26 +205,7 @@ func TestPoolHostilePeer(t *testing.T) {
 		"show servers state be5\n": "1\n# be_name srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_check_state srv_port\nbe5 vnfha:a 10.0.0.1 2 0 1 6 80\n\n",
 		"show stat be5 4 -1\n":     "surprise",
 	}
-	path := filepath.Join(t.TempDir(), "s.sock")
-	l, err := net.Listen("unix", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				line, _ := bufio.NewReader(c).ReadString('\n')
-				io.WriteString(c, replies[line])
-			}()
-		}
-	}()
-	c, _ := NewClient(path)
+	c := hostileLine(t, func(c net.Conn, line string) { io.WriteString(c, replies[line]) })
 	p := NewPool(c, PoolOptions{})
 	d := Desired{Prefix: "vnfha:"}
 	for _, be := range []string{"be", "be2", "be3", "be4", "be5"} {

@@ -84,8 +84,7 @@ func freePort(t testing.TB) int {
 // startProxy starts haproxy with proxyCfg, static1 pointing at static.
 func startProxy(t testing.TB, static *vnfc) *proxy {
 	t.Helper()
-	bin := testenv.Tool(t, "haproxy")
-	_ = bin
+	testenv.Tool(t, "haproxy")
 	p := &proxy{t: t, dir: t.TempDir(), frontPort: freePort(t), frontPort2: freePort(t)}
 	var buf bytes.Buffer
 	tmpl := template.Must(template.New("cfg").Parse(proxyCfg))
@@ -183,6 +182,7 @@ type vnfc struct {
 	hits    atomic.Int64
 	sick    atomic.Bool // /health answers 503
 	release chan struct{}
+	once    sync.Once
 }
 
 // startVNFC serves on addr (127.0.0.1 or ::1): /health for HAProxy's
@@ -217,17 +217,13 @@ func startVNFC(t testing.TB, addr string) *vnfc {
 	return v
 }
 
-var releaseOnce sync.Map
-
 func (v *vnfc) stop() {
 	v.unblock()
 	_ = v.srv.Close()
 }
 
 func (v *vnfc) unblock() {
-	if _, loaded := releaseOnce.LoadOrStore(v, true); !loaded {
-		close(v.release)
-	}
+	v.once.Do(func() { close(v.release) })
 }
 
 // get sends one request through HAProxy's frontend on port, without

@@ -183,6 +183,22 @@ func TestDrainInFlightRequest(t *testing.T) {
 	}
 }
 
+// slowOnA makes vnfha:a the only server in rotation (static1 in maint)
+// and starts a slow request, which lands on it; done gets its result.
+func slowOnA(t *testing.T, f *fixture) (Desired, <-chan error) {
+	t.Helper()
+	d := desired(fastCheck, srv("a", f.v[0], Serve))
+	reconcile(t, f.pool, d)
+	waitStatus(t, f.p.admin, "be", "vnfha:a", "UP")
+	if err := f.p.admin.Exec(context.Background(), "set server be/static1 state maint"); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := get(f.p.frontPort, "/slow", 15*time.Second); done <- err }()
+	waitHits(t, f.v[0], 1)
+	return d, done
+}
+
 func waitHits(t *testing.T, v *vnfc, n int64) {
 	t.Helper()
 	for range 100 {
@@ -198,13 +214,7 @@ func TestDrainTimeout(t *testing.T) {
 	now := time.Now()
 	clock := func() time.Time { return now }
 	f := newFixture(t, PoolOptions{DrainTimeout: 10 * time.Second, Now: clock})
-	d := desired(fastCheck, srv("a", f.v[0], Serve))
-	reconcile(t, f.pool, d)
-	waitStatus(t, f.p.admin, "be", "vnfha:a", "UP")
-	_, _ = f.p.admin.Run(context.Background(), "set server be/static1 state maint")
-	done := make(chan error, 1)
-	go func() { _, err := get(f.p.frontPort, "/slow", 15*time.Second); done <- err }()
-	waitHits(t, f.v[0], 1)
+	d, done := slowOnA(t, f)
 	d.Backends[0].Servers[0].Want = Drain
 	reconcile(t, f.pool, d)
 	now = now.Add(9 * time.Second)
@@ -225,13 +235,7 @@ func TestDrainTimeout(t *testing.T) {
 
 func TestRemoveWithConnections(t *testing.T) {
 	f := newFixture(t, PoolOptions{DeleteRetry: 50 * time.Millisecond})
-	d := desired(fastCheck, srv("a", f.v[0], Serve))
-	reconcile(t, f.pool, d)
-	waitStatus(t, f.p.admin, "be", "vnfha:a", "UP")
-	_, _ = f.p.admin.Run(context.Background(), "set server be/static1 state maint")
-	done := make(chan error, 1)
-	go func() { _, err := get(f.p.frontPort, "/slow", 15*time.Second); done <- err }()
-	waitHits(t, f.v[0], 1)
+	_, done := slowOnA(t, f)
 	// An operator puts it in maint by hand, the session stays attached;
 	// then the cluster no longer wants it.
 	if err := f.p.admin.Exec(context.Background(), "set server be/vnfha:a state maint"); err != nil {
@@ -244,6 +248,11 @@ func TestRemoveWithConnections(t *testing.T) {
 	}
 	if !act.NeedsRecheck() {
 		t.Error("a refused delete must ask for a recheck")
+	}
+	select {
+	case <-done: // shut by the shutdown that followed the refused delete
+	case <-time.After(5 * time.Second):
+		t.Fatal("the session survived shutdown sessions")
 	}
 	deleted := false
 	for i := 0; i < 50 && !deleted; i++ {

@@ -3,9 +3,11 @@ package lab
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -119,6 +121,13 @@ func TestOptionsDefaults(t *testing.T) {
 		{Options{Name: "Lab", Binary: "/x/vnfha"}, "lab name"},
 		{Options{Name: "averyveryverylongname", Binary: "/x/vnfha"}, "lab name"},
 		{Options{Nodes: 17, Binary: "/x/vnfha"}, "want 1 to 16"},
+		{Options{Hosts: []string{"lb1", "lb2"}, Binary: "/x/vnfha"}, ""},
+		{Options{Hosts: []string{"lb1", "node1"}, Binary: "/x/vnfha"}, `host name "node1" is the lab's own`},
+		{Options{Hosts: []string{"lb1", "lb1"}, Binary: "/x/vnfha"}, `host "lb1" given twice`},
+		{Options{Hosts: make([]string, 17), Binary: "/x/vnfha"}, "want at most 16"},
+		// Host names are checked before anything else of the machine, so
+		// a wrong one is said even where the lab could not run.
+		{Options{Hosts: []string{"LB1"}}, "host name"},
 	}
 	for _, tt := range tests {
 		o, err := tt.opts.withDefaults()
@@ -179,8 +188,116 @@ func TestFreeSlot(t *testing.T) {
 	}
 }
 
+func TestCheckHostName(t *testing.T) {
+	for _, tc := range []struct {
+		name, err string
+	}{
+		{"lb1", ""},
+		{"vnfm", ""},
+		{"a", ""},
+		{"abcdefghijklmno", ""}, // 15: the longest link name
+		{"abcdefghijklmnop", "want 1-15 characters"},
+		{"", "want 1-15 characters"},
+		{"lb-1", "want 1-15 characters"}, // vnfha-a-lb-1 is also lab a-lb's host 1
+		{"Lb1", "want 1-15 characters"},
+		{"1lb", "want 1-15 characters"},
+		{"lb1.example", "want 1-15 characters"},
+		{"../x", "want 1-15 characters"},
+		{"lb 1", "want 1-15 characters"},
+		{"node1", "is the lab's own"},
+		{"node99", "is the lab's own"},
+		{"nodes", "is the lab's own"},
+		{"client", "is the lab's own"},
+		{"sw", "is the lab's own"},
+		{"lo", "is the lab's own"},
+		{"br0", "is the lab's own"},
+		{"br1", "is the lab's own"},
+		{strings.Repeat("x", 5000), "want 1-15 characters"},
+	} {
+		err := CheckHostName(tc.name)
+		if tc.err == "" {
+			if err != nil {
+				t.Errorf("CheckHostName(%q): %v", tc.name, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("CheckHostName(%.20q) = %v, want %q", tc.name, err, tc.err)
+			continue
+		}
+		if len(err.Error()) > 200 {
+			t.Errorf("CheckHostName(%.20q): a message of %d bytes", tc.name, len(err.Error()))
+		}
+	}
+}
+
+// TestHostAddresses: hosts take .201.. and ::201.. in the order given,
+// clear of the nodes, the client and the tests' VIPs (.100-.199), and a
+// member that is none of the lab's is named in the error.
+func TestHostAddresses(t *testing.T) {
+	s := &state{Name: "x", Slot: 3, Nodes: []string{"node1", "node2"}, Hosts: []string{"lb1", "lb2"}}
+	seen := map[netip.Addr]string{}
+	for _, tc := range []struct{ member, v4, v6 string }{
+		{"node1", "198.18.3.1/24", "2001:2:0:3::1/64"},
+		{"node2", "198.18.3.2/24", "2001:2:0:3::2/64"},
+		{"client", "198.18.3.200/24", "2001:2:0:3::200/64"},
+		{"lb1", "198.18.3.201/24", "2001:2:0:3::201/64"},
+		{"lb2", "198.18.3.202/24", "2001:2:0:3::202/64"},
+	} {
+		a, err := s.addrs(tc.member)
+		if err != nil {
+			t.Fatalf("addrs(%s): %v", tc.member, err)
+		}
+		if a[0].String() != tc.v4 || a[1].String() != tc.v6 {
+			t.Errorf("addrs(%s) = %v, want %s %s", tc.member, a, tc.v4, tc.v6)
+		}
+		if other, dup := seen[a[0].Addr()]; dup {
+			t.Errorf("%s and %s share %s", tc.member, other, a[0])
+		}
+		seen[a[0].Addr()] = tc.member
+	}
+	// The last host of the largest lab stays below the broadcast address
+	// and clear of the VIPs.
+	last := hostAddr(0, firstHostID+MaxHosts-1).Addr().As4()[3]
+	if last != 216 || firstHostID <= 199 {
+		t.Errorf("hosts end at .%d; want .216, above the VIPs' .100-.199", last)
+	}
+	if _, err := s.addrs("lb3"); err == nil || !strings.Contains(err.Error(), "hosts: lb1, lb2") {
+		t.Errorf("addrs(lb3) = %v, want an error naming the hosts", err)
+	}
+	if s.isNode("lb1") || !s.isHost("lb1") || s.isHost("node1") || s.isHost(ClientName) {
+		t.Error("isNode/isHost mix hosts and nodes")
+	}
+}
+
+// TestStateRefusesBadHosts: a state file whose hosts are not valid names
+// (edited by hand, or by a tool gone wrong) is refused, since the names
+// become namespace paths.
+func TestStateRefusesBadHosts(t *testing.T) {
+	root := t.TempDir()
+	p := paths{root, "x"}
+	if err := os.MkdirAll(p.dir(), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, hosts := range [][]string{{"../../etc"}, {"node1"}, {"lb1", "lb1"}} {
+		if err := writeState(p, &state{Name: "x", Nodes: []string{"node1"}, Hosts: hosts}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := readState(p); err == nil || !strings.Contains(err.Error(), "lab state") {
+			t.Errorf("hosts %q: readState = %v, want a refusal", hosts, err)
+		}
+	}
+	if err := writeState(p, &state{Name: "x", Nodes: []string{"node1"}, Hosts: []string{"lb1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := readState(p); err != nil || !slices.Equal(s.Hosts, []string{"lb1"}) {
+		t.Errorf("readState = %+v, %v", s, err)
+	}
+}
+
 func TestMemberRE(t *testing.T) {
-	for member, want := range map[string]bool{"node1": true, "node12": true, "client": true, "sw": true, "b-node1": false, "node": false, "": false} {
+	for member, want := range map[string]bool{"node1": true, "node12": true, "client": true, "sw": true, "lb1": true, "vnfm": true,
+		"b-node1": false, "b-lb1": false, "sw-node1": false, "": false, "Lb1": false} {
 		if got := memberRE.MatchString(member); got != want {
 			t.Errorf("memberRE(%q) = %v, want %v", member, got, want)
 		}

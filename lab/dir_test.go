@@ -136,15 +136,18 @@ func TestShape(t *testing.T) {
 	for _, tc := range []struct {
 		nodes   int
 		fencing bool
+		hosts   []string
 		want    string
 	}{
-		{1, false, "1 node, no fencing"},
-		{3, true, "3 nodes, fencing"},
+		{1, false, nil, "1 node, no fencing"},
+		{3, true, nil, "3 nodes, fencing"},
+		{2, true, []string{"lb1"}, "2 nodes, fencing, host lb1"},
+		{2, false, []string{"lb1", "lb2"}, "2 nodes, no fencing, hosts lb1 lb2"},
 	} {
-		if got := shape(tc.nodes, tc.fencing); got != tc.want {
-			t.Errorf("shape(%d, %v) = %q, want %q", tc.nodes, tc.fencing, got, tc.want)
+		if got := shape(tc.nodes, tc.fencing, tc.hosts); got != tc.want {
+			t.Errorf("shape(%d, %v, %q) = %q, want %q", tc.nodes, tc.fencing, tc.hosts, got, tc.want)
 		}
-		e := &ShapeError{Name: "x", Nodes: tc.nodes, Fencing: tc.fencing}
+		e := &ShapeError{Name: "x", Nodes: tc.nodes, Fencing: tc.fencing, Hosts: tc.hosts}
 		if !strings.Contains(e.Error(), "already up with "+tc.want) {
 			t.Errorf("ShapeError: %q", e.Error())
 		}

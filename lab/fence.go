@@ -108,7 +108,7 @@ func FenceAgent(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		return fenceOK
 	}
-	if _, err := st.addr(plug); err != nil || plug == ClientName {
+	if !st.isNode(plug) {
 		fmt.Fprintf(stderr, "%s: no such node %s\n", FenceAgentName, quote(plug))
 		return fenceError
 	}

@@ -20,7 +20,7 @@ func fenceLab(t *testing.T) string {
 	if err := os.MkdirAll(p.nodeDir("node1"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := writeState(p, &state{Name: "f", Nodes: []string{"node1", "node2"}, Fencing: true}); err != nil {
+	if err := writeState(p, &state{Name: "f", Nodes: []string{"node1", "node2"}, Hosts: []string{"lb1"}, Fencing: true}); err != nil {
 		t.Fatal(err)
 	}
 	return root
@@ -45,6 +45,7 @@ func TestFenceAgent(t *testing.T) {
 		{"on cannot power a node on", nil, "action=on\nplug=node1\nlab=f\nstate_root=" + root + "\n", fenceError, "", "vnfha lab start --name f node1"},
 		{"unknown node", nil, "action=off\nplug=node9\nlab=f\nstate_root=" + root + "\n", fenceError, "", `no such node "node9"`},
 		{"client is not a node", nil, "action=off\nplug=client\nlab=f\nstate_root=" + root + "\n", fenceError, "", "no such node"},
+		{"a host is not a node", nil, "action=reboot\nplug=lb1\nlab=f\nstate_root=" + root + "\n", fenceError, "", `no such node "lb1"`},
 		{"lab required", nil, "action=off\nplug=node1\n", fenceError, "", "lab option is required"},
 		{"unknown lab", nil, "action=off\nplug=node1\nlab=nope\nstate_root=" + root + "\n", fenceError, "", "is not up"},
 		{"unknown action", nil, "action=dance\nplug=node1\nlab=f\nstate_root=" + root + "\n", fenceError, "", "unsupported action"},

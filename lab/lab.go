@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -79,8 +80,8 @@ func up(ctx context.Context, opts Options) (*Lab, error) {
 	p := paths{opts.StateRoot, opts.Name}
 	l := &Lab{p: p, log: opts.Log}
 	if st, err := readState(p); err == nil {
-		if len(st.Nodes) != opts.Nodes || st.Fencing == opts.NoFencing {
-			return nil, &ShapeError{Name: st.Name, Nodes: len(st.Nodes), Fencing: st.Fencing}
+		if len(st.Nodes) != opts.Nodes || st.Fencing == opts.NoFencing || !slices.Equal(st.Hosts, opts.Hosts) {
+			return nil, &ShapeError{Name: st.Name, Nodes: len(st.Nodes), Fencing: st.Fencing, Hosts: st.Hosts}
 		}
 		// Up again finishes what an interrupted up, or a kill, left
 		// undone; every step below is idempotent. The files are not
@@ -92,11 +93,11 @@ func up(ctx context.Context, opts Options) (*Lab, error) {
 			return nil, err
 		}
 		l.st = &state{Name: opts.Name, Slot: slot, Binary: opts.Binary, AgentDir: opts.AgentDir,
-			Fencing: !opts.NoFencing, CreatedAt: time.Now().UTC()}
+			Fencing: !opts.NoFencing, Hosts: slices.Clone(opts.Hosts), CreatedAt: time.Now().UTC()}
 		for i := 1; i <= opts.Nodes; i++ {
 			l.st.Nodes = append(l.st.Nodes, NodeName(i))
 		}
-		opts.Log("lab %s: %d nodes on %s", l.st.Name, opts.Nodes, subnet(slot))
+		opts.Log("lab %s: %s on %s", l.st.Name, l.Shape(), subnet(slot))
 		if err := l.prepareFiles(ctx); err != nil {
 			return nil, err
 		}
@@ -104,9 +105,14 @@ func up(ctx context.Context, opts Options) (*Lab, error) {
 	if err := setupSwitch(l.st.Name); err != nil {
 		return nil, err
 	}
-	client, _ := l.st.addrs(ClientName)
-	if err := plug(l.st.Name, ClientName, client); err != nil {
-		return nil, err
+	// The client and the hosts first: a crashed up leaves their
+	// namespaces behind only if it also left the nodes' (Down finds all
+	// of them by name).
+	for _, m := range append([]string{ClientName}, l.st.Hosts...) {
+		a, _ := l.st.addrs(m)
+		if err := plug(l.st.Name, m, a); err != nil {
+			return nil, err
+		}
 	}
 	for _, n := range l.st.Nodes {
 		if err := l.Start(n); err != nil {
@@ -209,6 +215,9 @@ func (l *Lab) Name() string { return l.st.Name }
 // Nodes lists the cluster nodes, node1 first.
 func (l *Lab) Nodes() []string { return append([]string(nil), l.st.Nodes...) }
 
+// Hosts lists the lab's hosts (Options.Hosts), in the order given to Up.
+func (l *Lab) Hosts() []string { return append([]string(nil), l.st.Hosts...) }
+
 // Dir is where the lab keeps its state and the nodes' logs.
 func (l *Lab) Dir() string { return l.p.dir() }
 
@@ -221,13 +230,13 @@ func (l *Lab) Subnet() netip.Prefix { return subnet(l.st.Slot) }
 // Subnet6 is the lab's IPv6 network.
 func (l *Lab) Subnet6() netip.Prefix { return subnet6(l.st.Slot) }
 
-// Addr is the IPv4 address of a node or of the client.
+// Addr is the IPv4 address of a node, the client or a host.
 func (l *Lab) Addr(member string) (netip.Addr, error) {
 	a, err := l.st.addr(member)
 	return a.Addr(), err
 }
 
-// Addr6 is the IPv6 address of a node or of the client.
+// Addr6 is the IPv6 address of a node, the client or a host.
 func (l *Lab) Addr6(member string) (netip.Addr, error) {
 	a, err := l.st.addrs(member)
 	if err != nil {
@@ -236,54 +245,92 @@ func (l *Lab) Addr6(member string) (netip.Addr, error) {
 	return a[1].Addr(), nil
 }
 
+// HostAddr is the IPv4 address of a host; it refuses a node or the client,
+// so that a test that means a host never gets a node's address.
+func (l *Lab) HostAddr(host string) (netip.Addr, error) {
+	if err := l.checkHost(host); err != nil {
+		return netip.Addr{}, err
+	}
+	return l.Addr(host)
+}
+
+// HostAddr6 is the IPv6 address of a host.
+func (l *Lab) HostAddr6(host string) (netip.Addr, error) {
+	if err := l.checkHost(host); err != nil {
+		return netip.Addr{}, err
+	}
+	return l.Addr6(host)
+}
+
 // Fencing reports whether the lab fences (it has a fence device and
 // stonith-enabled=true).
 func (l *Lab) Fencing() bool { return l.st.Fencing }
 
 // ShapeError is Up's answer for a lab that is up with another number of
-// nodes, or fencing, than asked: Up never rebuilds a running lab.
+// nodes, fencing or hosts than asked: Up never rebuilds a running lab.
 type ShapeError struct {
 	Name    string
 	Nodes   int
 	Fencing bool
+	Hosts   []string
 }
 
 func (e *ShapeError) Error() string {
 	return fmt.Sprintf("lab %s is already up with %s; run vnfha lab down --name %s first to change it", e.Name, e.Shape(), e.Name)
 }
 
-// Shape says how the lab that is up is built, as "3 nodes, fencing".
-func (e *ShapeError) Shape() string { return shape(e.Nodes, e.Fencing) }
+// Shape says how the lab that is up is built, as "3 nodes, fencing" or
+// "3 nodes, fencing, hosts lb1 lb2".
+func (e *ShapeError) Shape() string { return shape(e.Nodes, e.Fencing, e.Hosts) }
 
-// Shape says how the lab is built, as "3 nodes, fencing".
-func (l *Lab) Shape() string { return shape(len(l.st.Nodes), l.st.Fencing) }
+// Shape says how the lab is built, as "3 nodes, fencing" or "3 nodes,
+// fencing, hosts lb1 lb2".
+func (l *Lab) Shape() string { return shape(len(l.st.Nodes), l.st.Fencing, l.st.Hosts) }
 
-func shape(nodes int, fencing bool) string {
+func shape(nodes int, fencing bool, hosts []string) string {
 	f := "fencing"
 	if !fencing {
 		f = "no fencing"
 	}
+	s := fmt.Sprintf("%d nodes, %s", nodes, f)
 	if nodes == 1 {
-		return "1 node, " + f
+		s = "1 node, " + f
 	}
-	return fmt.Sprintf("%d nodes, %s", nodes, f)
+	switch len(hosts) {
+	case 0:
+	case 1:
+		s += ", host " + hosts[0]
+	default:
+		s += ", hosts " + strings.Join(hosts, " ")
+	}
+	return s
 }
 
 // Binary is the vnfha binary the nodes run.
 func (l *Lab) Binary() string { return l.st.Binary }
 
-func (l *Lab) isNode(name string) bool {
-	for _, n := range l.st.Nodes {
-		if n == name {
-			return true
-		}
+func (l *Lab) checkNode(name string) error {
+	if !l.st.isNode(name) {
+		return fmt.Errorf("lab %s has no node %s (nodes: %s)", l.st.Name, quote(name), strings.Join(l.st.Nodes, ", "))
 	}
-	return false
+	return nil
 }
 
-func (l *Lab) checkNode(name string) error {
-	if !l.isNode(name) {
-		return fmt.Errorf("lab %s has no node %s (nodes: %s)", l.st.Name, quote(name), strings.Join(l.st.Nodes, ", "))
+func (l *Lab) checkHost(name string) error {
+	if !l.st.isHost(name) {
+		hosts := "it has none; vnfha lab up --hosts adds them to a new lab"
+		if len(l.st.Hosts) > 0 {
+			hosts = "hosts: " + strings.Join(l.st.Hosts, ", ")
+		}
+		return fmt.Errorf("lab %s has no host %s (%s)", l.st.Name, quote(name), hosts)
+	}
+	return nil
+}
+
+// checkMember accepts a node, the client or a host.
+func (l *Lab) checkMember(name string) error {
+	if _, err := l.st.hostID(name); err != nil {
+		return err
 	}
 	return nil
 }
@@ -390,7 +437,7 @@ func (l *Lab) StartPacemaker(node string) error {
 }
 
 // Partition cuts the given nodes off from the others: they keep a switch of
-// their own. The client stays with the rest.
+// their own. The client and the hosts stay with the rest.
 func (l *Lab) Partition(nodes ...string) error {
 	if len(nodes) == 0 {
 		return errors.New("partition: name at least one node")
@@ -408,11 +455,12 @@ func (l *Lab) Partition(nodes ...string) error {
 
 // Heal joins every node to one switch again.
 func (l *Lab) Heal() error {
-	return setSide(l.st.Name, append(l.Nodes(), ClientName), mainBridge)
+	return setSide(l.st.Name, append(append(l.Nodes(), ClientName), l.st.Hosts...), mainBridge)
 }
 
 // Command returns a command that runs argv inside a lab member's
-// namespaces: all of a node's, or the client's network namespace. When ctx
+// namespaces: all of a node's, or the network namespace of the client or
+// of a host (they have no other namespace of their own). When ctx
 // ends, the command and everything it started in the member are killed,
 // and Wait returns within cmdtree.WaitDelay (see docs/lab.md, "Exec and
 // timeouts"): nsenter alone would leave the command running in the node.
@@ -433,11 +481,13 @@ func (l *Lab) Command(ctx context.Context, member string, argv ...string) (*exec
 }
 
 func (l *Lab) prefix(member string) ([]string, error) {
-	if member == ClientName {
-		return []string{"nsenter", "--net=" + filepath.Join(netnsDir, netnsName(l.st.Name, ClientName)), "--"}, nil
+	if member == ClientName || l.st.isHost(member) {
+		// nsenter with --net alone does not fork: argv is the process
+		// started, so its pid and signals are argv's own.
+		return []string{"nsenter", "--net=" + filepath.Join(netnsDir, netnsName(l.st.Name, member)), "--"}, nil
 	}
-	if err := l.checkNode(member); err != nil {
-		return nil, err
+	if !l.st.isNode(member) {
+		return nil, l.checkMember(member)
 	}
 	r, ok := readProcRef(l.p.initPID(member))
 	if !ok {
@@ -483,9 +533,13 @@ func (r nodeRunner) Run(ctx context.Context, name string, args []string, stdin [
 // Down removes the lab.
 func (l *Lab) Down() error { return Down(l.st.Name, l.p.root) }
 
-// memberRE matches the members a lab names its namespaces after, so that
-// lab "a" never takes lab "a-b"'s namespaces for its own.
-var memberRE = regexp.MustCompile(`^(node[0-9]+|client|sw)$`)
+// memberRE matches the members a lab names its namespaces after (nodes,
+// client, switch, hosts), so that lab "a" never takes lab "a-b"'s
+// namespaces for its own: no member's name holds a hyphen, and what
+// follows "vnfha-a-" in lab "a-b"'s names always does. It takes any
+// hyphen-free name rather than the lab's recorded hosts, so that down
+// also removes the hosts of an up that crashed before it wrote lab.json.
+var memberRE = regexp.MustCompile(`^[a-z][a-z0-9]*$`)
 
 // Down removes every namespace, process, mount and file of a lab. It needs
 // nothing but the lab's name, so it also cleans up after a crashed "up";

@@ -244,10 +244,8 @@ func setSide(lab string, members []string, bridge string) error {
 // its neighbour table, listen or dial. f must not start goroutines that
 // expect the namespace (see netnsrun.Run).
 func (l *Lab) InNetns(member string, f func() error) error {
-	if member != ClientName {
-		if err := l.checkNode(member); err != nil {
-			return err
-		}
+	if err := l.checkMember(member); err != nil {
+		return err
 	}
 	target, err := netns.GetFromName(netnsName(l.st.Name, member))
 	if err != nil {

@@ -27,6 +27,12 @@ type Options struct {
 	Name string
 	// Nodes is the number of cluster nodes, named node1..nodeN. Default 3.
 	Nodes int
+	// Hosts are machines on the lab's network that are not cluster nodes,
+	// such as load balancers or a VNFM: each is a network namespace of
+	// its own on the lab's switch, like the client (see docs/lab.md,
+	// "Hosts"). Their order gives their addresses. At most MaxHosts, each
+	// a valid host name (see CheckHostName).
+	Hosts []string
 	// Binary is the vnfha CLI binary. Every node runs it as its PID 1, and
 	// the lab's fence agent is a link to it. Default: the running
 	// executable, if it is named vnfha.
@@ -94,6 +100,9 @@ func (o Options) withDefaults() (Options, error) {
 		return o, err
 	}
 	o.Name, o.StateRoot = p.name, p.root
+	if err := checkHosts(o.Hosts); err != nil {
+		return o, err
+	}
 	if o.Timeout < 0 {
 		return o, fmt.Errorf("lab timeout %s: want a positive duration", o.Timeout)
 	}
@@ -138,15 +147,65 @@ const ClientName = "client"
 
 // Addressing. Each lab gets one /24 of 198.18.0.0/15, the RFC 2544
 // benchmarking range, so that several labs can coexist: lab slot s uses
-// 198.18.s.0/24 for s < 256 and 198.19.(s-256).0/24 above. Node i is .i, the
-// client .200. IPv6 mirrors it in 2001:2::/48, the RFC 5180 benchmarking
-// range: lab slot s is 2001:2:0:s::/64 (s in hex), node i ::i, the client
-// ::200 (hex digits of the decimal host number, so that both families read
-// alike).
+// 198.18.s.0/24 for s < 256 and 198.19.(s-256).0/24 above. Node i is .i
+// (.1-.16), the client .200, and host j of Options.Hosts (1-based, in the
+// order given) .(200+j): .201-.216, next to the client, since both stand
+// outside the cluster. Tests take their VIPs from .100-.199, which
+// nothing of the lab's own ever uses. IPv6 mirrors it in 2001:2::/48, the
+// RFC 5180 benchmarking range: lab slot s is 2001:2:0:s::/64 (s in hex),
+// node i ::i, the client ::200, host j ::20j (hex digits of the decimal
+// host number, so that both families read alike).
 const (
 	maxSlots     = 512
 	clientHostID = 200
+	firstHostID  = 201
 )
+
+// MaxHosts is the most hosts a lab takes (Options.Hosts).
+const MaxHosts = 16
+
+// hostNameRE is what a host name may be: a DNS label, less the hyphen and
+// at most 15 characters. The name becomes the namespace vnfha-LAB-NAME,
+// and lab names may hold hyphens: with one in a host name, host "b-lb1"
+// of lab "a" and host "lb1" of lab "a-b" would be the same namespace, and
+// down would take one lab's namespaces for the other's. 15 characters is
+// the longest link name Linux takes: the switch's end of the host's link
+// is named after it.
+var hostNameRE = regexp.MustCompile(`^[a-z][a-z0-9]{0,14}$`)
+
+// reservedRE matches the names a host cannot take: those of the lab's
+// nodes (node*, even beyond the number a lab has, so that a host never
+// reads as a node), the client, the switch's namespace (sw) and its links
+// (lo, br0, br1, ...).
+var reservedRE = regexp.MustCompile(`^(node.*|client|sw|lo|br[0-9]*)$`)
+
+// CheckHostName says why name cannot be a lab host's, or returns nil.
+func CheckHostName(name string) error {
+	if !hostNameRE.MatchString(name) {
+		return fmt.Errorf("host name %s: want 1-15 characters of a-z and 0-9, starting with a letter", quote(name))
+	}
+	if reservedRE.MatchString(name) {
+		return fmt.Errorf("host name %s is the lab's own (nodes are node1..nodeN, and client, sw, lo and br* are taken): choose another, such as lb1", quote(name))
+	}
+	return nil
+}
+
+func checkHosts(hosts []string) error {
+	if len(hosts) > MaxHosts {
+		return fmt.Errorf("lab with %d hosts: want at most %d", len(hosts), MaxHosts)
+	}
+	seen := map[string]bool{}
+	for _, h := range hosts {
+		if err := CheckHostName(h); err != nil {
+			return err
+		}
+		if seen[h] {
+			return fmt.Errorf("host %s given twice", quote(h))
+		}
+		seen[h] = true
+	}
+	return nil
+}
 
 func subnet(slot int) netip.Prefix {
 	b := [4]byte{198, 18, byte(slot), 0}

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -21,6 +22,7 @@ type state struct {
 	Name      string    `json:"name"`
 	Slot      int       `json:"slot"`
 	Nodes     []string  `json:"nodes"`
+	Hosts     []string  `json:"hosts,omitempty"`
 	Binary    string    `json:"binary"`
 	AgentDir  string    `json:"agent_dir,omitempty"`
 	Fencing   bool      `json:"fencing"`
@@ -60,6 +62,11 @@ func readState(p paths) (*state, error) {
 	var s state
 	if err := json.Unmarshal(b, &s); err != nil {
 		return nil, fmt.Errorf("parse lab state %s: %w", p.stateFile(), err)
+	}
+	// Host names become namespace paths: an edited state file must not
+	// lead an exec or a plug elsewhere.
+	if err := checkHosts(s.Hosts); err != nil {
+		return nil, fmt.Errorf("lab state %s: %w", p.stateFile(), err)
 	}
 	return &s, nil
 }
@@ -168,10 +175,24 @@ func (s *state) hostID(member string) (int, error) {
 	if member == ClientName {
 		return clientHostID, nil
 	}
-	for i, n := range s.Nodes {
-		if n == member {
-			return i + 1, nil
-		}
+	if i := slices.Index(s.Nodes, member); i >= 0 {
+		return i + 1, nil
 	}
-	return 0, fmt.Errorf("lab %s has no node %s (nodes: %s, and %s)", s.Name, quote(member), strings.Join(s.Nodes, ", "), ClientName)
+	if i := slices.Index(s.Hosts, member); i >= 0 {
+		return firstHostID + i, nil
+	}
+	return 0, fmt.Errorf("lab %s has no member %s (%s)", s.Name, quote(member), s.members())
+}
+
+func (s *state) isNode(name string) bool { return slices.Contains(s.Nodes, name) }
+func (s *state) isHost(name string) bool { return slices.Contains(s.Hosts, name) }
+
+// members lists a lab's members for a message: "nodes: node1, node2;
+// client; hosts: lb1, lb2".
+func (s *state) members() string {
+	m := "nodes: " + strings.Join(s.Nodes, ", ") + "; " + ClientName
+	if len(s.Hosts) > 0 {
+		m += "; hosts: " + strings.Join(s.Hosts, ", ")
+	}
+	return m
 }

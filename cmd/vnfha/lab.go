@@ -8,9 +8,11 @@ import (
 	"os/exec"
 	"os/signal"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -33,7 +35,7 @@ type labCommand struct {
 	timeout *time.Duration
 	// timeoutHelp says what --timeout bounds.
 	timeoutHelp string
-	// shape: up's --nodes and --no-fencing.
+	// shape: up's --nodes, --no-fencing and --hosts.
 	shape bool
 }
 
@@ -46,9 +48,9 @@ func dur(d time.Duration) *time.Duration { return &d }
 var labCommands = []labCommand{
 	{name: "up", summary: "build the lab and wait until it is quorate with a DC",
 		timeout: dur(60 * time.Second), timeoutHelp: "how long to wait for quorum and a DC", shape: true},
-	{name: "status", summary: "crm_mon's view of the cluster",
+	{name: "status", summary: "the lab's members and addresses, and crm_mon's view of the cluster",
 		timeout: dur(30 * time.Second), timeoutHelp: "how long crm_mon may take"},
-	{name: "exec", args: "NODE [--] CMD...", summary: "run CMD inside a node's namespaces (or the client's)", minArgs: 2, maxArgs: -1,
+	{name: "exec", args: "NODE [--] CMD...", summary: "run CMD inside a node's namespaces (or the client's, or a host's)", minArgs: 2, maxArgs: -1,
 		timeout: dur(0), timeoutHelp: "kill CMD, and all it started in the node, after this long (exit status 124); 0: no limit"},
 	{name: "kill", args: "NODE", summary: "power a node off: all its processes and its link", minArgs: 1, maxArgs: 1},
 	{name: "start", args: "NODE", summary: "boot a node again; it rejoins the cluster", minArgs: 1, maxArgs: 1,
@@ -85,7 +87,8 @@ func labUsage() string {
 		fmt.Fprintf(&b, "  %-26s %s\n", strings.TrimSpace(c.name+" "+c.args), c.summary)
 	}
 	b.WriteString(`
-Nodes are node1..nodeN; "client" is an outside host on the lab's network.
+Nodes are node1..nodeN; "client" is an outside host on the lab's network, and
+so is each host that up --hosts names (such as lb1,lb2): not cluster nodes.
 Every command takes --name (default "lab") and --state-root (default ` + lab.DefaultStateRoot + `).
 Run "vnfha lab <command> --help" for a command's flags.
 `)
@@ -99,6 +102,7 @@ type labFlags struct {
 	root      string
 	nodes     int
 	noFencing bool
+	hosts     []string
 	timeout   time.Duration
 }
 
@@ -110,6 +114,7 @@ func newLabFlags(lc labCommand) *labFlags {
 	if lc.shape {
 		f.fs.IntVar(&f.nodes, "nodes", 3, "number of cluster nodes (1-16)")
 		f.fs.BoolVar(&f.noFencing, "no-fencing", false, "run without a fence device (stonith-enabled=false)")
+		f.fs.StringSliceVar(&f.hosts, "hosts", nil, fmt.Sprintf("hosts that are not cluster nodes, comma-separated (such as lb1,lb2; at most %d): each a network namespace on the lab's switch", lab.MaxHosts))
 	}
 	if lc.timeout != nil {
 		f.fs.DurationVar(&f.timeout, "timeout", *lc.timeout, lc.timeoutHelp)
@@ -247,7 +252,7 @@ func (c cli) withLab(f *labFlags, do func(*lab.Lab) error) error {
 }
 
 func (c cli) labUp(ctx context.Context, f *labFlags) error {
-	opts := lab.Options{Name: f.name, Nodes: f.nodes, StateRoot: f.root, NoFencing: f.noFencing, Timeout: f.timeout,
+	opts := lab.Options{Name: f.name, Nodes: f.nodes, Hosts: f.hosts, StateRoot: f.root, NoFencing: f.noFencing, Timeout: f.timeout,
 		Log: func(format string, a ...any) { fmt.Fprintf(c.stderr, format+"\n", a...) }}
 	// Up never rebuilds a running lab. Say what is kept when the command
 	// line asked for something else; an unchanged default is no request.
@@ -259,11 +264,14 @@ func (c cli) labUp(ctx context.Context, f *labFlags) error {
 		if f.fs.Changed("no-fencing") && f.noFencing == l.Fencing() {
 			ignored = append(ignored, "--no-fencing="+strconv.FormatBool(f.noFencing))
 		}
+		if f.fs.Changed("hosts") && !slices.Equal(f.hosts, l.Hosts()) {
+			ignored = append(ignored, "--hosts "+quote(strings.Join(f.hosts, ",")))
+		}
 		if len(ignored) > 0 {
 			fmt.Fprintf(c.stderr, "lab %s is already up with %s: kept as it is, %s not applied (run vnfha lab down --name %s first to change it)\n",
 				l.Name(), l.Shape(), strings.Join(ignored, " and "), l.Name())
 		}
-		opts.Nodes, opts.NoFencing = len(l.Nodes()), !l.Fencing()
+		opts.Nodes, opts.NoFencing, opts.Hosts = len(l.Nodes()), !l.Fencing(), l.Hosts()
 	}
 	start := time.Now()
 	l, err := lab.Up(ctx, opts)
@@ -272,15 +280,33 @@ func (c cli) labUp(ctx context.Context, f *labFlags) error {
 	}
 	fmt.Fprintf(c.stdout, "lab %s is up (%s): %s, quorate with a DC after %.1fs\n", l.Name(), l.Shape(),
 		strings.Join(l.Nodes(), ", "), time.Since(start).Seconds())
-	for _, m := range append(l.Nodes(), lab.ClientName) {
-		a, _ := l.Addr(m)
-		fmt.Fprintf(c.stdout, "  %-8s %s\n", m, a)
-	}
+	c.printMembers(l)
 	fmt.Fprintf(c.stdout, "state and logs: %s\n", l.Dir())
 	return nil
 }
 
+// printMembers lists every member of the lab with its role and addresses.
+func (c cli) printMembers(l *lab.Lab) {
+	w := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
+	row := func(m, role string) {
+		a, _ := l.Addr(m)
+		a6, _ := l.Addr6(m)
+		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\n", m, role, a, a6)
+	}
+	for _, n := range l.Nodes() {
+		row(n, "node")
+	}
+	row(lab.ClientName, "client")
+	for _, h := range l.Hosts() {
+		row(h, "host")
+	}
+	w.Flush()
+}
+
 func (c cli) labStatus(ctx context.Context, l *lab.Lab, timeout time.Duration) error {
+	fmt.Fprintf(c.stdout, "lab %s (%s) on %s and %s, state in %s\n", l.Name(), l.Shape(), l.Subnet(), l.Subnet6(), l.Dir())
+	c.printMembers(l)
+	fmt.Fprintln(c.stdout)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	for _, n := range l.Nodes() {

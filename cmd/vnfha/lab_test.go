@@ -107,6 +107,18 @@ func TestLabCommandLine(t *testing.T) {
 		{"state root /..", []string{"lab", "down", "--state-root", "/..", "--name", "usr"}, exitError, []string{"state root /:"}, nil, nil},
 		{"lab not up", []string{"lab", "status", "--name", "nolab", "--state-root", root}, exitError, []string{`lab "nolab" is not up`}, nil, nil},
 		{"exec in a lab not up", []string{"lab", "exec", "--name", "nolab", "--state-root", root, "node1", "--", "true"}, exitError, []string{`lab "nolab" is not up`}, nil, nil},
+
+		// Hosts are checked before anything is built (and before root is
+		// needed).
+		{"host named like a node", []string{"lab", "up", "--state-root", root, "--hosts", "lb1,node1"}, exitError, []string{`host name "node1" is the lab's own`}, nil, nil},
+		{"host named client", []string{"lab", "up", "--state-root", root, "--hosts", "client"}, exitError, []string{`host name "client" is the lab's own`}, nil, nil},
+		{"host given twice", []string{"lab", "up", "--state-root", root, "--hosts", "lb1,lb2", "--hosts", "lb1"}, exitError, []string{`host "lb1" given twice`}, nil, nil},
+		{"empty host name", []string{"lab", "up", "--state-root", root, "--hosts", "lb1,,lb2"}, exitError, []string{`host name "": want 1-15 characters`}, nil, nil},
+		{"host name with a hyphen", []string{"lab", "up", "--state-root", root, "--hosts", "lb-1"}, exitError, []string{`host name "lb-1": want 1-15 characters of a-z and 0-9`}, nil, nil},
+		{"host name too long", []string{"lab", "up", "--state-root", root, "--hosts", long}, exitError, []string{"host name", "(5000 bytes)"}, nil, nil},
+		{"too many hosts", []string{"lab", "up", "--state-root", root, "--hosts", "h1,h2,h3,h4,h5,h6,h7,h8,h9,h10,h11,h12,h13,h14,h15,h16,h17"}, exitError, []string{"lab with 17 hosts: want at most 16"}, nil, nil},
+		{"hosts of another command", []string{"lab", "status", "--hosts", "lb1"}, exitUsage, []string{"unknown flag: --hosts"}, nil, nil},
+		{"up help lists hosts", []string{"lab", "up", "--help"}, exitOK, nil, []string{"--hosts", "lb1,lb2"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) { checkCLI(t, tc) })
 	}
@@ -148,4 +160,32 @@ func TestLabDownRefusesOtherDirectories(t *testing.T) {
 	if _, err := os.Stat(crashed); !os.IsNotExist(err) {
 		t.Errorf("down left a crashed lab's directory: %v", err)
 	}
+}
+
+// TestLabStatusListsMembers: status lists every member of the lab, hosts
+// included, with its role and addresses, before it asks a node for
+// crm_mon; with every node off it says so.
+func TestLabStatusListsMembers(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "st")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	state := `{"name": "st", "slot": 3, "nodes": ["node1", "node2"], "hosts": ["lb1", "lb2"], "binary": "/x/vnfha", "fencing": true}`
+	if err := os.WriteFile(filepath.Join(dir, "lab.json"), []byte(state), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	checkCLI(t, cliCase{"status", []string{"lab", "status", "--name", "st", "--state-root", root}, exitError,
+		[]string{"every node of lab st is off"},
+		[]string{
+			"lab st (2 nodes, fencing, hosts lb1 lb2) on 198.18.3.0/24 and 2001:2:0:3::/64",
+			"  node1   node    198.18.3.1    2001:2:0:3::1\n",
+			"  client  client  198.18.3.200  2001:2:0:3::200\n",
+			"  lb1     host    198.18.3.201  2001:2:0:3::201\n",
+			"  lb2     host    198.18.3.202  2001:2:0:3::202\n",
+		}, nil})
+	checkCLI(t, cliCase{"exec in a host the lab lacks", []string{"lab", "exec", "--name", "st", "--state-root", root, "lb3", "--", "true"}, exitError,
+		[]string{`lab st has no member "lb3" (nodes: node1, node2; client; hosts: lb1, lb2)`}, nil, nil})
+	checkCLI(t, cliCase{"kill of a host", []string{"lab", "kill", "--name", "st", "--state-root", root, "lb1"}, exitError,
+		[]string{`lab st has no node "lb1"`}, nil, nil})
 }

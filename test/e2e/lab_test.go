@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netlink"
+
 	"github.com/vnfha/vnfha/crmwrap"
 	"github.com/vnfha/vnfha/internal/cmdtree"
 	"github.com/vnfha/vnfha/internal/cmdtree/cmdtreetest"
@@ -24,15 +26,21 @@ import (
 	"github.com/vnfha/vnfha/lab/labtest"
 )
 
-// TestLabLifecycle walks a 3-node lab through what the suite's other tests
-// rely on: a quorate cluster with real fencing, a node's power loss and
-// return, a partition and its healing, and a teardown that leaves nothing.
+// TestLabLifecycle walks a 3-node lab with two hosts through what the
+// suite's other tests rely on: a quorate cluster with real fencing, nodes,
+// client and hosts that reach each other, a node's power loss and return,
+// a partition and its healing, and a teardown that leaves nothing.
 func TestLabLifecycle(t *testing.T) {
 	rootLinks := nstest.RootLinks(t)
-	l := labtest.Up(t, lab.Options{Nodes: 3})
+	hosts := []string{"lb1", "lb2"}
+	l := labtest.Up(t, lab.Options{Nodes: 3, Hosts: hosts})
 	ctx := labtest.Context(t)
 	if got := nstest.RootLinks(t); !slices.Equal(got, rootLinks) {
 		t.Errorf("the lab changed the root namespace's links: %v, then %v", rootLinks, got)
+	}
+	assertNoLabAddrInRoot(t)
+	if !slices.Equal(l.Hosts(), hosts) {
+		t.Errorf("hosts %v, want %v", l.Hosts(), hosts)
 	}
 	node1 := crmwrap.New(l.Runner("node1"))
 
@@ -59,40 +67,35 @@ func TestLabLifecycle(t *testing.T) {
 		name string
 		addr func(string) (netip.Addr, error)
 	}{{"IPv4", l.Addr}, {"IPv6", l.Addr6}} {
-		t.Run("the client reaches a node over TCP/"+fam.name, func(t *testing.T) {
-			addr, _ := fam.addr("node1")
-			ln, err := l.Listen("node1", "tcp", netip.AddrPortFrom(addr, 0).String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ln.Close()
-			go func() {
-				if c, err := ln.Accept(); err == nil {
-					io.Copy(c, c)
-					c.Close()
-				}
-			}()
-			dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			defer cancel()
-			c, err := l.Dial(dctx, lab.ClientName, "tcp", ln.Addr().String())
-			if err != nil {
-				t.Fatalf("client dial %s: %v", ln.Addr(), err)
-			}
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(5 * time.Second))
-			if _, err := c.Write([]byte("ping\n")); err != nil {
-				t.Fatal(err)
-			}
-			line, err := bufio.NewReader(c).ReadString('\n')
-			if err != nil || line != "ping\n" {
-				t.Fatalf("echo from node1: %q, %v", line, err)
-			}
-			client, _ := fam.addr(lab.ClientName)
-			if local := c.LocalAddr().(*net.TCPAddr).AddrPort().Addr(); local != client {
-				t.Errorf("client dialled from %s, not from its lab address %s", local, client)
-			}
-		})
+		for _, p := range []struct{ from, to string }{
+			{lab.ClientName, "node1"},
+			{"node1", "lb1"}, // the bridge on a node drives HAProxy on a host
+			{"lb1", "node2"}, // HAProxy on a host reaches the VNFCs
+			{lab.ClientName, "lb2"},
+			{"lb2", "lb1"},
+		} {
+			t.Run(fmt.Sprintf("%s reaches %s over TCP/%s", p.from, p.to, fam.name), func(t *testing.T) {
+				echo(t, l, p.from, p.to, fam.addr)
+			})
+		}
 	}
+
+	t.Run("exec in a host", func(t *testing.T) {
+		out, err := l.Exec(ctx, "lb1", "ip", "-o", "addr", "show", "dev", "eth0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		a4, _ := l.HostAddr("lb1")
+		a6, _ := l.HostAddr6("lb1")
+		for _, a := range []netip.Addr{a4, a6} {
+			if !strings.Contains(string(out), " "+a.String()+"/") {
+				t.Errorf("lb1's eth0 lacks %s:\n%s", a, out)
+			}
+		}
+		if _, err := l.HostAddr("node1"); err == nil {
+			t.Error("HostAddr of a node succeeded")
+		}
+	})
 
 	t.Run("PID 1 reaps orphans", func(t *testing.T) {
 		// The shell exits at once, so sleep is orphaned to the node's PID 1.
@@ -114,7 +117,7 @@ func TestLabLifecycle(t *testing.T) {
 	})
 
 	t.Run("up again is a no-op", func(t *testing.T) {
-		opts := lab.Options{Name: l.Name(), Nodes: 3, Binary: l.Binary()}
+		opts := lab.Options{Name: l.Name(), Nodes: 3, Hosts: hosts, Binary: l.Binary()}
 		start := time.Now()
 		again, err := lab.Up(ctx, opts)
 		if err != nil {
@@ -127,22 +130,30 @@ func TestLabLifecycle(t *testing.T) {
 
 		// Through the CLI, asking for another shape: the lab is kept as
 		// it is, and the CLI says so.
-		cmd := exec.CommandContext(ctx, l.Binary(), "lab", "up", "--name", l.Name(), "--nodes", "5", "--no-fencing")
+		cmd := exec.CommandContext(ctx, l.Binary(), "lab", "up", "--name", l.Name(), "--nodes", "5", "--no-fencing", "--hosts", "lb3")
 		var stderr strings.Builder
 		cmd.Stderr = &stderr
 		if err := cmd.Run(); err != nil {
 			t.Fatalf("vnfha lab up with another shape: %v\n%s", err, stderr.String())
 		}
-		want := "lab " + l.Name() + " is already up with 3 nodes, fencing: kept as it is, --nodes 5 and --no-fencing=true not applied"
+		want := "lab " + l.Name() + ` is already up with 3 nodes, fencing, hosts lb1 lb2: kept as it is, --nodes 5 and --no-fencing=true and --hosts "lb3" not applied`
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("vnfha lab up does not say what it kept; want %q in:\n%s", want, stderr.String())
 		}
-		if kept, err := lab.Open(l.Name(), ""); err != nil || len(kept.Nodes()) != 3 || !kept.Fencing() {
+		if kept, err := lab.Open(l.Name(), ""); err != nil || len(kept.Nodes()) != 3 || !kept.Fencing() || !slices.Equal(kept.Hosts(), hosts) {
 			t.Errorf("the lab changed shape: %v", err)
 		}
-		if _, err := lab.Up(ctx, lab.Options{Name: l.Name(), Nodes: 5, Binary: l.Binary()}); !errors.As(err, new(*lab.ShapeError)) {
-			t.Errorf("lab.Up with another shape: %v, want a *lab.ShapeError", err)
+		for _, other := range []lab.Options{
+			{Name: l.Name(), Nodes: 5, Hosts: hosts, Binary: l.Binary()},
+			{Name: l.Name(), Nodes: 3, Binary: l.Binary()},
+			{Name: l.Name(), Nodes: 3, Hosts: []string{"lb2", "lb1"}, Binary: l.Binary()},
+		} {
+			if _, err := lab.Up(ctx, other); !errors.As(err, new(*lab.ShapeError)) {
+				t.Errorf("lab.Up with %d nodes and hosts %v: %v, want a *lab.ShapeError", other.Nodes, other.Hosts, err)
+			}
 		}
+		// Up again kept the hosts where they were.
+		echo(t, l, "node1", "lb2", l.Addr)
 	})
 
 	t.Run("kill fences the node, start brings it back", func(t *testing.T) {
@@ -198,6 +209,8 @@ func TestLabLifecycle(t *testing.T) {
 			}
 			return true, ""
 		})
+		// The hosts stay with the majority, as the client does.
+		echo(t, l, "lb1", "node1", l.Addr)
 		if err := l.Heal(); err != nil {
 			t.Fatalf("heal: %v", err)
 		}
@@ -211,6 +224,16 @@ func TestLabLifecycle(t *testing.T) {
 	t.Run("down leaves nothing behind", func(t *testing.T) {
 		dir := l.Dir()
 		name := l.Name()
+		// A process a host started and left behind, as a daemon does,
+		// ends with the lab.
+		marker := cmdtreetest.Marker(660)
+		cmdtreetest.Cleanup(t, marker)
+		if _, err := l.Exec(ctx, "lb1", "sh", "-c", "setsid sleep "+marker+" </dev/null >/dev/null 2>&1 &"); err != nil {
+			t.Fatal(err)
+		}
+		if len(cmdtreetest.Marked(marker)) == 0 {
+			t.Fatal("the host's daemon did not start")
+		}
 		if err := l.Down(); err != nil {
 			t.Fatalf("down: %v", err)
 		}
@@ -218,7 +241,71 @@ func TestLabLifecycle(t *testing.T) {
 			t.Errorf("second down: %v", err)
 		}
 		assertGone(t, name, dir)
+		if left := cmdtreetest.WaitGone(marker, 2*time.Second); len(left) > 0 {
+			t.Errorf("a host's process survived down: %v", left)
+		}
 	})
+}
+
+// echo checks that member from reaches member to over TCP: to listens on
+// its lab address (addr gives it), from connects from its own lab address,
+// and a line comes back.
+func echo(t *testing.T, l *lab.Lab, from, to string, addr func(string) (netip.Addr, error)) {
+	t.Helper()
+	dst, err := addr(to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := l.Listen(to, "tcp", netip.AddrPortFrom(dst, 0).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			io.Copy(c, c)
+			c.Close()
+		}
+	}()
+	dctx, cancel := context.WithTimeout(labtest.Context(t), 5*time.Second)
+	defer cancel()
+	c, err := l.Dial(dctx, from, "tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatalf("%s dial %s (%s): %v", from, ln.Addr(), to, err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte("ping\n")); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil || line != "ping\n" {
+		t.Fatalf("echo from %s to %s: %q, %v", from, to, line, err)
+	}
+	src, _ := addr(from)
+	if local := c.LocalAddr().(*net.TCPAddr).AddrPort().Addr(); local != src {
+		t.Errorf("%s dialled from %s, not from its lab address %s", from, local, src)
+	}
+}
+
+// assertNoLabAddrInRoot checks that the root namespace holds no address of
+// the labs' ranges (198.18.0.0/15, 2001:2::/48).
+func assertNoLabAddrInRoot(t *testing.T) {
+	t.Helper()
+	addrs, err := netlink.AddrList(nil, netlink.FAMILY_ALL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		ip, ok := netip.AddrFromSlice(a.IP)
+		if !ok {
+			continue
+		}
+		ip = ip.Unmap()
+		if netip.MustParsePrefix("198.18.0.0/15").Contains(ip) || netip.MustParsePrefix("2001:2::/48").Contains(ip) {
+			t.Errorf("the root namespace holds the lab address %s", ip)
+		}
+	}
 }
 
 func waitReady(t *testing.T, l *lab.Lab) {
@@ -301,7 +388,8 @@ func TestLabsCoexistAndDownAfterCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	labtest.Track(t, lab.Options{Name: crashed})
-	up := exec.CommandContext(labtest.Context(t), binary, "lab", "up", "--name", crashed, "--nodes", "2")
+	// With a host, whose namespace down must find too.
+	up := exec.CommandContext(labtest.Context(t), binary, "lab", "up", "--name", crashed, "--nodes", "2", "--hosts", "lb1")
 	if err := up.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -330,7 +418,7 @@ func TestLabsCoexistAndDownAfterCrash(t *testing.T) {
 	// A second up finishes what the killed one started.
 	ctx, cancel := context.WithTimeout(labtest.Context(t), 2*time.Minute)
 	defer cancel()
-	if _, err := lab.Up(ctx, lab.Options{Name: crashed, Nodes: 2, Binary: binary, AgentDir: agentDir}); err != nil {
+	if _, err := lab.Up(ctx, lab.Options{Name: crashed, Nodes: 2, Hosts: []string{"lb1"}, Binary: binary, AgentDir: agentDir}); err != nil {
 		t.Fatalf("up after a crashed up: %v", err)
 	}
 	dir := l.Dir()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -221,6 +222,16 @@ func waitGroup(t *testing.T, l *lab.Lab, from, avoid string) string {
 // namespace, with a short timeout and no connection reuse, as a new user
 // would.
 func clientGetter(l *lab.Lab) func(ctx context.Context, url string) error {
+	get := clientFetcher(l)
+	return func(ctx context.Context, url string) error {
+		_, err := get(ctx, url)
+		return err
+	}
+}
+
+// clientFetcher is clientGetter returning the body of a 200 answer (at
+// most 64 KiB of it).
+func clientFetcher(l *lab.Lab) func(ctx context.Context, url string) (string, error) {
 	hc := &http.Client{
 		Timeout: time.Second,
 		Transport: &http.Transport{
@@ -230,20 +241,21 @@ func clientGetter(l *lab.Lab) func(ctx context.Context, url string) error {
 			},
 		},
 	}
-	return func(ctx context.Context, url string) error {
+	return func(ctx context.Context, url string) (string, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
-			return err
+			return "", err
 		}
 		resp, err := hc.Do(req)
 		if err != nil {
-			return err
+			return "", err
 		}
-		resp.Body.Close()
+		defer resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("GET %s: %s", url, resp.Status)
+			return "", fmt.Errorf("GET %s: %s", url, resp.Status)
 		}
-		return nil
+		b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		return string(b), err
 	}
 }
 

@@ -1,0 +1,68 @@
+package haproxy
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+)
+
+// benchPool is a haproxy whose backend be holds n managed servers, all UP.
+func benchPool(b *testing.B, n int) (*fixture, Desired, time.Duration) {
+	b.Helper()
+	f := newFixture(b, PoolOptions{})
+	d := Desired{Prefix: "vnfha:", Backends: []Backend{{Name: "be", Check: Check{Inter: time.Second}}}}
+	for i := range n {
+		d.Backends[0].Servers = append(d.Backends[0].Servers, srv(fmt.Sprintf("s%03d", i), f.v[i%3], Serve))
+	}
+	start := time.Now()
+	_, ch, err := f.pool.Reconcile(context.Background(), d)
+	if err != nil || len(ch) != 2*n {
+		b.Fatalf("converge: %v, %d changes", err, len(ch))
+	}
+	return f, d, time.Since(start)
+}
+
+// BenchmarkReconcile100 is the steady state: a backend of 100 managed
+// servers, nothing to change (the cost of every resync).
+func BenchmarkReconcile100(b *testing.B) {
+	f, d, converge := benchPool(b, 100)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		_, ch, err := f.pool.Reconcile(ctx, d)
+		if err != nil || len(ch) != 0 {
+			b.Fatalf("%v %v", err, actions(ch))
+		}
+	}
+	// Reported after the loop: ResetTimer drops earlier metrics.
+	b.ReportMetric(float64(converge.Microseconds())/1000, "ms-converge-from-empty")
+}
+
+// BenchmarkExecSeparate and BenchmarkExecBatched compare one connection
+// per command with one ";" line for the four commands that bring a
+// server into rotation.
+func BenchmarkExecSeparate(b *testing.B) {
+	f, _, _ := benchPool(b, 1)
+	ctx := context.Background()
+	b.ResetTimer()
+	for b.Loop() {
+		for _, cmd := range enterCmds("be/vnfha:s000") {
+			if err := f.p.admin.Exec(ctx, cmd); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+func BenchmarkExecBatched(b *testing.B) {
+	f, _, _ := benchPool(b, 1)
+	ctx := context.Background()
+	b.ResetTimer()
+	for b.Loop() {
+		if err := f.p.admin.Exec(ctx, enterCmds("be/vnfha:s000")...); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

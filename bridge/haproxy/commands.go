@@ -1,0 +1,111 @@
+package haproxy
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// ShowInfo runs `show info`.
+func (c *Client) ShowInfo(ctx context.Context) (Info, error) {
+	reply, err := c.Run(ctx, "show info")
+	if err != nil {
+		return Info{}, err
+	}
+	info, err := ParseInfo(reply)
+	if err != nil {
+		return Info{}, fmt.Errorf("haproxy %s: %w", c, err)
+	}
+	return info, nil
+}
+
+// ServersState runs `show servers state <backend>`.
+func (c *Client) ServersState(ctx context.Context, backend string) ([]ServerState, error) {
+	if err := checkName("backend", backend); err != nil {
+		return nil, err
+	}
+	reply, err := c.Run(ctx, "show servers state "+backend)
+	if err != nil {
+		return nil, err
+	}
+	st, err := ParseServersState(reply)
+	if err != nil {
+		return nil, fmt.Errorf("haproxy %s: backend %s: %w", c, backend, err)
+	}
+	return st, nil
+}
+
+// Stat runs `show stat <backend> 4 -1` (the backend's servers only).
+func (c *Client) Stat(ctx context.Context, backend string) ([]StatRow, error) {
+	if err := checkName("backend", backend); err != nil {
+		return nil, err
+	}
+	reply, err := c.Run(ctx, "show stat "+backend+" 4 -1")
+	if err != nil {
+		return nil, err
+	}
+	rows, err := ParseStat(reply)
+	if err != nil {
+		return nil, fmt.Errorf("haproxy %s: backend %s: %w", c, backend, err)
+	}
+	return rows, nil
+}
+
+// hostPort formats an address as `add server` and HAProxy's own output
+// write it: 10.0.0.1:80, [2001:db8::1]:80 (2.6 accepts the brackets;
+// checked in TestAddServerIPv6). A zone cannot be passed to HAProxy.
+func hostPort(a netip.Addr, port uint16) (string, error) {
+	if !a.IsValid() {
+		return "", fmt.Errorf("no address")
+	}
+	if a.Zone() != "" {
+		return "", fmt.Errorf("address %s: a zone is not supported", a)
+	}
+	return netip.AddrPortFrom(a.Unmap(), port).String(), nil
+}
+
+// checkName refuses a backend or server name HAProxy would refuse, or that
+// would change the meaning of a command line.
+func checkName(what, name string) error {
+	if name == "" {
+		return fmt.Errorf("empty %s name", what)
+	}
+	for i := 0; i < len(name); i++ {
+		if !nameChar(name[i]) {
+			return fmt.Errorf("%s name %q: character %q is not allowed (letters, digits, '-', '_', '.', ':')", what, truncate(name), name[i])
+		}
+	}
+	return nil
+}
+
+// nameChar is the character set HAProxy accepts in proxy and server names
+// (its invalid_char(): alphanumerics, '-', '_', '.', ':').
+func nameChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+		c == '-' || c == '_' || c == '.' || c == ':'
+}
+
+// addServerCmd builds `add server` for a checked dynamic server. inter,
+// rise, fall and weight are always written out: dynamic servers do not
+// inherit default-server (research A.4 point 5). Extra keywords are
+// appended as given, after validation by the caller.
+func addServerCmd(be, srv string, a netip.Addr, port uint16, ch Check) (string, error) {
+	hp, err := hostPort(a, port)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "add server %s/%s %s check", be, srv, hp)
+	ch = ch.withDefaults()
+	fmt.Fprintf(&b, " inter %d rise %d fall %d weight %d", ch.Inter.Milliseconds(), ch.Rise, ch.Fall, ch.Weight)
+	for _, kw := range ch.Extra {
+		b.WriteString(" " + kw)
+	}
+	return b.String(), nil
+}
+
+func setAddrCmd(be, srv string, a netip.Addr, port uint16) string {
+	return "set server " + be + "/" + srv + " addr " + a.Unmap().String() + " port " + strconv.Itoa(int(port))
+}

@@ -1,0 +1,606 @@
+package haproxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Want is what the cluster wants of one server.
+type Want int
+
+const (
+	// Serve: in rotation, once HAProxy's own check passes.
+	Serve Want = iota
+	// Drain: a planned stop; no new traffic, sessions finish, then maint.
+	Drain
+	// Fail: the instance failed; maint at once and its sessions shut.
+	Fail
+)
+
+func (w Want) String() string {
+	switch w {
+	case Serve:
+		return "serve"
+	case Drain:
+		return "drain"
+	case Fail:
+		return "fail"
+	}
+	return fmt.Sprintf("Want(%d)", int(w))
+}
+
+// Server is one desired server of a backend.
+type Server struct {
+	Name   string // a name made with ServerName; must start with Desired.Prefix
+	Addr   netip.Addr
+	Port   uint16
+	Want   Want
+	Reason string // why, for the Change log line (e.g. "stopped on node2")
+}
+
+// Check holds the check settings of the servers of a backend. They are
+// passed on every `add server` because dynamic servers do not inherit
+// default-server (research A.4 point 5). Zero values take the defaults
+// noted on each field. They apply when a server is added: 2.6 cannot
+// change inter/rise/fall of a live server, so a changed Check reaches an
+// existing server only when it is added again (after a reload, or a
+// remove and add).
+type Check struct {
+	Inter  time.Duration // default 2s, HAProxy's own
+	Rise   int           // default 2
+	Fall   int           // default 3
+	Weight int           // default 1; also corrected when drifted
+	// Extra keywords appended to `add server` (e.g. "maxconn", "100").
+	// "enabled", "disabled" and "track" are refused: see Reconcile.
+	Extra []string
+}
+
+func (c Check) withDefaults() Check {
+	if c.Inter <= 0 {
+		c.Inter = 2 * time.Second
+	}
+	if c.Rise <= 0 {
+		c.Rise = 2
+	}
+	if c.Fall <= 0 {
+		c.Fall = 3
+	}
+	if c.Weight <= 0 {
+		c.Weight = 1
+	}
+	return c
+}
+
+// Backend is the desired pool of one HAProxy backend.
+type Backend struct {
+	Name    string
+	Check   Check
+	Servers []Server
+}
+
+// Desired is the whole desired state of one HAProxy. Servers whose name
+// starts with Prefix are managed: added, changed and deleted to match.
+// Any other server is never touched, only reported.
+type Desired struct {
+	Backends []Backend
+	Prefix   string
+}
+
+// Actions recorded in Change.Action.
+const (
+	ActionAdd          = "add"           // add server
+	ActionEnable       = "enable"        // enter rotation after checks pass
+	ActionEnableHealth = "enable-health" // an operator had disabled checks
+	ActionSetAddr      = "set-addr"      // maint + new address (then enable)
+	ActionWeight       = "weight"        // weight put back
+	ActionFail         = "fail"          // maint + shutdown sessions
+	ActionShutdown     = "shutdown"      // shutdown sessions of a failed server left in maint
+	ActionDrain        = "drain"         // state drain
+	ActionMaint        = "maint"         // drained: no session left
+	ActionDrainTimeout = "drain-timeout" // maint + shutdown sessions after DrainTimeout
+	ActionDelete       = "delete"        // del server
+)
+
+// Change is one command line Reconcile issued, for the caller's log.
+type Change struct {
+	Backend, Server string
+	Action          string
+	Reason          string
+	Err             error // nil when HAProxy accepted it
+}
+
+// ServerStatus is one server as HAProxy reported it: managed or not.
+type ServerStatus struct {
+	Name        string
+	Addr        netip.Addr
+	Port        uint16
+	Managed     bool
+	OpState     OpState
+	Admin       AdminState
+	Check       CheckState
+	Weight      int    // user weight
+	Status      string // show stat status ("UP 1/2", "MAINT", ...)
+	CheckStatus string // L7OK, L4CON, INI, ...; empty in maint
+	CheckCode   int
+	Scur        int
+}
+
+// BackendStatus is one desired backend as read from HAProxy.
+type BackendStatus struct {
+	Name    string
+	Servers []ServerStatus
+	// Err is why this backend could not be (fully) reconciled: it does
+	// not exist, refuses dynamic servers, or could not be read.
+	Err error
+}
+
+// Actual is what one HAProxy held when Reconcile read it, before the
+// changes it made (those are the returned []Change).
+type Actual struct {
+	Pid     int
+	Uptime  time.Duration
+	Version string
+	// Reloaded is true when this pass saw a reload or restart (a new
+	// worker, or every managed server gone); Reloads counts them since
+	// NewPool. The first pass never counts.
+	Reloaded bool
+	Reloads  int
+	Backends []BackendStatus
+	// NextWake is when Reconcile should run again because something is
+	// in progress (a drain, a delete to retry); zero when nothing is.
+	NextWake time.Time
+}
+
+// NeedsRecheck reports whether something is in progress and Reconcile
+// should run again at NextWake rather than only at the resync interval.
+func (a Actual) NeedsRecheck() bool { return !a.NextWake.IsZero() }
+
+// PoolOptions tunes a Pool. Zero values take the defaults.
+type PoolOptions struct {
+	// DrainTimeout bounds a drain: after it, the server goes to maint and
+	// its remaining sessions are shut. Default 30s.
+	DrainTimeout time.Duration
+	// Recheck is how soon to look again at a draining server. Default
+	// 200ms.
+	Recheck time.Duration
+	// DeleteRetry is how soon to retry a `del server` refused because
+	// connections were still attached (2.6 has no `wait`; research A.4
+	// point 8). Default 1s.
+	DeleteRetry time.Duration
+	// Now is the clock; time.Now by default.
+	Now func() time.Time
+	// Logf, when set, receives one line per change.
+	Logf func(format string, args ...any)
+}
+
+// Pool reconciles the backends of one HAProxy. It keeps only bookkeeping
+// that may be lost (when drains began, what worker it saw last): a new
+// Pool converges from HAProxy's state alone, at worst restarting a
+// drain's timeout.
+//
+// Reconcile calls are serialized by the Pool; one goroutine per HAProxy
+// is the intended use, so that a slow HAProxy delays only itself.
+type Pool struct {
+	c    *Client
+	opts PoolOptions
+
+	mu         sync.Mutex
+	drainStart map[string]time.Time // "be/srv" -> when Reconcile saw or began its drain
+	seen       bool
+	lastPid    int
+	lastUptime int64
+	hadManaged bool // the previous pass saw at least one managed server
+	reloads    int
+}
+
+// NewPool returns a Pool for the HAProxy c talks to.
+func NewPool(c *Client, opts PoolOptions) *Pool {
+	if opts.DrainTimeout <= 0 {
+		opts.DrainTimeout = 30 * time.Second
+	}
+	if opts.Recheck <= 0 {
+		opts.Recheck = 200 * time.Millisecond
+	}
+	if opts.DeleteRetry <= 0 {
+		opts.DeleteRetry = time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Pool{c: c, opts: opts, drainStart: map[string]time.Time{}}
+}
+
+// Reconcile reads the whole state of the desired backends from HAProxy and
+// issues the smallest set of commands that moves the managed servers to d.
+// It is level-triggered and idempotent: a second call with the same d and
+// an unchanged HAProxy issues nothing (except to advance a drain).
+//
+// The returned error is non-nil when HAProxy could not be read at all (the
+// Actual is then empty) or when some backends failed (each also in its
+// BackendStatus.Err); the other backends are reconciled regardless. A
+// refused command is in its Change.Err; a transport error stops the pass.
+func (p *Pool) Reconcile(ctx context.Context, d Desired) (Actual, []Change, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if d.Prefix == "" {
+		return Actual{}, nil, errors.New("haproxy reconcile: empty Prefix would manage every server")
+	}
+	if err := checkName("prefix", d.Prefix); err != nil {
+		return Actual{}, nil, fmt.Errorf("haproxy reconcile: %w", err)
+	}
+	info, err := p.c.ShowInfo(ctx)
+	if err != nil {
+		return Actual{}, nil, fmt.Errorf("haproxy reconcile: %w", err)
+	}
+	now := p.opts.Now()
+	act := Actual{Pid: info.Pid, Uptime: time.Duration(info.Uptime) * time.Second, Version: info.Version}
+	// A new worker has a new Pid (a reload, or a restart); a restart that
+	// reused the Pid still restarts the uptime, which otherwise only grows.
+	if p.seen && (info.Pid != p.lastPid || info.Uptime < p.lastUptime) {
+		act.Reloaded = true
+	}
+
+	r := reconciler{p: p, ctx: ctx, now: now, prefix: d.Prefix}
+	var errs []error
+	managed := 0
+	seenBE := map[string]bool{}
+	for _, be := range d.Backends {
+		if seenBE[be.Name] {
+			errs = append(errs, fmt.Errorf("backend %s: listed twice", be.Name))
+			continue
+		}
+		seenBE[be.Name] = true
+		bs, n, err := r.backend(be)
+		managed += n
+		if err != nil {
+			bs.Err = err
+			errs = append(errs, fmt.Errorf("haproxy %s: backend %s: %w", p.c, be.Name, err))
+		}
+		act.Backends = append(act.Backends, bs)
+		if r.fatal != nil {
+			break
+		}
+	}
+	// Every managed server gone while some were there before is a reload
+	// too (a restart within the second, or a reload we could not see by
+	// Pid), unless the desired pools emptied them on purpose, which
+	// happens through del server, not all at once.
+	if p.seen && !act.Reloaded && p.hadManaged && managed == 0 && r.fatal == nil && r.wantAny {
+		act.Reloaded = true
+	}
+	if act.Reloaded {
+		p.reloads++
+		// The drains we tracked belonged to servers that are gone.
+		clear(p.drainStart)
+	}
+	if r.fatal == nil {
+		p.seen, p.lastPid, p.lastUptime, p.hadManaged = true, info.Pid, info.Uptime, managed > 0
+	}
+	// Forget drains of servers that are no longer draining or present.
+	for k := range p.drainStart {
+		if !r.draining[k] {
+			delete(p.drainStart, k)
+		}
+	}
+	act.Reloads = p.reloads
+	act.NextWake = r.wake
+	if r.fatal != nil {
+		errs = append(errs, r.fatal)
+	}
+	return act, r.changes, errors.Join(errs...)
+}
+
+// reconciler is the state of one Reconcile pass.
+type reconciler struct {
+	p        *Pool
+	ctx      context.Context
+	now      time.Time
+	prefix   string
+	changes  []Change
+	wake     time.Time
+	draining map[string]bool
+	wantAny  bool  // some backend wants at least one server present
+	fatal    error // a transport error: stop issuing commands
+}
+
+func (r *reconciler) wakeAt(t time.Time) {
+	if r.wake.IsZero() || t.Before(r.wake) {
+		r.wake = t
+	}
+}
+
+// do issues one command line for be/srv and records it as a Change.
+func (r *reconciler) do(be, srv, action, reason string, cmds ...string) error {
+	err := r.p.c.Exec(r.ctx, cmds...)
+	r.changes = append(r.changes, Change{Backend: be, Server: srv, Action: action, Reason: reason, Err: err})
+	if r.p.opts.Logf != nil {
+		if err != nil {
+			r.p.opts.Logf("haproxy %s: %s/%s: %s (%s) failed: %v", r.p.c, be, srv, action, reason, err)
+		} else {
+			r.p.opts.Logf("haproxy %s: %s/%s: %s (%s)", r.p.c, be, srv, action, reason)
+		}
+	}
+	var re *ReplyError
+	if err != nil && !errors.As(err, &re) {
+		r.fatal = err
+	}
+	return err
+}
+
+// backend reconciles one backend; it returns what it read, the number of
+// managed servers present, and the backend's error.
+func (r *reconciler) backend(be Backend) (BackendStatus, int, error) {
+	bs := BackendStatus{Name: be.Name}
+	if err := checkName("backend", be.Name); err != nil {
+		return bs, 0, err
+	}
+	want, err := r.validate(be)
+	if err != nil {
+		return bs, 0, err
+	}
+	if len(want) > 0 {
+		r.wantAny = true
+	}
+	states, err := r.p.c.ServersState(r.ctx, be.Name)
+	if err != nil {
+		if !errors.As(err, new(*ReplyError)) {
+			r.fatal = err
+		}
+		return bs, 0, err
+	}
+	stats, err := r.p.c.Stat(r.ctx, be.Name)
+	if err != nil {
+		if !errors.As(err, new(*ReplyError)) {
+			r.fatal = err
+		}
+		return bs, 0, err
+	}
+	byName := make(map[string]StatRow, len(stats))
+	for _, s := range stats {
+		byName[s.Server] = s
+	}
+	have := make(map[string]ServerStatus, len(states))
+	managed := 0
+	for _, st := range states {
+		ss := ServerStatus{
+			Name: st.Name, Addr: st.Addr, Port: st.Port,
+			Managed: strings.HasPrefix(st.Name, r.prefix),
+			OpState: st.OpState, Admin: st.Admin, Check: st.Check, Weight: st.UWeight,
+		}
+		if row, ok := byName[st.Name]; ok {
+			ss.Status, ss.CheckStatus, ss.CheckCode, ss.Scur = row.Status, row.CheckStatus, row.CheckCode, row.Scur
+		}
+		bs.Servers = append(bs.Servers, ss)
+		if ss.Managed {
+			managed++
+			have[st.Name] = ss
+		}
+	}
+
+	var beErr error
+	// Desired servers, in the caller's order, so commands are issued in a
+	// stable order.
+	for _, s := range be.Servers {
+		if r.fatal != nil {
+			break
+		}
+		cur, present := have[s.Name]
+		if err := r.server(be, s, cur, present); errors.Is(err, ErrNotDynamicBackend) || errors.Is(err, ErrNoSuchBackend) {
+			beErr = err
+			break // every other add would be refused the same way
+		}
+	}
+	// Managed servers nobody wants any more: drain, then maint, then del.
+	for _, cur := range bs.Servers {
+		if r.fatal != nil {
+			break
+		}
+		if !cur.Managed || want[cur.Name] {
+			continue
+		}
+		r.remove(be.Name, cur)
+	}
+	return bs, managed, beErr
+}
+
+// validate checks the desired backend before any command is built, so
+// that nothing the caller passed can change a command's meaning.
+func (r *reconciler) validate(be Backend) (map[string]bool, error) {
+	for _, kw := range be.Check.Extra {
+		if err := checkKeyword(kw); err != nil {
+			return nil, err
+		}
+	}
+	want := make(map[string]bool, len(be.Servers))
+	for _, s := range be.Servers {
+		if err := checkName("server", s.Name); err != nil {
+			return nil, err
+		}
+		if !strings.HasPrefix(s.Name, r.prefix) {
+			return nil, fmt.Errorf("server %s: name lacks the managed prefix %q", s.Name, r.prefix)
+		}
+		if want[s.Name] {
+			return nil, fmt.Errorf("server %s: listed twice", s.Name)
+		}
+		if _, err := hostPort(s.Addr, s.Port); err != nil {
+			return nil, fmt.Errorf("server %s: %w", s.Name, err)
+		}
+		if s.Want < Serve || s.Want > Fail {
+			return nil, fmt.Errorf("server %s: unknown %v", s.Name, s.Want)
+		}
+		want[s.Name] = true
+	}
+	return want, nil
+}
+
+// checkKeyword refuses what must never reach `add server` on 2.6:
+// "enabled" (haproxy/haproxy#2497: the server never enters the LB tree),
+// "disabled" (would leave CMAINT set and confuse the maint test), "track"
+// (refused between dynamic servers, and pins a static one against
+// deletion), and anything that is not one plain token.
+func checkKeyword(kw string) error {
+	if kw == "" || strings.ContainsAny(kw, " \t;\r\n#") {
+		return fmt.Errorf("check keyword %q: must be one token", truncate(kw))
+	}
+	switch kw {
+	case "enabled", "disabled", "track", "check", "inter", "rise", "fall", "weight":
+		return fmt.Errorf("check keyword %q: not allowed in Extra (set by Check or refused on 2.6)", kw)
+	}
+	return nil
+}
+
+func key(be, srv string) string { return be + "/" + srv }
+
+// server moves one managed, desired server towards s.Want.
+func (r *reconciler) server(be Backend, s Server, cur ServerStatus, present bool) error {
+	id := be.Name + "/" + s.Name
+	switch s.Want {
+	case Serve:
+		if !present {
+			cmd, err := addServerCmd(be.Name, s.Name, s.Addr, s.Port, be.Check)
+			if err != nil {
+				return err
+			}
+			if err := r.do(be.Name, s.Name, ActionAdd, s.Reason, cmd); err != nil {
+				return err
+			}
+			return r.do(be.Name, s.Name, ActionEnable, s.Reason, enterCmds(id)...)
+		}
+		if cur.Addr.Unmap() != s.Addr.Unmap() || cur.Port != s.Port {
+			if err := r.do(be.Name, s.Name, ActionSetAddr, s.Reason,
+				"set server "+id+" state maint", setAddrCmd(be.Name, s.Name, s.Addr, s.Port)); err != nil {
+				return err
+			}
+			return r.do(be.Name, s.Name, ActionEnable, s.Reason, enterCmds(id)...)
+		}
+		if w := be.Check.withDefaults().Weight; cur.Weight != w {
+			r.do(be.Name, s.Name, ActionWeight, s.Reason, fmt.Sprintf("set server %s weight %d", id, w))
+		}
+		switch {
+		case inMaint(cur):
+			return r.do(be.Name, s.Name, ActionEnable, s.Reason, enterCmds(id)...)
+		case cur.Admin&AdminForcedDrain != 0:
+			// Even a drained server shown UP with L7OK goes through the
+			// full sequence: after maint -> drain, show stat still shows
+			// the check from before the maint (testdata/stat_mixed.csv,
+			// dyn_drain), so "UP" does not prove a check since it came
+			// back. The price: rise checks before traffic returns.
+			return r.do(be.Name, s.Name, ActionEnable, s.Reason, enterCmds(id)...)
+		case cur.Check&CheckEnabled == 0:
+			// Traffic goes on while the checks restart: the server was
+			// serving, and the first failing checks take it out.
+			return r.do(be.Name, s.Name, ActionEnableHealth, s.Reason, "enable health "+id)
+		}
+	case Fail:
+		if !present {
+			return nil
+		}
+		if !inMaint(cur) {
+			return r.do(be.Name, s.Name, ActionFail, s.Reason, "set server "+id+" state maint", "shutdown sessions server "+id)
+		}
+		if cur.Scur > 0 {
+			return r.do(be.Name, s.Name, ActionShutdown, s.Reason, "shutdown sessions server "+id)
+		}
+	case Drain:
+		if present {
+			r.drain(be.Name, cur, s.Reason)
+		}
+	}
+	return nil
+}
+
+// enterCmds brings a server into rotation only after HAProxy's own checks
+// pass, with no instant where it takes traffic unchecked: from drain
+// (checked but out of the LB), health is forced down, and only then is
+// the server made ready, still DOWN, to rise after `rise` passing checks.
+// `set server health down` while in maint would be lost (leaving maint
+// resets health, research A.4 point 4), hence drain first; and ready
+// after down on one line never exposes an unchecked server even with
+// several threads (TestEnterRotationNoTraffic).
+func enterCmds(id string) []string {
+	return []string{
+		"enable health " + id,
+		"set server " + id + " state drain",
+		"set server " + id + " health down",
+		"set server " + id + " state ready",
+	}
+}
+
+// inMaint: forced into maintenance (by us, `disable server`, or a new
+// dynamic server), or shown as MAINT for another reason. AdminConfigMaint
+// alone is not enough (see its comment).
+func inMaint(s ServerStatus) bool {
+	return s.Admin&AdminForcedMaint != 0 || strings.HasPrefix(s.Status, "MAINT")
+}
+
+// drain moves a server through drain -> maint, bounded by DrainTimeout.
+// It reports whether the server is in maint (already, or now).
+func (r *reconciler) drain(be string, cur ServerStatus, reason string) bool {
+	id := key(be, cur.Name)
+	if inMaint(cur) {
+		return true // a server in maint stays there
+	}
+	if cur.Admin&AdminForcedDrain == 0 {
+		if r.do(be, cur.Name, ActionDrain, reason, "set server "+id+" state drain") == nil {
+			r.p.drainStart[id] = r.now
+		}
+		r.keepDraining(id)
+		return false
+	}
+	began, ok := r.p.drainStart[id]
+	if !ok {
+		// Drained by someone else, or bookkeeping lost (a new bridge):
+		// the timeout counts from now, never shorter than promised.
+		began = r.now
+		r.p.drainStart[id] = began
+	}
+	var err error
+	switch {
+	case cur.Scur == 0:
+		err = r.do(be, cur.Name, ActionMaint, reason, "set server "+id+" state maint")
+	case !r.now.Before(began.Add(r.p.opts.DrainTimeout)):
+		err = r.do(be, cur.Name, ActionDrainTimeout, reason, "set server "+id+" state maint", "shutdown sessions server "+id)
+	default:
+		r.keepDraining(id)
+		return false
+	}
+	if err != nil {
+		r.keepDraining(id)
+		return false
+	}
+	return true
+}
+
+// keepDraining keeps the drain's start time and asks for a recheck.
+func (r *reconciler) keepDraining(id string) {
+	if r.draining == nil {
+		r.draining = map[string]bool{}
+	}
+	r.draining[id] = true
+	r.wakeAt(r.now.Add(r.p.opts.Recheck))
+}
+
+// remove takes a managed server nobody wants out: drain, maint, del.
+func (r *reconciler) remove(be string, cur ServerStatus) {
+	const reason = "not desired"
+	if !inMaint(cur) {
+		if r.drain(be, cur, reason) {
+			r.wakeAt(r.now.Add(r.p.opts.Recheck)) // del on the next pass
+		}
+		return
+	}
+	id := key(be, cur.Name)
+	err := r.do(be, cur.Name, ActionDelete, reason, "del server "+id)
+	if errors.Is(err, ErrHasConnections) {
+		// 2.6 has no `wait`: shut what is left and try again soon.
+		r.do(be, cur.Name, ActionShutdown, reason, "shutdown sessions server "+id)
+		r.wakeAt(r.now.Add(r.p.opts.DeleteRetry))
+	} else if err != nil {
+		r.wakeAt(r.now.Add(r.p.opts.DeleteRetry))
+	}
+}

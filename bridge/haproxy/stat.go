@@ -1,0 +1,127 @@
+package haproxy
+
+import (
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// StatRow is the health and load of one server from `show stat`, read by
+// the CSV header's names (management.txt 9.1).
+type StatRow struct {
+	Backend string // pxname
+	Server  string // svname
+	// Status as HAProxy prints it: "UP", "DOWN", "MAINT", "DRAIN",
+	// "no check", "UP 1/2", "DOWN 1/2", "MAINT (via be/srv)", ...
+	Status string
+	Weight int // effective weight
+	Scur   int // current sessions
+	// CheckStatus without the "* " prefix (L7OK, L4CON, INI, ...); empty
+	// while the server is in maintenance.
+	CheckStatus string
+	// CheckRunning is true when a check was running at the time of the
+	// read (the "* " prefix).
+	CheckRunning bool
+	CheckCode    int    // e.g. 200 for an HTTP check; 0 when none
+	CheckDesc    string // e.g. "Layer7 check passed"
+	Addr         string // "127.0.0.1:21002", "[::1]:21001"; empty when unresolved
+	LastChange   int    // lastchg, seconds; -1 when empty
+}
+
+// ParseStat parses the CSV reply of `show stat <be> 4 -1` (servers only;
+// rows of other types are skipped, so `show stat` without a filter parses
+// too).
+func ParseStat(reply string) ([]StatRow, error) {
+	if err := readError(reply); err != nil {
+		return nil, err
+	}
+	if !strings.HasPrefix(reply, "# ") {
+		return nil, fmt.Errorf("show stat: %w: no \"# pxname,...\" header", ErrFormat)
+	}
+	r := csv.NewReader(strings.NewReader(reply[2:]))
+	r.FieldsPerRecord = -1 // checked below, with a better message
+	r.ReuseRecord = true
+	header, err := r.Read()
+	if err != nil {
+		return nil, fmt.Errorf("show stat: header: %w: %w", ErrFormat, err)
+	}
+	col := map[string]int{}
+	for i, name := range header {
+		col[name] = i
+	}
+	for _, name := range []string{"pxname", "svname", "status", "scur", "check_status", "check_code", "type"} {
+		if _, ok := col[name]; !ok {
+			return nil, fmt.Errorf("show stat: %w: header lacks %s", ErrFormat, name)
+		}
+	}
+	ncol := len(header)
+	var out []StatRow
+	for {
+		f, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("show stat: %w: %w", ErrFormat, err)
+		}
+		line, _ := r.FieldPos(0)
+		if len(f) != ncol {
+			return nil, fmt.Errorf("show stat: line %d: %w: %d fields, header has %d", line, ErrFormat, len(f), ncol)
+		}
+		if f[col["type"]] != "2" { // 2 = server
+			continue
+		}
+		row, err := parseStatRow(f, col)
+		if err != nil {
+			return nil, fmt.Errorf("show stat: line %d: %w", line, err)
+		}
+		out = append(out, row)
+	}
+	return out, nil
+}
+
+func parseStatRow(f []string, col map[string]int) (StatRow, error) {
+	var errs []error
+	get := func(name string) string {
+		if i, ok := col[name]; ok {
+			return f[i]
+		}
+		return ""
+	}
+	// num reads an optional number: HAProxy leaves a column empty when it
+	// does not apply (check_code without a check, lastchg, ...).
+	num := func(name string, empty int) int {
+		s := get(name)
+		if s == "" {
+			return empty
+		}
+		v, err := strconv.Atoi(s)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+		}
+		return v
+	}
+	row := StatRow{
+		Backend:    get("pxname"),
+		Server:     get("svname"),
+		Status:     get("status"),
+		Weight:     num("weight", 0),
+		Scur:       num("scur", 0),
+		CheckCode:  num("check_code", 0),
+		CheckDesc:  get("check_desc"),
+		Addr:       get("addr"),
+		LastChange: num("lastchg", -1),
+	}
+	cs := get("check_status")
+	if rest, ok := strings.CutPrefix(cs, "* "); ok {
+		row.CheckRunning, cs = true, rest
+	}
+	row.CheckStatus = cs
+	if err := errors.Join(errs...); err != nil {
+		return StatRow{}, fmt.Errorf("%w: %w", ErrFormat, err)
+	}
+	return row, nil
+}

@@ -225,6 +225,8 @@ func toHAProxyWant(w Want) haproxy.Want {
 		return haproxy.Serve
 	case Fail:
 		return haproxy.Fail
+	case Hold:
+		return haproxy.Hold
 	}
 	return haproxy.Drain
 }

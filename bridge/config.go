@@ -21,6 +21,7 @@ const (
 	DefaultListen       = "127.0.0.1:9650"
 	DefaultPrefix       = "vnfha-"
 	DefaultAddressAttr  = "vnfha-address"
+	DefaultHoldAttr     = "vnfha-hold"
 	DefaultDrainTimeout = 30 * time.Second
 	DefaultLBTimeout    = 2 * time.Second
 	DefaultInter        = time.Second
@@ -48,6 +49,10 @@ type Config struct {
 	// AddressAttribute is the node attribute consulted for a node that
 	// NodeAddresses does not list.
 	AddressAttribute string `yaml:"address_attribute"`
+	// HoldAttribute is the node attribute with which an operator holds
+	// the servers of some services on a node: the bridge leaves them
+	// exactly as they are (docs/bridge.md, "Holding a server").
+	HoldAttribute string `yaml:"hold_attribute"`
 	// LogLevel is logrus's level name.
 	LogLevel string `yaml:"log_level"`
 
@@ -228,6 +233,12 @@ func (c *Config) complete(root *yaml.Node) error {
 	}
 	if c.AddressAttribute == "" {
 		c.AddressAttribute = DefaultAddressAttr
+	}
+	if c.HoldAttribute == "" {
+		c.HoldAttribute = DefaultHoldAttr
+	}
+	if c.HoldAttribute == c.AddressAttribute {
+		return fmt.Errorf("%shold_attribute: %q is also the address_attribute", at("hold_attribute"), c.HoldAttribute)
 	}
 	if c.LogLevel == "" {
 		c.LogLevel = "info"

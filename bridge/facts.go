@@ -133,7 +133,7 @@ func resourceFrom(c *cib.CIB, s shape) *resourceFacts {
 	for _, ns := range c.Status {
 		// One instance per clone-instance suffix ("" for anonymous
 		// clones and plain resources, ":N" for globally unique ones).
-		bySuffix := map[string][]cib.ResourceState{}
+		bySuffix := map[string][]memberState{}
 		var suffixes []string
 		for _, lr := range ns.Resources {
 			for _, m := range s.members {
@@ -144,7 +144,7 @@ func resourceFrom(c *cib.CIB, s shape) *resourceFacts {
 				if _, seen := bySuffix[suffix]; !seen {
 					suffixes = append(suffixes, suffix)
 				}
-				bySuffix[suffix] = append(bySuffix[suffix], lr.State())
+				bySuffix[suffix] = append(bySuffix[suffix], memberState{lr.State(), ranHere(lr)})
 			}
 		}
 		for _, suffix := range suffixes {
@@ -175,12 +175,34 @@ func instanceSuffix(lrmID, member string) (string, bool) {
 	return "", false
 }
 
+// memberState is one member primitive's state on a node.
+type memberState struct {
+	cib.ResourceState
+	// ran: the history shows the member was stopped here after running,
+	// as opposed to only probed.
+	ran bool
+}
+
+// ranHere reports whether the resource's last non-recurring operation on
+// the node was a successful stop: it ran there and was stopped.
+func ranHere(lr cib.LRMResource) bool {
+	for _, op := range lr.Ops {
+		if strings.HasSuffix(op.ID, "_last_0") {
+			return op.Operation == "stop" && op.RCCode == 0 && op.OpStatus == 0
+		}
+	}
+	return false
+}
+
 // foldInstance makes one instance of the members' states on a node. It is
-// reported only when it matters to a pool: running, failed, or with an
-// operation in flight. A cleanly stopped instance (or one only probed)
-// is left out, so its server, if any, is drained and removed.
-func foldInstance(states []cib.ResourceState, members int) (instanceFacts, bool) {
-	in := instanceFacts{Active: len(states) == members, Role: "Started"}
+// reported only when it matters to a pool: running, failed, stopped after
+// it ran there (so that its server stays, in maintenance, while the CIB
+// remembers it), or with an operation in flight. An instance only probed
+// there is left out, and so is one whose history is gone (the node was
+// fenced, the resource cleaned up or deleted): its server, if any, is
+// drained and deleted.
+func foldInstance(states []memberState, members int) (instanceFacts, bool) {
+	in := instanceFacts{Active: len(states) == members, Role: string(cib.RoleStarted)}
 	interesting := false
 	for _, st := range states {
 		if !st.Active {
@@ -188,11 +210,14 @@ func foldInstance(states []cib.ResourceState, members int) (instanceFacts, bool)
 		} else {
 			interesting = true
 		}
-		if st.Role != "" && st.Role != "Started" && st.Role != "Stopped" {
-			in.Role = st.Role
+		if st.ran {
+			interesting = true
 		}
-		if st.Failed && !in.Failed {
-			in.Failed, in.FailedOp = true, st.FailedDescription()
+		if r := st.Role; r == cib.RolePromoted || r == cib.RoleUnpromoted {
+			in.Role = string(r)
+		}
+		if (st.Failed || st.StopFailed) && !in.Failed {
+			in.Failed, in.FailedOp = true, describeFailure(st.ResourceState)
 			interesting = true
 		}
 		if st.Pending != "" && (in.Pending == "" || st.Pending == "stop") {
@@ -201,9 +226,79 @@ func foldInstance(states []cib.ResourceState, members int) (instanceFacts, bool)
 		}
 	}
 	if !in.Active {
-		in.Role = "Stopped"
+		in.Role = string(cib.RoleStopped)
 	}
 	return in, interesting
+}
+
+// describeFailure says what failed in the words of crm_mon's failure
+// list: the operation, its rc and the agent's reason.
+func describeFailure(st cib.ResourceState) string {
+	op := st.FailedOp
+	if op == nil {
+		if st.StopFailed {
+			return "stop failed"
+		}
+		return "an operation failed"
+	}
+	name := op.Operation
+	if name == "asyncmon" {
+		// vnfc's supervisor reports a death through the controller,
+		// which 2.1.5 records as an "asyncmon" operation.
+		name = "monitor (reported at once)"
+	}
+	d := fmt.Sprintf("%s returned %d (%s)", name, op.RCCode, rcText(op.RCCode))
+	if op.OpStatus != 0 {
+		d = fmt.Sprintf("%s: %s", name, execStatusText(op.OpStatus))
+	}
+	if op.ExitReason != "" {
+		d += ": " + op.ExitReason
+	}
+	return d
+}
+
+func rcText(rc int) string {
+	switch rc {
+	case 0:
+		return "ok"
+	case 1:
+		return "error"
+	case 2:
+		return "invalid parameter"
+	case 3:
+		return "unimplemented feature"
+	case 4:
+		return "insufficient privileges"
+	case 5:
+		return "not installed"
+	case 6:
+		return "not configured"
+	case 7:
+		return "not running"
+	case 8:
+		return "promoted"
+	case 9:
+		return "promoted (failed)"
+	}
+	return "unknown"
+}
+
+func execStatusText(st int) string {
+	switch st {
+	case 2:
+		return "timed out"
+	case 3:
+		return "not supported"
+	case 4:
+		return "error"
+	case 5:
+		return "hard error"
+	case 6:
+		return "fatal error"
+	case 7:
+		return "agent not installed"
+	}
+	return fmt.Sprintf("executor status %d", st)
 }
 
 func isTrue(v string) bool {

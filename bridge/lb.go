@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -157,7 +158,7 @@ func (w *lbWorker) reconcile(ctx context.Context, d haproxy.Desired) (busy bool,
 		w.observe(&actual, owners)
 		w.status.Actual = &actual
 	}
-	return actual.Busy(), err
+	return actual.NeedsRecheck(), err
 }
 
 // observe turns what HAProxy reports into metrics and into health events:
@@ -190,7 +191,7 @@ func (w *lbWorker) observe(a *haproxy.Actual, owners map[string]serverOwner) {
 				}
 				w.bus.Publish(Event{Type: typ, Time: time.Now(), Service: o.Service, Resource: o.Resource, Node: o.Node,
 					HAProxy: w.cfg.Name, Backend: be.Name, Server: s.Name, Managed: s.Managed, From: prev, To: st,
-					Detail: s.Health().String()})
+					Detail: healthDetail(s.Health())})
 			}
 		}
 		for k, n := range counts {
@@ -198,4 +199,15 @@ func (w *lbWorker) observe(a *haproxy.Actual, owners map[string]serverOwner) {
 		}
 	}
 	w.health = seen
+}
+
+func healthDetail(h haproxy.Health) string {
+	d := "status " + h.Status
+	if h.CheckStatus != "" {
+		d += ", check " + h.CheckStatus
+	}
+	if h.CheckCode != 0 {
+		d += fmt.Sprintf(" (%d)", h.CheckCode)
+	}
+	return d
 }

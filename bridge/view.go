@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/vnfha/vnfha/bridge/haproxy"
@@ -21,6 +22,8 @@ const (
 	// Fail: a failure: maintenance at once and its sessions shut, since
 	// they are dead anyway.
 	Fail Want = "fail"
+	// Hold: an operator holds the server; it is left exactly as it is.
+	Hold Want = "hold"
 )
 
 // View is the bridge's picture of the cluster: for every configured
@@ -145,6 +148,9 @@ func buildView(cfg *Config, f *clusterFacts, now time.Time) *View {
 			inst := Instance{ID: in.ID, Node: in.Node, Port: uint16(s.Port)}
 			inst.Server = serverName(cfg.ServerPrefix, in.ID, in.Node)
 			inst.Want, inst.Reason = want(s, r, in, f.Nodes[in.Node])
+			if held(cfg, s.Name, f.Nodes[in.Node]) {
+				inst.Want, inst.Reason = Hold, "held by node attribute "+cfg.HoldAttribute+" (was: "+string(inst.Want)+", "+inst.Reason+")"
+			}
 			var attr func(string) (string, bool)
 			if n := f.Nodes[in.Node]; n != nil {
 				attr = n.Attr
@@ -196,6 +202,24 @@ func want(s ServiceConfig, r *resourceFacts, in instanceFacts, n *nodeFacts) (Wa
 		return Drain, "being demoted"
 	}
 	return Serve, "running"
+}
+
+// held reports whether the node's hold attribute names the service (or is
+// "*"): an operator's hand on the pool that drift correction respects.
+func held(cfg *Config, service string, n *nodeFacts) bool {
+	if n == nil || n.Attr == nil {
+		return false
+	}
+	v, ok := n.Attr(cfg.HoldAttribute)
+	if !ok {
+		return false
+	}
+	for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' }) {
+		if f == "*" || f == service {
+			return true
+		}
+	}
+	return false
 }
 
 func sortedNodes(m map[string]*nodeFacts) []*nodeFacts {

@@ -20,6 +20,9 @@ const (
 	Drain
 	// Fail: the instance failed; maint at once and its sessions shut.
 	Fail
+	// Hold: an operator holds the server (docs/bridge.md): it is left
+	// exactly as it is, neither corrected nor removed.
+	Hold
 )
 
 func (w Want) String() string {
@@ -30,6 +33,8 @@ func (w Want) String() string {
 		return "drain"
 	case Fail:
 		return "fail"
+	case Hold:
+		return "hold"
 	}
 	return fmt.Sprintf("Want(%d)", int(w))
 }
@@ -81,6 +86,9 @@ type Backend struct {
 	Name    string
 	Check   Check
 	Servers []Server
+	// DrainTimeout bounds the drains of this backend's servers; 0 takes
+	// PoolOptions.DrainTimeout.
+	DrainTimeout time.Duration
 }
 
 // Desired is the whole desired state of one HAProxy. Servers whose name
@@ -403,7 +411,7 @@ func (r *reconciler) backend(be Backend) (BackendStatus, int, error) {
 		if !cur.Managed || want[cur.Name] {
 			continue
 		}
-		r.remove(be.Name, cur)
+		r.remove(be, cur)
 	}
 	return bs, managed, beErr
 }
@@ -430,7 +438,7 @@ func (r *reconciler) validate(be Backend) (map[string]bool, error) {
 		if _, err := hostPort(s.Addr, s.Port); err != nil {
 			return nil, fmt.Errorf("server %s: %w", s.Name, err)
 		}
-		if s.Want < Serve || s.Want > Fail {
+		if s.Want < Serve || s.Want > Hold {
 			return nil, fmt.Errorf("server %s: unknown %v", s.Name, s.Want)
 		}
 		want[s.Name] = true
@@ -508,7 +516,7 @@ func (r *reconciler) server(be Backend, s Server, cur ServerStatus, present bool
 		}
 	case Drain:
 		if present {
-			r.drain(be.Name, cur, s.Reason)
+			r.drain(be, cur, s.Reason)
 		}
 	}
 	return nil
@@ -540,8 +548,13 @@ func inMaint(s ServerStatus) bool {
 
 // drain moves a server through drain -> maint, bounded by DrainTimeout.
 // It reports whether the server is in maint (already, or now).
-func (r *reconciler) drain(be string, cur ServerStatus, reason string) bool {
+func (r *reconciler) drain(b Backend, cur ServerStatus, reason string) bool {
+	be := b.Name
 	id := key(be, cur.Name)
+	timeout := b.DrainTimeout
+	if timeout <= 0 {
+		timeout = r.p.opts.DrainTimeout
+	}
 	if inMaint(cur) {
 		return true // a server in maint stays there
 	}
@@ -563,7 +576,7 @@ func (r *reconciler) drain(be string, cur ServerStatus, reason string) bool {
 	switch {
 	case cur.Scur == 0:
 		err = r.do(be, cur.Name, ActionMaint, reason, "set server "+id+" state maint")
-	case !r.now.Before(began.Add(r.p.opts.DrainTimeout)):
+	case !r.now.Before(began.Add(timeout)):
 		err = r.do(be, cur.Name, ActionDrainTimeout, reason, "set server "+id+" state maint", "shutdown sessions server "+id)
 	default:
 		r.keepDraining(id)
@@ -586,10 +599,11 @@ func (r *reconciler) keepDraining(id string) {
 }
 
 // remove takes a managed server nobody wants out: drain, maint, del.
-func (r *reconciler) remove(be string, cur ServerStatus) {
+func (r *reconciler) remove(b Backend, cur ServerStatus) {
+	be := b.Name
 	const reason = "not desired"
 	if !inMaint(cur) {
-		if r.drain(be, cur, reason) {
+		if r.drain(b, cur, reason) {
 			r.wakeAt(r.now.Add(r.p.opts.Recheck)) // del on the next pass
 		}
 		return

@@ -210,26 +210,80 @@ func waitHits(t *testing.T, v *vnfc, n int64) {
 	t.Fatalf("vnfc got %d requests, want %d", v.hits.Load(), n)
 }
 
+// TestDrainTimeout: the pool's timeout, or the backend's own when it sets
+// one, bounds a drain; then the server goes to maint and its sessions are
+// shut.
 func TestDrainTimeout(t *testing.T) {
-	now := time.Now()
-	clock := func() time.Time { return now }
-	f := newFixture(t, PoolOptions{DrainTimeout: 10 * time.Second, Now: clock})
-	d, done := slowOnA(t, f)
-	d.Backends[0].Servers[0].Want = Drain
-	reconcile(t, f.pool, d)
-	now = now.Add(9 * time.Second)
-	if _, ch := reconcile(t, f.pool, d); len(ch) != 0 {
-		t.Fatalf("before the timeout: %v", actions(ch))
+	for _, tt := range []struct {
+		name          string
+		pool, backend time.Duration
+	}{
+		{"pool", 10 * time.Second, 0},
+		{"backend", time.Hour, 10 * time.Second},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			now := time.Now()
+			clock := func() time.Time { return now }
+			f := newFixture(t, PoolOptions{DrainTimeout: tt.pool, Now: clock})
+			d, done := slowOnA(t, f)
+			d.Backends[0].DrainTimeout = tt.backend
+			d.Backends[0].Servers[0].Want = Drain
+			reconcile(t, f.pool, d)
+			now = now.Add(9 * time.Second)
+			if _, ch := reconcile(t, f.pool, d); len(ch) != 0 {
+				t.Fatalf("before the timeout: %v", actions(ch))
+			}
+			now = now.Add(time.Second)
+			_, ch := reconcile(t, f.pool, d)
+			if got := actions(ch); !slices.Equal(got, []string{"vnfha:a:drain-timeout"}) {
+				t.Fatalf("at the timeout: %v", got)
+			}
+			select {
+			case <-done: // its session was shut, as promised on timeout
+			case <-time.After(5 * time.Second):
+				t.Fatal("the session outlived the drain timeout")
+			}
+		})
 	}
-	now = now.Add(time.Second)
-	_, ch := reconcile(t, f.pool, d)
-	if got := actions(ch); !slices.Equal(got, []string{"vnfha:a:drain-timeout"}) {
-		t.Fatalf("at the timeout: %v", got)
+}
+
+// TestHold: a held server is left exactly as the operator set it, and a
+// held server that is missing is not added.
+func TestHold(t *testing.T) {
+	f := newFixture(t, PoolOptions{})
+	f.converge(t)
+	ctx := context.Background()
+	if err := f.p.admin.Exec(ctx, "set server be/vnfha:a state maint"); err != nil {
+		t.Fatal(err)
 	}
-	select {
-	case <-done: // its session was shut, as promised on timeout
-	case <-time.After(5 * time.Second):
-		t.Fatal("the session outlived the drain timeout")
+	if err := f.p.admin.Exec(ctx, "set server be/vnfha:b state maint"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.p.admin.Exec(ctx, "del server be/vnfha:b"); err != nil {
+		t.Fatal(err)
+	}
+	d := f.all(Serve)
+	for i := range d.Backends[0].Servers {
+		if s := &d.Backends[0].Servers[i]; s.Name == "vnfha:a" || s.Name == "vnfha:b" {
+			s.Want = Hold
+		}
+	}
+	for i := 0; i < 2; i++ {
+		if _, ch := reconcile(t, f.pool, d); len(ch) != 0 {
+			t.Fatalf("pass %d on held servers: %v", i, actions(ch))
+		}
+	}
+	st, ok := statusOf(t, f.p.admin, "be", "vnfha:a")
+	if !ok || !strings.HasPrefix(st.Status, "MAINT") {
+		t.Errorf("held vnfha:a is %q, want the operator's MAINT", st.Status)
+	}
+	if _, ok := statusOf(t, f.p.admin, "be", "vnfha:b"); ok {
+		t.Error("held, deleted vnfha:b was added back")
+	}
+	// Released: put back.
+	_, ch := reconcile(t, f.pool, f.all(Serve))
+	if got := actions(ch); !slices.Equal(got, []string{"vnfha:a:enable", "vnfha:b:add", "vnfha:b:enable"}) {
+		t.Errorf("after release: %v", got)
 	}
 }
 

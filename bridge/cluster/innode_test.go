@@ -53,6 +53,10 @@ func inNodeWatch(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	qt, err := time.ParseDuration(os.Getenv("VNFHA_CLUSTER_QUERY_TIMEOUT"))
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	go func() {
 		_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
@@ -61,7 +65,7 @@ func inNodeWatch(ctx context.Context) error {
 	log := logrus.New()
 	log.SetOutput(os.Stderr)
 	log.SetLevel(logrus.DebugLevel)
-	return Watch(ctx, os.Stdout, Options{Client: "vnfha-labtest", Resync: resync, Log: log}, true)
+	return Watch(ctx, os.Stdout, Options{Client: "vnfha-labtest", Resync: resync, QueryTimeout: qt, Log: log}, true)
 }
 
 // inNodeRecord records the CIB manager's messages as they come into dir,

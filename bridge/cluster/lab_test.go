@@ -147,8 +147,9 @@ func TestLab(t *testing.T) {
 		}
 		return string(out)
 	}
-	const resync = 2 * time.Second
-	h := startHelper(t, ctx, l, "node1", bin, inNodeEnv+"=watch", "VNFHA_CLUSTER_RESYNC="+resync.String())
+	const resync, queryTimeout = 2 * time.Second, time.Second
+	h := startHelper(t, ctx, l, "node1", bin, inNodeEnv+"=watch",
+		"VNFHA_CLUSTER_RESYNC="+resync.String(), "VNFHA_CLUSTER_QUERY_TIMEOUT="+queryTimeout.String())
 	first, _ := h.snapshot(t, 20*time.Second, "first snapshot", func(w WatchLine) bool { return true })
 	if first.Reason != ReasonSubscribe || !strings.Contains(first.XML, `<cib `) {
 		t.Fatalf("first snapshot: %s, %.80q", first.Reason, first.XML)
@@ -187,6 +188,34 @@ func TestLab(t *testing.T) {
 	})
 	h.snapshot(t, 10*time.Second, "the change after the restart", func(w WatchLine) bool {
 		return w.Reason == ReasonNotify && strings.Contains(w.XML, value)
+	})
+
+	// A CIB whose query answer does not fit the CIB manager's IPC buffer
+	// even compressed: Pacemaker 2.1.5 logs "Could not compress" and
+	// sends nothing, neither the answer nor the notification of the
+	// change. Nothing is published then (cibadmin, which asks over the
+	// same IPC, gets nothing either), and no half-read CIB; once the CIB
+	// shrinks again, the source reads it again.
+	big := bigPropertySet("vnfha-huge", 6000)
+	c, err := l.Command(ctx, "node2", "cibadmin", "--create", "--scope", "crm_config", "--xml-pipe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Stdin = strings.NewReader(big)
+	if out, err := c.CombinedOutput(); err != nil {
+		t.Fatalf("create a huge CIB: %v\n%s", err, out)
+	}
+	start := time.Now()
+	out, err := l.Exec(ctx, "node1", "timeout", "20", "cibadmin", "--query", "--local")
+	t.Logf("cibadmin --query --local of the huge CIB: %d bytes, %v, after %s", len(out), err, time.Since(start).Round(time.Millisecond))
+	for _, w := range drain(h) {
+		if strings.Contains(w.XML, "vnfha-huge") && !strings.HasSuffix(strings.TrimSpace(w.XML), "</cib>") {
+			t.Fatalf("a half-read CIB published: %s %s", w.Reason, w.Version)
+		}
+	}
+	run("node2", "cibadmin", "--delete", "--xpath", "//cluster_property_set[@id='vnfha-huge']")
+	h.snapshot(t, 3*(resync+queryTimeout)+10*time.Second, "the CIB shrunk again", func(w WatchLine) bool {
+		return !strings.Contains(w.XML, "vnfha-huge")
 	})
 }
 
@@ -233,6 +262,13 @@ func record(t *testing.T, ctx context.Context, l *lab.Lab, bin, dir string) {
 	}
 	cmd("connect")
 	cmd("query query-reply.bin")
+	out, err := l.Exec(ctx, "node1", "cibadmin", "--query", "--local")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "cibadmin-query.xml"), out, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	exec1("", "crm_attribute", "--node", "node1", "--name", "vnfha-rec", "--update", "v1")
 	cmd("events notify-attr 1")
 	// Large enough that its diff and the CIB are compressed.
@@ -243,4 +279,23 @@ func record(t *testing.T, ctx context.Context, l *lab.Lab, bin, dir string) {
 	exec1(`<crm_config><cluster_property_set id="cib-bootstrap-options"><nvpair id="cib-bootstrap-options-stonith-enabled" name="stonith-enabled" value="false"/></cluster_property_set></crm_config>`,
 		"cibadmin", "--replace", "--scope", "crm_config", "--xml-pipe")
 	cmd("events notify-replace 3")
+}
+
+// drain returns the snapshots the helper printed so far.
+func drain(h *helper) []WatchLine {
+	var out []WatchLine
+	for {
+		select {
+		case s, ok := <-h.lines:
+			if !ok {
+				return out
+			}
+			var w WatchLine
+			if json.Unmarshal([]byte(s), &w) == nil {
+				out = append(out, w)
+			}
+		default:
+			return out
+		}
+	}
 }

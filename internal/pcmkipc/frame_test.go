@@ -13,6 +13,8 @@ import (
 const (
 	attrdAnswer      = "../attrd/testdata/answer-value.bin"
 	controllerAnswer = "../controld/testdata/answer-recorded.bin"
+	// A whole CIB the CIB manager bzip2'd (bridge/cluster/testdata/README.md).
+	compressedAnswer = "../../bridge/cluster/testdata/query-reply-compressed.bin"
 )
 
 func recorded(t testing.TB, path ...string) []byte {
@@ -42,6 +44,7 @@ func TestUnframe(t *testing.T) {
 		// The controller numbers its events itself.
 		{"the controller's event", recorded(t, controllerAnswer), 2, `<create_request_adv origin="controld_ack_event_directly"`, ""},
 		{"our own framing", Frame(7, FlagClientResponse, []byte("<x/>")), 7, "<x/>", ""},
+		{"compressed CIB", recorded(t, compressedAnswer), 5, `<cib-reply t="cib" cib_op="cib_query"`, ""},
 		{"short", ok[:20], 0, "", "shorter than its header"},
 		{"unknown version", mutate(func(b []byte) []byte { b[36] = 2; return b }), 0, "", "version 2"},
 		{"compressed flag without a compressed size", mutate(func(b []byte) []byte { b[32] |= FlagCompressed; return b }), 0, "", "compressed flag true but 0"},
@@ -96,6 +99,7 @@ func FuzzUnframe(f *testing.F) {
 	f.Add(recorded(f))
 	f.Add(recorded(f, controllerAnswer))
 	f.Add(Frame(1, 0, []byte("<x/>")))
+	f.Add(recorded(f, compressedAnswer))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_, text, err := Unframe(b)
 		if err != nil {

@@ -1,4 +1,4 @@
-package cluster
+package e2e
 
 import (
 	"bufio"
@@ -13,17 +13,25 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vnfha/vnfha/bridge/cluster"
 	"github.com/vnfha/vnfha/lab"
 	"github.com/vnfha/vnfha/lab/labtest"
 	"github.com/vnfha/vnfha/ocf/ocftest"
 )
 
-// buildSelf compiles this package's tests into a binary that lab nodes can
-// run: the in-node helper (TestInNode).
-func buildSelf(t *testing.T) string {
+// inNodeEnv selects what bridge/cluster's in-node helper does (its
+// TestInNode, innode_test.go).
+const inNodeEnv = "VNFHA_CLUSTER_INNODE"
+
+// buildClusterHelper compiles bridge/cluster's tests into a binary that lab
+// nodes can run: the in-node helper (TestInNode). The CIB manager's IPC
+// is only reachable inside a node: its abstract sockets are in the node's
+// network namespace, its rings in the node's /dev/shm.
+func buildClusterHelper(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(ocftest.PublicDir(t, "cluster-test-"), "cluster.test")
-	cmd := exec.Command("go", "test", "-c", "-o", bin, ".")
+	cmd := exec.Command("go", "test", "-c", "-o", bin, "./bridge/cluster")
+	cmd.Dir = labtest.ModuleRoot(t)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build the in-node helper: %v\n%s", err, out)
 	}
@@ -32,12 +40,12 @@ func buildSelf(t *testing.T) string {
 
 // helper is the in-node helper running in a node: lines it prints come on
 // lines; stdin takes commands.
-type helper struct {
+type clusterHelper struct {
 	stdin io.WriteCloser
 	lines chan string
 }
 
-func startHelper(t *testing.T, ctx context.Context, l *lab.Lab, node, bin string, env ...string) *helper {
+func startClusterHelper(t *testing.T, ctx context.Context, l *lab.Lab, node, bin string, env ...string) *clusterHelper {
 	t.Helper()
 	argv := append([]string{"env"}, env...)
 	argv = append(argv, bin, "-test.run=^TestInNode$", "-test.v=false")
@@ -58,7 +66,7 @@ func startHelper(t *testing.T, ctx context.Context, l *lab.Lab, node, bin string
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	h := &helper{stdin: stdin, lines: make(chan string, 1000)}
+	h := &clusterHelper{stdin: stdin, lines: make(chan string, 1000)}
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		sc.Buffer(make([]byte, 1<<20), 64<<20)
@@ -82,7 +90,7 @@ func startHelper(t *testing.T, ctx context.Context, l *lab.Lab, node, bin string
 }
 
 // line waits for the next line the helper prints.
-func (h *helper) line(t *testing.T, timeout time.Duration) string {
+func (h *clusterHelper) line(t *testing.T, timeout time.Duration) string {
 	t.Helper()
 	select {
 	case s, ok := <-h.lines:
@@ -98,16 +106,16 @@ func (h *helper) line(t *testing.T, timeout time.Duration) string {
 
 // snapshot waits, at most timeout, for a snapshot that ok accepts, and
 // returns it with the ones before it.
-func (h *helper) snapshot(t *testing.T, timeout time.Duration, what string, ok func(WatchLine) bool) (WatchLine, []WatchLine) {
+func (h *clusterHelper) snapshot(t *testing.T, timeout time.Duration, what string, ok func(cluster.WatchLine) bool) (cluster.WatchLine, []cluster.WatchLine) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
-	var seen []WatchLine
+	var seen []cluster.WatchLine
 	for i := 0; i < 1000; i++ {
 		left := time.Until(deadline)
 		if left <= 0 {
 			break
 		}
-		var w WatchLine
+		var w cluster.WatchLine
 		if err := json.Unmarshal([]byte(h.line(t, left)), &w); err != nil {
 			t.Fatalf("helper printed %v", err)
 		}
@@ -121,22 +129,20 @@ func (h *helper) snapshot(t *testing.T, timeout time.Duration, what string, ok f
 		reasons = append(reasons, w.Reason+"@"+w.Version)
 	}
 	t.Fatalf("%s: no such snapshot within %s; saw %v", what, timeout, reasons)
-	return WatchLine{}, nil
+	return cluster.WatchLine{}, nil
 }
 
-// TestLab follows a real lab node's CIB: the first snapshot, a change
-// notified, the resync timer, a CIB manager killed and respawned, and a
-// CIB too large for IPC read with the fallback. With VNFHA_RECORD_CIB=DIR
-// it records the messages of testdata/ instead (testdata/README.md).
-func TestLab(t *testing.T) {
-	if testing.Short() {
-		t.Skip("a lab test")
-	}
-	l := labtest.Up(t, lab.Options{Nodes: 2, NoFencing: true})
+// TestClusterSource follows a real lab node's CIB with bridge/cluster's
+// Source: the first snapshot, changes notified, the resync timer, the CIB
+// manager killed and respawned, and a CIB too large for Pacemaker 2.1.5's
+// IPC. With VNFHA_RECORD_CIB=DIR it records the messages of
+// bridge/cluster/testdata instead (its README.md).
+func TestClusterSource(t *testing.T) {
+	l := labtest.Up(t, lab.Options{Nodes: 2, NoFencing: true, Name: "tcibsource"})
 	ctx := labtest.Context(t)
-	bin := buildSelf(t)
+	bin := buildClusterHelper(t)
 	if dir := os.Getenv("VNFHA_RECORD_CIB"); dir != "" {
-		record(t, ctx, l, bin, dir)
+		recordCIBMessages(t, ctx, l, bin, dir)
 		return
 	}
 	run := func(node string, argv ...string) string {
@@ -148,10 +154,10 @@ func TestLab(t *testing.T) {
 		return string(out)
 	}
 	const resync, queryTimeout = 2 * time.Second, time.Second
-	h := startHelper(t, ctx, l, "node1", bin, inNodeEnv+"=watch",
+	h := startClusterHelper(t, ctx, l, "node1", bin, inNodeEnv+"=watch",
 		"VNFHA_CLUSTER_RESYNC="+resync.String(), "VNFHA_CLUSTER_QUERY_TIMEOUT="+queryTimeout.String())
-	first, _ := h.snapshot(t, 20*time.Second, "first snapshot", func(w WatchLine) bool { return true })
-	if first.Reason != ReasonSubscribe || !strings.Contains(first.XML, `<cib `) {
+	first, _ := h.snapshot(t, 20*time.Second, "first snapshot", func(w cluster.WatchLine) bool { return true })
+	if first.Reason != cluster.ReasonSubscribe || !strings.Contains(first.XML, `<cib `) {
 		t.Fatalf("first snapshot: %s, %.80q", first.Reason, first.XML)
 	}
 
@@ -163,15 +169,15 @@ func TestLab(t *testing.T) {
 	for i := range 5 {
 		value := fmt.Sprintf("v%d-%d", i, time.Now().UnixNano())
 		setAttr(value)
-		w, _ := h.snapshot(t, resync/2, "the change "+value, func(w WatchLine) bool {
-			return w.Reason == ReasonNotify && strings.Contains(w.XML, value)
+		w, _ := h.snapshot(t, resync/2, "the change "+value, func(w cluster.WatchLine) bool {
+			return w.Reason == cluster.ReasonNotify && strings.Contains(w.XML, value)
 		})
 		lat = append(lat, time.Duration(w.LatencyNS))
 	}
 	t.Logf("notification → snapshot taken by the watcher: %v", lat)
 
 	// Nothing happens: the resync timer reads all the same.
-	h.snapshot(t, 3*resync, "a resync", func(w WatchLine) bool { return w.Reason == ReasonResync })
+	h.snapshot(t, 3*resync, "a resync", func(w cluster.WatchLine) bool { return w.Reason == cluster.ReasonResync })
 
 	// The CIB manager killed: pacemakerd respawns it, and the source
 	// reconnects and reads.
@@ -180,14 +186,14 @@ func TestLab(t *testing.T) {
 		t.Fatalf("pacemaker-based's pid: %q", pid)
 	}
 	run("node1", "kill", "-9", pid)
-	h.snapshot(t, 60*time.Second, "a reconnect", func(w WatchLine) bool { return w.Reason == ReasonReconnect })
+	h.snapshot(t, 60*time.Second, "a reconnect", func(w cluster.WatchLine) bool { return w.Reason == cluster.ReasonReconnect })
 	value := fmt.Sprintf("after-%d", time.Now().UnixNano())
 	labtest.Eventually(t, 60*time.Second, 500*time.Millisecond, "crm_attribute after the restart", func() (bool, string) {
 		out, err := l.Exec(ctx, "node2", "crm_attribute", "--node", "node1", "--name", "vnfha-source-test", "--update", value)
 		return err == nil, string(out)
 	})
-	h.snapshot(t, 10*time.Second, "the change after the restart", func(w WatchLine) bool {
-		return w.Reason == ReasonNotify && strings.Contains(w.XML, value)
+	h.snapshot(t, 10*time.Second, "the change after the restart", func(w cluster.WatchLine) bool {
+		return w.Reason == cluster.ReasonNotify && strings.Contains(w.XML, value)
 	})
 
 	// A CIB whose query answer does not fit the CIB manager's IPC buffer
@@ -208,13 +214,13 @@ func TestLab(t *testing.T) {
 	start := time.Now()
 	out, err := l.Exec(ctx, "node1", "timeout", "20", "cibadmin", "--query", "--local")
 	t.Logf("cibadmin --query --local of the huge CIB: %d bytes, %v, after %s", len(out), err, time.Since(start).Round(time.Millisecond))
-	for _, w := range drain(h) {
+	for _, w := range drainSnapshots(h) {
 		if strings.Contains(w.XML, "vnfha-huge") && !strings.HasSuffix(strings.TrimSpace(w.XML), "</cib>") {
 			t.Fatalf("a half-read CIB published: %s %s", w.Reason, w.Version)
 		}
 	}
 	run("node2", "cibadmin", "--delete", "--xpath", "//cluster_property_set[@id='vnfha-huge']")
-	h.snapshot(t, 3*(resync+queryTimeout)+10*time.Second, "the CIB shrunk again", func(w WatchLine) bool {
+	h.snapshot(t, 3*(resync+queryTimeout)+10*time.Second, "the CIB shrunk again", func(w cluster.WatchLine) bool {
 		return !strings.Contains(w.XML, "vnfha-huge")
 	})
 }
@@ -240,8 +246,8 @@ func bigPropertySet(id string, n int) string {
 }
 
 // record writes the messages of testdata/ from node1's CIB manager.
-func record(t *testing.T, ctx context.Context, l *lab.Lab, bin, dir string) {
-	h := startHelper(t, ctx, l, "node1", bin, inNodeEnv+"=record", "VNFHA_CLUSTER_RECORD="+dir)
+func recordCIBMessages(t *testing.T, ctx context.Context, l *lab.Lab, bin, dir string) {
+	h := startClusterHelper(t, ctx, l, "node1", bin, inNodeEnv+"=record", "VNFHA_CLUSTER_RECORD="+dir)
 	cmd := func(c string) string {
 		t.Helper()
 		fmt.Fprintln(h.stdin, c)
@@ -282,15 +288,15 @@ func record(t *testing.T, ctx context.Context, l *lab.Lab, bin, dir string) {
 }
 
 // drain returns the snapshots the helper printed so far.
-func drain(h *helper) []WatchLine {
-	var out []WatchLine
+func drainSnapshots(h *clusterHelper) []cluster.WatchLine {
+	var out []cluster.WatchLine
 	for {
 		select {
 		case s, ok := <-h.lines:
 			if !ok {
 				return out
 			}
-			var w WatchLine
+			var w cluster.WatchLine
 			if json.Unmarshal([]byte(s), &w) == nil {
 				out = append(out, w)
 			}

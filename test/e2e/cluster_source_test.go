@@ -153,6 +153,10 @@ func TestClusterSource(t *testing.T) {
 		}
 		return string(out)
 	}
+	// What one full read costs, over IPC and by exec'ing cibadmin.
+	bench := startClusterHelper(t, ctx, l, "node1", bin, inNodeEnv+"=bench", "VNFHA_CLUSTER_BENCH_N=200")
+	t.Logf("a full read of the CIB (ns): %s", bench.line(t, 2*time.Minute))
+
 	const resync, queryTimeout = 2 * time.Second, time.Second
 	h := startClusterHelper(t, ctx, l, "node1", bin, inNodeEnv+"=watch",
 		"VNFHA_CLUSTER_RESYNC="+resync.String(), "VNFHA_CLUSTER_QUERY_TIMEOUT="+queryTimeout.String())

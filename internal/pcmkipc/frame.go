@@ -5,9 +5,11 @@ package pcmkipc
 
 import (
 	"bytes"
+	"compress/bzip2"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 )
 
 // Pacemaker frames every IPC message with a header of its own before the
@@ -48,8 +50,18 @@ func Frame(id, flags uint32, text []byte) []byte {
 	return b
 }
 
+// MaxUncompressed bounds the text a compressed message may unpack to. The
+// header says how large the text is, and nothing larger is ever unpacked,
+// so a message that lies (a decompression bomb, or a corrupt header)
+// costs at most this much memory. Pacemaker itself sets no bound; a CIB of
+// thousands of resources is a few megabytes, so this leaves room for ten
+// times that.
+const MaxUncompressed = 64 << 20
+
 // Unframe returns the id of a message from a Pacemaker daemon (the request
-// it answers, for a response) and its XML text.
+// it answers, for a response) and its XML text, unpacked if the daemon
+// compressed it: Pacemaker bzip2s any message that does not fit its IPC
+// buffer (pcmk__ipc_prepare_iov), which a whole CIB soon does not.
 func Unframe(b []byte) (id uint32, text []byte, err error) {
 	if len(b) < HeaderSize {
 		return 0, nil, fmt.Errorf("IPC message of %d bytes is shorter than its header", len(b))
@@ -57,13 +69,53 @@ func Unframe(b []byte) (id uint32, text []byte, err error) {
 	if v := b[36]; v != ipcVersion {
 		return 0, nil, fmt.Errorf("IPC message of version %d; only %d is known", v, ipcVersion)
 	}
-	if binary.LittleEndian.Uint32(b[32:])&FlagCompressed != 0 {
-		return 0, nil, errors.New("compressed IPC message; only messages near the IPC buffer size are, and none this client reads")
-	}
+	id = binary.LittleEndian.Uint32(b[0:])
 	n := binary.LittleEndian.Uint32(b[24:])
+	// Pacemaker's own client unpacks when size_compressed is set, and the
+	// server sets it and the flag together; either one alone is a lie.
+	packed := binary.LittleEndian.Uint32(b[28:])
+	if flagged := binary.LittleEndian.Uint32(b[32:])&FlagCompressed != 0; flagged != (packed != 0) {
+		return 0, nil, fmt.Errorf("IPC message with compressed flag %t but %d compressed bytes", flagged, packed)
+	}
+	if packed != 0 {
+		if uint64(packed) > uint64(len(b)-HeaderSize) {
+			return 0, nil, fmt.Errorf("IPC message says %d compressed bytes, has %d", packed, len(b)-HeaderSize)
+		}
+		text, err := decompress(b[HeaderSize:HeaderSize+int(packed)], n)
+		if err != nil {
+			return 0, nil, err
+		}
+		return id, bytes.TrimRight(text, "\x00"), nil
+	}
 	if n == 0 || uint64(n) > uint64(len(b)-HeaderSize) {
 		return 0, nil, fmt.Errorf("IPC message says %d bytes of text, has %d", n, len(b)-HeaderSize)
 	}
 	text = b[HeaderSize : HeaderSize+int(n)]
-	return binary.LittleEndian.Uint32(b[0:]), bytes.TrimRight(text, "\x00"), nil
+	return id, bytes.TrimRight(text, "\x00"), nil
+}
+
+// decompress unpacks a bzip2 stream that must hold exactly size bytes (the
+// text and its NUL, as the header says), no more than MaxUncompressed.
+func decompress(packed []byte, size uint32) ([]byte, error) {
+	if size == 0 || size > MaxUncompressed {
+		return nil, fmt.Errorf("compressed IPC message says %d bytes of text; at most %d are taken", size, MaxUncompressed)
+	}
+	out := make([]byte, size)
+	r := bzip2.NewReader(bytes.NewReader(packed))
+	if _, err := io.ReadFull(r, out); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("compressed IPC message unpacks to fewer than the %d bytes it says", size)
+		}
+		return nil, fmt.Errorf("unpack IPC message: %w", err)
+	}
+	// One byte more than it says is a lie as well: the header is what
+	// every bound here rests on.
+	var extra [1]byte
+	if k, err := r.Read(extra[:]); k != 0 || (err != nil && err != io.EOF) {
+		if err != nil && k == 0 {
+			return nil, fmt.Errorf("unpack IPC message: %w", err)
+		}
+		return nil, fmt.Errorf("compressed IPC message unpacks to more than the %d bytes it says", size)
+	}
+	return out, nil
 }

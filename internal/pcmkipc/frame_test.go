@@ -13,6 +13,8 @@ import (
 const (
 	attrdAnswer      = "../attrd/testdata/answer-value.bin"
 	controllerAnswer = "../controld/testdata/answer-recorded.bin"
+	// A whole CIB the CIB manager bzip2'd (bridge/cluster/testdata/README.md).
+	compressedAnswer = "../../bridge/cluster/testdata/query-reply-compressed.bin"
 )
 
 func recorded(t testing.TB, path ...string) []byte {
@@ -42,9 +44,11 @@ func TestUnframe(t *testing.T) {
 		// The controller numbers its events itself.
 		{"the controller's event", recorded(t, controllerAnswer), 2, `<create_request_adv origin="controld_ack_event_directly"`, ""},
 		{"our own framing", Frame(7, FlagClientResponse, []byte("<x/>")), 7, "<x/>", ""},
+		{"compressed CIB", recorded(t, compressedAnswer), 5, `<cib-reply t="cib" cib_op="cib_query"`, ""},
 		{"short", ok[:20], 0, "", "shorter than its header"},
 		{"unknown version", mutate(func(b []byte) []byte { b[36] = 2; return b }), 0, "", "version 2"},
-		{"compressed", mutate(func(b []byte) []byte { b[32] |= FlagCompressed; return b }), 0, "", "compressed"},
+		{"compressed flag without a compressed size", mutate(func(b []byte) []byte { b[32] |= FlagCompressed; return b }), 0, "", "compressed flag true but 0"},
+		{"compressed size without the flag", mutate(func(b []byte) []byte { b[28] = 5; return b }), 0, "", "compressed flag false but 5"},
 		{"text longer than message", ok[:60], 0, "", "bytes of text"},
 		{"no text", mutate(func(b []byte) []byte { b[24], b[25] = 0, 0; return b }), 0, "", "0 bytes of text"},
 	}
@@ -95,10 +99,17 @@ func FuzzUnframe(f *testing.F) {
 	f.Add(recorded(f))
 	f.Add(recorded(f, controllerAnswer))
 	f.Add(Frame(1, 0, []byte("<x/>")))
+	f.Add(recorded(f, compressedAnswer))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_, text, err := Unframe(b)
-		if err == nil && len(text) > len(b)-HeaderSize {
-			t.Fatalf("text of %d bytes from a message of %d", len(text), len(b))
+		if err != nil {
+			return
+		}
+		// Only a compressed message unpacks to more than it holds, and
+		// never to more than MaxUncompressed.
+		compressed := b[32]&FlagCompressed != 0
+		if !compressed && len(text) > len(b)-HeaderSize || len(text) > MaxUncompressed {
+			t.Fatalf("text of %d bytes from a message of %d (compressed %t)", len(text), len(b), compressed)
 		}
 	})
 }

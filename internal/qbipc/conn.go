@@ -333,6 +333,11 @@ func (c *Conn) ReceiveEvent(ctx context.Context) ([]byte, error) {
 	}
 }
 
+// PollEvent returns an event that is already on the event ring, without
+// waiting: a client that follows a stream of events drains what came in
+// while it was busy, and handles the burst as one.
+func (c *Conn) PollEvent() ([]byte, bool) { return c.takeEvent() }
+
 func (c *Conn) takeEvent() ([]byte, bool) {
 	msg, ok := c.event.read()
 	if ok {

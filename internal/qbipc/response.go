@@ -36,7 +36,13 @@ func (c *Conn) ReceiveResponse(ctx context.Context) ([]byte, error) {
 			wait = min(wait, time.Until(dl))
 		}
 		if err := ctx.Err(); err != nil || wait <= 0 {
-			return nil, fmt.Errorf("qbipc: wait for a response: %w", context.Cause(ctx))
+			// The deadline may have passed before ctx noticed: its
+			// cause is nil until it does.
+			cause := context.Cause(ctx)
+			if cause == nil {
+				cause = context.DeadlineExceeded
+			}
+			return nil, fmt.Errorf("qbipc: wait for a response: %w", cause)
 		}
 		if c.response.semWait(wait) {
 			msg, ok := c.response.read()

@@ -1,0 +1,199 @@
+package cluster
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+)
+
+// inNodeEnv selects what TestInNode does. The lab test (lab_test.go) runs
+// this package's test binary inside a lab node, where the CIB manager's
+// IPC is (its abstract sockets are in the node's network namespace, its
+// rings in the node's /dev/shm).
+const inNodeEnv = "VNFHA_CLUSTER_INNODE"
+
+// TestInNode is not a test of its own: it is the helper the lab test runs
+// inside a node, and is skipped anywhere else.
+func TestInNode(t *testing.T) {
+	mode := os.Getenv(inNodeEnv)
+	if mode == "" {
+		t.Skip("runs inside a lab node only, started by TestLab")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	var err error
+	switch mode {
+	case "watch":
+		err = inNodeWatch(ctx)
+	case "record":
+		err = inNodeRecord(ctx, os.Getenv("VNFHA_CLUSTER_RECORD"))
+	case "bench":
+		err = inNodeBench(ctx)
+	default:
+		err = fmt.Errorf("unknown mode %q", mode)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// inNodeWatch prints a WatchLine per snapshot until stdin closes.
+func inNodeWatch(ctx context.Context) error {
+	resync, err := time.ParseDuration(os.Getenv("VNFHA_CLUSTER_RESYNC"))
+	if err != nil {
+		return err
+	}
+	qt, err := time.ParseDuration(os.Getenv("VNFHA_CLUSTER_QUERY_TIMEOUT"))
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
+		cancel()
+	}()
+	log := logrus.New()
+	log.SetOutput(os.Stderr)
+	log.SetLevel(logrus.DebugLevel)
+	return Watch(ctx, os.Stdout, Options{Client: "vnfha-labtest", Resync: resync, QueryTimeout: qt, Log: log}, true)
+}
+
+// inNodeRecord records the CIB manager's messages as they come into dir,
+// driven by commands on stdin, one a line, each answered with a line on
+// stdout:
+//
+//	connect            sign on and subscribe; the answers are saved as
+//	                   register-reply.bin, ack-diff.bin, ack-refresh.bin
+//	query NAME         query the whole CIB; the answer is saved as NAME
+//	events PREFIX N    wait (10 s at most) for N events, saved as PREFIX-i.bin
+func inNodeRecord(ctx context.Context, dir string) error {
+	var got [][]byte
+	rec := func(msg []byte) { got = append(got, slices.Clone(msg)) }
+	save := func(name string, msg []byte) error { return os.WriteFile(filepath.Join(dir, name), msg, 0o644) }
+	var sess *session
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		f := strings.Fields(in.Text())
+		if len(f) == 0 {
+			continue
+		}
+		var reply string
+		switch {
+		case f[0] == "connect":
+			s, err := dial(ctx, "vnfha-record", rec)
+			if err != nil {
+				return err
+			}
+			sess = s
+			defer sess.close()
+			for i, name := range []string{"register-reply.bin", "ack-diff.bin", "ack-refresh.bin"} {
+				if err := save(name, got[i]); err != nil {
+					return err
+				}
+			}
+			got = nil
+			reply = "connected"
+		case f[0] == "query" && len(f) == 2:
+			qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			_, v, err := sess.query(qctx)
+			cancel()
+			if len(got) > 0 {
+				if err := save(f[1], got[len(got)-1]); err != nil {
+					return err
+				}
+			}
+			got = nil
+			reply = fmt.Sprintf("query %v %v", v, err)
+		case f[0] == "events" && len(f) == 3:
+			n, _ := strconv.Atoi(f[2])
+			ectx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			k := 0
+			for ; k < n; k++ {
+				msg, _, err := sess.next(ectx)
+				if err != nil {
+					break
+				}
+				got = nil
+				if err := save(fmt.Sprintf("%s-%d.bin", f[1], k+1), msg); err != nil {
+					cancel()
+					return err
+				}
+			}
+			cancel()
+			reply = fmt.Sprintf("events %d", k)
+		default:
+			return fmt.Errorf("unknown command %q", in.Text())
+		}
+		fmt.Println(reply)
+	}
+	return in.Err()
+}
+
+// BenchResult is what the bench mode prints: the cost of one full read,
+// over IPC and by exec'ing cibadmin.
+type BenchResult struct {
+	N        int   `json:"n"`
+	Bytes    int   `json:"bytes"`
+	IPCp50   int64 `json:"ipc_p50_ns"`
+	IPCp99   int64 `json:"ipc_p99_ns"`
+	ExecP50  int64 `json:"cibadmin_p50_ns"`
+	ExecP99  int64 `json:"cibadmin_p99_ns"`
+	IPCMax   int64 `json:"ipc_max_ns"`
+	ExecMax  int64 `json:"cibadmin_max_ns"`
+	Compress bool  `json:"compressed"`
+}
+
+func inNodeBench(ctx context.Context) error {
+	n, err := strconv.Atoi(os.Getenv("VNFHA_CLUSTER_BENCH_N"))
+	if err != nil || n < 1 {
+		return fmt.Errorf("VNFHA_CLUSTER_BENCH_N: %v", err)
+	}
+	var last []byte
+	sess, err := dial(ctx, "vnfha-bench", func(msg []byte) { last = msg })
+	if err != nil {
+		return err
+	}
+	defer sess.close()
+	r := BenchResult{N: n}
+	var ipc, ex []time.Duration
+	for range n {
+		start := time.Now()
+		doc, _, err := sess.query(ctx)
+		if err != nil {
+			return err
+		}
+		ipc = append(ipc, time.Since(start))
+		r.Bytes = len(doc)
+		r.Compress = len(last) > 36 && last[32]&1 != 0
+	}
+	fb := CibadminFallback(nil)
+	for range n {
+		start := time.Now()
+		out, err := fb(ctx)
+		if err != nil {
+			return err
+		}
+		if _, _, err := checkCIB(out); err != nil {
+			return err
+		}
+		ex = append(ex, time.Since(start))
+	}
+	q := func(d []time.Duration, p float64) int64 {
+		s := slices.Clone(d)
+		slices.Sort(s)
+		return s[min(len(s)-1, int(p*float64(len(s))))].Nanoseconds()
+	}
+	r.IPCp50, r.IPCp99, r.IPCMax = q(ipc, 0.5), q(ipc, 0.99), q(ipc, 1)
+	r.ExecP50, r.ExecP99, r.ExecMax = q(ex, 0.5), q(ex, 0.99), q(ex, 1)
+	return json.NewEncoder(os.Stdout).Encode(r)
+}

@@ -1,0 +1,311 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vnfha/vnfha/bridge/cluster"
+	"github.com/vnfha/vnfha/lab"
+	"github.com/vnfha/vnfha/lab/labtest"
+	"github.com/vnfha/vnfha/ocf/ocftest"
+)
+
+// inNodeEnv selects what bridge/cluster's in-node helper does (its
+// TestInNode, innode_test.go).
+const inNodeEnv = "VNFHA_CLUSTER_INNODE"
+
+// buildClusterHelper compiles bridge/cluster's tests into a binary that lab
+// nodes can run: the in-node helper (TestInNode). The CIB manager's IPC
+// is only reachable inside a node: its abstract sockets are in the node's
+// network namespace, its rings in the node's /dev/shm.
+func buildClusterHelper(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(ocftest.PublicDir(t, "cluster-test-"), "cluster.test")
+	cmd := exec.Command("go", "test", "-c", "-o", bin, "./bridge/cluster")
+	cmd.Dir = labtest.ModuleRoot(t)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build the in-node helper: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// helper is the in-node helper running in a node: lines it prints come on
+// lines; stdin takes commands.
+type clusterHelper struct {
+	stdin io.WriteCloser
+	lines chan string
+}
+
+func startClusterHelper(t *testing.T, ctx context.Context, l *lab.Lab, node, bin string, env ...string) *clusterHelper {
+	t.Helper()
+	argv := append([]string{"env"}, env...)
+	argv = append(argv, bin, "-test.run=^TestInNode$", "-test.v=false")
+	cmd, err := l.Command(ctx, node, argv...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	h := &clusterHelper{stdin: stdin, lines: make(chan string, 1000)}
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 1<<20), 64<<20)
+		for sc.Scan() {
+			h.lines <- sc.Text()
+		}
+		close(h.lines)
+	}()
+	t.Cleanup(func() {
+		stdin.Close()
+		_ = cmd.Wait()
+		if t.Failed() {
+			s := stderr.String()
+			if len(s) > 8000 {
+				s = s[len(s)-8000:]
+			}
+			t.Logf("helper's stderr (tail):\n%s", s)
+		}
+	})
+	return h
+}
+
+// line waits for the next line the helper prints.
+func (h *clusterHelper) line(t *testing.T, timeout time.Duration) string {
+	t.Helper()
+	select {
+	case s, ok := <-h.lines:
+		if !ok {
+			t.Fatal("the helper ended")
+		}
+		return s
+	case <-time.After(timeout):
+		t.Fatalf("no line from the helper within %s", timeout)
+	}
+	return ""
+}
+
+// snapshot waits, at most timeout, for a snapshot that ok accepts, and
+// returns it with the ones before it.
+func (h *clusterHelper) snapshot(t *testing.T, timeout time.Duration, what string, ok func(cluster.WatchLine) bool) (cluster.WatchLine, []cluster.WatchLine) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var seen []cluster.WatchLine
+	for i := 0; i < 1000; i++ {
+		left := time.Until(deadline)
+		if left <= 0 {
+			break
+		}
+		var w cluster.WatchLine
+		if err := json.Unmarshal([]byte(h.line(t, left)), &w); err != nil {
+			t.Fatalf("helper printed %v", err)
+		}
+		if ok(w) {
+			return w, seen
+		}
+		seen = append(seen, w)
+	}
+	var reasons []string
+	for _, w := range seen {
+		reasons = append(reasons, w.Reason+"@"+w.Version)
+	}
+	t.Fatalf("%s: no such snapshot within %s; saw %v", what, timeout, reasons)
+	return cluster.WatchLine{}, nil
+}
+
+// TestClusterSource follows a real lab node's CIB with bridge/cluster's
+// Source: the first snapshot, changes notified, the resync timer, the CIB
+// manager killed and respawned, and a CIB too large for Pacemaker 2.1.5's
+// IPC. With VNFHA_RECORD_CIB=DIR it records the messages of
+// bridge/cluster/testdata instead (its README.md).
+func TestClusterSource(t *testing.T) {
+	l := labtest.Up(t, lab.Options{Nodes: 2, NoFencing: true, Name: "tcibsource"})
+	ctx := labtest.Context(t)
+	bin := buildClusterHelper(t)
+	if dir := os.Getenv("VNFHA_RECORD_CIB"); dir != "" {
+		recordCIBMessages(t, ctx, l, bin, dir)
+		return
+	}
+	run := func(node string, argv ...string) string {
+		t.Helper()
+		out, err := l.Exec(ctx, node, argv...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(out)
+	}
+	// What one full read costs, over IPC and by exec'ing cibadmin.
+	bench := startClusterHelper(t, ctx, l, "node1", bin, inNodeEnv+"=bench", "VNFHA_CLUSTER_BENCH_N=200")
+	t.Logf("a full read of the CIB (ns): %s", bench.line(t, 2*time.Minute))
+
+	const resync, queryTimeout = 2 * time.Second, time.Second
+	h := startClusterHelper(t, ctx, l, "node1", bin, inNodeEnv+"=watch",
+		"VNFHA_CLUSTER_RESYNC="+resync.String(), "VNFHA_CLUSTER_QUERY_TIMEOUT="+queryTimeout.String())
+	first, _ := h.snapshot(t, 20*time.Second, "first snapshot", func(w cluster.WatchLine) bool { return true })
+	if first.Reason != cluster.ReasonSubscribe || !strings.Contains(first.XML, `<cib `) {
+		t.Fatalf("first snapshot: %s, %.80q", first.Reason, first.XML)
+	}
+
+	// A change made on the other node is notified here and read.
+	setAttr := func(value string) {
+		run("node2", "crm_attribute", "--node", "node1", "--name", "vnfha-source-test", "--update", value)
+	}
+	var lat []time.Duration
+	for i := range 5 {
+		value := fmt.Sprintf("v%d-%d", i, time.Now().UnixNano())
+		setAttr(value)
+		w, _ := h.snapshot(t, resync/2, "the change "+value, func(w cluster.WatchLine) bool {
+			return w.Reason == cluster.ReasonNotify && strings.Contains(w.XML, value)
+		})
+		lat = append(lat, time.Duration(w.LatencyNS))
+	}
+	t.Logf("notification → snapshot taken by the watcher: %v", lat)
+
+	// Nothing happens: the resync timer reads all the same.
+	h.snapshot(t, 3*resync, "a resync", func(w cluster.WatchLine) bool { return w.Reason == cluster.ReasonResync })
+
+	// The CIB manager killed: pacemakerd respawns it, and the source
+	// reconnects and reads.
+	pid := strings.TrimSpace(run("node1", "pidof", "pacemaker-based"))
+	if pid == "" || strings.Contains(pid, " ") {
+		t.Fatalf("pacemaker-based's pid: %q", pid)
+	}
+	run("node1", "kill", "-9", pid)
+	h.snapshot(t, 60*time.Second, "a reconnect", func(w cluster.WatchLine) bool { return w.Reason == cluster.ReasonReconnect })
+	value := fmt.Sprintf("after-%d", time.Now().UnixNano())
+	labtest.Eventually(t, 60*time.Second, 500*time.Millisecond, "crm_attribute after the restart", func() (bool, string) {
+		out, err := l.Exec(ctx, "node2", "crm_attribute", "--node", "node1", "--name", "vnfha-source-test", "--update", value)
+		return err == nil, string(out)
+	})
+	h.snapshot(t, 10*time.Second, "the change after the restart", func(w cluster.WatchLine) bool {
+		return w.Reason == cluster.ReasonNotify && strings.Contains(w.XML, value)
+	})
+
+	// A CIB whose query answer does not fit the CIB manager's IPC buffer
+	// even compressed: Pacemaker 2.1.5 logs "Could not compress" and
+	// sends nothing, neither the answer nor the notification of the
+	// change. Nothing is published then (cibadmin, which asks over the
+	// same IPC, gets nothing either), and no half-read CIB; once the CIB
+	// shrinks again, the source reads it again.
+	big := bigPropertySet("vnfha-huge", 6000)
+	c, err := l.Command(ctx, "node2", "cibadmin", "--create", "--scope", "crm_config", "--xml-pipe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Stdin = strings.NewReader(big)
+	if out, err := c.CombinedOutput(); err != nil {
+		t.Fatalf("create a huge CIB: %v\n%s", err, out)
+	}
+	start := time.Now()
+	out, err := l.Exec(ctx, "node1", "timeout", "20", "cibadmin", "--query", "--local")
+	t.Logf("cibadmin --query --local of the huge CIB: %d bytes, %v, after %s", len(out), err, time.Since(start).Round(time.Millisecond))
+	for _, w := range drainSnapshots(h) {
+		if strings.Contains(w.XML, "vnfha-huge") && !strings.HasSuffix(strings.TrimSpace(w.XML), "</cib>") {
+			t.Fatalf("a half-read CIB published: %s %s", w.Reason, w.Version)
+		}
+	}
+	run("node2", "cibadmin", "--delete", "--xpath", "//cluster_property_set[@id='vnfha-huge']")
+	h.snapshot(t, 3*(resync+queryTimeout)+10*time.Second, "the CIB shrunk again", func(w cluster.WatchLine) bool {
+		return !strings.Contains(w.XML, "vnfha-huge")
+	})
+}
+
+// bigPropertySet is a cluster_property_set of n options whose values are
+// hard to compress, to make a CIB as large as wanted.
+func bigPropertySet(id string, n int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `<cluster_property_set id="%s">`, id)
+	x := uint64(88172645463325252)
+	for i := range n {
+		var v strings.Builder
+		for range 4 {
+			x ^= x << 13
+			x ^= x >> 7
+			x ^= x << 17
+			fmt.Fprintf(&v, "%016x", x)
+		}
+		fmt.Fprintf(&b, `<nvpair id="%s-%d" name="%s-%d" value="%s"/>`, id, i, id, i, v.String())
+	}
+	b.WriteString("</cluster_property_set>")
+	return b.String()
+}
+
+// record writes the messages of testdata/ from node1's CIB manager.
+func recordCIBMessages(t *testing.T, ctx context.Context, l *lab.Lab, bin, dir string) {
+	h := startClusterHelper(t, ctx, l, "node1", bin, inNodeEnv+"=record", "VNFHA_CLUSTER_RECORD="+dir)
+	cmd := func(c string) string {
+		t.Helper()
+		fmt.Fprintln(h.stdin, c)
+		s := h.line(t, 30*time.Second)
+		t.Logf("%s: %s", c, s)
+		return s
+	}
+	exec1 := func(stdin string, argv ...string) {
+		t.Helper()
+		c, err := l.Command(ctx, "node2", argv...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Stdin = strings.NewReader(stdin)
+		if out, err := c.CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v\n%s", argv, err, out)
+		}
+	}
+	cmd("connect")
+	cmd("query query-reply.bin")
+	out, err := l.Exec(ctx, "node1", "cibadmin", "--query", "--local")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "cibadmin-query.xml"), out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	exec1("", "crm_attribute", "--node", "node1", "--name", "vnfha-rec", "--update", "v1")
+	cmd("events notify-attr 1")
+	// Large enough that its diff and the CIB are compressed.
+	exec1(bigPropertySet("vnfha-big", 1500), "cibadmin", "--create", "--scope", "crm_config", "--xml-pipe")
+	cmd("events notify-big 1")
+	cmd("query query-reply-compressed.bin")
+	// A replace of a section: a diff and a replace notification.
+	exec1(`<crm_config><cluster_property_set id="cib-bootstrap-options"><nvpair id="cib-bootstrap-options-stonith-enabled" name="stonith-enabled" value="false"/></cluster_property_set></crm_config>`,
+		"cibadmin", "--replace", "--scope", "crm_config", "--xml-pipe")
+	cmd("events notify-replace 3")
+}
+
+// drain returns the snapshots the helper printed so far.
+func drainSnapshots(h *clusterHelper) []cluster.WatchLine {
+	var out []cluster.WatchLine
+	for {
+		select {
+		case s, ok := <-h.lines:
+			if !ok {
+				return out
+			}
+			var w cluster.WatchLine
+			if json.Unmarshal([]byte(s), &w) == nil {
+				out = append(out, w)
+			}
+		default:
+			return out
+		}
+	}
+}

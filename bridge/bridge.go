@@ -70,7 +70,7 @@ func New(cfg *Config, o Options) (*Bridge, error) {
 		b.log = logrus.StandardLogger()
 	}
 	if b.src == nil {
-		b.src = cluster.New(cluster.Options{Resync: cfg.Resync.Duration, Log: b.log, Metrics: cibMetrics{b.m}})
+		b.src = cluster.New(cluster.Options{Resync: cfg.Resync.Duration, Log: b.log, Metrics: b.m})
 	}
 	b.Bus.Attach(SinkFunc(func(e Event) { b.m.events.WithLabelValues(e.Type).Inc() }))
 	for _, h := range cfg.HAProxy {
@@ -266,11 +266,6 @@ func (b *Bridge) serverOwners() map[string]serverOwner {
 	defer b.mu.Unlock()
 	return b.owners
 }
-
-// cibMetrics counts the source's events in the bridge's metrics.
-type cibMetrics struct{ m *metrics }
-
-func (c cibMetrics) CIBError(kind string) { c.m.cibErrors.WithLabelValues(kind).Inc() }
 
 // Handler serves /metrics and /v1/status.
 func (b *Bridge) Handler() http.Handler {

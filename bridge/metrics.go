@@ -1,6 +1,8 @@
 package bridge
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -12,6 +14,9 @@ type metrics struct {
 
 	snapshots      *prometheus.CounterVec   // reason
 	cibErrors      *prometheus.CounterVec   // kind
+	notifications  *prometheus.CounterVec   // kind
+	cibReads       *prometheus.HistogramVec // via
+	cibConnects    prometheus.Counter
 	viewLatency    prometheus.Histogram     // trigger received → view built
 	reconciles     *prometheus.CounterVec   // haproxy, result
 	reconcileTime  *prometheus.HistogramVec // haproxy
@@ -37,6 +42,19 @@ func newMetrics() *metrics {
 		Name: "vnfha_bridge_cib_errors_total",
 		Help: "Errors following the CIB, by kind.",
 	}, []string{"kind"})
+	m.notifications = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vnfha_bridge_cib_notifications_total",
+		Help: "Notifications the CIB manager pushed, by type (cib_diff_notify, cib_refresh_notify, malformed).",
+	}, []string{"kind"})
+	m.cibReads = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "vnfha_bridge_cib_read_seconds",
+		Help:    "Duration of one full CIB read, by path (ipc, fallback).",
+		Buckets: latencyBuckets,
+	}, []string{"via"})
+	m.cibConnects = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "vnfha_bridge_cib_connects_total",
+		Help: "Connections made and subscribed to the CIB manager; every one after the first is a reconnect.",
+	})
 	m.viewLatency = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "vnfha_bridge_view_seconds",
 		Help:    "From a CIB trigger's arrival to the view built from the full CIB.",
@@ -75,10 +93,24 @@ func newMetrics() *metrics {
 		Name: "vnfha_bridge_instance_errors",
 		Help: "Instances left out of every pool because of an error (a node without a service address, for example).",
 	})
-	for _, c := range []prometheus.Collector{m.snapshots, m.cibErrors, m.viewLatency, m.reconciles, m.reconcileTime,
+	for _, c := range []prometheus.Collector{m.snapshots, m.cibErrors, m.notifications, m.cibReads, m.cibConnects, m.viewLatency, m.reconciles, m.reconcileTime,
 		m.commands, m.commandErrors, m.reloads, m.servers, m.events, m.instanceErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		f(c)
 	}
 	return m
 }
+
+// The bridge's metrics count what bridge/cluster does (cluster.Metrics).
+func (m *metrics) Notified(kind string) { m.notifications.WithLabelValues(kind).Inc() }
+
+func (m *metrics) Queried(via string, d time.Duration, err error) {
+	m.cibReads.WithLabelValues(via).Observe(d.Seconds())
+}
+
+func (m *metrics) Connected() { m.cibConnects.Inc() }
+
+func (m *metrics) Failed(kind string) { m.cibErrors.WithLabelValues(kind).Inc() }
+
+// Published is counted by the bridge itself when it takes the snapshot.
+func (m *metrics) Published(string, time.Duration) {}

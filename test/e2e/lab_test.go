@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/vnfha/vnfha/crmwrap"
+	"github.com/vnfha/vnfha/crmwrap/crmmon"
 	"github.com/vnfha/vnfha/internal/cmdtree"
 	"github.com/vnfha/vnfha/internal/cmdtree/cmdtreetest"
 	"github.com/vnfha/vnfha/internal/nstest"
@@ -230,7 +231,7 @@ func waitReady(t *testing.T, l *lab.Lab) {
 	}
 }
 
-func hasPrimitive(st *crmwrap.Status, id, agent string) bool {
+func hasPrimitive(st *crmmon.Status, id, agent string) bool {
 	for _, i := range st.Instances() {
 		if i.ID == id && i.Agent == agent {
 			return true
@@ -239,14 +240,14 @@ func hasPrimitive(st *crmwrap.Status, id, agent string) bool {
 	return false
 }
 
-func online(st *crmwrap.Status, node string) bool {
+func online(st *crmmon.Status, node string) bool {
 	n, ok := st.Node(node)
 	return ok && n.Online
 }
 
-func fenced(st *crmwrap.Status, node string) bool {
+func fenced(st *crmmon.Status, node string) bool {
 	for _, f := range st.FenceHistory {
-		if f.Target == node && f.Status == crmwrap.FenceSuccess {
+		if f.Target == node && f.Status == crmmon.FenceSuccess {
 			return true
 		}
 	}

@@ -289,6 +289,10 @@ type LRMOp struct {
 	OnNode        string `json:"on_node,omitempty"`
 	TransitionKey string `json:"transition_key,omitempty"`
 	OpDigest      string `json:"op_digest,omitempty"`
+	// MigrateSource and MigrateTarget name the nodes of a live
+	// migration, on migrate_to and migrate_from.
+	MigrateSource string `json:"migrate_source,omitempty"`
+	MigrateTarget string `json:"migrate_target,omitempty"`
 }
 
 // Failed reports whether the operation did not end as the controller

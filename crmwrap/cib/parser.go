@@ -393,6 +393,8 @@ func parseLRMResource(el *etree.Element) (LRMResource, error) {
 			OnNode:        oa.Str("on_node"),
 			TransitionKey: oa.Str("transition-key"),
 			OpDigest:      oa.Str("op-digest"),
+			MigrateSource: oa.Str("migrate_source"),
+			MigrateTarget: oa.Str("migrate_target"),
 			ExpectedRC:    expectedRC(oa.Str("transition-key")),
 		}
 		if v := oa.Str("last-rc-change"); v != "" {

@@ -221,6 +221,7 @@ func TestParseCIBErrors(t *testing.T) {
 
 func FuzzParseCIB(f *testing.F) {
 	fixture.Seed(f, "testdata", ".xml")
+	fixture.Seed(f, "testdata/history", ".xml")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse(data)
 		if (c == nil) == (err == nil) {
@@ -228,6 +229,18 @@ func FuzzParseCIB(f *testing.F) {
 		}
 		if err != nil && !strings.HasPrefix(err.Error(), "parse CIB XML: ") {
 			t.Fatalf("error without context: %v", err)
+		}
+		// Whatever history the CIB holds, State replays it without
+		// panicking and says something coherent.
+		if c != nil {
+			for _, n := range c.Status {
+				for _, r := range n.Resources {
+					st := r.State()
+					if st.Active != (st.Role == RoleStarted || st.Role == RoleUnpromoted || st.Role == RolePromoted) || st.Failed != (st.FailedOp != nil) {
+						t.Fatalf("incoherent state %+v", st)
+					}
+				}
+			}
 		}
 	})
 }

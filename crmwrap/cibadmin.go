@@ -3,6 +3,8 @@ package crmwrap
 import (
 	"context"
 	"fmt"
+
+	"github.com/vnfha/vnfha/crmwrap/cib"
 )
 
 // Scope is a section of the CIB, as cibadmin's --scope names it.
@@ -53,12 +55,12 @@ func (c *Client) QueryXPath(ctx context.Context, xpath string) ([]byte, error) {
 }
 
 // QueryCIB queries the whole CIB and parses it.
-func (c *Client) QueryCIB(ctx context.Context) (*CIB, error) {
+func (c *Client) QueryCIB(ctx context.Context) (*cib.CIB, error) {
 	out, err := c.Query(ctx, ScopeAll)
 	if err != nil {
 		return nil, err
 	}
-	return ParseCIB(out)
+	return cib.Parse(out)
 }
 
 // Create adds an XML fragment under a section; it fails if an element with

@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/vnfha/vnfha/crmwrap/internal/fixture"
 )
 
 func TestCibadminCommands(t *testing.T) {
@@ -73,7 +75,7 @@ func TestCibadminErrors(t *testing.T) {
 }
 
 func TestQueryCIB(t *testing.T) {
-	c, f := newFake(reply{stdout: readFixture(t, "cib", "promotable-running.xml")})
+	c, f := newFake(reply{stdout: fixture.Read(t, "cib/testdata/promotable-running.xml")})
 	cib, err := c.QueryCIB(context.Background())
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/vnfha/vnfha/crmwrap/internal/pcmkxml"
 )
 
 // Lifetime is how long a node attribute lives.
@@ -156,7 +158,7 @@ func (c *Client) queryAttr(ctx context.Context, args []string) (Attribute, error
 
 func (c *Client) changeAttr(ctx context.Context, args []string) error {
 	out, runErr := c.run(ctx, "crm_attribute", append(args, "--output-as=xml"), nil)
-	_, res, err := parseResult(out)
+	_, res, err := pcmkxml.ParseResult(out)
 	if err != nil {
 		if runErr != nil {
 			return runErr
@@ -170,7 +172,7 @@ func (c *Client) changeAttr(ctx context.Context, args []string) error {
 // --output-as=xml`. A failed result, such as a missing attribute, is
 // returned as a *ResultError.
 func ParseAttributes(data []byte) ([]Attribute, error) {
-	root, res, err := parseResult(data)
+	root, res, err := pcmkxml.ParseResult(data)
 	if err != nil {
 		return nil, fmt.Errorf("parse crm_attribute XML: %w", err)
 	}

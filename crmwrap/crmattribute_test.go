@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/vnfha/vnfha/crmwrap/internal/fixture"
 )
 
 func TestParseAttributes(t *testing.T) {
@@ -133,7 +135,7 @@ func TestScores(t *testing.T) {
 }
 
 func FuzzParseAttributes(f *testing.F) {
-	seedFixtures(f, "crm_attribute", ".xml")
+	fixture.Seed(f, "testdata/crm_attribute", ".xml")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		attrs, err := ParseAttributes(data)
 		if err != nil && attrs != nil {

@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/vnfha/vnfha/crmwrap/internal/fixture"
 )
 
 func TestLocalNodeName(t *testing.T) {
@@ -119,7 +121,7 @@ func TestCrmNodeCommands(t *testing.T) {
 }
 
 func FuzzParseNodeList(f *testing.F) {
-	seedFixtures(f, "crm_node", ".txt")
+	fixture.Seed(f, "testdata/crm_node", ".txt")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		nodes, err := ParseNodeList(data)
 		if err != nil && nodes != nil {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/vnfha/vnfha/crmwrap/internal/pcmkxml"
 )
 
 // Fail records a failure of rsc on node now (`crm_resource --fail`), so
@@ -81,7 +83,7 @@ func ParseLocate(data []byte) ([]LocatedNode, error) {
 }
 
 func parseLocate(data []byte) ([]LocatedNode, Result, error) {
-	root, res, err := parseResult(data)
+	root, res, err := pcmkxml.ParseResult(data)
 	if err != nil {
 		return nil, Result{}, fmt.Errorf("parse crm_resource --locate XML: %w", err)
 	}
@@ -209,7 +211,7 @@ func ParseValidate(data []byte) (*ValidateResult, error) {
 }
 
 func parseValidate(data []byte) (*ValidateResult, Result, error) {
-	root, res, err := parseResult(data)
+	root, res, err := pcmkxml.ParseResult(data)
 	if err != nil {
 		return nil, Result{}, fmt.Errorf("parse crm_resource --validate XML: %w", err)
 	}
@@ -221,16 +223,16 @@ func parseValidate(data []byte) (*ValidateResult, Result, error) {
 	if st == nil {
 		return nil, res, fmt.Errorf("parse crm_resource --validate XML: <resource-agent-action> has no <agent-status>")
 	}
-	a := newAttrs(st)
+	a := pcmkxml.NewAttrs(st)
 	vr := &ValidateResult{
-		Code:        a.integer("code"),
-		Message:     a.str("message"),
-		ExecCode:    a.integer("execution_code"),
-		ExecMessage: a.str("execution_message"),
-		Reason:      a.str("reason"),
+		Code:        a.Int("code"),
+		Message:     a.Str("message"),
+		ExecCode:    a.Int("execution_code"),
+		ExecMessage: a.Str("execution_message"),
+		Reason:      a.Str("reason"),
 	}
-	if a.err != nil {
-		return nil, res, fmt.Errorf("parse crm_resource --validate XML: %w", a.err)
+	if a.Err() != nil {
+		return nil, res, fmt.Errorf("parse crm_resource --validate XML: %w", a.Err())
 	}
 	if cmd := action.SelectElement("command"); cmd != nil {
 		for _, o := range cmd.SelectElements("output") {

@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/vnfha/vnfha/crmwrap/internal/fixture"
 )
 
 func TestParseLocate(t *testing.T) {
@@ -172,7 +174,7 @@ func TestParseAgent(t *testing.T) {
 }
 
 func FuzzParseLocate(f *testing.F) {
-	seedFixtures(f, "crm_resource", ".xml")
+	fixture.Seed(f, "testdata/crm_resource", ".xml")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		nodes, err := ParseLocate(data)
 		if err != nil && nodes != nil {
@@ -182,7 +184,7 @@ func FuzzParseLocate(f *testing.F) {
 }
 
 func FuzzParseValidate(f *testing.F) {
-	seedFixtures(f, "crm_resource", ".xml")
+	fixture.Seed(f, "testdata/crm_resource", ".xml")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		res, err := ParseValidate(data)
 		if (res == nil) == (err == nil) {

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/beevik/etree"
+	"github.com/vnfha/vnfha/crmwrap/internal/pcmkxml"
 )
 
 // Exit codes of the Pacemaker tools (CRM_EX_* in Pacemaker's results.h)
@@ -22,12 +22,8 @@ const (
 
 // Result is the <status> element that ends every --output-as=xml document.
 // Its code is the tool's exit code and its errors are what the tool would
-// have printed on stderr.
-type Result struct {
-	Code    int      `json:"code"`
-	Message string   `json:"message"`
-	Errors  []string `json:"errors,omitempty"`
-}
+// have printed on stderr. crmmon.Result is the same type.
+type Result = pcmkxml.Result
 
 // ResultError is a tool that reported failure in its XML result.
 type ResultError struct {
@@ -66,33 +62,6 @@ func ExitCode(err error) int {
 // IsNotFound reports whether err says that the requested resource, node or
 // attribute does not exist (CRM_EX_NOSUCH).
 func IsNotFound(err error) bool { return ExitCode(err) == ExitNoSuch }
-
-// parseResult parses a <pacemaker-result> document and its closing
-// <status>. It returns the root so that callers can decode the payload.
-func parseResult(data []byte) (*etree.Element, Result, error) {
-	root, err := parseXMLDoc(data)
-	if err != nil {
-		return nil, Result{}, err
-	}
-	if root.Tag != "pacemaker-result" {
-		return nil, Result{}, fmt.Errorf("root element is <%s>, want <pacemaker-result>", root.Tag)
-	}
-	st := root.SelectElement("status")
-	if st == nil {
-		return nil, Result{}, fmt.Errorf("<pacemaker-result> has no <status>")
-	}
-	a := newAttrs(st)
-	res := Result{Code: a.integer("code"), Message: a.str("message")}
-	if a.err != nil {
-		return nil, Result{}, a.err
-	}
-	if errs := st.SelectElement("errors"); errs != nil {
-		for _, e := range errs.SelectElements("error") {
-			res.Errors = append(res.Errors, strings.TrimSpace(e.Text()))
-		}
-	}
-	return root, res, nil
-}
 
 // resultErr turns a decoded result and the error from running the tool
 // into the error to return: nil on success, a *ResultError when the tool

@@ -2,6 +2,12 @@
 // crm_resource, crm_attribute, crm_node) with typed Go calls. Every call goes
 // through a Runner, so the same code drives the local cluster, a lab node
 // (through nsenter) or a fake that replays recorded output in tests.
+//
+// The two models it returns live in their own packages, each with its
+// parser beside its recorded fixtures: crmwrap/cib (the CIB, as cibadmin
+// prints it, and each resource's state from its operation history) and
+// crmwrap/crmmon (the status crm_mon computes). A caller that has the XML
+// from elsewhere (the CIB manager's IPC) parses it there without crmwrap.
 package crmwrap
 
 import (

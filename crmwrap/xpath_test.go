@@ -10,6 +10,7 @@ import (
 
 	"github.com/beevik/etree"
 
+	"github.com/vnfha/vnfha/crmwrap/internal/pcmkxml"
 	"github.com/vnfha/vnfha/internal/testenv"
 )
 
@@ -230,7 +231,7 @@ func TestXPathAgainstCibadmin(t *testing.T) {
 // xmlAttr returns an attribute of the root of a single-element result.
 func xmlAttr(t *testing.T, data []byte, name string) string {
 	t.Helper()
-	root, err := parseXMLDoc(data)
+	root, err := pcmkxml.ParseDoc(data)
 	if err != nil {
 		t.Fatalf("%v in %s", err, data)
 	}

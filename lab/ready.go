@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/vnfha/vnfha/crmwrap"
+	"github.com/vnfha/vnfha/crmwrap/crmmon"
 )
 
 // readyPoll is how often WaitReady asks crm_mon. Readiness has no event to
@@ -15,7 +16,7 @@ const readyPoll = 200 * time.Millisecond
 
 // Status returns crm_mon's view of the cluster from a node, or from the
 // first running node when node is "".
-func (l *Lab) Status(ctx context.Context, node string) (*crmwrap.Status, error) {
+func (l *Lab) Status(ctx context.Context, node string) (*crmmon.Status, error) {
 	if node == "" {
 		for _, n := range l.st.Nodes {
 			if l.running(n) {
@@ -95,7 +96,7 @@ func (l *Lab) ready(ctx context.Context, fence bool) (bool, string) {
 
 // fenceDeviceStarted: a lab that fences by default is ready only when it
 // can fence.
-func fenceDeviceStarted(st *crmwrap.Status) bool {
+func fenceDeviceStarted(st *crmmon.Status) bool {
 	for _, i := range st.Instances() {
 		if i.ID == fenceDeviceID && i.Active && i.Role == "Started" {
 			return true

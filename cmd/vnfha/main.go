@@ -16,15 +16,6 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-const usage = `vnfha: VNF high availability on Pacemaker/Corosync
-
-Usage:
-  vnfha lab <command> [flags]   a real Pacemaker cluster on this machine
-  vnfha version                 print the version
-
-Run "vnfha lab --help" for the lab's commands.
-`
-
 // Exit codes of the CLI, besides a command's own under "lab exec".
 const (
 	exitOK    = 0
@@ -53,24 +44,42 @@ func main() {
 
 func (c cli) run(args []string) int {
 	if len(args) == 0 {
-		fmt.Fprint(c.stderr, usage)
+		fmt.Fprint(c.stderr, usage())
 		return exitUsage
 	}
 	switch args[0] {
-	case "lab":
-		return c.runLab(args[1:])
-	case "version", "--version":
+	case "help", "-h", "--help":
 		if len(args) > 1 {
-			fmt.Fprintf(c.stderr, "vnfha version: unexpected argument %s\n", quote(args[1]))
+			// "vnfha help CMD" is "vnfha CMD --help".
+			if cmd, ok := findCommand(args[1]); ok {
+				return cmd.run(c, []string{"--help"})
+			}
+			fmt.Fprintf(c.stderr, "vnfha help: unknown command %s\n\n%s", quote(args[1]), usage())
 			return exitUsage
 		}
-		fmt.Fprintln(c.stdout, "vnfha", version)
+		fmt.Fprint(c.stdout, usage())
 		return exitOK
-	case "help", "-h", "--help":
-		fmt.Fprint(c.stdout, usage)
-		return exitOK
-	default:
-		fmt.Fprintf(c.stderr, "vnfha: unknown command %s\n\n%s", quote(args[0]), usage)
+	case "--version":
+		return c.runVersion(args[1:])
+	}
+	cmd, ok := findCommand(args[0])
+	if !ok {
+		fmt.Fprintf(c.stderr, "vnfha: unknown command %s\n\n%s", quote(args[0]), usage())
 		return exitUsage
 	}
+	return cmd.run(c, args[1:])
+}
+
+// runVersion prints the version.
+func (c cli) runVersion(args []string) int {
+	cmd, _ := findCommand("version")
+	fs := newFlagSet(cmd)
+	if code, ok := c.parseFlags(cmd, fs, args); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return c.commandUsageErr(cmd, "unexpected argument %s", quote(fs.Arg(0)))
+	}
+	fmt.Fprintln(c.stdout, "vnfha", version)
+	return exitOK
 }

@@ -6,14 +6,17 @@
 # `vnfha lab up --name crmwrap-rec` and removes it at the end.
 #
 # Usage (as root, from crmwrap/): VNFHA=/path/to/vnfha testdata/record-lab.sh
-# then go test ./crmwrap -update to regenerate the golden files.
+# then go test ./crmwrap/... -update to regenerate the golden files.
 set -euo pipefail
 
 cd "$(dirname "$0")"
 td=$PWD
+# crm_mon and whole-CIB fixtures live beside their parsers.
+mondir=$td/../crmmon/testdata
+cibdir=$td/../cib/testdata
 vnfha=${VNFHA:-vnfha}
 name=crmwrap-rec
-mkdir -p "$td/crm_mon" "$td/cib" "$td/cibadmin" "$td/crm_node" "$td/crm_resource"
+mkdir -p "$mondir" "$cibdir/status" "$td/cibadmin" "$td/crm_node" "$td/crm_resource"
 
 "$vnfha" lab down --name "$name" >/dev/null 2>&1 || true
 "$vnfha" lab up --name "$name" >&2
@@ -42,8 +45,8 @@ wait_for node1 'id="state" .*role="Promoted"' "a promoted instance"
 wait_for node1 'id="vip" .*role="Started"' "vip started"
 
 # lab-running: a healthy, live cluster.
-mon node1 >"$td/crm_mon/lab-running.xml"
-on node1 cibadmin --query >"$td/cib/lab-running.xml"
+mon node1 >"$mondir/lab-running.xml"
+on node1 cibadmin --query >"$cibdir/lab-running.xml"
 on node1 crm_node --list >"$td/crm_node/lab-list.txt"
 on node1 crm_node --quorum >"$td/crm_node/lab-quorum.txt"
 on node2 crm_node --cluster-id >"$td/crm_node/lab-cluster-id.txt"
@@ -56,8 +59,8 @@ vipnode=$(on node1 crm_resource --locate --resource vip --output-as=xml | tee "$
 on node1 crm_resource --fail --resource vip --node "$vipnode" >/dev/null
 wait_for node1 '<failure op_key="vip_' "vip's recorded failure"
 sleep 2
-mon node1 >"$td/crm_mon/lab-resource-failed.xml"
-on node1 cibadmin --query --scope status >"$td/cibadmin/lab-query-status-failed.xml"
+mon node1 >"$mondir/lab-resource-failed.xml"
+on node1 cibadmin --query --scope status >"$cibdir/status/lab-query-status-failed.xml"
 on node1 crm_resource --cleanup --resource vip >/dev/null
 
 # lab-node-fenced: the node holding the promoted instance is powered off;
@@ -68,8 +71,8 @@ viewer=node1
 "$vnfha" lab kill --name "$name" "$promoted" >&2
 wait_for "$viewer" "<fence_event [^>]*status=\"success\"[^>]*target=\"$promoted\"|<fence_event [^>]*target=\"$promoted\"[^>]*status=\"success\"" "fencing of $promoted"
 wait_for "$viewer" 'id="state" .*role="Promoted"' "promotion after fencing"
-mon "$viewer" >"$td/crm_mon/lab-node-fenced.xml"
-on "$viewer" cibadmin --query >"$td/cib/lab-node-fenced.xml"
+mon "$viewer" >"$mondir/lab-node-fenced.xml"
+on "$viewer" cibadmin --query >"$cibdir/lab-node-fenced.xml"
 on "$viewer" crm_node --list >"$td/crm_node/lab-list-lost.txt"
 "$vnfha" lab start --name "$name" "$promoted" >&2
 
@@ -78,7 +81,7 @@ on "$viewer" crm_node --list >"$td/crm_node/lab-list-lost.txt"
 wait_for node2 '<node name="'"$promoted"'" [^>]*online="true"' "$promoted back online"
 "$vnfha" lab partition --name "$name" node1 >&2
 wait_for node1 'with_quorum="false"' "node1 losing quorum"
-mon node1 >"$td/crm_mon/lab-partition-minority.xml"
+mon node1 >"$mondir/lab-partition-minority.xml"
 on node1 crm_node --quorum >"$td/crm_node/lab-quorum-lost.txt" || echo "exit $?" >&2
 "$vnfha" lab heal --name "$name" >&2
 

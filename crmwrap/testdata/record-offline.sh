@@ -1,5 +1,6 @@
 #!/bin/bash
 # record-offline.sh re-records the offline fixtures under crmwrap/testdata
+# (crm_mon and whole CIBs under crmwrap/crmmon/testdata and crmwrap/cib/testdata)
 # with Pacemaker's own tools and no running cluster:
 #   1. build a configuration in a CIB file with cibadmin and crm_attribute;
 #   2. let crm_simulate compute and "execute" transitions against it, with
@@ -10,14 +11,17 @@
 # shows no fence history; those fixtures come from the lab.
 #
 # Usage: testdata/record-offline.sh (from crmwrap/), then
-#        go test ./crmwrap -update to regenerate the golden files.
+#        go test ./crmwrap/... -update to regenerate the golden files.
 set -euo pipefail
 
 cd "$(dirname "$0")"
 td=$PWD
+# crm_mon and whole-CIB fixtures live beside their parsers.
+mondir=$td/../crmmon/testdata
+cibdir=$td/../cib/testdata
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$td/crm_mon" "$td/cib" "$td/crm_resource" "$td/crm_attribute" "$td/crm_node" "$td/cibadmin"
+mkdir -p "$mondir" "$cibdir/status" "$td/crm_resource" "$td/crm_attribute" "$td/crm_node" "$td/cibadmin"
 
 # Fixed clock, so that crm_simulate writes the same timestamps every time.
 now=2025-03-14T09:26:53Z
@@ -31,10 +35,10 @@ sim() { local in=$1 out=$2; shift 2; crm_simulate -x "$in" -t "$now" -S -O "$out
 # states; the XML is what we want either way.
 mon() {
 	local f=$1 case=$2; shift 2
-	CIB_file=$f crm_mon --one-shot --inactive --output-as=xml "$@" >"$td/crm_mon/$case.xml" || true
+	CIB_file=$f crm_mon --one-shot --inactive --output-as=xml "$@" >"$mondir/$case.xml" || true
 }
 # keep CIB CASE: keep a CIB as cib/CASE.xml.
-keep() { cp "$1" "$td/cib/$2.xml"; }
+keep() { cp "$1" "$cibdir/$2.xml"; }
 
 cfg=$work/cfg.xml
 cibadmin --empty >"$cfg"
@@ -213,7 +217,7 @@ CIB_file=$run cibadmin --query --xpath "//primitive[@id='nosuch']" 2>"$td/cibadm
 # 102 "Not connected" and still print an XML result. Only recorded when that
 # is really the case here.
 if ! crm_mon --one-shot --inactive --output-as=xml >"$work/not-running.xml"; then
-	cp "$work/not-running.xml" "$td/crm_mon/not-running.xml"
+	cp "$work/not-running.xml" "$mondir/not-running.xml"
 	crm_attribute -N node1 -n site -G --output-as=xml >"$td/crm_attribute/not-running.xml" || true
 	crm_resource --locate -r vip --output-as=xml >"$td/crm_resource/locate-not-running.xml" || true
 	cibadmin --query --scope nodes 2>"$td/cibadmin/not-running.stderr" || true

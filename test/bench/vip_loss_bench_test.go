@@ -15,7 +15,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
-	"github.com/vnfha/vnfha/crmwrap"
+	"github.com/vnfha/vnfha/crmwrap/crmmon"
 	"github.com/vnfha/vnfha/lab"
 	"github.com/vnfha/vnfha/lab/labtest"
 )
@@ -432,13 +432,13 @@ func nodeNetns(l *lab.Lab, node, name string) (*netlink.Handle, error) {
 
 // settleRsc waits until s's resource runs on one node with no failure and
 // nothing pending.
-func settleRsc(ctx context.Context, l *lab.Lab, s *lossScenario) (string, *crmwrap.Status, error) {
-	return settleUntil(ctx, l, s.rsc, func(st *crmwrap.Status) (string, string) { return rscPlacement(st, s.rsc) }, nil)
+func settleRsc(ctx context.Context, l *lab.Lab, s *lossScenario) (string, *crmmon.Status, error) {
+	return settleUntil(ctx, l, s.rsc, func(st *crmmon.Status) (string, string) { return rscPlacement(st, s.rsc) }, nil)
 }
 
 // rscPlacement returns where rsc runs, with no failure recorded and
 // nothing pending, or why not.
-func rscPlacement(st *crmwrap.Status, rsc string) (string, string) {
+func rscPlacement(st *crmmon.Status, rsc string) (string, string) {
 	for _, f := range st.Failures {
 		if strings.HasPrefix(f.OpKey, rsc+"_") {
 			return "", fmt.Sprintf("failure %s on %s", f.OpKey, f.Node)

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/vnfha/vnfha/crmwrap"
+	"github.com/vnfha/vnfha/crmwrap/crmmon"
 	"github.com/vnfha/vnfha/lab"
 	"github.com/vnfha/vnfha/lab/labtest"
 )
@@ -407,7 +408,7 @@ func (g logged) upper() time.Time {
 // applying a change (created "++" or modified "+") under a node's status.
 // nodeIDWithDC returns node's id in st, the one the CIB's status section
 // names it by, once st has a DC, whose log the benchmarks read.
-func nodeIDWithDC(st *crmwrap.Status, node string) (string, error) {
+func nodeIDWithDC(st *crmmon.Status, node string) (string, error) {
 	for _, n := range st.Nodes {
 		if n.Name == node && n.ID != "" && st.Summary.DCName != "" {
 			return n.ID, nil
@@ -493,7 +494,7 @@ func (w *logWatch) lines() ([]string, time.Time, error) {
 // settle waits until the configuration runs as it should, with no failure,
 // Pacemaker has nothing left to do, and the client gets an answer through
 // the VIP from the active node. It returns the active node.
-func settle(ctx context.Context, l *lab.Lab, c *failoverConfig, probe *vipProbe) (string, *crmwrap.Status, error) {
+func settle(ctx context.Context, l *lab.Lab, c *failoverConfig, probe *vipProbe) (string, *crmmon.Status, error) {
 	return settleUntil(ctx, l, c.name, c.placement, func(active string) string {
 		node, role, err := probe.get(ctx)
 		switch {
@@ -512,8 +513,8 @@ func settle(ctx context.Context, l *lab.Lab, c *failoverConfig, probe *vipProbe)
 // what is named runs (or says why not), Pacemaker has nothing left to do,
 // and ready (nil: always) finds nothing wrong on that node. It returns
 // the node and the status that showed it.
-func settleUntil(ctx context.Context, l *lab.Lab, name string, placement func(*crmwrap.Status) (string, string),
-	ready func(node string) string) (string, *crmwrap.Status, error) {
+func settleUntil(ctx context.Context, l *lab.Lab, name string, placement func(*crmmon.Status) (string, string),
+	ready func(node string) string) (string, *crmmon.Status, error) {
 	mon := crmwrap.New(l.Runner("node1"))
 	deadline := time.Now().Add(settleTimeout)
 	waited := false
@@ -552,7 +553,7 @@ func settleUntil(ctx context.Context, l *lab.Lab, name string, placement func(*c
 
 // placement returns the node the configuration is active on when all of it
 // runs with no failure recorded, or why not.
-func (c *failoverConfig) placement(st *crmwrap.Status) (string, string) {
+func (c *failoverConfig) placement(st *crmmon.Status) (string, string) {
 	for _, f := range st.Failures {
 		if strings.HasPrefix(f.OpKey, c.rsc+"_") || strings.HasPrefix(f.OpKey, c.vip+"_") {
 			return "", fmt.Sprintf("failure %s on %s", f.OpKey, f.Node)

@@ -19,6 +19,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/vnfha/vnfha/crmwrap"
+	"github.com/vnfha/vnfha/crmwrap/crmmon"
 	"github.com/vnfha/vnfha/internal/cmdtree"
 	"github.com/vnfha/vnfha/internal/cmdtree/cmdtreetest"
 	"github.com/vnfha/vnfha/internal/nstest"
@@ -317,7 +318,7 @@ func waitReady(t *testing.T, l *lab.Lab) {
 	}
 }
 
-func hasPrimitive(st *crmwrap.Status, id, agent string) bool {
+func hasPrimitive(st *crmmon.Status, id, agent string) bool {
 	for _, i := range st.Instances() {
 		if i.ID == id && i.Agent == agent {
 			return true
@@ -326,14 +327,14 @@ func hasPrimitive(st *crmwrap.Status, id, agent string) bool {
 	return false
 }
 
-func online(st *crmwrap.Status, node string) bool {
+func online(st *crmmon.Status, node string) bool {
 	n, ok := st.Node(node)
 	return ok && n.Online
 }
 
-func fenced(st *crmwrap.Status, node string) bool {
+func fenced(st *crmmon.Status, node string) bool {
 	for _, f := range st.FenceHistory {
-		if f.Target == node && f.Status == crmwrap.FenceSuccess {
+		if f.Target == node && f.Status == crmmon.FenceSuccess {
 			return true
 		}
 	}

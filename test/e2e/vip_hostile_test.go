@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vnfha/vnfha/crmwrap"
+	"github.com/vnfha/vnfha/crmwrap/crmmon"
 	"github.com/vnfha/vnfha/lab"
 	"github.com/vnfha/vnfha/lab/labtest"
 )
@@ -95,7 +96,7 @@ func TestVIPHostileNamespace(t *testing.T) {
 }
 
 // activeOn returns the node a primitive is active on, or "".
-func activeOn(st *crmwrap.Status, id string) string {
+func activeOn(st *crmmon.Status, id string) string {
 	for _, i := range st.Instances() {
 		if i.ID == id && i.Active && len(i.Nodes) == 1 {
 			return i.Nodes[0].Name
@@ -107,8 +108,8 @@ func activeOn(st *crmwrap.Status, id string) string {
 // failuresAnywhere returns every recorded failure of rsc, on any node.
 // failuresAnywhere returns rsc's failures on any node. crmwrap undoes
 // crm_mon's double escaping, so ExitReason is what the agent wrote.
-func failuresAnywhere(st *crmwrap.Status, rsc string) []crmwrap.Failure {
-	var fs []crmwrap.Failure
+func failuresAnywhere(st *crmmon.Status, rsc string) []crmmon.Failure {
+	var fs []crmmon.Failure
 	for _, f := range st.Failures {
 		if strings.HasPrefix(f.OpKey, rsc+"_") {
 			fs = append(fs, f)

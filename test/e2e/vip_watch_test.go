@@ -11,6 +11,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/vnfha/vnfha/crmwrap"
+	"github.com/vnfha/vnfha/crmwrap/crmmon"
 	"github.com/vnfha/vnfha/internal/sniff"
 	"github.com/vnfha/vnfha/lab"
 	"github.com/vnfha/vnfha/lab/labtest"
@@ -57,7 +58,7 @@ func TestVIPWatchReportsLoss(t *testing.T) {
 		t.Fatalf("ip addr del: %v\n%s", err, out)
 	}
 	removed := time.Now()
-	var failure crmwrap.Failure
+	var failure crmmon.Failure
 	labtest.Eventually(t, 30*time.Second, 20*time.Millisecond, "the loss of wvip on "+node+" recorded", func() (bool, string) {
 		st, err := c.Status(ctx)
 		if err != nil {

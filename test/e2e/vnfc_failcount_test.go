@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vnfha/vnfha/crmwrap"
+	"github.com/vnfha/vnfha/crmwrap/cib"
 	"github.com/vnfha/vnfha/lab"
 	"github.com/vnfha/vnfha/lab/labtest"
 )
@@ -45,7 +46,7 @@ func failCounts(t *testing.T, c *crmwrap.Client, rsc, node string) map[string]in
 	if err != nil {
 		t.Fatalf("cibadmin --query --scope status: %v", err)
 	}
-	states, err := crmwrap.ParseStatusSection(out)
+	states, err := cib.ParseStatusSection(out)
 	if err != nil {
 		t.Fatal(err)
 	}

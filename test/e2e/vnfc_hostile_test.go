@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vnfha/vnfha/crmwrap"
+	"github.com/vnfha/vnfha/crmwrap/crmmon"
 	"github.com/vnfha/vnfha/lab"
 	"github.com/vnfha/vnfha/lab/labtest"
 )
@@ -57,7 +58,7 @@ func TestVNFCStartTimeoutLeavesNothing(t *testing.T) {
 		"pidfile=/run/never.pid", "op", "start", "timeout=6s", "op", "monitor", "interval=10s"})
 	c := crmwrap.New(l.Runner("node1"))
 	nodes := l.Nodes()
-	var last *crmwrap.Status
+	var last *crmmon.Status
 	labtest.Eventually(t, 120*time.Second, 500*time.Millisecond, "start failed on every node and never stopped", func() (bool, string) {
 		st, err := c.Status(ctx)
 		if err != nil {
@@ -151,7 +152,7 @@ func TestVNFCKillReachesTheLog(t *testing.T) {
 			if out, err := l.Exec(ctx, node, "kill", "-9", pid); err != nil {
 				t.Fatalf("kill: %v %s", err, out)
 			}
-			var failure crmwrap.Failure
+			var failure crmmon.Failure
 			labtest.Eventually(t, 30*time.Second, 100*time.Millisecond, "the failure of "+tt.rsc+" recorded", func() (bool, string) {
 				st, err := c.Status(ctx)
 				if err != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vnfha/vnfha/crmwrap"
+	"github.com/vnfha/vnfha/crmwrap/crmmon"
 	"github.com/vnfha/vnfha/lab"
 	"github.com/vnfha/vnfha/lab/labtest"
 	"github.com/vnfha/vnfha/ocf/ocftest"
@@ -40,7 +41,7 @@ func vnfcdPID(t *testing.T, l *lab.Lab, node string) string {
 }
 
 // instancesOf returns, per node, the role of each active instance of rsc.
-func instancesOf(st *crmwrap.Status, rsc string) map[string]string {
+func instancesOf(st *crmmon.Status, rsc string) map[string]string {
 	roles := map[string]string{}
 	for _, i := range st.Instances() {
 		if i.ID == rsc && i.Active && !i.Failed && len(i.Nodes) == 1 {
@@ -60,8 +61,8 @@ func waitIdle(t *testing.T, l *lab.Lab) {
 }
 
 // failuresOf returns the failures of rsc recorded on node.
-func failuresOf(st *crmwrap.Status, rsc, node string) []crmwrap.Failure {
-	var fs []crmwrap.Failure
+func failuresOf(st *crmmon.Status, rsc, node string) []crmmon.Failure {
+	var fs []crmmon.Failure
 	for _, f := range st.Failures {
 		if f.Node == node && strings.HasPrefix(f.OpKey, rsc+"_") {
 			fs = append(fs, f)
@@ -322,7 +323,7 @@ func TestVNFCHungCaughtByHealth(t *testing.T) {
 		t.Fatalf("kill -STOP: %v %s", err, out)
 	}
 	stopped := time.Now()
-	var fs []crmwrap.Failure
+	var fs []crmmon.Failure
 	labtest.Eventually(t, 20*time.Second, 50*time.Millisecond, "the hang is recorded", func() (bool, string) {
 		st, err := c.Status(ctx)
 		if err != nil {

@@ -1,4 +1,9 @@
-package crmwrap
+// Package cib decodes the Cluster Information Base, as `cibadmin --query`
+// prints it: the configuration an administrator wrote and the status the
+// cluster recorded (node states and each resource's operation history).
+// It reads the truth crm_mon computes its view from; crmwrap/crmmon holds
+// crm_mon's view itself.
+package cib
 
 import (
 	"fmt"
@@ -6,43 +11,45 @@ import (
 	"strings"
 
 	"github.com/beevik/etree"
+
+	"github.com/vnfha/vnfha/crmwrap/internal/pcmkxml"
 )
 
-// ParseCIB decodes a whole CIB, as printed by `cibadmin --query` or saved
+// Parse decodes a whole CIB, as printed by `cibadmin --query` or saved
 // by crm_simulate. Elements the model does not cover (ACLs, tags, bundles,
 // tickets) are skipped.
-func ParseCIB(data []byte) (*CIB, error) {
-	cib, err := parseCIB(data)
+func Parse(data []byte) (*CIB, error) {
+	cib, err := parse(data)
 	if err != nil {
 		return nil, fmt.Errorf("parse CIB XML: %w", err)
 	}
 	return cib, nil
 }
 
-func parseCIB(data []byte) (*CIB, error) {
-	root, err := parseXMLDoc(data)
+func parse(data []byte) (*CIB, error) {
+	root, err := pcmkxml.ParseDoc(data)
 	if err != nil {
 		return nil, err
 	}
 	if root.Tag != "cib" {
 		return nil, fmt.Errorf("root element is <%s>, want <cib>", root.Tag)
 	}
-	a := newAttrs(root)
+	a := pcmkxml.NewAttrs(root)
 	cib := &CIB{
-		ValidateWith:  a.str("validate-with"),
-		CRMFeatureSet: a.str("crm_feature_set"),
-		AdminEpoch:    a.integer("admin_epoch"),
-		Epoch:         a.integer("epoch"),
-		NumUpdates:    a.integer("num_updates"),
-		HaveQuorum:    a.boolean("have-quorum"),
-		DCUUID:        a.str("dc-uuid"),
-		LastWritten:   a.str("cib-last-written"),
-		UpdateOrigin:  a.str("update-origin"),
-		UpdateClient:  a.str("update-client"),
-		UpdateUser:    a.str("update-user"),
+		ValidateWith:  a.Str("validate-with"),
+		CRMFeatureSet: a.Str("crm_feature_set"),
+		AdminEpoch:    a.Int("admin_epoch"),
+		Epoch:         a.Int("epoch"),
+		NumUpdates:    a.Int("num_updates"),
+		HaveQuorum:    a.Bool("have-quorum"),
+		DCUUID:        a.Str("dc-uuid"),
+		LastWritten:   a.Str("cib-last-written"),
+		UpdateOrigin:  a.Str("update-origin"),
+		UpdateClient:  a.Str("update-client"),
+		UpdateUser:    a.Str("update-user"),
 	}
-	if a.err != nil {
-		return nil, a.err
+	if a.Err() != nil {
+		return nil, a.Err()
 	}
 	if cfg := root.SelectElement("configuration"); cfg != nil {
 		cib.Configuration = parseConfiguration(cfg)
@@ -62,18 +69,18 @@ func parseConfiguration(el *etree.Element) Configuration {
 	}
 	if e := el.SelectElement("nodes"); e != nil {
 		for _, n := range e.SelectElements("node") {
-			a := newAttrs(n)
-			cfg.Nodes = append(cfg.Nodes, CIBNode{
-				ID:          a.str("id"),
-				Uname:       a.str("uname"),
-				Type:        a.str("type"),
+			a := pcmkxml.NewAttrs(n)
+			cfg.Nodes = append(cfg.Nodes, Node{
+				ID:          a.Str("id"),
+				Uname:       a.Str("uname"),
+				Type:        a.Str("type"),
 				Attributes:  parseNVSets(n, "instance_attributes"),
 				Utilization: parseNVSets(n, "utilization"),
 			})
 		}
 	}
 	if e := el.SelectElement("resources"); e != nil {
-		cfg.Resources = parseCIBResources(e)
+		cfg.Resources = parseResources(e)
 	}
 	if e := el.SelectElement("constraints"); e != nil {
 		cfg.Constraints = parseConstraints(e)
@@ -86,19 +93,19 @@ func parseConfiguration(el *etree.Element) Configuration {
 	}
 	if e := el.SelectElement("alerts"); e != nil {
 		for _, al := range e.SelectElements("alert") {
-			a := newAttrs(al)
+			a := pcmkxml.NewAttrs(al)
 			alert := Alert{
-				ID:          a.str("id"),
-				Path:        a.str("path"),
-				Description: a.str("description"),
+				ID:          a.Str("id"),
+				Path:        a.Str("path"),
+				Description: a.Str("description"),
 				Meta:        parseNVSets(al, "meta_attributes"),
 				Instance:    parseNVSets(al, "instance_attributes"),
 			}
 			for _, r := range al.SelectElements("recipient") {
-				ra := newAttrs(r)
+				ra := pcmkxml.NewAttrs(r)
 				alert.Recipients = append(alert.Recipients, Recipient{
-					ID:       ra.str("id"),
-					Value:    ra.str("value"),
+					ID:       ra.Str("id"),
+					Value:    ra.Str("value"),
 					Meta:     parseNVSets(r, "meta_attributes"),
 					Instance: parseNVSets(r, "instance_attributes"),
 				})
@@ -115,57 +122,57 @@ func parseConfiguration(el *etree.Element) Configuration {
 func parseNVSets(el *etree.Element, tag string) []NVSet {
 	var sets []NVSet
 	for _, s := range el.SelectElements(tag) {
-		a := newAttrs(s)
-		set := NVSet{ID: a.str("id"), Score: a.str("score"), HasRule: s.SelectElement("rule") != nil}
+		a := pcmkxml.NewAttrs(s)
+		set := NVSet{ID: a.Str("id"), Score: a.Str("score"), HasRule: s.SelectElement("rule") != nil}
 		if set.ID == "" {
-			set.ID = a.str("id-ref")
+			set.ID = a.Str("id-ref")
 		}
 		for _, p := range s.SelectElements("nvpair") {
-			pa := newAttrs(p)
-			set.Pairs = append(set.Pairs, NVPair{ID: pa.str("id"), Name: pa.str("name"), Value: pa.str("value")})
+			pa := pcmkxml.NewAttrs(p)
+			set.Pairs = append(set.Pairs, NVPair{ID: pa.Str("id"), Name: pa.Str("name"), Value: pa.Str("value")})
 		}
 		sets = append(sets, set)
 	}
 	return sets
 }
 
-func parseCIBResources(el *etree.Element) CIBResources {
-	var rs CIBResources
+func parseResources(el *etree.Element) Resources {
+	var rs Resources
 	for _, child := range el.ChildElements() {
 		switch child.Tag {
 		case "primitive":
-			rs.Primitives = append(rs.Primitives, parseCIBPrimitive(child))
+			rs.Primitives = append(rs.Primitives, parsePrimitive(child))
 		case "group":
-			rs.Groups = append(rs.Groups, parseCIBGroup(child))
+			rs.Groups = append(rs.Groups, parseGroup(child))
 		case "clone", "master":
-			rs.Clones = append(rs.Clones, parseCIBClone(child))
+			rs.Clones = append(rs.Clones, parseClone(child))
 		}
 	}
 	return rs
 }
 
-func parseCIBPrimitive(el *etree.Element) CIBPrimitive {
-	a := newAttrs(el)
-	p := CIBPrimitive{
-		ID:          a.str("id"),
-		Class:       a.str("class"),
-		Provider:    a.str("provider"),
-		Type:        a.str("type"),
-		Description: a.str("description"),
+func parsePrimitive(el *etree.Element) Primitive {
+	a := pcmkxml.NewAttrs(el)
+	p := Primitive{
+		ID:          a.Str("id"),
+		Class:       a.Str("class"),
+		Provider:    a.Str("provider"),
+		Type:        a.Str("type"),
+		Description: a.Str("description"),
 		Meta:        parseNVSets(el, "meta_attributes"),
 		Instance:    parseNVSets(el, "instance_attributes"),
 		Utilization: parseNVSets(el, "utilization"),
 	}
 	if ops := el.SelectElement("operations"); ops != nil {
 		for _, o := range ops.SelectElements("op") {
-			oa := newAttrs(o)
+			oa := pcmkxml.NewAttrs(o)
 			p.Operations = append(p.Operations, Op{
-				ID:       oa.str("id"),
-				Name:     oa.str("name"),
-				Interval: oa.str("interval"),
-				Timeout:  oa.str("timeout"),
-				Role:     oa.str("role"),
-				OnFail:   oa.str("on-fail"),
+				ID:       oa.Str("id"),
+				Name:     oa.Str("name"),
+				Interval: oa.Str("interval"),
+				Timeout:  oa.Str("timeout"),
+				Role:     oa.Str("role"),
+				OnFail:   oa.Str("on-fail"),
 				Meta:     parseNVSets(o, "meta_attributes"),
 				Instance: parseNVSets(o, "instance_attributes"),
 			})
@@ -174,28 +181,28 @@ func parseCIBPrimitive(el *etree.Element) CIBPrimitive {
 	return p
 }
 
-func parseCIBGroup(el *etree.Element) CIBGroup {
-	g := CIBGroup{ID: el.SelectAttrValue("id", ""), Meta: parseNVSets(el, "meta_attributes")}
+func parseGroup(el *etree.Element) Group {
+	g := Group{ID: el.SelectAttrValue("id", ""), Meta: parseNVSets(el, "meta_attributes")}
 	for _, p := range el.SelectElements("primitive") {
-		g.Primitives = append(g.Primitives, parseCIBPrimitive(p))
+		g.Primitives = append(g.Primitives, parsePrimitive(p))
 	}
 	return g
 }
 
-func parseCIBClone(el *etree.Element) CIBClone {
-	c := CIBClone{ID: el.SelectAttrValue("id", ""), Meta: parseNVSets(el, "meta_attributes")}
+func parseClone(el *etree.Element) Clone {
+	c := Clone{ID: el.SelectAttrValue("id", ""), Meta: parseNVSets(el, "meta_attributes")}
 	if v, ok := LookupNV(c.Meta, "promotable"); ok {
-		c.Promotable, _ = parsePcmkBool(v)
+		c.Promotable, _ = pcmkxml.ParseBool(v)
 	}
 	if el.Tag == "master" {
 		c.Promotable = true
 	}
 	if p := el.SelectElement("primitive"); p != nil {
-		prim := parseCIBPrimitive(p)
+		prim := parsePrimitive(p)
 		c.Primitive = &prim
 	}
 	if g := el.SelectElement("group"); g != nil {
-		grp := parseCIBGroup(g)
+		grp := parseGroup(g)
 		c.Group = &grp
 	}
 	return c
@@ -204,41 +211,41 @@ func parseCIBClone(el *etree.Element) CIBClone {
 func parseConstraints(el *etree.Element) Constraints {
 	var cs Constraints
 	for _, child := range el.ChildElements() {
-		a := newAttrs(child)
+		a := pcmkxml.NewAttrs(child)
 		sets := parseResourceSets(child)
 		switch child.Tag {
 		case "rsc_location":
 			cs.Locations = append(cs.Locations, Location{
-				ID:                a.str("id"),
-				Rsc:               a.str("rsc"),
-				RscPattern:        a.str("rsc-pattern"),
-				Node:              a.str("node"),
-				Score:             a.str("score"),
-				Role:              a.str("role"),
-				ResourceDiscovery: a.str("resource-discovery"),
+				ID:                a.Str("id"),
+				Rsc:               a.Str("rsc"),
+				RscPattern:        a.Str("rsc-pattern"),
+				Node:              a.Str("node"),
+				Score:             a.Str("score"),
+				Role:              a.Str("role"),
+				ResourceDiscovery: a.Str("resource-discovery"),
 				HasRule:           child.SelectElement("rule") != nil,
 				Sets:              sets,
 			})
 		case "rsc_colocation":
 			cs.Colocations = append(cs.Colocations, Colocation{
-				ID:          a.str("id"),
-				Rsc:         a.str("rsc"),
-				WithRsc:     a.str("with-rsc"),
-				Score:       a.str("score"),
-				RscRole:     a.str("rsc-role"),
-				WithRscRole: a.str("with-rsc-role"),
+				ID:          a.Str("id"),
+				Rsc:         a.Str("rsc"),
+				WithRsc:     a.Str("with-rsc"),
+				Score:       a.Str("score"),
+				RscRole:     a.Str("rsc-role"),
+				WithRscRole: a.Str("with-rsc-role"),
 				Sets:        sets,
 			})
 		case "rsc_order":
 			cs.Orders = append(cs.Orders, Order{
-				ID:          a.str("id"),
-				First:       a.str("first"),
-				FirstAction: a.str("first-action"),
-				Then:        a.str("then"),
-				ThenAction:  a.str("then-action"),
-				Kind:        a.str("kind"),
-				Score:       a.str("score"),
-				Symmetrical: a.str("symmetrical"),
+				ID:          a.Str("id"),
+				First:       a.Str("first"),
+				FirstAction: a.Str("first-action"),
+				Then:        a.Str("then"),
+				ThenAction:  a.Str("then-action"),
+				Kind:        a.Str("kind"),
+				Score:       a.Str("score"),
+				Symmetrical: a.Str("symmetrical"),
 				Sets:        sets,
 			})
 		}
@@ -249,8 +256,8 @@ func parseConstraints(el *etree.Element) Constraints {
 func parseResourceSets(el *etree.Element) []ResourceSet {
 	var sets []ResourceSet
 	for _, s := range el.SelectElements("resource_set") {
-		a := newAttrs(s)
-		set := ResourceSet{ID: a.str("id"), Sequential: a.str("sequential"), Role: a.str("role"), Action: a.str("action")}
+		a := pcmkxml.NewAttrs(s)
+		set := ResourceSet{ID: a.Str("id"), Sequential: a.Str("sequential"), Role: a.Str("role"), Action: a.Str("action")}
 		for _, r := range s.SelectElements("resource_ref") {
 			set.Resources = append(set.Resources, r.SelectAttrValue("id", ""))
 		}
@@ -276,7 +283,7 @@ func ParseNodeStates(el *etree.Element) ([]NodeState, error) {
 // ParseStatusSection decodes the output of `cibadmin --query --scope
 // status`: a <status> element, or a whole <cib>.
 func ParseStatusSection(data []byte) ([]NodeState, error) {
-	root, err := parseXMLDoc(data)
+	root, err := pcmkxml.ParseDoc(data)
 	if err != nil {
 		return nil, fmt.Errorf("parse CIB status XML: %w", err)
 	}
@@ -297,23 +304,23 @@ func ParseStatusSection(data []byte) ([]NodeState, error) {
 }
 
 func parseNodeState(el *etree.Element) (NodeState, error) {
-	a := newAttrs(el)
+	a := pcmkxml.NewAttrs(el)
 	n := NodeState{
-		ID:             a.str("id"),
-		Uname:          a.str("uname"),
-		Join:           a.str("join"),
-		Expected:       a.str("expected"),
-		CRMDebugOrigin: a.str("crm-debug-origin"),
-		Remote:         a.boolean("remote_node"),
+		ID:             a.Str("id"),
+		Uname:          a.Str("uname"),
+		Join:           a.Str("join"),
+		Expected:       a.Str("expected"),
+		CRMDebugOrigin: a.Str("crm-debug-origin"),
+		Remote:         a.Bool("remote_node"),
 	}
-	if a.err != nil {
-		return n, a.err
+	if a.Err() != nil {
+		return n, a.Err()
 	}
 	var err error
-	if n.InCCM, n.InCCMSince, err = parseInCCM(a.str("in_ccm")); err != nil {
+	if n.InCCM, n.InCCMSince, err = parseInCCM(a.Str("in_ccm")); err != nil {
 		return n, err
 	}
-	if n.Crmd, n.CrmdSince, err = parseCrmd(a.str("crmd")); err != nil {
+	if n.Crmd, n.CrmdSince, err = parseCrmd(a.Str("crmd")); err != nil {
 		return n, err
 	}
 	if lrm := el.SelectElement("lrm"); lrm != nil {
@@ -340,7 +347,7 @@ func parseInCCM(v string) (member bool, since int64, err error) {
 	if v == "" {
 		return false, 0, nil
 	}
-	if b, ok := parsePcmkBool(v); ok {
+	if b, ok := pcmkxml.ParseBool(v); ok {
 		return b, 0, nil
 	}
 	t, err := strconv.ParseInt(v, 10, 64)
@@ -368,35 +375,37 @@ func parseCrmd(v string) (up bool, since int64, err error) {
 }
 
 func parseLRMResource(el *etree.Element) (LRMResource, error) {
-	a := newAttrs(el)
-	r := LRMResource{ID: a.str("id"), Class: a.str("class"), Provider: a.str("provider"), Type: a.str("type")}
+	a := pcmkxml.NewAttrs(el)
+	r := LRMResource{ID: a.Str("id"), Class: a.Str("class"), Provider: a.Str("provider"), Type: a.Str("type")}
 	for _, o := range el.SelectElements("lrm_rsc_op") {
-		oa := newAttrs(o)
+		oa := pcmkxml.NewAttrs(o)
 		op := LRMOp{
-			ID:            oa.str("id"),
-			OperationKey:  oa.str("operation_key"),
-			Operation:     oa.str("operation"),
-			IntervalMs:    oa.integer("interval"),
-			CallID:        oa.integer("call-id"),
-			RCCode:        oa.integer("rc-code"),
-			OpStatus:      oa.integer("op-status"),
-			ExecTimeMs:    oa.integer("exec-time"),
-			QueueTimeMs:   oa.integer("queue-time"),
-			ExitReason:    oa.str("exit-reason"),
-			OnNode:        oa.str("on_node"),
-			TransitionKey: oa.str("transition-key"),
-			OpDigest:      oa.str("op-digest"),
-			ExpectedRC:    expectedRC(oa.str("transition-key")),
+			ID:            oa.Str("id"),
+			OperationKey:  oa.Str("operation_key"),
+			Operation:     oa.Str("operation"),
+			IntervalMs:    oa.Int("interval"),
+			CallID:        oa.Int("call-id"),
+			RCCode:        oa.Int("rc-code"),
+			OpStatus:      oa.Int("op-status"),
+			ExecTimeMs:    oa.Int("exec-time"),
+			QueueTimeMs:   oa.Int("queue-time"),
+			ExitReason:    oa.Str("exit-reason"),
+			OnNode:        oa.Str("on_node"),
+			TransitionKey: oa.Str("transition-key"),
+			OpDigest:      oa.Str("op-digest"),
+			MigrateSource: oa.Str("migrate_source"),
+			MigrateTarget: oa.Str("migrate_target"),
+			ExpectedRC:    expectedRC(oa.Str("transition-key")),
 		}
-		if v := oa.str("last-rc-change"); v != "" {
+		if v := oa.Str("last-rc-change"); v != "" {
 			t, err := strconv.ParseInt(v, 10, 64)
 			if err != nil {
 				return r, fmt.Errorf("lrm_rsc_op %q: last-rc-change=%q: not an epoch time", op.ID, v)
 			}
 			op.LastRCChange = t
 		}
-		if oa.err != nil {
-			return r, fmt.Errorf("lrm_resource %q: %w", r.ID, oa.err)
+		if oa.Err() != nil {
+			return r, fmt.Errorf("lrm_resource %q: %w", r.ID, oa.Err())
 		}
 		r.Ops = append(r.Ops, op)
 	}

@@ -1,4 +1,4 @@
-package crmwrap
+package cib
 
 // CIB is a parsed Cluster Information Base: the configuration an
 // administrator wrote and the status the cluster recorded.
@@ -22,13 +22,13 @@ type CIB struct {
 // Configuration is the CIB's <configuration> section.
 type Configuration struct {
 	// CRMConfig holds the cluster_property_set blocks: cluster properties.
-	CRMConfig   []NVSet      `json:"crm_config,omitempty"`
-	Nodes       []CIBNode    `json:"nodes,omitempty"`
-	Resources   CIBResources `json:"resources"`
-	Constraints Constraints  `json:"constraints"`
-	RscDefaults []NVSet      `json:"rsc_defaults,omitempty"`
-	OpDefaults  []NVSet      `json:"op_defaults,omitempty"`
-	Alerts      []Alert      `json:"alerts,omitempty"`
+	CRMConfig   []NVSet     `json:"crm_config,omitempty"`
+	Nodes       []Node      `json:"nodes,omitempty"`
+	Resources   Resources   `json:"resources"`
+	Constraints Constraints `json:"constraints"`
+	RscDefaults []NVSet     `json:"rsc_defaults,omitempty"`
+	OpDefaults  []NVSet     `json:"op_defaults,omitempty"`
+	Alerts      []Alert     `json:"alerts,omitempty"`
 }
 
 // NVSet is a block of name/value pairs: instance_attributes,
@@ -61,8 +61,8 @@ func LookupNV(sets []NVSet, name string) (string, bool) {
 	return "", false
 }
 
-// CIBNode is a node entry of the configuration.
-type CIBNode struct {
+// Node is a node entry of the configuration.
+type Node struct {
 	ID          string  `json:"id"`
 	Uname       string  `json:"uname"`
 	Type        string  `json:"type,omitempty"`
@@ -70,15 +70,15 @@ type CIBNode struct {
 	Utilization []NVSet `json:"utilization,omitempty"`
 }
 
-// CIBResources are the configured resources.
-type CIBResources struct {
-	Primitives []CIBPrimitive `json:"primitives,omitempty"`
-	Groups     []CIBGroup     `json:"groups,omitempty"`
-	Clones     []CIBClone     `json:"clones,omitempty"`
+// Resources are the configured resources.
+type Resources struct {
+	Primitives []Primitive `json:"primitives,omitempty"`
+	Groups     []Group     `json:"groups,omitempty"`
+	Clones     []Clone     `json:"clones,omitempty"`
 }
 
-// CIBPrimitive is a configured primitive resource.
-type CIBPrimitive struct {
+// Primitive is a configured primitive resource.
+type Primitive struct {
 	ID          string  `json:"id"`
 	Class       string  `json:"class"`
 	Provider    string  `json:"provider,omitempty"`
@@ -91,7 +91,7 @@ type CIBPrimitive struct {
 }
 
 // Agent returns the agent in crm_mon's spelling, class:provider:type.
-func (p CIBPrimitive) Agent() string {
+func (p Primitive) Agent() string {
 	if p.Provider == "" {
 		return p.Class + ":" + p.Type
 	}
@@ -110,22 +110,22 @@ type Op struct {
 	Instance []NVSet `json:"instance,omitempty"`
 }
 
-// CIBGroup is a configured group.
-type CIBGroup struct {
-	ID         string         `json:"id"`
-	Meta       []NVSet        `json:"meta,omitempty"`
-	Primitives []CIBPrimitive `json:"primitives,omitempty"`
+// Group is a configured group.
+type Group struct {
+	ID         string      `json:"id"`
+	Meta       []NVSet     `json:"meta,omitempty"`
+	Primitives []Primitive `json:"primitives,omitempty"`
 }
 
-// CIBClone is a configured clone. Promotable is set by the promotable meta
+// Clone is a configured clone. Promotable is set by the promotable meta
 // attribute or by the deprecated <master> element, which the parser reads
 // as a promotable clone.
-type CIBClone struct {
-	ID         string        `json:"id"`
-	Promotable bool          `json:"promotable"`
-	Meta       []NVSet       `json:"meta,omitempty"`
-	Primitive  *CIBPrimitive `json:"primitive,omitempty"`
-	Group      *CIBGroup     `json:"group,omitempty"`
+type Clone struct {
+	ID         string     `json:"id"`
+	Promotable bool       `json:"promotable"`
+	Meta       []NVSet    `json:"meta,omitempty"`
+	Primitive  *Primitive `json:"primitive,omitempty"`
+	Group      *Group     `json:"group,omitempty"`
 }
 
 // Constraints are the configured constraints.
@@ -289,6 +289,10 @@ type LRMOp struct {
 	OnNode        string `json:"on_node,omitempty"`
 	TransitionKey string `json:"transition_key,omitempty"`
 	OpDigest      string `json:"op_digest,omitempty"`
+	// MigrateSource and MigrateTarget name the nodes of a live
+	// migration, on migrate_to and migrate_from.
+	MigrateSource string `json:"migrate_source,omitempty"`
+	MigrateTarget string `json:"migrate_target,omitempty"`
 }
 
 // Failed reports whether the operation did not end as the controller

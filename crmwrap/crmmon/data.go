@@ -1,4 +1,6 @@
-package crmwrap
+package crmmon
+
+import "github.com/vnfha/vnfha/crmwrap/internal/pcmkxml"
 
 // Status is the cluster status computed by crm_mon (the <pacemaker-result>
 // of `crm_mon --output-as=xml`, api-version 2.x). Sections that crm_mon left
@@ -268,4 +270,23 @@ type Ban struct {
 	Node         string `json:"node"`
 	Weight       int    `json:"weight"`
 	PromotedOnly bool   `json:"promoted_only"`
+}
+
+// Result is the <status> element that ends crm_mon's XML: crm_mon's exit
+// code, its message, and what it would have printed on stderr. It is the
+// same type as crmwrap.Result.
+type Result = pcmkxml.Result
+
+// Instance is one primitive instance, flattened out of the resource tree
+// with the ids of the group and clone that hold it.
+type Instance struct {
+	Primitive
+	// Group is the id of the enclosing group, if any.
+	Group string `json:"group,omitempty"`
+	// Clone is the id of the enclosing clone, if any.
+	Clone string `json:"clone,omitempty"`
+	// Promotable is true for instances of a promotable clone.
+	Promotable bool `json:"promotable,omitempty"`
+	// Bundle is the id of the enclosing bundle, if any.
+	Bundle string `json:"bundle,omitempty"`
 }

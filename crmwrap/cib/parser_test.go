@@ -1,19 +1,21 @@
-package crmwrap
+package cib
 
 import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/vnfha/vnfha/crmwrap/internal/fixture"
 )
 
 func TestParseCIBGolden(t *testing.T) {
-	for _, name := range fixtureCases(t, "cib", ".xml") {
+	for _, name := range fixture.Cases(t, "testdata", ".xml") {
 		t.Run(name, func(t *testing.T) {
-			cib, err := ParseCIB(readFixture(t, "cib", name+".xml"))
+			cib, err := Parse(fixture.Read(t, "testdata/"+name+".xml"))
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkGolden(t, "cib", name, cib)
+			fixture.Golden(t, "testdata", name, cib)
 		})
 	}
 }
@@ -95,7 +97,7 @@ func TestParseCIBFacts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.fixture, func(t *testing.T) {
-			c, err := ParseCIB(readFixture(t, "cib", tt.fixture+".xml"))
+			c, err := Parse(fixture.Read(t, "testdata/"+tt.fixture+".xml"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -169,12 +171,12 @@ func TestLRMOpFailed(t *testing.T) {
 }
 
 func TestParseStatusSection(t *testing.T) {
-	whole := readFixture(t, "cib", "promotable-running.xml")
+	whole := fixture.Read(t, "testdata/promotable-running.xml")
 	states, err := ParseStatusSection(whole)
 	if err != nil || len(states) != 3 {
 		t.Fatalf("states %d, err %v", len(states), err)
 	}
-	live, err := ParseStatusSection(readFixture(t, "cibadmin", "lab-query-status-failed.xml"))
+	live, err := ParseStatusSection(fixture.Read(t, "testdata/status/lab-query-status-failed.xml"))
 	if err != nil || len(live) != 3 {
 		t.Fatalf("lab status: %d states, err %v", len(live), err)
 	}
@@ -210,7 +212,7 @@ func TestParseCIBErrors(t *testing.T) {
 		{`<cib><status><node_state id="1"><lrm><lrm_resources><lrm_resource id="r"><lrm_rsc_op id="o" rc-code="x"/></lrm_resource></lrm_resources></lrm></node_state></status></cib>`, `rc-code="x"`},
 	}
 	for _, tt := range tests {
-		c, err := ParseCIB([]byte(tt.in))
+		c, err := Parse([]byte(tt.in))
 		if err == nil || !strings.Contains(err.Error(), tt.want) || c != nil {
 			t.Errorf("%q: cib %v, err %v; want error with %q", tt.in, c, err, tt.want)
 		}
@@ -218,14 +220,27 @@ func TestParseCIBErrors(t *testing.T) {
 }
 
 func FuzzParseCIB(f *testing.F) {
-	seedFixtures(f, "cib", ".xml")
+	fixture.Seed(f, "testdata", ".xml")
+	fixture.Seed(f, "testdata/history", ".xml")
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c, err := ParseCIB(data)
+		c, err := Parse(data)
 		if (c == nil) == (err == nil) {
 			t.Fatalf("cib %v and error %v: want exactly one", c, err)
 		}
 		if err != nil && !strings.HasPrefix(err.Error(), "parse CIB XML: ") {
 			t.Fatalf("error without context: %v", err)
+		}
+		// Whatever history the CIB holds, State replays it without
+		// panicking and says something coherent.
+		if c != nil {
+			for _, n := range c.Status {
+				for _, r := range n.Resources {
+					st := r.State()
+					if st.Active != (st.Role == RoleStarted || st.Role == RoleUnpromoted || st.Role == RolePromoted) || st.Failed != (st.FailedOp != nil) {
+						t.Fatalf("incoherent state %+v", st)
+					}
+				}
+			}
 		}
 	})
 }

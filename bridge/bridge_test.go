@@ -149,7 +149,7 @@ services:
 			}
 			last = map[string]string{}
 			for _, r := range rows {
-				last[r.Name] = haproxy.HealthOf(r.Status)
+				last[r.Server] = haproxy.HealthOf(r.Status)
 			}
 			ok := true
 			for s, st := range want {

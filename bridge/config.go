@@ -190,14 +190,17 @@ func ParseConfig(data []byte) (*Config, error) {
 
 // cleanYAMLError drops the Go type names yaml.v3 puts in its messages,
 // which mean nothing to an operator.
-var yamlTypeRE = regexp.MustCompile(` in type [\w.\[\]*]+`)
+var (
+	yamlTypeRE  = regexp.MustCompile(` in type [\w.\[\]*]+`)
+	yamlFieldRE = regexp.MustCompile(`field (\S+) not found`)
+)
 
 func cleanYAMLError(err error) error {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	msg = strings.ReplaceAll(msg, "unmarshal errors:\n  ", "")
 	msg = strings.ReplaceAll(msg, "\n  ", "; ")
 	msg = yamlTypeRE.ReplaceAllString(msg, "")
-	msg = strings.ReplaceAll(msg, " not found", " is not a known key")
+	msg = yamlFieldRE.ReplaceAllString(msg, `unknown key "$1"`)
 	return errors.New(msg)
 }
 

@@ -53,7 +53,7 @@ func TestParseConfigErrors(t *testing.T) {
 		want      []string // substrings of the error
 	}{
 		{"empty", "", []string{"empty"}},
-		{"unknown top key", minimalConfig + "resynk: 5s\n", []string{"line 10", `"resynk" is not a known key`}},
+		{"unknown top key", minimalConfig + "resynk: 5s\n", []string{"line 10", `unknown key "resynk"`}},
 		{"unknown nested key", strings.Replace(minimalConfig, "port: 8080", "port: 8080\n    prot: 1", 1), []string{"line 10", "prot"}},
 		{"bare number duration", minimalConfig + "resync: 5\n", []string{"line 10", "not a duration"}},
 		{"bad duration", minimalConfig + "resync: fast\n", []string{"line 10", `"fast"`}},

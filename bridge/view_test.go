@@ -52,8 +52,7 @@ func TestWantRules(t *testing.T) {
 }
 
 func TestBuildView(t *testing.T) {
-	cfg, err := ParseConfig([]byte(minimalConfig + "node_addresses: {node1: 198.18.1.1}\n  " + `
-`))
+	cfg, err := ParseConfig([]byte(minimalConfig + "node_addresses: {node1: 198.18.1.1}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,5 +106,44 @@ func TestBuildView(t *testing.T) {
 	d := (&Bridge{cfg: cfg}).desiredFor(v, "lb1")
 	if len(d.Backends) != 1 || d.Backends[0].Name != "be_vnfc" || len(d.Backends[0].Servers) != 2 {
 		t.Fatalf("desired: %+v", d)
+	}
+}
+
+// TestHeld: the hold attribute names services ("*" for all) and wins over
+// every other rule, failures included: the operator's hand is respected.
+func TestHeld(t *testing.T) {
+	cfg, err := ParseConfig([]byte(minimalConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		value string
+		want  bool
+	}{
+		{"web", true}, {"*", true}, {"db, web", true}, {"db,web", true}, {"webby", false}, {"", false}, {"db", false},
+	} {
+		n := &nodeFacts{Name: "node1", Online: true, Attr: func(k string) (string, bool) {
+			return tt.value, k == DefaultHoldAttr
+		}}
+		if got := held(cfg, "web", n); got != tt.want {
+			t.Errorf("hold %q: %v", tt.value, got)
+		}
+	}
+	f := &clusterFacts{
+		Nodes: map[string]*nodeFacts{"node1": {Name: "node1", Online: true, Attr: func(k string) (string, bool) {
+			switch k {
+			case DefaultHoldAttr:
+				return "web", true
+			case DefaultAddressAttr:
+				return "198.18.1.1", true
+			}
+			return "", false
+		}}},
+		Resources: map[string]*resourceFacts{"web-clone": {Banned: map[string]bool{}, Instances: []instanceFacts{
+			{ID: "web", Node: "node1", Active: true, Failed: true, FailedOp: "monitor returned 7"}}}},
+	}
+	in := buildView(cfg, f, time.Unix(0, 0)).Services[0].Instances[0]
+	if in.Want != Hold || !strings.Contains(in.Reason, "was: fail") {
+		t.Errorf("held failed instance: %s %q", in.Want, in.Reason)
 	}
 }

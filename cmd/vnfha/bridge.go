@@ -3,55 +3,49 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/sirupsen/logrus"
-	"github.com/spf13/pflag"
 
 	"github.com/vnfha/vnfha/bridge"
+	"github.com/vnfha/vnfha/bridge/cluster"
 )
 
 // DefaultBridgeConfig is where the packages install the bridge's config.
 const DefaultBridgeConfig = "/etc/vnfha/bridge.yaml"
 
-// runBridge is `vnfha bridge`: follow the CIB and keep HAProxy pools in
-// step, until SIGTERM or SIGINT.
-func runBridge(args []string, stdout, stderr io.Writer) int {
-	fs := pflag.NewFlagSet("vnfha bridge", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfgPath := fs.StringP("config", "c", DefaultBridgeConfig, "the bridge's config file (YAML, docs/bridge.md)")
-	check := fs.Bool("check-config", false, "check the config file and exit: 0 when it is valid")
-	logJSON := fs.Bool("log-json", false, "log as JSON lines instead of text")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: vnfha bridge [--config FILE] [--check-config]\n\n"+
-			"Follows the cluster's CIB and keeps every configured HAProxy pool equal to the\n"+
-			"healthy instances of the configured resources. Run it as a cluster resource\n"+
-			"(docs/bridge.md).\n\n")
-		fs.PrintDefaults()
+// runBridge is `vnfha bridge`: follow the CIB and keep the HAProxy pools
+// in step until SIGTERM or SIGINT; or, with --check-config, check the
+// config and exit. `vnfha bridge watch-cib` prints what the bridge's CIB
+// source sees, one JSON line per snapshot.
+func (c cli) runBridge(args []string) int {
+	if len(args) > 0 && args[0] == "watch-cib" {
+		return c.runWatchCIB(args[1:])
 	}
-	if err := fs.Parse(args); err != nil {
-		if err == pflag.ErrHelp {
-			return 0
-		}
-		return 2
+	cmd, _ := findCommand("bridge")
+	fs := newFlagSet(cmd)
+	cfgPath := fs.StringP("config", "c", DefaultBridgeConfig, "the bridge's config file (YAML; docs/bridge.md)")
+	check := fs.Bool("check-config", false, "check the config file and exit: 0 when it is valid")
+	logJSON := fs.Bool("log-json", false, "log JSON lines instead of text")
+	if code, ok := c.parseFlags(cmd, fs, args); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "vnfha bridge: unexpected argument %q\n", fs.Arg(0))
-		return 2
+		return c.commandUsageErr(cmd, "unexpected argument %s", quote(fs.Arg(0)))
 	}
 	cfg, err := bridge.LoadConfig(*cfgPath)
 	if err != nil {
-		fmt.Fprintf(stderr, "vnfha bridge: %v\n", err)
-		return 1
+		fmt.Fprintf(c.stderr, "vnfha bridge: %v\n", err)
+		return exitError
 	}
 	if *check {
-		fmt.Fprintf(stdout, "%s: valid (%d HAProxy, %d services)\n", *cfgPath, len(cfg.HAProxy), len(cfg.Services))
-		return 0
+		fmt.Fprintf(c.stdout, "%s: valid (%d HAProxy, %d services)\n", *cfgPath, len(cfg.HAProxy), len(cfg.Services))
+		return exitOK
 	}
 	log := logrus.New()
-	log.SetOutput(stderr)
+	log.SetOutput(c.stderr)
 	if *logJSON {
 		log.SetFormatter(&logrus.JSONFormatter{})
 	}
@@ -60,17 +54,45 @@ func runBridge(args []string, stdout, stderr io.Writer) int {
 	}
 	b, err := bridge.New(cfg, bridge.Options{Log: log})
 	if err != nil {
-		fmt.Fprintf(stderr, "vnfha bridge: %v\n", err)
-		return 1
+		fmt.Fprintf(c.stderr, "vnfha bridge: %v\n", err)
+		return exitError
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	log.WithField("config", *cfgPath).Info("bridge starting")
 	if err := b.Run(ctx); err != nil {
 		log.WithError(err).Error("bridge stopped")
-		return 1
+		return exitError
 	}
 	log.Info("bridge stopped")
-	return 0
+	return exitOK
 }
 
+// runWatchCIB is `vnfha bridge watch-cib`: a debugging aid that prints one
+// JSON line per CIB snapshot the bridge's source publishes (its trigger,
+// the CIB's version, and optionally the document).
+func (c cli) runWatchCIB(args []string) int {
+	cmd := command{name: "bridge watch-cib", args: "[--resync D] [--xml]",
+		summary: "print one JSON line per CIB snapshot the bridge would act on"}
+	fs := newFlagSet(cmd)
+	resync := fs.Duration("resync", bridge.DefaultResync, "the resync interval")
+	withXML := fs.Bool("xml", false, "include each CIB document")
+	if code, ok := c.parseFlags(cmd, fs, args); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return c.commandUsageErr(cmd, "unexpected argument %s", quote(fs.Arg(0)))
+	}
+	if *resync < 100*time.Millisecond {
+		return c.commandUsageErr(cmd, "--resync %s: at least 100ms", *resync)
+	}
+	log := logrus.New()
+	log.SetOutput(c.stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := cluster.Watch(ctx, c.stdout, cluster.Options{Resync: *resync, Log: log}, *withXML); err != nil {
+		fmt.Fprintf(c.stderr, "vnfha bridge watch-cib: %v\n", err)
+		return exitError
+	}
+	return exitOK
+}

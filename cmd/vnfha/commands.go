@@ -30,6 +30,8 @@ func commands() []command {
 	return []command{
 		{name: "lab", args: "<command> [flags] [args]", summary: `a real Pacemaker cluster on this machine ("vnfha lab --help" lists its commands)`,
 			run: cli.runLab},
+		{name: "bridge", args: "[--config FILE] [--check-config] | watch-cib [--xml]",
+			summary: "keep HAProxy pools in step with the cluster, pushed by the CIB (docs/bridge.md)", run: cli.runBridge},
 		{name: "version", summary: "print the version", run: cli.runVersion},
 	}
 }

@@ -1,0 +1,125 @@
+package bridge
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/vnfha/vnfha/crmwrap/cib"
+)
+
+// TestFactsFromRecordedCIBs reads every recorded cluster state and checks
+// what the pool rules are given: instances with their state, standby,
+// bans, target-role, offline nodes.
+func TestFactsFromRecordedCIBs(t *testing.T) {
+	// inst renders the instances of a resource as node=state, sorted.
+	inst := func(r *resourceFacts) string {
+		var out []string
+		for _, in := range r.Instances {
+			st := in.Role
+			if in.Failed {
+				st = "failed"
+			}
+			if in.Pending != "" {
+				st += "+" + in.Pending
+			}
+			out = append(out, fmt.Sprintf("%s@%s=%s", in.ID, in.Node, st))
+		}
+		sort.Strings(out)
+		return strings.Join(out, " ")
+	}
+	tests := []struct {
+		file string
+		rsc  string
+		want string
+		more func(t *testing.T, f *clusterFacts)
+	}{
+		{"running", "web-clone", "web@node1=Started web@node2=Started web@node3=Started", nil},
+		{"running", "web", "web@node1=Started web@node2=Started web@node3=Started", nil}, // the primitive means its clone
+		{"running", "db-clone", "", func(t *testing.T, f *clusterFacts) {
+			r := f.Resources["db-clone"]
+			promoted := 0
+			for _, in := range r.Instances {
+				if in.Role == "Promoted" {
+					promoted++
+				}
+			}
+			if !r.Promotable || len(r.Instances) != 3 || promoted != 1 {
+				t.Errorf("db-clone: promotable %v, %s", r.Promotable, inst(r))
+			}
+		}},
+		{"running", "grp-clone", "grp@node1=Started grp@node2=Started grp@node3=Started", nil},
+		{"running", "solo", "", func(t *testing.T, f *clusterFacts) {
+			if r := f.Resources["solo"]; len(r.Instances) != 1 || !r.Instances[0].Active {
+				t.Errorf("solo: %s", inst(r))
+			}
+		}},
+		{"web-failed", "web-clone", "web@node1=Started web@node2=failed web@node3=Started", func(t *testing.T, f *clusterFacts) {
+			for _, in := range f.Resources["web-clone"].Instances {
+				if in.Node == "node2" && !strings.Contains(in.FailedOp, "reported at once") {
+					t.Errorf("failed op: %q", in.FailedOp)
+				}
+			}
+		}},
+		{"web-recovered", "web-clone", "web@node1=Started web@node2=Started web@node3=Started", nil},
+		{"node2-standby", "web-clone", "web@node1=Started web@node2=Stopped web@node3=Started", func(t *testing.T, f *clusterFacts) {
+			if !f.Nodes["node2"].Standby || f.Nodes["node1"].Standby {
+				t.Error("standby not read from node2's attribute")
+			}
+		}},
+		{"web-banned-node3", "web-clone", "web@node1=Started web@node2=Started web@node3=Stopped", func(t *testing.T, f *clusterFacts) {
+			if r := f.Resources["web"]; !r.Banned["node3"] || r.Banned["node1"] {
+				t.Errorf("bans %v", r.Banned)
+			}
+		}},
+		{"web-disabled", "web-clone", "web@node1=Stopped web@node2=Stopped web@node3=Stopped", func(t *testing.T, f *clusterFacts) {
+			if !f.Resources["web-clone"].Stopped || f.Resources["db-clone"].Stopped {
+				t.Error("target-role Stopped not read")
+			}
+		}},
+		{"node3-fenced", "web-clone", "web@node1=Started web@node2=Started", func(t *testing.T, f *clusterFacts) {
+			if n := f.Nodes["node3"]; n == nil || n.Online {
+				t.Errorf("node3: %+v", n)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file+"/"+tt.rsc, func(t *testing.T) {
+			c, err := cib.Parse(fixture(t, tt.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := factsFromCIB(c)
+			r, ok := f.Resources[tt.rsc]
+			if !ok {
+				t.Fatalf("no resource %s", tt.rsc)
+			}
+			if got := inst(r); tt.want != "" && got != tt.want {
+				t.Errorf("instances %s, want %s", got, tt.want)
+			}
+			if tt.more != nil {
+				tt.more(t, f)
+			}
+		})
+	}
+}
+
+func TestInstanceSuffix(t *testing.T) {
+	for _, tt := range []struct {
+		id, member, suffix string
+		ok                 bool
+	}{
+		{"web", "web", "", true},
+		{"web:2", "web", ":2", true},
+		{"web:", "web", "", false},
+		{"web:x", "web", "", false},
+		{"webby", "web", "", false},
+		{"web:2:3", "web", "", false},
+	} {
+		s, ok := instanceSuffix(tt.id, tt.member)
+		if s != tt.suffix || ok != tt.ok {
+			t.Errorf("instanceSuffix(%q, %q) = %q %v", tt.id, tt.member, s, ok)
+		}
+	}
+}

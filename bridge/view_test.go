@@ -9,13 +9,13 @@ import (
 func TestWantRules(t *testing.T) {
 	online := &nodeFacts{Name: "node1", Online: true}
 	tests := []struct {
-		name       string
-		svc        ServiceConfig
-		rsc        resourceFacts
-		in         instanceFacts
-		node       *nodeFacts
-		want       Want
-		reasonHas  string
+		name      string
+		svc       ServiceConfig
+		rsc       resourceFacts
+		in        instanceFacts
+		node      *nodeFacts
+		want      Want
+		reasonHas string
 	}{
 		{"running", ServiceConfig{}, resourceFacts{}, instanceFacts{Active: true, Role: "Started"}, online, Serve, "running"},
 		{"node offline", ServiceConfig{}, resourceFacts{}, instanceFacts{Node: "node1", Active: true}, &nodeFacts{Name: "node1"}, Fail, "offline"},

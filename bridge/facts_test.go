@@ -105,6 +105,50 @@ func TestFactsFromRecordedCIBs(t *testing.T) {
 	}
 }
 
+// TestFactsHistoryErased: while a cleanup or a DC's re-read has erased a
+// resource's history on an online node, what runs there is unknown, not
+// stopped: the instance is reported as unknown so that its server is left
+// as it is until Pacemaker has probed it again. A node that is offline
+// with no history (fenced) still has no instance at all.
+func TestFactsHistoryErased(t *testing.T) {
+	running := fixture(t, "running")
+	tests := []struct {
+		name string
+		xml  []byte
+		rsc  string
+		want string
+	}{
+		{"web cleaned up everywhere", withoutHistory(t, running, []string{"web"}), "web-clone",
+			"web@node1=unknown web@node2=unknown web@node3=unknown"},
+		{"web cleaned up on node2", withoutHistory(t, running, []string{"web"}, "node2"), "web-clone",
+			"web@node1=Started web@node2=unknown web@node3=Started"},
+		{"one group member erased so far", withoutHistory(t, running, []string{"g1"}, "node1"), "grp-clone",
+			"grp@node1=unknown grp@node2=Started grp@node3=Started"},
+		{"fenced node", fixture(t, "node3-fenced"), "web-clone", "web@node1=Started web@node2=Started"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := cib.Parse(tt.xml)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := factsFromCIB(c).Resources[tt.rsc]
+			var out []string
+			for _, in := range r.Instances {
+				st := in.Role
+				if in.Unknown {
+					st = "unknown"
+				}
+				out = append(out, fmt.Sprintf("%s@%s=%s", in.ID, in.Node, st))
+			}
+			sort.Strings(out)
+			if got := strings.Join(out, " "); got != tt.want {
+				t.Errorf("instances %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestInstanceSuffix(t *testing.T) {
 	for _, tt := range []struct {
 		id, member, suffix string

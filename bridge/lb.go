@@ -35,6 +35,7 @@ type lbWorker struct {
 	desired *haproxy.Desired
 	status  LBStatus
 	health  map[string]string // backend/server → last status seen, for events
+	passes  int               // reconciles done, for tests to wait on
 }
 
 // reconciler is the part of haproxy.Pool the worker uses.
@@ -140,6 +141,7 @@ func (w *lbWorker) reconcile(ctx context.Context, d haproxy.Desired) (busy bool,
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.passes++
 	if err != nil && !errors.Is(err, context.Canceled) {
 		w.m.reconciles.WithLabelValues(w.cfg.Name, "error").Inc()
 		w.m.commandErrors.WithLabelValues(w.cfg.Name).Inc()

@@ -125,6 +125,10 @@ type instanceFacts struct {
 	// Pending is the operation in flight, if the CIB records one (stop,
 	// start, promote, demote, migrate_to, ...).
 	Pending string
+	// Unknown: the node is online but has no usable history of the
+	// instance (or of one of its members): a cleanup or a new DC erased
+	// it, and Pacemaker has not probed it again yet.
+	Unknown bool
 }
 
 // buildView applies the pool rules of docs/bridge.md to the facts:

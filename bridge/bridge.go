@@ -185,7 +185,10 @@ func (b *Bridge) apply(s cluster.Snapshot) {
 	for _, sv := range v.Services {
 		for _, in := range sv.Instances {
 			owners[in.Server] = serverOwner{Service: sv.Name, Resource: in.ID, Node: in.Node}
-			if in.Err != "" {
+			// An instance kept while its history is re-read has no
+			// server to lose: a node without an address there is
+			// usually one the resource never runs on.
+			if in.Err != "" && in.Want != Keep {
 				errs++
 			}
 		}
@@ -244,7 +247,7 @@ func toHAProxyWant(w Want) haproxy.Want {
 		return haproxy.Serve
 	case Fail:
 		return haproxy.Fail
-	case Hold:
+	case Hold, Keep:
 		return haproxy.Hold
 	}
 	return haproxy.Drain

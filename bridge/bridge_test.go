@@ -251,7 +251,7 @@ services:
 	rec = httptest.NewRecorder()
 	b.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	for _, want := range []string{
-		`vnfha_bridge_cib_snapshots_total{reason="notify"} 7`,
+		`vnfha_bridge_cib_snapshots_total{reason="notify"} 8`,
 		`vnfha_bridge_cib_errors_total{kind="parse"} 1`,
 		`vnfha_bridge_haproxy_reloads_total{haproxy="lb1"} 1`,
 		`vnfha_bridge_haproxy_commands_total{action="fail",haproxy="lb1"} 1`,

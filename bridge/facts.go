@@ -52,8 +52,12 @@ func factsFromCIB(c *cib.CIB) *clusterFacts {
 				Attr: func(k string) (string, bool) { return cib.LookupNV(attrs, k) }}
 		}
 	}
+	online := map[string]bool{}
+	for name, n := range f.Nodes {
+		online[name] = n.Online
+	}
 	for _, t := range topology(c) {
-		f.Resources[t.id] = resourceFrom(c, t)
+		f.Resources[t.id] = resourceFrom(c, t, online)
 	}
 	return f
 }
@@ -111,7 +115,7 @@ func groupShape(id string, g cib.Group, parents []string, parentMeta []cib.NVSet
 	return s
 }
 
-func resourceFrom(c *cib.CIB, s shape) *resourceFacts {
+func resourceFrom(c *cib.CIB, s shape, online map[string]bool) *resourceFacts {
 	r := &resourceFacts{ID: s.id, Promotable: s.promotable, Banned: map[string]bool{}}
 	for _, m := range s.meta {
 		switch v, _ := cib.LookupNV(m, "target-role"); strings.ToLower(v) {
@@ -132,8 +136,9 @@ func resourceFrom(c *cib.CIB, s shape) *resourceFacts {
 	}
 	for _, ns := range c.Status {
 		// One instance per clone-instance suffix ("" for anonymous
-		// clones and plain resources, ":N" for globally unique ones).
-		bySuffix := map[string][]memberState{}
+		// clones and plain resources, ":N" for globally unique ones),
+		// each member's state once.
+		bySuffix := map[string]map[string]memberState{}
 		var suffixes []string
 		for _, lr := range ns.Resources {
 			for _, m := range s.members {
@@ -143,13 +148,27 @@ func resourceFrom(c *cib.CIB, s shape) *resourceFacts {
 				}
 				if _, seen := bySuffix[suffix]; !seen {
 					suffixes = append(suffixes, suffix)
+					bySuffix[suffix] = map[string]memberState{}
 				}
-				bySuffix[suffix] = append(bySuffix[suffix], memberState{lr.State(), ranHere(lr)})
+				bySuffix[suffix][m] = memberState{lr.State(), ranHere(lr)}
 			}
 		}
+		if len(suffixes) == 0 && online[ns.Uname] {
+			// No history at all on an online node: a cleanup or a new
+			// DC erased it and the probe is still to come, or the
+			// resource never ran here. Either way nothing here is known
+			// to have stopped; an instance with no server stays without
+			// one (see want).
+			suffixes = append(suffixes, "")
+		}
 		for _, suffix := range suffixes {
-			in, ok := foldInstance(bySuffix[suffix], len(s.members))
+			in, ok := foldInstance(s.members, bySuffix[suffix])
 			if !ok {
+				continue
+			}
+			if in.Unknown && !online[ns.Uname] {
+				// An offline node's history is gone for good once it is
+				// fenced: nothing runs there.
 				continue
 			}
 			id := s.members[0]
@@ -194,17 +213,29 @@ func ranHere(lr cib.LRMResource) bool {
 	return false
 }
 
-// foldInstance makes one instance of the members' states on a node. It is
+// foldInstance makes one instance of its members' states on a node. It is
 // reported only when it matters to a pool: running, failed, stopped after
 // it ran there (so that its server stays, in maintenance, while the CIB
-// remembers it), or with an operation in flight. An instance only probed
-// there is left out, and so is one whose history is gone (the node was
-// fenced, the resource cleaned up or deleted): its server, if any, is
-// drained and deleted.
-func foldInstance(states []memberState, members int) (instanceFacts, bool) {
-	in := instanceFacts{Active: len(states) == members, Role: string(cib.RoleStarted)}
+// remembers it), with an operation in flight, or unknown. An instance only
+// probed there is left out, and so is one whose history is gone on an
+// offline node (it was fenced): its server, if any, is drained and
+// deleted.
+//
+// Unknown is a member with no history or an unknown role: its history was
+// erased (cleanup, refresh, a new DC reading the node again; a group's
+// members are erased one by one) and not yet probed. What runs there is
+// then not known, and an instance is not taken to be stopped because its
+// history is missing; a failure recorded on another member still counts.
+func foldInstance(members []string, states map[string]memberState) (instanceFacts, bool) {
+	in := instanceFacts{Active: true, Role: string(cib.RoleStarted)}
 	interesting := false
-	for _, st := range states {
+	for _, m := range members {
+		st, ok := states[m]
+		if !ok || (st.Role == cib.RoleUnknown && st.Pending == "" && !st.Failed && !st.StopFailed) {
+			in.Unknown = true
+			in.Active = false
+			continue
+		}
 		if !st.Active {
 			in.Active = false
 		} else {
@@ -224,6 +255,13 @@ func foldInstance(states []memberState, members int) (instanceFacts, bool) {
 			in.Pending = st.Pending
 			interesting = true
 		}
+	}
+	if in.Failed || in.Pending != "" {
+		// What is known outranks what is not.
+		in.Unknown = false
+	}
+	if in.Unknown {
+		interesting = true
 	}
 	if !in.Active {
 		in.Role = string(cib.RoleStopped)

@@ -24,6 +24,10 @@ const (
 	Fail Want = "fail"
 	// Hold: an operator holds the server; it is left exactly as it is.
 	Hold Want = "hold"
+	// Keep: what runs is not known for a moment (the instance's history
+	// was erased by a cleanup or a new DC, and not probed yet): the server
+	// is left as it is, and none is added, until the probe says.
+	Keep Want = "keep"
 )
 
 // View is the bridge's picture of the cluster: for every configured
@@ -188,6 +192,8 @@ func want(s ServiceConfig, r *resourceFacts, in instanceFacts, n *nodeFacts) (Wa
 		return Fail, "node " + in.Node + " is offline"
 	case in.Failed:
 		return Fail, "failed: " + in.FailedOp
+	case in.Unknown:
+		return Keep, "no operation history on " + in.Node + " yet (cleanup, refresh or a new DC): left as it is until Pacemaker probes it"
 	case !in.Active && in.Pending != "":
 		return Drain, in.Pending + " pending"
 	case !in.Active:

@@ -35,7 +35,11 @@ type lbWorker struct {
 	desired *haproxy.Desired
 	status  LBStatus
 	health  map[string]string // backend/server → last status seen, for events
-	passes  int               // reconciles done, for tests to wait on
+	// entering are the servers the bridge put into rotation (health
+	// forced down until their checks pass): their DOWN is its own doing,
+	// not a check result.
+	entering map[string]bool
+	passes   int // reconciles done, for tests to wait on
 }
 
 // reconciler is the part of haproxy.Pool the worker uses.
@@ -157,10 +161,30 @@ func (w *lbWorker) reconcile(ctx context.Context, d haproxy.Desired) (busy bool,
 		w.status.LastError, w.status.LastOK = "", time.Now()
 	}
 	if actual.Backends != nil {
+		// actual was read before this pass's changes: observe it with
+		// what the earlier passes did, then note this pass's.
 		w.observe(&actual, owners)
 		w.status.Actual = &actual
 	}
+	w.noteEntering(changes)
 	return actual.NeedsRecheck(), err
+}
+
+// noteEntering remembers the servers a pass put into rotation: they read
+// DOWN until `rise` checks pass. Called with w.mu held.
+func (w *lbWorker) noteEntering(changes []haproxy.Change) {
+	for _, c := range changes {
+		if c.Err != nil {
+			continue
+		}
+		switch c.Action {
+		case haproxy.ActionAdd, haproxy.ActionEnable, haproxy.ActionSetAddr:
+			if w.entering == nil {
+				w.entering = map[string]bool{}
+			}
+			w.entering[c.Backend+"/"+c.Server] = true
+		}
+	}
 }
 
 // observe turns what HAProxy reports into metrics and into health events:
@@ -185,12 +209,27 @@ func (w *lbWorker) observe(a *haproxy.Actual, owners map[string]serverOwner) {
 			key := be.Name + "/" + s.Name
 			seen[key] = st
 			prev, known := w.health[key]
-			if known && prev != st && (st == "UP" || st == "DOWN") {
-				o := owners[s.Name]
-				typ := "lb.backend_up"
-				if st == "DOWN" {
+			typ := ""
+			switch {
+			case st == haproxy.HealthUp:
+				delete(w.entering, key)
+				if known && prev != st {
+					typ = "lb.backend_up"
+				}
+			case st == haproxy.HealthDown:
+				// Down is news only from a state in which checks were
+				// passing; out of maintenance (the bridge's enable, an
+				// operator's) or while the bridge brings it in, the
+				// server is DOWN until its checks pass, which is not a
+				// check failing.
+				if known && (prev == haproxy.HealthUp || prev == haproxy.HealthDrain) && !w.entering[key] {
 					typ = "lb.backend_down"
 				}
+			default:
+				delete(w.entering, key)
+			}
+			if typ != "" {
+				o := owners[s.Name]
 				w.bus.Publish(Event{Type: typ, Time: time.Now(), Service: o.Service, Resource: o.Resource, Node: o.Node,
 					HAProxy: w.cfg.Name, Backend: be.Name, Server: s.Name, Managed: s.Managed, From: prev, To: st,
 					Detail: healthDetail(s.Health())})
@@ -201,6 +240,11 @@ func (w *lbWorker) observe(a *haproxy.Actual, owners map[string]serverOwner) {
 		}
 	}
 	w.health = seen
+	for k := range w.entering {
+		if _, ok := seen[k]; !ok {
+			delete(w.entering, k)
+		}
+	}
 }
 
 func healthDetail(h haproxy.Health) string {

@@ -30,3 +30,22 @@ func withoutHistory(t *testing.T, xml []byte, ids []string, nodes ...string) []b
 	}
 	return out
 }
+
+// withStaleNodeState returns a recorded CIB with a second node_state for
+// node's name under another id, holding the history as recorded: what a
+// node re-added with a new id (a new corosync nodeid) leaves behind
+// until `crm_node --remove` purges the old entry.
+func withStaleNodeState(t *testing.T, xml []byte, node, newID string) []byte {
+	t.Helper()
+	ns := regexp.MustCompile(`(?s)<node_state id="[^"]*" uname="` + regexp.QuoteMeta(node) + `".*?</node_state>`)
+	loc := ns.FindIndex(xml)
+	if loc == nil {
+		t.Fatalf("no node_state for %s", node)
+	}
+	old := xml[loc[0]:loc[1]]
+	stale := regexp.MustCompile(`^<node_state id="[^"]*"`).ReplaceAll(old, []byte(`<node_state id="`+newID+`"`))
+	out := append([]byte{}, xml[:loc[1]]...)
+	out = append(out, '\n')
+	out = append(out, stale...)
+	return append(out, xml[loc[1]:]...)
+}

@@ -2,6 +2,8 @@ package bridge
 
 import (
 	"strings"
+
+	"github.com/vnfha/vnfha/crmwrap/cib"
 	"testing"
 	"time"
 )
@@ -148,5 +150,51 @@ func TestHeld(t *testing.T) {
 	in := buildView(cfg, f, time.Unix(0, 0)).Services[0].Instances[0]
 	if in.Want != Hold || !strings.Contains(in.Reason, "was: fail") {
 		t.Errorf("held failed instance: %s %q", in.Want, in.Reason)
+	}
+}
+
+// TestServerNamesUnique: however the CIB repeats an instance (two
+// node_state entries with one name, left by a node re-added under a new
+// id), the desired pool names each server once; HAProxy's Reconcile
+// refuses a backend that lists a server twice, which would leave the
+// whole pool unreconciled.
+func TestServerNamesUnique(t *testing.T) {
+	cfg, err := ParseConfig([]byte(minimalConfig + "node_addresses: {node1: 198.18.1.1, node2: 198.18.1.2, node3: 198.18.1.3}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		xml  []byte
+		want map[string]Want
+	}{
+		{"stale entry running", withStaleNodeState(t, fixture(t, "running"), "node2", "99"),
+			map[string]Want{"vnfha-web:node1": Serve, "vnfha-web:node2": Serve, "vnfha-web:node3": Serve}},
+		{"stale entry behind a failure", withStaleNodeState(t, fixture(t, "web-failed"), "node2", "99"),
+			map[string]Want{"vnfha-web:node1": Serve, "vnfha-web:node2": Fail, "vnfha-web:node3": Serve}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := cib.Parse(tt.xml)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := buildView(cfg, factsFromCIB(c), time.Unix(0, 0))
+			d := (&Bridge{cfg: cfg}).desiredFor(v, "lb1")
+			got := map[string]Want{}
+			for _, s := range v.Services[0].Instances {
+				if _, dup := got[s.Server]; dup {
+					t.Errorf("server %s listed twice in the view", s.Server)
+				}
+				got[s.Server] = s.Want
+			}
+			if n := len(d.Backends[0].Servers); n != len(got) {
+				t.Errorf("desired pool has %d servers for %d names", n, len(got))
+			}
+			for s, w := range tt.want {
+				if got[s] != w {
+					t.Errorf("%s: %s, want %s", s, got[s], w)
+				}
+			}
+		})
 	}
 }

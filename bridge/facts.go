@@ -18,10 +18,13 @@ func factsFromCIB(c *cib.CIB) *clusterFacts {
 		Resources: map[string]*resourceFacts{},
 	}
 	permanent := map[string][]cib.NVSet{}
+	configID := map[string]string{}
 	for _, n := range c.Configuration.Nodes {
 		permanent[n.Uname] = n.Attributes
+		configID[n.Uname] = n.ID
 	}
-	for _, ns := range c.Status {
+	status := liveNodeStates(c.Status, configID)
+	for _, ns := range status {
 		name := ns.Uname
 		if name == "" {
 			continue
@@ -57,9 +60,31 @@ func factsFromCIB(c *cib.CIB) *clusterFacts {
 		online[name] = n.Online
 	}
 	for _, t := range topology(c) {
-		f.Resources[t.id] = resourceFrom(c, t, online)
+		f.Resources[t.id] = resourceFrom(c, status, t, online)
 	}
 	return f
+}
+
+// liveNodeStates keeps one node_state per node name. Two can share a name
+// when a node was re-added under a new id and the old entry was never
+// purged (crm_node --remove); the one whose id the configuration gives
+// the node is the live one, else the first. Reading both would list the
+// node's servers twice, which HAProxy's reconcile refuses for the whole
+// backend.
+func liveNodeStates(states []cib.NodeState, configID map[string]string) []cib.NodeState {
+	at := map[string]int{}
+	out := make([]cib.NodeState, 0, len(states))
+	for _, ns := range states {
+		i, dup := at[ns.Uname]
+		switch {
+		case !dup:
+			at[ns.Uname] = len(out)
+			out = append(out, ns)
+		case ns.ID == configID[ns.Uname] && out[i].ID != configID[ns.Uname]:
+			out[i] = ns
+		}
+	}
+	return out
 }
 
 // shape is a resource a service may name, resolved to what makes one of
@@ -115,7 +140,7 @@ func groupShape(id string, g cib.Group, parents []string, parentMeta []cib.NVSet
 	return s
 }
 
-func resourceFrom(c *cib.CIB, s shape, online map[string]bool) *resourceFacts {
+func resourceFrom(c *cib.CIB, status []cib.NodeState, s shape, online map[string]bool) *resourceFacts {
 	r := &resourceFacts{ID: s.id, Promotable: s.promotable, Banned: map[string]bool{}}
 	for _, m := range s.meta {
 		switch v, _ := cib.LookupNV(m, "target-role"); strings.ToLower(v) {
@@ -134,7 +159,7 @@ func resourceFrom(c *cib.CIB, s shape, online map[string]bool) *resourceFacts {
 			r.Banned[l.Node] = true
 		}
 	}
-	for _, ns := range c.Status {
+	for _, ns := range status {
 		// One instance per clone-instance suffix ("" for anonymous
 		// clones and plain resources, ":N" for globally unique ones),
 		// each member's state once.

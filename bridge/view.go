@@ -171,6 +171,7 @@ func buildView(cfg *Config, f *clusterFacts, now time.Time) *View {
 			}
 			sv.Instances = append(sv.Instances, inst)
 		}
+		sv.Instances = uniqueServers(sv.Instances)
 		sort.Slice(sv.Instances, func(i, j int) bool {
 			a, b := sv.Instances[i], sv.Instances[j]
 			if a.Node != b.Node {
@@ -230,6 +231,26 @@ func held(cfg *Config, service string, n *nodeFacts) bool {
 		}
 	}
 	return false
+}
+
+// uniqueServers keeps one instance per server name, the most cautious
+// (fail, then drain, then keep, then serve): a pool that names a server
+// twice is refused whole by HAProxy's reconcile.
+func uniqueServers(in []Instance) []Instance {
+	rank := map[Want]int{Serve: 0, Keep: 1, Drain: 2, Fail: 3, Hold: 4}
+	at := map[string]int{}
+	out := in[:0]
+	for _, x := range in {
+		i, dup := at[x.Server]
+		switch {
+		case !dup:
+			at[x.Server] = len(out)
+			out = append(out, x)
+		case rank[x.Want] > rank[out[i].Want]:
+			out[i] = x
+		}
+	}
+	return out
 }
 
 func sortedNodes(m map[string]*nodeFacts) []*nodeFacts {

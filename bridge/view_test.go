@@ -198,3 +198,11 @@ func TestServerNamesUnique(t *testing.T) {
 		})
 	}
 }
+
+func TestUniqueServers(t *testing.T) {
+	in := []Instance{{Server: "a", Want: Serve}, {Server: "b", Want: Drain}, {Server: "a", Want: Fail}, {Server: "b", Want: Serve}}
+	out := uniqueServers(in)
+	if len(out) != 2 || out[0].Want != Fail || out[1].Want != Drain {
+		t.Errorf("uniqueServers: %+v", out)
+	}
+}

@@ -49,3 +49,14 @@ func withStaleNodeState(t *testing.T, xml []byte, node, newID string) []byte {
 	out = append(out, stale...)
 	return append(out, xml[loc[1]:]...)
 }
+
+// withConstraints returns a recorded CIB whose (empty) constraints section
+// holds the given constraints, written as pcs writes them.
+func withConstraints(t *testing.T, xml []byte, constraints string) []byte {
+	t.Helper()
+	out := regexp.MustCompile(`<constraints/>`).ReplaceAll(xml, []byte("<constraints>"+constraints+"</constraints>"))
+	if string(out) == string(xml) {
+		t.Fatal("withConstraints: the CIB has constraints already")
+	}
+	return out
+}

@@ -108,8 +108,12 @@ type resourceFacts struct {
 	// Unpromoted: target-role Unpromoted on the resource or an ancestor.
 	Unpromoted bool
 	// Banned are the nodes a -INFINITY location keeps the resource off.
-	Banned    map[string]bool
-	Instances []instanceFacts
+	Banned map[string]bool
+	// BannedPromoted are the nodes where a -INFINITY location with role
+	// Promoted keeps it from the Promoted role (pcs resource ban
+	// --promoted): it is demoted there.
+	BannedPromoted map[string]bool
+	Instances      []instanceFacts
 }
 
 // instanceFacts is one instance's state on one node, from its operation

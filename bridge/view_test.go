@@ -38,6 +38,9 @@ func TestWantRules(t *testing.T) {
 		{"promoted only, promoted", ServiceConfig{PromotedOnly: true}, resourceFacts{Promotable: true}, instanceFacts{Active: true, Role: "Promoted"}, online, Serve, "running"},
 		{"promoted only, demote pending", ServiceConfig{PromotedOnly: true}, resourceFacts{Promotable: true}, instanceFacts{Active: true, Role: "Promoted", Pending: "demote"}, online, Drain, "demoted"},
 		{"promoted only, target-role unpromoted", ServiceConfig{PromotedOnly: true}, resourceFacts{Promotable: true, Unpromoted: true}, instanceFacts{Active: true, Role: "Promoted"}, online, Drain, "demoted"},
+		{"promoted only, promote pending", ServiceConfig{PromotedOnly: true}, resourceFacts{Promotable: true}, instanceFacts{Active: true, Role: "Promoted", Pending: "promote"}, online, Drain, "promote pending"},
+		{"promoted only, promoted role banned", ServiceConfig{PromotedOnly: true}, resourceFacts{Promotable: true, BannedPromoted: map[string]bool{"node1": true}}, instanceFacts{Node: "node1", Active: true, Role: "Promoted"}, online, Drain, "demoted"},
+		{"all roles, promoted role banned", ServiceConfig{}, resourceFacts{Promotable: true, BannedPromoted: map[string]bool{"node1": true}}, instanceFacts{Node: "node1", Active: true, Role: "Promoted"}, online, Serve, "running"},
 		{"all roles serve", ServiceConfig{}, resourceFacts{Promotable: true}, instanceFacts{Active: true, Role: "Unpromoted"}, online, Serve, "running"},
 	}
 	for _, tt := range tests {

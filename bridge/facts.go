@@ -1,7 +1,9 @@
 package bridge
 
 import (
+	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/vnfha/vnfha/crmwrap/cib"
@@ -141,7 +143,7 @@ func groupShape(id string, g cib.Group, parents []string, parentMeta []cib.NVSet
 }
 
 func resourceFrom(c *cib.CIB, status []cib.NodeState, s shape, online map[string]bool) *resourceFacts {
-	r := &resourceFacts{ID: s.id, Promotable: s.promotable, Banned: map[string]bool{}}
+	r := &resourceFacts{ID: s.id, Promotable: s.promotable, Banned: map[string]bool{}, BannedPromoted: map[string]bool{}}
 	for _, m := range s.meta {
 		switch v, _ := cib.LookupNV(m, "target-role"); strings.ToLower(v) {
 		case "stopped":
@@ -155,8 +157,14 @@ func resourceFrom(c *cib.CIB, status []cib.NodeState, s shape, online map[string
 		anc[a] = true
 	}
 	for _, l := range c.Configuration.Constraints.Locations {
-		if anc[l.Rsc] && l.Node != "" && !l.HasRule && isMinusInfinity(l.Score) && (l.Role == "" || strings.EqualFold(l.Role, "Started")) {
+		if !anc[l.Rsc] || l.Node == "" || l.HasRule || !isMinusInfinity(l.Score) {
+			continue
+		}
+		switch strings.ToLower(l.Role) {
+		case "", "started":
 			r.Banned[l.Node] = true
+		case "promoted", "master":
+			r.BannedPromoted[l.Node] = true
 		}
 	}
 	for _, ns := range status {
@@ -372,10 +380,19 @@ func isTrue(v string) bool {
 	return false
 }
 
+// isMinusInfinity reads a score as Pacemaker does: -INFINITY, or any
+// number at or below -1000000, which it takes for -INFINITY.
 func isMinusInfinity(score string) bool {
-	switch strings.ToLower(strings.TrimSpace(score)) {
+	s := strings.ToLower(strings.TrimSpace(score))
+	switch s {
 	case "-infinity", "-inf":
 		return true
 	}
-	return false
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		// Beyond int64 is beyond -1000000 too.
+		var ne *strconv.NumError
+		return errors.As(err, &ne) && ne.Err == strconv.ErrRange && strings.HasPrefix(s, "-")
+	}
+	return n <= -1000000
 }

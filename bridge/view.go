@@ -215,6 +215,12 @@ func want(s ServiceConfig, r *resourceFacts, in instanceFacts, n *nodeFacts) (Wa
 		return Drain, "not promoted (" + in.Role + ")"
 	case s.PromotedOnly && (r.Unpromoted || in.Pending == "demote"):
 		return Drain, "being demoted"
+	case s.PromotedOnly && r.BannedPromoted[in.Node]:
+		return Drain, "banned from the Promoted role on " + in.Node + ": being demoted"
+	case s.PromotedOnly && in.Pending == "promote":
+		// The history reads a pending promote as Promoted already; the
+		// instance serves once the promote has succeeded.
+		return Drain, "promote pending"
 	}
 	return Serve, "running"
 }

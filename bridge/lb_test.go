@@ -87,3 +87,38 @@ func TestHealthEvents(t *testing.T) {
 		})
 	}
 }
+
+// TestChangeNamesItsInstance: the log line and pool.changed event of a
+// change name the instance's service, resource and node, also when the
+// instance has left the view (a server drained and deleted because its
+// instance is gone).
+func TestChangeNamesItsInstance(t *testing.T) {
+	cfg, err := ParseConfig([]byte(minimalConfig + "listen: \"\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	drain := []haproxy.Change{{Backend: "be", Server: "vnfha-a:node1", Action: haproxy.ActionDrain, Reason: "not desired"}}
+	pool := &scriptedPool{steps: []scriptStep{{status: "UP"}, {status: "UP", changes: drain}}}
+	b, err := New(cfg, Options{Log: quietLog(), Source: &fakeSource{}, Pools: map[string]reconciler{"lb1": pool}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []Event
+	b.Bus.Attach(SinkFunc(func(e Event) {
+		if e.Type == "pool.changed" {
+			got = append(got, e)
+		}
+	}))
+	w := b.lbs[0]
+	b.owners = map[string]serverOwner{"vnfha-a:node1": {Service: "web", Resource: "web", Node: "node1"}}
+	if _, err := w.reconcile(context.Background(), haproxy.Desired{Prefix: "vnfha-"}); err != nil {
+		t.Fatal(err)
+	}
+	b.owners = map[string]serverOwner{} // the instance left the view
+	if _, err := w.reconcile(context.Background(), haproxy.Desired{Prefix: "vnfha-"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Service != "web" || got[0].Resource != "web" || got[0].Node != "node1" {
+		t.Errorf("pool.changed events: %+v", got)
+	}
+}

@@ -35,6 +35,10 @@ type lbWorker struct {
 	desired *haproxy.Desired
 	status  LBStatus
 	health  map[string]string // backend/server → last status seen, for events
+	// known remembers the instance of every managed server HAProxy
+	// holds, so that the drain and delete of a server whose instance has
+	// left the view still name it. Used by run's goroutine only.
+	known map[string]serverOwner
 	// entering are the servers the bridge put into rotation (health
 	// forced down until their checks pass): their DOWN is its own doing,
 	// not a check result.
@@ -128,7 +132,10 @@ func (w *lbWorker) reconcile(ctx context.Context, d haproxy.Desired) (busy bool,
 	w.m.reconcileTime.WithLabelValues(w.cfg.Name).Observe(took.Seconds())
 	owners := w.names()
 	for _, c := range changes {
-		o := owners[c.Server]
+		o, ok := owners[c.Server]
+		if !ok {
+			o = w.known[c.Server]
+		}
 		f := w.log.WithFields(logrus.Fields{
 			"haproxy": w.cfg.Name, "backend": c.Backend, "server": c.Server,
 			"service": o.Service, "resource": o.Resource, "node": o.Node, "reason": c.Reason,
@@ -167,7 +174,29 @@ func (w *lbWorker) reconcile(ctx context.Context, d haproxy.Desired) (busy bool,
 		w.status.Actual = &actual
 	}
 	w.noteEntering(changes)
+	if actual.Backends != nil {
+		w.remember(&actual, owners)
+	}
 	return actual.NeedsRecheck(), err
+}
+
+// remember keeps the instance of every managed server present: from the
+// view when it is there, else from before.
+func (w *lbWorker) remember(a *haproxy.Actual, owners map[string]serverOwner) {
+	known := make(map[string]serverOwner, len(w.known))
+	for _, be := range a.Backends {
+		for _, s := range be.Servers {
+			if !s.Managed {
+				continue
+			}
+			if o, ok := owners[s.Name]; ok {
+				known[s.Name] = o
+			} else if o, ok := w.known[s.Name]; ok {
+				known[s.Name] = o
+			}
+		}
+	}
+	w.known = known
 }
 
 // noteEntering remembers the servers a pass put into rotation: they read
@@ -229,7 +258,10 @@ func (w *lbWorker) observe(a *haproxy.Actual, owners map[string]serverOwner) {
 				delete(w.entering, key)
 			}
 			if typ != "" {
-				o := owners[s.Name]
+				o, ok := owners[s.Name]
+				if !ok {
+					o = w.known[s.Name]
+				}
 				w.bus.Publish(Event{Type: typ, Time: time.Now(), Service: o.Service, Resource: o.Resource, Node: o.Node,
 					HAProxy: w.cfg.Name, Backend: be.Name, Server: s.Name, Managed: s.Managed, From: prev, To: st,
 					Detail: healthDetail(s.Health())})

@@ -2,6 +2,8 @@ package bridge
 
 import (
 	"context"
+	"errors"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -120,5 +122,32 @@ func TestChangeNamesItsInstance(t *testing.T) {
 	}
 	if len(got) != 1 || got[0].Service != "web" || got[0].Resource != "web" || got[0].Node != "node1" {
 		t.Errorf("pool.changed events: %+v", got)
+	}
+}
+
+// erringPool reports one backend HAProxy refused, as Pool.Reconcile does.
+type erringPool struct{}
+
+func (erringPool) Reconcile(ctx context.Context, d haproxy.Desired) (haproxy.Actual, []haproxy.Change, error) {
+	err := errors.New("backend be_vnfc: Backend must use a dynamic load balancing")
+	return haproxy.Actual{Backends: []haproxy.BackendStatus{{Name: "be_vnfc", Err: err}}}, nil, err
+}
+
+// TestStatusShowsBackendErrors: /v1/status says why a backend is not
+// reconciled, in words (an error value encodes as {} in JSON).
+func TestStatusShowsBackendErrors(t *testing.T) {
+	cfg, err := ParseConfig([]byte(minimalConfig + "listen: \"\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(cfg, Options{Log: quietLog(), Source: &fakeSource{}, Pools: map[string]reconciler{"lb1": erringPool{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.lbs[0].reconcile(context.Background(), haproxy.Desired{Prefix: "vnfha-"})
+	rec := httptest.NewRecorder()
+	b.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/v1/status", nil))
+	if strings.Contains(rec.Body.String(), `"Err": {}`) || !strings.Contains(rec.Body.String(), `"be_vnfc": "backend be_vnfc: Backend must use`) {
+		t.Errorf("status:\n%s", rec.Body)
 	}
 }

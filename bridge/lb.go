@@ -56,12 +56,15 @@ type serverOwner struct{ Service, Resource, Node string }
 
 // LBStatus is one HAProxy as /v1/status shows it.
 type LBStatus struct {
-	Name      string          `json:"name"`
-	Admin     string          `json:"admin"`
-	LastOK    time.Time       `json:"last_ok,omitempty"`
-	LastError string          `json:"last_error,omitempty"`
-	ErrorAt   time.Time       `json:"error_at,omitempty"`
-	Actual    *haproxy.Actual `json:"actual,omitempty"`
+	Name      string    `json:"name"`
+	Admin     string    `json:"admin"`
+	LastOK    time.Time `json:"last_ok,omitzero"`
+	LastError string    `json:"last_error,omitempty"`
+	ErrorAt   time.Time `json:"error_at,omitzero"`
+	// BackendErrors says, by backend, why one was not (fully) reconciled
+	// in the last pass: Actual's error values have no JSON form.
+	BackendErrors map[string]string `json:"backend_errors,omitempty"`
+	Actual        *haproxy.Actual   `json:"actual,omitempty"`
 }
 
 func (w *lbWorker) set(d haproxy.Desired) {
@@ -172,6 +175,15 @@ func (w *lbWorker) reconcile(ctx context.Context, d haproxy.Desired) (busy bool,
 		// what the earlier passes did, then note this pass's.
 		w.observe(&actual, owners)
 		w.status.Actual = &actual
+		w.status.BackendErrors = nil
+		for _, be := range actual.Backends {
+			if be.Err != nil {
+				if w.status.BackendErrors == nil {
+					w.status.BackendErrors = map[string]string{}
+				}
+				w.status.BackendErrors[be.Name] = be.Err.Error()
+			}
+		}
 	}
 	w.noteEntering(changes)
 	if actual.Backends != nil {

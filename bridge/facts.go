@@ -3,6 +3,7 @@ package bridge
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -74,19 +75,8 @@ func factsFromCIB(c *cib.CIB) *clusterFacts {
 // node's servers twice, which HAProxy's reconcile refuses for the whole
 // backend.
 func liveNodeStates(states []cib.NodeState, configID map[string]string) []cib.NodeState {
-	at := map[string]int{}
-	out := make([]cib.NodeState, 0, len(states))
-	for _, ns := range states {
-		i, dup := at[ns.Uname]
-		switch {
-		case !dup:
-			at[ns.Uname] = len(out)
-			out = append(out, ns)
-		case ns.ID == configID[ns.Uname] && out[i].ID != configID[ns.Uname]:
-			out[i] = ns
-		}
-	}
-	return out
+	return keepOne(slices.Clone(states), func(ns cib.NodeState) string { return ns.Uname },
+		func(ns, kept cib.NodeState) bool { return ns.ID == configID[ns.Uname] && kept.ID != configID[ns.Uname] })
 }
 
 // shape is a resource a service may name, resolved to what makes one of

@@ -248,15 +248,22 @@ func held(cfg *Config, service string, n *nodeFacts) bool {
 // twice is refused whole by HAProxy's reconcile.
 func uniqueServers(in []Instance) []Instance {
 	rank := map[Want]int{Serve: 0, Keep: 1, Drain: 2, Fail: 3, Hold: 4}
+	return keepOne(in, func(x Instance) string { return x.Server },
+		func(x, kept Instance) bool { return rank[x.Want] > rank[kept.Want] })
+}
+
+// keepOne keeps one element of in per key, in first-seen order: the
+// first, unless a later one is better. It reuses in's array.
+func keepOne[T any](in []T, key func(T) string, better func(x, kept T) bool) []T {
 	at := map[string]int{}
 	out := in[:0]
 	for _, x := range in {
-		i, dup := at[x.Server]
+		i, dup := at[key(x)]
 		switch {
 		case !dup:
-			at[x.Server] = len(out)
+			at[key(x)] = len(out)
 			out = append(out, x)
-		case rank[x.Want] > rank[out[i].Want]:
+		case better(x, out[i]):
 			out[i] = x
 		}
 	}

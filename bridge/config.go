@@ -50,7 +50,7 @@ type Config struct {
 	AddressAttribute string `yaml:"address_attribute"`
 	// HoldAttribute is the node attribute with which an operator holds
 	// the servers of some services on a node: the bridge leaves them
-	// exactly as they are (docs/bridge.md, "Holding a server").
+	// exactly as they are (docs/bridge.md, the hold_attribute key).
 	HoldAttribute string `yaml:"hold_attribute"`
 	// LogLevel is logrus's level name.
 	LogLevel string `yaml:"log_level"`

@@ -58,8 +58,8 @@ type Bridge struct {
 type Options struct {
 	Log    logrus.FieldLogger
 	Source Source
-	// Dial, when set, connects to an HAProxy's admin socket instead of
-	// the address in the config.
+	// Pools, by HAProxy name, replace the pools New would make from the
+	// config's admin addresses.
 	Pools map[string]reconciler
 }
 
@@ -93,12 +93,27 @@ func New(cfg *Config, o Options) (*Bridge, error) {
 	return b, nil
 }
 
-// Run follows the cluster and drives the pools until ctx ends.
+// Run follows the cluster and drives the pools until ctx ends, or until
+// an error ends it (the status address is taken, the CIB source gives
+// up). Either way every goroutine it started has ended when it returns.
 func (b *Bridge) Run(ctx context.Context) error {
+	// Listen first: a taken address is a configuration error, reported
+	// before anything else has started.
+	var ln net.Listener
+	if *b.cfg.Listen != "" {
+		var err error
+		if ln, err = net.Listen("tcp", *b.cfg.Listen); err != nil {
+			return fmt.Errorf("listen %s: %w", *b.cfg.Listen, err)
+		}
+	}
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	// cancel before Wait: the goroutines end only when told to, whatever
+	// the reason Run returns.
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
 	srcErr := make(chan error, 1)
 	wg.Add(1)
 	go func() {
@@ -112,11 +127,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 			w.run(ctx)
 		}()
 	}
-	if *b.cfg.Listen != "" {
-		ln, err := net.Listen("tcp", *b.cfg.Listen)
-		if err != nil {
-			return fmt.Errorf("listen %s: %w", *b.cfg.Listen, err)
-		}
+	if ln != nil {
 		srv := &http.Server{Handler: b.Handler(), ReadHeaderTimeout: 5 * time.Second}
 		wg.Add(1)
 		go func() {
@@ -125,7 +136,12 @@ func (b *Bridge) Run(ctx context.Context) error {
 				b.log.WithError(err).Error("status server stopped")
 			}
 		}()
-		defer srv.Close()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-ctx.Done()
+			srv.Close()
+		}()
 		b.log.WithField("listen", ln.Addr().String()).Info("serving /metrics and /v1/status")
 	}
 	for {
@@ -135,6 +151,9 @@ func (b *Bridge) Run(ctx context.Context) error {
 		case err := <-srcErr:
 			if ctx.Err() != nil {
 				return nil
+			}
+			if err == nil {
+				err = errors.New("the source stopped")
 			}
 			return fmt.Errorf("following the CIB: %w", err)
 		case s := <-b.src.Snapshots():
@@ -166,7 +185,10 @@ func (b *Bridge) apply(s cluster.Snapshot) {
 	for _, sv := range v.Services {
 		for _, in := range sv.Instances {
 			owners[in.Server] = serverOwner{Service: sv.Name, Resource: in.ID, Node: in.Node}
-			if in.Err != "" {
+			// An instance kept while its history is re-read has no
+			// server to lose: a node without an address there is
+			// usually one the resource never runs on.
+			if in.Err != "" && in.Want != Keep {
 				errs++
 			}
 		}
@@ -225,7 +247,7 @@ func toHAProxyWant(w Want) haproxy.Want {
 		return haproxy.Serve
 	case Fail:
 		return haproxy.Fail
-	case Hold:
+	case Hold, Keep:
 		return haproxy.Hold
 	}
 	return haproxy.Drain

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -82,6 +83,32 @@ func freePort(t *testing.T) uint16 {
 	}
 	defer l.Close()
 	return uint16(l.Addr().(*net.TCPAddr).Port)
+}
+
+// reconciled waits until the HAProxy named lb has been reconciled once
+// more from now (bounded in count and time).
+func reconciled(t *testing.T, b *Bridge, lb string) {
+	t.Helper()
+	count := func() int {
+		n := 0
+		for _, w := range b.lbs {
+			if w.cfg.Name == lb {
+				w.mu.Lock()
+				n = w.passes
+				w.mu.Unlock()
+			}
+		}
+		return n
+	}
+	// Two passes: the one that may be under way began before the newest
+	// view was handed over.
+	want := count() + 2
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if count() >= want {
+			return
+		}
+	}
+	t.Fatalf("%s: not reconciled twice within 10s", lb)
 }
 
 // TestBridgeFollowsRecordedCluster runs the whole bridge (view, loops,
@@ -174,6 +201,22 @@ services:
 	src.push(t, fixture(t, "web-recovered"), cluster.ReasonNotify)
 	pool("web recovered", map[string]string{n1: "UP", n2: "UP", n3: "UP"})
 
+	// A cleanup erases web's history everywhere before Pacemaker probes
+	// it again: what runs is unknown for a moment, and the pool is left
+	// as it is (no drain, no health down) until the probes land.
+	drains := func() string {
+		rec := httptest.NewRecorder()
+		b.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		return regexp.MustCompile(`vnfha_bridge_haproxy_commands_total\{action="drain[^}]*\} \d+`).FindString(rec.Body.String())
+	}
+	before := drains()
+	src.push(t, withoutHistory(t, fixture(t, "web-recovered"), []string{"web"}), cluster.ReasonNotify)
+	reconciled(t, b, "lb1")
+	pool("web's history erased", map[string]string{n1: "UP", n2: "UP", n3: "UP"})
+	if after := drains(); after != before {
+		t.Errorf("an erased history drained servers: %q, then %q", before, after)
+	}
+
 	// Garbage changes nothing: the previous view stays.
 	src.push(t, []byte("<cib epoch=\"1\"><configuration>"), cluster.ReasonNotify)
 	src.push(t, fixture(t, "node2-standby"), cluster.ReasonNotify)
@@ -208,7 +251,7 @@ services:
 	rec = httptest.NewRecorder()
 	b.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	for _, want := range []string{
-		`vnfha_bridge_cib_snapshots_total{reason="notify"} 7`,
+		`vnfha_bridge_cib_snapshots_total{reason="notify"} 8`,
 		`vnfha_bridge_cib_errors_total{kind="parse"} 1`,
 		`vnfha_bridge_haproxy_reloads_total{haproxy="lb1"} 1`,
 		`vnfha_bridge_haproxy_commands_total{action="fail",haproxy="lb1"} 1`,

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -51,7 +50,7 @@ type Config struct {
 	AddressAttribute string `yaml:"address_attribute"`
 	// HoldAttribute is the node attribute with which an operator holds
 	// the servers of some services on a node: the bridge leaves them
-	// exactly as they are (docs/bridge.md, "Holding a server").
+	// exactly as they are (docs/bridge.md, the hold_attribute key).
 	HoldAttribute string `yaml:"hold_attribute"`
 	// LogLevel is logrus's level name.
 	LogLevel string `yaml:"log_level"`
@@ -204,7 +203,10 @@ func cleanYAMLError(err error) error {
 	return errors.New(msg)
 }
 
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
+var (
+	nameRE    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
+	backendRE = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,255}$`)
+)
 
 // complete checks every value and fills the defaults. root locates the
 // line of a bad value.
@@ -215,7 +217,10 @@ func (c *Config) complete(root *yaml.Node) error {
 		}
 		return ""
 	}
-	if c.Resync.Duration == 0 {
+	// set tells a key written with a zero value, which is refused with
+	// the key's range, from a key left out, which takes the default.
+	set := func(path ...any) bool { _, ok := findNode(root, path...); return ok }
+	if c.Resync.Duration == 0 && !set("resync") {
 		c.Resync.Duration = DefaultResync
 	}
 	if c.Resync.Duration < 100*time.Millisecond || c.Resync.Duration > time.Hour {
@@ -272,7 +277,7 @@ func (c *Config) complete(root *yaml.Node) error {
 		if err := checkAdminAddr(h.Admin); err != nil {
 			return fmt.Errorf("%shaproxy[%d].admin: %w", at("haproxy", i, "admin"), i, err)
 		}
-		if h.Timeout.Duration == 0 {
+		if h.Timeout.Duration == 0 && !set("haproxy", i, "timeout") {
 			h.Timeout.Duration = DefaultLBTimeout
 		}
 		if h.Timeout.Duration < 10*time.Millisecond || h.Timeout.Duration > time.Minute {
@@ -295,10 +300,12 @@ func (c *Config) complete(root *yaml.Node) error {
 		}
 		svcs[s.Name] = true
 		if s.Resource == "" {
-			return fmt.Errorf("%sservices[%d].resource: the Pacemaker resource id is needed", at("services", i), i)
+			return fmt.Errorf("%sservices[%d].resource: the Pacemaker resource id is needed", key("resource"), i)
 		}
-		if s.Backend == "" || strings.ContainsAny(s.Backend, " \t\n;/") {
-			return fmt.Errorf("%sservices[%d].backend: %q is not an HAProxy backend name", at("services", i), i, s.Backend)
+		if !backendRE.MatchString(s.Backend) {
+			// HAProxy's own set: anything else is refused by every
+			// reconcile, long after --check-config said "valid".
+			return fmt.Errorf("%sservices[%d].backend: %q is not an HAProxy backend name (letters, digits, '-', '_', '.', ':')", key("backend"), i, s.Backend)
 		}
 		if other, dup := backends[s.Backend]; dup {
 			// Two services filling one backend would each remove the
@@ -309,23 +316,23 @@ func (c *Config) complete(root *yaml.Node) error {
 		if s.Port < 1 || s.Port > 65535 {
 			return fmt.Errorf("%sservices[%d].port: %d is not a TCP port (1..65535)", at("services", i), i, s.Port)
 		}
-		if s.DrainTimeout.Duration == 0 {
+		if s.DrainTimeout.Duration == 0 && !set("services", i, "drain_timeout") {
 			s.DrainTimeout.Duration = DefaultDrainTimeout
 		}
-		if s.DrainTimeout.Duration < 0 || s.DrainTimeout.Duration > 24*time.Hour {
-			return fmt.Errorf("%sservices[%d].drain_timeout: %s is outside 0..24h", key("drain_timeout"), i, s.DrainTimeout)
+		if s.DrainTimeout.Duration < time.Millisecond || s.DrainTimeout.Duration > 24*time.Hour {
+			return fmt.Errorf("%sservices[%d].drain_timeout: %s is outside 1ms..24h", key("drain_timeout"), i, s.DrainTimeout)
 		}
 		ck := &s.Check
-		if ck.Inter.Duration == 0 {
+		if ck.Inter.Duration == 0 && !set("services", i, "check", "inter") {
 			ck.Inter.Duration = DefaultInter
 		}
 		if ck.Inter.Duration < 10*time.Millisecond || ck.Inter.Duration > time.Hour {
 			return fmt.Errorf("%sservices[%d].check.inter: %s is outside 10ms..1h", at("services", i, "check", "inter"), i, ck.Inter)
 		}
-		if ck.Rise == 0 {
+		if ck.Rise == 0 && !set("services", i, "check", "rise") {
 			ck.Rise = DefaultRise
 		}
-		if ck.Fall == 0 {
+		if ck.Fall == 0 && !set("services", i, "check", "fall") {
 			ck.Fall = DefaultFall
 		}
 		if ck.Rise < 1 || ck.Rise > 100 || ck.Fall < 1 || ck.Fall > 100 {
@@ -335,8 +342,10 @@ func (c *Config) complete(root *yaml.Node) error {
 			w := DefaultWeight
 			ck.Weight = &w
 		}
-		if *ck.Weight < 0 || *ck.Weight > 256 {
-			return fmt.Errorf("%sservices[%d].check.weight: %d is outside 0..256", at("services", i, "check", "weight"), i, *ck.Weight)
+		// HAProxy 2.6 gives a dynamic server weight 1 when asked for 0,
+		// so 0 would never be what the pool shows.
+		if *ck.Weight < 1 || *ck.Weight > 256 {
+			return fmt.Errorf("%sservices[%d].check.weight: %d is outside 1..256", at("services", i, "check", "weight"), i, *ck.Weight)
 		}
 		for j, n := range s.HAProxy {
 			if !lbs[n] {
@@ -355,30 +364,37 @@ func validLogLevel(s string) bool {
 	return false
 }
 
-// checkAdminAddr accepts unix:///path, an absolute path, or tcp://host:port
+// checkAdminAddr accepts unix:///path, an absolute path, or tcp://IP:port
 // with an IP literal (a name would be resolved at every connect, and a
-// management network should not depend on DNS).
+// management network should not depend on DNS). It reads the address as
+// bridge/haproxy's client does, by its prefix, so that what is checked is
+// what is dialled: no URL query, fragment, user or escapes.
 func checkAdminAddr(s string) error {
-	if strings.HasPrefix(s, "/") {
-		return nil
-	}
-	u, err := url.Parse(s)
-	if err != nil {
-		return fmt.Errorf("%q: %w", s, err)
-	}
-	switch u.Scheme {
-	case "unix":
-		if u.Host != "" || !strings.HasPrefix(u.Path, "/") {
+	switch {
+	case strings.HasPrefix(s, "/"):
+		return checkSocketPath(s)
+	case strings.HasPrefix(s, "unix://"):
+		p := strings.TrimPrefix(s, "unix://")
+		if !strings.HasPrefix(p, "/") {
 			return fmt.Errorf("%q: a unix socket is written unix:///absolute/path", s)
 		}
-		return nil
-	case "tcp":
-		if _, err := netip.ParseAddrPort(u.Host); err != nil || u.Path != "" {
+		return checkSocketPath(p)
+	case strings.HasPrefix(s, "tcp://"):
+		if _, err := netip.ParseAddrPort(strings.TrimPrefix(s, "tcp://")); err != nil {
 			return fmt.Errorf("%q: a TCP admin socket is written tcp://IP:port", s)
 		}
 		return nil
 	}
 	return fmt.Errorf("%q: expected unix:///path or tcp://IP:port", s)
+}
+
+// checkSocketPath refuses what a URL would have meant differently, and
+// what no socket path holds.
+func checkSocketPath(p string) error {
+	if strings.ContainsAny(p, "?#%\x00\n") || strings.HasSuffix(p, "/") {
+		return fmt.Errorf("%q: not a plain absolute socket path", p)
+	}
+	return nil
 }
 
 // Address returns node's address on the service network from the config
@@ -400,18 +416,25 @@ func (c *Config) Address(node string, attr func(name string) (string, bool)) (ne
 }
 
 // lineOf finds the line of the value at path (map keys as strings, list
-// indexes as ints) in a decoded document; 0 when it is not there.
+// indexes as ints) in a decoded document, or of the deepest part of path
+// that is there; 0 when none is.
 func lineOf(root *yaml.Node, path ...any) int {
+	line, _ := findNode(root, path...)
+	return line
+}
+
+// findNode walks path in a decoded document; ok is false when some part
+// of path is not there (line is then the deepest part that is).
+func findNode(root *yaml.Node, path ...any) (line int, ok bool) {
 	n := root
 	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
 		n = n.Content[0]
 	}
-	line := 0
 	for _, p := range path {
 		switch k := p.(type) {
 		case string:
 			if n.Kind != yaml.MappingNode {
-				return line
+				return line, false
 			}
 			found := false
 			for i := 0; i+1 < len(n.Content); i += 2 {
@@ -423,15 +446,15 @@ func lineOf(root *yaml.Node, path ...any) int {
 				}
 			}
 			if !found {
-				return line
+				return line, false
 			}
 		case int:
 			if n.Kind != yaml.SequenceNode || k >= len(n.Content) {
-				return line
+				return line, false
 			}
 			n = n.Content[k]
 			line = n.Line
 		}
 	}
-	return line
+	return line, true
 }

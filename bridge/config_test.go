@@ -70,6 +70,24 @@ func TestParseConfigErrors(t *testing.T) {
 		{"listen", minimalConfig + "listen: localhost:1\n", []string{"line 10", "listen"}},
 		{"weight", strings.Replace(minimalConfig, "port: 8080", "port: 8080\n    check: {weight: 999}", 1), []string{"line 10", "weight"}},
 		{"not yaml", "haproxy: [\n", []string{"line"}},
+		// An explicit zero is a value, not "the default": 0s of drain
+		// meaning 30s would surprise whoever wrote it.
+		{"zero resync", minimalConfig + "resync: 0s\n", []string{"line 10", "resync"}},
+		{"zero drain", strings.Replace(minimalConfig, "port: 8080", "port: 8080\n    drain_timeout: 0s", 1), []string{"line 10", "drain_timeout"}},
+		{"zero inter", strings.Replace(minimalConfig, "port: 8080", "port: 8080\n    check: {inter: 0s}", 1), []string{"line 10", "check.inter"}},
+		{"zero rise", strings.Replace(minimalConfig, "port: 8080", "port: 8080\n    check: {rise: 0}", 1), []string{"line 10", "rise"}},
+		{"zero timeout", strings.Replace(minimalConfig, "9999", "9999\n    timeout: 0s", 1), []string{"line 5", "timeout"}},
+		// HAProxy 2.6 gives a dynamic server weight 1 when asked for 0.
+		{"zero weight", strings.Replace(minimalConfig, "port: 8080", "port: 8080\n    check: {weight: 0}", 1), []string{"line 10", "weight"}},
+		// Characters HAProxy refuses in a backend name: every reconcile
+		// would fail while --check-config said the file was valid.
+		{"backend charset", strings.Replace(minimalConfig, "be_vnfc", "be#vnfc", 1), []string{"line 8", "backend"}},
+		{"backend comma", strings.Replace(minimalConfig, "be_vnfc", "be,vnfc", 1), []string{"line 8", "backend"}},
+		// What HAProxy's client would dial differs from what was checked.
+		{"admin query", strings.Replace(minimalConfig, "tcp://198.18.1.101:9999", "unix:///run/haproxy.sock?x=1", 1), []string{"line 4", "haproxy[0].admin"}},
+		{"admin tcp path", strings.Replace(minimalConfig, "tcp://198.18.1.101:9999", "tcp://198.18.1.101:9999/", 1), []string{"line 4", "haproxy[0].admin"}},
+		{"admin tcp user", strings.Replace(minimalConfig, "tcp://198.18.1.101:9999", "tcp://u@198.18.1.101:9999", 1), []string{"line 4", "haproxy[0].admin"}},
+		{"resource empty", strings.Replace(minimalConfig, "resource: web-clone", "resource: \"\"", 1), []string{"line 7", "resource"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,7 +1,10 @@
 package bridge
 
 import (
+	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/vnfha/vnfha/crmwrap/cib"
@@ -18,10 +21,13 @@ func factsFromCIB(c *cib.CIB) *clusterFacts {
 		Resources: map[string]*resourceFacts{},
 	}
 	permanent := map[string][]cib.NVSet{}
+	configID := map[string]string{}
 	for _, n := range c.Configuration.Nodes {
 		permanent[n.Uname] = n.Attributes
+		configID[n.Uname] = n.ID
 	}
-	for _, ns := range c.Status {
+	status := liveNodeStates(c.Status, configID)
+	for _, ns := range status {
 		name := ns.Uname
 		if name == "" {
 			continue
@@ -52,10 +58,25 @@ func factsFromCIB(c *cib.CIB) *clusterFacts {
 				Attr: func(k string) (string, bool) { return cib.LookupNV(attrs, k) }}
 		}
 	}
+	online := map[string]bool{}
+	for name, n := range f.Nodes {
+		online[name] = n.Online
+	}
 	for _, t := range topology(c) {
-		f.Resources[t.id] = resourceFrom(c, t)
+		f.Resources[t.id] = resourceFrom(c, status, t, online)
 	}
 	return f
+}
+
+// liveNodeStates keeps one node_state per node name. Two can share a name
+// when a node was re-added under a new id and the old entry was never
+// purged (crm_node --remove); the one whose id the configuration gives
+// the node is the live one, else the first. Reading both would list the
+// node's servers twice, which HAProxy's reconcile refuses for the whole
+// backend.
+func liveNodeStates(states []cib.NodeState, configID map[string]string) []cib.NodeState {
+	return keepOne(slices.Clone(states), func(ns cib.NodeState) string { return ns.Uname },
+		func(ns, kept cib.NodeState) bool { return ns.ID == configID[ns.Uname] && kept.ID != configID[ns.Uname] })
 }
 
 // shape is a resource a service may name, resolved to what makes one of
@@ -111,8 +132,8 @@ func groupShape(id string, g cib.Group, parents []string, parentMeta []cib.NVSet
 	return s
 }
 
-func resourceFrom(c *cib.CIB, s shape) *resourceFacts {
-	r := &resourceFacts{ID: s.id, Promotable: s.promotable, Banned: map[string]bool{}}
+func resourceFrom(c *cib.CIB, status []cib.NodeState, s shape, online map[string]bool) *resourceFacts {
+	r := &resourceFacts{ID: s.id, Promotable: s.promotable, Banned: map[string]bool{}, BannedPromoted: map[string]bool{}}
 	for _, m := range s.meta {
 		switch v, _ := cib.LookupNV(m, "target-role"); strings.ToLower(v) {
 		case "stopped":
@@ -126,14 +147,21 @@ func resourceFrom(c *cib.CIB, s shape) *resourceFacts {
 		anc[a] = true
 	}
 	for _, l := range c.Configuration.Constraints.Locations {
-		if anc[l.Rsc] && l.Node != "" && !l.HasRule && isMinusInfinity(l.Score) && (l.Role == "" || strings.EqualFold(l.Role, "Started")) {
+		if !anc[l.Rsc] || l.Node == "" || l.HasRule || !isMinusInfinity(l.Score) {
+			continue
+		}
+		switch strings.ToLower(l.Role) {
+		case "", "started":
 			r.Banned[l.Node] = true
+		case "promoted", "master":
+			r.BannedPromoted[l.Node] = true
 		}
 	}
-	for _, ns := range c.Status {
+	for _, ns := range status {
 		// One instance per clone-instance suffix ("" for anonymous
-		// clones and plain resources, ":N" for globally unique ones).
-		bySuffix := map[string][]memberState{}
+		// clones and plain resources, ":N" for globally unique ones),
+		// each member's state once.
+		bySuffix := map[string]map[string]memberState{}
 		var suffixes []string
 		for _, lr := range ns.Resources {
 			for _, m := range s.members {
@@ -143,13 +171,27 @@ func resourceFrom(c *cib.CIB, s shape) *resourceFacts {
 				}
 				if _, seen := bySuffix[suffix]; !seen {
 					suffixes = append(suffixes, suffix)
+					bySuffix[suffix] = map[string]memberState{}
 				}
-				bySuffix[suffix] = append(bySuffix[suffix], memberState{lr.State(), ranHere(lr)})
+				bySuffix[suffix][m] = memberState{lr.State(), ranHere(lr)}
 			}
 		}
+		if len(suffixes) == 0 && online[ns.Uname] {
+			// No history at all on an online node: a cleanup or a new
+			// DC erased it and the probe is still to come, or the
+			// resource never ran here. Either way nothing here is known
+			// to have stopped; an instance with no server stays without
+			// one (see want).
+			suffixes = append(suffixes, "")
+		}
 		for _, suffix := range suffixes {
-			in, ok := foldInstance(bySuffix[suffix], len(s.members))
+			in, ok := foldInstance(s.members, bySuffix[suffix])
 			if !ok {
+				continue
+			}
+			if in.Unknown && !online[ns.Uname] {
+				// An offline node's history is gone for good once it is
+				// fenced: nothing runs there.
 				continue
 			}
 			id := s.members[0]
@@ -194,17 +236,29 @@ func ranHere(lr cib.LRMResource) bool {
 	return false
 }
 
-// foldInstance makes one instance of the members' states on a node. It is
+// foldInstance makes one instance of its members' states on a node. It is
 // reported only when it matters to a pool: running, failed, stopped after
 // it ran there (so that its server stays, in maintenance, while the CIB
-// remembers it), or with an operation in flight. An instance only probed
-// there is left out, and so is one whose history is gone (the node was
-// fenced, the resource cleaned up or deleted): its server, if any, is
-// drained and deleted.
-func foldInstance(states []memberState, members int) (instanceFacts, bool) {
-	in := instanceFacts{Active: len(states) == members, Role: string(cib.RoleStarted)}
+// remembers it), with an operation in flight, or unknown. An instance only
+// probed there is left out, and so is one whose history is gone on an
+// offline node (it was fenced): its server, if any, is drained and
+// deleted.
+//
+// Unknown is a member with no history or an unknown role: its history was
+// erased (cleanup, refresh, a new DC reading the node again; a group's
+// members are erased one by one) and not yet probed. What runs there is
+// then not known, and an instance is not taken to be stopped because its
+// history is missing; a failure recorded on another member still counts.
+func foldInstance(members []string, states map[string]memberState) (instanceFacts, bool) {
+	in := instanceFacts{Active: true, Role: string(cib.RoleStarted)}
 	interesting := false
-	for _, st := range states {
+	for _, m := range members {
+		st, ok := states[m]
+		if !ok || (st.Role == cib.RoleUnknown && st.Pending == "" && !st.Failed && !st.StopFailed) {
+			in.Unknown = true
+			in.Active = false
+			continue
+		}
 		if !st.Active {
 			in.Active = false
 		} else {
@@ -224,6 +278,13 @@ func foldInstance(states []memberState, members int) (instanceFacts, bool) {
 			in.Pending = st.Pending
 			interesting = true
 		}
+	}
+	if in.Failed || in.Pending != "" {
+		// What is known outranks what is not.
+		in.Unknown = false
+	}
+	if in.Unknown {
+		interesting = true
 	}
 	if !in.Active {
 		in.Role = string(cib.RoleStopped)
@@ -309,10 +370,19 @@ func isTrue(v string) bool {
 	return false
 }
 
+// isMinusInfinity reads a score as Pacemaker does: -INFINITY, or any
+// number at or below -1000000, which it takes for -INFINITY.
 func isMinusInfinity(score string) bool {
-	switch strings.ToLower(strings.TrimSpace(score)) {
+	s := strings.ToLower(strings.TrimSpace(score))
+	switch s {
 	case "-infinity", "-inf":
 		return true
 	}
-	return false
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		// Beyond int64 is beyond -1000000 too.
+		var ne *strconv.NumError
+		return errors.As(err, &ne) && ne.Err == strconv.ErrRange && strings.HasPrefix(s, "-")
+	}
+	return n <= -1000000
 }

@@ -35,6 +35,15 @@ type lbWorker struct {
 	desired *haproxy.Desired
 	status  LBStatus
 	health  map[string]string // backend/server → last status seen, for events
+	// known remembers the instance of every managed server HAProxy
+	// holds, so that the drain and delete of a server whose instance has
+	// left the view still name it. Used by run's goroutine only.
+	known map[string]serverOwner
+	// entering are the servers the bridge put into rotation (health
+	// forced down until their checks pass): their DOWN is its own doing,
+	// not a check result.
+	entering map[string]bool
+	passes   int // reconciles done, for tests to wait on
 }
 
 // reconciler is the part of haproxy.Pool the worker uses.
@@ -47,12 +56,15 @@ type serverOwner struct{ Service, Resource, Node string }
 
 // LBStatus is one HAProxy as /v1/status shows it.
 type LBStatus struct {
-	Name      string          `json:"name"`
-	Admin     string          `json:"admin"`
-	LastOK    time.Time       `json:"last_ok,omitempty"`
-	LastError string          `json:"last_error,omitempty"`
-	ErrorAt   time.Time       `json:"error_at,omitempty"`
-	Actual    *haproxy.Actual `json:"actual,omitempty"`
+	Name      string    `json:"name"`
+	Admin     string    `json:"admin"`
+	LastOK    time.Time `json:"last_ok,omitzero"`
+	LastError string    `json:"last_error,omitempty"`
+	ErrorAt   time.Time `json:"error_at,omitzero"`
+	// BackendErrors says, by backend, why one was not (fully) reconciled
+	// in the last pass: Actual's error values have no JSON form.
+	BackendErrors map[string]string `json:"backend_errors,omitempty"`
+	Actual        *haproxy.Actual   `json:"actual,omitempty"`
 }
 
 func (w *lbWorker) set(d haproxy.Desired) {
@@ -123,7 +135,10 @@ func (w *lbWorker) reconcile(ctx context.Context, d haproxy.Desired) (busy bool,
 	w.m.reconcileTime.WithLabelValues(w.cfg.Name).Observe(took.Seconds())
 	owners := w.names()
 	for _, c := range changes {
-		o := owners[c.Server]
+		o, ok := owners[c.Server]
+		if !ok {
+			o = w.known[c.Server]
+		}
 		f := w.log.WithFields(logrus.Fields{
 			"haproxy": w.cfg.Name, "backend": c.Backend, "server": c.Server,
 			"service": o.Service, "resource": o.Resource, "node": o.Node, "reason": c.Reason,
@@ -140,6 +155,7 @@ func (w *lbWorker) reconcile(ctx context.Context, d haproxy.Desired) (busy bool,
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.passes++
 	if err != nil && !errors.Is(err, context.Canceled) {
 		w.m.reconciles.WithLabelValues(w.cfg.Name, "error").Inc()
 		w.m.commandErrors.WithLabelValues(w.cfg.Name).Inc()
@@ -155,10 +171,61 @@ func (w *lbWorker) reconcile(ctx context.Context, d haproxy.Desired) (busy bool,
 		w.status.LastError, w.status.LastOK = "", time.Now()
 	}
 	if actual.Backends != nil {
+		// actual was read before this pass's changes: observe it with
+		// what the earlier passes did, then note this pass's.
 		w.observe(&actual, owners)
 		w.status.Actual = &actual
+		w.status.BackendErrors = nil
+		for _, be := range actual.Backends {
+			if be.Err != nil {
+				if w.status.BackendErrors == nil {
+					w.status.BackendErrors = map[string]string{}
+				}
+				w.status.BackendErrors[be.Name] = be.Err.Error()
+			}
+		}
+	}
+	w.noteEntering(changes)
+	if actual.Backends != nil {
+		w.remember(&actual, owners)
 	}
 	return actual.NeedsRecheck(), err
+}
+
+// remember keeps the instance of every managed server present: from the
+// view when it is there, else from before.
+func (w *lbWorker) remember(a *haproxy.Actual, owners map[string]serverOwner) {
+	known := make(map[string]serverOwner, len(w.known))
+	for _, be := range a.Backends {
+		for _, s := range be.Servers {
+			if !s.Managed {
+				continue
+			}
+			if o, ok := owners[s.Name]; ok {
+				known[s.Name] = o
+			} else if o, ok := w.known[s.Name]; ok {
+				known[s.Name] = o
+			}
+		}
+	}
+	w.known = known
+}
+
+// noteEntering remembers the servers a pass put into rotation: they read
+// DOWN until `rise` checks pass. Called with w.mu held.
+func (w *lbWorker) noteEntering(changes []haproxy.Change) {
+	for _, c := range changes {
+		if c.Err != nil {
+			continue
+		}
+		switch c.Action {
+		case haproxy.ActionAdd, haproxy.ActionEnable, haproxy.ActionSetAddr:
+			if w.entering == nil {
+				w.entering = map[string]bool{}
+			}
+			w.entering[c.Backend+"/"+c.Server] = true
+		}
+	}
 }
 
 // observe turns what HAProxy reports into metrics and into health events:
@@ -183,11 +250,29 @@ func (w *lbWorker) observe(a *haproxy.Actual, owners map[string]serverOwner) {
 			key := be.Name + "/" + s.Name
 			seen[key] = st
 			prev, known := w.health[key]
-			if known && prev != st && (st == "UP" || st == "DOWN") {
-				o := owners[s.Name]
-				typ := "lb.backend_up"
-				if st == "DOWN" {
+			typ := ""
+			switch {
+			case st == haproxy.HealthUp:
+				delete(w.entering, key)
+				if known && prev != st {
+					typ = "lb.backend_up"
+				}
+			case st == haproxy.HealthDown:
+				// Down is news only from a state in which checks were
+				// passing; out of maintenance (the bridge's enable, an
+				// operator's) or while the bridge brings it in, the
+				// server is DOWN until its checks pass, which is not a
+				// check failing.
+				if known && (prev == haproxy.HealthUp || prev == haproxy.HealthDrain) && !w.entering[key] {
 					typ = "lb.backend_down"
+				}
+			default:
+				delete(w.entering, key)
+			}
+			if typ != "" {
+				o, ok := owners[s.Name]
+				if !ok {
+					o = w.known[s.Name]
 				}
 				w.bus.Publish(Event{Type: typ, Time: time.Now(), Service: o.Service, Resource: o.Resource, Node: o.Node,
 					HAProxy: w.cfg.Name, Backend: be.Name, Server: s.Name, Managed: s.Managed, From: prev, To: st,
@@ -199,6 +284,11 @@ func (w *lbWorker) observe(a *haproxy.Actual, owners map[string]serverOwner) {
 		}
 	}
 	w.health = seen
+	for k := range w.entering {
+		if _, ok := seen[k]; !ok {
+			delete(w.entering, k)
+		}
+	}
 }
 
 func healthDetail(h haproxy.Health) string {

@@ -13,7 +13,7 @@ type Status struct {
 	Cluster  string     `json:"cluster,omitempty"`
 	View     *View      `json:"view"`
 	CIBError string     `json:"cib_error,omitempty"`
-	CIBErrAt time.Time  `json:"cib_error_at,omitempty"`
+	CIBErrAt time.Time  `json:"cib_error_at,omitzero"`
 	HAProxy  []LBStatus `json:"haproxy"`
 }
 

@@ -24,6 +24,10 @@ const (
 	Fail Want = "fail"
 	// Hold: an operator holds the server; it is left exactly as it is.
 	Hold Want = "hold"
+	// Keep: what runs is not known for a moment (the instance's history
+	// was erased by a cleanup or a new DC, and not probed yet): the server
+	// is left as it is, and none is added, until the probe says.
+	Keep Want = "keep"
 )
 
 // View is the bridge's picture of the cluster: for every configured
@@ -104,8 +108,12 @@ type resourceFacts struct {
 	// Unpromoted: target-role Unpromoted on the resource or an ancestor.
 	Unpromoted bool
 	// Banned are the nodes a -INFINITY location keeps the resource off.
-	Banned    map[string]bool
-	Instances []instanceFacts
+	Banned map[string]bool
+	// BannedPromoted are the nodes where a -INFINITY location with role
+	// Promoted keeps it from the Promoted role (pcs resource ban
+	// --promoted): it is demoted there.
+	BannedPromoted map[string]bool
+	Instances      []instanceFacts
 }
 
 // instanceFacts is one instance's state on one node, from its operation
@@ -125,6 +133,10 @@ type instanceFacts struct {
 	// Pending is the operation in flight, if the CIB records one (stop,
 	// start, promote, demote, migrate_to, ...).
 	Pending string
+	// Unknown: the node is online but has no usable history of the
+	// instance (or of one of its members): a cleanup or a new DC erased
+	// it, and Pacemaker has not probed it again yet.
+	Unknown bool
 }
 
 // buildView applies the pool rules of docs/bridge.md to the facts:
@@ -163,6 +175,7 @@ func buildView(cfg *Config, f *clusterFacts, now time.Time) *View {
 			}
 			sv.Instances = append(sv.Instances, inst)
 		}
+		sv.Instances = uniqueServers(sv.Instances)
 		sort.Slice(sv.Instances, func(i, j int) bool {
 			a, b := sv.Instances[i], sv.Instances[j]
 			if a.Node != b.Node {
@@ -184,6 +197,8 @@ func want(s ServiceConfig, r *resourceFacts, in instanceFacts, n *nodeFacts) (Wa
 		return Fail, "node " + in.Node + " is offline"
 	case in.Failed:
 		return Fail, "failed: " + in.FailedOp
+	case in.Unknown:
+		return Keep, "no operation history on " + in.Node + " yet (cleanup, refresh or a new DC): left as it is until Pacemaker probes it"
 	case !in.Active && in.Pending != "":
 		return Drain, in.Pending + " pending"
 	case !in.Active:
@@ -200,6 +215,12 @@ func want(s ServiceConfig, r *resourceFacts, in instanceFacts, n *nodeFacts) (Wa
 		return Drain, "not promoted (" + in.Role + ")"
 	case s.PromotedOnly && (r.Unpromoted || in.Pending == "demote"):
 		return Drain, "being demoted"
+	case s.PromotedOnly && r.BannedPromoted[in.Node]:
+		return Drain, "banned from the Promoted role on " + in.Node + ": being demoted"
+	case s.PromotedOnly && in.Pending == "promote":
+		// The history reads a pending promote as Promoted already; the
+		// instance serves once the promote has succeeded.
+		return Drain, "promote pending"
 	}
 	return Serve, "running"
 }
@@ -220,6 +241,33 @@ func held(cfg *Config, service string, n *nodeFacts) bool {
 		}
 	}
 	return false
+}
+
+// uniqueServers keeps one instance per server name, the most cautious
+// (fail, then drain, then keep, then serve): a pool that names a server
+// twice is refused whole by HAProxy's reconcile.
+func uniqueServers(in []Instance) []Instance {
+	rank := map[Want]int{Serve: 0, Keep: 1, Drain: 2, Fail: 3, Hold: 4}
+	return keepOne(in, func(x Instance) string { return x.Server },
+		func(x, kept Instance) bool { return rank[x.Want] > rank[kept.Want] })
+}
+
+// keepOne keeps one element of in per key, in first-seen order: the
+// first, unless a later one is better. It reuses in's array.
+func keepOne[T any](in []T, key func(T) string, better func(x, kept T) bool) []T {
+	at := map[string]int{}
+	out := in[:0]
+	for _, x := range in {
+		i, dup := at[key(x)]
+		switch {
+		case !dup:
+			at[key(x)] = len(out)
+			out = append(out, x)
+		case better(x, out[i]):
+			out[i] = x
+		}
+	}
+	return out
 }
 
 func sortedNodes(m map[string]*nodeFacts) []*nodeFacts {

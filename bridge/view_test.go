@@ -2,6 +2,8 @@ package bridge
 
 import (
 	"strings"
+
+	"github.com/vnfha/vnfha/crmwrap/cib"
 	"testing"
 	"time"
 )
@@ -22,6 +24,9 @@ func TestWantRules(t *testing.T) {
 		{"node unknown", ServiceConfig{}, resourceFacts{}, instanceFacts{Node: "node9", Active: true}, nil, Fail, "offline"},
 		{"failed while active", ServiceConfig{}, resourceFacts{}, instanceFacts{Active: true, Failed: true, FailedOp: "monitor returned 7"}, online, Fail, "monitor returned 7"},
 		{"failure outranks a ban", ServiceConfig{}, resourceFacts{Banned: map[string]bool{"node1": true}}, instanceFacts{Node: "node1", Failed: true, FailedOp: "x"}, online, Fail, "failed"},
+		{"history erased", ServiceConfig{}, resourceFacts{}, instanceFacts{Unknown: true}, online, Keep, "no operation history"},
+		{"history erased, node offline", ServiceConfig{}, resourceFacts{}, instanceFacts{Node: "node1", Unknown: true}, &nodeFacts{Name: "node1"}, Fail, "offline"},
+		{"history erased, banned", ServiceConfig{}, resourceFacts{Banned: map[string]bool{"node1": true}}, instanceFacts{Node: "node1", Unknown: true}, online, Keep, "no operation history"},
 		{"stop pending", ServiceConfig{}, resourceFacts{}, instanceFacts{Active: true, Pending: "stop"}, online, Drain, "stop pending"},
 		{"start pending", ServiceConfig{}, resourceFacts{}, instanceFacts{Pending: "start"}, online, Drain, "start pending"},
 		{"target-role stopped", ServiceConfig{}, resourceFacts{Stopped: true}, instanceFacts{Active: true}, online, Drain, "target-role"},
@@ -33,6 +38,9 @@ func TestWantRules(t *testing.T) {
 		{"promoted only, promoted", ServiceConfig{PromotedOnly: true}, resourceFacts{Promotable: true}, instanceFacts{Active: true, Role: "Promoted"}, online, Serve, "running"},
 		{"promoted only, demote pending", ServiceConfig{PromotedOnly: true}, resourceFacts{Promotable: true}, instanceFacts{Active: true, Role: "Promoted", Pending: "demote"}, online, Drain, "demoted"},
 		{"promoted only, target-role unpromoted", ServiceConfig{PromotedOnly: true}, resourceFacts{Promotable: true, Unpromoted: true}, instanceFacts{Active: true, Role: "Promoted"}, online, Drain, "demoted"},
+		{"promoted only, promote pending", ServiceConfig{PromotedOnly: true}, resourceFacts{Promotable: true}, instanceFacts{Active: true, Role: "Promoted", Pending: "promote"}, online, Drain, "promote pending"},
+		{"promoted only, promoted role banned", ServiceConfig{PromotedOnly: true}, resourceFacts{Promotable: true, BannedPromoted: map[string]bool{"node1": true}}, instanceFacts{Node: "node1", Active: true, Role: "Promoted"}, online, Drain, "demoted"},
+		{"all roles, promoted role banned", ServiceConfig{}, resourceFacts{Promotable: true, BannedPromoted: map[string]bool{"node1": true}}, instanceFacts{Node: "node1", Active: true, Role: "Promoted"}, online, Serve, "running"},
 		{"all roles serve", ServiceConfig{}, resourceFacts{Promotable: true}, instanceFacts{Active: true, Role: "Unpromoted"}, online, Serve, "running"},
 	}
 	for _, tt := range tests {
@@ -145,5 +153,59 @@ func TestHeld(t *testing.T) {
 	in := buildView(cfg, f, time.Unix(0, 0)).Services[0].Instances[0]
 	if in.Want != Hold || !strings.Contains(in.Reason, "was: fail") {
 		t.Errorf("held failed instance: %s %q", in.Want, in.Reason)
+	}
+}
+
+// TestServerNamesUnique: however the CIB repeats an instance (two
+// node_state entries with one name, left by a node re-added under a new
+// id), the desired pool names each server once; HAProxy's Reconcile
+// refuses a backend that lists a server twice, which would leave the
+// whole pool unreconciled.
+func TestServerNamesUnique(t *testing.T) {
+	cfg, err := ParseConfig([]byte(minimalConfig + "node_addresses: {node1: 198.18.1.1, node2: 198.18.1.2, node3: 198.18.1.3}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		xml  []byte
+		want map[string]Want
+	}{
+		{"stale entry running", withStaleNodeState(t, fixture(t, "running"), "node2", "99"),
+			map[string]Want{"vnfha-web:node1": Serve, "vnfha-web:node2": Serve, "vnfha-web:node3": Serve}},
+		{"stale entry behind a failure", withStaleNodeState(t, fixture(t, "web-failed"), "node2", "99"),
+			map[string]Want{"vnfha-web:node1": Serve, "vnfha-web:node2": Fail, "vnfha-web:node3": Serve}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := cib.Parse(tt.xml)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := buildView(cfg, factsFromCIB(c), time.Unix(0, 0))
+			d := (&Bridge{cfg: cfg}).desiredFor(v, "lb1")
+			got := map[string]Want{}
+			for _, s := range v.Services[0].Instances {
+				if _, dup := got[s.Server]; dup {
+					t.Errorf("server %s listed twice in the view", s.Server)
+				}
+				got[s.Server] = s.Want
+			}
+			if n := len(d.Backends[0].Servers); n != len(got) {
+				t.Errorf("desired pool has %d servers for %d names", n, len(got))
+			}
+			for s, w := range tt.want {
+				if got[s] != w {
+					t.Errorf("%s: %s, want %s", s, got[s], w)
+				}
+			}
+		})
+	}
+}
+
+func TestUniqueServers(t *testing.T) {
+	in := []Instance{{Server: "a", Want: Serve}, {Server: "b", Want: Drain}, {Server: "a", Want: Fail}, {Server: "b", Want: Serve}}
+	out := uniqueServers(in)
+	if len(out) != 2 || out[0].Want != Fail || out[1].Want != Drain {
+		t.Errorf("uniqueServers: %+v", out)
 	}
 }

@@ -102,6 +102,9 @@ func up(ctx context.Context, opts Options) (*Lab, error) {
 			return nil, err
 		}
 	}
+	if err := shareNetnsDir(); err != nil {
+		return nil, err
+	}
 	if err := setupSwitch(l.st.Name); err != nil {
 		return nil, err
 	}

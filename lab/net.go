@@ -29,6 +29,34 @@ const (
 
 const netnsDir = "/run/netns"
 
+// shareNetnsDir makes /run/netns a mount point with shared propagation,
+// as `ip netns add` does before it adds a namespace. Without it, the first
+// `ip netns add` run on the machine after a lab is up binds /run/netns onto
+// itself, on top of the lab's namespace mounts: they are then hidden under
+// the new mount, umount by path fails (EINVAL), `lab down` cannot delete
+// the namespaces, and they outlive the lab. Idempotent; a second lab, or
+// ip netns, then finds a shared mount point and leaves it alone.
+func shareNetnsDir() error {
+	if err := os.MkdirAll(netnsDir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", netnsDir, err)
+	}
+	err := unix.Mount("", netnsDir, "none", unix.MS_SHARED|unix.MS_REC, "")
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, unix.EINVAL) {
+		return fmt.Errorf("make %s shared: %w", netnsDir, err)
+	}
+	// EINVAL: not a mount point yet. Make it one, then shared.
+	if err := unix.Mount(netnsDir, netnsDir, "none", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("bind %s onto itself: %w", netnsDir, err)
+	}
+	if err := unix.Mount("", netnsDir, "none", unix.MS_SHARED|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("make %s shared: %w", netnsDir, err)
+	}
+	return nil
+}
+
 // ensureNetns returns a handle to the named network namespace, creating it
 // if needed. Creating one switches the calling thread, so the thread is
 // locked and switched back.

@@ -99,7 +99,7 @@ func addServerCmd(be, srv string, a netip.Addr, port uint16, ch Check) (string, 
 	var b strings.Builder
 	fmt.Fprintf(&b, "add server %s/%s %s check", be, srv, hp)
 	ch = ch.withDefaults()
-	fmt.Fprintf(&b, " inter %d rise %d fall %d weight %d", ch.Inter.Milliseconds(), ch.Rise, ch.Fall, ch.Weight)
+	fmt.Fprintf(&b, " inter %d rise %d fall %d weight %d", ch.Inter.Milliseconds(), ch.Rise, ch.Fall, *ch.Weight)
 	for _, kw := range ch.Extra {
 		b.WriteString(" " + kw)
 	}

@@ -334,7 +334,7 @@ func desired(check Check, servers ...Server) Desired {
 	return Desired{Prefix: "vnfha:", Backends: []Backend{{Name: "be", Check: check, Servers: servers}}}
 }
 
-var fastCheck = Check{Inter: 100 * time.Millisecond, Rise: 2, Fall: 2, Weight: 1}
+var fastCheck = Check{Inter: 100 * time.Millisecond, Rise: 2, Fall: 2, Weight: new(1)}
 
 func srv(name string, v *vnfc, want Want) Server {
 	return Server{Name: "vnfha:" + name, Addr: v.addr, Port: uint16(v.port), Want: want, Reason: "test"}

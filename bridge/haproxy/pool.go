@@ -59,7 +59,10 @@ type Check struct {
 	Inter  time.Duration // default 2s, HAProxy's own
 	Rise   int           // default 2
 	Fall   int           // default 3
-	Weight int           // default 1; also corrected when drifted
+	// Weight is the server's weight (0..256), also put back when an
+	// operator changed it. nil takes HAProxy's default, 1; 0 is a weight
+	// of 0 (checked, but no traffic from the balancing algorithm).
+	Weight *int
 	// Extra keywords appended to `add server` (e.g. "maxconn", "100").
 	// "enabled", "disabled" and "track" are refused: see Reconcile.
 	Extra []string
@@ -75,8 +78,8 @@ func (c Check) withDefaults() Check {
 	if c.Fall <= 0 {
 		c.Fall = 3
 	}
-	if c.Weight <= 0 {
-		c.Weight = 1
+	if c.Weight == nil {
+		c.Weight = new(1)
 	}
 	return c
 }
@@ -486,7 +489,7 @@ func (r *reconciler) server(be Backend, s Server, cur ServerStatus, present bool
 			}
 			return r.do(be.Name, s.Name, ActionEnable, s.Reason, enterCmds(id)...)
 		}
-		if w := be.Check.withDefaults().Weight; cur.Weight != w {
+		if w := *be.Check.withDefaults().Weight; cur.Weight != w {
 			r.do(be.Name, s.Name, ActionWeight, s.Reason, fmt.Sprintf("set server %s weight %d", id, w))
 		}
 		switch {

@@ -539,3 +539,26 @@ func TestDesiredValidation(t *testing.T) {
 		t.Error("static1 gone")
 	}
 }
+
+// TestWeightZero: weight 0 is a weight HAProxy takes (the server is
+// checked but gets no traffic from the balancing algorithm) and the
+// bridge's config allows; it must reach HAProxy as 0, not as the default.
+func TestWeightZero(t *testing.T) {
+	f := newFixture(t, PoolOptions{})
+	ck := fastCheck
+	ck.Weight = new(0)
+	d := desired(ck, srv("a", f.v[0], Serve))
+	reconcile(t, f.pool, d)
+	st, err := f.p.admin.ServersState(context.Background(), "be")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range st {
+		if s.Name == "vnfha:a" && s.UWeight != 0 {
+			t.Errorf("weight %d, want 0", s.UWeight)
+		}
+	}
+	if _, ch := reconcile(t, f.pool, d); len(ch) != 0 {
+		t.Errorf("second reconcile issued %v", actions(ch))
+	}
+}

@@ -56,9 +56,9 @@ type Server struct {
 // existing server only when it is added again (after a reload, or a
 // remove and add).
 type Check struct {
-	Inter  time.Duration // default 2s, HAProxy's own
-	Rise   int           // default 2
-	Fall   int           // default 3
+	Inter time.Duration // default 2s, HAProxy's own
+	Rise  int           // default 2
+	Fall  int           // default 3
 	// Weight is the server's weight (0..256), also put back when an
 	// operator changed it. nil takes HAProxy's default, 1; 0 is a weight
 	// of 0 (checked, but no traffic from the balancing algorithm).

@@ -279,8 +279,8 @@ func (p *Pool) Reconcile(ctx context.Context, d Desired) (Actual, []Change, erro
 	}
 	// Every managed server gone while some were there before is a reload
 	// too (a restart within the second, or a reload we could not see by
-	// Pid), unless the desired pools emptied them on purpose, which
-	// happens through del server, not all at once.
+	// Pid). Servers the bridge deleted itself do not count as there
+	// before (hadManaged is taken after the deletions).
 	if p.seen && !act.Reloaded && p.hadManaged && managed == 0 && r.fatal == nil && r.wantAny {
 		act.Reloaded = true
 	}
@@ -290,7 +290,9 @@ func (p *Pool) Reconcile(ctx context.Context, d Desired) (Actual, []Change, erro
 		clear(p.drainStart)
 	}
 	if r.fatal == nil {
-		p.seen, p.lastPid, p.lastUptime, p.hadManaged = true, info.Pid, info.Uptime, managed > 0
+		// What this pass deleted itself is not there any more: a pool
+		// it emptied (an instance that moved) is not a reload next time.
+		p.seen, p.lastPid, p.lastUptime, p.hadManaged = true, info.Pid, info.Uptime, managed-r.deleted > 0
 	}
 	// Forget drains of servers that are no longer draining or present.
 	for k := range p.drainStart {
@@ -316,6 +318,7 @@ type reconciler struct {
 	wake     time.Time
 	draining map[string]bool
 	wantAny  bool  // some backend wants at least one server present
+	deleted  int   // managed servers this pass deleted
 	fatal    error // a transport error: stop issuing commands
 }
 
@@ -613,6 +616,9 @@ func (r *reconciler) remove(b Backend, cur ServerStatus) {
 	}
 	id := key(be, cur.Name)
 	err := r.do(be, cur.Name, ActionDelete, reason, "del server "+id)
+	if err == nil {
+		r.deleted++
+	}
 	if errors.Is(err, ErrHasConnections) {
 		// 2.6 has no `wait`: shut what is left and try again soon.
 		r.do(be, cur.Name, ActionShutdown, reason, "shutdown sessions server "+id)

@@ -562,3 +562,30 @@ func TestWeightZero(t *testing.T) {
 		t.Errorf("second reconcile issued %v", actions(ch))
 	}
 }
+
+// TestMoveIsNotReload: a service whose only instance moves (a primitive
+// banned from node1, started on node2) empties the pool through its own
+// del server, then adds the new server. That is not a reload: no reload
+// counted (the metric and the warning would send an operator after
+// HAProxy), and no drain bookkeeping forgotten.
+func TestMoveIsNotReload(t *testing.T) {
+	f := newFixture(t, PoolOptions{})
+	a, b := srv("a", f.v[0], Serve), srv("b", f.v[1], Drain)
+	reconcile(t, f.pool, desired(fastCheck, a))
+	a.Want = Fail // stopped on node1: maint at once
+	reconcile(t, f.pool, desired(fastCheck, a))
+	// node1's instance is gone from the CIB's view, node2's start is
+	// pending: a is deleted, b is not there yet.
+	_, ch := reconcile(t, f.pool, desired(fastCheck, b))
+	if got := actions(ch); !slices.Equal(got, []string{"vnfha:a:delete"}) {
+		t.Fatalf("changes %v, want a deleted", got)
+	}
+	b.Want = Serve
+	act, ch := reconcile(t, f.pool, desired(fastCheck, b))
+	if act.Reloaded || act.Reloads != 0 {
+		t.Errorf("a move counted as a reload: reloaded=%v reloads=%d", act.Reloaded, act.Reloads)
+	}
+	if got := actions(ch); !slices.Equal(got, []string{"vnfha:b:add", "vnfha:b:enable"}) {
+		t.Errorf("changes %v", got)
+	}
+}

@@ -203,8 +203,8 @@ func TestPoolHostilePeer(t *testing.T) {
 		"show servers state be2\n": "garbage",
 		"show servers state be3\n": "",
 		"show servers state be4\n": "1\n",
-		"show servers state be5\n": "1\n# be_name srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_check_state srv_port\nbe5 vnfha:a 10.0.0.1 2 0 1 6 80\n\n",
-		"show stat be5 4 -1\n":     "surprise",
+		"show servers state be5\n": "1\n# be_id be_name srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_check_state srv_port\n7 be5 vnfha:a 10.0.0.1 2 0 1 6 80\n\n",
+		"show stat 7 4 -1\n":       "surprise",
 	}
 	c := hostileLine(t, func(c net.Conn, line string) { io.WriteString(c, replies[line]) })
 	p := NewPool(c, PoolOptions{})
@@ -286,7 +286,7 @@ func TestPoolTruncatedRead(t *testing.T) {
 					io.WriteString(c, "Pid: 3\nUptime_sec: 9\n\n")
 				case "show servers state be\n":
 					io.WriteString(c, tc.state)
-				case "show stat be 4 -1\n":
+				case "show stat 3 4 -1\n":
 					io.WriteString(c, tc.stat)
 				default:
 					mu.Lock()
@@ -312,5 +312,22 @@ func TestPoolTruncatedRead(t *testing.T) {
 				t.Errorf("acted on a half read: %q %v", writes, actions(ch))
 			}
 		})
+	}
+}
+
+// TestStatIDOtherProxy: a reload renumbers proxies, so an id read from
+// show servers state may name another proxy by the time show stat runs;
+// its rows are refused, not taken for the backend's.
+func TestStatIDOtherProxy(t *testing.T) {
+	c := hostileLine(t, func(c net.Conn, line string) {
+		if line == "show stat 3 4 -1\n" {
+			io.WriteString(c, "# pxname,svname,status,scur,check_status,check_code,type\nother,s1,UP,0,L7OK,200,2\n\n")
+		}
+	})
+	if _, err := c.StatID(context.Background(), "be", 3); !errors.Is(err, ErrFormat) {
+		t.Fatalf("got %v, want ErrFormat", err)
+	}
+	if _, err := c.StatID(context.Background(), "be", 0); err == nil {
+		t.Fatal("id 0 accepted")
 	}
 }

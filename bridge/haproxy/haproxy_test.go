@@ -48,6 +48,11 @@ frontend fe
 frontend fe2
     bind 127.0.0.1:{{.FrontPort2}}
     default_backend be2
+# A frontend named like its backend, as many configurations have it:
+# HAProxy's "show stat <name>" finds the frontend (TestSameNameFrontend).
+frontend be
+    bind unix@{{.Dir}}/fe-be.sock
+    default_backend be
 backend be
     balance roundrobin
     option httpchk GET /health

@@ -367,12 +367,24 @@ func (r *reconciler) backend(be Backend) (BackendStatus, int, error) {
 		}
 		return bs, 0, err
 	}
-	stats, err := r.p.c.Stat(r.ctx, be.Name)
-	if err != nil {
-		if !errors.As(err, new(*ReplyError)) {
-			r.fatal = err
+	// show stat by the backend's id, not its name, which a frontend of
+	// the same name would hide (TestSameNameFrontend). A backend without
+	// servers has no row to give the id, and no stat to read.
+	var stats []StatRow
+	if len(states) > 0 {
+		id := states[0].BackendID
+		for _, st := range states {
+			if st.BackendID != id || st.Backend != be.Name {
+				return bs, 0, fmt.Errorf("%w: show servers state of %s lists %s (id %d)", ErrFormat, be.Name, truncate(st.Backend), st.BackendID)
+			}
 		}
-		return bs, 0, err
+		stats, err = r.p.c.StatID(r.ctx, be.Name, id)
+		if err != nil {
+			if !errors.As(err, new(*ReplyError)) {
+				r.fatal = err
+			}
+			return bs, 0, err
+		}
 	}
 	byName := make(map[string]StatRow, len(stats))
 	for _, s := range stats {

@@ -589,3 +589,22 @@ func TestMoveIsNotReload(t *testing.T) {
 		t.Errorf("changes %v", got)
 	}
 }
+
+// TestSameNameFrontend: with a frontend named like the backend (the
+// fixture has "frontend be" and "backend be"), `show stat be 4 -1` answers
+// for the frontend, which has no servers. Reconcile must still read every
+// server's health and sessions: without them a drain would end at once
+// (no sessions seen) and HAProxy's checks would never be reported.
+func TestSameNameFrontend(t *testing.T) {
+	f := newFixture(t, PoolOptions{})
+	f.converge(t)
+	act, _ := reconcile(t, f.pool, f.all(Serve))
+	if len(act.Backends) != 1 || len(act.Backends[0].Servers) != 4 {
+		t.Fatalf("backends %+v", act.Backends)
+	}
+	for _, s := range act.Backends[0].Servers {
+		if s.Status != "UP" || s.CheckStatus != "L7OK" || s.CheckCode != 200 {
+			t.Errorf("%s: status %q, check %q %d: show stat not read", s.Name, s.Status, s.CheckStatus, s.CheckCode)
+		}
+	}
+}

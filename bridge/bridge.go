@@ -215,7 +215,7 @@ func (b *Bridge) desiredFor(v *View, lb string) haproxy.Desired {
 			continue
 		}
 		be := haproxy.Backend{Name: sc.Backend, Check: haproxy.Check{
-			Inter: sc.Check.Inter.Duration, Rise: sc.Check.Rise, Fall: sc.Check.Fall, Weight: *sc.Check.Weight,
+			Inter: sc.Check.Inter.Duration, Rise: sc.Check.Rise, Fall: sc.Check.Fall, Weight: new(*sc.Check.Weight),
 		}, DrainTimeout: sc.DrainTimeout.Duration}
 		for _, in := range sv.Instances {
 			if in.Err != "" {

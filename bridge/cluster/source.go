@@ -126,6 +126,7 @@ type Source struct {
 	// Run's own state.
 	running   sync.Mutex
 	lastRead  time.Time // the last full read that was published
+	lastTry   time.Time // the last fallback read, whether it worked or not
 	ipcRetry  time.Time // IPC reads are not tried before this
 	ipcBack   backoff
 	connected bool // a connection was made once: the next is a reconnect
@@ -203,7 +204,7 @@ func (s *Source) disconnected(ctx context.Context, d time.Duration) bool {
 	wait := time.NewTimer(d)
 	defer wait.Stop()
 	for {
-		resync := time.NewTimer(time.Until(s.lastRead.Add(s.o.Resync)))
+		resync := time.NewTimer(time.Until(s.due()))
 		select {
 		case <-ctx.Done():
 			resync.Stop()
@@ -212,12 +213,21 @@ func (s *Source) disconnected(ctx context.Context, d time.Duration) bool {
 			resync.Stop()
 			return true
 		case at := <-resync.C:
-			if !s.fallback(ctx, at) {
-				// Failed: try again a resync later, not in a loop.
-				s.lastRead = time.Now()
-			}
+			s.fallback(ctx, at) // a failure is tried again a resync later (due)
 		}
 	}
+}
+
+// due is when the resync timer next reads the CIB: a resync after the last
+// read, and after the last failed one too, so that a read that fails every
+// way is tried again a resync later (or at the next notification), never
+// in a loop.
+func (s *Source) due() time.Time {
+	last := s.lastRead
+	if s.lastTry.After(last) {
+		last = s.lastTry
+	}
+	return last.Add(s.o.Resync)
 }
 
 // follow reads the CIB once subscribed, then waits for notifications and
@@ -235,7 +245,7 @@ func (s *Source) follow(ctx context.Context, sess *session) error {
 		return err
 	}
 	for {
-		due := s.lastRead.Add(s.o.Resync)
+		due := s.due()
 		wctx, cancel := context.WithDeadline(ctx, due)
 		msg, at, err := sess.next(wctx)
 		cancel()
@@ -332,6 +342,7 @@ func (s *Source) fallback(ctx context.Context, trigger time.Time) bool {
 	start := time.Now()
 	out, err := s.o.Fallback(qctx)
 	cancel()
+	s.lastTry = time.Now()
 	var doc []byte
 	var v Version
 	if err == nil {

@@ -94,3 +94,41 @@ func TestBackoff(t *testing.T) {
 		t.Fatalf("after reset %s", d)
 	}
 }
+
+// TestFailedReadWaits: while connected, a read that fails both ways (the
+// IPC query backing off after a failure, and the fallback failing too, as
+// when the CIB outgrew the IPC buffer and cibadmin is missing) must not
+// make the resync due at once: follow would spin, running the fallback
+// and logging a warning as fast as it fails. The next try is a resync
+// later (or at the next notification).
+func TestFailedReadWaits(t *testing.T) {
+	calls := 0
+	src := New(Options{Resync: time.Hour, Log: quietLog(), Fallback: func(context.Context) ([]byte, error) {
+		calls++
+		return nil, errors.New("cibadmin: not found")
+	}})
+	src.ipcRetry = time.Now().Add(time.Hour) // IPC reads are backing off
+	for _, published := range []bool{false, true} {
+		if published {
+			// Also after a read that did publish, long ago.
+			src.publish(Snapshot{XML: recorded(t, "cibadmin-query.xml"), Received: time.Now()})
+			<-src.Snapshots()
+			src.lastRead = time.Now().Add(-2 * time.Hour)
+		}
+		before := time.Now()
+		if err := src.read(context.Background(), nil, ReasonNotify, before); err != nil {
+			t.Fatal(err)
+		}
+		if due := src.due(); due.Before(before.Add(30 * time.Minute)) {
+			t.Errorf("published before: %t: after a failed read the next is due in %s, want a resync (1h)", published, time.Until(due).Round(time.Second))
+		}
+	}
+	if calls != 2 {
+		t.Errorf("%d fallback reads, want 2", calls)
+	}
+	select {
+	case s := <-src.Snapshots():
+		t.Errorf("a failed read published %+v", s.Version)
+	default:
+	}
+}

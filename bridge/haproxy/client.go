@@ -24,6 +24,12 @@ const DefaultTimeout = 5 * time.Second
 // ErrReplyTooLarge is returned when a reply exceeds Client.MaxReply.
 var ErrReplyTooLarge = errors.New("reply exceeds the size limit")
 
+// ErrIncomplete is returned for a reply that ended before HAProxy had
+// answered every command of the line: the connection closed early (a
+// crash, a reload, a peer that is not HAProxy). What such a line did is
+// unknown; the next reconcile reads the state again.
+var ErrIncomplete = errors.New("reply cut short")
+
 // Client talks to one HAProxy stats socket (the runtime API, level admin
 // for writes). It holds no connection: every batch dials, writes one line,
 // and reads until HAProxy closes, which is how the non-interactive stats
@@ -108,6 +114,14 @@ func (c *Client) Exec(ctx context.Context, cmds ...string) error {
 	reply, err := c.Run(ctx, cmds...)
 	if err != nil {
 		return err
+	}
+	// HAProxy answers every command with at least one line (an empty one
+	// on success), so fewer lines than commands, or a last line without
+	// its end, is a reply cut short: what the line did is unknown, and
+	// reading it as a success would log changes that may not have been
+	// made.
+	if n := strings.Count(reply, "\n"); n < len(cmds) || !strings.HasSuffix(reply, "\n") {
+		return fmt.Errorf("haproxy %s: %q: %w: %d lines for %d commands", c, truncate(strings.Join(cmds, "; ")), ErrIncomplete, n, len(cmds))
 	}
 	if err := ParseReply(reply); err != nil {
 		var re *ReplyError

@@ -8,6 +8,7 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -202,8 +203,8 @@ func TestPoolHostilePeer(t *testing.T) {
 		"show servers state be2\n": "garbage",
 		"show servers state be3\n": "",
 		"show servers state be4\n": "1\n",
-		"show servers state be5\n": "1\n# be_name srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_check_state srv_port\nbe5 vnfha:a 10.0.0.1 2 0 1 6 80\n\n",
-		"show stat be5 4 -1\n":     "surprise",
+		"show servers state be5\n": "1\n# be_id be_name srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_check_state srv_port\n7 be5 vnfha:a 10.0.0.1 2 0 1 6 80\n\n",
+		"show stat 7 4 -1\n":       "surprise",
 	}
 	c := hostileLine(t, func(c net.Conn, line string) { io.WriteString(c, replies[line]) })
 	p := NewPool(c, PoolOptions{})
@@ -221,5 +222,112 @@ func TestPoolHostilePeer(t *testing.T) {
 		if b.Err == nil {
 			t.Errorf("backend %s: no error", b.Name)
 		}
+	}
+}
+
+// TestExecIncompleteReply: HAProxy answers every command of a line with at
+// least one line of its own (an empty one on success), so a reply with
+// fewer lines than commands was cut short (the peer closed, crashed or was
+// reloaded mid-line): it is an error, never a success.
+func TestExecIncompleteReply(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		reply string
+		cmds  []string
+	}{
+		{"closes at once", "", []string{"set server be/s state maint"}},
+		{"one of two", "\n", []string{"set server be/s state maint", "shutdown sessions server be/s"}},
+		{"three of four", "\n\n\n", enterCmds("be/s")},
+		{"cut mid-line", "New server regis", []string{"add server be/s 10.0.0.1:80 check"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := hostile(t, func(c net.Conn) { io.WriteString(c, tc.reply) })
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			err := c.Exec(ctx, tc.cmds...)
+			if !errors.Is(err, ErrIncomplete) {
+				t.Fatalf("got %v, want ErrIncomplete", err)
+			}
+			if errors.As(err, new(*ReplyError)) {
+				t.Errorf("an incomplete reply is not HAProxy's refusal: %v", err)
+			}
+		})
+	}
+	// Complete replies still pass.
+	c := hostile(t, func(c net.Conn) { io.WriteString(c, "\n\n\n\n") })
+	if err := c.Exec(context.Background(), enterCmds("be/s")...); err != nil {
+		t.Errorf("complete reply: %v", err)
+	}
+}
+
+// TestPoolTruncatedRead: an HAProxy that closes after a whole line of its
+// reply (a crash, a reload) leaves a reply that parses; Reconcile must not
+// act on that half read: no command goes out for a server it did not see
+// whole.
+func TestPoolTruncatedRead(t *testing.T) {
+	state := "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port\n" +
+		"3 be 1 vnfha:a 10.0.0.1 2 8 1 1 0 15 3 4 6 0 0 0 - 80 - 0 0 - - 0\n\n"
+	stat := "# pxname,svname,status,scur,check_status,check_code,type\n" +
+		"be,vnfha:a,DRAIN,3,L7OK,200,2\n\n"
+	for _, tc := range []struct{ name, state, stat string }{
+		// show stat ends before vnfha:a's row: its sessions are unknown,
+		// not zero, so its drain must not end.
+		{"stat rows missing", state, strings.SplitAfter(stat, "\n")[0]},
+		{"stat without its end", state, strings.TrimSuffix(stat, "\n")},
+		// show servers state ends after its header: vnfha:a looks gone.
+		{"state rows missing", strings.Join(strings.SplitAfter(state, "\n")[:2], ""), stat},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var mu sync.Mutex
+			var writes []string
+			c := hostileLine(t, func(c net.Conn, line string) {
+				switch line {
+				case "show info\n":
+					io.WriteString(c, "Pid: 3\nUptime_sec: 9\n\n")
+				case "show servers state be\n":
+					io.WriteString(c, tc.state)
+				case "show stat 3 4 -1\n":
+					io.WriteString(c, tc.stat)
+				default:
+					mu.Lock()
+					writes = append(writes, line)
+					mu.Unlock()
+					io.WriteString(c, strings.Repeat("\n", strings.Count(line, ";")+1))
+				}
+			})
+			p := NewPool(c, PoolOptions{})
+			d := Desired{Prefix: "vnfha:", Backends: []Backend{{Name: "be", Servers: []Server{
+				{Name: "vnfha:a", Addr: mustAddr("10.0.0.1"), Port: 80, Want: Drain},
+				{Name: "vnfha:b", Addr: mustAddr("10.0.0.2"), Port: 80, Want: Serve},
+			}}}}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_, ch, err := p.Reconcile(ctx, d)
+			mu.Lock()
+			defer mu.Unlock()
+			if err == nil {
+				t.Errorf("a truncated read was accepted")
+			}
+			if len(writes) != 0 || len(ch) != 0 {
+				t.Errorf("acted on a half read: %q %v", writes, actions(ch))
+			}
+		})
+	}
+}
+
+// TestStatIDOtherProxy: a reload renumbers proxies, so an id read from
+// show servers state may name another proxy by the time show stat runs;
+// its rows are refused, not taken for the backend's.
+func TestStatIDOtherProxy(t *testing.T) {
+	c := hostileLine(t, func(c net.Conn, line string) {
+		if line == "show stat 3 4 -1\n" {
+			io.WriteString(c, "# pxname,svname,status,scur,check_status,check_code,type\nother,s1,UP,0,L7OK,200,2\n\n")
+		}
+	})
+	if _, err := c.StatID(context.Background(), "be", 3); !errors.Is(err, ErrFormat) {
+		t.Fatalf("got %v, want ErrFormat", err)
+	}
+	if _, err := c.StatID(context.Background(), "be", 0); err == nil {
+		t.Fatal("id 0 accepted")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -37,18 +38,55 @@ func (c *Client) ServersState(ctx context.Context, backend string) ([]ServerStat
 	return st, nil
 }
 
-// Stat runs `show stat <backend> 4 -1` (the backend's servers only).
+// Stat reads the servers of backend from `show stat`. HAProxy looks a
+// name given to `show stat` up among all proxies, and a frontend named
+// like the backend (a common configuration) hides it: `show stat web 4 -1`
+// answers for the frontend, which has no servers. So Stat reads the
+// servers of every backend (`show stat -1 4 -1`) and keeps backend's;
+// Reconcile uses StatID, which reads one backend only. A backend that does
+// not exist has no rows.
 func (c *Client) Stat(ctx context.Context, backend string) ([]StatRow, error) {
 	if err := checkName("backend", backend); err != nil {
 		return nil, err
 	}
-	reply, err := c.Run(ctx, "show stat "+backend+" 4 -1")
+	rows, err := c.stat(ctx, "-1")
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(rows, func(r StatRow) bool { return r.Backend != backend }), nil
+}
+
+// StatID reads the servers of the backend whose proxy id is id (be_id in
+// `show servers state`), which no frontend can hide, and checks that they
+// are backend's: ids are renumbered by a reload, so an id read before one
+// may name another proxy.
+func (c *Client) StatID(ctx context.Context, backend string, id int) ([]StatRow, error) {
+	if err := checkName("backend", backend); err != nil {
+		return nil, err
+	}
+	if id <= 0 {
+		return nil, fmt.Errorf("backend %s: proxy id %d", backend, id)
+	}
+	rows, err := c.stat(ctx, strconv.Itoa(id))
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rows {
+		if r.Backend != backend {
+			return nil, fmt.Errorf("haproxy %s: backend %s: %w: proxy id %d is %s (reloaded?)", c, backend, ErrFormat, id, truncate(r.Backend))
+		}
+	}
+	return rows, nil
+}
+
+func (c *Client) stat(ctx context.Context, proxy string) ([]StatRow, error) {
+	reply, err := c.Run(ctx, "show stat "+proxy+" 4 -1")
 	if err != nil {
 		return nil, err
 	}
 	rows, err := ParseStat(reply)
 	if err != nil {
-		return nil, fmt.Errorf("haproxy %s: backend %s: %w", c, backend, err)
+		return nil, fmt.Errorf("haproxy %s: proxy %s: %w", c, proxy, err)
 	}
 	return rows, nil
 }
@@ -99,7 +137,7 @@ func addServerCmd(be, srv string, a netip.Addr, port uint16, ch Check) (string, 
 	var b strings.Builder
 	fmt.Fprintf(&b, "add server %s/%s %s check", be, srv, hp)
 	ch = ch.withDefaults()
-	fmt.Fprintf(&b, " inter %d rise %d fall %d weight %d", ch.Inter.Milliseconds(), ch.Rise, ch.Fall, ch.Weight)
+	fmt.Fprintf(&b, " inter %d rise %d fall %d weight %d", ch.Inter.Milliseconds(), ch.Rise, ch.Fall, *ch.Weight)
 	for _, kw := range ch.Extra {
 		b.WriteString(" " + kw)
 	}

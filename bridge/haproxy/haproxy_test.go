@@ -48,6 +48,11 @@ frontend fe
 frontend fe2
     bind 127.0.0.1:{{.FrontPort2}}
     default_backend be2
+# A frontend named like its backend, as many configurations have it:
+# HAProxy's "show stat <name>" finds the frontend (TestSameNameFrontend).
+frontend be
+    bind unix@{{.Dir}}/fe-be.sock
+    default_backend be
 backend be
     balance roundrobin
     option httpchk GET /health
@@ -334,7 +339,7 @@ func desired(check Check, servers ...Server) Desired {
 	return Desired{Prefix: "vnfha:", Backends: []Backend{{Name: "be", Check: check, Servers: servers}}}
 }
 
-var fastCheck = Check{Inter: 100 * time.Millisecond, Rise: 2, Fall: 2, Weight: 1}
+var fastCheck = Check{Inter: 100 * time.Millisecond, Rise: 2, Fall: 2, Weight: new(1)}
 
 func srv(name string, v *vnfc, want Want) Server {
 	return Server{Name: "vnfha:" + name, Addr: v.addr, Port: uint16(v.port), Want: want, Reason: "test"}

@@ -24,6 +24,9 @@ func ParseInfo(reply string) (Info, error) {
 	if err := readError(reply); err != nil {
 		return Info{}, err
 	}
+	if err := complete("show info", reply); err != nil {
+		return Info{}, err
+	}
 	info := Info{Fields: map[string]string{}}
 	for line := range strings.Lines(reply) {
 		line = strings.TrimRight(line, "\r\n")

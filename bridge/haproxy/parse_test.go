@@ -292,3 +292,31 @@ func FuzzParseReply(f *testing.F) {
 		}
 	})
 }
+
+// TestParseTruncated: every reply of a show command ends with an empty
+// line. A reply cut at a line boundary (HAProxy closed early) is otherwise
+// well formed, so the end is what tells it from a whole one.
+func TestParseTruncated(t *testing.T) {
+	for _, tc := range []struct {
+		file  string
+		parse func(string) error
+	}{
+		{"servers_state_mixed.txt", stateErr},
+		{"servers_state_empty.txt", stateErr},
+		{"stat_mixed.csv", statErr},
+		{"stat_empty.csv", statErr},
+		{"info.txt", infoErr},
+	} {
+		full := readFixture(t, tc.file)
+		if err := tc.parse(full); err != nil {
+			t.Fatalf("%s: %v", tc.file, err)
+		}
+		lines := strings.SplitAfter(full, "\n")
+		for n := 1; n < len(lines)-1; n++ {
+			cut := strings.Join(lines[:n], "")
+			if err := tc.parse(cut); !errors.Is(err, ErrFormat) {
+				t.Errorf("%s cut after line %d of %d: %v, want ErrFormat", tc.file, n, len(lines)-1, err)
+			}
+		}
+	}
+}

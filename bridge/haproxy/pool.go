@@ -56,10 +56,13 @@ type Server struct {
 // existing server only when it is added again (after a reload, or a
 // remove and add).
 type Check struct {
-	Inter  time.Duration // default 2s, HAProxy's own
-	Rise   int           // default 2
-	Fall   int           // default 3
-	Weight int           // default 1; also corrected when drifted
+	Inter time.Duration // default 2s, HAProxy's own
+	Rise  int           // default 2
+	Fall  int           // default 3
+	// Weight is the server's weight (0..256), also put back when an
+	// operator changed it. nil takes HAProxy's default, 1; 0 is a weight
+	// of 0 (checked, but no traffic from the balancing algorithm).
+	Weight *int
 	// Extra keywords appended to `add server` (e.g. "maxconn", "100").
 	// "enabled", "disabled" and "track" are refused: see Reconcile.
 	Extra []string
@@ -75,8 +78,8 @@ func (c Check) withDefaults() Check {
 	if c.Fall <= 0 {
 		c.Fall = 3
 	}
-	if c.Weight <= 0 {
-		c.Weight = 1
+	if c.Weight == nil {
+		c.Weight = new(1)
 	}
 	return c
 }
@@ -276,8 +279,8 @@ func (p *Pool) Reconcile(ctx context.Context, d Desired) (Actual, []Change, erro
 	}
 	// Every managed server gone while some were there before is a reload
 	// too (a restart within the second, or a reload we could not see by
-	// Pid), unless the desired pools emptied them on purpose, which
-	// happens through del server, not all at once.
+	// Pid). Servers the bridge deleted itself do not count as there
+	// before (hadManaged is taken after the deletions).
 	if p.seen && !act.Reloaded && p.hadManaged && managed == 0 && r.fatal == nil && r.wantAny {
 		act.Reloaded = true
 	}
@@ -287,7 +290,9 @@ func (p *Pool) Reconcile(ctx context.Context, d Desired) (Actual, []Change, erro
 		clear(p.drainStart)
 	}
 	if r.fatal == nil {
-		p.seen, p.lastPid, p.lastUptime, p.hadManaged = true, info.Pid, info.Uptime, managed > 0
+		// What this pass deleted itself is not there any more: a pool
+		// it emptied (an instance that moved) is not a reload next time.
+		p.seen, p.lastPid, p.lastUptime, p.hadManaged = true, info.Pid, info.Uptime, managed-r.deleted > 0
 	}
 	// Forget drains of servers that are no longer draining or present.
 	for k := range p.drainStart {
@@ -313,6 +318,7 @@ type reconciler struct {
 	wake     time.Time
 	draining map[string]bool
 	wantAny  bool  // some backend wants at least one server present
+	deleted  int   // managed servers this pass deleted
 	fatal    error // a transport error: stop issuing commands
 }
 
@@ -361,12 +367,24 @@ func (r *reconciler) backend(be Backend) (BackendStatus, int, error) {
 		}
 		return bs, 0, err
 	}
-	stats, err := r.p.c.Stat(r.ctx, be.Name)
-	if err != nil {
-		if !errors.As(err, new(*ReplyError)) {
-			r.fatal = err
+	// show stat by the backend's id, not its name, which a frontend of
+	// the same name would hide (TestSameNameFrontend). A backend without
+	// servers has no row to give the id, and no stat to read.
+	var stats []StatRow
+	if len(states) > 0 {
+		id := states[0].BackendID
+		for _, st := range states {
+			if st.BackendID != id || st.Backend != be.Name {
+				return bs, 0, fmt.Errorf("%w: show servers state of %s lists %s (id %d)", ErrFormat, be.Name, truncate(st.Backend), st.BackendID)
+			}
 		}
-		return bs, 0, err
+		stats, err = r.p.c.StatID(r.ctx, be.Name, id)
+		if err != nil {
+			if !errors.As(err, new(*ReplyError)) {
+				r.fatal = err
+			}
+			return bs, 0, err
+		}
 	}
 	byName := make(map[string]StatRow, len(stats))
 	for _, s := range stats {
@@ -486,7 +504,7 @@ func (r *reconciler) server(be Backend, s Server, cur ServerStatus, present bool
 			}
 			return r.do(be.Name, s.Name, ActionEnable, s.Reason, enterCmds(id)...)
 		}
-		if w := be.Check.withDefaults().Weight; cur.Weight != w {
+		if w := *be.Check.withDefaults().Weight; cur.Weight != w {
 			r.do(be.Name, s.Name, ActionWeight, s.Reason, fmt.Sprintf("set server %s weight %d", id, w))
 		}
 		switch {
@@ -610,6 +628,9 @@ func (r *reconciler) remove(b Backend, cur ServerStatus) {
 	}
 	id := key(be, cur.Name)
 	err := r.do(be, cur.Name, ActionDelete, reason, "del server "+id)
+	if err == nil {
+		r.deleted++
+	}
 	if errors.Is(err, ErrHasConnections) {
 		// 2.6 has no `wait`: shut what is left and try again soon.
 		r.do(be, cur.Name, ActionShutdown, reason, "shutdown sessions server "+id)

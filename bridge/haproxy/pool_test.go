@@ -539,3 +539,72 @@ func TestDesiredValidation(t *testing.T) {
 		t.Error("static1 gone")
 	}
 }
+
+// TestWeightZero: weight 0 is a weight HAProxy takes (the server is
+// checked but gets no traffic from the balancing algorithm) and the
+// bridge's config allows; it must reach HAProxy as 0, not as the default.
+func TestWeightZero(t *testing.T) {
+	f := newFixture(t, PoolOptions{})
+	ck := fastCheck
+	ck.Weight = new(0)
+	d := desired(ck, srv("a", f.v[0], Serve))
+	reconcile(t, f.pool, d)
+	st, err := f.p.admin.ServersState(context.Background(), "be")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range st {
+		if s.Name == "vnfha:a" && s.UWeight != 0 {
+			t.Errorf("weight %d, want 0", s.UWeight)
+		}
+	}
+	if _, ch := reconcile(t, f.pool, d); len(ch) != 0 {
+		t.Errorf("second reconcile issued %v", actions(ch))
+	}
+}
+
+// TestMoveIsNotReload: a service whose only instance moves (a primitive
+// banned from node1, started on node2) empties the pool through its own
+// del server, then adds the new server. That is not a reload: no reload
+// counted (the metric and the warning would send an operator after
+// HAProxy), and no drain bookkeeping forgotten.
+func TestMoveIsNotReload(t *testing.T) {
+	f := newFixture(t, PoolOptions{})
+	a, b := srv("a", f.v[0], Serve), srv("b", f.v[1], Drain)
+	reconcile(t, f.pool, desired(fastCheck, a))
+	a.Want = Fail // stopped on node1: maint at once
+	reconcile(t, f.pool, desired(fastCheck, a))
+	// node1's instance is gone from the CIB's view, node2's start is
+	// pending: a is deleted, b is not there yet.
+	_, ch := reconcile(t, f.pool, desired(fastCheck, b))
+	if got := actions(ch); !slices.Equal(got, []string{"vnfha:a:delete"}) {
+		t.Fatalf("changes %v, want a deleted", got)
+	}
+	b.Want = Serve
+	act, ch := reconcile(t, f.pool, desired(fastCheck, b))
+	if act.Reloaded || act.Reloads != 0 {
+		t.Errorf("a move counted as a reload: reloaded=%v reloads=%d", act.Reloaded, act.Reloads)
+	}
+	if got := actions(ch); !slices.Equal(got, []string{"vnfha:b:add", "vnfha:b:enable"}) {
+		t.Errorf("changes %v", got)
+	}
+}
+
+// TestSameNameFrontend: with a frontend named like the backend (the
+// fixture has "frontend be" and "backend be"), `show stat be 4 -1` answers
+// for the frontend, which has no servers. Reconcile must still read every
+// server's health and sessions: without them a drain would end at once
+// (no sessions seen) and HAProxy's checks would never be reported.
+func TestSameNameFrontend(t *testing.T) {
+	f := newFixture(t, PoolOptions{})
+	f.converge(t)
+	act, _ := reconcile(t, f.pool, f.all(Serve))
+	if len(act.Backends) != 1 || len(act.Backends[0].Servers) != 4 {
+		t.Fatalf("backends %+v", act.Backends)
+	}
+	for _, s := range act.Backends[0].Servers {
+		if s.Status != "UP" || s.CheckStatus != "L7OK" || s.CheckCode != 200 {
+			t.Errorf("%s: status %q, check %q %d: show stat not read", s.Name, s.Status, s.CheckStatus, s.CheckCode)
+		}
+	}
+}

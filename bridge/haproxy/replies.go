@@ -2,6 +2,7 @@ package haproxy
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 )
 
@@ -111,6 +112,17 @@ func readError(reply string) error {
 		if strings.HasPrefix(first, k.prefix) {
 			return &ReplyError{Text: truncate(first), Kind: k.kind}
 		}
+	}
+	return nil
+}
+
+// complete checks that the reply of a show command ends as HAProxy ends
+// each of them, with an empty line. A reply cut at a line boundary (the
+// connection closed early) otherwise parses, and acting on the servers it
+// lacks would build a pool from half a read.
+func complete(what, reply string) error {
+	if !strings.HasSuffix(reply, "\n\n") {
+		return fmt.Errorf("%s: %w: %w (no closing empty line)", what, ErrFormat, ErrIncomplete)
 	}
 	return nil
 }

@@ -78,6 +78,9 @@ func ParseServersState(reply string) ([]ServerState, error) {
 	if err := readError(reply); err != nil {
 		return nil, err
 	}
+	if err := complete("show servers state", reply); err != nil {
+		return nil, err
+	}
 	lines := strings.Split(reply, "\n")
 	if len(lines) < 2 || strings.TrimSpace(lines[0]) != "1" {
 		return nil, fmt.Errorf("show servers state: %w: want version line \"1\"", ErrFormat)

@@ -38,6 +38,9 @@ func ParseStat(reply string) ([]StatRow, error) {
 	if err := readError(reply); err != nil {
 		return nil, err
 	}
+	if err := complete("show stat", reply); err != nil {
+		return nil, err
+	}
 	if !strings.HasPrefix(reply, "# ") {
 		return nil, fmt.Errorf("show stat: %w: no \"# pxname,...\" header", ErrFormat)
 	}

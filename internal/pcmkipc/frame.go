@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"compress/bzip2"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 )
@@ -96,25 +95,23 @@ func Unframe(b []byte) (id uint32, text []byte, err error) {
 
 // decompress unpacks a bzip2 stream that must hold exactly size bytes (the
 // text and its NUL, as the header says), no more than MaxUncompressed.
+// Memory grows with what the stream unpacks to, not with the header's
+// claim: a lying header costs no more than an honest one.
 func decompress(packed []byte, size uint32) ([]byte, error) {
 	if size == 0 || size > MaxUncompressed {
 		return nil, fmt.Errorf("compressed IPC message says %d bytes of text; at most %d are taken", size, MaxUncompressed)
 	}
-	out := make([]byte, size)
-	r := bzip2.NewReader(bytes.NewReader(packed))
-	if _, err := io.ReadFull(r, out); err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("compressed IPC message unpacks to fewer than the %d bytes it says", size)
-		}
+	// One byte more than it says is read to tell "more" from "exactly".
+	r := io.LimitReader(bzip2.NewReader(bytes.NewReader(packed)), int64(size)+1)
+	out, err := io.ReadAll(r)
+	if err != nil {
 		return nil, fmt.Errorf("unpack IPC message: %w", err)
 	}
-	// One byte more than it says is a lie as well: the header is what
-	// every bound here rests on.
-	var extra [1]byte
-	if k, err := r.Read(extra[:]); k != 0 || (err != nil && err != io.EOF) {
-		if err != nil && k == 0 {
-			return nil, fmt.Errorf("unpack IPC message: %w", err)
-		}
+	switch {
+	case len(out) < int(size):
+		return nil, fmt.Errorf("compressed IPC message unpacks to fewer than the %d bytes it says", size)
+	case len(out) > int(size):
+		// The header is what every bound here rests on.
 		return nil, fmt.Errorf("compressed IPC message unpacks to more than the %d bytes it says", size)
 	}
 	return out, nil

@@ -2,7 +2,9 @@ package pcmkipc
 
 import (
 	"bytes"
+	"encoding/binary"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -112,4 +114,26 @@ func FuzzUnframe(f *testing.F) {
 			t.Fatalf("text of %d bytes from a message of %d (compressed %t)", len(text), len(b), compressed)
 		}
 	})
+}
+
+// TestUnframeLyingSizeCheap: a compressed message whose header claims far
+// more text than its stream holds is refused, and costs memory in
+// proportion to what the stream unpacks to, not to the claim: the claim
+// is the sender's word (up to MaxUncompressed, 64 MiB), and every message
+// of a stream of them must not cost that much.
+func TestUnframeLyingSizeCheap(t *testing.T) {
+	b := recorded(t, compressedAnswer)
+	binary.LittleEndian.PutUint32(b[24:], MaxUncompressed) // claims 64 MiB
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for range 4 {
+		if _, _, err := Unframe(b); err == nil || !strings.Contains(err.Error(), "fewer") {
+			t.Fatalf("got %v, want a refusal of the lie", err)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	if got := after.TotalAlloc - before.TotalAlloc; got > 32<<20 {
+		t.Errorf("4 lying messages allocated %d MiB", got>>20)
+	}
 }

@@ -58,6 +58,12 @@ type Conn struct {
 	// MaxMsgSize is the largest message the server takes, as it
 	// answered the handshake.
 	MaxMsgSize uint32
+
+	// wake is an eventfd that ends a wait when its context ends (made at
+	// the first wait), so that a wait sleeps in one poll until then.
+	wake    int
+	hasWake bool
+	polls   int // poll(2) calls made while waiting, for tests
 }
 
 // Dial connects to the libqb IPC server named service (e.g. "crmd"), with
@@ -234,21 +240,54 @@ func (c *Conn) writeAll(ctx context.Context, b []byte) error {
 	return nil
 }
 
-// wait polls the socket for events until ctx ends.
+// wait polls the socket for events until ctx ends. It sleeps in one poll
+// until then: a cancelled context wakes it through an eventfd, and a
+// deadline is the poll's timeout. An idle client (the bridge's CIB source
+// waits for notifications for up to its resync interval) costs nothing
+// between events; waking up every so often to look at ctx would be
+// polling faster than the resync, which the issue forbids.
 func (c *Conn) wait(ctx context.Context, events int16) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !c.hasWake {
+		fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+		if err != nil {
+			return fmt.Errorf("eventfd: %w", err)
+		}
+		c.wake, c.hasWake = fd, true
+	}
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(fired)
+		var one [8]byte
+		binary.NativeEndian.PutUint64(one[:], 1)
+		_, _ = unix.Write(c.wake, one[:])
+	})
+	defer func() {
+		if !stop() {
+			// The wake-up ran or runs: let it finish before the
+			// eventfd can be used again or closed, and take its count
+			// so that the next wait does not see it.
+			<-fired
+			var b [8]byte
+			_, _ = unix.Read(c.wake, b[:])
+		}
+	}()
 	for {
 		ms := -1
 		if dl, ok := ctx.Deadline(); ok {
-			ms = int(time.Until(dl).Milliseconds())
-			if ms <= 0 {
+			left := time.Until(dl)
+			if left <= 0 {
 				return context.DeadlineExceeded
 			}
+			// Rounded up: a timeout rounded down would wake just
+			// before the deadline and spin through the last
+			// millisecond.
+			ms = int(min((left+time.Millisecond-1)/time.Millisecond, 1<<31-1))
 		}
-		// Wake up now and then to notice a cancelled context.
-		if ms < 0 || ms > 100 {
-			ms = 100
-		}
-		fds := []unix.PollFd{{Fd: int32(c.fd), Events: events}}
+		fds := []unix.PollFd{{Fd: int32(c.fd), Events: events}, {Fd: int32(c.wake), Events: unix.POLLIN}}
+		c.polls++
 		n, err := unix.Poll(fds, ms)
 		if errors.Is(err, unix.EINTR) {
 			continue
@@ -355,6 +394,10 @@ func (c *Conn) Close() error {
 		_ = unix.Shutdown(c.fd, unix.SHUT_RDWR)
 		_ = unix.Close(c.fd)
 		c.fd = -1
+	}
+	if c.hasWake {
+		_ = unix.Close(c.wake)
+		c.hasWake = false
 	}
 	c.request.close()
 	c.response.close()

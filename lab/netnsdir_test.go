@@ -59,11 +59,12 @@ func shareNetnsDirChild(t *testing.T) {
 		t.Fatalf("%d mounts at %s on a fresh /run", n, netnsDir)
 	}
 	for i := 0; i < 2; i++ {
-		if err := error(nil); err != nil {
+		if err := shareNetnsDir(); err != nil {
 			t.Fatal(err)
 		}
 		if n, shared := netnsMounts(t); n != 1 || !shared {
-			t.Fatalf("call %d: %d mounts at %s, shared %v", i+1, n, netnsDir, shared)
+			b, _ := os.ReadFile("/proc/self/mountinfo")
+			t.Fatalf("call %d: %d mounts at %s, shared %v; mountinfo:\n%s", i+1, n, netnsDir, shared, b)
 		}
 	}
 	h, err := ensureNetns("vnfhatest-a")

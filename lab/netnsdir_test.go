@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -67,18 +68,21 @@ func shareNetnsDirChild(t *testing.T) {
 			t.Fatalf("call %d: %d mounts at %s, shared %v; mountinfo:\n%s", i+1, n, netnsDir, shared, b)
 		}
 	}
-	h, err := ensureNetns("vnfhatest-a")
+	// /run/netns is on the machine's file system: the files outlive
+	// this mount namespace, so the names are this run's own.
+	a, b := fmt.Sprintf("vnfhatest-%d-a", os.Getpid()), fmt.Sprintf("vnfhatest-%d-b", os.Getpid())
+	h, err := ensureNetns(a)
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.Close()
-	if out, err := exec.Command("ip", "netns", "add", "vnfhatest-b").CombinedOutput(); err != nil {
+	if out, err := exec.Command("ip", "netns", "add", b).CombinedOutput(); err != nil {
 		t.Fatalf("ip netns add: %v %s", err, out)
 	}
 	if n, _ := netnsMounts(t); n != 1 {
 		t.Fatalf("ip netns add stacked a mount on %s: %d mounts", netnsDir, n)
 	}
-	for _, name := range []string{"vnfhatest-a", "vnfhatest-b"} {
+	for _, name := range []string{a, b} {
 		if err := deleteNetns(name); err != nil {
 			t.Fatalf("delete %s after ip netns add: %v", name, err)
 		}

@@ -89,7 +89,7 @@ func (w *lbWorker) snapshot() LBStatus {
 func (w *lbWorker) run(ctx context.Context) {
 	timer := time.NewTimer(w.resync)
 	defer timer.Stop()
-	failures := 0
+	failures, refusals := 0, 0
 	for {
 		select {
 		case <-ctx.Done():
@@ -104,17 +104,8 @@ func (w *lbWorker) run(ctx context.Context) {
 		// No view yet: reconciling against an empty desired pool would
 		// drain every server the bridge owns.
 		if d != nil {
-			busy, err := w.reconcile(ctx, *d)
-			switch {
-			case err != nil:
-				failures++
-				next = min(w.resync, 100*time.Millisecond<<min(failures, 10))
-			case busy:
-				failures = 0
-				next = recheck
-			default:
-				failures = 0
-			}
+			wake, refused, err := w.reconcile(ctx, *d)
+			next = nextPass(w.resync, time.Now(), wake, refused, err, &failures, &refusals)
 		}
 		if !timer.Stop() {
 			select {
@@ -126,7 +117,34 @@ func (w *lbWorker) run(ctx context.Context) {
 	}
 }
 
-func (w *lbWorker) reconcile(ctx context.Context, d haproxy.Desired) (busy bool, err error) {
+// nextPass decides when the loop looks at its HAProxy again: after an
+// error, with backoff; while something is in flight, when the pool asked
+// (a drain's recheck, a refused delete's retry), but backing off while
+// HAProxy keeps refusing commands, so a refusal that persists is not
+// retried and logged five times a second forever; otherwise at the resync
+// interval. Never later than the resync interval.
+func nextPass(resync time.Duration, now, wake time.Time, refused bool, err error, failures, refusals *int) time.Duration {
+	if err != nil {
+		*failures++
+		return min(resync, 100*time.Millisecond<<min(*failures, 10))
+	}
+	*failures = 0
+	if !refused {
+		*refusals = 0
+	} else {
+		*refusals++
+	}
+	if wake.IsZero() {
+		return resync
+	}
+	next := max(wake.Sub(now), 10*time.Millisecond)
+	if *refusals > 0 {
+		next = max(next, recheck<<min(*refusals, 10))
+	}
+	return min(next, resync)
+}
+
+func (w *lbWorker) reconcile(ctx context.Context, d haproxy.Desired) (wake time.Time, refused bool, err error) {
 	rctx, cancel := context.WithTimeout(ctx, w.cfg.Timeout.Duration)
 	defer cancel()
 	start := time.Now()
@@ -145,6 +163,7 @@ func (w *lbWorker) reconcile(ctx context.Context, d haproxy.Desired) (busy bool,
 		})
 		w.m.commands.WithLabelValues(w.cfg.Name, c.Action).Inc()
 		if c.Err != nil {
+			refused = true
 			w.m.commandErrors.WithLabelValues(w.cfg.Name).Inc()
 			f.WithError(c.Err).Warnf("%s failed", c.Action)
 			continue
@@ -189,7 +208,7 @@ func (w *lbWorker) reconcile(ctx context.Context, d haproxy.Desired) (busy bool,
 	if actual.Backends != nil {
 		w.remember(&actual, owners)
 	}
-	return actual.NeedsRecheck(), err
+	return actual.NextWake, refused, err
 }
 
 // remember keeps the instance of every managed server present: from the

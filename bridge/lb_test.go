@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vnfha/vnfha/bridge/haproxy"
 )
@@ -79,7 +80,7 @@ func TestHealthEvents(t *testing.T) {
 			}))
 			w := b.lbs[0]
 			for range tt.steps {
-				if _, err := w.reconcile(context.Background(), haproxy.Desired{Prefix: "vnfha-"}); err != nil {
+				if _, _, err := w.reconcile(context.Background(), haproxy.Desired{Prefix: "vnfha-"}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -113,11 +114,11 @@ func TestChangeNamesItsInstance(t *testing.T) {
 	}))
 	w := b.lbs[0]
 	b.owners = map[string]serverOwner{"vnfha-a:node1": {Service: "web", Resource: "web", Node: "node1"}}
-	if _, err := w.reconcile(context.Background(), haproxy.Desired{Prefix: "vnfha-"}); err != nil {
+	if _, _, err := w.reconcile(context.Background(), haproxy.Desired{Prefix: "vnfha-"}); err != nil {
 		t.Fatal(err)
 	}
 	b.owners = map[string]serverOwner{} // the instance left the view
-	if _, err := w.reconcile(context.Background(), haproxy.Desired{Prefix: "vnfha-"}); err != nil {
+	if _, _, err := w.reconcile(context.Background(), haproxy.Desired{Prefix: "vnfha-"}); err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != 1 || got[0].Service != "web" || got[0].Resource != "web" || got[0].Node != "node1" {
@@ -150,5 +151,55 @@ func TestStatusShowsBackendErrors(t *testing.T) {
 	b.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/v1/status", nil))
 	if !strings.Contains(rec.Body.String(), `"be_vnfc": "backend be_vnfc: Backend must use`) {
 		t.Errorf("status:\n%s", rec.Body)
+	}
+}
+
+// TestNextPass: errors back off, the pool's wake time is honoured, a
+// refusal that persists backs off instead of being retried every 200 ms,
+// and nothing waits longer than the resync interval.
+func TestNextPass(t *testing.T) {
+	const resync = 5 * time.Second
+	now := time.Unix(1000, 0)
+	type pass struct {
+		wake    time.Duration // from now; 0 = nothing in flight
+		refused bool
+		err     bool
+		want    time.Duration
+	}
+	for _, tt := range []struct {
+		name   string
+		passes []pass
+	}{
+		{"at rest", []pass{{want: resync}, {want: resync}}},
+		{"drain recheck", []pass{{wake: 200 * time.Millisecond, want: 200 * time.Millisecond}}},
+		{"delete retry in 1s", []pass{{wake: time.Second, want: time.Second}}},
+		{"wake in the past", []pass{{wake: -time.Second, want: 10 * time.Millisecond}}},
+		{"errors back off, then reset", []pass{{err: true, want: 200 * time.Millisecond}, {err: true, want: 400 * time.Millisecond},
+			{err: true, want: 800 * time.Millisecond}, {want: resync}}},
+		{"errors capped at resync", []pass{{err: true}, {err: true}, {err: true}, {err: true}, {err: true}, {err: true, want: resync}}},
+		{"refusals back off", []pass{{wake: 200 * time.Millisecond, refused: true, want: 400 * time.Millisecond},
+			{wake: 200 * time.Millisecond, refused: true, want: 800 * time.Millisecond},
+			{wake: 200 * time.Millisecond, refused: true, want: 1600 * time.Millisecond},
+			{wake: 200 * time.Millisecond, want: 200 * time.Millisecond}}},
+		{"refusals capped at resync", []pass{{wake: 1, refused: true}, {wake: 1, refused: true}, {wake: 1, refused: true},
+			{wake: 1, refused: true}, {wake: 1, refused: true}, {wake: 1, refused: true, want: resync}}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			failures, refusals := 0, 0
+			for i, p := range tt.passes {
+				var wake time.Time
+				if p.wake != 0 {
+					wake = now.Add(p.wake)
+				}
+				var err error
+				if p.err {
+					err = errors.New("connection refused")
+				}
+				got := nextPass(resync, now, wake, p.refused, err, &failures, &refusals)
+				if p.want != 0 && got != p.want {
+					t.Errorf("pass %d: next %s, want %s", i+1, got, p.want)
+				}
+			}
+		})
 	}
 }

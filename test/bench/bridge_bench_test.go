@@ -56,7 +56,9 @@ type killRound struct {
 	reqAll   []int // by kind: requests started in this round
 	reqFail  []int
 	reqSlow  []int
-	nextKill time.Time
+	// retries is lb1's backend counters (wretr, wredis) just before the
+	// kill, by backend.
+	retries map[string][2]int
 }
 
 // BenchmarkBridgeKill is the bridge's side-by-side benchmark, in one lab
@@ -135,6 +137,10 @@ func BenchmarkBridgeKill(b *testing.B) {
 		}
 		end := time.Now()
 		reqs := stopClients()
+		final, err := backendRetries(bl.lbs[0])
+		if err != nil {
+			b.Fatal(err)
+		}
 		for j, kr := range rounds {
 			to := end
 			if j+1 < len(rounds) {
@@ -145,7 +151,7 @@ func BenchmarkBridgeKill(b *testing.B) {
 				kr.reqAll, kr.reqFail, kr.reqSlow = append(kr.reqAll, all), append(kr.reqFail, failed), append(kr.reqSlow, slow)
 			}
 		}
-		reportKills(b, rounds)
+		reportKills(b, rounds, final)
 
 		// 4. At rest: nothing changes in the cluster, no client.
 		pid, err := bridgePID()
@@ -198,6 +204,9 @@ func (bl *bridgeLab) kill(ctx context.Context, node string) (*killRound, error) 
 	time.Sleep(streamSettle)
 
 	kr := &killRound{node: node}
+	if kr.retries, err = backendRetries(bl.lbs[0]); err != nil {
+		return nil, err
+	}
 	kr.t0 = time.Now()
 	err = syscall.Kill(pids[0], syscall.SIGKILL)
 	kr.t1 = time.Now()
@@ -263,15 +272,15 @@ func (bl *bridgeLab) kill(ctx context.Context, node string) (*killRound, error) 
 }
 
 // reportKills writes the table and the metrics of benchmarks 1 and 2.
-func reportKills(b *testing.B, rounds []*killRound) {
+func reportKills(b *testing.B, rounds []*killRound, final map[string][2]int) {
 	b.Helper()
 	var bound time.Duration
 	for _, kr := range rounds {
 		bound = max(bound, kr.t1.Sub(kr.t0))
 	}
 	b.Logf("%d kills (kill(2) took at most %s: the kill time is known to that)", len(rounds), bound.Round(time.Microsecond))
-	b.Logf("%-16s %-34s %-30s %-14s", "", "out of both pools ms", "failed requests per kill", "slow (≥200ms)")
-	b.Logf("%-16s %-34s %-30s %-14s", "backend", "p50 / p99 (min-max)", "mean  p50 / p99 (total)", "per kill mean")
+	b.Logf("%-16s %-34s %-30s %-14s %-18s", "", "out of both pools ms", "failed requests per kill", "slow (≥200ms)", "retried on lb1")
+	b.Logf("%-16s %-34s %-30s %-14s %-18s", "backend", "p50 / p99 (min-max)", "mean  p50 / p99 (total)", "per kill mean", "wretr/wredis mean")
 	var failBridge, failFast, failDef float64
 	for k, kd := range bridgeKinds {
 		var outs, fails []time.Duration
@@ -290,10 +299,17 @@ func reportKills(b *testing.B, rounds []*killRound) {
 			minOut = min(minOut, d)
 		}
 		mean := float64(total) / float64(len(rounds))
-		b.Logf("%-16s %-34s %-30s %-14s", kd.name,
+		// HAProxy's retries of lb1, over the kill rounds: what the client
+		// did not see because HAProxy tried again.
+		first, last := rounds[0].retries[kd.backend], final[kd.backend]
+		retr := float64(last[0]-first[0]) / float64(len(rounds))
+		redis := float64(last[1]-first[1]) / float64(len(rounds))
+		b.Logf("%-16s %-34s %-30s %-14s %-18s", kd.name,
 			fmt.Sprintf("%7.1f / %7.1f (%.1f-%.1f)", ms(o.p50), ms(o.p99), ms(minOut), ms(o.max)),
 			fmt.Sprintf("%5.2f  %d / %d (%d of %d)", mean, int64(f.p50), int64(f.p99), total, totalAll),
-			fmt.Sprintf("%.2f", float64(totalSlow)/float64(len(rounds))))
+			fmt.Sprintf("%.2f", float64(totalSlow)/float64(len(rounds))),
+			fmt.Sprintf("%.1f / %.1f", retr, redis))
+		b.ReportMetric(retr, kd.name+"-retried-req/kill")
 		b.ReportMetric(ms(o.p50), kd.name+"-out-p50-ms")
 		b.ReportMetric(ms(o.p99), kd.name+"-out-p99-ms")
 		b.ReportMetric(mean, kd.name+"-failed-req/kill")

@@ -453,3 +453,40 @@ func tally(reqs []request, from, to time.Time) (all, failed, slow int) {
 	}
 	return all, failed, slow
 }
+
+// backendRetries reads, from lb's admin socket, how many times each
+// backend retried a connection (wretr) and redispatched a request to
+// another server (wredis), by backend: HAProxy's own count of requests
+// that were first sent to a server that did not answer.
+func backendRetries(h *haproxytest.HAProxy) (map[string][2]int, error) {
+	out, err := h.Admin("show stat -1 2 -1")
+	if err != nil {
+		return nil, err
+	}
+	lines := strings.Split(out, "\n")
+	if len(lines) == 0 || !strings.HasPrefix(lines[0], "# ") {
+		return nil, fmt.Errorf("show stat: no header in %.80q", out)
+	}
+	col := map[string]int{}
+	for i, name := range strings.Split(strings.TrimPrefix(lines[0], "# "), ",") {
+		col[name] = i
+	}
+	ip, is, ir, id := col["pxname"], col["svname"], col["wretr"], col["wredis"]
+	if ir == 0 || id == 0 {
+		return nil, fmt.Errorf("show stat: no wretr or wredis column")
+	}
+	res := map[string][2]int{}
+	for _, line := range lines[1:] {
+		f := strings.Split(line, ",")
+		if len(f) <= max(ir, id) || f[is] != "BACKEND" {
+			continue
+		}
+		r, err1 := strconv.Atoi(f[ir])
+		d, err2 := strconv.Atoi(f[id])
+		if err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("show stat: %s: wretr %q wredis %q", f[ip], f[ir], f[id])
+		}
+		res[f[ip]] = [2]int{r, d}
+	}
+	return res, nil
+}

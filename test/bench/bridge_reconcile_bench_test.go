@@ -36,7 +36,7 @@ const (
 	// synthFailNode is where the failure variant's instance of svc0 failed.
 	synthFailNode = "n3"
 	// reconcileRounds is how many snapshots of each kind are timed.
-	reconcileRounds = 30
+	reconcileRounds = 20
 	// synthCacheDir keeps the generated CIBs between runs: generating
 	// them costs a few seconds of crm_simulate.
 	synthCacheVersion = "v1"

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -489,4 +490,60 @@ func backendRetries(h *haproxytest.HAProxy) (map[string][2]int, error) {
 		res[f[ip]] = [2]int{r, d}
 	}
 	return res, nil
+}
+
+// bridgeTimings reads the running bridge's own histograms (GET /metrics
+// on its node's loopback) and returns one line: the mean time from a CIB
+// snapshot received to the view built, and the mean reconcile of each
+// HAProxy, over every snapshot and resync of the run so far.
+func (bl *bridgeLab) bridgeTimings(ctx context.Context, pid int) (string, error) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(fmt.Sprintf("/proc/%d/ns/net", pid), &st); err != nil {
+		return "", err
+	}
+	node := ""
+	for _, n := range bl.nodes {
+		if ino, err := netnsInode(bl.l, n); err == nil && ino == st.Ino {
+			node = n
+		}
+	}
+	if node == "" {
+		return "", fmt.Errorf("the bridge (pid %d) runs on no node of the lab", pid)
+	}
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return bl.l.Dial(ctx, node, network, addr)
+		},
+	}}
+	resp, err := hc.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", bridgeStatusPort))
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return "", err
+	}
+	sums := map[string]float64{}
+	for _, line := range strings.Split(string(body), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 2 || !(strings.HasPrefix(f[0], "vnfha_bridge_view_seconds_") || strings.HasPrefix(f[0], "vnfha_bridge_reconcile_seconds_")) {
+			continue
+		}
+		if v, err := strconv.ParseFloat(f[1], 64); err == nil {
+			sums[f[0]] = v
+		}
+	}
+	mean := func(series string) string {
+		n := sums[strings.Replace(series, "@", "_count", 1)]
+		if n == 0 {
+			return "none"
+		}
+		return fmt.Sprintf("%.1f ms over %.0f", 1000*sums[strings.Replace(series, "@", "_sum", 1)]/n, n)
+	}
+	parts := []string{"bridge on " + node + ": snapshot to view " + mean("vnfha_bridge_view_seconds@")}
+	for _, h := range bl.lbs {
+		parts = append(parts, fmt.Sprintf("reconcile %s %s", h.Host, mean(fmt.Sprintf("vnfha_bridge_reconcile_seconds@{haproxy=%q}", h.Host))))
+	}
+	return strings.Join(parts, "; "), nil
 }

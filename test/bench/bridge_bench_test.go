@@ -49,13 +49,13 @@ var bridgeKinds = []kind{
 
 // killRound is what one kill measured.
 type killRound struct {
-	node     string
-	t0, t1   time.Time       // the clock read just before and just after kill(2)
-	out      []time.Duration // by kind: from t0 to the later of both LBs' lines
-	perLB    [][]time.Duration
-	reqAll   []int // by kind: requests started in this round
-	reqFail  []int
-	reqSlow  []int
+	node    string
+	t0, t1  time.Time       // the clock read just before and just after kill(2)
+	out     []time.Duration // by kind: from t0 to the later of both LBs' lines
+	perLB   [][]time.Duration
+	reqAll  []int // by kind: requests started in this round
+	reqFail []int
+	reqSlow []int
 	// retries is lb1's backend counters (wretr, wredis) just before the
 	// kill, by backend.
 	retries map[string][2]int

@@ -104,8 +104,8 @@ func BenchmarkBridgeReconcile5000(b *testing.B) {
 	type pass struct {
 		plan, rec   time.Duration
 		changes     int
-		planB, recB uint64 // bytes allocated
-		planN, recN uint64 // allocations
+		planB, recB uint64        // bytes allocated
+		planN, recN uint64        // allocations
 		cpu         time.Duration // user+system CPU of the process (GC included), both parts
 	}
 	run := func(doc []byte) pass {

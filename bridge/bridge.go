@@ -167,7 +167,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 // never built from half a read.
 func (b *Bridge) apply(s cluster.Snapshot) {
 	b.m.snapshots.WithLabelValues(s.Reason).Inc()
-	c, err := cib.Parse(s.XML)
+	v, desired, err := Plan(b.cfg, s.XML, time.Now())
 	if err != nil {
 		b.m.cibErrors.WithLabelValues("parse").Inc()
 		b.mu.Lock()
@@ -176,7 +176,6 @@ func (b *Bridge) apply(s cluster.Snapshot) {
 		b.log.WithError(err).WithField("reason", s.Reason).Warn("CIB snapshot not usable; keeping the previous view")
 		return
 	}
-	v := buildView(b.cfg, factsFromCIB(c), time.Now())
 	if !s.Received.IsZero() {
 		b.m.viewLatency.Observe(time.Since(s.Received).Seconds())
 	}
@@ -200,17 +199,36 @@ func (b *Bridge) apply(s cluster.Snapshot) {
 	b.mu.Unlock()
 	b.publishChanges(old, v)
 	for _, w := range b.lbs {
-		w.set(b.desiredFor(v, w.cfg.Name))
+		w.set(desired[w.cfg.Name])
 	}
+}
+
+// Plan is what the bridge makes of one whole CIB before its reconcile
+// loops run: the document parsed, the view built by the pool rules, and
+// the desired pools of every configured HAProxy, by haproxy[].name. It
+// is the bridge's whole CPU path per snapshot, exported so that the
+// benchmarks (test/bench) time exactly what Run does. A CIB that does not
+// parse is an error and no view.
+func Plan(cfg *Config, xml []byte, now time.Time) (*View, map[string]haproxy.Desired, error) {
+	c, err := cib.Parse(xml)
+	if err != nil {
+		return nil, nil, err
+	}
+	v := buildView(cfg, factsFromCIB(c), now)
+	desired := make(map[string]haproxy.Desired, len(cfg.HAProxy))
+	for _, h := range cfg.HAProxy {
+		desired[h.Name] = desiredFor(cfg, v, h.Name)
+	}
+	return v, desired, nil
 }
 
 // desiredFor is the pools one HAProxy should have. A service whose
 // resource is not in the CIB is left out, so its backend is left alone
 // rather than emptied because of a typo.
-func (b *Bridge) desiredFor(v *View, lb string) haproxy.Desired {
-	d := haproxy.Desired{Prefix: b.cfg.ServerPrefix}
+func desiredFor(cfg *Config, v *View, lb string) haproxy.Desired {
+	d := haproxy.Desired{Prefix: cfg.ServerPrefix}
 	for i, sv := range v.Services {
-		sc := b.cfg.Services[i]
+		sc := cfg.Services[i]
 		if sv.Err != "" || !servesOn(sc, lb) {
 			continue
 		}

@@ -111,7 +111,7 @@ func TestBuildView(t *testing.T) {
 	}
 	// The unknown resource's backend is left alone, and node3 (no
 	// address) is left out of the pool.
-	d := (&Bridge{cfg: cfg}).desiredFor(v, "lb1")
+	d := desiredFor(cfg, v, "lb1")
 	if len(d.Backends) != 1 || d.Backends[0].Name != "be_vnfc" || len(d.Backends[0].Servers) != 2 {
 		t.Fatalf("desired: %+v", d)
 	}

@@ -33,14 +33,13 @@ services:
 	if err != nil {
 		f.Fatal(err)
 	}
-	b := &Bridge{cfg: cfg}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := cib.Parse(data)
 		if err != nil {
 			return
 		}
 		v := buildView(cfg, factsFromCIB(c), time.Unix(0, 0))
-		d := b.desiredFor(v, "lb1")
+		d := desiredFor(cfg, v, "lb1")
 		for _, be := range d.Backends {
 			seen := map[string]bool{}
 			for _, s := range be.Servers {

@@ -182,7 +182,7 @@ func TestServerNamesUnique(t *testing.T) {
 				t.Fatal(err)
 			}
 			v := buildView(cfg, factsFromCIB(c), time.Unix(0, 0))
-			d := (&Bridge{cfg: cfg}).desiredFor(v, "lb1")
+			d := desiredFor(cfg, v, "lb1")
 			got := map[string]Want{}
 			for _, s := range v.Services[0].Instances {
 				if _, dup := got[s.Server]; dup {

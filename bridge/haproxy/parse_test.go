@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -92,6 +94,64 @@ func TestParseServersStateFields(t *testing.T) {
 		if s.Addr != netip.MustParseAddr(tc.addr) || s.Port != tc.port || s.UWeight != tc.uweight {
 			t.Errorf("%s: %v:%d weight %d, want %s:%d weight %d", tc.name, s.Addr, s.Port, s.UWeight, tc.addr, tc.port, tc.uweight)
 		}
+	}
+}
+
+// TestParseAllBackends reads the two replies of the batched read
+// (recorded with record_all.cfg: a frontend named like backend be, an
+// empty backend, a listen section): every backend's servers, and every
+// backend's id, the empty one's too, and no frontend's.
+func TestParseAllBackends(t *testing.T) {
+	st, err := ParseServersState(readFixture(t, "servers_state_all.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "servers_state_all.txt", st)
+	rows, ids, err := parseStat(readFixture(t, "stat_backends_all.csv"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "stat_backends_all.csv", rows)
+	if want := map[string]int{"be": 3, "be_empty": 4, "lst": 5}; !maps.Equal(ids, want) {
+		t.Errorf("backend ids %v, want %v", ids, want)
+	}
+	// show servers state's be_id is show stat's iid.
+	for _, s := range st {
+		if ids[s.Backend] != s.BackendID {
+			t.Errorf("%s/%s: be_id %d, iid %d", s.Backend, s.Name, s.BackendID, ids[s.Backend])
+		}
+	}
+	// ParseStat of the same reply: the same servers, BACKEND rows skipped.
+	plain, err := ParseStat(readFixture(t, "stat_backends_all.csv"))
+	if err != nil || !slices.Equal(plain, rows) {
+		t.Errorf("ParseStat: %v, %+v", err, plain)
+	}
+}
+
+func TestParseStatBackendRows(t *testing.T) {
+	const head = "# pxname,svname,status,scur,check_status,check_code,iid,type\n"
+	for _, tc := range []struct {
+		name, reply string
+		ok          bool
+	}{
+		{"servers and backends", head + "be,s1,UP,0,L7OK,200,3,2\nbe,BACKEND,UP,0,,,3,1\nfe,FRONTEND,OPEN,0,,,2,0\n\n", true},
+		{"bad iid", head + "be,BACKEND,UP,0,,,x,1\n\n", false},
+		{"zero iid", head + "be,BACKEND,UP,0,,,0,1\n\n", false},
+		{"backend twice", head + "be,BACKEND,UP,0,,,3,1\nbe,BACKEND,UP,0,,,4,1\n\n", false},
+		{"no iid column", "# pxname,svname,status,scur,check_status,check_code,type\nbe,BACKEND,UP,0,,,1\n\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, ids, err := parseStat(tc.reply, true)
+			if (err == nil) != tc.ok {
+				t.Fatalf("err %v, ok %v", err, tc.ok)
+			}
+			if tc.ok && (ids["be"] != 3 || len(ids) != 1) {
+				t.Errorf("ids %v", ids)
+			}
+			if !tc.ok && !errors.Is(err, ErrFormat) {
+				t.Errorf("err %v, want ErrFormat", err)
+			}
+		})
 	}
 }
 
@@ -228,7 +288,7 @@ func TestParseReplyRecorded(t *testing.T) {
 }
 
 func FuzzParseServersState(f *testing.F) {
-	for _, name := range []string{"servers_state_be_rr.txt", "servers_state_mixed.txt", "servers_state_empty.txt"} {
+	for _, name := range []string{"servers_state_be_rr.txt", "servers_state_mixed.txt", "servers_state_empty.txt", "servers_state_all.txt"} {
 		f.Add(readFixture(f, name))
 	}
 	f.Add("1\n# be_name srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_check_state srv_port\nb s - 2 0 1 6 -1\n")
@@ -246,11 +306,25 @@ func FuzzParseServersState(f *testing.F) {
 }
 
 func FuzzParseStat(f *testing.F) {
-	for _, name := range []string{"stat_be_rr.csv", "stat_mixed.csv", "stat_all.csv", "stat_empty.csv"} {
+	for _, name := range []string{"stat_be_rr.csv", "stat_mixed.csv", "stat_all.csv", "stat_empty.csv", "stat_backends_all.csv"} {
 		f.Add(readFixture(f, name))
 	}
 	f.Fuzz(func(t *testing.T, in string) {
+		// The batched read's parse (with the BACKEND rows) must agree
+		// with ParseStat on the servers, and never take a bad id.
+		all, ids, allErr := parseStat(in, true)
+		for name, id := range ids {
+			if id <= 0 {
+				t.Errorf("backend %q: id %d accepted", name, id)
+			}
+		}
 		rows, err := ParseStat(in)
+		if allErr == nil && err != nil {
+			t.Errorf("parseStat accepted what ParseStat refused: %v", err)
+		}
+		if allErr == nil && len(all) != len(rows) {
+			t.Errorf("parseStat: %d servers, ParseStat %d", len(all), len(rows))
+		}
 		if err != nil {
 			return
 		}

@@ -13,6 +13,9 @@ import (
 // the CSV header's names (management.txt 9.1).
 type StatRow struct {
 	Backend string // pxname
+	// ProxyID is the backend's proxy id (iid), be_id in `show servers
+	// state`: unlike the name, no frontend shares it.
+	ProxyID int
 	Server  string // svname
 	// Status as HAProxy prints it: "UP", "DOWN", "MAINT", "DRAIN",
 	// "no check", "UP 1/2", "DOWN 1/2", "MAINT (via be/srv)", ...
@@ -35,55 +38,96 @@ type StatRow struct {
 // rows of other types are skipped, so `show stat` without a filter parses
 // too).
 func ParseStat(reply string) ([]StatRow, error) {
+	rows, _, err := parseStat(reply, false)
+	return rows, err
+}
+
+// parseStat parses `show stat`: the server rows, and with backends the id
+// (iid) of every backend by name, from the BACKEND rows (type 1), which
+// every backend has, with servers or without. Frontends (type 0) are never
+// taken, so a frontend named like a backend cannot stand in for it.
+func parseStat(reply string, backends bool) ([]StatRow, map[string]int, error) {
 	if err := readError(reply); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := complete("show stat", reply); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !strings.HasPrefix(reply, "# ") {
-		return nil, fmt.Errorf("show stat: %w: no \"# pxname,...\" header", ErrFormat)
+		return nil, nil, fmt.Errorf("show stat: %w: no \"# pxname,...\" header", ErrFormat)
 	}
 	r := csv.NewReader(strings.NewReader(reply[2:]))
 	r.FieldsPerRecord = -1 // checked below, with a better message
 	r.ReuseRecord = true
 	header, err := r.Read()
 	if err != nil {
-		return nil, fmt.Errorf("show stat: header: %w: %w", ErrFormat, err)
+		return nil, nil, fmt.Errorf("show stat: header: %w: %w", ErrFormat, err)
 	}
 	col := map[string]int{}
 	for i, name := range header {
 		col[name] = i
 	}
-	for _, name := range []string{"pxname", "svname", "status", "scur", "check_status", "check_code", "type"} {
+	need := []string{"pxname", "svname", "status", "scur", "check_status", "check_code", "type"}
+	if backends {
+		need = append(need, "iid")
+	}
+	for _, name := range need {
 		if _, ok := col[name]; !ok {
-			return nil, fmt.Errorf("show stat: %w: header lacks %s", ErrFormat, name)
+			return nil, nil, fmt.Errorf("show stat: %w: header lacks %s", ErrFormat, name)
 		}
 	}
 	ncol := len(header)
 	var out []StatRow
+	var ids map[string]int
+	if backends {
+		ids = map[string]int{}
+	}
 	for {
 		f, err := r.Read()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("show stat: %w: %w", ErrFormat, err)
+			return nil, nil, fmt.Errorf("show stat: %w: %w", ErrFormat, err)
 		}
 		line, _ := r.FieldPos(0)
 		if len(f) != ncol {
-			return nil, fmt.Errorf("show stat: line %d: %w: %d fields, header has %d", line, ErrFormat, len(f), ncol)
+			return nil, nil, fmt.Errorf("show stat: line %d: %w: %d fields, header has %d", line, ErrFormat, len(f), ncol)
 		}
-		if f[col["type"]] != "2" { // 2 = server
+		switch f[col["type"]] {
+		case "2": // server
+		case "1": // backend
+			if backends {
+				if err := backendID(ids, f, col); err != nil {
+					return nil, nil, fmt.Errorf("show stat: line %d: %w", line, err)
+				}
+			}
+			continue
+		default:
 			continue
 		}
 		row, err := parseStatRow(f, col)
 		if err != nil {
-			return nil, fmt.Errorf("show stat: line %d: %w", line, err)
+			return nil, nil, fmt.Errorf("show stat: line %d: %w", line, err)
 		}
 		out = append(out, row)
 	}
-	return out, nil
+	return out, ids, nil
+}
+
+// backendID records the iid of a BACKEND row. Two backends never share a
+// name in one HAProxy, so a reply that says otherwise is refused.
+func backendID(ids map[string]int, f []string, col map[string]int) error {
+	name := f[col["pxname"]]
+	id, err := strconv.Atoi(f[col["iid"]])
+	if err != nil || id <= 0 {
+		return fmt.Errorf("%w: backend %s: iid %q", ErrFormat, truncate(name), truncate(f[col["iid"]]))
+	}
+	if _, dup := ids[name]; dup {
+		return fmt.Errorf("%w: backend %s listed twice", ErrFormat, truncate(name))
+	}
+	ids[name] = id
+	return nil
 }
 
 func parseStatRow(f []string, col map[string]int) (StatRow, error) {
@@ -109,6 +153,7 @@ func parseStatRow(f []string, col map[string]int) (StatRow, error) {
 	}
 	row := StatRow{
 		Backend:    get("pxname"),
+		ProxyID:    num("iid", 0),
 		Server:     get("svname"),
 		Status:     get("status"),
 		Weight:     num("weight", 0),

@@ -405,8 +405,9 @@ type backendRead struct {
 }
 
 // readOne reads one backend with its own two commands: `show servers
-// state <be>`, then `show stat <be_id> 4 -1`. A transport error is fatal
-// to the pass; HAProxy's refusal or a malformed reply is the backend's.
+// state <be>`, then `show stat <be_id> 4 -1`. HAProxy's refusal (no such
+// backend) is the backend's error; any other failure to read is fatal to
+// the pass.
 func (r *reconciler) readOne(name string) backendRead {
 	fail := func(err error) backendRead {
 		if !errors.As(err, new(*ReplyError)) {

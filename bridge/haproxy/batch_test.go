@@ -45,6 +45,57 @@ func TestPoolBatchedRead(t *testing.T) {
 	}
 }
 
+func TestUseBatched(t *testing.T) {
+	for _, tc := range []struct {
+		read              readMode
+		k, others, passes int
+		want              bool
+	}{
+		{readAuto, 0, -1, 0, false},
+		{readAuto, 1, -1, 0, false}, // one backend: on its own, always
+		{readAuto, 1, 0, 0, false},
+		{readAuto, 2, -1, 0, true}, // others unknown: read them
+		{readAuto, 2, 0, 1, true},
+		{readAuto, 2, 23, 1, true},
+		{readAuto, 2, 24, 1, false}, // 2 round trips saved, 24 servers paid
+		{readAuto, 2, 24, reprobePasses, true},
+		{readAuto, 250, 0, 1, true},
+		{readAuto, 250, 5000, 1, true},
+		{readAuto, 4, 950, 1, false}, // BenchmarkReadBackends k=4
+		{readPerBackend, 250, 0, 1, false},
+		{readBatched, 1, 5000, 1, true},
+	} {
+		p := &Pool{read: tc.read, others: tc.others, passesSince: tc.passes}
+		if got := p.useBatched(tc.k); got != tc.want {
+			t.Errorf("%+v: got %v", tc, got)
+		}
+	}
+}
+
+// TestPoolReadChoice: a Desired of a few backends on an HAProxy with many
+// other servers is read backend by backend after the first pass, which
+// counts them; with the others emptied, the reprobe goes back to batched.
+func TestPoolReadChoice(t *testing.T) {
+	f := newFixture(t, PoolOptions{})
+	all := manyDesired(f, manyBackends) // 22 backends, 44 servers besides be's
+	reconcile(t, f.pool, all)
+	if f.pool.others != 0 {
+		t.Errorf("others %d after a read of every backend", f.pool.others)
+	}
+	// be and be2 only: 40 servers elsewhere, more than 2·12.
+	two := Desired{Prefix: all.Prefix, Backends: all.Backends[:2]}
+	reconcile(t, f.pool, two)
+	if f.pool.others != 2*manyBackends || f.pool.passesSince != 0 {
+		t.Fatalf("others %d, passes %d after a batched read of 2 backends", f.pool.others, f.pool.passesSince)
+	}
+	for range 3 {
+		reconcile(t, f.pool, two)
+	}
+	if f.pool.passesSince != 3 {
+		t.Errorf("%d passes since the batched read, want 3 read backend by backend", f.pool.passesSince)
+	}
+}
+
 // manyDesired is a Desired over be, be2 and the n backends many<i>, each
 // with two of the fixture's VNFCs.
 func manyDesired(f *fixture, n int) Desired {
@@ -79,7 +130,7 @@ func TestPoolBatchedMany(t *testing.T) {
 	}
 	// The same HAProxy read backend by backend.
 	one := NewPool(f.p.admin, PoolOptions{})
-	one.perBackendMax = len(d.Backends)
+	one.read = readPerBackend
 	single, ch := reconcile(t, one, d)
 	if len(ch) != 0 {
 		t.Errorf("per-backend reconcile issued %v", actions(ch))

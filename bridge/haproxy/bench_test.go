@@ -66,3 +66,41 @@ func BenchmarkExecBatched(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkReadBackends measures the constants of Pool.useBatched: a
+// steady reconcile of k of the fixture's backends, each of 50 servers,
+// read backend by backend, batched, or as useBatched chooses, while the
+// HAProxy holds manyBackends backends of 50 servers (1,000; the batched
+// read of a few backends pays for all of them).
+func BenchmarkReadBackends(b *testing.B) {
+	f := newFixture(b, PoolOptions{})
+	const per = 50
+	full := Desired{Prefix: "vnfha:"}
+	for i := range manyBackends {
+		be := Backend{Name: fmt.Sprintf("many%d", i), Check: Check{Inter: 10 * time.Second}}
+		for j := range per {
+			be.Servers = append(be.Servers, srv(fmt.Sprintf("m%d-%d", i, j), f.v[j%3], Serve))
+		}
+		full.Backends = append(full.Backends, be)
+	}
+	if _, _, err := f.pool.Reconcile(context.Background(), full); err != nil {
+		b.Fatal(err)
+	}
+	for _, k := range []int{1, 2, 4, manyBackends} {
+		d := Desired{Prefix: full.Prefix, Backends: full.Backends[:k]}
+		for _, mode := range []struct {
+			name string
+			read readMode
+		}{{"per-backend", readPerBackend}, {"batched", readBatched}, {"auto", readAuto}} {
+			b.Run(fmt.Sprintf("k=%d/%s", k, mode.name), func(b *testing.B) {
+				p := NewPool(f.p.admin, PoolOptions{})
+				p.read = mode.read
+				for b.Loop() {
+					if _, ch, err := p.Reconcile(context.Background(), d); err != nil || len(ch) != 0 {
+						b.Fatalf("%v %v", err, actions(ch))
+					}
+				}
+			})
+		}
+	}
+}

@@ -208,7 +208,7 @@ func TestPoolHostilePeer(t *testing.T) {
 	}
 	c := hostileLine(t, func(c net.Conn, line string) { io.WriteString(c, replies[line]) })
 	p := NewPool(c, PoolOptions{})
-	p.perBackendMax = 5 // the per-backend read; TestPoolBatchedHostile has the batched one
+	p.read = readPerBackend // the per-backend read; TestPoolBatchedHostile has the batched one
 	d := Desired{Prefix: "vnfha:"}
 	for _, be := range []string{"be", "be2", "be3", "be4", "be5"} {
 		d.Backends = append(d.Backends, Backend{Name: be, Servers: []Server{{Name: "vnfha:a", Addr: mustAddr("10.0.0.1"), Port: 80}}})

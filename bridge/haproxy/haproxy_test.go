@@ -375,7 +375,7 @@ func newFixture(t testing.TB, opts PoolOptions) *fixture {
 	f.p = startProxy(t, f.static)
 	f.pool = NewPool(f.p.admin, opts)
 	if batchedRead {
-		f.pool.perBackendMax = 0
+		f.pool.read = readBatched
 	}
 	return f
 }

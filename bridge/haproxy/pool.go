@@ -199,10 +199,9 @@ type PoolOptions struct {
 type Pool struct {
 	c    *Client
 	opts PoolOptions
-	// perBackendMax: a Desired of at most this many backends is read
-	// with two commands per backend, a larger one with two commands in
-	// all (readAll). Tests lower it to 0 to run the batched read.
-	perBackendMax int
+	// read chooses how backends are read (see useBatched); tests force
+	// one way.
+	read readMode
 
 	mu         sync.Mutex
 	drainStart map[string]time.Time // "be/srv" -> when Reconcile saw or began its drain
@@ -211,13 +210,47 @@ type Pool struct {
 	lastUptime int64
 	hadManaged bool // the previous pass saw at least one managed server
 	reloads    int
+	// others is how many servers the last batched read saw in backends
+	// the Desired did not name (-1: never read); passesSince counts the
+	// passes since that read.
+	others      int
+	passesSince int
 }
 
-// perBackendMax is Pool.perBackendMax. One backend is read with its own
-// commands: the same two round trips as the batched read, whose replies
-// would also hold every other backend of the HAProxy; from two backends
-// on, the batched read is cheaper (BenchmarkReadBackends).
-const perBackendMax = 1
+type readMode int
+
+const (
+	readAuto readMode = iota
+	readPerBackend
+	readBatched
+)
+
+// Choosing between the reads. A round trip of the runtime API (connect,
+// command, close) costs about what reading roundTripServers servers costs
+// (HAProxy dumping their rows, the bridge parsing them), measured on
+// 2.6.12 over a unix socket by BenchmarkReadBackends: 0.12 ms a round
+// trip, 10 µs a server. So the batched read of k backends saves 2(k-1)
+// round trips and pays for the servers of the other backends; it is
+// chosen while those are fewer than 2(k-1)·roundTripServers. One backend
+// is therefore always read on its own. How many other servers there are
+// is known only from a batched read, so one is made when it is not known,
+// and again every reprobePasses passes, in case the other backends
+// emptied.
+const (
+	roundTripServers = 12
+	reprobePasses    = 100
+)
+
+// useBatched reports whether this pass reads its k backends with readAll.
+func (p *Pool) useBatched(k int) bool {
+	switch {
+	case p.read == readPerBackend || k < 2:
+		return p.read == readBatched
+	case p.read == readBatched || p.others < 0 || p.passesSince >= reprobePasses:
+		return true
+	}
+	return p.others < 2*(k-1)*roundTripServers
+}
 
 // NewPool returns a Pool for the HAProxy c talks to.
 func NewPool(c *Client, opts PoolOptions) *Pool {
@@ -233,7 +266,7 @@ func NewPool(c *Client, opts PoolOptions) *Pool {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Pool{c: c, opts: opts, perBackendMax: perBackendMax, drainStart: map[string]time.Time{}}
+	return &Pool{c: c, opts: opts, others: -1, drainStart: map[string]time.Time{}}
 }
 
 // Reconcile reads the whole state of the desired backends from HAProxy and
@@ -297,7 +330,8 @@ func (p *Pool) Reconcile(ctx context.Context, d Desired) (Actual, []Change, erro
 		plan = append(plan, pb)
 	}
 	var reads map[string]backendRead
-	if len(names) > p.perBackendMax {
+	p.passesSince++
+	if p.useBatched(len(names)) {
 		reads, err = r.readAll(names)
 		if err != nil {
 			// Nothing was read: the Actual is empty, as when show info
@@ -459,8 +493,10 @@ func (r *reconciler) readAll(names []string) (map[string]backendRead, error) {
 	}
 	reads := make(map[string]backendRead, len(names))
 	stateID := make(map[string]int, len(names))
+	others := 0
 	for _, st := range states {
 		if !want[st.Backend] {
+			others++
 			continue
 		}
 		rd := reads[st.Backend]
@@ -501,6 +537,7 @@ func (r *reconciler) readAll(names []string) (map[string]backendRead, error) {
 		}
 		reads[n] = rd
 	}
+	r.p.others, r.p.passesSince = others, 0
 	return reads, nil
 }
 

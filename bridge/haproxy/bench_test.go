@@ -3,6 +3,7 @@ package haproxy
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -103,4 +104,30 @@ func BenchmarkReadBackends(b *testing.B) {
 			})
 		}
 	}
+}
+
+// BenchmarkParseStat parses the two replies of a batched read of 5,000
+// servers: the rows of the recorded servers_state_all.txt and
+// stat_backends_all.csv repeated (their two servers of be, 2,500 times).
+func BenchmarkParseStat(b *testing.B) {
+	sl := strings.SplitAfter(readFixture(b, "servers_state_all.txt"), "\n")
+	tl := strings.SplitAfter(readFixture(b, "stat_backends_all.csv"), "\n")
+	state := sl[0] + sl[1] + strings.Repeat(sl[2]+sl[3], 2500) + "\n"
+	stat := tl[0] + strings.Repeat(tl[1]+tl[2], 2500) + "\n"
+	b.Run("servers-state", func(b *testing.B) {
+		b.SetBytes(int64(len(state)))
+		for b.Loop() {
+			if st, err := ParseServersState(state); err != nil || len(st) != 5000 {
+				b.Fatal(len(st), err)
+			}
+		}
+	})
+	b.Run("stat", func(b *testing.B) {
+		b.SetBytes(int64(len(stat)))
+		for b.Loop() {
+			if rows, _, err := parseStat(stat, true); err != nil || len(rows) != 5000 {
+				b.Fatal(len(rows), err)
+			}
+		}
+	})
 }

@@ -1,9 +1,11 @@
 package haproxy
 
 import (
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"flag"
+	"io"
 	"maps"
 	"net/netip"
 	"os"
@@ -309,7 +311,9 @@ func FuzzParseStat(f *testing.F) {
 	for _, name := range []string{"stat_be_rr.csv", "stat_mixed.csv", "stat_all.csv", "stat_empty.csv", "stat_backends_all.csv"} {
 		f.Add(readFixture(f, name))
 	}
+	f.Add("# a,b\r\nx,y\r\n\r\n,\n\n")
 	f.Fuzz(func(t *testing.T, in string) {
+		sameRecords(t, in)
 		// The batched read's parse (with the BACKEND rows) must agree
 		// with ParseStat on the servers, and never take a bad id.
 		all, ids, allErr := parseStat(in, true)
@@ -335,6 +339,38 @@ func FuzzParseStat(f *testing.F) {
 			_ = HealthOf(r.Status)
 		}
 	})
+}
+
+// sameRecords checks that the fast path of records reads a reply without
+// quotes as encoding/csv does, with keep cutting only what is not kept.
+func sameRecords(t *testing.T, body string) {
+	t.Helper()
+	if strings.Contains(body, "\"") {
+		return // encoding/csv reads it: nothing to compare
+	}
+	cr := csv.NewReader(strings.NewReader(body))
+	cr.FieldsPerRecord = -1
+	want, err := cr.ReadAll()
+	if err != nil {
+		t.Skipf("encoding/csv: %v", err)
+	}
+	for _, keep := range []int{0, 1, 3} {
+		r := newRecords(body)
+		r.keep = keep
+		for i := 0; ; i++ {
+			f, n, _, err := r.next()
+			if err == io.EOF {
+				if i != len(want) {
+					t.Fatalf("keep %d: %d records, encoding/csv %d", keep, i, len(want))
+				}
+				break
+			}
+			if i >= len(want) || n != len(want[i]) || !slices.Equal(f, want[i][:len(f)]) ||
+				(keep == 0 || len(want[i]) <= keep) && len(f) != len(want[i]) {
+				t.Fatalf("keep %d: record %d: %q (%d fields), encoding/csv %q", keep, i, f, n, want[i])
+			}
+		}
+	}
 }
 
 func FuzzParseInfo(f *testing.F) {

@@ -523,6 +523,10 @@ func (r *reconciler) readAll(names []string) (map[string]backendRead, error) {
 			rd.err = fmt.Errorf("%w: backend %s has servers in show servers state but no row in show stat (reloaded?)", ErrFormat, n)
 		case hasServers && sid != id:
 			rd.err = fmt.Errorf("%w: backend %s is proxy %d in show servers state, %d in show stat (reloaded?)", ErrFormat, n, sid, id)
+		case !hasServers && len(byID[id]) > 0:
+			// Servers added between the two reads: acting on the empty
+			// state would add them again.
+			rd.err = fmt.Errorf("%w: backend %s has no server in show servers state but %d in show stat (changed between the reads)", ErrFormat, n, len(byID[id]))
 		default:
 			rd.stats = byID[id]
 			for _, row := range rd.stats {

@@ -4,11 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -274,23 +271,7 @@ func TestPoolBatchedHostile(t *testing.T) {
 		{"backend listed twice in stat", state, fakeStat("be,BACKEND,3,1", "be,BACKEND,3,1"), true, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var mu sync.Mutex
-			var writes []string
-			c := hostileLine(t, func(c net.Conn, line string) {
-				switch line {
-				case "show info\n":
-					io.WriteString(c, "Pid: 3\nUptime_sec: 9\n\n")
-				case "show servers state\n":
-					io.WriteString(c, tc.state)
-				case "show stat -1 6 -1\n":
-					io.WriteString(c, tc.stat)
-				default:
-					mu.Lock()
-					writes = append(writes, strings.TrimSpace(line))
-					mu.Unlock()
-					io.WriteString(c, strings.Repeat("\n", strings.Count(line, ";")+1))
-				}
-			})
+			c, written := readsPeer(t, map[string]string{"show servers state": tc.state, "show stat -1 6 -1": tc.stat})
 			p := NewPool(c, PoolOptions{})
 			// vnfha:a is there and serving: nothing to do for it. vnfha:b
 			// is missing: an add, which must go out only for a backend
@@ -306,8 +287,7 @@ func TestPoolBatchedHostile(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			act, ch, err := p.Reconcile(ctx, d)
-			mu.Lock()
-			defer mu.Unlock()
+			writes := written()
 			if tc.whole {
 				if err == nil || act.Backends != nil || len(ch) != 0 || len(writes) != 0 {
 					t.Fatalf("a bad read was acted on: err %v, backends %+v, writes %q", err, act.Backends, writes)

@@ -294,7 +294,11 @@ func FuzzParseServersState(f *testing.F) {
 		f.Add(readFixture(f, name))
 	}
 	f.Add("1\n# be_name srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_check_state srv_port\nb s - 2 0 1 6 -1\n")
+	f.Add("a\u00a0b \t\v\f\rc\u0085d")
 	f.Fuzz(func(t *testing.T, in string) {
+		if got, want := fields([]string{"x"}[:0], in), strings.Fields(in); !slices.Equal(got, want) {
+			t.Errorf("fields %q, strings.Fields %q", got, want)
+		}
 		st, err := ParseServersState(in)
 		if err != nil {
 			return

@@ -80,7 +80,7 @@ func parseStat(reply string, backends bool) ([]StatRow, map[string]int, error) {
 			r.keep = max(r.keep, i+1)
 		}
 	}
-	var out []StatRow
+	out := make([]StatRow, 0, strings.Count(reply, "\n"))
 	var ids map[string]int
 	if backends {
 		ids = map[string]int{}
@@ -113,6 +113,9 @@ func parseStat(reply string, backends bool) ([]StatRow, map[string]int, error) {
 			return nil, nil, fmt.Errorf("show stat: line %d: %w", line, err)
 		}
 		out = append(out, row)
+	}
+	if len(out) == 0 {
+		out = nil // as before the capacity was reserved
 	}
 	return out, ids, nil
 }

@@ -144,7 +144,7 @@ func resourceFrom(c *cib.CIB, s shape) *resourceFacts {
 				if _, seen := bySuffix[suffix]; !seen {
 					suffixes = append(suffixes, suffix)
 				}
-				bySuffix[suffix] = append(bySuffix[suffix], memberState{lr.State(), ranHere(lr)})
+				bySuffix[suffix] = append(bySuffix[suffix], memberState{stateOf(lr), ranHere(lr)})
 			}
 		}
 		for _, suffix := range suffixes {
@@ -181,6 +181,50 @@ type memberState struct {
 	// ran: the history shows the member was stopped here after running,
 	// as opposed to only probed.
 	ran bool
+}
+
+// stateOf is lr.State(), the history replayed as Pacemaker's scheduler
+// replays it, with one correction for what the bridge needs: a failure is
+// resolved by a recurring monitor that passed and is newer than it (a
+// greater call-id).
+//
+// The history keeps one entry for the newest non-recurring operation
+// (<rsc>_last_0). The start that resolved a failure lives there until the
+// next operation overwrites it; a stop recorded as pending (record-pending)
+// does, while <rsc>_last_failure_0 still holds the old failure. Replayed
+// as is, every planned stop (standby, ban, disable) of an instance that
+// once recovered from a failure reads as failed, and its server would be
+// failed (sessions shut) instead of drained. The recurring monitor
+// survives: it is scheduled only after a successful start, promote or
+// demote, so a passing one newer than the failure proves the recovery
+// that _last_0 no longer shows. A failed stop is never resolved.
+func stateOf(lr cib.LRMResource) cib.ResourceState {
+	st := lr.State()
+	if !st.Failed || st.StopFailed || st.FailedOp == nil || st.FailedOp.CallID < 0 {
+		return st
+	}
+	for _, op := range lr.Ops {
+		if op.Operation == "monitor" && op.IntervalMs > 0 && op.CallID > st.FailedOp.CallID &&
+			op.OpStatus == 0 && monitorPassed(op) {
+			st.Failed, st.FailedOp = false, nil
+			return st
+		}
+	}
+	return st
+}
+
+// monitorPassed: a recurring monitor found the resource as expected
+// (degraded counts as running, as for Pacemaker).
+func monitorPassed(op cib.LRMOp) bool {
+	switch {
+	case op.ExpectedRC < 0:
+		return false
+	case op.RCCode == op.ExpectedRC:
+		return true
+	case op.ExpectedRC == 0 && op.RCCode == 190, op.ExpectedRC == 8 && op.RCCode == 191:
+		return true
+	}
+	return false
 }
 
 // ranHere reports whether the resource's last non-recurring operation on

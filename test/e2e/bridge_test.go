@@ -202,8 +202,9 @@ haproxy:
 	e.pcs("node1", "resource", "create", "bridge", "ocf:vnfha:vnfc",
 		"command="+l.Binary()+" bridge --config "+e.cfg,
 		"health=http://"+bridgeListen+"/v1/status", "log_file=/var/log/pacemaker/vnfc-bridge.log",
-		"op", "monitor", "interval=10s")
+		"op", "monitor", "interval=10s", "--disabled")
 	e.pcs("node1", "constraint", "location", "bridge", "prefers", "node1=100")
+	e.pcs("node1", "resource", "enable", "bridge")
 
 	c := crmwrap.New(l.Runner("node1"))
 	labtest.Eventually(t, 60*time.Second, 200*time.Millisecond, "3 VNFCs and the bridge started", func() (bool, string) {
@@ -336,18 +337,24 @@ func (e *bridgeEnv) vnfcKill(t *testing.T) {
 	e.waitPools(t, 10*time.Second, "all UP before the kill", all)
 	old := vnfcdPID(t, e.l, node)
 
-	// A watcher in node2 says when a new vnfcd appears: each line is the
-	// time (ns) before it looked, and the vnfcd pids it saw. A line
-	// without a new pid proves that none ran at that time.
+	// A watcher in node2 follows the restart: each line is the time (ns)
+	// taken before it looked, the vnfcd pids it saw, and app_last_0, the
+	// newest non-recurring operation in node2's CIB. It stops once a new
+	// vnfcd runs and its start has completed. A line without a completed
+	// start proves the restart had not completed at its time.
 	wctx, cancel := context.WithTimeout(e.ctx, 30*time.Second)
 	defer cancel()
 	watcher, err := e.l.Command(wctx, node, "sh", "-c", `old=$1; i=0
-while [ $i -lt 5000 ]; do
+while [ $i -lt 3000 ]; do
 	t=$(date +%s%N); p=$(pgrep -x vnfcd | tr '\n' ' ')
-	echo "$t $p"
-	for q in $p; do [ "$q" != "$old" ] && exit 0; done
+	op=$(cibadmin --query --local --xpath "//node_state[@uname='$2']//lrm_rsc_op[@id='app_last_0']" 2>/dev/null |
+		grep -o ' operation="[a-z_]*"\| op-status="[-0-9]*"' | tr -d '\n')
+	echo "$t|$p|$op"
+	case "$op" in *'operation="start" op-status="0"'*)
+		for q in $p; do [ "$q" != "$old" ] && exit 0; done;;
+	esac
 	i=$((i+1)); sleep 0.002
-done; exit 1`, "watcher", old)
+done; exit 1`, "watcher", old, node)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -383,27 +390,35 @@ done; exit 1`, "watcher", old)
 		return true, ""
 	})
 	if err := watcher.Wait(); err != nil {
-		t.Fatalf("no new vnfcd on %s: %v", node, err)
+		t.Fatalf("the VNFC on %s not restarted: %v", node, err)
 	}
-	var lastNone, firstNew int64
+	// The newest line without a completed start, and the first with a
+	// new vnfcd.
+	var notStarted, firstNew, started int64
 	for _, ln := range <-lines {
-		f := strings.Fields(ln)
+		f := strings.Split(ln, "|")
+		if len(f) != 3 {
+			t.Fatalf("watcher line %q", ln)
+		}
 		at, err := strconv.ParseInt(f[0], 10, 64)
 		if err != nil {
 			t.Fatalf("watcher line %q", ln)
 		}
-		if slices.ContainsFunc(f[1:], func(p string) bool { return p != old }) {
+		if firstNew == 0 && slices.ContainsFunc(strings.Fields(f[1]), func(p string) bool { return p != old }) {
 			firstNew = at
+		}
+		if strings.Contains(f[2], `operation="start" op-status="0"`) && firstNew != 0 {
+			started = at
 			break
 		}
-		lastNone = at
+		notStarted = at
 	}
 	since := func(ns int64) time.Duration { return time.Unix(0, ns).Sub(killed).Round(time.Millisecond) }
-	t.Logf("kill -9 of vnfcd on %s: MAINT on both HAProxies within %s; no new vnfcd yet at %s; a new one by %s",
-		node, maint.Sub(killed).Round(time.Millisecond), since(lastNone), since(firstNew))
-	if maint.UnixNano() >= lastNone {
-		t.Errorf("the server was not out of both pools before Pacemaker restarted the VNFC: MAINT seen at %s, a new vnfcd possibly from %s",
-			maint.Sub(killed).Round(time.Millisecond), since(lastNone))
+	t.Logf("kill -9 of vnfcd on %s: MAINT on both HAProxies %s after; a new vnfcd ran by %s; its start not completed at %s, completed by %s",
+		node, maint.Sub(killed).Round(time.Millisecond), since(firstNew), since(notStarted), since(started))
+	if maint.UnixNano() >= notStarted {
+		t.Errorf("the server was not out of both pools before Pacemaker had restarted the VNFC: MAINT seen %s after the kill, "+
+			"the restart possibly completed from %s", maint.Sub(killed).Round(time.Millisecond), since(notStarted))
 	}
 
 	// Back UP on both once HAProxy's own check passes, and on the
@@ -453,14 +468,21 @@ func (e *bridgeEnv) plannedStop(t *testing.T) {
 		{"ban", "node3", []string{"resource", "ban", "app-clone", "node3"}, []string{"resource", "clear", "app-clone"}},
 	} {
 		srv := appServer + c.node
-		// Sessions that last 3 s on every server of both HAProxies, so
-		// that the drain has a session to wait for.
-		slow := e.slowSessions(t, srv, 3*time.Second)
+		// Sessions that last 6 s on every server of both HAProxies, so
+		// that the drain has a session to wait for: pcs sets the
+		// attribute or the constraint within a few seconds.
+		slow := e.slowSessions(t, srv, 6*time.Second)
 		w := e.watchPools(t)
 		at := time.Now()
 		e.pcs("node1", c.do...)
 		e.waitPool(t, 30*time.Second, fmt.Sprintf("%s of %s: %s in MAINT", c.what, c.node, srv), map[string]string{srv: "MAINT|-"})
+		for _, r := range slow.wait() {
+			if r.err != nil {
+				t.Errorf("%s of %s: a session open during the drain failed: %v", c.what, c.node, r.err)
+			}
+		}
 		changes := w.stop()
+		ends := slow.drainedBy(c.node)
 		for _, host := range e.lbList {
 			var seq []string
 			for _, ch := range changes {
@@ -468,24 +490,31 @@ func (e *bridgeEnv) plannedStop(t *testing.T) {
 					seq = append(seq, fmt.Sprintf("%s(scur %d)@%s", ch.status, ch.scur, ch.at.Sub(at).Round(time.Millisecond)))
 				}
 			}
-			t.Logf("%s of %s, %s: %s went %s", c.what, c.node, host, srv, strings.Join(seq, " → "))
+			end, ok := ends[host]
+			if !ok {
+				t.Errorf("%s of %s: no session was open on %s through %s: the drain went untested", c.what, c.node, srv, host)
+				continue
+			}
+			t.Logf("%s of %s, %s: %s went %s; its session ended @%s", c.what, c.node, host, srv, strings.Join(seq, " → "), end.Sub(at).Round(time.Millisecond))
 			drain := slices.IndexFunc(changes, func(ch poolChange) bool {
-				return ch.lb == host && ch.server == srv && health(ch.status) == "DRAIN" && ch.scur > 0
+				return ch.lb == host && ch.server == srv && health(ch.status) == "DRAIN"
 			})
 			maint := slices.IndexFunc(changes, func(ch poolChange) bool {
 				return ch.lb == host && ch.server == srv && (health(ch.status) == "MAINT" || ch.status == "-")
 			})
-			if drain < 0 || (maint >= 0 && maint < drain) {
-				t.Errorf("%s of %s, %s: not drained with its session, then put in MAINT: %s", c.what, c.node, host, strings.Join(seq, " → "))
+			switch {
+			case drain < 0 || (maint >= 0 && maint < drain):
+				t.Errorf("%s of %s, %s: not drained first: %s", c.what, c.node, host, strings.Join(seq, " → "))
+			case changes[drain].at.After(end):
+				t.Errorf("%s of %s, %s: the drain began @%s, after the session on the server had ended @%s: nothing tested it",
+					c.what, c.node, host, changes[drain].at.Sub(at).Round(time.Millisecond), end.Sub(at).Round(time.Millisecond))
+			case maint >= 0 && changes[maint].at.Before(end.Add(-500*time.Millisecond)):
+				// 500 ms: the client sees the end of its response a
+				// little after HAProxy does. A maint that did not wait
+				// would come seconds early.
+				t.Errorf("%s of %s, %s: MAINT @%s, before the session on the server ended @%s: the drain did not wait",
+					c.what, c.node, host, changes[maint].at.Sub(at).Round(time.Millisecond), end.Sub(at).Round(time.Millisecond))
 			}
-		}
-		for _, r := range slow.wait() {
-			if r.err != nil {
-				t.Errorf("%s of %s: a session open during the drain failed: %v", c.what, c.node, r.err)
-			}
-		}
-		if !slow.drained(c.node) {
-			t.Errorf("%s of %s: no session was open on %s through both HAProxies (the drain went untested)", c.what, c.node, srv)
 		}
 		e.pcs("node1", c.undo...)
 		e.waitPools(t, 60*time.Second, fmt.Sprintf("%s of %s undone: all UP", c.what, c.node), all)
@@ -934,12 +963,15 @@ type slowRequests struct {
 
 type slowResult struct {
 	lb, node string // who answered
+	end      time.Time
 	err      error
 }
 
 // slowSessions opens sessions of length d through each HAProxy the
-// bridge drives (GET /slow/d, one every 20 ms, at most 12 each) until
-// each HAProxy shows one open on srv.
+// bridge drives: bursts of 6 GET /slow/d at once (roundrobin over 3
+// servers gives each two), at most 3 bursts, until the HAProxy shows a
+// session open on srv. Which node answered each is known when they end
+// (see drainedBy): a session of the steady load could pass for one here.
 func (e *bridgeEnv) slowSessions(t *testing.T, srv string, d time.Duration) *slowRequests {
 	t.Helper()
 	sr := &slowRequests{}
@@ -947,23 +979,31 @@ func (e *bridgeEnv) slowSessions(t *testing.T, srv string, d time.Duration) *slo
 	for _, host := range e.lbList {
 		h := e.lbs[host]
 		url := fmt.Sprintf("http://%s/slow/%s", h.FrontendAddr(), d)
-		for i := 0; ; i++ {
-			if e.stat(t, h)[srv].Scur > 0 {
+		for burst := 0; burst < 3; burst++ {
+			for range 6 {
+				sr.wg.Add(1)
+				go func() {
+					defer sr.wg.Done()
+					body, _, err := get(e.ctx, url)
+					node, _, _ := strings.Cut(body, " ")
+					sr.mu.Lock()
+					sr.results = append(sr.results, slowResult{lb: host, node: node, end: time.Now(), err: err})
+					sr.mu.Unlock()
+				}()
+			}
+			open := false
+			labtest.Eventually(t, 2*time.Second, 10*time.Millisecond, "the slow sessions reach "+host, func() (bool, string) {
+				st := e.stat(t, h)
+				n := 0
+				for _, v := range st {
+					n += v.Scur
+				}
+				open = st[srv].Scur > 0
+				return n >= 6*(burst+1) || open, fmt.Sprint(st)
+			})
+			if open {
 				break
 			}
-			if i == 12 {
-				t.Fatalf("%s: no session on %s after 12 slow requests", host, srv)
-			}
-			sr.wg.Add(1)
-			go func() {
-				defer sr.wg.Done()
-				body, _, err := get(e.ctx, url)
-				node, _, _ := strings.Cut(body, " ")
-				sr.mu.Lock()
-				sr.results = append(sr.results, slowResult{lb: host, node: node, err: err})
-				sr.mu.Unlock()
-			}()
-			time.Sleep(20 * time.Millisecond)
 		}
 	}
 	return sr
@@ -974,16 +1014,17 @@ func (sr *slowRequests) wait() []slowResult {
 	return sr.results
 }
 
-// drained says whether node answered a slow request through every
-// HAProxy: the session the drain waited for finished well.
-func (sr *slowRequests) drained(node string) bool {
-	lbs := map[string]bool{}
+// drainedBy returns, for each HAProxy, when the last slow session that
+// node answered through it ended; an HAProxy through which node answered
+// none is missing.
+func (sr *slowRequests) drainedBy(node string) map[string]time.Time {
+	ends := map[string]time.Time{}
 	for _, r := range sr.results {
-		if r.node == node && r.err == nil {
-			lbs[r.lb] = true
+		if r.node == node && r.err == nil && r.end.After(ends[r.lb]) {
+			ends[r.lb] = r.end
 		}
 	}
-	return len(lbs) == 2
+	return ends
 }
 
 // status reads the bridge's /v1/status from inside node.

@@ -100,11 +100,10 @@ func TestBridge(t *testing.T) {
 		{"node-loss", e.nodeLoss},
 		{"bridge-failover", e.bridgeFailover},
 	} {
-		// Each scenario starts from the state the previous one left:
-		// after a failure the rest would only report its consequences.
-		if !t.Run(s.name, s.run) {
-			t.Fatalf("%s failed; the scenarios after it share its lab and are not run", s.name)
-		}
+		// Each scenario starts from the state the previous one left, and
+		// first waits for the pools it starts from: after a failure that
+		// left the lab broken, that wait fails at once.
+		t.Run(s.name, s.run)
 	}
 }
 
@@ -531,6 +530,7 @@ func (e *bridgeEnv) nodeLoss(t *testing.T) {
 	rest := map[string]string{appServer + "node1": "UP", appServer + "node2": "UP"}
 	all := map[string]string{appServer + "node1": "UP", appServer + "node2": "UP", srv: "UP"}
 	e.waitPools(t, 30*time.Second, "all UP before the power loss", all)
+	wasDC := e.dc(t, "node1") == node
 	w := e.watchPools(t)
 	killed := time.Now()
 	if err := e.l.Kill(node); err != nil {
@@ -540,9 +540,14 @@ func (e *bridgeEnv) nodeLoss(t *testing.T) {
 	out := time.Since(killed)
 	e.waitPool(t, 60*time.Second, srv+" deleted from both pools once "+node+" is fenced", map[string]string{srv: "-"})
 	gone := time.Since(killed)
+	// The other servers stay UP all along. A known defect breaks this
+	// when the lost node was the DC: the new DC deletes and re-reads
+	// every node's operation history, the bridge takes a snapshot
+	// without it for a node that runs an instance, drains that server
+	// ("not desired") and puts it back through a full rise.
 	for _, ch := range w.stop() {
 		if ch.server != srv && ch.status != "UP" {
-			t.Errorf("%s: %s went %q when %s was lost", ch.lb, ch.server, ch.status, node)
+			t.Errorf("%s: %s went %q when %s (the DC: %v) was lost", ch.lb, ch.server, ch.status, node, wasDC)
 		}
 	}
 	ok, why := statesMatch(e.stat(t, e.lbs["lb1"]), rest)
@@ -571,8 +576,13 @@ func (e *bridgeEnv) bridgeFailover(t *testing.T) {
 	const dead, victim, live = "node1", "node2", "node3"
 	all := map[string]string{appServer + "node1": "UP", appServer + "node2": "UP", appServer + "node3": "UP"}
 	e.waitPools(t, 30*time.Second, "all UP before the bridge's node is lost", all)
+	// The fail counts of the earlier kills go first: with them, the new
+	// threshold would move the instance off node2 at once.
+	e.pcs(live, "resource", "cleanup", "app")
+	waitIdleOn(t, e.l, live)
 	e.pcs(live, "resource", "meta", "app", "migration-threshold=1")
 	waitIdleOn(t, e.l, live)
+	e.waitPools(t, 30*time.Second, "all UP after the cleanup", all)
 	old := vnfcdPID(t, e.l, victim)
 
 	killed := time.Now()
@@ -614,6 +624,16 @@ func (e *bridgeEnv) bridgeFailover(t *testing.T) {
 }
 
 // --- helpers ---
+
+// dc names the cluster's DC, asking node.
+func (e *bridgeEnv) dc(t *testing.T, node string) string {
+	t.Helper()
+	out, err := e.l.Exec(e.ctx, node, "crmadmin", "--dc_lookup", "--quiet")
+	if err != nil {
+		t.Fatalf("crmadmin --dc_lookup: %v %s", err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
 
 // pcs runs pcs on a node, failing the test on an error.
 func (e *bridgeEnv) pcs(node string, args ...string) {

@@ -68,29 +68,26 @@ func TestHandler(t *testing.T) {
 	}
 }
 
-// TestGracefulShutdown: a stop (SIGTERM, here the context) lets a request
-// in flight finish, refuses new connections, and returns nil: a VNFC
-// stopped while a load balancer drains it fails none of its clients.
-func TestGracefulShutdown(t *testing.T) {
+// stopDuringSlow serves vnfcd on loopback with the given shutdown
+// timeout, sends GET path, stops the server (SIGTERM, here the context)
+// once that request has reached the handler, and returns the server's
+// address, a channel with the request's result, and what serve returned.
+func stopDuringSlow(t *testing.T, timeout time.Duration, path string) (string, <-chan slowResult, error) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	done := make(chan error, 1)
 	h, arrived := noticing(handler("node9"))
-	go func() { done <- serve(ctx, ln, h, 5*time.Second) }()
-
-	type result struct {
-		code int
-		body string
-		err  error
-	}
-	slow := make(chan result, 1)
+	go func() { done <- serve(ctx, ln, h, timeout) }()
+	res := make(chan slowResult, 1)
 	go func() {
-		code, body, err := get(t, "http://"+addr+"/slow/500ms")
-		slow <- result{code, body, err}
+		code, body, err := get(t, "http://"+addr+path)
+		res <- slowResult{code, body, err}
 	}()
 	select {
 	case <-arrived:
@@ -98,12 +95,26 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatal("the slow request never reached the server")
 	}
 	cancel()
-	var stopErr error
 	select {
-	case stopErr = <-done:
+	case err := <-done:
+		return addr, res, err
 	case <-time.After(10 * time.Second):
 		t.Fatal("serve did not return after the stop")
 	}
+	return "", nil, nil
+}
+
+type slowResult struct {
+	code int
+	body string
+	err  error
+}
+
+// TestGracefulShutdown: a stop (SIGTERM, here the context) lets a request
+// in flight finish, refuses new connections, and returns nil: a VNFC
+// stopped while a load balancer drains it fails none of its clients.
+func TestGracefulShutdown(t *testing.T) {
+	addr, slow, stopErr := stopDuringSlow(t, 5*time.Second, "/slow/500ms")
 	if stopErr != nil {
 		t.Errorf("serve after a graceful stop: %v", stopErr)
 	}
@@ -120,28 +131,8 @@ func TestGracefulShutdown(t *testing.T) {
 // TestShutdownTimeout: a request longer than the shutdown timeout does
 // not hold the stop for longer; serve says so.
 func TestShutdownTimeout(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	h, arrived := noticing(handler("node9"))
-	go func() { done <- serve(ctx, ln, h, 100*time.Millisecond) }()
-	go get(t, "http://"+addr+"/slow/20s")
-	select {
-	case <-arrived:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the slow request never reached the server")
-	}
-	cancel()
-	select {
-	case err := <-done:
-		if err == nil || !strings.Contains(err.Error(), "in flight") {
-			t.Errorf("serve = %v, want the shutdown timeout reported", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("a slow request held the stop past the shutdown timeout")
+	_, _, err := stopDuringSlow(t, 100*time.Millisecond, "/slow/20s")
+	if err == nil || !strings.Contains(err.Error(), "in flight") {
+		t.Errorf("serve = %v, want the shutdown timeout reported", err)
 	}
 }

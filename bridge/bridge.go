@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -52,6 +53,11 @@ type Bridge struct {
 	owners   map[string]serverOwner
 	cibErr   string
 	cibErrAt time.Time
+
+	// rewriting is when the CIB began to show a node whose history the
+	// DC is rewriting (zero when none); only Run's goroutine (apply)
+	// touches it.
+	rewriting time.Time
 }
 
 // Options are the seams a test replaces.
@@ -157,7 +163,11 @@ func (b *Bridge) apply(s cluster.Snapshot) {
 		b.log.WithError(err).WithField("reason", s.Reason).Warn("CIB snapshot not usable; keeping the previous view")
 		return
 	}
-	v := buildView(b.cfg, factsFromCIB(c), time.Now())
+	facts := factsFromCIB(c)
+	if b.historyRewritten(facts, s.Reason) {
+		return
+	}
+	v := buildView(b.cfg, facts, time.Now())
 	if !s.Received.IsZero() {
 		b.m.viewLatency.Observe(time.Since(s.Received).Seconds())
 	}
@@ -180,6 +190,41 @@ func (b *Bridge) apply(s cluster.Snapshot) {
 	for _, w := range b.lbs {
 		w.set(b.desiredFor(v, w.cfg.Name))
 	}
+}
+
+// historyRewritten reports whether to keep the previous view because an
+// online node's operation history is missing: the DC deletes and rewrites
+// every member's lrm section in each join round (whenever a node joins or
+// rejoins, a fenced one after its reboot included), and a snapshot taken
+// in between shows healthy instances as gone. Built from it, the view
+// would drain their servers and put them back through a full rise of
+// HAProxy's checks. The rewrite takes milliseconds and ends with a
+// notification; the previous view is kept for at most one resync
+// interval, so that a node whose history never comes back cannot freeze
+// the pools.
+func (b *Bridge) historyRewritten(f *clusterFacts, reason string) bool {
+	var nodes []string
+	for _, n := range sortedNodes(f.Nodes) {
+		if n.HistoryUnknown {
+			nodes = append(nodes, n.Name)
+		}
+	}
+	now := time.Now()
+	switch {
+	case len(nodes) == 0:
+		b.rewriting = time.Time{}
+		return false
+	case b.rewriting.IsZero():
+		b.rewriting = now
+	case now.Sub(b.rewriting) >= b.cfg.Resync.Duration:
+		b.log.WithField("nodes", strings.Join(nodes, ",")).Warnf("the operation history of online nodes missing for %s: building the view without it",
+			now.Sub(b.rewriting).Round(time.Millisecond))
+		return false
+	}
+	b.m.cibErrors.WithLabelValues("history_rewritten").Inc()
+	b.log.WithFields(logrus.Fields{"nodes": strings.Join(nodes, ","), "version": f.Version, "reason": reason}).
+		Debug("the DC is rewriting the operation history of online nodes: keeping the previous view")
+	return true
 }
 
 // desiredFor is the pools one HAProxy should have. A service whose

@@ -40,7 +40,8 @@ func factsFromCIB(c *cib.CIB) *clusterFacts {
 			online = ns.InCCM
 		}
 		sb, _ := attr("standby")
-		f.Nodes[name] = &nodeFacts{Name: name, Online: online, Remote: ns.Remote, Standby: isTrue(sb), Attr: attr}
+		f.Nodes[name] = &nodeFacts{Name: name, Online: online, Remote: ns.Remote, Standby: isTrue(sb), Attr: attr,
+			HistoryUnknown: online && !ns.HasLRM}
 	}
 	// Nodes configured but never seen have no node_state: they are
 	// offline, and run nothing.

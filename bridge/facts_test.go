@@ -69,6 +69,22 @@ func TestFactsFromRecordedCIBs(t *testing.T) {
 		// newer than the failure, proves the recovery: the instance is
 		// stopping, not failed, so that its server drains.
 		{"web-stopping-after-recovery", "web-clone", "web@node1=Started web@node2=Started+stop web@node3=Started", nil},
+		// Taken by vnfha bridge watch-cib during TestBridge: node2, the
+		// DC, was fenced and rejoined; the new DC's join round has
+		// deleted node1's lrm section and not yet rewritten it.
+		{"node2-rejoining", "app-clone", "app@node1=Started app@node3=Started", func(t *testing.T, f *clusterFacts) {
+			for _, n := range []string{"node1", "node2", "node3"} {
+				if f.Nodes[n].HistoryUnknown {
+					t.Errorf("%s: history unknown", n)
+				}
+			}
+		}},
+		{"node1-history-rewritten", "app-clone", "app@node3=Started", func(t *testing.T, f *clusterFacts) {
+			if !f.Nodes["node1"].HistoryUnknown || f.Nodes["node3"].HistoryUnknown || f.Nodes["node2"].HistoryUnknown {
+				t.Errorf("history unknown: node1 %v, node2 %v (joining, offline), node3 %v; want only node1",
+					f.Nodes["node1"].HistoryUnknown, f.Nodes["node2"].HistoryUnknown, f.Nodes["node3"].HistoryUnknown)
+			}
+		}},
 		{"node2-standby", "web-clone", "web@node1=Started web@node2=Stopped web@node3=Started", func(t *testing.T, f *clusterFacts) {
 			if !f.Nodes["node2"].Standby || f.Nodes["node1"].Standby {
 				t.Error("standby not read from node2's attribute")

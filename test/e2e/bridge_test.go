@@ -570,7 +570,8 @@ func (e *bridgeEnv) nodeLoss(t *testing.T) {
 	if !ok {
 		t.Errorf("the other servers after the loss of %s: %s", node, why)
 	}
-	t.Logf("power loss of %s: its server out of both pools %s later, deleted %s later", node, out.Round(time.Millisecond), gone.Round(time.Millisecond))
+	t.Logf("power loss of %s (the DC: %v): its server out of both pools %s later, deleted %s later (fenced, rebooted, rejoined)",
+		node, wasDC, out.Round(time.Millisecond), gone.Round(time.Millisecond))
 
 	if err := e.l.Start(node); err != nil {
 		t.Fatal(err)

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -53,6 +54,11 @@ type Bridge struct {
 	owners   map[string]serverOwner
 	cibErr   string
 	cibErrAt time.Time
+
+	// rewriting is when the CIB began to show a node whose history the
+	// DC is rewriting (zero when none); only Run's goroutine (apply)
+	// touches it.
+	rewriting time.Time
 }
 
 // Options are the seams a test replaces.
@@ -168,7 +174,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 // never built from half a read.
 func (b *Bridge) apply(s cluster.Snapshot) {
 	b.m.snapshots.WithLabelValues(s.Reason).Inc()
-	v, desired, err := b.planner.Plan(s.XML, time.Now())
+	facts, err := b.planner.facts(s.XML)
 	if err != nil {
 		b.m.cibErrors.WithLabelValues("parse").Inc()
 		b.mu.Lock()
@@ -177,6 +183,10 @@ func (b *Bridge) apply(s cluster.Snapshot) {
 		b.log.WithError(err).WithField("reason", s.Reason).Warn("CIB snapshot not usable; keeping the previous view")
 		return
 	}
+	if b.historyRewritten(facts, s.Reason) {
+		return
+	}
+	v, desired := b.planner.build(facts, time.Now())
 	if !s.Received.IsZero() {
 		b.m.viewLatency.Observe(time.Since(s.Received).Seconds())
 	}
@@ -225,16 +235,31 @@ func NewPlanner(cfg *Config) *Planner { return &Planner{cfg: cfg} }
 // configured HAProxy, by haproxy[].name. A CIB that does not parse is an
 // error and no view. Not safe for concurrent use.
 func (p *Planner) Plan(xml []byte, now time.Time) (*View, map[string]haproxy.Desired, error) {
-	c, err := p.rp.Parse(xml)
+	f, err := p.facts(xml)
 	if err != nil {
 		return nil, nil, err
 	}
-	v := buildView(p.cfg, factsFromCIB(c, serviceResources(p.cfg)), now)
+	v, desired := p.build(f, now)
+	return v, desired, nil
+}
+
+// facts parses a CIB into what the pool rules need.
+func (p *Planner) facts(xml []byte) (*clusterFacts, error) {
+	c, err := p.rp.Parse(xml)
+	if err != nil {
+		return nil, err
+	}
+	return factsFromCIB(c, serviceResources(p.cfg)), nil
+}
+
+// build applies the pool rules and makes each HAProxy's desired pools.
+func (p *Planner) build(f *clusterFacts, now time.Time) (*View, map[string]haproxy.Desired) {
+	v := buildView(p.cfg, f, now)
 	desired := make(map[string]haproxy.Desired, len(p.cfg.HAProxy))
 	for _, h := range p.cfg.HAProxy {
 		desired[h.Name] = desiredFor(p.cfg, v, h.Name)
 	}
-	return v, desired, nil
+	return v, desired
 }
 
 // serviceResources are the resource ids the services name.
@@ -244,6 +269,41 @@ func serviceResources(cfg *Config) []string {
 		ids = append(ids, s.Resource)
 	}
 	return ids
+}
+
+// historyRewritten reports whether to keep the previous view because an
+// online node's operation history is missing: the DC deletes and rewrites
+// every member's lrm section in each join round (whenever a node joins or
+// rejoins, a fenced one after its reboot included), and a snapshot taken
+// in between shows healthy instances as gone. Built from it, the view
+// would drain their servers and put them back through a full rise of
+// HAProxy's checks. The rewrite takes milliseconds and ends with a
+// notification; the previous view is kept for at most one resync
+// interval, so that a node whose history never comes back cannot freeze
+// the pools.
+func (b *Bridge) historyRewritten(f *clusterFacts, reason string) bool {
+	var nodes []string
+	for _, n := range sortedNodes(f.Nodes) {
+		if n.HistoryUnknown {
+			nodes = append(nodes, n.Name)
+		}
+	}
+	now := time.Now()
+	switch {
+	case len(nodes) == 0:
+		b.rewriting = time.Time{}
+		return false
+	case b.rewriting.IsZero():
+		b.rewriting = now
+	case now.Sub(b.rewriting) >= b.cfg.Resync.Duration:
+		b.log.WithField("nodes", strings.Join(nodes, ",")).Warnf("the operation history of online nodes missing for %s: building the view without it",
+			now.Sub(b.rewriting).Round(time.Millisecond))
+		return false
+	}
+	b.m.cibErrors.WithLabelValues("history_rewritten").Inc()
+	b.log.WithFields(logrus.Fields{"nodes": strings.Join(nodes, ","), "version": f.Version, "reason": reason}).
+		Debug("the DC is rewriting the operation history of online nodes: keeping the previous view")
+	return true
 }
 
 // desiredFor is the pools one HAProxy should have. A service whose

@@ -278,3 +278,62 @@ services:
 		t.Errorf("node2's instance events: %q", kinds)
 	}
 }
+
+// TestKeepViewWhileHistoryRewritten: a snapshot taken while the DC
+// rewrites a member's operation history (recorded: node1's lrm section
+// deleted in a join round) keeps the previous view, so that node1's
+// healthy server is not drained and put back; for at most one resync
+// interval.
+func TestKeepViewWhileHistoryRewritten(t *testing.T) {
+	cfg, err := ParseConfig([]byte(`
+listen: ""
+resync: 1s
+node_addresses: {node1: 198.18.1.1, node2: 198.18.1.2, node3: 198.18.1.3}
+haproxy:
+  - {name: lb1, admin: "tcp://198.18.1.101:9999"}
+services:
+  - {name: app, resource: app-clone, backend: be_vnfc, port: 8080}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	b, err := New(cfg, Options{Log: log, Source: &fakeSource{ch: make(chan cluster.Snapshot)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serving := func() string {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		var s []string
+		for _, in := range b.view.Services[0].Instances {
+			if in.Want == Serve {
+				s = append(s, in.Node)
+			}
+		}
+		return strings.Join(s, " ")
+	}
+	snap := func(name string) cluster.Snapshot {
+		return cluster.Snapshot{XML: fixture(t, name), Reason: cluster.ReasonNotify, Received: time.Now()}
+	}
+	b.apply(snap("node2-rejoining"))
+	if got := serving(); got != "node1 node3" {
+		t.Fatalf("serving %q before the rewrite", got)
+	}
+	b.apply(snap("node1-history-rewritten"))
+	if got := serving(); got != "node1 node3" {
+		t.Errorf("serving %q while node1's history is rewritten, want the previous view", got)
+	}
+	// The rewrite never ended: after one resync interval the snapshot is
+	// taken as it is.
+	b.rewriting = time.Now().Add(-cfg.Resync.Duration)
+	b.apply(snap("node1-history-rewritten"))
+	if got := serving(); got != "node3" {
+		t.Errorf("serving %q once the history stayed missing for a resync interval, want node3", got)
+	}
+	b.apply(snap("node2-rejoining"))
+	if got := serving(); got != "node1 node3" || !b.rewriting.IsZero() {
+		t.Errorf("serving %q (rewriting since %v) once the history is back", got, b.rewriting)
+	}
+}

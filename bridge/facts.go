@@ -49,7 +49,8 @@ func factsFromCIB(c *cib.CIB, want []string) *clusterFacts {
 			online = ns.InCCM
 		}
 		sb, _ := attr("standby")
-		f.Nodes[name] = &nodeFacts{Name: name, Online: online, Remote: ns.Remote, Standby: isTrue(sb), Attr: attr}
+		f.Nodes[name] = &nodeFacts{Name: name, Online: online, Remote: ns.Remote, Standby: isTrue(sb), Attr: attr,
+			HistoryUnknown: online && !ns.HasLRM}
 	}
 	// Nodes configured but never seen have no node_state: they are
 	// offline, and run nothing.
@@ -204,7 +205,7 @@ func resourceFrom(c *cib.CIB, status []cib.NodeState, idx historyIndex, s shape,
 					suffixes = append(suffixes, suffix)
 					bySuffix[suffix] = map[string]memberState{}
 				}
-				bySuffix[suffix][m] = memberState{lr.State(), ranHere(*lr)}
+				bySuffix[suffix][m] = memberState{stateOf(*lr), ranHere(*lr)}
 			}
 		}
 		if len(suffixes) == 0 && online[ns.Uname] {
@@ -257,6 +258,50 @@ type memberState struct {
 	// ran: the history shows the member was stopped here after running,
 	// as opposed to only probed.
 	ran bool
+}
+
+// stateOf is lr.State(), the history replayed as Pacemaker's scheduler
+// replays it, with one correction for what the bridge needs: a failure is
+// resolved by a recurring monitor that passed and is newer than it (a
+// greater call-id).
+//
+// The history keeps one entry for the newest non-recurring operation
+// (<rsc>_last_0). The start that resolved a failure lives there until the
+// next operation overwrites it; a stop recorded as pending (record-pending)
+// does, while <rsc>_last_failure_0 still holds the old failure. Replayed
+// as is, every planned stop (standby, ban, disable) of an instance that
+// once recovered from a failure reads as failed, and its server would be
+// failed (sessions shut) instead of drained. The recurring monitor
+// survives: it is scheduled only after a successful start, promote or
+// demote, so a passing one newer than the failure proves the recovery
+// that _last_0 no longer shows. A failed stop is never resolved.
+func stateOf(lr cib.LRMResource) cib.ResourceState {
+	st := lr.State()
+	if !st.Failed || st.StopFailed || st.FailedOp == nil || st.FailedOp.CallID < 0 {
+		return st
+	}
+	for _, op := range lr.Ops {
+		if op.Operation == "monitor" && op.IntervalMs > 0 && op.CallID > st.FailedOp.CallID &&
+			op.OpStatus == 0 && monitorPassed(op) {
+			st.Failed, st.FailedOp = false, nil
+			return st
+		}
+	}
+	return st
+}
+
+// monitorPassed: a recurring monitor found the resource as expected
+// (degraded counts as running, as for Pacemaker).
+func monitorPassed(op cib.LRMOp) bool {
+	switch {
+	case op.ExpectedRC < 0:
+		return false
+	case op.RCCode == op.ExpectedRC:
+		return true
+	case op.ExpectedRC == 0 && op.RCCode == 190, op.ExpectedRC == 8 && op.RCCode == 191:
+		return true
+	}
+	return false
 }
 
 // ranHere reports whether the resource's last non-recurring operation on

@@ -18,6 +18,9 @@ func TestFactsFromRecordedCIBs(t *testing.T) {
 		var out []string
 		for _, in := range r.Instances {
 			st := in.Role
+			if in.Unknown {
+				st = "unknown"
+			}
 			if in.Failed {
 				st = "failed"
 			}
@@ -63,6 +66,31 @@ func TestFactsFromRecordedCIBs(t *testing.T) {
 			}
 		}},
 		{"web-recovered", "web-clone", "web@node1=Started web@node2=Started web@node3=Started", nil},
+		// A planned stop of an instance that once failed and recovered:
+		// the pending stop overwrote web_last_0, the start that resolved
+		// the failure still in web_last_failure_0. The recurring monitor,
+		// newer than the failure, proves the recovery: the instance is
+		// stopping, not failed, so that its server drains.
+		{"web-stopping-after-recovery", "web-clone", "web@node1=Started web@node2=Started+stop web@node3=Started", nil},
+		// Taken by vnfha bridge watch-cib during TestBridge: node2, the
+		// DC, was fenced and rejoined; the new DC's join round has
+		// deleted node1's lrm section and not yet rewritten it.
+		{"node2-rejoining", "app-clone", "app@node1=Started app@node3=Started", func(t *testing.T, f *clusterFacts) {
+			for _, n := range []string{"node1", "node2", "node3"} {
+				if f.Nodes[n].HistoryUnknown {
+					t.Errorf("%s: history unknown", n)
+				}
+			}
+		}},
+		// node1's instance is unknown (kept as it is), not stopped: the
+		// bridge keeps its previous view anyway while this lasts
+		// (historyRewritten).
+		{"node1-history-rewritten", "app-clone", "app@node1=unknown app@node3=Started", func(t *testing.T, f *clusterFacts) {
+			if !f.Nodes["node1"].HistoryUnknown || f.Nodes["node3"].HistoryUnknown || f.Nodes["node2"].HistoryUnknown {
+				t.Errorf("history unknown: node1 %v, node2 %v (joining, offline), node3 %v; want only node1",
+					f.Nodes["node1"].HistoryUnknown, f.Nodes["node2"].HistoryUnknown, f.Nodes["node3"].HistoryUnknown)
+			}
+		}},
 		{"node2-standby", "web-clone", "web@node1=Started web@node2=Stopped web@node3=Started", func(t *testing.T, f *clusterFacts) {
 			if !f.Nodes["node2"].Standby || f.Nodes["node1"].Standby {
 				t.Error("standby not read from node2's attribute")
@@ -212,5 +240,38 @@ func TestInstanceSuffix(t *testing.T) {
 		if s != tt.suffix || ok != tt.ok {
 			t.Errorf("instanceSuffix(%q, %q) = %q %v", tt.id, tt.member, s, ok)
 		}
+	}
+}
+
+// TestStateOf: which later monitor resolves a failure whose resolving
+// start the history no longer holds.
+func TestStateOf(t *testing.T) {
+	failure := cib.LRMOp{ID: "app_last_failure_0", Operation: "asyncmon", CallID: 13, RCCode: 1, ExpectedRC: 0}
+	pendingStop := cib.LRMOp{ID: "app_last_0", Operation: "stop", CallID: -1, RCCode: 193, OpStatus: -1, ExpectedRC: 0}
+	monitor := func(call, rc, expected, status int) cib.LRMOp {
+		return cib.LRMOp{ID: "app_monitor_10000", Operation: "monitor", IntervalMs: 10000, CallID: call, RCCode: rc, ExpectedRC: expected, OpStatus: status}
+	}
+	for _, tt := range []struct {
+		name   string
+		ops    []cib.LRMOp
+		failed bool
+	}{
+		{"monitor newer than the failure passed", []cib.LRMOp{pendingStop, monitor(16, 0, 0, 0), failure}, false},
+		{"promoted monitor passed", []cib.LRMOp{pendingStop, monitor(16, 8, 8, 0), failure}, false},
+		{"degraded counts as passed", []cib.LRMOp{pendingStop, monitor(16, 190, 0, 0), failure}, false},
+		{"monitor older than the failure", []cib.LRMOp{pendingStop, monitor(7, 0, 0, 0), failure}, true},
+		{"newer monitor failed", []cib.LRMOp{pendingStop, monitor(16, 7, 0, 0), failure}, true},
+		{"newer monitor timed out", []cib.LRMOp{pendingStop, monitor(16, 0, 0, 2), failure}, true},
+		{"newer monitor without an expected rc", []cib.LRMOp{pendingStop, monitor(16, 0, -1, 0), failure}, true},
+		{"a probe is not a recurring monitor", []cib.LRMOp{pendingStop, {ID: "app_last_0", Operation: "monitor", CallID: 16, ExpectedRC: 0}, failure}, true},
+		{"a failed stop stays failed", []cib.LRMOp{{ID: "app_last_0", Operation: "stop", CallID: 20, RCCode: 1, ExpectedRC: 0}, monitor(16, 0, 0, 0)}, true},
+		{"a failure newer than the monitor", []cib.LRMOp{monitor(16, 0, 0, 0), {ID: "app_last_failure_0", Operation: "asyncmon", CallID: 17, RCCode: 1, ExpectedRC: 0}}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			st := stateOf(cib.LRMResource{ID: "app", Ops: tt.ops})
+			if st.Failed != tt.failed {
+				t.Errorf("failed = %v, want %v (%+v)", st.Failed, tt.failed, st)
+			}
+		})
 	}
 }

@@ -95,6 +95,11 @@ type nodeFacts struct {
 	Online  bool
 	Remote  bool
 	Standby bool
+	// HistoryUnknown: an online node whose operation history is being
+	// rewritten by the DC (its lrm section is missing): the CIB says
+	// nothing of its instances until the rewrite ends, milliseconds
+	// later.
+	HistoryUnknown bool
 	// Attr looks up a node attribute, transient first.
 	Attr func(name string) (string, bool)
 }

@@ -226,6 +226,11 @@ type NodeState struct {
 	CRMDebugOrigin string        `json:"crm_debug_origin,omitempty"`
 	Remote         bool          `json:"remote,omitempty"`
 	Resources      []LRMResource `json:"resources,omitempty"`
+	// HasLRM: the node_state holds its lrm section (the operation
+	// history). A member without one has its history being rewritten:
+	// the DC deletes and rewrites every member's lrm in each join round
+	// (a node joining or rejoining), so its Resources say nothing then.
+	HasLRM bool `json:"has_lrm,omitempty"`
 	// Attributes are the transient (reboot-lifetime) node attributes,
 	// including promotion scores (master-<rsc>) and fail counts.
 	Attributes []NVSet `json:"attributes,omitempty"`

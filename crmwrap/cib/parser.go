@@ -324,6 +324,7 @@ func parseNodeState(el *etree.Element) (NodeState, error) {
 		return n, err
 	}
 	if lrm := el.SelectElement("lrm"); lrm != nil {
+		n.HasLRM = true
 		if rs := lrm.SelectElement("lrm_resources"); rs != nil {
 			for _, r := range rs.SelectElements("lrm_resource") {
 				res, err := parseLRMResource(r)

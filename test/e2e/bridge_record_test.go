@@ -82,7 +82,42 @@ func TestRecordBridgeCIBs(t *testing.T) {
 	waitIdle(t, l)
 	record("web-recovered")
 
-	pcs(t, l, []string{"node", "standby", "node2"})
+	// A planned stop of the instance that recovered: a session held open
+	// on node2's VNFC (vnfcd finishes its requests on SIGTERM) keeps the
+	// stop pending for seconds, and the CIB is caught while it is. The
+	// pending stop (record-pending) has overwritten web_last_0, the start
+	// that resolved the failure, which is still in web_last_failure_0.
+	a2, err := l.Addr("node2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow := make(chan error, 1)
+	go func() {
+		_, err := l.Exec(ctx, "node1", "curl", "-sf", "--max-time", "20", fmt.Sprintf("http://%s:8080/slow/5s", a2))
+		slow <- err
+	}()
+	// pcs returns seconds after the attribute is set: the stop is
+	// looked for meanwhile.
+	standby := make(chan error, 1)
+	go func() {
+		out, err := l.Exec(ctx, "node1", "pcs", "node", "standby", "node2")
+		if err != nil {
+			err = fmt.Errorf("%w: %s", err, out)
+		}
+		standby <- err
+	}()
+	pendingStop := "//node_state[@uname='node2']//lrm_rsc_op[@id='web_last_0' and @operation='stop' and @op-status='-1']"
+	labtest.Eventually(t, 20*time.Second, 10*time.Millisecond, "web's stop pending on node2", func() (bool, string) {
+		out, err := l.Exec(ctx, "node1", "cibadmin", "--query", "--xpath", pendingStop)
+		return err == nil && len(out) > 0, string(out)
+	})
+	record("web-stopping-after-recovery")
+	if err := <-standby; err != nil {
+		t.Fatalf("pcs node standby node2: %v", err)
+	}
+	if err := <-slow; err != nil {
+		t.Errorf("the session held open on node2 during its stop: %v", err)
+	}
 	waitIdle(t, l)
 	record("node2-standby")
 	pcs(t, l, []string{"node", "unstandby", "node2"}, []string{"resource", "ban", "web-clone", "node3"})

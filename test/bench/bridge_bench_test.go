@@ -95,7 +95,8 @@ func BenchmarkBridgeKill(b *testing.B) {
 		Log: func(string, ...any) {}})
 	ctx := labtest.Context(b)
 	vnfcd := labtest.BuildVNFCd(b)
-	bl := startBridgeLab(ctx, b, l, binary, vnfcd)
+	dg := newDiag(b)
+	bl := startBridgeLab(ctx, b, l, binary, vnfcd, dg)
 
 	for i := 0; i < b.N; i++ {
 		lb1, err := l.HostAddr(l.Hosts()[0])
@@ -152,6 +153,11 @@ func BenchmarkBridgeKill(b *testing.B) {
 			}
 		}
 		reportKills(b, rounds, final)
+		if dg != nil {
+			if err := dg.save(ctx, bl, rounds); err != nil {
+				b.Errorf("diagnostics: %v", err)
+			}
+		}
 
 		// 4. At rest: nothing changes in the cluster, no client.
 		pid, err := bridgePID()

@@ -23,7 +23,7 @@ def iso(s):
 kills = []
 for line in open(os.path.join(d, 'kills.txt')):
     f = line.split()
-    kills.append(dict(node=f[0], t0=iso(f[1]), lbs=[iso(x) for x in f[3:]]))
+    kills.append(dict(node=f[0], bridge=f[1], t0=iso(f[2]), lbs=[iso(x) for x in f[4:]]))
 year = kills[0]['t0'].year
 
 bridge = []  # (time, msg, fields)
@@ -75,8 +75,7 @@ for i, k in enumerate(kills):
     t0 = k['t0']
     end = kills[i + 1]['t0'] if i + 1 < len(kills) else t0 + dt.timedelta(seconds=2)
     end = min(end, t0 + dt.timedelta(seconds=2))
-    bn = [n for t, n in bridge_on if t < t0]
-    bnode = bn[-1] if bn else '?'
+    bnode = k['bridge']
     dc = [n for t, n in dcs if t < t0]
     dc = dc[-1] if dc else '?'
     node = k['node']

@@ -50,6 +50,7 @@ var bridgeKinds = []kind{
 // killRound is what one kill measured.
 type killRound struct {
 	node    string
+	bridge  string          // the node the bridge ran on, when known
 	t0, t1  time.Time       // the clock read just before and just after kill(2)
 	out     []time.Duration // by kind: from t0 to the later of both LBs' lines
 	perLB   [][]time.Duration
@@ -214,6 +215,9 @@ func (bl *bridgeLab) kill(ctx context.Context, node string) (*killRound, error) 
 	time.Sleep(streamSettle)
 
 	kr := &killRound{node: node}
+	if pid, err := bridgePID(); err == nil {
+		kr.bridge, _ = bl.nodeOf(pid)
+	}
 	if kr.retries, err = backendRetries(bl.lbs[0]); err != nil {
 		return nil, err
 	}

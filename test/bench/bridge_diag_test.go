@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -52,8 +53,8 @@ func (d *diag) vnfcLog() string   { return filepath.Join(d.logs, "vnfc.log") }
 func (d *diag) save(ctx context.Context, bl *bridgeLab, rounds []*killRound) error {
 	var k strings.Builder
 	for _, kr := range rounds {
-		// node, kill(2) bounds, then the bridge's maint line on each LB.
-		fmt.Fprintf(&k, "%s %s %s", kr.node, kr.t0.UTC().Format(time.RFC3339Nano), kr.t1.UTC().Format(time.RFC3339Nano))
+		// node, the bridge's node, kill(2) bounds, then the bridge's maint line on each LB.
+		fmt.Fprintf(&k, "%s %s %s %s", kr.node, cmp.Or(kr.bridge, "?"), kr.t0.UTC().Format(time.RFC3339Nano), kr.t1.UTC().Format(time.RFC3339Nano))
 		for _, d := range kr.perLB[0] {
 			fmt.Fprintf(&k, " %s", kr.t0.Add(d).UTC().Format(time.RFC3339Nano))
 		}

@@ -39,11 +39,12 @@ type Source interface {
 
 // Bridge is one running bridge.
 type Bridge struct {
-	cfg *Config
-	log logrus.FieldLogger
-	src Source
-	m   *metrics
-	Bus Bus
+	cfg     *Config
+	log     logrus.FieldLogger
+	src     Source
+	m       *metrics
+	planner *Planner // used by the Run loop only
+	Bus     Bus
 
 	lbs []*lbWorker
 
@@ -65,7 +66,7 @@ type Options struct {
 
 // New builds a bridge from a checked config.
 func New(cfg *Config, o Options) (*Bridge, error) {
-	b := &Bridge{cfg: cfg, log: o.Log, src: o.Source, m: newMetrics()}
+	b := &Bridge{cfg: cfg, log: o.Log, src: o.Source, m: newMetrics(), planner: NewPlanner(cfg)}
 	if b.log == nil {
 		b.log = logrus.StandardLogger()
 	}
@@ -168,7 +169,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 func (b *Bridge) apply(s cluster.Snapshot) {
 	b.m.snapshots.WithLabelValues(s.Reason).Inc()
 	start := time.Now()
-	v, desired, err := Plan(b.cfg, s.XML, start)
+	v, desired, err := b.planner.Plan(s.XML, start)
 	if err != nil {
 		b.m.cibErrors.WithLabelValues("parse").Inc()
 		b.mu.Lock()
@@ -207,23 +208,46 @@ func (b *Bridge) apply(s cluster.Snapshot) {
 	}
 }
 
-// Plan is what the bridge makes of one whole CIB before its reconcile
-// loops run: the document parsed, the view built by the pool rules, and
-// the desired pools of every configured HAProxy, by haproxy[].name. It
-// is the bridge's whole CPU path per snapshot, exported so that the
-// benchmarks (test/bench) time exactly what Run does. A CIB that does not
-// parse is an error and no view.
-func Plan(cfg *Config, xml []byte, now time.Time) (*View, map[string]haproxy.Desired, error) {
-	c, err := cib.Parse(xml)
+// Planner is what the bridge makes of each whole CIB before its
+// reconcile loops run: the document parsed, the view built by the pool
+// rules, and the desired pools of every configured HAProxy. It is the
+// bridge's whole CPU path per snapshot, exported so that the benchmarks
+// (test/bench) time exactly what Run does. It remembers the previous
+// document, so that what did not change in it (the configuration, the
+// status of every node but the one that changed) is not parsed again
+// (cib.Reparser); every snapshot is still read whole, and the view is
+// built from all of it.
+type Planner struct {
+	cfg *Config
+	rp  cib.Reparser
+}
+
+// NewPlanner returns a Planner for cfg.
+func NewPlanner(cfg *Config) *Planner { return &Planner{cfg: cfg} }
+
+// Plan returns the view of one whole CIB and the desired pools of every
+// configured HAProxy, by haproxy[].name. A CIB that does not parse is an
+// error and no view. Not safe for concurrent use.
+func (p *Planner) Plan(xml []byte, now time.Time) (*View, map[string]haproxy.Desired, error) {
+	c, err := p.rp.Parse(xml)
 	if err != nil {
 		return nil, nil, err
 	}
-	v := buildView(cfg, factsFromCIB(c), now)
-	desired := make(map[string]haproxy.Desired, len(cfg.HAProxy))
-	for _, h := range cfg.HAProxy {
-		desired[h.Name] = desiredFor(cfg, v, h.Name)
+	v := buildView(p.cfg, factsFromCIB(c, serviceResources(p.cfg)), now)
+	desired := make(map[string]haproxy.Desired, len(p.cfg.HAProxy))
+	for _, h := range p.cfg.HAProxy {
+		desired[h.Name] = desiredFor(p.cfg, v, h.Name)
 	}
 	return v, desired, nil
+}
+
+// serviceResources are the resource ids the services name.
+func serviceResources(cfg *Config) []string {
+	ids := make([]string, 0, len(cfg.Services))
+	for _, s := range cfg.Services {
+		ids = append(ids, s.Resource)
+	}
+	return ids
 }
 
 // desiredFor is the pools one HAProxy should have. A service whose

@@ -14,7 +14,10 @@ import (
 // with their membership, standby and attributes; and for every resource a
 // service may name, its instances on every node from the operation
 // history, and what the configuration says about stopping it.
-func factsFromCIB(c *cib.CIB) *clusterFacts {
+//
+// Only the resources in want are looked at (all of them when want is nil):
+// a cluster may run thousands the bridge has no service for.
+func factsFromCIB(c *cib.CIB, want []string) *clusterFacts {
 	f := &clusterFacts{
 		Version:   fmt.Sprintf("%d.%d.%d", c.AdminEpoch, c.Epoch, c.NumUpdates),
 		Nodes:     map[string]*nodeFacts{},
@@ -62,8 +65,15 @@ func factsFromCIB(c *cib.CIB) *clusterFacts {
 	for name, n := range f.Nodes {
 		online[name] = n.Online
 	}
+	wanted := map[string]bool{}
+	for _, id := range want {
+		wanted[id] = true
+	}
+	idx := indexHistories(status)
 	for _, t := range topology(c) {
-		f.Resources[t.id] = resourceFrom(c, status, t, online)
+		if want == nil || wanted[t.id] {
+			f.Resources[t.id] = resourceFrom(c, status, idx, t, online)
+		}
 	}
 	return f
 }
@@ -132,7 +142,28 @@ func groupShape(id string, g cib.Group, parents []string, parentMeta []cib.NVSet
 	return s
 }
 
-func resourceFrom(c *cib.CIB, status []cib.NodeState, s shape, online map[string]bool) *resourceFacts {
+// historyIndex gives, per node and per primitive id, the operation
+// histories of that primitive's instances on the node ("web" and "web:N"),
+// so that each resource reads its own histories only: scanning every
+// history of every node for each of thousands of resources is quadratic.
+type historyIndex map[string]map[string][]*cib.LRMResource
+
+func indexHistories(status []cib.NodeState) historyIndex {
+	idx := make(historyIndex, len(status))
+	for i := range status {
+		ns := &status[i]
+		m := make(map[string][]*cib.LRMResource, len(ns.Resources))
+		for j := range ns.Resources {
+			lr := &ns.Resources[j]
+			base, _, _ := strings.Cut(lr.ID, ":")
+			m[base] = append(m[base], lr)
+		}
+		idx[ns.Uname] = m
+	}
+	return idx
+}
+
+func resourceFrom(c *cib.CIB, status []cib.NodeState, idx historyIndex, s shape, online map[string]bool) *resourceFacts {
 	r := &resourceFacts{ID: s.id, Promotable: s.promotable, Banned: map[string]bool{}, BannedPromoted: map[string]bool{}}
 	for _, m := range s.meta {
 		switch v, _ := cib.LookupNV(m, "target-role"); strings.ToLower(v) {
@@ -163,8 +194,8 @@ func resourceFrom(c *cib.CIB, status []cib.NodeState, s shape, online map[string
 		// each member's state once.
 		bySuffix := map[string]map[string]memberState{}
 		var suffixes []string
-		for _, lr := range ns.Resources {
-			for _, m := range s.members {
+		for _, m := range s.members {
+			for _, lr := range idx[ns.Uname][m] {
 				suffix, ok := instanceSuffix(lr.ID, m)
 				if !ok {
 					continue
@@ -173,7 +204,7 @@ func resourceFrom(c *cib.CIB, status []cib.NodeState, s shape, online map[string
 					suffixes = append(suffixes, suffix)
 					bySuffix[suffix] = map[string]memberState{}
 				}
-				bySuffix[suffix][m] = memberState{lr.State(), ranHere(lr)}
+				bySuffix[suffix][m] = memberState{lr.State(), ranHere(*lr)}
 			}
 		}
 		if len(suffixes) == 0 && online[ns.Uname] {
@@ -211,8 +242,11 @@ func instanceSuffix(lrmID, member string) (string, bool) {
 	if lrmID == member {
 		return "", true
 	}
-	if rest, ok := strings.CutPrefix(lrmID, member+":"); ok && rest != "" && strings.Trim(rest, "0123456789") == "" {
-		return ":" + rest, true
+	if len(lrmID) > len(member)+1 && lrmID[:len(member)] == member && lrmID[len(member)] == ':' {
+		rest := lrmID[len(member)+1:]
+		if strings.Trim(rest, "0123456789") == "" {
+			return lrmID[len(member):], true
+		}
 	}
 	return "", false
 }

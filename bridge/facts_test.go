@@ -90,7 +90,7 @@ func TestFactsFromRecordedCIBs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			f := factsFromCIB(c)
+			f := factsFromCIB(c, nil)
 			r, ok := f.Resources[tt.rsc]
 			if !ok {
 				t.Fatalf("no resource %s", tt.rsc)
@@ -132,7 +132,7 @@ func TestFactsHistoryErased(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			r := factsFromCIB(c).Resources[tt.rsc]
+			r := factsFromCIB(c, nil).Resources[tt.rsc]
 			var out []string
 			for _, in := range r.Instances {
 				st := in.Role
@@ -175,7 +175,7 @@ func TestFactsBans(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			r := factsFromCIB(c).Resources[tt.rsc]
+			r := factsFromCIB(c, nil).Resources[tt.rsc]
 			names := func(m map[string]bool) string {
 				var out []string
 				for n, ok := range m {

@@ -38,7 +38,7 @@ services:
 		if err != nil {
 			return
 		}
-		v := buildView(cfg, factsFromCIB(c), time.Unix(0, 0))
+		v := buildView(cfg, factsFromCIB(c, nil), time.Unix(0, 0))
 		d := desiredFor(cfg, v, "lb1")
 		for _, be := range d.Backends {
 			seen := map[string]bool{}

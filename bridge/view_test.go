@@ -181,7 +181,7 @@ func TestServerNamesUnique(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			v := buildView(cfg, factsFromCIB(c), time.Unix(0, 0))
+			v := buildView(cfg, factsFromCIB(c, nil), time.Unix(0, 0))
 			d := desiredFor(cfg, v, "lb1")
 			got := map[string]Want{}
 			for _, s := range v.Services[0].Instances {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -208,6 +209,7 @@ func TestPoolHostilePeer(t *testing.T) {
 	}
 	c := hostileLine(t, func(c net.Conn, line string) { io.WriteString(c, replies[line]) })
 	p := NewPool(c, PoolOptions{})
+	p.read = readPerBackend // the per-backend read; TestPoolBatchedHostile has the batched one
 	d := Desired{Prefix: "vnfha:"}
 	for _, be := range []string{"be", "be2", "be3", "be4", "be5"} {
 		d.Backends = append(d.Backends, Backend{Name: be, Servers: []Server{{Name: "vnfha:a", Addr: mustAddr("10.0.0.1"), Port: 80}}})
@@ -260,6 +262,35 @@ func TestExecIncompleteReply(t *testing.T) {
 	}
 }
 
+// readsPeer is a peer that answers show info, and each command of reads
+// with its reply; any other line it takes for a write, answers with
+// success, and records (written returns them).
+func readsPeer(t *testing.T, reads map[string]string) (c *Client, written func() []string) {
+	t.Helper()
+	var mu sync.Mutex
+	var writes []string
+	c = hostileLine(t, func(c net.Conn, line string) {
+		cmd := strings.TrimSpace(line)
+		if cmd == "show info" {
+			io.WriteString(c, "Pid: 3\nUptime_sec: 9\n\n")
+			return
+		}
+		if reply, ok := reads[cmd]; ok {
+			io.WriteString(c, reply)
+			return
+		}
+		mu.Lock()
+		writes = append(writes, cmd)
+		mu.Unlock()
+		io.WriteString(c, strings.Repeat("\n", strings.Count(line, ";")+1))
+	})
+	return c, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(writes)
+	}
+}
+
 // TestPoolTruncatedRead: an HAProxy that closes after a whole line of its
 // reply (a crash, a reload) leaves a reply that parses; Reconcile must not
 // act on that half read: no command goes out for a server it did not see
@@ -278,23 +309,7 @@ func TestPoolTruncatedRead(t *testing.T) {
 		{"state rows missing", strings.Join(strings.SplitAfter(state, "\n")[:2], ""), stat},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var mu sync.Mutex
-			var writes []string
-			c := hostileLine(t, func(c net.Conn, line string) {
-				switch line {
-				case "show info\n":
-					io.WriteString(c, "Pid: 3\nUptime_sec: 9\n\n")
-				case "show servers state be\n":
-					io.WriteString(c, tc.state)
-				case "show stat 3 4 -1\n":
-					io.WriteString(c, tc.stat)
-				default:
-					mu.Lock()
-					writes = append(writes, line)
-					mu.Unlock()
-					io.WriteString(c, strings.Repeat("\n", strings.Count(line, ";")+1))
-				}
-			})
+			c, written := readsPeer(t, map[string]string{"show servers state be": tc.state, "show stat 3 4 -1": tc.stat})
 			p := NewPool(c, PoolOptions{})
 			d := Desired{Prefix: "vnfha:", Backends: []Backend{{Name: "be", Servers: []Server{
 				{Name: "vnfha:a", Addr: mustAddr("10.0.0.1"), Port: 80, Want: Drain},
@@ -303,8 +318,7 @@ func TestPoolTruncatedRead(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			_, ch, err := p.Reconcile(ctx, d)
-			mu.Lock()
-			defer mu.Unlock()
+			writes := written()
 			if err == nil {
 				t.Errorf("a truncated read was accepted")
 			}

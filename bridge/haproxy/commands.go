@@ -38,6 +38,39 @@ func (c *Client) ServersState(ctx context.Context, backend string) ([]ServerStat
 	return st, nil
 }
 
+// AllServersState runs `show servers state` without a backend: the
+// servers of every backend, in one reply. A backend without servers has
+// no row, so the reply cannot tell it from one that does not exist (see
+// StatAll).
+func (c *Client) AllServersState(ctx context.Context) ([]ServerState, error) {
+	reply, err := c.Run(ctx, "show servers state")
+	if err != nil {
+		return nil, err
+	}
+	st, err := ParseServersState(reply)
+	if err != nil {
+		return nil, fmt.Errorf("haproxy %s: all backends: %w", c, err)
+	}
+	return st, nil
+}
+
+// StatAll runs `show stat -1 6 -1`: the servers of every backend, and
+// the proxy id (iid) of every backend by name, servers or not. The BACKEND
+// rows cost a row per backend and are what tells an empty backend from a
+// missing one without a command per backend; frontends (type 0) are not
+// asked for, so none can be taken for the backend of its name.
+func (c *Client) StatAll(ctx context.Context) (servers []StatRow, backends map[string]int, err error) {
+	reply, err := c.Run(ctx, "show stat -1 6 -1")
+	if err != nil {
+		return nil, nil, err
+	}
+	servers, backends, err = parseStat(reply, true)
+	if err != nil {
+		return nil, nil, fmt.Errorf("haproxy %s: all backends: %w", c, err)
+	}
+	return servers, backends, nil
+}
+
 // Stat reads the servers of backend from `show stat`. HAProxy looks a
 // name given to `show stat` up among all proxies, and a frontend named
 // like the backend (a common configuration) hides it: `show stat web 4 -1`

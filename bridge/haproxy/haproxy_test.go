@@ -63,7 +63,15 @@ backend be2
     option httpchk GET /health
 backend be_src
     balance source
-`
+# Backends of the batched read's tests (TestPoolBatchedMany); empty until
+# a test adds servers.
+{{range $i, $_ := .Many}}backend many{{$i}}
+    balance roundrobin
+    option httpchk GET /health
+{{end}}`
+
+// manyBackends is how many backends many0, many1, ... proxyCfg adds.
+const manyBackends = 20
 
 // proxy is one running haproxy.
 type proxy struct {
@@ -95,6 +103,7 @@ func startProxy(t testing.TB, static *vnfc) *proxy {
 	tmpl := template.Must(template.New("cfg").Parse(proxyCfg))
 	if err := tmpl.Execute(&buf, map[string]any{
 		"Dir": p.dir, "FrontPort": p.frontPort, "FrontPort2": p.frontPort2, "StaticPort": static.port,
+		"Many": make([]struct{}, manyBackends),
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -345,6 +354,10 @@ func srv(name string, v *vnfc, want Want) Server {
 	return Server{Name: "vnfha:" + name, Addr: v.addr, Port: uint16(v.port), Want: want, Reason: "test"}
 }
 
+// batchedRead makes newFixture's Pool read even one backend with the
+// batched read (TestPoolBatchedRead); tests run one at a time.
+var batchedRead bool
+
 // fixture is a running haproxy with a static server and three VNFCs.
 type fixture struct {
 	p      *proxy
@@ -361,6 +374,9 @@ func newFixture(t testing.TB, opts PoolOptions) *fixture {
 	}
 	f.p = startProxy(t, f.static)
 	f.pool = NewPool(f.p.admin, opts)
+	if batchedRead {
+		f.pool.read = readBatched
+	}
 	return f
 }
 

@@ -1,12 +1,16 @@
 package haproxy
 
 import (
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"flag"
+	"io"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -92,6 +96,64 @@ func TestParseServersStateFields(t *testing.T) {
 		if s.Addr != netip.MustParseAddr(tc.addr) || s.Port != tc.port || s.UWeight != tc.uweight {
 			t.Errorf("%s: %v:%d weight %d, want %s:%d weight %d", tc.name, s.Addr, s.Port, s.UWeight, tc.addr, tc.port, tc.uweight)
 		}
+	}
+}
+
+// TestParseAllBackends reads the two replies of the batched read
+// (recorded with record_all.cfg: a frontend named like backend be, an
+// empty backend, a listen section): every backend's servers, and every
+// backend's id, the empty one's too, and no frontend's.
+func TestParseAllBackends(t *testing.T) {
+	st, err := ParseServersState(readFixture(t, "servers_state_all.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "servers_state_all.txt", st)
+	rows, ids, err := parseStat(readFixture(t, "stat_backends_all.csv"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "stat_backends_all.csv", rows)
+	if want := map[string]int{"be": 3, "be_empty": 4, "lst": 5}; !maps.Equal(ids, want) {
+		t.Errorf("backend ids %v, want %v", ids, want)
+	}
+	// show servers state's be_id is show stat's iid.
+	for _, s := range st {
+		if ids[s.Backend] != s.BackendID {
+			t.Errorf("%s/%s: be_id %d, iid %d", s.Backend, s.Name, s.BackendID, ids[s.Backend])
+		}
+	}
+	// ParseStat of the same reply: the same servers, BACKEND rows skipped.
+	plain, err := ParseStat(readFixture(t, "stat_backends_all.csv"))
+	if err != nil || !slices.Equal(plain, rows) {
+		t.Errorf("ParseStat: %v, %+v", err, plain)
+	}
+}
+
+func TestParseStatBackendRows(t *testing.T) {
+	const head = "# pxname,svname,status,scur,check_status,check_code,iid,type\n"
+	for _, tc := range []struct {
+		name, reply string
+		ok          bool
+	}{
+		{"servers and backends", head + "be,s1,UP,0,L7OK,200,3,2\nbe,BACKEND,UP,0,,,3,1\nfe,FRONTEND,OPEN,0,,,2,0\n\n", true},
+		{"bad iid", head + "be,BACKEND,UP,0,,,x,1\n\n", false},
+		{"zero iid", head + "be,BACKEND,UP,0,,,0,1\n\n", false},
+		{"backend twice", head + "be,BACKEND,UP,0,,,3,1\nbe,BACKEND,UP,0,,,4,1\n\n", false},
+		{"no iid column", "# pxname,svname,status,scur,check_status,check_code,type\nbe,BACKEND,UP,0,,,1\n\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, ids, err := parseStat(tc.reply, true)
+			if (err == nil) != tc.ok {
+				t.Fatalf("err %v, ok %v", err, tc.ok)
+			}
+			if tc.ok && (ids["be"] != 3 || len(ids) != 1) {
+				t.Errorf("ids %v", ids)
+			}
+			if !tc.ok && !errors.Is(err, ErrFormat) {
+				t.Errorf("err %v, want ErrFormat", err)
+			}
+		})
 	}
 }
 
@@ -228,11 +290,15 @@ func TestParseReplyRecorded(t *testing.T) {
 }
 
 func FuzzParseServersState(f *testing.F) {
-	for _, name := range []string{"servers_state_be_rr.txt", "servers_state_mixed.txt", "servers_state_empty.txt"} {
+	for _, name := range []string{"servers_state_be_rr.txt", "servers_state_mixed.txt", "servers_state_empty.txt", "servers_state_all.txt"} {
 		f.Add(readFixture(f, name))
 	}
 	f.Add("1\n# be_name srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_check_state srv_port\nb s - 2 0 1 6 -1\n")
+	f.Add("a\u00a0b \t\v\f\rc\u0085d")
 	f.Fuzz(func(t *testing.T, in string) {
+		if got, want := fields([]string{"x"}[:0], in), strings.Fields(in); !slices.Equal(got, want) {
+			t.Errorf("fields %q, strings.Fields %q", got, want)
+		}
 		st, err := ParseServersState(in)
 		if err != nil {
 			return
@@ -246,11 +312,27 @@ func FuzzParseServersState(f *testing.F) {
 }
 
 func FuzzParseStat(f *testing.F) {
-	for _, name := range []string{"stat_be_rr.csv", "stat_mixed.csv", "stat_all.csv", "stat_empty.csv"} {
+	for _, name := range []string{"stat_be_rr.csv", "stat_mixed.csv", "stat_all.csv", "stat_empty.csv", "stat_backends_all.csv"} {
 		f.Add(readFixture(f, name))
 	}
+	f.Add("# a,b\r\nx,y\r\n\r\n,\n\n")
 	f.Fuzz(func(t *testing.T, in string) {
+		sameRecords(t, in)
+		// The batched read's parse (with the BACKEND rows) must agree
+		// with ParseStat on the servers, and never take a bad id.
+		all, ids, allErr := parseStat(in, true)
+		for name, id := range ids {
+			if id <= 0 {
+				t.Errorf("backend %q: id %d accepted", name, id)
+			}
+		}
 		rows, err := ParseStat(in)
+		if allErr == nil && err != nil {
+			t.Errorf("parseStat accepted what ParseStat refused: %v", err)
+		}
+		if allErr == nil && len(all) != len(rows) {
+			t.Errorf("parseStat: %d servers, ParseStat %d", len(all), len(rows))
+		}
 		if err != nil {
 			return
 		}
@@ -261,6 +343,38 @@ func FuzzParseStat(f *testing.F) {
 			_ = HealthOf(r.Status)
 		}
 	})
+}
+
+// sameRecords checks that the fast path of records reads a reply without
+// quotes as encoding/csv does, with keep cutting only what is not kept.
+func sameRecords(t *testing.T, body string) {
+	t.Helper()
+	if strings.Contains(body, "\"") {
+		return // encoding/csv reads it: nothing to compare
+	}
+	cr := csv.NewReader(strings.NewReader(body))
+	cr.FieldsPerRecord = -1
+	want, err := cr.ReadAll()
+	if err != nil {
+		t.Skipf("encoding/csv: %v", err)
+	}
+	for _, keep := range []int{0, 1, 3} {
+		r := newRecords(body)
+		r.keep = keep
+		for i := 0; ; i++ {
+			f, n, _, err := r.next()
+			if err == io.EOF {
+				if i != len(want) {
+					t.Fatalf("keep %d: %d records, encoding/csv %d", keep, i, len(want))
+				}
+				break
+			}
+			if i >= len(want) || n != len(want[i]) || !slices.Equal(f, want[i][:len(f)]) ||
+				(keep == 0 || len(want[i]) <= keep) && len(f) != len(want[i]) {
+				t.Fatalf("keep %d: record %d: %q (%d fields), encoding/csv %q", keep, i, f, n, want[i])
+			}
+		}
+	}
 }
 
 func FuzzParseInfo(f *testing.F) {

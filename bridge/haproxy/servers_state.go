@@ -97,18 +97,49 @@ func ParseServersState(reply string) ([]ServerState, error) {
 			return nil, fmt.Errorf("show servers state: %w: header lacks %s", ErrFormat, name)
 		}
 	}
-	var out []ServerState
+	out := make([]ServerState, 0, len(lines)-2)
+	var f []string
 	for n, line := range lines[2:] {
 		if strings.TrimSpace(line) == "" {
 			continue
 		}
-		s, err := parseStateRow(strings.Fields(line), col, len(col))
+		f = fields(f[:0], line)
+		s, err := parseStateRow(f, col, len(col))
 		if err != nil {
 			return nil, fmt.Errorf("show servers state: line %d: %w", n+3, err)
 		}
 		out = append(out, s)
 	}
+	if len(out) == 0 {
+		return nil, nil // as before the capacity was reserved
+	}
 	return out, nil
+}
+
+// fields is strings.Fields appending to dst, so that the thousands of
+// rows of a batched read reuse one slice (BenchmarkParseStat). Rows are
+// ASCII; a line that is not goes to strings.Fields, whose idea of a space
+// is Unicode's.
+func fields(dst []string, line string) []string {
+	start := -1
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		if c >= 0x80 {
+			return append(dst[:0], strings.Fields(line)...)
+		}
+		if c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r' {
+			if start >= 0 {
+				dst = append(dst, line[start:i])
+				start = -1
+			}
+		} else if start < 0 {
+			start = i
+		}
+	}
+	if start >= 0 {
+		dst = append(dst, line[start:])
+	}
+	return dst
 }
 
 func parseStateRow(f []string, col map[string]int, ncol int) (ServerState, error) {

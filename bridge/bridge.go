@@ -174,6 +174,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 // never built from half a read.
 func (b *Bridge) apply(s cluster.Snapshot) {
 	b.m.snapshots.WithLabelValues(s.Reason).Inc()
+	start := time.Now()
 	facts, err := b.planner.facts(s.XML)
 	if err != nil {
 		b.m.cibErrors.WithLabelValues("parse").Inc()
@@ -186,10 +187,13 @@ func (b *Bridge) apply(s cluster.Snapshot) {
 	if b.historyRewritten(facts, s.Reason) {
 		return
 	}
-	v, desired := b.planner.build(facts, time.Now())
+	v, desired := b.planner.build(facts, start)
 	if !s.Received.IsZero() {
 		b.m.viewLatency.Observe(time.Since(s.Received).Seconds())
 	}
+	// The steps of a failure's way to HAProxy, each with its own stamp.
+	b.log.WithFields(logrus.Fields{"reason": s.Reason, "version": s.Version.String(),
+		"plan": time.Since(start).String(), "since_trigger": sinceTrigger(s.Received)}).Debug("view built")
 	owners := map[string]serverOwner{}
 	errs := 0
 	for _, sv := range v.Services {
@@ -383,6 +387,15 @@ func (b *Bridge) publishChanges(old, v *View) {
 				Detail: in.Reason})
 		}
 	}
+}
+
+// sinceTrigger is the time since a snapshot's trigger, for log lines; ""
+// when it has none.
+func sinceTrigger(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return time.Since(t).String()
 }
 
 func (b *Bridge) serverOwners() map[string]serverOwner {

@@ -148,9 +148,11 @@ func (w *lbWorker) reconcile(ctx context.Context, d haproxy.Desired) (wake time.
 	rctx, cancel := context.WithTimeout(ctx, w.cfg.Timeout.Duration)
 	defer cancel()
 	start := time.Now()
+	w.log.WithField("haproxy", w.cfg.Name).Debug("reconcile start")
 	actual, changes, err := w.pool.Reconcile(rctx, d)
 	took := time.Since(start)
 	w.m.reconcileTime.WithLabelValues(w.cfg.Name).Observe(took.Seconds())
+	w.log.WithFields(logrus.Fields{"haproxy": w.cfg.Name, "took": took.String(), "changes": len(changes)}).Debug("reconcile done")
 	owners := w.names()
 	for _, c := range changes {
 		o, ok := owners[c.Server]

@@ -151,7 +151,9 @@ type BackendStatus struct {
 }
 
 // Actual is what one HAProxy held when Reconcile read it, before the
-// changes it made (those are the returned []Change).
+// changes it made (those are the returned []Change), except the fails it
+// issued before reading (see Reconcile): those servers already read as
+// in maintenance.
 type Actual struct {
 	Pid     int
 	Uptime  time.Duration
@@ -210,6 +212,10 @@ type Pool struct {
 	lastUptime int64
 	hadManaged bool // the previous pass saw at least one managed server
 	reloads    int
+	// live are the managed servers ("be/srv") the last pass left in
+	// rotation (present, not in maintenance): the ones whose fail
+	// Reconcile sends before it reads anything.
+	live map[string]bool
 	// others is how many servers the last batched read saw in backends
 	// the Desired did not name (-1: never read); passesSince counts the
 	// passes since that read.
@@ -287,11 +293,22 @@ func (p *Pool) Reconcile(ctx context.Context, d Desired) (Actual, []Change, erro
 	if err := checkName("prefix", d.Prefix); err != nil {
 		return Actual{}, nil, fmt.Errorf("haproxy reconcile: %w", err)
 	}
+	r := reconciler{p: p, ctx: ctx, now: p.opts.Now(), prefix: d.Prefix, live: map[string]bool{}}
+	// A failed instance's server leaves the pool before anything is read:
+	// reading first (show info, show servers state, show stat) costs
+	// three round trips, each a wake-up of HAProxy and of the bridge, and
+	// on a loaded machine they took most of the time from a VNFC's crash
+	// to its server in maintenance. The read that follows is the check.
+	r.failFirst(d)
+	p.live = nil // rebuilt by this pass, if it completes
+	if r.fatal != nil {
+		return Actual{}, r.changes, fmt.Errorf("haproxy reconcile: %w", r.fatal)
+	}
 	info, err := p.c.ShowInfo(ctx)
 	if err != nil {
-		return Actual{}, nil, fmt.Errorf("haproxy reconcile: %w", err)
+		return Actual{}, r.changes, fmt.Errorf("haproxy reconcile: %w", err)
 	}
-	now := p.opts.Now()
+
 	act := Actual{Pid: info.Pid, Uptime: time.Duration(info.Uptime) * time.Second, Version: info.Version}
 	// A new worker has a new Pid (a reload, or a restart); a restart that
 	// reused the Pid still restarts the uptime, which otherwise only grows.
@@ -299,7 +316,6 @@ func (p *Pool) Reconcile(ctx context.Context, d Desired) (Actual, []Change, erro
 		act.Reloaded = true
 	}
 
-	r := reconciler{p: p, ctx: ctx, now: now, prefix: d.Prefix}
 	var errs []error
 	// Every backend is checked before anything is read, so that the
 	// batched read knows which backends it is for.
@@ -377,6 +393,7 @@ func (p *Pool) Reconcile(ctx context.Context, d Desired) (Actual, []Change, erro
 		// What this pass deleted itself is not there any more: a pool
 		// it emptied (an instance that moved) is not a reload next time.
 		p.seen, p.lastPid, p.lastUptime, p.hadManaged = true, info.Pid, info.Uptime, managed-r.deleted > 0
+		p.live = r.live
 	}
 	// Forget drains of servers that are no longer draining or present.
 	for k := range p.drainStart {
@@ -404,6 +421,43 @@ type reconciler struct {
 	wantAny  bool  // some backend wants at least one server present
 	deleted  int   // managed servers this pass deleted
 	fatal    error // a transport error: stop issuing commands
+	// live: the managed servers this pass leaves in rotation (see
+	// Pool.live); failed: those failFirst took out.
+	live   map[string]bool
+	failed map[string]bool
+}
+
+// failFirst sends the fail of every server d wants failed that the last
+// pass left in rotation, before anything is read. A server that is not
+// there any more (HAProxy reloaded since) refuses it: that reply is
+// dropped, and the pass proper does what the state it reads calls for. A
+// server that was in rotation but is not any more (an operator's maint)
+// gets a fail it did not need, which changes nothing.
+func (r *reconciler) failFirst(d Desired) {
+	for _, be := range d.Backends {
+		for _, s := range be.Servers {
+			id := key(be.Name, s.Name)
+			if s.Want != Fail || !r.p.live[id] || r.failed[id] || r.fatal != nil {
+				continue
+			}
+			// live holds only names HAProxy listed; checked again all
+			// the same, since these go into a command line.
+			if checkName("backend", be.Name) != nil || checkName("server", s.Name) != nil || !strings.HasPrefix(s.Name, r.prefix) {
+				continue
+			}
+			err := r.p.c.Exec(r.ctx, "set server "+id+" state maint", "shutdown sessions server "+id)
+			if errors.As(err, new(*ReplyError)) {
+				continue
+			}
+			r.record(be.Name, s.Name, ActionFail, s.Reason, err)
+			if err == nil {
+				if r.failed == nil {
+					r.failed = map[string]bool{}
+				}
+				r.failed[id] = true
+			}
+		}
+	}
 }
 
 func (r *reconciler) wakeAt(t time.Time) {
@@ -415,7 +469,22 @@ func (r *reconciler) wakeAt(t time.Time) {
 // do issues one command line for be/srv and records it as a Change.
 func (r *reconciler) do(be, srv, action, reason string, cmds ...string) error {
 	err := r.p.c.Exec(r.ctx, cmds...)
+	r.record(be, srv, action, reason, err)
+	return err
+}
+
+// record notes one command line's outcome as a Change; a transport error
+// ends the pass.
+func (r *reconciler) record(be, srv, action, reason string, err error) {
 	r.changes = append(r.changes, Change{Backend: be, Server: srv, Action: action, Reason: reason, Err: err})
+	if err == nil {
+		switch action {
+		case ActionFail, ActionMaint, ActionDrainTimeout, ActionSetAddr, ActionDelete:
+			delete(r.live, key(be, srv)) // out of rotation now
+		case ActionEnable:
+			r.live[key(be, srv)] = true // in rotation, checks pending
+		}
+	}
 	if r.p.opts.Logf != nil {
 		if err != nil {
 			r.p.opts.Logf("haproxy %s: %s/%s: %s (%s) failed: %v", r.p.c, be, srv, action, reason, err)
@@ -427,7 +496,6 @@ func (r *reconciler) do(be, srv, action, reason string, cmds ...string) error {
 	if err != nil && !errors.As(err, &re) {
 		r.fatal = err
 	}
-	return err
 }
 
 // backendRead is what was read of one backend: its rows of show servers
@@ -573,6 +641,9 @@ func (r *reconciler) backend(be Backend, want map[string]bool, rd backendRead) (
 		if ss.Managed {
 			managed++
 			have[st.Name] = ss
+			if !inMaint(ss) {
+				r.live[key(be.Name, st.Name)] = true
+			}
 		}
 	}
 
@@ -691,8 +762,8 @@ func (r *reconciler) server(be Backend, s Server, cur ServerStatus, present bool
 			return r.do(be.Name, s.Name, ActionEnableHealth, s.Reason, "enable health "+id)
 		}
 	case Fail:
-		if !present {
-			return nil
+		if !present || r.failed[id] {
+			return nil // or failFirst just did
 		}
 		if !inMaint(cur) {
 			return r.do(be.Name, s.Name, ActionFail, s.Reason, "set server "+id+" state maint", "shutdown sessions server "+id)

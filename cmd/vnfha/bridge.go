@@ -46,8 +46,13 @@ func (c cli) runBridge(args []string) int {
 	}
 	log := logrus.New()
 	log.SetOutput(c.stderr)
+	// µs timestamps, on every line: how long a failure takes to reach
+	// HAProxy is read by lining these up with Pacemaker's and HAProxy's
+	// own logs, and a second is far too coarse for that.
 	if *logJSON {
-		log.SetFormatter(&logrus.JSONFormatter{})
+		log.SetFormatter(&logrus.JSONFormatter{TimestampFormat: logTimeFormat})
+	} else {
+		log.SetFormatter(&logrus.TextFormatter{FullTimestamp: true, TimestampFormat: logTimeFormat})
 	}
 	if lvl, err := logrus.ParseLevel(cfg.LogLevel); err == nil {
 		log.SetLevel(lvl)
@@ -67,6 +72,9 @@ func (c cli) runBridge(args []string) int {
 	log.Info("bridge stopped")
 	return exitOK
 }
+
+// logTimeFormat is RFC 3339 with µs, as HAProxy stamps its log ring.
+const logTimeFormat = "2006-01-02T15:04:05.000000Z07:00"
 
 // runWatchCIB is `vnfha bridge watch-cib`: a debugging aid that prints one
 // JSON line per CIB snapshot the bridge's source publishes (its trigger,

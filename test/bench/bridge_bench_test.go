@@ -50,6 +50,7 @@ var bridgeKinds = []kind{
 // killRound is what one kill measured.
 type killRound struct {
 	node    string
+	bridge  string          // the node the bridge ran on, when known
 	t0, t1  time.Time       // the clock read just before and just after kill(2)
 	out     []time.Duration // by kind: from t0 to the later of both LBs' lines
 	perLB   [][]time.Duration
@@ -95,7 +96,8 @@ func BenchmarkBridgeKill(b *testing.B) {
 		Log: func(string, ...any) {}})
 	ctx := labtest.Context(b)
 	vnfcd := labtest.BuildVNFCd(b)
-	bl := startBridgeLab(ctx, b, l, binary, vnfcd)
+	dg := newDiag(b)
+	bl := startBridgeLab(ctx, b, l, binary, vnfcd, dg)
 
 	for i := 0; i < b.N; i++ {
 		lb1, err := l.HostAddr(l.Hosts()[0])
@@ -152,6 +154,11 @@ func BenchmarkBridgeKill(b *testing.B) {
 			}
 		}
 		reportKills(b, rounds, final)
+		if dg != nil {
+			if err := dg.save(ctx, bl, rounds); err != nil {
+				b.Errorf("diagnostics: %v", err)
+			}
+		}
 
 		// 4. At rest: nothing changes in the cluster, no client.
 		pid, err := bridgePID()
@@ -208,6 +215,9 @@ func (bl *bridgeLab) kill(ctx context.Context, node string) (*killRound, error) 
 	time.Sleep(streamSettle)
 
 	kr := &killRound{node: node}
+	if pid, err := bridgePID(); err == nil {
+		kr.bridge, _ = bl.nodeOf(pid)
+	}
 	if kr.retries, err = backendRetries(bl.lbs[0]); err != nil {
 		return nil, err
 	}

@@ -128,7 +128,7 @@ type bridgeLab struct {
 // startBridgeLab starts both HAProxy instances, the VNFC clone and the
 // bridge as a cluster resource, and waits until every backend of both
 // load balancers holds the three servers UP.
-func startBridgeLab(ctx context.Context, b *testing.B, l *lab.Lab, binary, vnfcd string) *bridgeLab {
+func startBridgeLab(ctx context.Context, b *testing.B, l *lab.Lab, binary, vnfcd string, dg *diag) *bridgeLab {
 	b.Helper()
 	bl := &bridgeLab{l: l, nodes: l.Nodes()}
 	addrs := map[string]netip.Addr{}
@@ -157,6 +157,9 @@ func startBridgeLab(ctx context.Context, b *testing.B, l *lab.Lab, binary, vnfcd
 		bl.lbs, bl.admins = append(bl.lbs, h), append(bl.admins, c)
 		fmt.Fprintf(&yml, "  - {name: %s, admin: \"tcp://%s:%d\"}\n", host, a, bridgeAdminPort)
 	}
+	if dg != nil {
+		yml.WriteString("log_level: debug\n")
+	}
 	// resync is left at its default (5 s): the CPU figure is at the default.
 	fmt.Fprintf(&yml, "services:\n  - {name: %s, resource: %s, backend: %s, port: %d}\n",
 		bridgeService, bridgeClone, bridgeBackend, bridgeLBPort)
@@ -171,15 +174,23 @@ func startBridgeLab(ctx context.Context, b *testing.B, l *lab.Lab, binary, vnfcd
 	// has one instance per node, and its node is then banned for it)
 	// until the benchmark cleans it up, so that HAProxy's checks, which
 	// take seconds, see the server dead rather than already restarted.
-	for _, args := range [][]string{
-		{"resource", "create", bridgeResource, "ocf:vnfha:vnfc",
-			fmt.Sprintf("command=%s --listen :%d", vnfcd, bridgeLBPort),
-			fmt.Sprintf("health=http://127.0.0.1:%d/health", bridgeLBPort),
-			"op", "monitor", "interval=10s", "meta", "migration-threshold=1", "clone"},
-		{"resource", "create", "bridge", "ocf:vnfha:vnfc",
-			fmt.Sprintf("command=%s bridge --config %s", binary, cfgPath),
-			"op", "monitor", "interval=10s"},
-	} {
+	web := []string{"resource", "create", bridgeResource, "ocf:vnfha:vnfc",
+		fmt.Sprintf("command=%s --listen :%d", vnfcd, bridgeLBPort),
+		fmt.Sprintf("health=http://127.0.0.1:%d/health", bridgeLBPort)}
+	brg := []string{"resource", "create", "bridge", "ocf:vnfha:vnfc",
+		fmt.Sprintf("command=%s bridge --config %s", binary, cfgPath)}
+	if dg != nil {
+		web = append(web, "log_file="+dg.vnfcLog())
+		brg = append(brg, "log_file="+dg.bridgeLog())
+	}
+	web = append(web, "op", "monitor", "interval=10s", "meta", "migration-threshold=1", "clone")
+	// Sticky: without it, a kill that leaves the VNFC's node with one
+	// resource fewer makes the scheduler move the bridge there in the same
+	// transition, and the bridge is stopped while it takes the failed
+	// server out (seen in 12 of 20 kills, up to 295 ms to maint). An
+	// operator runs it sticky too (docs/bridge.md).
+	brg = append(brg, "op", "monitor", "interval=10s", "meta", "resource-stickiness=INFINITY")
+	for _, args := range [][]string{web, brg} {
 		if out, err := pcs(ctx, l, args...); err != nil {
 			b.Fatalf("%v\n%s", err, out)
 		}
@@ -492,23 +503,28 @@ func backendRetries(h *haproxytest.HAProxy) (map[string][2]int, error) {
 	return res, nil
 }
 
+// nodeOf is the node whose network namespace process pid is in.
+func (bl *bridgeLab) nodeOf(pid int) (string, error) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(fmt.Sprintf("/proc/%d/ns/net", pid), &st); err != nil {
+		return "", err
+	}
+	for _, n := range bl.nodes {
+		if ino, err := netnsInode(bl.l, n); err == nil && ino == st.Ino {
+			return n, nil
+		}
+	}
+	return "", fmt.Errorf("process %d runs on no node of the lab", pid)
+}
+
 // bridgeTimings reads the running bridge's own histograms (GET /metrics
 // on its node's loopback) and returns one line: the mean time from a CIB
 // snapshot received to the view built, and the mean reconcile of each
 // HAProxy, over every snapshot and resync of the run so far.
 func (bl *bridgeLab) bridgeTimings(ctx context.Context, pid int) (string, error) {
-	var st syscall.Stat_t
-	if err := syscall.Stat(fmt.Sprintf("/proc/%d/ns/net", pid), &st); err != nil {
+	node, err := bl.nodeOf(pid)
+	if err != nil {
 		return "", err
-	}
-	node := ""
-	for _, n := range bl.nodes {
-		if ino, err := netnsInode(bl.l, n); err == nil && ino == st.Ino {
-			node = n
-		}
-	}
-	if node == "" {
-		return "", fmt.Errorf("the bridge (pid %d) runs on no node of the lab", pid)
 	}
 	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {

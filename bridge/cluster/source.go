@@ -26,7 +26,8 @@ import (
 // Reasons a snapshot was taken.
 const (
 	ReasonSubscribe = "subscribe" // the first read after the first subscription
-	ReasonNotify    = "notify"    // one or more notifications
+	ReasonNotify    = "notify"    // one or more notifications, read whole
+	ReasonDiff      = "diff"      // one or more notifications, their diffs applied to the last snapshot
 	ReasonReconnect = "reconnect" // the first read after a reconnect
 	ReasonResync    = "resync"    // the resync timer: nothing was notified for a while
 	ReasonFallback  = "fallback"  // read with the fallback (IPC unavailable), whatever the trigger
@@ -130,6 +131,10 @@ type Source struct {
 	ipcRetry  time.Time // IPC reads are not tried before this
 	ipcBack   backoff
 	connected bool // a connection was made once: the next is a reconnect
+	// base is the last snapshot published, as a tree to apply diffs
+	// to; nil when there is none to trust (the next notification is then
+	// read whole).
+	base *cibDoc
 }
 
 // New returns a Source with o's settings, defaults filled in.
@@ -260,14 +265,18 @@ func (s *Source) follow(ctx context.Context, sess *session) error {
 		case err != nil:
 			return fmt.Errorf("wait for notifications: %w", err)
 		}
-		s.notified(msg)
-		// What else came meanwhile is the same burst: one read for all.
+		burst := [][]byte{msg}
+		// What else came meanwhile is the same burst: one snapshot
+		// for all.
 		for {
 			msg, ok := sess.conn.PollEvent()
 			if !ok {
 				break
 			}
-			s.notified(msg)
+			burst = append(burst, msg)
+		}
+		if s.patch(burst, at) {
+			continue
 		}
 		if err := s.read(ctx, sess, ReasonNotify, at); err != nil {
 			return err
@@ -275,15 +284,61 @@ func (s *Source) follow(ctx context.Context, sess *session) error {
 	}
 }
 
-// notified reads one server event, to log and count it. Whatever it holds,
-// even nothing readable, it is a trigger for a read.
-func (s *Source) notified(msg []byte) {
-	n, err := decodeEvent(msg)
+// patch applies the diffs of a burst of notifications, in order, to the
+// last snapshot and publishes the result, as crm_mon follows the CIB; it
+// reports whether it did. On any doubt (a notification that is not a
+// diff, a diff not from the last snapshot's version, one that does not
+// apply cleanly) it does not publish and forgets the last snapshot: the
+// caller reads the CIB whole, as it did before diffs were applied.
+func (s *Source) patch(burst [][]byte, at time.Time) bool {
+	ok := s.base != nil
+	for _, msg := range burst {
+		text := s.notified(msg)
+		if !ok || text == nil {
+			ok = false
+			continue
+		}
+		n, err := parseDiffNotification(text)
+		if err == nil {
+			err = s.base.apply(n)
+		}
+		if err != nil {
+			s.o.Metrics.Failed("diff")
+			s.o.Log.WithError(err).Debug("cluster: not applying the notified diff; reading the CIB")
+			ok = false
+		}
+	}
+	var doc []byte
+	if ok {
+		var err error
+		if doc, err = s.base.bytes(); err != nil {
+			s.o.Metrics.Failed("diff")
+			s.o.Log.WithError(err).Warn("cluster: the CIB patched with the notified diffs is not whole; reading the CIB")
+			ok = false
+		}
+	}
+	if !ok {
+		s.base = nil // half-patched, or behind: the read replaces it
+		return false
+	}
+	s.publish(Snapshot{XML: doc, Version: s.base.version, Reason: ReasonDiff, Received: at})
+	return true
+}
+
+// notified reads one server event, to log and count it, and returns its
+// text (nil when it is unreadable). Whatever it holds, even nothing
+// readable, it is a trigger for a new snapshot.
+func (s *Source) notified(msg []byte) []byte {
+	_, text, err := pcmkipc.Unframe(msg)
+	var n Notification
+	if err == nil {
+		n, err = parseNotification(text)
+	}
 	if err != nil {
 		s.o.Metrics.Notified("malformed")
 		s.o.Metrics.Failed("notification")
 		s.o.Log.WithError(err).Warn("cluster: unreadable event from the CIB manager; reading the CIB anyway")
-		return
+		return nil
 	}
 	s.o.Metrics.Notified(n.Type)
 	if s.o.Log != nil {
@@ -293,6 +348,7 @@ func (s *Source) notified(msg []byte) {
 		}
 		e.Debug("cluster: CIB notification")
 	}
+	return text
 }
 
 // decodeEvent unframes and parses a notification.
@@ -317,6 +373,7 @@ func (s *Source) read(ctx context.Context, sess *session, reason string, trigger
 		if err == nil {
 			s.ipcBack.reset()
 			s.publish(Snapshot{XML: doc, Version: v, Reason: reason, Received: trigger})
+			s.keep(doc)
 			return nil
 		}
 		if ctx.Err() != nil {
@@ -357,13 +414,29 @@ func (s *Source) fallback(ctx context.Context, trigger time.Time) bool {
 		return false
 	}
 	s.publish(Snapshot{XML: doc, Version: v, Reason: ReasonFallback, Received: trigger})
+	s.keep(doc)
 	return true
+}
+
+// keep makes a snapshot just read whole the base for the next diffs.
+// It is parsed after it is published, so the parse costs the next
+// notification nothing.
+func (s *Source) keep(doc []byte) {
+	base, err := loadCIB(doc)
+	if err != nil {
+		s.o.Log.WithError(err).Debug("cluster: the CIB read cannot take diffs; notifications are read whole")
+	}
+	s.base = base
 }
 
 // publish hands snap over, replacing a snapshot not yet taken. Run is the
 // only sender, so once the stale one is taken out the send cannot block.
 func (s *Source) publish(snap Snapshot) {
-	s.lastRead = time.Now()
+	// A patched snapshot does not put the resync off: the full read
+	// every Resync is the safety net for what a diff could get wrong.
+	if snap.Reason != ReasonDiff {
+		s.lastRead = time.Now()
+	}
 	select {
 	case s.out <- snap:
 	default:

@@ -1,9 +1,12 @@
 // Package cluster follows the cluster's state for the bridge: it keeps a
 // subscription to the CIB manager's change notifications (cib_diff_notify
 // over libqb IPC, as crm_mon follows the cluster) and publishes the whole
-// CIB, read anew, on every change, on every reconnect and on a resync
-// timer. The CIB is the truth; a notification only says when to read it.
-// A lost notification, a restarted CIB manager or a restarted bridge cost
+// CIB on every change, on every reconnect and on a resync timer. On a
+// change it applies the notified diff to the last CIB it published, as
+// crm_mon does, when the diff follows on from that CIB's version and it
+// is sure of every step; otherwise, and on every reconnect and resync,
+// it reads the CIB anew. The CIB is the truth: a lost notification, a
+// diff applied wrong, a restarted CIB manager or a restarted bridge cost
 // at most one resync interval.
 //
 // It does not interpret the CIB beyond its version: the bridge's core does.
@@ -152,9 +155,10 @@ func (s *Source) Snapshots() <-chan Snapshot { return s.out }
 // Run connects to the CIB manager (the cib_ro service), signs on,
 // subscribes to diff and replace notifications and publishes a snapshot of
 // the whole CIB; then it publishes a fresh one after every notification
-// (a burst of notifications that arrive while a read is under way causes
-// one more read, not one each), after every reconnect, and whenever
-// Resync passes without a read. A lost connection is reconnected with
+// (the last one patched with the notified diffs, or read whole when they
+// do not apply; a burst of notifications that arrive meanwhile makes one
+// snapshot, not one each), after every reconnect, and whenever Resync
+// passes without a full read. A lost connection is reconnected with
 // backoff; while there is none, and while IPC reads fail, the Fallback
 // reads the CIB on the resync timer. Run returns nil when ctx ends; it
 // must not be called twice at once.

@@ -174,7 +174,7 @@ func TestClusterSource(t *testing.T) {
 		value := fmt.Sprintf("v%d-%d", i, time.Now().UnixNano())
 		setAttr(value)
 		w, _ := h.snapshot(t, resync/2, "the change "+value, func(w cluster.WatchLine) bool {
-			return w.Reason == cluster.ReasonNotify && strings.Contains(w.XML, value)
+			return (w.Reason == cluster.ReasonNotify || w.Reason == cluster.ReasonDiff) && strings.Contains(w.XML, value)
 		})
 		lat = append(lat, time.Duration(w.LatencyNS))
 	}
@@ -197,7 +197,7 @@ func TestClusterSource(t *testing.T) {
 		return err == nil, string(out)
 	})
 	h.snapshot(t, 10*time.Second, "the change after the restart", func(w cluster.WatchLine) bool {
-		return w.Reason == cluster.ReasonNotify && strings.Contains(w.XML, value)
+		return (w.Reason == cluster.ReasonNotify || w.Reason == cluster.ReasonDiff) && strings.Contains(w.XML, value)
 	})
 
 	// A CIB whose query answer does not fit the CIB manager's IPC buffer

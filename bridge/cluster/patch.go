@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bytes"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"slices"
@@ -108,24 +109,14 @@ func elementsOnly(e *etree.Element, depth int) error {
 	return nil
 }
 
-// versionOfElement reads the version counters of an element's attributes.
+// versionOfElement reads the version counters of an element's attributes
+// (as versionOf does).
 func versionOfElement(e *etree.Element) (Version, error) {
-	var v Version
-	for _, f := range []struct {
-		name string
-		dst  *uint64
-	}{{"admin_epoch", &v.AdminEpoch}, {"epoch", &v.Epoch}, {"num_updates", &v.NumUpdates}} {
-		a := e.SelectAttr(f.name)
-		if a == nil || a.Space != "" {
-			return Version{}, fmt.Errorf("%w: %s missing", errNoVersion, f.name)
-		}
-		n, err := strconv.ParseUint(a.Value, 10, 64)
-		if err != nil {
-			return Version{}, fmt.Errorf("%w: %s is %.24q, not a number", errNoVersion, f.name, a.Value)
-		}
-		*f.dst = n
+	attrs := make([]xml.Attr, 0, len(e.Attr))
+	for _, a := range e.Attr {
+		attrs = append(attrs, xml.Attr{Name: xml.Name{Space: a.Space, Local: a.Key}, Value: a.Value})
 	}
-	return v, nil
+	return versionOf(attrs)
 }
 
 // bytes writes the document out, checked as a whole CIB is (checkCIB).

@@ -2,6 +2,9 @@ package cluster
 
 import (
 	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -324,4 +327,80 @@ func FuzzLoadCIB(f *testing.F) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// TestApplyRecordedTrace is the differential test: testdata/trace-* is a
+// lab node's CIB notifications in the order they came (trace-NNN.bin),
+// with the CIB read whole after each burst of them (trace-NNN.cib.xml,
+// NNN the burst's last event), recorded by TestClusterDiffs in test/e2e.
+// From the first full read, every diff is applied in order, as the source
+// does; wherever a full read was taken at the version the patched CIB is
+// at, the two must be the same document. A notification the applier
+// refuses restarts the chain from the next full read, as the source
+// would; only a replace may be refused.
+func TestApplyRecordedTrace(t *testing.T) {
+	events, err := filepath.Glob(filepath.Join("testdata", "trace-[0-9][0-9][0-9].bin"))
+	if err != nil || len(events) == 0 {
+		t.Fatalf("no recorded trace: %v", err)
+	}
+	base, err := loadCIB(recorded(t, "trace-000.cib.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	compared, applied := 0, 0
+	for i := 1; i <= len(events); i++ {
+		name := fmt.Sprintf("trace-%03d", i)
+		txt := text(t, name+".bin")
+		if base != nil {
+			n, err := parseDiffNotification(txt)
+			stale := err == nil && n.target.Compare(base.version) <= 0
+			if err == nil && !stale {
+				err = base.apply(n)
+			}
+			switch {
+			case stale:
+				// Came before the full read the chain restarted
+				// from: already in it.
+			case err == nil:
+				applied++
+			case bytes.Contains(txt, []byte(`cib_op="cib_replace"`)), bytes.Contains(txt, []byte(typeReplace)):
+				base = nil
+			default:
+				t.Fatalf("%s: %v", name, err)
+			}
+		}
+		full, err := os.ReadFile(filepath.Join("testdata", name+".cib.xml"))
+		if err != nil {
+			continue // not the end of a burst
+		}
+		if base == nil {
+			if base, err = loadCIB(full); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		_, v, err := checkCIB(full)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v != base.version {
+			continue // read when more had changed: nothing to compare
+		}
+		got, err := base.bytes()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if c, w := canonical(t, got), canonical(t, full); c != w {
+			j := 0
+			for j < len(c) && j < len(w) && c[j] == w[j] {
+				j++
+			}
+			t.Fatalf("%s: patched CIB at %s differs from the full read at byte %d:\n got %.300q\nwant %.300q", name, v, j, c[j:], w[j:])
+		}
+		compared++
+	}
+	t.Logf("%d notifications, %d diffs applied, %d patched CIBs equal to the full read", len(events), applied, compared)
+	if compared < len(events)/4 {
+		t.Fatalf("only %d comparisons for %d notifications", compared, len(events))
+	}
 }

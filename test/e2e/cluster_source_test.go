@@ -309,3 +309,87 @@ func drainSnapshots(h *clusterHelper) []cluster.WatchLine {
 		}
 	}
 }
+
+// TestClusterDiffs records, in a lab node, every CIB notification of a run
+// of everyday changes (attributes set, changed and deleted, resources
+// created, started, moved by standby, banned, cleaned up, stopped and
+// deleted, a constraint added and removed) and the CIB read whole after
+// each burst of them, and reports what applying the notified diffs costs
+// next to a full read. With VNFHA_RECORD_CIB=DIR the trace is kept there
+// (bridge/cluster's TestApplyRecordedTrace checks it: the CIB patched with
+// the diffs must equal the CIB read whole).
+func TestClusterDiffs(t *testing.T) {
+	l := labtest.Up(t, lab.Options{Nodes: 2, NoFencing: true, Name: "tcibdiffs"})
+	ctx := labtest.Context(t)
+	bin := buildClusterHelper(t)
+	dir := os.Getenv("VNFHA_RECORD_CIB")
+	if dir == "" {
+		dir = ocftest.PublicDir(t, "cib-trace-")
+		if err := os.Chmod(dir, 0o777); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := startClusterHelper(t, ctx, l, "node1", bin, inNodeEnv+"=record", "VNFHA_CLUSTER_RECORD="+dir)
+	fmt.Fprintln(h.stdin, "connect")
+	if s := h.line(t, 30*time.Second); s != "connected" {
+		t.Fatalf("connect: %s", s)
+	}
+	const traceFor = 90 * time.Second
+	fmt.Fprintf(h.stdin, "trace trace %d\n", int(traceFor/time.Second))
+	start := time.Now()
+	run := func(node string, argv ...string) {
+		t.Helper()
+		if out, err := l.Exec(ctx, node, argv...); err != nil {
+			t.Fatalf("%v: %v\n%s", argv, err, out)
+		}
+	}
+	settle := func() { run("node1", "crm_resource", "--wait", "--timeout=60s") }
+	run("node2", "crm_attribute", "--node", "node1", "--name", "vnfha-a", "--update", "v1")
+	run("node2", "crm_attribute", "--node", "node1", "--name", "vnfha-a", "--update", "v2")
+	run("node2", "crm_attribute", "--node", "node1", "--name", "vnfha-a", "--delete")
+	run("node2", "crm_attribute", "--node", "node2", "--name", "vnfha-t", "--update", "1", "--lifetime", "reboot")
+	run("node2", "crm_attribute", "--node", "node2", "--name", "vnfha-t", "--delete", "--lifetime", "reboot")
+	pcs(t, l, []string{"resource", "create", "d1", "ocf:heartbeat:Dummy"}, []string{"resource", "create", "d2", "ocf:heartbeat:Dummy"})
+	settle()
+	pcs(t, l, []string{"constraint", "location", "d2", "prefers", "node2=50"})
+	settle()
+	pcs(t, l, []string{"node", "standby", "node2"})
+	settle()
+	pcs(t, l, []string{"node", "unstandby", "node2"})
+	settle()
+	pcs(t, l, []string{"resource", "ban", "d1", "node1"})
+	settle()
+	pcs(t, l, []string{"resource", "clear", "d1"}, []string{"resource", "cleanup", "d1"})
+	settle()
+	pcs(t, l, []string{"resource", "update", "d1", "fake=x"})
+	settle()
+	pcs(t, l, []string{"resource", "disable", "d2"})
+	settle()
+	pcs(t, l, []string{"resource", "delete", "d2"}, []string{"resource", "delete", "d1", "--force"})
+	settle()
+	if left := traceFor - time.Since(start); left < 5*time.Second {
+		t.Fatalf("the changes took %s, too long for the trace's %s", time.Since(start).Round(time.Second), traceFor)
+	}
+	// bridge/cluster's TraceResult (innode_test.go).
+	var r struct {
+		Events   int   `json:"events"`
+		Applied  int   `json:"applied"`
+		DiffP50  int64 `json:"diff_p50_ns"`
+		DiffP99  int64 `json:"diff_p99_ns"`
+		DiffMax  int64 `json:"diff_max_ns"`
+		QueryP50 int64 `json:"query_p50_ns"`
+		QueryP99 int64 `json:"query_p99_ns"`
+		QueryMax int64 `json:"query_max_ns"`
+	}
+	s := h.line(t, traceFor+30*time.Second)
+	if err := json.Unmarshal([]byte(s), &r); err != nil {
+		t.Fatalf("trace: %s", s)
+	}
+	t.Logf("trace: %s", s)
+	t.Logf("snapshot after a burst: diff applied p50 %s p99 %s max %s; full read over IPC p50 %s p99 %s max %s",
+		time.Duration(r.DiffP50), time.Duration(r.DiffP99), time.Duration(r.DiffMax),
+		time.Duration(r.QueryP50), time.Duration(r.QueryP99), time.Duration(r.QueryMax))
+	if r.Events < 20 || r.Applied == 0 {
+		t.Fatalf("trace of %d events, %d bursts applied", r.Events, r.Applied)
+	}
+}

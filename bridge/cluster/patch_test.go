@@ -284,7 +284,9 @@ func TestSourcePatches(t *testing.T) {
 // recorded CIB: it must never panic, and whatever it accepts must come out
 // a whole <cib> at the diff's target version.
 func FuzzApplyDiff(f *testing.F) {
-	for _, name := range []string{"notify-attr-1.bin", "notify-big-1.bin", "notify-replace-1.bin"} {
+	// Not notify-big-1.bin: 360 KB of text slows the fuzzer a
+	// hundredfold for nothing a small diff does not reach.
+	for _, name := range []string{"notify-attr-1.bin", "notify-replace-1.bin"} {
 		f.Add(text(f, name))
 	}
 	base := queryCIB(f, "query-reply.bin")

@@ -67,7 +67,8 @@ func inNodeWatch(ctx context.Context) error {
 	log := logrus.New()
 	log.SetOutput(os.Stderr)
 	log.SetLevel(logrus.DebugLevel)
-	return Watch(ctx, os.Stdout, Options{Client: "vnfha-labtest", Resync: resync, QueryTimeout: qt, Log: log}, true)
+	o := Options{Client: "vnfha-labtest", Resync: resync, QueryTimeout: qt, Log: log, FullReads: os.Getenv("VNFHA_CLUSTER_FULL_READS") != ""}
+	return Watch(ctx, os.Stdout, o, os.Getenv("VNFHA_CLUSTER_NO_XML") == "")
 }
 
 // inNodeRecord records the CIB manager's messages as they come into dir,

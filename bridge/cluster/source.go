@@ -76,6 +76,11 @@ type Options struct {
 	// for its IPC buffer). Default: CibadminFallback(nil), i.e.
 	// `cibadmin --query --local`.
 	Fallback func(ctx context.Context) ([]byte, error)
+	// FullReads turns the applying of diffs off: every notification is
+	// followed by a full read, as before diffs were applied. For
+	// comparing the two, and as a way out should a diff ever be applied
+	// wrong where the resync is too slow to repair it.
+	FullReads bool
 	// Log receives the source's log lines (default logrus's standard logger).
 	Log logrus.FieldLogger
 	// Metrics counts what the source does (default: nothing).
@@ -279,7 +284,11 @@ func (s *Source) follow(ctx context.Context, sess *session) error {
 			}
 			burst = append(burst, msg)
 		}
-		if s.patch(burst, at) {
+		if s.o.FullReads {
+			for _, msg := range burst {
+				s.notified(msg)
+			}
+		} else if s.patch(burst, at) {
 			continue
 		}
 		if err := s.read(ctx, sess, ReasonNotify, at); err != nil {
@@ -426,6 +435,9 @@ func (s *Source) fallback(ctx context.Context, trigger time.Time) bool {
 // It is parsed after it is published, so the parse costs the next
 // notification nothing.
 func (s *Source) keep(doc []byte) {
+	if s.o.FullReads {
+		return
+	}
 	base, err := loadCIB(doc)
 	if err != nil {
 		s.o.Log.WithError(err).Debug("cluster: the CIB read cannot take diffs; notifications are read whole")

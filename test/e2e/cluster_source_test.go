@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -391,5 +392,53 @@ func TestClusterDiffs(t *testing.T) {
 		time.Duration(r.QueryP50), time.Duration(r.QueryP99), time.Duration(r.QueryMax))
 	if r.Events < 20 || r.Applied == 0 {
 		t.Fatalf("trace of %d events, %d bursts applied", r.Events, r.Applied)
+	}
+}
+
+// TestClusterDiffLatency measures, in a lab node, notification to
+// snapshot published with the notified diffs applied and with a full
+// read per notification: two sources follow the same node's CIB at once,
+// one of each, through the same changes.
+func TestClusterDiffLatency(t *testing.T) {
+	l := labtest.Up(t, lab.Options{Nodes: 2, NoFencing: true, Name: "tcibdifflat"})
+	ctx := labtest.Context(t)
+	bin := buildClusterHelper(t)
+	env := []string{inNodeEnv + "=watch", "VNFHA_CLUSTER_RESYNC=1h", "VNFHA_CLUSTER_QUERY_TIMEOUT=5s", "VNFHA_CLUSTER_NO_XML=1"}
+	diffs := startClusterHelper(t, ctx, l, "node1", bin, env...)
+	full := startClusterHelper(t, ctx, l, "node1", bin, append(env, "VNFHA_CLUSTER_FULL_READS=1")...)
+	for _, h := range []*clusterHelper{diffs, full} {
+		h.snapshot(t, 20*time.Second, "first snapshot", func(w cluster.WatchLine) bool { return true })
+	}
+	pcs(t, l, []string{"resource", "create", "d1", "ocf:heartbeat:Dummy"})
+	const n = 40
+	for i := range n {
+		if out, err := l.Exec(ctx, "node2", "crm_attribute", "--node", "node1", "--name", "vnfha-lat", "--update", fmt.Sprint(i)); err != nil {
+			t.Fatalf("crm_attribute: %v\n%s", err, out)
+		}
+		if i%10 == 9 {
+			pcs(t, l, []string{"resource", "cleanup", "d1"})
+		}
+		time.Sleep(100 * time.Millisecond) // changes one at a time, not one burst
+	}
+	if out, err := l.Exec(ctx, "node1", "crm_resource", "--wait", "--timeout=60s"); err != nil {
+		t.Fatalf("crm_resource --wait: %v\n%s", err, out)
+	}
+	time.Sleep(time.Second)
+	for _, c := range []struct {
+		name string
+		h    *clusterHelper
+	}{{"diff applied", diffs}, {"full read", full}} {
+		byReason := map[string][]time.Duration{}
+		for _, w := range drainSnapshots(c.h) {
+			byReason[w.Reason] = append(byReason[w.Reason], time.Duration(w.LatencyNS))
+		}
+		for reason, d := range byReason {
+			slices.Sort(d)
+			t.Logf("%s: %d snapshots %q: p50 %s p99 %s max %s", c.name, len(d), reason,
+				d[len(d)/2], d[min(len(d)-1, len(d)*99/100)], d[len(d)-1])
+		}
+		if c.h == diffs && len(byReason[cluster.ReasonDiff]) < n/2 {
+			t.Errorf("only %d snapshots patched with diffs", len(byReason[cluster.ReasonDiff]))
+		}
 	}
 }

@@ -299,6 +299,16 @@ func (c *cibDoc) apply(n *diffNotification) error {
 	// diff's order.
 	slices.SortStableFunc(later, func(a, b pending) int { return a.position - b.position })
 	for _, p := range later {
+		// A later change of the same diff may have deleted where a
+		// create or a move goes: Pacemaker would write into a freed
+		// node there; this refuses.
+		where := p.elem
+		if p.create {
+			where = p.parent
+		}
+		if !c.attached(where) {
+			return patchErr("a create or move under an element the same diff deleted")
+		}
 		if p.create {
 			if p.position > len(p.parent.Child) {
 				return patchErr("create at position %d among %d children", p.position, len(p.parent.Child))
@@ -338,6 +348,18 @@ func (c *cibDoc) apply(n *diffNotification) error {
 	}
 	c.version = v
 	return nil
+}
+
+// attached reports whether e is in the document, under its root.
+func (c *cibDoc) attached(e *etree.Element) bool {
+	root := c.doc.Root()
+	for i := 0; e != nil && i <= maxDepth+1; i++ {
+		if e == root {
+			return true
+		}
+		e = e.Parent()
+	}
+	return false
 }
 
 // setAttrs gives dst exactly the attributes of src.

@@ -194,6 +194,12 @@ func TestApplyPositions(t *testing.T) {
 		{"move in place", `<change operation="move" path="` + res + `/primitive[@id='b']" position="1"/>`, "a b c"},
 		{"delete and create", `<change operation="delete" path="` + res + `/primitive[@id='b']"/>` +
 			`<change operation="create" path="` + res + `" position="1"><primitive id="x"/></change>`, "a x c"},
+		{"create under a deleted element", `<change operation="create" path="` + res + `/primitive[@id='b']" position="0"><op id="x"/></change>` +
+			`<change operation="delete" path="` + res + `/primitive[@id='b']"/>`, ""},
+		{"move of a deleted element", `<change operation="move" path="` + res + `/primitive[@id='a']" position="1"/>` +
+			`<change operation="delete" path="` + res + `/primitive[@id='a']"/>`, ""},
+		{"move under a deleted element", `<change operation="move" path="` + res + `/primitive[@id='a']" position="1"/>` +
+			`<change operation="delete" path="` + res + `"/>`, ""},
 		{"move past the end", `<change operation="move" path="` + res + `/primitive[@id='a']" position="3"/>`, ""},
 		{"delete the root", `<change operation="delete" path="/cib"/>`, ""},
 		{"move the root", `<change operation="move" path="/cib" position="0"/>`, ""},

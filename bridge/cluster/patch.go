@@ -32,6 +32,10 @@ import (
 // errPatch is wrapped by every refusal to apply a diff.
 var errPatch = errors.New("cannot apply the CIB diff")
 
+// errWholeRead is wrapped by a refusal that is no error: a notification
+// whose change is read whole by design (a replace, a failed operation).
+var errWholeRead = errors.New("read whole by design")
+
 // patchErr is a refusal to apply a diff, for why.
 func patchErr(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", errPatch, fmt.Sprintf(format, args...))
@@ -166,10 +170,10 @@ func parseDiffNotification(text []byte) (*diffNotification, error) {
 	// A replace rewrites whole sections: its diff is as large as the
 	// sections and the replace notification says to read them anew.
 	if n.op == "" || n.op == "cib_replace" {
-		return nil, patchErr("a notification of operation %.*q", maxQuote, n.op)
+		return nil, fmt.Errorf("%w: %w: a notification of operation %.*q", errPatch, errWholeRead, maxQuote, n.op)
 	}
 	if rc := root.SelectAttrValue("cib_rc", ""); rc != "0" {
-		return nil, patchErr("a notification of a failed operation (rc %.*q)", maxQuote, rc)
+		return nil, fmt.Errorf("%w: %w: a notification of a failed operation (rc %.*q)", errPatch, errWholeRead, maxQuote, rc)
 	}
 	gens := root.SelectElements("cib_generation")
 	if len(gens) != 1 || len(gens[0].ChildElements()) != 1 || gens[0].ChildElements()[0].Tag != "generation_tuple" {

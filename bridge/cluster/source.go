@@ -316,7 +316,10 @@ func (s *Source) patch(burst [][]byte, at time.Time) bool {
 			err = s.base.apply(n)
 		}
 		if err != nil {
-			s.o.Metrics.Failed("diff")
+			// A pcs change is often a replace: no error, but read whole.
+			if !errors.Is(err, errWholeRead) {
+				s.o.Metrics.Failed("diff")
+			}
 			s.o.Log.WithError(err).Debug("cluster: not applying the notified diff; reading the CIB")
 			ok = false
 		}

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -149,6 +150,16 @@ func TestApplyRefuses(t *testing.T) {
 				t.Fatal("applied")
 			}
 		})
+	}
+	// A replace and a failed operation are read whole by design, not
+	// counted as failures; a version gap is one.
+	for _, tt := range []struct {
+		notify string
+		whole  bool
+	}{{tests[0].notify, true}, {edit(`cib_rc="0"`, `cib_rc="-62"`), true}, {edit(`<diff format="2">`, `<diff format="1">`), false}} {
+		if _, err := parseDiffNotification([]byte(tt.notify)); errors.Is(err, errWholeRead) != tt.whole {
+			t.Errorf("%v: read whole by design: %v, want %v", err, !tt.whole, tt.whole)
+		}
 	}
 	// The same diff twice: the second is from an older version.
 	base, err := loadCIB(queryCIB(t, "query-reply.bin"))

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/vnfha/vnfha/internal/pcmkipc"
 )
 
 // inNodeEnv selects what TestInNode does. The lab test (lab_test.go) runs
@@ -65,7 +67,8 @@ func inNodeWatch(ctx context.Context) error {
 	log := logrus.New()
 	log.SetOutput(os.Stderr)
 	log.SetLevel(logrus.DebugLevel)
-	return Watch(ctx, os.Stdout, Options{Client: "vnfha-labtest", Resync: resync, QueryTimeout: qt, Log: log}, true)
+	o := Options{Client: "vnfha-labtest", Resync: resync, QueryTimeout: qt, Log: log, FullReads: os.Getenv("VNFHA_CLUSTER_FULL_READS") != ""}
+	return Watch(ctx, os.Stdout, o, os.Getenv("VNFHA_CLUSTER_NO_XML") == "")
 }
 
 // inNodeRecord records the CIB manager's messages as they come into dir,
@@ -76,6 +79,10 @@ func inNodeWatch(ctx context.Context) error {
 //	                   register-reply.bin, ack-diff.bin, ack-refresh.bin
 //	query NAME         query the whole CIB; the answer is saved as NAME
 //	events PREFIX N    wait (10 s at most) for N events, saved as PREFIX-i.bin
+//	trace PREFIX SECS  for SECS seconds: read the CIB whole (PREFIX-000.cib.xml),
+//	                   then save every event as PREFIX-NNN.bin and, after each
+//	                   burst, the CIB read whole as PREFIX-NNN.cib.xml (NNN the
+//	                   burst's last event); the reply is a TraceResult
 func inNodeRecord(ctx context.Context, dir string) error {
 	var got [][]byte
 	rec := func(msg []byte) { got = append(got, slices.Clone(msg)) }
@@ -131,6 +138,15 @@ func inNodeRecord(ctx context.Context, dir string) error {
 			}
 			cancel()
 			reply = fmt.Sprintf("events %d", k)
+		case f[0] == "trace" && len(f) == 3:
+			secs, _ := strconv.Atoi(f[2])
+			got = nil
+			r, err := inNodeTrace(ctx, sess, f[1], time.Duration(secs)*time.Second, save)
+			if err != nil {
+				return err
+			}
+			b, _ := json.Marshal(r)
+			reply = string(b)
 		default:
 			return fmt.Errorf("unknown command %q", in.Text())
 		}
@@ -196,4 +212,108 @@ func inNodeBench(ctx context.Context) error {
 	r.IPCp50, r.IPCp99, r.IPCMax = q(ipc, 0.5), q(ipc, 0.99), q(ipc, 1)
 	r.ExecP50, r.ExecP99, r.ExecMax = q(ex, 0.5), q(ex, 0.99), q(ex, 1)
 	return json.NewEncoder(os.Stdout).Encode(r)
+}
+
+// TraceResult is what the trace command answers: how many events and
+// bursts it saw, how many bursts the applier took, and what a snapshot
+// cost after a burst each way: applying the diffs to the last CIB (from
+// the notification's text to the patched document written out) and
+// reading it whole over IPC.
+type TraceResult struct {
+	Events   int   `json:"events"`
+	Bursts   int   `json:"bursts"`
+	Applied  int   `json:"applied"`
+	Refused  int   `json:"refused"`
+	DiffP50  int64 `json:"diff_p50_ns"`
+	DiffP99  int64 `json:"diff_p99_ns"`
+	DiffMax  int64 `json:"diff_max_ns"`
+	QueryP50 int64 `json:"query_p50_ns"`
+	QueryP99 int64 `json:"query_p99_ns"`
+	QueryMax int64 `json:"query_max_ns"`
+}
+
+func inNodeTrace(ctx context.Context, sess *session, prefix string, d time.Duration, save func(string, []byte) error) (TraceResult, error) {
+	var r TraceResult
+	doc, _, err := sess.query(ctx)
+	if err != nil {
+		return r, err
+	}
+	if err := save(prefix+"-000.cib.xml", doc); err != nil {
+		return r, err
+	}
+	base, _ := loadCIB(doc)
+	var diffs, queries []time.Duration
+	tctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	for {
+		msg, _, err := sess.next(tctx)
+		if err != nil {
+			break
+		}
+		burst := [][]byte{msg}
+		for {
+			m, ok := sess.conn.PollEvent()
+			if !ok {
+				break
+			}
+			burst = append(burst, m)
+		}
+		r.Bursts++
+		start := time.Now()
+		ok := base != nil
+		for _, m := range burst {
+			_, txt, err := pcmkipc.Unframe(m)
+			var n *diffNotification
+			if err == nil {
+				n, err = parseDiffNotification(txt)
+			}
+			if err == nil && ok {
+				err = base.apply(n)
+			}
+			ok = ok && err == nil
+		}
+		if ok {
+			_, err = base.bytes()
+			ok = err == nil
+		}
+		if ok {
+			diffs = append(diffs, time.Since(start))
+			r.Applied++
+		} else {
+			r.Refused++
+		}
+		for _, m := range burst {
+			r.Events++
+			if err := save(fmt.Sprintf("%s-%03d.bin", prefix, r.Events), m); err != nil {
+				return r, err
+			}
+		}
+		qctx, qcancel := context.WithTimeout(ctx, 10*time.Second)
+		start = time.Now()
+		doc, _, err := sess.query(qctx)
+		qcancel()
+		if err != nil {
+			return r, err
+		}
+		queries = append(queries, time.Since(start))
+		if err := save(fmt.Sprintf("%s-%03d.cib.xml", prefix, r.Events), doc); err != nil {
+			return r, err
+		}
+		// As the source does: the patched CIB is the base for the
+		// next burst; after a refusal, the CIB read whole is.
+		if !ok {
+			base, _ = loadCIB(doc)
+		}
+	}
+	q := func(d []time.Duration, p float64) int64 {
+		if len(d) == 0 {
+			return 0
+		}
+		s := slices.Clone(d)
+		slices.Sort(s)
+		return s[min(len(s)-1, int(p*float64(len(s))))].Nanoseconds()
+	}
+	r.DiffP50, r.DiffP99, r.DiffMax = q(diffs, 0.5), q(diffs, 0.99), q(diffs, 1)
+	r.QueryP50, r.QueryP99, r.QueryMax = q(queries, 0.5), q(queries, 0.99), q(queries, 1)
+	return r, nil
 }

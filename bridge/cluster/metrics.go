@@ -22,7 +22,8 @@ type Metrics interface {
 	// Failed: an error of the given kind: "connect" (no connection or
 	// subscription), "connection" (an established one lost), "notification"
 	// (malformed), "query" (an IPC read that failed: no answer, or a
-	// malformed one), "fallback" (the fallback read failed).
+	// malformed one), "fallback" (the fallback read failed), "diff" (a
+	// notified diff not applied: the CIB is read whole instead).
 	Failed(kind string)
 	// Published: a snapshot was published, latency after its trigger.
 	Published(reason string, latency time.Duration)

@@ -1,9 +1,12 @@
 // Package cluster follows the cluster's state for the bridge: it keeps a
 // subscription to the CIB manager's change notifications (cib_diff_notify
 // over libqb IPC, as crm_mon follows the cluster) and publishes the whole
-// CIB, read anew, on every change, on every reconnect and on a resync
-// timer. The CIB is the truth; a notification only says when to read it.
-// A lost notification, a restarted CIB manager or a restarted bridge cost
+// CIB on every change, on every reconnect and on a resync timer. On a
+// change it applies the notified diff to the last CIB it published, as
+// crm_mon does, when the diff follows on from that CIB's version and it
+// is sure of every step; otherwise, and on every reconnect and resync,
+// it reads the CIB anew. The CIB is the truth: a lost notification, a
+// diff applied wrong, a restarted CIB manager or a restarted bridge cost
 // at most one resync interval.
 //
 // It does not interpret the CIB beyond its version: the bridge's core does.
@@ -26,7 +29,8 @@ import (
 // Reasons a snapshot was taken.
 const (
 	ReasonSubscribe = "subscribe" // the first read after the first subscription
-	ReasonNotify    = "notify"    // one or more notifications
+	ReasonNotify    = "notify"    // one or more notifications, read whole
+	ReasonDiff      = "diff"      // one or more notifications, their diffs applied to the last snapshot
 	ReasonReconnect = "reconnect" // the first read after a reconnect
 	ReasonResync    = "resync"    // the resync timer: nothing was notified for a while
 	ReasonFallback  = "fallback"  // read with the fallback (IPC unavailable), whatever the trigger
@@ -72,6 +76,11 @@ type Options struct {
 	// for its IPC buffer). Default: CibadminFallback(nil), i.e.
 	// `cibadmin --query --local`.
 	Fallback func(ctx context.Context) ([]byte, error)
+	// FullReads turns the applying of diffs off: every notification is
+	// followed by a full read, as before diffs were applied. For
+	// comparing the two, and as a way out should a diff ever be applied
+	// wrong where the resync is too slow to repair it.
+	FullReads bool
 	// Log receives the source's log lines (default logrus's standard logger).
 	Log logrus.FieldLogger
 	// Metrics counts what the source does (default: nothing).
@@ -130,6 +139,10 @@ type Source struct {
 	ipcRetry  time.Time // IPC reads are not tried before this
 	ipcBack   backoff
 	connected bool // a connection was made once: the next is a reconnect
+	// base is the last snapshot published, as a tree to apply diffs
+	// to; nil when there is none to trust (the next notification is then
+	// read whole).
+	base *cibDoc
 }
 
 // New returns a Source with o's settings, defaults filled in.
@@ -147,9 +160,10 @@ func (s *Source) Snapshots() <-chan Snapshot { return s.out }
 // Run connects to the CIB manager (the cib_ro service), signs on,
 // subscribes to diff and replace notifications and publishes a snapshot of
 // the whole CIB; then it publishes a fresh one after every notification
-// (a burst of notifications that arrive while a read is under way causes
-// one more read, not one each), after every reconnect, and whenever
-// Resync passes without a read. A lost connection is reconnected with
+// (the last one patched with the notified diffs, or read whole when they
+// do not apply; a burst of notifications that arrive meanwhile makes one
+// snapshot, not one each), after every reconnect, and whenever Resync
+// passes without a full read. A lost connection is reconnected with
 // backoff; while there is none, and while IPC reads fail, the Fallback
 // reads the CIB on the resync timer. Run returns nil when ctx ends; it
 // must not be called twice at once.
@@ -260,14 +274,22 @@ func (s *Source) follow(ctx context.Context, sess *session) error {
 		case err != nil:
 			return fmt.Errorf("wait for notifications: %w", err)
 		}
-		s.notified(msg)
-		// What else came meanwhile is the same burst: one read for all.
+		burst := [][]byte{msg}
+		// What else came meanwhile is the same burst: one snapshot
+		// for all.
 		for {
 			msg, ok := sess.conn.PollEvent()
 			if !ok {
 				break
 			}
-			s.notified(msg)
+			burst = append(burst, msg)
+		}
+		if s.o.FullReads {
+			for _, msg := range burst {
+				s.notified(msg)
+			}
+		} else if s.patch(burst, at) {
+			continue
 		}
 		if err := s.read(ctx, sess, ReasonNotify, at); err != nil {
 			return err
@@ -275,15 +297,64 @@ func (s *Source) follow(ctx context.Context, sess *session) error {
 	}
 }
 
-// notified reads one server event, to log and count it. Whatever it holds,
-// even nothing readable, it is a trigger for a read.
-func (s *Source) notified(msg []byte) {
-	n, err := decodeEvent(msg)
+// patch applies the diffs of a burst of notifications, in order, to the
+// last snapshot and publishes the result, as crm_mon follows the CIB; it
+// reports whether it did. On any doubt (a notification that is not a
+// diff, a diff not from the last snapshot's version, one that does not
+// apply cleanly) it does not publish and forgets the last snapshot: the
+// caller reads the CIB whole, as it did before diffs were applied.
+func (s *Source) patch(burst [][]byte, at time.Time) bool {
+	ok := s.base != nil
+	for _, msg := range burst {
+		text := s.notified(msg)
+		if !ok || text == nil {
+			ok = false
+			continue
+		}
+		n, err := parseDiffNotification(text)
+		if err == nil {
+			err = s.base.apply(n)
+		}
+		if err != nil {
+			// A pcs change is often a replace: no error, but read whole.
+			if !errors.Is(err, errWholeRead) {
+				s.o.Metrics.Failed("diff")
+			}
+			s.o.Log.WithError(err).Debug("cluster: not applying the notified diff; reading the CIB")
+			ok = false
+		}
+	}
+	var doc []byte
+	if ok {
+		var err error
+		if doc, err = s.base.bytes(); err != nil {
+			s.o.Metrics.Failed("diff")
+			s.o.Log.WithError(err).Warn("cluster: the CIB patched with the notified diffs is not whole; reading the CIB")
+			ok = false
+		}
+	}
+	if !ok {
+		s.base = nil // half-patched, or behind: the read replaces it
+		return false
+	}
+	s.publish(Snapshot{XML: doc, Version: s.base.version, Reason: ReasonDiff, Received: at})
+	return true
+}
+
+// notified reads one server event, to log and count it, and returns its
+// text (nil when it is unreadable). Whatever it holds, even nothing
+// readable, it is a trigger for a new snapshot.
+func (s *Source) notified(msg []byte) []byte {
+	_, text, err := pcmkipc.Unframe(msg)
+	var n Notification
+	if err == nil {
+		n, err = parseNotification(text)
+	}
 	if err != nil {
 		s.o.Metrics.Notified("malformed")
 		s.o.Metrics.Failed("notification")
 		s.o.Log.WithError(err).Warn("cluster: unreadable event from the CIB manager; reading the CIB anyway")
-		return
+		return nil
 	}
 	s.o.Metrics.Notified(n.Type)
 	if s.o.Log != nil {
@@ -293,6 +364,7 @@ func (s *Source) notified(msg []byte) {
 		}
 		e.Debug("cluster: CIB notification")
 	}
+	return text
 }
 
 // decodeEvent unframes and parses a notification.
@@ -317,6 +389,7 @@ func (s *Source) read(ctx context.Context, sess *session, reason string, trigger
 		if err == nil {
 			s.ipcBack.reset()
 			s.publish(Snapshot{XML: doc, Version: v, Reason: reason, Received: trigger})
+			s.keep(doc)
 			return nil
 		}
 		if ctx.Err() != nil {
@@ -357,13 +430,32 @@ func (s *Source) fallback(ctx context.Context, trigger time.Time) bool {
 		return false
 	}
 	s.publish(Snapshot{XML: doc, Version: v, Reason: ReasonFallback, Received: trigger})
+	s.keep(doc)
 	return true
+}
+
+// keep makes a snapshot just read whole the base for the next diffs.
+// It is parsed after it is published, so the parse costs the next
+// notification nothing.
+func (s *Source) keep(doc []byte) {
+	if s.o.FullReads {
+		return
+	}
+	base, err := loadCIB(doc)
+	if err != nil {
+		s.o.Log.WithError(err).Debug("cluster: the CIB read cannot take diffs; notifications are read whole")
+	}
+	s.base = base
 }
 
 // publish hands snap over, replacing a snapshot not yet taken. Run is the
 // only sender, so once the stale one is taken out the send cannot block.
 func (s *Source) publish(snap Snapshot) {
-	s.lastRead = time.Now()
+	// A patched snapshot does not put the resync off: the full read
+	// every Resync is the safety net for what a diff could get wrong.
+	if snap.Reason != ReasonDiff {
+		s.lastRead = time.Now()
+	}
 	select {
 	case s.out <- snap:
 	default:

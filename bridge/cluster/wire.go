@@ -248,8 +248,9 @@ func checkCIB(doc []byte) ([]byte, Version, error) {
 }
 
 // Notification is what the source reads of a CIB manager's notification:
-// enough to log and count it. Its content is never applied: every
-// notification is a trigger for a full read.
+// enough to log and count it. The source applies a diff's content
+// separately (parseDiffNotification); this is what every notification
+// says, diff or not.
 type Notification struct {
 	// Type is the subtype: cib_diff_notify or cib_refresh_notify.
 	Type string

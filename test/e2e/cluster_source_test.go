@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -174,7 +175,7 @@ func TestClusterSource(t *testing.T) {
 		value := fmt.Sprintf("v%d-%d", i, time.Now().UnixNano())
 		setAttr(value)
 		w, _ := h.snapshot(t, resync/2, "the change "+value, func(w cluster.WatchLine) bool {
-			return w.Reason == cluster.ReasonNotify && strings.Contains(w.XML, value)
+			return (w.Reason == cluster.ReasonNotify || w.Reason == cluster.ReasonDiff) && strings.Contains(w.XML, value)
 		})
 		lat = append(lat, time.Duration(w.LatencyNS))
 	}
@@ -197,7 +198,7 @@ func TestClusterSource(t *testing.T) {
 		return err == nil, string(out)
 	})
 	h.snapshot(t, 10*time.Second, "the change after the restart", func(w cluster.WatchLine) bool {
-		return w.Reason == cluster.ReasonNotify && strings.Contains(w.XML, value)
+		return (w.Reason == cluster.ReasonNotify || w.Reason == cluster.ReasonDiff) && strings.Contains(w.XML, value)
 	})
 
 	// A CIB whose query answer does not fit the CIB manager's IPC buffer
@@ -306,6 +307,129 @@ func drainSnapshots(h *clusterHelper) []cluster.WatchLine {
 			}
 		default:
 			return out
+		}
+	}
+}
+
+// TestClusterDiffs records, in a lab node, every CIB notification of a run
+// of everyday changes (attributes set, changed and deleted, resources
+// created, started, moved by standby, banned, cleaned up, stopped and
+// deleted, a constraint added and removed) and the CIB read whole after
+// each burst of them, and reports what applying the notified diffs costs
+// next to a full read. With VNFHA_RECORD_CIB=DIR the trace is kept there
+// (bridge/cluster's TestApplyRecordedTrace checks it: the CIB patched with
+// the diffs must equal the CIB read whole).
+func TestClusterDiffs(t *testing.T) {
+	l := labtest.Up(t, lab.Options{Nodes: 2, NoFencing: true, Name: "tcibdiffs"})
+	ctx := labtest.Context(t)
+	bin := buildClusterHelper(t)
+	dir := os.Getenv("VNFHA_RECORD_CIB")
+	if dir == "" {
+		dir = ocftest.PublicDir(t, "cib-trace-")
+		if err := os.Chmod(dir, 0o777); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := startClusterHelper(t, ctx, l, "node1", bin, inNodeEnv+"=record", "VNFHA_CLUSTER_RECORD="+dir)
+	fmt.Fprintln(h.stdin, "connect")
+	if s := h.line(t, 30*time.Second); s != "connected" {
+		t.Fatalf("connect: %s", s)
+	}
+	const traceFor = 90 * time.Second
+	fmt.Fprintf(h.stdin, "trace trace %d\n", int(traceFor/time.Second))
+	start := time.Now()
+	run := func(node string, argv ...string) {
+		t.Helper()
+		if out, err := l.Exec(ctx, node, argv...); err != nil {
+			t.Fatalf("%v: %v\n%s", argv, err, out)
+		}
+	}
+	settle := func() { run("node1", "crm_resource", "--wait", "--timeout=60s") }
+	run("node2", "crm_attribute", "--node", "node1", "--name", "vnfha-a", "--update", "v1")
+	run("node2", "crm_attribute", "--node", "node1", "--name", "vnfha-a", "--update", "v2")
+	run("node2", "crm_attribute", "--node", "node1", "--name", "vnfha-a", "--delete")
+	run("node2", "crm_attribute", "--node", "node2", "--name", "vnfha-t", "--update", "1", "--lifetime", "reboot")
+	run("node2", "crm_attribute", "--node", "node2", "--name", "vnfha-t", "--delete", "--lifetime", "reboot")
+	pcs(t, l, []string{"resource", "create", "d1", "ocf:heartbeat:Dummy"}, []string{"resource", "create", "d2", "ocf:heartbeat:Dummy"})
+	settle()
+	pcs(t, l, []string{"constraint", "location", "d2", "prefers", "node2=50"})
+	settle()
+	pcs(t, l, []string{"node", "standby", "node2"})
+	settle()
+	pcs(t, l, []string{"node", "unstandby", "node2"})
+	settle()
+	pcs(t, l, []string{"resource", "ban", "d1", "node1"})
+	settle()
+	pcs(t, l, []string{"resource", "clear", "d1"}, []string{"resource", "cleanup", "d1"})
+	settle()
+	pcs(t, l, []string{"resource", "update", "d1", "fake=x"})
+	settle()
+	pcs(t, l, []string{"resource", "disable", "d2"})
+	settle()
+	pcs(t, l, []string{"resource", "delete", "d2"}, []string{"resource", "delete", "d1", "--force"})
+	settle()
+	if left := traceFor - time.Since(start); left < 5*time.Second {
+		t.Fatalf("the changes took %s, too long for the trace's %s", time.Since(start).Round(time.Second), traceFor)
+	}
+	// bridge/cluster's TraceResult (innode_test.go), by its JSON names.
+	var r map[string]int64
+	s := h.line(t, traceFor+30*time.Second)
+	if err := json.Unmarshal([]byte(s), &r); err != nil {
+		t.Fatalf("trace: %s", s)
+	}
+	t.Logf("trace: %s", s)
+	t.Logf("snapshot after a burst: diff applied p50 %s p99 %s max %s; full read over IPC p50 %s p99 %s max %s",
+		time.Duration(r["diff_p50_ns"]), time.Duration(r["diff_p99_ns"]), time.Duration(r["diff_max_ns"]),
+		time.Duration(r["query_p50_ns"]), time.Duration(r["query_p99_ns"]), time.Duration(r["query_max_ns"]))
+	if r["events"] < 20 || r["applied"] == 0 {
+		t.Fatalf("trace of %d events, %d bursts applied", r["events"], r["applied"])
+	}
+}
+
+// TestClusterDiffLatency measures, in a lab node, notification to
+// snapshot published with the notified diffs applied and with a full
+// read per notification: two sources follow the same node's CIB at once,
+// one of each, through the same changes.
+func TestClusterDiffLatency(t *testing.T) {
+	l := labtest.Up(t, lab.Options{Nodes: 2, NoFencing: true, Name: "tcibdifflat"})
+	ctx := labtest.Context(t)
+	bin := buildClusterHelper(t)
+	env := []string{inNodeEnv + "=watch", "VNFHA_CLUSTER_RESYNC=1h", "VNFHA_CLUSTER_QUERY_TIMEOUT=5s", "VNFHA_CLUSTER_NO_XML=1"}
+	diffs := startClusterHelper(t, ctx, l, "node1", bin, env...)
+	full := startClusterHelper(t, ctx, l, "node1", bin, append(env, "VNFHA_CLUSTER_FULL_READS=1")...)
+	for _, h := range []*clusterHelper{diffs, full} {
+		h.snapshot(t, 20*time.Second, "first snapshot", func(w cluster.WatchLine) bool { return true })
+	}
+	pcs(t, l, []string{"resource", "create", "d1", "ocf:heartbeat:Dummy"})
+	const n = 40
+	for i := range n {
+		if out, err := l.Exec(ctx, "node2", "crm_attribute", "--node", "node1", "--name", "vnfha-lat", "--update", fmt.Sprint(i)); err != nil {
+			t.Fatalf("crm_attribute: %v\n%s", err, out)
+		}
+		if i%10 == 9 {
+			pcs(t, l, []string{"resource", "cleanup", "d1"})
+		}
+		time.Sleep(100 * time.Millisecond) // changes one at a time, not one burst
+	}
+	if out, err := l.Exec(ctx, "node1", "crm_resource", "--wait", "--timeout=60s"); err != nil {
+		t.Fatalf("crm_resource --wait: %v\n%s", err, out)
+	}
+	time.Sleep(time.Second)
+	for _, c := range []struct {
+		name string
+		h    *clusterHelper
+	}{{"diff applied", diffs}, {"full read", full}} {
+		byReason := map[string][]time.Duration{}
+		for _, w := range drainSnapshots(c.h) {
+			byReason[w.Reason] = append(byReason[w.Reason], time.Duration(w.LatencyNS))
+		}
+		for reason, d := range byReason {
+			slices.Sort(d)
+			t.Logf("%s: %d snapshots %q: p50 %s p99 %s max %s", c.name, len(d), reason,
+				d[len(d)/2], d[min(len(d)-1, len(d)*99/100)], d[len(d)-1])
+		}
+		if c.h == diffs && len(byReason[cluster.ReasonDiff]) < n/2 {
+			t.Errorf("only %d snapshots patched with diffs", len(byReason[cluster.ReasonDiff]))
 		}
 	}
 }

@@ -89,6 +89,14 @@ func TestStopWithin(t *testing.T) {
 					// before its trap: a SIGTERM then would end it.
 					s.WaitSignalIgnored(t, unit, syscall.SIGTERM)
 				}
+				if strings.Contains(tt.unit, " & ") {
+					// Type=exec is active once the shell runs, maybe
+					// before it has started the process that is to be
+					// left behind: stopping then would leave none.
+					for deadline := time.Now().Add(5 * time.Second); len(cgroupProcs(t, s, unit)) < 2 && time.Now().Before(deadline); {
+						time.Sleep(5 * time.Millisecond)
+					}
+				}
 				st := mustState(t, c, unit)
 				if st.ActiveState != tt.wantActive || len(cgroupProcs(t, s, unit)) == 0 {
 					t.Fatalf("before stop: %+v, processes %v; want %s, with processes", st, cgroupProcs(t, s, unit), tt.wantActive)

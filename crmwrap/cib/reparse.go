@@ -113,52 +113,38 @@ func split(data []byte) (pieces, bool) {
 	if bytes.Contains(rest, []byte("<!")) || bytes.Contains(rest, []byte("<?")) {
 		return p, false
 	}
-	start, body, ok := element(rest, "cib")
+	start, body, n, ok := element(rest, "cib")
 	if !ok || body == nil {
 		return p, false
 	}
 	p.header = append(append(append([]byte{}, decl...), start...), "</cib>"...)
-	// element returned body up to the matching </cib>: require nothing
-	// but whitespace after it.
-	if len(skipSpace(rest[len(start)+len(body)+len("</cib>"):])) != 0 {
+	// Nothing but whitespace after the matching </cib>.
+	if len(skipSpace(rest[n:])) != 0 {
 		return p, false
 	}
 	body = skipSpace(body)
 	if hasTag(body, "configuration") {
-		s, inner, ok := element(body, "configuration")
+		_, _, n, ok := element(body, "configuration")
 		if !ok {
 			return p, false
-		}
-		n := len(s)
-		if inner != nil {
-			n += len(inner) + len("</configuration>")
 		}
 		p.config = body[:n]
 		body = skipSpace(body[n:])
 	}
 	if hasTag(body, "status") {
-		s, inner, ok := element(body, "status")
+		s, inner, n, ok := element(body, "status")
 		if !ok {
 			return p, false
 		}
-		n := len(s)
 		p.status = s
 		if inner != nil {
-			n += len(inner) + len("</status>")
 			p.status = append(append([]byte{}, s...), "</status>"...)
 		}
 		body = skipSpace(body[n:])
 		for inner = skipSpace(inner); len(inner) > 0; inner = skipSpace(inner) {
-			if !hasTag(inner, "node_state") {
-				return p, false
-			}
-			s, nb, ok := element(inner, "node_state")
+			_, _, m, ok := element(inner, "node_state")
 			if !ok {
 				return p, false
-			}
-			m := len(s)
-			if nb != nil {
-				m += len(nb) + len("</node_state>")
 			}
 			p.nodes = append(p.nodes, inner[:m])
 			inner = inner[m:]
@@ -167,28 +153,29 @@ func split(data []byte) (pieces, bool) {
 	return p, len(body) == 0
 }
 
-// element reads the element named tag at the start of b: its start tag
-// and, unless it is empty (<tag .../>, body nil), its body up to the
-// first </tag>. The first is the matching one for the elements split
+// element reads the element named tag at the start of b: its start tag,
+// unless it is empty (<tag .../>, body nil) its body up to the first
+// </tag>, and n, the length of the whole element. The first is the matching one for the elements split
 // reads, which never nest in themselves, once comments and CDATA are
 // ruled out ('<' cannot appear in attribute values or text otherwise).
-func element(b []byte, tag string) (start, body []byte, ok bool) {
+func element(b []byte, tag string) (start, body []byte, n int, ok bool) {
 	if !hasTag(b, tag) {
-		return nil, nil, false
+		return nil, nil, 0, false
 	}
 	end := startTagEnd(b)
 	if end < 0 {
-		return nil, nil, false
+		return nil, nil, 0, false
 	}
 	start = b[:end]
 	if bytes.HasSuffix(start, []byte("/>")) {
-		return start, nil, true
+		return start, nil, end, true
 	}
-	close := bytes.Index(b[end:], []byte("</"+tag+">"))
-	if close < 0 {
-		return nil, nil, false
+	closing := "</" + tag + ">"
+	i := bytes.Index(b[end:], []byte(closing))
+	if i < 0 {
+		return nil, nil, 0, false
 	}
-	return start, b[end : end+close], true
+	return start, b[end : end+i], end + i + len(closing), true
 }
 
 // hasTag reports whether b starts with the start tag of tag.

@@ -75,16 +75,6 @@ func vnfcs(t *testing.T) uint16 {
 	return uint16(port)
 }
 
-func freePort(t *testing.T) uint16 {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return uint16(l.Addr().(*net.TCPAddr).Port)
-}
-
 // reconciled waits until the HAProxy named lb has been reconciled once
 // more from now (bounded in count and time).
 func reconciled(t *testing.T, b *Bridge, lb string) {
@@ -116,7 +106,7 @@ func reconciled(t *testing.T, b *Bridge, lb string) {
 // from a real cluster in each state the pool rules tell apart.
 func TestBridgeFollowsRecordedCluster(t *testing.T) {
 	port := vnfcs(t)
-	lbCfg, err := haproxytest.LB(netipLoopback(), haproxytest.LBOptions{FrontendPort: freePort(t), AdminPort: freePort(t)})
+	lbCfg, err := haproxytest.LB(netipLoopback(), haproxytest.LBOptions{FrontendPort: haproxytest.FreePort(t), AdminPort: haproxytest.FreePort(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

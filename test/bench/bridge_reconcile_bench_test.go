@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -269,7 +268,7 @@ func vmHWM(b *testing.B) uint64 {
 // HAProxy has a listener, all on loopback.
 func synthHAProxyConfig(b *testing.B) haproxytest.Config {
 	b.Helper()
-	front := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), freeLoopbackPort(b))
+	front := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), haproxytest.FreePort(b))
 	var t strings.Builder
 	fmt.Fprintf(&t, `global
     stats socket unix@admin.sock mode 600 level admin
@@ -445,17 +444,6 @@ func simulate(args ...string) error {
 		return fmt.Errorf("crm_simulate %s: %w: %s", strings.Join(args, " "), err, bytes.TrimSpace(out))
 	}
 	return nil
-}
-
-// freeLoopbackPort is a TCP port free on 127.0.0.1 right now.
-func freeLoopbackPort(b *testing.B) uint16 {
-	b.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close()
-	return uint16(l.Addr().(*net.TCPAddr).Port)
 }
 
 // processCPU is the user and system CPU time this process has used: on a

@@ -519,3 +519,15 @@ func (h *HAProxy) LogTail(n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// FreePort is a TCP port on 127.0.0.1 that nothing listened on a moment
+// ago: for the frontend and admin ports of an HAProxy on loopback.
+func FreePort(t testing.TB) uint16 {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return uint16(ln.Addr().(*net.TCPAddr).Port)
+}

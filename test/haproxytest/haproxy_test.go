@@ -16,21 +16,9 @@ import (
 	"github.com/vnfha/vnfha/internal/procid"
 )
 
-// freePort is a TCP port on loopback that nothing listened on a moment
-// ago.
-func freePort(t *testing.T) uint16 {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return uint16(ln.Addr().(*net.TCPAddr).Port)
-}
-
 func localLB(t *testing.T) Config {
 	t.Helper()
-	cfg, err := LB(netip.MustParseAddr("127.0.0.1"), LBOptions{FrontendPort: freePort(t), AdminPort: freePort(t)})
+	cfg, err := LB(netip.MustParseAddr("127.0.0.1"), LBOptions{FrontendPort: FreePort(t), AdminPort: FreePort(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +140,7 @@ func TestLocalStartFailures(t *testing.T) {
 	}
 	defer busy.Close()
 	port := uint16(busy.Addr().(*net.TCPAddr).Port)
-	taken, err := LB(netip.MustParseAddr("127.0.0.1"), LBOptions{FrontendPort: port, AdminPort: freePort(t)})
+	taken, err := LB(netip.MustParseAddr("127.0.0.1"), LBOptions{FrontendPort: port, AdminPort: FreePort(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

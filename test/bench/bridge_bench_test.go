@@ -1,8 +1,10 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -26,26 +28,53 @@ const (
 	streamSettle = 100 * time.Millisecond
 )
 
-// kind is one of the three ways a backend learns of a kill.
+// kind is one way a backend learns of a kill, and one of each load
+// balancer's backends, with its own frontend so that the client measures
+// each on its own.
 type kind struct {
 	name    string // in the table and metric names
 	backend string
-	// seen reports whether a ring line is this backend's server of node
-	// leaving the pool: maintenance for the bridge, DOWN for the checks.
-	seen func(line, node string) bool
+	front   uint16 // the frontend's port
+	// service is the bridge's service that fills the backend; empty for a
+	// backend of static servers that HAProxy's checks alone take out.
+	service string
+	// check is the static servers' check settings.
+	check string
+	// redispatch keeps the defaults' `option redispatch`: a refused
+	// connection is retried on another server. Without it (`no option
+	// redispatch`, HAProxy's own default), the retries go to the same
+	// server, min(timeout connect, 1s) apart (HAProxy 2.6 configuration
+	// manual, "retries"), so a request sent to a dead server fails.
+	redispatch bool
 }
 
-var bridgeKinds = []kind{
-	{"bridge", bridgeBackend, func(line, node string) bool {
-		return strings.Contains(line, "Server "+bridgeBackend+"/"+bridgeServerPfx+bridgeResource+":"+node+" is going DOWN for maintenance")
-	}},
-	{"checks-1s-fall2", fastBackend, func(line, node string) bool {
-		return strings.Contains(line, "Server "+fastBackend+"/"+node+" is DOWN")
-	}},
-	{"checks-default", defaultBackend, func(line, node string) bool {
-		return strings.Contains(line, "Server "+defaultBackend+"/"+node+" is DOWN")
-	}},
+// seen reports whether a ring line is this backend's server of node
+// leaving the pool: maintenance for the bridge, DOWN for the checks. The
+// "/" after the backend keeps be_bridge from matching be_bridge_nr.
+func (k kind) seen(line, node string) bool {
+	if k.service != "" {
+		return strings.Contains(line, "Server "+k.backend+"/"+bridgeServerPfx+bridgeResource+":"+node+" is going DOWN for maintenance")
+	}
+	return strings.Contains(line, "Server "+k.backend+"/"+node+" is DOWN")
 }
+
+// bridgeKinds are the six backends: the bridge, HAProxy's checks at inter
+// 1s fall 2 and at its defaults, each with `option redispatch` (the first
+// three) and without it (the "-nr" three). The order is the table's; the
+// bridge's own rows come first in each group, and the first three keep
+// the metric names the README quotes.
+var bridgeKinds = []kind{
+	{"bridge", bridgeBackend, bridgeFrontBridge, bridgeService, "", true},
+	{"checks-1s-fall2", fastBackend, bridgeFrontFast, "", fastCheck, true},
+	{"checks-default", defaultBackend, bridgeFrontDef, "", "check", true},
+	{"bridge-nr", bridgeBackendNR, bridgeFrontBridgeNR, bridgeServiceNR, "", false},
+	{"checks-1s-fall2-nr", fastBackendNR, bridgeFrontFastNR, "", fastCheck, false},
+	{"checks-default-nr", defaultBackendNR, bridgeFrontDefNR, "", "check", false},
+}
+
+// fastCheck is HAProxy's checks tuned for a fast failover, the issue's
+// anchor.
+const fastCheck = "check inter 1s fall 2 rise 2"
 
 // killRound is what one kill measured.
 type killRound struct {
@@ -57,6 +86,8 @@ type killRound struct {
 	reqAll  []int // by kind: requests started in this round
 	reqFail []int
 	reqSlow []int
+	// reqCause is, by kind, the failed requests by cause (failCause).
+	reqCause []map[string]int
 	// retries is lb1's backend counters (wretr, wredis) just before the
 	// kill, by backend.
 	retries map[string][2]int
@@ -66,28 +97,41 @@ type killRound struct {
 // run (3 nodes; HAProxy on lb1 and lb2; a clone of test/vnfcd under
 // ocf:vnfha:vnfc; the bridge as a cluster resource): see bridge_lab_test.go
 // for the set-up. It kills a VNFC (kill -9) bridgeKills times, in turn on
-// each node, and measures:
+// each node, and measures, for each of the six backends of bridgeKinds
+// (the bridge, HAProxy's checks at inter 1s fall 2, and at its defaults
+// inter 2s fall 3; each with `option redispatch` and without it, HAProxy's
+// default):
 //
 //  1. from the kill to the server out of the pool on BOTH load balancers
-//     (the later of the two): maintenance for the bridge's backend, DOWN
-//     for HAProxy's checks alone (inter 1s fall 2, and the defaults inter
-//     2s fall 3). Goal for the bridge: p99 ≤ 50 ms. The kill time is the
-//     benchmark's clock read just before kill(2), sent from the host to
-//     the VNFC's pid (the nodes' PID namespaces are children of the
-//     host's), and the bound after it is reported; the out-of-pool time
-//     is HAProxy's own µs timestamp of its log line (the event ring), the
-//     same machine clock.
-//  2. requests failed per kill: a client sends GET / at 200 req/s to each
-//     backend's frontend on lb1, each with a 1 s timeout; for each round
-//     (from its kill to the next one) it counts failed requests (errors,
-//     timeouts, non-200) and slow ones (answered after ≥ 200 ms, i.e. after
-//     HAProxy's retry). Goal: ≥ 10× fewer failed with the bridge.
+//     (the later of the two): maintenance for the bridge's backends, DOWN
+//     for HAProxy's checks alone. Goal for the bridge: p99 ≤ 50 ms, the
+//     "bridge" row (be_bridge, the first backend the bridge's fail pass
+//     reaches; be_bridge_nr, reached one command later, is its own row).
+//     The kill time is the benchmark's clock read just before kill(2),
+//     sent from the host to the VNFC's pid (the nodes' PID namespaces are
+//     children of the host's), and the bound after it is reported; the
+//     out-of-pool time is HAProxy's own µs timestamp of its log line (the
+//     event ring), the same machine clock.
+//  2. requests failed per kill: a client sends GET / at clientRate (100
+//     req/s) to each backend's frontend on lb1, each with a 1 s timeout;
+//     for each round (from its kill to the next one) it counts failed
+//     requests (transport errors, timeouts, statuses other than 200, by
+//     cause) and slow ones (answered 200 after ≥ 200 ms, i.e. after
+//     HAProxy's retry), and lb1's retries and redispatches (show stat).
+//     Goal: ≥ 10× fewer failed with the bridge than with the checks alone.
+//     With `option redispatch` HAProxy retries a refused connection on
+//     another server, so the client sees no failure in any set-up and the
+//     difference is in the redispatches; without it, a request sent to
+//     the dead VNFC fails (or times out at the client), in the group of
+//     rows named "-nr".
 //  4. the bridge's CPU time (utime+stime of its process) over 60 s at rest,
 //     after the kills, with the client stopped and the default resync (5 s).
+//     (3, the reconcile of a 5,000-resource CIB, is
+//     BenchmarkBridgeReconcile5000.)
 //
 // Each round: the pools settle (every backend of both LBs has its three
-// servers UP), the event streams open, the kill, the wait for all six
-// lines (3 backends × 2 LBs), then `crm_resource --cleanup` brings the
+// servers UP), the event streams open, the kill, the wait for all twelve
+// lines (6 backends × 2 LBs), then `crm_resource --cleanup` brings the
 // instance back (migration-threshold=1 kept it stopped until then).
 func BenchmarkBridgeKill(b *testing.B) {
 	labtest.RequireHost(b)
@@ -105,8 +149,8 @@ func BenchmarkBridgeKill(b *testing.B) {
 			b.Fatal(err)
 		}
 		var clients []*steadyClient
-		for _, f := range bridgeFrontends {
-			clients = append(clients, startClient(l, fmt.Sprintf("http://%s:%d/", lb1, f.port)))
+		for _, k := range bridgeKinds {
+			clients = append(clients, startClient(l, fmt.Sprintf("http://%s:%d/", lb1, k.front)))
 		}
 		stopClients := func() [][]request {
 			var rs [][]request
@@ -149,8 +193,9 @@ func BenchmarkBridgeKill(b *testing.B) {
 				to = rounds[j+1].t0
 			}
 			for k := range bridgeKinds {
-				all, failed, slow := tally(reqs[k], kr.t0, to)
+				all, failed, slow, causes := tally(reqs[k], kr.t0, to)
 				kr.reqAll, kr.reqFail, kr.reqSlow = append(kr.reqAll, all), append(kr.reqFail, failed), append(kr.reqSlow, slow)
+				kr.reqCause = append(kr.reqCause, causes)
 			}
 		}
 		reportKills(b, rounds, final)
@@ -285,19 +330,30 @@ func (bl *bridgeLab) kill(ctx context.Context, node string) (*killRound, error) 
 	return kr, nil
 }
 
-// reportKills writes the table and the metrics of benchmarks 1 and 2.
+// kindStats is one row of reportKills' table.
+type kindStats struct {
+	fail, slow, redis float64 // per kill
+}
+
+// reportKills writes the table and the metrics of benchmarks 1 and 2. It
+// logs 8 lines: `go test -bench` without -v keeps the first 10 lines a
+// benchmark logs and cuts the rest ("... [output truncated]", testing's
+// trimOutput, checked on Go 1.26; -v prints them all), and the lab's "up"
+// line and the CPU at rest take the other two. Hence one header line and
+// the summaries sharing one.
 func reportKills(b *testing.B, rounds []*killRound, final map[string][2]int) {
 	b.Helper()
 	var bound time.Duration
 	for _, kr := range rounds {
 		bound = max(bound, kr.t1.Sub(kr.t0))
 	}
-	b.Logf("%-16s %-34s %-30s %-14s %-18s", "", "out of both pools ms", "failed requests per kill", "slow (≥200ms)", "retried on lb1")
-	b.Logf("%-16s %-34s %-30s %-14s %-18s", "backend", "p50 / p99 (min-max)", "mean  p50 / p99 (total)", "per kill mean", "wretr/wredis mean")
-	var failBridge, failFast, failDef, redisBridge, redisFast, redisDef float64
+	const row = "%-18s %-36s %-36s %-22s %-10s %s"
+	b.Logf(row, "kind", "out of both pools ms p50/p99 (min-max)", "failed/kill mean p50/p99 (total of all)", "failed, by cause", "slow≥200ms", "lb1 wretr/wredis per kill")
+	stats := map[string]kindStats{}
 	for k, kd := range bridgeKinds {
 		var outs, fails []time.Duration
 		total, totalSlow, totalAll := 0, 0, 0
+		causes := map[string]int{}
 		for _, kr := range rounds {
 			outs = append(outs, kr.out[k])
 			// Counts go through pct as durations: a count n is n ns.
@@ -305,6 +361,9 @@ func reportKills(b *testing.B, rounds []*killRound, final map[string][2]int) {
 			total += kr.reqFail[k]
 			totalSlow += kr.reqSlow[k]
 			totalAll += kr.reqAll[k]
+			for c, n := range kr.reqCause[k] {
+				causes[c] += n
+			}
 		}
 		o, f := pct(outs), pct(fails)
 		minOut := outs[0]
@@ -312,40 +371,62 @@ func reportKills(b *testing.B, rounds []*killRound, final map[string][2]int) {
 			minOut = min(minOut, d)
 		}
 		mean := float64(total) / float64(len(rounds))
+		slow := float64(totalSlow) / float64(len(rounds))
 		// HAProxy's retries of lb1, over the kill rounds: what the client
 		// did not see because HAProxy tried again.
 		first, last := rounds[0].retries[kd.backend], final[kd.backend]
 		retr := float64(last[0]-first[0]) / float64(len(rounds))
 		redis := float64(last[1]-first[1]) / float64(len(rounds))
-		b.Logf("%-16s %-34s %-30s %-14s %-18s", kd.name,
+		if !kd.redispatch && last[1] != first[1] {
+			// The backend's `no option redispatch` did not hold: the row
+			// would not be HAProxy's default behaviour.
+			b.Errorf("%s: %d requests redispatched on lb1 with no option redispatch", kd.backend, last[1]-first[1])
+		}
+		b.Logf(row, kd.name,
 			fmt.Sprintf("%7.1f / %7.1f (%.1f-%.1f)", ms(o.p50), ms(o.p99), ms(minOut), ms(o.max)),
-			fmt.Sprintf("%5.2f  %d / %d (%d of %d)", mean, int64(f.p50), int64(f.p99), total, totalAll),
-			fmt.Sprintf("%.2f", float64(totalSlow)/float64(len(rounds))),
-			fmt.Sprintf("%.1f / %.1f", retr, redis))
+			fmt.Sprintf("%6.2f  %d / %d (%d of %d)", mean, int64(f.p50), int64(f.p99), total, totalAll),
+			causeList(causes), fmt.Sprintf("%.2f", slow), fmt.Sprintf("%.1f / %.1f", retr, redis))
 		b.ReportMetric(retr, kd.name+"-retried-req/kill")
 		b.ReportMetric(redis, kd.name+"-redispatched-req/kill")
 		b.ReportMetric(ms(o.p50), kd.name+"-out-p50-ms")
 		b.ReportMetric(ms(o.p99), kd.name+"-out-p99-ms")
 		b.ReportMetric(mean, kd.name+"-failed-req/kill")
-		b.ReportMetric(float64(totalSlow)/float64(len(rounds)), kd.name+"-slow-req/kill")
-		switch k {
-		case 0:
-			failBridge, redisBridge = mean, redis
-		case 1:
-			failFast, redisFast = mean, redis
-		case 2:
-			failDef, redisDef = mean, redis
-		}
+		b.ReportMetric(slow, kd.name+"-slow-req/kill")
+		stats[kd.backend] = kindStats{fail: mean, slow: slow, redis: redis}
 	}
+	br, fa, de := stats[bridgeBackend], stats[fastBackend], stats[defaultBackend]
+	brN, faN, deN := stats[bridgeBackendNR], stats[fastBackendNR], stats[defaultBackendNR]
 	var each []string
 	for _, kr := range rounds {
 		each = append(each, fmt.Sprintf("%s %.1f/%.1f", kr.node, ms(kr.perLB[0][0]), ms(kr.perLB[0][1])))
 	}
-	b.Logf("bridge, each kill, ms to maint on lb1/lb2: %s", strings.Join(each, ", "))
-	// A benchmark prints 10 lines at most: the summaries share one.
-	b.Logf("%d kills, kill(2) bound %s; failed requests per kill, checks alone ÷ bridge: inter 1s fall 2 %s, defaults %s; redispatched: %s, %s",
-		len(rounds), bound.Round(time.Microsecond), ratio(failFast, failBridge), ratio(failDef, failBridge),
-		ratio(redisFast, redisBridge), ratio(redisDef, redisBridge))
+	b.Logf("%d kills, kill(2) bound %s; client: GET / at %d req/s to each of %d frontends of lb1 (%d req/s), %s timeout. "+
+		"Failed requests per kill, checks alone ÷ bridge: with option redispatch, inter 1s fall 2 %s, defaults %s; "+
+		"without (-nr: no option redispatch, HAProxy's default), inter 1s fall 2 %s, defaults %s. Slow per kill, bridge / 1s fall 2 / defaults: %.2f / %.2f / %.2f, -nr %.2f / %.2f / %.2f. "+
+		"Redispatched, checks ÷ bridge: %s, %s. Bridge, each kill, ms to maint on lb1/lb2: %s",
+		len(rounds), bound.Round(time.Microsecond), clientRate, len(bridgeKinds), clientRate*len(bridgeKinds), clientTimeout,
+		ratio(fa.fail, br.fail), ratio(de.fail, br.fail), ratio(faN.fail, brN.fail), ratio(deN.fail, brN.fail),
+		br.slow, fa.slow, de.slow, brN.slow, faN.slow, deN.slow,
+		ratio(fa.redis, br.redis), ratio(de.redis, br.redis), strings.Join(each, ", "))
+}
+
+// causeList writes failed requests by cause, most first: "timeout 41, 503 2".
+func causeList(causes map[string]int) string {
+	if len(causes) == 0 {
+		return "-"
+	}
+	var cs []string
+	for c := range causes {
+		cs = append(cs, c)
+	}
+	slices.SortFunc(cs, func(a, b string) int {
+		return cmp.Or(cmp.Compare(causes[b], causes[a]), cmp.Compare(a, b))
+	})
+	var parts []string
+	for _, c := range cs {
+		parts = append(parts, fmt.Sprintf("%s %d", c, causes[c]))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func ratio(a, b float64) string {

@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -25,45 +26,57 @@ import (
 )
 
 // The bridge benchmarks' lab: 3 nodes and two load balancers, lb1 and lb2,
-// each an HAProxy (haproxytest.Start) with three backends over the same
+// each an HAProxy (haproxytest.Start) with six backends over the same
 // three VNFCs (a clone of test/vnfcd under ocf:vnfha:vnfc), so that one
-// kill measures the three ways side by side:
+// kill measures the ways side by side (bridgeKinds):
 //
 //   - be_bridge: no server in the configuration; the bridge, a cluster
 //     resource, adds one per instance (check inter 1s rise 2 fall 2, its
 //     defaults) and takes it out on a failure;
 //   - be_fast: static servers, HAProxy's checks alone, inter 1s fall 2;
 //   - be_default: static servers, HAProxy's default check timing (inter
-//     2s fall 3 rise 2).
+//     2s fall 3 rise 2);
+//   - be_bridge_nr, be_fast_nr, be_default_nr: the same three with `no
+//     option redispatch`, HAProxy's default (the defaults section sets
+//     `option redispatch` for the first three, as docs/bridge.md advises):
+//     there a request sent to the dead VNFC is retried on it and fails,
+//     which is what the client of a stock HAProxy sees. The bridge fills
+//     be_bridge_nr from a second service over the same clone.
 //
 // Each backend has its own frontend, so that a client measures each.
 // HAProxy logs server state changes to a ring (research lb-events.md
 // A.5), which the benchmark streams with `show events srvevents -w -n`:
 // each line carries HAProxy's own µs timestamp from the machine's clock.
 const (
-	bridgeLBPort      = 8090 // vnfcd's port on every node
-	bridgeBackend     = "be_bridge"
-	fastBackend       = "be_fast"
-	defaultBackend    = "be_default"
-	bridgeService     = "web"
-	bridgeResource    = "web"
-	bridgeClone       = "web-clone"
-	bridgeServerPfx   = "vnfha-"
-	bridgeEventsRing  = "srvevents"
-	bridgeAdminPort   = 9999
-	bridgeStatusPort  = 9650
-	bridgeFrontBridge = 8080
-	bridgeFrontFast   = 8081
-	bridgeFrontDef    = 8082
+	bridgeLBPort        = 8090 // vnfcd's port on every node
+	bridgeBackend       = "be_bridge"
+	fastBackend         = "be_fast"
+	defaultBackend      = "be_default"
+	bridgeBackendNR     = "be_bridge_nr"
+	fastBackendNR       = "be_fast_nr"
+	defaultBackendNR    = "be_default_nr"
+	bridgeService       = "web"
+	bridgeServiceNR     = "web-nr"
+	bridgeResource      = "web"
+	bridgeClone         = "web-clone"
+	bridgeServerPfx     = "vnfha-"
+	bridgeEventsRing    = "srvevents"
+	bridgeAdminPort     = 9999
+	bridgeStatusPort    = 9650
+	bridgeFrontBridge   = 8080
+	bridgeFrontFast     = 8081
+	bridgeFrontDef      = 8082
+	bridgeFrontBridgeNR = 8083
+	bridgeFrontFastNR   = 8084
+	bridgeFrontDefNR    = 8085
 )
 
-// frontends are the client's targets, by backend.
-var bridgeFrontends = []struct {
-	backend string
-	port    uint16
-}{{bridgeBackend, bridgeFrontBridge}, {fastBackend, bridgeFrontFast}, {defaultBackend, bridgeFrontDef}}
-
-// bridgeLBConfig is one load balancer's haproxy.cfg.
+// bridgeLBConfig is one load balancer's haproxy.cfg: a frontend and a
+// backend for each of bridgeKinds. The defaults section turns `option
+// redispatch` on, and the backends of the kinds without it turn it off
+// again with `no option redispatch` (HAProxy 2.6 configuration manual: an
+// option a defaults section enables is disabled in one proxy by the "no"
+// prefix); `show stat` confirms it over a run (wredis stays 0 there).
 func bridgeLBConfig(addr netip.Addr, nodes map[string]netip.Addr, nodeNames []string) haproxytest.Config {
 	var t strings.Builder
 	fmt.Fprintf(&t, `# Written by the bridge benchmarks.
@@ -91,22 +104,19 @@ defaults
     retries 3
     option redispatch
 `, addr, bridgeAdminPort, bridgeEventsRing, bridgeEventsRing)
-	for _, f := range bridgeFrontends {
-		fmt.Fprintf(&t, "\nfrontend fe_%s\n    bind %s:%d\n    default_backend %s\n", strings.TrimPrefix(f.backend, "be_"), addr, f.port, f.backend)
+	for _, k := range bridgeKinds {
+		fmt.Fprintf(&t, "\nfrontend fe_%s\n    bind %s:%d\n    default_backend %s\n", strings.TrimPrefix(k.backend, "be_"), addr, k.front, k.backend)
 	}
-	for _, be := range []string{bridgeBackend, fastBackend, defaultBackend} {
-		fmt.Fprintf(&t, "\nbackend %s\n    balance roundrobin\n    option httpchk GET /health\n    http-check expect status 200\n", be)
-		check := ""
-		switch be {
-		case fastBackend:
-			check = "check inter 1s fall 2 rise 2"
-		case defaultBackend:
-			check = "check"
-		default:
-			continue
+	for _, k := range bridgeKinds {
+		fmt.Fprintf(&t, "\nbackend %s\n    balance roundrobin\n    option httpchk GET /health\n    http-check expect status 200\n", k.backend)
+		if !k.redispatch {
+			t.WriteString("    # HAProxy's default: retries go to the same server.\n    no option redispatch\n")
+		}
+		if k.service != "" {
+			continue // the bridge adds the servers
 		}
 		for _, n := range nodeNames {
-			fmt.Fprintf(&t, "    server %s %s:%d %s\n", n, nodes[n], bridgeLBPort, check)
+			fmt.Fprintf(&t, "    server %s %s:%d %s\n", n, nodes[n], bridgeLBPort, k.check)
 		}
 	}
 	return haproxytest.Config{
@@ -161,8 +171,14 @@ func startBridgeLab(ctx context.Context, b *testing.B, l *lab.Lab, binary, vnfcd
 		yml.WriteString("log_level: debug\n")
 	}
 	// resync is left at its default (5 s): the CPU figure is at the default.
-	fmt.Fprintf(&yml, "services:\n  - {name: %s, resource: %s, backend: %s, port: %d}\n",
-		bridgeService, bridgeClone, bridgeBackend, bridgeLBPort)
+	// One service per bridge backend, both over the same clone: the
+	// config allows a resource in several services, a backend in one.
+	yml.WriteString("services:\n")
+	for _, k := range bridgeKinds {
+		if k.service != "" {
+			fmt.Fprintf(&yml, "  - {name: %s, resource: %s, backend: %s, port: %d}\n", k.service, bridgeClone, k.backend, bridgeLBPort)
+		}
+	}
 	cfgPath := filepath.Join(ocftest.PublicDir(b, "bridge-bench-"), "bridge.yaml")
 	if err := os.WriteFile(cfgPath, []byte(yml.String()), 0o644); err != nil {
 		b.Fatal(err)
@@ -219,7 +235,8 @@ func (bl *bridgeLab) waitPools(ctx context.Context, timeout time.Duration) error
 
 func (bl *bridgeLab) poolsWhy(ctx context.Context) string {
 	for i, c := range bl.admins {
-		for _, be := range []string{bridgeBackend, fastBackend, defaultBackend} {
+		for _, k := range bridgeKinds {
+			be := k.backend
 			rows, err := c.Stat(ctx, be)
 			if err != nil {
 				return err.Error()
@@ -363,7 +380,9 @@ func cpuTicks(pid int) (uint64, error) {
 type request struct {
 	start time.Time
 	took  time.Duration
-	err   error // transport error, timeout, or a status other than 200
+	// fail is why the request failed, as failCause names it; empty when
+	// it was answered 200 in full within clientTimeout.
+	fail string
 }
 
 // steadyClient sends GET / to one frontend at a fixed rate from the lab's
@@ -380,8 +399,11 @@ type steadyClient struct {
 const (
 	// clientRate is each frontend's request rate, and clientTimeout each
 	// request's timeout: a client that gives up after 1 s counts as
-	// failed, as a user would.
-	clientRate    = 200
+	// failed, as a user would. 100 req/s to each of the six frontends
+	// keeps the machine's load where it was with three at 200 (600 req/s
+	// in all, on the same 2 cores as the lab); the figures are per kill,
+	// so they scale with the rate, which the summary line states.
+	clientRate    = 100
 	clientTimeout = time.Second
 	// slowRequest marks a request that succeeded but late: in the lab a
 	// request takes about a millisecond, so 200 ms is a request that
@@ -419,16 +441,7 @@ func startClient(l *lab.Lab, url string) *steadyClient {
 			c.done.Add(1)
 			go func() {
 				defer c.done.Done()
-				r := request{start: time.Now()}
-				resp, err := hc.Get(url)
-				if err == nil {
-					_, err = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
-					resp.Body.Close()
-					if err == nil && resp.StatusCode != http.StatusOK {
-						err = fmt.Errorf("status %s", resp.Status)
-					}
-				}
-				r.took, r.err = time.Since(r.start), err
+				r := get(hc, url)
 				c.mu.Lock()
 				c.reqs = append(c.reqs, r)
 				c.mu.Unlock()
@@ -436,6 +449,21 @@ func startClient(l *lab.Lab, url string) *steadyClient {
 		}
 	}()
 	return c
+}
+
+// get sends one GET and reads the answer whole (up to 4 KiB: vnfcd's is a
+// few bytes), so that a body cut short counts as a failure too.
+func get(hc *http.Client, url string) request {
+	r := request{start: time.Now()}
+	status := 0
+	resp, err := hc.Get(url)
+	if err == nil {
+		status = resp.StatusCode
+		_, err = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+	}
+	r.took, r.fail = time.Since(r.start), failCause(err, status)
+	return r
 }
 
 // halt stops the client and waits for the requests in flight (each ends
@@ -448,22 +476,53 @@ func (c *steadyClient) halt() []request {
 	return slices.Clone(c.reqs)
 }
 
-// tally counts the requests started in [from, to): all, failed (errors
-// and timeouts), and slow (succeeded after slowRequest or more).
-func tally(reqs []request, from, to time.Time) (all, failed, slow int) {
+// failCause names why a request failed: "timeout" (the client's
+// clientTimeout, while waiting for the headers or reading the body), the
+// status code of an answer other than 200 ("503"), or the transport error
+// ("refused", "reset", "eof", "other"); "" for a success. A status other
+// than 200 wins over an error reading its body: it is what HAProxy said.
+func failCause(err error, status int) string {
+	switch {
+	case status != 0 && status != http.StatusOK:
+		return strconv.Itoa(status)
+	case err == nil && status == http.StatusOK:
+		return ""
+	case err == nil:
+		return "other" // no answer and no error: cannot happen with net/http
+	}
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "refused"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return "reset"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "eof"
+	}
+	return "other"
+}
+
+// tally counts the requests started in [from, to): all, failed (errors,
+// timeouts and statuses other than 200, by cause as failCause names
+// them), and slow (succeeded after slowRequest or more).
+func tally(reqs []request, from, to time.Time) (all, failed, slow int, causes map[string]int) {
+	causes = map[string]int{}
 	for _, r := range reqs {
 		if r.start.Before(from) || !r.start.Before(to) {
 			continue
 		}
 		all++
 		switch {
-		case r.err != nil:
+		case r.fail != "":
 			failed++
+			causes[r.fail]++
 		case r.took >= slowRequest:
 			slow++
 		}
 	}
-	return all, failed, slow
+	return all, failed, slow, causes
 }
 
 // backendRetries reads, from lb's admin socket, how many times each

@@ -198,7 +198,14 @@ func BenchmarkBridgeKill(b *testing.B) {
 				kr.reqCause = append(kr.reqCause, causes)
 			}
 		}
-		reportKills(b, rounds, final)
+		// The summary shares its line with the CPU at rest (reportKills
+		// says why); a failure before that logs it alone.
+		summary := reportKills(b, rounds, final)
+		fatal := func(err error) {
+			b.Helper()
+			b.Log(summary)
+			b.Fatal(err)
+		}
 		if dg != nil {
 			if err := dg.save(ctx, bl, rounds); err != nil {
 				b.Errorf("diagnostics: %v", err)
@@ -208,31 +215,31 @@ func BenchmarkBridgeKill(b *testing.B) {
 		// 4. At rest: nothing changes in the cluster, no client.
 		pid, err := bridgePID()
 		if err != nil {
-			b.Fatal(err)
+			fatal(err)
 		}
 		timings, err := bl.bridgeTimings(ctx, pid)
 		if err != nil {
 			timings = "the bridge's own timings: " + err.Error()
 		}
 		if err := bl.waitPools(ctx, settleTimeout); err != nil {
-			b.Fatal(err)
+			fatal(err)
 		}
 		time.Sleep(5 * time.Second) // the last reconcile's and the client's traces fade
 		c0, err := cpuTicks(pid)
 		if err != nil {
-			b.Fatal(err)
+			fatal(err)
 		}
 		w0 := time.Now()
 		time.Sleep(restWindow)
 		c1, err := cpuTicks(pid)
 		if err != nil {
-			b.Fatalf("the bridge (pid %d) is gone after the rest window: %v", pid, err)
+			fatal(fmt.Errorf("the bridge (pid %d) is gone after the rest window: %w", pid, err))
 		}
 		window := time.Since(w0)
 		// USER_HZ is 100 on every Linux the suite supports: 10 ms a tick.
 		cpu := time.Duration(c1-c0) * 10 * time.Millisecond
-		b.Logf("bridge at rest (resync 5s, 2 HAProxy, 1 service of 3 instances): %s CPU in %s (%.3f%% of one core; /proc/%d/stat, 10 ms ticks); means over the run (kills and resyncs): %s",
-			cpu, window.Round(time.Millisecond), 100*cpu.Seconds()/window.Seconds(), pid, timings)
+		b.Logf("%s. Bridge at rest (resync 5s, 2 HAProxy, 2 services over one clone of 3 instances): %s CPU in %s (%.3f%% of one core; /proc/%d/stat, 10 ms ticks); means over the run (kills and resyncs): %s",
+			summary, cpu, window.Round(time.Millisecond), 100*cpu.Seconds()/window.Seconds(), pid, timings)
 		b.ReportMetric(ms(cpu), "bridge-rest-cpu-ms/60s")
 	}
 }
@@ -335,13 +342,14 @@ type kindStats struct {
 	fail, slow, redis float64 // per kill
 }
 
-// reportKills writes the table and the metrics of benchmarks 1 and 2. It
-// logs 8 lines: `go test -bench` without -v keeps the first 10 lines a
-// benchmark logs and cuts the rest ("... [output truncated]", testing's
-// trimOutput, checked on Go 1.26; -v prints them all), and the lab's "up"
-// line and the CPU at rest take the other two. Hence one header line and
-// the summaries sharing one.
-func reportKills(b *testing.B, rounds []*killRound, final map[string][2]int) {
+// reportKills logs the table and reports the metrics of benchmarks 1 and
+// 2, and returns the summary for the caller to log with the CPU at rest.
+// `go test -bench` without -v prints at most 10 lines of what a benchmark
+// logs, and at the 10th it writes "... [output truncated]" even when
+// nothing follows (testing's trimOutput, checked on Go 1.26; -v prints
+// every line). So the whole report is 9 lines: the lab's "up" line, one
+// header, a row per kind, and one line for the summary and the CPU.
+func reportKills(b *testing.B, rounds []*killRound, final map[string][2]int) string {
 	b.Helper()
 	var bound time.Duration
 	for _, kr := range rounds {
@@ -400,10 +408,10 @@ func reportKills(b *testing.B, rounds []*killRound, final map[string][2]int) {
 	for _, kr := range rounds {
 		each = append(each, fmt.Sprintf("%s %.1f/%.1f", kr.node, ms(kr.perLB[0][0]), ms(kr.perLB[0][1])))
 	}
-	b.Logf("%d kills, kill(2) bound %s; client: GET / at %d req/s to each of %d frontends of lb1 (%d req/s), %s timeout. "+
+	return fmt.Sprintf("%d kills, kill(2) bound %s; client: GET / at %d req/s to each of %d frontends of lb1 (%d req/s), %s timeout. "+
 		"Failed requests per kill, checks alone ÷ bridge: with option redispatch, inter 1s fall 2 %s, defaults %s; "+
 		"without (-nr: no option redispatch, HAProxy's default), inter 1s fall 2 %s, defaults %s. Slow per kill, bridge / 1s fall 2 / defaults: %.2f / %.2f / %.2f, -nr %.2f / %.2f / %.2f. "+
-		"Redispatched, checks ÷ bridge: %s, %s. Bridge, each kill, ms to maint on lb1/lb2: %s",
+		"Redispatched, checks ÷ bridge: %s, %s. Bridge (be_bridge), each kill, ms to maint on lb1/lb2: %s",
 		len(rounds), bound.Round(time.Microsecond), clientRate, len(bridgeKinds), clientRate*len(bridgeKinds), clientTimeout,
 		ratio(fa.fail, br.fail), ratio(de.fail, br.fail), ratio(faN.fail, brN.fail), ratio(deN.fail, brN.fail),
 		br.slow, fa.slow, de.slow, brN.slow, faN.slow, deN.slow,

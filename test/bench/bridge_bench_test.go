@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"syscall"
@@ -23,6 +24,14 @@ const (
 	killEventsTimeout = 20 * time.Second
 	// restWindow is how long the bridge's CPU time is measured at rest.
 	restWindow = 60 * time.Second
+	// killJitter is the longest check interval of the backends (the
+	// defaults' inter 2s). Each kill waits a random time below it after
+	// the pools settled: otherwise every kill falls just after the check
+	// that brought the last server UP, at the same phase of that
+	// backend's checks every time, which biases the checks' figures (seen
+	// on two backends with the same inter 1s fall 2: p50 1.9 s on the one
+	// that rose last, 1.45 s on the other).
+	killJitter = 2 * time.Second
 	// streamSettle lets HAProxy take the `show events -w -n` command
 	// before the kill, so that no line of the kill falls before it.
 	streamSettle = 100 * time.Millisecond
@@ -130,7 +139,7 @@ type killRound struct {
 //     BenchmarkBridgeReconcile5000.)
 //
 // Each round: the pools settle (every backend of both LBs has its three
-// servers UP), the event streams open, the kill, the wait for all twelve
+// servers UP), a random wait below killJitter, the event streams open, the kill, the wait for all twelve
 // lines (6 backends × 2 LBs), then `crm_resource --cleanup` brings the
 // instance back (migration-threshold=1 kept it stopped until then).
 func BenchmarkBridgeKill(b *testing.B) {
@@ -169,6 +178,7 @@ func BenchmarkBridgeKill(b *testing.B) {
 		var rounds []*killRound
 		for r := 0; r < bridgeKills; r++ {
 			node := bl.nodes[r%len(bl.nodes)]
+			time.Sleep(rand.N(killJitter))
 			kr, err := bl.kill(ctx, node)
 			if err != nil {
 				b.Fatalf("kill %d on %s: %v\n%s", r+1, node, err, crmMon(ctx, l))

@@ -29,8 +29,8 @@ const (
 	// the pools settled: otherwise every kill falls just after the check
 	// that brought the last server UP, at the same phase of that
 	// backend's checks every time, which biases the checks' figures (seen
-	// on two backends with the same inter 1s fall 2: p50 1.9 s on the one
-	// that rose last, 1.45 s on the other).
+	// without it, in two runs: two backends with the same inter 1s fall 2
+	// gave p50 1.9 s and 1.45 s).
 	killJitter = 2 * time.Second
 	// streamSettle lets HAProxy take the `show events -w -n` command
 	// before the kill, so that no line of the kill falls before it.

@@ -22,8 +22,10 @@ func TestFailCause(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { ln.Close() })
+		done := make(chan struct{})
+		t.Cleanup(func() { ln.Close(); <-done })
 		go func() {
+			defer close(done)
 			for {
 				c, err := ln.Accept()
 				if err != nil {
@@ -44,6 +46,10 @@ func TestFailCause(t *testing.T) {
 			}
 		}()
 		return "http://" + ln.Addr().String() + "/"
+	}
+	// reply is a rawPeer's answer: these bytes, then the close.
+	reply := func(s string) func(c *net.TCPConn) {
+		return func(c *net.TCPConn) { c.Write([]byte(s)) }
 	}
 	httpPeer := func(t *testing.T, h http.HandlerFunc) string {
 		t.Helper()
@@ -71,9 +77,7 @@ func TestFailCause(t *testing.T) {
 			return httpPeer(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) })
 		}, "503"},
 		{"a 502 cut short in its body", func(t *testing.T) string {
-			return rawPeer(t, func(c *net.TCPConn) {
-				c.Write([]byte("HTTP/1.1 502 Bad Gateway\r\nContent-Length: 100\r\n\r\nshort"))
-			})
+			return rawPeer(t, reply("HTTP/1.1 502 Bad Gateway\r\nContent-Length: 100\r\n\r\nshort"))
 		}, "502"},
 		{"no headers within the timeout (retries on a dead server)", func(t *testing.T) string {
 			return httpPeer(t, stall)
@@ -87,12 +91,10 @@ func TestFailCause(t *testing.T) {
 			})
 		}, "timeout"},
 		{"200, then closed mid-body", func(t *testing.T) string {
-			return rawPeer(t, func(c *net.TCPConn) {
-				c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort"))
-			})
+			return rawPeer(t, reply("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort"))
 		}, "eof"},
 		{"closed before any answer", func(t *testing.T) string {
-			return rawPeer(t, func(c *net.TCPConn) {})
+			return rawPeer(t, reply(""))
 		}, "eof"},
 		{"reset before any answer", func(t *testing.T) string {
 			return rawPeer(t, func(c *net.TCPConn) { c.SetLinger(0) })
@@ -107,7 +109,7 @@ func TestFailCause(t *testing.T) {
 			return url
 		}, "refused"},
 		{"garbage instead of HTTP", func(t *testing.T) string {
-			return rawPeer(t, func(c *net.TCPConn) { c.Write([]byte("SSH-2.0-OpenSSH_9.2\r\n")) })
+			return rawPeer(t, reply("SSH-2.0-OpenSSH_9.2\r\n"))
 		}, "other"},
 	}
 	for _, tt := range tests {

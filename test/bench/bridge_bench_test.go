@@ -125,8 +125,8 @@ type killRound struct {
 //     req/s) to each backend's frontend on lb1, each with a 1 s timeout;
 //     for each round (from its kill to the next one) it counts failed
 //     requests (transport errors, timeouts, statuses other than 200, by
-//     cause) and slow ones (answered 200 after ≥ 200 ms, i.e. after
-//     HAProxy's retry), and lb1's retries and redispatches (show stat).
+//     cause) and slow ones (answered 200 after ≥ 200 ms: see
+//     slowRequest), and lb1's retries and redispatches (show stat).
 //     Goal: ≥ 10× fewer failed with the bridge than with the checks alone.
 //     With `option redispatch` HAProxy retries a refused connection on
 //     another server, so the client sees no failure in any set-up and the

@@ -406,8 +406,11 @@ const (
 	clientRate    = 100
 	clientTimeout = time.Second
 	// slowRequest marks a request that succeeded but late: in the lab a
-	// request takes about a millisecond, so 200 ms is a request that
-	// waited for a retry, not one that queued behind others.
+	// request takes about a millisecond. A retry does not make one here:
+	// HAProxy 2.6 redispatches a refused connection at once (roundrobin,
+	// several servers UP: 1-2 ms, checked on loopback), and a retry on the
+	// same server waits min(timeout connect, 1s) = 1 s, past the client's
+	// timeout, so it counts as failed. Slow is what a stalled machine adds.
 	slowRequest = 200 * time.Millisecond
 	// clientMaxRun bounds a client that nobody stops.
 	clientMaxRun = 20 * time.Minute

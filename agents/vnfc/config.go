@@ -46,6 +46,7 @@ type config struct {
 	fastFail    bool
 	tlsVerify   bool   // tls_verify
 	caFile      string // tls_ca_file
+	nice        int    // -20..19; 0: the priority the VNFC inherits
 
 	// The instance and node, for the VNFC's environment.
 	instance, node string
@@ -189,8 +190,22 @@ func parseConfig(p ocf.Params) (*config, error) {
 	if c.caFile != "" && !filepath.IsAbs(c.caFile) {
 		return nil, fmt.Errorf("tls_ca_file must be an absolute path, not %s", ocf.Quote(c.caFile))
 	}
+	// The kernel would clamp a value out of range without a word (and
+	// systemd refuses the unit): a typo must not run the VNFC at a
+	// priority nobody asked for.
+	n := p.Int("nice")
+	if n < minNice || n > maxNice {
+		return nil, fmt.Errorf("nice=%d is out of range %d..%d", n, minNice, maxNice)
+	}
+	c.nice = int(n)
 	return c, nil
 }
+
+// The range of a nice value, setpriority(2)'s and systemd's Nice='s.
+const (
+	minNice = -20
+	maxNice = 19
+)
 
 // Upper bounds of the time parameters: beyond them a value is a typo (a
 // unit forgotten: "20" is seconds, "20000" is five hours), and a bound

@@ -30,6 +30,12 @@ func newHelperLog(prefix string, target ocf.LogTarget, instance string) helperLo
 	return helperLog{node: ocf.NewHelperLogger(target, ocf.LogTag(name, instance), nil)}
 }
 
+// Debugf logs what only a debug log needs (HA_debug): the node's log
+// alone, at debug level.
+func (h helperLog) Debugf(format string, args ...any) {
+	h.node.Debugf(format, args...)
+}
+
 // Infof logs what an operator may want to follow: a start, a stop.
 func (h helperLog) Infof(format string, args ...any) {
 	log.Printf(format, args...)

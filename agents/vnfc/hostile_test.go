@@ -91,6 +91,12 @@ func TestHostileParameters(t *testing.T) {
 		{name: "zero health_timeout", params: map[string]string{"command": sleep, "health": "tcp://127.0.0.1:1", "health_timeout": "0"}, class: refused, reason: "health_timeout"},
 		{name: "huge health_timeout", params: map[string]string{"command": sleep, "health": "tcp://127.0.0.1:1", "health_timeout": "1h"}, class: refused, reason: "health_timeout"},
 		{name: "bad boolean", params: map[string]string{"command": sleep, "fast_fail": "maybe"}, class: refused, reason: "boolean"},
+		{name: "nice 20", params: map[string]string{"command": sleep, "nice": "20"}, class: refused, reason: "nice=20 is out of range -20..19"},
+		{name: "nice -21", params: map[string]string{"command": sleep, "nice": "-21"}, class: refused, reason: "nice=-21 is out of range -20..19"},
+		{name: "nice text", params: map[string]string{"command": sleep, "nice": "x"}, class: refused, reason: "OCF_RESKEY_nice"},
+		{name: "nice fraction", params: map[string]string{"command": sleep, "nice": "-7.5"}, class: refused, reason: "OCF_RESKEY_nice"},
+		{name: "nice overflow", params: map[string]string{"command": sleep, "nice": "-99999999999999999999"}, class: refused, reason: "OCF_RESKEY_nice"},
+		{name: "nice -20", params: map[string]string{"command": sleep, "nice": "-20"}, class: runs},
 		// health
 		{name: "odd scheme", params: map[string]string{"command": sleep, "health": "ftp://127.0.0.1/"}, class: refused, reason: "want none"},
 		{name: "port 0", params: map[string]string{"command": sleep, "health": "http://127.0.0.1:0/"}, class: refused, reason: "invalid port"},

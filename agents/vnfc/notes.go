@@ -14,9 +14,9 @@ The parameters are checked in two steps, as docs/agents/README.md lays out for e
   environment's quoting, an environment word that is not NAME=value, a NUL byte in any value, a relative path where an
   absolute one is needed, stop_signal that is not a signal or is STOP (it cannot be handled, so every stop would wait
   for stop_timeout), a health check or role hook URL with another scheme, a port outside 1-65535, a host that is not an
-  IP address or a DNS name, or credentials in it (they would be logged), an invalid unit name, and a resource name
-  that is not one file name (see below). validate-all, start, promote and monitor, probes included, return 6
-  (OCF_ERR_CONFIGURED) with the same reason; stop and demote log it and run with the defaults.
+  IP address or a DNS name, or credentials in it (they would be logged), an invalid unit name, nice outside -20..19,
+  and a resource name that is not one file name (see below). validate-all, start, promote and monitor, probes
+  included, return 6 (OCF_ERR_CONFIGURED) with the same reason; stop and demote log it and run with the defaults.
 - **On this node** (validate-all and start only): the program, workdir, log_file's directory, a hook's or an exec
   check's program, tls_ca_file missing (5, OCF_ERR_INSTALLED: Pacemaker tries another node), an unknown user or
   group, a uid or gid that is not a number below 2^32-1, a user's groups that cannot be read, log_file or pidfile
@@ -90,6 +90,40 @@ watcher does too, without following a symbolic link; the log file is then not ch
 When the start timeout, less the agent's margin, ends before settle_time has passed, start fails at once with
 "settle_time ... does not fit in the start timeout", whatever the timers do: give start a timeout of settle_time plus
 the time the VNFC needs to come up, plus a few seconds.
+
+### CPU priority (nice)
+
+nice gives the VNFC CPU priority as systemd's Nice= gives a service, in a way that works on a kernel that groups
+processes by session. On a busy node (a failover wakes Pacemaker's daemons, the load balancer and the clients at
+once) a latency-critical VNFC, such as the bridge (vnfha bridge), otherwise waits behind all of them.
+
+- **Every thread at that nice.** Linux keeps a nice per thread, and setpriority(PRIO_PROCESS, pid), which renice
+  uses, changes one thread only: a VNFC whose threads already run (a Go program starts them before main) cannot be
+  reniced in one call. The supervisor forks the VNFC from a thread of its own that runs at the nice, so that the
+  VNFC starts at it, before its first instruction, and every thread and process it creates inherits it.
+- **Its own autogroup.** With kernel.sched_autogroup_enabled=1 (the default of most distributions' kernels), the
+  scheduler shares the CPU equally among autogroups, one per session, before nice counts, and nice ranks a thread
+  only among those of its own session: reniced threads gain nothing against the rest of the node (measured for the
+  bridge on 2 cores: nothing). With nice set, the VNFC therefore runs in a session of its own (setsid, where it
+  otherwise gets a process group of its own in the supervisor's session; stop still ends that group, whose id is the
+  VNFC's pid, and everything below the supervisor), and the supervisor writes the nice to /proc/PID/autogroup, which
+  weighs the whole session as one thread of that nice. With pidfile, the daemon's session gets it too. From the
+  VNFC's exec to that write, a fraction of a millisecond, its session has the default weight. A process of the VNFC
+  that starts a session of its own (setsid) leaves the autogroup, not the nice of its threads.
+- **Where there are no autogroups** (a kernel without CONFIG_SCHED_AUTOGROUP, or sched_autogroup_enabled=0, read at
+  each start), only the threads' nice is set; a debug line says why. Autogroups apply to processes of the root CPU
+  cgroup only: where the CPU controller gives Pacemaker's service a cgroup of its own, nice ranks the VNFC among the
+  processes of that cgroup, and the cgroup's weight (CPUWeight=) ranks it against the rest.
+- **Asked for, or start fails.** A nice that cannot be set (setpriority or the autogroup write refused, as without
+  CAP_SYS_NICE for a negative one) fails start (1) with the reason, and the failed start leaves nothing running.
+  nice=0, the default, changes nothing: the VNFC inherits the priority, in the supervisor's session.
+- **backend=systemd.** A unit file's unit gets Nice= in the agent's runtime drop-in (the one that sets Restart=no, see
+  below; stop removes it), unless its Nice= is that already; a transient unit gets it as a property. systemd starts
+  every service in a session of its own and sets no autogroup nice, so start writes the nice to the autogroup of the
+  unit's main process as well (not when that process shares the agent's or PID 1's autogroup). A unit already running
+  when start takes it over keeps its threads' nice until its next start: start warns.
+- **Not enforced.** Monitor does not read the VNFC's nice: one reniced by hand runs on, and its next start sets the
+  nice again. Health checks and role hooks run at the agent's priority.
 
 ### Promotion scores
 
@@ -252,7 +286,8 @@ log line.
   as one, so neither the fail count and migration-threshold nor the recovery Pacemaker would choose would ever see it.
   Start does what Pacemaker's own systemd class does (its 50-pacemaker.conf): it writes the runtime drop-in
   /run/systemd/system/UNIT.d/zz-vnfha-vnfc.conf (UNIT: the unit's own name, also when unit names an alias) with
-  Restart=no and an empty RestartForceExitStatus=, and reloads systemd before it starts the unit; stop removes it, and
+  Restart=no and an empty RestartForceExitStatus= (and Nice=, with nice set: see "CPU priority"), and reloads systemd
+  before it starts the unit; stop removes it, and
   the directory if start made it and it is empty, and reloads again, so the unit has its own Restart= when the cluster
   no longer runs it. The drop-in is recorded before it is written, so the stop after a start that was killed half-way
   removes it too, and stop never removes anything else: an operator's drop-ins and directories stay. Each reload

@@ -47,7 +47,8 @@ func TestNotesInStep(t *testing.T) {
 		"cannot reach systemd for " + short(systemd.RetryWindow) + " fails",
 		"so that " + short(killReserve) + " (or half",
 		"again every " + short(systemd.KillPoll),
-		noRestartName,
+		dropInName,
+		fmt.Sprintf("nice outside %d..%d", minNice, maxNice),
 	} {
 		if !strings.Contains(strings.Join(strings.Fields(notes), " "), want) {
 			t.Errorf("the notes do not say %q", want)

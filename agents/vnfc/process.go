@@ -78,6 +78,7 @@ func (b *processBackend) start(ctx context.Context, c *config, env *ocf.Env) err
 		Workdir:  c.workdir,
 		LogFile:  c.logFile,
 		PIDFile:  c.pidfile,
+		Nice:     c.nice,
 		Instance: c.instance,
 		Log:      env.Log,
 	}

@@ -32,6 +32,9 @@ type spec struct {
 	Groups  []uint32 `json:"groups,omitempty"`
 	LogFile string   `json:"log_file,omitempty"`
 	PIDFile string   `json:"pidfile,omitempty"`
+	// Nice is the VNFC's nice (the nice parameter); 0 leaves it as
+	// inherited, in the supervisor's session.
+	Nice int `json:"nice,omitempty"`
 	// Report is how to tell Pacemaker of a failure; nil without
 	// fast_fail.
 	Report *failreport.Report `json:"report,omitempty"`
@@ -248,8 +251,13 @@ func (sv *supervisor) reap() (int, bool) {
 func (sv *supervisor) follow(d daemon) (int, bool) {
 	sv.main = d.procID
 	// A daemon usually calls setsid: its group, not the first process's,
-	// is the VNFC's.
+	// is the VNFC's. Its session is then a new one, whose autogroup
+	// needs the nice too (its threads inherited theirs).
 	sv.pgid = d.pgid
+	if err := sv.niceAutogroup(d.PID); err != nil {
+		sv.killTree()
+		return sv.fail("%v", err), false
+	}
 	sv.rec.Main, sv.rec.PGID, sv.rec.Started, sv.rec.Starting = d.procID, d.pgid, time.Now(), false
 	if err := writeRecord(sv.Dir, sv.rec); err != nil {
 		sv.killTree()
@@ -279,19 +287,36 @@ func (sv *supervisor) terminate() int {
 	return 0
 }
 
-// spawn starts the VNFC in a new process group and returns its pid.
+// spawn starts the VNFC in a new process group and returns its pid. With
+// nice, the group is a new session (setsid makes the VNFC the leader of a
+// session and of a process group, both of its pid: the group's pid, which
+// the record keeps and stop and exited kill, is the same), so that the
+// VNFC has an autogroup of its own, and the VNFC starts at that nice
+// (nice.go). What it started is killed if its priority cannot be set.
 func (sv *supervisor) spawn() (int, error) {
 	attr := &syscall.SysProcAttr{Setpgid: true}
+	if sv.Nice != 0 {
+		attr = &syscall.SysProcAttr{Setsid: true}
+	}
 	if sv.UID != nil {
 		attr.Credential = &syscall.Credential{Uid: *sv.UID, Gid: sv.GID, Groups: sv.Groups}
 	}
-	// The VNFC's stdout and stderr are ours: the log file, or /dev/null.
-	p, err := os.StartProcess(sv.Path, sv.Argv, &os.ProcAttr{
-		Dir:   sv.Workdir,
-		Env:   sv.Env,
-		Files: []*os.File{devNull(), os.Stderr, os.Stderr},
-		Sys:   attr,
-	})
+	start := func() (*os.Process, error) {
+		// The VNFC's stdout and stderr are ours: the log file, or /dev/null.
+		return os.StartProcess(sv.Path, sv.Argv, &os.ProcAttr{
+			Dir:   sv.Workdir,
+			Env:   sv.Env,
+			Files: []*os.File{devNull(), os.Stderr, os.Stderr},
+			Sys:   attr,
+		})
+	}
+	var p *os.Process
+	var err error
+	if sv.Nice != 0 {
+		p, err = startNiced(sv.Nice, start)
+	} else {
+		p, err = start()
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -299,7 +324,26 @@ func (sv *supervisor) spawn() (int, error) {
 	// The os.Process is dropped without Wait: run reaps with wait4(-1),
 	// which is the only way to also reap reparented descendants.
 	_ = p.Release()
+	if err := sv.niceAutogroup(pid); err != nil {
+		sv.killTree()
+		return 0, err
+	}
 	return pid, nil
+}
+
+// niceAutogroup gives the autogroup of pid's session the VNFC's nice. The
+// VNFC runs at the autogroup's default weight from its exec to this write,
+// a fraction of a millisecond: its threads have their nice from the
+// start, and nothing else is in its autogroup to compete with.
+func (sv *supervisor) niceAutogroup(pid int) error {
+	if sv.Nice == 0 {
+		return nil
+	}
+	skipped, err := setAutogroupNice(pid, sv.Nice)
+	if skipped != "" {
+		sv.log.Debugf("autogroup nice of pid %d not set: %s", pid, skipped)
+	}
+	return err
 }
 
 // ready tells start that the VNFC runs. If start is no longer there to

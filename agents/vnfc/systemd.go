@@ -9,12 +9,14 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/vnfha/vnfha/internal/durable"
 	"github.com/vnfha/vnfha/internal/failreport"
+	"github.com/vnfha/vnfha/internal/procid"
 	"github.com/vnfha/vnfha/internal/systemd"
 	"github.com/vnfha/vnfha/ocf"
 )
@@ -52,6 +54,7 @@ func (b since) restarted(st systemd.State) bool {
 
 // actionLog is the part of an action's logger the systemd backend uses.
 type actionLog interface {
+	Debugf(format string, args ...any)
 	Infof(format string, args ...any)
 	Warnf(format string, args ...any)
 }
@@ -318,12 +321,13 @@ func (b *systemdBackend) start(ctx context.Context, c *config, env *ocf.Env) err
 				KillSignal:       c.stopSignal,
 				TimeoutStop:      c.stopTimeout,
 				OutputFile:       c.logFile,
+				Nice:             c.nice,
 			}
 			if err := conn.StartTransient(ctx, b.unit, t); err != nil {
 				return err
 			}
 		} else {
-			if err := b.noRestart(ctx, conn, env.Instance, rec); err != nil {
+			if err := b.writeDropIn(ctx, conn, c, env.Instance, rec); err != nil {
 				return err
 			}
 			if err := conn.Start(ctx, b.unit); err != nil {
@@ -339,6 +343,9 @@ func (b *systemdBackend) start(ctx context.Context, c *config, env *ocf.Env) err
 	}
 	b.started = time.Now()
 	b.base = since{Restarts: st.NRestarts, Invocation: st.InvocationID}
+	if err := b.niceUnit(c, st); err != nil {
+		return err
+	}
 	rec.Restarts, rec.Invocation = st.NRestarts, st.InvocationID
 	if c.fastFail {
 		// systemd (PID1) has opened log_file as root already
@@ -406,6 +413,41 @@ func (b *systemdBackend) startFailed(ctx context.Context, reached bool, err erro
 
 func (b *systemdBackend) startedAt() time.Time { return b.started }
 
+// niceUnit gives the autogroup of the unit's session the nice parameter.
+// systemd's Nice= sets the nice of the service's threads, not of its
+// autogroup, and systemd starts every service in a session of its own
+// (setsid): where the CPU cgroup of the service is the root one, as on a
+// host whose services have no CPU controller (cgroup v1's cpu at /, or v2
+// without CPUWeight= anywhere), the service's autogroup shares the CPU
+// equally with every other session, whatever Nice= says. The group is set
+// only if it is neither the agent's nor PID 1's: a unit's session is
+// systemd's to make, and no other session is the agent's to renice. It
+// also warns when the main process runs at another nice than asked: a
+// unit that ran before this start (taken over, not restarted) keeps its
+// nice until its next start.
+func (b *systemdBackend) niceUnit(c *config, st systemd.State) error {
+	if c.nice == 0 || st.MainPID == 0 {
+		return nil
+	}
+	pid := int(st.MainPID)
+	if ps, err := procid.ReadStat(pid); err == nil && ps.Nice != c.nice {
+		b.log.Warnf("the main process of unit %s (pid %d) runs at nice %d, not %d: Nice= applies from the unit's next start", b.unit, pid, ps.Nice, c.nice)
+	}
+	group := autogroupOf(strconv.Itoa(pid))
+	if group == "" || group == autogroupOf("self") || group == autogroupOf("1") {
+		b.log.Debugf("autogroup nice of unit %s not set: its main process (pid %d) has no autogroup of its own (%q)", b.unit, pid, group)
+		return nil
+	}
+	skipped, err := setAutogroupNice(pid, c.nice)
+	if err != nil {
+		return ocf.Generic("unit %s: %v", b.unit, err)
+	}
+	if skipped != "" {
+		b.log.Debugf("autogroup nice of unit %s not set: %s", b.unit, skipped)
+	}
+	return nil
+}
+
 // gone reports whether the unit has ended, and how, for start's reason. A
 // unit that systemd restarts by itself has ended, as far as Pacemaker is
 // concerned.
@@ -466,48 +508,51 @@ func (b *systemdBackend) arm(ctx context.Context) error {
 	return nil
 }
 
-// noRestartDir is where systemd looks for runtime drop-ins, which a
+// dropInDir is where systemd looks for runtime drop-ins, which a
 // reboot forgets: Pacemaker's systemd class puts its own there.
-const noRestartDir = "/run/systemd/system"
+const dropInDir = "/run/systemd/system"
 
-// noRestartName is the drop-in that keeps systemd from restarting the
-// unit by itself while the cluster runs it. systemd applies drop-ins in
-// the order of their file names, whatever their directory, and the last
-// one to set Restart= wins: "zz-" sorts after the usual "NN-name.conf"
-// and after "override.conf" (systemctl edit), which would otherwise undo
-// it, as they undo Pacemaker's own 50-pacemaker.conf.
-const noRestartName = "zz-vnfha-vnfc.conf"
+// dropInName is the agent's drop-in for a unit file's unit: it keeps
+// systemd from restarting the unit by itself while the cluster runs it,
+// and gives it the nice parameter. systemd applies drop-ins in the order
+// of their file names, whatever their directory, and the last one to set
+// a setting wins: "zz-" sorts after the usual "NN-name.conf" and after
+// "override.conf" (systemctl edit), which would otherwise undo it, as
+// they undo Pacemaker's own 50-pacemaker.conf.
+const dropInName = "zz-vnfha-vnfc.conf"
 
-// noRestartPath is the drop-in's path for unit; a unit name never holds a
-// slash (systemd.CheckName), so it is one directory below noRestartDir.
-func noRestartPath(unit string) string {
-	return filepath.Join(noRestartDir, unit+".d", noRestartName)
+// dropInPath is the drop-in's path for unit; a unit name never holds a
+// slash (systemd.CheckName), so it is one directory below dropInDir.
+func dropInPath(unit string) string {
+	return filepath.Join(dropInDir, unit+".d", dropInName)
 }
 
-// isNoRestartPath reports whether path is one noRestartPath made: stop
+// isDropInPath reports whether path is one dropInPath made: stop
 // removes nothing else, whatever a state file says.
-func isNoRestartPath(path string) bool {
+func isDropInPath(path string) bool {
 	dir := filepath.Dir(path)
-	return filepath.Base(path) == noRestartName && filepath.Dir(dir) == noRestartDir &&
+	return filepath.Base(path) == dropInName && filepath.Dir(dir) == dropInDir &&
 		strings.HasSuffix(dir, ".d") && systemd.CheckName(strings.TrimSuffix(filepath.Base(dir), ".d")) == nil
 }
 
-// noRestart makes sure systemd will not restart the unit behind
-// Pacemaker's back: a unit whose Restart= is not "no", or that has a
-// RestartForceExitStatus= (which restarts it whatever Restart= says), gets
-// a runtime drop-in that turns both off, and systemd reloads its
-// configuration, as Pacemaker's own systemd class does for every unit it
-// starts (its 50-pacemaker.conf). The drop-in goes to the directory of
-// the unit's own name (State.ID), which systemd reads for certain, also
-// when the unit parameter names an alias. It is recorded in rec before it
-// is written, so that stop removes it even after a start that was killed
-// half-way, and removes nothing else. A unit with Restart=no, the usual
-// case, costs nothing more than the state read. If a restart is still
-// possible after the reload (a drop-in that sorts even later sets
-// Restart=), start goes on and says so: the watcher and monitor take a
-// restart for a failure (InvocationID, NRestarts), so it is never hidden.
-// A unit that cannot be started here (not found, masked) is ERR_INSTALLED.
-func (b *systemdBackend) noRestart(ctx context.Context, conn *systemd.Conn, instance string, rec *record) error {
+// writeDropIn makes sure systemd will not restart the unit behind
+// Pacemaker's back, and runs it at the nice parameter, with a runtime
+// drop-in and a reload of systemd's configuration, as Pacemaker's own
+// systemd class does for every unit it starts (its 50-pacemaker.conf). A
+// unit whose Restart= is not "no", or that has a RestartForceExitStatus=
+// (which restarts it whatever Restart= says), gets both turned off; with
+// nice set, a unit whose Nice= differs gets Nice=. The drop-in goes to the
+// directory of the unit's own name (State.ID), which systemd reads for
+// certain, also when the unit parameter names an alias. It is recorded in
+// rec before it is written, so that stop removes it even after a start
+// that was killed half-way, and removes nothing else. A unit with
+// Restart=no and no nice to set, the usual case, costs nothing more than
+// the state read. If a restart is still possible after the reload (a
+// drop-in that sorts even later sets Restart=), start goes on and says
+// so: the watcher and monitor take a restart for a failure (InvocationID,
+// NRestarts), so it is never hidden; so does a Nice= set later still. A
+// unit that cannot be started here (not found, masked) is ERR_INSTALLED.
+func (b *systemdBackend) writeDropIn(ctx context.Context, conn *systemd.Conn, c *config, instance string, rec *record) error {
 	st, err := conn.State(ctx, b.unit)
 	if err != nil {
 		return err
@@ -515,14 +560,16 @@ func (b *systemdBackend) noRestart(ctx context.Context, conn *systemd.Conn, inst
 	if err := unitMissing(b.unit, st); err != nil {
 		return err
 	}
-	if !restarts(st) {
+	restart := restarts(st)
+	nice := c.nice != 0 && int(st.Nice) != c.nice
+	if !restart && !nice {
 		return nil
 	}
 	id := st.ID
 	if systemd.CheckName(id) != nil {
 		id = b.unit
 	}
-	path := noRestartPath(id)
+	path := dropInPath(id)
 	if rec.DropIn != path {
 		rec.DropIn = path
 		if _, err := os.Lstat(filepath.Dir(path)); errors.Is(err, os.ErrNotExist) {
@@ -533,8 +580,13 @@ func (b *systemdBackend) noRestart(ctx context.Context, conn *systemd.Conn, inst
 		}
 	}
 	text := fmt.Sprintf("# Written by ocf:vnfha:vnfc for resource %s, removed by its stop: Pacemaker\n"+
-		"# recovers this unit; systemd must not restart it behind the cluster's back.\n"+
-		"[Service]\nRestart=no\nRestartForceExitStatus=\n", instance)
+		"# recovers this unit; systemd must not restart it behind the cluster's back.\n[Service]\n", instance)
+	if restart {
+		text += "Restart=no\nRestartForceExitStatus=\n"
+	}
+	if nice {
+		text += fmt.Sprintf("Nice=%d\n", c.nice)
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("drop-in for unit %s: %w", b.unit, err)
 	}
@@ -550,13 +602,20 @@ func (b *systemdBackend) noRestart(ctx context.Context, conn *systemd.Conn, inst
 	if err != nil {
 		return err
 	}
-	if restarts(after) {
+	if nice && int(after.Nice) != c.nice {
+		b.log.Warnf("unit %s keeps Nice=%d after %s (a drop-in applied later sets it): it runs at that priority",
+			b.unit, after.Nice, path)
+	}
+	switch {
+	case restart && restarts(after):
 		b.log.Warnf("unit %s keeps Restart=%s (or a RestartForceExitStatus=) after %s (a drop-in applied later sets it): "+
 			"a restart by systemd will be reported as a failure", b.unit, after.Restart, path)
-		return nil
+	case restart:
+		b.log.Infof("unit %s has Restart=%s; %s sets Restart=no while the cluster runs it (daemon-reload took %v)",
+			b.unit, st.Restart, path, took)
+	default:
+		b.log.Infof("%s sets Nice=%d on unit %s while the cluster runs it (daemon-reload took %v)", path, c.nice, b.unit, took)
 	}
-	b.log.Infof("unit %s has Restart=%s; %s sets Restart=no while the cluster runs it (daemon-reload took %v)",
-		b.unit, st.Restart, path, took)
 	return nil
 }
 
@@ -565,17 +624,17 @@ func restarts(st systemd.State) bool {
 	return st.Restart != "" && st.Restart != "no" || st.RestartForced
 }
 
-// dropNoRestart removes the drop-in start recorded, if any, and its
+// removeDropIn removes the drop-in start recorded, if any, and its
 // directory if start made it and it is empty now (an operator's drop-ins
 // in it stay, and so does a directory that was there before), then
 // reloads systemd so that the unit has its own Restart= again. Stop must
 // not fail because of it: failures are logged.
-func dropNoRestart(ctx context.Context, rec *record, unit string, log logger) {
+func removeDropIn(ctx context.Context, rec *record, unit string, log logger) {
 	if rec == nil || rec.DropIn == "" {
 		return
 	}
 	path := rec.DropIn
-	if !isNoRestartPath(path) {
+	if !isDropInPath(path) {
 		log.Warnf("the state names a drop-in %s that start does not write; left as it is", ocf.Quote(path))
 		return
 	}
@@ -666,7 +725,7 @@ func (b *systemdBackend) stop(ctx context.Context, c *config, log logger) error 
 		}
 		return ocf.Generic("%v", err)
 	}
-	dropNoRestart(cctx, rec, unit, log)
+	removeDropIn(cctx, rec, unit, log)
 	if rec != nil && rec.Supervisor.PID != 0 {
 		// The watcher exits when it sees the unit stop; make sure,
 		// within the cleanup time.

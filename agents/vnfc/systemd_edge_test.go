@@ -74,7 +74,7 @@ func TestSystemdUnitNames(t *testing.T) {
 			if u, err := strconv.Unquote(got); err == nil {
 				got = u // systemctl quotes a path with a backslash in it
 			}
-			if got != "/run/systemd/system/"+own+".d/"+noRestartName {
+			if got != "/run/systemd/system/"+own+".d/"+dropInName {
 				t.Errorf("DropInPaths=%q", got)
 			}
 			if err := syscall.Kill(b.mainPID(own), syscall.SIGKILL); err != nil {
@@ -240,7 +240,7 @@ func TestSystemdDropInDirectory(t *testing.T) {
 	if _, err := os.Stat(admin); err != nil {
 		t.Errorf("the operator's drop-in: %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, noRestartName)); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(dir, dropInName)); !os.IsNotExist(err) {
 		t.Errorf("the agent's drop-in is left (%v)", err)
 	}
 	if got := b.show(unit, "Restart"); got != "always" {
@@ -259,7 +259,7 @@ func TestSystemdStartKilledAfterDropIn(t *testing.T) {
 	b.params["unit"] = unit
 	b.params["stop_timeout"] = "1s"
 	b.timeout = 60000
-	dropIn := b.sys.Path("/run/systemd/system/" + unit + ".d/" + noRestartName)
+	dropIn := b.sys.Path("/run/systemd/system/" + unit + ".d/" + dropInName)
 	cmd := b.command("start")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

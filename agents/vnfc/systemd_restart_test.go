@@ -25,7 +25,7 @@ const restartUnit = "[Service]\nType=exec\nRestart=always\nRestartSec=0\nExecSta
 func TestSystemdRestartOverridden(t *testing.T) {
 	b := boot(t)
 	const unit = "vnfc-r.service"
-	dropIn := b.sys.Path(filepath.Join("/run/systemd/system", unit+".d", noRestartName))
+	dropIn := b.sys.Path(filepath.Join("/run/systemd/system", unit+".d", dropInName))
 	b.writeUnit(unit, restartUnit)
 	b.writeUnit("vnfc-file.service", fileUnit)
 
@@ -41,7 +41,7 @@ func TestSystemdRestartOverridden(t *testing.T) {
 	if got := b.show(unit, "Restart"); got != "no" {
 		t.Errorf("Restart=%s while the cluster runs the unit, want no", got)
 	}
-	if got := b.show(unit, "DropInPaths"); got != "/run/systemd/system/"+unit+".d/"+noRestartName {
+	if got := b.show(unit, "DropInPaths"); got != "/run/systemd/system/"+unit+".d/"+dropInName {
 		t.Errorf("DropInPaths=%q", got)
 	}
 	text, err := os.ReadFile(dropIn)
@@ -114,7 +114,7 @@ func TestSystemdRestartNotOverridden(t *testing.T) {
 			if _, err := os.Stat(admin); err != nil {
 				t.Errorf("the operator's drop-in: %v", err)
 			}
-			if _, err := os.Stat(filepath.Join(filepath.Dir(admin), noRestartName)); !os.IsNotExist(err) {
+			if _, err := os.Stat(filepath.Join(filepath.Dir(admin), dropInName)); !os.IsNotExist(err) {
 				t.Errorf("the agent's drop-in is left after stop (%v)", err)
 			}
 			b.must("monitor", ocf.NotRunning)

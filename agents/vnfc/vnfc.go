@@ -31,7 +31,7 @@ var Agent = ocf.MustNew(ocf.Agent{
 		"balancer, or as a promotable clone for an active/standby pair, where the promoted instance is the active one " +
 		"and holds the virtual IP (colocate an ocf:vnfha:vip with the Promoted role).\n\n" +
 		"With backend=process, start runs a small supervisor (this agent's own binary, in a session of its own) " +
-		"that starts command as a child in a new process group, reaps it and, the moment it exits while it " +
+		"that starts command as a child in a new process group (a session of its own, with nice), reaps it and, the moment it exits while it " +
 		"should be running, tells Pacemaker (fast_fail): it sends the local controller the request that " +
 		"\"crm_resource --fail\" sends, over the controller's IPC, and runs crm_resource --fail only if that " +
 		"fails. Recovery then starts within milliseconds instead of at the next monitor. A stop is never " +
@@ -79,6 +79,19 @@ var Agent = ocf.MustNew(ocf.Agent{
 			LongDesc: "Variables for the VNFC, as NAME=value words quoted like command, e.g. " +
 				"MODE=active 'GREETING=hello world'. The VNFC gets a clean environment: PATH, HOME, USER, LOGNAME, " +
 				"LANG, VNFHA_RESOURCE (the resource instance) and VNFHA_NODE (the node), then these, which win.",
+		},
+		{
+			Name: "nice", Type: ocf.Integer, Default: "0",
+			ShortDesc: "CPU priority of the VNFC",
+			LongDesc: "The VNFC's nice value, as systemd's Nice=: -20 (the most CPU) to 19 (the least); 0 leaves the " +
+				"priority the VNFC inherits. The VNFC starts at it, and so does every thread and process it creates. " +
+				"Where the kernel groups processes by session for the scheduler (kernel.sched_autogroup_enabled=1, the " +
+				"default of most distributions), nice ranks a process only among those of its session, and sessions share " +
+				"the CPU equally: with nice set, the VNFC therefore runs in a session of its own, and its session's " +
+				"autogroup gets the same nice (/proc/PID/autogroup), so that the priority counts against the rest of the " +
+				"node too (a process of the VNFC that calls setsid leaves it; the daemon named by pidfile gets it too). " +
+				"With backend=systemd, the unit gets Nice= (in the agent's runtime drop-in for a unit file, as a property " +
+				"of a transient unit) and its session's autogroup the same nice. Start fails if the priority cannot be set.",
 		},
 		{
 			Name: "pidfile", Type: ocf.String,

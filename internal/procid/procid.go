@@ -36,10 +36,12 @@ var ErrGone = errors.New("process is gone")
 
 // Stat is what the package reads of /proc/PID/stat.
 type Stat struct {
-	State byte   // field 3: R, S, D, T, t, Z, X, I...
-	PPID  int    // field 4
-	PGID  int    // field 5
-	Start uint64 // field 22, clock ticks after boot
+	State   byte   // field 3: R, S, D, T, t, Z, X, I...
+	PPID    int    // field 4
+	PGID    int    // field 5
+	Session int    // field 6: the session id
+	Nice    int    // field 19: of the thread the file is of (the main one for /proc/PID/stat)
+	Start   uint64 // field 22, clock ticks after boot
 }
 
 // Zombie reports whether the process has exited and only waits to be
@@ -67,6 +69,12 @@ func ParseStat(b []byte) (Stat, error) {
 	}
 	if s.PGID, err = strconv.Atoi(string(f[2])); err != nil {
 		return Stat{}, fmt.Errorf("malformed /proc/PID/stat pgrp: %w", err)
+	}
+	if s.Session, err = strconv.Atoi(string(f[3])); err != nil {
+		return Stat{}, fmt.Errorf("malformed /proc/PID/stat session: %w", err)
+	}
+	if s.Nice, err = strconv.Atoi(string(f[16])); err != nil {
+		return Stat{}, fmt.Errorf("malformed /proc/PID/stat nice: %w", err)
 	}
 	if s.Start, err = strconv.ParseUint(string(f[19]), 10, 64); err != nil {
 		return Stat{}, fmt.Errorf("malformed /proc/PID/stat starttime: %w", err)

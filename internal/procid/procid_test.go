@@ -16,10 +16,11 @@ func TestParseStat(t *testing.T) {
 		file string
 		want Stat
 	}{
-		{"stat-cat.txt", Stat{State: 'R', PPID: 29199, PGID: 29199, Start: 819452}},
-		{"stat-parens.txt", Stat{State: 'S', PPID: 29227, PGID: 29224, Start: 819691}},
-		{"stat-stopped.txt", Stat{State: 'T', PPID: 29199, PGID: 29199, Start: 819483}},
-		{"stat-zombie.txt", Stat{State: 'Z', PPID: 29251, PGID: 29249, Start: 820041}},
+		{"stat-cat.txt", Stat{State: 'R', PPID: 29199, PGID: 29199, Session: 17341, Start: 819452}},
+		{"stat-parens.txt", Stat{State: 'S', PPID: 29227, PGID: 29224, Session: 17341, Start: 819691}},
+		{"stat-stopped.txt", Stat{State: 'T', PPID: 29199, PGID: 29199, Session: 17341, Start: 819483}},
+		{"stat-zombie.txt", Stat{State: 'Z', PPID: 29251, PGID: 29249, Session: 17341, Start: 820041}},
+		{"stat-nice.txt", Stat{State: 'S', PPID: 958, PGID: 956, Session: 7263, Nice: -7, Start: 1383233}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -45,6 +46,8 @@ func TestParseStatRefuses(t *testing.T) {
 		"1 (x) RS 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5",
 		"1 (x) R 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 -5",
 		"1 (x) 1 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5",
+		"1 (x) R 1 1 s 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5",
+		"1 (x) R 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 n 1 0 5",
 	} {
 		if got, err := ParseStat([]byte(bad)); err == nil {
 			t.Errorf("ParseStat(%q) = %+v, want an error", bad, got)

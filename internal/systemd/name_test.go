@@ -191,12 +191,12 @@ func TestTransientProperties(t *testing.T) {
 	tr := Transient{
 		Description: "d", Argv: []string{"/bin/x", "a"}, User: "u", Group: "g",
 		WorkingDirectory: "/w", Environment: []string{"A=1"}, KillSignal: 2,
-		TimeoutStop: 1500000000, OutputFile: "/o",
+		TimeoutStop: 1500000000, OutputFile: "/o", Nice: -7,
 	}
 	want := map[string]string{
 		"Type": "s", "ExecStart": "a(sasb)", "Description": "s", "User": "s", "Group": "s",
 		"WorkingDirectory": "s", "Environment": "as", "KillSignal": "i", "TimeoutStopUSec": "t",
-		"StandardOutputFileToAppend": "s", "StandardErrorFileToAppend": "s",
+		"StandardOutputFileToAppend": "s", "StandardErrorFileToAppend": "s", "Nice": "i",
 	}
 	got := map[string]string{}
 	for _, p := range tr.properties() {
@@ -213,6 +213,9 @@ func TestTransientProperties(t *testing.T) {
 	for _, p := range tr.properties() {
 		if p.Name == "TimeoutStopUSec" && p.Value.Value() != uint64(1500000) {
 			t.Errorf("TimeoutStopUSec = %v, want 1500000", p.Value.Value())
+		}
+		if p.Name == "Nice" && p.Value.Value() != int32(-7) {
+			t.Errorf("Nice = %v, want -7", p.Value.Value())
 		}
 	}
 	// The minimal unit: Type and ExecStart only.

@@ -61,6 +61,9 @@ type State struct {
 	// KillSignal is the signal systemd stops the service with
 	// (KillSignal=); 0 for a unit type that has none.
 	KillSignal int32
+	// Nice is the nice a service's processes start at: its Nice=, or
+	// without one, the nice systemd itself runs at (which they inherit).
+	Nice int32
 	// InvocationID identifies the unit's current (or last) run, in hex:
 	// systemd draws a new one each time it starts the unit, by a job or
 	// by itself (Restart=), and keeps it across daemon-reload and
@@ -123,6 +126,7 @@ func (c *Conn) state(ctx context.Context, unit string) (State, error) {
 		NRestarts:      prop[uint32](p, "NRestarts"),
 		RestartForced:  restartForced(p["RestartForceExitStatus"]),
 		KillSignal:     prop[int32](p, "KillSignal"),
+		Nice:           prop[int32](p, "Nice"),
 		InvocationID:   hex.EncodeToString(prop[[]byte](p, "InvocationID")),
 		ID:             prop[string](p, "Id"),
 	}, nil

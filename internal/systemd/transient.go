@@ -39,6 +39,9 @@ type Transient struct {
 	// appended to (StandardOutput=append:FILE). It is opened by systemd,
 	// as root, before the command runs.
 	OutputFile string
+	// Nice is the service's nice (Nice=, -20..19); zero leaves systemd's
+	// default, which is to set none.
+	Nice int
 }
 
 // property is one (name, value) pair of StartTransientUnit's a(sv).
@@ -93,6 +96,9 @@ func (t *Transient) properties() []property {
 	if t.OutputFile != "" {
 		add("StandardOutputFileToAppend", t.OutputFile)
 		add("StandardErrorFileToAppend", t.OutputFile)
+	}
+	if t.Nice != 0 {
+		add("Nice", int32(t.Nice))
 	}
 	return p
 }

@@ -33,6 +33,7 @@ func TestOCFTester(t *testing.T) {
 		hook bool
 	}{
 		{"primitive", []string{"command=/bin/sleep 100000"}, false},
+		{"nice", []string{"command=/bin/sleep 100000", "nice=-7"}, false},
 		{"role hooks", []string{
 			"command=/bin/sleep 100000",
 			// ocf-tester puts each value in single quotes for its eval,

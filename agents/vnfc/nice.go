@@ -66,8 +66,9 @@ func startNiced(n int, start func() (*os.Process, error)) (*os.Process, error) {
 }
 
 // autogroupSysctl says whether the scheduler groups tasks by session. It
-// exists only in a kernel built with CONFIG_SCHED_AUTOGROUP.
-const autogroupSysctl = "/proc/sys/kernel/sched_autogroup_enabled"
+// exists only in a kernel built with CONFIG_SCHED_AUTOGROUP. A variable
+// for tests: the node's own setting is not a test's to change.
+var autogroupSysctl = "/proc/sys/kernel/sched_autogroup_enabled"
 
 // autogroupOff says why the autogroup nice is not set, or "" when
 // autogroups are in use.

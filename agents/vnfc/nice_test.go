@@ -236,11 +236,7 @@ func TestNiceRefused(t *testing.T) {
 	setpriv := testenv.Tool(t, "setpriv")
 	r := newRsc(t, map[string]string{"command": "/bin/sleep 100000", "nice": "-7", "fast_fail": "false"})
 	r.instance = "vnfc-nice-refused"
-	cmd := exec.Command(setpriv, "--bounding-set=-sys_nice", testBinary(t), "start")
-	cmd.Env = []string{"VNFC_TEST_MODE=agent", "PATH=" + searchPath}
-	for k, v := range r.env() {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
+	cmd := r.agentCommand("start", setpriv, "--bounding-set=-sys_nice")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	err := cmd.Run()
@@ -282,5 +278,60 @@ func TestNiceCheck(t *testing.T) {
 		case tt.err == "" && (err != nil || c.nice != tt.want):
 			t.Errorf("nice=%q: %+v, %v; want %d", tt.in, c, err, tt.want)
 		}
+	}
+}
+
+// TestNiceAsUser: the supervisor sets the nice and the autogroup of a
+// VNFC that runs as another user (nobody), whose /proc files are not
+// root's.
+func TestNiceAsUser(t *testing.T) {
+	r := newRsc(t, map[string]string{"command": "/bin/sleep 100000", "user": "nobody", "nice": "-7"})
+	r.must("start", ocf.Success)
+	rec := r.record()
+	allAtNice(t, "the VNFC", rec.Main.PID, -7, 1)
+	if status, _ := os.ReadFile("/proc/" + strconv.Itoa(rec.Main.PID) + "/status"); !strings.Contains(string(status), "Uid:\t65534") {
+		t.Errorf("the VNFC does not run as nobody:\n%s", status)
+	}
+	if autogroupOff() == "" {
+		if got := autogroupLine(t, rec.Main.PID); !strings.HasSuffix(got, " nice -7") {
+			t.Errorf("the VNFC's autogroup %q, want nice -7", got)
+		}
+	}
+	r.must("stop", ocf.Success)
+	noLeftovers(t, r.instance, "after stop")
+}
+
+// TestAutogroupOff: where the kernel has no autogroups, or they are off,
+// the autogroup nice is skipped with the reason, and nothing is written;
+// with them on, a write to a pid that is gone is skipped too (the settle
+// time says how the VNFC ended), not a failed start.
+func TestAutogroupOff(t *testing.T) {
+	dir := t.TempDir()
+	old := autogroupSysctl
+	t.Cleanup(func() { autogroupSysctl = old })
+	for _, tt := range []struct {
+		name, content string // content "" for no file
+		pid           int
+		skipped       string
+	}{
+		{"no autogroups in the kernel", "", os.Getpid(), "the kernel has no autogroups"},
+		{"autogroups off", "0\n", os.Getpid(), "autogroups are off"},
+		{"pid gone", "1\n", 1 << 30, "pid 1073741824 is gone"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			autogroupSysctl = filepath.Join(dir, "missing")
+			if tt.content != "" {
+				autogroupSysctl = filepath.Join(dir, tt.name)
+				must(t, os.WriteFile(autogroupSysctl, []byte(tt.content), 0o644))
+			}
+			before, _ := os.ReadFile("/proc/self/autogroup")
+			skipped, err := setAutogroupNice(tt.pid, 7)
+			if err != nil || !strings.Contains(skipped, tt.skipped) {
+				t.Errorf("setAutogroupNice = %q, %v; want skipped with %q", skipped, err, tt.skipped)
+			}
+			if after, _ := os.ReadFile("/proc/self/autogroup"); !bytes.Equal(before, after) {
+				t.Errorf("the test's own autogroup changed: %q, then %q", before, after)
+			}
+		})
 	}
 }

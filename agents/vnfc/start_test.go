@@ -63,15 +63,25 @@ func noLeftovers(t *testing.T, instance, when string) {
 	t.Errorf("%s: processes of %s left running:\n%s", when, instance, strings.Join(what, "\n"))
 }
 
-// startProcess starts the agent as a process of its own (the test binary
-// in agent mode) for action, as Pacemaker's executor would.
-func (r *rsc) startProcess(action string) (*exec.Cmd, *bytes.Buffer) {
+// agentCommand is the agent as a process of its own (the test binary in
+// agent mode) for action, with the instance's environment; wrapper, if
+// given, is a command line that runs it (setpriv ...).
+func (r *rsc) agentCommand(action string, wrapper ...string) *exec.Cmd {
 	r.t.Helper()
-	cmd := exec.Command(testBinary(r.t), action)
+	argv := append(wrapper, testBinary(r.t), action)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = []string{"VNFC_TEST_MODE=agent", "PATH=" + searchPath}
 	for k, v := range r.env() {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
+	return cmd
+}
+
+// startProcess starts the agent as a process of its own (the test binary
+// in agent mode) for action, as Pacemaker's executor would.
+func (r *rsc) startProcess(action string) (*exec.Cmd, *bytes.Buffer) {
+	r.t.Helper()
+	cmd := r.agentCommand(action)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {

@@ -416,10 +416,11 @@ func (b *systemdBackend) startedAt() time.Time { return b.started }
 // niceUnit gives the autogroup of the unit's session the nice parameter.
 // systemd's Nice= sets the nice of the service's threads, not of its
 // autogroup, and systemd starts every service in a session of its own
-// (setsid): where the CPU cgroup of the service is the root one, as on a
-// host whose services have no CPU controller (cgroup v1's cpu at /, or v2
-// without CPUWeight= anywhere), the service's autogroup shares the CPU
-// equally with every other session, whatever Nice= says. The group is set
+// (setsid): where the service's CPU cgroup is the root one (no CPU
+// controller turned on for it, as under the tests' systemd 252, and on a
+// cgroup v2 host where no unit asks for CPUWeight= or the like), its
+// autogroup shares the CPU equally with every other session, whatever
+// Nice= says (TestSystemdNice sees "nice 0" without this). The group is set
 // only if it is neither the agent's nor PID 1's: a unit's session is
 // systemd's to make, and no other session is the agent's to renice. It
 // also warns when the main process runs at another nice than asked: a
@@ -550,8 +551,9 @@ func isDropInPath(path string) bool {
 // the state read. If a restart is still possible after the reload (a
 // drop-in that sorts even later sets Restart=), start goes on and says
 // so: the watcher and monitor take a restart for a failure (InvocationID,
-// NRestarts), so it is never hidden; so does a Nice= set later still. A
-// unit that cannot be started here (not found, masked) is ERR_INSTALLED.
+// NRestarts), so it is never hidden. It warns as well when such a drop-in
+// sets another Nice=. A unit that cannot be started here (not found,
+// masked) is ERR_INSTALLED.
 func (b *systemdBackend) writeDropIn(ctx context.Context, conn *systemd.Conn, c *config, instance string, rec *record) error {
 	st, err := conn.State(ctx, b.unit)
 	if err != nil {
@@ -579,8 +581,14 @@ func (b *systemdBackend) writeDropIn(ctx context.Context, conn *systemd.Conn, c 
 			return err
 		}
 	}
-	text := fmt.Sprintf("# Written by ocf:vnfha:vnfc for resource %s, removed by its stop: Pacemaker\n"+
-		"# recovers this unit; systemd must not restart it behind the cluster's back.\n[Service]\n", instance)
+	text := fmt.Sprintf("# Written by ocf:vnfha:vnfc for resource %s, removed by its stop.\n", instance)
+	if restart {
+		text += "# Pacemaker recovers this unit; systemd must not restart it behind the cluster's back.\n"
+	}
+	if nice {
+		text += "# The resource's nice parameter.\n"
+	}
+	text += "[Service]\n"
 	if restart {
 		text += "Restart=no\nRestartForceExitStatus=\n"
 	}

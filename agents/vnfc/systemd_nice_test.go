@@ -105,7 +105,8 @@ func TestSystemdNice(t *testing.T) {
 // TestSystemdNiceTakeOver: a unit that runs when start takes it over
 // (started by hand) keeps the nice of its threads, which systemd sets at
 // exec only: start warns, and gives its autogroup the nice at once. A
-// unit file that has the nice already gets no drop-in.
+// unit file that has the nice already gets no drop-in; an operator's
+// drop-in that sets another Nice= after the agent's wins, with a warning.
 func TestSystemdNiceTakeOver(t *testing.T) {
 	b := boot(t)
 	const unit = "vnfc-n.service"
@@ -135,5 +136,25 @@ func TestSystemdNiceTakeOver(t *testing.T) {
 	}
 	allAtNice(t, "the unit's main process", b.mainPID(unit), -7, 1)
 	b.must("stop", ocf.Success)
+	b.nothingLeft(unit)
+
+	// An operator's drop-in that sorts after the agent's wins: start
+	// says so, and goes on.
+	b.writeUnit(unit, fileUnit)
+	admin := b.sys.Path("/run/systemd/system/" + unit + ".d/zzz-admin.conf")
+	must(t, os.MkdirAll(filepath.Dir(admin), 0o755))
+	must(t, os.WriteFile(admin, []byte("[Service]\nNice=3\n"), 0o644))
+	b.systemctl("daemon-reload")
+	if stderr := b.must("start", ocf.Success); !strings.Contains(stderr, "keeps Nice=3") {
+		t.Errorf("start did not warn: %q", stderr)
+	}
+	allAtNice(t, "the unit's main process", b.mainPID(unit), 3, 1)
+	b.must("stop", ocf.Success)
+	if _, err := os.Stat(admin); err != nil {
+		t.Errorf("the operator's drop-in: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(admin), dropInName)); !os.IsNotExist(err) {
+		t.Errorf("the agent's drop-in is left after stop (%v)", err)
+	}
 	b.nothingLeft(unit)
 }

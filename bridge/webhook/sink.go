@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -324,6 +325,11 @@ func (s *Sink) transportError(err error) error {
 	return &delivery.Retry{Err: err}
 }
 
+// errPlainHTTP is the text net/http puts in place of the
+// tls.RecordHeaderError when the server answered in plain HTTP; the error
+// has no type of its own.
+const errPlainHTTP = "server gave HTTP response to HTTPS client"
+
 func isTrustError(err error) bool {
 	var (
 		verr     *tls.CertificateVerificationError
@@ -331,23 +337,47 @@ func isTrustError(err error) bool {
 		invalid  x509.CertificateInvalidError
 		hostname x509.HostnameError
 		record   tls.RecordHeaderError
-		alert    tls.AlertError
 	)
 	switch {
 	case errors.As(err, &verr), errors.As(err, &unknown), errors.As(err, &invalid), errors.As(err, &hostname):
 		return true
-	case errors.As(err, &record):
+	case errors.As(err, &record), strings.Contains(err.Error(), errPlainHTTP):
 		// Not TLS at all on the other end (plain HTTP on the https
 		// port): a config error.
 		return true
-	case errors.As(err, &alert):
-		// The server refused our certificate, or has none we accept.
-		switch alert {
-		case 42, 43, 44, 45, 46, 48, 49, 116: // bad, unsupported, revoked, expired, unknown certificate; unknown CA; access denied; certificate required
-			return true
-		}
+	}
+	code, ok := remoteAlert(err)
+	if !ok {
+		return false
+	}
+	// The server refused our certificate, or has none we accept: bad,
+	// unsupported, revoked, expired or unknown certificate, unknown CA,
+	// access denied, certificate required (RFC 8446 §6.2).
+	switch code {
+	case 42, 43, 44, 45, 46, 48, 49, 116:
+		return true
 	}
 	return false
+}
+
+// remoteAlert finds the TLS alert a server sent. crypto/tls reports one as
+// a net.OpError "remote error" around its unexported alert type (a
+// uint8), or as a tls.AlertError under QUIC; reflect reads the code where
+// the type cannot be named, rather than matching its text.
+func remoteAlert(err error) (uint8, bool) {
+	var ae tls.AlertError
+	if errors.As(err, &ae) {
+		return uint8(ae), true
+	}
+	var op *net.OpError
+	if !errors.As(err, &op) || op.Op != "remote error" || op.Err == nil {
+		return 0, false
+	}
+	v := reflect.ValueOf(op.Err)
+	if v.Type().PkgPath() != "crypto/tls" || v.Kind() != reflect.Uint8 {
+		return 0, false
+	}
+	return uint8(v.Uint()), true
 }
 
 // unwrapURLError drops net/http's url.Error, which quotes the full URL: its

@@ -44,8 +44,8 @@ func encodeEvent(e delivery.Event, source, typePrefix string) ([]byte, error) {
 	if e.ID == "" || !utf8.ValidString(e.ID) {
 		return nil, errors.New("event id is empty or not UTF-8")
 	}
-	if e.Type == "" {
-		return nil, errors.New("event type is empty")
+	if e.Type == "" || !utf8.ValidString(e.Type) {
+		return nil, errors.New("event type is empty or not UTF-8")
 	}
 	if err := checkSource(source); err != nil {
 		return nil, err
@@ -62,9 +62,11 @@ func encodeEvent(e delivery.Event, source, typePrefix string) ([]byte, error) {
 		DataContentType: "application/json",
 		Data:            e.Data,
 	}
-	if !e.Time.IsZero() {
-		// RFC 3339 in UTC, to the precision the cluster recorded.
-		ce.Time = e.Time.UTC().Format(time.RFC3339Nano)
+	if t := e.Time.UTC(); !e.Time.IsZero() && t.Year() >= 1 && t.Year() <= 9999 {
+		// RFC 3339 in UTC, to the precision the cluster recorded. A
+		// year RFC 3339 cannot write (a clock gone wild) leaves the
+		// optional attribute out rather than the event undelivered.
+		ce.Time = t.Format(time.RFC3339Nano)
 	}
 	b, err := json.Marshal(ce)
 	if err != nil {

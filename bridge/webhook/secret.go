@@ -106,7 +106,7 @@ func (k *keyring) current() ([][]byte, error) {
 	defer k.mu.Unlock()
 	fi, err := os.Stat(k.path)
 	if err != nil {
-		return nil, fmt.Errorf("secret file %s: %w", k.path, err)
+		return nil, fmt.Errorf("secret_file %s: %w", k.path, err)
 	}
 	if k.info != nil && os.SameFile(k.info, fi) && fi.Size() == k.info.Size() && fi.ModTime().Equal(k.info.ModTime()) {
 		return k.keys, nil
@@ -122,29 +122,29 @@ func (k *keyring) current() ([][]byte, error) {
 func readSecretFile(path string) ([][]byte, os.FileInfo, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("secret file %s: %w", path, err)
+		return nil, nil, fmt.Errorf("secret_file %s: %w", path, err)
 	}
 	defer f.Close()
 	// Stat the file that is read, not the path: a rename between the two
 	// would otherwise pair the new file's identity with the old keys.
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, nil, fmt.Errorf("secret file %s: %w", path, err)
+		return nil, nil, fmt.Errorf("secret_file %s: %w", path, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, nil, fmt.Errorf("secret file %s: not a regular file", path)
+		return nil, nil, fmt.Errorf("secret_file %s: not a regular file", path)
 	}
 	content, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
 	if err != nil {
-		return nil, nil, fmt.Errorf("secret file %s: %w", path, err)
+		return nil, nil, fmt.Errorf("secret_file %s: %w", path, err)
 	}
 	if len(content) > maxSecretFile {
-		return nil, nil, fmt.Errorf("secret file %s: larger than %d bytes, not a secret file", path, maxSecretFile)
+		return nil, nil, fmt.Errorf("secret_file %s: larger than %d bytes, not a secret file", path, maxSecretFile)
 	}
 	keys, err := parseSecrets(content)
 	clear(content)
 	if err != nil {
-		return nil, nil, fmt.Errorf("secret file %s: %w", path, err)
+		return nil, nil, fmt.Errorf("secret_file %s: %w", path, err)
 	}
 	// A write in place within the clock's granularity keeps size and
 	// mtime; reading such a file again at the next change is harmless,

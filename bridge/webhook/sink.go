@@ -92,7 +92,7 @@ func New(c Config) (*Sink, error) {
 	if c.SecretFile == "" {
 		fail("secret_file", "required: every request is signed")
 	} else if keys, err = newKeyring(c.SecretFile); err != nil {
-		fail("secret_file", "%v", err)
+		errs = append(errs, fmt.Errorf("webhook %q: %w", c.Name, err)) // names secret_file itself
 	}
 
 	f, err := parseFilter(c.Types)

@@ -130,6 +130,9 @@ func New(c Config) (*Sink, error) {
 	}
 
 	transport := &http.Transport{
+		// HTTPS_PROXY and NO_PROXY apply as to any Go client: a proxy
+		// sees the host it is asked to CONNECT to, the event stays
+		// inside TLS.
 		Proxy:                  http.ProxyFromEnvironment,
 		DialContext:            (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
 		TLSClientConfig:        tlsConf,

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -71,12 +72,13 @@ func certificateError(err error) bool {
 	if errors.As(err, &ua) || errors.As(err, &ci) || errors.As(err, &he) || errors.As(err, &cv) {
 		return true
 	}
-	var ae tls.AlertError
-	if errors.As(err, &ae) {
-		switch ae {
-		case 42, 43, 44, 45, 46, 48, 116: // bad/unsupported/revoked/expired/unknown certificate, unknown CA, certificate required
-			return true
-		}
+	// The peer refused our certificate (or wants one): over TCP the
+	// alert comes as an unexported type inside a "remote error", so only
+	// its text tells (tls.AlertError is QUIC's).
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Op == "remote error" && oe.Err != nil {
+		m := oe.Err.Error()
+		return strings.Contains(m, "certificate") || strings.Contains(m, "unknown authority")
 	}
 	return false
 }

@@ -101,9 +101,9 @@ type Config struct {
 	// logger.
 	Log logrus.FieldLogger
 	// OnOutcome, when set, is called once for each accepted Heal when its
-	// following ends (see Outcome). It is called from the sink's own
-	// goroutines, never concurrently with itself for the same subject, and
-	// must not block for long.
+	// following ends (see Outcome): from the follower's goroutine, or from
+	// Deliver's for a Heal that cannot be followed (no Location). Calls for
+	// different subjects may run concurrently; it must not block for long.
 	OnOutcome func(Outcome)
 }
 
@@ -265,26 +265,27 @@ func checkURL(raw string, allowHTTP bool) (*url.URL, error) {
 	if raw == "" {
 		return nil, errors.New("is empty")
 	}
+	// The messages do not quote raw: a URL may hold a credential.
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("%q is not a URL", raw)
+		return nil, errors.New("is not a URL")
 	}
 	switch {
 	case u.Scheme == "https":
 	case u.Scheme == "http" && allowHTTP:
 	case u.Scheme == "http":
-		return nil, fmt.Errorf("%q is plain http: the token would travel in clear (allow_http: true permits it, for a lab)", raw)
+		return nil, errors.New("is plain http: the token would travel in clear (allow_http: true permits it, for a lab)")
 	default:
-		return nil, fmt.Errorf("%q is not an https URL", raw)
+		return nil, fmt.Errorf("scheme %.16q is not https", u.Scheme)
 	}
 	if u.Host == "" || u.Hostname() == "" {
-		return nil, fmt.Errorf("%q has no host", raw)
+		return nil, errors.New("has no host")
 	}
 	if u.User != nil {
 		return nil, errors.New("holds user info: put credentials in client_id and client_secret_file")
 	}
 	if u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
-		return nil, fmt.Errorf("%q has a query or a fragment", raw)
+		return nil, errors.New("has a query or a fragment")
 	}
 	u.Path = strings.TrimRight(u.Path, "/")
 	u.RawPath = ""

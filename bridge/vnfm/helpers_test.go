@@ -384,8 +384,21 @@ func testConfig(t *testing.T, p *pki, f *fakeVNFM) Config {
 	if err := os.WriteFile(sec, []byte(testSecret+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	log, _ := test.NewNullLogger()
+	log, hook := test.NewNullLogger()
 	log.SetLevel(logrus.DebugLevel)
+	// No log line holds the secret or a token.
+	t.Cleanup(func() {
+		for _, e := range hook.AllEntries() {
+			line, err := e.String()
+			if err != nil {
+				t.Errorf("format a log line: %v", err)
+				continue
+			}
+			if strings.Contains(line, testSecret) || strings.Contains(line, url.QueryEscape(testSecret)) || strings.Contains(line, "tok-") {
+				t.Errorf("log line holds a secret: %s", line)
+			}
+		}
+	})
 	return Config{
 		Name:             "tacker",
 		APIRoot:          f.srv.URL,

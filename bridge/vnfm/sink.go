@@ -278,7 +278,7 @@ func (s *Sink) Deliver(ctx context.Context, e delivery.Event) error {
 		}
 		s.stats.Ambiguous++
 		s.mu.Unlock()
-		log.WithError(err).Warn("heal: the answer was lost after the request was sent; the next attempt looks for its occurrence first")
+		log.WithError(err).Warn("heal: the outcome is unknown (the request was sent, then no answer or a 5xx came); the next attempt looks for its occurrence first")
 	default:
 		var f *delivery.Final
 		if errors.As(err, &f) {
@@ -404,7 +404,11 @@ func (s *Sink) transportError(what string, err error) error {
 func (s *Sink) statusError(what string, a *answer) error {
 	p := parseProblem(a.header.Get("Content-Type"), a.body)
 	code := a.status
-	msg := fmt.Sprintf("%s: %d %s: %s", what, code, http.StatusText(code), p)
+	// A peer may echo the request: its token or the secret never go on.
+	msg := s.tok.scrub(fmt.Sprintf("%s: %d %s: %s", what, code, http.StatusText(code), p))
+	if a.token != "" {
+		msg = strings.ReplaceAll(msg, a.token, "[token]")
+	}
 	after := parseRetryAfter(a.header.Get("Retry-After"), time.Now())
 	detail := ""
 	if p != nil {
@@ -437,6 +441,7 @@ type answer struct {
 	header    http.Header
 	body      []byte
 	truncated bool
+	token     string // the access token sent, to scrub it from what the peer says
 }
 
 // request sends one request with the bearer token, and once more with a
@@ -453,6 +458,7 @@ func (s *Sink) request(ctx context.Context, method, u string, body []byte, limit
 		if err != nil {
 			return nil, wrote, err
 		}
+		ans.token = tok.AccessToken
 		if ans.status == http.StatusUnauthorized && try == 0 {
 			s.tok.drop(tok)
 			continue

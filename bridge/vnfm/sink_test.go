@@ -210,6 +210,11 @@ func TestAnswers(t *testing.T) {
 			w.Header().Set("Retry-After", "2")
 			w.WriteHeader(429)
 		}, delivery.Transient, 2 * time.Second, "429", ""},
+		{"403 echoing the request", func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "application/problem+json")
+			w.WriteHeader(403)
+			fmt.Fprint(w, `{"status":403,"detail":"token tok-1 and secret `+testSecret+` refused"}`)
+		}, delivery.IsFinal, 0, "[token] and secret [secret]", "403"},
 		{"huge body", func(w http.ResponseWriter) {
 			w.Header().Set("Content-Type", "application/problem+json")
 			w.WriteHeader(403)

@@ -272,7 +272,7 @@ type failureFact struct {
 	Operation string
 	RC        int
 	CallID    int
-	RCChange  int64 // seconds since the epoch
+	RCChange  int64  // seconds since the epoch
 	Reason    string // describeFailure's words
 	// RecoveredAt is when an operation newer than the failure last
 	// succeeded (a recurring monitor's or a start's rc-change); 0 while

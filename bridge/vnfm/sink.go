@@ -67,6 +67,8 @@ type Sink struct {
 	closed    bool
 }
 
+var _ delivery.Sink = (*Sink)(nil)
+
 // ambiguity is the memory of an attempt whose outcome is unknown: the
 // request was sent, and then the connection broke, timed out, or a 5xx
 // came (which a proxy may send after forwarding).

@@ -124,3 +124,5 @@ func jsonBody(t *testing.T, v any) *bytes.Reader {
 	}
 	return bytes.NewReader(b)
 }
+
+func ioNopCloser(s string) io.ReadCloser { return io.NopCloser(strings.NewReader(s)) }

@@ -110,12 +110,7 @@ func (s *Server) serveHeal(w http.ResponseWriter, r *http.Request) {
 	if s.applyFault(w, r, rec) {
 		return
 	}
-	reject := func(status int, detail string) {
-		rec.Status = status
-		rec.Verdict = fmt.Sprintf("%s: %d %s", Rejected, status, detail)
-		s.record(rec)
-		writeProblem(w, status, detail)
-	}
+	reject := func(status int, detail string) { s.answerProblem(w, rec, status, detail) }
 	if !s.authorized(r) {
 		rec.Status = http.StatusUnauthorized
 		rec.Verdict = Rejected + ": 401 no valid bearer token"

@@ -19,7 +19,10 @@
 package vnfm
 
 import (
+	"fmt"
 	"net/http"
+	"regexp"
+	"strings"
 	"sync"
 	"time"
 )
@@ -127,7 +130,8 @@ type Server struct {
 	rec         recorder
 }
 
-// New returns a Server ready to serve through Handler.
+// New returns a Server ready to serve through Handler. It panics on a
+// webhook path CheckWebhookPath refuses: a test's own mistake.
 func New(o Options) *Server {
 	s := &Server{
 		opt:         o,
@@ -158,7 +162,15 @@ func New(o Options) *Server {
 	if len(paths) == 0 {
 		paths = []string{DefaultWebhookPath}
 	}
+	seen := map[string]bool{}
 	for _, p := range paths {
+		if seen[p] {
+			panic(fmt.Sprintf("vnfm.New: webhook path %q twice", p))
+		}
+		seen[p] = true
+		if err := CheckWebhookPath(p); err != nil {
+			panic("vnfm.New: " + err.Error())
+		}
 		s.mux.HandleFunc(p, s.serveWebhook)
 	}
 	s.mux.HandleFunc("/control/", s.serveControl)
@@ -202,4 +214,21 @@ func (s *Server) SetProgression(p Progression) {
 func cloneInstance(in Instance) Instance {
 	in.VNFCs = append([]string(nil), in.VNFCs...)
 	return in
+}
+
+var webhookPathRE = regexp.MustCompile(`^/[A-Za-z0-9._~/-]*$`)
+
+// CheckWebhookPath reports why p cannot be a webhook receiver's path: it
+// must be an absolute path of plain characters (no ServeMux wildcard or
+// method), outside the API's own paths.
+func CheckWebhookPath(p string) error {
+	if !webhookPathRE.MatchString(p) {
+		return fmt.Errorf("webhook path %q is not /[A-Za-z0-9._~/-]*", p)
+	}
+	for _, api := range []string{"/token", "/control/", "/vnflcm/"} {
+		if p == api || strings.HasPrefix(p, api) || p == strings.TrimSuffix(api, "/") || p == "/" {
+			return fmt.Errorf("webhook path %q collides with the VNFM's API", p)
+		}
+	}
+	return nil
 }

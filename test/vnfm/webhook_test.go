@@ -153,3 +153,15 @@ func TestWebhookKey(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckWebhookPath(t *testing.T) {
+	for p, ok := range map[string]bool{
+		"/webhook": true, "/hooks/a-1": true, "/hooks/a.b_c~": true,
+		"": false, "webhook": false, "/": false, "/token": false, "/tokens": false, "/control/x": false, "/control": false,
+		"/vnflcm/v2/x": false, "/hooks/{x}": false, "POST /x": false, "/a b": false, "/x?y": false,
+	} {
+		if err := CheckWebhookPath(p); (err == nil) != ok {
+			t.Errorf("CheckWebhookPath(%q) = %v", p, err)
+		}
+	}
+}

@@ -92,6 +92,16 @@ func run(args []string) error {
 		}
 		o.WebhookSecret = b
 	}
+	seen := map[string]bool{}
+	for _, p := range hooks {
+		if err := vnfm.CheckWebhookPath(p); err != nil {
+			return err
+		}
+		if seen[p] {
+			return fmt.Errorf("-webhook-path %s given twice", p)
+		}
+		seen[p] = true
+	}
 	for _, spec := range instances {
 		id, vnfcs, ok := strings.Cut(spec, "=")
 		if !ok || id == "" {
@@ -151,7 +161,7 @@ func run(args []string) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		// A TLS handshake failure (a client that does not trust us, or
 		// has no certificate) is what a test provokes: say it once, briefly.
-		ErrorLog: log.New(os.Stderr, "vnfm: http: ", 0),
+		ErrorLog: log.New(os.Stderr, "vnfm: ", 0),
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()

@@ -157,3 +157,20 @@ func TestWait(t *testing.T) {
 		t.Fatal("Wait did not end with its context")
 	}
 }
+
+// TestBodyLimit: a body over MaxBody is refused with 413 and recorded,
+// whatever the endpoint.
+func TestBodyLimit(t *testing.T) {
+	s, ts := Start(t, testOptions(), nil)
+	for _, path := range []string{"/token", DefaultWebhookPath, "/vnflcm/v2/vnf_instances/" + testInst + "/heal"} {
+		req, _ := http.NewRequest("POST", ts.URL+path, strings.NewReader(strings.Repeat("x", MaxBody+1)))
+		if a := do(t, ts, req); a.status != http.StatusRequestEntityTooLarge {
+			t.Errorf("%s: %d", path, a.status)
+		}
+	}
+	for _, r := range s.Received() {
+		if r.Status != 413 || !strings.HasPrefix(r.Verdict, Rejected) || r.Body != "" {
+			t.Errorf("record %+v", r)
+		}
+	}
+}

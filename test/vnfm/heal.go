@@ -100,22 +100,13 @@ func pathID(path string) string {
 // instance. The details are Tacker's texts where the research note
 // records them; the schema's come from our validator, not Python's.
 func (s *Server) serveHeal(w http.ResponseWriter, r *http.Request) {
-	body, ok := s.readBody(w, r, EndpointHeal)
+	rec, body, ok := s.begin(w, r, EndpointHeal)
 	if !ok {
 		return
 	}
-	id := r.PathValue("id")
-	rec := s.newRecord(EndpointHeal, r, body)
-	rec.VNFInstanceID = id
-	if s.applyFault(w, r, rec) {
-		return
-	}
+	id := rec.VNFInstanceID
 	reject := func(status int, detail string) { s.answerProblem(w, rec, status, detail) }
-	if !s.authorized(r) {
-		rec.Status = http.StatusUnauthorized
-		rec.Verdict = Rejected + ": 401 no valid bearer token"
-		s.record(rec)
-		writeUnauthorized(w)
+	if !s.checkToken(w, r, rec) {
 		return
 	}
 	var req map[string]any

@@ -177,11 +177,7 @@ func (s *Server) SetOpState(id, state string) error {
 // the token, Accept and Version. It answers and records a failure, and
 // returns false then.
 func (s *Server) checkAPI(w http.ResponseWriter, r *http.Request, rec Record, methods ...string) bool {
-	if !s.authorized(r) {
-		rec.Status = http.StatusUnauthorized
-		rec.Verdict = Rejected + ": 401 no valid bearer token"
-		s.record(rec)
-		writeUnauthorized(w)
+	if !s.checkToken(w, r, rec) {
 		return false
 	}
 	status, detail := 0, ""
@@ -195,24 +191,30 @@ func (s *Server) checkAPI(w http.ResponseWriter, r *http.Request, rec Record, me
 		}
 	}
 	if status != 0 {
-		rec.Status = status
-		rec.Verdict = fmt.Sprintf("%s: %d %s", Rejected, status, detail)
-		s.record(rec)
-		writeProblem(w, status, detail)
+		s.answerProblem(w, rec, status, detail)
 		return false
 	}
 	return true
 }
 
+// checkToken answers and records a request without a valid token, and
+// returns false then.
+func (s *Server) checkToken(w http.ResponseWriter, r *http.Request, rec Record) bool {
+	if s.authorized(r) {
+		return true
+	}
+	rec.Status = http.StatusUnauthorized
+	rec.Verdict = Rejected + ": 401 no valid bearer token"
+	s.record(rec)
+	writeUnauthorized(w)
+	return false
+}
+
 // serveOp is GET /vnflcm/v2/vnf_lcm_op_occs/{id}: each GET is a poll that
 // moves the operation along its progression.
 func (s *Server) serveOp(w http.ResponseWriter, r *http.Request) {
-	body, ok := s.readBody(w, r, EndpointLCM)
-	if !ok {
-		return
-	}
-	rec := s.newRecord(EndpointLCM, r, body)
-	if s.applyFault(w, r, rec) || !s.checkAPI(w, r, rec, http.MethodGet) {
+	rec, _, ok := s.begin(w, r, EndpointLCM)
+	if !ok || !s.checkAPI(w, r, rec, http.MethodGet) {
 		return
 	}
 	id := r.PathValue("id")
@@ -237,17 +239,13 @@ func (s *Server) serveOp(w http.ResponseWriter, r *http.Request) {
 // way out of FAILED_TEMP. Retry restarts the operation, which then ends
 // COMPLETED after the current progression's polls or time.
 func (s *Server) serveOpTask(w http.ResponseWriter, r *http.Request) {
-	body, ok := s.readBody(w, r, EndpointLCM)
-	if !ok {
-		return
-	}
 	task := r.PathValue("task")
 	if task != "fail" && task != "retry" && task != "rollback" {
 		http.NotFound(w, r) // an unknown route: plain, as webob's
 		return
 	}
-	rec := s.newRecord(EndpointLCM, r, body)
-	if s.applyFault(w, r, rec) || !s.checkAPI(w, r, rec, http.MethodPost) {
+	rec, _, ok := s.begin(w, r, EndpointLCM)
+	if !ok || !s.checkAPI(w, r, rec, http.MethodPost) {
 		return
 	}
 	id := r.PathValue("id")
@@ -295,11 +293,13 @@ func (s *Server) serveOpTask(w http.ResponseWriter, r *http.Request) {
 type vnfInstance struct {
 	ID                  string `json:"id"`
 	InstantiationState  string `json:"instantiationState"`
-	InstantiatedVnfInfo *struct {
-		FlavourID string     `json:"flavourId"`
-		VnfState  string     `json:"vnfState"`
-		VnfcInfo  []vnfcInfo `json:"vnfcInfo"`
-	} `json:"instantiatedVnfInfo,omitempty"`
+	InstantiatedVnfInfo *instantiatedVnfInfo `json:"instantiatedVnfInfo,omitempty"`
+}
+
+type instantiatedVnfInfo struct {
+	FlavourID string     `json:"flavourId"`
+	VnfState  string     `json:"vnfState"`
+	VnfcInfo  []vnfcInfo `json:"vnfcInfo"`
 }
 
 type vnfcInfo struct {
@@ -311,12 +311,8 @@ type vnfcInfo struct {
 
 // serveInstance is GET /vnflcm/v2/vnf_instances/{id}.
 func (s *Server) serveInstance(w http.ResponseWriter, r *http.Request) {
-	body, ok := s.readBody(w, r, EndpointInstance)
-	if !ok {
-		return
-	}
-	rec := s.newRecord(EndpointInstance, r, body)
-	if s.applyFault(w, r, rec) || !s.checkAPI(w, r, rec, http.MethodGet) {
+	rec, _, ok := s.begin(w, r, EndpointInstance)
+	if !ok || !s.checkAPI(w, r, rec, http.MethodGet) {
 		return
 	}
 	id := r.PathValue("id")
@@ -331,11 +327,7 @@ func (s *Server) serveInstance(w http.ResponseWriter, r *http.Request) {
 	v := vnfInstance{ID: id, InstantiationState: "NOT_INSTANTIATED"}
 	if !in.NotInstantiated {
 		v.InstantiationState = "INSTANTIATED"
-		v.InstantiatedVnfInfo = &struct {
-			FlavourID string     `json:"flavourId"`
-			VnfState  string     `json:"vnfState"`
-			VnfcInfo  []vnfcInfo `json:"vnfcInfo"`
-		}{FlavourID: "simple", VnfState: "STARTED", VnfcInfo: []vnfcInfo{}}
+		v.InstantiatedVnfInfo = &instantiatedVnfInfo{FlavourID: "simple", VnfState: "STARTED", VnfcInfo: []vnfcInfo{}}
 		for _, c := range in.VNFCs {
 			// Tacker's default id is "<vduId>-<vnfcResourceInfo id>".
 			vdu, res, ok := strings.Cut(c, "-")

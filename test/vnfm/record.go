@@ -193,6 +193,29 @@ func (s *Server) record(r Record) {
 	}
 }
 
+// begin reads a request's body, starts its record and applies the
+// switches. It returns false when the request is done with (refused for
+// its size, or answered by a switch).
+func (s *Server) begin(w http.ResponseWriter, r *http.Request, endpoint string) (Record, []byte, bool) {
+	body, ok := s.readBody(w, r, endpoint)
+	if !ok {
+		return Record{}, nil, false
+	}
+	rec := s.newRecord(endpoint, r, body)
+	switch endpoint {
+	case EndpointToken:
+		rec.Body = redactForm(body) // the form may carry the client secret
+	case EndpointHeal:
+		rec.VNFInstanceID = r.PathValue("id")
+	case EndpointWebhook:
+		rec.EventID = r.Header.Get("webhook-id")
+	}
+	if s.applyFault(w, r, rec) {
+		return Record{}, nil, false
+	}
+	return rec, body, true
+}
+
 // newRecord starts the record of r with what every endpoint keeps.
 func (s *Server) newRecord(endpoint string, r *http.Request, body []byte) Record {
 	h := r.Header.Clone()

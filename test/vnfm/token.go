@@ -24,13 +24,8 @@ type tokenAnswer struct {
 // Basic (client_secret_basic, what Tacker's client uses) or in the form
 // (client_secret_post), never both (§2.3).
 func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
-	body, ok := s.readBody(w, r, EndpointToken)
+	rec, body, ok := s.begin(w, r, EndpointToken)
 	if !ok {
-		return
-	}
-	rec := s.newRecord(EndpointToken, r, body)
-	rec.Body = redactForm(body) // the form may carry the client secret
-	if s.applyFault(w, r, rec) {
 		return
 	}
 	reject := func(status int, code, why string) {

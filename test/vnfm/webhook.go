@@ -109,13 +109,8 @@ func ParseCloudEvent(body []byte) (event.Event, error) {
 // The webhook-id must be the CloudEvent's id (issue 12: the event's stable
 // id is both), so that a receiver can drop repeats by either.
 func (s *Server) serveWebhook(w http.ResponseWriter, r *http.Request) {
-	body, ok := s.readBody(w, r, EndpointWebhook)
+	rec, body, ok := s.begin(w, r, EndpointWebhook)
 	if !ok {
-		return
-	}
-	rec := s.newRecord(EndpointWebhook, r, body)
-	rec.EventID = r.Header.Get("webhook-id")
-	if s.applyFault(w, r, rec) {
 		return
 	}
 	reject := func(status int, why string) {

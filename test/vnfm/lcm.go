@@ -291,8 +291,8 @@ func (s *Server) serveOpTask(w http.ResponseWriter, r *http.Request) {
 // vnfInstance is the part of a VnfInstance the bridge reads: the vnfcInfo
 // ids a Heal may name.
 type vnfInstance struct {
-	ID                  string `json:"id"`
-	InstantiationState  string `json:"instantiationState"`
+	ID                  string               `json:"id"`
+	InstantiationState  string               `json:"instantiationState"`
 	InstantiatedVnfInfo *instantiatedVnfInfo `json:"instantiatedVnfInfo,omitempty"`
 }
 

@@ -1,7 +1,12 @@
 package vnfm
 
 import (
+	"context"
+	"errors"
+
 	"encoding/json"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
 	"net/http"
 	"net/url"
 	"strings"
@@ -132,5 +137,35 @@ func TestTokenExpiry(t *testing.T) {
 	}
 	if n := s.TokensIssued(); n != 2 {
 		t.Errorf("issued %d, want 2", n)
+	}
+}
+
+// TestTokenOAuth2Client: golang.org/x/oauth2's client credentials flow,
+// which the Heal sink uses, gets tokens here with either client
+// authentication, and a token it got is accepted by the Heal endpoint.
+func TestTokenOAuth2Client(t *testing.T) {
+	s, ts := Start(t, testOptions(), nil)
+	for i, style := range []oauth2.AuthStyle{oauth2.AuthStyleInHeader, oauth2.AuthStyleInParams, oauth2.AuthStyleAutoDetect} {
+		cc := clientcredentials.Config{ClientID: testClient, ClientSecret: testSecret, TokenURL: ts.URL + "/token", AuthStyle: style}
+		ctx := context.WithValue(context.Background(), oauth2.HTTPClient, ts.Client())
+		tok, err := cc.Token(ctx)
+		if err != nil {
+			t.Fatalf("style %d: %v", style, err)
+		}
+		if tok.TokenType != "Bearer" || tok.Expiry.IsZero() {
+			t.Fatalf("style %d: %+v", style, tok)
+		}
+		if a := do(t, ts, healReq(t, ts, tok.AccessToken, testInst, `{}`)); a.status != 202 && a.status != 409 {
+			t.Fatalf("style %d: heal %d", style, a.status)
+		}
+		if n := s.TokensIssued(); n != i+1 {
+			t.Fatalf("style %d: %d issued", style, n)
+		}
+	}
+	bad := clientcredentials.Config{ClientID: testClient, ClientSecret: "wrong", TokenURL: ts.URL + "/token", AuthStyle: oauth2.AuthStyleInHeader}
+	_, err := bad.Token(context.WithValue(context.Background(), oauth2.HTTPClient, ts.Client()))
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) || re.ErrorCode != "invalid_client" || re.Response.StatusCode != 401 {
+		t.Fatalf("wrong secret: %v", err)
 	}
 }

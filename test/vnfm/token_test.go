@@ -2,16 +2,16 @@ package vnfm
 
 import (
 	"context"
-	"errors"
-
 	"encoding/json"
-	"golang.org/x/oauth2"
-	"golang.org/x/oauth2/clientcredentials"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
 )
 
 func TestToken(t *testing.T) {

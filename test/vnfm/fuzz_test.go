@@ -3,6 +3,8 @@ package vnfm
 import (
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -125,5 +127,55 @@ func FuzzWebhook(f *testing.F) {
 			t.Fatalf("accepted a delivery signed %q", sig)
 		}
 		s.ResetReceived()
+	})
+}
+
+// FuzzParseCloudEvent: anything accepted is a CloudEvent 1.0 with its
+// required attributes.
+func FuzzParseCloudEvent(f *testing.F) {
+	f.Add([]byte(testEvent))
+	f.Add([]byte(`{"specversion":"0.3","id":"a","source":"/s","type":"t"}`))
+	f.Add([]byte(`{"specversion":"1.0","id":"a","source":"/s","type":"t","data_base64":"AA=="}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		e, err := ParseCloudEvent(b)
+		if err != nil {
+			return
+		}
+		if e.SpecVersion() != "1.0" || e.ID() == "" || e.Source() == "" || e.Type() == "" {
+			t.Fatalf("accepted %+v", e)
+		}
+	})
+}
+
+// FuzzOpenState: a state file of any content opens or fails cleanly, and
+// what is kept is whole records numbered from 1.
+func FuzzOpenState(f *testing.F) {
+	f.Add([]byte(`{"seq":1,"endpoint":"webhook","verdict":"accepted","eventId":"e"}` + "\n" + `{"seq":2,"endp`))
+	f.Add([]byte("\n\n{}\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		path := filepath.Join(t.TempDir(), "received.jsonl")
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s := New(testOptions())
+		defer s.Close()
+		if err := s.OpenState(path); err != nil {
+			return
+		}
+		for i, r := range s.Received() {
+			if r.Seq != i+1 {
+				t.Fatalf("record %d has seq %d", i, r.Seq)
+			}
+		}
+		s.record(Record{Endpoint: EndpointToken})
+		s.Close()
+		s2 := New(testOptions())
+		defer s2.Close()
+		if err := s2.OpenState(path); err != nil {
+			t.Fatalf("reopen: %v", err)
+		}
+		if len(s2.Received()) == 0 || s2.Received()[len(s2.Received())-1].Endpoint != EndpointToken {
+			t.Fatal("the appended record was not read back")
+		}
 	})
 }

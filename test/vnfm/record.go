@@ -84,7 +84,8 @@ func (rc *recorder) add(r Record) error {
 // OpenState keeps the record in the file path as well (JSON lines): the
 // records already there are loaded, and every new one is appended, so that
 // a VNFM restarted in a test (the VNFM down, then up) still shows what it
-// received before. A torn last line, from a crash mid-write, is dropped.
+// received before. From the first line that is not a whole record on (a
+// line torn by a crash mid-write), the file is cut.
 func (s *Server) OpenState(path string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -95,17 +96,22 @@ func (s *Server) OpenState(path string) error {
 	if err != nil {
 		return fmt.Errorf("open VNFM state: %w", err)
 	}
+	// A record is whole only with its newline: the writer writes both
+	// in one write, so a line without one was torn by a crash.
 	var loaded []Record
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 64<<10), 4*MaxBody)
+	rd := bufio.NewReader(f)
 	var good int64
-	for sc.Scan() {
+	for {
+		line, err := rd.ReadBytes('\n')
+		if err != nil {
+			break // io.EOF, with a torn line or none
+		}
 		var r Record
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+		if json.Unmarshal(line, &r) != nil {
 			break
 		}
 		loaded = append(loaded, r)
-		good += int64(len(sc.Bytes())) + 1
+		good += int64(len(line))
 	}
 	// Cut what did not parse, so the next record starts on a line of its own.
 	if err := f.Truncate(good); err != nil {

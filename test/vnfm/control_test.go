@@ -174,3 +174,30 @@ func TestBodyLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestStartTLS: in process, with the test PKI and mutual TLS.
+func TestStartTLS(t *testing.T) {
+	pki, err := NewPKI(t.TempDir(), "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvConf, err := pki.ServerTLS(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ts := Start(t, testOptions(), srvConf)
+	for _, withCert := range []bool{false, true} {
+		conf, err := pki.ClientTLS(withCert)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: conf}}
+		resp, err := c.Get(ts.URL + "/control/tokens")
+		if err == nil {
+			resp.Body.Close()
+		}
+		if (err == nil) != withCert {
+			t.Errorf("client certificate %v: %v", withCert, err)
+		}
+	}
+}

@@ -205,7 +205,7 @@ func resourceFrom(c *cib.CIB, status []cib.NodeState, idx historyIndex, s shape,
 					suffixes = append(suffixes, suffix)
 					bySuffix[suffix] = map[string]memberState{}
 				}
-				bySuffix[suffix][m] = memberState{stateOf(*lr), ranHere(*lr)}
+				bySuffix[suffix][m] = memberState{stateOf(*lr), ranHere(*lr), failureRecord(*lr)}
 			}
 		}
 		if len(suffixes) == 0 && online[ns.Uname] {
@@ -258,6 +258,54 @@ type memberState struct {
 	// ran: the history shows the member was stopped here after running,
 	// as opposed to only probed.
 	ran bool
+	// failure is the member's newest failure record here, resolved or
+	// not (nil: none).
+	failure *failureFact
+}
+
+// failureFact is a failure as the CIB keeps it (<rsc>_last_failure_0)
+// until a cleanup, and whether the instance has recovered from it. Its
+// call id and rc-change time make the failure's identity: the same
+// failure always reads the same, a later one never does.
+type failureFact struct {
+	Member    string
+	Operation string
+	RC        int
+	CallID    int
+	RCChange  int64  // seconds since the epoch
+	Reason    string // describeFailure's words
+	// RecoveredAt is when an operation newer than the failure last
+	// succeeded (a recurring monitor's or a start's rc-change); 0 while
+	// it has not.
+	RecoveredAt int64
+}
+
+// failureRecord reads a history's failure record and, from the same
+// history, whether a successful start, promote or recurring monitor came
+// after it (a greater call id).
+func failureRecord(lr cib.LRMResource) *failureFact {
+	var f *failureFact
+	for _, op := range lr.Ops {
+		if strings.HasSuffix(op.ID, "_last_failure_0") && op.CallID >= 0 {
+			st := cib.ResourceState{FailedOp: &op}
+			f = &failureFact{Member: lr.ID, Operation: op.Operation, RC: op.RCCode, CallID: op.CallID,
+				RCChange: op.LastRCChange, Reason: describeFailure(st)}
+			break
+		}
+	}
+	if f == nil {
+		return nil
+	}
+	for _, op := range lr.Ops {
+		if op.CallID <= f.CallID || op.OpStatus != 0 || !monitorPassed(op) {
+			continue
+		}
+		recurring := op.Operation == "monitor" && op.IntervalMs > 0
+		if recurring || op.Operation == "start" || op.Operation == "promote" {
+			f.RecoveredAt = max(f.RecoveredAt, op.LastRCChange)
+		}
+	}
+	return f
 }
 
 // stateOf is lr.State(), the history replayed as Pacemaker's scheduler
@@ -352,6 +400,10 @@ func foldInstance(members []string, states map[string]memberState) (instanceFact
 		if (st.Failed || st.StopFailed) && !in.Failed {
 			in.Failed, in.FailedOp = true, describeFailure(st.ResourceState)
 			interesting = true
+		}
+		if f := st.failure; f != nil && (in.LastFailure == nil || f.RCChange > in.LastFailure.RCChange ||
+			(f.RCChange == in.LastFailure.RCChange && f.CallID > in.LastFailure.CallID)) {
+			in.LastFailure = f
 		}
 		if st.Pending != "" && (in.Pending == "" || st.Pending == "stop") {
 			in.Pending = st.Pending

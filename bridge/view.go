@@ -142,6 +142,9 @@ type instanceFacts struct {
 	// instance (or of one of its members): a cleanup or a new DC erased
 	// it, and Pacemaker has not probed it again yet.
 	Unknown bool
+	// LastFailure is the newest failure the CIB records for the instance
+	// here (of any member), resolved or not; nil when none.
+	LastFailure *failureFact
 }
 
 // buildView applies the pool rules of docs/bridge.md to the facts:

@@ -197,8 +197,8 @@ func startBridgeLab(ctx context.Context, b *testing.B, l *lab.Lab, binary, vnfcd
 	// Pacemaker, both HAProxy and the client at once on this machine's
 	// two cores, and at the default priority the bridge's threads were
 	// preempted 20-40 times while building a view that takes under a
-	// millisecond of CPU (p50 43 / p99 60 ms from the kill to maint,
-	// against about 18 / 33 ms at -10 with its autogroup).
+	// millisecond of CPU (p50 34-43 / p99 49-67 ms from the kill to maint
+	// over four runs, against 17-24 / 25-51 ms over three at -10).
 	brg := []string{"resource", "create", "bridge", "ocf:vnfha:vnfc",
 		fmt.Sprintf("command=%s bridge --config %s", binary, cfgPath), "nice=-10"}
 	if dg != nil {

@@ -11,8 +11,7 @@ import (
 )
 
 func TestNewRefuses(t *testing.T) {
-	ca := newTestCA(t, "test")
-	client := ca.issue(t, "bridge", nil)
+	ca, other := newPKI(t), newPKI(t)
 	good := writeFile(t, "secret", secretA)
 	notPEM := writeFile(t, "ca.pem", "just text\n")
 	// 16 bytes: whsec_ and valid base64, too short a key.
@@ -46,11 +45,11 @@ func TestNewRefuses(t *testing.T) {
 		{"huge secret file", func(c *Config) { c.SecretFile = writeFile(t, "s", strings.Repeat(secretA+" ", 200)) }, []string{"larger than 4096 bytes"}},
 		{"CA file with no certificate", func(c *Config) { c.CAFile = notPEM }, []string{"tls.ca_file", "no PEM certificate"}},
 		{"missing CA file", func(c *Config) { c.CAFile = "/nonexistent/ca.pem" }, []string{"tls.ca_file: open /nonexistent/ca.pem"}},
-		{"cert without key", func(c *Config) { c.CertFile = client.certPath }, []string{"tls.cert_file is set without tls.key_file"}},
-		{"key without cert", func(c *Config) { c.KeyFile = client.keyPath }, []string{"tls.key_file is set without tls.cert_file"}},
-		{"key of another cert", func(c *Config) { c.CertFile, c.KeyFile = client.certPath, ca.issue(t, "other", nil).keyPath }, []string{"tls.cert_file", "private key does not match"}},
-		{"cert file is a key", func(c *Config) { c.CertFile, c.KeyFile = client.keyPath, client.keyPath }, []string{"tls.cert_file"}},
-		{"TLS on http", func(c *Config) { c.URL, c.AllowHTTP, c.CAFile = "http://127.0.0.1/", true, ca.pemPath }, []string{"tls: set, but the URL is http://"}},
+		{"cert without key", func(c *Config) { c.CertFile = ca.ClientCert }, []string{"tls.cert_file is set without tls.key_file"}},
+		{"key without cert", func(c *Config) { c.KeyFile = ca.ClientKey }, []string{"tls.key_file is set without tls.cert_file"}},
+		{"key of another cert", func(c *Config) { c.CertFile, c.KeyFile = ca.ClientCert, other.ClientKey }, []string{"tls.cert_file", "private key does not match"}},
+		{"cert file is a key", func(c *Config) { c.CertFile, c.KeyFile = ca.ClientKey, ca.ClientKey }, []string{"tls.cert_file"}},
+		{"TLS on http", func(c *Config) { c.URL, c.AllowHTTP, c.CAFile = "http://127.0.0.1/", true, ca.CAFile }, []string{"tls: set, but the URL is http://"}},
 		{"unknown type", func(c *Config) { c.Types = []string{"vnfc.failled"} }, []string{`types[0] "vnfc.failled" selects no event type`}},
 		{"prefix without dot", func(c *Config) { c.Types = []string{"vnfc*"} }, []string{`types: types[0] "vnfc*": a prefix ends in ".*"`}},
 		{"CloudEvent type", func(c *Config) { c.Types = []string{"io.vnfha.vnfc.failed"} }, []string{"without the CloudEvent type's prefix"}},
@@ -88,15 +87,14 @@ func TestNewRefuses(t *testing.T) {
 }
 
 func TestNewAccepts(t *testing.T) {
-	ca := newTestCA(t, "test")
-	client := ca.issue(t, "bridge", nil)
+	ca := newPKI(t)
 	tests := []struct {
 		name string
 		edit func(*Config)
 	}{
 		{"https", func(c *Config) {}},
 		{"http, allowed", func(c *Config) { c.URL, c.AllowHTTP = "http://127.0.0.1/hook", true }},
-		{"mTLS", func(c *Config) { c.CAFile, c.CertFile, c.KeyFile = ca.pemPath, client.certPath, client.keyPath }},
+		{"mTLS", func(c *Config) { c.CAFile, c.CertFile, c.KeyFile = ca.CAFile, ca.ClientCert, ca.ClientKey }},
 		{"IPv6", func(c *Config) { c.URL = "https://[::1]:8443/hook?x=1" }},
 		{"types", func(c *Config) { c.Types = []string{"vnfc.*", "lb.backend_down", "*"} }},
 		{"prefix", func(c *Config) { c.TypePrefix = "com.example-corp.ha." }},

@@ -130,10 +130,10 @@ func New(c Config) (*Sink, error) {
 	}
 
 	transport := &http.Transport{
-		// HTTPS_PROXY and NO_PROXY apply as to any Go client: a proxy
-		// sees the host it is asked to CONNECT to, the event stays
-		// inside TLS.
-		Proxy:                  http.ProxyFromEnvironment,
+		// No proxy from the environment, as the Heal sink: events go
+		// only where the config says, whatever environment Pacemaker
+		// gives the bridge.
+		Proxy:                  nil,
 		DialContext:            (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
 		TLSClientConfig:        tlsConf,
 		ForceAttemptHTTP2:      true,

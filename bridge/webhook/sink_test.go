@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
-	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -26,6 +25,7 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/vnfha/vnfha/bridge/delivery"
+	"github.com/vnfha/vnfha/test/vnfm"
 )
 
 // Keys for the tests, 32 bytes each, and their secret-file form.
@@ -74,16 +74,32 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// newTLSReceiver starts an HTTPS receiver whose certificate is issued by
-// ca; tune may change its TLS config (mTLS) before it starts.
-func newTLSReceiver(t *testing.T, ca *testCA, tune func(*tls.Config)) *receiver {
+// newPKI makes a test CA, a server certificate for hosts (127.0.0.1 by
+// default) and a client certificate: the test VNFM's, which the end-to-end
+// tests use too.
+func newPKI(t *testing.T, hosts ...string) *vnfm.PKI {
+	t.Helper()
+	if len(hosts) == 0 {
+		hosts = []string{"127.0.0.1"}
+	}
+	p, err := vnfm.NewPKI(t.TempDir(), hosts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// newTLSReceiver starts an HTTPS receiver with p's server certificate;
+// with mutual, it requires a client certificate of p's CA.
+func newTLSReceiver(t *testing.T, p *vnfm.PKI, mutual bool) *receiver {
 	t.Helper()
 	rc := &receiver{}
 	rc.srv = httptest.NewUnstartedServer(rc)
-	rc.srv.TLS = &tls.Config{Certificates: []tls.Certificate{ca.issue(t, "receiver", loopback).tls}}
-	if tune != nil {
-		tune(rc.srv.TLS)
+	conf, err := p.ServerTLS(mutual)
+	if err != nil {
+		t.Fatal(err)
 	}
+	rc.srv.TLS = conf
 	// The sink's failed handshakes are expected; keep them out of the
 	// test log.
 	rc.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
@@ -102,7 +118,7 @@ func writeFile(t *testing.T, name, content string) string {
 }
 
 // newSink makes a sink for url with secretA, trusting ca, at a fixed clock.
-func newSink(t *testing.T, url string, ca *testCA, tune func(*Config)) *Sink {
+func newSink(t *testing.T, url string, ca *vnfm.PKI, tune func(*Config)) *Sink {
 	t.Helper()
 	c := Config{
 		Name:       "ops",
@@ -111,7 +127,7 @@ func newSink(t *testing.T, url string, ca *testCA, tune func(*Config)) *Sink {
 		Source:     "/vnfha/clusters/config",
 	}
 	if ca != nil {
-		c.CAFile = ca.pemPath
+		c.CAFile = ca.CAFile
 	}
 	if tune != nil {
 		tune(&c)
@@ -178,8 +194,8 @@ func assertNoSecret(t *testing.T, err error) {
 }
 
 func TestDeliverSignedCloudEvent(t *testing.T) {
-	ca := newTestCA(t, "test")
-	rc := newTLSReceiver(t, ca, nil)
+	ca := newPKI(t)
+	rc := newTLSReceiver(t, ca, false)
 	s := newSink(t, rc.srv.URL+"/hooks/vnfha", ca, nil)
 	if err := s.Deliver(context.Background(), testEvent()); err != nil {
 		t.Fatalf("Deliver: %v", err)
@@ -254,8 +270,8 @@ func TestEventDefaults(t *testing.T) {
 // TestWebhookIDStable: a retry carries the first attempt's webhook-id and
 // body; only the timestamp, and so the signature, are the attempt's own.
 func TestWebhookIDStable(t *testing.T) {
-	ca := newTestCA(t, "test")
-	rc := newTLSReceiver(t, ca, nil)
+	ca := newPKI(t)
+	rc := newTLSReceiver(t, ca, false)
 	var calls atomic.Int32
 	rc.setAnswer(func(w http.ResponseWriter, r *http.Request) {
 		if calls.Add(1) == 1 {
@@ -292,7 +308,7 @@ func TestWebhookIDStable(t *testing.T) {
 }
 
 func TestAnswers(t *testing.T) {
-	ca := newTestCA(t, "test")
+	ca := newPKI(t)
 	date := func(d time.Duration) string { return fixedNow.Add(d).UTC().Format(http.TimeFormat) }
 	tests := []struct {
 		name   string
@@ -332,7 +348,7 @@ func TestAnswers(t *testing.T) {
 		{"599", 599, nil, "", delivery.Transient, 0, "answered 599"},
 		{"600", 600, nil, "", delivery.Transient, 0, "not an HTTP status"},
 	}
-	rc := newTLSReceiver(t, ca, nil)
+	rc := newTLSReceiver(t, ca, false)
 	s := newSink(t, rc.srv.URL+"/secret-path/abc?token=hook-credential", ca, nil)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -362,8 +378,8 @@ func TestAnswers(t *testing.T) {
 // TestHostileAnswers: what a receiver sends back cannot flood the error,
 // put control characters in a log, or make the sink echo its headers.
 func TestHostileAnswers(t *testing.T) {
-	ca := newTestCA(t, "test")
-	rc := newTLSReceiver(t, ca, nil)
+	ca := newPKI(t)
+	rc := newTLSReceiver(t, ca, false)
 	s := newSink(t, rc.srv.URL, ca, nil)
 	tests := []struct {
 		name   string
@@ -410,7 +426,7 @@ func TestHostileAnswers(t *testing.T) {
 // TestTransportFailures: no answer at all. Each case is bounded by the
 // sink's timeout or the test's ctx, not by a sleep.
 func TestTransportFailures(t *testing.T) {
-	ca := newTestCA(t, "test")
+	ca := newPKI(t)
 	release := make(chan struct{})
 	t.Cleanup(func() { close(release) })
 	hang := func(w http.ResponseWriter, r *http.Request) {
@@ -461,7 +477,7 @@ func TestTransportFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rc := newTLSReceiver(t, ca, nil)
+			rc := newTLSReceiver(t, ca, false)
 			rc.setAnswer(tt.answer)
 			url := rc.srv.URL
 			if tt.url != "" {
@@ -489,45 +505,38 @@ func TestTransportFailures(t *testing.T) {
 // TestTrust: a server the sink cannot trust never sees the request, and
 // the sink does not fall back to anything.
 func TestTrust(t *testing.T) {
-	ours := newTestCA(t, "ours")
-	theirs := newTestCA(t, "theirs")
-	clients := newTestCA(t, "clients")
-	client := clients.issue(t, "bridge", nil)
-	requireClientCert := func(c *tls.Config) {
-		c.ClientAuth = tls.RequireAndVerifyClientCert
-		c.ClientCAs = clients.pool()
-	}
+	ours := newPKI(t)
+	theirs := newPKI(t)
+	misnamed := newPKI(t, "elsewhere.example")
 	tests := []struct {
-		name     string
-		serverCA *testCA
-		tune     func(*tls.Config)
-		config   func(*Config)
-		wantSeen int
-		class    delivery.Class
+		name   string
+		server *vnfm.PKI
+		mutual bool
+		trust  *vnfm.PKI // nil: the system's CAs
+		config func(*Config)
+		seen   int
+		class  delivery.Class
 	}{
-		{"our CA", ours, nil, nil, 1, delivery.Delivered},
-		{"another CA", theirs, nil, nil, 0, delivery.IsFinal},
-		{"the system's CAs", ours, nil, func(c *Config) { c.CAFile = "" }, 0, delivery.IsFinal},
-		{"wrong name", ours, func(c *tls.Config) {
-			c.Certificates = []tls.Certificate{ours.issue(t, "elsewhere", nil, "elsewhere.example").tls}
-		}, nil, 0, delivery.IsFinal},
-		{"mTLS", ours, requireClientCert, func(c *Config) { c.CertFile, c.KeyFile = client.certPath, client.keyPath }, 1, delivery.Delivered},
-		{"mTLS, no client certificate", ours, requireClientCert, nil, 0, delivery.IsFinal},
-		{"mTLS, client certificate of another CA", ours, requireClientCert, func(c *Config) {
-			foreign := theirs.issue(t, "foreign", nil)
-			c.CertFile, c.KeyFile = foreign.certPath, foreign.keyPath
+		{"our CA", ours, false, ours, nil, 1, delivery.Delivered},
+		{"another CA", theirs, false, ours, nil, 0, delivery.IsFinal},
+		{"the system's CAs", ours, false, nil, nil, 0, delivery.IsFinal},
+		{"wrong name", misnamed, false, misnamed, nil, 0, delivery.IsFinal},
+		{"mTLS", ours, true, ours, func(c *Config) { c.CertFile, c.KeyFile = ours.ClientCert, ours.ClientKey }, 1, delivery.Delivered},
+		{"mTLS, no client certificate", ours, true, ours, nil, 0, delivery.IsFinal},
+		{"mTLS, client certificate of another CA", ours, true, ours, func(c *Config) {
+			c.CertFile, c.KeyFile = theirs.ClientCert, theirs.ClientKey
 		}, 0, delivery.IsFinal},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rc := newTLSReceiver(t, tt.serverCA, tt.tune)
-			s := newSink(t, rc.srv.URL, ours, tt.config)
+			rc := newTLSReceiver(t, tt.server, tt.mutual)
+			s := newSink(t, rc.srv.URL, tt.trust, tt.config)
 			err := s.Deliver(context.Background(), testEvent())
 			if c, _ := delivery.Classify(err); c != tt.class {
 				t.Errorf("class %v, want %v: %v", c, tt.class, err)
 			}
-			if n := len(rc.requests()); n != tt.wantSeen {
-				t.Errorf("the receiver saw %d requests, want %d", n, tt.wantSeen)
+			if n := len(rc.requests()); n != tt.seen {
+				t.Errorf("the receiver saw %d requests, want %d", n, tt.seen)
 			}
 			assertNoSecret(t, err)
 		})
@@ -597,8 +606,8 @@ func TestBadEvents(t *testing.T) {
 // secrets sign each request once each; a file broken mid-rotation holds
 // the event back (a retry) instead of signing with the old key.
 func TestSecretRotation(t *testing.T) {
-	ca := newTestCA(t, "test")
-	rc := newTLSReceiver(t, ca, nil)
+	ca := newPKI(t)
+	rc := newTLSReceiver(t, ca, false)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "secret")
 	put := func(content string) {

@@ -18,6 +18,10 @@ const (
 	LBBackendUp       = "lb.backend_up"      // HAProxy's checks: a server came up
 )
 
+// Types are every event type, in the order above: what a sink's filter
+// may name.
+var Types = []string{VNFCFailed, VNFCRecovered, VNFCLost, VNFCUnrecoverable, LBBackendDown, LBBackendUp}
+
 // Event is one fact, as every sink receives it.
 type Event struct {
 	// ID is derived from the fact itself (cluster, resource, node and the

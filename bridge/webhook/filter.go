@@ -7,13 +7,10 @@ import (
 	"github.com/vnfha/vnfha/bridge/delivery"
 )
 
-// knownTypes are the bridge's event types (delivery's constants). A
-// filter entry that selects none of them is a typo, refused by New rather
-// than found out when the first expected event does not arrive.
-var knownTypes = []string{
-	delivery.VNFCFailed, delivery.VNFCRecovered, delivery.VNFCLost, delivery.VNFCUnrecoverable,
-	delivery.LBBackendDown, delivery.LBBackendUp,
-}
+// knownTypes are the bridge's event types. A filter entry that selects
+// none of them is a typo, refused by New rather than found out when the
+// first expected event does not arrive.
+var knownTypes = delivery.Types
 
 // filter is a parsed Config.Types: exact types and prefixes. The zero
 // filter (all == false, both empty) is built only for an empty Types,

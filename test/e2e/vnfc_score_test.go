@@ -83,10 +83,13 @@ func TestVNFCScoreSurvivesPacemakerRestart(t *testing.T) {
 		out, _ := l.Exec(ctx, standby, "grep", "promotion score 5 restored by a", "/var/log/pacemaker/pacemaker.log")
 		return strings.Split(strings.TrimSpace(string(out)), "\n")
 	}
-	before := restores()
-	if !strings.Contains(before[len(before)-1], "restored by a monitor") {
-		t.Errorf("no monitor's restore in %s's log: %q", standby, before)
-	}
+	// The executor logs what a monitor said when the monitor ends, a
+	// moment after the score it set is visible: wait for the line.
+	var before []string
+	labtest.Eventually(t, 10*time.Second, 100*time.Millisecond, "the monitor's restore in the node's log", func() (bool, string) {
+		before = restores()
+		return strings.Contains(before[len(before)-1], "restored by a monitor"), fmt.Sprintf("%s's log: %q", standby, before)
+	})
 
 	pcs(t, l, []string{"property", "set", "maintenance-mode=true"})
 	waitIdle(t, l)
@@ -125,11 +128,12 @@ func TestVNFCScoreSurvivesPacemakerRestart(t *testing.T) {
 	waitIdle(t, l)
 	// The agent did it (the probe, as a rule), and said so in the
 	// node's log.
-	if after := restores(); len(after) <= len(before) {
-		t.Errorf("no restore in %s's log since the restart: %q", standby, after)
-	} else {
-		t.Logf("%s's log: %s", standby, after[len(after)-1])
-	}
+	var after []string
+	labtest.Eventually(t, 10*time.Second, 100*time.Millisecond, "a restore in the node's log since the restart", func() (bool, string) {
+		after = restores()
+		return len(after) > len(before), fmt.Sprintf("%s's log: %q", standby, after)
+	})
+	t.Logf("%s's log: %s", standby, after[len(after)-1])
 	st, err := c.Status(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -255,14 +255,6 @@ func (q *Queue) dispatch(ctx context.Context, wg *sync.WaitGroup) time.Time {
 			q.attempt(ctx, it)
 		}()
 	}
-	for name, st := range q.stats {
-		st.Pending = 0
-		for _, it := range q.items {
-			if it.sink.Name() == name {
-				st.Pending++
-			}
-		}
-	}
 	return next
 }
 

@@ -81,11 +81,18 @@ func untrusted(err error) bool {
 	if !ok {
 		return false
 	}
-	// The peer refused our certificate, or has none of ours it accepts
-	// (RFC 8446 §6.2): bad, unsupported, revoked, expired or unknown
-	// certificate, unknown CA, access denied, certificate required.
 	switch code {
 	case 42, 43, 44, 45, 46, 48, 49, 116:
+		// The peer refused our certificate, or has none of ours it
+		// accepts (RFC 8446 §6.2): bad, unsupported, revoked, expired
+		// or unknown certificate, unknown CA, access denied,
+		// certificate required.
+		return true
+	case 40:
+		// handshake_failure is what a TLS 1.2 peer, Go's or OpenSSL's
+		// (HAProxy, nginx), sends when it requires a client
+		// certificate and gets none; otherwise it says the two sides
+		// share no cipher or curve. Either is the config's to fix.
 		return true
 	}
 	return false

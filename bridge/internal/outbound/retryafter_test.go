@@ -40,14 +40,14 @@ func TestRetryAfter(t *testing.T) {
 		{"Thursday, 01-Jan-26 12:00:10 GMT", noon, 10 * time.Second}, // RFC 850
 		{"Thu Jan  1 12:00:20 2026", noon, 20 * time.Second},         // asctime
 		{"Thu, 01 Jan 2026 00:00:30 GMT", midnight, 30 * time.Second},
-		{"Thu, 01 Jan 2026 12:00:00 GMT", noon, 0},  // now
-		{"Thu, 01 Jan 2026 11:00:00 GMT", noon, 0},  // past
+		{"Thu, 01 Jan 2026 12:00:00 GMT", noon, 0}, // now
+		{"Thu, 01 Jan 2026 11:00:00 GMT", noon, 0}, // past
 		{"Wed, 31 Dec 2025 23:00:00 GMT", midnight, 0},
-		{"Mon, 01 Jan 0001 00:00:00 GMT", noon, 0},  // long past
+		{"Mon, 01 Jan 0001 00:00:00 GMT", noon, 0}, // long past
 		{"Fri, 02 Jan 2026 00:00:00 GMT", midnight, MaxRetryAfter},
-		{"Fri, 01 Jan 2027 12:00:00 GMT", noon, MaxRetryAfter},       // a year on
-		{"Fri, 31 Dec 9999 23:59:59 GMT", noon, MaxRetryAfter},       // as far as a date goes
-		{"Thu, 01 Jan 2026 12:01:30 +0100", noon, 0},                  // not an HTTP date
+		{"Fri, 01 Jan 2027 12:00:00 GMT", noon, MaxRetryAfter}, // a year on
+		{"Fri, 31 Dec 9999 23:59:59 GMT", noon, MaxRetryAfter}, // as far as a date goes
+		{"Thu, 01 Jan 2026 12:01:30 +0100", noon, 0},           // not an HTTP date
 		// A date's wait is rounded up: it never ends before the date.
 		{"Thu, 01 Jan 2026 12:00:10 GMT", noon.Add(300 * time.Millisecond), 10 * time.Second},
 		{"Thu, 01 Jan 2026 12:00:10 GMT", noon.Add(9500 * time.Millisecond), time.Second},

@@ -15,7 +15,7 @@ import (
 
 func clientFor(t *testing.T, timeout time.Duration) (*http.Client, *httptest.Server, *atomic.Int32) {
 	t.Helper()
-	p := newPKI(t)
+	p := newPKI(t, loopback)
 	var seen atomic.Int32
 	srv := newTLSServer(t, p, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		seen.Add(1)
@@ -62,7 +62,7 @@ func TestNewClientNoProxy(t *testing.T) {
 // sees nothing.
 func TestNewClientNoRedirect(t *testing.T) {
 	_, elsewhere, seen := clientFor(t, 10*time.Second)
-	p := newPKI(t)
+	p := newPKI(t, loopback)
 	for _, code := range []int{301, 302, 303, 307, 308} {
 		srv := newTLSServer(t, p, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, elsewhere.URL+"/stolen", code)
@@ -87,7 +87,7 @@ func TestNewClientNoRedirect(t *testing.T) {
 // and then trickles nothing, is cut by the client's timeout alone, and
 // the failure is the deadline's.
 func TestNewClientTimeout(t *testing.T) {
-	p := newPKI(t)
+	p := newPKI(t, loopback)
 	release := make(chan struct{})
 	t.Cleanup(func() { close(release) })
 	hang := func(w http.ResponseWriter, r *http.Request) {

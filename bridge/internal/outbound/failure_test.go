@@ -23,7 +23,7 @@ import (
 // network failures retried. In each case the server's handler must not
 // run, except where the answer is refused after the handshake.
 func TestClassify(t *testing.T) {
-	ours, theirs := newPKI(t), newPKI(t)
+	ours, theirs := newPKI(t, loopback), newPKI(t, loopback)
 	misnamed := newPKI(t, "elsewhere.example")
 	mutual := func(t *testing.T, p *vnfm.PKI, s *httptest.Server) {
 		s.TLS.ClientAuth = tls.RequireAndVerifyClientCert
@@ -97,7 +97,7 @@ func TestClassifyNotTLS(t *testing.T) {
 	var seen atomic.Int32
 	plain := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { seen.Add(1) }))
 	t.Cleanup(plain.Close)
-	banner := serveRaw(t, func(c net.Conn) { c.Write([]byte("SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n")) })
+	banner := serveRaw(t, nil, func(c net.Conn) { c.Write([]byte("SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n")) })
 	for _, u := range []string{strings.Replace(plain.URL, "http://", "https://", 1), "https://" + banner} {
 		_, err := NewClient(&tls.Config{MinVersion: tls.VersionTLS12}, 10*time.Second).Get(u)
 		if got := Classify(err); got != TrustFailure {
@@ -112,7 +112,7 @@ func TestClassifyNotTLS(t *testing.T) {
 // TestClassifyNetwork: what may pass is retried; the caller's context is
 // told apart.
 func TestClassifyNetwork(t *testing.T) {
-	p := newPKI(t)
+	p := newPKI(t, loopback)
 	tc, _ := TLSConfig(File{"ca", p.CAFile}, File{}, File{})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -120,19 +120,15 @@ func TestClassifyNetwork(t *testing.T) {
 	}
 	refused := "https://" + l.Addr().String()
 	l.Close()
-	closes := "https://" + serveRaw(t, func(c net.Conn) {})
-	halfHello := "https://" + serveRaw(t, func(c net.Conn) {
+	closes := "https://" + serveRaw(t, nil, func(c net.Conn) {})
+	halfHello := "https://" + serveRaw(t, nil, func(c net.Conn) {
 		c.Write([]byte{0x16, 0x03, 0x03, 0x00, 0x40, 0x02}) // a ServerHello's first bytes, then nothing
 	})
-	midReply := newTLSServer(t, p, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		conn, buf, err := w.(http.Hijacker).Hijack()
-		if err != nil {
-			return
-		}
-		buf.WriteString("HTTP/1.1 200 O")
-		buf.Flush()
-		conn.Close()
-	}), nil)
+	// TLS set up, then half a status line and the end of the stream.
+	midReply := "https://" + serveRaw(t, serverTLS(t, p), func(c net.Conn) {
+		c.Read(make([]byte, 4096)) // the request
+		c.Write([]byte("HTTP/1.1 200 O"))
+	})
 	release := make(chan struct{})
 	t.Cleanup(func() { close(release) })
 	hang := newTLSServer(t, p, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -155,7 +151,7 @@ func TestClassifyNetwork(t *testing.T) {
 		{"connection refused", refused, context.Background(), NetworkFailure},
 		{"closed at once", closes, context.Background(), NetworkFailure},
 		{"closed mid-handshake", halfHello, context.Background(), NetworkFailure},
-		{"closed mid-reply", midReply.URL, context.Background(), NetworkFailure},
+		{"closed mid-reply", midReply, context.Background(), NetworkFailure},
 		{"no such host", "https://vnfm.invalid", context.Background(), NetworkFailure},
 		{"canceled", hang.URL, canceled, ContextDone},
 		{"deadline", hang.URL, short, ContextDone},
@@ -239,15 +235,19 @@ func TestStripURL(t *testing.T) {
 	}
 }
 
-// serveRaw accepts TCP connections on 127.0.0.1, runs serve on each and
-// closes it; it returns the address.
-func serveRaw(t *testing.T, serve func(net.Conn)) string {
+// serveRaw accepts TCP connections on 127.0.0.1, over TLS with conf
+// when it is set, runs serve on each and closes it; it returns the
+// address.
+func serveRaw(t *testing.T, conf *tls.Config, serve func(net.Conn)) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := net.Listen("tcp", loopback+":0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
+	if conf != nil {
+		l = tls.NewListener(l, conf)
+	}
 	go func() {
 		for {
 			c, err := l.Accept()
@@ -260,4 +260,13 @@ func serveRaw(t *testing.T, serve func(net.Conn)) string {
 		}
 	}()
 	return l.Addr().String()
+}
+
+func serverTLS(t *testing.T, p *vnfm.PKI) *tls.Config {
+	t.Helper()
+	conf, err := p.ServerTLS(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conf
 }

@@ -5,23 +5,21 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/vnfha/vnfha/test/vnfm"
 )
 
-// newPKI makes a test CA with a server certificate for hosts (127.0.0.1
-// by default) and a client certificate: the test VNFM's.
-func newPKI(t *testing.T, hosts ...string) *vnfm.PKI {
+// loopback is where every test peer listens.
+const loopback = "127.0.0.1"
+
+// newPKI makes a test CA with a server certificate for host and a client
+// certificate: the test VNFM's, which the sinks' tests use too.
+func newPKI(t *testing.T, host string) *vnfm.PKI {
 	t.Helper()
-	if len(hosts) == 0 {
-		hosts = []string{"127.0.0.1"}
-	}
-	p, err := vnfm.NewPKI(t.TempDir(), hosts...)
+	p, err := vnfm.NewPKI(t.TempDir(), host)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("test PKI for %s: %v", host, err)
 	}
 	return p
 }
@@ -45,13 +43,4 @@ func newTLSServer(t *testing.T, p *vnfm.PKI, h http.Handler, tune func(*testing.
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	return srv
-}
-
-func writeFile(t *testing.T, name, content string) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }

@@ -3,6 +3,7 @@ package outbound
 import (
 	"crypto/tls"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -10,10 +11,15 @@ import (
 // TestTLSConfig: every mistake in the files is reported, naming the
 // field the caller gave, never quoting a file's content.
 func TestTLSConfig(t *testing.T) {
-	p, other := newPKI(t), newPKI(t)
+	p, other := newPKI(t, loopback), newPKI(t, loopback)
 	const secretish = "hunter2-not-PEM"
-	notPEM := writeFile(t, "ca.pem", secretish+"\n")
-	big := writeFile(t, "big.pem", strings.Repeat("A", maxPEMFile+1))
+	dir := t.TempDir()
+	notPEM, big := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "big.pem")
+	for path, content := range map[string]string{notPEM: secretish + "\n", big: strings.Repeat("A", maxPEMFile+1)} {
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	keyPEM, err := os.ReadFile(p.ClientKey)
 	if err != nil {
 		t.Fatal(err)
@@ -84,7 +90,7 @@ func TestTLSConfig(t *testing.T) {
 
 // TestTLSConfigFieldNames: the errors name the caller's own keys.
 func TestTLSConfigFieldNames(t *testing.T) {
-	p := newPKI(t)
+	p := newPKI(t, loopback)
 	_, errs := TLSConfig(File{"ca_file", "/nonexistent"}, File{"cert_file", p.ClientCert}, File{"key_file", ""})
 	if len(errs) != 2 {
 		t.Fatalf("errors %v; want 2", errs)

@@ -3,7 +3,6 @@ package vnfm
 import (
 	"bytes"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/vnfha/vnfha/bridge/delivery"
+	"github.com/vnfha/vnfha/bridge/internal/outbound"
 )
 
 // Defaults for the keys a Config leaves at zero.
@@ -110,7 +110,6 @@ type Config struct {
 // Limits that keep a file, an answer or a value of the config bounded.
 const (
 	maxSecretFile  = 4 << 10
-	maxPEMFile     = 1 << 20
 	maxCause       = 255  // HealVnfRequest_V200: cause maxLength, in characters
 	maxIdentifier  = 255  // SOL013 Identifier maxLength
 	maxParamKey    = 1024 // keyvalue_pairs' key pattern {1,1024}
@@ -170,26 +169,12 @@ func (c Config) check() (*settings, error) {
 			bad("scopes", "%q is not a scope token (RFC 6749 §3.3)", sc)
 		}
 	}
-	// TLS: the CA, the client certificate.
-	tc := &tls.Config{MinVersion: tls.VersionTLS12}
-	if c.CAFile != "" {
-		pool, err := readCA(c.CAFile)
-		if err != nil {
-			bad("ca_file", "%v", err)
-		}
-		tc.RootCAs = pool
-	}
-	switch {
-	case c.CertFile != "" && c.KeyFile != "":
-		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
-		if err != nil {
-			bad("cert_file", "load the client certificate and key: %v", err)
-		} else {
-			tc.Certificates = []tls.Certificate{cert}
-		}
-	case c.CertFile != "" || c.KeyFile != "":
-		bad("cert_file", "cert_file and key_file go together")
-	}
+	// TLS: the CA, the client certificate. The errors name their field.
+	tc, tlsErrs := outbound.TLSConfig(
+		outbound.File{Field: "ca_file", Path: c.CAFile},
+		outbound.File{Field: "cert_file", Path: c.CertFile},
+		outbound.File{Field: "key_file", Path: c.KeyFile})
+	errs = append(errs, tlsErrs...)
 	s.tls = tc
 	switch {
 	case c.ClientSecretFile != "":
@@ -323,18 +308,6 @@ func readSecret(path string) (string, error) {
 		return "", fmt.Errorf("%s holds more than one line", path)
 	}
 	return sec, nil
-}
-
-func readCA(path string) (*x509.CertPool, error) {
-	b, err := readBounded(path, maxPEMFile)
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(b) {
-		return nil, fmt.Errorf("%s holds no PEM certificate", path)
-	}
-	return pool, nil
 }
 
 // checkParams applies Tacker's keyvalue_pairs schema and its semantic

@@ -13,6 +13,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/vnfha/vnfha/bridge/delivery"
+	"github.com/vnfha/vnfha/bridge/internal/outbound"
 )
 
 // accepted records a Heal the VNFM took and starts following its
@@ -108,7 +109,7 @@ func (s *Sink) readOcc(ctx context.Context, u string) (*LcmOpOcc, bool, error) {
 		if errors.As(err, &te) {
 			return nil, !te.retry, te
 		}
-		return nil, certificateError(err), fmt.Errorf("read the occurrence: %s", netMessage(err))
+		return nil, outbound.Classify(err) == outbound.TrustFailure, fmt.Errorf("read the occurrence: %v", outbound.StripURL(err))
 	}
 	if ans.status != http.StatusOK {
 		err := fmt.Errorf("read the occurrence: %d %s: %s", ans.status, http.StatusText(ans.status),

@@ -98,17 +98,3 @@ func FuzzLocation(f *testing.F) {
 		}
 	})
 }
-
-// FuzzRetryAfter: any header value gives a wait in [0, maxRetryAfter].
-func FuzzRetryAfter(f *testing.F) {
-	for _, s := range []string{"7", "0", "-1", "99999999999999999999999", "Wed, 21 Oct 2015 07:28:00 GMT", " 3 ", "1.5", "soon"} {
-		f.Add(s)
-	}
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	f.Fuzz(func(t *testing.T, v string) {
-		d := parseRetryAfter(v, now)
-		if d < 0 || d > maxRetryAfter {
-			t.Fatalf("parseRetryAfter(%q) = %s", v, d)
-		}
-	})
-}

@@ -5,25 +5,6 @@ import (
 	"time"
 )
 
-func TestParseRetryAfter(t *testing.T) {
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	tests := []struct {
-		in   string
-		want time.Duration
-	}{
-		{"", 0}, {"7", 7 * time.Second}, {" 7 ", 7 * time.Second}, {"0", 0}, {"-1", 0}, {"1.5", 0}, {"soon", 0},
-		{"99999999999999999999999", maxRetryAfter}, {"7200", maxRetryAfter},
-		{"Thu, 01 Jan 2026 00:00:30 GMT", 30 * time.Second},
-		{"Wed, 31 Dec 2025 23:00:00 GMT", 0},
-		{"Fri, 02 Jan 2026 00:00:00 GMT", maxRetryAfter},
-	}
-	for _, tt := range tests {
-		if got := parseRetryAfter(tt.in, now); got != tt.want {
-			t.Errorf("parseRetryAfter(%q) = %s; want %s", tt.in, got, tt.want)
-		}
-	}
-}
-
 func TestOpOccIDFromLocation(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"http://127.0.0.1:9890/vnflcm/v2/vnf_lcm_op_occs/abc", "abc"},

@@ -29,6 +29,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/vnfha/vnfha/bridge/delivery"
+	"github.com/vnfha/vnfha/bridge/internal/outbound"
 )
 
 // Sink sends Heals. It implements delivery.Sink.
@@ -156,7 +157,7 @@ func New(cfg Config) (*Sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	client := newClient(s.tls, s.Timeout)
+	client := outbound.NewClient(s.tls, s.Timeout)
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Sink{
 		cfg:       s,
@@ -396,10 +397,10 @@ func (s *Sink) transportError(what string, err error) error {
 		}
 		return s.final("token", fmt.Errorf("%s: %w", what, te))
 	}
-	if certificateError(err) {
-		return s.final("tls", fmt.Errorf("%s: TLS authentication failed, nothing was sent: %s", what, netMessage(err)))
+	if outbound.Classify(err) == outbound.TrustFailure {
+		return s.final("tls", fmt.Errorf("%s: TLS authentication failed, nothing was sent: %v", what, outbound.StripURL(err)))
 	}
-	return &delivery.Retry{Err: fmt.Errorf("%s: %s", what, netMessage(err))}
+	return &delivery.Retry{Err: fmt.Errorf("%s: %v", what, outbound.StripURL(err))}
 }
 
 // statusError classifies an answer other than 2xx (research §1.6, §4).
@@ -411,7 +412,7 @@ func (s *Sink) statusError(what string, a *answer) error {
 	if a.token != "" {
 		msg = strings.ReplaceAll(msg, a.token, "[token]")
 	}
-	after := parseRetryAfter(a.header.Get("Retry-After"), time.Now())
+	after := outbound.RetryAfter(a.header.Get("Retry-After"), time.Now())
 	detail := ""
 	if p != nil {
 		detail = strings.ToLower(p.Detail)
@@ -436,6 +437,12 @@ func (s *Sink) statusError(what string, a *answer) error {
 		return &delivery.Retry{After: after, Err: errors.New(msg)}
 	}
 }
+
+// Bounds on what is read from a peer.
+const (
+	maxBody     = 64 << 10 // one occurrence, one ProblemDetails
+	maxListBody = 8 << 20  // a list of occurrences
+)
 
 // answer is a response read whole (bounded).
 type answer struct {
@@ -505,6 +512,6 @@ func (s *Sink) once(ctx context.Context, method, u string, body []byte, limit in
 	}
 	// The status is the answer even when its body breaks: a body that
 	// does not parse is then handled as such by the caller.
-	b, truncated, _ := readBody(resp, limit)
+	b, truncated, _ := outbound.ReadBody(resp, limit)
 	return &answer{status: resp.StatusCode, header: resp.Header, body: b, truncated: truncated}, false, nil
 }

@@ -10,6 +10,8 @@ import (
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/vnfha/vnfha/bridge/internal/outbound"
 )
 
 // tokens gets and caches the OAuth 2.0 client-credentials token. The
@@ -124,10 +126,8 @@ func (t *tokens) classify(err error) *tokenError {
 		}
 		return &tokenError{err: errors.New(msg), retry: retry}
 	}
-	if ctxErr(err) || !certificateError(err) {
-		return &tokenError{err: errors.New(t.scrub(netMessage(err))), retry: true}
-	}
-	return &tokenError{err: errors.New(t.scrub(netMessage(err)))}
+	msg := t.scrub(outbound.StripURL(err).Error())
+	return &tokenError{err: errors.New(msg), retry: outbound.Classify(err) != outbound.TrustFailure}
 }
 
 // scrub replaces the secret wherever a peer may have put it.

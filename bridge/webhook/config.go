@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"net/url"
 	"time"
+
+	"github.com/vnfha/vnfha/bridge/internal/outbound"
 )
 
 // Defaults for the fields of Config left zero.
@@ -27,6 +29,10 @@ const (
 	// needed; the queue's backoff is what spaces the retries.
 	DefaultTimeout = 15 * time.Second
 )
+
+// MaxRetryAfter bounds the wait a receiver can ask for with Retry-After:
+// an hour (see outbound.RetryAfter).
+const MaxRetryAfter = outbound.MaxRetryAfter
 
 // Config is one webhook endpoint, as the bridge's config describes it. It
 // holds no secret: the HMAC key is only ever in the file SecretFile names,

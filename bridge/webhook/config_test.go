@@ -140,41 +140,6 @@ func TestConfigString(t *testing.T) {
 	}
 }
 
-func TestParseRetryAfter(t *testing.T) {
-	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	tests := []struct {
-		in    string
-		want  time.Duration
-		valid bool
-	}{
-		{"", 0, false},
-		{"0", 0, true},
-		{"120", 2 * time.Minute, true},
-		{" 5 ", 5 * time.Second, true},
-		{"3600", time.Hour, true},
-		{"3601", MaxRetryAfter, true},
-		{"99999999999999999999999999", MaxRetryAfter, true},
-		{"-1", 0, false},
-		{"+5", 0, false},
-		{"1.5", 0, false},
-		{"5s", 0, false},
-		{"0x10", 0, false},
-		{"Thu, 01 Jan 2026 12:01:30 GMT", 90 * time.Second, true},    // IMF-fixdate
-		{"Thursday, 01-Jan-26 12:00:10 GMT", 10 * time.Second, true}, // RFC 850
-		{"Thu Jan  1 12:00:20 2026", 20 * time.Second, true},         // asctime
-		{"Thu, 01 Jan 2026 11:00:00 GMT", 0, true},                   // past
-		{"Fri, 01 Jan 2027 12:00:00 GMT", MaxRetryAfter, true},       // a year on
-		{"Thu, 01 Jan 2026 12:01:30 +0100", 0, false},                // not an HTTP date
-		{"tomorrow", 0, false},
-	}
-	for _, tt := range tests {
-		got, ok := parseRetryAfter(tt.in, now)
-		if got != tt.want || ok != tt.valid {
-			t.Errorf("parseRetryAfter(%q) = %v, %v; want %v, %v", tt.in, got, ok, tt.want, tt.valid)
-		}
-	}
-}
-
 // TestSecretFileReread: the keyring re-reads a file changed in place, and
 // keeps its keys when nothing changed.
 func TestSecretFileReread(t *testing.T) {

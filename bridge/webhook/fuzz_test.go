@@ -10,27 +10,6 @@ import (
 	"github.com/vnfha/vnfha/bridge/delivery"
 )
 
-func FuzzParseRetryAfter(f *testing.F) {
-	for _, s := range []string{"", "0", "120", " 7 ", "99999999999999999999", "-1", "1e3",
-		"Thu, 01 Jan 2026 12:01:30 GMT", "Thursday, 01-Jan-26 12:00:10 GMT", "Thu Jan  1 12:00:20 2026",
-		"Sat, 31 Dec 9999 23:59:59 GMT", "Mon, 01 Jan 0001 00:00:00 GMT"} {
-		f.Add(s)
-	}
-	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	f.Fuzz(func(t *testing.T, s string) {
-		d, ok := parseRetryAfter(s, now)
-		if d < 0 || d > MaxRetryAfter {
-			t.Fatalf("parseRetryAfter(%q) = %v, out of [0, %v]", s, d, MaxRetryAfter)
-		}
-		if !ok && d != 0 {
-			t.Fatalf("parseRetryAfter(%q) = %v but not valid", s, d)
-		}
-		if d%time.Second != 0 {
-			t.Fatalf("parseRetryAfter(%q) = %v, not whole seconds", s, d)
-		}
-	})
-}
-
 // FuzzParseSecrets: no input panics, a key is always within the spec's
 // bounds, and an error never quotes the input.
 func FuzzParseSecrets(f *testing.F) {

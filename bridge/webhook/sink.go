@@ -3,16 +3,10 @@ package webhook
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -21,6 +15,7 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/vnfha/vnfha/bridge/delivery"
+	"github.com/vnfha/vnfha/bridge/internal/outbound"
 )
 
 // Bounds on what a receiver can make the sink read or report.
@@ -118,7 +113,10 @@ func New(c Config) (*Sink, error) {
 		fail("timeout", "negative")
 	}
 
-	tlsConf, tlsErrs := tlsConfig(c)
+	tlsConf, tlsErrs := outbound.TLSConfig(
+		outbound.File{Field: "tls.ca_file", Path: c.CAFile},
+		outbound.File{Field: "tls.cert_file", Path: c.CertFile},
+		outbound.File{Field: "tls.key_file", Path: c.KeyFile})
 	for _, e := range tlsErrs {
 		errs = append(errs, fmt.Errorf("webhook %q: %w", c.Name, e))
 	}
@@ -129,20 +127,6 @@ func New(c Config) (*Sink, error) {
 		return nil, errors.Join(errs...)
 	}
 
-	transport := &http.Transport{
-		// No proxy from the environment, as the Heal sink: events go
-		// only where the config says, whatever environment Pacemaker
-		// gives the bridge.
-		Proxy:                  nil,
-		DialContext:            (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
-		TLSClientConfig:        tlsConf,
-		ForceAttemptHTTP2:      true,
-		TLSHandshakeTimeout:    timeout,
-		ResponseHeaderTimeout:  timeout,
-		MaxIdleConns:           4,
-		IdleConnTimeout:        90 * time.Second,
-		MaxResponseHeaderBytes: 64 << 10,
-	}
 	return &Sink{
 		name:       c.Name,
 		endpoint:   endpoint,
@@ -152,52 +136,11 @@ func New(c Config) (*Sink, error) {
 		source:     c.Source,
 		typePrefix: prefix,
 		timeout:    timeout,
-		client: &http.Client{
-			Transport: transport,
-			// A redirect is answered, not followed: following it
-			// would send a signed event where the config does not
-			// say, perhaps in clear (see classify).
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
-		now: time.Now,
+		// No proxy from the environment, no redirect followed (see
+		// classify): events go only where the config says.
+		client: outbound.NewClient(tlsConf, timeout),
+		now:    time.Now,
 	}, nil
-}
-
-// tlsConfig builds the client's TLS settings from the CA and the client
-// certificate files; its errors name the field.
-func tlsConfig(c Config) (*tls.Config, []error) {
-	conf := &tls.Config{MinVersion: tls.VersionTLS12}
-	var errs []error
-	if c.CAFile != "" {
-		pem, err := os.ReadFile(c.CAFile)
-		switch {
-		case err != nil:
-			errs = append(errs, fmt.Errorf("tls.ca_file: %w", err))
-		default:
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				errs = append(errs, fmt.Errorf("tls.ca_file %s: no PEM certificate in it", c.CAFile))
-			} else {
-				conf.RootCAs = pool
-			}
-		}
-	}
-	switch {
-	case c.CertFile != "" && c.KeyFile == "":
-		errs = append(errs, errors.New("tls.cert_file is set without tls.key_file"))
-	case c.CertFile == "" && c.KeyFile != "":
-		errs = append(errs, errors.New("tls.key_file is set without tls.cert_file"))
-	case c.CertFile != "":
-		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
-		if err != nil {
-			// crypto/tls's messages name the PEM block types found,
-			// never the key's bytes.
-			errs = append(errs, fmt.Errorf("tls.cert_file %s, tls.key_file %s: %w", c.CertFile, c.KeyFile, err))
-		} else {
-			conf.Certificates = []tls.Certificate{cert}
-		}
-	}
-	return conf, errs
 }
 
 // Name is the webhook's name in the config.
@@ -235,7 +178,7 @@ func (s *Sink) Deliver(ctx context.Context, e delivery.Event) error {
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.endpoint.String(), bytes.NewReader(body))
 	if err != nil {
-		return &delivery.Final{Err: fmt.Errorf("webhook %s: request to %s: %w", s.name, s.host, unwrapURLError(err))}
+		return &delivery.Final{Err: fmt.Errorf("webhook %s: request to %s: %w", s.name, s.host, outbound.StripURL(err))}
 	}
 	req.Header.Set("Content-Type", ContentType)
 	req.Header.Set("User-Agent", "vnfha-bridge")
@@ -247,11 +190,10 @@ func (s *Sink) Deliver(ctx context.Context, e delivery.Event) error {
 	if err != nil {
 		return s.transportError(err)
 	}
-	defer resp.Body.Close()
 	// Read a bounded start of the body, for the error and so that a
 	// short answer leaves the connection reusable; ctx bounds a body that
 	// trickles.
-	answer, _ := io.ReadAll(io.LimitReader(resp.Body, maxAnswerRead))
+	answer, _, _ := outbound.ReadBody(resp, maxAnswerRead)
 	return s.classify(resp, redact(answer, sig))
 }
 
@@ -303,7 +245,7 @@ func (s *Sink) classify(resp *http.Response, answer []byte) error {
 		// 429, 502, 503, 504 throttle or signal a passing outage;
 		// other 5xx are the receiver's own failures. Both are retried,
 		// after Retry-After when the receiver gave one.
-		after, _ := parseRetryAfter(resp.Header.Get("Retry-After"), s.now())
+		after := outbound.RetryAfter(resp.Header.Get("Retry-After"), s.now())
 		return &delivery.Retry{After: after, Err: fmt.Errorf("%s%s", status, excerpt(answer))}
 	case code >= 400 && code < 500:
 		// 400, 401, 403, 404, 413, 422...: the receiver refuses this
@@ -321,76 +263,12 @@ func (s *Sink) classify(resp *http.Response, answer []byte) error {
 // cannot fix a trust problem, and there is no fallback to http.
 // Everything else (refused, reset, timed out, DNS) is a retry.
 func (s *Sink) transportError(err error) error {
-	err = fmt.Errorf("webhook %s: POST %s: %w", s.name, s.host, unwrapURLError(err))
-	if isTrustError(err) {
+	final := outbound.Classify(err) == outbound.TrustFailure
+	err = fmt.Errorf("webhook %s: POST %s: %w", s.name, s.host, outbound.StripURL(err))
+	if final {
 		return &delivery.Final{Err: err}
 	}
 	return &delivery.Retry{Err: err}
-}
-
-// errPlainHTTP is the text net/http puts in place of the
-// tls.RecordHeaderError when the server answered in plain HTTP; the error
-// has no type of its own.
-const errPlainHTTP = "server gave HTTP response to HTTPS client"
-
-func isTrustError(err error) bool {
-	var (
-		verr     *tls.CertificateVerificationError
-		unknown  x509.UnknownAuthorityError
-		invalid  x509.CertificateInvalidError
-		hostname x509.HostnameError
-		record   tls.RecordHeaderError
-	)
-	switch {
-	case errors.As(err, &verr), errors.As(err, &unknown), errors.As(err, &invalid), errors.As(err, &hostname):
-		return true
-	case errors.As(err, &record), strings.Contains(err.Error(), errPlainHTTP):
-		// Not TLS at all on the other end (plain HTTP on the https
-		// port): a config error.
-		return true
-	}
-	code, ok := remoteAlert(err)
-	if !ok {
-		return false
-	}
-	// The server refused our certificate, or has none we accept: bad,
-	// unsupported, revoked, expired or unknown certificate, unknown CA,
-	// access denied, certificate required (RFC 8446 §6.2).
-	switch code {
-	case 42, 43, 44, 45, 46, 48, 49, 116:
-		return true
-	}
-	return false
-}
-
-// remoteAlert finds the TLS alert a server sent. crypto/tls reports one as
-// a net.OpError "remote error" around its unexported alert type (a
-// uint8), or as a tls.AlertError under QUIC; reflect reads the code where
-// the type cannot be named, rather than matching its text.
-func remoteAlert(err error) (uint8, bool) {
-	var ae tls.AlertError
-	if errors.As(err, &ae) {
-		return uint8(ae), true
-	}
-	var op *net.OpError
-	if !errors.As(err, &op) || op.Op != "remote error" || op.Err == nil {
-		return 0, false
-	}
-	v := reflect.ValueOf(op.Err)
-	if v.Type().PkgPath() != "crypto/tls" || v.Kind() != reflect.Uint8 {
-		return 0, false
-	}
-	return uint8(v.Uint()), true
-}
-
-// unwrapURLError drops net/http's url.Error, which quotes the full URL: its
-// path or query may be a credential. The caller names the host instead.
-func unwrapURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
 }
 
 // excerpt quotes the start of an answer's body for an error: at most

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -165,6 +166,16 @@ func TestParseFault(t *testing.T) {
 		{in: `{"endpoint":"token","status":503,"retryAfter":3}`, want: Fault{Endpoint: "token", Status: 503, RetryAfter: 3}},
 		{in: `{"endpoint":"lcm","hang":true}`, want: Fault{Endpoint: "lcm", Hang: true}},
 		{in: `{"endpoint":"heal","drop":true,"times":1}`, want: Fault{Endpoint: "heal", Drop: true, Times: 1}},
+		{in: `{"endpoint":"heal","lose":true}`, want: Fault{Endpoint: "heal", Lose: true}},
+		{in: `{"endpoint":"lcm_list","status":400,"contentType":"text/plain","body":"no"}`, want: Fault{Endpoint: "lcm_list", Status: 400, ContentType: "text/plain", Body: "no"}},
+		{in: `{"endpoint":"heal","status":302,"header":{"Location":"https://x/"}}`, want: Fault{Endpoint: "heal", Status: 302, Header: map[string]string{"Location": "https://x/"}}},
+		{in: `{"endpoint":"token","status":401,"echo":true}`, want: Fault{Endpoint: "token", Status: 401, Echo: true}},
+		{in: `{"endpoint":"heal","lose":true,"drop":true}`, err: "exclude"},
+		{in: `{"endpoint":"heal","delay":"1s","body":"x"}`, err: "go with a status"},
+		{in: `{"endpoint":"heal","status":202,"echo":true}`, err: "echo"},
+		{in: `{"endpoint":"heal","status":500,"echo":true,"body":"x"}`, err: "echo"},
+		{in: `{"endpoint":"heal","status":302,"header":{"Location":"a\r\nX: y"}}`, err: "header"},
+		{in: `{"endpoint":"heal","status":302,"header":{"A B":"x"}}`, err: "header"},
 		{in: `{"endpoint":"nope","status":500}`, err: "unknown endpoint"},
 		{in: `{"endpoint":"heal"}`, err: "does nothing"},
 		{in: `{"endpoint":"heal","status":99}`, err: "not an HTTP status"},
@@ -189,7 +200,7 @@ func TestParseFault(t *testing.T) {
 			}
 			continue
 		}
-		if err != nil || got != tc.want {
+		if err != nil || !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("ParseFault(%s) = %+v, %v; want %+v", tc.in, got, err, tc.want)
 		}
 	}

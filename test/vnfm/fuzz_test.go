@@ -35,7 +35,7 @@ func FuzzParseControl(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if p, err := ParseProgression(b); err == nil {
-			if p.Polls < 0 || p.After < 0 || (p.Final != "" && p.Final != Completed && p.Final != FailedTemp) {
+			if p.Polls < 0 || p.After < 0 || !ValidFinal(p.Final) {
 				t.Fatalf("accepted %+v", p)
 			}
 		}
@@ -81,7 +81,7 @@ func FuzzHeal(f *testing.F) {
 	o := testOptions()
 	o.AcceptConcurrent = true
 	s := New(o)
-	s.tokens["tok"] = time.Now().Add(time.Hour)
+	s.tokens["tok"] = tokenGrant{expiry: time.Now().Add(time.Hour)}
 	h := s.Handler()
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req := httptest.NewRequest("POST", "/vnflcm/v2/vnf_instances/"+testInst+"/heal", strings.NewReader(string(body)))

@@ -30,13 +30,13 @@ const (
 
 // Record is one request the VNFM received and what it did with it.
 type Record struct {
-	Seq      int       `json:"seq"` // 1, 2, ... in the order received
-	Endpoint string    `json:"endpoint"`
-	Method   string    `json:"method"`
-	Path     string    `json:"path"`
+	Seq      int    `json:"seq"` // 1, 2, ... in the order received
+	Endpoint string `json:"endpoint"`
+	Method   string `json:"method"`
+	Path     string `json:"path"`
 	// Query is the request's raw query (a list's filter), if any.
-	Query string `json:"query,omitempty"`
-	Time     time.Time `json:"time"`
+	Query string    `json:"query,omitempty"`
+	Time  time.Time `json:"time"`
 	// Header is the request's header without Authorization (and Cookie):
 	// what a test may look at without handling a secret.
 	Header http.Header `json:"header"`

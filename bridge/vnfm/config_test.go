@@ -1,6 +1,7 @@
 package vnfm
 
 import (
+	"crypto/tls"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,7 +11,7 @@ import (
 
 // TestNew: New refuses what cannot work, naming each field, all at once.
 func TestNew(t *testing.T) {
-	p := newPKI(t, "a")
+	p := testPKI(t)
 	dir := t.TempDir()
 	write := func(name, content string) string {
 		path := filepath.Join(dir, name)
@@ -22,7 +23,7 @@ func TestNew(t *testing.T) {
 	secret := write("secret", testSecret+"\n")
 	good := func() Config {
 		return Config{Name: "tacker", APIRoot: "https://tacker:9890/", TokenURL: "https://keystone/identity/v3/OS-OAUTH2/token",
-			ClientID: testClientID, ClientSecretFile: secret, CAFile: p.caFile}
+			ClientID: testClientID, ClientSecretFile: secret, CAFile: p.CAFile}
 	}
 	tests := []struct {
 		name string
@@ -42,8 +43,8 @@ func TestNew(t *testing.T) {
 		{"secret file empty", func(c *Config) { c.ClientSecretFile = write("empty", "\n") }, []string{"client_secret_file", "empty"}},
 		{"secret two lines", func(c *Config) { c.ClientSecretFile = write("two", "a\nb\n") }, []string{"client_secret_file", "more than one line"}},
 		{"secret huge", func(c *Config) { c.ClientSecretFile = write("huge", strings.Repeat("x", 5000)) }, []string{"client_secret_file", "larger"}},
-		{"mtls without secret", func(c *Config) { c.ClientSecretFile, c.CertFile, c.KeyFile = "", p.certFile, p.keyFile }, nil},
-		{"cert without key", func(c *Config) { c.CertFile = p.certFile }, []string{"cert_file", "together"}},
+		{"mtls without secret", func(c *Config) { c.ClientSecretFile, c.CertFile, c.KeyFile = "", p.ClientCert, p.ClientKey }, nil},
+		{"cert without key", func(c *Config) { c.CertFile = p.ClientCert }, []string{"cert_file", "together"}},
 		{"cert is not a cert", func(c *Config) { c.CertFile, c.KeyFile = secret, secret }, []string{"cert_file"}},
 		{"ca not pem", func(c *Config) { c.CAFile = secret }, []string{"ca_file", "no PEM"}},
 		{"auth style", func(c *Config) { c.AuthStyle = "basic" }, []string{"auth_style"}},
@@ -91,8 +92,8 @@ func TestNew(t *testing.T) {
 
 // TestNewDefaults: the zero durations and policy take the defaults.
 func TestNewDefaults(t *testing.T) {
-	p := newPKI(t, "a")
-	f := newFakeVNFM(t, p, 0)
+	p := testPKI(t)
+	f := startVNFM(t, p, tls.NoClientCert)
 	c := testConfig(t, p, f)
 	c.Timeout, c.FollowTimeout, c.PollInterval = 0, 0, 0
 	s := newSink(t, c)

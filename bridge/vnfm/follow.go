@@ -163,7 +163,10 @@ func (s *Sink) ended(o Outcome) {
 // itself must be retried.
 func (s *Sink) lookup(ctx context.Context, vnf, vnfc, marker string, since time.Time, log logrus.FieldLogger) (*LcmOpOcc, error) {
 	filter := "(eq,vnfInstanceId," + filterValue(vnf) + ");(eq,operation,HEAL)"
-	u := s.url("/vnflcm/v2/vnf_lcm_op_occs?filter=" + url.QueryEscape(filter))
+	// Tacker leaves operationParams (the cause with the marker) out of a
+	// list unless asked (SOL013 §5.3; LcmOpOccViewBuilder's default
+	// exclusion): without it, only the start time could tell the Heal.
+	u := s.url("/vnflcm/v2/vnf_lcm_op_occs?filter=" + url.QueryEscape(filter) + "&fields=operationParams")
 	what := fmt.Sprintf("look for the Heal of VNFC %s whose answer was lost", vnfc)
 	ans, _, err := s.request(ctx, http.MethodGet, u, nil, maxListBody, false)
 	if err != nil {

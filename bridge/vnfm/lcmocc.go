@@ -135,7 +135,10 @@ type healParams struct {
 // mine reports whether o is the Heal a previous, ambiguous attempt sent:
 // a HEAL of the instance whose cause carries marker; or, from a VNFM that
 // keeps no cause, one that names the VNFC (or no params at all) and
-// started at or after since.
+// started at or after since. since is taken at the second: a VNFM may
+// write startTime without its fraction (a database column of seconds),
+// and a Heal it started in the attempt's own second must not look older
+// than the attempt.
 func (o *LcmOpOcc) mine(vnfInstanceID, vnfcInstanceID, marker string, since time.Time) bool {
 	if o.Operation != "HEAL" || o.VNFInstanceID != vnfInstanceID {
 		return false
@@ -149,7 +152,7 @@ func (o *LcmOpOcc) mine(vnfInstanceID, vnfcInstanceID, marker string, since time
 			return false
 		}
 	}
-	return !o.StartTime.IsZero() && !o.StartTime.Before(since)
+	return !o.StartTime.IsZero() && !o.StartTime.Before(since.Truncate(time.Second))
 }
 
 // opOccIDFromLocation takes the occurrence id from a 202's Location.

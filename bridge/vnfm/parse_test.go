@@ -48,9 +48,15 @@ func TestMine(t *testing.T) {
 		{"no cause, old", occ(`{"vnfcInstanceId":["c"]}`, since.Add(-time.Second)), false},
 		{"no params, fresh", occ("", since.Add(time.Second)), true},
 		{"no params, no time", occ("", time.Time{}), false},
+		// startTime written at the second, the attempt began within it.
+		{"no params, same second", occ("", since), true},
 	}
 	for _, tt := range tests {
-		if got := tt.o.mine("i", "c", m, since); got != tt.want {
+		at := since
+		if tt.name == "no params, same second" {
+			at = since.Add(400 * time.Millisecond)
+		}
+		if got := tt.o.mine("i", "c", m, at); got != tt.want {
 			t.Errorf("%s: mine = %v", tt.name, got)
 		}
 	}

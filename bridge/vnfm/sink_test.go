@@ -5,13 +5,16 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
-	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/vnfha/vnfha/bridge/delivery"
+	tvnfm "github.com/vnfha/vnfha/test/vnfm"
 )
 
 func class(err error) delivery.Class {
@@ -19,10 +22,21 @@ func class(err error) delivery.Class {
 	return c
 }
 
+// tokenForm is the form a recorded token request carried (its
+// client_secret redacted by the VNFM's record).
+func tokenForm(t *testing.T, r tvnfm.Record) url.Values {
+	t.Helper()
+	v, err := url.ParseQuery(r.Body)
+	if err != nil {
+		t.Fatalf("token request body %q: %v", r.Body, err)
+	}
+	return v
+}
+
 // TestTokenReused: one token serves Heals of several VNFCs.
 func TestTokenReused(t *testing.T) {
-	p := newPKI(t, "a")
-	f := newFakeVNFM(t, p, tls.NoClientCert)
+	p := testPKI(t)
+	f := startVNFM(t, p, tls.NoClientCert)
 	s := newSink(t, testConfig(t, p, f))
 	for i := range 3 {
 		if err := deliver(t, s, event(fmt.Sprint("e", i), fmt.Sprint("web:node", i), fmt.Sprint("VDU1-", i))); err != nil {
@@ -30,46 +44,44 @@ func TestTokenReused(t *testing.T) {
 		}
 	}
 	tokens, heals, _ := f.counts()
-	if tokens != 1 || heals != 3 {
-		t.Errorf("token requests %d, heals %d; want 1, 3", tokens, heals)
+	if tokens != 1 || heals != 3 || len(f.Heals()) != 3 {
+		t.Errorf("token requests %d, heals %d (%d accepted); want 1, 3", tokens, heals, len(f.Heals()))
 	}
 	// client_secret_basic, as Tacker's own client and Keystone: the
 	// secret is in the header, not the form.
-	if a := f.tokenAuth[0]; !strings.HasPrefix(a, "Basic ") || f.tokenReqs[0].Get("client_secret") != "" {
-		t.Errorf("token request: Authorization %q, form %v; want Basic and no client_secret", a, f.tokenReqs[0])
+	tr := f.of(tvnfm.EndpointToken)[0]
+	if tr.ClientAuth != tvnfm.AuthSecretBasic || tokenForm(t, tr).Has("client_secret") {
+		t.Errorf("token request: client auth %q, form %q; want Basic and no client_secret", tr.ClientAuth, tr.Body)
 	}
 }
 
 // TestTokenExpired: a token that expires (within the library's 10 s of
-// margin) is fetched again for the next Heal.
+// margin) is fetched again for the next Heal, which is accepted at once
+// (an expired token would have cost a 401 and a third POST).
 func TestTokenExpired(t *testing.T) {
-	p := newPKI(t, "a")
-	f := newFakeVNFM(t, p, tls.NoClientCert)
-	f.expiresIn = 1
+	p := testPKI(t)
+	f := startVNFM(t, p, tls.NoClientCert, func(o *tvnfm.Options) { o.TokenTTL = time.Second })
 	s := newSink(t, testConfig(t, p, f))
 	for i := range 2 {
 		if err := deliver(t, s, event(fmt.Sprint("e", i), fmt.Sprint("web:node", i), "VDU1-a")); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if tokens, heals, _ := f.counts(); tokens != 2 || heals != 2 {
-		t.Errorf("token requests %d, heals %d; want 2, 2", tokens, heals)
-	}
-	if f.heals[0].token == f.heals[1].token {
-		t.Errorf("both Heals carried token %s", f.heals[0].token)
+	if tokens, heals, _ := f.counts(); tokens != 2 || heals != 2 || len(f.Heals()) != 2 {
+		t.Errorf("token requests %d, heals %d (%d accepted); want 2, 2, 2", tokens, heals, len(f.Heals()))
 	}
 }
 
 // TestUnauthorizedOnce: a 401 (the token revoked) gets one fresh token
 // and the Heal sent again.
 func TestUnauthorizedOnce(t *testing.T) {
-	p := newPKI(t, "a")
-	f := newFakeVNFM(t, p, tls.NoClientCert)
+	p := testPKI(t)
+	f := startVNFM(t, p, tls.NoClientCert)
 	s := newSink(t, testConfig(t, p, f))
 	if err := deliver(t, s, event("e0", "web:node0", "VDU1-a")); err != nil {
 		t.Fatal(err)
 	}
-	f.revokeAll()
+	f.ExpireTokens()
 	if err := deliver(t, s, event("e1", "web:node1", "VDU1-b")); err != nil {
 		t.Fatalf("Deliver after the revocation: %v", err)
 	}
@@ -84,13 +96,9 @@ func TestUnauthorizedOnce(t *testing.T) {
 // TestUnauthorizedTwice: a 401 with a fresh token is final, after
 // exactly two POSTs.
 func TestUnauthorizedTwice(t *testing.T) {
-	p := newPKI(t, "a")
-	f := newFakeVNFM(t, p, tls.NoClientCert)
-	f.onHeal = func(w http.ResponseWriter, r *http.Request, n int) bool {
-		w.WriteHeader(401)
-		fmt.Fprint(w, "Authentication required\n")
-		return true
-	}
+	p := testPKI(t)
+	f := startVNFM(t, p, tls.NoClientCert)
+	f.fault(t, tvnfm.Fault{Endpoint: tvnfm.EndpointHeal, Status: 401})
 	s := newSink(t, testConfig(t, p, f))
 	err := deliver(t, s, event("e0", "web:node0", "VDU1-a"))
 	if class(err) != delivery.IsFinal || !strings.Contains(err.Error(), "401") {
@@ -108,40 +116,42 @@ func TestUnauthorizedTwice(t *testing.T) {
 func TestTokenEndpoint(t *testing.T) {
 	tests := []struct {
 		name   string
-		answer func(w http.ResponseWriter)
+		fault  *tvnfm.Fault
+		config func(*Config)
 		class  delivery.Class
 		want   string
 	}{
-		{"invalid_client echoing the secret", func(w http.ResponseWriter) {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(401)
-			fmt.Fprintf(w, `{"error":"invalid_client","error_description":"bad secret %s"}`, testSecret)
-		}, delivery.IsFinal, "invalid_client"},
-		{"400 invalid_scope", func(w http.ResponseWriter) {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(400)
-			fmt.Fprint(w, `{"error":"invalid_scope"}`)
-		}, delivery.IsFinal, "invalid_scope"},
-		{"500 html", func(w http.ResponseWriter) {
-			w.WriteHeader(500)
-			fmt.Fprint(w, "<html>oops</html>")
-		}, delivery.Transient, "500"},
-		{"503", func(w http.ResponseWriter) { w.WriteHeader(503) }, delivery.Transient, "503"},
-		{"no access_token", func(w http.ResponseWriter) {
-			w.Header().Set("Content-Type", "application/json")
-			fmt.Fprint(w, `{"token_type":"Bearer"}`)
-		}, delivery.Transient, "access_token"},
-		{"mac token", func(w http.ResponseWriter) {
-			w.Header().Set("Content-Type", "application/json")
-			fmt.Fprint(w, `{"access_token":"tok-x","token_type":"mac"}`)
-		}, delivery.IsFinal, "Bearer"},
+		{name: "wrong secret", config: func(c *Config) {
+			sec := filepath.Join(filepath.Dir(c.ClientSecretFile), "wrong")
+			if err := os.WriteFile(sec, []byte("not-"+testSecret), 0o600); err != nil {
+				panic(err)
+			}
+			c.ClientSecretFile = sec
+		}, class: delivery.IsFinal, want: "invalid_client"},
+		{name: "invalid_client echoing the secret", fault: &tvnfm.Fault{Endpoint: tvnfm.EndpointToken, Status: 401, Echo: true},
+			class: delivery.IsFinal, want: "invalid_client"},
+		{name: "400 invalid_scope", config: func(c *Config) { c.Scopes = []string{"other_scope"} },
+			class: delivery.IsFinal, want: "invalid_scope"},
+		{name: "500 html", fault: &tvnfm.Fault{Endpoint: tvnfm.EndpointToken, Status: 500, ContentType: "text/html", Body: "<html>oops</html>"},
+			class: delivery.Transient, want: "500"},
+		{name: "503", fault: &tvnfm.Fault{Endpoint: tvnfm.EndpointToken, Status: 503}, class: delivery.Transient, want: "503"},
+		{name: "no access_token", fault: &tvnfm.Fault{Endpoint: tvnfm.EndpointToken, Status: 200, ContentType: "application/json", Body: `{"token_type":"Bearer"}`},
+			class: delivery.Transient, want: "access_token"},
+		{name: "mac token", fault: &tvnfm.Fault{Endpoint: tvnfm.EndpointToken, Status: 200, ContentType: "application/json", Body: `{"access_token":"` + tvnfm.TokenPrefix + `x","token_type":"mac"}`},
+			class: delivery.IsFinal, want: "Bearer"},
 	}
-	p := newPKI(t, "a")
+	p := testPKI(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFakeVNFM(t, p, tls.NoClientCert)
-			f.onToken = func(w http.ResponseWriter, r *http.Request, n int) bool { tt.answer(w); return true }
-			s := newSink(t, testConfig(t, p, f))
+			f := startVNFM(t, p, tls.NoClientCert, func(o *tvnfm.Options) { o.Scopes = []string{"tacker_scope"} })
+			if tt.fault != nil {
+				f.fault(t, *tt.fault)
+			}
+			c := testConfig(t, p, f)
+			if tt.config != nil {
+				tt.config(&c)
+			}
+			s := newSink(t, c)
 			err := deliver(t, s, event("e0", "web:node0", "VDU1-a"))
 			if class(err) != tt.class || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("Deliver = %v (class %v); want class %v and %q", err, class(err), tt.class, tt.want)
@@ -152,7 +162,7 @@ func TestTokenEndpoint(t *testing.T) {
 		})
 	}
 	t.Run("connection refused", func(t *testing.T) {
-		f := newFakeVNFM(t, p, tls.NoClientCert)
+		f := startVNFM(t, p, tls.NoClientCert)
 		c := testConfig(t, p, f)
 		c.TokenURL = "https://127.0.0.1:1/token"
 		s := newSink(t, c)
@@ -162,75 +172,71 @@ func TestTokenEndpoint(t *testing.T) {
 	})
 }
 
-// TestAnswers: each answer of the Heal endpoint, classified.
+// TestAnswers: each answer of the Heal endpoint, classified. Where the
+// test VNFM gives the answer as Tacker would (a VNFC or an instance it
+// does not know, one not instantiated, an operation in progress), that
+// is what answers; a switch gives the rest.
 func TestAnswers(t *testing.T) {
-	plain := func(status int, text string) func(http.ResponseWriter) {
-		return func(w http.ResponseWriter) {
-			w.Header().Set("Content-Type", "text/plain")
-			w.WriteHeader(status)
-			fmt.Fprint(w, text)
-		}
-	}
-	prob := func(status int, title, detail string) func(http.ResponseWriter) {
-		return func(w http.ResponseWriter) { problem(w, status, title, detail) }
-	}
+	heal := func(f tvnfm.Fault) *tvnfm.Fault { f.Endpoint = tvnfm.EndpointHeal; return &f }
 	tests := []struct {
-		name   string
-		answer func(http.ResponseWriter)
-		class  delivery.Class
-		after  time.Duration
-		want   string
-		final  string // the Stats.Final key
+		name  string
+		fault *tvnfm.Fault
+		opts  func(*tvnfm.Options)
+		vnfc  string
+		class delivery.Class
+		after time.Duration
+		want  string
+		final string // the Stats.Final key
 	}{
-		{"409 in progress", prob(409, "Conflict", "Other LCM operation of vnfInstance X is in progress."), delivery.IsBlocked, 0, "in progress", ""},
-		{"409 not instantiated", prob(409, "Conflict", "VnfInstance X isn't instantiated."), delivery.IsFinal, 0, "not instantiated", "409"},
-		{"400 unknown vnfc", prob(400, "Bad Request", "vnfcInstanceId(VDU1-a) does not exist."), delivery.IsFinal, 0, "vnfcInfo[].id", "400"},
-		{"400 schema", prob(400, "Bad Request", "Invalid input for field/attribute cause."), delivery.IsFinal, 0, "Invalid input", "400"},
-		{"403", prob(403, "Forbidden", "Policy doesn't allow os_nfv_orchestration_api_v2:vnf_instances:heal to be performed."), delivery.IsFinal, 0, "Policy", "403"},
-		{"404 instance", prob(404, "Not Found", "VnfInstance X not found."), delivery.IsFinal, 0, "not found", "404"},
-		{"404 route, plain", plain(404, "The resource could not be found.\n\n\n"), delivery.IsFinal, 0, "could not be found", "404"},
-		{"405", prob(405, "Method Not Allowed", "Method Not Allowed"), delivery.IsFinal, 0, "405", "405"},
-		{"406", prob(406, "Not Acceptable", "Version 2.0.0 not supported."), delivery.IsFinal, 0, "not supported", "406"},
-		{"415", prob(415, "Unsupported Media Type", "x"), delivery.IsFinal, 0, "415", "415"},
-		{"422", prob(422, "Unprocessable Content", "x"), delivery.IsFinal, 0, "422", "422"},
-		{"302", func(w http.ResponseWriter) {
-			w.Header().Set("Location", "https://elsewhere.example/heal")
-			w.WriteHeader(302)
-		}, delivery.IsFinal, 0, "not followed", "302"},
-		{"500", func(w http.ResponseWriter) {
-			w.Header().Set("Content-Type", "application/problem+json")
-			w.WriteHeader(500)
-			fmt.Fprint(w, `{"status": 500, "detail": "'NoneType' object has no attribute 'id'"}`)
-		}, delivery.Transient, 0, "NoneType", ""},
-		{"503 Retry-After", func(w http.ResponseWriter) {
-			w.Header().Set("Retry-After", "7")
-			w.WriteHeader(503)
-		}, delivery.Transient, 7 * time.Second, "503", ""},
-		{"429 Retry-After", func(w http.ResponseWriter) {
-			w.Header().Set("Retry-After", "2")
-			w.WriteHeader(429)
-		}, delivery.Transient, 2 * time.Second, "429", ""},
-		{"403 echoing the request", func(w http.ResponseWriter) {
-			w.Header().Set("Content-Type", "application/problem+json")
-			w.WriteHeader(403)
-			fmt.Fprint(w, `{"status":403,"detail":"token tok-1 and secret `+testSecret+` refused"}`)
-		}, delivery.IsFinal, 0, "[token] and secret [secret]", "403"},
-		{"huge body", func(w http.ResponseWriter) {
-			w.Header().Set("Content-Type", "application/problem+json")
-			w.WriteHeader(403)
-			fmt.Fprint(w, `{"status":403,"detail":"`+strings.Repeat("x", 1<<20)+`"}`)
-		}, delivery.IsFinal, 0, "403", "403"},
+		{name: "409 in progress", fault: heal(tvnfm.Fault{Status: 409}), class: delivery.IsBlocked, want: "in progress"},
+		{name: "409 not instantiated", opts: func(o *tvnfm.Options) { o.Instances[testInstance] = tvnfm.Instance{NotInstantiated: true} },
+			class: delivery.IsFinal, want: "not instantiated", final: "409"},
+		{name: "400 unknown vnfc", vnfc: "VDU9-x", class: delivery.IsFinal, want: "vnfcInfo[].id", final: "400"},
+		{name: "400 schema", fault: heal(tvnfm.Fault{Status: 400, ContentType: "application/problem+json",
+			Body: `{"status":400,"title":"Bad Request","detail":"Invalid input for field/attribute cause."}`}),
+			class: delivery.IsFinal, want: "Invalid input", final: "400"},
+		{name: "403", fault: heal(tvnfm.Fault{Status: 403}), class: delivery.IsFinal, want: "403", final: "403"},
+		{name: "404 instance", opts: func(o *tvnfm.Options) { delete(o.Instances, testInstance) },
+			class: delivery.IsFinal, want: "not found", final: "404"},
+		{name: "404 route, plain", fault: heal(tvnfm.Fault{Status: 404, ContentType: "text/plain", Body: "The resource could not be found.\n\n\n"}),
+			class: delivery.IsFinal, want: "could not be found", final: "404"},
+		{name: "405", fault: heal(tvnfm.Fault{Status: 405}), class: delivery.IsFinal, want: "405", final: "405"},
+		{name: "406", fault: heal(tvnfm.Fault{Status: 406}), class: delivery.IsFinal, want: "406", final: "406"},
+		{name: "415", fault: heal(tvnfm.Fault{Status: 415}), class: delivery.IsFinal, want: "415", final: "415"},
+		{name: "422", fault: heal(tvnfm.Fault{Status: 422}), class: delivery.IsFinal, want: "422", final: "422"},
+		{name: "302", fault: heal(tvnfm.Fault{Status: 302, Header: map[string]string{"Location": "https://elsewhere.example/heal"}}),
+			class: delivery.IsFinal, want: "not followed", final: "302"},
+		{name: "500", fault: heal(tvnfm.Fault{Status: 500, ContentType: "application/problem+json",
+			Body: `{"status": 500, "detail": "'NoneType' object has no attribute 'id'"}`}),
+			class: delivery.Transient, want: "NoneType"},
+		{name: "503 Retry-After", fault: heal(tvnfm.Fault{Status: 503, RetryAfter: 7}), class: delivery.Transient, after: 7 * time.Second, want: "503"},
+		{name: "429 Retry-After", fault: heal(tvnfm.Fault{Status: 429, RetryAfter: 2}), class: delivery.Transient, after: 2 * time.Second, want: "429"},
+		{name: "403 echoing the request", fault: heal(tvnfm.Fault{Status: 403, Echo: true}),
+			class: delivery.IsFinal, want: "Authorization: Bearer [token]", final: "403"},
+		{name: "huge body", fault: heal(tvnfm.Fault{Status: 403, ContentType: "application/problem+json",
+			Body: `{"status":403,"detail":"` + strings.Repeat("x", 1<<20) + `"}`}),
+			class: delivery.IsFinal, want: "403", final: "403"},
 	}
-	p := newPKI(t, "a")
+	p := testPKI(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFakeVNFM(t, p, tls.NoClientCert)
-			f.onHeal = func(w http.ResponseWriter, r *http.Request, n int) bool { tt.answer(w); return true }
+			var edit []func(*tvnfm.Options)
+			if tt.opts != nil {
+				edit = append(edit, tt.opts)
+			}
+			f := startVNFM(t, p, tls.NoClientCert, edit...)
+			if tt.fault != nil {
+				f.fault(t, *tt.fault)
+			}
 			s := newSink(t, testConfig(t, p, f))
-			err := deliver(t, s, event("e0", "web:node0", "VDU1-a"))
+			vnfc := tt.vnfc
+			if vnfc == "" {
+				vnfc = "VDU1-a"
+			}
+			err := deliver(t, s, event("e0", "web:node0", vnfc))
 			c, after := delivery.Classify(err)
 			if c != tt.class || after != tt.after || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("Deliver = %v; class %v after %s, want %v after %s with %q", err, c, after, tt.class, tt.after, tt.want)
+				t.Errorf("Deliver = %.300v; class %v after %s, want %v after %s with %q", err, c, after, tt.class, tt.after, tt.want)
 			}
 			if len(err.Error()) > 2048 {
 				t.Errorf("error of %d bytes", len(err.Error()))
@@ -246,18 +252,31 @@ func TestAnswers(t *testing.T) {
 	}
 }
 
+// TestInProgressTacker: the 409 of Tacker with the heal lock (the test
+// VNFM without AcceptConcurrent): another VNFC's Heal of the instance,
+// still running, blocks this one.
+func TestInProgressTacker(t *testing.T) {
+	p := testPKI(t)
+	f := startVNFM(t, p, tls.NoClientCert, func(o *tvnfm.Options) {
+		o.AcceptConcurrent = false
+		o.Progression = tvnfm.Progression{After: time.Hour}
+	})
+	s := newSink(t, testConfig(t, p, f))
+	if err := deliver(t, s, event("e0", "web:node0", "VDU1-a")); err != nil {
+		t.Fatal(err)
+	}
+	err := deliver(t, s, event("e1", "web:node1", "VDU1-b"))
+	if class(err) != delivery.IsBlocked || !strings.Contains(err.Error(), "in progress") {
+		t.Errorf("Deliver while another Heal runs = %v; want Blocked", err)
+	}
+}
+
 // Test500Then202: a 500 is retried; since a 500 may come after the VNFM
 // acted, the retry looks for the Heal first, finds none, and sends it.
 func Test500Then202(t *testing.T) {
-	p := newPKI(t, "a")
-	f := newFakeVNFM(t, p, tls.NoClientCert)
-	f.onHeal = func(w http.ResponseWriter, r *http.Request, n int) bool {
-		if n == 0 {
-			w.WriteHeader(500)
-			return true
-		}
-		return false
-	}
+	p := testPKI(t)
+	f := startVNFM(t, p, tls.NoClientCert)
+	f.fault(t, tvnfm.Fault{Endpoint: tvnfm.EndpointHeal, Status: 500, Times: 1})
 	s := newSink(t, testConfig(t, p, f))
 	e := event("e0", "web:node0", "VDU1-a")
 	if err := deliver(t, s, e); class(err) != delivery.Transient {
@@ -267,10 +286,15 @@ func Test500Then202(t *testing.T) {
 		t.Fatalf("second Deliver = %v", err)
 	}
 	if _, heals, lists := f.counts(); heals != 2 || lists != 1 {
-		t.Errorf("heals %d, look-ups %d; want 2, 1", heals, lists)
+		t.Fatalf("heals %d, look-ups %d; want 2, 1", heals, lists)
 	}
-	if want := "(eq,vnfInstanceId," + e.Data.VNFInstanceID + ");(eq,operation,HEAL)"; f.lists[0] != want {
-		t.Errorf("filter %q; want %q", f.lists[0], want)
+	l := f.of(tvnfm.EndpointLCMList)[0]
+	q, err := url.ParseQuery(l.Query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "(eq,vnfInstanceId," + e.Data.VNFInstanceID + ");(eq,operation,HEAL)"; q.Get("filter") != want || !l.OK() {
+		t.Errorf("filter %q (%s); want %q, accepted", q.Get("filter"), l.Verdict, want)
 	}
 }
 
@@ -278,28 +302,23 @@ func Test500Then202(t *testing.T) {
 // does, as a retry whose outcome is unknown (the request was sent); and
 // the configured per-request timeout ends it too.
 func TestHang(t *testing.T) {
-	p := newPKI(t, "a")
-	f := newFakeVNFM(t, p, tls.NoClientCert)
-	release := make(chan struct{})
-	t.Cleanup(func() { close(release) })
-	arrived := make(chan struct{}, 8)
-	f.onHeal = func(w http.ResponseWriter, r *http.Request, n int) bool {
-		arrived <- struct{}{}
-		select {
-		case <-r.Context().Done():
-		case <-release:
-		}
-		return true
-	}
+	p := testPKI(t)
+	f := startVNFM(t, p, tls.NoClientCert)
+	f.fault(t, tvnfm.Fault{Endpoint: tvnfm.EndpointHeal, Hang: true})
 	s := newSink(t, testConfig(t, p, f))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	go func() {
-		select {
-		case <-arrived: // the Heal is at the VNFM, which sits on it
-			cancel()
-		case <-ctx.Done():
-		}
+		// The Heal is at the VNFM, which sits on it: give up.
+		_, _ = f.Wait(ctx, func(rs []tvnfm.Record) bool {
+			for _, r := range rs {
+				if r.Endpoint == tvnfm.EndpointHeal && r.Verdict == tvnfm.Faulted+": hang" {
+					return true
+				}
+			}
+			return false
+		})
+		cancel()
 	}()
 	err := s.Deliver(ctx, event("e0", "web:node0", "VDU1-a"))
 	noSecret(t, err)
@@ -319,24 +338,19 @@ func TestHang(t *testing.T) {
 }
 
 // TestLostAnswer: the connection breaks after the Heal was sent. If the
-// VNFM started the Heal, the retry finds it and sends nothing; if not, it
-// sends the Heal again.
+// VNFM started the Heal (its answer lost), the retry finds it and sends
+// nothing; if not (dropped unread), it sends the Heal again. An earlier
+// Heal of the same VNFC by an operator is not taken for it.
 func TestLostAnswer(t *testing.T) {
 	for _, started := range []bool{true, false} {
 		t.Run(fmt.Sprint("started=", started), func(t *testing.T) {
-			p := newPKI(t, "a")
-			f := newFakeVNFM(t, p, tls.NoClientCert)
-			// An earlier Heal of the same VNFC by someone else: not ours.
-			f.newOcc("c3f5b1a0-1111-4c2e-9f00-000000000001", []byte(`{"cause":"operator","vnfcInstanceId":["VDU1-a"]}`))
-			f.onHeal = func(w http.ResponseWriter, r *http.Request, n int) bool {
-				if n > 0 {
-					return false
-				}
-				if started {
-					f.newOcc(r.PathValue("id"), f.heals[0].body)
-				}
-				hijackClose(w)
-				return true
+			p := testPKI(t)
+			f := startVNFM(t, p, tls.NoClientCert)
+			operatorHeal(t, p, f, `{"cause":"operator","vnfcInstanceId":["VDU1-a"]}`)
+			if started {
+				f.fault(t, tvnfm.Fault{Endpoint: tvnfm.EndpointHeal, Lose: true, Times: 1})
+			} else {
+				f.fault(t, tvnfm.Fault{Endpoint: tvnfm.EndpointHeal, Drop: true, Times: 1})
 			}
 			out := make(outcomes, 4)
 			c := testConfig(t, p, f)
@@ -350,18 +364,21 @@ func TestLostAnswer(t *testing.T) {
 				t.Fatalf("second Deliver = %v", err)
 			}
 			_, heals, lists := f.counts()
-			wantHeals := 2
+			// The operator's Heal is one of them.
+			wantHeals := 3
 			if started {
-				wantHeals = 1
+				wantHeals = 2
 			}
 			if heals != wantHeals || lists != 1 {
 				t.Errorf("heals %d, look-ups %d; want %d, 1", heals, lists, wantHeals)
 			}
+			ids := f.opIDs()
+			if len(ids) != 2 {
+				t.Fatalf("operations %v; want the operator's and the sink's", ids)
+			}
 			o := out.next(t)
-			// occ-1 is the operator's; occ-2 is the lost answer's Heal,
-			// or the one sent again.
-			if o.OpOccID != "occ-2" || o.End != StateCompleted {
-				t.Errorf("outcome %+v; want occ-2 COMPLETED", o)
+			if o.OpOccID != ids[1] || o.End != StateCompleted {
+				t.Errorf("outcome %+v; want %s COMPLETED", o, ids[1])
 			}
 			st := s.Stats()
 			if st.Ambiguous != 1 || st.Accepted != 1 || (st.Found == 1) != started {
@@ -374,15 +391,9 @@ func TestLostAnswer(t *testing.T) {
 // TestLostAnswerOtherEvent: another event of the same VNFC after a lost
 // answer is not taken for it; no look-up.
 func TestLostAnswerOtherEvent(t *testing.T) {
-	p := newPKI(t, "a")
-	f := newFakeVNFM(t, p, tls.NoClientCert)
-	f.onHeal = func(w http.ResponseWriter, r *http.Request, n int) bool {
-		if n == 0 {
-			hijackClose(w)
-			return true
-		}
-		return false
-	}
+	p := testPKI(t)
+	f := startVNFM(t, p, tls.NoClientCert)
+	f.fault(t, tvnfm.Fault{Endpoint: tvnfm.EndpointHeal, Drop: true, Times: 1})
 	s := newSink(t, testConfig(t, p, f))
 	if err := deliver(t, s, event("e0", "web:node0", "VDU1-a")); class(err) != delivery.Transient {
 		t.Fatalf("first Deliver = %v", err)
@@ -396,27 +407,18 @@ func TestLostAnswerOtherEvent(t *testing.T) {
 }
 
 // TestLookupFails: the look-up's own failures: a 5xx retries without a
-// POST; a VNFM that cannot filter gets the Heal again.
+// POST; a VNFM that cannot filter (400) gets the Heal again.
 func TestLookupFails(t *testing.T) {
-	p := newPKI(t, "a")
+	p := testPKI(t)
 	for _, tt := range []struct {
 		status int
 		class  delivery.Class
 		heals  int
 	}{{503, delivery.Transient, 1}, {400, delivery.Delivered, 2}} {
 		t.Run(fmt.Sprint(tt.status), func(t *testing.T) {
-			f := newFakeVNFM(t, p, tls.NoClientCert)
-			f.onHeal = func(w http.ResponseWriter, r *http.Request, n int) bool {
-				if n == 0 {
-					w.WriteHeader(502)
-					return true
-				}
-				return false
-			}
-			f.onList = func(w http.ResponseWriter, r *http.Request, n int) bool {
-				problem(w, tt.status, "x", "filter not supported")
-				return true
-			}
+			f := startVNFM(t, p, tls.NoClientCert)
+			f.fault(t, tvnfm.Fault{Endpoint: tvnfm.EndpointHeal, Status: 502, Times: 1})
+			f.fault(t, tvnfm.Fault{Endpoint: tvnfm.EndpointLCMList, Status: tt.status})
 			s := newSink(t, testConfig(t, p, f))
 			e := event("e0", "web:node0", "VDU1-a")
 			_ = deliver(t, s, e)
@@ -431,28 +433,29 @@ func TestLookupFails(t *testing.T) {
 }
 
 // TestFollow: the occurrence is followed to its end, and the next Heal
-// of the VNFC waits (Blocked) meanwhile.
+// of the VNFC waits (Blocked) meanwhile. After a FAILED_TEMP, the VNFM
+// itself blocks the instance with 409 until an operator acts.
 func TestFollow(t *testing.T) {
 	tests := []struct {
 		name    string
-		states  []string
+		prog    tvnfm.Progression
 		follow  time.Duration
 		end     string
 		problem bool
+		next    delivery.Class // the next Heal of the VNFC, after the following
 	}{
-		{"completed", []string{StateStarting, StateProcessing, StateCompleted}, 20 * time.Second, StateCompleted, false},
-		{"failed_temp", []string{StateProcessing, StateFailedTemp}, 20 * time.Second, StateFailedTemp, true},
-		{"rolled_back", []string{StateRollingBack, StateRolledBack}, 20 * time.Second, StateRolledBack, false},
-		{"timeout", []string{StateProcessing}, 300 * time.Millisecond, EndTimeout, false},
+		{"completed", tvnfm.Progression{Polls: 3}, 20 * time.Second, StateCompleted, false, delivery.Delivered},
+		{"failed_temp", tvnfm.Progression{Polls: 2, Final: tvnfm.FailedTemp}, 20 * time.Second, StateFailedTemp, true, delivery.IsBlocked},
+		{"failed", tvnfm.Progression{Polls: 2, Final: tvnfm.Failed}, 20 * time.Second, StateFailed, true, delivery.Delivered},
+		{"rolled_back", tvnfm.Progression{Polls: 2, Final: tvnfm.RolledBack}, 20 * time.Second, StateRolledBack, false, delivery.Delivered},
+		{"timeout", tvnfm.Progression{After: time.Hour}, 300 * time.Millisecond, EndTimeout, false, delivery.Delivered},
 	}
-	p := newPKI(t, "a")
+	p := testPKI(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFakeVNFM(t, p, tls.NoClientCert)
-			f.states = tt.states
+			f := startVNFM(t, p, tls.NoClientCert, func(o *tvnfm.Options) { o.Progression = tt.prog })
 			hold := make(chan struct{})
 			var held atomic.Bool
-			f.onHeal = nil
 			out := make(outcomes, 2)
 			c := testConfig(t, p, f)
 			c.FollowTimeout = tt.follow
@@ -466,28 +469,35 @@ func TestFollow(t *testing.T) {
 			if err := deliver(t, s, event("e0", "web:node0", "VDU1-a")); err != nil {
 				t.Fatal(err)
 			}
+			op := f.opIDs()[0]
 			// Followed now (the outcome cannot be reported before hold).
 			err := deliver(t, s, event("e1", "web:node0", "VDU1-a"))
-			if class(err) != delivery.IsBlocked || !strings.Contains(err.Error(), "occ-1") {
-				t.Errorf("Deliver while followed = %v; want Blocked naming occ-1", err)
+			if class(err) != delivery.IsBlocked || !strings.Contains(err.Error(), op) {
+				t.Errorf("Deliver while followed = %v; want Blocked naming %s", err, op)
 			}
-			if fl := s.Following(); len(fl) != 1 || fl[0].OpOccID != "occ-1" {
+			if fl := s.Following(); len(fl) != 1 || fl[0].OpOccID != op {
 				t.Errorf("Following = %+v", fl)
 			}
 			held.Store(true)
 			close(hold)
 			o := out.next(t)
-			if o.End != tt.end || o.OpOccID != "occ-1" || (o.Problem != nil) != tt.problem {
+			if o.End != tt.end || o.OpOccID != op || (o.Problem != nil) != tt.problem {
 				t.Errorf("outcome %+v; want end %s, problem %v", o, tt.end, tt.problem)
 			}
 			if o.Subject != "web:node0" || o.VNFCInstanceID != "VDU1-a" || o.EventID != "e0" {
 				t.Errorf("outcome %+v names the wrong Heal", o)
 			}
-			// The following over, the next Heal of the VNFC goes.
-			if err := deliver(t, s, event("e1", "web:node0", "VDU1-a")); err != nil {
-				t.Errorf("Deliver after the following = %v", err)
+			// The following over, the next Heal of the VNFC goes, unless
+			// the VNFM blocks it.
+			err = deliver(t, s, event("e1", "web:node0", "VDU1-a"))
+			if class(err) != tt.next {
+				t.Errorf("Deliver after the following = %v; want class %v", err, tt.next)
 			}
-			if st := s.Stats(); st.Operations[tt.end] != 1 || st.Blocked != 1 {
+			blocked := uint64(1)
+			if tt.next == delivery.IsBlocked {
+				blocked = 2
+			}
+			if st := s.Stats(); st.Operations[tt.end] != 1 || st.Blocked != blocked {
 				t.Errorf("stats %+v", st)
 			}
 		})
@@ -497,7 +507,7 @@ func TestFollow(t *testing.T) {
 // TestFollowLost: an occurrence that cannot be read (404) ends the
 // following; a 202 without a usable Location is delivered, unfollowed.
 func TestFollowLost(t *testing.T) {
-	p := newPKI(t, "a")
+	p := testPKI(t)
 	for _, tt := range []struct {
 		loc string
 		end string
@@ -507,14 +517,12 @@ func TestFollowLost(t *testing.T) {
 		{"https://127.0.0.1:9890/vnflcm/v2/vnf_instances/x", EndNoLocation},
 	} {
 		t.Run(tt.end+tt.loc, func(t *testing.T) {
-			f := newFakeVNFM(t, p, tls.NoClientCert)
-			f.onHeal = func(w http.ResponseWriter, r *http.Request, n int) bool {
-				if tt.loc != "" {
-					w.Header().Set("Location", tt.loc)
-				}
-				w.WriteHeader(202)
-				return true
+			f := startVNFM(t, p, tls.NoClientCert)
+			fault := tvnfm.Fault{Endpoint: tvnfm.EndpointHeal, Status: 202}
+			if tt.loc != "" {
+				fault.Header = map[string]string{"Location": tt.loc}
 			}
+			f.fault(t, fault)
 			out := make(outcomes, 2)
 			c := testConfig(t, p, f)
 			c.OnOutcome = func(o Outcome) { out <- o }
@@ -531,9 +539,8 @@ func TestFollowLost(t *testing.T) {
 
 // TestClose: Close ends the following at once.
 func TestClose(t *testing.T) {
-	p := newPKI(t, "a")
-	f := newFakeVNFM(t, p, tls.NoClientCert)
-	f.states = []string{StateProcessing}
+	p := testPKI(t)
+	f := startVNFM(t, p, tls.NoClientCert, func(o *tvnfm.Options) { o.Progression = tvnfm.Progression{After: time.Hour} })
 	out := make(outcomes, 2)
 	c := testConfig(t, p, f)
 	c.OnOutcome = func(o Outcome) { out <- o }
@@ -554,11 +561,12 @@ func TestClose(t *testing.T) {
 }
 
 // TestWrongCA: a VNFM whose certificate another CA signed gets nothing:
-// final, and no request reaches it.
+// final, and no request reaches it (a request that did would be in its
+// record, whatever its answer).
 func TestWrongCA(t *testing.T) {
-	good, other := newPKI(t, "good"), newPKI(t, "other")
-	tokenSrv := newFakeVNFM(t, good, tls.NoClientCert)
-	vnfm := newFakeVNFM(t, other, tls.NoClientCert)
+	good, other := testPKI(t), testPKI(t)
+	tokenSrv := startVNFM(t, good, tls.NoClientCert)
+	vnfm := startVNFM(t, other, tls.NoClientCert)
 	c := testConfig(t, good, tokenSrv)
 	c.APIRoot = vnfm.srv.URL
 	s := newSink(t, c)
@@ -566,8 +574,8 @@ func TestWrongCA(t *testing.T) {
 	if class(err) != delivery.IsFinal || !strings.Contains(err.Error(), "nothing was sent") {
 		t.Fatalf("Deliver = %v; want final, nothing sent", err)
 	}
-	if _, heals, _ := vnfm.counts(); heals != 0 || vnfm.active.Load() != 0 {
-		t.Errorf("the untrusted VNFM got %d Heals, %d active connections", heals, vnfm.active.Load())
+	if n := len(vnfm.Received()); n != 0 {
+		t.Errorf("the untrusted VNFM received %d requests", n)
 	}
 	if st := s.Stats(); st.Final["tls"] != 1 || st.Sent != 0 {
 		t.Errorf("stats %+v; want tls: 1, nothing sent", st)
@@ -579,33 +587,41 @@ func TestWrongCA(t *testing.T) {
 	if class(err) != delivery.IsFinal {
 		t.Fatalf("Deliver = %v; want final", err)
 	}
-	if tokens, _, _ := vnfm.counts(); tokens != 0 {
-		t.Errorf("the untrusted token endpoint got %d requests", tokens)
+	if n := len(vnfm.Received()); n != 0 {
+		t.Errorf("the untrusted token endpoint received %d requests", n)
 	}
 }
 
 // TestMTLS: with a client certificate and no secret, the token request
-// is RFC 8705's (client_id in the body, no secret), and both endpoints
-// see the certificate; without it, the server refuses: final.
+// is RFC 8705's (client_id in the body, no secret), which the test VNFM
+// accepts only with the certificate, and whose token it accepts only
+// with the same certificate; without it, the server refuses: final.
 func TestMTLS(t *testing.T) {
-	p := newPKI(t, "a")
-	f := newFakeVNFM(t, p, tls.RequireAndVerifyClientCert)
+	p := testPKI(t)
+	f := startVNFM(t, p, tls.RequireAndVerifyClientCert)
 	c := testConfig(t, p, f)
 	c.ClientSecretFile = ""
-	c.CertFile, c.KeyFile = p.certFile, p.keyFile
+	c.CertFile, c.KeyFile = p.ClientCert, p.ClientKey
 	s := newSink(t, c)
 	if err := deliver(t, s, event("e0", "web:node0", "VDU1-a")); err != nil {
 		t.Fatalf("Deliver = %v", err)
 	}
-	form, auth := f.tokenReqs[0], f.tokenAuth[0]
-	if form.Get("client_id") != testClientID || form.Has("client_secret") || auth != "" {
-		t.Errorf("token request form %v, Authorization %q; want client_id only", form, auth)
+	tr := f.of(tvnfm.EndpointToken)[0]
+	form := tokenForm(t, tr)
+	if tr.ClientAuth != tvnfm.AuthTLSClient || form.Get("client_id") != testClientID || form.Has("client_secret") {
+		t.Errorf("token request %q by %q; want client_id only, tls_client_auth", tr.Body, tr.ClientAuth)
+	}
+	if len(f.Heals()) != 1 {
+		t.Errorf("%d Heals accepted with the bound token; want 1", len(f.Heals()))
 	}
 	// A secret as well: client_secret_basic over mutual TLS.
 	c2 := testConfig(t, p, f)
-	c2.CertFile, c2.KeyFile = p.certFile, p.keyFile
+	c2.CertFile, c2.KeyFile = p.ClientCert, p.ClientKey
 	if err := deliver(t, newSink(t, c2), event("e0", "web:node0", "VDU1-a")); err != nil {
 		t.Fatalf("Deliver with a secret = %v", err)
+	}
+	if tr := f.of(tvnfm.EndpointToken)[1]; tr.ClientAuth != tvnfm.AuthSecretBasic {
+		t.Errorf("second token request by %q; want client_secret_basic", tr.ClientAuth)
 	}
 	// No certificate.
 	c3 := testConfig(t, p, f)
@@ -615,50 +631,50 @@ func TestMTLS(t *testing.T) {
 	}
 }
 
-// TestAuthStyleParams: client_secret_post puts the secret in the form.
+// TestAuthStyleParams: client_secret_post puts the secret in the form,
+// with the scope.
 func TestAuthStyleParams(t *testing.T) {
-	p := newPKI(t, "a")
-	f := newFakeVNFM(t, p, tls.NoClientCert)
+	p := testPKI(t)
+	f := startVNFM(t, p, tls.NoClientCert, func(o *tvnfm.Options) { o.Scopes = []string{"tacker_scope"} })
 	c := testConfig(t, p, f)
 	c.AuthStyle = "params"
 	c.Scopes = []string{"tacker_scope"}
 	if err := deliver(t, newSink(t, c), event("e0", "web:node0", "VDU1-a")); err != nil {
 		t.Fatal(err)
 	}
-	if form := f.tokenReqs[0]; form.Get("client_secret") != testSecret || form.Get("scope") != "tacker_scope" || f.tokenAuth[0] != "" {
-		t.Errorf("token request %v, Authorization %q", form, f.tokenAuth[0])
+	tr := f.of(tvnfm.EndpointToken)[0]
+	if form := tokenForm(t, tr); tr.ClientAuth != tvnfm.AuthSecretPost || !form.Has("client_secret") || form.Get("scope") != "tacker_scope" {
+		t.Errorf("token request %q by %q", tr.Body, tr.ClientAuth)
 	}
 }
 
-// TestRequest: the Heal as sent: path, headers, body.
+// TestRequest: the Heal as sent: path (an instance id that needs
+// escaping reaches the VNFM whole), headers, body; the test VNFM checked
+// the token, the headers and the schema as Tacker does.
 func TestRequest(t *testing.T) {
-	p := newPKI(t, "a")
-	f := newFakeVNFM(t, p, tls.NoClientCert)
+	const odd = "inst/with ?odd#chars"
+	p := testPKI(t)
+	f := startVNFM(t, p, tls.NoClientCert, func(o *tvnfm.Options) { o.Instances[odd] = tvnfm.Instance{VNFCs: testVNFCs} })
 	c := testConfig(t, p, f)
 	c.AdditionalParams = map[string]any{"all": false, "vnfha/cluster": "lab"}
 	s := newSink(t, c)
 	e := event("ev/1", "web:node0", "VDU1-a")
-	e.Data.VNFInstanceID = "inst/with ?odd#chars"
-	var path string
-	f.onHeal = func(w http.ResponseWriter, r *http.Request, n int) bool {
-		path = r.URL.EscapedPath()
-		return false
-	}
+	e.Data.VNFInstanceID = odd
 	if err := deliver(t, s, e); err != nil {
 		t.Fatal(err)
 	}
-	if want := "/vnflcm/v2/vnf_instances/inst%2Fwith%20%3Fodd%23chars/heal"; path != want {
-		t.Errorf("path %q; want %q", path, want)
+	heals := f.Heals()
+	if len(heals) != 1 || heals[0].VNFInstanceID != odd {
+		t.Fatalf("heals %+v; want one of %q", heals, odd)
 	}
-	h := f.heals[0].header
-	for k, v := range map[string]string{"Version": "2.0.0", "Content-Type": "application/json",
-		"Accept": "application/json", "Authorization": "Bearer tok-1"} {
+	h := heals[0].Header
+	for k, v := range map[string]string{"Version": "2.0.0", "Content-Type": "application/json", "Accept": "application/json"} {
 		if h.Get(k) != v {
 			t.Errorf("%s: %q; want %q", k, h.Get(k), v)
 		}
 	}
 	var body map[string]any
-	if err := json.Unmarshal(f.heals[0].body, &body); err != nil {
+	if err := json.Unmarshal([]byte(heals[0].Body), &body); err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]any{"vnfcInstanceId": []any{"VDU1-a"}, "cause": "vnfha: vnfc.lost of web:node0 [vnfha event ev/1]",
@@ -671,8 +687,8 @@ func TestRequest(t *testing.T) {
 // TestWants: the policy, and never a Heal without both ids; a skipped
 // event counts once.
 func TestWants(t *testing.T) {
-	p := newPKI(t, "a")
-	f := newFakeVNFM(t, p, tls.NoClientCert)
+	p := testPKI(t)
+	f := startVNFM(t, p, tls.NoClientCert)
 	s := newSink(t, testConfig(t, p, f))
 	e := event("e0", "web:node0", "VDU1-a")
 	for _, tt := range []struct {

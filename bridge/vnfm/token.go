@@ -2,9 +2,12 @@ package vnfm
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"sync"
 
@@ -26,6 +29,10 @@ type tokens struct {
 	cc     clientcredentials.Config
 	client *http.Client
 	secret string // only to scrub it from anything a peer echoed back
+	// forms are the secret's other spellings a peer may echo: form-
+	// encoded (RFC 6749 §2.3.1 encodes it before Basic), and the Basic
+	// credential whole, base64 of id:secret.
+	forms []string
 
 	lock   chan struct{}
 	mu     sync.Mutex
@@ -47,6 +54,7 @@ func newTokens(s *settings, client *http.Client) *tokens {
 		},
 		client: client,
 		secret: s.secret,
+		forms:  secretForms(s.ClientID, s.secret),
 		lock:   make(chan struct{}, 1),
 	}
 }
@@ -130,10 +138,29 @@ func (t *tokens) classify(err error) *tokenError {
 	return &tokenError{err: errors.New(msg), retry: outbound.Classify(err) != outbound.TrustFailure}
 }
 
-// scrub replaces the secret wherever a peer may have put it.
+// scrub replaces the secret, in any of its spellings, wherever a peer
+// may have put it.
 func (t *tokens) scrub(s string) string {
 	if t.secret == "" {
 		return s
 	}
-	return strings.ReplaceAll(s, t.secret, "[secret]")
+	for _, f := range t.forms {
+		s = strings.ReplaceAll(s, f, "[secret]")
+	}
+	return s
+}
+
+// secretForms lists the spellings of secret a token endpoint sees or a
+// peer may echo, longest first so that none is left half replaced.
+func secretForms(id, secret string) []string {
+	if secret == "" {
+		return nil
+	}
+	basic := func(id, sec string) string { return base64.StdEncoding.EncodeToString([]byte(id + ":" + sec)) }
+	forms := []string{
+		basic(url.QueryEscape(id), url.QueryEscape(secret)), basic(id, secret),
+		url.QueryEscape(secret), url.PathEscape(secret), secret,
+	}
+	slices.SortStableFunc(forms, func(a, b string) int { return len(b) - len(a) })
+	return slices.Compact(forms)
 }

@@ -53,10 +53,20 @@ func ParseProgression(b []byte) (Progression, error) {
 	if p.Polls < 0 || p.After < 0 {
 		return Progression{}, errors.New("parse progression: polls and after must not be negative")
 	}
-	if p.Final != "" && p.Final != Completed && p.Final != FailedTemp {
-		return Progression{}, fmt.Errorf("parse progression: final %q is not COMPLETED or FAILED_TEMP", p.Final)
+	if !ValidFinal(p.Final) {
+		return Progression{}, fmt.Errorf("parse progression: final %.40q is not COMPLETED, FAILED_TEMP, FAILED or ROLLED_BACK", p.Final)
 	}
 	return p, nil
+}
+
+// ValidFinal reports whether a Progression may end in state ("" is
+// COMPLETED).
+func ValidFinal(state string) bool {
+	switch state {
+	case "", Completed, FailedTemp, Failed, RolledBack:
+		return true
+	}
+	return false
 }
 
 // ParseInstance reads an Instance in the control API's JSON form.
@@ -139,7 +149,7 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		switch j.State {
-		case Starting, Processing, Completed, FailedTemp, Failed:
+		case Starting, Processing, Completed, FailedTemp, Failed, RolledBack:
 		default:
 			bad(fmt.Errorf("state %.40q is not an operation state", j.State))
 			return

@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -32,8 +35,23 @@ type Fault struct {
 	// or the Server closes, and the connection is then closed.
 	Hang bool
 	// Drop closes the connection without an answer, once the request
-	// is read.
+	// is read: the request was not acted on.
 	Drop bool
+	// Lose serves the request as usual (a Heal starts its operation)
+	// and then closes the connection instead of answering: the request
+	// was acted on, and its answer is lost. The record says Lost.
+	Lose bool
+	// Header, ContentType and Body replace what goes with Status: a
+	// Location for a 3xx or a 202, an HTML page, a body that lies or is
+	// huge. Without Body, the answer's body fits the endpoint.
+	Header      map[string]string
+	ContentType string
+	Body        string
+	// Echo answers Status (4xx or 5xx) with a body that repeats what the
+	// request carried: its Authorization header (decoded when it is
+	// Basic), and its body, which may hold a client secret. A careless
+	// or hostile peer does that; the record keeps no secret still.
+	Echo bool
 	// Times is how many requests the fault applies to; 0 means every one
 	// until ClearFaults.
 	Times int
@@ -51,7 +69,13 @@ type faultJSON struct {
 	Delay      string `json:"delay,omitempty"`
 	Hang       bool   `json:"hang,omitempty"`
 	Drop       bool   `json:"drop,omitempty"`
+	Lose       bool   `json:"lose,omitempty"`
 	Times      int    `json:"times,omitempty"`
+
+	Header      map[string]string `json:"header,omitempty"`
+	ContentType string            `json:"contentType,omitempty"`
+	Body        string            `json:"body,omitempty"`
+	Echo        bool              `json:"echo,omitempty"`
 }
 
 // ParseFault reads a Fault in the control API's JSON form, e.g.
@@ -68,7 +92,8 @@ func ParseFault(b []byte) (Fault, error) {
 		return Fault{}, errors.New("parse fault: more than one JSON value")
 	}
 	f := Fault{Endpoint: j.Endpoint, Path: j.Path, Status: j.Status, RetryAfter: j.RetryAfter,
-		Hang: j.Hang, Drop: j.Drop, Times: j.Times}
+		Hang: j.Hang, Drop: j.Drop, Lose: j.Lose, Times: j.Times,
+		Header: j.Header, ContentType: j.ContentType, Body: j.Body, Echo: j.Echo}
 	if j.Delay != "" {
 		d, err := time.ParseDuration(j.Delay)
 		if err != nil {
@@ -85,7 +110,7 @@ func ParseFault(b []byte) (Fault, error) {
 // Check reports what makes f meaningless.
 func (f Fault) Check() error {
 	switch f.Endpoint {
-	case EndpointToken, EndpointHeal, EndpointInstance, EndpointLCM, EndpointWebhook:
+	case EndpointToken, EndpointHeal, EndpointInstance, EndpointLCM, EndpointLCMList, EndpointWebhook:
 	default:
 		return fmt.Errorf("fault: unknown endpoint %q", f.Endpoint)
 	}
@@ -105,16 +130,30 @@ func (f Fault) Check() error {
 		return fmt.Errorf("fault: times %d is negative", f.Times)
 	}
 	n := 0
-	for _, b := range []bool{f.Status != 0, f.Hang, f.Drop} {
+	for _, b := range []bool{f.Status != 0, f.Hang, f.Drop, f.Lose} {
 		if b {
 			n++
 		}
 	}
 	if n > 1 {
-		return errors.New("fault: status, hang and drop exclude each other")
+		return errors.New("fault: status, hang, drop and lose exclude each other")
 	}
 	if n == 0 && f.Delay == 0 {
-		return errors.New("fault: it does nothing (no status, delay, hang or drop)")
+		return errors.New("fault: it does nothing (no status, delay, hang, drop or lose)")
+	}
+	if f.Status == 0 && (len(f.Header) > 0 || f.ContentType != "" || f.Body != "" || f.Echo) {
+		return errors.New("fault: header, contentType, body and echo go with a status")
+	}
+	if f.Echo && (f.Status < 400 || f.Body != "") {
+		return errors.New("fault: echo answers a 4xx or 5xx with its own body: no body with it")
+	}
+	for k, v := range f.Header {
+		if k == "" || strings.ContainsAny(k, " \t:\r\n\x00") || strings.ContainsAny(v, "\r\n\x00") {
+			return fmt.Errorf("fault: header %.40q: %.40q is not a valid header field", k, v)
+		}
+	}
+	if strings.ContainsAny(f.ContentType, "\r\n") {
+		return errors.New("fault: contentType holds a line break")
 	}
 	return nil
 }
@@ -162,7 +201,7 @@ func (s *Server) takeFault(endpoint, path string) *Fault {
 // answer); false lets the endpoint serve it, after a delay perhaps. A hang
 // or a drop ends by panicking with http.ErrAbortHandler, net/http's way to
 // close the connection without an answer.
-func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, rec Record) bool {
+func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, rec *Record, body []byte) bool {
 	f := s.takeFault(rec.Endpoint, r.URL.Path)
 	if f == nil {
 		return false
@@ -174,18 +213,18 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, rec Record) 
 		case <-t.C:
 		case <-r.Context().Done():
 			rec.Verdict = Faulted + ": delay " + f.Delay.String() + ", the client gave up"
-			s.record(rec)
+			s.record(*rec)
 			return true
 		case <-s.closing:
 			rec.Verdict = Faulted + ": delay " + f.Delay.String() + ", released by Close"
-			s.record(rec)
+			s.record(*rec)
 			panic(http.ErrAbortHandler)
 		}
 	}
 	switch {
 	case f.Hang:
 		rec.Verdict = Faulted + ": hang"
-		s.record(rec)
+		s.record(*rec)
 		select {
 		case <-r.Context().Done():
 		case <-s.closing:
@@ -193,20 +232,88 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, rec Record) 
 		panic(http.ErrAbortHandler)
 	case f.Drop:
 		rec.Verdict = Faulted + ": drop"
-		s.record(rec)
+		s.record(*rec)
 		panic(http.ErrAbortHandler)
+	case f.Lose:
+		lw, ok := w.(*loseWriter)
+		if !ok { // not through Handler: lose it all
+			rec.Verdict = Faulted + ": drop (lose outside Handler)"
+			s.record(*rec)
+			panic(http.ErrAbortHandler)
+		}
+		lw.lose = true
+		rec.Lost = true
+		return false // served as usual; Handler closes the connection
 	case f.Status != 0:
 		if f.RetryAfter > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(f.RetryAfter))
 		}
+		for k, v := range f.Header {
+			w.Header().Set(k, v)
+		}
 		rec.Status = f.Status
 		rec.Verdict = Faulted + ": " + strconv.Itoa(f.Status)
-		s.record(rec)
-		writeFaultAnswer(w, rec, f.Status)
+		s.record(*rec)
+		switch {
+		case f.Echo:
+			writeEcho(w, r, rec.Endpoint, f.Status, body)
+		case f.Body != "" || f.ContentType != "":
+			if f.ContentType != "" {
+				w.Header().Set("Content-Type", f.ContentType)
+			}
+			w.Header().Set("Content-Length", strconv.Itoa(len(f.Body)))
+			w.WriteHeader(f.Status)
+			io.WriteString(w, f.Body)
+		default:
+			writeFaultAnswer(w, *rec, f.Status)
+		}
 		return true
 	}
 	return false // a delay alone: serve it now
 }
+
+// writeEcho answers status with what the request carried, credentials
+// included, in a body of the endpoint's kind.
+func writeEcho(w http.ResponseWriter, r *http.Request, endpoint string, status int, body []byte) {
+	said := "Authorization: " + r.Header.Get("Authorization")
+	if id, secret, ok := r.BasicAuth(); ok {
+		said += " (client " + id + ", secret " + secret
+		if u, err := url.QueryUnescape(secret); err == nil {
+			said += ", that is " + u
+		}
+		said += ")"
+	}
+	said += "; body: " + string(body)
+	if endpoint == EndpointToken {
+		writeJSON(w, status, "application/json", map[string]string{"error": "invalid_client", "error_description": "refused: " + said})
+		return
+	}
+	writeProblem(w, status, "refused: "+said)
+}
+
+// loseWriter lets a Lose switch serve a request and keep its answer from
+// the client: once lose is set, nothing reaches the connection, and
+// Handler closes it when the endpoint is done.
+type loseWriter struct {
+	http.ResponseWriter
+	lose bool
+}
+
+func (l *loseWriter) WriteHeader(status int) {
+	if !l.lose {
+		l.ResponseWriter.WriteHeader(status)
+	}
+}
+
+func (l *loseWriter) Write(b []byte) (int, error) {
+	if l.lose {
+		return len(b), nil
+	}
+	return l.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (l *loseWriter) Unwrap() http.ResponseWriter { return l.ResponseWriter }
 
 // writeFaultAnswer writes a body of the kind the endpoint answers.
 func writeFaultAnswer(w http.ResponseWriter, rec Record, status int) {

@@ -3,7 +3,9 @@ package vnfm
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -165,6 +167,16 @@ func TestParseFault(t *testing.T) {
 		{in: `{"endpoint":"token","status":503,"retryAfter":3}`, want: Fault{Endpoint: "token", Status: 503, RetryAfter: 3}},
 		{in: `{"endpoint":"lcm","hang":true}`, want: Fault{Endpoint: "lcm", Hang: true}},
 		{in: `{"endpoint":"heal","drop":true,"times":1}`, want: Fault{Endpoint: "heal", Drop: true, Times: 1}},
+		{in: `{"endpoint":"heal","lose":true}`, want: Fault{Endpoint: "heal", Lose: true}},
+		{in: `{"endpoint":"lcm_list","status":400,"contentType":"text/plain","body":"no"}`, want: Fault{Endpoint: "lcm_list", Status: 400, ContentType: "text/plain", Body: "no"}},
+		{in: `{"endpoint":"heal","status":302,"header":{"Location":"https://x/"}}`, want: Fault{Endpoint: "heal", Status: 302, Header: map[string]string{"Location": "https://x/"}}},
+		{in: `{"endpoint":"token","status":401,"echo":true}`, want: Fault{Endpoint: "token", Status: 401, Echo: true}},
+		{in: `{"endpoint":"heal","lose":true,"drop":true}`, err: "exclude"},
+		{in: `{"endpoint":"heal","delay":"1s","body":"x"}`, err: "go with a status"},
+		{in: `{"endpoint":"heal","status":202,"echo":true}`, err: "echo"},
+		{in: `{"endpoint":"heal","status":500,"echo":true,"body":"x"}`, err: "echo"},
+		{in: `{"endpoint":"heal","status":302,"header":{"Location":"a\r\nX: y"}}`, err: "header"},
+		{in: `{"endpoint":"heal","status":302,"header":{"A B":"x"}}`, err: "header"},
 		{in: `{"endpoint":"nope","status":500}`, err: "unknown endpoint"},
 		{in: `{"endpoint":"heal"}`, err: "does nothing"},
 		{in: `{"endpoint":"heal","status":99}`, err: "not an HTTP status"},
@@ -189,8 +201,76 @@ func TestParseFault(t *testing.T) {
 			}
 			continue
 		}
-		if err != nil || got != tc.want {
+		if err != nil || !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("ParseFault(%s) = %+v, %v; want %+v", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+// TestFaultAnswers: the switches that shape an answer: Lose serves the
+// Heal and loses its answer; Header, ContentType and Body replace it;
+// Echo repeats the credentials; and the record still holds no secret.
+func TestFaultAnswers(t *testing.T) {
+	o := testOptions()
+	o.AcceptConcurrent = true
+	o.Scopes = []string{"tacker_scope"}
+	s, ts := Start(t, o, nil)
+	tok := token(t, ts)
+	body := `{"vnfcInstanceId":["` + testVNFC + `"]}`
+
+	if err := s.AddFault(Fault{Endpoint: EndpointHeal, Lose: true, Times: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ts.Client().Do(healReq(t, ts, tok, testInst, body)); err == nil {
+		t.Fatal("the lost answer arrived")
+	}
+	heals := s.Heals()
+	if len(heals) != 1 || !heals[0].Lost || len(s.Ops()) != 1 {
+		t.Fatalf("heals %+v, ops %d; want one accepted, lost, and its operation started", heals, len(s.Ops()))
+	}
+
+	if err := s.AddFault(Fault{Endpoint: EndpointHeal, Status: 302, Header: map[string]string{"Location": "https://x/"},
+		ContentType: "text/html", Body: "<p>moved</p>", Times: 1}); err != nil {
+		t.Fatal(err)
+	}
+	req := healReq(t, ts, tok, testInst, body)
+	c := ts.Client()
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 302 || resp.Header.Get("Location") != "https://x/" || resp.Header.Get("Content-Type") != "text/html" || string(b) != "<p>moved</p>" {
+		t.Errorf("crafted answer: %d %v %q", resp.StatusCode, resp.Header, b)
+	}
+
+	if err := s.AddFault(Fault{Endpoint: EndpointToken, Status: 401, Echo: true, Times: 1}); err != nil {
+		t.Fatal(err)
+	}
+	treq, _ := http.NewRequest("POST", ts.URL+"/token", strings.NewReader("grant_type=client_credentials"))
+	treq.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	treq.SetBasicAuth(testClient, strings.ReplaceAll(testSecret, " ", "+"))
+	a := do(t, ts, treq)
+	if a.status != 401 || !strings.Contains(string(a.body), testSecret) {
+		t.Errorf("echo: %d %s; want the secret echoed", a.status, a.body)
+	}
+	if a := do(t, ts, healReq(t, ts, tok, testInst, body)); a.status != 202 {
+		t.Errorf("after the switches: %d %s", a.status, a.body)
+	}
+	// Scopes: one granted, another refused.
+	for scope, want := range map[string]int{"tacker_scope": 200, "admin": 400} {
+		req, _ := http.NewRequest("POST", ts.URL+"/token", strings.NewReader("grant_type=client_credentials&scope="+scope))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(testClient, strings.ReplaceAll(testSecret, " ", "+"))
+		if a := do(t, ts, req); a.status != want || (want == 400 && !strings.Contains(string(a.body), "invalid_scope")) {
+			t.Errorf("scope %s: %d %s", scope, a.status, a.body)
+		}
+	}
+	for _, r := range s.Received() {
+		if strings.Contains(r.Body, testSecret) || r.Header.Get("Authorization") != "" {
+			t.Errorf("record %d keeps a secret: %+v", r.Seq, r)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package vnfm
 
 import (
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -35,7 +36,7 @@ func FuzzParseControl(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if p, err := ParseProgression(b); err == nil {
-			if p.Polls < 0 || p.After < 0 || (p.Final != "" && p.Final != Completed && p.Final != FailedTemp) {
+			if p.Polls < 0 || p.After < 0 || !ValidFinal(p.Final) {
 				t.Fatalf("accepted %+v", p)
 			}
 		}
@@ -81,7 +82,7 @@ func FuzzHeal(f *testing.F) {
 	o := testOptions()
 	o.AcceptConcurrent = true
 	s := New(o)
-	s.tokens["tok"] = time.Now().Add(time.Hour)
+	s.tokens["tok"] = tokenGrant{expiry: time.Now().Add(time.Hour)}
 	h := s.Handler()
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req := httptest.NewRequest("POST", "/vnflcm/v2/vnf_instances/"+testInst+"/heal", strings.NewReader(string(body)))
@@ -177,5 +178,44 @@ func FuzzOpenState(f *testing.F) {
 		if len(s2.Received()) == 0 || s2.Received()[len(s2.Received())-1].Endpoint != EndpointToken {
 			t.Fatal("the appended record was not read back")
 		}
+	})
+}
+
+// FuzzParseFilter: the SOL013 filter parser on anything: no panic; what
+// it accepts has the shape the grammar says, and matching it against an
+// occurrence ends without a panic either.
+func FuzzParseFilter(f *testing.F) {
+	for _, s := range []string{"(eq,vnfInstanceId,X);(eq,operation,HEAL)", "(in,a,'x,y''z',b)", "(eq,a~1b~a,c)",
+		"(neq,operationParams/vnfcInstanceId,VDU1-a)", "(gt,a,b)", "(eq,a,'", "((", ";", ""} {
+		f.Add(s)
+	}
+	occ := map[string]any{"id": "o", "operation": "HEAL", "isCancelPending": false, "n": 1.0, "nul": nil,
+		"operationParams": map[string]any{"vnfcInstanceId": []any{"a", "b"}, "cause": "c"}}
+	f.Fuzz(func(t *testing.T, s string) {
+		flt, err := ParseFilter(s)
+		if err != nil {
+			var fe *FilterError
+			if !errors.As(err, &fe) {
+				t.Fatalf("error %v is not a FilterError", err)
+			}
+			return
+		}
+		if len(flt) == 0 {
+			t.Fatalf("%q parsed to no expression", s)
+		}
+		for _, e := range flt {
+			if !contains(filterOpsOne, e.Op) && !contains(filterOpsMulti, e.Op) || contains(filterOpsUnsupported, e.Op) {
+				t.Fatalf("%q: op %q accepted", s, e.Op)
+			}
+			if len(e.Attr) == 0 || len(e.Values) == 0 || (len(e.Values) > 1 && !contains(filterOpsMulti, e.Op)) {
+				t.Fatalf("%q: %+v", s, e)
+			}
+			for _, a := range e.Attr {
+				if a == "" {
+					t.Fatalf("%q: an empty attribute name", s)
+				}
+			}
+		}
+		_, _ = flt.Match(occ)
 	})
 }

@@ -2,8 +2,11 @@ package vnfm
 
 import (
 	"crypto/rand"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -43,7 +46,7 @@ type link struct {
 
 func isFinal(state string) bool {
 	switch state {
-	case Completed, Failed, "ROLLED_BACK":
+	case Completed, Failed, RolledBack:
 		return true
 	}
 	return false
@@ -97,10 +100,13 @@ func (s *Server) advanceLocked(o *op, poll bool) {
 	switch {
 	case byPolls && byTime:
 		next = Completed
-		if p.Final == FailedTemp {
-			next = FailedTemp
+		switch p.Final {
+		case FailedTemp, Failed:
+			next = p.Final
 			o.Err = &ProblemDetails{Status: 422, Title: "Unprocessable Entity",
-				Detail: "the test VNFM's progression ends this operation in FAILED_TEMP"}
+				Detail: "the test VNFM's progression ends this operation in " + p.Final}
+		case RolledBack:
+			next = RolledBack
 		}
 	case poll && o.Polls > 1:
 		next = Processing
@@ -262,7 +268,7 @@ func (s *Server) serveOpTask(w http.ResponseWriter, r *http.Request) {
 			case "fail":
 				o.State, o.Entered = Failed, now
 			case "rollback":
-				o.State, o.Entered, o.Err = "ROLLED_BACK", now, nil
+				o.State, o.Entered, o.Err = RolledBack, now, nil
 			case "retry":
 				o.State, o.Entered, o.Err, o.Polls, o.Start = Processing, now, nil, 0, now
 				o.Prog = s.progression
@@ -348,4 +354,129 @@ func (s *Server) answerProblem(w http.ResponseWriter, rec Record, status int, de
 	rec.Verdict = fmt.Sprintf("%s: %d %s", Rejected, status, detail)
 	s.record(rec)
 	writeProblem(w, status, detail)
+}
+
+// optionalOccAttrs are the attributes of an occurrence Tacker leaves out
+// of a list unless asked (LcmOpOccViewBuilder's default exclusion, SOL013
+// §5.3: complex attributes with a lower bound of 0); the test VNFM's
+// occurrences have these two of them.
+var optionalOccAttrs = []string{"operationParams", "error"}
+
+// occSelector is SOL013 §5.3's attribute selector, reduced to what it
+// does to an occurrence: which optional attributes a list keeps.
+type occSelector struct{ keep map[string]bool }
+
+// parseOccSelector reads all_fields, fields, exclude_fields and
+// exclude_default, refusing the combinations Tacker refuses. A nested
+// name (a/b) selects its top-level attribute whole: a simplification.
+func parseOccSelector(q url.Values) (occSelector, error) {
+	_, all := q["all_fields"]
+	_, fields := q["fields"]
+	_, excl := q["exclude_fields"]
+	_, exclDefault := q["exclude_default"]
+	invalid := errors.New("Attribute selector expression is invalid.")
+	top := func(list string) []string {
+		var out []string
+		for _, f := range strings.Split(list, ",") {
+			name, _, _ := strings.Cut(f, "/")
+			out = append(out, name)
+		}
+		return out
+	}
+	sel := occSelector{keep: map[string]bool{}}
+	switch {
+	case all && (fields || excl || exclDefault), fields && excl, excl && exclDefault:
+		return sel, invalid
+	case all:
+		for _, a := range optionalOccAttrs {
+			sel.keep[a] = true
+		}
+	case fields:
+		for _, f := range top(q.Get("fields")) {
+			sel.keep[f] = true
+		}
+	case excl:
+		out := top(q.Get("exclude_fields"))
+		for _, a := range optionalOccAttrs {
+			sel.keep[a] = !contains(out, a)
+		}
+	}
+	return sel, nil
+}
+
+// serveOpList is GET /vnflcm/v2/vnf_lcm_op_occs: every occurrence, oldest
+// first, that passes the filter, with the selector's attributes. It is
+// not a poll: no occurrence moves along its progression for being listed
+// (time still moves it).
+func (s *Server) serveOpList(w http.ResponseWriter, r *http.Request) {
+	rec, _, ok := s.begin(w, r, EndpointLCMList)
+	if !ok || !s.checkAPI(w, r, rec, http.MethodGet) {
+		return
+	}
+	q := r.URL.Query()
+	var filter Filter
+	if fs, present := q["filter"]; present {
+		if len(fs) > 1 {
+			s.answerProblem(w, rec, http.StatusBadRequest, "filter parse error: the filter parameter is repeated")
+			return
+		}
+		f, err := ParseFilter(fs[0])
+		if err != nil {
+			s.answerProblem(w, rec, http.StatusBadRequest, err.Error())
+			return
+		}
+		filter = f
+	}
+	sel, err := parseOccSelector(q)
+	if err != nil {
+		s.answerProblem(w, rec, http.StatusBadRequest, err.Error())
+		return
+	}
+	base := s.endpoint(r)
+	s.mu.Lock()
+	occs := make([]OpOcc, 0, len(s.opOrder))
+	for _, id := range s.opOrder {
+		o := s.ops[id]
+		s.advanceLocked(o, false)
+		occs = append(occs, s.occLocked(o, base))
+	}
+	s.mu.Unlock()
+	out := []map[string]any{}
+	for _, occ := range occs {
+		m, err := occMap(occ)
+		if err != nil {
+			s.answerProblem(w, rec, http.StatusInternalServerError, err.Error())
+			return
+		}
+		ok, err := filter.Match(m)
+		if err != nil {
+			s.answerProblem(w, rec, http.StatusBadRequest, err.Error())
+			return
+		}
+		if !ok {
+			continue
+		}
+		for _, a := range optionalOccAttrs {
+			if !sel.keep[a] {
+				delete(m, a)
+			}
+		}
+		out = append(out, m)
+	}
+	rec.Status, rec.Verdict = http.StatusOK, Accepted
+	s.record(rec)
+	writeJSON(w, http.StatusOK, "application/json", out)
+}
+
+// occMap is an occurrence as the generic JSON a filter walks.
+func occMap(o OpOcc) (map[string]any, error) {
+	b, err := json.Marshal(o)
+	if err != nil {
+		return nil, fmt.Errorf("encode occurrence %s: %w", o.ID, err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("decode occurrence %s: %w", o.ID, err)
+	}
+	return m, nil
 }

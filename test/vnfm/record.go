@@ -17,6 +17,7 @@ const (
 	EndpointHeal     = "heal"
 	EndpointInstance = "instance" // GET of a VNF instance
 	EndpointLCM      = "lcm"      // GET of an LCM operation occurrence, and its tasks
+	EndpointLCMList  = "lcm_list" // GET of the occurrences, filtered
 	EndpointWebhook  = "webhook"  // every webhook receiver; Record.Path tells which
 )
 
@@ -29,11 +30,13 @@ const (
 
 // Record is one request the VNFM received and what it did with it.
 type Record struct {
-	Seq      int       `json:"seq"` // 1, 2, ... in the order received
-	Endpoint string    `json:"endpoint"`
-	Method   string    `json:"method"`
-	Path     string    `json:"path"`
-	Time     time.Time `json:"time"`
+	Seq      int    `json:"seq"` // 1, 2, ... in the order received
+	Endpoint string `json:"endpoint"`
+	Method   string `json:"method"`
+	Path     string `json:"path"`
+	// Query is the request's raw query (a list's filter), if any.
+	Query string    `json:"query,omitempty"`
+	Time  time.Time `json:"time"`
 	// Header is the request's header without Authorization (and Cookie):
 	// what a test may look at without handling a secret.
 	Header http.Header `json:"header"`
@@ -46,6 +49,13 @@ type Record struct {
 	// EventID is a webhook's id (webhook-id, and the CloudEvent's id once
 	// verified); for an accepted Heal, the operation's id.
 	EventID string `json:"eventId,omitempty"`
+	// ClientAuth is how a token request authenticated its client
+	// (AuthSecretBasic, AuthSecretPost, AuthTLSClient); "" when it did
+	// not get that far.
+	ClientAuth string `json:"clientAuth,omitempty"`
+	// Lost says that the request was served but its answer never sent:
+	// a Lose switch closed the connection instead.
+	Lost bool `json:"lost,omitempty"`
 	// VNFInstanceID and VNFCInstanceIDs are what a Heal named.
 	VNFInstanceID   string   `json:"vnfInstanceId,omitempty"`
 	VNFCInstanceIDs []string `json:"vnfcInstanceIds,omitempty"`
@@ -216,7 +226,7 @@ func (s *Server) begin(w http.ResponseWriter, r *http.Request, endpoint string) 
 	case EndpointWebhook:
 		rec.EventID = r.Header.Get("webhook-id")
 	}
-	if s.applyFault(w, r, rec) {
+	if s.applyFault(w, r, &rec, body) {
 		return Record{}, nil, false
 	}
 	return rec, body, true
@@ -231,6 +241,7 @@ func (s *Server) newRecord(endpoint string, r *http.Request, body []byte) Record
 		Endpoint: endpoint,
 		Method:   r.Method,
 		Path:     r.URL.Path,
+		Query:    r.URL.RawQuery,
 		Time:     s.now(),
 		Header:   h,
 		Body:     string(body),

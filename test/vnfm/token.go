@@ -2,6 +2,7 @@ package vnfm
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // tokenAnswer is the token endpoint's success (RFC 6749 §5.1).
@@ -22,7 +24,9 @@ type tokenAnswer struct {
 // serveToken is the OAuth 2.0 token endpoint for the client credentials
 // grant (RFC 6749 §4.4): form-encoded, the client authenticated with HTTP
 // Basic (client_secret_basic, what Tacker's client uses) or in the form
-// (client_secret_post), never both (§2.3).
+// (client_secret_post), never both (§2.3); or, with client_id alone, by
+// its TLS certificate (RFC 8705 §2, tls_client_auth, what Tacker's
+// OAuth2MtlsAuthPlugin sends), which binds the token to that certificate.
 func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	rec, body, ok := s.begin(w, r, EndpointToken)
 	if !ok {
@@ -60,6 +64,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	}
 	id, secret, basic := r.BasicAuth()
 	_, inForm := form["client_secret"]
+	byCert := false
 	switch {
 	case basic && inForm:
 		reject(http.StatusBadRequest, "invalid_request", "client authenticated twice (Basic and form)")
@@ -69,11 +74,22 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 			reject(http.StatusUnauthorized, "invalid_client", "Authorization is not HTTP Basic")
 			return
 		}
-		reject(http.StatusUnauthorized, "invalid_client", "no client authentication")
-		return
+		if form.Get("client_id") == "" {
+			reject(http.StatusUnauthorized, "invalid_client", "no client authentication")
+			return
+		}
+		// RFC 8705 §2: client_id alone, the certificate authenticates.
+		if why := s.certAuth(r, form.Get("client_id")); why != "" {
+			reject(http.StatusUnauthorized, "invalid_client", why)
+			return
+		}
+		byCert = true
+		rec.ClientAuth = AuthTLSClient
 	case inForm:
 		id, secret = form.Get("client_id"), form.Get("client_secret")
+		rec.ClientAuth = AuthSecretPost
 	default:
+		rec.ClientAuth = AuthSecretBasic
 		// §2.3.1: Basic credentials are form-encoded before base64.
 		var e1, e2 error
 		id, e1 = url.QueryUnescape(id)
@@ -87,7 +103,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if !s.clientOK(id, secret) {
+	if !byCert && !s.clientOK(id, secret) {
 		reject(http.StatusUnauthorized, "invalid_client", "unknown client or wrong secret")
 		return
 	}
@@ -100,13 +116,25 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 		reject(http.StatusBadRequest, "unsupported_grant_type", "grant_type "+gt+" is not client_credentials")
 		return
 	}
+	if sc := form.Get("scope"); sc != "" && len(s.opt.Scopes) > 0 {
+		for _, one := range strings.Fields(sc) {
+			if !contains(s.opt.Scopes, one) {
+				reject(http.StatusBadRequest, "invalid_scope", "scope "+one+" is not granted to this client")
+				return
+			}
+		}
+	}
 	tok, err := newToken()
 	if err != nil {
 		reject(http.StatusInternalServerError, "server_error", err.Error())
 		return
 	}
+	grant := tokenGrant{expiry: s.now().Add(s.opt.TokenTTL)}
+	if byCert {
+		grant.bound, grant.cert = true, thumbprint(r)
+	}
 	s.mu.Lock()
-	s.tokens[tok] = s.now().Add(s.opt.TokenTTL)
+	s.tokens[tok] = grant
 	s.issued++
 	s.mu.Unlock()
 	rec.Status = http.StatusOK
@@ -130,12 +158,61 @@ func (s *Server) clientOK(id, secret string) bool {
 	return a&b == 1
 }
 
+// Client authentication methods, as Record.ClientAuth names them (the
+// names of RFC 7591 §2 and RFC 8705 §2.1.1).
+const (
+	AuthSecretBasic = "client_secret_basic"
+	AuthSecretPost  = "client_secret_post"
+	AuthTLSClient   = "tls_client_auth"
+)
+
+// TokenPrefix starts every access token the VNFM issues, so that a test
+// can find a token that leaked into a log, an error or a status by its
+// prefix alone, without knowing the token.
+const TokenPrefix = "tvnfm_"
+
+// tokenGrant is an issued token: when it expires, and, for a client that
+// authenticated by its certificate, the certificate it is bound to.
+type tokenGrant struct {
+	expiry time.Time
+	bound  bool
+	cert   [32]byte // SHA-256 of the certificate, RFC 8705 §3.1's x5t#S256
+}
+
 func newToken() (string, error) {
 	b := make([]byte, 24)
 	if _, err := rand.Read(b); err != nil {
 		return "", errors.New("make a token: " + err.Error())
 	}
-	return hex.EncodeToString(b), nil
+	return TokenPrefix + hex.EncodeToString(b), nil
+}
+
+// certAuth checks RFC 8705 §2.1's PKI method for clientID: a verified
+// client certificate whose subject's CommonName is ClientCertSubject.
+// It returns why the client is refused, or "".
+func (s *Server) certAuth(r *http.Request, clientID string) string {
+	if s.opt.ClientCertSubject == "" || s.opt.ClientID == "" {
+		return "no client authenticates by certificate here"
+	}
+	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.PeerCertificates) == 0 {
+		return "client_id without a secret needs a verified client certificate (RFC 8705)"
+	}
+	cn := r.TLS.PeerCertificates[0].Subject.CommonName
+	a := subtle.ConstantTimeCompare([]byte(clientID), []byte(s.opt.ClientID))
+	b := subtle.ConstantTimeCompare([]byte(cn), []byte(s.opt.ClientCertSubject))
+	if a&b != 1 {
+		return "the client certificate does not authenticate this client_id"
+	}
+	return ""
+}
+
+// thumbprint is the SHA-256 of the request's client certificate; zero
+// without one.
+func thumbprint(r *http.Request) [32]byte {
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		return [32]byte{}
+	}
+	return sha256.Sum256(r.TLS.PeerCertificates[0].Raw)
 }
 
 // redactForm replaces the client_secret in a recorded form.
@@ -177,12 +254,17 @@ func (s *Server) authorized(r *http.Request) bool {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	exp, ok := s.tokens[tok]
+	g, ok := s.tokens[tok]
 	if !ok {
 		return false
 	}
-	if !s.now().Before(exp) {
+	if !s.now().Before(g.expiry) {
 		delete(s.tokens, tok)
+		return false
+	}
+	// RFC 8705 §3: a certificate-bound token is good only with its
+	// certificate, so a stolen one is useless without the key.
+	if g.bound && (thumbprint(r) != g.cert || r.TLS == nil || len(r.TLS.VerifiedChains) == 0) {
 		return false
 	}
 	return true

@@ -6,9 +6,12 @@
 //
 // It serves:
 //
-//	POST /token                                      OAuth 2.0 client credentials (RFC 6749 §4.4)
+//	POST /token                                      OAuth 2.0 client credentials (RFC 6749 §4.4),
+//	                                                 the client authenticated by a secret or by its
+//	                                                 TLS certificate (RFC 8705 §2)
 //	POST /vnflcm/v2/vnf_instances/{id}/heal          Heal, checked as Tacker checks it
 //	GET  /vnflcm/v2/vnf_instances/{id}               the instance and its vnfcInfo ids
+//	GET  /vnflcm/v2/vnf_lcm_op_occs                  the occurrences, with SOL013 §5.2 filters (filter.go)
 //	GET  /vnflcm/v2/vnf_lcm_op_occs/{id}             the LCM operation occurrence
 //	POST /vnflcm/v2/vnf_lcm_op_occs/{id}/fail|retry  an operator's way out of FAILED_TEMP
 //	POST /webhook (Options.WebhookPaths)             signed CloudEvents (Standard Webhooks)
@@ -50,6 +53,9 @@ const (
 	Completed  = "COMPLETED"
 	FailedTemp = "FAILED_TEMP"
 	Failed     = "FAILED"
+	// RolledBack is where Tacker ends an operation whose grant was
+	// refused, or one an operator rolled back from FAILED_TEMP.
+	RolledBack = "ROLLED_BACK"
 )
 
 // Options configure a Server. The zero value is a VNFM that knows no
@@ -58,6 +64,20 @@ type Options struct {
 	// ClientID and ClientSecret are the one OAuth 2.0 client the token
 	// endpoint accepts.
 	ClientID, ClientSecret string
+	// ClientCertSubject lets ClientID authenticate by its TLS client
+	// certificate instead of the secret (RFC 8705 §2.1, tls_client_auth):
+	// a token request with client_id and no secret is accepted when the
+	// connection carries a verified certificate whose subject's
+	// CommonName is this. The token it gets is bound to that certificate
+	// (§3): the API accepts it only over a connection that presents the
+	// same one, as Keystone's oauth2_mtls_token filter does. Empty: no
+	// client authenticates by certificate. The server's TLS configuration
+	// must verify client certificates (PKI.ServerTLS(true)).
+	ClientCertSubject string
+	// Scopes are the scopes a token request may ask for (Keycloak's
+	// "tacker_scope"); a request for another gets 400 invalid_scope
+	// (RFC 6749 §5.2). Empty: any scope is granted.
+	Scopes []string
 	// TokenTTL is the lifetime of an issued token (expires_in);
 	// 0 means DefaultTokenTTL.
 	TokenTTL time.Duration
@@ -106,8 +126,9 @@ type Instance struct {
 type Progression struct {
 	Polls int
 	After time.Duration
-	// Final is COMPLETED (the default) or FAILED_TEMP, which carries an
-	// error and blocks the instance until a fail or retry.
+	// Final is COMPLETED (the default); FAILED_TEMP, which carries an
+	// error and blocks the instance until a fail or retry; FAILED (with
+	// an error) or ROLLED_BACK, which end it for good.
 	Final string
 }
 
@@ -122,7 +143,7 @@ type Server struct {
 	mu          sync.Mutex
 	instances   map[string]Instance
 	progression Progression
-	tokens      map[string]time.Time // token → expiry
+	tokens      map[string]tokenGrant
 	issued      int
 	ops         map[string]*op
 	opOrder     []string
@@ -139,7 +160,7 @@ func New(o Options) *Server {
 		closing:     make(chan struct{}),
 		instances:   make(map[string]Instance),
 		progression: o.Progression,
-		tokens:      make(map[string]time.Time),
+		tokens:      make(map[string]tokenGrant),
 		ops:         make(map[string]*op),
 	}
 	if s.now == nil {
@@ -156,6 +177,7 @@ func New(o Options) *Server {
 	s.mux.HandleFunc("/token", s.serveToken)
 	s.mux.HandleFunc("/vnflcm/v2/vnf_instances/{id}/heal", s.serveHeal)
 	s.mux.HandleFunc("/vnflcm/v2/vnf_instances/{id}", s.serveInstance)
+	s.mux.HandleFunc("/vnflcm/v2/vnf_lcm_op_occs", s.serveOpList)
 	s.mux.HandleFunc("/vnflcm/v2/vnf_lcm_op_occs/{id}", s.serveOp)
 	s.mux.HandleFunc("/vnflcm/v2/vnf_lcm_op_occs/{id}/{task}", s.serveOpTask)
 	paths := o.WebhookPaths
@@ -182,7 +204,13 @@ func New(o Options) *Server {
 func (s *Server) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Version", APIVersion)
-		s.mux.ServeHTTP(w, r)
+		lw := &loseWriter{ResponseWriter: w}
+		s.mux.ServeHTTP(lw, r)
+		if lw.lose {
+			// A Lose switch: the request was served, its answer is
+			// not sent, and the connection is closed.
+			panic(http.ErrAbortHandler)
+		}
 	})
 }
 

@@ -58,22 +58,24 @@ func run(args []string) error {
 	stateDir := fs.String("state-dir", "", "directory keeping the record of what was received across restarts; empty: memory only")
 	polls := fs.Int("polls", 0, "an operation is final at this GET of it (0: see -after)")
 	after := fs.Duration("after", 0, "an operation is final this long after it started")
-	final := fs.String("final", vnfm.Completed, "an operation's final state: COMPLETED or FAILED_TEMP")
+	final := fs.String("final", vnfm.Completed, "an operation's final state: COMPLETED, FAILED_TEMP, FAILED or ROLLED_BACK")
+	certSubject := fs.String("client-cert-subject", "", "CommonName of the client certificate that authenticates -client-id without a secret (RFC 8705; needs -client-ca)")
 	concurrent := fs.Bool("accept-concurrent", false, "accept a Heal while the instance's operation runs (Tacker without the heal lock)")
-	var hooks, instances listFlag
+	var hooks, instances, scopes listFlag
+	fs.Var(&scopes, "scope", "a scope a token request may ask for (repeatable; none: any)")
 	fs.Var(&hooks, "webhook-path", "a webhook receiver's path (repeatable; default "+vnfm.DefaultWebhookPath+")")
 	fs.Var(&instances, "instance", "a VNF instance and its vnfcInfo ids: ID=VNFC,VNFC,... (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	o := vnfm.Options{
-		ClientID: *clientID, TokenTTL: *ttl, Endpoint: *endpoint, WebhookPaths: hooks,
+		ClientID: *clientID, ClientCertSubject: *certSubject, Scopes: scopes, TokenTTL: *ttl, Endpoint: *endpoint, WebhookPaths: hooks,
 		Progression:      vnfm.Progression{Polls: *polls, After: *after, Final: *final},
 		AcceptConcurrent: *concurrent,
 		Instances:        map[string]vnfm.Instance{},
 	}
-	if *final != vnfm.Completed && *final != vnfm.FailedTemp {
-		return fmt.Errorf("-final %q is not COMPLETED or FAILED_TEMP", *final)
+	if !vnfm.ValidFinal(*final) {
+		return fmt.Errorf("-final %q is not COMPLETED, FAILED_TEMP, FAILED or ROLLED_BACK", *final)
 	}
 	if *secretFile != "" {
 		b, err := os.ReadFile(*secretFile)
@@ -114,6 +116,9 @@ func run(args []string) error {
 		o.Instances[id] = in
 	}
 	var tlsConf *tls.Config
+	if *certSubject != "" && *clientCA == "" {
+		return errors.New("-client-cert-subject needs -client-ca: an unverified certificate authenticates nobody")
+	}
 	if (*certFile == "") != (*keyFile == "") {
 		return errors.New("-tls-cert and -tls-key go together")
 	}

@@ -255,6 +255,7 @@ func TestProcess(t *testing.T) {
 			{"-client-ca", pki.CAFile},
 			{"-instance", "novnfcs"},
 			{"-final", "DONE"},
+			{"-client-cert-subject", "vnfha-bridge"},
 			{"-webhook-path", "/token"},
 			{"-webhook-path", "/a", "-webhook-path", "/a"},
 			{"-webhook-secret-file", write(t, dir, "bad", "whsec_!!")},

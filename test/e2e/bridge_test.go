@@ -200,7 +200,7 @@ haproxy:
 	// preference is not INFINITY, so it fails over.
 	e.pcs("node1", "resource", "create", "bridge", "ocf:vnfha:vnfc",
 		"command="+l.Binary()+" bridge --config "+e.cfg,
-		"health=http://"+bridgeListen+"/v1/status", "log_file=/var/log/pacemaker/vnfc-bridge.log",
+		"health=http://"+bridgeListen+"/v1/status", "log_file=/var/log/pacemaker/vnfc-bridge.log", "nice=-10",
 		"op", "monitor", "interval=10s", "--disabled")
 	e.pcs("node1", "constraint", "location", "bridge", "prefers", "node1=100")
 	e.pcs("node1", "resource", "enable", "bridge")

@@ -75,8 +75,6 @@ type item struct {
 	attempts int
 	next     time.Time
 	inFlight bool
-	blocked  bool
-	lastErr  string
 }
 
 // SinkStats are one sink's counters, for /v1/status and the metrics.
@@ -278,7 +276,7 @@ func (q *Queue) attempt(ctx context.Context, it *item) {
 			// Not recorded: keep it, and deliver it again later rather
 			// than lose the fact that it was due.
 			f.WithError(serr).Warn("delivery: cannot record the outcome; will deliver again")
-			q.reschedule(it, 0, serr)
+			q.reschedule(it, 0)
 			return
 		}
 	}
@@ -297,17 +295,15 @@ func (q *Queue) attempt(ctx context.Context, it *item) {
 	case IsBlocked:
 		st.Blocked++
 		st.LastError, st.LastErrorAt = err.Error(), time.Now()
-		it.blocked = true
 		f.WithError(err).Warn("delivery blocked; retrying")
 	default:
 		st.Retried++
 		st.LastError, st.LastErrorAt = err.Error(), time.Now()
-		it.blocked = false
 		f.WithError(err).Warn("delivery failed; retrying")
 	}
 	q.mu.Unlock()
 	if class == Transient || class == IsBlocked {
-		q.reschedule(it, after, err)
+		q.reschedule(it, after)
 		return
 	}
 	q.poke()
@@ -316,7 +312,7 @@ func (q *Queue) attempt(ctx context.Context, it *item) {
 // reschedule puts it back with backoff: MinBackoff doubled per attempt,
 // capped, with up to half of it as jitter so that many events that failed
 // together do not return together; a Retry-After is honoured up to the cap.
-func (q *Queue) reschedule(it *item, after time.Duration, err error) {
+func (q *Queue) reschedule(it *item, after time.Duration) {
 	d := q.o.MinBackoff << min(max(it.attempts-1, 0), 20)
 	d = min(d, q.o.MaxBackoff)
 	d -= time.Duration(rand.Int64N(int64(d/2) + 1))
@@ -324,7 +320,6 @@ func (q *Queue) reschedule(it *item, after time.Duration, err error) {
 	q.mu.Lock()
 	it.inFlight = false
 	it.next = time.Now().Add(d)
-	it.lastErr = err.Error()
 	q.mu.Unlock()
 	q.poke()
 }

@@ -41,6 +41,10 @@ type testState struct {
 	d        time.Duration
 	mu       sync.Mutex
 	labs     []*labEntry
+	// failures are the reasons Eventually gave up, repeated after the
+	// nodes' logs when the labs are torn down: CI keeps only the tail
+	// of a long output, which the logs would otherwise fill.
+	failures []string
 	stop     func() bool   // stops the watchdog if it has not fired
 	fired    chan struct{} // closed when the watchdog is done
 }
@@ -198,6 +202,14 @@ func (e *labEntry) teardown(t testing.TB, dump bool) {
 	e.once.Do(func() {
 		if dump {
 			DumpLogs(t, e.opts)
+			if st := lookup(t); st != nil {
+				st.mu.Lock()
+				fs := append([]string(nil), st.failures...)
+				st.mu.Unlock()
+				for _, f := range fs {
+					t.Logf("--- failed (repeated after the logs): %s", f)
+				}
+			}
 		}
 		if err := lab.Down(e.opts.Name, e.opts.StateRoot); err != nil {
 			t.Errorf("lab down: %v", err)

@@ -4,6 +4,7 @@ package labtest
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -167,6 +168,18 @@ func DumpLogs(t testing.TB, opts lab.Options) {
 	}
 }
 
+// fatal fails t with msg, and keeps msg to be repeated after the logs of
+// t's labs when they are dumped.
+func fatal(t testing.TB, msg string) {
+	t.Helper()
+	if st := lookup(t); st != nil {
+		st.mu.Lock()
+		st.failures = append(st.failures, msg)
+		st.mu.Unlock()
+	}
+	t.Fatal(msg)
+}
+
 // Eventually polls cond every interval until it returns true, at most for
 // timeout, and no longer than the test's own deadline (see Context). It
 // fails the test with the last reason cond gave.
@@ -184,11 +197,11 @@ func Eventually(t testing.TB, timeout, interval time.Duration, what string, cond
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s: %s", what, timeout, why)
+			fatal(t, fmt.Sprintf("%s: %s: not within %s: %s", t.Name(), what, timeout, why))
 		}
 		select {
 		case <-done:
-			t.Fatalf("%s: %v: %s", what, cmdtree.ContextErr(lookup(t).ctx), why)
+			fatal(t, fmt.Sprintf("%s: %s: %v: %s", t.Name(), what, cmdtree.ContextErr(lookup(t).ctx), why))
 		case <-time.After(interval):
 		}
 	}

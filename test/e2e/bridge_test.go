@@ -644,6 +644,21 @@ func (e *bridgeEnv) bridgeFailover(t *testing.T) {
 		return on != "" && on != dead, fmt.Sprintf("bridge on %q", on)
 	})
 	started := time.Since(killed)
+	// Pacemaker's side first, so that a failure says whose it is. The
+	// fast-fail report normally lands in milliseconds; were it lost with
+	// the DC, the 60 s monitor would still find the process gone.
+	labtest.Eventually(t, 75*time.Second, 100*time.Millisecond, "the CIB records the failure of "+victim+"'s VNFC", func() (bool, string) {
+		st, err := c.Status(e.ctx)
+		if err != nil {
+			return false, err.Error()
+		}
+		fs := failuresOf(st, "app", victim)
+		_, running := instancesOf(st, "app")[victim]
+		return len(fs) > 0, fmt.Sprintf("%d failures of app on %s, running there: %v", len(fs), victim, running)
+	})
+	if d := time.Since(killed); d > 10*time.Second {
+		t.Logf("the failure of %s's VNFC reached the CIB only %s after the kill: its fast-fail report was lost with %s", victim, d.Round(time.Millisecond), dead)
+	}
 	e.waitPool(t, 30*time.Second, "the new bridge took node1's and node2's servers out of both pools",
 		map[string]string{appServer + dead: "MAINT|-", appServer + victim: "MAINT|-", appServer + live: "UP"})
 	reflected := time.Since(killed)

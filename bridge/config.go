@@ -27,6 +27,9 @@ const (
 	DefaultRise         = 2
 	DefaultFall         = 2
 	DefaultWeight       = 100
+	// DefaultUnrecoverableAfter: well past what a restart in place takes,
+	// short enough for the VNFM to act before an operator would.
+	DefaultUnrecoverableAfter = 5 * time.Minute
 )
 
 // Config is `vnfha bridge`'s configuration file. Every key is documented
@@ -95,6 +98,21 @@ type ServiceConfig struct {
 	// HAProxy names the instances that serve this backend; empty means
 	// all of them.
 	HAProxy []string `yaml:"haproxy"`
+
+	// VNFInstanceID is the VNFM's id of the VNF this service belongs to
+	// (Tacker's vnf_instances id); empty means the resource's
+	// vnfha-vnf-instance-id meta attribute in the CIB, if any.
+	VNFInstanceID string `yaml:"vnf_instance_id"`
+	// VNFCInstanceIDs maps a node to the VNFM's id of the VNFC that runs
+	// this service there (Tacker's vnfcInfo[].id): a node is a VM, and a
+	// VNFC is what the VNFM heals. A node it does not list is looked up in
+	// the resource's vnfha-vnfc-instance-ids meta attribute
+	// ("node1=id1,node2=id2").
+	VNFCInstanceIDs map[string]string `yaml:"vnfc_instance_ids"`
+	// UnrecoverableAfter is how long a failed instance may stay stopped
+	// before the bridge reports it vnfc.unrecoverable even though
+	// Pacemaker has not given up on it; 0 turns that rule off.
+	UnrecoverableAfter Duration `yaml:"unrecoverable_after"`
 }
 
 // CheckConfig are the health-check settings of the servers the bridge adds.
@@ -347,10 +365,45 @@ func (c *Config) complete(root *yaml.Node) error {
 		if *ck.Weight < 1 || *ck.Weight > 256 {
 			return fmt.Errorf("%sservices[%d].check.weight: %d is outside 1..256", at("services", i, "check", "weight"), i, *ck.Weight)
 		}
+		if s.UnrecoverableAfter.Duration == 0 && !set("services", i, "unrecoverable_after") {
+			s.UnrecoverableAfter.Duration = DefaultUnrecoverableAfter
+		}
+		if u := s.UnrecoverableAfter.Duration; u != 0 && (u < time.Second || u > 7*24*time.Hour) {
+			return fmt.Errorf("%sservices[%d].unrecoverable_after: %s is outside 1s..168h (0 turns the rule off)", key("unrecoverable_after"), i, s.UnrecoverableAfter)
+		}
+		if err := checkIdentifier(s.VNFInstanceID); err != nil {
+			return fmt.Errorf("%sservices[%d].vnf_instance_id: %w", key("vnf_instance_id"), i, err)
+		}
+		for node, id := range s.VNFCInstanceIDs {
+			if node == "" {
+				return fmt.Errorf("%sservices[%d].vnfc_instance_ids: an empty node name", key("vnfc_instance_ids"), i)
+			}
+			if id == "" {
+				return fmt.Errorf("%sservices[%d].vnfc_instance_ids.%s: empty (an empty vnfcInstanceId heals every VNFC of the VNF)", key("vnfc_instance_ids"), i, node)
+			}
+			if err := checkIdentifier(id); err != nil {
+				return fmt.Errorf("%sservices[%d].vnfc_instance_ids.%s: %w", key("vnfc_instance_ids"), i, node, err)
+			}
+		}
 		for j, n := range s.HAProxy {
 			if !lbs[n] {
 				return fmt.Errorf("%sservices[%d].haproxy[%d]: %q is not the name of an HAProxy instance above", at("services", i, "haproxy", j), i, j, n)
 			}
+		}
+	}
+	return nil
+}
+
+// checkIdentifier checks a VNFM id as SOL013 defines an Identifier: a
+// string of at most 255 characters; printable, since it goes into a URL
+// path and logs.
+func checkIdentifier(id string) error {
+	if len([]rune(id)) > 255 {
+		return fmt.Errorf("%d characters; an ETSI Identifier has at most 255", len([]rune(id)))
+	}
+	for _, r := range id {
+		if r < 0x21 || r == 0x7f {
+			return fmt.Errorf("%q holds a space or a control character", id)
 		}
 	}
 	return nil

@@ -28,6 +28,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/vnfha/vnfha/bridge/cluster"
+	"github.com/vnfha/vnfha/bridge/delivery"
 	"github.com/vnfha/vnfha/bridge/haproxy"
 	"github.com/vnfha/vnfha/crmwrap/cib"
 )
@@ -49,6 +50,12 @@ type Bridge struct {
 
 	lbs []*lbWorker
 
+	// The deliveries of events to webhooks and the VNFM: all nil when
+	// the config names no sink.
+	sinks    *Sinks
+	queue    *delivery.Queue
+	notifier *notifier
+
 	mu       sync.Mutex
 	view     *View
 	owners   map[string]serverOwner
@@ -68,7 +75,16 @@ type Options struct {
 	// Pools, by HAProxy name, replace the pools New would make from the
 	// config's admin addresses.
 	Pools map[string]reconciler
+	// Store replaces the store in the CIB that New would make for the
+	// deliveries; Sinks, when set, replace the config's sinks.
+	Store EventStore
+	Sinks []delivery.Sink
 }
+
+// DefaultStore makes the delivery store when Options gives none: the
+// store in the CIB, set by the package that provides it, so that this
+// package does not import the tools it runs.
+var DefaultStore func(log logrus.FieldLogger) (EventStore, error)
 
 // New builds a bridge from a checked config.
 func New(cfg *Config, o Options) (*Bridge, error) {
@@ -80,6 +96,9 @@ func New(cfg *Config, o Options) (*Bridge, error) {
 		b.src = cluster.New(cluster.Options{Resync: cfg.Resync.Duration, Log: b.log, Metrics: b.m})
 	}
 	b.Bus.Attach(SinkFunc(func(e Event) { b.m.events.WithLabelValues(e.Type).Inc() }))
+	if err := b.setUpDelivery(o); err != nil {
+		return nil, err
+	}
 	for _, h := range cfg.HAProxy {
 		var pool reconciler
 		if p, ok := o.Pools[h.Name]; ok {
@@ -120,6 +139,9 @@ func (b *Bridge) Run(ctx context.Context) error {
 	defer func() {
 		cancel()
 		wg.Wait()
+		if b.sinks != nil {
+			b.sinks.Close()
+		}
 	}()
 	srcErr := make(chan error, 1)
 	wg.Add(1)
@@ -132,6 +154,13 @@ func (b *Bridge) Run(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			w.run(ctx)
+		}()
+	}
+	if b.notifier != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b.notifier.run(ctx)
 		}()
 	}
 	if ln != nil {
@@ -215,6 +244,9 @@ func (b *Bridge) apply(s cluster.Snapshot) {
 	b.publishChanges(old, v)
 	for _, w := range b.lbs {
 		w.set(desired[w.cfg.Name])
+	}
+	if b.notifier != nil {
+		b.notifier.setFacts(facts)
 	}
 }
 

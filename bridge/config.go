@@ -61,6 +61,13 @@ type Config struct {
 	HAProxy  []HAProxyConfig `yaml:"haproxy"`
 	Services []ServiceConfig `yaml:"services"`
 
+	// Webhooks get every event (or those their types select) as signed
+	// CloudEvents; VNFM is told to heal what Pacemaker cannot recover.
+	// Delivery tunes the retries of both (sinks.go).
+	Webhooks []WebhookConfig `yaml:"webhooks"`
+	VNFM     *VNFMConfig     `yaml:"vnfm"`
+	Delivery DeliveryConfig  `yaml:"delivery"`
+
 	// addrs is NodeAddresses, parsed.
 	addrs map[string]netip.Addr
 }
@@ -301,6 +308,9 @@ func (c *Config) complete(root *yaml.Node) error {
 		if h.Timeout.Duration < 10*time.Millisecond || h.Timeout.Duration > time.Minute {
 			return fmt.Errorf("%shaproxy[%d].timeout: %s is outside 10ms..1m", at("haproxy", i, "timeout"), i, h.Timeout)
 		}
+	}
+	if err := c.completeSinks(at, set); err != nil {
+		return err
 	}
 	if len(c.Services) == 0 {
 		return fmt.Errorf("services: at least one service is needed")

@@ -70,6 +70,20 @@ func TestParseConfigErrors(t *testing.T) {
 		{"listen", minimalConfig + "listen: localhost:1\n", []string{"line 10", "listen"}},
 		{"weight", strings.Replace(minimalConfig, "port: 8080", "port: 8080\n    check: {weight: 999}", 1), []string{"line 10", "weight"}},
 		{"not yaml", "haproxy: [\n", []string{"line"}},
+		// The sinks and the VNFM ids.
+		{"webhook without cluster", minimalConfig + "webhooks:\n  - {name: ops, url: https://198.18.9.1/h, secret_file: /etc/s}\n", []string{"cluster", "part of every event's id"}},
+		{"webhook unknown key", "cluster: c\n" + minimalConfig + "webhooks:\n  - {name: ops, url: https://198.18.9.1/h, secret: x}\n", []string{"line 12", `unknown key "secret"`}},
+		{"webhook no secret", "cluster: c\n" + minimalConfig + "webhooks:\n  - {name: ops, url: https://198.18.9.1/h}\n", []string{"line 12", "secret_file"}},
+		{"webhook twice", "cluster: c\n" + minimalConfig + "webhooks:\n  - {name: a, url: u, secret_file: f}\n  - {name: a, url: u, secret_file: f}\n", []string{"line 13", `"a" is used twice`}},
+		{"vnfm same name", "cluster: c\n" + minimalConfig + "webhooks:\n  - {name: a, url: u, secret_file: f}\nvnfm: {name: a, api_root: r, token_url: t, client_id: i}\n", []string{"line 13", "vnfm.name"}},
+		{"vnfm incomplete", "cluster: c\n" + minimalConfig + "vnfm: {api_root: https://198.18.9.1:9890}\n", []string{"line 11", "token_url"}},
+		{"vnfm unknown key", "cluster: c\n" + minimalConfig + "vnfm: {api_root: r, token_url: t, client_id: i, client_secret: s}\n", []string{"line 11", `unknown key "client_secret"`}},
+		{"max below min backoff", minimalConfig + "delivery: {min_backoff: 2s, max_backoff: 1s}\n", []string{"line 10", "max_backoff"}},
+		{"zero delivery timeout", minimalConfig + "delivery: {timeout: 0s}\n", []string{"line 10", "delivery.timeout"}},
+		{"vnfc id empty", strings.Replace(minimalConfig, "port: 8080", "port: 8080\n    vnfc_instance_ids: {node1: \"\"}", 1), []string{"line 10", "heals every VNFC"}},
+		{"vnfc id space", strings.Replace(minimalConfig, "port: 8080", "port: 8080\n    vnfc_instance_ids: {node1: \"a b\"}", 1), []string{"line 10", "space"}},
+		{"vnf id long", strings.Replace(minimalConfig, "port: 8080", "port: 8080\n    vnf_instance_id: "+strings.Repeat("x", 256), 1), []string{"line 10", "255"}},
+		{"unrecoverable tiny", strings.Replace(minimalConfig, "port: 8080", "port: 8080\n    unrecoverable_after: 10ms", 1), []string{"line 10", "unrecoverable_after"}},
 		// An explicit zero is a value, not "the default": 0s of drain
 		// meaning 30s would surprise whoever wrote it.
 		{"zero resync", minimalConfig + "resync: 0s\n", []string{"line 10", "resync"}},

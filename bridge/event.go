@@ -25,6 +25,13 @@ type Event struct {
 	From   string `json:"from,omitempty"`
 	To     string `json:"to,omitempty"`
 	Detail string `json:"detail,omitempty"`
+	// Ref is HAProxy's own record of an lb event's change: the worker's
+	// pid, the server's count of UP → DOWN transitions and the time of
+	// the change, so that the event's delivery id is made of the fact.
+	Ref string `json:"ref,omitempty"`
+	// Changed is when HAProxy says the server's status changed (to the
+	// second); zero when it did not say.
+	Changed time.Time `json:"changed,omitzero"`
 }
 
 // Sink takes events. Publish must not block: a sink that does slow work

@@ -295,9 +295,15 @@ func (w *lbWorker) observe(a *haproxy.Actual, owners map[string]serverOwner) {
 				if !ok {
 					o = w.known[s.Name]
 				}
-				w.bus.Publish(Event{Type: typ, Time: time.Now(), Service: o.Service, Resource: o.Resource, Node: o.Node,
+				now := time.Now()
+				changed := now
+				if s.LastChange >= 0 {
+					changed = now.Add(-s.LastChange).Truncate(time.Second)
+				}
+				w.bus.Publish(Event{Type: typ, Time: now, Service: o.Service, Resource: o.Resource, Node: o.Node,
 					HAProxy: w.cfg.Name, Backend: be.Name, Server: s.Name, Managed: s.Managed, From: prev, To: st,
-					Detail: healthDetail(s.Health())})
+					Detail: healthDetail(s.Health()), Changed: changed,
+					Ref: fmt.Sprintf("%d-%d-%d", a.Pid, s.ChkDown, changed.Unix())})
 			}
 		}
 		for k, n := range counts {

@@ -114,3 +114,48 @@ func (m *metrics) Failed(kind string) { m.cibErrors.WithLabelValues(kind).Inc() 
 
 // Published is counted by the bridge itself when it takes the snapshot.
 func (m *metrics) Published(string, time.Duration) {}
+
+// deliveryCollector reads the queue's and the Heal sink's counters at each
+// scrape, so that they are counted in one place only.
+type deliveryCollector struct{ b *Bridge }
+
+var (
+	descDelivered = prometheus.NewDesc("vnfha_bridge_deliveries_total",
+		"Events a sink took (delivered), gave up on for good (failed), or tried again after a transient failure (retried) or a 409 another-operation answer (blocked), by sink and outcome.",
+		[]string{"sink", "outcome"}, nil)
+	descPending = prometheus.NewDesc("vnfha_bridge_deliveries_pending",
+		"Events a sink still has to get.", []string{"sink"}, nil)
+	descHealOps = prometheus.NewDesc("vnfha_bridge_heal_operations_total",
+		"Accepted Heals whose LCM operation occurrence was followed to an end, by end (COMPLETED, FAILED, ROLLED_BACK, FAILED_TEMP, timeout, lost, no_location, closed).",
+		[]string{"sink", "end"}, nil)
+	descHealSkipped = prometheus.NewDesc("vnfha_bridge_heal_skipped_total",
+		"Events the Heal policy wanted that named no VNF or VNFC instance id: never sent, as a Heal without vnfcInstanceId heals every VNFC.",
+		[]string{"sink"}, nil)
+	descHealFollowing = prometheus.NewDesc("vnfha_bridge_heal_following",
+		"Accepted Heals whose operation is being followed now.", []string{"sink"}, nil)
+)
+
+func (c *deliveryCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descDelivered, descPending, descHealOps, descHealSkipped, descHealFollowing} {
+		ch <- d
+	}
+}
+
+func (c *deliveryCollector) Collect(ch chan<- prometheus.Metric) {
+	for name, st := range c.b.queue.Stats() {
+		for outcome, n := range map[string]int{"delivered": st.Delivered, "failed": st.Failed, "retried": st.Retried, "blocked": st.Blocked} {
+			ch <- prometheus.MustNewConstMetric(descDelivered, prometheus.CounterValue, float64(n), name, outcome)
+		}
+		ch <- prometheus.MustNewConstMetric(descPending, prometheus.GaugeValue, float64(st.Pending), name)
+	}
+	if c.b.sinks == nil || c.b.sinks.VNFM == nil {
+		return
+	}
+	name := c.b.sinks.VNFM.Name()
+	hs := c.b.sinks.VNFM.Stats()
+	for end, n := range hs.Operations {
+		ch <- prometheus.MustNewConstMetric(descHealOps, prometheus.CounterValue, float64(n), name, end)
+	}
+	ch <- prometheus.MustNewConstMetric(descHealSkipped, prometheus.CounterValue, float64(hs.Skipped), name)
+	ch <- prometheus.MustNewConstMetric(descHealFollowing, prometheus.GaugeValue, float64(hs.Following), name)
+}

@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"net/http"
 	"time"
+
+	"github.com/vnfha/vnfha/bridge/delivery"
+	"github.com/vnfha/vnfha/bridge/vnfm"
 )
 
 // Status is the body of GET /v1/status: the view, each HAProxy's pools as
@@ -15,6 +18,17 @@ type Status struct {
 	CIBError string     `json:"cib_error,omitempty"`
 	CIBErrAt time.Time  `json:"cib_error_at,omitzero"`
 	HAProxy  []LBStatus `json:"haproxy"`
+	// Deliveries are each sink's counters; Heals the Heal sink's, with
+	// the operations it follows now. Absent without sinks.
+	Deliveries map[string]delivery.SinkStats `json:"deliveries,omitempty"`
+	Heal       *HealStatus                   `json:"heal,omitempty"`
+}
+
+// HealStatus is the Heal sink in the status: its counters and the Heals
+// whose LCM operation occurrence it follows now.
+type HealStatus struct {
+	Stats     vnfm.Stats    `json:"stats"`
+	Following []vnfm.Follow `json:"following"`
 }
 
 // Status returns the bridge's state now.
@@ -24,6 +38,12 @@ func (b *Bridge) Status() Status {
 	b.mu.Unlock()
 	for _, w := range b.lbs {
 		s.HAProxy = append(s.HAProxy, w.snapshot())
+	}
+	if b.queue != nil {
+		s.Deliveries = b.queue.Stats()
+	}
+	if b.sinks != nil && b.sinks.VNFM != nil {
+		s.Heal = &HealStatus{Stats: b.sinks.VNFM.Stats(), Following: b.sinks.VNFM.Following()}
 	}
 	return s
 }

@@ -3,6 +3,7 @@ package delivery
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 )
 
@@ -83,4 +84,21 @@ func (m *MemStore) Seen(_ context.Context, id, sink string) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.seen[key(sink, id)], nil
+}
+
+// Prune deletes the entries no sink is owed whose id live says is gone,
+// as the bridge's store in the cluster does.
+func (m *MemStore) Prune(_ context.Context, live func(id string) bool) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for k := range m.seen {
+		_, id, _ := strings.Cut(k, "\x00")
+		if _, owed := m.pending[id]; owed || live(id) {
+			continue
+		}
+		delete(m.seen, k)
+		n++
+	}
+	return n, nil
 }

@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"sort"
 	"sync"
@@ -62,6 +63,9 @@ type Queue struct {
 	o    QueueOptions
 	wake chan struct{}
 
+	loadMu sync.Mutex
+	loaded bool
+
 	mu    sync.Mutex
 	items map[string]*item // by sink name + "\x00" + event id
 	stats map[string]*SinkStats
@@ -79,10 +83,13 @@ type item struct {
 
 // SinkStats are one sink's counters, for /v1/status and the metrics.
 type SinkStats struct {
-	Delivered, Retried, Blocked, Failed int
-	Pending                             int
-	LastError                           string
-	LastErrorAt                         time.Time
+	Delivered   int       `json:"delivered"`
+	Retried     int       `json:"retried"`
+	Blocked     int       `json:"blocked"`
+	Failed      int       `json:"failed"`
+	Pending     int       `json:"pending"`
+	LastError   string    `json:"last_error,omitempty"`
+	LastErrorAt time.Time `json:"last_error_at,omitzero"`
 }
 
 // NewQueue returns a queue; Run starts it.
@@ -166,11 +173,19 @@ func (q *Queue) poke() {
 	}
 }
 
-// Run loads what the store holds as pending and delivers until ctx ends.
-func (q *Queue) Run(ctx context.Context) error {
+// Load queues what the store holds as pending: what an earlier bridge
+// left undelivered. Call it before the first Offer, so that what the
+// store says a sink already has is known (Seen) before a fact is derived
+// again; Run calls it when nobody did. Once it succeeded, it does nothing.
+func (q *Queue) Load(ctx context.Context) error {
+	q.loadMu.Lock()
+	defer q.loadMu.Unlock()
+	if q.loaded {
+		return nil
+	}
 	pend, err := q.o.Store.Pending(ctx)
 	if err != nil {
-		return err
+		return fmt.Errorf("read the pending deliveries: %w", err)
 	}
 	byName := map[string]Sink{}
 	for _, s := range q.o.Sinks {
@@ -187,6 +202,16 @@ func (q *Queue) Run(ctx context.Context) error {
 			}
 		}
 		q.enqueue(p.Event, sinks)
+	}
+	q.loaded = true
+	return nil
+}
+
+// Run loads what the store holds as pending (Load), then delivers until
+// ctx ends.
+func (q *Queue) Run(ctx context.Context) error {
+	if err := q.Load(ctx); err != nil {
+		return err
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait()

@@ -139,6 +139,10 @@ type ServerStatus struct {
 	CheckStatus string // L7OK, L4CON, INI, ...; empty in maint
 	CheckCode   int
 	Scur        int
+	// LastChange is how long ago the status changed (-1: unknown);
+	// ChkDown is HAProxy's count of the server's UP → DOWN transitions.
+	LastChange time.Duration
+	ChkDown    int
 }
 
 // BackendStatus is one desired backend as read from HAProxy.
@@ -636,6 +640,10 @@ func (r *reconciler) backend(be Backend, want map[string]bool, rd backendRead) (
 		}
 		if row, ok := byName[st.Name]; ok {
 			ss.Status, ss.CheckStatus, ss.CheckCode, ss.Scur = row.Status, row.CheckStatus, row.CheckCode, row.Scur
+			ss.LastChange, ss.ChkDown = -1, row.ChkDown
+			if row.LastChange >= 0 {
+				ss.LastChange = time.Duration(row.LastChange) * time.Second
+			}
 		}
 		bs.Servers = append(bs.Servers, ss)
 		if ss.Managed {

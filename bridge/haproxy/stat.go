@@ -32,6 +32,10 @@ type StatRow struct {
 	CheckDesc    string // e.g. "Layer7 check passed"
 	Addr         string // "127.0.0.1:21002", "[::1]:21001"; empty when unresolved
 	LastChange   int    // lastchg, seconds; -1 when empty
+	// ChkDown counts the server's UP → DOWN transitions since it was
+	// created in this worker: with the worker's pid, it tells one
+	// failure of a check from the next. -1 when empty.
+	ChkDown int
 }
 
 // ParseStat parses the CSV reply of `show stat <be> 4 -1` (servers only;
@@ -219,7 +223,7 @@ func (r *records) next() ([]string, int, int, error) {
 }
 
 // statColumns are the columns parseStat reads.
-var statColumns = []string{"pxname", "iid", "svname", "status", "weight", "scur", "check_code", "check_desc", "addr", "lastchg", "check_status", "type"}
+var statColumns = []string{"pxname", "iid", "svname", "status", "weight", "scur", "check_code", "check_desc", "addr", "lastchg", "chkdown", "check_status", "type"}
 
 func parseStatRow(f []string, col map[string]int) (StatRow, error) {
 	var errs []error
@@ -253,6 +257,7 @@ func parseStatRow(f []string, col map[string]int) (StatRow, error) {
 		CheckDesc:  get("check_desc"),
 		Addr:       get("addr"),
 		LastChange: num("lastchg", -1),
+		ChkDown:    num("chkdown", -1),
 	}
 	cs := get("check_status")
 	if rest, ok := strings.CutPrefix(cs, "* "); ok {

@@ -84,13 +84,13 @@ type following struct {
 
 // Follow is a Heal being followed, as the status shows it.
 type Follow struct {
-	Subject        string
-	EventID        string
-	VNFInstanceID  string
-	VNFCInstanceID string
-	OpOccID        string
-	State          string // the last operationState read, "" before the first
-	Accepted       time.Time
+	Subject        string    `json:"subject"`
+	EventID        string    `json:"event_id"`
+	VNFInstanceID  string    `json:"vnf_instance_id"`
+	VNFCInstanceID string    `json:"vnfc_instance_id"`
+	OpOccID        string    `json:"op_occ_id"`
+	State          string    `json:"state,omitempty"` // the last operationState read, "" before the first
+	Accepted       time.Time `json:"accepted,omitzero"`
 }
 
 // Outcome is how the following of an accepted Heal ended.
@@ -123,30 +123,30 @@ const (
 type Stats struct {
 	// Sent counts Heal POSTs put on the wire (one re-sent with a fresh
 	// token after a 401 counts again).
-	Sent uint64
+	Sent uint64 `json:"sent"`
 	// Accepted counts Heals the VNFM accepted: 202s, and Heals that the
 	// look-up after an ambiguous attempt found (Found counts those).
-	Accepted uint64
-	Found    uint64
+	Accepted uint64 `json:"accepted"`
+	Found    uint64 `json:"found"`
 	// Ambiguous counts attempts whose outcome was unknown after the
 	// request was sent.
-	Ambiguous uint64
+	Ambiguous uint64 `json:"ambiguous"`
 	// Retried counts attempts that ended in a Retry, Blocked those that
 	// ended in a Blocked (409 another operation, or this VNFC's previous
 	// Heal still followed).
-	Retried uint64
-	Blocked uint64
+	Retried uint64 `json:"retried"`
+	Blocked uint64 `json:"blocked"`
 	// Final counts the final failures by HTTP status ("403") or cause
 	// ("tls", "token", "event").
-	Final map[string]uint64
+	Final map[string]uint64 `json:"final,omitempty"`
 	// Skipped counts events the policy wanted that lack a VNF or VNFC
 	// instance id: never sent, as an empty vnfcInstanceId heals every
 	// VNFC of the VNF.
-	Skipped uint64
+	Skipped uint64 `json:"skipped"`
 	// Operations counts the followed operations by Outcome.End.
-	Operations map[string]uint64
+	Operations map[string]uint64 `json:"operations,omitempty"`
 	// Following is the number of Heals followed now.
-	Following int
+	Following int `json:"following"`
 }
 
 // New checks cfg (every mistake at once, each naming its field), reads the

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os/signal"
 	"syscall"
 	"time"
@@ -41,7 +42,19 @@ func (c cli) runBridge(args []string) int {
 		return exitError
 	}
 	if *check {
-		fmt.Fprintf(c.stdout, "%s: valid (%d HAProxy, %d services)\n", *cfgPath, len(cfg.HAProxy), len(cfg.Services))
+		// The sinks read their secret files, CAs and certificates: a
+		// config whose files are missing or wrong is not valid.
+		if cfg.HasSinks() {
+			quiet := logrus.New()
+			quiet.SetOutput(io.Discard)
+			s, err := bridge.NewSinks(cfg, quiet, nil)
+			if err != nil {
+				fmt.Fprintf(c.stderr, "vnfha bridge: config %s: %v\n", *cfgPath, err)
+				return exitError
+			}
+			s.Close()
+		}
+		fmt.Fprintf(c.stdout, "%s: valid (%d HAProxy, %d services, %d event sinks)\n", *cfgPath, len(cfg.HAProxy), len(cfg.Services), sinkCount(cfg))
 		return exitOK
 	}
 	log := logrus.New()
@@ -71,6 +84,15 @@ func (c cli) runBridge(args []string) int {
 	}
 	log.Info("bridge stopped")
 	return exitOK
+}
+
+// sinkCount is the number of sinks the config sends events to.
+func sinkCount(cfg *bridge.Config) int {
+	n := len(cfg.Webhooks)
+	if cfg.VNFM != nil {
+		n++
+	}
+	return n
 }
 
 // logTimeFormat is RFC 3339 with µs, as HAProxy stamps its log ring.

@@ -1,0 +1,293 @@
+package bridge
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/vnfha/vnfha/bridge/delivery"
+	"github.com/vnfha/vnfha/bridge/vnfm"
+)
+
+// EventStore is where the bridge keeps the deliveries it owes: a
+// delivery.Store that can also forget what every sink has once the fact
+// behind it is gone from the cluster (bridge/cibstore in production).
+type EventStore interface {
+	delivery.Store
+	// Prune deletes the entries no sink is owed whose fact live says is
+	// gone, and returns how many it deleted.
+	Prune(ctx context.Context, live func(id string) bool) (int, error)
+}
+
+// pruneGrace is how long a fact must stay out of the CIB before what the
+// sinks had of it is forgotten: a history the DC rewrites, or a snapshot
+// taken in between, must not make a fact look new again.
+const pruneGrace = time.Minute
+
+// notifier turns the facts of each view, and HAProxy's check results,
+// into events, and offers them to the delivery queue. It runs on its own
+// goroutine: writing an event to the store takes a CIB round trip, which
+// must never delay the pools.
+type notifier struct {
+	cfg   *Config
+	q     *delivery.Queue
+	store EventStore
+	log   logrus.FieldLogger
+
+	facts chan *clusterFacts // the newest facts; older ones are replaced
+	wake  chan struct{}
+
+	mu sync.Mutex
+	lb []delivery.Event // lb events not yet offered
+	// gone is when each delivered fact was first seen missing (Prune's
+	// grace); only run's goroutine touches it.
+	gone map[string]time.Time
+}
+
+func newNotifier(cfg *Config, q *delivery.Queue, store EventStore, log logrus.FieldLogger) *notifier {
+	return &notifier{cfg: cfg, q: q, store: store, log: log, facts: make(chan *clusterFacts, 1),
+		wake: make(chan struct{}, 1), gone: map[string]time.Time{}}
+}
+
+// setFacts hands the notifier the facts of a new view. It never blocks:
+// the facts it replaces are older, and every event is derived from the
+// whole of the newest.
+func (n *notifier) setFacts(f *clusterFacts) {
+	for {
+		select {
+		case n.facts <- f:
+			return
+		default:
+		}
+		select {
+		case <-n.facts:
+		default:
+		}
+	}
+}
+
+// maxLBBacklog bounds the lb events waiting for the store: a store that
+// stays unreachable must not grow the bridge without end. What is dropped
+// is counted and logged; a check result is HAProxy's, not a fact the
+// cluster keeps.
+const maxLBBacklog = 10000
+
+// Publish takes the bridge's own events (bridge.Sink) and keeps the lb
+// ones, as delivery events, for run.
+func (n *notifier) Publish(e Event) {
+	if e.Type != delivery.LBBackendDown && e.Type != delivery.LBBackendUp {
+		return
+	}
+	de := lbEvent(n.cfg, e)
+	n.mu.Lock()
+	if len(n.lb) >= maxLBBacklog {
+		n.mu.Unlock()
+		n.log.WithFields(logrus.Fields{"event": de.ID, "type": de.Type}).Error("events: too many lb events wait for the store; dropped")
+		return
+	}
+	n.lb = append(n.lb, de)
+	n.mu.Unlock()
+	select {
+	case n.wake <- struct{}{}:
+	default:
+	}
+}
+
+// lbEvent makes the delivery event of one of HAProxy's check results. Its
+// id is HAProxy's record of the change (Event.Ref).
+func lbEvent(cfg *Config, e Event) delivery.Event {
+	dir := "down"
+	if e.Type == delivery.LBBackendUp {
+		dir = "up"
+	}
+	managed := e.Managed
+	reason := "HAProxy's checks: " + e.Detail
+	if managed && e.Type == delivery.LBBackendDown {
+		// Pacemaker runs it, HAProxy finds it down: the two disagree,
+		// which is news on its own.
+		reason = "HAProxy's checks find a server Pacemaker runs down: " + e.Detail
+	}
+	t := e.Changed
+	if t.IsZero() {
+		t = e.Time
+	}
+	return delivery.Event{
+		ID: fmt.Sprintf("%s/lb/%s/%s/%s/%s/%s", url.PathEscape(cfg.Cluster), url.PathEscape(e.HAProxy),
+			url.PathEscape(e.Backend), url.PathEscape(e.Server), dir, e.Ref),
+		Type: e.Type, Source: eventSource(cfg), Subject: e.HAProxy + "/" + e.Backend + "/" + e.Server, Time: t,
+		Data: delivery.Data{Cluster: cfg.Cluster, Service: e.Service, Resource: e.Resource, Node: e.Node,
+			HAProxy: e.HAProxy, Backend: e.Backend, Server: e.Server, Managed: &managed, From: e.From, To: e.To,
+			Reason: reason},
+	}
+}
+
+// run loads what an earlier bridge left undelivered, starts the queue,
+// then offers the events of every new view and every lb event, until ctx
+// ends. An offer the store refused is tried again a second later: the
+// facts are still there.
+func (n *notifier) run(ctx context.Context) {
+	for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
+		err := n.q.Load(ctx)
+		if err == nil {
+			break
+		}
+		n.log.WithError(err).Warn("events: cannot read the pending deliveries yet; no event is sent until they are read")
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_ = n.q.Run(ctx)
+	}()
+	var facts *clusterFacts
+	dirty := false
+	retry := time.NewTimer(time.Hour)
+	defer retry.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case facts = <-n.facts:
+			dirty = true
+		case <-n.wake:
+		case <-retry.C:
+			dirty = facts != nil
+		}
+		failed := !n.offerLB(ctx)
+		if dirty {
+			ok := n.offerFacts(ctx, facts)
+			dirty = !ok
+			failed = failed || !ok
+		}
+		if failed && ctx.Err() == nil {
+			retry.Reset(time.Second)
+		}
+	}
+}
+
+// offerLB offers the lb events waiting, in order; false when the store
+// refused one (it and those after it wait for the next try).
+func (n *notifier) offerLB(ctx context.Context) bool {
+	n.mu.Lock()
+	evs := n.lb
+	n.lb = nil
+	n.mu.Unlock()
+	for i, e := range evs {
+		if err := n.q.Offer(ctx, e); err != nil {
+			n.log.WithError(err).WithField("event", e.ID).Warn("events: cannot record an event; retrying")
+			n.mu.Lock()
+			n.lb = append(evs[i:], n.lb...)
+			n.mu.Unlock()
+			return false
+		}
+	}
+	return true
+}
+
+// offerFacts offers every event the facts hold, then forgets what the
+// sinks have of facts gone for pruneGrace. false when an offer failed.
+func (n *notifier) offerFacts(ctx context.Context, f *clusterFacts) bool {
+	evs := vnfcEvents(n.cfg, f)
+	live := make(map[string]bool, len(evs))
+	for _, e := range evs {
+		live[e.ID] = true
+	}
+	ok := true
+	for _, e := range evs {
+		// In order, and none after a refusal: an instance's recovery
+		// must not overtake its failure at a sink.
+		if err := n.q.Offer(ctx, e); err != nil {
+			n.log.WithError(err).WithField("event", e.ID).Warn("events: cannot record an event; retrying")
+			ok = false
+			break
+		}
+	}
+	now := time.Now()
+	for id := range n.gone {
+		if live[id] {
+			delete(n.gone, id)
+		}
+	}
+	pruned, err := n.store.Prune(ctx, func(id string) bool {
+		if live[id] {
+			return true
+		}
+		first, seen := n.gone[id]
+		if !seen {
+			n.gone[id] = now
+			return true
+		}
+		if now.Sub(first) < pruneGrace {
+			return true
+		}
+		delete(n.gone, id)
+		return false
+	})
+	if err != nil {
+		n.log.WithError(err).Warn("events: cannot forget delivered events whose facts are gone")
+	} else if pruned > 0 {
+		n.log.WithField("count", pruned).Debug("events: forgot delivered events whose facts are gone")
+	}
+	return ok
+}
+
+// setUpDelivery builds the sinks, the store and the queue when the config
+// sends events anywhere.
+func (b *Bridge) setUpDelivery(o Options) error {
+	sinks := o.Sinks
+	if sinks == nil {
+		if !b.cfg.HasSinks() {
+			return nil
+		}
+		s, err := NewSinks(b.cfg, b.log, b.healOutcome)
+		if err != nil {
+			return err
+		}
+		b.sinks = s
+		sinks = s.All
+	}
+	store := o.Store
+	if store == nil {
+		if DefaultStore == nil {
+			return fmt.Errorf("events: no store for the deliveries")
+		}
+		var err error
+		if store, err = DefaultStore(b.log); err != nil {
+			return fmt.Errorf("events: %w", err)
+		}
+	}
+	d := b.cfg.Delivery
+	b.queue = delivery.NewQueue(delivery.QueueOptions{Sinks: sinks, Store: store, Log: b.log,
+		Timeout: d.Timeout.Duration, MinBackoff: d.MinBackoff.Duration, MaxBackoff: d.MaxBackoff.Duration})
+	b.notifier = newNotifier(b.cfg, b.queue, store, b.log)
+	b.Bus.Attach(b.notifier)
+	b.m.reg.MustRegister(&deliveryCollector{b: b})
+	return nil
+}
+
+// healOutcome logs how each accepted Heal's operation ended.
+func (b *Bridge) healOutcome(o vnfm.Outcome) {
+	f := b.log.WithFields(logrus.Fields{"sink": b.cfg.VNFM.Name, "event": o.EventID, "subject": o.Subject,
+		"vnf_instance": o.VNFInstanceID, "vnfc_instance": o.VNFCInstanceID, "occurrence": o.OpOccID, "end": o.End})
+	if o.Problem != nil {
+		f = f.WithField("problem", o.Problem.String())
+	}
+	switch {
+	case o.End == "COMPLETED":
+		f.Info("heal completed")
+	case o.Err != nil:
+		f.WithError(o.Err).Warn("heal: stopped following its operation")
+	default:
+		f.Warn("heal: its operation ended without completing")
+	}
+}

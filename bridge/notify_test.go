@@ -1,0 +1,161 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/vnfha/vnfha/bridge/cluster"
+	"github.com/vnfha/vnfha/bridge/delivery"
+)
+
+// recordingSink takes every event and keeps the ids, in order.
+type recordingSink struct {
+	mu  sync.Mutex
+	got []delivery.Event
+	// fail, while positive, fails that many attempts first.
+	fail atomic.Int32
+}
+
+func (s *recordingSink) Name() string                { return "rec" }
+func (s *recordingSink) Wants(e delivery.Event) bool { return true }
+func (s *recordingSink) Deliver(ctx context.Context, e delivery.Event) error {
+	if s.fail.Add(-1) >= 0 {
+		return &delivery.Retry{Err: errors.New("receiver down")}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.got = append(s.got, e)
+	return nil
+}
+
+func (s *recordingSink) ids() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, e := range s.got {
+		out = append(out, e.Type+" "+e.ID)
+	}
+	return out
+}
+
+// flakyStore refuses its first Adds, as a CIB that cannot be written
+// (no quorum, the CIB manager restarting) would.
+type flakyStore struct {
+	*delivery.MemStore
+	refuse atomic.Int32
+}
+
+func (s *flakyStore) Add(ctx context.Context, e delivery.Event, sinks []string) error {
+	if s.refuse.Add(-1) >= 0 {
+		return errors.New("cibadmin: Update was older than existing configuration")
+	}
+	return s.MemStore.Add(ctx, e, sinks)
+}
+
+// waitIDs waits, boundedly, until the sink has exactly want.
+func waitIDs(t *testing.T, s *recordingSink, want []string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := s.ids()
+		if slices.Equal(got, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("delivered %q, want %q", got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// runBridge runs a bridge with the given sink and store on the recorded
+// CIBs named, in order, and returns a func that stops it.
+func runBridge(t *testing.T, sink delivery.Sink, store EventStore, cibs ...string) (*Bridge, func()) {
+	t.Helper()
+	cfg, err := ParseConfig([]byte("cluster: lab\nlisten: \"\"\ndelivery: {min_backoff: 10ms, max_backoff: 50ms}\n" + minimalConfig +
+		"node_addresses: {node1: 198.18.1.1, node2: 198.18.1.2, node3: 198.18.1.3}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &fakeSource{ch: make(chan cluster.Snapshot)}
+	b, err := New(cfg, Options{Log: quietLog(), Source: src, Pools: map[string]reconciler{"lb1": stubPool{}},
+		Sinks: []delivery.Sink{sink}, Store: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	for _, c := range cibs {
+		src.push(t, fixture(t, c), cluster.ReasonNotify)
+	}
+	return b, func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("Run did not return")
+		}
+	}
+}
+
+// TestDeliveryWiring: the bridge derives the events of each view and of
+// HAProxy's checks and delivers them through the queue; a store that
+// refuses a write is tried again; a new bridge with the same store (a
+// failover) sends nothing twice, and delivers what the first left owed.
+func TestDeliveryWiring(t *testing.T) {
+	const (
+		failed  = "vnfc.failed lab/web/node2/failed/13-1796283797"
+		recover = "vnfc.recovered lab/web/node2/failed/13-1796283797/recovered"
+	)
+	store := &flakyStore{MemStore: delivery.NewMemStore()}
+	store.refuse.Store(2)
+	sink := &recordingSink{}
+	b, stop := runBridge(t, sink, store, "running", "web-failed", "web-recovered")
+	waitIDs(t, sink, []string{failed, recover})
+
+	// An lb event, as the HAProxy loop publishes it.
+	b.Bus.Publish(Event{Type: delivery.LBBackendDown, Time: time.Now(), HAProxy: "lb1", Backend: "be_static",
+		Server: "static1", From: "UP", To: "DOWN", Detail: "status DOWN, check L4CON", Ref: "4242-1-1796283800",
+		Changed: time.Unix(1796283800, 0)})
+	lb := "lb.backend_down lab/lb/lb1/be_static/static1/down/4242-1-1796283800"
+	waitIDs(t, sink, []string{failed, recover, lb})
+	st := b.Status()
+	if d := st.Deliveries["rec"]; d.Delivered != 3 || d.Pending != 0 {
+		t.Errorf("status: %+v, want 3 delivered, none pending", d)
+	}
+	stop()
+
+	// The failover: the same store, the same facts. Nothing again.
+	sink2 := &recordingSink{}
+	_, stop = runBridge(t, sink2, store, "web-recovered")
+	time.Sleep(200 * time.Millisecond) // nothing is expected: give it the time to be wrong
+	if got := sink2.ids(); len(got) != 0 {
+		t.Errorf("the new bridge delivered again: %q", got)
+	}
+	stop()
+
+	// A bridge that dies with a delivery owed: the next one delivers it.
+	owed := delivery.NewMemStore()
+	down := &recordingSink{}
+	down.fail.Store(1 << 20)
+	_, stop = runBridge(t, down, owed, "web-failed")
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		p, _ := owed.Pending(context.Background())
+		if len(p) == 1 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop()
+	up := &recordingSink{}
+	_, stop = runBridge(t, up, owed)
+	waitIDs(t, up, []string{failed})
+	stop()
+}

@@ -196,6 +196,9 @@ func (q *Queue) Load(ctx context.Context) error {
 		for _, n := range p.Sinks {
 			if s, ok := byName[n]; ok {
 				sinks = append(sinks, s)
+				if r, ok := s.(Resumer); ok {
+					r.Resume(p.Event)
+				}
 			} else {
 				// A sink no longer configured will never take it.
 				_ = q.o.Store.Done(ctx, p.Event.ID, n)

@@ -258,3 +258,45 @@ func TestQueueSinkGone(t *testing.T) {
 	startQueue(t, store, s)
 	waitFor(t, "the store emptied", func() bool { p, _ := store.Pending(context.Background()); return len(p) == 0 })
 }
+
+// resumingSink records what the queue says an earlier bridge left owed.
+type resumingSink struct {
+	*fakeSink
+	mu      sync.Mutex
+	resumed []string
+}
+
+func (r *resumingSink) Resume(e Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.resumed = append(r.resumed, e.ID)
+}
+
+// A sink that can check whether an earlier bridge's attempt took effect
+// is told, before any attempt, which events it is owed from the store;
+// events offered afresh are not "resumed".
+func TestQueueResume(t *testing.T) {
+	store := NewMemStore()
+	if err := store.Add(context.Background(), ev("e1", "a"), []string{"heal"}); err != nil {
+		t.Fatal(err)
+	}
+	s := &resumingSink{fakeSink: newFakeSink("heal")}
+	s.hold = make(chan struct{})
+	q := NewQueue(QueueOptions{Sinks: []Sink{s}, Store: store})
+	if err := q.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Load(context.Background()); err != nil { // a second Load does nothing
+		t.Fatal(err)
+	}
+	offer(t, q, ev("e2", "b"))
+	s.mu.Lock()
+	got := append([]string(nil), s.resumed...)
+	s.mu.Unlock()
+	if len(got) != 1 || got[0] != "e1" {
+		t.Errorf("resumed %v; want [e1], once, before any attempt", got)
+	}
+	if _, a := s.snapshot(); len(a) != 0 {
+		t.Errorf("attempts before Run: %v", a)
+	}
+}

@@ -89,3 +89,12 @@ func Classify(err error) (Class, time.Duration) {
 	}
 	return Transient, 0
 }
+
+// Resumer is a Sink that is told which events an earlier bridge left owed
+// to it: that bridge may have made an attempt whose answer it never
+// recorded (it crashed between the two). A sink that can find out whether
+// such an attempt took effect (the Heal sink asks the VNFM) does so before
+// it sends the event again. Queue.Load calls Resume before any attempt.
+type Resumer interface {
+	Resume(e Event)
+}

@@ -211,6 +211,22 @@ func (s *Sink) Wants(e delivery.Event) bool {
 	return false
 }
 
+// Resume implements delivery.Resumer: e was owed when an earlier bridge
+// stopped, which may have sent its Heal and lost the answer with its
+// crash. The first attempt looks for that Heal at the VNFM (by the cause's
+// marker, else a Heal of the VNFC started after the fact) before it sends
+// one, as after an ambiguous attempt of this bridge.
+func (s *Sink) Resume(e delivery.Event) {
+	if !s.cfg.policy[e.Type] || e.Data.VNFInstanceID == "" || e.Data.VNFCInstanceID == "" {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.ambiguous[e.Subject]; !ok {
+		s.ambiguous[e.Subject] = ambiguity{eventID: e.ID, since: e.Time}
+	}
+}
+
 // Deliver makes one attempt to have the VNFC healed. nil means the VNFM
 // accepted it (202), or that a previous attempt whose answer was lost is
 // found to have started it. See Sink for how the operation is then

@@ -388,6 +388,38 @@ func TestLostAnswer(t *testing.T) {
 	}
 }
 
+// TestResumed: a new bridge resumes a Heal an earlier one left owed. If
+// the earlier one's Heal reached the VNFM (its answer lost with the
+// crash), the new sink finds it and sends nothing; if not, it sends it.
+func TestResumed(t *testing.T) {
+	for _, sent := range []bool{true, false} {
+		t.Run(fmt.Sprint("sent=", sent), func(t *testing.T) {
+			p := testPKI(t)
+			f := startVNFM(t, p, tls.NoClientCert)
+			e := event("e0", "web:node0", "VDU1-a")
+			e.Time = time.Now().Add(-time.Minute)
+			if sent {
+				// The crashed bridge's attempt: accepted, answer unread.
+				if err := deliver(t, newSink(t, testConfig(t, p, f)), e); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s := newSink(t, testConfig(t, p, f))
+			s.Resume(e)
+			if err := deliver(t, s, e); err != nil {
+				t.Fatalf("Deliver after Resume = %v", err)
+			}
+			_, heals, lists := f.counts()
+			if heals != 1 || lists != 1 {
+				t.Errorf("heals %d, look-ups %d; want 1, 1", heals, lists)
+			}
+			if st := s.Stats(); (st.Found == 1) != sent {
+				t.Errorf("stats %+v; found the earlier Heal: want %v", st, sent)
+			}
+		})
+	}
+}
+
 // TestLostAnswerOtherEvent: another event of the same VNFC after a lost
 // answer is not taken for it; no look-up.
 func TestLostAnswerOtherEvent(t *testing.T) {

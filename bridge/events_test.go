@@ -55,7 +55,7 @@ func TestVNFCEvents(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			evs := vnfcEvents(cfg, factsFromCIB(c, serviceResources(cfg)))
+			evs := vnfcEvents(cfg, factsFromCIB(c, serviceResources(cfg)), nil, time.Unix(1796283797, 0)).Events
 			var got []string
 			for _, e := range evs {
 				got = append(got, e.Type+" "+e.ID)
@@ -94,7 +94,7 @@ node_addresses: {node1: 198.18.1.1, node2: 198.18.1.2, node3: 198.18.1.3}
 	if err != nil {
 		t.Fatal(err)
 	}
-	if evs := vnfcEvents(cfg, factsFromCIB(c, serviceResources(cfg))); len(evs) != 2 {
+	if evs := vnfcEvents(cfg, factsFromCIB(c, serviceResources(cfg)), nil, time.Unix(1796283797, 0)).Events; len(evs) != 2 {
 		t.Errorf("%d events, want 2 (failed, recovered): %+v", len(evs), evs)
 	}
 	if got := unixTime(1796283797); !got.Equal(time.Unix(1796283797, 0)) || unixTime(0) != (time.Time{}) {

@@ -86,8 +86,8 @@ type clusterFacts struct {
 	// Maintenance: the cluster property maintenance-mode is on, so
 	// Pacemaker recovers nothing and nothing is reported unrecoverable.
 	Maintenance bool
-	Nodes     map[string]*nodeFacts
-	Resources map[string]*resourceFacts // by configured id
+	Nodes       map[string]*nodeFacts
+	Resources   map[string]*resourceFacts // by configured id
 }
 
 type nodeFacts struct {

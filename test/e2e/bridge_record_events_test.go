@@ -138,6 +138,8 @@ func TestRecordBridgeEventCIBs(t *testing.T) {
 	waitIdle(t, l)
 	record("node3-fenced-again")
 	history("fence-history")
+	// The completion times in another time zone's spelling.
+	save("fence-history-tz.xml", run("node1", "env", "TZ=Asia/Kolkata", "stonith_admin", "--history", "*", "--verbose", "--output-as=xml"))
 	if err := l.Start("node3"); err != nil {
 		t.Fatal(err)
 	}

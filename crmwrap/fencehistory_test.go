@@ -59,10 +59,10 @@ func TestFenceHistory(t *testing.T) {
 
 // Times of the recorded histories, in UTC.
 const (
-	historyOnce   = "2026-12-03 13:27:14"
-	historyFirst  = "2026-12-03 13:30:05"
-	historyGhost  = "2026-12-03 13:30:07"
-	historySecond = "2026-12-03 13:30:21"
+	historyOnce   = "2026-12-03 13:36:20"
+	historyFirst  = "2026-12-03 13:36:20"
+	historyGhost  = "2026-12-03 13:36:22"
+	historySecond = "2026-12-03 13:36:35"
 )
 
 func TestFenceHistoryErrors(t *testing.T) {

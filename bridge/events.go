@@ -347,14 +347,17 @@ type lostFact struct {
 }
 
 // lost lists r's instances lost with their node: every instance a node's
-// vnfha-ran record lists, for every fencing of that node that succeeded
-// at or after the record was written (both to the second: a fencing in
-// the record's own second counts, as a loss missed is worse than one
-// repeated, and a repeat has the same id). Two fencings are two losses.
-// Fencings that failed or are pending, or of a name that is no node,
-// count for nothing.
+// vnfha-ran record lists, for the first fencing of that node that
+// succeeded at or after the record was written (both to the second: a
+// fencing in the record's own second counts, as a loss missed is worse
+// than one repeated, and a repeat has the same id). A later fencing is a
+// loss of what ran there only if the instances started again in between,
+// and then ranUpdates has renewed the record: a node fenced twice, having
+// run its instances between, is two losses with two ids; a node fenced
+// again and again while it never came back is one. Fencings that failed
+// or are pending, or of a name that is no node, count for nothing.
 func lost(r *resourceFacts, f *clusterFacts, fences []crmwrap.Fencing) []lostFact {
-	var out []lostFact
+	first := map[string]crmwrap.Fencing{}
 	for _, fe := range fences {
 		if !fe.Succeeded() {
 			continue
@@ -363,6 +366,13 @@ func lost(r *resourceFacts, f *clusterFacts, fences []crmwrap.Fencing) []lostFac
 		if n == nil || n.Ran == nil || fe.Completed.Unix() < n.Ran.At {
 			continue
 		}
+		if p, ok := first[n.Name]; !ok || fe.Completed.Before(p.Completed) {
+			first[n.Name] = fe
+		}
+	}
+	var out []lostFact
+	for name, fe := range first {
+		n := f.Nodes[name]
 		at := fe.Completed.Truncate(time.Second)
 		by := fe.Delegate
 		if by == "" {

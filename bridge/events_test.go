@@ -357,7 +357,10 @@ func TestRanUpdates(t *testing.T) {
 		// solo moved to node2; node3 (fenced) keeps its record.
 		{"node3-lost-fenced.xml", []ranUpdate{{"node2", `{"v":1,"at":1796400000,"instances":["app","solo"]}`}}},
 		{"node3-rejoined.xml", nil},
-		{"once-moving.xml", []ranUpdate{{"node1", `{"v":1,"at":1796400000,"instances":["app","once"]}`}}},
+		// node3 came back from its second fencing and runs app and solo
+		// again, started after its record: the record is renewed.
+		{"once-moving.xml", []ranUpdate{{"node1", `{"v":1,"at":1796400000,"instances":["app","once"]}`},
+			{"node3", `{"v":1,"at":1796400000,"instances":["app","solo"]}`}}},
 	}
 	for _, tt := range tests {
 		got := ranUpdates(cfg, loadFacts(t, cfg, tt.file), now)
@@ -373,6 +376,25 @@ func TestRanUpdates(t *testing.T) {
 	f.Nodes["node3"].Ran.Instances = []string{"app"}
 	want := []ranUpdate{{"node1", `{"v":1,"at":1796400000,"instances":["app"]}`}, {"node3", `{"v":1,"at":1796400000,"instances":["app","solo"]}`}}
 	if got := ranUpdates(cfg, f, now); !slices.Equal(got, want) {
+		t.Errorf("%q, want %q", got, want)
+	}
+}
+
+// A node fenced twice whose record was not renewed between (it never ran
+// its instances again) lost them once: at the first fencing after the
+// record.
+func TestVNFCEventsLostOnce(t *testing.T) {
+	cfg, err := ParseConfig([]byte(eventsConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := loadFacts(t, cfg, "node3-fenced-again.xml")
+	f.Nodes["node3"].Ran.At = 1796304970
+	var got []string
+	for _, e := range vnfcEvents(cfg, f, loadFences(t, "history.xml"), time.Unix(1796305005, 0)).Events {
+		got = append(got, e.ID)
+	}
+	if want := []string{"lab/app/node3/lost/1796304980", "lab/solo/node3/lost/1796304980"}; !slices.Equal(got, want) {
 		t.Errorf("%q, want %q", got, want)
 	}
 }

@@ -157,7 +157,10 @@ type ranUpdate struct {
 // every node's record up to date: for each online node whose history is
 // known, the instances of the configured services active there (failed
 // ones included: they may still run), written with at=now when they
-// differ from the record's list. A record that does not parse is
+// differ from the record's list, or when one of them started after the
+// record was written (a node back from a fencing runs the same list
+// again: the record is renewed, so that only a fencing after that start
+// is a loss; see lost). A record that does not parse is
 // rewritten; a node with no record and nothing running gets none.
 //
 // A node that is offline is never written: its record is the evidence of
@@ -166,6 +169,7 @@ type ranUpdate struct {
 // is not known yet, and an empty list written then would hide a loss.
 func ranUpdates(cfg *Config, f *clusterFacts, now time.Time) []ranUpdate {
 	running := map[string][]string{}
+	started := map[string]int64{} // newest LastRunning per node
 	unknown := map[string]bool{}
 	for _, s := range cfg.Services {
 		r := f.Resources[s.Resource]
@@ -178,6 +182,7 @@ func ranUpdates(cfg *Config, f *clusterFacts, now time.Time) []ranUpdate {
 			}
 			if in.Active {
 				running[in.Node] = append(running[in.Node], in.ID)
+				started[in.Node] = max(started[in.Node], in.LastRunning)
 			}
 		}
 	}
@@ -192,10 +197,14 @@ func ranUpdates(cfg *Config, f *clusterFacts, now time.Time) []ranUpdate {
 		if n.Ran == nil && n.RanErr == nil && len(ids) == 0 {
 			continue
 		}
-		if n.Ran != nil && slices.Equal(n.Ran.Instances, ids) {
+		if n.Ran != nil && slices.Equal(n.Ran.Instances, ids) && started[n.Name] <= n.Ran.At {
 			continue
 		}
-		out = append(out, ranUpdate{Node: n.Name, Value: encodeRan(now, ids)})
+		// at is never before the newest start it covers, so that the
+		// record does not read as stale again at the next snapshot when
+		// the node's clock is ahead of the bridge's.
+		at := max(now.Unix(), started[n.Name])
+		out = append(out, ranUpdate{Node: n.Name, Value: encodeRan(time.Unix(at, 0), ids)})
 	}
 	return out
 }

@@ -23,6 +23,9 @@ func factsFromCIB(c *cib.CIB, want []string) *clusterFacts {
 		Nodes:     map[string]*nodeFacts{},
 		Resources: map[string]*resourceFacts{},
 	}
+	if v, ok := cib.LookupNV(c.Configuration.CRMConfig, "maintenance-mode"); ok {
+		f.Maintenance = isTrue(v)
+	}
 	permanent := map[string][]cib.NVSet{}
 	configID := map[string]string{}
 	for _, n := range c.Configuration.Nodes {
@@ -49,8 +52,11 @@ func factsFromCIB(c *cib.CIB, want []string) *clusterFacts {
 			online = ns.InCCM
 		}
 		sb, _ := attr("standby")
-		f.Nodes[name] = &nodeFacts{Name: name, Online: online, Remote: ns.Remote, Standby: isTrue(sb), Attr: attr,
-			HistoryUnknown: online && !ns.HasLRM}
+		mt, _ := attr("maintenance")
+		n := &nodeFacts{Name: name, Online: online, Remote: ns.Remote, Standby: isTrue(sb), Attr: attr,
+			HistoryUnknown: online && !ns.HasLRM, Maintenance: isTrue(mt)}
+		n.Ran, n.RanErr = ranFromAttributes(perm)
+		f.Nodes[name] = n
 	}
 	// Nodes configured but never seen have no node_state: they are
 	// offline, and run nothing.
@@ -58,8 +64,11 @@ func factsFromCIB(c *cib.CIB, want []string) *clusterFacts {
 		if _, ok := f.Nodes[name]; !ok && name != "" {
 			attrs := attrs
 			sb, _ := cib.LookupNV(attrs, "standby")
-			f.Nodes[name] = &nodeFacts{Name: name, Standby: isTrue(sb),
+			mt, _ := cib.LookupNV(attrs, "maintenance")
+			n := &nodeFacts{Name: name, Standby: isTrue(sb), Maintenance: isTrue(mt),
 				Attr: func(k string) (string, bool) { return cib.LookupNV(attrs, k) }}
+			n.Ran, n.RanErr = ranFromAttributes(attrs)
+			f.Nodes[name] = n
 		}
 	}
 	online := map[string]bool{}
@@ -73,7 +82,9 @@ func factsFromCIB(c *cib.CIB, want []string) *clusterFacts {
 	idx := indexHistories(status)
 	for _, t := range topology(c) {
 		if want == nil || wanted[t.id] {
-			f.Resources[t.id] = resourceFrom(c, status, idx, t, online)
+			r := resourceFrom(c, status, idx, t, online)
+			resourceMeta(c, t, r, len(f.Nodes))
+			f.Resources[t.id] = r
 		}
 	}
 	return f
@@ -98,7 +109,10 @@ type shape struct {
 	group      string   // the group's id, if the instance is a group
 	ancestors  []string // the resource and its parents, for target-role and bans
 	promotable bool
-	meta       [][]cib.NVSet
+	clone      bool
+	// meta are the meta attribute blocks of the resource and its
+	// ancestors, outermost first (a clone's, then its child's).
+	meta [][]cib.NVSet
 }
 
 // topology lists every id a service may name: top-level primitives and
@@ -117,7 +131,7 @@ func topology(c *cib.CIB) []shape {
 		switch {
 		case cl.Primitive != nil:
 			s := shape{members: []string{cl.Primitive.ID}, ancestors: []string{cl.ID, cl.Primitive.ID},
-				promotable: cl.Promotable, meta: [][]cib.NVSet{cl.Meta, cl.Primitive.Meta}}
+				promotable: cl.Promotable, clone: true, meta: [][]cib.NVSet{cl.Meta, cl.Primitive.Meta}}
 			for _, id := range []string{cl.ID, cl.Primitive.ID} {
 				s.id = id
 				out = append(out, s)
@@ -125,7 +139,7 @@ func topology(c *cib.CIB) []shape {
 		case cl.Group != nil:
 			for _, id := range []string{cl.ID, cl.Group.ID} {
 				s := groupShape(id, *cl.Group, []string{cl.ID}, cl.Meta)
-				s.promotable = cl.Promotable
+				s.promotable, s.clone = cl.Promotable, true
 				out = append(out, s)
 			}
 		}
@@ -165,7 +179,8 @@ func indexHistories(status []cib.NodeState) historyIndex {
 }
 
 func resourceFrom(c *cib.CIB, status []cib.NodeState, idx historyIndex, s shape, online map[string]bool) *resourceFacts {
-	r := &resourceFacts{ID: s.id, Promotable: s.promotable, Banned: map[string]bool{}, BannedPromoted: map[string]bool{}}
+	r := &resourceFacts{ID: s.id, Promotable: s.promotable, Banned: map[string]bool{}, BannedPromoted: map[string]bool{},
+		FailCount: map[string]int{}}
 	for _, m := range s.meta {
 		switch v, _ := cib.LookupNV(m, "target-role"); strings.ToLower(v) {
 		case "stopped":
@@ -190,6 +205,9 @@ func resourceFrom(c *cib.CIB, status []cib.NodeState, idx historyIndex, s shape,
 		}
 	}
 	for _, ns := range status {
+		if fc := failCount(ns.Attributes, s.members); fc > 0 {
+			r.FailCount[ns.Uname] = fc
+		}
 		// One instance per clone-instance suffix ("" for anonymous
 		// clones and plain resources, ":N" for globally unique ones),
 		// each member's state once.
@@ -205,7 +223,7 @@ func resourceFrom(c *cib.CIB, status []cib.NodeState, idx historyIndex, s shape,
 					suffixes = append(suffixes, suffix)
 					bySuffix[suffix] = map[string]memberState{}
 				}
-				bySuffix[suffix][m] = memberState{stateOf(*lr), ranHere(*lr), failureRecord(*lr)}
+				bySuffix[suffix][m] = memberState{stateOf(*lr), ranHere(*lr), failureRecord(*lr), lastRunning(*lr)}
 			}
 		}
 		if len(suffixes) == 0 && online[ns.Uname] {
@@ -261,6 +279,8 @@ type memberState struct {
 	// failure is the member's newest failure record here, resolved or
 	// not (nil: none).
 	failure *failureFact
+	// lastOK is lastRunning's answer for the member.
+	lastOK int64
 }
 
 // failureFact is a failure as the CIB keeps it (<rsc>_last_failure_0)
@@ -306,6 +326,22 @@ func failureRecord(lr cib.LRMResource) *failureFact {
 		}
 	}
 	return f
+}
+
+// lastRunning is the newest rc-change of a successful start or promote,
+// or of a recurring monitor that passed, in one history: when the member
+// was last known to run there.
+func lastRunning(lr cib.LRMResource) int64 {
+	var t int64
+	for _, op := range lr.Ops {
+		if op.OpStatus != 0 || !monitorPassed(op) {
+			continue
+		}
+		if (op.Operation == "monitor" && op.IntervalMs > 0) || op.Operation == "start" || op.Operation == "promote" {
+			t = max(t, op.LastRCChange)
+		}
+	}
+	return t
 }
 
 // stateOf is lr.State(), the history replayed as Pacemaker's scheduler
@@ -394,6 +430,7 @@ func foldInstance(members []string, states map[string]memberState) (instanceFact
 		if st.ran {
 			interesting = true
 		}
+		in.LastRunning = max(in.LastRunning, st.lastOK)
 		if r := st.Role; r == cib.RolePromoted || r == cib.RoleUnpromoted {
 			in.Role = string(r)
 		}
@@ -516,4 +553,158 @@ func isMinusInfinity(score string) bool {
 		return errors.As(err, &ne) && ne.Err == strconv.ErrRange && strings.HasPrefix(s, "-")
 	}
 	return n <= -1000000
+}
+
+// The meta attributes through which a resource gives its VNFM ids, for a
+// service whose config does not (docs/bridge.md).
+const (
+	metaVNFInstanceID   = "vnfha-vnf-instance-id"
+	metaVNFCInstanceIDs = "vnfha-vnfc-instance-ids"
+)
+
+// infinity is Pacemaker's INFINITY score, which fail counts and
+// thresholds saturate at.
+const infinity = 1000000
+
+// resourceMeta completes r from the configuration: what it is made of,
+// what stops Pacemaker's recovery of it, and the VNFM ids its meta
+// attributes give. nodes is the number of nodes, clone-max's default.
+//
+// Meta attributes are looked up innermost first (a clone's primitive,
+// then the clone), as Pacemaker lets a child's own value win over what it
+// inherits; pcs resource meta <clone> sets them on the clone.
+func resourceMeta(c *cib.CIB, s shape, r *resourceFacts, nodes int) {
+	meta := func(name string) (string, bool) {
+		for i := len(s.meta) - 1; i >= 0; i-- {
+			if v, ok := cib.LookupNV(s.meta[i], name); ok {
+				return v, true
+			}
+		}
+		return "", false
+	}
+	r.Base = s.members[0]
+	if s.group != "" {
+		r.Base = s.group
+	}
+	r.Clone = s.clone
+	if s.clone {
+		r.CloneMax, r.CloneNodeMax = nodes, 1
+		if v, ok := meta("clone-max"); ok {
+			r.CloneMax = max(0, parseScore(v))
+		}
+		if v, ok := meta("clone-node-max"); ok {
+			r.CloneNodeMax = max(0, parseScore(v))
+		}
+	}
+	if v, ok := meta("is-managed"); ok && !isTrue(v) {
+		r.Unmanaged = true
+	}
+	if v, ok := meta("maintenance"); ok && isTrue(v) {
+		r.Unmanaged = true
+	}
+	r.MigrationThreshold = infinity
+	if v, ok := meta("migration-threshold"); ok {
+		r.MigrationThreshold = max(0, parseScore(v))
+	} else if v, ok := cib.LookupNV(c.Configuration.RscDefaults, "migration-threshold"); ok {
+		r.MigrationThreshold = max(0, parseScore(v))
+	}
+	if v, ok := meta(metaVNFInstanceID); ok && v != "" {
+		if err := checkIdentifier(v); err != nil {
+			r.IDsErr = append(r.IDsErr, fmt.Errorf("resource %s: meta attribute %s ignored: %w", s.id, metaVNFInstanceID, err))
+		} else {
+			r.VNFInstanceID = v
+		}
+	}
+	if v, ok := meta(metaVNFCInstanceIDs); ok && v != "" {
+		ids, err := parseVNFCInstanceIDs(v)
+		if err != nil {
+			r.IDsErr = append(r.IDsErr, fmt.Errorf("resource %s: meta attribute %s ignored: %w", s.id, metaVNFCInstanceIDs, err))
+		} else {
+			r.VNFCInstanceIDs = ids
+		}
+	}
+}
+
+// parseVNFCInstanceIDs reads "node1=id1,node2=id2" strictly: no spaces,
+// no empty item, node or id, no node twice, every id an ETSI Identifier.
+// A value with any fault is refused whole: a VNFC id given to the wrong
+// node would heal a VNFC that did not fail.
+func parseVNFCInstanceIDs(v string) (map[string]string, error) {
+	if len(v) > 64<<10 {
+		return nil, fmt.Errorf("%d bytes", len(v))
+	}
+	out := map[string]string{}
+	for i, item := range strings.Split(v, ",") {
+		node, id, ok := strings.Cut(item, "=")
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("item %d (%q) is not node=id", i+1, item)
+		case node == "" || id == "":
+			return nil, fmt.Errorf("item %d (%q) has an empty node or id", i+1, item)
+		case strings.ContainsFunc(node, func(r rune) bool { return r <= 0x20 || r == 0x7f || r == '=' }):
+			return nil, fmt.Errorf("item %d: node %q holds a space or a control character", i+1, node)
+		}
+		if _, dup := out[node]; dup {
+			return nil, fmt.Errorf("node %q is given twice", node)
+		}
+		if err := checkIdentifier(id); err != nil {
+			return nil, fmt.Errorf("item %d: %w", i+1, err)
+		}
+		out[node] = id
+	}
+	return out, nil
+}
+
+// failCount is the highest fail count among members on a node, from its
+// transient attributes: a member's is the sum of its
+// fail-count-<member>[:N]#<op>_<interval> values, as Pacemaker sums
+// them, each INFINITY-capped.
+func failCount(attrs []cib.NVSet, members []string) int {
+	high := 0
+	for _, m := range members {
+		sum := map[string]int{} // by clone suffix
+		for _, set := range attrs {
+			for _, p := range set.Pairs {
+				name, ok := strings.CutPrefix(p.Name, "fail-count-")
+				if !ok {
+					continue
+				}
+				rsc, _, ok := strings.Cut(name, "#")
+				if !ok {
+					continue
+				}
+				suffix, ok := instanceSuffix(rsc, m)
+				if !ok {
+					continue
+				}
+				sum[suffix] = min(infinity, sum[suffix]+max(0, parseScore(p.Value)))
+			}
+		}
+		for _, n := range sum {
+			high = max(high, n)
+		}
+	}
+	return high
+}
+
+// parseScore reads a Pacemaker score: an integer or [+-]INFINITY,
+// saturated at ±1000000; garbage reads 0, as Pacemaker's char2score.
+func parseScore(v string) int {
+	s := strings.ToLower(strings.TrimSpace(v))
+	switch strings.TrimPrefix(s, "+") {
+	case "infinity", "inf":
+		return infinity
+	}
+	if isMinusInfinity(s) {
+		return -infinity
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		var ne *strconv.NumError
+		if errors.As(err, &ne) && ne.Err == strconv.ErrRange {
+			return infinity
+		}
+		return 0
+	}
+	return int(max(-infinity, min(infinity, n)))
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vnfha/vnfha/crmwrap"
 	"github.com/vnfha/vnfha/crmwrap/cib"
 )
 
@@ -29,7 +30,17 @@ services:
   - {name: db, resource: db, backend: be2, port: 81, promoted_only: true}
   - {name: grp, resource: grp, backend: be3, port: 82}
   - {name: solo, resource: solo, backend: be4, port: 83}
+  - {name: app, resource: app-clone, backend: be5, port: 84}
+  - {name: once, resource: once, backend: be6, port: 85}
 `))
+	if err != nil {
+		f.Fatal(err)
+	}
+	hb, err := os.ReadFile("../crmwrap/testdata/stonith_admin/history.xml")
+	if err != nil {
+		f.Fatal(err)
+	}
+	fuzzFences, _, err := crmwrap.ParseFenceHistory(hb)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -38,7 +49,24 @@ services:
 		if err != nil {
 			return
 		}
-		v := buildView(cfg, factsFromCIB(c, nil), time.Unix(0, 0))
+		facts := factsFromCIB(c, nil)
+		// The events and records of whatever the CIB holds, against a
+		// recorded history: ids unique, records that parse back.
+		ev := vnfcEvents(cfg, facts, fuzzFences, time.Unix(1796305005, 0))
+		ids := map[string]bool{}
+		for _, e := range ev.Events {
+			if e.ID == "" || ids[e.ID] {
+				t.Fatalf("event id %q empty or repeated", e.ID)
+			}
+			ids[e.ID] = true
+		}
+		for _, u := range ranUpdates(cfg, facts, time.Unix(1796305005, 0)) {
+			if _, err := parseRan(u.Value); err != nil {
+				t.Fatalf("record for %s does not parse back: %v", u.Node, err)
+			}
+		}
+		needFenceHistory(cfg, facts)
+		v := buildView(cfg, facts, time.Unix(0, 0))
 		d := desiredFor(cfg, v, "lb1")
 		for _, be := range d.Backends {
 			seen := map[string]bool{}

@@ -82,9 +82,12 @@ type NodeView struct {
 // terms; facts.go derives it from a parsed CIB. Keeping this seam makes
 // the rules below testable with a table instead of a cluster.
 type clusterFacts struct {
-	Version   string
-	Nodes     map[string]*nodeFacts
-	Resources map[string]*resourceFacts // by configured id
+	Version string
+	// Maintenance: the cluster property maintenance-mode is on, so
+	// Pacemaker recovers nothing and nothing is reported unrecoverable.
+	Maintenance bool
+	Nodes       map[string]*nodeFacts
+	Resources   map[string]*resourceFacts // by configured id
 }
 
 type nodeFacts struct {
@@ -100,6 +103,14 @@ type nodeFacts struct {
 	// nothing of its instances until the rewrite ends, milliseconds
 	// later.
 	HistoryUnknown bool
+	// Maintenance: the node attribute maintenance is on (Pacemaker
+	// starts nothing there).
+	Maintenance bool
+	// Ran is the node's vnfha-ran record (ran.go): what ran there when the
+	// bridge last wrote it; nil when there is none or it does not parse,
+	// and then RanErr says why (nil when there is none).
+	Ran    *ranRecord
+	RanErr error
 	// Attr looks up a node attribute, transient first.
 	Attr func(name string) (string, bool)
 }
@@ -119,6 +130,34 @@ type resourceFacts struct {
 	// --promoted): it is demoted there.
 	BannedPromoted map[string]bool
 	Instances      []instanceFacts
+
+	// Base is the id the resource's instances carry before a clone
+	// suffix: the primitive's, or the group's.
+	Base string
+	// Clone: the resource is a clone (or its child); CloneMax is its
+	// clone-max (0: unset, one per node) and CloneNodeMax its
+	// clone-node-max (1 unless set).
+	Clone        bool
+	CloneMax     int
+	CloneNodeMax int
+	// Unmanaged: is-managed=false or maintenance=true on the resource or
+	// an ancestor: Pacemaker recovers nothing of it.
+	Unmanaged bool
+	// MigrationThreshold is the resource's migration-threshold (its meta
+	// attributes, else rsc_defaults, else INFINITY as 1000000); 0 turns
+	// the ban off.
+	MigrationThreshold int
+	// FailCount is, per node, the highest fail count of the resource's
+	// members there (fail-count-<rsc>#<op>_<interval> summed per member;
+	// INFINITY as 1000000).
+	FailCount map[string]int
+	// VNFInstanceID and VNFCInstanceIDs are the VNFM ids the resource's
+	// meta attributes give (vnfha-vnf-instance-id, vnfha-vnfc-instance-ids;
+	// a clone's and its child's both count). IDsErr says why one was
+	// ignored.
+	VNFInstanceID   string
+	VNFCInstanceIDs map[string]string
+	IDsErr          []error
 }
 
 // instanceFacts is one instance's state on one node, from its operation
@@ -145,6 +184,10 @@ type instanceFacts struct {
 	// LastFailure is the newest failure the CIB records for the instance
 	// here (of any member), resolved or not; nil when none.
 	LastFailure *failureFact
+	// LastRunning is the newest rc-change of a successful start, promote
+	// or passing recurring monitor in the instance's history here: when
+	// it was last seen running (0: never).
+	LastRunning int64
 }
 
 // buildView applies the pool rules of docs/bridge.md to the facts:

@@ -79,6 +79,9 @@ type Options struct {
 	// deliveries; Sinks, when set, replace the config's sinks.
 	Store EventStore
 	Sinks []delivery.Sink
+	// Cluster replaces the Pacemaker tools the notifier runs (the
+	// fencing history, the vnfha-ran records).
+	Cluster ClusterTools
 }
 
 // DefaultStore makes the delivery store when Options gives none: the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 
 	"github.com/vnfha/vnfha/bridge/delivery"
 	"github.com/vnfha/vnfha/bridge/vnfm"
+	"github.com/vnfha/vnfha/crmwrap"
 )
 
 // EventStore is where the bridge keeps the deliveries it owes: a
@@ -33,10 +35,11 @@ const pruneGrace = time.Minute
 // goroutine: writing an event to the store takes a CIB round trip, which
 // must never delay the pools.
 type notifier struct {
-	cfg   *Config
-	q     *delivery.Queue
-	store EventStore
-	log   logrus.FieldLogger
+	cfg     *Config
+	q       *delivery.Queue
+	store   EventStore
+	cluster ClusterTools
+	log     logrus.FieldLogger
 
 	facts chan *clusterFacts // the newest facts; older ones are replaced
 	wake  chan struct{}
@@ -44,12 +47,24 @@ type notifier struct {
 	mu sync.Mutex
 	lb []delivery.Event // lb events not yet offered
 	// gone is when each delivered fact was first seen missing (Prune's
-	// grace); only run's goroutine touches it.
-	gone map[string]time.Time
+	// grace); only run's goroutine touches it, as problems (the VNFM ids
+	// ignored, logged when they change) and recheck (when vnfcEvents
+	// must run again for unrecoverable_after, zero when never).
+	gone     map[string]time.Time
+	problems string
+	recheck  time.Time
 }
 
-func newNotifier(cfg *Config, q *delivery.Queue, store EventStore, log logrus.FieldLogger) *notifier {
-	return &notifier{cfg: cfg, q: q, store: store, log: log, facts: make(chan *clusterFacts, 1),
+// ClusterTools is what the notifier asks of Pacemaker besides the CIB it
+// is given: the fencer's history (vnfc.lost) and the writing of the
+// vnfha-ran records. *crmwrap.Client in production.
+type ClusterTools interface {
+	FenceHistory(ctx context.Context) ([]crmwrap.Fencing, error)
+	SetNodeAttr(ctx context.Context, node, name, value string, lt crmwrap.Lifetime) error
+}
+
+func newNotifier(cfg *Config, q *delivery.Queue, store EventStore, cluster ClusterTools, log logrus.FieldLogger) *notifier {
+	return &notifier{cfg: cfg, q: q, store: store, cluster: cluster, log: log, facts: make(chan *clusterFacts, 1),
 		wake: make(chan struct{}, 1), gone: map[string]time.Time{}}
 }
 
@@ -169,9 +184,21 @@ func (n *notifier) run(ctx context.Context) {
 			dirty = !ok
 			failed = failed || !ok
 		}
-		if failed && ctx.Err() == nil {
-			retry.Reset(time.Second)
+		// Again in a second after a failure, else when an
+		// unrecoverable_after runs out; a new view comes sooner anyway.
+		wait := time.Hour
+		if failed {
+			wait = time.Second
+		} else if !n.recheck.IsZero() {
+			wait = max(time.Until(n.recheck), 0)
 		}
+		if !retry.Stop() {
+			select {
+			case <-retry.C:
+			default:
+			}
+		}
+		retry.Reset(wait)
 	}
 }
 
@@ -194,22 +221,52 @@ func (n *notifier) offerLB(ctx context.Context) bool {
 	return true
 }
 
-// offerFacts offers every event the facts hold, then forgets what the
-// sinks have of facts gone for pruneGrace. false when an offer failed.
+// offerFacts offers every event the facts hold, then writes down which
+// instances run where (the vnfha-ran records), then forgets what the
+// sinks have of facts gone for pruneGrace. false when something must be
+// tried again.
 func (n *notifier) offerFacts(ctx context.Context, f *clusterFacts) bool {
-	evs := vnfcEvents(n.cfg, f)
-	live := make(map[string]bool, len(evs))
-	for _, e := range evs {
+	ok := true
+	var fences []crmwrap.Fencing
+	if needFenceHistory(n.cfg, f) {
+		var err error
+		if fences, err = n.cluster.FenceHistory(ctx); err != nil {
+			// Derived without: no vnfc.lost yet, and the records stay
+			// as they are until the history is read.
+			n.log.WithError(err).Warn("events: cannot read the fencing history; node losses are reported once it is read")
+			ok = false
+		}
+	}
+	d := vnfcEvents(n.cfg, f, fences, time.Now())
+	n.recheck = d.RecheckAt
+	if p := strings.Join(d.Problems, "; "); p != n.problems {
+		n.problems = p
+		if p != "" {
+			n.log.WithField("problems", p).Warn("events: VNFM ids in the CIB ignored")
+		}
+	}
+	live := make(map[string]bool, len(d.Events))
+	for _, e := range d.Events {
 		live[e.ID] = true
 	}
-	ok := true
-	for _, e := range evs {
+	for _, e := range d.Events {
 		// In order, and none after a refusal: an instance's recovery
 		// must not overtake its failure at a sink.
 		if err := n.q.Offer(ctx, e); err != nil {
 			n.log.WithError(err).WithField("event", e.ID).Warn("events: cannot record an event; retrying")
 			ok = false
 			break
+		}
+	}
+	// Only once every loss is in the store, and never without the fencing
+	// history the losses were derived from: a record rewritten before its
+	// loss is stored would hide that loss.
+	if ok {
+		for _, u := range ranUpdates(n.cfg, f, time.Now()) {
+			if err := n.cluster.SetNodeAttr(ctx, u.Node, RanAttribute, u.Value, crmwrap.LifetimeForever); err != nil {
+				n.log.WithError(err).WithField("node", u.Node).Warn("events: cannot write down which instances run on the node; retrying")
+				ok = false
+			}
 		}
 	}
 	now := time.Now()
@@ -269,7 +326,11 @@ func (b *Bridge) setUpDelivery(o Options) error {
 	d := b.cfg.Delivery
 	b.queue = delivery.NewQueue(delivery.QueueOptions{Sinks: sinks, Store: store, Log: b.log,
 		Timeout: d.Timeout.Duration, MinBackoff: d.MinBackoff.Duration, MaxBackoff: d.MaxBackoff.Duration})
-	b.notifier = newNotifier(b.cfg, b.queue, store, b.log)
+	tools := o.Cluster
+	if tools == nil {
+		tools = crmwrap.New(nil)
+	}
+	b.notifier = newNotifier(b.cfg, b.queue, store, tools, b.log)
 	b.Bus.Attach(b.notifier)
 	b.m.reg.MustRegister(&deliveryCollector{b: b})
 	return nil

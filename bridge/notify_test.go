@@ -3,6 +3,8 @@ package bridge
 import (
 	"context"
 	"errors"
+	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/vnfha/vnfha/bridge/cluster"
 	"github.com/vnfha/vnfha/bridge/delivery"
+	"github.com/vnfha/vnfha/crmwrap"
 )
 
 // recordingSink takes every event and keeps the ids, in order.
@@ -57,6 +60,40 @@ func (s *flakyStore) Add(ctx context.Context, e delivery.Event, sinks []string) 
 	return s.MemStore.Add(ctx, e, sinks)
 }
 
+// fakeTools stands in for stonith_admin and crm_attribute: no fencing,
+// and the vnfha-ran records written kept by node.
+type fakeTools struct {
+	mu     sync.Mutex
+	ran    map[string]string
+	fences []crmwrap.Fencing
+	reads  int
+}
+
+func (f *fakeTools) FenceHistory(context.Context) ([]crmwrap.Fencing, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reads++
+	return f.fences, nil
+}
+func (f *fakeTools) SetNodeAttr(_ context.Context, node, name, value string, lt crmwrap.Lifetime) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if name != RanAttribute || lt != crmwrap.LifetimeForever {
+		return fmt.Errorf("unexpected attribute %s (%s)", name, lt)
+	}
+	if f.ran == nil {
+		f.ran = map[string]string{}
+	}
+	f.ran[node] = value
+	return nil
+}
+
+func (f *fakeTools) written() map[string]string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return maps.Clone(f.ran)
+}
+
 // waitIDs waits, boundedly, until the sink has exactly want.
 func waitIDs(t *testing.T, s *recordingSink, want []string) {
 	t.Helper()
@@ -76,15 +113,23 @@ func waitIDs(t *testing.T, s *recordingSink, want []string) {
 // runBridge runs a bridge with the given sink and store on the recorded
 // CIBs named, in order, and returns a func that stops it.
 func runBridge(t *testing.T, sink delivery.Sink, store EventStore, cibs ...string) (*Bridge, func()) {
+	return runBridgeTools(t, sink, store, &fakeTools{}, cibs...)
+}
+
+func runBridgeTools(t *testing.T, sink delivery.Sink, store EventStore, tools ClusterTools, cibs ...string) (*Bridge, func()) {
+	return runBridgeConfig(t, "cluster: lab\n"+minimalConfig+"node_addresses: {node1: 198.18.1.1, node2: 198.18.1.2, node3: 198.18.1.3}\n",
+		sink, store, tools, cibs...)
+}
+
+func runBridgeConfig(t *testing.T, doc string, sink delivery.Sink, store EventStore, tools ClusterTools, cibs ...string) (*Bridge, func()) {
 	t.Helper()
-	cfg, err := ParseConfig([]byte("cluster: lab\nlisten: \"\"\ndelivery: {min_backoff: 10ms, max_backoff: 50ms}\n" + minimalConfig +
-		"node_addresses: {node1: 198.18.1.1, node2: 198.18.1.2, node3: 198.18.1.3}\n"))
+	cfg, err := ParseConfig([]byte("listen: \"\"\ndelivery: {min_backoff: 10ms, max_backoff: 50ms}\n" + doc))
 	if err != nil {
 		t.Fatal(err)
 	}
 	src := &fakeSource{ch: make(chan cluster.Snapshot)}
 	b, err := New(cfg, Options{Log: quietLog(), Source: src, Pools: map[string]reconciler{"lb1": stubPool{}},
-		Sinks: []delivery.Sink{sink}, Store: store})
+		Sinks: []delivery.Sink{sink}, Store: store, Cluster: tools})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,8 +161,24 @@ func TestDeliveryWiring(t *testing.T) {
 	store := &flakyStore{MemStore: delivery.NewMemStore()}
 	store.refuse.Store(2)
 	sink := &recordingSink{}
-	b, stop := runBridge(t, sink, store, "running", "web-failed", "web-recovered")
+	tools := &fakeTools{}
+	b, stop := runBridgeTools(t, sink, store, tools, "running", "web-failed", "web-recovered")
 	waitIDs(t, sink, []string{failed, recover})
+	// Which instances run where is written down, for vnfc.lost: web
+	// runs on every node of the recorded cluster.
+	deadline := time.Now().Add(5 * time.Second)
+	for len(tools.written()) < 3 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	for node, v := range tools.written() {
+		rec, err := parseRan(v)
+		if err != nil || !slices.Contains(rec.Instances, "web") {
+			t.Errorf("vnfha-ran of %s: %q (%v); want web listed", node, v, err)
+		}
+	}
+	if n := len(tools.written()); n != 3 {
+		t.Errorf("vnfha-ran written for %d nodes, want 3: %v", n, tools.written())
+	}
 
 	// An lb event, as the HAProxy loop publishes it.
 	b.Bus.Publish(Event{Type: delivery.LBBackendDown, Time: time.Now(), HAProxy: "lb1", Backend: "be_static",
@@ -145,7 +206,7 @@ func TestDeliveryWiring(t *testing.T) {
 	down := &recordingSink{}
 	down.fail.Store(1 << 20)
 	_, stop = runBridge(t, down, owed, "web-failed")
-	deadline := time.Now().Add(5 * time.Second)
+	deadline = time.Now().Add(5 * time.Second)
 	for {
 		p, _ := owed.Pending(context.Background())
 		if len(p) == 1 || time.Now().After(deadline) {
@@ -158,4 +219,28 @@ func TestDeliveryWiring(t *testing.T) {
 	_, stop = runBridge(t, up, owed)
 	waitIDs(t, up, []string{failed})
 	stop()
+}
+
+// TestDeliveryLost: a node lost and fenced, as the recorded CIBs and
+// fencing history show it: the fencing history is read only once a node
+// is lost, each instance its vnfha-ran record lists is reported lost, and
+// the record is not rewritten before (it is what the losses come from).
+func TestDeliveryLost(t *testing.T) {
+	tools := &fakeTools{fences: loadFences(t, "history-once.xml")}
+	sink := &recordingSink{}
+	_, stop := runBridgeConfig(t, eventsConfig, sink, delivery.NewMemStore(), tools, "ran-recorded")
+	time.Sleep(100 * time.Millisecond) // a view with nothing lost: nothing to read
+	tools.mu.Lock()
+	reads := tools.reads
+	tools.mu.Unlock()
+	if reads != 0 {
+		t.Errorf("the fencing history was read %d times with no node lost", reads)
+	}
+	stop()
+	_, stop = runBridgeConfig(t, eventsConfig, sink, delivery.NewMemStore(), tools, "node3-lost-fenced")
+	defer stop()
+	waitIDs(t, sink, []string{"vnfc.lost lab/app/node3/lost/1796304980", "vnfc.lost lab/solo/node3/lost/1796304980"})
+	if v, ok := tools.written()["node3"]; ok {
+		t.Errorf("node3's record rewritten while it is fenced and its instances gone: %q", v)
+	}
 }

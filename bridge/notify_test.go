@@ -94,12 +94,25 @@ func (f *fakeTools) written() map[string]string {
 	return maps.Clone(f.ran)
 }
 
-// waitIDs waits, boundedly, until the sink has exactly want.
+// waitIDs waits, boundedly, until the sink has exactly want, in order.
 func waitIDs(t *testing.T, s *recordingSink, want []string) {
 	t.Helper()
+	waitDelivered(t, s, want, true)
+}
+
+// waitDelivered is waitIDs; without inOrder, the order does not matter
+// (events of different subjects are delivered concurrently).
+func waitDelivered(t *testing.T, s *recordingSink, want []string, inOrder bool) {
+	t.Helper()
+	if !inOrder {
+		want = slices.Sorted(slices.Values(want))
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		got := s.ids()
+		if !inOrder {
+			slices.Sort(got)
+		}
 		if slices.Equal(got, want) {
 			return
 		}
@@ -239,7 +252,7 @@ func TestDeliveryLost(t *testing.T) {
 	stop()
 	_, stop = runBridgeConfig(t, eventsConfig, sink, delivery.NewMemStore(), tools, "node3-lost-fenced")
 	defer stop()
-	waitIDs(t, sink, []string{"vnfc.lost lab/app/node3/lost/1796304980", "vnfc.lost lab/solo/node3/lost/1796304980"})
+	waitDelivered(t, sink, []string{"vnfc.lost lab/app/node3/lost/1796304980", "vnfc.lost lab/solo/node3/lost/1796304980"}, false)
 	if v, ok := tools.written()["node3"]; ok {
 		t.Errorf("node3's record rewritten while it is fenced and its instances gone: %q", v)
 	}

@@ -1,0 +1,166 @@
+package cibstore
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/vnfha/vnfha/bridge/delivery"
+)
+
+// AttrPrefix starts the name of every node attribute the store writes.
+const AttrPrefix = "vnfha-ev-"
+
+// MaxValue caps an attribute's value, in bytes. Every CIB change is sent
+// to every node and the whole CIB is re-read by the bridge on each one, so
+// one event must not grow it by much; a longer Reason is trimmed to fit.
+const MaxValue = 8 << 10
+
+// recordVersion is the "v" of the value; a value with another is not ours
+// (or is from a newer bridge) and is left alone.
+const recordVersion = 1
+
+// AttrName is the node attribute that holds the event id: the prefix and
+// the first 20 hex digits (80 bits) of the id's SHA-256, so that any id,
+// whatever its characters or length, gives a valid, short name.
+func AttrName(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return AttrPrefix + hex.EncodeToString(sum[:])[:20]
+}
+
+// record is an attribute's value: the event and, per sink that wanted it,
+// whether it still has to get it (Owed) or has it (Done). A sink is in at
+// most one of the two.
+type record struct {
+	V     int            `json:"v"`
+	Event delivery.Event `json:"event"`
+	Owed  []string       `json:"owed"`
+	Done  []string       `json:"done"`
+}
+
+func (r record) clone() record {
+	r.Owed = slices.Clone(r.Owed)
+	r.Done = slices.Clone(r.Done)
+	return r
+}
+
+// trimmedMark ends a Reason that was cut to fit MaxValue.
+const trimmedMark = " [trimmed by vnfha]"
+
+// encodeRecord returns r as the attribute's value: compact JSON, all
+// ASCII, at most MaxValue bytes. It trims Event.Data.Reason if it must,
+// and fails if the event is too large even without one.
+//
+// ASCII only, because the value travels through XML and Pacemaker's own
+// XML writer: JSON already escapes control characters (Pacemaker 2.1.5
+// prints a raw newline in an attribute as the two characters \n), and
+// escaping every other non-ASCII rune as \uXXXX also keeps out the runes
+// XML 1.0 forbids (U+FFFE, U+FFFF) that JSON would write raw.
+func encodeRecord(r record) (string, error) {
+	r.V = recordVersion
+	if r.Owed == nil {
+		r.Owed = []string{}
+	}
+	if r.Done == nil {
+		r.Done = []string{}
+	}
+	for range 8 {
+		b, err := json.Marshal(r)
+		if err != nil {
+			return "", fmt.Errorf("encode event %q: %w", r.Event.ID, err)
+		}
+		v := asciiJSON(b)
+		if len(v) <= MaxValue {
+			return v, nil
+		}
+		reason := r.Event.Data.Reason
+		if reason == "" {
+			return "", fmt.Errorf("event %q takes %d bytes without its reason, more than the %d a CIB attribute may hold", r.Event.ID, len(v), MaxValue)
+		}
+		// Cut what is over, plus room for the mark; escapes make a byte
+		// of Reason cost up to 12 in v, so a second pass may be needed.
+		keep := max(len(reason)-(len(v)-MaxValue)-len(trimmedMark), 0)
+		for keep > 0 && !utf8.RuneStart(reason[keep]) {
+			keep--
+		}
+		if keep == 0 {
+			r.Event.Data.Reason = ""
+		} else {
+			r.Event.Data.Reason = strings.TrimSuffix(reason[:keep], trimmedMark) + trimmedMark
+		}
+	}
+	return "", fmt.Errorf("event %q: cannot trim its reason to fit %d bytes", r.Event.ID, MaxValue)
+}
+
+// asciiJSON escapes every non-ASCII rune of JSON text b, and DEL, as
+// \uXXXX (a surrogate pair above U+FFFF). Outside strings JSON is ASCII,
+// so only strings change, and they decode to the same text.
+func asciiJSON(b []byte) string {
+	var sb strings.Builder
+	sb.Grow(len(b))
+	for len(b) > 0 {
+		r, n := utf8.DecodeRune(b)
+		switch {
+		case r < 0x7f && n == 1:
+			sb.WriteByte(b[0])
+		case r <= 0xffff:
+			fmt.Fprintf(&sb, `\u%04x`, r)
+		default:
+			r -= 0x10000
+			fmt.Fprintf(&sb, `\u%04x\u%04x`, 0xd800+(r>>10), 0xdc00+(r&0x3ff))
+		}
+		b = b[n:]
+	}
+	return sb.String()
+}
+
+// errNotOurs is a value the store did not write, or cannot read.
+var errNotOurs = errors.New("not a vnfha delivery record")
+
+// decodeRecord parses an attribute's value and checks that it belongs to
+// the attribute name: a value an operator edited, a newer version's, or
+// one copied under another name is refused, never half-read.
+func decodeRecord(name, value string) (record, error) {
+	var r record
+	dec := json.NewDecoder(strings.NewReader(value))
+	if err := dec.Decode(&r); err != nil {
+		return record{}, fmt.Errorf("%w: %w", errNotOurs, err)
+	}
+	if dec.More() {
+		return record{}, fmt.Errorf("%w: text after the JSON object", errNotOurs)
+	}
+	switch {
+	case r.V != recordVersion:
+		return record{}, fmt.Errorf("%w: version %d, want %d", errNotOurs, r.V, recordVersion)
+	case r.Event.ID == "":
+		return record{}, fmt.Errorf("%w: no event id", errNotOurs)
+	case AttrName(r.Event.ID) != name:
+		return record{}, fmt.Errorf("%w: the event id does not hash to the attribute's name", errNotOurs)
+	}
+	for _, s := range r.Owed {
+		if s == "" || slices.Contains(r.Done, s) {
+			return record{}, fmt.Errorf("%w: sink %q both owed and done, or empty", errNotOurs, s)
+		}
+	}
+	if slices.Contains(r.Done, "") {
+		return record{}, fmt.Errorf("%w: an empty sink name", errNotOurs)
+	}
+	r.Owed = dedup(r.Owed)
+	r.Done = dedup(r.Done)
+	return r, nil
+}
+
+func dedup(s []string) []string {
+	var out []string
+	for _, x := range s {
+		if !slices.Contains(out, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}

@@ -69,32 +69,48 @@ func encodeRecord(r record) (string, error) {
 	if r.Done == nil {
 		r.Done = []string{}
 	}
-	for range 8 {
-		b, err := json.Marshal(r)
-		if err != nil {
-			return "", fmt.Errorf("encode event %q: %w", r.Event.ID, err)
+	v, err := marshalASCII(r)
+	if err != nil || len(v) <= MaxValue {
+		return v, err
+	}
+	reason := r.Event.Data.Reason
+	// The longest prefix of Reason (on a rune boundary, with the mark)
+	// that fits: escapes make a byte of Reason cost 1 to 6 bytes of JSON,
+	// so search rather than compute.
+	best := ""
+	lo, hi := 0, len(reason)-1
+	for lo <= hi {
+		keep := (lo + hi) / 2
+		cut := keep
+		for cut > 0 && !utf8.RuneStart(reason[cut]) {
+			cut--
 		}
-		v := asciiJSON(b)
-		if len(v) <= MaxValue {
-			return v, nil
-		}
-		reason := r.Event.Data.Reason
-		if reason == "" {
-			return "", fmt.Errorf("event %q takes %d bytes without its reason, more than the %d a CIB attribute may hold", r.Event.ID, len(v), MaxValue)
-		}
-		// Cut what is over, plus room for the mark; escapes make a byte
-		// of Reason cost up to 12 in v, so a second pass may be needed.
-		keep := max(len(reason)-(len(v)-MaxValue)-len(trimmedMark), 0)
-		for keep > 0 && !utf8.RuneStart(reason[keep]) {
-			keep--
-		}
-		if keep == 0 {
+		r.Event.Data.Reason = reason[:cut] + trimmedMark
+		if cut == 0 {
 			r.Event.Data.Reason = ""
+		}
+		t, err := marshalASCII(r)
+		if err != nil {
+			return "", err
+		}
+		if len(t) <= MaxValue {
+			best, lo = t, keep+1
 		} else {
-			r.Event.Data.Reason = strings.TrimSuffix(reason[:keep], trimmedMark) + trimmedMark
+			hi = keep - 1
 		}
 	}
-	return "", fmt.Errorf("event %q: cannot trim its reason to fit %d bytes", r.Event.ID, MaxValue)
+	if best == "" {
+		return "", fmt.Errorf("event %q takes more than the %d bytes a CIB attribute may hold, even without its reason", r.Event.ID, MaxValue)
+	}
+	return best, nil
+}
+
+func marshalASCII(r record) (string, error) {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return "", fmt.Errorf("encode event %q: %w", r.Event.ID, err)
+	}
+	return asciiJSON(b), nil
 }
 
 // asciiJSON escapes every non-ASCII rune of JSON text b, and DEL, as

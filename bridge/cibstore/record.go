@@ -28,9 +28,28 @@ const recordVersion = 1
 // AttrName is the node attribute that holds the event id: the prefix and
 // the first 20 hex digits (80 bits) of the id's SHA-256, so that any id,
 // whatever its characters or length, gives a valid, short name.
+//
+// An id that is not valid UTF-8 is taken with each invalid byte replaced
+// by U+FFFD, as JSON keeps it: the name must follow from the id read back.
 func AttrName(id string) string {
-	sum := sha256.Sum256([]byte(id))
+	sum := sha256.Sum256([]byte(canonID(id)))
 	return AttrPrefix + hex.EncodeToString(sum[:])[:20]
+}
+
+// canonID is id as it reads back from JSON: each byte that is not part
+// of valid UTF-8 becomes U+FFFD (strings.ToValidUTF8 would replace a run
+// of them with one).
+func canonID(id string) string {
+	if utf8.ValidString(id) {
+		return id
+	}
+	var b strings.Builder
+	for i := 0; i < len(id); {
+		r, n := utf8.DecodeRuneInString(id[i:])
+		b.WriteRune(r) // RuneError for an invalid byte, n == 1
+		i += n
+	}
+	return b.String()
 }
 
 // record is an attribute's value: the event and, per sink that wanted it,
@@ -78,7 +97,9 @@ func encodeRecord(r record) (string, error) {
 	// that fits: escapes make a byte of Reason cost 1 to 6 bytes of JSON,
 	// so search rather than compute.
 	best := ""
-	lo, hi := 0, len(reason)-1
+	// Each byte of Reason costs at least one of the value: no more than
+	// MaxValue of it can fit.
+	lo, hi := 0, min(len(reason)-1, MaxValue)
 	for lo <= hi {
 		keep := (lo + hi) / 2
 		cut := keep

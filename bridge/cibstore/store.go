@@ -153,7 +153,7 @@ func (s *Store) Seen(ctx context.Context, id, sink string) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.entries[AttrName(id)]
-	return ok && e.rec.Event.ID == id && slices.Contains(e.rec.Done, sink), nil
+	return ok && e.rec.Event.ID == canonID(id) && slices.Contains(e.rec.Done, sink), nil
 }
 
 // Add implements delivery.Store. It writes the event's attribute, or
@@ -172,6 +172,7 @@ func (s *Store) Add(ctx context.Context, e delivery.Event, sinks []string) error
 	if err := s.load(ctx); err != nil {
 		return err
 	}
+	e.ID = canonID(e.ID)
 	name := AttrName(e.ID)
 	unlock := s.locks.lock(name)
 	defer unlock()
@@ -242,7 +243,7 @@ func (s *Store) Done(ctx context.Context, id, sink string) error {
 	if foreign {
 		return fmt.Errorf("record delivery of %q to %s in the CIB store: %s: %w", id, sink, name, ErrNotOurs)
 	}
-	if !exists || cur.rec.Event.ID != id || slices.Contains(cur.rec.Done, sink) {
+	if !exists || cur.rec.Event.ID != canonID(id) || slices.Contains(cur.rec.Done, sink) {
 		return nil
 	}
 	next := entry{at: cur.at, rec: cur.rec.clone()}

@@ -102,27 +102,26 @@ type pairWrite struct {
 }
 
 // modifyFragment is the XML for `cibadmin --modify --scope nodes` that
-// sets every pair in ws, creating the instance_attributes block and the
-// nvpair where missing. It names nodes by id only, without
+// sets one pair, creating its instance_attributes block and nvpair where
+// missing. Its root is the <node>, named by id only, and the call has no
 // --allow-create, so that a node removed from <nodes> meanwhile is an
-// error (exit 105) rather than brought back as an empty entry.
-func modifyFragment(ws []pairWrite) []byte {
+// error (exit 105) rather than brought back. (Under a <nodes> root, as a
+// batch of several nodes would need, Pacemaker 2.1.5 adds a missing
+// <node> instead: seen in the lab, where only the schema's required
+// uname stopped it.)
+func modifyFragment(w pairWrite) []byte {
 	var b strings.Builder
-	b.WriteString("<nodes>")
-	for _, w := range ws {
-		b.WriteString(`<node id="`)
-		xmlAttr(&b, w.At.NodeID)
-		b.WriteString(`"><instance_attributes id="`)
-		xmlAttr(&b, w.At.SetID)
-		b.WriteString(`"><nvpair id="`)
-		xmlAttr(&b, w.At.PairID)
-		b.WriteString(`" name="`)
-		xmlAttr(&b, w.Name)
-		b.WriteString(`" value="`)
-		xmlAttr(&b, w.Value)
-		b.WriteString(`"/></instance_attributes></node>`)
-	}
-	b.WriteString("</nodes>")
+	b.WriteString(`<node id="`)
+	xmlAttr(&b, w.At.NodeID)
+	b.WriteString(`"><instance_attributes id="`)
+	xmlAttr(&b, w.At.SetID)
+	b.WriteString(`"><nvpair id="`)
+	xmlAttr(&b, w.At.PairID)
+	b.WriteString(`" name="`)
+	xmlAttr(&b, w.Name)
+	b.WriteString(`" value="`)
+	xmlAttr(&b, w.Value)
+	b.WriteString(`"/></instance_attributes></node>`)
 	return []byte(b.String())
 }
 

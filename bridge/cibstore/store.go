@@ -398,7 +398,7 @@ func (s *Store) write(ctx context.Context, name string, e *entry) error {
 }
 
 func (s *Store) modify(ctx context.Context, w pairWrite) error {
-	frag := modifyFragment([]pairWrite{w})
+	frag := modifyFragment(w)
 	return s.cib(ctx, func(ctx context.Context) error {
 		return s.o.Client.Modify(ctx, crmwrap.ScopeNodes, frag, false)
 	})

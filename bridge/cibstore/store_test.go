@@ -168,7 +168,7 @@ func TestWrites(t *testing.T) {
 	n2, n9 := AttrName("a"), AttrName("b")
 	frag := func(nodeID, set, name, owed, done string, ev delivery.Event) string {
 		v, _ := encodeRecord(record{Event: ev, Owed: strings.Fields(owed), Done: strings.Fields(done)})
-		return string(modifyFragment([]pairWrite{{At: place{NodeID: nodeID, SetID: set, PairID: "nodes-" + nodeID + "-" + name}, Name: name, Value: v}}))
+		return string(modifyFragment(pairWrite{At: place{NodeID: nodeID, SetID: set, PairID: "nodes-" + nodeID + "-" + name}, Name: name, Value: v}))
 	}
 	mod := []string{"--modify", "--scope", "nodes", "--xml-pipe"}
 	tests := []struct {
@@ -447,7 +447,7 @@ func TestConcurrent(t *testing.T) {
 		t.Errorf("%d events written, want %d", len(last), events)
 	}
 	for name, frag := range last {
-		frag = regexp.MustCompile(`<node id="[^"]*"`).ReplaceAllStringFunc(frag, func(m string) string { return m + ` uname="u"` })
+		frag = "<nodes>" + regexp.MustCompile(`<node id="[^"]*"`).ReplaceAllStringFunc(frag, func(m string) string { return m + ` uname="u"` }) + "</nodes>"
 		nodes, err := parseNodes([]byte(frag))
 		if err != nil || len(nodes) != 1 || len(nodes[0].Pairs) != 1 {
 			t.Fatalf("%s: %v", name, err)

@@ -4,6 +4,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -102,26 +103,43 @@ type pairWrite struct {
 }
 
 // modifyFragment is the XML for `cibadmin --modify --scope nodes` that
-// sets one pair, creating its instance_attributes block and nvpair where
-// missing. Its root is the <node>, named by id only, and the call has no
-// --allow-create, so that a node removed from <nodes> meanwhile is an
-// error (exit 105) rather than brought back. (Under a <nodes> root, as a
-// batch of several nodes would need, Pacemaker 2.1.5 adds a missing
-// <node> instead: seen in the lab, where only the schema's required
-// uname stopped it.)
-func modifyFragment(w pairWrite) []byte {
+// sets pairs of one node (ws all have the same NodeID), creating their
+// instance_attributes blocks and nvpairs where missing. Its root is the
+// <node>, named by id only, and the call has no --allow-create, so that a
+// node removed from <nodes> meanwhile is an error (exit 105) rather than
+// brought back. (Under a <nodes> root, as a batch over several nodes
+// would need, Pacemaker 2.1.5 adds a missing <node> instead: seen in the
+// lab, where only the schema's required uname stopped it.)
+func modifyFragment(ws []pairWrite) []byte {
 	var b strings.Builder
 	b.WriteString(`<node id="`)
-	xmlAttr(&b, w.At.NodeID)
-	b.WriteString(`"><instance_attributes id="`)
-	xmlAttr(&b, w.At.SetID)
-	b.WriteString(`"><nvpair id="`)
-	xmlAttr(&b, w.At.PairID)
-	b.WriteString(`" name="`)
-	xmlAttr(&b, w.Name)
-	b.WriteString(`" value="`)
-	xmlAttr(&b, w.Value)
-	b.WriteString(`"/></instance_attributes></node>`)
+	xmlAttr(&b, ws[0].At.NodeID)
+	b.WriteString(`">`)
+	var sets []string
+	for _, w := range ws {
+		if !slices.Contains(sets, w.At.SetID) {
+			sets = append(sets, w.At.SetID)
+		}
+	}
+	for _, set := range sets {
+		b.WriteString(`<instance_attributes id="`)
+		xmlAttr(&b, set)
+		b.WriteString(`">`)
+		for _, w := range ws {
+			if w.At.SetID != set {
+				continue
+			}
+			b.WriteString(`<nvpair id="`)
+			xmlAttr(&b, w.At.PairID)
+			b.WriteString(`" name="`)
+			xmlAttr(&b, w.Name)
+			b.WriteString(`" value="`)
+			xmlAttr(&b, w.Value)
+			b.WriteString(`"/>`)
+		}
+		b.WriteString(`</instance_attributes>`)
+	}
+	b.WriteString(`</node>`)
 	return []byte(b.String())
 }
 

@@ -88,6 +88,10 @@ type Store struct {
 	entries map[string]*entry  // by attribute name
 	foreign map[string]place   // attributes that are not ours, by name
 	adding  int                // new entries being written, held against MaxEntries
+
+	bmu      sync.Mutex
+	batches  map[string][]*queued // writes waiting, by node id
+	flushing map[string]bool      // a flush goroutine runs for the node
 }
 
 // entry is one of the store's attributes: where it is and what it holds.
@@ -395,13 +399,6 @@ func (s *Store) write(ctx context.Context, name string, e *entry) error {
 	s.entries[name] = &entry{at: e.at, rec: rec}
 	s.mu.Unlock()
 	return nil
-}
-
-func (s *Store) modify(ctx context.Context, w pairWrite) error {
-	frag := modifyFragment(w)
-	return s.cib(ctx, func(ctx context.Context) error {
-		return s.o.Client.Modify(ctx, crmwrap.ScopeNodes, frag, false)
-	})
 }
 
 // cib runs one cibadmin call, bounded by Timeout and by maxWriters.

@@ -168,7 +168,7 @@ func TestWrites(t *testing.T) {
 	n2, n9 := AttrName("a"), AttrName("b")
 	frag := func(nodeID, set, name, owed, done string, ev delivery.Event) string {
 		v, _ := encodeRecord(record{Event: ev, Owed: strings.Fields(owed), Done: strings.Fields(done)})
-		return string(modifyFragment(pairWrite{At: place{NodeID: nodeID, SetID: set, PairID: "nodes-" + nodeID + "-" + name}, Name: name, Value: v}))
+		return string(modifyFragment([]pairWrite{{At: place{NodeID: nodeID, SetID: set, PairID: "nodes-" + nodeID + "-" + name}, Name: name, Value: v}}))
 	}
 	mod := []string{"--modify", "--scope", "nodes", "--xml-pipe"}
 	tests := []struct {
@@ -438,24 +438,105 @@ func TestConcurrent(t *testing.T) {
 	if p := pendingMap(t, s); len(p) != 4 {
 		t.Errorf("pending: %q", p)
 	}
+	// The last value written for each name, in the order of the calls.
 	last := map[string]string{}
+	batched := 0
 	for _, w := range f.writes() {
-		i := strings.Index(w.stdin, `name="vnfha-ev-`)
-		last[w.stdin[i:i+35]] = w.stdin
+		frag := "<nodes>" + regexp.MustCompile(`<node id="[^"]*"`).ReplaceAllStringFunc(w.stdin, func(m string) string { return m + ` uname="u"` }) + "</nodes>"
+		nodes, err := parseNodes([]byte(frag))
+		if err != nil || len(nodes) != 1 {
+			t.Fatalf("%q: %v", w.stdin, err)
+		}
+		batched = max(batched, len(nodes[0].Pairs))
+		for _, p := range nodes[0].Pairs {
+			last[p.Name] = p.Value
+		}
 	}
 	if len(last) != events {
 		t.Errorf("%d events written, want %d", len(last), events)
 	}
-	for name, frag := range last {
-		frag = "<nodes>" + regexp.MustCompile(`<node id="[^"]*"`).ReplaceAllStringFunc(frag, func(m string) string { return m + ` uname="u"` }) + "</nodes>"
-		nodes, err := parseNodes([]byte(frag))
-		if err != nil || len(nodes) != 1 || len(nodes[0].Pairs) != 1 {
-			t.Fatalf("%s: %v", name, err)
-		}
-		rec, err := decodeRecord(nodes[0].Pairs[0].Name, nodes[0].Pairs[0].Value)
+	for name, v := range last {
+		rec, err := decodeRecord(name, v)
 		if err != nil || len(rec.Owed) != 0 || len(rec.Done) != 3 {
 			t.Errorf("last write of %s: %+v %v", name, rec, err)
 		}
+	}
+	t.Logf("%d writes, up to %d pairs in one", len(f.writes()), batched)
+}
+
+// TestGroupCommit: writes to one node that arrive while a call runs go
+// together in the next call; writes to another node do not wait.
+func TestGroupCommit(t *testing.T) {
+	ctx := context.Background()
+	gate := make(chan struct{})
+	first := true
+	f := &fakeCIB{nodes: [][]byte{readData(t, "nodes-written.xml")}}
+	f.fail = func(args []string, stdin string) error {
+		if args[0] == "--modify" && strings.Contains(stdin, `<node id="2">`) {
+			f.mu.Lock()
+			wait := first
+			first = false
+			f.mu.Unlock()
+			if wait {
+				<-gate
+			}
+		}
+		return nil
+	}
+	s, _ := newStore(t, f, Options{})
+	add := func(id, node string) chan error {
+		ch := make(chan error, 1)
+		go func() { ch <- s.Add(ctx, delivery.Event{ID: id, Data: delivery.Data{Node: node}}, []string{"w"}) }()
+		return ch
+	}
+	held := add("first", "node2")
+	waitCalls := func(n int) {
+		t.Helper()
+		for range 500 {
+			if len(f.writes()) >= n {
+				return
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		t.Fatalf("fewer than %d writes", n)
+	}
+	waitCalls(1)
+	var rest []chan error
+	for i := range 10 {
+		rest = append(rest, add(fmt.Sprint("next", i), "node2"))
+	}
+	if err := <-add("elsewhere", "node3"); err != nil { // not behind node2's call
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ { // the ten wait behind the held call
+		s.bmu.Lock()
+		n := len(s.batches["2"])
+		s.bmu.Unlock()
+		if n == 10 {
+			break
+		}
+		if i == 1000 {
+			t.Fatalf("%d writes queued for node2, want 10", n)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	close(gate)
+	for _, ch := range append(rest, held) {
+		if err := <-ch; err != nil {
+			t.Fatal(err)
+		}
+	}
+	var node2 []int
+	for _, w := range f.writes() {
+		if strings.Contains(w.stdin, `<node id="2">`) {
+			node2 = append(node2, strings.Count(w.stdin, "<nvpair"))
+		}
+	}
+	if fmt.Sprint(node2) != "[1 10]" {
+		t.Errorf("node2's calls carried %v pairs; want [1 10]", node2)
+	}
+	if p := pendingMap(t, s); len(p) != 4+12 {
+		t.Errorf("%d pending", len(p))
 	}
 }
 

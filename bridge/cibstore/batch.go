@@ -3,6 +3,7 @@ package cibstore
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/vnfha/vnfha/crmwrap"
 )
@@ -12,8 +13,11 @@ const maxBatch = 32
 
 // queued is one write waiting for its node's next cibadmin call.
 type queued struct {
-	w    pairWrite
-	done chan error // buffered: the flusher never waits for the writer
+	w pairWrite
+	// applied runs once the CIB accepted w, whether or not the caller
+	// still waits: the mirror must follow the CIB, not the caller.
+	applied func()
+	done    chan error // buffered: the flusher never waits for the writer
 }
 
 // modify writes w and returns once the CIB accepted it. Writes to one
@@ -22,9 +26,13 @@ type queued struct {
 // many pairs it carries, and one host loss brings several events for
 // the same node at once. The call runs under the store's Timeout, not
 // the caller's context, because it serves several callers; a caller
-// whose context ends stops waiting, and its write may still be applied.
-func (s *Store) modify(ctx context.Context, w pairWrite) error {
-	q := &queued{w: w, done: make(chan error, 1)}
+// whose context ends stops waiting, and its write may still be applied,
+// and then is in the mirror too (applied).
+func (s *Store) modify(ctx context.Context, w pairWrite, applied func()) error {
+	if err := context.Cause(ctx); err != nil {
+		return fmt.Errorf("write to the CIB: %w", err)
+	}
+	q := &queued{w: w, applied: applied, done: make(chan error, 1)}
 	s.bmu.Lock()
 	if s.batches == nil {
 		s.batches = map[string][]*queued{}
@@ -60,15 +68,23 @@ func (s *Store) flush(node string) {
 		s.batches[node] = all[len(batch):]
 		s.bmu.Unlock()
 
-		ws := make([]pairWrite, len(batch))
+		// A pair written twice in one batch (a caller stopped waiting,
+		// and the next write of its entry came) is sent once, with the
+		// later value: queued order is the order the store made them.
+		var ws []pairWrite
 		for i, q := range batch {
-			ws[i] = q.w
+			if !slices.ContainsFunc(batch[i+1:], func(l *queued) bool { return l.w.At.PairID == q.w.At.PairID }) {
+				ws = append(ws, q.w)
+			}
 		}
 		frag := modifyFragment(ws)
 		err := s.cib(context.Background(), func(ctx context.Context) error {
 			return s.o.Client.Modify(ctx, crmwrap.ScopeNodes, frag, false)
 		})
 		for _, q := range batch {
+			if err == nil {
+				q.applied()
+			}
 			q.done <- err
 		}
 	}

@@ -369,7 +369,20 @@ func (s *Store) write(ctx context.Context, name string, e *entry) error {
 	if err != nil {
 		return err
 	}
-	err = s.modify(ctx, pairWrite{At: e.at, Name: name, Value: v})
+	// Decode what is written, so that the mirror holds what a new bridge
+	// will read (a trimmed Reason, times in their JSON form).
+	rec, err := decodeRecord(name, v)
+	if err != nil {
+		return fmt.Errorf("read back %s: %w", name, err)
+	}
+	commit := func(at place) func() {
+		return func() {
+			s.mu.Lock()
+			s.entries[name] = &entry{at: at, rec: rec}
+			s.mu.Unlock()
+		}
+	}
+	err = s.modify(ctx, pairWrite{At: e.at, Name: name, Value: v}, commit(e.at))
 	if crmwrap.IsNotFound(err) {
 		if rerr := s.refreshNodes(ctx); rerr != nil {
 			return errors.Join(err, rerr)
@@ -383,22 +396,10 @@ func (s *Store) write(ctx context.Context, name string, e *entry) error {
 		}
 		s.o.Log.WithFields(logrus.Fields{"attribute": name, "node": e.at.Node}).
 			Warn("cibstore: the event's node left the CIB; keeping the event on the local node")
-		e.at = newPlace(local, name)
-		err = s.modify(ctx, pairWrite{At: e.at, Name: name, Value: v})
+		at := newPlace(local, name)
+		err = s.modify(ctx, pairWrite{At: at, Name: name, Value: v}, commit(at))
 	}
-	if err != nil {
-		return err
-	}
-	// Decode what was written, so that the mirror holds what a new
-	// bridge will read (a trimmed Reason, times in their JSON form).
-	rec, derr := decodeRecord(name, v)
-	if derr != nil {
-		return fmt.Errorf("read back %s: %w", name, derr)
-	}
-	s.mu.Lock()
-	s.entries[name] = &entry{at: e.at, rec: rec}
-	s.mu.Unlock()
-	return nil
+	return err
 }
 
 // cib runs one cibadmin call, bounded by Timeout and by maxWriters.

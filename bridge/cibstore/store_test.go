@@ -311,6 +311,35 @@ func TestHostile(t *testing.T) {
 			t.Errorf("Add: %v after %s", err, time.Since(t0))
 		}
 	})
+	t.Run("caller gives up, the write lands: in the mirror too", func(t *testing.T) {
+		gate := make(chan struct{})
+		f := &fakeCIB{nodes: [][]byte{written}}
+		f.fail = func(args []string, _ string) error {
+			if args[0] == "--modify" {
+				<-gate
+			}
+			return nil
+		}
+		s, _ := newStore(t, f, Options{})
+		if _, err := s.Pending(ctx); err != nil {
+			t.Fatal(err)
+		}
+		cctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+		defer cancel()
+		if err := s.Add(cctx, ev("abandoned", "node2"), []string{"w"}); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Add: %v", err)
+		}
+		close(gate)
+		for i := 0; s.Len() != 5; i++ {
+			if i == 500 {
+				t.Fatalf("the applied write never reached the mirror: %d entries", s.Len())
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		if err := s.Add(cctx, ev("after", "node2"), []string{"w"}); !errors.Is(err, context.DeadlineExceeded) || len(f.writes()) != 1 {
+			t.Errorf("Add with an ended context: %v, %d writes", err, len(f.writes()))
+		}
+	})
 	t.Run("query fails, then works", func(t *testing.T) {
 		f := &fakeCIB{nodes: [][]byte{written}}
 		fails := 1

@@ -121,7 +121,7 @@ func encodeRecord(r record) (string, error) {
 		}
 	}
 	if best == "" {
-		return "", fmt.Errorf("event %q takes more than the %d bytes a CIB attribute may hold, even without its reason", r.Event.ID, MaxValue)
+		return "", fmt.Errorf("event %.100q takes more than the %d bytes a CIB attribute may hold, even without its reason", r.Event.ID, MaxValue)
 	}
 	return best, nil
 }
@@ -129,7 +129,7 @@ func encodeRecord(r record) (string, error) {
 func marshalASCII(r record) (string, error) {
 	b, err := json.Marshal(r)
 	if err != nil {
-		return "", fmt.Errorf("encode event %q: %w", r.Event.ID, err)
+		return "", fmt.Errorf("encode event %.100q: %w", r.Event.ID, err)
 	}
 	return asciiJSON(b), nil
 }
@@ -181,7 +181,7 @@ func decodeRecord(name, value string) (record, error) {
 	}
 	for _, s := range r.Owed {
 		if s == "" || slices.Contains(r.Done, s) {
-			return record{}, fmt.Errorf("%w: sink %q both owed and done, or empty", errNotOurs, s)
+			return record{}, fmt.Errorf("%w: sink %.100q both owed and done, or empty", errNotOurs, s)
 		}
 	}
 	if slices.Contains(r.Done, "") {

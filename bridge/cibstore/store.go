@@ -170,7 +170,7 @@ func (s *Store) Add(ctx context.Context, e delivery.Event, sinks []string) error
 	}
 	for _, sink := range sinks {
 		if sink == "" {
-			return fmt.Errorf("add event %q to the CIB store: empty sink name", e.ID)
+			return fmt.Errorf("add event %.100q to the CIB store: empty sink name", e.ID)
 		}
 	}
 	if err := s.load(ctx); err != nil {
@@ -192,13 +192,13 @@ func (s *Store) Add(ctx context.Context, e delivery.Event, sinks []string) error
 	s.mu.Unlock()
 	switch {
 	case foreign:
-		return fmt.Errorf("add event %q to the CIB store: %s: %w", e.ID, name, ErrNotOurs)
+		return fmt.Errorf("add event %.100q to the CIB store: %s: %w", e.ID, name, ErrNotOurs)
 	case exists && cur.rec.Event.ID != e.ID:
 		// 80 bits of SHA-256 collide by accident only in theory; a
 		// record copied under another name is caught when loading.
-		return fmt.Errorf("add event %q to the CIB store: %s holds event %q", e.ID, name, cur.rec.Event.ID)
+		return fmt.Errorf("add event %.100q to the CIB store: %s holds event %.100q", e.ID, name, cur.rec.Event.ID)
 	case full:
-		return fmt.Errorf("add event %q to the CIB store: %w (%d events; prune, or let the sinks catch up)", e.ID, ErrFull, s.o.MaxEntries)
+		return fmt.Errorf("add event %.100q to the CIB store: %w (%d events; prune, or let the sinks catch up)", e.ID, ErrFull, s.o.MaxEntries)
 	}
 
 	var next entry
@@ -207,7 +207,7 @@ func (s *Store) Add(ctx context.Context, e delivery.Event, sinks []string) error
 	} else {
 		at, err := s.placeFor(ctx, e, name)
 		if err != nil {
-			return fmt.Errorf("add event %q to the CIB store: %w", e.ID, err)
+			return fmt.Errorf("add event %.100q to the CIB store: %w", e.ID, err)
 		}
 		next = entry{at: at, rec: record{Event: e}}
 	}
@@ -223,7 +223,7 @@ func (s *Store) Add(ctx context.Context, e delivery.Event, sinks []string) error
 		return nil
 	}
 	if err := s.write(ctx, name, &next); err != nil {
-		return fmt.Errorf("add event %q to the CIB store: %w", e.ID, err)
+		return fmt.Errorf("add event %.100q to the CIB store: %w", e.ID, err)
 	}
 	return nil
 }
@@ -233,6 +233,9 @@ func (s *Store) Add(ctx context.Context, e delivery.Event, sinks []string) error
 // same fact derived again is not sent again. Done for an event the store
 // does not hold does nothing.
 func (s *Store) Done(ctx context.Context, id, sink string) error {
+	if sink == "" {
+		return fmt.Errorf("record delivery of %.100q in the CIB store: empty sink name", id)
+	}
 	if err := s.load(ctx); err != nil {
 		return err
 	}
@@ -245,7 +248,7 @@ func (s *Store) Done(ctx context.Context, id, sink string) error {
 	_, foreign := s.foreign[name]
 	s.mu.Unlock()
 	if foreign {
-		return fmt.Errorf("record delivery of %q to %s in the CIB store: %s: %w", id, sink, name, ErrNotOurs)
+		return fmt.Errorf("record delivery of %.100q to %.100q in the CIB store: %s: %w", id, sink, name, ErrNotOurs)
 	}
 	if !exists || cur.rec.Event.ID != canonID(id) || slices.Contains(cur.rec.Done, sink) {
 		return nil
@@ -254,7 +257,7 @@ func (s *Store) Done(ctx context.Context, id, sink string) error {
 	next.rec.Owed = slices.DeleteFunc(next.rec.Owed, func(o string) bool { return o == sink })
 	next.rec.Done = append(next.rec.Done, sink)
 	if err := s.write(ctx, name, &next); err != nil {
-		return fmt.Errorf("record delivery of %q to %s in the CIB store: %w", id, sink, err)
+		return fmt.Errorf("record delivery of %.100q to %.100q in the CIB store: %w", id, sink, err)
 	}
 	return nil
 }

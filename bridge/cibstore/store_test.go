@@ -396,6 +396,16 @@ func TestHostile(t *testing.T) {
 		if err := s.Add(ctx, delivery.Event{}, []string{"w"}); err == nil {
 			t.Error("empty id accepted")
 		}
+		if err := s.Add(ctx, ev("x", "node2"), []string{""}); err == nil {
+			t.Error("empty sink accepted by Add")
+		}
+		if err := s.Done(ctx, idNode2, ""); err == nil {
+			t.Error("empty sink accepted by Done")
+		}
+		err := s.Add(ctx, delivery.Event{ID: strings.Repeat("long", 1<<14)}, []string{"w"})
+		if err == nil || len(err.Error()) > 400 {
+			t.Errorf("an error carries %d bytes", len(err.Error()))
+		}
 	})
 	t.Run("options", func(t *testing.T) {
 		if _, err := New(Options{LocalNode: "n"}); err == nil {

@@ -335,6 +335,65 @@ func (s *Store) prune(ctx context.Context, names []string) (int, error) {
 	return len(del), nil
 }
 
+// Rehome writes again, on the local node, every entry whose node has
+// left <nodes>, and returns how many it moved. `crm_node --remove` of a
+// lost node deletes its <node> entry with the events kept there: the
+// bridge calls Rehome when it sees a node leave <nodes>, so that a later
+// bridge still finds them (a node removed while no bridge runs takes its
+// entries with it). Entries with nothing owed are moved too: their done
+// marks keep a fact derived again from being sent again. Writes to one
+// node are grouped, so the moves take a few cibadmin calls.
+func (s *Store) Rehome(ctx context.Context) (int, error) {
+	if err := s.load(ctx); err != nil {
+		return 0, err
+	}
+	if err := s.refreshNodes(ctx); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	local, ok := s.nodes[s.o.LocalNode]
+	var gone []string
+	for name, e := range s.entries {
+		if n, still := s.nodes[e.at.Node]; !still || n.ID != e.at.NodeID {
+			gone = append(gone, name)
+		}
+	}
+	s.mu.Unlock()
+	if len(gone) == 0 {
+		return 0, nil
+	}
+	if !ok {
+		return 0, fmt.Errorf("rehome %d events: the local node %q is not in the CIB's nodes section", len(gone), s.o.LocalNode)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(gone))
+	for i, name := range gone {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer s.locks.lock(name)()
+			s.mu.Lock()
+			cur, exists := s.entries[name]
+			s.mu.Unlock()
+			if !exists || cur.at.Node == local.Uname {
+				return // pruned, or moved by a write, meanwhile
+			}
+			next := entry{at: newPlace(local, name), rec: cur.rec.clone()}
+			if err := s.write(ctx, name, &next); err != nil {
+				errs[i] = fmt.Errorf("rehome %.100q from %s: %w", cur.rec.Event.ID, cur.at.Node, err)
+			}
+		}()
+	}
+	wg.Wait()
+	n := 0
+	for _, err := range errs {
+		if err == nil {
+			n++
+		}
+	}
+	return n, errors.Join(errs...)
+}
+
 // Len returns how many events the store holds, delivered ones included.
 func (s *Store) Len() int {
 	s.mu.Lock()

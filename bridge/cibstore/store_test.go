@@ -274,6 +274,24 @@ func TestHostile(t *testing.T) {
 			t.Error("the done mark was lost in the move")
 		}
 	})
+	t.Run("rehome after a node left", func(t *testing.T) {
+		gone := []byte(strings.Replace(string(written), `<node id="2" uname="node2">`, `<node id="7" uname="node7">`, 1))
+		f := &fakeCIB{nodes: [][]byte{written, written, gone}}
+		s, _ := newStore(t, f, Options{LocalNode: "node3"})
+		if n, err := s.Rehome(ctx); n != 0 || err != nil {
+			t.Errorf("Rehome with every node there: %d, %v", n, err)
+		}
+		if n, err := s.Rehome(ctx); n != 1 || err != nil {
+			t.Errorf("Rehome: %d, %v; want 1 (the operator's value stays where it is)", n, err)
+		}
+		w := f.writes()
+		if len(w) != 1 || !strings.HasPrefix(w[0].stdin, `<node id="3"><instance_attributes id="nodes-3"><nvpair id="nodes-3-`+AttrName(idNode2)+`"`) {
+			t.Errorf("writes: %q", w)
+		}
+		if seen, _ := s.Seen(ctx, idNode2, "webhook"); !seen {
+			t.Error("done mark lost")
+		}
+	})
 	t.Run("cibadmin fails: error, nothing recorded", func(t *testing.T) {
 		f := &fakeCIB{nodes: [][]byte{written}}
 		f.fail = func(args []string, _ string) error {

@@ -96,11 +96,13 @@ func (c *Client) Delete(ctx context.Context, scope Scope, fragment []byte) error
 }
 
 // DeleteXPath removes the first element that xpath selects, or all of
-// them with all.
+// them with all. An xpath that selects nothing is not an error.
 func (c *Client) DeleteXPath(ctx context.Context, xpath string, all bool) error {
 	args := []string{"--delete", "--xpath", xpath}
 	if all {
-		args = []string{"--delete-all", "--xpath", xpath}
+		// cibadmin 2.1.5 refuses --delete-all without --force ("considered
+		// dangerous", exit 107), whatever the xpath selects.
+		args = []string{"--delete-all", "--force", "--xpath", xpath}
 	}
 	if _, err := c.run(ctx, "cibadmin", args, nil); err != nil {
 		return fmt.Errorf("delete %s from CIB: %w", xpath, err)

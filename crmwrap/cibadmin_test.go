@@ -37,7 +37,7 @@ func TestCibadminCommands(t *testing.T) {
 			call{Tool: "cibadmin", Args: []string{"--delete", "--xpath", "//nvpair[@id='x']"}}},
 		{"delete all xpath", func(c *Client) error {
 			return c.DeleteXPath(ctx, XPathByAttr("nvpair", "name", "is-managed"), true)
-		}, call{Tool: "cibadmin", Args: []string{"--delete-all", "--xpath", "//nvpair[@name='is-managed']"}}},
+		}, call{Tool: "cibadmin", Args: []string{"--delete-all", "--force", "--xpath", "//nvpair[@name='is-managed']"}}},
 		{"empty", func(c *Client) error { _, err := c.EmptyCIB(ctx); return err },
 			call{Tool: "cibadmin", Args: []string{"--empty"}}},
 	}

@@ -84,11 +84,6 @@ type Options struct {
 	Cluster ClusterTools
 }
 
-// DefaultStore makes the delivery store when Options gives none: the
-// store in the CIB, set by the package that provides it, so that this
-// package does not import the tools it runs.
-var DefaultStore func(log logrus.FieldLogger) (EventStore, error)
-
 // New builds a bridge from a checked config.
 func New(cfg *Config, o Options) (*Bridge, error) {
 	b := &Bridge{cfg: cfg, log: o.Log, src: o.Source, m: newMetrics(), planner: NewPlanner(cfg)}

@@ -131,17 +131,20 @@ var (
 	descHealSkipped = prometheus.NewDesc("vnfha_bridge_heal_skipped_total",
 		"Events the Heal policy wanted that named no VNF or VNFC instance id: never sent, as a Heal without vnfcInstanceId heals every VNFC.",
 		[]string{"sink"}, nil)
+	descStoreErrors = prometheus.NewDesc("vnfha_bridge_event_store_errors_total",
+		"Events the store in the CIB refused (no quorum, full, an attribute not the bridge's); each is offered again.", nil, nil)
 	descHealFollowing = prometheus.NewDesc("vnfha_bridge_heal_following",
 		"Accepted Heals whose operation is being followed now.", []string{"sink"}, nil)
 )
 
 func (c *deliveryCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descDelivered, descPending, descHealOps, descHealSkipped, descHealFollowing} {
+	for _, d := range []*prometheus.Desc{descDelivered, descPending, descHealOps, descHealSkipped, descHealFollowing, descStoreErrors} {
 		ch <- d
 	}
 }
 
 func (c *deliveryCollector) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(descStoreErrors, prometheus.CounterValue, float64(c.b.notifier.status().StoreErrors))
 	for name, st := range c.b.queue.Stats() {
 		for outcome, n := range map[string]int{"delivered": st.Delivered, "failed": st.Failed, "retried": st.Retried, "blocked": st.Blocked} {
 			ch <- prometheus.MustNewConstMetric(descDelivered, prometheus.CounterValue, float64(n), name, outcome)

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/vnfha/vnfha/bridge/cibstore"
 	"github.com/vnfha/vnfha/bridge/delivery"
 	"github.com/vnfha/vnfha/bridge/vnfm"
 	"github.com/vnfha/vnfha/crmwrap"
@@ -46,6 +48,14 @@ type notifier struct {
 
 	mu sync.Mutex
 	lb []delivery.Event // lb events not yet offered
+	// storeErrs counts the events the store refused (each retried), and
+	// lastErr is the newest such error, for the status.
+	storeErrs int
+	lastErr   string
+	lastErrAt time.Time
+	// nodes are the nodes of the last facts, to see one removed from
+	// the cluster (crm_node --remove), whose events the store must move.
+	nodes map[string]bool
 	// gone is when each delivered fact was first seen missing (Prune's
 	// grace); only run's goroutine touches it, as problems (the VNFM ids
 	// ignored, logged when they change) and recheck (when vnfcEvents
@@ -211,7 +221,7 @@ func (n *notifier) offerLB(ctx context.Context) bool {
 	n.mu.Unlock()
 	for i, e := range evs {
 		if err := n.q.Offer(ctx, e); err != nil {
-			n.log.WithError(err).WithField("event", e.ID).Warn("events: cannot record an event; retrying")
+			n.failed(e, err)
 			n.mu.Lock()
 			n.lb = append(evs[i:], n.lb...)
 			n.mu.Unlock()
@@ -237,6 +247,7 @@ func (n *notifier) offerFacts(ctx context.Context, f *clusterFacts) bool {
 			ok = false
 		}
 	}
+	n.rehome(ctx, f)
 	d := vnfcEvents(n.cfg, f, fences, time.Now())
 	n.recheck = d.RecheckAt
 	if p := strings.Join(d.Problems, "; "); p != n.problems {
@@ -253,7 +264,7 @@ func (n *notifier) offerFacts(ctx context.Context, f *clusterFacts) bool {
 		// In order, and none after a refusal: an instance's recovery
 		// must not overtake its failure at a sink.
 		if err := n.q.Offer(ctx, e); err != nil {
-			n.log.WithError(err).WithField("event", e.ID).Warn("events: cannot record an event; retrying")
+			n.failed(e, err)
 			ok = false
 			break
 		}
@@ -313,23 +324,27 @@ func (b *Bridge) setUpDelivery(o Options) error {
 		b.sinks = s
 		sinks = s.All
 	}
+	tools := o.Cluster
+	if tools == nil {
+		tools = crmwrap.New(nil)
+	}
 	store := o.Store
 	if store == nil {
-		if DefaultStore == nil {
-			return fmt.Errorf("events: no store for the deliveries")
+		// The store keeps an event without a node (an lb event) on the
+		// bridge's own node.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		node, err := crmwrap.New(nil).LocalNodeName(ctx)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("events: the store in the CIB needs this node's name: %w", err)
 		}
-		var err error
-		if store, err = DefaultStore(b.log); err != nil {
+		if store, err = cibstore.New(cibstore.Options{Client: crmwrap.New(nil), LocalNode: node, Log: b.log}); err != nil {
 			return fmt.Errorf("events: %w", err)
 		}
 	}
 	d := b.cfg.Delivery
 	b.queue = delivery.NewQueue(delivery.QueueOptions{Sinks: sinks, Store: store, Log: b.log,
 		Timeout: d.Timeout.Duration, MinBackoff: d.MinBackoff.Duration, MaxBackoff: d.MaxBackoff.Duration})
-	tools := o.Cluster
-	if tools == nil {
-		tools = crmwrap.New(nil)
-	}
 	b.notifier = newNotifier(b.cfg, b.queue, store, tools, b.log)
 	b.Bus.Attach(b.notifier)
 	b.m.reg.MustRegister(&deliveryCollector{b: b})
@@ -351,4 +366,64 @@ func (b *Bridge) healOutcome(o vnfm.Outcome) {
 	default:
 		f.Warn("heal: its operation ended without completing")
 	}
+}
+
+// rehomer is a store that keeps events on nodes, and must move them when a
+// node is removed from the cluster (the CIB deletes its attributes).
+type rehomer interface {
+	Rehome(ctx context.Context) (int, error)
+}
+
+// rehome moves the store's events off a node removed since the last
+// facts. A failure is logged and tried again at the next view.
+func (n *notifier) rehome(ctx context.Context, f *clusterFacts) {
+	now := make(map[string]bool, len(f.Nodes))
+	for name := range f.Nodes {
+		now[name] = true
+	}
+	removed := false
+	for name := range n.nodes {
+		if !now[name] {
+			removed = true
+		}
+	}
+	r, ok := n.store.(rehomer)
+	if !removed || !ok {
+		n.nodes = now
+		return
+	}
+	moved, err := r.Rehome(ctx)
+	if err != nil {
+		n.log.WithError(err).Warn("events: a node was removed; cannot move the events kept on it yet")
+		return // n.nodes kept: tried again
+	}
+	n.nodes = now
+	if moved > 0 {
+		n.log.WithField("count", moved).Info("events: a node was removed; its events moved to this node")
+	}
+}
+
+// failed notes an event the store refused; the caller tries it again.
+func (n *notifier) failed(e delivery.Event, err error) {
+	if errors.Is(err, context.Canceled) {
+		return
+	}
+	n.log.WithError(err).WithField("event", e.ID).Warn("events: cannot record an event in the store; retrying")
+	n.mu.Lock()
+	n.storeErrs++
+	n.lastErr, n.lastErrAt = err.Error(), time.Now()
+	n.mu.Unlock()
+}
+
+// EventsStatus is the notifier in the status: the store's refusals.
+type EventsStatus struct {
+	StoreErrors int       `json:"store_errors"`
+	LastError   string    `json:"last_error,omitempty"`
+	LastErrorAt time.Time `json:"last_error_at,omitzero"`
+}
+
+func (n *notifier) status() EventsStatus {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return EventsStatus{StoreErrors: n.storeErrs, LastError: n.lastErr, LastErrorAt: n.lastErrAt}
 }

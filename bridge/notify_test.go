@@ -203,6 +203,10 @@ func TestDeliveryWiring(t *testing.T) {
 	if d := st.Deliveries["rec"]; d.Delivered != 3 || d.Pending != 0 {
 		t.Errorf("status: %+v, want 3 delivered, none pending", d)
 	}
+	// The store's two refusals show, each retried.
+	if st.Events == nil || st.Events.StoreErrors != 2 || st.Events.LastError == "" {
+		t.Errorf("status events: %+v, want the 2 refusals", st.Events)
+	}
 	stop()
 
 	// The failover: the same store, the same facts. Nothing again.

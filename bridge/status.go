@@ -22,6 +22,8 @@ type Status struct {
 	// the operations it follows now. Absent without sinks.
 	Deliveries map[string]delivery.SinkStats `json:"deliveries,omitempty"`
 	Heal       *HealStatus                   `json:"heal,omitempty"`
+	// Events says whether the store takes the events derived.
+	Events *EventsStatus `json:"events,omitempty"`
 }
 
 // HealStatus is the Heal sink in the status: its counters and the Heals
@@ -41,6 +43,8 @@ func (b *Bridge) Status() Status {
 	}
 	if b.queue != nil {
 		s.Deliveries = b.queue.Stats()
+		es := b.notifier.status()
+		s.Events = &es
 	}
 	if b.sinks != nil && b.sinks.VNFM != nil {
 		s.Heal = &HealStatus{Stats: b.sinks.VNFM.Stats(), Following: b.sinks.VNFM.Following()}

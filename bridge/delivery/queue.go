@@ -79,6 +79,10 @@ type item struct {
 	attempts int
 	next     time.Time
 	inFlight bool
+	// settled is set once the sink has the event (or gave up on it) but
+	// the store could not record it: the next attempt only records it,
+	// so that a Heal is never sent twice for want of a store write.
+	settled bool
 }
 
 // SinkStats are one sink's counters, for /v1/status and the metrics.
@@ -285,6 +289,10 @@ func (q *Queue) dispatch(ctx context.Context, wg *sync.WaitGroup) time.Time {
 }
 
 func (q *Queue) attempt(ctx context.Context, it *item) {
+	if it.settled {
+		q.record(ctx, it)
+		return
+	}
 	actx, cancel := context.WithTimeout(ctx, q.o.Timeout)
 	err := it.sink.Deliver(actx, it.ev)
 	cancel()
@@ -299,26 +307,15 @@ func (q *Queue) attempt(ctx context.Context, it *item) {
 	class, after := Classify(err)
 	name := it.sink.Name()
 	f := q.o.Log.WithFields(logrus.Fields{"sink": name, "event": it.ev.ID, "type": it.ev.Type, "subject": it.ev.Subject, "attempt": it.attempts})
-	if class == Delivered || class == IsFinal {
-		if serr := q.o.Store.Done(ctx, it.ev.ID, name); serr != nil {
-			// Not recorded: keep it, and deliver it again later rather
-			// than lose the fact that it was due.
-			f.WithError(serr).Warn("delivery: cannot record the outcome; will deliver again")
-			q.reschedule(it, 0)
-			return
-		}
-	}
 	q.mu.Lock()
 	st := q.stats[name]
 	switch class {
 	case Delivered:
 		st.Delivered++
-		delete(q.items, key(name, it.ev.ID))
 		f.Info("delivered")
 	case IsFinal:
 		st.Failed++
 		st.LastError, st.LastErrorAt = err.Error(), time.Now()
-		delete(q.items, key(name, it.ev.ID))
 		f.WithError(err).Error("delivery failed for good; dropped")
 	case IsBlocked:
 		st.Blocked++
@@ -334,6 +331,34 @@ func (q *Queue) attempt(ctx context.Context, it *item) {
 		q.reschedule(it, after)
 		return
 	}
+	q.mu.Lock()
+	it.settled = true
+	q.mu.Unlock()
+	q.record(ctx, it)
+}
+
+// record writes to the store that the sink has it (or that it gave up),
+// and lets the item go. When the store refuses, the item stays, settled:
+// only the record is tried again, with backoff, never the delivery (a
+// Heal sent twice rebuilds a VNFC twice). A crash before the record
+// succeeds sends the event again, with the same id.
+func (q *Queue) record(ctx context.Context, it *item) {
+	name := it.sink.Name()
+	if err := q.o.Store.Done(ctx, it.ev.ID, name); err != nil {
+		if ctx.Err() != nil {
+			q.mu.Lock()
+			it.inFlight = false
+			q.mu.Unlock()
+			return
+		}
+		q.o.Log.WithError(err).WithFields(logrus.Fields{"sink": name, "event": it.ev.ID}).
+			Warn("delivery: cannot record the outcome in the store; retrying the record only")
+		q.reschedule(it, 0)
+		return
+	}
+	q.mu.Lock()
+	delete(q.items, key(name, it.ev.ID))
+	q.mu.Unlock()
 	q.poke()
 }
 

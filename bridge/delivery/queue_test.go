@@ -300,3 +300,42 @@ func TestQueueResume(t *testing.T) {
 		t.Errorf("attempts before Run: %v", a)
 	}
 }
+
+// doneFails is a store whose Done fails a number of times first, as a CIB
+// without quorum refuses writes.
+type doneFails struct {
+	*MemStore
+	mu    sync.Mutex
+	fails int
+}
+
+func (d *doneFails) Done(ctx context.Context, id, sink string) error {
+	d.mu.Lock()
+	if d.fails > 0 {
+		d.fails--
+		d.mu.Unlock()
+		return errors.New("no quorum")
+	}
+	d.mu.Unlock()
+	return d.MemStore.Done(ctx, id, sink)
+}
+
+// A delivery the store cannot record is not delivered again: only the
+// record is retried (a Heal sent twice rebuilds a VNFC twice).
+func TestQueueRecordRetried(t *testing.T) {
+	store := &doneFails{MemStore: NewMemStore(), fails: 3}
+	s := newFakeSink("heal")
+	q, _ := startQueue(t, store, s)
+	offer(t, q, ev("e1", "a"))
+	waitFor(t, "the outcome recorded", func() bool {
+		seen, _ := store.Seen(context.Background(), "e1", "heal")
+		return seen
+	})
+	if _, a := s.snapshot(); a["e1"] != 1 {
+		t.Errorf("delivered %d times; want once", a["e1"])
+	}
+	waitFor(t, "the queue emptied", func() bool { return q.Stats()["heal"].Pending == 0 })
+	if st := q.Stats()["heal"]; st.Delivered != 1 {
+		t.Errorf("stats %+v; want 1 delivered", st)
+	}
+}

@@ -55,11 +55,11 @@ func (m *MemStore) Add(_ context.Context, e Event, sinks []string) error {
 func (m *MemStore) Done(_ context.Context, id, sink string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.seen[key(sink, id)] = true
 	p, ok := m.pending[id]
-	if !ok {
+	if !ok || !slices.Contains(p.Sinks, sink) {
 		return nil
 	}
+	m.seen[key(sink, id)] = true
 	var left []string
 	for _, s := range p.Sinks {
 		if s != sink {

@@ -26,7 +26,9 @@ type Store interface {
 	// survive a crash of the bridge.
 	Add(ctx context.Context, e Event, sinks []string) error
 	// Done records that sink has e (delivered, or given up on); the
-	// event leaves the store when no sink is left.
+	// event leaves the store when no sink is left. Done for an event the
+	// store does not hold pending for sink changes nothing: what was
+	// never stored is offered again, not taken as delivered.
 	Done(ctx context.Context, id, sink string) error
 	// Seen reports whether sink already has the event id: a fact the
 	// bridge derives again after a restart is not sent twice.
@@ -79,6 +81,9 @@ type item struct {
 	attempts int
 	next     time.Time
 	inFlight bool
+	// stored, when not nil, is closed once the Store.Add of an eager
+	// item returned: its outcome is recorded only after.
+	stored chan struct{}
 	// settled is set once the sink has the event (or gave up on it) but
 	// the store could not record it: the next attempt only records it,
 	// so that a Heal is never sent twice for want of a store write.
@@ -146,17 +151,37 @@ func (q *Queue) Offer(ctx context.Context, e Event) error {
 		return nil
 	}
 	names := make([]string, len(want))
+	var eager, later []Sink
 	for i, s := range want {
 		names[i] = s.Name()
+		if e, ok := s.(Eager); ok && e.Eager() {
+			eager = append(eager, s)
+		} else {
+			later = append(later, s)
+		}
 	}
-	if err := q.o.Store.Add(ctx, e, names); err != nil {
+	var stored chan struct{}
+	if len(eager) > 0 {
+		stored = make(chan struct{})
+		q.enqueueStoring(e, eager, stored)
+	}
+	err := q.o.Store.Add(ctx, e, names)
+	if stored != nil {
+		// Refused or not, the eager attempts may record their outcome
+		// now: Done for an event the store does not hold changes nothing,
+		// and the offer is made again.
+		close(stored)
+	}
+	if err != nil {
 		return err
 	}
-	q.enqueue(e, want)
+	q.enqueue(e, later)
 	return nil
 }
 
-func (q *Queue) enqueue(e Event, sinks []Sink) {
+func (q *Queue) enqueue(e Event, sinks []Sink) { q.enqueueStoring(e, sinks, nil) }
+
+func (q *Queue) enqueueStoring(e Event, sinks []Sink, stored chan struct{}) {
 	q.mu.Lock()
 	for _, s := range sinks {
 		k := key(s.Name(), e.ID)
@@ -164,7 +189,7 @@ func (q *Queue) enqueue(e Event, sinks []Sink) {
 			continue
 		}
 		q.seq++
-		q.items[k] = &item{sink: s, ev: e, seq: q.seq}
+		q.items[k] = &item{sink: s, ev: e, seq: q.seq, stored: stored}
 	}
 	q.mu.Unlock()
 	q.poke()
@@ -344,6 +369,16 @@ func (q *Queue) attempt(ctx context.Context, it *item) {
 // succeeds sends the event again, with the same id.
 func (q *Queue) record(ctx context.Context, it *item) {
 	name := it.sink.Name()
+	if it.stored != nil {
+		select {
+		case <-it.stored:
+		case <-ctx.Done():
+			q.mu.Lock()
+			it.inFlight = false
+			q.mu.Unlock()
+			return
+		}
+	}
 	if err := q.o.Store.Done(ctx, it.ev.ID, name); err != nil {
 		if ctx.Err() != nil {
 			q.mu.Lock()

@@ -339,3 +339,73 @@ func TestQueueRecordRetried(t *testing.T) {
 		t.Errorf("stats %+v; want 1 delivered", st)
 	}
 }
+
+// eagerSink is a fakeSink whose first attempt need not wait for the store.
+type eagerSink struct{ *fakeSink }
+
+func (eagerSink) Eager() bool { return true }
+
+// slowStore's Add takes a while, as a CIB write does; it may refuse.
+type slowStore struct {
+	*MemStore
+	release chan struct{}
+	refuse  bool
+}
+
+func (s *slowStore) Add(ctx context.Context, e Event, sinks []string) error {
+	<-s.release
+	if s.refuse {
+		return errors.New("no quorum")
+	}
+	return s.MemStore.Add(ctx, e, sinks)
+}
+
+// An eager sink gets the event while it is being stored; a Heal-like sink
+// only once it is stored; the eager sink's outcome is recorded only after
+// the store has the event.
+func TestQueueEager(t *testing.T) {
+	store := &slowStore{MemStore: NewMemStore(), release: make(chan struct{})}
+	hook := eagerSink{newFakeSink("hook")}
+	heal := newFakeSink("heal")
+	q, _ := startQueue(t, store, hook, heal)
+	offered := make(chan error, 1)
+	go func() { offered <- q.Offer(context.Background(), ev("e1", "a")) }()
+	waitFor(t, "the webhook got the event before it was stored", func() bool { g, _ := hook.snapshot(); return len(g) == 1 })
+	if _, a := heal.snapshot(); len(a) != 0 {
+		t.Fatalf("the heal sink was attempted before the event was stored: %v", a)
+	}
+	if seen, _ := store.Seen(context.Background(), "e1", "hook"); seen {
+		t.Fatal("the webhook's delivery recorded before the event was stored")
+	}
+	close(store.release)
+	if err := <-offered; err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "both delivered and recorded", func() bool {
+		g, _ := heal.snapshot()
+		a, _ := store.Seen(context.Background(), "e1", "hook")
+		b, _ := store.Seen(context.Background(), "e1", "heal")
+		return len(g) == 1 && a && b
+	})
+	if p, _ := store.Pending(context.Background()); len(p) != 0 {
+		t.Errorf("pending after both delivered: %+v", p)
+	}
+}
+
+// A refused store write leaves the eager delivery made and the offer
+// failed: the offer is made again, and the event, not stored, is sent
+// again (a repeat the receiver drops), never lost.
+func TestQueueEagerRefused(t *testing.T) {
+	store := &slowStore{MemStore: NewMemStore(), release: make(chan struct{}), refuse: true}
+	close(store.release)
+	hook := eagerSink{newFakeSink("hook")}
+	q, _ := startQueue(t, store, hook)
+	if err := q.Offer(context.Background(), ev("e1", "a")); err == nil {
+		t.Fatal("Offer succeeded with the store refusing")
+	}
+	waitFor(t, "the eager attempt done and let go", func() bool { return q.Stats()["hook"].Pending == 0 })
+	store.refuse = false
+	offer(t, q, ev("e1", "a"))
+	waitFor(t, "sent again once stored", func() bool { g, _ := hook.snapshot(); return len(g) == 2 })
+	waitFor(t, "recorded", func() bool { s, _ := store.Seen(context.Background(), "e1", "hook"); return s })
+}

@@ -98,3 +98,14 @@ func Classify(err error) (Class, time.Duration) {
 type Resumer interface {
 	Resume(e Event)
 }
+
+// Eager is a Sink whose first attempt need not wait until the event is
+// stored: its receivers drop repeats by the event's id (a webhook's
+// webhook-id), so the only cost of starting early is a repeat after a
+// crash. The store's write (a CIB round trip, ~20 ms) is then off the
+// path from the fault to the receiver. The outcome is still recorded
+// only after the event is stored. A Heal sink is never eager: a Heal has
+// no idempotency key.
+type Eager interface {
+	Eager() bool
+}

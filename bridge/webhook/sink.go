@@ -146,6 +146,11 @@ func New(c Config) (*Sink, error) {
 // Name is the webhook's name in the config.
 func (s *Sink) Name() string { return s.name }
 
+// Eager implements delivery.Eager: a receiver drops repeats by
+// webhook-id, so the first attempt does not wait for the event to be
+// stored.
+func (s *Sink) Eager() bool { return true }
+
 // Wants reports whether e's type passes the webhook's filter.
 func (s *Sink) Wants(e delivery.Event) bool { return s.filter.match(e.Type) }
 

@@ -188,6 +188,9 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte(minimalConfig))
 	f.Add([]byte(minimalConfig + "resync: 2s\nnode_addresses: {node1: 198.18.1.1}\n"))
 	f.Add([]byte("haproxy: [{name: a, admin: /x}]\nservices: [{name: s, resource: r, backend: b, port: 1, check: {inter: 1s}}]\n"))
+	f.Add([]byte("cluster: c\n" + minimalConfig + "webhooks: [{name: w, url: https://198.18.9.1/h, secret_file: /s, types: [vnfc.*]}]\n" +
+		"vnfm: {api_root: https://198.18.9.1, token_url: https://198.18.9.1/t, client_id: i, additional_params: {all: false, n: [1, {a: b}]}}\n" +
+		"delivery: {timeout: 5s, min_backoff: 100ms, max_backoff: 1m}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := ParseConfig(data)
 		if err != nil {
@@ -201,6 +204,18 @@ func FuzzParseConfig(f *testing.F) {
 			if s.Check.Weight == nil || s.Check.Rise < 1 || s.Check.Inter.Duration < 10*time.Millisecond || s.Port < 1 {
 				t.Fatalf("accepted an incomplete service: %+v", s)
 			}
+			for node, id := range s.VNFCInstanceIDs {
+				if node == "" || id == "" {
+					t.Fatalf("accepted an empty VNFC id mapping %q=%q", node, id)
+				}
+			}
+		}
+		d := c.Delivery
+		if d.Timeout.Duration <= 0 || d.MinBackoff.Duration <= 0 || d.MaxBackoff.Duration < d.MinBackoff.Duration {
+			t.Fatalf("accepted delivery settings %+v", d)
+		}
+		if c.HasSinks() && c.Cluster == "" {
+			t.Fatal("accepted sinks without a cluster name")
 		}
 	})
 }

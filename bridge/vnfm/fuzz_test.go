@@ -1,10 +1,19 @@
 package vnfm
 
 import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/sirupsen/logrus"
 )
 
 // FuzzParseProblem: any body, any content type: no panic, and what comes
@@ -97,4 +106,78 @@ func FuzzLocation(f *testing.F) {
 			t.Fatalf("id %q", id)
 		}
 	})
+}
+
+// FuzzTokenAnswer: whatever a token endpoint answers (status, content
+// type, body), getting a token neither panics nor hangs, and a refusal's
+// text is one bounded line that never holds the client secret, which a
+// hostile endpoint may echo back in any spelling.
+func FuzzTokenAnswer(f *testing.F) {
+	for _, s := range []struct {
+		status int
+		ct     string
+		body   string
+	}{
+		{200, "application/json", `{"access_token":"tok","token_type":"Bearer","expires_in":3600}`},
+		{200, "application/json", `{"access_token":"","token_type":"Bearer"}`},
+		{200, "application/x-www-form-urlencoded", "access_token=tok&token_type=bearer&expires_in=60"},
+		{400, "application/json", `{"error":"invalid_client","error_description":"client s3cr3t-value unknown"}`},
+		{401, "application/json", `{"error":"invalid_client","error_description":"Basic dmJuZmhhOnMzY3IzdC12YWx1ZQ=="}`},
+		{503, "text/html", "<html>busy</html>"},
+		{200, "application/json", `{"access_token":1}`},
+		{200, "text/plain", "\xff\xfe\x00"},
+	} {
+		f.Add(s.status, s.ct, []byte(s.body))
+	}
+	const secret = "s3cr3t-value"
+	var answer atomic.Pointer[tokenAnswer]
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a := answer.Load()
+		w.Header().Set("Content-Type", a.ct)
+		w.WriteHeader(a.status)
+		_, _ = w.Write(a.body)
+	}))
+	defer srv.Close()
+	sec := filepath.Join(f.TempDir(), "secret")
+	if err := os.WriteFile(sec, []byte(secret+"\n"), 0o600); err != nil {
+		f.Fatal(err)
+	}
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	f.Fuzz(func(t *testing.T, status int, ct string, body []byte) {
+		if status < 100 || status > 999 || strings.ContainsAny(ct, "\r\n\x00") {
+			return // net/http refuses to write these
+		}
+		answer.Store(&tokenAnswer{status: status, ct: ct, body: body})
+		s, err := New(Config{Name: "tacker", APIRoot: srv.URL, TokenURL: srv.URL + "/token", AllowHTTP: true,
+			ClientID: "vnfha", ClientSecretFile: sec, Timeout: 2 * time.Second, Log: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		tok, err := s.tok.get(ctx)
+		if err == nil {
+			if tok == nil || tok.AccessToken == "" {
+				t.Fatalf("no error and no token: %+v", tok)
+			}
+			return
+		}
+		msg := err.Error()
+		for _, form := range secretForms("vnfha", secret) {
+			if strings.Contains(msg, form) {
+				t.Fatalf("the secret, as %q, in %q", form, msg)
+			}
+		}
+		if strings.ContainsAny(msg, "\r\n") || len(msg) > 2048 {
+			t.Fatalf("unfit error text %q", msg)
+		}
+	})
+}
+
+type tokenAnswer struct {
+	status int
+	ct     string
+	body   []byte
 }

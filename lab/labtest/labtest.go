@@ -56,11 +56,19 @@ func Build(t testing.TB) (binary, agentDir string) {
 // into a directory that every lab node, and any user, can read.
 func BuildVNFCd(t testing.TB) string {
 	t.Helper()
-	bin := filepath.Join(ocftest.PublicDir(t, "vnfcd-"), "vnfcd")
-	cmd := exec.Command("go", "build", "-o", bin, "./test/vnfcd")
+	return BuildPublic(t, "./test/vnfcd", "vnfcd")
+}
+
+// BuildPublic builds the command pkg (a path relative to the module's
+// root, e.g. ./test/vnfm/cmd/vnfm) as name, into a directory that every
+// lab node and host, and any user, can read, and returns its path.
+func BuildPublic(t testing.TB, pkg, name string) string {
+	t.Helper()
+	bin := filepath.Join(ocftest.PublicDir(t, name+"-"), name)
+	cmd := exec.Command("go", "build", "-o", bin, pkg)
 	cmd.Dir = ModuleRoot(t)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build vnfcd: %v\n%s", err, out)
+		t.Fatalf("build %s: %v\n%s", name, err, out)
 	}
 	return bin
 }

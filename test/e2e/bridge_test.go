@@ -151,16 +151,30 @@ func (e *bridgeEnv) setUp() {
 		*c.h = haproxytest.Start(t, l, "lb1", cfg)
 	}
 
-	// The VNFC: fast fail (the default) reports a kill at once; the
-	// monitor is slow on purpose, so that only the fast path can explain
-	// how soon a failure is seen.
+	e.createApp()
+	e.writeConfig("", "")
+	e.startBridge()
+}
+
+// createApp creates the VNFC clone, app-clone: 3 test VNFCs serving
+// appPort. Fast fail (the default) reports a kill at once; the monitor is
+// slow on purpose, so that only the fast path can explain how soon a
+// failure is seen.
+func (e *bridgeEnv) createApp() {
 	e.pcs("node1", "resource", "create", "app", "ocf:vnfha:vnfc",
 		"command="+e.vnfcd+" --listen :"+strconv.Itoa(appPort), "health=http://127.0.0.1:"+strconv.Itoa(appPort)+"/health",
 		"log_file=/var/log/pacemaker/vnfc-app.log", "op", "monitor", "interval=60s", "clone")
+}
 
-	// The bridge's config, in a directory every node reads. node1 and
-	// node2 get their service address from the config; node3 from the
-	// vnfha-address node attribute, the other path docs/bridge.md gives.
+// writeConfig writes the bridge's config (e.cfg), in a directory every
+// node reads, for the HAProxies of e.lbList and the app service, and
+// checks it with --check-config. svc adds keys to the service (YAML lines
+// indented by 4), more adds top-level keys (TestBridgeEvents' sinks).
+// node1 and node2 get their service address from the config; node3 from
+// the vnfha-address node attribute, the other path docs/bridge.md gives.
+func (e *bridgeEnv) writeConfig(svc, more string) {
+	t, l := e.t, e.l
+	t.Helper()
 	addrs := map[string]netip.Addr{}
 	for _, n := range l.Nodes() {
 		addrs[n], _ = l.Addr(n)
@@ -170,7 +184,7 @@ func (e *bridgeEnv) setUp() {
 		fmt.Fprintf(&haproxies, "  - {name: %s, admin: \"tcp://%s\"}\n", host, e.lbs[host].AdminAddr())
 	}
 	e.cfg = filepath.Join(ocftest.PublicDir(t, "vnfha-bridge-"), "bridge.yaml")
-	cfg := fmt.Sprintf(`# Written by TestBridge.
+	cfg := fmt.Sprintf(`# Written by %s.
 cluster: e2e
 resync: %s
 listen: %s
@@ -186,18 +200,23 @@ haproxy:
     port: %d
     drain_timeout: 10s
     check: {inter: %s, rise: %d, fall: 2}
-`, resync, bridgeListen, addrs["node1"], addrs["node2"], haproxies.String(), haproxytest.Backend, appPort, checkInter, checkRise)
+%s%s`, t.Name(), resync, bridgeListen, addrs["node1"], addrs["node2"], haproxies.String(), haproxytest.Backend, appPort, checkInter, checkRise, svc, more)
 	if err := os.WriteFile(e.cfg, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if out, err := l.Exec(e.ctx, "node1", l.Binary(), "bridge", "--check-config", "--config", e.cfg); err != nil {
-		t.Fatalf("vnfha bridge --check-config: %v\n%s", err, out)
+		t.Fatalf("vnfha bridge --check-config: %v\n%s\n%s", err, out, cfg)
 	}
 	e.pcs("node1", "node", "attribute", "node3", "vnfha-address="+addrs["node3"].String())
+}
 
-	// The bridge, as docs/bridge.md tells an operator to run it. It
-	// prefers node1, so that the scenarios know where it is; the
-	// preference is not INFINITY, so it fails over.
+// startBridge runs the bridge as a cluster resource, as docs/bridge.md
+// tells an operator to run it, and waits until it and the 3 VNFCs run. It
+// prefers node1, so that the scenarios know where it is; the preference
+// is not INFINITY, so it fails over.
+func (e *bridgeEnv) startBridge() {
+	t, l := e.t, e.l
+	t.Helper()
 	e.pcs("node1", "resource", "create", "bridge", "ocf:vnfha:vnfc",
 		"command="+l.Binary()+" bridge --config "+e.cfg,
 		"health=http://"+bridgeListen+"/v1/status", "log_file=/var/log/pacemaker/vnfc-bridge.log", "nice=-10",

@@ -1,0 +1,933 @@
+package e2e
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vnfha/vnfha/bridge/delivery"
+	"github.com/vnfha/vnfha/crmwrap"
+	"github.com/vnfha/vnfha/lab"
+	"github.com/vnfha/vnfha/lab/labtest"
+	"github.com/vnfha/vnfha/ocf/ocftest"
+	"github.com/vnfha/vnfha/test/haproxytest"
+	"github.com/vnfha/vnfha/test/vnfm"
+)
+
+// The acceptance of issue 12 (the bridge tells webhooks and the VNFM what
+// failed, at least once): the clone of 3 test VNFCs behind HAProxy on lb1,
+// the bridge as a cluster resource (as TestBridge sets them up), and the
+// test VNFM (test/vnfm/cmd/vnfm) as a process on the lab host vnfm, over
+// TLS with a test CA, holding the webhook receiver the bridge signs for
+// and the ETSI Heal API. Every scenario asserts on what the VNFM's record
+// says it received, keyed by event id, never on the bridge's word alone:
+//
+//	vnfc-kill       kill -9 of a VNFC restarted in place: vnfc.failed, then
+//	                vnfc.recovered, both signed (the receiver verifies the
+//	                signature), and no Heal
+//	lb-backend      a server HAProxy checks but Pacemaker does not manage
+//	                (a vnfcd on the host ext1) stops: lb.backend_down, and
+//	                lb.backend_up when it is back
+//	vnfm-faults     the receiver answers 500, then hangs, once each: the
+//	                event is retried and accepted; a receiver whose
+//	                certificate another CA signed is refused, counted, and
+//	                gets nothing (it runs all along, as a second webhook)
+//	vnfm-down       the VNFM is down 30 s while VNFCs fail: once it is back,
+//	                every event the bridge held for it arrives
+//	bridge-failover the bridge's node loses power while events wait for the
+//	                VNFM (down), their failure cleaned up from the CIB: the
+//	                new bridge, elsewhere, delivers them from the store
+//
+// Latencies (kill → webhook received, stop → lb.backend_down received) are
+// logged, never asserted.
+
+const (
+	// The VNFM's ids of the VNF and of the VNFC on each node, in the
+	// bridge's config and in the test VNFM's instance.
+	e2eVNF      = "vnf-e2e"
+	vnfmPort    = 9890
+	untrustPort = 9891
+	// The sinks' names in the bridge's config (and /v1/status).
+	sinkReceiver  = "receiver"
+	sinkUntrusted = "untrusted"
+	vnfmClientID  = "vnfha-bridge"
+	// extPort is where the vnfcd of ext1 (the server Pacemaker does not
+	// manage) serves, and extServer its name in lb1's backend.
+	extPort   = 8080
+	extServer = "ext1"
+)
+
+func vnfcID(node string) string { return "vnfc-" + node }
+
+// eventsEnv is the lab the scenarios of TestBridgeEvents share.
+type eventsEnv struct {
+	*bridgeEnv
+	vm  *labVNFM // the VNFM, and the webhook receiver the bridge trusts
+	bad *labVNFM // a receiver whose certificate another CA signed
+	ext *hostProc
+	// all is every server of lb1's backend UP.
+	all map[string]string
+}
+
+func TestBridgeEvents(t *testing.T) {
+	start := time.Now()
+	labtest.SetTimeout(t, 9*time.Minute)
+	l := labtest.Up(t, lab.Options{Nodes: 3, Hosts: []string{"lb1", "vnfm", extServer}})
+	e := &eventsEnv{bridgeEnv: &bridgeEnv{t: t, l: l, ctx: labtest.Context(t), vnfcd: labtest.BuildVNFCd(t),
+		lbs: map[string]*haproxytest.HAProxy{}, lbList: []string{"lb1"}}}
+	t.Cleanup(func() {
+		if t.Failed() {
+			e.dumpBridgeLogs(t)
+			for _, v := range []*labVNFM{e.vm, e.bad} {
+				if v != nil {
+					t.Logf("--- the test VNFM on %s (last lines)\n%s", v.proc.addr, v.proc.logTail(30))
+				}
+			}
+		}
+		t.Logf("TestBridgeEvents took %s", time.Since(start).Round(time.Second))
+	})
+	e.setUp()
+	t.Logf("set up in %s", time.Since(start).Round(time.Second))
+
+	for _, s := range []struct {
+		name string
+		run  func(t *testing.T)
+	}{
+		{"vnfc-kill", e.vnfcKill},
+		{"lb-backend", e.lbBackend},
+		{"vnfm-faults", e.vnfmFaults},
+		{"vnfm-down", e.vnfmDown},
+		{"bridge-failover", e.bridgeFailover},
+	} {
+		if !t.Run(s.name, s.run) {
+			// The scenarios share the lab's state: one that failed
+			// may have left it where the next cannot start.
+			return
+		}
+	}
+}
+
+// setUp starts the test VNFMs on the host vnfm (the real one and the
+// untrusted one), the unmanaged server's vnfcd on ext1, HAProxy on lb1
+// with that server static in the bridge's backend, the VNFC clone and the
+// bridge with its sinks.
+func (e *eventsEnv) setUp() {
+	t, l := e.t, e.l
+	dir := ocftest.PublicDir(t, "vnfha-events-")
+	host, err := l.HostAddr("vnfm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The webhook's signing secret (Standard Webhooks' whsec_ form) and
+	// the OAuth client's secret, in files the bridge and the VNFM read.
+	whsec := filepath.Join(dir, "webhook.whsec")
+	clientSecret := filepath.Join(dir, "client.secret")
+	writeSecret(t, whsec, "whsec_"+base64.StdEncoding.EncodeToString(randomBytes(t, 32))+"\n")
+	writeSecret(t, clientSecret, hex.EncodeToString(randomBytes(t, 24))+"\n")
+
+	var vnfcs []string
+	for _, n := range l.Nodes() {
+		vnfcs = append(vnfcs, vnfcID(n))
+	}
+	bin := labtest.BuildPublic(t, "./test/vnfm/cmd/vnfm", "vnfm")
+	newVNFM := func(name string, port int) *labVNFM {
+		// Each its own CA: the untrusted one's is not the CA the
+		// bridge's config names.
+		if err := os.MkdirAll(filepath.Join(dir, name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		pki, err := vnfm.NewPKI(filepath.Join(dir, name), host.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := netip.AddrPortFrom(host, uint16(port))
+		v := &labVNFM{pki: pki, proc: &hostProc{l: l, host: "vnfm", addr: addr.String(), log: filepath.Join(dir, name+".log"),
+			argv: []string{bin, "-listen", addr.String(), "-tls-cert", pki.ServerCert, "-tls-key", pki.ServerKey,
+				"-client-id", vnfmClientID, "-client-secret-file", clientSecret, "-webhook-secret-file", whsec,
+				"-instance", e2eVNF + "=" + strings.Join(vnfcs, ","), "-state-dir", filepath.Join(dir, name, "state")}}}
+		v.base = "https://" + addr.String()
+		tc, err := pki.ClientTLS(false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v.hc = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: tc, DisableKeepAlives: true,
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				return l.Dial(ctx, lab.ClientName, network, addr)
+			}}}
+		t.Cleanup(func() { v.proc.stop(t) })
+		v.start(t)
+		return v
+	}
+	e.vm = newVNFM("vnfm", vnfmPort)
+	e.bad = newVNFM("untrusted", untrustPort)
+
+	// The server Pacemaker does not manage: a vnfcd on ext1, static in
+	// lb1's backend beside the bridge's servers, with quick checks.
+	ext, err := l.HostAddr(extServer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	extAddr := netip.AddrPortFrom(ext, extPort)
+	e.ext = &hostProc{l: l, host: extServer, addr: extAddr.String(), log: filepath.Join(dir, "ext1-vnfcd.log"),
+		argv: []string{e.vnfcd, "--listen", extAddr.String()}}
+	t.Cleanup(func() { e.ext.stop(t) })
+	e.ext.start(t)
+	lb1, _ := l.HostAddr("lb1")
+	cfg, err := haproxytest.LB(lb1, haproxytest.LBOptions{
+		Servers: []haproxytest.Server{{Name: extServer, Addr: extAddr}},
+		Check:   haproxytest.Check{Inter: 500 * time.Millisecond, Fall: 2, Rise: 2},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.lbs["lb1"] = haproxytest.Start(t, l, "lb1", cfg)
+	e.all = map[string]string{extServer: "UP"}
+	for _, n := range l.Nodes() {
+		e.all[appServer+n] = "UP"
+	}
+
+	e.createApp()
+	ids := ""
+	for _, n := range l.Nodes() {
+		ids += fmt.Sprintf("%s: %s, ", n, vnfcID(n))
+	}
+	svc := fmt.Sprintf("    vnf_instance_id: %s\n    vnfc_instance_ids: {%s}\n", e2eVNF, strings.TrimSuffix(ids, ", "))
+	// Both webhooks take every type. The delivery's backoff is short, so
+	// that a retry is seen within a second or two; the sinks' timeouts
+	// too, so that a hang costs two seconds.
+	sinks := fmt.Sprintf(`webhooks:
+  - name: %[1]s
+    url: %[2]s/webhook
+    secret_file: %[3]s
+    tls: {ca_file: %[4]s}
+    timeout: 2s
+  - name: %[5]s
+    url: %[6]s/webhook
+    secret_file: %[3]s
+    tls: {ca_file: %[4]s}
+    timeout: 2s
+vnfm:
+  api_root: %[2]s
+  token_url: %[2]s/token
+  client_id: %[7]s
+  client_secret_file: %[8]s
+  tls: {ca_file: %[4]s}
+  timeout: 2s
+  follow_timeout: 1m
+  poll_interval: 200ms
+delivery:
+  timeout: 3s
+  min_backoff: 200ms
+  max_backoff: 2s
+`, sinkReceiver, e.vm.base, whsec, e.vm.pki.CAFile, sinkUntrusted, e.bad.base, vnfmClientID, clientSecret)
+	e.writeConfig(svc, sinks)
+	e.startBridge()
+	e.waitPools(t, 30*time.Second, "lb1's pool: the 3 instances and ext1, UP", e.all)
+}
+
+// vnfcKill: kill -9 of the VNFC on node2, which Pacemaker restarts in
+// place: the receiver gets vnfc.failed, then vnfc.recovered, with the ids
+// of the failure the CIB records, both signed (the receiver accepts only
+// a verified signature); the VNFM gets no Heal (nor a token request: the
+// default policy wants no Heal for a restart in place).
+func (e *eventsEnv) vnfcKill(t *testing.T) {
+	const node = "node2"
+	e.waitPools(t, 30*time.Second, "all UP before the kill", e.all)
+	killed, failed := e.killVNFC(t, node)
+	fh := e.vm.waitHook(t, 30*time.Second, "vnfc.failed of "+node, func(h hook) bool { return h.id == failed })
+	rh := e.vm.waitHook(t, 30*time.Second, "vnfc.recovered of "+node, func(h hook) bool { return h.id == failed+"/recovered" })
+	t.Logf("kill -9 of the VNFC on %s: vnfc.failed received %s after, vnfc.recovered %s after",
+		node, fh.at.Sub(killed).Round(time.Millisecond), rh.at.Sub(killed).Round(time.Millisecond))
+	for _, c := range []struct {
+		h   hook
+		typ string
+	}{{fh, delivery.VNFCFailed}, {rh, delivery.VNFCRecovered}} {
+		if c.h.typ != c.typ || c.h.data.Node != node || c.h.data.Resource != "app" || c.h.data.Cluster != "e2e" {
+			t.Errorf("event %s: type %q, data %+v; want %s of app on %s in cluster e2e", c.h.id, c.h.typ, c.h.data, c.typ, node)
+		}
+	}
+	if fh.seq > rh.seq {
+		t.Errorf("vnfc.recovered (#%d) reached the receiver before vnfc.failed (#%d)", rh.seq, fh.seq)
+	}
+	// No Heal: wait a moment more than the backoff, then look at every
+	// request the VNFM got. And no delivery refused: every signature the
+	// receiver checked was good.
+	time.Sleep(time.Second)
+	for _, r := range e.vm.received(t).Records {
+		switch {
+		case r.Endpoint == vnfm.EndpointHeal:
+			t.Errorf("the VNFM got a Heal (%s) after a restart in place: %s", r.Verdict, r.Body)
+		case r.Endpoint == vnfm.EndpointWebhook && !r.OK():
+			t.Errorf("the receiver refused %s: %s", r.EventID, r.Verdict)
+		case r.Endpoint != vnfm.EndpointWebhook:
+			t.Logf("the VNFM got %s %s: %s", r.Method, r.Path, r.Verdict)
+		}
+	}
+}
+
+// lbBackend: the vnfcd of ext1, a server of lb1's backend that Pacemaker
+// does not manage, stops: HAProxy's checks find it down, and the receiver
+// gets lb.backend_down (managed: false); it starts again: lb.backend_up.
+func (e *eventsEnv) lbBackend(t *testing.T) {
+	e.waitPools(t, 30*time.Second, "all UP before ext1 stops", e.all)
+	for _, c := range []struct {
+		what, typ, state string
+		do               func(t *testing.T)
+	}{
+		{"stops", delivery.LBBackendDown, "DOWN", e.ext.stop},
+		{"starts again", delivery.LBBackendUp, "UP", e.ext.start},
+	} {
+		after := e.vm.lastSeq(t)
+		at := time.Now()
+		c.do(t)
+		var seen time.Time
+		labtest.Eventually(t, 15*time.Second, 20*time.Millisecond, "HAProxy's checks find ext1 "+c.state, func() (bool, string) {
+			st := e.stat(t, e.lbs["lb1"])[extServer]
+			seen = time.Now()
+			return health(st.Status) == c.state, st.Status
+		})
+		h := e.vm.waitHook(t, 20*time.Second, c.typ+" of ext1", func(h hook) bool {
+			return h.seq > after && h.typ == c.typ && h.data.Server == extServer
+		})
+		t.Logf("ext1's vnfcd %s: HAProxy shows it %s %s later, %s received %s later (id %s)", c.what, c.state,
+			seen.Sub(at).Round(time.Millisecond), c.typ, h.at.Sub(at).Round(time.Millisecond), h.id)
+		if h.data.Managed == nil || *h.data.Managed || h.data.HAProxy != "lb1" || h.data.Backend != haproxytest.Backend {
+			t.Errorf("%s %s: data %+v; want managed false, lb1, %s", c.typ, h.id, h.data, haproxytest.Backend)
+		}
+	}
+}
+
+// vnfmFaults: the receiver answers the next delivery 500, then holds the
+// next one without answering (the sink's timeout is 2 s): each event is
+// retried and accepted, and the record shows the attempts. The untrusted
+// receiver (a certificate of another CA) has refused every event since
+// the start: its deliveries counted as failed with a TLS error in
+// /v1/status, and not one request reached it.
+func (e *eventsEnv) vnfmFaults(t *testing.T) {
+	for _, f := range []struct{ fault, verdict string }{
+		{`{"endpoint":"webhook","status":500,"times":1}`, vnfm.Faulted + ": 500"},
+		{`{"endpoint":"webhook","hang":true,"times":1}`, vnfm.Faulted + ": hang"},
+	} {
+		e.waitPools(t, 30*time.Second, "all UP before the kill", e.all)
+		after := e.vm.lastSeq(t)
+		e.vm.control(t, http.MethodPost, "/control/faults", f.fault, nil)
+		at, _ := e.killVNFC(t, "node3")
+		faulted := e.vm.waitRecord(t, 20*time.Second, "a delivery answered "+f.verdict, func(h hook) bool {
+			return h.seq > after && h.verdict == f.verdict
+		})
+		acc := e.vm.waitHook(t, 20*time.Second, "the event "+f.verdict+" retried and accepted", func(h hook) bool {
+			return h.seq > faulted.seq && h.id == faulted.id
+		})
+		var attempts []string
+		for _, h := range e.vm.hooks(t) {
+			if h.id == faulted.id {
+				attempts = append(attempts, fmt.Sprintf("#%d %s @%s", h.seq, h.verdict, h.at.Sub(at).Round(time.Millisecond)))
+			}
+		}
+		t.Logf("%s: %s (%s), accepted %s after the faulted attempt; its attempts: %s", f.fault, faulted.id, faulted.typ,
+			acc.at.Sub(faulted.at).Round(time.Millisecond), strings.Join(attempts, ", "))
+	}
+
+	// The untrusted receiver.
+	s := e.status(t, e.bridgeNode(t))
+	st, ok := s.Deliveries[sinkUntrusted]
+	if !ok {
+		t.Fatalf("/v1/status has no deliveries of %s: %+v", sinkUntrusted, s.Deliveries)
+	}
+	t.Logf("/v1/status deliveries: %s %+v; %s %+v", sinkReceiver, s.Deliveries[sinkReceiver], sinkUntrusted, st)
+	if st.Failed == 0 || st.Delivered != 0 {
+		t.Errorf("%s: %d failed, %d delivered; want every event refused", sinkUntrusted, st.Failed, st.Delivered)
+	}
+	if !strings.Contains(st.LastError, "certificate") {
+		t.Errorf("%s: last error %q does not say the certificate was refused", sinkUntrusted, st.LastError)
+	}
+	if recs := e.bad.received(t).Records; len(recs) != 0 {
+		t.Errorf("the untrusted receiver got %d requests, the first %s %s: want none", len(recs), recs[0].Method, recs[0].Path)
+	}
+	// Its server saw TLS handshakes fail, never a request in clear.
+	log := e.bad.proc.logTail(200)
+	if !strings.Contains(log, "TLS handshake error") {
+		t.Errorf("the untrusted receiver logged no refused handshake:\n%s", log)
+	}
+	if strings.Contains(log, "HTTP request to an HTTPS server") {
+		t.Errorf("the untrusted receiver got a request in clear:\n%s", log)
+	}
+}
+
+// vnfmDown: the VNFM (and its receiver) stops for 30 s, during which the
+// VNFCs on node2 and node3 are killed. The store holds their events for
+// the receiver meanwhile; once the VNFM is back, every event the store
+// held for it arrives, the failures' ids among them.
+func (e *eventsEnv) vnfmDown(t *testing.T) {
+	const down = 30 * time.Second
+	e.waitPools(t, 30*time.Second, "all UP before the VNFM stops", e.all)
+	stopped := time.Now()
+	e.vm.proc.stop(t)
+	var want []string
+	for _, n := range []string{"node2", "node3"} {
+		_, id := e.killVNFC(t, n)
+		want = append(want, id, id+"/recovered")
+	}
+	// Every event the kills made is in the store, owed to the receiver.
+	var owed map[string]storeEntry
+	labtest.Eventually(t, 20*time.Second, 200*time.Millisecond, "the kills' events owed to the receiver in the store", func() (bool, string) {
+		owed = e.owed(t, "node1", sinkReceiver)
+		for _, id := range want {
+			if _, ok := owed[id]; !ok {
+				return false, fmt.Sprintf("%s not owed; owed: %v", id, slices.Sorted(maps.Keys(owed)))
+			}
+		}
+		return true, ""
+	})
+	time.Sleep(time.Until(stopped.Add(down)))
+	owed = e.owed(t, "node1", sinkReceiver)
+	s := e.status(t, e.bridgeNode(t))
+	t.Logf("the VNFM down %s: %d events owed to the receiver; /v1/status: %+v", time.Since(stopped).Round(time.Second), len(owed), s.Deliveries[sinkReceiver])
+	if s.Deliveries[sinkReceiver].Pending == 0 {
+		t.Errorf("/v1/status shows nothing pending for %s while its VNFM is down: %+v", sinkReceiver, s.Deliveries[sinkReceiver])
+	}
+
+	back := time.Now()
+	e.vm.start(t)
+	e.waitDelivered(t, back, owed)
+}
+
+// bridgeFailover: the VNFM is down; the VNFC on node2 is killed and
+// restarted, and once the store holds its vnfc.failed and vnfc.recovered
+// for the receiver, the failure is cleaned up (the CIB forgets it: only
+// the store still has the events). node1, where the bridge runs, then
+// loses power. The bridge starts on another node, the VNFM comes back,
+// and the new bridge delivers the events from the store.
+func (e *eventsEnv) bridgeFailover(t *testing.T) {
+	const dead, victim = "node1", "node2"
+	e.waitPools(t, 30*time.Second, "all UP before the VNFM stops", e.all)
+	if on := e.bridgeNode(t); on != dead {
+		t.Fatalf("the bridge runs on %s, not %s", on, dead)
+	}
+	e.vm.proc.stop(t)
+	_, id := e.killVNFC(t, victim)
+	want := []string{id, id + "/recovered"}
+	var owed map[string]storeEntry
+	labtest.Eventually(t, 20*time.Second, 200*time.Millisecond, "the kill's events owed to the receiver in the store", func() (bool, string) {
+		owed = e.owed(t, "node3", sinkReceiver)
+		for _, id := range want {
+			if _, ok := owed[id]; !ok {
+				return false, fmt.Sprintf("%s not owed; owed: %v", id, slices.Sorted(maps.Keys(owed)))
+			}
+		}
+		return true, ""
+	})
+	e.pcs("node3", "resource", "cleanup", "app", "--node", victim)
+	labtest.Eventually(t, 20*time.Second, 200*time.Millisecond, "the CIB forgets the failure on "+victim, func() (bool, string) {
+		f := e.failureID(t, "node3", victim)
+		return f == "", "failure record: " + f
+	})
+
+	killed := time.Now()
+	if err := e.l.Kill(dead); err != nil {
+		t.Fatal(err)
+	}
+	var on string
+	c := crmwrap.New(e.l.Runner("node3"))
+	labtest.Eventually(t, 60*time.Second, 100*time.Millisecond, "the bridge started on another node", func() (bool, string) {
+		st, err := c.Status(e.ctx)
+		if err != nil {
+			return false, err.Error()
+		}
+		on = ""
+		for n, role := range instancesOf(st, "bridge") {
+			if role == "Started" {
+				on = n
+			}
+		}
+		return on != "" && on != dead, fmt.Sprintf("bridge on %q", on)
+	})
+	started := time.Now()
+	// Still owed: the old bridge delivered nothing (its VNFM was down),
+	// and the store is in the CIB, not on the dead node.
+	now := e.owed(t, on, sinkReceiver)
+	for _, id := range want {
+		if _, ok := now[id]; !ok {
+			t.Errorf("%s is no longer owed to the receiver after the loss of %s: %v", id, dead, slices.Sorted(maps.Keys(now)))
+		}
+	}
+	back := time.Now()
+	e.vm.start(t)
+	e.waitDelivered(t, back, owed)
+	t.Logf("%s lost: the bridge started on %s %s later; the VNFM back %s after the loss", dead, on,
+		started.Sub(killed).Round(time.Millisecond), back.Sub(killed).Round(time.Millisecond))
+
+	if err := e.l.Start(dead); err != nil {
+		t.Fatal(err)
+	}
+	e.waitPools(t, 120*time.Second, dead+" back: all UP", e.all)
+	waitIdleOn(t, e.l, "node3")
+}
+
+// waitDelivered waits until the receiver has accepted every event of
+// owed (the store's, while the receiver was away), and then until the
+// store owes the receiver none of them: it logs how long after back
+// (when the VNFM answered again) the last arrived, and how many arrived
+// more than once (at least once allows it; the receiver drops repeats by
+// id).
+func (e *eventsEnv) waitDelivered(t *testing.T, back time.Time, owed map[string]storeEntry) {
+	t.Helper()
+	var last time.Time
+	labtest.Eventually(t, 60*time.Second, 200*time.Millisecond, "every event the store held for the receiver accepted", func() (bool, string) {
+		got := map[string]time.Time{}
+		for _, h := range e.vm.hooks(t) {
+			if h.verdict == vnfm.Accepted && h.at.After(back) {
+				if _, ok := got[h.id]; !ok {
+					got[h.id] = h.at
+				}
+			}
+		}
+		var missing []string
+		last = time.Time{}
+		for id := range owed {
+			at, ok := got[id]
+			if !ok {
+				missing = append(missing, id)
+			}
+			last = maxTime(last, at)
+		}
+		sort.Strings(missing)
+		return len(missing) == 0, fmt.Sprintf("%d of %d missing: %v", len(missing), len(owed), missing)
+	})
+	labtest.Eventually(t, 20*time.Second, 200*time.Millisecond, "the store owes the receiver none of them", func() (bool, string) {
+		now := e.owed(t, e.bridgeNode(t), sinkReceiver)
+		var still []string
+		for id := range owed {
+			if _, ok := now[id]; ok {
+				still = append(still, id)
+			}
+		}
+		return len(still) == 0, fmt.Sprintf("still owed: %v", still)
+	})
+	repeats := 0
+	for _, n := range e.vm.received(t).Events {
+		if n > 1 {
+			repeats++
+		}
+	}
+	t.Logf("the VNFM back: the %d events held for it all accepted within %s; %d event ids accepted more than once so far",
+		len(owed), last.Sub(back).Round(time.Millisecond), repeats)
+}
+
+// --- the cluster's side ---
+
+// killVNFC kills the test VNFC on node with SIGKILL and waits until the
+// CIB records a new failure of it, and Pacemaker has restarted it in
+// place (all UP on lb1 again). It returns when the kill was sent and the
+// id the failure's vnfc.failed must have, as docs/bridge.md gives it:
+// <cluster>/<resource>/<node>/failed/<call-id>-<last-rc-change>.
+func (e *eventsEnv) killVNFC(t *testing.T, node string) (time.Time, string) {
+	t.Helper()
+	from := e.liveNode(t)
+	before := e.failureID(t, from, node)
+	pid := vnfcdPID(t, e.l, node)
+	killed := time.Now()
+	if out, err := e.l.Exec(e.ctx, node, "kill", "-9", pid); err != nil {
+		t.Fatalf("kill: %v %s", err, out)
+	}
+	var id string
+	labtest.Eventually(t, 30*time.Second, 50*time.Millisecond, "the CIB records the kill on "+node, func() (bool, string) {
+		id = e.failureID(t, from, node)
+		return id != "" && id != before, "failure record: " + id
+	})
+	e.waitPools(t, 30*time.Second, "the VNFC on "+node+" restarted: all UP", e.all)
+	return killed, id
+}
+
+// cibStatus is the part of the CIB's status section the test reads: each
+// node's resource histories.
+type cibStatus struct {
+	Nodes []struct {
+		Uname string `xml:"uname,attr"`
+		Rscs  []struct {
+			ID  string `xml:"id,attr"`
+			Ops []struct {
+				ID       string `xml:"id,attr"`
+				CallID   string `xml:"call-id,attr"`
+				RCChange string `xml:"last-rc-change,attr"`
+			} `xml:"lrm_rsc_op"`
+		} `xml:"lrm>lrm_resources>lrm_resource"`
+	} `xml:"node_state"`
+}
+
+// failureID reads, from the CIB as node from has it, the failure record
+// of app on node, and returns the id its vnfc.failed event must carry;
+// "" when there is none.
+func (e *eventsEnv) failureID(t *testing.T, from, node string) string {
+	t.Helper()
+	out, err := e.l.Exec(e.ctx, from, "cibadmin", "--query", "--scope", "status")
+	if err != nil {
+		t.Fatalf("cibadmin --query --scope status on %s: %v", from, err)
+	}
+	var st cibStatus
+	if err := xml.Unmarshal(out, &st); err != nil {
+		t.Fatalf("the CIB's status: %v\n%.500s", err, out)
+	}
+	for _, ns := range st.Nodes {
+		if ns.Uname != node {
+			continue
+		}
+		for _, r := range ns.Rscs {
+			if r.ID != "app" {
+				continue
+			}
+			for _, op := range r.Ops {
+				if op.ID == "app_last_failure_0" {
+					return fmt.Sprintf("e2e/%s/%s/failed/%s-%s", url.PathEscape(r.ID), url.PathEscape(node), op.CallID, op.RCChange)
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// storeEntry is one event of the bridge's delivery store, as the CIB
+// holds it: a permanent node attribute vnfha-ev-<hash> in <nodes> whose
+// value is {"v":1,"event":{...},"owed":[sinks],"done":[sinks]}
+// (docs/bridge.md, "The delivery guarantee").
+type storeEntry struct {
+	Node, Attr string
+	ID, Type   string
+	Owed, Done []string
+}
+
+type cibNodes struct {
+	Nodes []struct {
+		Uname  string `xml:"uname,attr"`
+		NVPair []struct {
+			Name  string `xml:"name,attr"`
+			Value string `xml:"value,attr"`
+		} `xml:"instance_attributes>nvpair"`
+	} `xml:"node"`
+}
+
+// store reads the delivery store from the CIB, as node from has it.
+func (e *eventsEnv) store(t *testing.T, from string) []storeEntry {
+	t.Helper()
+	out, err := e.l.Exec(e.ctx, from, "cibadmin", "--query", "--scope", "nodes")
+	if err != nil {
+		t.Fatalf("cibadmin --query --scope nodes on %s: %v", from, err)
+	}
+	var ns cibNodes
+	if err := xml.Unmarshal(out, &ns); err != nil {
+		t.Fatalf("the CIB's nodes: %v\n%.500s", err, out)
+	}
+	var es []storeEntry
+	for _, n := range ns.Nodes {
+		for _, p := range n.NVPair {
+			if !strings.HasPrefix(p.Name, "vnfha-ev-") {
+				continue
+			}
+			var v struct {
+				Event struct{ ID, Type string } `json:"event"`
+				Owed  []string                  `json:"owed"`
+				Done  []string                  `json:"done"`
+			}
+			if err := json.Unmarshal([]byte(p.Value), &v); err != nil {
+				t.Fatalf("store entry %s on %s: %v: %.300s", p.Name, n.Uname, err, p.Value)
+			}
+			es = append(es, storeEntry{Node: n.Uname, Attr: p.Name, ID: v.Event.ID, Type: v.Event.Type, Owed: v.Owed, Done: v.Done})
+		}
+	}
+	return es
+}
+
+// owed returns the store's events still owed to sink, by id.
+func (e *eventsEnv) owed(t *testing.T, from, sink string) map[string]storeEntry {
+	t.Helper()
+	m := map[string]storeEntry{}
+	for _, s := range e.store(t, from) {
+		if slices.Contains(s.Owed, sink) {
+			m[s.ID] = s
+		}
+	}
+	return m
+}
+
+// bridgeNode is where the bridge runs now.
+func (e *eventsEnv) bridgeNode(t *testing.T) string {
+	t.Helper()
+	st, err := crmwrap.New(e.l.Runner(e.liveNode(t))).Status(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n, role := range instancesOf(st, "bridge") {
+		if role == "Started" {
+			return n
+		}
+	}
+	t.Fatalf("the bridge runs nowhere: %+v", instancesOf(st, "bridge"))
+	return ""
+}
+
+// liveNode is a node that is up (node1 may have been killed).
+func (e *eventsEnv) liveNode(t *testing.T) string {
+	t.Helper()
+	for _, n := range []string{"node1", "node3"} {
+		if _, err := e.l.Exec(e.ctx, n, "true"); err == nil {
+			return n
+		}
+	}
+	t.Fatal("neither node1 nor node3 is up")
+	return ""
+}
+
+// --- the test VNFM on its host ---
+
+// labVNFM is the test VNFM running as a process on a lab host, driven
+// through its /control/ API over TLS from the lab's client.
+type labVNFM struct {
+	proc *hostProc
+	pki  *vnfm.PKI
+	base string // https://addr:port
+	hc   *http.Client
+}
+
+// start runs the VNFM and waits until its API answers. Its record is kept
+// in its state directory, so that a restart keeps what it received.
+func (v *labVNFM) start(t *testing.T) {
+	t.Helper()
+	v.proc.start(t)
+	labtest.Eventually(t, 15*time.Second, 50*time.Millisecond, "the test VNFM on "+v.proc.addr+" answers", func() (bool, string) {
+		if v.proc.exited() {
+			t.Fatalf("the test VNFM on %s exited:\n%s", v.proc.addr, v.proc.logTail(20))
+		}
+		resp, err := v.hc.Get(v.base + "/control/tokens")
+		if err != nil {
+			return false, err.Error()
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, resp.Status
+	})
+}
+
+// control calls the control API; body is JSON text or ""; out, if not
+// nil, receives the JSON answer.
+func (v *labVNFM) control(t *testing.T, method, path, body string, out any) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(labtest.Context(t), method, v.base+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := v.hc.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil || resp.StatusCode >= 300 {
+		t.Fatalf("%s %s: %s %v: %.300s", method, path, resp.Status, err, b)
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+	}
+}
+
+func (v *labVNFM) received(t *testing.T) vnfm.Received {
+	t.Helper()
+	var r vnfm.Received
+	v.control(t, http.MethodGet, "/control/received", "", &r)
+	return r
+}
+
+// lastSeq is the sequence number of the newest request received.
+func (v *labVNFM) lastSeq(t *testing.T) int {
+	t.Helper()
+	recs := v.received(t).Records
+	if len(recs) == 0 {
+		return 0
+	}
+	return recs[len(recs)-1].Seq
+}
+
+// hook is a webhook delivery as the receiver recorded it: accepted (its
+// signature verified, its CloudEvent valid), or refused, or answered by
+// a fault.
+type hook struct {
+	seq     int
+	at      time.Time
+	id      string
+	typ     string // the event's type: the CloudEvent's without its prefix
+	verdict string
+	data    delivery.Data
+}
+
+// hooks returns the webhook deliveries received, in order.
+func (v *labVNFM) hooks(t *testing.T) []hook {
+	t.Helper()
+	var hs []hook
+	for _, r := range v.received(t).Records {
+		if r.Endpoint != vnfm.EndpointWebhook {
+			continue
+		}
+		h := hook{seq: r.Seq, at: r.Time, id: r.EventID, verdict: r.Verdict}
+		var ce struct {
+			Type string        `json:"type"`
+			Data delivery.Data `json:"data"`
+		}
+		if json.Unmarshal([]byte(r.Body), &ce) == nil {
+			h.data = ce.Data
+			for _, typ := range delivery.Types {
+				if ce.Type == typ || strings.HasSuffix(ce.Type, "."+typ) {
+					h.typ = typ
+				}
+			}
+		}
+		hs = append(hs, h)
+	}
+	return hs
+}
+
+// waitRecord waits until a webhook delivery matching ok was received,
+// whatever its verdict, and returns the first.
+func (v *labVNFM) waitRecord(t *testing.T, timeout time.Duration, what string, ok func(hook) bool) hook {
+	t.Helper()
+	var found hook
+	labtest.Eventually(t, timeout, 50*time.Millisecond, what, func() (bool, string) {
+		hs := v.hooks(t)
+		for _, h := range hs {
+			if ok(h) {
+				found = h
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%d webhook deliveries, the last: %s", len(hs), lastHooks(hs, 5))
+	})
+	return found
+}
+
+// waitHook waits until the receiver accepted a delivery matching ok.
+func (v *labVNFM) waitHook(t *testing.T, timeout time.Duration, what string, ok func(hook) bool) hook {
+	t.Helper()
+	return v.waitRecord(t, timeout, what, func(h hook) bool { return h.verdict == vnfm.Accepted && ok(h) })
+}
+
+func lastHooks(hs []hook, n int) string {
+	var s []string
+	for _, h := range hs[max(0, len(hs)-n):] {
+		s = append(s, fmt.Sprintf("#%d %s %s (%s)", h.seq, h.typ, h.id, h.verdict))
+	}
+	return strings.Join(s, "; ")
+}
+
+// hostProc is a process run in a lab host (the test VNFM, the unmanaged
+// vnfcd), its output appended to a log file; stopped with SIGTERM, then
+// SIGKILL, when the test ends.
+type hostProc struct {
+	l          *lab.Lab
+	host, addr string
+	argv       []string
+	log        string
+
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func (p *hostProc) start(t *testing.T) {
+	t.Helper()
+	if p.cmd != nil {
+		t.Fatalf("%s on %s already runs", filepath.Base(p.argv[0]), p.host)
+	}
+	f, err := os.OpenFile(p.log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cmd, err := p.l.Command(labtest.Context(t), p.host, p.argv...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s on %s: %v", p.argv[0], p.host, err)
+	}
+	p.cmd, p.done = cmd, make(chan struct{})
+	done := p.done
+	go func() {
+		cmd.Wait()
+		close(done)
+	}()
+}
+
+func (p *hostProc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// stop ends the process: SIGTERM, and SIGKILL after 10 s. Stopping what
+// is not running does nothing.
+func (p *hostProc) stop(t *testing.T) {
+	t.Helper()
+	if p.cmd == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		t.Errorf("%s on %s ignored SIGTERM for 10 s", filepath.Base(p.argv[0]), p.host)
+	}
+	p.cmd = nil
+}
+
+// logTail is the last n lines of what the process printed.
+func (p *hostProc) logTail(n int) string {
+	b, _ := os.ReadFile(p.log)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// --- small things ---
+
+func randomBytes(t *testing.T, n int) []byte {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func writeSecret(t *testing.T, path, s string) {
+	if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}

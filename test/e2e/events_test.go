@@ -84,6 +84,8 @@ type eventsEnv struct {
 	vm  *labVNFM // the VNFM, and the webhook receiver the bridge trusts
 	bad *labVNFM // a receiver whose certificate another CA signed
 	ext *hostProc
+	// dir holds the secrets, the PKIs and the hosts' processes' logs.
+	dir string
 	// all is every server of lb1's backend UP.
 	all map[string]string
 }
@@ -94,6 +96,9 @@ func TestBridgeEvents(t *testing.T) {
 	l := labtest.Up(t, lab.Options{Nodes: 3, Hosts: []string{"lb1", "vnfm", extServer}})
 	e := &eventsEnv{bridgeEnv: &bridgeEnv{t: t, l: l, ctx: labtest.Context(t), vnfcd: labtest.BuildVNFCd(t),
 		lbs: map[string]*haproxytest.HAProxy{}, lbList: []string{"lb1"}}}
+	// Made before the cleanup that dumps the logs it holds: cleanups run
+	// last first, and the directory's removal must come after.
+	e.dir = ocftest.PublicDir(t, "vnfha-events-")
 	t.Cleanup(func() {
 		if t.Failed() {
 			e.dumpBridgeLogs(t)
@@ -131,8 +136,7 @@ func TestBridgeEvents(t *testing.T) {
 // with that server static in the bridge's backend, the VNFC clone and the
 // bridge with its sinks.
 func (e *eventsEnv) setUp() {
-	t, l := e.t, e.l
-	dir := ocftest.PublicDir(t, "vnfha-events-")
+	t, l, dir := e.t, e.l, e.dir
 	host, err := l.HostAddr("vnfm")
 	if err != nil {
 		t.Fatal(err)

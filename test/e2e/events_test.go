@@ -394,18 +394,9 @@ func (e *eventsEnv) vnfmDown(t *testing.T) {
 		want = append(want, id, id+"/recovered")
 	}
 	// Every event the kills made is in the store, owed to the receiver.
-	var owed map[string]storeEntry
-	labtest.Eventually(t, 20*time.Second, 200*time.Millisecond, "the kills' events owed to the receiver in the store", func() (bool, string) {
-		owed = e.owed(t, "node1", sinkReceiver)
-		for _, id := range want {
-			if _, ok := owed[id]; !ok {
-				return false, fmt.Sprintf("%s not owed; owed: %v", id, slices.Sorted(maps.Keys(owed)))
-			}
-		}
-		return true, ""
-	})
+	e.waitOwed(t, "node1", want)
 	time.Sleep(time.Until(stopped.Add(down)))
-	owed = e.owed(t, "node1", sinkReceiver)
+	owed := e.owed(t, "node1", sinkReceiver)
 	s := e.status(t, e.bridgeNode(t))
 	t.Logf("the VNFM down %s: %d events owed to the receiver; /v1/status: %+v", time.Since(stopped).Round(time.Second), len(owed), s.Deliveries[sinkReceiver])
 	if s.Deliveries[sinkReceiver].Pending == 0 {
@@ -432,16 +423,7 @@ func (e *eventsEnv) bridgeFailover(t *testing.T) {
 	e.vm.proc.stop(t)
 	_, id := e.killVNFC(t, victim)
 	want := []string{id, id + "/recovered"}
-	var owed map[string]storeEntry
-	labtest.Eventually(t, 20*time.Second, 200*time.Millisecond, "the kill's events owed to the receiver in the store", func() (bool, string) {
-		owed = e.owed(t, "node3", sinkReceiver)
-		for _, id := range want {
-			if _, ok := owed[id]; !ok {
-				return false, fmt.Sprintf("%s not owed; owed: %v", id, slices.Sorted(maps.Keys(owed)))
-			}
-		}
-		return true, ""
-	})
+	owed := e.waitOwed(t, "node3", want)
 	e.pcs("node3", "resource", "cleanup", "app", "--node", victim)
 	labtest.Eventually(t, 20*time.Second, 200*time.Millisecond, "the CIB forgets the failure on "+victim, func() (bool, string) {
 		f := e.failureID(t, "node3", victim)
@@ -660,6 +642,23 @@ func (e *eventsEnv) store(t *testing.T, from string) []storeEntry {
 		}
 	}
 	return es
+}
+
+// waitOwed waits until the store, as node from has it, holds every event
+// of ids owed to the receiver, and returns all it owes the receiver.
+func (e *eventsEnv) waitOwed(t *testing.T, from string, ids []string) map[string]storeEntry {
+	t.Helper()
+	var owed map[string]storeEntry
+	labtest.Eventually(t, 20*time.Second, 200*time.Millisecond, "the events owed to the receiver in the store", func() (bool, string) {
+		owed = e.owed(t, from, sinkReceiver)
+		for _, id := range ids {
+			if _, ok := owed[id]; !ok {
+				return false, fmt.Sprintf("%s not owed; owed: %v", id, slices.Sorted(maps.Keys(owed)))
+			}
+		}
+		return true, ""
+	})
+	return owed
 }
 
 // owed returns the store's events still owed to sink, by id.

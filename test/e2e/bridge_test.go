@@ -719,8 +719,14 @@ func (e *bridgeEnv) dc(t *testing.T, node string) string {
 // pcs runs pcs on a node, failing the test on an error.
 func (e *bridgeEnv) pcs(node string, args ...string) {
 	e.t.Helper()
+	e.pcsIn(e.t, node, args...)
+}
+
+// pcsIn is pcs for a subtest t: FailNow must come from t's goroutine.
+func (e *bridgeEnv) pcsIn(t *testing.T, node string, args ...string) {
+	t.Helper()
 	if out, err := e.l.Exec(e.ctx, node, append([]string{"pcs"}, args...)...); err != nil {
-		e.t.Fatalf("pcs %s: %v\n%s", strings.Join(args, " "), err, out)
+		t.Fatalf("pcs %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 }
 

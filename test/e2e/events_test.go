@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -51,14 +52,21 @@ import (
 //	                event is retried and accepted; a receiver whose
 //	                certificate another CA signed is refused, counted, and
 //	                gets nothing (it runs all along, as a second webhook)
+//	unrecoverable   migration-threshold=1 and a kill: vnfc.unrecoverable,
+//	                and one Heal naming the VNFC, answered 409, then 500,
+//	                then held, each retried, then accepted (schema and
+//	                token checked by the VNFM), its operation followed to
+//	                COMPLETED
 //	vnfm-down       the VNFM is down 30 s while VNFCs fail: once it is back,
 //	                every event the bridge held for it arrives
+//	node-loss       power loss of node3: vnfc.lost and a Heal for its VNFC
 //	bridge-failover the bridge's node loses power while events wait for the
 //	                VNFM (down), their failure cleaned up from the CIB: the
-//	                new bridge, elsewhere, delivers them from the store
+//	                new bridge, elsewhere, delivers them from the store, and
+//	                the lost node's vnfc.lost and Heal
 //
-// Latencies (kill → webhook received, stop → lb.backend_down received) are
-// logged, never asserted.
+// Latencies (kill → webhook received, stop → lb.backend_down received,
+// fencing → Heal received) are logged, never asserted.
 
 const (
 	// The VNFM's ids of the VNF and of the VNFC on each node, in the
@@ -120,7 +128,9 @@ func TestBridgeEvents(t *testing.T) {
 		{"vnfc-kill", e.vnfcKill},
 		{"lb-backend", e.lbBackend},
 		{"vnfm-faults", e.vnfmFaults},
+		{"unrecoverable", e.unrecoverable},
 		{"vnfm-down", e.vnfmDown},
+		{"node-loss", e.nodeLoss},
 		{"bridge-failover", e.bridgeFailover},
 	} {
 		if !t.Run(s.name, s.run) {
@@ -167,7 +177,10 @@ func (e *eventsEnv) setUp() {
 		v := &labVNFM{pki: pki, proc: &hostProc{l: l, host: "vnfm", addr: addr.String(), log: filepath.Join(dir, name+".log"),
 			argv: []string{bin, "-listen", addr.String(), "-tls-cert", pki.ServerCert, "-tls-key", pki.ServerKey,
 				"-client-id", vnfmClientID, "-client-secret-file", clientSecret, "-webhook-secret-file", whsec,
-				"-instance", e2eVNF + "=" + strings.Join(vnfcs, ","), "-state-dir", filepath.Join(dir, name, "state")}}}
+				"-instance", e2eVNF + "=" + strings.Join(vnfcs, ","), "-state-dir", filepath.Join(dir, name, "state"),
+				// An operation shows STARTING, then PROCESSING, and is
+				// COMPLETED at its third read, as Tacker's take a while.
+				"-polls", "3"}}}
 		v.base = "https://" + addr.String()
 		tc, err := pki.ClientTLS(false)
 		if err != nil {
@@ -379,6 +392,90 @@ func (e *eventsEnv) vnfmFaults(t *testing.T) {
 	}
 }
 
+// unrecoverable: migration-threshold=1 on app, then the VNFC on node2 is
+// killed: Pacemaker bans it from node2 at its first failure, and the
+// clone's other instances hold the other nodes (clone-node-max 1), so it
+// can run nowhere. The receiver gets vnfc.unrecoverable, with the failure's
+// call id and rc-change, and the VNFM one Heal naming vnfc-node2. The
+// VNFM answers the Heal 409 (another LCM operation in progress), then
+// 500, then holds it unanswered (the sink's timeout is 2 s): each is
+// retried, and the fourth attempt is accepted (the VNFM checks the body
+// against the HealVnfRequest schema and the bearer token), once; its LCM
+// operation is followed to COMPLETED. One kill suffices for the ban with
+// migration-threshold=1: a command that keeps failing is what the
+// threshold stands for.
+func (e *eventsEnv) unrecoverable(t *testing.T) {
+	const node = "node2"
+	e.waitPools(t, 30*time.Second, "all UP before the threshold is set", e.all)
+	// The earlier kills' fail counts go first: with them, the threshold
+	// would ban node2 and node3 at once.
+	e.pcsIn(t, "node1", "resource", "cleanup", "app")
+	waitIdleOn(t, e.l, "node1")
+	e.pcsIn(t, "node1", "resource", "meta", "app", "migration-threshold=1")
+	waitIdleOn(t, e.l, "node1")
+	e.waitPools(t, 30*time.Second, "all UP with migration-threshold=1", e.all)
+	t.Cleanup(func() {
+		e.vm.control(t, http.MethodDelete, "/control/faults", "", nil)
+		e.pcsIn(t, "node1", "resource", "meta", "app", "migration-threshold=")
+		e.pcsIn(t, "node1", "resource", "cleanup", "app")
+		e.waitPools(t, 60*time.Second, "the VNFC on "+node+" back after the cleanup: all UP", e.all)
+		waitIdleOn(t, e.l, "node1")
+	})
+
+	faults := []string{vnfm.Faulted + ": 409", vnfm.Faulted + ": 500", vnfm.Faulted + ": hang"}
+	for _, f := range []string{`{"endpoint":"heal","status":409,"times":1}`, `{"endpoint":"heal","status":500,"times":1}`,
+		`{"endpoint":"heal","hang":true,"times":1}`} {
+		e.vm.control(t, http.MethodPost, "/control/faults", f, nil)
+	}
+	after := e.vm.lastSeq(t)
+	before := e.failureID(t, "node1", node)
+	pid := vnfcdPID(t, e.l, node)
+	killed := time.Now()
+	if out, err := e.l.Exec(e.ctx, node, "kill", "-9", pid); err != nil {
+		t.Fatalf("kill: %v %s", err, out)
+	}
+	var failed string
+	labtest.Eventually(t, 30*time.Second, 50*time.Millisecond, "the CIB records the kill on "+node, func() (bool, string) {
+		failed = e.failureID(t, "node1", node)
+		return failed != "" && failed != before, "failure record: " + failed
+	})
+	want := strings.Replace(failed, "/failed/", "/unrecoverable/", 1)
+	uh := e.vm.waitHook(t, 30*time.Second, "vnfc.unrecoverable of "+node, func(h hook) bool { return h.id == want })
+	if uh.typ != delivery.VNFCUnrecoverable || uh.data.Node != node || uh.data.VNFCInstanceID != vnfcID(node) || uh.data.VNFInstanceID != e2eVNF {
+		t.Errorf("event %s: type %q, data %+v; want %s of %s (%s of %s)", uh.id, uh.typ, uh.data, delivery.VNFCUnrecoverable, node, vnfcID(node), e2eVNF)
+	}
+	heal := e.vm.waitHeal(t, 60*time.Second, vnfcID(node), after)
+	t.Logf("kill -9 with migration-threshold=1 on %s: vnfc.unrecoverable received %s after, the Heal accepted %s after",
+		node, uh.at.Sub(killed).Round(time.Millisecond), heal.Time.Sub(killed).Round(time.Millisecond))
+	e.checkHeal(t, heal, want)
+
+	// The attempts before: the three faults, in order, each a Heal of
+	// the same VNFC (the record keeps what a faulted request named).
+	var got []string
+	for _, r := range e.vm.received(t).Records {
+		if r.Seq > after && r.Endpoint == vnfm.EndpointHeal && r.Seq < heal.Seq {
+			got = append(got, r.Verdict)
+		}
+	}
+	if !slices.Equal(got, faults) {
+		t.Errorf("the Heal's attempts before the accepted one: %q, want %q", got, faults)
+	}
+	e.waitOpCompleted(t, heal)
+	// One Heal: a few backoffs later, still one accepted.
+	time.Sleep(3 * time.Second)
+	if n := e.vm.countHeals(t, vnfcID(node), after); n != 1 {
+		t.Errorf("%d Heals of %s accepted, want 1", n, vnfcID(node))
+	}
+	s := e.status(t, e.bridgeNode(t))
+	if s.Heal == nil {
+		t.Fatal("/v1/status has no heal")
+	}
+	t.Logf("/v1/status heal: %+v", s.Heal.Stats)
+	if s.Heal.Stats.Operations["COMPLETED"] == 0 || s.Heal.Stats.Blocked == 0 || s.Heal.Stats.Retried == 0 {
+		t.Errorf("/v1/status heal stats %+v: want a completed operation, a blocked attempt (409) and a retried one", s.Heal.Stats)
+	}
+}
+
 // vnfmDown: the VNFM (and its receiver) stops for 30 s, during which the
 // VNFCs on node2 and node3 are killed. The store holds their events for
 // the receiver meanwhile; once the VNFM is back, every event the store
@@ -408,6 +505,39 @@ func (e *eventsEnv) vnfmDown(t *testing.T) {
 	e.waitDelivered(t, back, owed)
 }
 
+// nodeLoss: node3 loses power (l.Kill). Once its fencing is recorded, the
+// receiver gets vnfc.lost for the VNFC that ran there, and the VNFM one
+// Heal naming vnfc-node3, followed to COMPLETED. node3 is then started
+// again and its VNFC returns.
+func (e *eventsEnv) nodeLoss(t *testing.T) {
+	const node = "node3"
+	e.waitPools(t, 30*time.Second, "all UP before the power loss", e.all)
+	after := e.vm.lastSeq(t)
+	killed := time.Now()
+	if err := e.l.Kill(node); err != nil {
+		t.Fatal(err)
+	}
+	lh := e.vm.waitHook(t, 90*time.Second, "vnfc.lost of "+node, func(h hook) bool {
+		return h.seq > after && h.typ == delivery.VNFCLost && h.data.Node == node
+	})
+	heal := e.vm.waitHeal(t, 30*time.Second, vnfcID(node), after)
+	e.checkHeal(t, heal, lh.id)
+	fenced := e.fencedAt(t, lh.id)
+	t.Logf("power loss of %s: its fencing completed %s after (the fencer's second), vnfc.lost received %s after the loss, "+
+		"the Heal accepted %s after the loss, %s after the fencing's second", node, fenced.Sub(killed).Round(time.Second),
+		lh.at.Sub(killed).Round(time.Millisecond), heal.Time.Sub(killed).Round(time.Millisecond), heal.Time.Sub(fenced).Round(time.Millisecond))
+	if !strings.HasPrefix(lh.id, "e2e/app/"+node+"/lost/") || lh.data.VNFCInstanceID != vnfcID(node) {
+		t.Errorf("vnfc.lost %s: data %+v; want e2e/app/%s/lost/<fencing> naming %s", lh.id, lh.data, node, vnfcID(node))
+	}
+	e.waitOpCompleted(t, heal)
+
+	if err := e.l.Start(node); err != nil {
+		t.Fatal(err)
+	}
+	e.waitPools(t, 120*time.Second, node+" back: all UP", e.all)
+	waitIdleOn(t, e.l, "node1")
+}
+
 // bridgeFailover: the VNFM is down; the VNFC on node2 is killed and
 // restarted, and once the store holds its vnfc.failed and vnfc.recovered
 // for the receiver, the failure is cleaned up (the CIB forgets it: only
@@ -424,7 +554,7 @@ func (e *eventsEnv) bridgeFailover(t *testing.T) {
 	_, id := e.killVNFC(t, victim)
 	want := []string{id, id + "/recovered"}
 	owed := e.waitOwed(t, "node3", want)
-	e.pcs("node3", "resource", "cleanup", "app", "--node", victim)
+	e.pcsIn(t, "node3", "resource", "cleanup", "app", "--node", victim)
 	labtest.Eventually(t, 20*time.Second, 200*time.Millisecond, "the CIB forgets the failure on "+victim, func() (bool, string) {
 		f := e.failureID(t, "node3", victim)
 		return f == "", "failure record: " + f
@@ -463,6 +593,14 @@ func (e *eventsEnv) bridgeFailover(t *testing.T) {
 	e.waitDelivered(t, back, owed)
 	t.Logf("%s lost: the bridge started on %s %s later; the VNFM back %s after the loss", dead, on,
 		started.Sub(killed).Round(time.Millisecond), back.Sub(killed).Round(time.Millisecond))
+	// The lost node's VNFC, which the new bridge derived (the old one
+	// died with it): vnfc.lost and its Heal.
+	lh := e.vm.waitHook(t, 60*time.Second, "vnfc.lost of "+dead, func(h hook) bool {
+		return h.at.After(back) && h.typ == delivery.VNFCLost && h.data.Node == dead
+	})
+	heal := e.vm.waitHeal(t, 30*time.Second, vnfcID(dead), e.seqAt(t, back))
+	e.checkHeal(t, heal, lh.id)
+	e.waitOpCompleted(t, heal)
 
 	if err := e.l.Start(dead); err != nil {
 		t.Fatal(err)
@@ -839,6 +977,113 @@ func lastHooks(hs []hook, n int) string {
 		s = append(s, fmt.Sprintf("#%d %s %s (%s)", h.seq, h.typ, h.id, h.verdict))
 	}
 	return strings.Join(s, "; ")
+}
+
+// waitHeal waits until the VNFM accepted a Heal naming vnfc, received
+// after the record's seq, and returns it.
+func (v *labVNFM) waitHeal(t *testing.T, timeout time.Duration, vnfc string, after int) vnfm.Record {
+	t.Helper()
+	var found vnfm.Record
+	labtest.Eventually(t, timeout, 100*time.Millisecond, "a Heal of "+vnfc+" accepted", func() (bool, string) {
+		var seen []string
+		for _, r := range v.received(t).Records {
+			if r.Seq <= after || r.Endpoint != vnfm.EndpointHeal {
+				continue
+			}
+			if r.OK() && slices.Equal(r.VNFCInstanceIDs, []string{vnfc}) {
+				found = r
+				return true, ""
+			}
+			seen = append(seen, fmt.Sprintf("#%d %v %s", r.Seq, r.VNFCInstanceIDs, r.Verdict))
+		}
+		return false, fmt.Sprintf("Heals received: %v", seen)
+	})
+	return found
+}
+
+// countHeals counts the Heals naming vnfc the VNFM accepted after seq.
+func (v *labVNFM) countHeals(t *testing.T, vnfc string, after int) int {
+	t.Helper()
+	n := 0
+	for _, r := range v.received(t).Records {
+		if r.Seq > after && r.Endpoint == vnfm.EndpointHeal && r.OK() && slices.Contains(r.VNFCInstanceIDs, vnfc) {
+			n++
+		}
+	}
+	return n
+}
+
+// seqAt is the sequence number of the last request the VNFM received
+// before at.
+func (e *eventsEnv) seqAt(t *testing.T, at time.Time) int {
+	t.Helper()
+	seq := 0
+	for _, r := range e.vm.received(t).Records {
+		if r.Time.Before(at) {
+			seq = r.Seq
+		}
+	}
+	return seq
+}
+
+// checkHeal checks an accepted Heal as the issue asks: of the config's
+// VNF, its cause naming the event (the VNFM already checked the schema,
+// the Version header and the bearer token, or it would not have accepted
+// it).
+func (e *eventsEnv) checkHeal(t *testing.T, r vnfm.Record, eventID string) {
+	t.Helper()
+	var body struct {
+		VNFCInstanceID []string `json:"vnfcInstanceId"`
+		Cause          string   `json:"cause"`
+	}
+	if err := json.Unmarshal([]byte(r.Body), &body); err != nil {
+		t.Fatalf("the Heal's body: %v: %s", err, r.Body)
+	}
+	if r.VNFInstanceID != e2eVNF || !strings.Contains(body.Cause, eventID) {
+		t.Errorf("Heal #%d of %s, cause %q: want %s and a cause naming %s", r.Seq, r.VNFInstanceID, body.Cause, e2eVNF, eventID)
+	}
+}
+
+// waitOpCompleted waits until the LCM operation an accepted Heal started
+// is COMPLETED, and the bridge has followed it there (its /v1/status no
+// longer follows it).
+func (e *eventsEnv) waitOpCompleted(t *testing.T, heal vnfm.Record) {
+	t.Helper()
+	labtest.Eventually(t, 30*time.Second, 200*time.Millisecond, "the Heal's operation "+heal.EventID+" followed to COMPLETED", func() (bool, string) {
+		var ops []vnfm.OpOcc
+		e.vm.control(t, http.MethodGet, "/control/ops", "", &ops)
+		state := "not found"
+		for _, o := range ops {
+			if o.ID == heal.EventID {
+				state = o.OperationState
+			}
+		}
+		if state != vnfm.Completed {
+			return false, "the VNFM has it " + state
+		}
+		s := e.status(t, e.bridgeNode(t))
+		if s.Heal == nil {
+			return false, "/v1/status has no heal"
+		}
+		for _, f := range s.Heal.Following {
+			if f.OpOccID == heal.EventID {
+				return false, fmt.Sprintf("the bridge still follows it: %+v", f)
+			}
+		}
+		return true, ""
+	})
+}
+
+// fencedAt is when the fencing a vnfc.lost id names completed, to the
+// second (…/lost/<unix>).
+func (e *eventsEnv) fencedAt(t *testing.T, lostID string) time.Time {
+	t.Helper()
+	_, sec, _ := strings.Cut(lostID, "/lost/")
+	n, err := strconv.ParseInt(sec, 10, 64)
+	if err != nil {
+		t.Errorf("vnfc.lost id %q does not end with the fencing's time: %v", lostID, err)
+	}
+	return time.Unix(n, 0)
 }
 
 // hostProc is a process run in a lab host (the test VNFM, the unmanaged

@@ -554,7 +554,9 @@ func (e *eventsEnv) bridgeFailover(t *testing.T) {
 	_, id := e.killVNFC(t, victim)
 	want := []string{id, id + "/recovered"}
 	owed := e.waitOwed(t, "node3", want)
-	e.pcsIn(t, "node3", "resource", "cleanup", "app", "--node", victim)
+	if out, err := e.l.Exec(e.ctx, "node3", "crm_resource", "--cleanup", "--resource", "app", "--node", victim); err != nil {
+		t.Fatalf("crm_resource --cleanup: %v\n%s", err, out)
+	}
 	labtest.Eventually(t, 20*time.Second, 200*time.Millisecond, "the CIB forgets the failure on "+victim, func() (bool, string) {
 		f := e.failureID(t, "node3", victim)
 		return f == "", "failure record: " + f

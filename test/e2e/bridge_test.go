@@ -1137,22 +1137,33 @@ func (sr *slowRequests) drainedBy(node string) map[string]time.Time {
 // status reads the bridge's /v1/status from inside node.
 func (e *bridgeEnv) status(t *testing.T, node string) bridge.Status {
 	t.Helper()
+	var s bridge.Status
+	if err := json.Unmarshal(e.bridgeGet(t, node, "/v1/status"), &s); err != nil {
+		t.Fatalf("GET /v1/status on %s: %v", node, err)
+	}
+	return s
+}
+
+// bridgeGet GETs path from the bridge's listen address, inside node, and
+// returns the body.
+func (e *bridgeEnv) bridgeGet(t *testing.T, node, path string) []byte {
+	t.Helper()
 	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
 		DisableKeepAlives: true,
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			return e.l.Dial(ctx, node, network, addr)
 		},
 	}}
-	resp, err := hc.Get("http://" + bridgeListen + "/v1/status")
+	resp, err := hc.Get("http://" + bridgeListen + path)
 	if err != nil {
-		t.Fatalf("GET /v1/status on %s: %v", node, err)
+		t.Fatalf("GET %s on %s: %v", path, node, err)
 	}
 	defer resp.Body.Close()
-	var s bridge.Status
-	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
-		t.Fatalf("GET /v1/status on %s: %v", node, err)
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s on %s: %s %v", path, node, resp.Status, err)
 	}
-	return s
+	return b
 }
 
 // dumpBridgeLogs writes the tail of the bridge's log (its stderr, through

@@ -1,14 +1,17 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"net"
 	"net/http"
@@ -94,6 +97,9 @@ type eventsEnv struct {
 	ext *hostProc
 	// dir holds the secrets, the PKIs and the hosts' processes' logs.
 	dir string
+	// secrets are the webhook's and the OAuth client's, as written in
+	// their files (and the webhook key's base64 alone).
+	secrets []string
 	// all is every server of lb1's backend UP.
 	all map[string]string
 }
@@ -132,6 +138,7 @@ func TestBridgeEvents(t *testing.T) {
 		{"vnfm-down", e.vnfmDown},
 		{"node-loss", e.nodeLoss},
 		{"bridge-failover", e.bridgeFailover},
+		{"no-secrets", e.noSecrets},
 	} {
 		if !t.Run(s.name, s.run) {
 			// The scenarios share the lab's state: one that failed
@@ -155,8 +162,10 @@ func (e *eventsEnv) setUp() {
 	// the OAuth client's secret, in files the bridge and the VNFM read.
 	whsec := filepath.Join(dir, "webhook.whsec")
 	clientSecret := filepath.Join(dir, "client.secret")
-	writeSecret(t, whsec, "whsec_"+base64.StdEncoding.EncodeToString(randomBytes(t, 32))+"\n")
-	writeSecret(t, clientSecret, hex.EncodeToString(randomBytes(t, 24))+"\n")
+	whKey, secret := base64.StdEncoding.EncodeToString(randomBytes(t, 32)), hex.EncodeToString(randomBytes(t, 24))
+	e.secrets = []string{whKey, secret}
+	writeSecret(t, whsec, "whsec_"+whKey+"\n")
+	writeSecret(t, clientSecret, secret+"\n")
 
 	var vnfcs []string
 	for _, n := range l.Nodes() {
@@ -264,8 +273,8 @@ delivery:
 // vnfcKill: kill -9 of the VNFC on node2, which Pacemaker restarts in
 // place: the receiver gets vnfc.failed, then vnfc.recovered, with the ids
 // of the failure the CIB records, both signed (the receiver accepts only
-// a verified signature); the VNFM gets no Heal (nor a token request: the
-// default policy wants no Heal for a restart in place).
+// a verified signature); the VNFM gets no Heal (the default policy wants
+// none for a restart in place).
 func (e *eventsEnv) vnfcKill(t *testing.T) {
 	const node = "node2"
 	e.waitPools(t, 30*time.Second, "all UP before the kill", e.all)
@@ -609,6 +618,45 @@ func (e *eventsEnv) bridgeFailover(t *testing.T) {
 	}
 	e.waitPools(t, 120*time.Second, dead+" back: all UP", e.all)
 	waitIdleOn(t, e.l, "node3")
+}
+
+// noSecrets: after all of the above, neither the webhook's secret nor the
+// OAuth client's is in any bridge's log (debug level), in /v1/status, in
+// the metrics or in the CIB (the store and the vnfha-ran records).
+func (e *eventsEnv) noSecrets(t *testing.T) {
+	on := e.bridgeNode(t)
+	places := map[string][]byte{
+		"/v1/status on " + on: e.bridgeGet(t, on, "/v1/status"),
+		"/metrics on " + on:   e.bridgeGet(t, on, "/metrics"),
+	}
+	cib, err := e.l.Exec(e.ctx, on, "cibadmin", "--query")
+	if err != nil {
+		t.Fatalf("cibadmin --query: %v", err)
+	}
+	places["the CIB"] = cib
+	for _, n := range e.l.Nodes() {
+		b, err := os.ReadFile(filepath.Join(e.l.NodeDir(n), "log-pacemaker", "vnfc-bridge.log"))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // the bridge never ran there
+		}
+		if err != nil {
+			t.Fatalf("the bridge's log on %s: %v", n, err)
+		}
+		places["the bridge's log on "+n] = b
+	}
+	if _, ok := places["the bridge's log on "+on]; !ok {
+		t.Fatalf("no bridge log on %s, where it runs", on)
+	}
+	for where, b := range places {
+		for i, s := range e.secrets {
+			if bytes.Contains(b, []byte(s)) {
+				t.Errorf("%s holds secret #%d", where, i)
+			}
+		}
+	}
+	if !bytes.Contains(places["/metrics on "+on], []byte("vnfha_bridge_deliveries_total")) {
+		t.Errorf("/metrics on %s has no vnfha_bridge_deliveries_total: not the bridge's metrics?", on)
+	}
 }
 
 // waitDelivered waits until the receiver has accepted every event of

@@ -106,7 +106,6 @@ type eventsEnv struct {
 
 func TestBridgeEvents(t *testing.T) {
 	start := time.Now()
-	labtest.SetTimeout(t, 9*time.Minute)
 	l := labtest.Up(t, lab.Options{Nodes: 3, Hosts: []string{"lb1", "vnfm", extServer}})
 	e := &eventsEnv{bridgeEnv: &bridgeEnv{t: t, l: l, ctx: labtest.Context(t), vnfcd: labtest.BuildVNFCd(t),
 		lbs: map[string]*haproxytest.HAProxy{}, lbList: []string{"lb1"}}}

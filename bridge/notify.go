@@ -247,6 +247,10 @@ func (n *notifier) offerFacts(ctx context.Context, f *clusterFacts) bool {
 			ok = false
 		}
 	}
+	// Without the history it needs, the losses are missing from the
+	// facts, not gone: nothing is forgotten on their account (a Heal
+	// forgotten, then derived again, would be sent twice).
+	complete := ok
 	n.rehome(ctx, f)
 	d := vnfcEvents(n.cfg, f, fences, time.Now())
 	n.recheck = d.RecheckAt
@@ -279,6 +283,9 @@ func (n *notifier) offerFacts(ctx context.Context, f *clusterFacts) bool {
 				ok = false
 			}
 		}
+	}
+	if !complete {
+		return ok
 	}
 	now := time.Now()
 	for id := range n.gone {

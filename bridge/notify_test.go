@@ -261,3 +261,53 @@ func TestDeliveryLost(t *testing.T) {
 		t.Errorf("node3's record rewritten while it is fenced and its instances gone: %q", v)
 	}
 }
+
+// brokenFencer cannot read the fencing history (stonith_admin failing).
+type brokenFencer struct{ fakeTools }
+
+func (*brokenFencer) FenceHistory(context.Context) ([]crmwrap.Fencing, error) {
+	return nil, errors.New("stonith_admin: Connection refused")
+}
+
+// TestNoPruneWithoutHistory: while the fencing history cannot be read,
+// the losses are missing from the facts, not gone: what the sinks have of
+// them is not forgotten, however long it lasts (else the Heal would be
+// sent again once the history is read).
+func TestNoPruneWithoutHistory(t *testing.T) {
+	cfg, err := ParseConfig([]byte(eventsConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const lost = "lab/app/node3/lost/1796304980"
+	store := delivery.NewMemStore()
+	ctx := context.Background()
+	if err := store.Add(ctx, delivery.Event{ID: lost}, []string{"heal"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Done(ctx, lost, "heal"); err != nil {
+		t.Fatal(err)
+	}
+	// No sink wants anything: the test is about what the store forgets.
+	q := delivery.NewQueue(delivery.QueueOptions{Store: store})
+	f := loadFacts(t, cfg, "node3-lost-fenced.xml")
+	for _, tt := range []struct {
+		name  string
+		tools ClusterTools
+		kept  bool
+	}{
+		{"history unreadable", &brokenFencer{}, true},
+		{"history read", &fakeTools{fences: loadFences(t, "history-once.xml")}, true},
+		{"node back, history not needed", &fakeTools{}, false},
+	} {
+		n := newNotifier(cfg, q, store, tt.tools, quietLog())
+		n.gone[lost] = time.Now().Add(-2 * pruneGrace)
+		facts := f
+		if !tt.kept {
+			facts = loadFacts(t, cfg, "node3-rejoined.xml")
+		}
+		n.offerFacts(ctx, facts)
+		if seen, _ := store.Seen(ctx, lost, "heal"); seen != tt.kept {
+			t.Errorf("%s: the delivered loss still known: %v, want %v", tt.name, seen, tt.kept)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -264,14 +265,8 @@ func (n *notifier) offerFacts(ctx context.Context, f *clusterFacts) bool {
 	for _, e := range d.Events {
 		live[e.ID] = true
 	}
-	for _, e := range d.Events {
-		// In order, and none after a refusal: an instance's recovery
-		// must not overtake its failure at a sink.
-		if err := n.q.Offer(ctx, e); err != nil {
-			n.failed(e, err)
-			ok = false
-			break
-		}
+	if !n.offerAll(ctx, d.Events) {
+		ok = false
 	}
 	// Only once every loss is in the store, and never without the fencing
 	// history the losses were derived from: a record rewritten before its
@@ -433,4 +428,45 @@ func (n *notifier) status() EventsStatus {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return EventsStatus{StoreErrors: n.storeErrs, LastError: n.lastErr, LastErrorAt: n.lastErrAt}
+}
+
+// maxOffers bounds the subjects offered at once.
+const maxOffers = 16
+
+// offerAll offers the events, each subject's in order and none after a
+// refusal (an instance's recovery must not overtake its failure at a
+// sink), different subjects at once: the store then writes the events of
+// one node loss together, and the Heal sink gets them together, to send
+// one Heal for the VNFCs of a VNF. false when one was refused.
+func (n *notifier) offerAll(ctx context.Context, evs []delivery.Event) bool {
+	var subjects []string
+	bySubject := map[string][]delivery.Event{}
+	for _, e := range evs {
+		if _, ok := bySubject[e.Subject]; !ok {
+			subjects = append(subjects, e.Subject)
+		}
+		bySubject[e.Subject] = append(bySubject[e.Subject], e)
+	}
+	var (
+		wg     sync.WaitGroup
+		failed atomic.Bool
+		sem    = make(chan struct{}, maxOffers)
+	)
+	for _, sub := range subjects {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			for _, e := range bySubject[sub] {
+				if err := n.q.Offer(ctx, e); err != nil {
+					n.failed(e, err)
+					failed.Store(true)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return !failed.Load()
 }

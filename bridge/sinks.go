@@ -35,18 +35,21 @@ type WebhookConfig struct {
 // VNFMConfig is the vnfm key: the ETSI SOL002/003 VNFM that heals what
 // Pacemaker cannot recover (bridge/vnfm documents each field).
 type VNFMConfig struct {
-	Name             string         `yaml:"name"`
-	APIRoot          string         `yaml:"api_root"`
-	AllowHTTP        bool           `yaml:"allow_http"`
-	TokenURL         string         `yaml:"token_url"`
-	ClientID         string         `yaml:"client_id"`
-	ClientSecretFile string         `yaml:"client_secret_file"`
-	AuthStyle        string         `yaml:"auth_style"`
-	Scopes           []string       `yaml:"scopes"`
-	TLS              TLSConfig      `yaml:"tls"`
-	Timeout          Duration       `yaml:"timeout"`
-	FollowTimeout    Duration       `yaml:"follow_timeout"`
-	PollInterval     Duration       `yaml:"poll_interval"`
+	Name             string    `yaml:"name"`
+	APIRoot          string    `yaml:"api_root"`
+	AllowHTTP        bool      `yaml:"allow_http"`
+	TokenURL         string    `yaml:"token_url"`
+	ClientID         string    `yaml:"client_id"`
+	ClientSecretFile string    `yaml:"client_secret_file"`
+	AuthStyle        string    `yaml:"auth_style"`
+	Scopes           []string  `yaml:"scopes"`
+	TLS              TLSConfig `yaml:"tls"`
+	Timeout          Duration  `yaml:"timeout"`
+	FollowTimeout    Duration  `yaml:"follow_timeout"`
+	PollInterval     Duration  `yaml:"poll_interval"`
+	// Coalesce: how long a Heal waits for those of other VNFCs of the
+	// same VNF, to go as one request; 0s turns it off (default 50ms).
+	Coalesce         *Duration      `yaml:"coalesce"`
 	Policy           []string       `yaml:"policy"`
 	Cause            string         `yaml:"cause"`
 	AdditionalParams map[string]any `yaml:"additional_params"`
@@ -171,7 +174,8 @@ func NewSinks(c *Config, log logrus.FieldLogger, onHeal func(vnfm.Outcome)) (*Si
 			AuthStyle: v.AuthStyle, Scopes: v.Scopes,
 			CAFile: v.TLS.CAFile, CertFile: v.TLS.CertFile, KeyFile: v.TLS.KeyFile,
 			Timeout: v.Timeout.Duration, FollowTimeout: v.FollowTimeout.Duration, PollInterval: v.PollInterval.Duration,
-			Policy: v.Policy, Cause: v.Cause, AdditionalParams: v.AdditionalParams,
+			Coalesce: coalesce(v.Coalesce),
+			Policy:   v.Policy, Cause: v.Cause, AdditionalParams: v.AdditionalParams,
 			Log: log, OnOutcome: onHeal,
 		})
 		if err != nil {
@@ -186,4 +190,16 @@ func NewSinks(c *Config, log logrus.FieldLogger, onHeal func(vnfm.Outcome)) (*Si
 		return nil, err
 	}
 	return s, nil
+}
+
+// coalesce maps the key to vnfm.Config.Coalesce: left out is the
+// default, 0s is off.
+func coalesce(d *Duration) time.Duration {
+	switch {
+	case d == nil:
+		return 0
+	case d.Duration == 0:
+		return -1
+	}
+	return d.Duration
 }

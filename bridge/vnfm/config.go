@@ -25,6 +25,9 @@ const (
 	DefaultTimeout       = 10 * time.Second
 	DefaultFollowTimeout = 30 * time.Minute
 	DefaultPollInterval  = 5 * time.Second
+	// DefaultCoalesce covers the events of one node loss, which the
+	// bridge stores and offers within a few tens of milliseconds.
+	DefaultCoalesce = 50 * time.Millisecond
 )
 
 // DefaultPolicy is the event types that trigger a Heal when the config
@@ -83,6 +86,13 @@ type Config struct {
 	// PollInterval is the wait between two reads of the occurrence.
 	// (poll_interval)
 	PollInterval time.Duration
+
+	// Coalesce is how long a Heal waits for the Heals of other VNFCs of
+	// the same VNF instance (a node loss fails several at once), to go
+	// out as one request naming them all: Tacker runs one LCM operation
+	// per VNF at a time and answers the others 409. Zero means
+	// DefaultCoalesce; negative turns it off. (coalesce)
+	Coalesce time.Duration
 
 	// Policy lists the event types that trigger a Heal; empty means
 	// DefaultPolicy. (policy)
@@ -199,6 +209,14 @@ func (c Config) check() (*settings, error) {
 	}
 	if s.PollInterval == 0 {
 		s.PollInterval = DefaultPollInterval
+	}
+	switch {
+	case s.Coalesce == 0:
+		s.Coalesce = DefaultCoalesce
+	case s.Coalesce < 0:
+		s.Coalesce = 0
+	case s.Coalesce > 10*time.Second:
+		bad("coalesce", "%s is longer than 10s: the first Heal would wait that long", s.Coalesce)
 	}
 	if s.Timeout < 0 {
 		bad("timeout", "%s is negative", s.Timeout)

@@ -175,7 +175,10 @@ func testConfig(t *testing.T, p *tvnfm.PKI, f *testVNFM) Config {
 		Timeout:          5 * time.Second,
 		FollowTimeout:    20 * time.Second,
 		PollInterval:     10 * time.Millisecond,
-		Log:              log,
+		// Off, so that each test's requests come in the order it makes
+		// them; TestCoalesce turns it on.
+		Coalesce: -1,
+		Log:      log,
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -62,6 +63,7 @@ type Sink struct {
 	mu        sync.Mutex
 	ambiguous map[string]ambiguity  // by subject
 	follows   map[string]*following // by subject
+	batches   map[string]*batch     // by VNF instance: the one still open
 	skipped   map[string]struct{}   // event ids Wants refused for lack of ids
 	skipOrder []string
 	stats     Stats
@@ -168,6 +170,7 @@ func New(cfg Config) (*Sink, error) {
 		cancel:    cancel,
 		ambiguous: map[string]ambiguity{},
 		follows:   map[string]*following{},
+		batches:   map[string]*batch{},
 		skipped:   map[string]struct{}{},
 		stats:     Stats{Final: map[string]uint64{}, Operations: map[string]uint64{}},
 	}, nil
@@ -282,7 +285,7 @@ func (s *Sink) Deliver(ctx context.Context, e delivery.Event) error {
 	}
 
 	started := time.Now()
-	id, locErr, wrote, err := s.post(ctx, e, marker)
+	id, locErr, wrote, err := s.joinPost(ctx, e, marker)
 	switch {
 	case err == nil:
 		s.mu.Lock()
@@ -357,6 +360,9 @@ func (s *Sink) cause(e delivery.Event, marker string) string {
 	base := s.cfg.Cause
 	if base == "" {
 		base = fmt.Sprintf("vnfha: %s of %s", e.Type, e.Subject)
+		if n := strings.Count(marker, "[vnfha event ") - 1; n > 0 {
+			base += fmt.Sprintf(" and %d more", n)
+		}
 	}
 	base = strings.ToValidUTF8(base, "\uFFFD")
 	room := maxCause - utf8.RuneCountInString(marker) - 1
@@ -366,12 +372,101 @@ func (s *Sink) cause(e delivery.Event, marker string) string {
 	return truncate(base, room, true) + " " + marker
 }
 
-func (s *Sink) healBody(e delivery.Event, marker string) ([]byte, error) {
+func (s *Sink) healBody(evs []delivery.Event, markers []string) ([]byte, error) {
 	return json.Marshal(healRequest{
-		VNFCInstanceID:   []string{e.Data.VNFCInstanceID},
-		Cause:            s.cause(e, marker),
+		VNFCInstanceID:   vnfcIDs(evs),
+		Cause:            s.cause(evs[0], strings.Join(markers, " ")),
 		AdditionalParams: s.cfg.params,
 	})
+}
+
+// vnfcIDs lists the events' VNFCs, each once, in order.
+func vnfcIDs(evs []delivery.Event) []string {
+	var ids []string
+	for _, e := range evs {
+		if !slices.Contains(ids, e.Data.VNFCInstanceID) {
+			ids = append(ids, e.Data.VNFCInstanceID)
+		}
+	}
+	return ids
+}
+
+// batch is the Heals of VNFCs of one VNF instance that go out as one
+// request. Its fields after done is closed are the request's outcome,
+// the same for every event in it.
+type batch struct {
+	events  []delivery.Event
+	markers []string
+	open    bool // still taking events
+	done    chan struct{}
+
+	id     string
+	locErr error
+	wrote  bool
+	err    error
+}
+
+// minCauseRoom is what a batch leaves of the cause for its text: the
+// markers take the rest, and an event whose marker does not fit goes in
+// the next batch.
+const minCauseRoom = 32
+
+// joinPost sends e's Heal together with those of the other VNFCs of its
+// VNF instance that come within the Coalesce window: the first opens a
+// batch and sends it when the window ends; the others join it and take
+// its outcome. A node loss fails several VNFCs of a VNF at once, and
+// Tacker would answer every Heal but one 409 until the first is done.
+func (s *Sink) joinPost(ctx context.Context, e delivery.Event, marker string) (string, error, bool, error) {
+	if s.cfg.Coalesce <= 0 {
+		return s.post(ctx, []delivery.Event{e}, []string{marker})
+	}
+	vnf := e.Data.VNFInstanceID
+	s.mu.Lock()
+	if b := s.batches[vnf]; b != nil && b.open && fits(b.markers, marker) {
+		b.events = append(b.events, e)
+		b.markers = append(b.markers, marker)
+		s.mu.Unlock()
+		select {
+		case <-b.done:
+			return b.id, b.locErr, b.wrote, b.err
+		case <-ctx.Done():
+			// The batch may still send it: as good as sent, with the
+			// answer unknown, so that the next attempt looks first.
+			return "", nil, true, &delivery.Retry{Err: fmt.Errorf("heal of VNFC %s, sent with others of VNF %s: %w", e.Data.VNFCInstanceID, vnf, ctx.Err())}
+		}
+	}
+	b := &batch{events: []delivery.Event{e}, markers: []string{marker}, open: true, done: make(chan struct{})}
+	s.batches[vnf] = b
+	s.mu.Unlock()
+	t := time.NewTimer(s.cfg.Coalesce)
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	t.Stop()
+	s.mu.Lock()
+	b.open = false
+	if s.batches[vnf] == b {
+		delete(s.batches, vnf)
+	}
+	evs, markers := b.events, b.markers
+	s.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		b.err = &delivery.Retry{Err: fmt.Errorf("heal of VNF %s: %w before it was sent", vnf, err)}
+	} else {
+		b.id, b.locErr, b.wrote, b.err = s.post(ctx, evs, markers)
+	}
+	close(b.done)
+	return b.id, b.locErr, b.wrote, b.err
+}
+
+// fits says whether one more marker leaves the cause room for its text.
+func fits(markers []string, marker string) bool {
+	n := utf8.RuneCountInString(marker)
+	for _, m := range markers {
+		n += utf8.RuneCountInString(m) + 1
+	}
+	return n+minCauseRoom <= maxCause
 }
 
 func (s *Sink) url(path string) string {
@@ -382,14 +477,14 @@ func (s *Sink) url(path string) string {
 // and classifies the answer. On a 202 it returns the occurrence id, or
 // why the Location gave none. wrote says that a failure came after the
 // request was sent, so the VNFM may have acted on it.
-func (s *Sink) post(ctx context.Context, e delivery.Event, marker string) (id string, locErr error, wrote bool, err error) {
-	vnf := e.Data.VNFInstanceID
-	body, err := s.healBody(e, marker)
+func (s *Sink) post(ctx context.Context, evs []delivery.Event, markers []string) (id string, locErr error, wrote bool, err error) {
+	vnf := evs[0].Data.VNFInstanceID
+	body, err := s.healBody(evs, markers)
 	if err != nil {
 		return "", nil, false, s.final("event", fmt.Errorf("heal: encode the request: %w", err))
 	}
 	u := s.url("/vnflcm/v2/vnf_instances/" + url.PathEscape(vnf) + "/heal")
-	what := fmt.Sprintf("heal VNFC %s of VNF instance %s", e.Data.VNFCInstanceID, vnf)
+	what := fmt.Sprintf("heal VNFC %s of VNF instance %s", strings.Join(vnfcIDs(evs), ","), vnf)
 	ans, wrote, err := s.request(ctx, http.MethodPost, u, body, maxBody, true)
 	if err != nil {
 		return "", nil, wrote, s.transportError(what, err)

@@ -8,7 +8,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -757,5 +759,77 @@ func TestWants(t *testing.T) {
 	}
 	if _, heals, _ := f.counts(); heals != 0 {
 		t.Errorf("%d Heals sent", heals)
+	}
+}
+
+// TestCoalesce: the Heals of two VNFCs of one VNF instance, due at once
+// (a node loss), go out as one request naming both, with both events'
+// markers in the cause; each event gets the outcome of the operation. A
+// VNFM that runs one operation per VNF at a time would have answered the
+// second 409 until the first was done. A lost answer is looked up by
+// either event's marker: nothing is sent twice.
+func TestCoalesce(t *testing.T) {
+	for _, lose := range []bool{false, true} {
+		t.Run(fmt.Sprint("lose=", lose), func(t *testing.T) {
+			p := testPKI(t)
+			f := startVNFM(t, p, tls.NoClientCert, func(o *tvnfm.Options) { o.AcceptConcurrent = false })
+			if lose {
+				f.fault(t, tvnfm.Fault{Endpoint: tvnfm.EndpointHeal, Lose: true, Times: 1})
+			}
+			out := make(outcomes, 4)
+			c := testConfig(t, p, f)
+			c.Coalesce = 300 * time.Millisecond
+			c.OnOutcome = func(o Outcome) { out <- o }
+			s := newSink(t, c)
+			evs := []delivery.Event{event("e0", "web:node0", testVNFCs[0]), event("e1", "db:node0", testVNFCs[1])}
+			round := func() []error {
+				errs := make([]error, len(evs))
+				var wg sync.WaitGroup
+				for i, e := range evs {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						errs[i] = deliver(t, s, e)
+					}()
+				}
+				wg.Wait()
+				return errs
+			}
+			errs := round()
+			if lose {
+				for i, err := range errs {
+					if class(err) != delivery.Transient {
+						t.Fatalf("event %d: %v; want a retry after the lost answer", i, err)
+					}
+				}
+				errs = round()
+			}
+			for i, err := range errs {
+				if err != nil {
+					t.Fatalf("event %d: %v", i, err)
+				}
+			}
+			heals := f.of(tvnfm.EndpointHeal)
+			if len(heals) != 1 {
+				t.Fatalf("%d Heal requests; want one for both VNFCs", len(heals))
+			}
+			var req healRequest
+			if err := json.Unmarshal([]byte(heals[0].Body), &req); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(slices.Sorted(slices.Values(req.VNFCInstanceID)), slices.Sorted(slices.Values(testVNFCs[:2]))) {
+				t.Errorf("vnfcInstanceId %q; want both VNFCs", req.VNFCInstanceID)
+			}
+			for _, e := range evs {
+				if !strings.Contains(req.Cause, markerFor(e.ID)) {
+					t.Errorf("cause %q lacks %s's marker", req.Cause, e.ID)
+				}
+			}
+			for range evs {
+				if o := out.next(t); o.End != StateCompleted || o.OpOccID != f.opIDs()[0] {
+					t.Errorf("outcome %+v; want the one operation COMPLETED", o)
+				}
+			}
+		})
 	}
 }

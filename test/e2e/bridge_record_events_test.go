@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vnfha/vnfha/lab"
 	"github.com/vnfha/vnfha/lab/labtest"
 )
 
@@ -19,13 +18,7 @@ import (
 // migration-threshold=1 that runs on one node only, killed there. It is
 // skipped unless VNFHA_RECORD_BRIDGE names the directory to write to.
 func TestRecordBridgeEventCIBs(t *testing.T) {
-	dir := os.Getenv("VNFHA_RECORD_BRIDGE")
-	if dir == "" {
-		t.Skip("records fixtures; set VNFHA_RECORD_BRIDGE=DIR (see bridge/testdata/README.md)")
-	}
-	l := labtest.Up(t, lab.Options{Nodes: 3})
-	ctx := labtest.Context(t)
-	vnfcd := labtest.BuildVNFCd(t)
+	dir, l, ctx, vnfcd := bridgeRecorder(t)
 	run := func(node string, argv ...string) string {
 		t.Helper()
 		out, err := l.Exec(ctx, node, argv...)

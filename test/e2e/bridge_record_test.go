@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,13 +18,7 @@ import (
 // It is skipped unless VNFHA_RECORD_BRIDGE names the directory to write
 // to (bridge/testdata/README.md).
 func TestRecordBridgeCIBs(t *testing.T) {
-	dir := os.Getenv("VNFHA_RECORD_BRIDGE")
-	if dir == "" {
-		t.Skip("records fixtures; set VNFHA_RECORD_BRIDGE=DIR (see bridge/testdata/README.md)")
-	}
-	l := labtest.Up(t, lab.Options{Nodes: 3})
-	ctx := labtest.Context(t)
-	vnfcd := labtest.BuildVNFCd(t)
+	dir, l, ctx, vnfcd := bridgeRecorder(t)
 	record := func(name string) {
 		t.Helper()
 		out, err := l.Exec(ctx, "node1", "cibadmin", "--query")
@@ -136,4 +131,17 @@ func TestRecordBridgeCIBs(t *testing.T) {
 	waitIdle(t, l)
 	record("node3-fenced")
 	fmt.Fprintln(os.Stderr, "fixtures in", dir)
+}
+
+// bridgeRecorder is the start of a recorder of bridge/testdata: the
+// directory VNFHA_RECORD_BRIDGE names (the test is skipped without it),
+// a 3-node lab, its context and the test VNFC's binary.
+func bridgeRecorder(t *testing.T) (dir string, l *lab.Lab, ctx context.Context, vnfcd string) {
+	t.Helper()
+	dir = os.Getenv("VNFHA_RECORD_BRIDGE")
+	if dir == "" {
+		t.Skip("records fixtures; set VNFHA_RECORD_BRIDGE=DIR (see bridge/testdata/README.md)")
+	}
+	l = labtest.Up(t, lab.Options{Nodes: 3})
+	return dir, l, labtest.Context(t), labtest.BuildVNFCd(t)
 }

@@ -166,17 +166,17 @@ func opOccIDFromLocation(loc string) (string, error) {
 	}
 	u, err := url.Parse(strings.TrimSpace(loc))
 	if err != nil {
-		return "", fmt.Errorf("Location %q is not a URL", clean(loc))
+		return "", fmt.Errorf("Location %s is not a URL", quoted(loc))
 	}
 	p := strings.TrimRight(u.EscapedPath(), "/")
 	const seg = "vnf_lcm_op_occs/"
 	i := strings.LastIndex(p, seg)
 	if i < 0 || (i > 0 && p[i-1] != '/') {
-		return "", fmt.Errorf("Location %q does not end in vnf_lcm_op_occs/{id}", clean(loc))
+		return "", fmt.Errorf("Location %s does not end in vnf_lcm_op_occs/{id}", quoted(loc))
 	}
 	id, err := url.PathUnescape(p[i+len(seg):])
 	if err != nil || id == "" || strings.Contains(p[i+len(seg):], "/") || len(id) > maxIdentifier {
-		return "", fmt.Errorf("Location %q does not end in vnf_lcm_op_occs/{id}", clean(loc))
+		return "", fmt.Errorf("Location %s does not end in vnf_lcm_op_occs/{id}", quoted(loc))
 	}
 	return id, nil
 }

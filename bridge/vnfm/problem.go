@@ -120,6 +120,12 @@ func clean(s string) string {
 	return truncate(s, maxShown, false)
 }
 
+// quoted is clean(s) in Go quotes, bounded like clean's result: quoting
+// doubles a text made of quotes or backslashes.
+func quoted(s string) string {
+	return strconv.Quote(truncate(clean(s), maxShown/2, false))
+}
+
 // truncate cuts s to at most n bytes (runes=false) or n characters
 // (runes=true), on a rune boundary.
 func truncate(s string, n int, runes bool) string {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Procs is what the master CLI's "show proc" says of an HAProxy in
@@ -56,7 +58,7 @@ func ParseProc(s string) (Procs, error) {
 		return p, fmt.Errorf("show proc: %d lines, more than a master lists", len(lines))
 	}
 	if !strings.HasPrefix(lines[0], "#<PID>") {
-		return p, fmt.Errorf("show proc: reply starts with %.40q, not the #<PID> header", lines[0])
+		return p, fmt.Errorf("show proc: reply starts with %.40q, not the #<PID> header", printable(lines[0]))
 	}
 	section := "master"
 	for i, line := range lines[1:] {
@@ -72,17 +74,17 @@ func ParseProc(s string) (Procs, error) {
 			case "programs", "old programs":
 				section = "programs"
 			default:
-				return p, fmt.Errorf("show proc line %d: unknown section %.40q", i+2, line)
+				return p, fmt.Errorf("show proc line %d: unknown section %.40q", i+2, printable(line))
 			}
 			continue
 		}
 		f := strings.Fields(line)
 		if len(f) < 2 {
-			return p, fmt.Errorf("show proc line %d: %.60q has no pid and type", i+2, line)
+			return p, fmt.Errorf("show proc line %d: %.60q has no pid and type", i+2, printable(line))
 		}
 		pid, err := strconv.Atoi(f[0])
 		if err != nil || pid <= 0 {
-			return p, fmt.Errorf("show proc line %d: pid %.20q", i+2, f[0])
+			return p, fmt.Errorf("show proc line %d: pid %.20q", i+2, printable(f[0]))
 		}
 		switch {
 		case section == "master" && f[1] == "master":
@@ -91,12 +93,12 @@ func ParseProc(s string) (Procs, error) {
 			}
 			// 15717 master 3 [failed: 1] 0d00h00m12s 2.6.12-1+deb12u4
 			if len(f) < 5 || f[3] != "[failed:" || !strings.HasSuffix(f[4], "]") {
-				return p, fmt.Errorf("show proc line %d: master line %.80q lacks its reload counts", i+2, line)
+				return p, fmt.Errorf("show proc line %d: master line %.80q lacks its reload counts", i+2, printable(line))
 			}
 			r, err1 := strconv.Atoi(f[2])
 			fl, err2 := strconv.Atoi(strings.TrimSuffix(f[4], "]"))
 			if err1 != nil || err2 != nil || r < 0 || fl < 0 {
-				return p, fmt.Errorf("show proc line %d: master line %.80q: reload counts", i+2, line)
+				return p, fmt.Errorf("show proc line %d: master line %.80q: reload counts", i+2, printable(line))
 			}
 			p.Master, p.Reloads, p.Failed = pid, r, fl
 		case section == "workers" && f[1] == "worker":
@@ -113,4 +115,16 @@ func ParseProc(s string) (Procs, error) {
 		return p, fmt.Errorf("show proc: no master line")
 	}
 	return p, nil
+}
+
+// printable makes a piece of a reply fit for an error: invalid UTF-8 and
+// control characters become '?', which %q prints as one byte rather than
+// four.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == utf8.RuneError || !unicode.IsPrint(r) {
+			return '?'
+		}
+		return r
+	}, strings.ToValidUTF8(s, "?"))
 }

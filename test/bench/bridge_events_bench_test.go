@@ -149,8 +149,11 @@ services:
 	// As docs/bridge.md runs it: nice=-10, sticky; and kept on node1.
 	brg := []string{"resource", "create", "bridge", "ocf:vnfha:vnfc",
 		fmt.Sprintf("command=%s bridge --config %s", l.Binary(), cfgPath), "health=http://" + eventsStatus + "/v1/status",
-		"log_file=" + eventsBridgeLog, "nice=-10", "op", "monitor", "interval=10s", "meta", "resource-stickiness=INFINITY"}
-	for _, args := range [][]string{web, brg, {"constraint", "location", "bridge", "prefers", eventsBridgeNode + "=100"}} {
+		"log_file=" + eventsBridgeLog, "nice=-10", "op", "monitor", "interval=10s", "meta", "resource-stickiness=INFINITY", "--disabled"}
+	// Created disabled, placed, then enabled: sticky, it would stay
+	// wherever it first started.
+	for _, args := range [][]string{web, brg, {"constraint", "location", "bridge", "prefers", eventsBridgeNode + "=100"},
+		{"resource", "enable", "bridge"}} {
 		if out, err := pcs(ctx, l, args...); err != nil {
 			b.Fatalf("%v\n%s", err, out)
 		}
@@ -608,4 +611,129 @@ func (el *eventsLab) report(ctx context.Context, b *testing.B, kills []*killEven
 	}
 	b.Logf("%d kills, each with its vnfc.failed and no Heal; %d losses, each with its vnfc.lost and Heal (%d Heals accepted in all). Pacemaker's share: kill → CIB record p50 %.1f / p99 %.1f ms; loss → fencing recorded p50 %.0f / p99 %.0f ms. %s. hook−cib each (ms): %s; heal−fenced each: %s",
 		len(kills), len(losses), el.heals, ms(ck.p50), ms(ck.p99), ms(fl.p50), ms(fl.p99), eventsAnchors, strings.Join(each, ", "), strings.Join(eachLoss, ", "))
+
+	// Where the time goes, from the bridge's debug log (its node's
+	// clock is this machine's): for the kills from the CIB's record, for
+	// the losses from the fencing's.
+	log, err := readBridgeLog(filepath.Join(el.l.NodeDir(eventsBridgeNode), "log-pacemaker", filepath.Base(eventsBridgeLog)))
+	if err != nil {
+		b.Logf("where the time goes: the bridge's log: %v", err)
+		return
+	}
+	var kt, kr, lt, lr []time.Time
+	var ks, lsteps []steps
+	for _, k := range kills {
+		kt, kr = append(kt, k.cib), append(kr, k.hook)
+		ks = append(ks, findSteps(log, k.cib, eventsSink, k.id))
+	}
+	for _, ls := range losses {
+		lt, lr = append(lt, ls.fenced), append(lr, ls.heal)
+		lsteps = append(lsteps, findSteps(log, ls.fenced, "vnfm", ls.lostID))
+	}
+	b.Logf("where the time goes (bridge log, p50/p99 ms): %s; %s", stepsLine("kill, from the DC's record", kt, kr, ks),
+		stepsLine("loss, from the DC's fencing line", lt, lr, lsteps))
+}
+
+// bridgeLine is one line of the bridge's log (logrus' text format:
+// time="..." level=... msg="..." fields, sorted by name).
+type bridgeLine struct {
+	at     time.Time
+	msg    string
+	fields string
+}
+
+// readBridgeLog reads the bridge's log file; lines it cannot read (the
+// supervisor's, a Go panic) are skipped.
+func readBridgeLog(path string) ([]bridgeLine, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []bridgeLine
+	for _, line := range strings.Split(string(b), "\n") {
+		rest, ok := strings.CutPrefix(line, `time="`)
+		if !ok {
+			continue
+		}
+		ts, rest, ok := strings.Cut(rest, `"`)
+		if !ok {
+			continue
+		}
+		at, err := time.Parse(time.RFC3339Nano, ts)
+		if err != nil {
+			continue
+		}
+		_, rest, ok = strings.Cut(rest, " msg=")
+		if !ok {
+			continue
+		}
+		var msg string
+		if strings.HasPrefix(rest, `"`) {
+			end := strings.Index(rest[1:], `"`)
+			if end < 0 {
+				continue
+			}
+			msg, rest = rest[1:1+end], rest[2+end:]
+		} else {
+			msg, rest, _ = strings.Cut(rest, " ")
+		}
+		out = append(out, bridgeLine{at: at, msg: msg, fields: " " + rest + " "})
+	}
+	return out, nil
+}
+
+// steps is one event's way through the bridge, from its log: the first
+// CIB notification at or after the fact's record in Pacemaker (t0, to
+// the millisecond), the first view built after that notification, and
+// the delivery's success logged (after the answer).
+type steps struct {
+	notified, viewed, answered time.Time
+}
+
+func findSteps(log []bridgeLine, t0 time.Time, sink, id string) steps {
+	var s steps
+	from := t0.Truncate(time.Millisecond)
+	for _, ln := range log {
+		switch {
+		case s.notified.IsZero():
+			if ln.msg == "cluster: CIB notification" && !ln.at.Before(from) {
+				s.notified = ln.at
+			}
+		case s.viewed.IsZero():
+			if ln.msg == "view built" {
+				s.viewed = ln.at
+			}
+		}
+		if s.answered.IsZero() && ln.msg == "delivered" && !ln.at.Before(from) &&
+			strings.Contains(ln.fields, " sink="+sink+" ") &&
+			(strings.Contains(ln.fields, " event="+id+" ") || strings.Contains(ln.fields, ` event="`+id+`" `)) {
+			s.answered = ln.at
+		}
+	}
+	return s
+}
+
+// stepsLine writes the p50/p99 of each step of the events' ways: from t0
+// (the record in Pacemaker) to the notification, to the view, to the
+// request received, to the answer logged. A step the log lacks is left
+// out of its figures, and counted.
+func stepsLine(what string, t0, recv []time.Time, ss []steps) string {
+	var notif, view, req, ans []time.Duration
+	missing := 0
+	for i, s := range ss {
+		if s.notified.IsZero() || s.viewed.IsZero() || s.answered.IsZero() {
+			missing++
+			continue
+		}
+		notif = append(notif, s.notified.Sub(t0[i]))
+		view = append(view, s.viewed.Sub(s.notified))
+		req = append(req, recv[i].Sub(s.viewed))
+		ans = append(ans, s.answered.Sub(recv[i]))
+	}
+	f := func(ds []time.Duration) string {
+		p := pct(ds)
+		return fmt.Sprintf("%.1f/%.1f", ms(p.p50), ms(p.p99))
+	}
+	return fmt.Sprintf("%s: → notification %s, → view built %s, → received %s, → answer logged %s (%d of %d without every step)",
+		what, f(notif), f(view), f(req), f(ans), missing, len(ss))
 }

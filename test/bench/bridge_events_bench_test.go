@@ -451,8 +451,10 @@ func (el *eventsLab) kill(ctx context.Context, b *testing.B, st *crmmon.Status, 
 // changes it ("+  .../lrm_rsc_op[@id='web_last_failure_0']:  @call-id=12,
 // ..."). The node_state's id tells the node (call-ids are each node's
 // executor's own count), the call-id the failure.
-func cibLine(log []byte, k *killEvent) (time.Time, error) {
-	op := eventsRsc + "_last_failure_0"
+func cibLine(log []byte, k *killEvent) (time.Time, error) { return cibLineOf(log, eventsRsc, k) }
+
+func cibLineOf(log []byte, rsc string, k *killEvent) (time.Time, error) {
+	op := rsc + "_last_failure_0"
 	state := "/cib/status/node_state[@id='" + k.nodeID + "']"
 	created, changed := `call-id="`+k.failure.CallID+`"`, "@call-id="+k.failure.CallID+","
 	from := k.kill.Truncate(time.Millisecond)
@@ -649,8 +651,12 @@ func readBridgeLog(path string) ([]bridgeLine, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseBridgeLog(string(b)), nil
+}
+
+func parseBridgeLog(text string) []bridgeLine {
 	var out []bridgeLine
-	for _, line := range strings.Split(string(b), "\n") {
+	for _, line := range strings.Split(text, "\n") {
 		rest, ok := strings.CutPrefix(line, `time="`)
 		if !ok {
 			continue
@@ -679,7 +685,7 @@ func readBridgeLog(path string) ([]bridgeLine, error) {
 		}
 		out = append(out, bridgeLine{at: at, msg: msg, fields: " " + rest + " "})
 	}
-	return out, nil
+	return out
 }
 
 // steps is one event's way through the bridge, from its log: the first

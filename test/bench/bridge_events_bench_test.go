@@ -408,21 +408,14 @@ func (el *eventsLab) kill(ctx context.Context, b *testing.B, st *crmmon.Status, 
 	if err != nil {
 		return nil, err
 	}
-	netns, err := netnsInode(el.l, node)
+	pid, err := vnfcdPID(el.l, node, eventsVNFPort)
 	if err != nil {
 		return nil, err
-	}
-	pids, err := vnfcdPIDs(eventsVNFPort, netns)
-	if err != nil {
-		return nil, err
-	}
-	if len(pids) != 1 {
-		return nil, fmt.Errorf("want one vnfcd on port %d on %s, found %v", eventsVNFPort, node, pids)
 	}
 	time.Sleep(rand.N(eventsKillJitter))
 	k.kill = time.Now()
-	if err := syscall.Kill(pids[0], syscall.SIGKILL); err != nil {
-		return nil, fmt.Errorf("kill vnfcd (pid %d): %w", pids[0], err)
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		return nil, fmt.Errorf("kill vnfcd (pid %d): %w", pid, err)
 	}
 	deadline := time.Now().Add(eventsWait)
 	for {

@@ -76,6 +76,9 @@ type eventsLab struct {
 	nodes []string
 	// heals is how many Heals the VNFM accepted during the losses.
 	heals int
+	// rewrites are the kills whose failure record a later operation
+	// rewrote (a second vnfc.failed): node, first op → later op.
+	rewrites []string
 }
 
 // startEventsLab starts HAProxy on lb1, the test VNFM on the host vnfm,
@@ -260,6 +263,9 @@ type killEvent struct {
 	kill    time.Time // the clock read just before kill(2)
 	failure labvnfm.Failure
 	id      string    // the vnfc.failed event's id, from the CIB's record
+	// rewrite is the record once the instance ran again, when a later
+	// operation of the same kill rewrote it; zero otherwise.
+	rewrite labvnfm.Failure
 	cib     time.Time // the DC's cib_perform_op line writing the record
 	hook    time.Time // the VNFM's record of the webhook
 }
@@ -383,11 +389,22 @@ func (el *eventsLab) runKills(ctx context.Context, b *testing.B) []*killEvent {
 				k.kill.Format(time.StampMicro), k.cib.Format(time.StampMilli), k.hook.Format(time.StampMicro))
 		}
 	}
+	// A record rewritten by a later operation of the same kill is a
+	// second event of that kill: explained, counted, not measured.
+	el.rewrites = nil
+	for _, k := range kills {
+		if k.rewrite == (labvnfm.Failure{}) {
+			continue
+		}
+		id := k.rewrite.ID(eventsCluster, eventsRsc, k.node)
+		el.rewrites = append(el.rewrites, fmt.Sprintf("%s %s→%s", k.node, k.failure.OpKey, k.rewrite.OpKey))
+		delete(got, id)
+	}
 	for id := range got {
 		others = append(others, id)
 	}
 	if len(others) > 0 {
-		b.Fatalf("%d vnfc.failed events no kill explains: %v", len(others), others)
+		b.Fatalf("%d vnfc.failed events no kill explains: %v (rewritten records: %v)", len(others), others, el.rewrites)
 	}
 	return kills
 }
@@ -433,6 +450,19 @@ func (el *eventsLab) kill(ctx context.Context, b *testing.B, st *crmmon.Status, 
 		time.Sleep(50 * time.Millisecond)
 	}
 	el.vm.WaitHook(b, eventsWait, "vnfc.failed "+k.id, func(h labvnfm.Hook) bool { return h.ID == k.id })
+	// Once the instance runs again: a later operation of the same kill
+	// (the recurring monitor failing before the restart) may have
+	// rewritten the record, which is then a second vnfc.failed.
+	if err := el.settle(ctx, "", time.Time{}); err != nil {
+		return nil, err
+	}
+	f, _, err := labvnfm.LastFailure(ctx, el.l, eventsBridgeNode, eventsRsc, node)
+	if err != nil {
+		return nil, err
+	}
+	if f != k.failure {
+		k.rewrite = f
+	}
 	return k, nil
 }
 
@@ -604,8 +634,8 @@ func (el *eventsLab) report(ctx context.Context, b *testing.B, kills []*killEven
 	for _, ls := range losses {
 		eachLoss = append(eachLoss, fmt.Sprintf("%s %.0f", ls.node, ms(ls.heal.Sub(ls.fenced))))
 	}
-	b.Logf("%d kills, each with its vnfc.failed and no Heal; %d losses, each with its vnfc.lost and Heal (%d Heals accepted in all). Pacemaker's share: kill → CIB record p50 %.1f / p99 %.1f ms; loss → fencing recorded p50 %.0f / p99 %.0f ms. %s. hook−cib each (ms): %s; heal−fenced each: %s",
-		len(kills), len(losses), el.heals, ms(ck.p50), ms(ck.p99), ms(fl.p50), ms(fl.p99), eventsAnchors, strings.Join(each, ", "), strings.Join(eachLoss, ", "))
+	b.Logf("%d kills, each with its vnfc.failed and no Heal (%d with a second vnfc.failed, the record rewritten by a later op of the kill: %v); %d losses, each with its vnfc.lost and Heal (%d Heals accepted in all). Pacemaker's share: kill → CIB record p50 %.1f / p99 %.1f ms; loss → fencing recorded p50 %.0f / p99 %.0f ms. %s. hook−cib each (ms): %s; heal−fenced each: %s",
+		len(kills), len(el.rewrites), el.rewrites, len(losses), el.heals, ms(ck.p50), ms(ck.p99), ms(fl.p50), ms(fl.p99), eventsAnchors, strings.Join(each, ", "), strings.Join(eachLoss, ", "))
 
 	// Where the time goes, from the bridge's debug log (its node's
 	// clock is this machine's): for the kills from the CIB's record, for

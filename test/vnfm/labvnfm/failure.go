@@ -20,6 +20,7 @@ type cibStatus struct {
 				ID       string `xml:"id,attr"`
 				CallID   string `xml:"call-id,attr"`
 				RCChange string `xml:"last-rc-change,attr"`
+				OpKey    string `xml:"operation_key,attr"`
 			} `xml:"lrm_rsc_op"`
 		} `xml:"lrm>lrm_resources>lrm_resource"`
 	} `xml:"node_state"`
@@ -29,6 +30,8 @@ type cibStatus struct {
 // node (<rsc>_last_failure_0).
 type Failure struct {
 	CallID, RCChange string
+	// OpKey is the failed operation (web_monitor_10000, web_asyncmon_0).
+	OpKey string
 }
 
 // ID is the id the failure's vnfc.failed event carries, as docs/bridge.md
@@ -59,7 +62,7 @@ func LastFailure(ctx context.Context, l *lab.Lab, from, rsc, node string) (f Fai
 			}
 			for _, op := range r.Ops {
 				if op.ID == rsc+"_last_failure_0" {
-					return Failure{CallID: op.CallID, RCChange: op.RCChange}, true, nil
+					return Failure{CallID: op.CallID, RCChange: op.RCChange, OpKey: op.OpKey}, true, nil
 				}
 			}
 		}

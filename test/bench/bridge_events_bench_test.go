@@ -262,7 +262,7 @@ type killEvent struct {
 	nodeID  string    // the node's id in the CIB
 	kill    time.Time // the clock read just before kill(2)
 	failure labvnfm.Failure
-	id      string    // the vnfc.failed event's id, from the CIB's record
+	id      string // the vnfc.failed event's id, from the CIB's record
 	// rewrite is the record once the instance ran again, when a later
 	// operation of the same kill rewrote it; zero otherwise.
 	rewrite labvnfm.Failure

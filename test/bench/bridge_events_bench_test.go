@@ -569,9 +569,11 @@ func (el *eventsLab) runLosses(ctx context.Context, b *testing.B) []*lossEvent {
 }
 
 // fenceLine finds when the DC's controller recorded node's fencing: its
-// line "Peer <node> was terminated (<action>) by <executioner> on behalf
-// of <client>: OK" (Pacemaker 2.1.5's handle_fence_notification, as the
-// lab's logs show it), the first at or after since (to the millisecond).
+// line, as Pacemaker 2.1.5 writes it in the lab, "(handle_fence_notification)
+// notice: Peer node2 was terminated (reboot) by node1 on behalf of
+// pacemaker-controld.22@node3: OK | event=<uuid>", the first at or after
+// since (to the millisecond). Every node's controller logs it; the DC's
+// is the one that then writes the node's state.
 func fenceLine(log []byte, node string, since time.Time) (time.Time, error) {
 	from := since.Truncate(time.Millisecond)
 	sc := bufio.NewScanner(strings.NewReader(string(log)))

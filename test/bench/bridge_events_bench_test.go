@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -526,12 +527,16 @@ func (el *eventsLab) runLosses(ctx context.Context, b *testing.B) []*lossEvent {
 		if err := el.l.Kill(node); err != nil {
 			b.Fatal(err)
 		}
-		heal := el.vm.WaitHeal(b, eventsFenceWait, eventsVNFC(node), after)
-		ls.heal = heal.Time
-		lost := el.vm.WaitHook(b, eventsWait, "vnfc.lost of "+node, func(h labvnfm.Hook) bool {
-			return h.Seq > after && h.Type == delivery.VNFCLost && h.Data.Node == node
+		// This loss's vnfc.lost: its id ends with the fencing's second,
+		// at or after the loss (a repeat of an earlier loss's event,
+		// which at least once allows, has an earlier one); then the
+		// Heal whose cause names it.
+		lost := el.vm.WaitHook(b, eventsFenceWait, "vnfc.lost of "+node, func(h labvnfm.Hook) bool {
+			return h.Seq > after && h.Type == delivery.VNFCLost && h.Data.Node == node && lostSecond(h.ID) >= ls.loss.Unix()
 		})
 		ls.lostID = lost.ID
+		heal := el.vm.WaitHealOf(b, eventsWait, eventsVNFC(node), after, ls.lostID)
+		ls.heal = heal.Time
 		st, err := mon.Status(ctx)
 		if err != nil {
 			b.Fatal(err)
@@ -566,6 +571,20 @@ func (el *eventsLab) runLosses(ctx context.Context, b *testing.B) []*lossEvent {
 		}
 	}
 	return losses
+}
+
+// lostSecond is the fencing's second a vnfc.lost id ends with
+// (<cluster>/<resource>/<node>/lost/<unix>); 0 if it has none.
+func lostSecond(id string) int64 {
+	_, sec, ok := strings.Cut(id, "/lost/")
+	if !ok {
+		return 0
+	}
+	n, err := strconv.ParseInt(sec, 10, 64)
+	if err != nil {
+		return 0
+	}
+	return n
 }
 
 // fenceLine finds when the DC's controller recorded node's fencing: its

@@ -260,6 +260,14 @@ func LastHooks(hs []Hook, n int) string {
 // after the record's seq, and returns it.
 func (v *VNFM) WaitHeal(t testing.TB, timeout time.Duration, vnfc string, after int) vnfm.Record {
 	t.Helper()
+	return v.WaitHealOf(t, timeout, vnfc, after, "")
+}
+
+// WaitHealOf is WaitHeal for the Heal of one event: its cause names
+// eventID (the bridge puts the event's id in the cause), so that a
+// repeat of an earlier event's Heal is not taken for it. "" takes any.
+func (v *VNFM) WaitHealOf(t testing.TB, timeout time.Duration, vnfc string, after int, eventID string) vnfm.Record {
+	t.Helper()
 	var found vnfm.Record
 	labtest.Eventually(t, timeout, 100*time.Millisecond, "a Heal of "+vnfc+" accepted", func() (bool, string) {
 		var seen []string
@@ -267,7 +275,7 @@ func (v *VNFM) WaitHeal(t testing.TB, timeout time.Duration, vnfc string, after 
 			if r.Seq <= after || r.Endpoint != vnfm.EndpointHeal {
 				continue
 			}
-			if r.OK() && slices.Equal(r.VNFCInstanceIDs, []string{vnfc}) {
+			if r.OK() && slices.Equal(r.VNFCInstanceIDs, []string{vnfc}) && (eventID == "" || healCause(r.Body, eventID)) {
 				found = r
 				return true, ""
 			}
@@ -288,4 +296,12 @@ func (v *VNFM) CountHeals(t testing.TB, vnfc string, after int) int {
 		}
 	}
 	return n
+}
+
+// healCause reports whether a HealVnfRequest's cause names eventID.
+func healCause(body, eventID string) bool {
+	var req struct {
+		Cause string `json:"cause"`
+	}
+	return json.Unmarshal([]byte(body), &req) == nil && strings.Contains(req.Cause, eventID)
 }

@@ -18,7 +18,7 @@ const (
 	// BenchmarkBridgeEvents), and what it would say of a failed fencing.
 	fenceOK     = "Dec 03 14:43:05.619 node1 pacemaker-controld  [24] (handle_fence_notification) \tnotice: Peer node2 was terminated (reboot) by node1 on behalf of pacemaker-controld.22@node3: OK | event=521fc735-e677-4a23-990a-9075bb57ac39"
 	fenceFailed = "Dec 03 14:43:04.100 node1 pacemaker-controld  [24] (handle_fence_notification) \tnotice: Peer node2 was not terminated (reboot) by node1 on behalf of pacemaker-controld.22@node3: Error | event=1"
-	bridgeView = `time="2026-12-03T14:16:27.687142Z" level=debug msg="view built" plan="294.578µs" reason=resync since_trigger=1.471103ms version=0.18.0`
+	bridgeView  = `time="2026-12-03T14:16:27.687142Z" level=debug msg="view built" plan="294.578µs" reason=resync since_trigger=1.471103ms version=0.18.0`
 )
 
 func TestCIBLine(t *testing.T) {

@@ -77,6 +77,8 @@ type eventsLab struct {
 	nodes []string
 	// heals is how many Heals the VNFM accepted during the losses.
 	heals int
+	// healRepeats are the causes of the Heals accepted more than once.
+	healRepeats []string
 	// rewrites are the kills whose failure record a later operation
 	// rewrote (a second vnfc.failed): node, first op → later op.
 	rewrites []string
@@ -564,10 +566,18 @@ func (el *eventsLab) runLosses(ctx context.Context, b *testing.B) []*lossEvent {
 	}
 	// Every loss its Heal (waited for above); repeats (at least once
 	// allows them) are counted for the report.
-	el.heals = 0
+	el.heals, el.healRepeats = 0, nil
+	byCause := map[string]int{}
 	for _, r := range el.vm.Received(b).Records {
 		if r.Seq > first && r.Endpoint == vnfm.EndpointHeal && r.OK() {
 			el.heals++
+			var req struct {
+				Cause string `json:"cause"`
+			}
+			_ = json.Unmarshal([]byte(r.Body), &req)
+			if byCause[req.Cause]++; byCause[req.Cause] == 2 {
+				el.healRepeats = append(el.healRepeats, req.Cause)
+			}
 		}
 	}
 	return losses
@@ -655,8 +665,8 @@ func (el *eventsLab) report(ctx context.Context, b *testing.B, kills []*killEven
 	for _, ls := range losses {
 		eachLoss = append(eachLoss, fmt.Sprintf("%s %.0f", ls.node, ms(ls.heal.Sub(ls.fenced))))
 	}
-	b.Logf("%d kills, each with its vnfc.failed and no Heal (%d with a second vnfc.failed, the record rewritten by a later op of the kill: %v); %d losses, each with its vnfc.lost and Heal (%d Heals accepted in all). Pacemaker's share: kill → CIB record p50 %.1f / p99 %.1f ms; loss → fencing recorded p50 %.0f / p99 %.0f ms. %s. hook−cib each (ms): %s; heal−fenced each: %s",
-		len(kills), len(el.rewrites), el.rewrites, len(losses), el.heals, ms(ck.p50), ms(ck.p99), ms(fl.p50), ms(fl.p99), eventsAnchors, strings.Join(each, ", "), strings.Join(eachLoss, ", "))
+	b.Logf("%d kills, each with its vnfc.failed and no Heal (%d with a second vnfc.failed, the record rewritten by a later op of the kill: %v); %d losses, each with its vnfc.lost and Heal (%d Heals accepted in all; repeated: %q). Pacemaker's share: kill → CIB record p50 %.1f / p99 %.1f ms; loss → fencing recorded p50 %.0f / p99 %.0f ms. %s. hook−cib each (ms): %s; heal−fenced each: %s",
+		len(kills), len(el.rewrites), el.rewrites, len(losses), el.heals, el.healRepeats, ms(ck.p50), ms(ck.p99), ms(fl.p50), ms(fl.p99), eventsAnchors, strings.Join(each, ", "), strings.Join(eachLoss, ", "))
 
 	// Where the time goes, from the bridge's debug log (its node's
 	// clock is this machine's): for the kills from the CIB's record, for

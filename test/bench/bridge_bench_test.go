@@ -257,16 +257,9 @@ func BenchmarkBridgeKill(b *testing.B) {
 // kill kills the VNFC on node and waits until every backend of both load
 // balancers shows its server out.
 func (bl *bridgeLab) kill(ctx context.Context, node string) (*killRound, error) {
-	netns, err := netnsInode(bl.l, node)
+	pid, err := vnfcdPID(bl.l, node, bridgeLBPort)
 	if err != nil {
 		return nil, err
-	}
-	pids, err := vnfcdPIDs(bridgeLBPort, netns)
-	if err != nil {
-		return nil, err
-	}
-	if len(pids) != 1 {
-		return nil, fmt.Errorf("want one vnfcd on port %d on %s, found %v", bridgeLBPort, node, pids)
 	}
 	ch := make(chan srvEvent, 1024)
 	streams, err := bl.streamEvents(ch)
@@ -284,10 +277,10 @@ func (bl *bridgeLab) kill(ctx context.Context, node string) (*killRound, error) 
 		return nil, err
 	}
 	kr.t0 = time.Now()
-	err = syscall.Kill(pids[0], syscall.SIGKILL)
+	err = syscall.Kill(pid, syscall.SIGKILL)
 	kr.t1 = time.Now()
 	if err != nil {
-		return nil, fmt.Errorf("kill vnfcd (pid %d) on %s: %w", pids[0], node, err)
+		return nil, fmt.Errorf("kill vnfcd (pid %d) on %s: %w", pid, node, err)
 	}
 	// seen[kind][lb]
 	seen := make([][]time.Time, len(bridgeKinds))

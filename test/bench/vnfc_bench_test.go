@@ -765,6 +765,24 @@ func vnfcdPIDs(port int, netns uint64) ([]int, error) {
 	return pids, nil
 }
 
+// vnfcdPID is the one vnfcd serving port on node, as the host sees it
+// (the nodes' PID namespaces are children of the host's), for a kill(2)
+// sent from the benchmark on its own clock.
+func vnfcdPID(l *lab.Lab, node string, port int) (int, error) {
+	netns, err := netnsInode(l, node)
+	if err != nil {
+		return 0, err
+	}
+	pids, err := vnfcdPIDs(port, netns)
+	if err != nil {
+		return 0, err
+	}
+	if len(pids) != 1 {
+		return 0, fmt.Errorf("want one vnfcd on port %d on %s, found %v", port, node, pids)
+	}
+	return pids[0], nil
+}
+
 // isZombieStat reports whether /proc/<pid>/stat is a zombie's.
 func isZombieStat(stat string) bool {
 	i := strings.LastIndexByte(stat, ')')

@@ -2,29 +2,20 @@ package e2e
 
 import (
 	"bytes"
-	"context"
-	"crypto/rand"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"maps"
-	"net"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -35,6 +26,7 @@ import (
 	"github.com/vnfha/vnfha/ocf/ocftest"
 	"github.com/vnfha/vnfha/test/haproxytest"
 	"github.com/vnfha/vnfha/test/vnfm"
+	"github.com/vnfha/vnfha/test/vnfm/labvnfm"
 )
 
 // The acceptance of issue 12 (the bridge tells webhooks and the VNFM what
@@ -92,14 +84,13 @@ func vnfcID(node string) string { return "vnfc-" + node }
 // eventsEnv is the lab the scenarios of TestBridgeEvents share.
 type eventsEnv struct {
 	*bridgeEnv
-	vm  *labVNFM // the VNFM, and the webhook receiver the bridge trusts
-	bad *labVNFM // a receiver whose certificate another CA signed
-	ext *hostProc
+	vm  *labvnfm.VNFM // the VNFM, and the webhook receiver the bridge trusts
+	bad *labvnfm.VNFM // a receiver whose certificate another CA signed
+	ext *labvnfm.HostProc
 	// dir holds the secrets, the PKIs and the hosts' processes' logs.
 	dir string
-	// secrets are the webhook's and the OAuth client's, as written in
-	// their files (and the webhook key's base64 alone).
-	secrets []string
+	// secrets are the webhook's and the OAuth client's.
+	secrets labvnfm.Secrets
 	// all is every server of lb1's backend UP.
 	all map[string]string
 }
@@ -115,9 +106,9 @@ func TestBridgeEvents(t *testing.T) {
 	t.Cleanup(func() {
 		if t.Failed() {
 			e.dumpBridgeLogs(t)
-			for _, v := range []*labVNFM{e.vm, e.bad} {
+			for _, v := range []*labvnfm.VNFM{e.vm, e.bad} {
 				if v != nil {
-					t.Logf("--- the test VNFM on %s (last lines)\n%s", v.proc.addr, v.proc.logTail(30))
+					t.Logf("--- the test VNFM on %s (last lines)\n%s", v.Proc.Addr, v.Proc.LogTail(30))
 				}
 			}
 		}
@@ -153,54 +144,19 @@ func TestBridgeEvents(t *testing.T) {
 // bridge with its sinks.
 func (e *eventsEnv) setUp() {
 	t, l, dir := e.t, e.l, e.dir
-	host, err := l.HostAddr("vnfm")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The webhook's signing secret (Standard Webhooks' whsec_ form) and
-	// the OAuth client's secret, in files the bridge and the VNFM read.
-	whsec := filepath.Join(dir, "webhook.whsec")
-	clientSecret := filepath.Join(dir, "client.secret")
-	whKey, secret := base64.StdEncoding.EncodeToString(randomBytes(t, 32)), hex.EncodeToString(randomBytes(t, 24))
-	e.secrets = []string{whKey, secret}
-	writeSecret(t, whsec, "whsec_"+whKey+"\n")
-	writeSecret(t, clientSecret, secret+"\n")
-
+	e.secrets = labvnfm.WriteSecrets(t, dir)
 	var vnfcs []string
 	for _, n := range l.Nodes() {
 		vnfcs = append(vnfcs, vnfcID(n))
 	}
-	bin := labtest.BuildPublic(t, "./test/vnfm/cmd/vnfm", "vnfm")
-	newVNFM := func(name string, port int) *labVNFM {
+	bin := labvnfm.Build(t)
+	newVNFM := func(name string, port uint16) *labvnfm.VNFM {
 		// Each its own CA: the untrusted one's is not the CA the
-		// bridge's config names.
-		if err := os.MkdirAll(filepath.Join(dir, name), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		pki, err := vnfm.NewPKI(filepath.Join(dir, name), host.String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := netip.AddrPortFrom(host, uint16(port))
-		v := &labVNFM{pki: pki, proc: &hostProc{l: l, host: "vnfm", addr: addr.String(), log: filepath.Join(dir, name+".log"),
-			argv: []string{bin, "-listen", addr.String(), "-tls-cert", pki.ServerCert, "-tls-key", pki.ServerKey,
-				"-client-id", vnfmClientID, "-client-secret-file", clientSecret, "-webhook-secret-file", whsec,
-				"-instance", e2eVNF + "=" + strings.Join(vnfcs, ","), "-state-dir", filepath.Join(dir, name, "state"),
-				// An operation shows STARTING, then PROCESSING, and is
-				// COMPLETED at its third read, as Tacker's take a while.
-				"-polls", "3"}}}
-		v.base = "https://" + addr.String()
-		tc, err := pki.ClientTLS(false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		v.hc = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: tc, DisableKeepAlives: true,
-			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-				return l.Dial(ctx, lab.ClientName, network, addr)
-			}}}
-		t.Cleanup(func() { v.proc.stop(t) })
-		v.start(t)
-		return v
+		// bridge's config names. An operation shows STARTING, then
+		// PROCESSING, and is COMPLETED at its third read, as Tacker's
+		// take a while.
+		return labvnfm.Start(t, l, labvnfm.Options{Host: "vnfm", Port: port, Name: name, Dir: dir, Bin: bin,
+			Secrets: e.secrets, ClientID: vnfmClientID, VNF: e2eVNF, VNFCs: vnfcs, Polls: 3})
 	}
 	e.vm = newVNFM("vnfm", vnfmPort)
 	e.bad = newVNFM("untrusted", untrustPort)
@@ -212,10 +168,10 @@ func (e *eventsEnv) setUp() {
 		t.Fatal(err)
 	}
 	extAddr := netip.AddrPortFrom(ext, extPort)
-	e.ext = &hostProc{l: l, host: extServer, addr: extAddr.String(), log: filepath.Join(dir, "ext1-vnfcd.log"),
-		argv: []string{e.vnfcd, "--listen", extAddr.String()}}
-	t.Cleanup(func() { e.ext.stop(t) })
-	e.ext.start(t)
+	e.ext = &labvnfm.HostProc{L: l, Host: extServer, Addr: extAddr.String(), Log: filepath.Join(dir, "ext1-vnfcd.log"),
+		Argv: []string{e.vnfcd, "--listen", extAddr.String()}}
+	t.Cleanup(func() { e.ext.Stop(t) })
+	e.ext.Start(t)
 	lb1, _ := l.HostAddr("lb1")
 	cfg, err := haproxytest.LB(lb1, haproxytest.LBOptions{
 		Servers: []haproxytest.Server{{Name: extServer, Addr: extAddr}},
@@ -239,31 +195,12 @@ func (e *eventsEnv) setUp() {
 	// Both webhooks take every type. The delivery's backoff is short, so
 	// that a retry is seen within a second or two; the sinks' timeouts
 	// too, so that a hang costs two seconds.
-	sinks := fmt.Sprintf(`webhooks:
-  - name: %[1]s
-    url: %[2]s/webhook
-    secret_file: %[3]s
-    tls: {ca_file: %[4]s}
-    timeout: 2s
-  - name: %[5]s
-    url: %[6]s/webhook
-    secret_file: %[3]s
-    tls: {ca_file: %[4]s}
-    timeout: 2s
-vnfm:
-  api_root: %[2]s
-  token_url: %[2]s/token
-  client_id: %[7]s
-  client_secret_file: %[8]s
-  tls: {ca_file: %[4]s}
-  timeout: 2s
-  follow_timeout: 1m
-  poll_interval: 200ms
-delivery:
-  timeout: 3s
-  min_backoff: 200ms
-  max_backoff: 2s
-`, sinkReceiver, e.vm.base, whsec, e.vm.pki.CAFile, sinkUntrusted, e.bad.base, vnfmClientID, clientSecret)
+	sinks := labvnfm.Sinks{
+		Webhooks: []labvnfm.Webhook{{Name: sinkReceiver, To: e.vm}, {Name: sinkUntrusted, To: e.bad}},
+		VNFM:     e.vm, CAFile: e.vm.PKI.CAFile, Secrets: e.secrets, ClientID: vnfmClientID,
+		Timeout: 2 * time.Second, FollowTimeout: time.Minute, PollInterval: 200 * time.Millisecond,
+		DeliveryTimeout: 3 * time.Second, MinBackoff: 200 * time.Millisecond, MaxBackoff: 2 * time.Second,
+	}.YAML()
 	e.writeConfig(svc, sinks)
 	e.startBridge()
 	e.waitPools(t, 30*time.Second, "lb1's pool: the 3 instances and ext1, UP", e.all)
@@ -278,26 +215,26 @@ func (e *eventsEnv) vnfcKill(t *testing.T) {
 	const node = "node2"
 	e.waitPools(t, 30*time.Second, "all UP before the kill", e.all)
 	killed, failed := e.killVNFC(t, node)
-	fh := e.vm.waitHook(t, 30*time.Second, "vnfc.failed of "+node, func(h hook) bool { return h.id == failed })
-	rh := e.vm.waitHook(t, 30*time.Second, "vnfc.recovered of "+node, func(h hook) bool { return h.id == failed+"/recovered" })
+	fh := e.vm.WaitHook(t, 30*time.Second, "vnfc.failed of "+node, func(h labvnfm.Hook) bool { return h.ID == failed })
+	rh := e.vm.WaitHook(t, 30*time.Second, "vnfc.recovered of "+node, func(h labvnfm.Hook) bool { return h.ID == failed+"/recovered" })
 	t.Logf("kill -9 of the VNFC on %s: vnfc.failed received %s after, vnfc.recovered %s after",
-		node, fh.at.Sub(killed).Round(time.Millisecond), rh.at.Sub(killed).Round(time.Millisecond))
+		node, fh.At.Sub(killed).Round(time.Millisecond), rh.At.Sub(killed).Round(time.Millisecond))
 	for _, c := range []struct {
-		h   hook
+		h   labvnfm.Hook
 		typ string
 	}{{fh, delivery.VNFCFailed}, {rh, delivery.VNFCRecovered}} {
-		if c.h.typ != c.typ || c.h.data.Node != node || c.h.data.Resource != "app" || c.h.data.Cluster != "e2e" {
-			t.Errorf("event %s: type %q, data %+v; want %s of app on %s in cluster e2e", c.h.id, c.h.typ, c.h.data, c.typ, node)
+		if c.h.Type != c.typ || c.h.Data.Node != node || c.h.Data.Resource != "app" || c.h.Data.Cluster != "e2e" {
+			t.Errorf("event %s: type %q, data %+v; want %s of app on %s in cluster e2e", c.h.ID, c.h.Type, c.h.Data, c.typ, node)
 		}
 	}
-	if fh.seq > rh.seq {
-		t.Errorf("vnfc.recovered (#%d) reached the receiver before vnfc.failed (#%d)", rh.seq, fh.seq)
+	if fh.Seq > rh.Seq {
+		t.Errorf("vnfc.recovered (#%d) reached the receiver before vnfc.failed (#%d)", rh.Seq, fh.Seq)
 	}
 	// No Heal: wait a moment more than the backoff, then look at every
 	// request the VNFM got. And no delivery refused: every signature the
 	// receiver checked was good.
 	time.Sleep(time.Second)
-	for _, r := range e.vm.received(t).Records {
+	for _, r := range e.vm.Received(t).Records {
 		switch {
 		case r.Endpoint == vnfm.EndpointHeal:
 			t.Errorf("the VNFM got a Heal (%s) after a restart in place: %s", r.Verdict, r.Body)
@@ -316,12 +253,12 @@ func (e *eventsEnv) lbBackend(t *testing.T) {
 	e.waitPools(t, 30*time.Second, "all UP before ext1 stops", e.all)
 	for _, c := range []struct {
 		what, typ, state string
-		do               func(t *testing.T)
+		do               func(t testing.TB)
 	}{
-		{"stops", delivery.LBBackendDown, "DOWN", e.ext.stop},
-		{"starts again", delivery.LBBackendUp, "UP", e.ext.start},
+		{"stops", delivery.LBBackendDown, "DOWN", e.ext.Stop},
+		{"starts again", delivery.LBBackendUp, "UP", e.ext.Start},
 	} {
-		after := e.vm.lastSeq(t)
+		after := e.vm.LastSeq(t)
 		at := time.Now()
 		c.do(t)
 		var seen time.Time
@@ -330,13 +267,13 @@ func (e *eventsEnv) lbBackend(t *testing.T) {
 			seen = time.Now()
 			return health(st.Status) == c.state, st.Status
 		})
-		h := e.vm.waitHook(t, 20*time.Second, c.typ+" of ext1", func(h hook) bool {
-			return h.seq > after && h.typ == c.typ && h.data.Server == extServer
+		h := e.vm.WaitHook(t, 20*time.Second, c.typ+" of ext1", func(h labvnfm.Hook) bool {
+			return h.Seq > after && h.Type == c.typ && h.Data.Server == extServer
 		})
 		t.Logf("ext1's vnfcd %s: HAProxy shows it %s %s later, %s received %s later (id %s)", c.what, c.state,
-			seen.Sub(at).Round(time.Millisecond), c.typ, h.at.Sub(at).Round(time.Millisecond), h.id)
-		if h.data.Managed == nil || *h.data.Managed || h.data.HAProxy != "lb1" || h.data.Backend != haproxytest.Backend {
-			t.Errorf("%s %s: data %+v; want managed false, lb1, %s", c.typ, h.id, h.data, haproxytest.Backend)
+			seen.Sub(at).Round(time.Millisecond), c.typ, h.At.Sub(at).Round(time.Millisecond), h.ID)
+		if h.Data.Managed == nil || *h.Data.Managed || h.Data.HAProxy != "lb1" || h.Data.Backend != haproxytest.Backend {
+			t.Errorf("%s %s: data %+v; want managed false, lb1, %s", c.typ, h.ID, h.Data, haproxytest.Backend)
 		}
 	}
 }
@@ -353,23 +290,23 @@ func (e *eventsEnv) vnfmFaults(t *testing.T) {
 		{`{"endpoint":"webhook","hang":true,"times":1}`, vnfm.Faulted + ": hang"},
 	} {
 		e.waitPools(t, 30*time.Second, "all UP before the kill", e.all)
-		after := e.vm.lastSeq(t)
-		e.vm.control(t, http.MethodPost, "/control/faults", f.fault, nil)
+		after := e.vm.LastSeq(t)
+		e.vm.Control(t, http.MethodPost, "/control/faults", f.fault, nil)
 		at, _ := e.killVNFC(t, "node3")
-		faulted := e.vm.waitRecord(t, 20*time.Second, "a delivery answered "+f.verdict, func(h hook) bool {
-			return h.seq > after && h.verdict == f.verdict
+		faulted := e.vm.WaitRecord(t, 20*time.Second, "a delivery answered "+f.verdict, func(h labvnfm.Hook) bool {
+			return h.Seq > after && h.Verdict == f.verdict
 		})
-		acc := e.vm.waitHook(t, 20*time.Second, "the event "+f.verdict+" retried and accepted", func(h hook) bool {
-			return h.seq > faulted.seq && h.id == faulted.id
+		acc := e.vm.WaitHook(t, 20*time.Second, "the event "+f.verdict+" retried and accepted", func(h labvnfm.Hook) bool {
+			return h.Seq > faulted.Seq && h.ID == faulted.ID
 		})
 		var attempts []string
-		for _, h := range e.vm.hooks(t) {
-			if h.id == faulted.id {
-				attempts = append(attempts, fmt.Sprintf("#%d %s @%s", h.seq, h.verdict, h.at.Sub(at).Round(time.Millisecond)))
+		for _, h := range e.vm.Hooks(t) {
+			if h.ID == faulted.ID {
+				attempts = append(attempts, fmt.Sprintf("#%d %s @%s", h.Seq, h.Verdict, h.At.Sub(at).Round(time.Millisecond)))
 			}
 		}
-		t.Logf("%s: %s (%s), accepted %s after the faulted attempt; its attempts: %s", f.fault, faulted.id, faulted.typ,
-			acc.at.Sub(faulted.at).Round(time.Millisecond), strings.Join(attempts, ", "))
+		t.Logf("%s: %s (%s), accepted %s after the faulted attempt; its attempts: %s", f.fault, faulted.ID, faulted.Type,
+			acc.At.Sub(faulted.At).Round(time.Millisecond), strings.Join(attempts, ", "))
 	}
 
 	// The untrusted receiver.
@@ -387,11 +324,11 @@ func (e *eventsEnv) vnfmFaults(t *testing.T) {
 	if !strings.Contains(st.LastError, "certificate") {
 		t.Errorf("%s: last error %q does not say the certificate was refused", sinkUntrusted, st.LastError)
 	}
-	if recs := e.bad.received(t).Records; len(recs) != 0 {
+	if recs := e.bad.Received(t).Records; len(recs) != 0 {
 		t.Errorf("the untrusted receiver got %d requests, the first %s %s: want none", len(recs), recs[0].Method, recs[0].Path)
 	}
 	// Its server saw TLS handshakes fail, never a request in clear.
-	log := e.bad.proc.logTail(200)
+	log := e.bad.Proc.LogTail(200)
 	if !strings.Contains(log, "TLS handshake error") {
 		t.Errorf("the untrusted receiver logged no refused handshake:\n%s", log)
 	}
@@ -423,7 +360,7 @@ func (e *eventsEnv) unrecoverable(t *testing.T) {
 	waitIdleOn(t, e.l, "node1")
 	e.waitPools(t, 30*time.Second, "all UP with migration-threshold=1", e.all)
 	t.Cleanup(func() {
-		e.vm.control(t, http.MethodDelete, "/control/faults", "", nil)
+		e.vm.Control(t, http.MethodDelete, "/control/faults", "", nil)
 		e.pcsIn(t, "node1", "resource", "meta", "app", "migration-threshold=")
 		e.pcsIn(t, "node1", "resource", "cleanup", "app")
 		e.waitPools(t, 60*time.Second, "the VNFC on "+node+" back after the cleanup: all UP", e.all)
@@ -433,9 +370,9 @@ func (e *eventsEnv) unrecoverable(t *testing.T) {
 	faults := []string{vnfm.Faulted + ": 409", vnfm.Faulted + ": 500", vnfm.Faulted + ": hang"}
 	for _, f := range []string{`{"endpoint":"heal","status":409,"times":1}`, `{"endpoint":"heal","status":500,"times":1}`,
 		`{"endpoint":"heal","hang":true,"times":1}`} {
-		e.vm.control(t, http.MethodPost, "/control/faults", f, nil)
+		e.vm.Control(t, http.MethodPost, "/control/faults", f, nil)
 	}
-	after := e.vm.lastSeq(t)
+	after := e.vm.LastSeq(t)
 	before := e.failureID(t, "node1", node)
 	pid := vnfcdPID(t, e.l, node)
 	killed := time.Now()
@@ -448,19 +385,19 @@ func (e *eventsEnv) unrecoverable(t *testing.T) {
 		return failed != "" && failed != before, "failure record: " + failed
 	})
 	want := strings.Replace(failed, "/failed/", "/unrecoverable/", 1)
-	uh := e.vm.waitHook(t, 30*time.Second, "vnfc.unrecoverable of "+node, func(h hook) bool { return h.id == want })
-	if uh.typ != delivery.VNFCUnrecoverable || uh.data.Node != node || uh.data.VNFCInstanceID != vnfcID(node) || uh.data.VNFInstanceID != e2eVNF {
-		t.Errorf("event %s: type %q, data %+v; want %s of %s (%s of %s)", uh.id, uh.typ, uh.data, delivery.VNFCUnrecoverable, node, vnfcID(node), e2eVNF)
+	uh := e.vm.WaitHook(t, 30*time.Second, "vnfc.unrecoverable of "+node, func(h labvnfm.Hook) bool { return h.ID == want })
+	if uh.Type != delivery.VNFCUnrecoverable || uh.Data.Node != node || uh.Data.VNFCInstanceID != vnfcID(node) || uh.Data.VNFInstanceID != e2eVNF {
+		t.Errorf("event %s: type %q, data %+v; want %s of %s (%s of %s)", uh.ID, uh.Type, uh.Data, delivery.VNFCUnrecoverable, node, vnfcID(node), e2eVNF)
 	}
-	heal := e.vm.waitHeal(t, 60*time.Second, vnfcID(node), after)
+	heal := e.vm.WaitHeal(t, 60*time.Second, vnfcID(node), after)
 	t.Logf("kill -9 with migration-threshold=1 on %s: vnfc.unrecoverable received %s after, the Heal accepted %s after",
-		node, uh.at.Sub(killed).Round(time.Millisecond), heal.Time.Sub(killed).Round(time.Millisecond))
+		node, uh.At.Sub(killed).Round(time.Millisecond), heal.Time.Sub(killed).Round(time.Millisecond))
 	e.checkHeal(t, heal, want)
 
 	// The attempts before: the three faults, in order, each a Heal of
 	// the same VNFC (the record keeps what a faulted request named).
 	var got []string
-	for _, r := range e.vm.received(t).Records {
+	for _, r := range e.vm.Received(t).Records {
 		if r.Seq > after && r.Endpoint == vnfm.EndpointHeal && r.Seq < heal.Seq {
 			got = append(got, r.Verdict)
 		}
@@ -471,7 +408,7 @@ func (e *eventsEnv) unrecoverable(t *testing.T) {
 	e.waitOpCompleted(t, heal)
 	// One Heal: a few backoffs later, still one accepted.
 	time.Sleep(3 * time.Second)
-	if n := e.vm.countHeals(t, vnfcID(node), after); n != 1 {
+	if n := e.vm.CountHeals(t, vnfcID(node), after); n != 1 {
 		t.Errorf("%d Heals of %s accepted, want 1", n, vnfcID(node))
 	}
 	s := e.status(t, e.bridgeNode(t))
@@ -492,7 +429,7 @@ func (e *eventsEnv) vnfmDown(t *testing.T) {
 	const down = 30 * time.Second
 	e.waitPools(t, 30*time.Second, "all UP before the VNFM stops", e.all)
 	stopped := time.Now()
-	e.vm.proc.stop(t)
+	e.vm.Stop(t)
 	var want []string
 	for _, n := range []string{"node2", "node3"} {
 		_, id := e.killVNFC(t, n)
@@ -509,7 +446,7 @@ func (e *eventsEnv) vnfmDown(t *testing.T) {
 	}
 
 	back := time.Now()
-	e.vm.start(t)
+	e.vm.Start(t)
 	e.waitDelivered(t, back, owed)
 }
 
@@ -520,22 +457,22 @@ func (e *eventsEnv) vnfmDown(t *testing.T) {
 func (e *eventsEnv) nodeLoss(t *testing.T) {
 	const node = "node3"
 	e.waitPools(t, 30*time.Second, "all UP before the power loss", e.all)
-	after := e.vm.lastSeq(t)
+	after := e.vm.LastSeq(t)
 	killed := time.Now()
 	if err := e.l.Kill(node); err != nil {
 		t.Fatal(err)
 	}
-	lh := e.vm.waitHook(t, 90*time.Second, "vnfc.lost of "+node, func(h hook) bool {
-		return h.seq > after && h.typ == delivery.VNFCLost && h.data.Node == node
+	lh := e.vm.WaitHook(t, 90*time.Second, "vnfc.lost of "+node, func(h labvnfm.Hook) bool {
+		return h.Seq > after && h.Type == delivery.VNFCLost && h.Data.Node == node
 	})
-	heal := e.vm.waitHeal(t, 30*time.Second, vnfcID(node), after)
-	e.checkHeal(t, heal, lh.id)
-	fenced := e.fencedAt(t, lh.id)
+	heal := e.vm.WaitHeal(t, 30*time.Second, vnfcID(node), after)
+	e.checkHeal(t, heal, lh.ID)
+	fenced := e.fencedAt(t, lh.ID)
 	t.Logf("power loss of %s: its fencing completed %s after (the fencer's second), vnfc.lost received %s after the loss, "+
 		"the Heal accepted %s after the loss, %s after the fencing's second", node, fenced.Sub(killed).Round(time.Second),
-		lh.at.Sub(killed).Round(time.Millisecond), heal.Time.Sub(killed).Round(time.Millisecond), heal.Time.Sub(fenced).Round(time.Millisecond))
-	if !strings.HasPrefix(lh.id, "e2e/app/"+node+"/lost/") || lh.data.VNFCInstanceID != vnfcID(node) {
-		t.Errorf("vnfc.lost %s: data %+v; want e2e/app/%s/lost/<fencing> naming %s", lh.id, lh.data, node, vnfcID(node))
+		lh.At.Sub(killed).Round(time.Millisecond), heal.Time.Sub(killed).Round(time.Millisecond), heal.Time.Sub(fenced).Round(time.Millisecond))
+	if !strings.HasPrefix(lh.ID, "e2e/app/"+node+"/lost/") || lh.Data.VNFCInstanceID != vnfcID(node) {
+		t.Errorf("vnfc.lost %s: data %+v; want e2e/app/%s/lost/<fencing> naming %s", lh.ID, lh.Data, node, vnfcID(node))
 	}
 	e.waitOpCompleted(t, heal)
 
@@ -558,7 +495,7 @@ func (e *eventsEnv) bridgeFailover(t *testing.T) {
 	if on := e.bridgeNode(t); on != dead {
 		t.Fatalf("the bridge runs on %s, not %s", on, dead)
 	}
-	e.vm.proc.stop(t)
+	e.vm.Stop(t)
 	_, id := e.killVNFC(t, victim)
 	want := []string{id, id + "/recovered"}
 	owed := e.waitOwed(t, "node3", want)
@@ -599,17 +536,17 @@ func (e *eventsEnv) bridgeFailover(t *testing.T) {
 		}
 	}
 	back := time.Now()
-	e.vm.start(t)
+	e.vm.Start(t)
 	e.waitDelivered(t, back, owed)
 	t.Logf("%s lost: the bridge started on %s %s later; the VNFM back %s after the loss", dead, on,
 		started.Sub(killed).Round(time.Millisecond), back.Sub(killed).Round(time.Millisecond))
 	// The lost node's VNFC, which the new bridge derived (the old one
 	// died with it): vnfc.lost and its Heal.
-	lh := e.vm.waitHook(t, 60*time.Second, "vnfc.lost of "+dead, func(h hook) bool {
-		return h.at.After(back) && h.typ == delivery.VNFCLost && h.data.Node == dead
+	lh := e.vm.WaitHook(t, 60*time.Second, "vnfc.lost of "+dead, func(h labvnfm.Hook) bool {
+		return h.At.After(back) && h.Type == delivery.VNFCLost && h.Data.Node == dead
 	})
-	heal := e.vm.waitHeal(t, 30*time.Second, vnfcID(dead), e.seqAt(t, back))
-	e.checkHeal(t, heal, lh.id)
+	heal := e.vm.WaitHeal(t, 30*time.Second, vnfcID(dead), e.vm.SeqAt(t, back))
+	e.checkHeal(t, heal, lh.ID)
 	e.waitOpCompleted(t, heal)
 
 	if err := e.l.Start(dead); err != nil {
@@ -647,7 +584,7 @@ func (e *eventsEnv) noSecrets(t *testing.T) {
 		t.Fatalf("no bridge log on %s, where it runs", on)
 	}
 	for where, b := range places {
-		for i, s := range e.secrets {
+		for i, s := range e.secrets.Values {
 			if bytes.Contains(b, []byte(s)) {
 				t.Errorf("%s holds secret #%d", where, i)
 			}
@@ -669,10 +606,10 @@ func (e *eventsEnv) waitDelivered(t *testing.T, back time.Time, owed map[string]
 	var last time.Time
 	labtest.Eventually(t, 60*time.Second, 200*time.Millisecond, "every event the store held for the receiver accepted", func() (bool, string) {
 		got := map[string]time.Time{}
-		for _, h := range e.vm.hooks(t) {
-			if h.verdict == vnfm.Accepted && h.at.After(back) {
-				if _, ok := got[h.id]; !ok {
-					got[h.id] = h.at
+		for _, h := range e.vm.Hooks(t) {
+			if h.Verdict == vnfm.Accepted && h.At.After(back) {
+				if _, ok := got[h.ID]; !ok {
+					got[h.ID] = h.At
 				}
 			}
 		}
@@ -699,7 +636,7 @@ func (e *eventsEnv) waitDelivered(t *testing.T, back time.Time, owed map[string]
 		return len(still) == 0, fmt.Sprintf("still owed: %v", still)
 	})
 	repeats := 0
-	for _, n := range e.vm.received(t).Events {
+	for _, n := range e.vm.Received(t).Events {
 		if n > 1 {
 			repeats++
 		}
@@ -733,51 +670,19 @@ func (e *eventsEnv) killVNFC(t *testing.T, node string) (time.Time, string) {
 	return killed, id
 }
 
-// cibStatus is the part of the CIB's status section the test reads: each
-// node's resource histories.
-type cibStatus struct {
-	Nodes []struct {
-		Uname string `xml:"uname,attr"`
-		Rscs  []struct {
-			ID  string `xml:"id,attr"`
-			Ops []struct {
-				ID       string `xml:"id,attr"`
-				CallID   string `xml:"call-id,attr"`
-				RCChange string `xml:"last-rc-change,attr"`
-			} `xml:"lrm_rsc_op"`
-		} `xml:"lrm>lrm_resources>lrm_resource"`
-	} `xml:"node_state"`
-}
-
 // failureID reads, from the CIB as node from has it, the failure record
 // of app on node, and returns the id its vnfc.failed event must carry;
 // "" when there is none.
 func (e *eventsEnv) failureID(t *testing.T, from, node string) string {
 	t.Helper()
-	out, err := e.l.Exec(e.ctx, from, "cibadmin", "--query", "--scope", "status")
+	f, ok, err := labvnfm.LastFailure(e.ctx, e.l, from, "app", node)
 	if err != nil {
-		t.Fatalf("cibadmin --query --scope status on %s: %v", from, err)
+		t.Fatal(err)
 	}
-	var st cibStatus
-	if err := xml.Unmarshal(out, &st); err != nil {
-		t.Fatalf("the CIB's status: %v\n%.500s", err, out)
+	if !ok {
+		return ""
 	}
-	for _, ns := range st.Nodes {
-		if ns.Uname != node {
-			continue
-		}
-		for _, r := range ns.Rscs {
-			if r.ID != "app" {
-				continue
-			}
-			for _, op := range r.Ops {
-				if op.ID == "app_last_failure_0" {
-					return fmt.Sprintf("e2e/%s/%s/failed/%s-%s", url.PathEscape(r.ID), url.PathEscape(node), op.CallID, op.RCChange)
-				}
-			}
-		}
-	}
-	return ""
+	return f.ID("e2e", "app", node)
 }
 
 // storeEntry is one event of the bridge's delivery store, as the CIB
@@ -888,193 +793,6 @@ func (e *eventsEnv) liveNode(t *testing.T) string {
 	return ""
 }
 
-// --- the test VNFM on its host ---
-
-// labVNFM is the test VNFM running as a process on a lab host, driven
-// through its /control/ API over TLS from the lab's client.
-type labVNFM struct {
-	proc *hostProc
-	pki  *vnfm.PKI
-	base string // https://addr:port
-	hc   *http.Client
-}
-
-// start runs the VNFM and waits until its API answers. Its record is kept
-// in its state directory, so that a restart keeps what it received.
-func (v *labVNFM) start(t *testing.T) {
-	t.Helper()
-	v.proc.start(t)
-	labtest.Eventually(t, 15*time.Second, 50*time.Millisecond, "the test VNFM on "+v.proc.addr+" answers", func() (bool, string) {
-		if v.proc.exited() {
-			t.Fatalf("the test VNFM on %s exited:\n%s", v.proc.addr, v.proc.logTail(20))
-		}
-		resp, err := v.hc.Get(v.base + "/control/tokens")
-		if err != nil {
-			return false, err.Error()
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, resp.Status
-	})
-}
-
-// control calls the control API; body is JSON text or ""; out, if not
-// nil, receives the JSON answer.
-func (v *labVNFM) control(t *testing.T, method, path, body string, out any) {
-	t.Helper()
-	req, err := http.NewRequestWithContext(labtest.Context(t), method, v.base+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := v.hc.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil || resp.StatusCode >= 300 {
-		t.Fatalf("%s %s: %s %v: %.300s", method, path, resp.Status, err, b)
-	}
-	if out != nil {
-		if err := json.Unmarshal(b, out); err != nil {
-			t.Fatalf("%s %s: %v", method, path, err)
-		}
-	}
-}
-
-func (v *labVNFM) received(t *testing.T) vnfm.Received {
-	t.Helper()
-	var r vnfm.Received
-	v.control(t, http.MethodGet, "/control/received", "", &r)
-	return r
-}
-
-// lastSeq is the sequence number of the newest request received.
-func (v *labVNFM) lastSeq(t *testing.T) int {
-	t.Helper()
-	recs := v.received(t).Records
-	if len(recs) == 0 {
-		return 0
-	}
-	return recs[len(recs)-1].Seq
-}
-
-// hook is a webhook delivery as the receiver recorded it: accepted (its
-// signature verified, its CloudEvent valid), or refused, or answered by
-// a fault.
-type hook struct {
-	seq     int
-	at      time.Time
-	id      string
-	typ     string // the event's type: the CloudEvent's without its prefix
-	verdict string
-	data    delivery.Data
-}
-
-// hooks returns the webhook deliveries received, in order.
-func (v *labVNFM) hooks(t *testing.T) []hook {
-	t.Helper()
-	var hs []hook
-	for _, r := range v.received(t).Records {
-		if r.Endpoint != vnfm.EndpointWebhook {
-			continue
-		}
-		h := hook{seq: r.Seq, at: r.Time, id: r.EventID, verdict: r.Verdict}
-		var ce struct {
-			Type string        `json:"type"`
-			Data delivery.Data `json:"data"`
-		}
-		if json.Unmarshal([]byte(r.Body), &ce) == nil {
-			h.data = ce.Data
-			for _, typ := range delivery.Types {
-				if ce.Type == typ || strings.HasSuffix(ce.Type, "."+typ) {
-					h.typ = typ
-				}
-			}
-		}
-		hs = append(hs, h)
-	}
-	return hs
-}
-
-// waitRecord waits until a webhook delivery matching ok was received,
-// whatever its verdict, and returns the first.
-func (v *labVNFM) waitRecord(t *testing.T, timeout time.Duration, what string, ok func(hook) bool) hook {
-	t.Helper()
-	var found hook
-	labtest.Eventually(t, timeout, 50*time.Millisecond, what, func() (bool, string) {
-		hs := v.hooks(t)
-		for _, h := range hs {
-			if ok(h) {
-				found = h
-				return true, ""
-			}
-		}
-		return false, fmt.Sprintf("%d webhook deliveries, the last: %s", len(hs), lastHooks(hs, 5))
-	})
-	return found
-}
-
-// waitHook waits until the receiver accepted a delivery matching ok.
-func (v *labVNFM) waitHook(t *testing.T, timeout time.Duration, what string, ok func(hook) bool) hook {
-	t.Helper()
-	return v.waitRecord(t, timeout, what, func(h hook) bool { return h.verdict == vnfm.Accepted && ok(h) })
-}
-
-func lastHooks(hs []hook, n int) string {
-	var s []string
-	for _, h := range hs[max(0, len(hs)-n):] {
-		s = append(s, fmt.Sprintf("#%d %s %s (%s)", h.seq, h.typ, h.id, h.verdict))
-	}
-	return strings.Join(s, "; ")
-}
-
-// waitHeal waits until the VNFM accepted a Heal naming vnfc, received
-// after the record's seq, and returns it.
-func (v *labVNFM) waitHeal(t *testing.T, timeout time.Duration, vnfc string, after int) vnfm.Record {
-	t.Helper()
-	var found vnfm.Record
-	labtest.Eventually(t, timeout, 100*time.Millisecond, "a Heal of "+vnfc+" accepted", func() (bool, string) {
-		var seen []string
-		for _, r := range v.received(t).Records {
-			if r.Seq <= after || r.Endpoint != vnfm.EndpointHeal {
-				continue
-			}
-			if r.OK() && slices.Equal(r.VNFCInstanceIDs, []string{vnfc}) {
-				found = r
-				return true, ""
-			}
-			seen = append(seen, fmt.Sprintf("#%d %v %s", r.Seq, r.VNFCInstanceIDs, r.Verdict))
-		}
-		return false, fmt.Sprintf("Heals received: %v", seen)
-	})
-	return found
-}
-
-// countHeals counts the Heals naming vnfc the VNFM accepted after seq.
-func (v *labVNFM) countHeals(t *testing.T, vnfc string, after int) int {
-	t.Helper()
-	n := 0
-	for _, r := range v.received(t).Records {
-		if r.Seq > after && r.Endpoint == vnfm.EndpointHeal && r.OK() && slices.Contains(r.VNFCInstanceIDs, vnfc) {
-			n++
-		}
-	}
-	return n
-}
-
-// seqAt is the sequence number of the last request the VNFM received
-// before at.
-func (e *eventsEnv) seqAt(t *testing.T, at time.Time) int {
-	t.Helper()
-	seq := 0
-	for _, r := range e.vm.received(t).Records {
-		if r.Time.Before(at) {
-			seq = r.Seq
-		}
-	}
-	return seq
-}
-
 // checkHeal checks an accepted Heal as the issue asks: of the config's
 // VNF, its cause naming the event (the VNFM already checked the schema,
 // the Version header and the bearer token, or it would not have accepted
@@ -1100,7 +818,7 @@ func (e *eventsEnv) waitOpCompleted(t *testing.T, heal vnfm.Record) {
 	t.Helper()
 	labtest.Eventually(t, 30*time.Second, 200*time.Millisecond, "the Heal's operation "+heal.EventID+" followed to COMPLETED", func() (bool, string) {
 		var ops []vnfm.OpOcc
-		e.vm.control(t, http.MethodGet, "/control/ops", "", &ops)
+		e.vm.Control(t, http.MethodGet, "/control/ops", "", &ops)
 		state := "not found"
 		for _, o := range ops {
 			if o.ID == heal.EventID {
@@ -1135,94 +853,7 @@ func (e *eventsEnv) fencedAt(t *testing.T, lostID string) time.Time {
 	return time.Unix(n, 0)
 }
 
-// hostProc is a process run in a lab host (the test VNFM, the unmanaged
-// vnfcd), its output appended to a log file; stopped with SIGTERM, then
-// SIGKILL, when the test ends.
-type hostProc struct {
-	l          *lab.Lab
-	host, addr string
-	argv       []string
-	log        string
-
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
-func (p *hostProc) start(t *testing.T) {
-	t.Helper()
-	if p.cmd != nil {
-		t.Fatalf("%s on %s already runs", filepath.Base(p.argv[0]), p.host)
-	}
-	f, err := os.OpenFile(p.log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	cmd, err := p.l.Command(labtest.Context(t), p.host, p.argv...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = f, f
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s on %s: %v", p.argv[0], p.host, err)
-	}
-	p.cmd, p.done = cmd, make(chan struct{})
-	done := p.done
-	go func() {
-		cmd.Wait()
-		close(done)
-	}()
-}
-
-func (p *hostProc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// stop ends the process: SIGTERM, and SIGKILL after 10 s. Stopping what
-// is not running does nothing.
-func (p *hostProc) stop(t *testing.T) {
-	t.Helper()
-	if p.cmd == nil {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		t.Errorf("%s on %s ignored SIGTERM for 10 s", filepath.Base(p.argv[0]), p.host)
-	}
-	p.cmd = nil
-}
-
-// logTail is the last n lines of what the process printed.
-func (p *hostProc) logTail(n int) string {
-	b, _ := os.ReadFile(p.log)
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
-}
-
 // --- small things ---
-
-func randomBytes(t *testing.T, n int) []byte {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func writeSecret(t *testing.T, path, s string) {
-	if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
 
 func maxTime(a, b time.Time) time.Time {
 	if b.After(a) {

@@ -54,16 +54,20 @@ type notifier struct {
 	storeErrs int
 	lastErr   string
 	lastErrAt time.Time
-	// nodes are the nodes of the last facts, to see one removed from
-	// the cluster (crm_node --remove), whose events the store must move.
+
+	// Only run's goroutine touches what follows.
+	//
+	// nodes are the nodes of the last facts, to see one removed from the
+	// cluster (crm_node --remove), whose events the store must move.
 	nodes map[string]bool
 	// gone is when each delivered fact was first seen missing (Prune's
-	// grace); only run's goroutine touches it, as problems (the VNFM ids
-	// ignored, logged when they change) and recheck (when vnfcEvents
-	// must run again for unrecoverable_after, zero when never).
-	gone     map[string]time.Time
+	// grace).
+	gone map[string]time.Time
+	// problems are the VNFM ids ignored, logged when they change.
 	problems string
-	recheck  time.Time
+	// recheck is when vnfcEvents must run again for an
+	// unrecoverable_after; zero when never.
+	recheck time.Time
 }
 
 // ClusterTools is what the notifier asks of Pacemaker besides the CIB it

@@ -341,10 +341,15 @@ func (b *Bridge) setUpDelivery(o Options) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		node, err := crmwrap.New(nil).LocalNodeName(ctx)
 		cancel()
-		if err != nil {
-			return fmt.Errorf("events: the store in the CIB needs this node's name: %w", err)
+		if err == nil {
+			store, err = cibstore.New(cibstore.Options{Client: crmwrap.New(nil), LocalNode: node, Log: b.log})
+		} else {
+			err = fmt.Errorf("the store in the CIB needs this node's name: %w", err)
 		}
-		if store, err = cibstore.New(cibstore.Options{Client: crmwrap.New(nil), LocalNode: node, Log: b.log}); err != nil {
+		if err != nil {
+			if b.sinks != nil {
+				b.sinks.Close()
+			}
 			return fmt.Errorf("events: %w", err)
 		}
 	}

@@ -3,6 +3,7 @@ package haproxy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -193,10 +194,29 @@ func slowOnA(t *testing.T, f *fixture) (Desired, <-chan error) {
 	if err := f.p.admin.Exec(context.Background(), "set server be/static1 state maint"); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { _, err := get(f.p.frontPort, "/slow", 15*time.Second); done <- err }()
-	waitHits(t, f.v[0], 1)
-	return d, done
+	// The request must be in flight on vnfha:a for the drain to wait on
+	// it. One that failed before it got there (seen once in CI, on a
+	// loaded machine, with no error kept) is sent again, at most twice,
+	// and its error is told.
+	var errs []error
+	for range 3 {
+		done := make(chan error, 1)
+		go func() { _, err := get(f.p.frontPort, "/slow", 15*time.Second); done <- err }()
+		for range 100 {
+			if f.v[0].hits.Load() >= 1 {
+				return d, done
+			}
+			select {
+			case err := <-done:
+				errs = append(errs, fmt.Errorf("the slow request ended before vnfha:a got it: %v", err))
+			case <-time.After(50 * time.Millisecond):
+				continue
+			}
+			break
+		}
+	}
+	t.Fatalf("vnfc got %d requests, want 1: %v", f.v[0].hits.Load(), errs)
+	return d, nil
 }
 
 func waitHits(t *testing.T, v *vnfc, n int64) {

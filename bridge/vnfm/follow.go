@@ -109,7 +109,7 @@ func (s *Sink) readOcc(ctx context.Context, u string) (*LcmOpOcc, bool, error) {
 		if errors.As(err, &te) {
 			return nil, !te.retry, te
 		}
-		return nil, outbound.Classify(err) == outbound.TrustFailure, fmt.Errorf("read the occurrence: %v", outbound.StripURL(err))
+		return nil, outbound.Classify(err) == outbound.TrustFailure, fmt.Errorf("read the occurrence: %s", clean(outbound.StripURL(err).Error()))
 	}
 	if ans.status != http.StatusOK {
 		err := fmt.Errorf("read the occurrence: %d %s: %s", ans.status, http.StatusText(ans.status),

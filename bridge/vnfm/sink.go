@@ -509,9 +509,9 @@ func (s *Sink) transportError(what string, err error) error {
 		return s.final("token", fmt.Errorf("%s: %w", what, te))
 	}
 	if outbound.Classify(err) == outbound.TrustFailure {
-		return s.final("tls", fmt.Errorf("%s: TLS authentication failed, nothing was sent: %v", what, outbound.StripURL(err)))
+		return s.final("tls", fmt.Errorf("%s: TLS authentication failed, nothing was sent: %s", what, clean(outbound.StripURL(err).Error())))
 	}
-	return &delivery.Retry{Err: fmt.Errorf("%s: %v", what, outbound.StripURL(err))}
+	return &delivery.Retry{Err: fmt.Errorf("%s: %s", what, clean(outbound.StripURL(err).Error()))}
 }
 
 // statusError classifies an answer other than 2xx (research §1.6, §4).

@@ -121,11 +121,12 @@ func (t *tokens) classify(err error) *tokenError {
 			code = re.Response.StatusCode
 			st = re.Response.Status
 		}
-		msg := "the token endpoint answered " + clean(st)
+		// Scrubbed before it is cut: a secret cut in two would show half.
+		msg := "the token endpoint answered " + clean(t.scrub(st))
 		if re.ErrorCode != "" {
-			msg += ": " + t.scrub(clean(re.ErrorCode))
+			msg += ": " + clean(t.scrub(re.ErrorCode))
 			if re.ErrorDescription != "" {
-				msg += " (" + t.scrub(truncate(clean(re.ErrorDescription), 200, false)) + ")"
+				msg += " (" + truncate(clean(t.scrub(re.ErrorDescription)), 200, false) + ")"
 			}
 		}
 		retry := code >= 500 || code == http.StatusTooManyRequests || code == http.StatusRequestTimeout
@@ -134,7 +135,9 @@ func (t *tokens) classify(err error) *tokenError {
 		}
 		return &tokenError{err: errors.New(msg), retry: retry}
 	}
-	msg := t.scrub(outbound.StripURL(err).Error())
+	// A transport error may quote what the peer sent (a malformed header
+	// line, at any length): one bounded line, the secret scrubbed first.
+	msg := clean(t.scrub(outbound.StripURL(err).Error()))
 	return &tokenError{err: errors.New(msg), retry: outbound.Classify(err) != outbound.TrustFailure}
 }
 

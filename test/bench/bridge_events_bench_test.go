@@ -771,6 +771,9 @@ func parseBridgeLog(text string) []bridgeLine {
 		} else {
 			msg, rest, _ = strings.Cut(rest, " ")
 		}
+		if msg == "" || at.IsZero() {
+			continue // not a line the bridge writes: it always has both
+		}
 		out = append(out, bridgeLine{at: at, msg: msg, fields: " " + rest + " "})
 	}
 	return out

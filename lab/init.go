@@ -58,6 +58,9 @@ var nodeBinds = []struct{ src, dst string }{
 	{"var-lib-pacemaker", "/var/lib/pacemaker"},
 	{"log-corosync", "/var/log/corosync"},
 	{"log-pacemaker", "/var/log/pacemaker"},
+	// The node's own state of vnfha's agents (ocf:vnfha:checkpoint's
+	// data_dir lives here), as a package's /var/lib/vnfha would be.
+	{"var-lib-vnfha", "/var/lib/vnfha"},
 }
 
 type nodeInit struct {
@@ -177,6 +180,11 @@ func (n *nodeInit) setupMounts() error {
 	}
 	for _, b := range nodeBinds {
 		src := filepath.Join(n.p.nodeDir(n.node), b.src)
+		// The host may lack a mount point that no package made (the
+		// host's /var/lib/vnfha before vnfha is installed).
+		if err := os.MkdirAll(b.dst, 0o755); err != nil {
+			return fmt.Errorf("mount point %s: %w", b.dst, err)
+		}
 		if err := unix.Mount(src, b.dst, "", unix.MS_BIND, ""); err != nil {
 			return fmt.Errorf("bind %s on %s: %w", src, b.dst, err)
 		}

@@ -220,3 +220,30 @@ func (e *FresherPeerError) Error() string {
 type StaleError struct{ Reason string }
 
 func (e *StaleError) Error() string { return "may lack acknowledged writes: " + e.Reason }
+
+// Marks records, in the cluster, which replicas may be promoted: the
+// durable mark the pgsql agent keeps in its data-status attribute. A
+// primary marks a peer stale before it acknowledges any write that peer
+// does not hold, and sync once the peer holds every acknowledged write and
+// gets every new one before it is acknowledged. Both return only once the
+// mark is durable in the cluster (the CIB), or with an error, in which
+// case the primary must act as if the mark was not made.
+type Marks interface {
+	Sync(ctx context.Context, node string) error
+	Stale(ctx context.Context, node string) error
+}
+
+// The mark's node attribute (lifetime forever, in the CIB's nodes section)
+// and its values. A replica whose node has no mark may be promoted only
+// while no node of the cluster has one for the resource: a new store.
+const (
+	MarkSync  = "sync"
+	MarkStale = "stale"
+)
+
+// MarkAttr is the name of resource's mark attribute.
+func MarkAttr(resource string) string { return "vnfha-checkpoint-" + resource }
+
+// EpochAttr is the cluster property (crm_config) that holds the highest
+// epoch any primary of resource was promoted to: the floor of the next.
+func EpochAttr(resource string) string { return "vnfha-checkpoint-" + resource + "-epoch" }

@@ -81,7 +81,8 @@ func newProblem(typ string, status int, detail string) Problem {
 func New(typ string, status int, detail string) Problem { return newProblem(typ, status, detail) }
 
 // FromError maps an error of package checkpoint (wrapped or not) to its
-// problem. An error it does not know is a 500 whose detail is the error's
+// problem. A typed error's detail is its own text, without the server's
+// wrapping, so that it comes back the same on the client. An error it does not know is a 500 whose detail is the error's
 // text; context errors are 504 (the server's own deadline) or 503.
 func FromError(err error) Problem {
 	var (
@@ -97,38 +98,38 @@ func FromError(err error) Problem {
 	msg := err.Error()
 	switch {
 	case errors.As(err, &inv):
-		return newProblem(TypeInvalid, http.StatusBadRequest, msg)
+		return newProblem(TypeInvalid, http.StatusBadRequest, inv.Error())
 	case errors.Is(err, checkpoint.ErrNotFound):
 		return newProblem(TypeNotFound, http.StatusNotFound, msg)
 	case errors.As(err, &cond):
-		p := newProblem(TypeCondition, http.StatusPreconditionFailed, msg)
+		p := newProblem(TypeCondition, http.StatusPreconditionFailed, cond.Error())
 		p.Key, p.Want, p.Have = cond.Key, u64(cond.Want), u64(cond.Have)
 		return p
 	case errors.As(err, &big):
-		p := newProblem(TypeTooLarge, http.StatusRequestEntityTooLarge, msg)
+		p := newProblem(TypeTooLarge, http.StatusRequestEntityTooLarge, big.Error())
 		p.Size, p.Limit = big.Size, big.Limit
 		return p
 	case errors.As(err, &np):
-		p := newProblem(TypeNotPrimary, http.StatusMisdirectedRequest, msg)
+		p := newProblem(TypeNotPrimary, http.StatusMisdirectedRequest, np.Error())
 		p.Primary, p.PrimaryAPI = np.Primary, np.PrimaryAPI
 		return p
 	case errors.As(err, &unav):
-		return newProblem(TypeUnavailable, http.StatusServiceUnavailable, msg)
+		return newProblem(TypeUnavailable, http.StatusServiceUnavailable, unav.Error())
 	case errors.Is(err, checkpoint.ErrClosed):
 		return newProblem(TypeClosed, http.StatusServiceUnavailable, msg)
 	case errors.Is(err, checkpoint.ErrNoSpace):
 		return newProblem(TypeNoSpace, http.StatusInsufficientStorage, msg)
 	case errors.As(err, &comp):
-		p := newProblem(TypeCompacted, http.StatusGone, msg)
+		p := newProblem(TypeCompacted, http.StatusGone, comp.Error())
 		p.From, p.Oldest = u64(comp.From), u64(comp.Oldest)
 		return p
 	case errors.As(err, &fresh):
-		p := newProblem(TypeFresherPeer, http.StatusConflict, msg)
+		p := newProblem(TypeFresherPeer, http.StatusConflict, fresh.Error())
 		pos, own := fresh.Position, fresh.Own
 		p.Peer, p.Position, p.Own = fresh.Peer, &pos, &own
 		return p
 	case errors.As(err, &stale):
-		return newProblem(TypeStale, http.StatusConflict, msg)
+		return newProblem(TypeStale, http.StatusConflict, stale.Error())
 	case errors.Is(err, context.DeadlineExceeded):
 		return newProblem(TypeTimeout, http.StatusGatewayTimeout, msg)
 	}

@@ -45,6 +45,8 @@ type Fake struct {
 	Follows  []string
 	// Watches counts the watchers that are open.
 	watches int
+	// writes counts the write calls, refused ones too.
+	writes int
 }
 
 // New returns a replica of node in role (primary when role is
@@ -121,6 +123,13 @@ func (f *Fake) wakeLocked() {
 	f.changed = make(chan struct{})
 }
 
+// WriteCalls returns how many writes were asked for, refused ones too.
+func (f *Fake) WriteCalls() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.writes
+}
+
 // Rev returns the last revision.
 func (f *Fake) Rev() uint64 {
 	f.mu.Lock()
@@ -134,6 +143,7 @@ func (f *Fake) write(key string, value []byte, cond checkpoint.Cond, op checkpoi
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.writes++
 	switch {
 	case f.closed:
 		return 0, checkpoint.ErrClosed

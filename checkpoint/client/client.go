@@ -233,6 +233,12 @@ func (c *Client) do(ctx context.Context, k call) (*http.Response, error) {
 			if ctx.Err() != nil {
 				return nil, err
 			}
+			// The URL is ours (http://checkpoint/... for a socket): the
+			// endpoint and the cause say more.
+			var ue *url.Error
+			if errors.As(err, &ue) {
+				err = ue.Err
+			}
 			lastErr = fmt.Errorf("%s: %w", ep.name, err)
 			c.cur.CompareAndSwap(int32(i), int32((i+1)%n))
 			continue
@@ -251,6 +257,9 @@ func (c *Client) do(ctx context.Context, k call) (*http.Response, error) {
 		if next == nil {
 			c.cur.CompareAndSwap(int32(i), int32((i+1)%n))
 		}
+	}
+	if k.local {
+		return nil, lastErr
 	}
 	return nil, fmt.Errorf("%w after %d attempts: %w", ErrRetriesExhausted, c.maxAttempts(), lastErr)
 }

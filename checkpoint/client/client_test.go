@@ -26,7 +26,7 @@ type replicaServer struct {
 	done   chan error
 }
 
-func tempDir(t *testing.T) string {
+func tempDir(t testing.TB) string {
 	t.Helper()
 	// Short: a unix socket's path is at most 108 bytes.
 	dir, err := os.MkdirTemp("", "cpcl")

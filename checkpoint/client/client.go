@@ -70,6 +70,8 @@ type Client struct {
 
 	eps []*endpoint
 	cur atomic.Int32 // the endpoint to try first
+	// pref is the primary a 421 named, tried first while it answers.
+	pref atomic.Pointer[endpoint]
 
 	mu    sync.Mutex
 	extra map[string]*endpoint // learnt from 421 answers
@@ -209,10 +211,15 @@ func (c *Client) do(ctx context.Context, k call) (*http.Response, error) {
 	var (
 		lastErr error
 		next    *endpoint // named by a 421
+		// followed: the last attempt went where a 421 sent it. Only the
+		// first such hop skips the backoff, so two standbys that name
+		// each other (during a failover) are not ping-ponged at full
+		// speed.
+		followed bool
 	)
 	n := len(c.eps)
 	for attempt := 0; attempt < c.maxAttempts(); attempt++ {
-		if attempt > 0 && next == nil {
+		if attempt > 0 && (next == nil || followed) {
 			t := time.NewTimer(c.backoff(attempt - 1))
 			select {
 			case <-ctx.Done():
@@ -223,12 +230,22 @@ func (c *Client) do(ctx context.Context, k call) (*http.Response, error) {
 		}
 		i := int(c.cur.Load()) % n
 		ep := c.eps[i]
+		if p := c.pref.Load(); p != nil {
+			ep = p
+		}
 		if k.local {
 			ep = c.eps[0]
-		} else if next != nil {
+		}
+		followed = next != nil
+		if next != nil {
 			ep, next = next, nil
 		}
 		resp, err := c.send(ctx, ep, k)
+		if err != nil || (resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusMisdirectedRequest) {
+			c.pref.CompareAndSwap(ep, nil)
+		} else if followed {
+			c.pref.Store(ep)
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, err

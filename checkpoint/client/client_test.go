@@ -262,6 +262,12 @@ func TestFailover(t *testing.T) {
 	if !has(fb, "k2") {
 		t.Fatal("k2 not on node2 after the 421")
 	}
+	// The primary the 421 named is tried first from then on.
+	before := fa.WriteCalls()
+	put("k2b")
+	if fa.WriteCalls() != before || !has(fb, "k2b") {
+		t.Errorf("k2b went to node1 first (%d calls there)", fa.WriteCalls()-before)
+	}
 	// Back, and node2 names no primary: the client tries the next one.
 	fb.SetRole(checkpoint.RoleStandby, "", "")
 	fa.SetRole(checkpoint.RolePrimary, "", "")
@@ -283,7 +289,7 @@ func TestFailover(t *testing.T) {
 		_, err := c.Put(ctx, "k5", []byte("k5"), checkpoint.Cond{})
 		done <- err
 	}()
-	before := fb.WriteCalls()
+	before = fb.WriteCalls()
 	for i := 0; i < 1000 && fb.WriteCalls() < before+3; i++ {
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -418,5 +424,25 @@ func TestMirror(t *testing.T) {
 	}
 	if state["s/d"] != "3" {
 		t.Errorf("state after the relist %v", state)
+	}
+}
+
+// TestWatchGivesUp: a replica that ends every watch at once (it is
+// closing) is asked again with backoff, then given up on after the
+// client's bound, not hammered forever.
+func TestWatchGivesUp(t *testing.T) {
+	ctx := testCtx(t)
+	f := fakereplica.New("node1", checkpoint.RolePrimary)
+	rs := serve(t, f, api.Config{})
+	c := newClient(t, "unix:"+rs.sock)
+	c.MaxAttempts = 3
+	w, err := c.Watch(ctx, 0, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	f.Close()
+	if _, err := w.Next(ctx); !errors.Is(err, ErrRetriesExhausted) {
+		t.Errorf("watch of a closing replica: %v", err)
 	}
 }

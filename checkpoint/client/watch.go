@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/vnfha/vnfha/checkpoint"
 	"github.com/vnfha/vnfha/checkpoint/problem"
@@ -81,13 +82,33 @@ var errStreamEnded = errors.New("the event stream ended")
 
 func (w *Watcher) run(resp *http.Response, last uint64) {
 	defer close(w.done)
+	// fruitless counts the streams in a row that ended without
+	// delivering anything: a replica that answers each watch with an
+	// error event (closing, demoted) is not hammered, and is given up on
+	// after the Client's bound, like any other call.
+	fruitless := 0
 	for {
+		before := last
 		var err error
 		last, err = w.read(resp, last)
 		resp.Body.Close()
 		if !errors.Is(err, errStreamEnded) {
 			w.send(batch{err: err})
 			return
+		}
+		if last > before {
+			fruitless = 0
+		} else if fruitless++; fruitless >= w.c.maxAttempts() {
+			w.send(batch{err: fmt.Errorf("watch %q from %d: %d streams in a row ended with nothing: %w", w.prefix, last, fruitless, ErrRetriesExhausted)})
+			return
+		}
+		t := time.NewTimer(w.c.backoff(fruitless))
+		select {
+		case <-w.ctx.Done():
+			t.Stop()
+			w.send(batch{err: w.ctx.Err()})
+			return
+		case <-t.C:
 		}
 		if resp, err = w.connect(last); err != nil {
 			w.send(batch{err: err})

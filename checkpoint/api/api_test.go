@@ -432,6 +432,23 @@ func TestWatchSSE(t *testing.T) {
 	}
 }
 
+// TestWatchLimit: past MaxWatches a watch gets 503; a closed one frees
+// its place.
+func TestWatchLimit(t *testing.T) {
+	ts := startServer(t, Options{MaxWatches: 1}, Timeouts{})
+	ctx, cancel := context.WithCancel(context.Background())
+	resp, _ := ts.watch(t, ctx, "/v1/watch", nil)
+	if r, body := ts.do(t, req{method: "GET", path: "/v1/watch?wait=1s"}); r.StatusCode != 503 || !strings.Contains(string(body), "1 watches are open") {
+		t.Errorf("second watch: %d %s", r.StatusCode, body)
+	}
+	cancel()
+	resp.Body.Close()
+	waitFor(t, func() bool {
+		r, _ := ts.do(t, req{method: "GET", path: "/v1/watch?wait=1ms"})
+		return r.StatusCode == 200
+	}, "the watch's place to be freed")
+}
+
 // TestWatchClientGone: a client that disconnects mid-watch (SSE or long
 // poll) closes its watcher on the server.
 func TestWatchClientGone(t *testing.T) {

@@ -41,9 +41,10 @@ const (
 
 // Defaults of Options.
 const (
-	DefaultHeartbeat = 15 * time.Second
-	DefaultMaxWait   = 60 * time.Second
-	DefaultWriteWait = 30 * time.Second
+	DefaultHeartbeat  = 15 * time.Second
+	DefaultMaxWait    = 60 * time.Second
+	DefaultWriteWait  = 30 * time.Second
+	DefaultMaxWatches = 1000
 	// maxControlBody bounds a control request's JSON.
 	maxControlBody = 64 << 10
 )
@@ -64,6 +65,10 @@ type Options struct {
 	Heartbeat time.Duration
 	// MaxWait bounds a long poll's wait (default 60s).
 	MaxWait time.Duration
+	// MaxWatches bounds the watches (SSE and long polls) open at once on
+	// this handler (default 1000): past it a watch gets 503, so that a
+	// client opening watches in a loop cannot exhaust the process.
+	MaxWatches int
 	// WriteWait bounds how long a write waits for the replica (default
 	// 30s, below the server's write timeout): past it the client gets
 	// 504 and the write's outcome is unknown, as after a lost connection.
@@ -78,6 +83,8 @@ type Handler struct {
 	o     Options
 	token [sha256.Size]byte
 	log   logrus.FieldLogger
+	// watches holds a token per open watch.
+	watches chan struct{}
 }
 
 // NewHandler returns the API's handler over r.
@@ -94,7 +101,10 @@ func NewHandler(r checkpoint.Replica, o Options) *Handler {
 	if o.WriteWait <= 0 {
 		o.WriteWait = DefaultWriteWait
 	}
-	h := &Handler{r: r, o: o, log: o.Logger}
+	if o.MaxWatches <= 0 {
+		o.MaxWatches = DefaultMaxWatches
+	}
+	h := &Handler{r: r, o: o, log: o.Logger, watches: make(chan struct{}, o.MaxWatches)}
 	if h.log == nil {
 		l := logrus.New()
 		l.SetOutput(io.Discard)

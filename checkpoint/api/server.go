@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	stdlog "log"
 	"net"
 	"net/http"
 	"os"
@@ -73,7 +74,6 @@ type Server struct {
 	lns      []net.Listener
 	stop     context.CancelFunc
 	base     context.Context
-	socket   string
 	timeouts Timeouts
 }
 
@@ -94,7 +94,7 @@ func Listen(r checkpoint.Replica, c Config) (*Server, error) {
 		c.SocketMode = DefaultSocketMode
 	}
 	base, stop := context.WithCancel(context.Background())
-	s := &Server{log: log, stop: stop, base: base, socket: c.Socket, timeouts: c.Timeouts}
+	s := &Server{log: log, stop: stop, base: base, timeouts: c.Timeouts}
 	ul, err := ListenUnix(c.Socket, c.SocketMode, c.SocketGroup)
 	if err != nil {
 		stop()
@@ -119,6 +119,14 @@ func Listen(r checkpoint.Replica, c Config) (*Server, error) {
 	return s, nil
 }
 
+// logWriter turns the HTTP server's log lines into log entries.
+type logWriter struct{ log logrus.FieldLogger }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.log.Warn(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
 func (s *Server) add(l net.Listener, h http.Handler) {
 	srv := &http.Server{
 		Handler:           h,
@@ -130,6 +138,9 @@ func (s *Server) add(l net.Listener, h http.Handler) {
 		// Watches end when the server stops: Shutdown alone would wait
 		// for them forever (they are never idle).
 		BaseContext: func(net.Listener) context.Context { return s.base },
+		// The server's own complaints (a broken connection, a client
+		// that speaks TLS to plain HTTP) go to the process's log.
+		ErrorLog: stdlog.New(logWriter{s.log.WithField("listener", l.Addr().String())}, "", 0),
 	}
 	if s.timeouts.ReadHeader > 0 {
 		srv.ReadHeaderTimeout = s.timeouts.ReadHeader
@@ -158,7 +169,7 @@ func (s *Server) Addrs() []net.Addr {
 
 // Serve serves until ctx ends, then stops: new connections are refused,
 // watches end, requests in flight get ShutdownGrace to finish, and the
-// socket file is removed.
+// socket file is removed (by its listener).
 func (s *Server) Serve(ctx context.Context) error {
 	errs := make(chan error, len(s.servers))
 	var wg sync.WaitGroup
@@ -190,7 +201,6 @@ func (s *Server) shutdown() {
 			srv.Close()
 		}
 	}
-	s.removeSocket()
 }
 
 // Close closes the listeners without serving (after a failed start).
@@ -199,16 +209,7 @@ func (s *Server) Close() error {
 	for _, l := range s.lns {
 		l.Close()
 	}
-	s.removeSocket()
 	return nil
-}
-
-func (s *Server) removeSocket() {
-	// The listener unlinks its socket when it closes; this is for a
-	// server closed before it served. Only a socket is removed.
-	if fi, err := os.Lstat(s.socket); err == nil && fi.Mode().Type() == os.ModeSocket {
-		os.Remove(s.socket)
-	}
 }
 
 // ListenUnix listens on a unix socket at path with the given permissions
@@ -216,7 +217,12 @@ func (s *Server) removeSocket() {
 // on it) is replaced; a live one is an error (another server runs), and
 // anything that is not a socket is refused and left alone: the path may
 // be a mistake, and removing a user's file would be worse.
-func ListenUnix(path string, mode os.FileMode, group string) (*net.UnixListener, error) {
+//
+// The socket is bound in a private directory (0700) beside path, given
+// its group and mode there, then renamed into place: under any umask it
+// is never reachable with wider permissions than mode. Closing the
+// listener removes the socket, if it is still this one.
+func ListenUnix(path string, mode os.FileMode, group string) (net.Listener, error) {
 	gid := -1
 	if group != "" {
 		g, err := lookupGroup(group)
@@ -243,26 +249,70 @@ func ListenUnix(path string, mode os.FileMode, group string) (*net.UnixListener,
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("api socket %s: %w", path, err)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("api socket %s: %w", path, err)
 	}
-	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	priv, err := os.MkdirTemp(dir, ".s")
+	if err != nil {
+		return nil, fmt.Errorf("api socket %s: %w", path, err)
+	}
+	defer os.RemoveAll(priv)
+	tmp := filepath.Join(priv, "s")
+	if len(tmp) > maxSocketPath {
+		return nil, fmt.Errorf("api socket %s: the path is too long to bind safely (at most %d bytes)", path, maxSocketPath-(len(tmp)-len(path)))
+	}
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: tmp, Net: "unix"})
 	if err != nil {
 		return nil, fmt.Errorf("api socket: %w", err)
 	}
-	// Until these two calls the socket has the umask's permissions
-	// (0755 under the usual 022: nobody else may connect), never wider.
+	l.SetUnlinkOnClose(false)
+	fail := func(what string, err error) (net.Listener, error) {
+		l.Close()
+		return nil, fmt.Errorf("api socket %s: %s: %w", path, what, err)
+	}
 	if gid >= 0 {
-		if err := os.Chown(path, -1, gid); err != nil {
-			l.Close()
-			return nil, fmt.Errorf("api socket %s: group %s: %w", path, group, err)
+		if err := os.Chown(tmp, -1, gid); err != nil {
+			return fail("group "+group, err)
 		}
 	}
-	if err := os.Chmod(path, mode.Perm()); err != nil {
-		l.Close()
-		return nil, fmt.Errorf("api socket %s: mode %#o: %w", path, mode, err)
+	if err := os.Chmod(tmp, mode.Perm()); err != nil {
+		return fail(fmt.Sprintf("mode %#o", mode), err)
 	}
-	return l, nil
+	fi, err := os.Lstat(tmp)
+	if err != nil {
+		return fail("stat", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fail("move into place", err)
+	}
+	return &unixListener{UnixListener: l, path: path, fi: fi}, nil
+}
+
+// maxSocketPath is the longest path a unix socket can be bound to
+// (sun_path is 108 bytes with its NUL).
+const maxSocketPath = 107
+
+// unixListener removes its socket when it closes, unless the file at the
+// path is no longer this socket (another server's, after this one
+// stopped listening).
+type unixListener struct {
+	*net.UnixListener
+	path string
+	fi   os.FileInfo
+	once sync.Once
+}
+
+func (l *unixListener) Addr() net.Addr { return &net.UnixAddr{Name: l.path, Net: "unix"} }
+
+func (l *unixListener) Close() error {
+	err := l.UnixListener.Close()
+	l.once.Do(func() {
+		if fi, err := os.Lstat(l.path); err == nil && os.SameFile(fi, l.fi) {
+			os.Remove(l.path)
+		}
+	})
+	return err
 }
 
 func lookupGroup(name string) (int, error) {

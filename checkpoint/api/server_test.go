@@ -6,6 +6,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -65,6 +66,43 @@ func TestListenUnix(t *testing.T) {
 	l.Close()
 	if _, err := os.Lstat(sock); !os.IsNotExist(err) {
 		t.Errorf("socket left after close: %v", err)
+	}
+
+	// A listener closed after another server took its path (its socket
+	// removed by hand) leaves the new socket alone.
+	a, err := ListenUnix(sock, 0o660, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(sock)
+	b, err := ListenUnix(sock, 0o660, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	if c, err := net.Dial("unix", sock); err != nil {
+		t.Errorf("the new server's socket is gone after the old one closed: %v", err)
+	} else {
+		c.Close()
+	}
+	b.Close()
+	// Under a umask of 0 the socket still gets exactly its mode, and the
+	// private directory it was bound in is gone.
+	old := syscall.Umask(0)
+	u, err := ListenUnix(sock, 0o600, "")
+	syscall.Umask(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	if fi, err := os.Lstat(sock); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("socket under umask 0: %v, %v", fi.Mode(), err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(sock), ".s*")); len(left) != 0 {
+		t.Errorf("left behind: %v", left)
+	}
+	if u.Addr().String() != sock {
+		t.Errorf("addr %s", u.Addr())
 	}
 }
 

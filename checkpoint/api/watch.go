@@ -80,6 +80,13 @@ func (h *Handler) watch(w http.ResponseWriter, r *http.Request) {
 		h.invalid(w, r, err)
 		return
 	}
+	select {
+	case h.watches <- struct{}{}:
+		defer func() { <-h.watches }()
+	default:
+		h.fail(w, r, &checkpoint.UnavailableError{Reason: fmt.Sprintf("%d watches are open, the most this server serves", cap(h.watches))})
+		return
+	}
 	wt, err := h.r.Watch(r.Context(), from, q.prefix)
 	if err != nil {
 		h.fail(w, r, err)

@@ -32,17 +32,6 @@ type testServer struct {
 	client *http.Client
 }
 
-func shortTempDir(t *testing.T) string {
-	t.Helper()
-	// t.TempDir's path can pass a unix socket's 108-byte limit.
-	dir, err := os.MkdirTemp("", "cpapi")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
-}
-
 func unixClient(sock string) *http.Client {
 	return &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
@@ -55,7 +44,7 @@ func unixClient(sock string) *http.Client {
 func startServer(t *testing.T, o Options, tm Timeouts) *testServer {
 	t.Helper()
 	f := fakereplica.New("node1", checkpoint.RolePrimary)
-	sock := filepath.Join(shortTempDir(t), "api.sock")
+	sock := filepath.Join(fakereplica.SocketDir(t), "api.sock")
 	s, err := Listen(f, Config{Socket: sock, Listen: "127.0.0.1:0", Token: testToken, Options: o, Timeouts: tm})
 	if err != nil {
 		t.Fatal(err)
@@ -477,7 +466,7 @@ func TestWatchClientGone(t *testing.T) {
 // would wait for them) and removes the socket.
 func TestStopEndsWatches(t *testing.T) {
 	f := fakereplica.New("node1", checkpoint.RolePrimary)
-	sock := filepath.Join(shortTempDir(t), "api.sock")
+	sock := filepath.Join(fakereplica.SocketDir(t), "api.sock")
 	s, err := Listen(f, Config{Socket: sock})
 	if err != nil {
 		t.Fatal(err)

@@ -221,15 +221,22 @@ type writeAnswer struct {
 	Revision uint64 `json:"revision"`
 }
 
-func (h *Handler) put(w http.ResponseWriter, r *http.Request) {
+// writeTarget reads a write's key and condition, or answers 400.
+func (h *Handler) writeTarget(w http.ResponseWriter, r *http.Request) (string, checkpoint.Cond, bool) {
 	key, err := keyFromPath(r.URL.EscapedPath(), pathItem)
-	if err != nil {
-		h.invalid(w, r, err)
-		return
+	if err == nil {
+		var cond checkpoint.Cond
+		if cond, err = condFromHeaders(r.Header); err == nil {
+			return key, cond, true
+		}
 	}
-	cond, err := condFromHeaders(r.Header)
-	if err != nil {
-		h.invalid(w, r, err)
+	h.invalid(w, r, err)
+	return "", checkpoint.Cond{}, false
+}
+
+func (h *Handler) put(w http.ResponseWriter, r *http.Request) {
+	key, cond, ok := h.writeTarget(w, r)
+	if !ok {
 		return
 	}
 	// Refuse from the announced length before reading a byte: a client
@@ -282,14 +289,8 @@ func (h *Handler) readValue(w http.ResponseWriter, r *http.Request) ([]byte, err
 }
 
 func (h *Handler) delete(w http.ResponseWriter, r *http.Request) {
-	key, err := keyFromPath(r.URL.EscapedPath(), pathItem)
-	if err != nil {
-		h.invalid(w, r, err)
-		return
-	}
-	cond, err := condFromHeaders(r.Header)
-	if err != nil {
-		h.invalid(w, r, err)
+	key, cond, ok := h.writeTarget(w, r)
+	if !ok {
 		return
 	}
 	if cond.Match && cond.Rev == 0 {

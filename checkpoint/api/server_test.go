@@ -8,13 +8,15 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/vnfha/vnfha/checkpoint/internal/fakereplica"
 )
 
 // TestListenUnix: a stale socket is replaced, a live one and anything
 // that is not a socket are refused (and left alone); mode and group are
 // applied.
 func TestListenUnix(t *testing.T) {
-	dir := shortTempDir(t)
+	dir := fakereplica.SocketDir(t)
 	sock := filepath.Join(dir, "sub", "api.sock")
 
 	l, err := ListenUnix(sock, 0o640, "")

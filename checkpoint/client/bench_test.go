@@ -55,7 +55,7 @@ func benchPuts(b *testing.B, c *Client, clients int) {
 func BenchmarkAPIOverhead(b *testing.B) {
 	for _, clients := range []int{1, 16} {
 		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
-			dir := tempDir(b)
+			dir := fakereplica.SocketDir(b)
 			f := fakereplica.New("node1", checkpoint.RolePrimary)
 			s, err := api.Listen(f, api.Config{Socket: dir + "/api.sock"})
 			if err != nil {

@@ -3,7 +3,6 @@ package client
 import (
 	"context"
 	"errors"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -26,21 +25,10 @@ type replicaServer struct {
 	done   chan error
 }
 
-func tempDir(t testing.TB) string {
-	t.Helper()
-	// Short: a unix socket's path is at most 108 bytes.
-	dir, err := os.MkdirTemp("", "cpcl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
-}
-
 func serve(t *testing.T, f *fakereplica.Fake, cfg api.Config) *replicaServer {
 	t.Helper()
 	if cfg.Socket == "" {
-		cfg.Socket = filepath.Join(tempDir(t), "api.sock")
+		cfg.Socket = filepath.Join(fakereplica.SocketDir(t), "api.sock")
 	}
 	rs := &replicaServer{f: f, sock: cfg.Socket, cfg: cfg}
 	rs.start(t)

@@ -9,9 +9,11 @@ package fakereplica
 import (
 	"context"
 	"errors"
+	"os"
 	"slices"
 	"strings"
 	"sync"
+	"testing"
 
 	"github.com/vnfha/vnfha/checkpoint"
 )
@@ -47,6 +49,18 @@ type Fake struct {
 	watches int
 	// writes counts the write calls, refused ones too.
 	writes int
+}
+
+// SocketDir returns a temporary directory for unix sockets, removed when
+// the test ends: t.TempDir's path can pass a socket's 107-byte limit.
+func SocketDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "cpsock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
 }
 
 // New returns a replica of node in role (primary when role is

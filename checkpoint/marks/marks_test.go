@@ -1,4 +1,4 @@
-package marks
+package marks_test
 
 import (
 	"context"
@@ -11,7 +11,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/vnfha/vnfha/checkpoint"
+	"github.com/vnfha/vnfha/checkpoint/marks"
+	"github.com/vnfha/vnfha/checkpoint/marks/markstest"
 	"github.com/vnfha/vnfha/crmwrap"
 )
 
@@ -20,16 +21,16 @@ import (
 type replay struct {
 	t     *testing.T
 	mu    sync.Mutex
-	calls []Call
+	calls []marks.Call
 }
 
-func loadCalls(t *testing.T, name string) []Call {
+func loadCalls(t *testing.T, name string) []marks.Call {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var calls []Call
+	var calls []marks.Call
 	if err := json.Unmarshal(data, &calls); err != nil {
 		t.Fatal(err)
 	}
@@ -59,38 +60,11 @@ func (r *replay) Run(ctx context.Context, name string, args []string, stdin []by
 func TestRecorded(t *testing.T) {
 	ctx := context.Background()
 	r := &replay{t: t, calls: loadCalls(t, "lab-calls.json")}
-	m, err := New(crmwrap.New(r), "cp")
+	m, err := marks.New(crmwrap.New(r), "cp")
 	if err != nil {
 		t.Fatal(err)
 	}
-	all := func(want map[string]string) {
-		t.Helper()
-		got, err := m.All(ctx)
-		if err != nil || !maps.Equal(got, want) {
-			t.Fatalf("marks %v, %v; want %v", got, err, want)
-		}
-	}
-	all(map[string]string{})
-	if err := m.Sync(ctx, "node1"); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Stale(ctx, "node2"); err != nil {
-		t.Fatal(err)
-	}
-	if v, err := m.Mark(ctx, "node1"); err != nil || v != checkpoint.MarkSync {
-		t.Fatalf("node1: %q, %v", v, err)
-	}
-	if v, err := m.Mark(ctx, "node3"); err != nil || v != "" {
-		t.Fatalf("node3: %q, %v", v, err)
-	}
-	all(map[string]string{"node1": "sync", "node2": "stale"})
-	if err := m.Sync(ctx, "node2"); err != nil {
-		t.Fatal(err)
-	}
-	all(map[string]string{"node1": "sync", "node2": "sync"})
-	if err := m.Sync(ctx, "nosuchnode"); err == nil || !strings.Contains(err.Error(), "nosuchnode") {
-		t.Fatalf("unknown node: %v", err)
-	}
+	markstest.Scenario(t, ctx, m)
 	if len(r.calls) != 0 {
 		t.Errorf("%d recorded calls not made", len(r.calls))
 	}
@@ -108,8 +82,8 @@ func TestNoQuorum(t *testing.T) {
 	// Sync(node1): update, query, then crm_node --quorum, which says 0
 	// and exits with CRM_EX_QUORUM (crmwrap.HasQuorum reads that as an
 	// answer).
-	seq := []Call{calls[1], calls[2], {Tool: "crm_node", Args: []string{"--quorum"}, Stdout: string(lost), Code: crmwrap.ExitQuorum}}
-	m, _ := New(crmwrap.New(&replay{t: t, calls: seq}), "cp")
+	seq := []marks.Call{calls[1], calls[2], {Tool: "crm_node", Args: []string{"--quorum"}, Stdout: string(lost), Code: crmwrap.ExitQuorum}}
+	m, _ := marks.New(crmwrap.New(&replay{t: t, calls: seq}), "cp")
 	if err := m.Sync(context.Background(), "node1"); err == nil || !strings.Contains(err.Error(), "no quorum") {
 		t.Fatalf("mark without quorum: %v", err)
 	}
@@ -120,12 +94,12 @@ func TestMismatch(t *testing.T) {
 	calls := loadCalls(t, "lab-calls.json")
 	// Stale(node2)'s update, then the query that said sync (a later
 	// call's answer): the mark is not what was written.
-	seq := []Call{calls[4], calls[11]}
-	m, _ := New(crmwrap.New(&replay{t: t, calls: seq}), "cp")
+	seq := []marks.Call{calls[4], calls[11]}
+	m, _ := marks.New(crmwrap.New(&replay{t: t, calls: seq}), "cp")
 	if err := m.Stale(context.Background(), "node2"); err == nil || !strings.Contains(err.Error(), `the CIB says "sync"`) {
 		t.Fatalf("mismatch: %v", err)
 	}
-	if _, err := New(nil, ""); err == nil {
+	if _, err := marks.New(nil, ""); err == nil {
 		t.Error("no resource accepted")
 	}
 	if err := m.Sync(context.Background(), ""); err == nil {
@@ -155,20 +129,20 @@ func TestParse(t *testing.T) {
 		{`<node`, nil, true},
 	}
 	for i, tt := range tests {
-		got, err := Parse([]byte(tt.in), "vnfha-checkpoint-cp")
+		got, err := marks.Parse([]byte(tt.in), "vnfha-checkpoint-cp")
 		if (err != nil) != tt.err || (!tt.err && !maps.Equal(got, tt.want)) {
 			t.Errorf("%d: %v, %v; want %v", i, got, err, tt.want)
 		}
 	}
-	if XPath("a'b") != `/cib/configuration/nodes/node[instance_attributes/nvpair[@name="a'b"]]` {
-		t.Errorf("xpath %s", XPath("a'b"))
+	if marks.XPath("a'b") != `/cib/configuration/nodes/node[instance_attributes/nvpair[@name="a'b"]]` {
+		t.Errorf("xpath %s", marks.XPath("a'b"))
 	}
 }
 
 // FuzzParse: any document gives marks or an error, never a panic.
 func FuzzParse(f *testing.F) {
 	data, _ := os.ReadFile("testdata/lab-calls.json")
-	var calls []Call
+	var calls []marks.Call
 	json.Unmarshal(data, &calls)
 	for _, c := range calls {
 		if c.Tool == "cibadmin" {
@@ -176,7 +150,7 @@ func FuzzParse(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, in string) {
-		got, err := Parse([]byte(in), "vnfha-checkpoint-cp")
+		got, err := marks.Parse([]byte(in), "vnfha-checkpoint-cp")
 		if err == nil && got == nil {
 			t.Fatalf("nil map without an error for %q", in)
 		}

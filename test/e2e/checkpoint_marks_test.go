@@ -6,8 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/vnfha/vnfha/checkpoint"
 	"github.com/vnfha/vnfha/checkpoint/marks"
+	"github.com/vnfha/vnfha/checkpoint/marks/markstest"
 	"github.com/vnfha/vnfha/crmwrap"
 	"github.com/vnfha/vnfha/lab"
 	"github.com/vnfha/vnfha/lab/labtest"
@@ -27,36 +27,11 @@ func TestCheckpointMarks(t *testing.T) {
 		t.Fatal(err)
 	}
 	m3, _ := marks.New(crmwrap.New(l.Runner("node3")), "cp")
-	all := func(m *marks.Marks, want map[string]string) {
-		t.Helper()
-		got, err := m.All(ctx)
-		if err != nil || !maps.Equal(got, want) {
-			t.Fatalf("marks %v, %v; want %v", got, err, want)
-		}
-	}
-	all(m, map[string]string{})
-	if err := m.Sync(ctx, "node1"); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Stale(ctx, "node2"); err != nil {
-		t.Fatal(err)
-	}
-	if v, err := m.Mark(ctx, "node1"); err != nil || v != checkpoint.MarkSync {
-		t.Fatalf("node1: %q, %v", v, err)
-	}
-	if v, err := m.Mark(ctx, "node3"); err != nil || v != "" {
-		t.Fatalf("node3: %q, %v", v, err)
-	}
-	all(m, map[string]string{"node1": "sync", "node2": "stale"})
-	if err := m.Sync(ctx, "node2"); err != nil {
-		t.Fatal(err)
-	}
-	all(m, map[string]string{"node1": "sync", "node2": "sync"})
-	if err := m.Sync(ctx, "nosuchnode"); err == nil {
-		t.Fatal("a mark on a node that does not exist was accepted")
-	}
+	markstest.Scenario(t, ctx, m)
 	// Written on node1, in the CIB everywhere.
-	all(m3, map[string]string{"node1": "sync", "node2": "sync"})
+	if got, err := m3.All(ctx); err != nil || !maps.Equal(got, map[string]string{"node1": "sync", "node2": "sync"}) {
+		t.Fatalf("marks read on node3: %v, %v", got, err)
+	}
 	if os.Getenv("VNFHA_RECORD_MARKS") != "" {
 		data, err := rec.JSON()
 		if err != nil {

@@ -195,6 +195,10 @@ func TestAPI(t *testing.T) {
 			header: map[string]string{HeaderRevision: "3"}, body: `{"revision":3,"items":[{"key":"a/1","value":"eA==","revision":1,"created":1},{"key":"a/2","value":"eQ==","revision":2,"created":2}],"more":false}`},
 		{name: "list page", setup: seed("a/1", "x", "a/2", "y", "b/1", "z"), req: req{method: "GET", path: "/v1/checkpoints?limit=1&after=a/1"}, code: 200,
 			body: `"items":[{"key":"a/2","value":"eQ==","revision":2,"created":2}],"more":true`},
+		{name: "list page cut by bytes", setup: func(f *fakereplica.Fake) {
+			big := strings.Repeat("v", MaxListBytes/2)
+			seed("a", big, "b", big, "c", big)(f)
+		}, req: req{method: "GET", path: "/v1/checkpoints?limit=3"}, code: 200, body: `"more":true`},
 		{name: "list empty", req: req{method: "GET", path: "/v1/checkpoints"}, code: 200, body: `{"revision":0,"items":[],"more":false}`},
 		{name: "list bad limit", req: req{method: "GET", path: "/v1/checkpoints?limit=0"}, code: 400, typ: problem.TypeInvalid},
 		{name: "list huge limit", req: req{method: "GET", path: "/v1/checkpoints?limit=100000"}, code: 400, typ: problem.TypeInvalid},

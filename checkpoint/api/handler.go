@@ -331,6 +331,16 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	// A page holds at most MaxListBytes of values (and always one item),
+	// so that a thousand large values do not make a gigabyte of JSON: the
+	// client asks for the rest with after=.
+	size := 0
+	for i, it := range items {
+		if size += len(it.Value); size > MaxListBytes && i > 0 {
+			items, more = items[:i], true
+			break
+		}
+	}
 	if items == nil {
 		items = []checkpoint.Item{}
 	}

@@ -88,6 +88,9 @@ func condFromHeaders(h http.Header) (checkpoint.Cond, error) {
 const (
 	DefaultListLimit = 100
 	MaxListLimit     = 1000
+	// MaxListBytes bounds the values of one page (a page has at least
+	// one item whatever its size).
+	MaxListBytes = 8 << 20
 )
 
 type listQuery struct {

@@ -477,7 +477,7 @@ func (c *Client) List(ctx context.Context, prefix, after string, limit int) ([]c
 func (c *Client) ListAll(ctx context.Context, prefix string) (items []checkpoint.Item, rev uint64, err error) {
 	after := ""
 	for page := 0; ; page++ {
-		got, r, more, err := c.List(ctx, prefix, after, 1000)
+		got, r, more, err := c.List(ctx, prefix, after, 0)
 		if err != nil {
 			return nil, 0, err
 		}

@@ -181,6 +181,7 @@ func TestAPI(t *testing.T) {
 		{name: "get escaped", setup: seed("calls/42", "state"), req: req{method: "GET", path: "/v1/checkpoints/calls%2f42"}, code: 200, body: "state"},
 		{name: "head", setup: seed("a", "state"), req: req{method: "HEAD", path: "/v1/checkpoints/a"}, code: 200, header: map[string]string{"Content-Length": "5", "ETag": `"1"`}},
 		{name: "get missing", req: req{method: "GET", path: "/v1/checkpoints/a"}, code: 404, typ: problem.TypeNotFound},
+		{name: "put with query", req: req{method: "PUT", path: "/v1/checkpoints/a?ttl=5", body: "x"}, code: 400, typ: problem.TypeInvalid},
 		{name: "get with query", req: req{method: "GET", path: "/v1/checkpoints/a?x=1"}, code: 400, typ: problem.TypeInvalid},
 		{name: "get on standby", setup: func(f *fakereplica.Fake) { seed("a", "s")(f); standby(np)(f) }, req: req{method: "GET", path: "/v1/checkpoints/a"}, code: 200,
 			header: map[string]string{HeaderRole: "standby"}, body: "s"},

@@ -224,6 +224,11 @@ type writeAnswer struct {
 // writeTarget reads a write's key and condition, or answers 400.
 func (h *Handler) writeTarget(w http.ResponseWriter, r *http.Request) (string, checkpoint.Cond, bool) {
 	key, err := keyFromPath(r.URL.EscapedPath(), pathItem)
+	if err == nil && r.URL.RawQuery != "" {
+		// A query would be ignored: refused, lest a client believe it
+		// did something (a "?ttl=" that does not exist).
+		err = errors.New("a write takes no query")
+	}
 	if err == nil {
 		var cond checkpoint.Cond
 		if cond, err = condFromHeaders(r.Header); err == nil {

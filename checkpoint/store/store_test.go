@@ -246,7 +246,7 @@ func TestMixedReads(t *testing.T) {
 	s := openTest(t, t.TempDir(), Options{})
 	mustAppend(t, s, put(1, 0, "k1", "a"), put(2, 0, "k2", "b"), put(3, 0, "k3", "c"), put(4, 0, "k5", "e"))
 	waitApplied(t, s)
-	s.opt.noApply = true
+	setNoApply(s, true)
 	mustAppend(t, s, del(5, 0, "k2"), put(6, 0, "k4", "d"), put(7, 0, "k5", "E"), put(8, 0, "k0", "z"))
 	items, _, more, err := s.List("", "", 0)
 	if err != nil {

@@ -8,12 +8,14 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/vnfha/vnfha/checkpoint"
+	"github.com/vnfha/vnfha/internal/testenv"
 )
 
 // The crash tests run the test binary again as a child that works on a
@@ -24,6 +26,8 @@ const (
 	dirEnv   = "VNFHA_STORE_DIR"
 	hookEnv  = "VNFHA_STORE_HOOK"
 	snapEnv  = "VNFHA_STORE_SNAPSHOT"
+	// noSpaceEnv=wait: the appending child retries on a full disk.
+	noSpaceEnv = "VNFHA_STORE_NOSPACE"
 )
 
 func TestMain(m *testing.M) {
@@ -92,6 +96,13 @@ func childAppend() {
 			}
 		}
 		if err := s.Append(batch); err != nil {
+			if errors.Is(err, checkpoint.ErrNoSpace) && os.Getenv(noSpaceEnv) == "wait" {
+				// The full-disk test kills it now.
+				fmt.Fprintln(w, "nospace")
+				w.Flush()
+				time.Sleep(time.Millisecond)
+				continue
+			}
 			fmt.Fprintln(os.Stderr, "child append:", err)
 			os.Exit(3)
 		}
@@ -113,66 +124,76 @@ func TestCrashAppend(t *testing.T) {
 	rounds := 40
 	var acked uint64
 	for round := 0; round < rounds; round++ {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), childEnv+"=append", dirEnv+"="+dir)
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		lines := make(chan string, 1024)
-		go func() {
-			defer close(lines)
-			sc := bufio.NewScanner(out)
-			for sc.Scan() {
-				lines <- sc.Text()
-			}
-		}()
-		// Kill it at a random moment after it opened the store.
-		deadline := time.After(time.Duration(5+rand.IntN(60)) * time.Millisecond)
-		opened := false
-	read:
-		for {
-			select {
-			case l, ok := <-lines:
-				if !ok {
-					break read
-				}
-				f := strings.Fields(l)
-				if len(f) == 2 && f[0] == "open" {
-					opened = true
-					if r, _ := strconv.ParseUint(f[1], 10, 64); r < acked {
-						cmd.Process.Kill()
-						t.Fatalf("round %d: the child opened the store at revision %d, but %d was acknowledged", round, r, acked)
-					}
-				}
-				if len(f) == 2 && f[0] == "ok" {
-					r, _ := strconv.ParseUint(f[1], 10, 64)
-					acked = max(acked, r)
-				}
-			case <-deadline:
-				if opened {
-					cmd.Process.Kill()
-					deadline = nil
-				} else {
-					deadline = time.After(10 * time.Millisecond)
-				}
-			case <-time.After(30 * time.Second):
-				cmd.Process.Kill()
-				t.Fatalf("round %d: the child did nothing for 30s", round)
-			}
-		}
-		err = cmd.Wait()
-		if st := stderr.String(); st != "" || err == nil || !strings.Contains(err.Error(), "killed") {
-			t.Fatalf("round %d: child: %v\n%s", round, err, st)
-		}
+		delay := time.Duration(5+rand.IntN(60)) * time.Millisecond
+		acked = appendUntilKilled(t, dir, nil, "open", delay, acked)
 		checkCrashed(t, dir, acked)
 	}
 	t.Logf("%d rounds, %d revisions acknowledged", rounds, acked)
+}
+
+// appendUntilKilled runs childAppend on dir and kills it delay after it
+// printed a line starting with armOn. It returns the highest revision
+// acknowledged so far (acked, or more).
+func appendUntilKilled(t *testing.T, dir string, env []string, armOn string, delay time.Duration, acked uint64) uint64 {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(append(os.Environ(), childEnv+"=append", dirEnv+"="+dir), env...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string, 1024)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	var kill <-chan time.Time
+	armed := false
+	idle := time.NewTimer(30 * time.Second)
+	defer idle.Stop()
+	for open := true; open; {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				open = false
+				break
+			}
+			f := strings.Fields(l)
+			if len(f) == 2 && f[0] == "open" {
+				if r, _ := strconv.ParseUint(f[1], 10, 64); r < acked {
+					cmd.Process.Kill()
+					t.Fatalf("the child opened the store at revision %d, but %d was acknowledged", r, acked)
+				}
+			}
+			if len(f) == 2 && f[0] == "ok" {
+				r, _ := strconv.ParseUint(f[1], 10, 64)
+				acked = max(acked, r)
+			}
+			if !armed && len(f) > 0 && f[0] == armOn {
+				armed = true
+				kill = time.After(delay)
+			}
+		case <-kill:
+			cmd.Process.Kill()
+			kill = nil
+		case <-idle.C:
+			cmd.Process.Kill()
+			t.Fatalf("the child did not get to %q in 30s", armOn)
+		}
+	}
+	err = cmd.Wait()
+	if st := stderr.String(); st != "" || err == nil || !strings.Contains(err.Error(), "killed") {
+		t.Fatalf("child: %v\n%s", err, st)
+	}
+	return acked
 }
 
 // checkCrashed opens the store a killed child left and checks it.
@@ -351,4 +372,116 @@ func TestCrashRestore(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestFullDisk fills a small file system: Append fails with
+// checkpoint.ErrNoSpace and nothing is lost or damaged, the store opens
+// after a kill on the full disk, reads work, and appends work again once
+// space is freed.
+func TestFullDisk(t *testing.T) {
+	testenv.Root(t)
+	testenv.Tool(t, "mount")
+	tests := []struct {
+		name  string
+		mount func(t *testing.T, dir string)
+	}{
+		{"tmpfs", func(t *testing.T, dir string) {
+			run(t, "mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", dir)
+		}},
+		{"ext4", func(t *testing.T, dir string) {
+			testenv.Tool(t, "mkfs.ext4")
+			img := filepath.Join(t.TempDir(), "fs.img")
+			if err := os.WriteFile(img, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Truncate(img, 8<<20); err != nil {
+				t.Fatal(err)
+			}
+			run(t, "mkfs.ext4", "-q", "-F", img)
+			run(t, "mount", "-o", "loop", img, dir)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			mnt := t.TempDir()
+			tt.mount(t, mnt)
+			t.Cleanup(func() {
+				if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
+					t.Errorf("umount %s: %v\n%s", mnt, err, out)
+				}
+			})
+			filler := filepath.Join(mnt, "filler")
+			if err := os.WriteFile(filler, make([]byte, 1<<20), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			dir := filepath.Join(mnt, "store")
+			// A child fills the disk and is killed while it retries.
+			acked := appendUntilKilled(t, dir, []string{noSpaceEnv + "=wait"}, "nospace", 20*time.Millisecond, 0)
+			t.Logf("%d revisions acknowledged before the disk was full", acked)
+			checkCrashed(t, dir, acked)
+
+			s := openTest(t, dir, crashOptions())
+			var err error
+			for i := 0; i < 10000; i++ {
+				if err = appendNext(s); err != nil {
+					break
+				}
+			}
+			if !errors.Is(err, checkpoint.ErrNoSpace) {
+				t.Fatalf("Append on a full disk = %v, want ErrNoSpace", err)
+			}
+			if p := s.Problems(); len(p) == 0 || !strings.Contains(strings.Join(p, " "), "disk full") {
+				t.Errorf("Problems on a full disk = %q", p)
+			}
+			if _, _, err := s.Get(crashKey(s.Position().Rev - 1)); err != nil {
+				t.Errorf("Get on a full disk: %v", err)
+			}
+			if err := os.Remove(filler); err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; ; i++ {
+				if err = appendNext(s); err == nil {
+					break
+				}
+				if i == 100 || !errors.Is(err, checkpoint.ErrNoSpace) {
+					t.Fatalf("Append after space was freed: %v", err)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			for i := 0; i < 50; i++ {
+				if err := appendNext(s); err != nil {
+					t.Fatal(err)
+				}
+			}
+			waitApplied(t, s)
+			for i := 0; s.Problems() != nil; i++ {
+				if i == 100 {
+					t.Fatalf("Problems once space was freed: %q", s.Problems())
+				}
+				s.wakePreparer()
+				time.Sleep(50 * time.Millisecond)
+			}
+			last := s.Position().Rev
+			s.Close()
+			checkCrashed(t, dir, last)
+		})
+	}
+}
+
+func run(t *testing.T, name string, args ...string) {
+	t.Helper()
+	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+}
+
+// appendNext appends the next revision of the crash tests' history.
+func appendNext(s *Store) error {
+	e := crashEntry(s.Position().Rev + 1)
+	if e.Epoch > s.Epoch() {
+		if err := s.SetEpoch(e.Epoch); err != nil {
+			return err
+		}
+	}
+	return s.Append([]checkpoint.Entry{e})
 }

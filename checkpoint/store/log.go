@@ -66,7 +66,8 @@ func readRecord(data []byte, off int64, seq uint64) (p []byte, next int64, ok bo
 	}
 	h := data[off : off+recHeader]
 	n := int64(binary.LittleEndian.Uint32(h[0:]))
-	if n == 0 || n > maxRecord || off+recHeader+n > int64(len(data)) {
+	// The padding too: a record is always written with it.
+	if n == 0 || n > maxRecord || off+recSize(int(n)) > int64(len(data)) {
 		return nil, 0, false
 	}
 	if binary.LittleEndian.Uint32(h[8:]) != headerCRC(seq, h[:8]) {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -342,6 +343,7 @@ func (s *Store) swap(tmp string, st dbState, pos checkpoint.Position) error {
 	s.pos, s.epoch = pos, st.epoch
 	s.dbRev, s.dbOldest = st.applied.Rev, st.oldest
 	s.ovEntries, s.ovItems, s.pend = nil, map[string]ovItem{}, nil
+	s.pendBytes, s.pendSince = 0, time.Time{}
 	s.epochStarts = map[uint64]uint64{}
 	for e, r := range st.epochs {
 		s.epochStarts[e] = r

@@ -134,11 +134,23 @@ type Store struct {
 	quit      chan struct{}
 	wg        sync.WaitGroup
 
-	// applyDelay, when set, lets the applier wait that long after a
-	// wake-up for more to apply (fewer bbolt commits); the benchmark of
-	// the applier's cost to Append sets it.
-	applyDelay time.Duration
+	policy    applyPolicy
+	pendBytes int64     // bytes of the records pending (mu)
+	pendSince time.Time // when the oldest pending record was written (mu)
 }
+
+// applyPolicy says when the applier commits to bbolt. Each commit costs
+// two fdatasyncs of bbolt's file on the disk the log's fdatasync waits
+// on: committing after every append makes the appends slower (see
+// BenchmarkAppend1KiB), so the applier waits for a pause in the appends,
+// and commits without one only once enough is pending.
+type applyPolicy struct {
+	idle     time.Duration // commit once no append came for this long (0: at once)
+	maxBytes int64         // or once this many bytes are pending
+	maxAge   time.Duration // or once the oldest pending record is this old
+}
+
+var defaultPolicy = applyPolicy{idle: 2 * time.Millisecond, maxBytes: 8 << 20, maxAge: time.Second}
 
 type segment struct {
 	seq     uint64
@@ -169,6 +181,7 @@ func Open(dir string, o Options) (*Store, error) {
 	s := &Store{
 		dir: dir, walDir: filepath.Join(dir, walDirName), opt: o, log: o.Logger,
 		ovItems: map[string]ovItem{}, changed: make(chan struct{}), problems: map[string]string{},
+		policy:    defaultPolicy,
 		applyWake: make(chan struct{}, 1), prepWake: make(chan struct{}, 1), quit: make(chan struct{}),
 	}
 	if err := os.MkdirAll(s.walDir, 0o700); err != nil {
@@ -689,6 +702,12 @@ func (s *Store) publish(ents []checkpoint.Entry, items map[string]ovItem) {
 	s.pos = ents[len(ents)-1].Position()
 	s.epoch = max(s.epoch, s.pos.Epoch)
 	s.pend = append(s.pend, pendRec{idx: s.recIdx, entries: ents})
+	if s.pendSince.IsZero() {
+		s.pendSince = time.Now()
+	}
+	for i := range ents {
+		s.pendBytes += int64(len(ents[i].Key) + len(ents[i].Value) + 32)
+	}
 	s.notifyLocked()
 }
 
@@ -899,12 +918,7 @@ func (s *Store) applier() {
 		case <-s.applyWake:
 		case <-retry.C:
 		}
-		if s.applyDelay > 0 {
-			select {
-			case <-time.After(s.applyDelay):
-			case <-s.quit:
-			}
-		}
+		s.waitToApply()
 		s.applyMu.Lock()
 		err := s.apply()
 		s.applyMu.Unlock()
@@ -914,6 +928,32 @@ func (s *Store) applier() {
 			continue
 		}
 		backoff = 100 * time.Millisecond
+	}
+}
+
+// waitToApply waits, after a wake-up, until the policy says to commit.
+func (s *Store) waitToApply() {
+	p := s.policy
+	if p.idle <= 0 {
+		return
+	}
+	idle := time.NewTimer(p.idle)
+	defer idle.Stop()
+	for {
+		s.mu.RLock()
+		n, since := s.pendBytes, s.pendSince
+		s.mu.RUnlock()
+		if n >= p.maxBytes || !since.IsZero() && time.Since(since) >= p.maxAge {
+			return
+		}
+		select {
+		case <-s.applyWake:
+			idle.Reset(p.idle) // an append: not a pause
+		case <-idle.C:
+			return
+		case <-s.quit:
+			return
+		}
 	}
 }
 
@@ -953,6 +993,13 @@ func (s *Store) apply() error {
 	lastIdx := recs[len(recs)-1].idx
 	s.mu.Lock()
 	s.pend = s.pend[len(recs):]
+	for i := range ents {
+		s.pendBytes -= int64(len(ents[i].Key) + len(ents[i].Value) + 32)
+	}
+	s.pendSince = time.Time{}
+	if len(s.pend) > 0 {
+		s.pendSince = time.Now() // near enough: they came during the commit
+	}
 	s.dbRev, s.dbOldest = st.applied.Rev, st.oldest
 	n := 0
 	for n < len(s.ovEntries) && s.ovEntries[n].Rev <= s.dbRev {

@@ -210,6 +210,14 @@ func Open(dir string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open checkpoint store %s: %w", dir, err)
 	}
+	// The directories and the database file were perhaps just created:
+	// their entries must be durable before anything written into them
+	// is said to be.
+	for _, d := range []string{s.walDir, dir, filepath.Dir(filepath.Clean(dir))} {
+		if err := syncDir(d); err != nil {
+			return nil, fmt.Errorf("open checkpoint store: fsync %s: %w", d, err)
+		}
+	}
 	if err := s.recover(st); err != nil {
 		return nil, fmt.Errorf("open checkpoint store %s: %w", dir, err)
 	}

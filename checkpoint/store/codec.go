@@ -29,10 +29,10 @@ const maxEntryValue = 64 << 20
 
 // payload is one decoded log record.
 type payload struct {
-	start    *segStart          // on a segment's first record only
-	kind     byte               // kindBatch or kindEpoch
-	entries  []checkpoint.Entry // kindBatch
-	epoch    uint64             // kindEpoch
+	start   *segStart          // on a segment's first record only
+	kind    byte               // kindBatch or kindEpoch
+	entries []checkpoint.Entry // kindBatch
+	epoch   uint64             // kindEpoch
 }
 
 // segStart is what a segment's first record says besides its own

@@ -89,8 +89,8 @@ type Store struct {
 	wmu     sync.Mutex
 	gen     uint64 // the history the log belongs to (see segStart)
 	activeF *os.File
-	off     int64 // where the next record goes in the active segment
-	size    int64 // the active segment's size
+	off     int64  // where the next record goes in the active segment
+	size    int64  // the active segment's size
 	prevSeq uint64 // the segment before the active one, and where it ended:
 	prevEnd int64  // what the active one's first record says
 	recIdx  uint64

@@ -15,6 +15,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/vnfha/vnfha/checkpoint"
+	"github.com/vnfha/vnfha/internal/durable"
 )
 
 // A snapshot stream (see doc.go): a header, a copy of the bbolt database,
@@ -321,7 +322,7 @@ func (s *Store) swap(tmp string, st dbState, pos checkpoint.Position) error {
 	renameErr := os.Rename(tmp, path)
 	if renameErr == nil {
 		hook("restore:renamed")
-		renameErr = syncDir(s.dir)
+		renameErr = durable.SyncDir(s.dir)
 	}
 	db, err := bolt.Open(path, 0o600, boltOptions())
 	if err != nil {

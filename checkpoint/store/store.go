@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vnfha/vnfha/checkpoint"
+	"github.com/vnfha/vnfha/internal/durable"
 )
 
 // Options configures a Store. The zero value of each field means its
@@ -214,7 +215,7 @@ func Open(dir string, o Options) (*Store, error) {
 	// their entries must be durable before anything written into them
 	// is said to be.
 	for _, d := range []string{s.walDir, dir, filepath.Dir(filepath.Clean(dir))} {
-		if err := syncDir(d); err != nil {
+		if err := durable.SyncDir(d); err != nil {
 			return nil, fmt.Errorf("open checkpoint store: fsync %s: %w", d, err)
 		}
 	}
@@ -837,7 +838,7 @@ func (s *Store) makeSegment(from, path string) (*os.File, int64, error) {
 			if err := os.Rename(from, path); err != nil {
 				return nil, 0, fmt.Errorf("recycle log segment: %w", err)
 			}
-			if err := syncDir(s.walDir); err != nil {
+			if err := durable.SyncDir(s.walDir); err != nil {
 				return nil, 0, fmt.Errorf("recycle log segment: fsync %s: %w", s.walDir, err)
 			}
 			f, err := os.OpenFile(path, os.O_RDWR, 0)
@@ -867,7 +868,7 @@ func (s *Store) makeSegment(from, path string) (*os.File, int64, error) {
 	if err := os.Rename(tmp, path); err != nil {
 		return fail("rename", err)
 	}
-	if err := syncDir(s.walDir); err != nil {
+	if err := durable.SyncDir(s.walDir); err != nil {
 		f.Close()
 		return nil, 0, fmt.Errorf("create log segment: fsync %s: %w", s.walDir, err)
 	}
@@ -1050,7 +1051,7 @@ func (s *Store) recycle(applied uint64) {
 		}
 	}
 	if len(drop) > 0 {
-		syncDir(s.walDir) // best effort: a segment found again is applied, hence skipped
+		durable.SyncDir(s.walDir) // best effort: a segment found again is applied, hence skipped
 	}
 	s.wakePreparer()
 }

@@ -150,7 +150,7 @@ func (s *Store) List(prefix, after string, limit int) ([]checkpoint.Item, uint64
 
 // Entries returns the entries after revision from, in order: at most max
 // of them (all when max ≤ 0) and, past the first, at most maxBytes of
-// values (no bound when maxBytes ≤ 0). It fails with
+// keys and values (no bound when maxBytes ≤ 0). It fails with
 // *checkpoint.CompactedError when the entries after from are no longer
 // kept (from < Oldest()-1).
 func (s *Store) Entries(from uint64, max int, maxBytes int64) ([]checkpoint.Entry, error) {
@@ -185,7 +185,7 @@ func (s *Store) Entries(from uint64, max int, maxBytes int64) ([]checkpoint.Entr
 		if max > 0 && len(out) >= max {
 			return true
 		}
-		return maxBytes > 0 && len(out) > 0 && size+int64(len(e.Value)) > maxBytes
+		return maxBytes > 0 && len(out) > 0 && size+int64(len(e.Key)+len(e.Value)) > maxBytes
 	}
 	next := from + 1
 	if tx != nil {
@@ -210,7 +210,7 @@ func (s *Store) Entries(from uint64, max int, maxBytes int64) ([]checkpoint.Entr
 				return out, nil
 			}
 			out = append(out, e)
-			size += int64(len(e.Value))
+			size += int64(len(e.Key) + len(e.Value))
 			next++
 		}
 		if next == from+1 && from < s.dbRevAt(tx) {
@@ -232,7 +232,7 @@ func (s *Store) Entries(from uint64, max int, maxBytes int64) ([]checkpoint.Entr
 			e.Value = append([]byte(nil), e.Value...)
 		}
 		out = append(out, e)
-		size += int64(len(e.Value))
+		size += int64(len(e.Key) + len(e.Value))
 		next++
 	}
 	return out, nil

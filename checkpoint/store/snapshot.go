@@ -320,9 +320,10 @@ func (s *Store) swap(tmp string, st dbState, pos checkpoint.Position) error {
 		s.log.WithError(err).Warn("checkpoint store: close the database replaced by a restore")
 	}
 	renameErr := os.Rename(tmp, path)
+	var syncErr error
 	if renameErr == nil {
 		hook("restore:renamed")
-		renameErr = durable.SyncDir(s.dir)
+		syncErr = durable.SyncDir(s.dir)
 	}
 	db, err := bolt.Open(path, 0o600, boltOptions())
 	if err != nil {
@@ -369,6 +370,11 @@ func (s *Store) swap(tmp string, st dbState, pos checkpoint.Position) error {
 	}
 	s.activeF, s.off, s.size, s.prevSeq, s.prevEnd = nil, 0, 0, 0, 0
 	s.notifyLocked()
+	if syncErr != nil {
+		// The new state is the one in place, but a crash may yet bring
+		// back the old one: not the success Restore promises.
+		return fmt.Errorf("restore: fsync %s after the rename: %w", s.dir, syncErr)
+	}
 	s.log.WithField("position", pos.String()).Info("checkpoint store: restored from a snapshot")
 	return nil
 }

@@ -59,14 +59,11 @@ func BenchmarkAppend1KiB(b *testing.B) {
 	}
 	for _, m := range modes {
 		b.Run(m.name, func(b *testing.B) {
-			s, err := Open(b.TempDir(), Options{Logger: quietLogger(), noApply: m.noApply})
+			s, err := Open(b.TempDir(), Options{Logger: quietLogger(), noApply: m.noApply, policy: &m.policy})
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer s.Close()
-			s.applyMu.Lock()
-			s.policy = m.policy
-			s.applyMu.Unlock()
 			warmUp(b, s)
 			lat := make([]time.Duration, 0, b.N)
 			b.SetBytes(1024)

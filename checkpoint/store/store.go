@@ -32,8 +32,10 @@ type Options struct {
 	SegmentSize int64
 	Logger      logrus.FieldLogger
 
-	// noApply keeps everything in the log (tests of recovery).
+	// noApply keeps everything in the log (tests of recovery); policy
+	// replaces defaultPolicy (benchmarks).
 	noApply bool
+	policy  *applyPolicy
 }
 
 // Defaults.
@@ -184,6 +186,9 @@ func Open(dir string, o Options) (*Store, error) {
 		ovItems: map[string]ovItem{}, changed: make(chan struct{}), problems: map[string]string{},
 		policy:    defaultPolicy,
 		applyWake: make(chan struct{}, 1), prepWake: make(chan struct{}, 1), quit: make(chan struct{}),
+	}
+	if o.policy != nil {
+		s.policy = *o.policy
 	}
 	if err := os.MkdirAll(s.walDir, 0o700); err != nil {
 		return nil, fmt.Errorf("open checkpoint store: %w", err)

@@ -519,3 +519,146 @@ func TestReplayAcrossSegments(t *testing.T) {
 		t.Errorf("Entries = %d, %v", len(got), err)
 	}
 }
+
+// TestConcurrentReads reads while one writer appends and the applier
+// commits after every append: no read ever sees a revision go back, a
+// hole in the entries, or a value that is not the one written at the
+// item's revision.
+func TestConcurrentReads(t *testing.T) {
+	s := openTest(t, t.TempDir(), Options{SegmentSize: 16 << 10, RetainEntries: 300, policy: &applyPolicy{}})
+	const total = 1500
+	value := func(r uint64) string { return fmt.Sprintf("value of %d %s", r, strings.Repeat("x", int(r%200))) }
+	done := make(chan struct{})
+	errs := make(chan error, 3)
+	reader := func(read func(last *uint64) error) {
+		var last uint64
+		for {
+			select {
+			case <-done:
+				errs <- nil
+				return
+			default:
+			}
+			if err := read(&last); err != nil {
+				errs <- err
+				return
+			}
+		}
+	}
+	go reader(func(last *uint64) error {
+		it, rev, err := s.Get("counter")
+		if errors.Is(err, checkpoint.ErrNotFound) {
+			return nil
+		}
+		if err != nil || it.Rev > rev || it.Rev < *last || string(it.Value) != value(it.Rev) {
+			return fmt.Errorf("Get = %+v at %d, %v (last %d)", it, rev, err, *last)
+		}
+		*last = it.Rev
+		return nil
+	})
+	go reader(func(last *uint64) error {
+		from := s.Oldest() - 1
+		ents, err := s.Entries(from, 100, 0)
+		var ce *checkpoint.CompactedError
+		if errors.As(err, &ce) {
+			return nil // dropped between Oldest and Entries
+		}
+		if err != nil {
+			return err
+		}
+		for i, e := range ents {
+			if e.Rev != from+uint64(i)+1 || e.Op == checkpoint.OpPut && string(e.Value) != value(e.Rev) {
+				return fmt.Errorf("Entries(%d)[%d] = revision %d", from, i, e.Rev)
+			}
+		}
+		return nil
+	})
+	go reader(func(last *uint64) error {
+		items, rev, _, err := s.List("", "", 0)
+		if err != nil || rev < *last {
+			return fmt.Errorf("List at %d (last %d): %v", rev, *last, err)
+		}
+		*last = rev
+		for _, it := range items {
+			if string(it.Value) != value(it.Rev) {
+				return fmt.Errorf("List: %s at %d = %.20q", it.Key, it.Rev, it.Value)
+			}
+		}
+		return nil
+	})
+	for r := uint64(1); r <= total; r++ {
+		key := "counter"
+		if r%3 == 0 {
+			key = fmt.Sprintf("other/%d", r%17)
+		}
+		if err := s.Append([]checkpoint.Entry{put(r, 0, key, value(r))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(done)
+	for i := 0; i < 3; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// TestSnapshotWhileAppending takes snapshots while a writer appends and
+// the applier commits, restores each into a new store and checks that it
+// is exactly the history up to the snapshot's position.
+func TestSnapshotWhileAppending(t *testing.T) {
+	s := openTest(t, t.TempDir(), Options{SegmentSize: 16 << 10, policy: &applyPolicy{}})
+	const total = 2000
+	entry := func(r uint64) checkpoint.Entry {
+		return put(r, 0, fmt.Sprintf("k%d", r%23), fmt.Sprintf("%d:%s", r, strings.Repeat("y", int(r%300))))
+	}
+	werr := make(chan error, 1)
+	go func() {
+		for r := uint64(1); r <= total; r++ {
+			if err := s.Append([]checkpoint.Entry{entry(r)}); err != nil {
+				werr <- err
+				return
+			}
+		}
+		werr <- nil
+	}()
+	for i := 0; i < 8; i++ {
+		var b bytes.Buffer
+		pos, err := s.Snapshot(&b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := openTest(t, t.TempDir(), Options{SegmentSize: 16 << 10})
+		if err := d.Restore(&b); err != nil {
+			t.Fatalf("Restore of the snapshot at %v: %v", pos, err)
+		}
+		if d.Position() != pos {
+			t.Fatalf("restored at %v, snapshot at %v", d.Position(), pos)
+		}
+		ents, err := d.Entries(0, 0, 0)
+		if err != nil || uint64(len(ents)) != pos.Rev {
+			t.Fatalf("restored at %v: %d entries, %v", pos, len(ents), err)
+		}
+		latest := map[string]uint64{}
+		for j, e := range ents {
+			if !sameEntries([]checkpoint.Entry{e}, []checkpoint.Entry{entry(uint64(j + 1))}) {
+				t.Fatalf("restored entry %d differs", j+1)
+			}
+			latest[e.Key] = e.Rev
+		}
+		items, _, _, err := d.List("", "", 0)
+		if err != nil || len(items) != len(latest) {
+			t.Fatalf("restored at %v: %d items, want %d (%v)", pos, len(items), len(latest), err)
+		}
+		for _, it := range items {
+			if it.Rev != latest[it.Key] || !bytes.Equal(it.Value, entry(it.Rev).Value) {
+				t.Fatalf("restored %s at revision %d, want %d", it.Key, it.Rev, latest[it.Key])
+			}
+		}
+		d.Close()
+		time.Sleep(time.Duration(i) * 5 * time.Millisecond)
+	}
+	if err := <-werr; err != nil {
+		t.Fatal(err)
+	}
+}

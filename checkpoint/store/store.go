@@ -971,11 +971,35 @@ func (s *Store) waitToApply() {
 	}
 }
 
-// apply commits the pending records to bbolt (applyMu held).
+// maxCommit bounds the bytes of entries one bbolt commit applies.
+const maxCommit = 8 << 20
+
+// apply commits the pending records to bbolt (applyMu held), a commit of
+// at most maxCommit bytes at a time, until none is pending, or once only
+// when the store is closing (the rest stays in the log: Close does not
+// wait for a large backlog).
 func (s *Store) apply() error {
 	if s.opt.noApply {
 		return nil
 	}
+	for {
+		s.mu.RLock()
+		n := len(s.pend)
+		s.mu.RUnlock()
+		if n == 0 {
+			return nil
+		}
+		if err := s.applyOnce(); err != nil {
+			return err
+		}
+		if s.closing() {
+			return nil
+		}
+	}
+}
+
+// applyOnce makes one commit.
+func (s *Store) applyOnce() error {
 	s.mu.RLock()
 	recs := s.pend
 	db := s.db
@@ -983,9 +1007,19 @@ func (s *Store) apply() error {
 	if len(recs) == 0 {
 		return nil
 	}
+	// One commit holds at most maxCommit bytes (and at least a record):
+	// a huge transaction would hold the disk, and the appends, for long.
 	var ents []checkpoint.Entry
 	var epoch uint64
-	for _, r := range recs {
+	size := 0
+	for i, r := range recs {
+		if i > 0 && size >= maxCommit {
+			recs = recs[:i]
+			break
+		}
+		for j := range r.entries {
+			size += len(r.entries[j].Key) + len(r.entries[j].Value) + 32
+		}
 		ents = append(ents, r.entries...)
 		epoch = max(epoch, r.epoch)
 	}
@@ -1029,6 +1063,13 @@ func (s *Store) apply() error {
 	s.mu.Unlock()
 	s.recycle(lastIdx)
 	return nil
+}
+
+// closing reports whether Close was called.
+func (s *Store) closing() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.closed
 }
 
 // recycle frees the segments whose records are all in bbolt.

@@ -386,7 +386,7 @@ func TestFullDisk(t *testing.T) {
 		mount func(t *testing.T, dir string)
 	}{
 		{"tmpfs", func(t *testing.T, dir string) {
-			run(t, "mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", dir)
+			run(t, "mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", dir)
 		}},
 		{"ext4", func(t *testing.T, dir string) {
 			testenv.Tool(t, "mkfs.ext4")
@@ -411,7 +411,7 @@ func TestFullDisk(t *testing.T) {
 				}
 			})
 			filler := filepath.Join(mnt, "filler")
-			if err := os.WriteFile(filler, make([]byte, 1<<20), 0o600); err != nil {
+			if err := os.WriteFile(filler, make([]byte, 2<<20), 0o600); err != nil {
 				t.Fatal(err)
 			}
 			dir := filepath.Join(mnt, "store")

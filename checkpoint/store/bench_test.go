@@ -41,6 +41,17 @@ var value1KiB = func() []byte {
 	return v
 }()
 
+// applyModes are what the applier may do while the benchmarks append.
+var applyModes = []struct {
+	name    string
+	policy  applyPolicy
+	noApply bool
+}{
+	{"apply=each", applyPolicy{}, false},
+	{"apply=pause", defaultPolicy, false},
+	{"apply=off", applyPolicy{}, true},
+}
+
 // BenchmarkAppend1KiB appends one 1 KiB entry per Append, one writer, so
 // every op pays one log write and one fdatasync. The sub-benchmarks
 // differ in what the background applier does meanwhile: commit to bbolt
@@ -48,16 +59,7 @@ var value1KiB = func() []byte {
 // (the default), or not at all (the log alone), so that the cost of
 // bbolt's two fsyncs to the log's fdatasync shows.
 func BenchmarkAppend1KiB(b *testing.B) {
-	modes := []struct {
-		name    string
-		policy  applyPolicy
-		noApply bool
-	}{
-		{"apply=each", applyPolicy{}, false},
-		{"apply=pause", defaultPolicy, false},
-		{"apply=off", applyPolicy{}, true},
-	}
-	for _, m := range modes {
+	for _, m := range applyModes {
 		b.Run(m.name, func(b *testing.B) {
 			s, err := Open(b.TempDir(), Options{Logger: quietLogger(), noApply: m.noApply, policy: &m.policy})
 			if err != nil {
@@ -87,14 +89,23 @@ func BenchmarkAppend1KiB(b *testing.B) {
 // pipeline: the loop takes every request queued (up to 256) as soon as
 // the previous batch is durable, and appends them as one batch (one
 // fdatasync). A lone writer never waits for a timer. The latency is one
-// writer's, from its request to its batch being durable.
+// writer's, from its request to its batch being durable. The applier
+// modes are BenchmarkAppend1KiB's.
 func BenchmarkGroupCommit16(b *testing.B) {
-	const writers = 16
-	s, err := Open(b.TempDir(), Options{Logger: quietLogger()})
-	if err != nil {
-		b.Fatal(err)
+	for _, m := range applyModes {
+		b.Run(m.name, func(b *testing.B) {
+			s, err := Open(b.TempDir(), Options{Logger: quietLogger(), noApply: m.noApply, policy: &m.policy})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			groupCommit(b, s, 16)
+		})
 	}
-	defer s.Close()
+}
+
+// groupCommit runs the group-commit loop with writers writers.
+func groupCommit(b *testing.B, s *Store, writers int) {
 	warmUp(b, s)
 	type req struct {
 		key  string

@@ -88,11 +88,12 @@
 // Open reads every segment of the database's generation in sequence
 // order, each from offset 0 to its first invalid record (zeros, a torn
 // write, a record of an earlier use), and checks:
-//   - no valid record of the segment, at any 8-byte aligned offset, comes
-//     after that first invalid one: a bad record followed by a good one is
-//     damage to data that was durable, not a torn tail;
 //   - where a segment's start record says its predecessor ended, that
 //     predecessor's valid records end there;
+//   - no valid record, at any 8-byte aligned offset, follows the last
+//     valid record of the last segment, nor stands in a later segment
+//     whose first record is invalid: a bad record followed by a good one
+//     is damage to data that was durable, not a torn tail;
 //   - the revisions after the database's applied one are contiguous.
 //
 // Any failure is an error of Open (a *CorruptError for the first two),

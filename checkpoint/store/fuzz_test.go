@@ -57,7 +57,7 @@ func FuzzRecord(f *testing.F) {
 				}
 			}
 		}
-		recs, end, err := scanSegment("fuzz", data, 1)
+		recs, end, err := scanSegment("fuzz", data, 1, true)
 		if err == nil && (end < 0 || end > int64(len(data)) || (len(recs) == 0) != (end == 0)) {
 			t.Fatalf("scan: %d records ending at %d of %d bytes", len(recs), end, len(data))
 		}

@@ -102,9 +102,11 @@ type segRecord struct {
 	p   payload
 }
 
-// scanSegment reads a segment's records up to the first invalid one. A
-// valid record anywhere after it in the segment is corruption.
-func scanSegment(path string, data []byte, seq uint64) (recs []segRecord, end int64, err error) {
+// scanSegment reads a segment's records up to the first invalid one.
+// With tail, a valid record anywhere after it in the segment is
+// corruption; recovery asks for that check where the log's end is (a
+// segment's successor says where it ended).
+func scanSegment(path string, data []byte, seq uint64, tail bool) (recs []segRecord, end int64, err error) {
 	var off int64
 	for {
 		b, next, ok := readRecord(data, off, seq)
@@ -121,10 +123,24 @@ func scanSegment(path string, data []byte, seq uint64) (recs []segRecord, end in
 		recs = append(recs, segRecord{off: off, p: p})
 		off = next
 	}
-	if at, ok := findValid(data, off+recAlign, seq); ok {
-		return nil, 0, &CorruptError{Path: path, Offset: off, NextValid: "offset " + strconv.FormatInt(at, 10)}
+	if tail {
+		if err := checkTail(path, data, seq, off); err != nil {
+			return nil, 0, err
+		}
 	}
 	return recs, off, nil
+}
+
+// checkTail says whether a segment holds a valid record after end.
+func checkTail(path string, data []byte, seq uint64, end int64) error {
+	from := end + recAlign
+	if end == 0 {
+		from = 0
+	}
+	if at, ok := findValid(data, from, seq); ok {
+		return &CorruptError{Path: path, Offset: end, NextValid: "offset " + strconv.FormatInt(at, 10)}
+	}
+	return nil
 }
 
 // findValid looks for a valid record at any aligned offset from off.

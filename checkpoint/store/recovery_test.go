@@ -32,7 +32,7 @@ func segFiles(t *testing.T, dir string) (paths []string, offs [][]int64) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		recs, _, err := scanSegment(p, data, seq)
+		recs, _, err := scanSegment(p, data, seq, true)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -109,7 +109,7 @@ func TestTornTail(t *testing.T) {
 			path := p[len(p)-1]
 			seq, _ := parseSegName(filepath.Base(path))
 			data, _ := os.ReadFile(path)
-			_, end, _ := scanSegment(path, data, seq)
+			_, end, _ := scanSegment(path, data, seq, true)
 			patchFile(t, path, end+16, bytes.Repeat([]byte{0xA5}, 100))
 		}, false, batches * 2},
 		{"a middle record damaged", func(t *testing.T, p []string, o [][]int64) {
@@ -126,6 +126,12 @@ func TestTornTail(t *testing.T) {
 			}
 			prev := o[len(o)-2]
 			flipByte(t, p[len(p)-2], prev[len(prev)-1]+recHeader+3)
+		}, true, 0},
+		{"the last segment's first record damaged", func(t *testing.T, p []string, o [][]int64) {
+			if len(o[len(o)-1]) < 2 {
+				t.Fatal("one record in the last segment")
+			}
+			flipByte(t, p[len(p)-1], recHeader+1)
 		}, true, 0},
 		{"an earlier segment removed", func(t *testing.T, p []string, o [][]int64) {
 			if err := os.Remove(p[len(p)-2]); err != nil {

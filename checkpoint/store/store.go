@@ -285,15 +285,19 @@ func (s *Store) recover(st dbState) error {
 		end  int64
 	}
 	var chain []chained
+	var empty []uint64 // segments without a valid first record
 	for _, seq := range seqs {
 		path := filepath.Join(s.walDir, segName(seq))
 		data, err := readFile(path)
 		if err != nil {
 			return fmt.Errorf("read log segment: %w", err)
 		}
-		recs, end, err := scanSegment(path, data, seq)
+		recs, end, err := scanSegment(path, data, seq, false)
 		if err != nil {
 			return err
+		}
+		if len(recs) == 0 {
+			empty = append(empty, seq)
 		}
 		if len(recs) == 0 || recs[0].p.start == nil || recs[0].p.start.gen != st.gen {
 			if len(recs) > 0 && recs[0].p.start == nil {
@@ -319,6 +323,35 @@ func (s *Store) recover(st dbState) error {
 			// continuity below checks that.
 		}
 		chain = append(chain, chained{seg, recs, end})
+	}
+	// Where the log ends: nothing valid may follow the last record of the
+	// last segment, nor stand in a later segment without a valid first
+	// record (a damaged first record, not a torn one). Earlier segments
+	// need no such scan: their successor says where they ended.
+	var lastSeq uint64
+	if n := len(chain); n > 0 {
+		last := chain[n-1]
+		lastSeq = last.seg.seq
+		data, err := readFile(last.seg.path)
+		if err != nil {
+			return fmt.Errorf("read log segment: %w", err)
+		}
+		if err := checkTail(last.seg.path, data, last.seg.seq, last.end); err != nil {
+			return err
+		}
+	}
+	for _, seq := range empty {
+		if seq < lastSeq {
+			continue
+		}
+		path := filepath.Join(s.walDir, segName(seq))
+		data, err := readFile(path)
+		if err != nil {
+			return fmt.Errorf("read log segment: %w", err)
+		}
+		if err := checkTail(path, data, seq, 0); err != nil {
+			return err
+		}
 	}
 	// Replay.
 	for _, c := range chain {

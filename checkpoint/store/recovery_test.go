@@ -323,3 +323,38 @@ func TestSnapshotRestore(t *testing.T) {
 	}
 	mustAppend(t, dst, put(1, 7, "k", "v"))
 }
+
+// TestIOErrorStopsWrites makes the log's file fail (its descriptor
+// closed under the writer): Append fails, and so does every later write
+// (the kernel may have dropped what it could not write), Problems says
+// why, reads go on, and a reopen finds what was acknowledged.
+func TestIOErrorStopsWrites(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir, Options{SegmentSize: 4096})
+	mustAppend(t, s, put(1, 0, "k", "v1"))
+	s.wmu.Lock()
+	s.activeF.Close()
+	s.wmu.Unlock()
+	err := s.Append([]checkpoint.Entry{put(2, 0, "k", "v2")})
+	if err == nil || errors.Is(err, checkpoint.ErrNoSpace) {
+		t.Fatalf("Append on a failed log = %v", err)
+	}
+	if p := s.Problems(); len(p) == 0 || !strings.Contains(p[0], "reopened") {
+		t.Errorf("Problems = %q", p)
+	}
+	if err := s.SetEpoch(5); err == nil {
+		t.Error("SetEpoch on a failed log succeeded")
+	}
+	if err := s.Append([]checkpoint.Entry{put(2, 0, "k", "v2")}); err == nil {
+		t.Error("a second Append on a failed log succeeded")
+	}
+	if it, _, err := s.Get("k"); err != nil || string(it.Value) != "v1" || s.Position().Rev != 1 {
+		t.Errorf("Get after the failure = %q, %v at %v", it.Value, err, s.Position())
+	}
+	s.Close()
+	s = openTest(t, dir, Options{SegmentSize: 4096})
+	if it, _, err := s.Get("k"); err != nil || string(it.Value) != "v1" {
+		t.Fatalf("Get after reopen = %q, %v", it.Value, err)
+	}
+	mustAppend(t, s, put(2, 0, "k", "v2"))
+}

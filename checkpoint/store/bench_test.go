@@ -262,3 +262,35 @@ func warmUp(b *testing.B, s *Store) {
 	}
 	b.Fatal("no segment prepared in 30s")
 }
+
+// BenchmarkAppendPaced appends one 1 KiB entry every 500 µs, as a lone
+// client does with a round trip between its writes: the applier finds
+// pauses (apply=pause commits in them), and the latency shows what its
+// commits do to the appends that follow.
+func BenchmarkAppendPaced(b *testing.B) {
+	for _, m := range applyModes {
+		b.Run(m.name, func(b *testing.B) {
+			s, err := Open(b.TempDir(), Options{Logger: quietLogger(), noApply: m.noApply, policy: &m.policy})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			warmUp(b, s)
+			lat := make([]time.Duration, 0, b.N)
+			b.ResetTimer()
+			next := time.Now()
+			for i := 0; i < b.N; i++ {
+				time.Sleep(time.Until(next))
+				t0 := time.Now()
+				next = t0.Add(500 * time.Microsecond)
+				e := checkpoint.Entry{Rev: uint64(i + 2), Op: checkpoint.OpPut, Key: fmt.Sprintf("vnfc/%d", i%100), Value: value1KiB}
+				if err := s.Append([]checkpoint.Entry{e}); err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(t0))
+			}
+			b.StopTimer()
+			reportLatency(b, lat)
+		})
+	}
+}

@@ -36,6 +36,15 @@ func TestMain(m *testing.M) {
 		childAppend()
 	case "restore":
 		childRestore()
+	case "open":
+		// TestLock's second process.
+		s, err := Open(os.Getenv(dirEnv), crashOptions())
+		if err != nil {
+			fmt.Println(err)
+			os.Exit(4)
+		}
+		s.Close()
+		os.Exit(0)
 	case "":
 		os.Exit(m.Run())
 	default:

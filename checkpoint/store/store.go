@@ -245,10 +245,12 @@ func (s *Store) takeLock() error {
 		return fmt.Errorf("open checkpoint store: %w", err)
 	}
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		holder, _ := os.ReadFile(path)
+		var b [24]byte // a pid, not whatever else the file may hold
+		n, _ := f.ReadAt(b[:], 0)
+		holder := strings.TrimSpace(strings.ToValidUTF8(string(b[:n]), "?"))
 		f.Close()
 		if errors.Is(err, unix.EWOULDBLOCK) {
-			return fmt.Errorf("open checkpoint store %s: %w (held by pid %s)", s.dir, ErrLocked, strings.TrimSpace(string(holder)))
+			return fmt.Errorf("open checkpoint store %s: %w (held by pid %q)", s.dir, ErrLocked, holder)
 		}
 		return fmt.Errorf("open checkpoint store %s: lock: %w", s.dir, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -347,9 +348,23 @@ func TestLock(t *testing.T) {
 	if _, err := Open(dir, Options{Logger: quietLogger()}); !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), fmt.Sprint(os.Getpid())) {
 		t.Fatalf("second Open = %v, want ErrLocked naming pid %d", err, os.Getpid())
 	}
+	// Another process.
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"=open", dirEnv+"="+dir)
+	out, err := cmd.Output()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 4 || !strings.Contains(string(out), "in use") {
+		t.Fatalf("Open in another process: %v, %q", err, out)
+	}
+	t.Logf("another process: %s", out)
 	s.Close()
 	s2 := openTest(t, dir, Options{})
 	s2.Close()
+	cmd = exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"=open", dirEnv+"="+dir)
+	if out, err := cmd.Output(); err != nil {
+		t.Fatalf("Open in another process once closed: %v, %q", err, out)
+	}
 }
 
 // TestClosed checks that a closed store says so.

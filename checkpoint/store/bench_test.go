@@ -58,7 +58,11 @@ var applyModes = []struct {
 // after every append, commit in pauses or when 8 MiB or 1 s is pending
 // (the default), or not at all (the log alone), so that the cost of
 // bbolt's two fsyncs to the log's fdatasync shows.
-func BenchmarkAppend1KiB(b *testing.B) {
+func BenchmarkAppend1KiB(b *testing.B) { appendOneByOne(b, 0) }
+
+// appendOneByOne runs a lone writer's appends of one 1 KiB entry, one
+// every pace (back to back when 0), in each applier mode.
+func appendOneByOne(b *testing.B, pace time.Duration) {
 	for _, m := range applyModes {
 		b.Run(m.name, func(b *testing.B) {
 			s, err := Open(b.TempDir(), Options{Logger: quietLogger(), noApply: m.noApply, policy: &m.policy})
@@ -70,8 +74,11 @@ func BenchmarkAppend1KiB(b *testing.B) {
 			lat := make([]time.Duration, 0, b.N)
 			b.SetBytes(1024)
 			b.ResetTimer()
+			next := time.Now()
 			for i := 0; i < b.N; i++ {
+				time.Sleep(time.Until(next))
 				t0 := time.Now()
+				next = t0.Add(pace)
 				e := checkpoint.Entry{Rev: uint64(i + 2), Op: checkpoint.OpPut, Key: fmt.Sprintf("vnfc/%d", i%100), Value: value1KiB}
 				if err := s.Append([]checkpoint.Entry{e}); err != nil {
 					b.Fatal(err)
@@ -267,30 +274,4 @@ func warmUp(b *testing.B, s *Store) {
 // client does with a round trip between its writes: the applier finds
 // pauses (apply=pause commits in them), and the latency shows what its
 // commits do to the appends that follow.
-func BenchmarkAppendPaced(b *testing.B) {
-	for _, m := range applyModes {
-		b.Run(m.name, func(b *testing.B) {
-			s, err := Open(b.TempDir(), Options{Logger: quietLogger(), noApply: m.noApply, policy: &m.policy})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer s.Close()
-			warmUp(b, s)
-			lat := make([]time.Duration, 0, b.N)
-			b.ResetTimer()
-			next := time.Now()
-			for i := 0; i < b.N; i++ {
-				time.Sleep(time.Until(next))
-				t0 := time.Now()
-				next = t0.Add(500 * time.Microsecond)
-				e := checkpoint.Entry{Rev: uint64(i + 2), Op: checkpoint.OpPut, Key: fmt.Sprintf("vnfc/%d", i%100), Value: value1KiB}
-				if err := s.Append([]checkpoint.Entry{e}); err != nil {
-					b.Fatal(err)
-				}
-				lat = append(lat, time.Since(t0))
-			}
-			b.StopTimer()
-			reportLatency(b, lat)
-		})
-	}
-}
+func BenchmarkAppendPaced(b *testing.B) { appendOneByOne(b, 500*time.Microsecond) }

@@ -275,3 +275,25 @@ func warmUp(b *testing.B, s *Store) {
 // pauses (apply=pause commits in them), and the latency shows what its
 // commits do to the appends that follow.
 func BenchmarkAppendPaced(b *testing.B) { appendOneByOne(b, 500*time.Microsecond) }
+
+// BenchmarkSetEpoch persists a new epoch per op: a log record and an
+// fdatasync, like an Append (a synced bbolt write would cost two).
+func BenchmarkSetEpoch(b *testing.B) {
+	s, err := Open(b.TempDir(), Options{Logger: quietLogger()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	warmUp(b, s)
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		if err := s.SetEpoch(uint64(i + 1)); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	b.StopTimer()
+	reportLatency(b, lat)
+}

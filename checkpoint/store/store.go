@@ -798,6 +798,9 @@ func (s *Store) writeRecord(build func(start *segStart) []byte) error {
 	if s.off > s.size {
 		s.size = s.off // an oversized record extended the segment
 	}
+	if cap(s.rec) > 16<<20 {
+		s.buf, s.rec = nil, nil // a huge batch's buffers are not kept
+	}
 	s.setProblem("log", nil)
 	return nil
 }

@@ -55,7 +55,7 @@ var applyModes = []struct {
 // BenchmarkAppend1KiB appends one 1 KiB entry per Append, one writer, so
 // every op pays one log write and one fdatasync. The sub-benchmarks
 // differ in what the background applier does meanwhile: commit to bbolt
-// after every append, commit in pauses or when 8 MiB or 1 s is pending
+// after every append, commit in pauses or when 32 MiB or 5 s is pending
 // (the default), or not at all (the log alone), so that the cost of
 // bbolt's two fsyncs to the log's fdatasync shows.
 func BenchmarkAppend1KiB(b *testing.B) { appendOneByOne(b, 0) }

@@ -137,9 +137,10 @@ type Store struct {
 	quit      chan struct{}
 	wg        sync.WaitGroup
 
-	policy    applyPolicy
-	pendBytes int64     // bytes of the records pending (mu)
-	pendSince time.Time // when the oldest pending record was written (mu)
+	policy     applyPolicy
+	pendBytes  int64     // bytes of the records pending (mu)
+	pendSince  time.Time // when the oldest pending record was written (mu)
+	lastAppend time.Time // (mu)
 }
 
 // applyPolicy says when the applier commits to bbolt. Each commit costs
@@ -153,7 +154,7 @@ type applyPolicy struct {
 	maxAge   time.Duration // or once the oldest pending record is this old
 }
 
-var defaultPolicy = applyPolicy{idle: 2 * time.Millisecond, maxBytes: 8 << 20, maxAge: time.Second}
+var defaultPolicy = applyPolicy{idle: 2 * time.Millisecond, maxBytes: 32 << 20, maxAge: 5 * time.Second}
 
 type segment struct {
 	seq     uint64
@@ -751,8 +752,9 @@ func (s *Store) publish(ents []checkpoint.Entry, items map[string]ovItem) {
 	s.pos = ents[len(ents)-1].Position()
 	s.epoch = max(s.epoch, s.pos.Epoch)
 	s.pend = append(s.pend, pendRec{idx: s.recIdx, entries: ents})
+	s.lastAppend = time.Now()
 	if s.pendSince.IsZero() {
-		s.pendSince = time.Now()
+		s.pendSince = s.lastAppend
 	}
 	for i := range ents {
 		s.pendBytes += int64(len(ents[i].Key) + len(ents[i].Value) + 32)
@@ -989,23 +991,26 @@ func (s *Store) waitToApply() {
 	if p.idle <= 0 {
 		return
 	}
-	idle := time.NewTimer(p.idle)
-	defer idle.Stop()
+	// The appends do not wake the applier while it waits here (a
+	// goroutine switch per append costs the appends, measured): it looks
+	// at when the last one came instead.
+	t := time.NewTimer(p.idle)
+	defer t.Stop()
 	for {
-		s.mu.RLock()
-		n, since := s.pendBytes, s.pendSince
-		s.mu.RUnlock()
-		if n >= p.maxBytes || !since.IsZero() && time.Since(since) >= p.maxAge {
-			return
-		}
 		select {
-		case <-s.applyWake:
-			idle.Reset(p.idle) // an append: not a pause
-		case <-idle.C:
-			return
+		case <-t.C:
 		case <-s.quit:
 			return
 		}
+		s.mu.RLock()
+		n, since, last := s.pendBytes, s.pendSince, s.lastAppend
+		s.mu.RUnlock()
+		now := time.Now()
+		quiet := now.Sub(last)
+		if n >= p.maxBytes || !since.IsZero() && now.Sub(since) >= p.maxAge || quiet >= p.idle {
+			return
+		}
+		t.Reset(p.idle - quiet)
 	}
 }
 

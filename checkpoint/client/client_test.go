@@ -3,8 +3,11 @@ package client
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -432,5 +435,66 @@ func TestWatchGivesUp(t *testing.T) {
 	f.Close()
 	if _, err := w.Next(ctx); !errors.Is(err, ErrRetriesExhausted) {
 		t.Errorf("watch of a closing replica: %v", err)
+	}
+}
+
+// dropFirstWrite is the API with a fault: the first write is made, then
+// its connection is closed before the answer (the client cannot know
+// whether it happened).
+type dropFirstWrite struct {
+	h       http.Handler
+	mu      sync.Mutex
+	dropped bool
+}
+
+func (d *dropFirstWrite) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	d.mu.Lock()
+	drop := !d.dropped && r.Method == http.MethodPut
+	d.dropped = d.dropped || drop
+	d.mu.Unlock()
+	if !drop {
+		d.h.ServeHTTP(w, r)
+		return
+	}
+	d.h.ServeHTTP(httptest.NewRecorder(), r)
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err == nil {
+		conn.Close()
+	}
+}
+
+// TestUnknownOutcome: a write whose answer is lost is sent again. Plain,
+// it is written twice (same value); with If-Match, the retry finds the
+// first attempt's write and fails with a ConditionError whose Have is
+// that write's revision, as the package doc says.
+func TestUnknownOutcome(t *testing.T) {
+	ctx := testCtx(t)
+	for _, conditional := range []bool{false, true} {
+		f := fakereplica.New("node1", checkpoint.RolePrimary)
+		seed := func() uint64 { r, _ := f.Put(ctx, "k", []byte("v0"), checkpoint.Cond{}); return r }()
+		sock := filepath.Join(fakereplica.SocketDir(t), "api.sock")
+		l, err := api.ListenUnix(sock, 0o600, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := &http.Server{Handler: &dropFirstWrite{h: api.NewHandler(f, api.Options{})}}
+		go srv.Serve(l)
+		c := newClient(t, "unix:"+sock)
+		cond := checkpoint.Cond{}
+		if conditional {
+			cond = checkpoint.Cond{Match: true, Rev: seed}
+		}
+		rev, err := c.Put(ctx, "k", []byte("v1"), cond)
+		var ce *checkpoint.ConditionError
+		switch {
+		case !conditional && (err != nil || rev != seed+2):
+			t.Errorf("plain: %d, %v; want written twice (revision %d)", rev, err, seed+2)
+		case conditional && (!errors.As(err, &ce) || ce.Have != seed+1):
+			t.Errorf("If-Match: %d, %v; want a ConditionError with Have %d", rev, err, seed+1)
+		}
+		if it, _, err := f.Get(ctx, "k"); err != nil || string(it.Value) != "v1" {
+			t.Errorf("value %q, %v", it.Value, err)
+		}
+		srv.Close()
 	}
 }

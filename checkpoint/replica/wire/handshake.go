@@ -272,7 +272,7 @@ func ServerHandshake(ctx context.Context, nc net.Conn, node string, a Auth, epoc
 	}
 	if allowed != nil && !allowed(client) {
 		c.Send(Frame{Type: TError, Epoch: epoch, Payload: []byte("unknown node")})
-		return nil, 0, &AuthError{Peer: c.RemoteAddr(), Reason: "node "+printable([]byte(client))+" is not a configured peer"}
+		return nil, 0, &AuthError{Peer: c.RemoteAddr(), Reason: "node " + printable([]byte(client)) + " is not a configured peer"}
 	}
 	var nonceS [nonceSize]byte
 	rand.Read(nonceS[:])
@@ -294,7 +294,7 @@ func ServerHandshake(ctx context.Context, nc net.Conn, node string, a Auth, epoc
 	if !a.tls() {
 		want := proof(a.Key, "client", nonceC, nonceS[:], client, node)
 		if !hmac.Equal(g.Payload, want) {
-			return nil, 0, &AuthError{Peer: c.RemoteAddr(), Reason: "node "+printable([]byte(client))+"'s proof does not match: it does not hold our key"}
+			return nil, 0, &AuthError{Peer: c.RemoteAddr(), Reason: "node " + printable([]byte(client)) + "'s proof does not match: it does not hold our key"}
 		}
 		c2s, s2c := sessionKeys(a.Key, nonceC, nonceS[:], client, node)
 		c.setKeys(s2c, c2s)

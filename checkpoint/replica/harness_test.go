@@ -145,6 +145,15 @@ type cluster struct {
 
 func newCluster(t testing.TB, names []string, mod func(*Config)) *cluster {
 	t.Helper()
+	c := newClusterNodes(t, names, mod)
+	for _, n := range names {
+		c.start(n)
+	}
+	return c
+}
+
+func newClusterNodes(t testing.TB, names []string, mod func(*Config)) *cluster {
+	t.Helper()
 	key, err := wire.DeriveKey([]byte("test replication secret, 32 bytes"))
 	if err != nil {
 		t.Fatal(err)
@@ -169,10 +178,13 @@ func newCluster(t testing.TB, names []string, mod func(*Config)) *cluster {
 			t.Logf("replica logs:\n%s", c.logs.String())
 		}
 	})
-	for _, n := range names {
-		c.start(n)
-	}
 	return c
+}
+
+// newClusterStopped makes the cluster without starting its replicas.
+func newClusterStopped(t testing.TB, names []string, mod func(*Config)) *cluster {
+	t.Helper()
+	return newClusterNodes(t, names, mod)
 }
 
 func (c *cluster) config(name string) Config {

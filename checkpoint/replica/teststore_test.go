@@ -1,3 +1,5 @@
+//go:build !realstore
+
 package replica
 
 import (
@@ -14,8 +16,13 @@ type testStore interface {
 
 var memStores sync.Map // dir → *memStore: what "survives" a crash
 
+// testRetain, when set, makes the stores keep only that many entries.
+var testRetain int
+
 func openTestStore(t testing.TB, dir string) testStore {
 	t.Helper()
-	v, _ := memStores.LoadOrStore(dir, newMemStore())
+	m := newMemStore()
+	m.retain = testRetain
+	v, _ := memStores.LoadOrStore(dir, m)
 	return v.(*memStore)
 }

@@ -319,3 +319,7 @@ func (c *Conn) ioErr(err error) error {
 	}
 	return fmt.Errorf("receive from %s: %w", c.RemoteAddr(), err)
 }
+
+// RawConn is the underlying connection: for tests that must write what
+// no Conn would.
+func (c *Conn) RawConn() net.Conn { return c.nc }

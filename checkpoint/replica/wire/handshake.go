@@ -213,6 +213,8 @@ func ClientHandshake(ctx context.Context, nc net.Conn, node string, a Auth, epoc
 	} else {
 		want := proof(a.Key, "server", nonceC[:], nonceS, node, server)
 		if len(rest) != MACSize || !hmac.Equal(rest, want) {
+			// Said to the server too, so that both logs tell why.
+			c.Send(Frame{Type: TError, Epoch: epoch, Payload: []byte("the server's proof does not match: it does not hold our key")})
 			return nil, &AuthError{Peer: c.RemoteAddr(), Reason: "the server's proof does not match: it does not hold our key"}
 		}
 	}
@@ -287,6 +289,9 @@ func ServerHandshake(ctx context.Context, nc net.Conn, node string, a Auth, epoc
 	g, err := c.Recv()
 	if err != nil {
 		return nil, 0, handshakeErr(c, err)
+	}
+	if g.Type == TError {
+		return nil, 0, &AuthError{Peer: c.RemoteAddr(), Reason: "node " + printable([]byte(client)) + " says: " + printable(g.Payload)}
 	}
 	if g.Type != TProof {
 		return nil, 0, &AuthError{Peer: c.RemoteAddr(), Reason: fmt.Sprintf("expected a proof, got %s", g.Type)}

@@ -40,8 +40,7 @@ func (w *writers) start(n int, round int) {
 				default:
 				}
 				w.mu.Lock()
-				node := w.c.nodes[w.prim]
-				r := node.r
+				r := w.c.r(w.prim)
 				w.mu.Unlock()
 				if r == nil {
 					time.Sleep(time.Millisecond)
@@ -92,7 +91,7 @@ func (c *cluster) elect(rng *rand.Rand) string {
 		}
 	}
 	for _, n := range c.names {
-		if c.nodes[n].r != nil && (!anyMark || c.marks.mark(n) == checkpoint.MarkSync) {
+		if c.r(n) != nil && (!anyMark || c.marks.mark(n) == checkpoint.MarkSync) {
 			cands = append(cands, n)
 		}
 	}
@@ -185,7 +184,7 @@ func TestFailover(t *testing.T) {
 						}
 					}
 					for _, n := range names {
-						if c.nodes[n].r == nil {
+						if c.r(n) == nil {
 							c.start(n)
 						}
 					}

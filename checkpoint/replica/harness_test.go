@@ -132,6 +132,7 @@ type tnode struct {
 // and replication port on loopback.
 type cluster struct {
 	t     testing.TB
+	mu    sync.Mutex // guards each tnode's r against the writers' reads
 	names []string
 	nodes map[string]*tnode
 	peers map[string]string
@@ -231,7 +232,9 @@ func (c *cluster) start(name string) {
 		c.t.Fatalf("listen %s: %v", n.addr, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	c.mu.Lock()
 	n.r, n.stop, n.serve = r, cancel, make(chan error, 1)
+	c.mu.Unlock()
 	go func() { n.serve <- r.Serve(ctx, ln) }()
 }
 
@@ -239,17 +242,25 @@ func (c *cluster) start(name string) {
 // process would leave it (what was durable stays).
 func (c *cluster) crash(name string) {
 	n := c.nodes[name]
-	if n.r == nil {
+	c.mu.Lock()
+	r := n.r
+	n.r = nil
+	c.mu.Unlock()
+	if r == nil {
 		return
 	}
 	n.stop()
-	n.r.Close()
+	r.Close()
 	<-n.serve
 	n.st.Close()
-	n.r, n.st = nil, nil
+	n.st = nil
 }
 
-func (c *cluster) r(name string) *Replica { return c.nodes[name].r }
+func (c *cluster) r(name string) *Replica {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nodes[name].r
+}
 
 func (c *cluster) promote(name string) checkpoint.Status {
 	c.t.Helper()

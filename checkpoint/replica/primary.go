@@ -56,12 +56,12 @@ type peer struct {
 	// joining: caught up and counted (writes wait for its ack), not
 	// yet marked sync: that waits until it acknowledged joinAt, every
 	// write acknowledged before it was counted.
-	joining          bool
-	joinAt           uint64
-	retryAt          time.Time // after a failed mark
-	markErr          string
-	sess             *session
-	lag              time.Duration
+	joining bool
+	joinAt  uint64
+	retryAt time.Time // after a failed mark
+	markErr string
+	sess    *session
+	lag     time.Duration
 }
 
 // primary is the state of a replica while it is the primary.

@@ -414,7 +414,8 @@ func (f *follower) receiveSnapshot(conn *wire.Conn, epoch uint64) error {
 		switch fr.Type {
 		case wire.TSnapshotChunk:
 			if _, err := pw.Write(fr.Payload); err != nil {
-				return fail(fmt.Errorf("restore refused the snapshot after %d bytes: %w", n, <-done))
+				// Restore gave up (its error says why): done holds it.
+				return fmt.Errorf("restore refused the snapshot after %d bytes: %w", n, <-done)
 			}
 			n += int64(len(fr.Payload))
 		case wire.TSnapshotEnd:

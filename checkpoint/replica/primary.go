@@ -530,12 +530,7 @@ func (p *primary) markStaleLocked(pe *peer, why string) {
 	pe.staling = true
 	log := p.r.log.WithField("peer", pe.node)
 	log.Warnf("marking %s stale: %s", pe.node, why)
-	p.marks.Add(1)
-	go func() {
-		defer p.marks.Done()
-		ctx, cancel := context.WithTimeout(p.ctx, p.r.c.MarkTimeout)
-		err := p.r.c.Marks.Stale(ctx, pe.node)
-		cancel()
+	p.mark(pe.node, p.r.c.Marks.Stale, func(err error) {
 		p.mu.Lock()
 		pe.staling = false
 		var s *session
@@ -573,6 +568,19 @@ func (p *primary) markStaleLocked(pe *peer, why string) {
 			p.r.setProblem("mark:"+pe.node, fmt.Sprintf("cannot mark %s stale: %v", pe.node, err))
 			log.WithError(err).Errorf("cannot mark %s stale: writes that need it fail", pe.node)
 		}
+	})
+}
+
+// mark runs one Marks call (set) for node in the background, bounded by
+// MarkTimeout, then done with its result; the acker is kicked after.
+func (p *primary) mark(node string, set func(context.Context, string) error, done func(error)) {
+	p.marks.Add(1)
+	go func() {
+		defer p.marks.Done()
+		ctx, cancel := context.WithTimeout(p.ctx, p.r.c.MarkTimeout)
+		err := set(ctx, node)
+		cancel()
+		done(err)
 		p.kickAcker()
 	}()
 }
@@ -600,12 +608,7 @@ func (p *primary) maybeJoinLocked(pe *peer, s *session) {
 	s.told = true
 	s.sendState(wire.State{CaughtUp: true})
 	log := p.r.log.WithField("peer", pe.node)
-	p.marks.Add(1)
-	go func() {
-		defer p.marks.Done()
-		ctx, cancel := context.WithTimeout(p.ctx, p.r.c.MarkTimeout)
-		err := p.r.c.Marks.Sync(ctx, pe.node)
-		cancel()
+	p.mark(pe.node, p.r.c.Marks.Sync, func(err error) {
 		p.mu.Lock()
 		pe.syncing = false
 		ok := err == nil && pe.sess == s
@@ -625,8 +628,7 @@ func (p *primary) maybeJoinLocked(pe *peer, s *session) {
 			p.r.setProblem("mark:"+pe.node, fmt.Sprintf("cannot mark %s sync: %v", pe.node, err))
 			log.WithError(err).Errorf("cannot mark %s sync", pe.node)
 		}
-		p.kickAcker()
-	}()
+	})
 }
 
 // status fills a primary's part of s.

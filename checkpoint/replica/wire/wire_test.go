@@ -3,21 +3,15 @@ package wire
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"io"
-	"math/big"
 	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/vnfha/vnfha/checkpoint"
+	"github.com/vnfha/vnfha/test/vnfm"
 )
 
 func testKey(t testing.TB, secret string) Auth {
@@ -433,27 +427,19 @@ func (c *scriptConn) SetDeadline(time.Time) error        { return nil }
 func (c *scriptConn) SetReadDeadline(time.Time) error    { return nil }
 func (c *scriptConn) SetWriteDeadline(t time.Time) error { return nil }
 
+// testTLS makes a CA and two replicas' certificates (test/vnfm's PKI)
+// and loads them as TLSFiles does in production.
 func testTLS(t testing.TB) (client, server Auth) {
 	t.Helper()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test ca"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	pki, err := vnfm.NewPKI(t.TempDir(), "127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	caCert, _ := x509.ParseCertificate(caDER)
-	pool := x509.NewCertPool()
-	pool.AddCert(caCert)
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "replica"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
-	if err != nil {
+	if client, err = TLSFiles(pki.ClientCert, pki.ClientKey, pki.CAFile); err != nil {
 		t.Fatal(err)
 	}
-	a := TLSConfigs(tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pool)
-	return a, a
+	if server, err = TLSFiles(pki.ServerCert, pki.ServerKey, pki.CAFile); err != nil {
+		t.Fatal(err)
+	}
+	return client, server
 }

@@ -242,3 +242,27 @@ func TestAppendFailure(t *testing.T) {
 		t.Fatalf("the standby's history differs: %+v", ss)
 	}
 }
+
+// TestStandbyDiskFull: a standby that cannot append says so in its
+// status, is marked stale, and comes back once it can.
+func TestStandbyDiskFull(t *testing.T) {
+	hc := newClusterWith(t, []string{"node1", "node2"}, func(cfg *Config) { cfg.SyncMode = checkpoint.SyncAvailable }, hooked)
+	c := hc.c
+	c.promote("node1")
+	c.waitSync("node1", "node2")
+	hc.hooks["node2"].release(fmt.Errorf("write log: %w", checkpoint.ErrNoSpace))
+	rev, err := put(c.r("node1"), "k", "v")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.ackedNow("node1", rev)
+	waitFor(t, "the standby's problem", func() bool {
+		return strings.Contains(strings.Join(c.r("node2").Status().Problems, " "), "no space")
+	})
+	hc.hooks["node2"].release(nil)
+	c.waitSync("node1", "node2")
+	waitFor(t, "the problem cleared", func() bool { return len(c.r("node2").Status().Problems) == 0 })
+	if c.nodes["node2"].st.Position().Rev < rev {
+		t.Fatal("the standby did not catch up")
+	}
+}

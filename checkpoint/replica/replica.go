@@ -102,6 +102,7 @@ const (
 	// it the standby falls back to reading the store (it lags).
 	liveQueueBytes = 64 << 20
 	markRetry      = time.Second
+	maxBatchBytes  = 64 << 20
 )
 
 func (c *Config) defaults() error {
@@ -129,6 +130,10 @@ func (c *Config) defaults() error {
 	}
 	if c.MaxValue <= 0 {
 		c.MaxValue = checkpoint.DefaultMaxValue
+	}
+	// A batch, or one value, must fit a frame.
+	if c.MaxBatchBytes > maxBatchBytes || c.MaxValue > maxBatchBytes {
+		return fmt.Errorf("replica: batches and values are limited to %d bytes (the replication frame's bound)", maxBatchBytes)
 	}
 	if c.MarkTimeout <= 0 {
 		c.MarkTimeout = 30 * time.Second

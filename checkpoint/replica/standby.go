@@ -282,6 +282,7 @@ func (f *follower) stream(ctx context.Context, conn *wire.Conn, epoch uint64, ac
 	go func() {
 		errc <- f.read(rctx, conn, epoch, batches, ack)
 	}()
+	appended := false
 	for {
 		var es []checkpoint.Entry
 		select {
@@ -305,7 +306,12 @@ func (f *follower) stream(ctx context.Context, conn *wire.Conn, epoch uint64, ac
 		}
 		if err := st.Append(es); err != nil {
 			r.log.WithError(err).Error("append of the primary's entries failed")
+			r.setProblem("append", "cannot append the primary's entries: "+err.Error())
 			return fmt.Errorf("append: %w", err)
+		}
+		if !appended {
+			r.setProblem("append", "")
+			appended = true
 		}
 		if err := conn.Send(wire.Frame{Type: wire.TAck, Epoch: epoch, Payload: wire.EncodeAck(es[len(es)-1].Rev)}); err != nil {
 			return err

@@ -266,3 +266,29 @@ func TestStandbyDiskFull(t *testing.T) {
 		t.Fatal("the standby did not catch up")
 	}
 }
+
+// TestMarkSyncFails: a standby whose sync mark cannot be written is not
+// counted (strict refuses writes, naming why) until the mark works.
+func TestMarkSyncFails(t *testing.T) {
+	c := newClusterStopped(t, []string{"node1", "node2"}, nil)
+	c.marks.setFail("node2", errors.New("CIB unreachable"))
+	c.start("node1")
+	c.start("node2")
+	c.promote("node1")
+	waitFor(t, "the failed mark in the status", func() bool {
+		s := c.r("node1").Status()
+		return !s.Writable && strings.Contains(s.Unwritable, "CIB unreachable") && len(s.Problems) > 0
+	})
+	if _, err := put(c.r("node1"), "k", "v"); !isUnavailable(err) {
+		t.Fatalf("strict write without a sync standby: %v", err)
+	}
+	if s := c.r("node2").Status(); s.Sync {
+		t.Fatalf("the standby thinks it is sync: %+v", s)
+	}
+	c.marks.setFail("node2", nil)
+	c.waitSync("node1", "node2")
+	if _, err := put(c.r("node1"), "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the standby told it is sync", func() bool { return c.r("node2").Status().Sync })
+}

@@ -408,7 +408,7 @@ func (p *primary) acker() {
 	defer timer.Stop()
 	for {
 		p.mu.Lock()
-		var wait time.Duration = -1
+		var wait time.Duration
 		for len(p.waiting) > 0 {
 			b := p.waiting[0]
 			ok, fail, blockers := p.ackable(b)
@@ -436,7 +436,7 @@ func (p *primary) acker() {
 			break
 		}
 		p.mu.Unlock()
-		if wait >= 0 {
+		if wait > 0 { // 0: only an event (an ack, a mark, a demote) can help
 			timer.Reset(wait)
 		}
 		select {

@@ -346,6 +346,9 @@ func (p *primary) build(qs []*request) *batch {
 	return b
 }
 
+// required is how many standbys strict mode needs: none without peers.
+func (p *primary) required() int { return min(p.r.c.SyncReplicas, len(p.names)) }
+
 // unwritable says why the primary refuses writes now (strict mode
 // without enough standbys in the synchronous set), or "".
 func (p *primary) unwritable() string {
@@ -361,11 +364,11 @@ func (p *primary) unwritable() string {
 			n++
 		}
 	}
-	if n >= c.SyncReplicas {
+	if n >= p.required() {
 		return ""
 	}
 	return fmt.Sprintf("%d %s in the synchronous set, %d required (sync_mode=strict): %s",
-		n, plural(n, "standby", "standbys"), c.SyncReplicas, p.missingLocked())
+		n, plural(n, "standby", "standbys"), p.required(), p.missingLocked())
 }
 
 // missingLocked says why each peer outside the sync set is there.
@@ -469,11 +472,11 @@ func (p *primary) ackable(b *batch) (ok bool, fail string, blockers []*peer) {
 		}
 	}
 	strict := p.r.c.SyncMode == checkpoint.SyncStrict
-	if strict && acks+possible < p.r.c.SyncReplicas {
+	if strict && acks+possible < p.required() {
 		return false, fmt.Sprintf("revision %d is on %d of the %d standbys sync_mode=strict requires, and no other is connected to take it: %s",
-			b.last, acks, p.r.c.SyncReplicas, p.missingLocked()), nil
+			b.last, acks, p.required(), p.missingLocked()), nil
 	}
-	if len(blockers) == 0 && (!strict || acks >= p.r.c.SyncReplicas) {
+	if len(blockers) == 0 && (!strict || acks >= p.required()) {
 		return true, "", nil
 	}
 	return false, "", blockers
@@ -661,10 +664,10 @@ func (p *primary) status(s *checkpoint.Status) {
 				n++
 			}
 		}
-		if n < p.r.c.SyncReplicas {
+		if n < p.required() {
 			s.Writable = false
 			s.Unwritable = fmt.Sprintf("%d %s in the synchronous set, %d required (sync_mode=strict): %s",
-				n, plural(n, "standby", "standbys"), p.r.c.SyncReplicas, p.missingLocked())
+				n, plural(n, "standby", "standbys"), p.required(), p.missingLocked())
 		}
 	}
 }

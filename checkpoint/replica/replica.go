@@ -65,7 +65,9 @@ type Config struct {
 	// TLS); required.
 	Auth wire.Auth
 	// SyncReplicas is how many standbys must hold a write before it is
-	// acknowledged in strict mode (default checkpoint.DefaultSyncCount).
+	// acknowledged in strict mode (default checkpoint.DefaultSyncCount),
+	// at most the number of peers. A replica without peers (a store of
+	// one node) acknowledges once a write is durable here.
 	SyncReplicas int
 	// SyncMode is checkpoint.SyncStrict (default) or SyncAvailable.
 	SyncMode string
@@ -152,6 +154,9 @@ func (c *Config) defaults() error {
 		peers[n] = a
 	}
 	c.Peers = peers
+	if len(peers) > 0 && c.SyncReplicas > len(peers) {
+		return fmt.Errorf("replica: sync_replicas %d, but only %d %s configured", c.SyncReplicas, len(peers), plural(len(peers), "peer is", "peers are"))
+	}
 	return nil
 }
 

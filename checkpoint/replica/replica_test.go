@@ -104,3 +104,37 @@ func isCond(err error) bool {
 	var ce *checkpoint.ConditionError
 	return errors.As(err, &ce)
 }
+
+func TestConfigRefused(t *testing.T) {
+	marks := newFakeMarks()
+	for _, tc := range []struct {
+		name string
+		c    Config
+		want string
+	}{
+		{"no node", Config{Marks: marks}, "no node name"},
+		{"no marks", Config{Node: "n1"}, "no Marks"},
+		{"sync mode", Config{Node: "n1", Marks: marks, SyncMode: "sometimes"}, "sync mode"},
+		{"more sync replicas than peers", Config{Node: "n1", Marks: marks, SyncReplicas: 2, Peers: map[string]string{"n1": "a:1", "n2": "b:1"}}, "only 1 peer is"},
+		{"peer without address", Config{Node: "n1", Marks: marks, Peers: map[string]string{"n2": ""}}, "address"},
+		{"batch over the frame", Config{Node: "n1", Marks: marks, MaxBatchBytes: 1 << 30}, "limited"},
+	} {
+		_, err := New(newMemStore(), tc.c)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+// TestSingleReplica: without peers, a write is acknowledged once durable
+// here, in either mode.
+func TestSingleReplica(t *testing.T) {
+	c := newCluster(t, []string{"solo"}, nil)
+	c.promote("solo")
+	if s := c.r("solo").Status(); !s.Writable {
+		t.Fatalf("a lone primary is not writable: %+v", s)
+	}
+	if _, err := put(c.r("solo"), "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -228,6 +228,7 @@ func (r *Replica) Serve(ctx context.Context, ln net.Listener) error {
 		case <-ctx.Done():
 		case <-r.ctx.Done():
 		}
+		cancel() // handshakes under way end too
 		ln.Close()
 	}()
 	var conns sync.WaitGroup

@@ -327,3 +327,35 @@ func TestLyingStandby(t *testing.T) {
 		t.Fatal("the lie was not logged")
 	}
 }
+
+// TestOldPrimaryFenced: a primary that was never demoted (cut off, not
+// yet fenced) cannot acknowledge a write once its standbys follow the
+// newer epoch, and a standby nudged back to it refuses it.
+func TestOldPrimaryFenced(t *testing.T) {
+	c := newCluster(t, []string{"node1", "node2", "node3"}, nil)
+	c.promote("node1")
+	c.waitSync("node1", "node2", "node3")
+	if _, err := put(c.r("node1"), "k", "v1"); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := c.r("node2").Promote(ctx, checkpoint.PromoteRequest{Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	c.r("node3").Follow("node2")
+	c.waitSync("node2", "node3")
+	if _, err := put(c.r("node1"), "k", "zombie"); err == nil {
+		t.Fatal("the old primary acknowledged a write after its standbys followed a newer epoch")
+	}
+	c.r("node3").Follow("node1")
+	waitFor(t, "node3 to refuse the older primary", func() bool {
+		return strings.Count(c.logs.String(), "stale epoch: this primary's is 1, yours 2") > 0
+	})
+	if _, err := put(c.r("node1"), "k", "zombie"); err == nil {
+		t.Fatal("the old primary acknowledged a write")
+	}
+	waitFor(t, "node3 back with node2", func() bool { s := c.r("node3").Status(); return s.Primary == "node2" && s.Sync })
+	if it, _, err := c.r("node3").Get(ctx, "k"); err != nil || string(it.Value) != "v1" {
+		t.Fatalf("node3 holds %q, %v", it.Value, err)
+	}
+}

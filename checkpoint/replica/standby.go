@@ -188,6 +188,9 @@ func (f *follower) followOnce(target string) (streamed bool, err error) {
 		f.mu.Lock()
 		f.current, f.drop = "", nil
 		f.mu.Unlock()
+		if ctx.Err() != nil {
+			err = nil // dropped for another primary (Follow), or closing: nothing to say
+		}
 	}()
 	dctx, dcancel := context.WithTimeout(ctx, wire.HandshakeTimeout)
 	conn, err := wire.Dial(dctx, addr, r.c.Node, r.c.Auth, st.Epoch())

@@ -139,8 +139,18 @@ func TestDemote(t *testing.T) {
 	hc.hooks["node2"].hold()
 	res := asyncPut(c.r("node1"), "k", "pending")
 	<-hc.hooks["node2"].entered
+	w, err := c.r("node1").Watch(context.Background(), c.nodes["node1"].st.Position().Rev, "")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := c.r("node1").Demote(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+	// A watch on the demoted primary ends: what it would show next (its
+	// own unacknowledged entries) may be taken back.
+	var ce *checkpoint.CompactedError
+	if _, err := w.Next(context.Background()); !errors.As(err, &ce) {
+		t.Fatalf("a watch across a demote: %v", err)
 	}
 	if r := <-res; !isUnavailable(r.err) {
 		t.Fatalf("a pending write at demote: %v", r.err)

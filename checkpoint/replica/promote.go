@@ -90,6 +90,8 @@ func (r *Replica) promote(ctx context.Context, req checkpoint.PromoteRequest) (*
 		return nil, fmt.Errorf("promote: write the epoch entry: %w", err)
 	}
 	r.mu.Lock()
+	// Nothing a watcher saw here is taken back: every entry it holds is
+	// now this epoch's history.
 	r.committed = e.Rev
 	close(r.commit)
 	r.commit = make(chan struct{})
@@ -111,6 +113,7 @@ func (r *Replica) Demote(ctx context.Context) error {
 	r.prim = nil
 	r.role = checkpoint.RoleStandby
 	r.following = ""
+	r.newHistoryLocked()
 	r.mu.Unlock()
 	p.stop(&checkpoint.UnavailableError{Reason: "the primary was demoted before the write was acknowledged"})
 	r.mu.Lock()

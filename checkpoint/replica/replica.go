@@ -187,6 +187,10 @@ type Replica struct {
 	// moves (closed then replaced).
 	commit    chan struct{}
 	committed uint64
+	// history counts the changes that may take back what a watcher saw
+	// (a demote, a rebuild from a snapshot): a watch ends at one, and
+	// the client lists again.
+	history uint64
 }
 
 // New makes a replica over st, a standby until promoted. It starts
@@ -416,6 +420,13 @@ func (r *Replica) setCommitted(rev uint64) {
 		r.commit = make(chan struct{})
 	}
 	r.mu.Unlock()
+}
+
+// newHistoryLocked ends the watches (r.mu held).
+func (r *Replica) newHistoryLocked() {
+	r.history++
+	close(r.commit)
+	r.commit = make(chan struct{})
 }
 
 // peerNames is the configured peers, sorted.

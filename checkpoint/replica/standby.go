@@ -401,6 +401,11 @@ func (f *follower) receiveSnapshot(conn *wire.Conn, epoch uint64) error {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
+		defer func() {
+			r.mu.Lock()
+			r.newHistoryLocked()
+			r.mu.Unlock()
+		}()
 		err := st.Restore(pr)
 		pr.CloseWithError(errors.New("restore ended"))
 		done <- err

@@ -28,12 +28,16 @@ func (r *Replica) Watch(ctx context.Context, from uint64, prefix string) (checkp
 	if old := r.st.Oldest(); from+1 < old {
 		return nil, &checkpoint.CompactedError{From: from, Oldest: old}
 	}
-	return &watcher{r: r, cursor: from, prefix: prefix, closed: make(chan struct{})}, nil
+	r.mu.Lock()
+	h := r.history
+	r.mu.Unlock()
+	return &watcher{r: r, cursor: from, prefix: prefix, history: h, closed: make(chan struct{})}, nil
 }
 
 type watcher struct {
-	r      *Replica
-	prefix string
+	r       *Replica
+	prefix  string
+	history uint64
 
 	mu     sync.Mutex // one Next at a time
 	cursor uint64
@@ -47,15 +51,15 @@ func (w *watcher) Close() error {
 	return nil
 }
 
-// visible is the highest revision a watcher may see now, and what
-// closes when it may change.
-func (r *Replica) visible() (uint64, <-chan struct{}) {
+// visible is the highest revision a watcher may see now, what closes
+// when it may change, and the history it belongs to.
+func (r *Replica) visible() (uint64, <-chan struct{}, uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.prim != nil {
-		return r.committed, r.commit
+		return r.committed, r.commit, r.history
 	}
-	return ^uint64(0), nil
+	return ^uint64(0), r.commit, r.history
 }
 
 func (w *watcher) Next(ctx context.Context) ([]checkpoint.Entry, error) {
@@ -69,10 +73,11 @@ func (w *watcher) Next(ctx context.Context) ([]checkpoint.Entry, error) {
 		default:
 		}
 		changed := st.Changed()
-		limit, commit := w.r.visible()
-		if pos := st.Position().Rev; pos < w.cursor {
-			// The history was replaced (a standby rebuilt from a
-			// snapshot behind where the watcher was): list again.
+		limit, commit, history := w.r.visible()
+		if history != w.history {
+			// A promote, a demote or a rebuild may take back entries
+			// the watcher saw (an old primary's unacknowledged ones):
+			// the client lists again, as after a compaction.
 			return nil, &checkpoint.CompactedError{From: w.cursor, Oldest: st.Oldest()}
 		}
 		var out []checkpoint.Entry

@@ -11,6 +11,13 @@
 // (Marks.Stale returned nil) before the acknowledgement. Everything else
 // here (the sync set, sync_mode, catch-up) is policy around that rule;
 // primary.go's ackable is the one place that applies it.
+//
+// Use (vnfha checkpoint serve): open the store, make the replica with
+// New (a standby: it searches its peers for a primary at once), run Run
+// in a goroutine for the replication port, serve the HTTP API over the
+// replica. To stop: cancel Run's context, Close the replica (writes not
+// yet acknowledged fail with checkpoint.ErrClosed), then close the store.
+// Config.Auth comes from wire.KeyFile (the shared key) or wire.TLSFiles.
 package replica
 
 import (

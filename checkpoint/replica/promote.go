@@ -64,7 +64,12 @@ func (r *Replica) promote(ctx context.Context, req checkpoint.PromoteRequest) (*
 	st := r.st
 	own := st.Position()
 	epoch := max(st.Epoch(), req.MinEpoch)
-	for n, s := range r.queryPeers(ctx, true) {
+	// A peer that does not answer within the bound (a dead node whose
+	// address swallows packets) is skipped, as an unreachable one is.
+	qctx, cancel := context.WithTimeout(ctx, peerQueryTimeout)
+	statuses := r.queryPeers(qctx, true)
+	cancel()
+	for n, s := range statuses {
 		if !req.Force && s.Position.Compare(own) > 0 {
 			return nil, &checkpoint.FresherPeerError{Peer: n, Position: s.Position, Own: own}
 		}

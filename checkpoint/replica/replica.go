@@ -106,7 +106,9 @@ const (
 	// (heartbeats included) drops the connection and searches again.
 	streamSilence = 5 * time.Second
 	searchTimeout = 2 * time.Second
-	snapshotChunk = 1 << 20
+	// peerQueryTimeout bounds promote's look at its peers.
+	peerQueryTimeout = 5 * time.Second
+	snapshotChunk    = 1 << 20
 	// liveQueueBytes bounds what waits in a standby's send queue; past
 	// it the standby falls back to reading the store (it lags).
 	liveQueueBytes = 64 << 20

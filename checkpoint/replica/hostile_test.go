@@ -359,3 +359,32 @@ func TestOldPrimaryFenced(t *testing.T) {
 		t.Fatalf("node3 holds %q, %v", it.Value, err)
 	}
 }
+
+// TestPromoteSilentPeer: a peer that accepts and never answers delays a
+// promote by the bound at most, and is skipped and logged.
+func TestPromoteSilentPeer(t *testing.T) {
+	c := newClusterStopped(t, []string{"node1", "node2"}, nil)
+	ln, err := net.Listen("tcp", c.peers["node2"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer nc.Close()
+		}
+	}()
+	c.start("node1")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := c.r("node1").Promote(ctx, checkpoint.PromoteRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(c.logs.String(), "peer unreachable: skipped") {
+		t.Fatal("the silent peer was not logged")
+	}
+}

@@ -5,8 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
+	"os"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -119,6 +123,7 @@ func (s *syncBuf) String() string {
 
 // tnode is one replica of a test cluster.
 type tnode struct {
+	ln    net.Listener // until the first start
 	name  string
 	addr  string
 	dir   string
@@ -162,18 +167,17 @@ func newClusterNodes(t testing.TB, names []string, mod func(*Config)) *cluster {
 	c := &cluster{t: t, names: names, nodes: map[string]*tnode{}, peers: map[string]string{},
 		marks: newFakeMarks(), auth: wire.Auth{Key: key}, mod: mod, logs: &syncBuf{}}
 	for _, n := range names {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
+		ln := listenFixed(t)
 		addr := ln.Addr().String()
-		ln.Close()
 		c.peers[n] = addr
-		c.nodes[n] = &tnode{name: n, addr: addr, dir: t.TempDir()}
+		c.nodes[n] = &tnode{name: n, addr: addr, dir: t.TempDir(), ln: ln}
 	}
 	t.Cleanup(func() {
 		for _, n := range c.names {
 			c.crash(n)
+			if ln := c.nodes[n].ln; ln != nil {
+				ln.Close()
+			}
 		}
 		if t.Failed() {
 			t.Logf("replica logs:\n%s", c.logs.String())
@@ -203,6 +207,46 @@ func (c *cluster) config(name string) Config {
 	return cfg
 }
 
+// listenFixed listens on a loopback port below the kernel's ephemeral
+// range, so that a replica that restarts gets its port back: a port from
+// the ephemeral range may meanwhile be the source port of some outgoing
+// connection (a bind race seen under -race).
+func listenFixed(t testing.TB) net.Listener {
+	t.Helper()
+	lo := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if v, err := strconv.Atoi(f[0]); err == nil {
+				lo = v
+			}
+		}
+	}
+	base := max(lo-12000, 1024)
+	for i := 0; i < 200; i++ {
+		port := base + rand.IntN(lo-base)
+		if ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			return ln
+		}
+	}
+	t.Fatal("no free loopback port below the ephemeral range")
+	return nil
+}
+
+// takeListener gives name's replication port to a test's fake peer.
+func (c *cluster) takeListener(name string) net.Listener {
+	c.t.Helper()
+	n := c.nodes[name]
+	if ln := n.ln; ln != nil {
+		n.ln = nil
+		return ln
+	}
+	ln, err := net.Listen("tcp", n.addr)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return ln
+}
+
 // start opens name's store from its directory and starts its replica.
 func (c *cluster) start(name string) {
 	c.t.Helper()
@@ -221,14 +265,15 @@ func (c *cluster) start(name string) {
 	}
 	// The port was free a moment ago; on a restart the old listener is
 	// closed. A few tries cover a port in TIME_WAIT edge cases.
-	var ln net.Listener
-	for i := 0; i < 50; i++ {
-		if ln, err = net.Listen("tcp", n.addr); err == nil {
-			break
+	ln := n.ln // the first start's listener was made with the cluster
+	n.ln = nil
+	for i := 0; ln == nil && i < 50; i++ {
+		if ln, err = net.Listen("tcp", n.addr); err != nil {
+			ln = nil
+			time.Sleep(20 * time.Millisecond)
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
-	if err != nil {
+	if ln == nil {
 		c.t.Fatalf("listen %s: %v", n.addr, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

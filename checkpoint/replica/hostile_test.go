@@ -129,10 +129,7 @@ type fakePeer struct {
 
 func newFakePeer(t *testing.T, c *cluster, name string) *fakePeer {
 	t.Helper()
-	ln, err := net.Listen("tcp", c.peers[name])
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := c.takeListener(name)
 	f := &fakePeer{ln: ln, conns: make(chan *wire.Conn, 16), first: make(chan wire.Frame, 16)}
 	t.Cleanup(func() { ln.Close() })
 	go func() {
@@ -252,10 +249,7 @@ func TestLyingPrimary(t *testing.T) {
 	}
 	t.Run("hangs mid-handshake", func(t *testing.T) {
 		c := newClusterStopped(t, []string{"node1", "node2"}, nil)
-		ln, err := net.Listen("tcp", c.peers["node1"])
-		if err != nil {
-			t.Fatal(err)
-		}
+		ln := c.takeListener("node1")
 		defer ln.Close()
 		accepted := make(chan net.Conn, 4)
 		go func() {
@@ -364,10 +358,7 @@ func TestOldPrimaryFenced(t *testing.T) {
 // promote by the bound at most, and is skipped and logged.
 func TestPromoteSilentPeer(t *testing.T) {
 	c := newClusterStopped(t, []string{"node1", "node2"}, nil)
-	ln, err := net.Listen("tcp", c.peers["node2"])
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := c.takeListener("node2")
 	defer ln.Close()
 	go func() {
 		for {

@@ -119,7 +119,7 @@ func TestConfigRefused(t *testing.T) {
 		{"peer without address", Config{Node: "n1", Marks: marks, Peers: map[string]string{"n2": ""}}, "address"},
 		{"batch over the frame", Config{Node: "n1", Marks: marks, MaxBatchBytes: 1 << 30}, "limited"},
 	} {
-		_, err := New(newMemStore(), tc.c)
+		_, err := New(nil, tc.c) // refused before the store is used
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
 		}

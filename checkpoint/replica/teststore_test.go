@@ -1,10 +1,11 @@
-//go:build !realstore
-
 package replica
 
 import (
-	"sync"
 	"testing"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/vnfha/vnfha/checkpoint/store"
 )
 
 // testStore is a store a test can close and open again from its
@@ -14,15 +15,17 @@ type testStore interface {
 	Close() error
 }
 
-var memStores sync.Map // dir → *memStore: what "survives" a crash
-
-// testRetain, when set, makes the stores keep only that many entries.
+// testRetain, when set, makes the stores keep only that many entries
+// (to force catch-up from a snapshot).
 var testRetain int
 
 func openTestStore(t testing.TB, dir string) testStore {
 	t.Helper()
-	m := newMemStore()
-	m.retain = testRetain
-	v, _ := memStores.LoadOrStore(dir, m)
-	return v.(*memStore)
+	log := logrus.New()
+	log.SetLevel(logrus.WarnLevel)
+	st, err := store.Open(dir, store.Options{SegmentSize: 1 << 20, RetainEntries: testRetain, Logger: log})
+	if err != nil {
+		t.Fatalf("open store %s: %v", dir, err)
+	}
+	return st
 }

@@ -2,6 +2,7 @@ package replica
 
 import (
 	"fmt"
+	"os"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vnfha/vnfha/checkpoint"
+	"github.com/vnfha/vnfha/internal/testenv"
 )
 
 // BenchmarkReplicatedPut: 1 KiB puts acknowledged under the rule
@@ -16,11 +18,37 @@ import (
 // standby in one process over loopback TCP, each with its own store on
 // the same disk. Reports p50/p99 latency and throughput.
 func BenchmarkReplicatedPut(b *testing.B) {
-	for _, clients := range []int{1, 16} {
-		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
-			c := newCluster(b, []string{"node1", "node2"}, nil)
+	for _, bc := range []struct {
+		name    string
+		nodes   []string
+		clients int
+		tmpfs   bool // the standby's store on /dev/shm
+	}{
+		{"clients=1", []string{"node1", "node2"}, 1, false},
+		{"clients=16", []string{"node1", "node2"}, 16, false},
+		// The same pipeline without a standby: what replication adds.
+		{"alone/clients=1", []string{"node1"}, 1, false},
+		{"alone/clients=16", []string{"node1"}, 16, false},
+		// A standby whose fdatasync costs nothing: the two syncs of one
+		// disk no longer queue behind each other, as on two machines;
+		// what remains is the stream's own cost.
+		{"standby-tmpfs/clients=1", []string{"node1", "node2"}, 1, true},
+		{"standby-tmpfs/clients=16", []string{"node1", "node2"}, 16, true},
+	} {
+		clients := bc.clients
+		b.Run(bc.name, func(b *testing.B) {
+			c := newClusterNodes(b, bc.nodes, nil)
+			if bc.tmpfs {
+				d, err := os.MkdirTemp("/dev/shm", "vnfha-replica-bench")
+				testenv.Require(b, "a tmpfs at /dev/shm", err)
+				b.Cleanup(func() { os.RemoveAll(d) })
+				c.nodes["node2"].dir = d
+			}
+			for _, n := range bc.nodes {
+				c.start(n)
+			}
 			c.promote("node1")
-			c.waitSync("node1", "node2")
+			c.waitSync("node1", bc.nodes[1:]...)
 			r := c.r("node1")
 			value := make([]byte, 1024)
 			for i := range value {

@@ -90,7 +90,8 @@ type primary struct {
 	// appended again before anything else): the standbys may hold it,
 	// so its revisions can never carry anything else.
 	inflight *batch
-	retry    bool // inflight's append failed
+	retry    bool       // inflight's append failed
+	live     []*session // the pipeline's scratch list
 }
 
 func newPrimary(r *Replica, epoch uint64) *primary {
@@ -258,12 +259,21 @@ func (p *primary) pipeline() {
 		p.mu.Lock()
 		b.sent = time.Now()
 		p.inflight = b
+		live := p.live[:0]
 		for _, pe := range p.peers {
-			if pe.sess != nil {
-				pe.sess.push(b)
+			if pe.sess != nil && pe.sess.live {
+				live = append(live, pe.sess)
 			}
 		}
+		p.live = live
 		p.mu.Unlock()
+		// Sent from this goroutine, just before its own fdatasync: a
+		// sender goroutine woken here would wait in this P's run queue
+		// while the fdatasync holds it, and the two syncs would not
+		// overlap (measured: +100 µs a write).
+		for _, s := range live {
+			s.sendBatch(b)
+		}
 		if err := st.Append(b.entries); err != nil {
 			p.mu.Lock()
 			p.retry = true

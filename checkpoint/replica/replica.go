@@ -109,9 +109,10 @@ const (
 	// peerQueryTimeout bounds promote's look at its peers.
 	peerQueryTimeout = 5 * time.Second
 	snapshotChunk    = 1 << 20
-	// liveQueueBytes bounds what waits in a standby's send queue; past
-	// it the standby falls back to reading the store (it lags).
-	liveQueueBytes = 64 << 20
+	// writeTimeout bounds a write to a standby's connection: a standby
+	// that has not read for this long (its socket buffer full) is
+	// dropped; it reconnects and catches up from the store.
+	writeTimeout = 2 * time.Second
 	markRetry      = time.Second
 	maxBatchBytes  = 64 << 20
 )

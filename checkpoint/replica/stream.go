@@ -74,18 +74,19 @@ type session struct {
 	pe   *peer
 	conn *wire.Conn
 
-	// Guarded by p.mu. live: the pipeline pushes batches to queue (the
-	// standby is at the store's end); otherwise the sender reads the
+	// Guarded by p.mu. live: the pipeline sends each batch itself (the
+	// standby is at the store's end); before, the sender reads the
 	// store from its cursor.
 	live     bool
 	liveFrom uint64
-	queue    []*batch
-	queued   int64
 	told     bool // the standby was told it is caught up (or sync)
+
+	// order keeps the entries frames in revision order where the sender
+	// hands over to the pipeline.
+	order sync.Mutex
 
 	sent atomic.Uint64 // the highest revision written to the standby
 
-	wake      chan struct{}
 	closeOnce sync.Once
 	closed    chan struct{}
 	done      chan struct{}
@@ -98,24 +99,28 @@ func (s *session) close() {
 	})
 }
 
-// push queues b for a live standby (p.mu held).
-func (s *session) push(b *batch) {
-	if !s.live {
-		return
+// sendBatch sends b to a live standby. A standby that does not read
+// within writeTimeout is dropped (it reconnects and catches up).
+func (s *session) sendBatch(b *batch) {
+	s.order.Lock()
+	defer s.order.Unlock()
+	s.sent.Store(b.last) // before: its ack may come at once
+	if err := s.sendEntries(b.payload); err != nil {
+		s.p.r.log.WithField("peer", s.pe.node).WithError(err).Warn("standby dropped: it does not take the stream")
+		s.close()
 	}
-	if s.queued+int64(len(b.payload)) > liveQueueBytes {
-		// The standby does not keep up: it reads the store instead,
-		// from where it is, until it catches up again.
-		s.live, s.queue, s.queued = false, nil, 0
-		s.p.r.log.WithField("peer", s.pe.node).Warn("standby lags: its stream falls back to the store")
-	} else {
-		s.queue = append(s.queue, b)
-		s.queued += int64(len(b.payload))
-	}
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
+}
+
+func (s *session) sendEntries(payload []byte) error {
+	return send(s.conn, wire.Frame{Type: wire.TEntries, Epoch: s.p.epoch, Payload: payload})
+}
+
+// send writes one frame to a standby within writeTimeout. Every write on
+// the primary's side of a stream goes through it: a deadline left by an
+// earlier write must never fail a later one.
+func send(c *wire.Conn, f wire.Frame) error {
+	c.SetWriteDeadline(time.Now().Add(writeTimeout))
+	return c.Send(f)
 }
 
 // caughtUp says whether the standby acknowledged everything before its
@@ -123,7 +128,7 @@ func (s *session) push(b *batch) {
 func (s *session) caughtUp(acked uint64) bool { return s.live && acked+1 >= s.liveFrom }
 
 func (s *session) sendState(st wire.State) {
-	go s.conn.Send(wire.Frame{Type: wire.TState, Epoch: s.p.epoch, Payload: wire.EncodeJSON(st)})
+	go send(s.conn, wire.Frame{Type: wire.TState, Epoch: s.p.epoch, Payload: wire.EncodeJSON(st)})
 }
 
 // serveStandby streams the store to a standby that asked to follow.
@@ -144,7 +149,7 @@ func (p *primary) serveStandby(ctx context.Context, conn *wire.Conn, fol wire.Fo
 	}
 	pe := p.peers[conn.Peer]
 	mode := p.catchUpMode(fol)
-	s := &session{p: p, pe: pe, conn: conn, wake: make(chan struct{}, 1), closed: make(chan struct{}), done: make(chan struct{})}
+	s := &session{p: p, pe: pe, conn: conn, closed: make(chan struct{}), done: make(chan struct{})}
 	defer close(s.done)
 	p.mu.Lock()
 	if p.stopped != nil {
@@ -180,7 +185,7 @@ func (p *primary) serveStandby(ctx context.Context, conn *wire.Conn, fol wire.Fo
 	pos := p.r.st.Position()
 	log.Infof("standby %s follows from %s (%s catch-up, primary at %s)", conn.Peer, fol.Position, mode, pos)
 	ok := wire.FollowOK{Epoch: p.epoch, Position: pos, Mode: mode}
-	if err := conn.Send(wire.Frame{Type: wire.TFollowOK, Epoch: p.epoch, Payload: wire.EncodeJSON(ok)}); err != nil {
+	if err := send(conn, wire.Frame{Type: wire.TFollowOK, Epoch: p.epoch, Payload: wire.EncodeJSON(ok)}); err != nil {
 		return
 	}
 	cursor := fol.Position.Rev
@@ -236,7 +241,7 @@ func (w *frameWriter) Write(b []byte) (int, error) {
 	n := 0
 	for len(b) > 0 {
 		c := min(len(b), snapshotChunk)
-		if err := w.conn.Send(wire.Frame{Type: wire.TSnapshotChunk, Epoch: w.epoch, Payload: b[:c]}); err != nil {
+		if err := send(w.conn, wire.Frame{Type: wire.TSnapshotChunk, Epoch: w.epoch, Payload: b[:c]}); err != nil {
 			return n, err
 		}
 		n += c
@@ -246,7 +251,7 @@ func (w *frameWriter) Write(b []byte) (int, error) {
 }
 
 func (p *primary) sendSnapshot(conn *wire.Conn) (checkpoint.Position, error) {
-	if err := conn.Send(wire.Frame{Type: wire.TSnapshotBegin, Epoch: p.epoch}); err != nil {
+	if err := send(conn, wire.Frame{Type: wire.TSnapshotBegin, Epoch: p.epoch}); err != nil {
 		return checkpoint.Position{}, err
 	}
 	bw := bufio.NewWriterSize(&frameWriter{conn: conn, epoch: p.epoch}, snapshotChunk)
@@ -259,7 +264,7 @@ func (p *primary) sendSnapshot(conn *wire.Conn) (checkpoint.Position, error) {
 		return sp, fmt.Errorf("snapshot: %w", err)
 	}
 	end := wire.SnapshotBegin{Position: sp}
-	return sp, conn.Send(wire.Frame{Type: wire.TSnapshotEnd, Epoch: p.epoch, Payload: wire.EncodeJSON(end)})
+	return sp, send(conn, wire.Frame{Type: wire.TSnapshotEnd, Epoch: p.epoch, Payload: wire.EncodeJSON(end)})
 }
 
 // send streams entries after cursor: from the store while the standby
@@ -270,7 +275,7 @@ func (s *session) send(cursor uint64) error {
 	hb := time.NewTicker(heartbeatEvery)
 	defer hb.Stop()
 	heartbeat := func() error {
-		return s.conn.Send(wire.Frame{Type: wire.THeartbeat, Epoch: p.epoch})
+		return send(s.conn, wire.Frame{Type: wire.THeartbeat, Epoch: p.epoch})
 	}
 	for {
 		select {
@@ -279,40 +284,21 @@ func (s *session) send(cursor uint64) error {
 		default:
 		}
 		p.mu.Lock()
-		if s.live {
-			qs := s.queue
-			s.queue, s.queued = nil, 0
-			p.mu.Unlock()
-			if len(qs) == 0 {
-				select {
-				case <-s.closed:
-					return errSessionClosed
-				case <-s.wake:
-				case <-hb.C:
-					if err := heartbeat(); err != nil {
-						return err
-					}
+		live := s.live
+		p.mu.Unlock()
+		if live {
+			// The pipeline sends the entries; this keeps the stream
+			// alive while it is idle.
+			select {
+			case <-s.closed:
+				return errSessionClosed
+			case <-hb.C:
+				if err := heartbeat(); err != nil {
+					return err
 				}
-				continue
-			}
-			fs := make([]wire.Frame, 0, len(qs))
-			for _, b := range qs {
-				if b.last <= cursor {
-					continue
-				}
-				if b.first != cursor+1 {
-					return fmt.Errorf("stream out of step: batch %d-%d after revision %d", b.first, b.last, cursor)
-				}
-				fs = append(fs, wire.Frame{Type: wire.TEntries, Epoch: p.epoch, Payload: b.payload})
-				cursor = b.last
-			}
-			s.sent.Store(cursor)
-			if err := s.conn.SendBatch(fs); err != nil {
-				return err
 			}
 			continue
 		}
-		p.mu.Unlock()
 		changed := st.Changed()
 		es, err := st.Entries(cursor, 4096, p.r.c.MaxBatchBytes)
 		if err != nil {
@@ -330,7 +316,7 @@ func (s *session) send(cursor uint64) error {
 			}
 			cursor = es[len(es)-1].Rev
 			s.sent.Store(cursor)
-			if err := s.conn.Send(wire.Frame{Type: wire.TEntries, Epoch: p.epoch, Payload: wire.AppendEntries(nil, es)}); err != nil {
+			if err := s.sendEntries(wire.AppendEntries(nil, es)); err != nil {
 				return err
 			}
 			continue
@@ -339,11 +325,26 @@ func (s *session) send(cursor uint64) error {
 		pos := st.Position().Rev
 		if cursor == pos {
 			s.live, s.liveFrom = true, pos+1
-			if b := p.inflight; b != nil && b.first == pos+1 {
-				s.queue, s.queued = []*batch{b}, int64(len(b.payload))
+			// The batch the pipeline sent before this stream was live
+			// (not yet in the store) goes first: order is taken here,
+			// under p.mu, so the pipeline's next batch waits for it.
+			b := p.inflight
+			if b != nil && b.first != pos+1 {
+				b = nil
+			}
+			if b != nil {
+				s.order.Lock()
 			}
 			p.maybeJoinLocked(s.pe, s)
 			p.mu.Unlock()
+			if b != nil {
+				s.sent.Store(b.last)
+				err := s.sendEntries(b.payload)
+				s.order.Unlock()
+				if err != nil {
+					return err
+				}
+			}
 			continue
 		}
 		p.mu.Unlock()

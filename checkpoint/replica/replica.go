@@ -112,9 +112,9 @@ const (
 	// writeTimeout bounds a write to a standby's connection: a standby
 	// that has not read for this long (its socket buffer full) is
 	// dropped; it reconnects and catches up from the store.
-	writeTimeout = 2 * time.Second
-	markRetry      = time.Second
-	maxBatchBytes  = 64 << 20
+	writeTimeout  = 2 * time.Second
+	markRetry     = time.Second
+	maxBatchBytes = 64 << 20
 )
 
 func (c *Config) defaults() error {

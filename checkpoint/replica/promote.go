@@ -3,6 +3,7 @@ package replica
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/vnfha/vnfha/checkpoint"
@@ -118,6 +119,12 @@ func (r *Replica) Demote(ctx context.Context) error {
 	r.prim = nil
 	r.role = checkpoint.RoleStandby
 	r.following = ""
+	delete(r.problems, "epoch") // a newer primary exists: that is why
+	for n := range r.problems {
+		if strings.HasPrefix(n, "mark:") {
+			delete(r.problems, n) // a standby marks nothing
+		}
+	}
 	r.newHistoryLocked()
 	r.mu.Unlock()
 	p.stop(&checkpoint.UnavailableError{Reason: "the primary was demoted before the write was acknowledged"})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -281,3 +282,28 @@ func newClusterWith(t *testing.T, names []string, mod func(*Config), wrap func(*
 }
 
 var _ = context.Background
+
+// TestSyncReplicasTwo: with sync_replicas=2 a write needs both standbys
+// in strict mode; one lost is enough to refuse, with the reason named.
+func TestSyncReplicasTwo(t *testing.T) {
+	c := newCluster(t, []string{"node1", "node2", "node3"}, func(cfg *Config) { cfg.SyncReplicas = 2 })
+	c.promote("node1")
+	c.waitSync("node1", "node2", "node3")
+	rev, err := put(c.r("node1"), "k", "v")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"node2", "node3"} {
+		if c.nodes[n].st.Position().Rev < rev {
+			t.Fatalf("%s lacks an acknowledged write", n)
+		}
+	}
+	c.crash("node3")
+	if _, err := put(c.r("node1"), "k", "v2"); !isUnavailable(err) {
+		t.Fatalf("strict, 1 of 2 standbys: %v", err)
+	}
+	s := c.r("node1").Status()
+	if s.Writable || !strings.Contains(s.Unwritable, "1 standby in the synchronous set, 2 required") || !strings.Contains(s.Unwritable, "node3 not connected") {
+		t.Fatalf("status: %+v", s)
+	}
+}

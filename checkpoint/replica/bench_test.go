@@ -41,7 +41,7 @@ func BenchmarkReplicatedPut(b *testing.B) {
 			if bc.tmpfs {
 				d, err := os.MkdirTemp("/dev/shm", "vnfha-replica-bench")
 				testenv.Require(b, "a tmpfs at /dev/shm", err)
-				b.Cleanup(func() { os.RemoveAll(d) })
+				b.Cleanup(func() { c.crash("node2"); os.RemoveAll(d) })
 				c.nodes["node2"].dir = d
 			}
 			for _, n := range bc.nodes {

@@ -203,6 +203,8 @@ type Replica struct {
 	history uint64
 }
 
+var _ checkpoint.Replica = (*Replica)(nil)
+
 // New makes a replica over st, a standby until promoted. It starts
 // following at once; Run serves the replication port.
 func New(st Store, c Config) (*Replica, error) {

@@ -22,6 +22,20 @@
 // reordered or cross-connection frame fail. Any bad frame ends the
 // connection: the standby reconnects and resyncs from its durable
 // position, so nothing is ever skipped.
+//
+// The handshake (shared key K, derived from the secret with HKDF-SHA256,
+// info KeyInfo):
+//
+//	client → hello:     version, nonce_c (32 random bytes), client node
+//	server → challenge: nonce_s, server node, HMAC(K, "server" | nonce_c | nonce_s | names)
+//	client → proof:     HMAC(K, "client" | nonce_c | nonce_s | names)
+//
+// Each side checks the other's proof over its own fresh nonce (no
+// replay), and the labels keep a proof from being reflected. The session
+// keys, one per direction, are HKDF(K, salt nonce_c|nonce_s). Under
+// mutual TLS the same three frames carry the names without proofs, and
+// TLS does the authentication (certificates signed by the configured CA,
+// the client's with the clientAuth extended key usage).
 package wire
 
 import (

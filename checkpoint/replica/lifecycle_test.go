@@ -305,3 +305,27 @@ func TestMarkSyncFails(t *testing.T) {
 	}
 	waitFor(t, "the standby told it is sync", func() bool { return c.r("node2").Status().Sync })
 }
+
+// TestCloseFailsPending: a write pending when the replica closes fails
+// with ErrClosed; the closed replica refuses everything after.
+func TestCloseFailsPending(t *testing.T) {
+	hc := newClusterWith(t, []string{"node1", "node2"}, nil, hooked)
+	c := hc.c
+	c.promote("node1")
+	c.waitSync("node1", "node2")
+	hc.hooks["node2"].hold()
+	r := c.r("node1")
+	res := asyncPut(r, "k", "v")
+	<-hc.hooks["node2"].entered
+	c.crash("node1")
+	if got := <-res; !errors.Is(got.err, checkpoint.ErrClosed) {
+		t.Fatalf("a pending write at close: %v", got.err)
+	}
+	if _, err := put(r, "k", "v"); !errors.Is(err, checkpoint.ErrClosed) {
+		t.Fatalf("a write after close: %v", err)
+	}
+	if _, err := r.Promote(context.Background(), checkpoint.PromoteRequest{}); !errors.Is(err, checkpoint.ErrClosed) {
+		t.Fatalf("a promote after close: %v", err)
+	}
+	hc.hooks["node2"].release(nil)
+}

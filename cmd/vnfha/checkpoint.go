@@ -86,9 +86,8 @@ func serveCommand() command {
 func (c cli) parseServeFlags(args []string) (serveConfig, int, bool) {
 	cmd := serveCommand()
 	fs := newFlagSet(cmd)
-	host, _ := os.Hostname()
 	dataDir := fs.String("data-dir", "", "the replica's directory (required; the store locks it)")
-	node := fs.String("node", host, "this node's name, as the cluster and the peers know it")
+	node := fs.String("node", "", "this node's name, as the cluster and the peers know it (default: the host name)")
 	resource := fs.String("resource", "", "the checkpoint resource's id, for its marks in the CIB (empty: marks off, allowed only with no --peers)")
 	socket := fs.String("socket", "", "the client API's unix socket (default "+DefaultSocketDir+"/<resource>.sock)")
 	socketMode := fs.String("socket-mode", "0660", "the socket's permissions (octal): who may connect may write and promote")
@@ -121,6 +120,9 @@ func (c cli) parseServeFlags(args []string) (serveConfig, int, bool) {
 		tlsCert: *tlsCert, tlsKey: *tlsKey, tlsCA: *tlsCA, syncReplicas: *syncReplicas, syncMode: *syncMode, syncTimeout: *syncTimeout, logJSON: *logJSON}
 	if sc.dataDir == "" {
 		return bad("--data-dir is required")
+	}
+	if sc.node == "" {
+		sc.node, _ = os.Hostname()
 	}
 	if sc.node == "" || strings.ContainsAny(sc.node, " \t\n=,") {
 		return bad("--node %s: want a node name", quote(sc.node))

@@ -109,7 +109,7 @@ func startReplicas(t testing.TB, n int) []*realNode {
 	return nodes
 }
 
-func waitWritable(t *testing.T, ctx context.Context, nd *realNode) {
+func waitWritable(t testing.TB, ctx context.Context, nd *realNode) {
 	t.Helper()
 	for i := 0; i < 2000; i++ {
 		if nd.rep.Status().Writable {
@@ -124,6 +124,15 @@ func waitWritable(t *testing.T, ctx context.Context, nd *realNode) {
 	t.Fatalf("%s not writable: %+v", nd.name, nd.rep.Status())
 }
 
+// promoteFirst promotes the first node and waits until it takes writes.
+func promoteFirst(t testing.TB, ctx context.Context, nodes []*realNode) {
+	t.Helper()
+	if _, err := nodes[0].rep.Promote(ctx, checkpoint.PromoteRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	waitWritable(t, ctx, nodes[0])
+}
+
 // TestFailoverRealReplicas: a writer writes sequential checkpoints through
 // the client while the primary is demoted and a standby promoted, back and
 // forth; every write the client saw acknowledged is then on the primary
@@ -136,10 +145,7 @@ func TestFailoverRealReplicas(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	nodes := startReplicas(t, 2)
-	if _, err := nodes[0].rep.Promote(ctx, checkpoint.PromoteRequest{}); err != nil {
-		t.Fatal(err)
-	}
-	waitWritable(t, ctx, nodes[0])
+	promoteFirst(t, ctx, nodes)
 	c := newClient(t, "unix:"+nodes[0].sock, "unix:"+nodes[1].sock)
 	c.MaxBackoff = 50 * time.Millisecond
 
@@ -247,15 +253,7 @@ func BenchmarkReplicatedPut(b *testing.B) {
 		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
 			nodes := startReplicas(b, 2)
 			ctx := context.Background()
-			if _, err := nodes[0].rep.Promote(ctx, checkpoint.PromoteRequest{}); err != nil {
-				b.Fatal(err)
-			}
-			for i := 0; !nodes[0].rep.Status().Writable; i++ {
-				if i == 2000 {
-					b.Fatalf("not writable: %+v", nodes[0].rep.Status())
-				}
-				time.Sleep(5 * time.Millisecond)
-			}
+			promoteFirst(b, ctx, nodes)
 			c, _ := New("unix:" + nodes[0].sock)
 			benchPuts(b, c, clients)
 		})
@@ -268,15 +266,7 @@ func BenchmarkReplicatedPut(b *testing.B) {
 func BenchmarkReplicatedPutDirect(b *testing.B) {
 	nodes := startReplicas(b, 2)
 	ctx := context.Background()
-	if _, err := nodes[0].rep.Promote(ctx, checkpoint.PromoteRequest{}); err != nil {
-		b.Fatal(err)
-	}
-	for i := 0; !nodes[0].rep.Status().Writable; i++ {
-		if i == 2000 {
-			b.Fatalf("not writable: %+v", nodes[0].rep.Status())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	promoteFirst(b, ctx, nodes)
 	value := make([]byte, 1024)
 	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -84,6 +85,17 @@ func childAppend() {
 	w := bufio.NewWriter(os.Stdout)
 	fmt.Fprintln(w, "open", s.Position().Rev)
 	w.Flush()
+	// waitNoSpace says whether err is a full disk the full-disk test
+	// expects: the child then says so and tries again until killed.
+	waitNoSpace := func(err error) bool {
+		if !errors.Is(err, checkpoint.ErrNoSpace) || os.Getenv(noSpaceEnv) != "wait" {
+			return false
+		}
+		fmt.Fprintln(w, "nospace")
+		w.Flush()
+		time.Sleep(time.Millisecond)
+		return true
+	}
 	for i := 0; i < 1_000_000; i++ {
 		r := s.Position().Rev
 		n := 1 + rand.IntN(20)
@@ -95,6 +107,12 @@ func childAppend() {
 					break
 				}
 				if err := s.SetEpoch(e.Epoch); err != nil {
+					// A full disk refuses an epoch's record as it
+					// refuses a batch's.
+					if waitNoSpace(err) {
+						batch = nil
+						break
+					}
 					fmt.Fprintln(os.Stderr, "child set epoch:", err)
 					os.Exit(3)
 				}
@@ -104,12 +122,12 @@ func childAppend() {
 				break
 			}
 		}
+		if len(batch) == 0 {
+			continue
+		}
 		if err := s.Append(batch); err != nil {
-			if errors.Is(err, checkpoint.ErrNoSpace) && os.Getenv(noSpaceEnv) == "wait" {
+			if waitNoSpace(err) {
 				// The full-disk test kills it now.
-				fmt.Fprintln(w, "nospace")
-				w.Flush()
-				time.Sleep(time.Millisecond)
 				continue
 			}
 			fmt.Fprintln(os.Stderr, "child append:", err)
@@ -395,7 +413,7 @@ func TestFullDisk(t *testing.T) {
 		mount func(t *testing.T, dir string)
 	}{
 		{"tmpfs", func(t *testing.T, dir string) {
-			run(t, "mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", dir)
+			run(t, "mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", dir)
 		}},
 		{"ext4", func(t *testing.T, dir string) {
 			testenv.Tool(t, "mkfs.ext4")
@@ -403,7 +421,7 @@ func TestFullDisk(t *testing.T) {
 			if err := os.WriteFile(img, nil, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			if err := os.Truncate(img, 8<<20); err != nil {
+			if err := os.Truncate(img, 24<<20); err != nil {
 				t.Fatal(err)
 			}
 			run(t, "mkfs.ext4", "-q", "-F", img)
@@ -419,8 +437,20 @@ func TestFullDisk(t *testing.T) {
 					t.Errorf("umount %s: %v\n%s", mnt, err, out)
 				}
 			})
+			// The filler leaves the store about 2 MiB: what the child
+			// acknowledges before the disk is full. Freed, it leaves room
+			// for all of that twice over (the log, and bbolt's copy with
+			// the retained entries), so that the applier can catch up.
+			var fs syscall.Statfs_t
+			if err := syscall.Statfs(mnt, &fs); err != nil {
+				t.Fatal(err)
+			}
+			free := int64(fs.Bavail) * fs.Bsize
+			if free < 8<<20 {
+				t.Fatalf("%s has %d bytes free: too small for the test", mnt, free)
+			}
 			filler := filepath.Join(mnt, "filler")
-			if err := os.WriteFile(filler, make([]byte, 2<<20), 0o600); err != nil {
+			if err := os.WriteFile(filler, make([]byte, free-2<<20), 0o600); err != nil {
 				t.Fatal(err)
 			}
 			dir := filepath.Join(mnt, "store")

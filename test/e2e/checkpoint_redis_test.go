@@ -1,0 +1,78 @@
+package e2e
+
+import (
+	"net/netip"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/vnfha/vnfha/internal/testenv"
+	"github.com/vnfha/vnfha/lab"
+	"github.com/vnfha/vnfha/lab/labtest"
+	"github.com/vnfha/vnfha/test/ckptjepsen"
+)
+
+// jepsenTrialsEnv sets how many failovers the Jepsen-style tests cause:
+// 6 by default (make test), 50 or more for the long run (docs/checkpoint.md).
+const jepsenTrialsEnv = "VNFHA_JEPSEN_TRIALS"
+
+func jepsenTrials(t *testing.T) int {
+	t.Helper()
+	s := os.Getenv(jepsenTrialsEnv)
+	if s == "" {
+		return 6
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		t.Fatalf("%s=%q: want a number of trials ≥ 1", jepsenTrialsEnv, s)
+	}
+	return n
+}
+
+// labVIP is host .n of the lab's subnet (tests take .100-.199).
+func labVIP(l *lab.Lab, n byte) netip.Addr {
+	a := l.Subnet().Addr().As4()
+	a[3] = n
+	return netip.AddrFrom4(a)
+}
+
+// TestCheckpointRedisJepsen is the stock side of the checkpoint store's
+// acceptance: Redis (Debian's redis-server, appendonly with appendfsync
+// always) as a promotable clone with ocf:heartbeat:redis on a 3-node lab
+// with fencing, an ocf:vnfha:vip on its Promoted role, and a client that
+// writes through the VIP with SET then WAIT 1, counting a write only when
+// WAIT says a replica has it. The primary's node loses power, or its
+// redis-server is killed, at random moments, in turn; after each failover
+// every acknowledged write is read back on the new primary.
+//
+// Redis makes no promise that survives this (WAIT: "does not make Redis a
+// strongly consistent store"), so losses are reported, not failed on: the
+// test fails only when the harness cannot run its trials. The figures go
+// to docs/checkpoint.md beside vnfha's store's.
+func TestCheckpointRedisJepsen(t *testing.T) {
+	testenv.Tool(t, "redis-server")
+	l := labtest.Up(t, lab.Options{Nodes: 3})
+	ctx := labtest.Context(t)
+	vip := labVIP(l, 120)
+	cluster, err := ckptjepsen.SetupRedis(ctx, l, ckptjepsen.RedisOptions{VIP: vip})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cluster.Log = t.Logf
+	store := ckptjepsen.RedisStore(l, vip)
+	defer store.Close()
+	start := time.Now()
+	res, err := ckptjepsen.Run(ctx, ckptjepsen.Config{
+		Store: store, Cluster: cluster, Trials: jepsenTrials(t), Log: t.Logf,
+	})
+	if res != nil {
+		t.Logf("Redis, SET + WAIT 1, %s:\n%s", time.Since(start).Round(time.Second), res.Summary())
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Acked() == 0 {
+		t.Fatal("no write acknowledged in the whole run")
+	}
+}

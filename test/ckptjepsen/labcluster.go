@@ -21,6 +21,8 @@ type LabCluster struct {
 	Resource, VIP string
 	// PIDFile holds, inside a node, the pid of the store's process.
 	PIDFile string
+	// Instances is the clone's clone-max; 0: one on every node.
+	Instances int
 	// Ready, if set, says what the store itself lacks on a settled
 	// cluster (say, a standby not yet caught up), or "".
 	Ready func(ctx context.Context, primary string) string
@@ -135,9 +137,13 @@ func (c *LabCluster) placement(st *crmmon.Status) (string, string) {
 			return "", fmt.Sprintf("%s is %s on %s", c.Resource, role, node)
 		}
 	}
+	want := online
+	if c.Instances > 0 {
+		want = min(want, c.Instances)
+	}
 	switch {
-	case len(roles) != online:
-		return "", fmt.Sprintf("%s runs on %d of %d nodes: %v", c.Resource, len(roles), online, roles)
+	case len(roles) != want:
+		return "", fmt.Sprintf("%s runs on %d nodes, not %d: %v", c.Resource, len(roles), want, roles)
 	case primary == "":
 		return "", fmt.Sprintf("%s promoted nowhere: %v", c.Resource, roles)
 	case vipOn != primary:

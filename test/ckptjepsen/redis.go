@@ -78,6 +78,7 @@ func (r *Redis) Put(ctx context.Context, key string, value []byte) (int64, error
 		return 0, err
 	}
 	if rep.Kind != '+' || string(rep.Str) != "OK" {
+		r.Close() // a server that answers this is not trusted further
 		return 0, fmt.Errorf("redis SET %s: answered %c%q", key, rep.Kind, clip(rep.Str))
 	}
 	rep, err = r.do(ctx, []byte("WAIT"), []byte(strconv.Itoa(r.replicas())), []byte(strconv.FormatInt(r.timeout().Milliseconds(), 10)))
@@ -85,8 +86,10 @@ func (r *Redis) Put(ctx context.Context, key string, value []byte) (int64, error
 		return 0, err
 	}
 	if rep.Kind != ':' {
+		r.Close()
 		return 0, fmt.Errorf("redis WAIT: answered %c%q", rep.Kind, clip(rep.Str))
 	}
+	// Too few replicas: the connection is sound, and kept.
 	if rep.Int < int64(r.replicas()) {
 		return 0, fmt.Errorf("%w: %d of %d within %s", ErrNotReplicated, rep.Int, r.replicas(), r.timeout())
 	}
@@ -287,7 +290,7 @@ func SetupRedis(ctx context.Context, l *lab.Lab, o RedisOptions) (*LabCluster, e
 	dial := Dialer(func(ctx context.Context, network, addr string) (net.Conn, error) {
 		return l.Dial(ctx, lab.ClientName, network, addr)
 	})
-	c := &LabCluster{Lab: l, Resource: o.Resource, VIP: vip, PIDFile: RedisPIDFile}
+	c := &LabCluster{Lab: l, Resource: o.Resource, VIP: vip, PIDFile: RedisPIDFile, Instances: o.Nodes}
 	// Settled means the primary counts every other instance as an online
 	// replica (WAIT can be answered), seen through the VIP.
 	c.Ready = func(ctx context.Context, primary string) string {
@@ -298,8 +301,8 @@ func SetupRedis(ctx context.Context, l *lab.Lab, o RedisOptions) (*LabCluster, e
 			return err.Error()
 		}
 		want := len(l.Nodes()) - 1
-		if o.Nodes > 0 {
-			want = o.Nodes - 1
+		if c.Instances > 0 {
+			want = min(want, c.Instances-1)
 		}
 		online := 0
 		for k, v := range info {

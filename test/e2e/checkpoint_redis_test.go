@@ -52,7 +52,8 @@ func labVIP(l *lab.Lab, n byte) netip.Addr {
 // to docs/checkpoint.md beside vnfha's store's.
 func TestCheckpointRedisJepsen(t *testing.T) {
 	testenv.Tool(t, "redis-server")
-	l := labtest.Up(t, lab.Options{Nodes: 3})
+	// Named: every TestCheckpoint... would otherwise share one lab name.
+	l := labtest.Up(t, lab.Options{Name: "jredis", Nodes: 3})
 	ctx := labtest.Context(t)
 	vip := labVIP(l, 120)
 	cluster, err := ckptjepsen.SetupRedis(ctx, l, ckptjepsen.RedisOptions{VIP: vip})

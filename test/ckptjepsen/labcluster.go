@@ -21,6 +21,8 @@ type LabCluster struct {
 	Resource, VIP string
 	// PIDFile holds, inside a node, the pid of the store's process.
 	PIDFile string
+	// KillProcess, if set, is ProcessKill instead of the PIDFile's.
+	KillProcess func(ctx context.Context, node string) error
 	// Instances is the clone's clone-max; 0: one on every node.
 	Instances int
 	// Ready, if set, says what the store itself lacks on a settled
@@ -159,6 +161,9 @@ func (c *LabCluster) Inject(ctx context.Context, node string, f Fault) error {
 	case PowerLoss:
 		return c.Lab.Kill(node)
 	case ProcessKill:
+		if c.KillProcess != nil {
+			return c.KillProcess(ctx, node)
+		}
 		// The pid file is the node's own (its /run); the pid, its PID
 		// namespace's.
 		out, err := c.Lab.Exec(ctx, node, "sh", "-c", `pid=$(cat "$1") && [ -n "$pid" ] && kill -9 "$pid"`, "kill", c.PIDFile)

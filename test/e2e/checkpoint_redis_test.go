@@ -52,6 +52,11 @@ func labVIP(l *lab.Lab, n byte) netip.Addr {
 // to docs/checkpoint.md beside vnfha's store's.
 func TestCheckpointRedisJepsen(t *testing.T) {
 	testenv.Tool(t, "redis-server")
+	trials := jepsenTrials(t)
+	// A trial takes about 30 s (fault, failover, the node back, settled
+	// again); the lab's own deadline (labtest.DefaultTimeout) is for
+	// tests of a few minutes.
+	labtest.SetTimeout(t, 2*time.Minute+time.Duration(trials)*75*time.Second)
 	// Named: every TestCheckpoint... would otherwise share one lab name.
 	l := labtest.Up(t, lab.Options{Name: "jredis", Nodes: 3})
 	ctx := labtest.Context(t)
@@ -65,7 +70,7 @@ func TestCheckpointRedisJepsen(t *testing.T) {
 	defer store.Close()
 	start := time.Now()
 	res, err := ckptjepsen.Run(ctx, ckptjepsen.Config{
-		Store: store, Cluster: cluster, Trials: jepsenTrials(t), Log: t.Logf,
+		Store: store, Cluster: cluster, Trials: trials, Log: t.Logf,
 	})
 	if res != nil {
 		t.Logf("Redis, SET + WAIT 1, %s:\n%s", time.Since(start).Round(time.Second), res.Summary())

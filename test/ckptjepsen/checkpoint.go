@@ -9,11 +9,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/vnfha/vnfha/checkpoint"
+	"github.com/vnfha/vnfha/lab"
 )
 
 // Checkpoint is the Store of vnfha's checkpoint store, over its HTTP API
@@ -158,4 +160,14 @@ func (c *Checkpoint) Close() error {
 		c.hc.CloseIdleConnections()
 	}
 	return nil
+}
+
+// CheckpointStore is the client of a checkpoint store whose api_listen
+// is :port on every replica, reached through vip from the lab's client
+// namespace.
+func CheckpointStore(l *lab.Lab, vip netip.Addr, port uint16) *Checkpoint {
+	return &Checkpoint{Base: "http://" + netip.AddrPortFrom(vip, port).String(),
+		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return l.Dial(ctx, lab.ClientName, network, addr)
+		}}
 }

@@ -527,18 +527,23 @@ func maps(dst, src map[string]int) {
 	}
 }
 
-// errClass shortens an error to its kind, for the tally: digits and
-// addresses dropped, at most 60 bytes.
+// errClass shortens an error to its kind, for the tally: each run of
+// digits (addresses, ports, counts) becomes one '#', at most 80 bytes.
 func errClass(err error) string {
-	s := err.Error()
 	var b strings.Builder
-	for _, r := range s {
-		if b.Len() >= 60 {
+	digits := false
+	for _, r := range err.Error() {
+		if b.Len() >= 80 {
 			break
 		}
 		if r >= '0' && r <= '9' {
+			if !digits {
+				b.WriteByte('#')
+			}
+			digits = true
 			continue
 		}
+		digits = false
 		b.WriteRune(r)
 	}
 	return b.String()

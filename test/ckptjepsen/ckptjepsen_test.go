@@ -192,3 +192,12 @@ func TestValue(t *testing.T) {
 		t.Errorf("Key = %q", k)
 	}
 }
+
+// TestErrClass: errors that differ only in numbers are one kind.
+func TestErrClass(t *testing.T) {
+	a := errClass(errors.New("dial tcp 198.18.0.120:6379: i/o timeout"))
+	b := errClass(errors.New("dial tcp 198.18.1.12:6379: i/o timeout"))
+	if a != b || a != "dial tcp #.#.#.#:#: i/o timeout" {
+		t.Errorf("errClass: %q and %q", a, b)
+	}
+}

@@ -55,6 +55,7 @@ type memCluster struct {
 
 func (c *memCluster) Settle(ctx context.Context) (string, error)  { return c.primary, nil }
 func (c *memCluster) Primary(ctx context.Context) (string, error) { return c.primary, nil }
+func (c *memCluster) Quorate(ctx context.Context) (string, error) { return c.primary, nil }
 func (c *memCluster) Restore(ctx context.Context, node string, f Fault) error {
 	return nil
 }
@@ -101,16 +102,19 @@ func TestRunFindsWhatAStoreDoesWrong(t *testing.T) {
 		onFault       func(s *memStore)
 		lost, wrong   int // per trial
 		backwardsSeen bool
+		hurry         bool
 	}{
-		{"sound", nil, 0, 0, false},
-		{"loses the last write", func(s *memStore) { delete(s.items, lastKey(s)) }, 1, 0, false},
+		{"sound", nil, 0, 0, false, false},
+		{"loses the last write", func(s *memStore) { delete(s.items, lastKey(s)) }, 1, 0, false, false},
 		{"alters the last write", func(s *memStore) {
 			k := lastKey(s)
 			it := s.items[k]
 			it.Value = []byte("other")
 			s.items[k] = it
-		}, 0, 1, false},
-		{"rewinds its revision", func(s *memStore) { s.rev -= 5 }, 0, 0, true},
+		}, 0, 1, false, false},
+		{"rewinds its revision", func(s *memStore) { s.rev -= 5 }, 0, 0, true, false},
+		{"hurried, sound", nil, 0, 0, false, true},
+		{"hurried, loses the last write", func(s *memStore) { delete(s.items, lastKey(s)) }, 1, 0, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := &memStore{items: map[string]Item{}, onFault: tc.onFault}
@@ -118,7 +122,7 @@ func TestRunFindsWhatAStoreDoesWrong(t *testing.T) {
 			const trials = 3
 			res, err := Run(context.Background(), Config{Store: s, Cluster: c, Trials: trials, Seed: 1,
 				MinRun: 20 * time.Millisecond, MaxRun: 40 * time.Millisecond, After: 10 * time.Millisecond,
-				FailoverTimeout: 5 * time.Second})
+				FailoverTimeout: 5 * time.Second, Hurry: tc.hurry})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -170,10 +174,14 @@ func TestRunGivesUp(t *testing.T) {
 	}
 }
 
+// settleOnly is a Cluster that cannot hurry.
+type settleOnly struct{ Cluster }
+
 // TestConfigRefused: what cannot run is said at once.
 func TestConfigRefused(t *testing.T) {
 	s := &memStore{items: map[string]Item{}}
-	for _, cfg := range []Config{{}, {Store: s}, {Store: s, Cluster: &memCluster{s: s}, Trials: 0}} {
+	for _, cfg := range []Config{{}, {Store: s}, {Store: s, Cluster: &memCluster{s: s}, Trials: 0},
+		{Store: s, Cluster: settleOnly{&memCluster{s: s}}, Trials: 1, Hurry: true}} {
 		if _, err := Run(context.Background(), cfg); err == nil {
 			t.Errorf("Run(%+v) = nil error", cfg)
 		}

@@ -213,3 +213,48 @@ func (c *LabCluster) Primary(ctx context.Context) (string, error) {
 	}
 	return "", nil
 }
+
+// Quorate waits until every node is online (quorum, a DC, fencing able)
+// and the clone is Promoted on one node with the VIP started beside it,
+// whatever the other instances do (starting, catching up, stopped), and
+// returns the Promoted instance's node.
+func (c *LabCluster) Quorate(ctx context.Context) (string, error) {
+	timeout := c.SettleTimeout
+	if timeout == 0 {
+		timeout = 3 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := c.Lab.WaitReady(ctx); err != nil {
+		return "", fmt.Errorf("lab not ready: %w", err)
+	}
+	var why string
+	for {
+		st, err := c.Lab.Status(ctx, "")
+		if err != nil {
+			why = err.Error()
+		} else {
+			primary, vipOn := "", ""
+			for _, i := range st.Instances() {
+				if !i.Active || i.Failed || i.Pending != "" || len(i.Nodes) != 1 {
+					continue
+				}
+				switch {
+				case i.ID == c.Resource && i.Role == "Promoted":
+					primary = i.Nodes[0].Name
+				case i.ID == c.VIP && i.Role == "Started":
+					vipOn = i.Nodes[0].Name
+				}
+			}
+			if primary != "" && primary == vipOn {
+				return primary, nil
+			}
+			why = fmt.Sprintf("%s promoted on %q, %s on %q", c.Resource, primary, c.VIP, vipOn)
+		}
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("%s has no primary with its VIP within %s: %s", c.Resource, timeout, why)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}

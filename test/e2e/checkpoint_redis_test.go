@@ -17,15 +17,22 @@ import (
 // 6 by default (make test), 50 or more for the long run (docs/checkpoint.md).
 const jepsenTrialsEnv = "VNFHA_JEPSEN_TRIALS"
 
-func jepsenTrials(t *testing.T) int {
+func jepsenTrials(t *testing.T) int { return envTrials(t, jepsenTrialsEnv, 6) }
+
+// jepsenHurriedEnv sets how many hurried failovers follow (Config.Hurry:
+// the next fault as soon as there is a primary, the node failed last
+// possibly still catching up): 4 by default.
+const jepsenHurriedEnv = "VNFHA_JEPSEN_HURRIED"
+
+func envTrials(t *testing.T, env string, def int) int {
 	t.Helper()
-	s := os.Getenv(jepsenTrialsEnv)
+	s := os.Getenv(env)
 	if s == "" {
-		return 6
+		return def
 	}
 	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 {
-		t.Fatalf("%s=%q: want a number of trials ≥ 1", jepsenTrialsEnv, s)
+	if err != nil || n < 0 {
+		t.Fatalf("%s=%q: want a number of trials", env, s)
 	}
 	return n
 }
@@ -52,11 +59,15 @@ func labVIP(l *lab.Lab, n byte) netip.Addr {
 // to docs/checkpoint.md beside vnfha's store's.
 func TestCheckpointRedisJepsen(t *testing.T) {
 	testenv.Tool(t, "redis-server")
-	trials := jepsenTrials(t)
+	trials, hurried := jepsenTrials(t), envTrials(t, jepsenHurriedEnv, 4)
+	if trials < 1 {
+		t.Fatalf("%s: want at least 1 trial", jepsenTrialsEnv)
+	}
 	// A trial takes about 30 s (fault, failover, the node back, settled
-	// again); the lab's own deadline (labtest.DefaultTimeout) is for
-	// tests of a few minutes.
-	labtest.SetTimeout(t, 2*time.Minute+time.Duration(trials)*75*time.Second)
+	// again), a hurried one up to the agent's start timeout (120 s) when
+	// a replica that was catching up blocks the failover; the lab's own
+	// deadline (labtest.DefaultTimeout) is for tests of a few minutes.
+	labtest.SetTimeout(t, 3*time.Minute+time.Duration(trials)*75*time.Second+time.Duration(hurried)*150*time.Second)
 	// Named: every TestCheckpoint... would otherwise share one lab name.
 	l := labtest.Up(t, lab.Options{Name: "jredis", Nodes: 3})
 	ctx := labtest.Context(t)
@@ -68,17 +79,27 @@ func TestCheckpointRedisJepsen(t *testing.T) {
 	cluster.Log = t.Logf
 	store := ckptjepsen.RedisStore(l, vip)
 	defer store.Close()
-	start := time.Now()
-	res, err := ckptjepsen.Run(ctx, ckptjepsen.Config{
-		Store: store, Cluster: cluster, Trials: trials, Log: t.Logf,
-	})
-	if res != nil {
-		t.Logf("Redis, SET + WAIT 1, %s:\n%s", time.Since(start).Round(time.Second), res.Summary())
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Acked() == 0 {
-		t.Fatal("no write acknowledged in the whole run")
+	for _, phase := range []struct {
+		name   string
+		trials int
+		hurry  bool
+	}{{"settled", trials, false}, {"hurried", hurried, true}} {
+		if phase.trials == 0 {
+			continue
+		}
+		start := time.Now()
+		res, err := ckptjepsen.Run(ctx, ckptjepsen.Config{
+			Store: store, Cluster: cluster, Trials: phase.trials, Hurry: phase.hurry,
+			FailoverTimeout: 4 * time.Minute, Log: t.Logf,
+		})
+		if res != nil {
+			t.Logf("Redis, SET + WAIT 1, %s, %s:\n%s", phase.name, time.Since(start).Round(time.Second), res.Summary())
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", phase.name, err)
+		}
+		if res.Acked() == 0 {
+			t.Fatalf("%s: no write acknowledged in the whole run", phase.name)
+		}
 	}
 }

@@ -198,6 +198,10 @@ type TrialResult struct {
 	Acked, Failed  int // writes of this trial acknowledged, and not
 	LastAckBefore  time.Duration
 	FirstAckAfter  time.Duration // fault → first acknowledged write after it
+	// Stalled: hurried, no write was acknowledged within FailoverTimeout
+	// until the victim was restored and the failures cleared (what an
+	// operator would do); FirstAckAfter includes that wait.
+	Stalled bool
 	Lost           []Loss        // acknowledged writes (of any trial so far) missing or wrong, first seen in this trial
 	Backwards      []string      // revisions going backwards, as sentences
 	StoreRev       int64         // the store's revision at the read
@@ -358,16 +362,34 @@ func trial(ctx context.Context, cfg Config, h *history, n int, f Fault, run time
 	// The first acknowledgement of a write sent after the fault, bounded.
 	deadline := time.NewTimer(cfg.FailoverTimeout)
 	defer deadline.Stop()
-	select {
-	case <-w.firstAfter:
-	case <-deadline.C:
-		stop()
-		wg.Wait()
-		w.fill(&tr, faultAt)
-		return tr, fmt.Errorf("no write acknowledged within %s of the %s of %s (errors: %v; first after: %v)",
-			cfg.FailoverTimeout, f, victim, tr.Errs, tr.FirstErrsAfter)
-	case <-ctx.Done():
-		return tr, ctx.Err()
+	restored := false
+	for waiting := true; waiting; {
+		select {
+		case <-w.firstAfter:
+			waiting = false
+		case <-deadline.C:
+			if cfg.Hurry && !restored {
+				// A cluster failed twice in a row may wait for its
+				// operator: do what one would (power the node on, clear
+				// the failures), count the trial as stalled, and wait
+				// once more.
+				tr.Stalled = true
+				cfg.Log("trial %d: no write acknowledged within %s of the %s of %s: restoring it and clearing failures", n, cfg.FailoverTimeout, f, victim)
+				if err := restore(ctx, cfg, victim, f); err != nil {
+					return tr, err
+				}
+				restored = true
+				deadline.Reset(cfg.FailoverTimeout)
+				continue
+			}
+			stop()
+			wg.Wait()
+			w.fill(&tr, faultAt)
+			return tr, fmt.Errorf("no write acknowledged within %s of the %s of %s (errors: %v; first after: %v)",
+				cfg.FailoverTimeout, f, victim, tr.Errs, tr.FirstErrsAfter)
+		case <-ctx.Done():
+			return tr, ctx.Err()
+		}
 	}
 	firstAck := w.firstAckAt()
 	tr.FirstAckAfter = firstAck.Sub(faultAt)
@@ -388,8 +410,10 @@ func trial(ctx context.Context, cfg Config, h *history, n int, f Fault, run time
 	}
 	h.acked = append(h.acked, w.acked...)
 
-	if err := restore(ctx, cfg, victim, f); err != nil {
-		return tr, err
+	if !restored {
+		if err := restore(ctx, cfg, victim, f); err != nil {
+			return tr, err
+		}
 	}
 	// Read on the primary, through the VIP, once the cluster is settled
 	// again (the restored node must not have taken anything away), or,
@@ -603,12 +627,22 @@ func errClass(err error) string {
 // Summary is a few lines for a test's log: the counts, then each loss.
 func (r *Result) Summary() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d trials (seed %d): %d writes acknowledged, %d lost, %d revisions backwards\n",
-		len(r.Trials), r.Seed, r.Acked(), len(r.Lost()), len(r.Backwards()))
+	stalled := 0
 	for _, t := range r.Trials {
-		fmt.Fprintf(&b, "  trial %d: %-12s of %s after %5s: acked %4d, not %3d; first ack %6s after (primary then %s); lost %d; errors %v\n",
+		if t.Stalled {
+			stalled++
+		}
+	}
+	fmt.Fprintf(&b, "%d trials (seed %d): %d writes acknowledged, %d lost, %d revisions backwards, %d stalled until restored\n",
+		len(r.Trials), r.Seed, r.Acked(), len(r.Lost()), len(r.Backwards()), stalled)
+	for _, t := range r.Trials {
+		stall := ""
+		if t.Stalled {
+			stall = " (stalled until restored)"
+		}
+		fmt.Fprintf(&b, "  trial %d: %-12s of %s after %5s: acked %4d, not %3d; first ack %6s after%s (primary then %s); lost %d; errors %v\n",
 			t.N, t.Fault, t.Victim, t.Run.Round(time.Millisecond), t.Acked, t.Failed,
-			t.FirstAckAfter.Round(time.Millisecond), t.NewPrimary, len(t.Lost), t.Errs)
+			t.FirstAckAfter.Round(time.Millisecond), stall, t.NewPrimary, len(t.Lost), t.Errs)
 		for _, l := range t.Lost {
 			found := "missing"
 			if l.Found != nil {

@@ -57,6 +57,12 @@ func (c *memCluster) Settle(ctx context.Context) (string, error)  { return c.pri
 func (c *memCluster) Primary(ctx context.Context) (string, error) { return c.primary, nil }
 func (c *memCluster) Quorate(ctx context.Context) (string, error) { return c.primary, nil }
 func (c *memCluster) Restore(ctx context.Context, node string, f Fault) error {
+	// A store down for long is one only its operator brings back.
+	if c.down > time.Minute {
+		c.s.mu.Lock()
+		c.s.down = false
+		c.s.mu.Unlock()
+	}
 	return nil
 }
 
@@ -171,6 +177,27 @@ func TestRunGivesUp(t *testing.T) {
 	}
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("Run gave up after %s", d)
+	}
+}
+
+// TestRunHurriedStall: hurried, a store that waits for its operator is
+// restored after FailoverTimeout and its trial counted as stalled.
+func TestRunHurriedStall(t *testing.T) {
+	s := &memStore{items: map[string]Item{}}
+	c := &memCluster{s: s, primary: "node1", down: time.Hour}
+	res, err := Run(context.Background(), Config{Store: s, Cluster: c, Trials: 2, Seed: 1, Hurry: true,
+		MinRun: 10 * time.Millisecond, MaxRun: 10 * time.Millisecond, After: 10 * time.Millisecond,
+		FailoverTimeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tr := range res.Trials {
+		if !tr.Stalled || tr.FirstAckAfter < 100*time.Millisecond {
+			t.Errorf("trial %d: stalled %v, first ack %s after", tr.N, tr.Stalled, tr.FirstAckAfter)
+		}
+	}
+	if !strings.Contains(res.Summary(), "2 stalled until restored") {
+		t.Errorf("summary:\n%s", res.Summary())
 	}
 }
 

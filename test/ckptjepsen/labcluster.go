@@ -176,8 +176,9 @@ func (c *LabCluster) Inject(ctx context.Context, node string, f Fault) error {
 }
 
 // Restore powers node on again after a PowerLoss; after either fault it
-// clears the failures recorded for the resource on node, so that
-// migration-threshold lets it run there again.
+// clears the failures recorded for the resource on every node (node's
+// own, and any a failover left, such as a start that timed out), so that
+// migration-threshold lets it run everywhere again.
 func (c *LabCluster) Restore(ctx context.Context, node string, f Fault) error {
 	if f == PowerLoss {
 		if err := c.Lab.Start(node); err != nil {
@@ -194,8 +195,8 @@ func (c *LabCluster) Restore(ctx context.Context, node string, f Fault) error {
 			break
 		}
 	}
-	if out, err := c.Lab.Exec(ctx, from, "crm_resource", "--cleanup", "--resource", c.Resource, "--node", node); err != nil {
-		return fmt.Errorf("clean up %s on %s: %w: %s", c.Resource, node, err, out)
+	if out, err := c.Lab.Exec(ctx, from, "crm_resource", "--cleanup", "--resource", c.Resource); err != nil {
+		return fmt.Errorf("clean up %s: %w: %s", c.Resource, err, out)
 	}
 	return nil
 }

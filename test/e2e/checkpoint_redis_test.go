@@ -52,7 +52,15 @@ func labVIP(l *lab.Lab, n byte) netip.Addr {
 // writes through the VIP with SET then WAIT 1, counting a write only when
 // WAIT says a replica has it. The primary's node loses power, or its
 // redis-server is killed, at random moments, in turn; after each failover
-// every acknowledged write is read back on the new primary.
+// every acknowledged write is read back on the new primary. Settled
+// trials wait, before each fault, until every replica is back and in sync;
+// hurried ones (VNFHA_JEPSEN_HURRIED) fail the primary as soon as there
+// is one, the node failed last possibly still restarting: there
+// ocf:heartbeat:redis starts that node's Redis as a replica of
+// "no-such-master" when no primary is active, Pacemaker may promote it
+// (the agent's scores do not compare replication offsets), and the
+// replica that had every acknowledged write full-resyncs from it,
+// discarding them.
 //
 // Redis makes no promise that survives this (WAIT: "does not make Redis a
 // strongly consistent store"), so losses are reported, not failed on: the

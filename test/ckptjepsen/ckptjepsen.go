@@ -190,22 +190,22 @@ type Loss struct {
 
 // TrialResult is what one failover showed.
 type TrialResult struct {
-	N              int
-	Fault          Fault
-	Victim         string // the primary's node that was failed
-	NewPrimary     string // where the cluster ran the primary at the read
-	Run            time.Duration
-	Acked, Failed  int // writes of this trial acknowledged, and not
-	LastAckBefore  time.Duration
-	FirstAckAfter  time.Duration // fault → first acknowledged write after it
+	N             int
+	Fault         Fault
+	Victim        string // the primary's node that was failed
+	NewPrimary    string // where the cluster ran the primary at the read
+	Run           time.Duration
+	Acked, Failed int // writes of this trial acknowledged, and not
+	LastAckBefore time.Duration
+	FirstAckAfter time.Duration // fault → first acknowledged write after it
 	// Stalled: hurried, no write was acknowledged within FailoverTimeout
 	// until the victim was restored and the failures cleared (what an
 	// operator would do); FirstAckAfter includes that wait.
-	Stalled bool
-	Lost           []Loss        // acknowledged writes (of any trial so far) missing or wrong, first seen in this trial
-	Backwards      []string      // revisions going backwards, as sentences
-	StoreRev       int64         // the store's revision at the read
-	Keys           int           // keys read back
+	Stalled        bool
+	Lost           []Loss   // acknowledged writes (of any trial so far) missing or wrong, first seen in this trial
+	Backwards      []string // revisions going backwards, as sentences
+	StoreRev       int64    // the store's revision at the read
+	Keys           int      // keys read back
 	Errs           map[string]int
 	FirstErrsAfter []string // the first errors after the fault, to tell what the client saw
 }

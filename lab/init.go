@@ -52,15 +52,24 @@ const (
 const pacemakerStopTimeout = 50 * time.Second
 
 // The node's bind mounts: node-dir subdirectory → path inside the node.
-var nodeBinds = []struct{ src, dst string }{
-	{"etc-corosync", "/etc/corosync"},
-	{"var-lib-corosync", "/var/lib/corosync"},
-	{"var-lib-pacemaker", "/var/lib/pacemaker"},
-	{"log-corosync", "/var/log/corosync"},
-	{"log-pacemaker", "/var/log/pacemaker"},
+// owner, if set, is the user (and its group of the same name) the
+// directory belongs to, as the package that uses it makes it; a host
+// without that user leaves it root's.
+var nodeBinds = []struct{ src, dst, owner string }{
+	{"etc-corosync", "/etc/corosync", ""},
+	{"var-lib-corosync", "/var/lib/corosync", ""},
+	{"var-lib-pacemaker", "/var/lib/pacemaker", ""},
+	{"log-corosync", "/var/log/corosync", ""},
+	{"log-pacemaker", "/var/log/pacemaker", ""},
 	// The node's own state of vnfha's agents (ocf:vnfha:checkpoint's
 	// data_dir lives here), as a package's /var/lib/vnfha would be.
-	{"var-lib-vnfha", "/var/lib/vnfha"},
+	{"var-lib-vnfha", "/var/lib/vnfha", ""},
+	// The stock stores the checkpoint store is compared with
+	// (test/ckptjepsen, test/bench): each node's Redis keeps its AOF and
+	// log in its own /var/lib/redis, which redis-server (run as redis by
+	// ocf:heartbeat:redis) must own; each node's etcd member its data dir.
+	{"var-lib-redis", "/var/lib/redis", "redis"},
+	{"var-lib-etcd", "/var/lib/etcd", ""},
 }
 
 type nodeInit struct {
@@ -187,6 +196,15 @@ func (n *nodeInit) setupMounts() error {
 		}
 		if err := unix.Mount(src, b.dst, "", unix.MS_BIND, ""); err != nil {
 			return fmt.Errorf("bind %s on %s: %w", src, b.dst, err)
+		}
+	}
+	// Every node resolves every member's name, as the nodes of a real
+	// cluster do (pcs wants it): ocf:heartbeat:redis points a replica at
+	// its primary by node name. A lab made before the file existed has
+	// none.
+	if _, err := os.Stat(n.p.hostsFile()); err == nil {
+		if err := unix.Mount(n.p.hostsFile(), "/etc/hosts", "", unix.MS_BIND|unix.MS_RDONLY, ""); err != nil {
+			return fmt.Errorf("bind %s on /etc/hosts: %w", n.p.hostsFile(), err)
 		}
 	}
 	// Read-only overlays put the lab's fence agent in /usr/sbin, where

@@ -7,9 +7,11 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -151,11 +153,18 @@ func (l *Lab) prepareFiles(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := os.WriteFile(l.p.hostsFile(), []byte(hostsFile(l.st)), 0o644); err != nil {
+		return fmt.Errorf("write hosts file: %w", err)
+	}
 	for _, n := range l.st.Nodes {
 		dir := l.p.nodeDir(n)
 		for _, b := range nodeBinds {
-			if err := os.MkdirAll(filepath.Join(dir, b.src), 0o755); err != nil {
+			d := filepath.Join(dir, b.src)
+			if err := os.MkdirAll(d, 0o755); err != nil {
 				return fmt.Errorf("create node dir: %w", err)
+			}
+			if err := chownTo(d, b.owner); err != nil {
+				return err
 			}
 		}
 		for _, sub := range []string{"var-lib-pacemaker/cib", "var-lib-pacemaker/pengine", "var-lib-pacemaker/blackbox", "var-lib-pacemaker/cores", "log-pacemaker"} {
@@ -180,6 +189,43 @@ func (l *Lab) prepareFiles(ctx context.Context) error {
 	}
 	// Last: a lab with a state file is one whose files are all there.
 	return writeState(l.p, l.st)
+}
+
+// hostsFile is the /etc/hosts every node sees: localhost, then each
+// member's IPv4 address and name (nodes, the client, the hosts).
+func hostsFile(st *state) string {
+	var b strings.Builder
+	b.WriteString("# vnfha lab " + st.Name + ": every member of the lab\n")
+	b.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+	for _, m := range append(append(slices.Clone(st.Nodes), ClientName), st.Hosts...) {
+		if a, err := st.addr(m); err == nil {
+			fmt.Fprintf(&b, "%s\t%s\n", a.Addr(), m)
+		}
+	}
+	return b.String()
+}
+
+// chownTo gives dir to user owner and its group of the same name, with
+// mode 0750 (what Debian's redis-server makes of /var/lib/redis). No
+// owner, or one the host lacks (the package is not installed), leaves
+// dir as it is.
+func chownTo(dir, owner string) error {
+	if owner == "" {
+		return nil
+	}
+	u, err := user.Lookup(owner)
+	if err != nil {
+		return nil
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	if err := os.Chown(dir, uid, gid); err != nil {
+		return fmt.Errorf("chown %s to %s: %w", dir, owner, err)
+	}
+	if err := os.Chmod(dir, 0o750); err != nil {
+		return fmt.Errorf("chmod %s: %w", dir, err)
+	}
+	return nil
 }
 
 // claimDir makes the lab's directory and marks it as a lab's, first of

@@ -38,6 +38,7 @@ func (p paths) marker() string             { return filepath.Join(p.dir(), ".vnf
 func (p paths) nodeDir(node string) string { return filepath.Join(p.dir(), "nodes", node) }
 func (p paths) sbinDir() string            { return filepath.Join(p.dir(), "sbin") }
 func (p paths) ocfStubDir() string         { return filepath.Join(p.dir(), "ocf-stub") }
+func (p paths) hostsFile() string          { return filepath.Join(p.dir(), "hosts") }
 func (p paths) initPID(node string) string {
 	return filepath.Join(p.nodeDir(node), "init.pid")
 }

@@ -4,7 +4,8 @@
 set -eu
 
 pkgs="pacemaker pacemaker-cli-utils corosync pcs resource-agents haproxy
-libxml2-utils iproute2 nftables util-linux procps strace systemd dbus-daemon python3"
+libxml2-utils iproute2 nftables util-linux procps strace systemd dbus-daemon python3
+redis-server etcd-server"
 
 missing=""
 for p in $pkgs; do
@@ -24,5 +25,8 @@ echo "deps: installing:$missing"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 # --no-install-recommends keeps fence-agents and the like out: the lab
-# brings its own fence agent.
+# brings its own fence agent. redis-server and etcd-server are the stock
+# stores the checkpoint store is compared with (test/ckptjepsen,
+# test/bench); the tests run their own instances in the lab, never the
+# packages' services.
 apt-get install -y -q --no-install-recommends $missing

@@ -1,0 +1,4 @@
+package checkpoint
+
+// notes is the Markdown of the reference page's "Notes".
+const notes = `TODO`

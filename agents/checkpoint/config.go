@@ -31,7 +31,7 @@ const (
 	maxSyncTimeout = time.Minute
 	// maxValueLimit bounds max_value: a checkpoint is a VNFC's state, and
 	// a value is held in memory on its way to every replica.
-	maxValueLimit = 256 << 20
+	maxValueLimit   = 256 << 20
 	maxSyncReplicas = 64
 )
 

@@ -86,6 +86,7 @@ func (s *confSection) value(key string) string {
 func parseCorosyncConf(b []byte) (*confSection, error) {
 	root := &confSection{}
 	stack := []*confSection{root}
+	opened := []int{0} // the line each open section started on
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(make([]byte, 0, 4096), corosyncMax)
 	line := 0
@@ -108,11 +109,13 @@ func parseCorosyncConf(b []byte) (*confSection, error) {
 			s := &confSection{name: name}
 			cur.subs = append(cur.subs, s)
 			stack = append(stack, s)
+			opened = append(opened, line)
 		case text == "}":
 			if len(stack) == 1 {
 				return nil, fmt.Errorf("line %d: '}' closes no section", line)
 			}
 			stack = stack[:len(stack)-1]
+			opened = opened[:len(opened)-1]
 		default:
 			k, v, ok := strings.Cut(text, ":")
 			k, v = strings.TrimSpace(k), strings.TrimSpace(v)
@@ -126,7 +129,7 @@ func parseCorosyncConf(b []byte) (*confSection, error) {
 		return nil, fmt.Errorf("line %d: %w", line+1, err)
 	}
 	if len(stack) != 1 {
-		return nil, fmt.Errorf("section %s is not closed", stack[len(stack)-1].name)
+		return nil, fmt.Errorf("the section opened on line %d is not closed", opened[len(opened)-1])
 	}
 	return root, nil
 }
@@ -160,21 +163,22 @@ func parseNodelist(b []byte) ([]clusterNode, error) {
 			if node.Name == "" {
 				node.Name = node.Addr
 			}
+			// Errors name the node by its place, never quote the file.
 			if err := checkNodeName(node.Name); err != nil {
 				return nil, fmt.Errorf("nodelist: node %d: name %w", i, err)
 			}
-			if err := checkHost(node.Addr); err != nil {
-				return nil, fmt.Errorf("nodelist: node %s: ring0_addr %w", node.Name, err)
+			if checkHost(node.Addr) != nil {
+				return nil, fmt.Errorf("nodelist: node %d: ring0_addr is no IP address or DNS name", i)
 			}
 			if id := n.value("nodeid"); id != "" {
 				v, err := strconv.ParseUint(id, 10, 32)
 				if err != nil {
-					return nil, fmt.Errorf("nodelist: node %s: nodeid is not a number", node.Name)
+					return nil, fmt.Errorf("nodelist: node %d: nodeid is not a number", i)
 				}
 				node.ID = uint32(v)
 			}
 			if seen[node.Name] {
-				return nil, fmt.Errorf("nodelist: node %s is listed twice", node.Name)
+				return nil, fmt.Errorf("nodelist: node %d: its name is listed twice", i)
 			}
 			seen[node.Name] = true
 			nodes = append(nodes, node)

@@ -406,9 +406,16 @@ func promote(ctx context.Context, req *ocf.Request) error {
 	if err != nil {
 		return ocf.Generic("cannot promote: the store does not answer its status: %v", err)
 	}
-	marks, err := readMarks(ctx, c.resource)
-	if err != nil {
-		return ocf.Generic("cannot promote: %v", err)
+	// The marks and the epoch floor belong to a promotable clone. Outside
+	// one (ocf-tester, or an operator by hand: Pacemaker never promotes a
+	// primitive) the store's own check of its peers is all there is.
+	marks := clusterMarks{Marks: map[string]string{}}
+	if promotable(req) {
+		if marks, err = readMarks(ctx, c.resource); err != nil {
+			return ocf.Generic("cannot promote: %v", err)
+		}
+	} else {
+		req.Log.Warnf("not an instance of a promotable clone: promoted without the cluster's marks and epoch floor")
 	}
 	if st.Role != checkpoint.RolePrimary {
 		if err := promotableHere(marks, c.node); err != nil {
@@ -433,7 +440,7 @@ func promote(ctx context.Context, req *ocf.Request) error {
 	}
 	// The floor first: an epoch that is not recorded may be used again by
 	// a replica that never met this one.
-	if st.Epoch > marks.Epoch {
+	if st.Epoch > marks.Epoch && promotable(req) {
 		if err := writeEpoch(ctx, c.resource, st.Epoch); err != nil {
 			return ocf.Generic("promoted to epoch %d, but %v", st.Epoch, err)
 		}

@@ -98,9 +98,9 @@ func fakeServe(args []string) int {
 }
 
 type fakeStore struct {
-	mu         sync.Mutex
-	dir, node  string
-	mode       string
+	mu        sync.Mutex
+	dir, node string
+	mode      string
 }
 
 func (f *fakeStore) script() fakeScript {

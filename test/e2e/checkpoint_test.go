@@ -1,0 +1,129 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vnfha/vnfha/crmwrap"
+	"github.com/vnfha/vnfha/lab"
+	"github.com/vnfha/vnfha/lab/labtest"
+	"github.com/vnfha/vnfha/ocf/ocftest"
+)
+
+// checkpointStore is the store the agent runs in these tests: the fake
+// one of agents/checkpoint's tests (that package's test binary, which
+// serves the status and control endpoints as `vnfha checkpoint serve`
+// would, and keeps what it was told in DATA_DIR/state.json), until the
+// real `vnfha checkpoint serve` lands.
+func checkpointStore(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(ocftest.PublicDir(t, "ckptstore-"), "ckptstore")
+	cmd := exec.Command("go", "test", "-c", "-o", bin, "./agents/checkpoint")
+	cmd.Dir = labtest.ModuleRoot(t)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build the fake store: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// fakeStoreState is what the fake store keeps in DATA_DIR/state.json.
+type fakeStoreState struct {
+	Role     string   `json:"role"`
+	Epoch    uint64   `json:"epoch"`
+	Followed []string `json:"followed"`
+}
+
+// TestCheckpointPromotable: pcs creates the promotable clone with data_dir
+// alone (and the store under test), without --force; Pacemaker promotes
+// one instance (a new store: no marks, every replica may start it), the
+// agent records the epoch floor, the other instances follow the promoted
+// node (post-promote notify), and the scores are the table's.
+func TestCheckpointPromotable(t *testing.T) {
+	l := labtest.Up(t, lab.Options{Nodes: 3})
+	ctx := labtest.Context(t)
+	store := checkpointStore(t)
+
+	out, err := l.Exec(ctx, "node1", "pcs", "resource", "describe", "ocf:vnfha:checkpoint")
+	if err != nil {
+		t.Fatalf("pcs resource describe: %v\n%s", err, out)
+	}
+	for _, want := range []string{"data_dir (required) (unique)", "sync_mode", "repl_port", "peers", "key_file"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("pcs resource describe lacks %q:\n%s", want, out)
+		}
+	}
+	const dataDir = "/var/lib/vnfha/checkpoint/ckpt"
+	pcs(t, l, []string{"resource", "create", "ckpt", "ocf:vnfha:checkpoint", "data_dir=" + dataDir, "binary=" + store,
+		"log_file=/var/log/pacemaker/ckpt.log",
+		"op", "monitor", "interval=5s", "role=Unpromoted", "op", "monitor", "interval=4s", "role=Promoted",
+		"promotable", "notify=true"})
+
+	c := crmwrap.New(l.Runner("node1"))
+	var primary string
+	labtest.Eventually(t, 60*time.Second, 250*time.Millisecond, "one ckpt promoted, two unpromoted", func() (bool, string) {
+		st, err := c.Status(ctx)
+		if err != nil {
+			return false, err.Error()
+		}
+		roles := instancesOf(st, "ckpt")
+		var p, u []string
+		for n, r := range roles {
+			switch r {
+			case "Promoted":
+				p = append(p, n)
+			case "Unpromoted":
+				u = append(u, n)
+			}
+		}
+		if len(st.Failures) > 0 || len(p) != 1 || len(u) != 2 {
+			return false, fmt.Sprintf("roles %v, failures %+v", roles, st.Failures)
+		}
+		primary = p[0]
+		return true, ""
+	})
+	waitIdle(t, l)
+
+	state := func(node string) fakeStoreState {
+		t.Helper()
+		out, err := l.Exec(ctx, node, "cat", dataDir+"/state.json")
+		var st fakeStoreState
+		if err != nil || json.Unmarshal(out, &st) != nil {
+			t.Fatalf("the store's state on %s: %v %s", node, err, out)
+		}
+		return st
+	}
+	query := func(argv ...string) string {
+		out, _ := l.Exec(ctx, "node1", append([]string{"crm_attribute", "--quiet", "--query"}, argv...)...)
+		return strings.TrimSpace(string(out))
+	}
+	if st := state(primary); st.Role != "primary" || st.Epoch != 1 {
+		t.Errorf("the primary's store: %+v", st)
+	}
+	if got := query("--type", "crm_config", "--name", "vnfha-checkpoint-ckpt-epoch"); got != "1" {
+		t.Errorf("epoch floor %q, want 1", got)
+	}
+	for _, n := range []string{"node1", "node2", "node3"} {
+		score := query("--promotion", "ckpt", "--node", n, "--lifetime", "reboot")
+		want := "10" // a new store: bootstrap
+		if n == primary {
+			want = "1000"
+		} else if st := state(n); !slices.Contains(st.Followed, primary) {
+			t.Errorf("%s's store was not told to follow %s: %+v", n, primary, st)
+		}
+		t.Logf("%s: promotion score %s", n, score)
+		if score != want {
+			t.Errorf("%s's promotion score %q, want %s", n, score, want)
+		}
+	}
+	// The supervisor logs under the agent's tag.
+	out, _ = l.Exec(ctx, primary, "cat", "/var/log/pacemaker/ckpt.log")
+	if !strings.Contains(string(out), "vnfha-checkpoint-supervisor") {
+		t.Errorf("the store's log lacks the supervisor's lines:\n%s", out)
+	}
+}

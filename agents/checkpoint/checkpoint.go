@@ -336,11 +336,18 @@ func monitor(ctx context.Context, req *ocf.Request) error {
 		return ocf.Generic("%v", err)
 	}
 	promoted := exists(filepath.Join(dir, promotedFile))
+	// fail and degraded give the code for the role Pacemaker knows.
 	fail := func(format string, args ...any) error {
 		if promoted {
 			return ocf.Errorf(ocf.FailedPromoted, format, args...)
 		}
 		return ocf.Generic(format, args...)
+	}
+	degraded := func(format string, args ...any) error {
+		if promoted {
+			return ocf.Errorf(ocf.DegradedPromoted, format, args...)
+		}
+		return ocf.Errorf(ocf.Degraded, format, args...)
 	}
 	switch ps.State {
 	case vnfc.ProcessStopped:
@@ -350,11 +357,7 @@ func monitor(ctx context.Context, req *ocf.Request) error {
 	}
 	st, err := newStoreClient(c.socket).status(ctx)
 	if err != nil {
-		code := ocf.Degraded
-		if promoted {
-			code = ocf.DegradedPromoted
-		}
-		return ocf.Errorf(code, "the store runs but does not answer its status: %v", err)
+		return degraded("the store runs but does not answer its status: %v", err)
 	}
 	switch {
 	case st.Role == checkpoint.RolePrimary && !promoted:
@@ -373,11 +376,7 @@ func monitor(ctx context.Context, req *ocf.Request) error {
 	}
 	keepScore(ctx, req, c, dir, st)
 	if ps.Unsupervised {
-		code := ocf.Degraded
-		if promoted {
-			code = ocf.DegradedPromoted
-		}
-		return ocf.Errorf(code, "the store runs, but its supervisor is gone: an exit will be found by the next monitor; restart the resource to supervise it again")
+		return degraded("the store runs, but its supervisor is gone: an exit will be found by the next monitor; restart the resource to supervise it again")
 	}
 	if promoted {
 		return ocf.RunningPromoted

@@ -64,6 +64,7 @@ type problem struct {
 	// members of its own.
 	Peer     string          `json:"peer"`
 	Position json.RawMessage `json:"position"`
+	Own      json.RawMessage `json:"own"`
 }
 
 // answerError is an answer the store gave with an error status.
@@ -144,16 +145,7 @@ func answerErr(resp *http.Response, b []byte) error {
 	text = ocf.Truncate(ocf.OneLine(text), 200)
 	if resp.StatusCode == http.StatusConflict {
 		if p.Peer != "" {
-			fe := &checkpoint.FresherPeerError{Peer: p.Peer}
-			var pos checkpoint.Position
-			var s string
-			switch {
-			case json.Unmarshal(p.Position, &pos) == nil:
-				fe.Position = pos
-			case json.Unmarshal(p.Position, &s) == nil:
-				fe.Position, _ = checkpoint.ParsePosition(s)
-			}
-			return fe
+			return &checkpoint.FresherPeerError{Peer: p.Peer, Position: position(p.Position), Own: position(p.Own)}
 		}
 		if m := fresherText.FindStringSubmatch(text); m != nil {
 			fe := &checkpoint.FresherPeerError{Peer: m[1]}
@@ -164,6 +156,19 @@ func answerErr(resp *http.Response, b []byte) error {
 		return &checkpoint.StaleError{Reason: text}
 	}
 	return &answerError{Status: resp.StatusCode, Text: text}
+}
+
+// position reads a problem's position member: {"epoch":E,"revision":R}
+// or "E:R"; the zero Position if it is neither.
+func position(raw json.RawMessage) checkpoint.Position {
+	var pos checkpoint.Position
+	var s string
+	switch {
+	case json.Unmarshal(raw, &pos) == nil:
+	case json.Unmarshal(raw, &s) == nil:
+		pos, _ = checkpoint.ParsePosition(s)
+	}
+	return pos
 }
 
 // unwrapURL drops net/http's "Get \"http://store/...\":" wrapper, which

@@ -92,7 +92,7 @@ func TestPromoteConflict(t *testing.T) {
 		pos        checkpoint.Position
 		stale      bool
 	}{
-		{"members", `{"title":"fresher peer","status":409,"peer":"node2","position":{"epoch":4,"revision":2}}`, "node2", checkpoint.Position{Epoch: 4, Rev: 2}, false},
+		{"members", `{"title":"fresher peer","status":409,"peer":"node2","position":{"epoch":4,"revision":2},"own":{"epoch":3,"revision":9}}`, "node2", checkpoint.Position{Epoch: 4, Rev: 2}, false},
 		{"members, position as text", `{"status":409,"peer":"node3","position":"5:10"}`, "node3", checkpoint.Position{Epoch: 5, Rev: 10}, false},
 		{"detail", fmt.Sprintf(`{"status":409,"detail":%q}`, (&checkpoint.FresherPeerError{Peer: "node2", Position: checkpoint.Position{Epoch: 3, Rev: 11}, Own: own}).Error()),
 			"node2", checkpoint.Position{Epoch: 3, Rev: 11}, false},

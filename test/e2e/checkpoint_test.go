@@ -53,7 +53,7 @@ func TestCheckpointPromotable(t *testing.T) {
 	if err != nil {
 		t.Fatalf("pcs resource describe: %v\n%s", err, out)
 	}
-	for _, want := range []string{"data_dir (required) (unique)", "sync_mode", "repl_port", "peers", "key_file"} {
+	for _, want := range []string{"data_dir (required)", "sync_mode", "repl_port", "peers", "key_file"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("pcs resource describe lacks %q:\n%s", want, out)
 		}
@@ -62,7 +62,7 @@ func TestCheckpointPromotable(t *testing.T) {
 	pcs(t, l, []string{"resource", "create", "ckpt", "ocf:vnfha:checkpoint", "data_dir=" + dataDir, "binary=" + store,
 		"log_file=/var/log/pacemaker/ckpt.log",
 		"op", "monitor", "interval=5s", "role=Unpromoted", "op", "monitor", "interval=4s", "role=Promoted",
-		"promotable", "notify=true"})
+		"promotable", "notify=true", "meta", "migration-threshold=1"})
 
 	c := crmwrap.New(l.Runner("node1"))
 	var primary string
@@ -125,5 +125,60 @@ func TestCheckpointPromotable(t *testing.T) {
 	out, _ = l.Exec(ctx, primary, "cat", "/var/log/pacemaker/ckpt.log")
 	if !strings.Contains(string(out), "vnfha-checkpoint-supervisor") {
 		t.Errorf("the store's log lacks the supervisor's lines:\n%s", out)
+	}
+
+	// The primary's store dies: the supervisor reports it at once, and
+	// (migration-threshold=1) another replica is promoted, above the
+	// recorded epoch floor.
+	out, err = l.Exec(ctx, primary, "pkill", "-9", "-f", "checkpoint serve")
+	if err != nil {
+		t.Fatalf("kill the store on %s: %v %s", primary, err, out)
+	}
+	old := primary
+	labtest.Eventually(t, 60*time.Second, 250*time.Millisecond, "another ckpt promoted", func() (bool, string) {
+		st, err := c.Status(ctx)
+		if err != nil {
+			return false, err.Error()
+		}
+		for n, r := range instancesOf(st, "ckpt") {
+			if r == "Promoted" && n != old {
+				primary = n
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("roles %v, failures %+v", instancesOf(st, "ckpt"), st.Failures)
+	})
+	waitIdle(t, l)
+	st, err := c.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fs := failuresOf(st, "ckpt", old); len(fs) == 0 {
+		t.Errorf("no failure recorded on %s", old)
+	}
+	if st := state(primary); st.Role != "primary" || st.Epoch != 2 {
+		t.Errorf("the new primary's store: %+v", st)
+	}
+	if got := query("--type", "crm_config", "--name", "vnfha-checkpoint-ckpt-epoch"); got != "2" {
+		t.Errorf("epoch floor %q after the failover, want 2", got)
+	}
+
+	// ocf-tester, on a node, as an instance of a promotable clone: real
+	// crm_attribute and cibadmin behind its scores, marks and floor. It
+	// uses a port of its own: the clone's replica listens on 7420.
+	env := []string{"env", "OCF_ROOT=/usr/lib/ocf", "HA_RSCTMP=/run/resource-agents",
+		"OCF_RESKEY_CRM_meta_promotable=true", "OCF_RESKEY_CRM_meta_clone_max=3", "OCF_RESKEY_CRM_meta_promoted_max=1",
+		"OCF_RESKEY_CRM_meta_on_node=node1"}
+	agent := ocftest.BuildAgent(t, "checkpoint")
+	out, err = l.Exec(ctx, "node1", append(env, "ocf-tester", "-v", "-n", "standalone",
+		"-o", "data_dir=/var/lib/vnfha/checkpoint/standalone", "-o", "binary="+store, "-o", "repl_port=7430", agent)...)
+	if err != nil || !strings.Contains(string(out), "passed all tests") {
+		t.Fatalf("ocf-tester: %v\n%s", err, out)
+	}
+	if got := query("--type", "crm_config", "--name", "vnfha-checkpoint-standalone-epoch"); got == "" {
+		t.Errorf("ocf-tester's promotes recorded no epoch floor")
+	}
+	if got := query("--promotion", "standalone", "--node", "node1", "--lifetime", "reboot"); got != "" && !strings.Contains(got, "No such") {
+		t.Errorf("ocf-tester's last stop left the score %q", got)
 	}
 }

@@ -89,9 +89,10 @@ var Agent = ocf.MustNew(ocf.Agent{
 			LongDesc:  "The group (name or id) the socket belongs to, for VNFCs that do not run as root. Default: root's."},
 		{Name: "api_listen", Type: ocf.String,
 			ShortDesc: "TCP address of the client API",
-			LongDesc: "host:port (or :port, every address) where the client API is also served over TCP, for VNFCs on other " +
-				"hosts: colocate an ocf:vnfha:vip with the Promoted role and listen on it (or on :port). The control endpoints " +
-				"are never served there. Default: none."},
+			LongDesc: "host:port, or :port for every address, where the client API is also served over TCP, for VNFCs on other " +
+				"hosts. Every replica listens (a standby answers reads and sends writes to the primary with 421), so give :port " +
+				"and colocate an ocf:vnfha:vip with the Promoted role for the clients: the VIP's address is on the primary's node " +
+				"only, and a standby could not listen on it. The control endpoints are never served there. Default: none."},
 		{Name: "api_token_file", Type: ocf.String,
 			ShortDesc: "Bearer token of the TCP API",
 			LongDesc:  "A file holding the token that TCP clients must send (Authorization: Bearer). Needs api_listen."},

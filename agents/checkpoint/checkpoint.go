@@ -77,7 +77,7 @@ var Agent = ocf.MustNew(ocf.Agent{
 			LongDesc:  "With tls_key and tls_ca: mutual TLS on the replication link instead of key_file. PEM files, absolute paths."},
 		{Name: "tls_key", Type: ocf.String, ShortDesc: "Replication TLS key", LongDesc: "The private key of tls_cert."},
 		{Name: "tls_ca", Type: ocf.String, ShortDesc: "Replication TLS CA", LongDesc: "The CA the peers' certificates must chain to."},
-		{Name: "socket", Type: ocf.String,
+		{Name: "socket", Type: ocf.String, Unique: true,
 			ShortDesc: "Client API socket",
 			LongDesc: "The unix socket of the client API (HTTP/1.1), which also serves the control endpoints the agent uses. " +
 				"Default: " + defaultSocketDir + "/RESOURCE.sock (RESOURCE: the resource's name, without a clone's :N)."},

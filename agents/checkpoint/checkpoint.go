@@ -83,7 +83,7 @@ var Agent = ocf.MustNew(ocf.Agent{
 				"Default: " + defaultSocketDir + "/RESOURCE.sock (RESOURCE: the resource's name, without a clone's :N)."},
 		{Name: "socket_mode", Type: ocf.String, Default: "0660",
 			ShortDesc: "Permissions of the socket",
-			LongDesc:  "Octal permissions of the socket: who may connect (and so write checkpoints)."},
+			LongDesc:  "Octal permissions of the socket: who may connect (and so write checkpoints). The owner (root) keeps read and write."},
 		{Name: "socket_group", Type: ocf.String,
 			ShortDesc: "Group of the socket",
 			LongDesc:  "The group (name or id) the socket belongs to, for VNFCs that do not run as root. Default: root's."},
@@ -98,18 +98,20 @@ var Agent = ocf.MustNew(ocf.Agent{
 			LongDesc:  "A file holding the token that TCP clients must send (Authorization: Bearer). Needs api_listen."},
 		{Name: "sync_replicas", Type: ocf.Integer, Default: fmt.Sprint(checkpoint.DefaultSyncCount),
 			ShortDesc: "Standbys a write needs",
-			LongDesc:  "How many standbys of the synchronous set must have made a write durable before it is acknowledged (0-64)."},
+			LongDesc: "How many standbys of the synchronous set must have made a write durable before it is acknowledged (1-64). " +
+				"With sync_mode=strict the store refuses more than it has peers."},
 		{Name: "sync_mode", Type: ocf.String, Default: checkpoint.SyncStrict,
 			ShortDesc: "strict or available",
 			LongDesc: "What the primary does with fewer than sync_replicas standbys in its synchronous set: strict refuses " +
 				"writes (503, naming the reason); available goes on, but only after the missing standbys were marked stale in " +
-				"the cluster, so that none of them can be promoted. Either way no acknowledged write is lost by a failover."},
+				"the cluster, so that none of them can be promoted. Either way no acknowledged write is lost by a failover. " +
+				"A store of one replica (no peers) runs as available: it has no standby to wait for."},
 		{Name: "sync_timeout", Type: ocf.Time, Default: "1s",
 			ShortDesc: "How long a standby may take to acknowledge",
-			LongDesc:  "A standby that does not acknowledge a write within this leaves the synchronous set (after its stale mark); at most 1min."},
+			LongDesc:  "A standby that does not acknowledge a write within this leaves the synchronous set (after its stale mark); 1ms to 1min."},
 		{Name: "max_value", Type: ocf.Integer, Default: fmt.Sprint(checkpoint.DefaultMaxValue),
 			ShortDesc: "Largest value, in bytes",
-			LongDesc:  "A larger value is refused with 413. 1 to 268435456."},
+			LongDesc:  "A larger value is refused with 413. 1 to 67108864 (64MiB)."},
 		{Name: "log_file", Type: ocf.String,
 			ShortDesc: "File for the store's output",
 			LongDesc: "An absolute path; the store's stdout and stderr and the supervisor's lines are appended to it (rotate it " +

@@ -31,8 +31,9 @@ const (
 	maxSyncTimeout = time.Minute
 	// maxValueLimit bounds max_value: a checkpoint is a VNFC's state, and
 	// a value is held in memory on its way to every replica.
-	maxValueLimit   = 256 << 20
+	maxValueLimit   = 64 << 20
 	maxSyncReplicas = 64
+	minSyncTimeout  = time.Millisecond
 )
 
 // config is the checked form of the parameters. parseConfig fills it from
@@ -168,8 +169,8 @@ func parseConfig(p ocf.Params, instance string) (*config, error) {
 		return nil, errors.New("tls_cert, tls_key and tls_ca go together: set all three, or none for key_file")
 	}
 	mode, err := strconv.ParseUint(strings.TrimSpace(p.String("socket_mode")), 8, 32)
-	if err != nil || mode > 0o777 {
-		return nil, fmt.Errorf("socket_mode must be octal permissions such as 0660, not %s", ocf.Quote(p.String("socket_mode")))
+	if err != nil || mode > 0o777 || mode&0o600 != 0o600 {
+		return nil, fmt.Errorf("socket_mode must be octal permissions that let the owner read and write, such as 0660, not %s", ocf.Quote(p.String("socket_mode")))
 	}
 	c.socketMode = os.FileMode(mode)
 	if c.socketGroup != "" && (strings.ContainsAny(c.socketGroup, " \t\n:/") || len(c.socketGroup) > 64) {
@@ -184,8 +185,8 @@ func parseConfig(p ocf.Params, instance string) (*config, error) {
 		return nil, errors.New("api_token_file is set but api_listen is not: the token guards the TCP API only")
 	}
 	n := p.Int("sync_replicas")
-	if n < 0 || n > maxSyncReplicas {
-		return nil, fmt.Errorf("sync_replicas must be 0-%d, not %d", maxSyncReplicas, n)
+	if n < 1 || n > maxSyncReplicas {
+		return nil, fmt.Errorf("sync_replicas must be 1-%d, not %d", maxSyncReplicas, n)
 	}
 	c.syncReplicas = int(n)
 	switch c.syncMode {
@@ -193,8 +194,8 @@ func parseConfig(p ocf.Params, instance string) (*config, error) {
 	default:
 		return nil, fmt.Errorf("sync_mode must be %s or %s, not %s", checkpoint.SyncStrict, checkpoint.SyncAvailable, ocf.Quote(c.syncMode))
 	}
-	if c.syncTimeout <= 0 || c.syncTimeout > maxSyncTimeout {
-		return nil, fmt.Errorf("sync_timeout must be above 0 and at most %s, not %s", maxSyncTimeout, c.syncTimeout)
+	if c.syncTimeout < minSyncTimeout || c.syncTimeout > maxSyncTimeout {
+		return nil, fmt.Errorf("sync_timeout must be %s to %s, not %s", minSyncTimeout, maxSyncTimeout, c.syncTimeout)
 	}
 	c.maxValue = p.Int("max_value")
 	if c.maxValue < 1 || c.maxValue > maxValueLimit {
@@ -369,6 +370,18 @@ func (c *config) peerList() string {
 	return strings.Join(ws, ",")
 }
 
+// effectiveSyncMode is sync_mode, except for a store of one replica: it
+// has no standby to wait for (strict could never write) and none to mark
+// stale, so it runs as available. A store whose peers exist but fewer
+// than sync_replicas is a choice the store refuses in strict mode, and
+// the agent passes it on as it is.
+func (c *config) effectiveSyncMode() string {
+	if c.peerList() == "" {
+		return checkpoint.SyncAvailable
+	}
+	return c.syncMode
+}
+
 // usesKey reports whether the replication link is authenticated with
 // key_file (rather than TLS).
 func (c *config) usesKey() bool { return c.tlsCert == "" }
@@ -387,7 +400,7 @@ func (c *config) argv() []string {
 		"--repl-listen=" + c.replListen(),
 		"--peers=" + c.peerList(),
 		"--sync-replicas=" + strconv.Itoa(c.syncReplicas),
-		"--sync-mode=" + c.syncMode,
+		"--sync-mode=" + c.effectiveSyncMode(),
 		"--sync-timeout=" + c.syncTimeout.String(),
 		"--max-value=" + strconv.FormatInt(c.maxValue, 10),
 	}

@@ -72,10 +72,12 @@ func TestParseConfig(t *testing.T) {
 		{"socket group", map[string]string{"socket_group": "a b"}, "no group name"},
 		{"api listen", map[string]string{"api_listen": "8080"}, "api_listen"},
 		{"token without api", map[string]string{"api_token_file": "/etc/token"}, "api_listen is not"},
-		{"sync replicas", map[string]string{"sync_replicas": "-1"}, "sync_replicas must be 0-64"},
+		{"sync replicas", map[string]string{"sync_replicas": "-1"}, "sync_replicas must be 1-64"},
 		{"sync mode", map[string]string{"sync_mode": "async"}, "sync_mode must be strict or available"},
-		{"sync timeout", map[string]string{"sync_timeout": "2h"}, "sync_timeout must be above 0"},
-		{"sync timeout 0", map[string]string{"sync_timeout": "0"}, "sync_timeout must be above 0"},
+		{"sync timeout", map[string]string{"sync_timeout": "2h"}, "sync_timeout must be 1ms to 1m"},
+		{"sync timeout 0", map[string]string{"sync_timeout": "0"}, "sync_timeout must be 1ms to 1m"},
+		{"sync replicas 0", map[string]string{"sync_replicas": "0"}, "sync_replicas must be 1-64"},
+		{"socket mode without the owner", map[string]string{"socket_mode": "0060"}, "let the owner read and write"},
 		{"max value", map[string]string{"max_value": "0"}, "max_value must be 1-"},
 		{"max value huge", map[string]string{"max_value": "1099511627776"}, "max_value must be 1-"},
 		{"long socket", map[string]string{"socket": "/" + strings.Repeat("s", 120)}, "longer than a unix socket's"},
@@ -134,6 +136,10 @@ func TestResolve(t *testing.T) {
 	c.node = "node9"
 	if err := c.resolve(); err != nil || c.replListen() != "10.1.1.1:7500" || c.peerList() != "" {
 		t.Errorf("explicit: %v %s %q", err, c.replListen(), c.peerList())
+	}
+	// One replica: strict could never write; it runs as available.
+	if !slices.Contains(c.argv(), "--sync-mode=available") {
+		t.Errorf("one replica: %q", c.argv())
 	}
 	// An IPv6 ring0_addr gets brackets.
 	dir := t.TempDir()

@@ -389,12 +389,12 @@ func (c *config) usesKey() bool { return c.tlsCert == "" }
 // argv is the store's command line: "vnfha checkpoint serve" and its
 // flags, each as --flag=value so that no value can read as a flag. The
 // key file is passed only when it is needed (peers) or there: a store of
-// one replica on a node without corosync's key runs without it.
+// one replica on a node without corosync's key runs without it; such a
+// store keeps no marks either (no --resource).
 func (c *config) argv() []string {
 	a := []string{c.binary, "checkpoint", "serve",
 		"--data-dir=" + c.dataDir,
 		"--node=" + c.node,
-		"--resource=" + c.resource,
 		"--socket=" + c.socket,
 		fmt.Sprintf("--socket-mode=%04o", c.socketMode),
 		"--repl-listen=" + c.replListen(),
@@ -403,6 +403,11 @@ func (c *config) argv() []string {
 		"--sync-mode=" + c.effectiveSyncMode(),
 		"--sync-timeout=" + c.syncTimeout.String(),
 		"--max-value=" + strconv.FormatInt(c.maxValue, 10),
+	}
+	// The marks are for a store with peers: a replica alone has none to
+	// be fresher than it, and its store then needs no CIB to promote.
+	if c.peerList() != "" {
+		a = append(a, "--resource="+c.resource)
 	}
 	if c.socketGroup != "" {
 		a = append(a, "--socket-group="+c.socketGroup)

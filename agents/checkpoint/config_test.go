@@ -138,7 +138,7 @@ func TestResolve(t *testing.T) {
 		t.Errorf("explicit: %v %s %q", err, c.replListen(), c.peerList())
 	}
 	// One replica: strict could never write; it runs as available.
-	if !slices.Contains(c.argv(), "--sync-mode=available") {
+	if !slices.Contains(c.argv(), "--sync-mode=available") || slices.ContainsFunc(c.argv(), func(a string) bool { return strings.HasPrefix(a, "--resource") }) {
 		t.Errorf("one replica: %q", c.argv())
 	}
 	// An IPv6 ring0_addr gets brackets.

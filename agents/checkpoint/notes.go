@@ -19,7 +19,8 @@ Every other parameter has a default that works on a cluster made with pcs:
 - **Authentication.** key_file defaults to corosync's /etc/corosync/authkey, which pcs cluster setup copies to every
   node (the same bytes, root-only). The store derives its replication key from it; the file is never read by the agent.
   With tls_cert, tls_key and tls_ca (all three) the link uses mutual TLS instead. A store of one replica needs neither:
-  key_file is then passed only if it exists.
+  key_file is then passed only if it exists. Such a store also keeps no marks (it is run without --resource: there is
+  no other replica to be fresher) and runs as sync_mode=available (there is no standby to wait for).
 - **data_dir** is created by start (0700, its missing parents 0755) when it does not exist; a data_dir that exists and
   is not a directory is 6 (OCF_ERR_CONFIGURED). It must be on the node's own disk: the replicas are the copies.
 - **The socket** is /run/vnfha/checkpoint/RESOURCE.sock (the resource's name without a clone instance's ":N"), mode
@@ -27,10 +28,10 @@ Every other parameter has a default that works on a cluster made with pcs:
   the agent calls are served there only. api_listen adds TCP for VNFCs elsewhere (behind a VIP that follows the Promoted
   role), with a bearer token from api_token_file.
 
-The store is run as BINARY checkpoint serve --data-dir=... --node=... --resource=... --socket=... --socket-mode=...
+The store is run as BINARY checkpoint serve --data-dir=... --node=... --socket=... --socket-mode=...
 --repl-listen=HOST:PORT --peers=NODE=HOST:PORT,... --sync-replicas=... --sync-mode=... --sync-timeout=... --max-value=...,
-plus --socket-group, --api-listen, --api-token-file, --key-file or --tls-cert, --tls-key and --tls-ca when they apply:
-every value as --flag=value, never through a shell.
+plus --resource (with peers), --socket-group, --api-listen, --api-token-file, --key-file or --tls-cert, --tls-key and
+--tls-ca when they apply: every value as --flag=value, never through a shell.
 
 ### The store runs under vnfc's supervisor
 

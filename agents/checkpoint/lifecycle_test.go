@@ -198,14 +198,23 @@ func TestMonitorFailures(t *testing.T) {
 	if d := time.Since(began); d > statusTimeout+2*time.Second {
 		t.Errorf("a mute store held the monitor %s", d)
 	}
+	// A promote that ran out of time after the store promoted: monitor
+	// tells Pacemaker the truth (8), and remembers it.
 	r.script(fakeScript{})
+	st := r.store()
+	st.Role, st.Epoch = checkpoint.RolePrimary, 4
+	writeState(t, r, st)
+	if stderr := r.must(ocf.ActionMonitor, ocf.RunningPromoted); !strings.Contains(stderr, "no promote finished here") {
+		t.Errorf("a primary without a promote: %s", stderr)
+	}
+	r.must(ocf.ActionMonitor, ocf.RunningPromoted)
 	r.must(ocf.ActionPromote, ocf.Success)
 	r.must(ocf.ActionMonitor, ocf.RunningPromoted)
 	r.script(fakeScript{Problems: []string{"disk full"}})
 	r.must(ocf.ActionMonitor, ocf.FailedPromoted)
 	// Demoted behind the agent's back (a newer primary exists).
 	r.script(fakeScript{})
-	st := r.store()
+	st = r.store()
 	st.Role = checkpoint.RoleStandby
 	writeState(t, r, st)
 	if stderr := r.must(ocf.ActionMonitor, ocf.FailedPromoted); !strings.Contains(stderr, "no longer the primary") {

@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -16,27 +17,40 @@ import (
 	"github.com/vnfha/vnfha/ocf/ocftest"
 )
 
-// checkpointStore is the store the agent runs in these tests: the fake
-// one of agents/checkpoint's tests (that package's test binary, which
-// serves the status and control endpoints as `vnfha checkpoint serve`
-// would, and keeps what it was told in DATA_DIR/state.json), until the
-// real `vnfha checkpoint serve` lands.
-func checkpointStore(t *testing.T) string {
+// checkpointStore is the store the agent runs in these tests, and whether
+// it is the real one: VNFHA_TEST_CHECKPOINT_STORE if set (a vnfha binary
+// built elsewhere, readable by the nodes); else the lab's own vnfha when
+// it has `checkpoint serve`; else the fake store of agents/checkpoint's
+// tests (that package's test binary, which serves the status and control
+// endpoints as the real one does and keeps what it was told in
+// DATA_DIR/state.json).
+func checkpointStore(t *testing.T, l *lab.Lab) (string, bool) {
 	t.Helper()
+	if bin := os.Getenv("VNFHA_TEST_CHECKPOINT_STORE"); bin != "" {
+		return bin, true
+	}
+	if exec.Command(l.Binary(), "checkpoint", "serve", "--help").Run() == nil {
+		return l.Binary(), true
+	}
 	bin := filepath.Join(ocftest.PublicDir(t, "ckptstore-"), "ckptstore")
 	cmd := exec.Command("go", "test", "-c", "-o", bin, "./agents/checkpoint")
 	cmd.Dir = labtest.ModuleRoot(t)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build the fake store: %v\n%s", err, out)
 	}
-	return bin
+	t.Logf("vnfha has no checkpoint serve yet: the agent runs agents/checkpoint's fake store")
+	return bin, false
 }
 
-// fakeStoreState is what the fake store keeps in DATA_DIR/state.json.
-type fakeStoreState struct {
-	Role     string   `json:"role"`
-	Epoch    uint64   `json:"epoch"`
-	Followed []string `json:"followed"`
+// storeState is what a node's store says of itself: the real one's
+// status (vnfha checkpoint status --json), or what the fake one keeps.
+type storeState struct {
+	Role      string   `json:"role"`
+	Epoch     uint64   `json:"epoch"`
+	Primary   string   `json:"primary"`
+	Connected bool     `json:"connected"`
+	Sync      bool     `json:"sync"`
+	Followed  []string `json:"followed"` // the fake's
 }
 
 // TestCheckpointPromotable: pcs creates the promotable clone with data_dir
@@ -47,7 +61,7 @@ type fakeStoreState struct {
 func TestCheckpointPromotable(t *testing.T) {
 	l := labtest.Up(t, lab.Options{Nodes: 3})
 	ctx := labtest.Context(t)
-	store := checkpointStore(t)
+	store, real := checkpointStore(t, l)
 
 	out, err := l.Exec(ctx, "node1", "pcs", "resource", "describe", "ocf:vnfha:checkpoint")
 	if err != nil {
@@ -89,14 +103,26 @@ func TestCheckpointPromotable(t *testing.T) {
 	})
 	waitIdle(t, l)
 
-	state := func(node string) fakeStoreState {
+	state := func(node string) storeState {
 		t.Helper()
-		out, err := l.Exec(ctx, node, "cat", dataDir+"/state.json")
-		var st fakeStoreState
+		argv := []string{"cat", dataDir + "/state.json"}
+		if real {
+			argv = []string{store, "checkpoint", "status", "--resource", "ckpt", "--json"}
+		}
+		out, err := l.Exec(ctx, node, argv...)
+		var st storeState
 		if err != nil || json.Unmarshal(out, &st) != nil {
 			t.Fatalf("the store's state on %s: %v %s", node, err, out)
 		}
 		return st
+	}
+	// follows reports whether node's store follows primary.
+	follows := func(node, primary string) (bool, string) {
+		st := state(node)
+		if real {
+			return st.Primary == primary && st.Sync, fmt.Sprintf("%+v", st)
+		}
+		return slices.Contains(st.Followed, primary), fmt.Sprintf("%+v", st)
 	}
 	query := func(argv ...string) string {
 		out, _ := l.Exec(ctx, "node1", append([]string{"crm_attribute", "--quiet", "--query"}, argv...)...)
@@ -109,16 +135,28 @@ func TestCheckpointPromotable(t *testing.T) {
 		t.Errorf("epoch floor %q, want 1", got)
 	}
 	for _, n := range []string{"node1", "node2", "node3"} {
-		score := query("--promotion", "ckpt", "--node", n, "--lifetime", "reboot")
-		want := "10" // a new store: bootstrap
 		if n == primary {
-			want = "1000"
-		} else if st := state(n); !slices.Contains(st.Followed, primary) {
-			t.Errorf("%s's store was not told to follow %s: %+v", n, primary, st)
+			continue
 		}
-		t.Logf("%s: promotion score %s", n, score)
-		if score != want {
-			t.Errorf("%s's promotion score %q, want %s", n, score, want)
+		// The real standbys catch up and join the synchronous set; the
+		// monitor (every 5s) then raises their score from the
+		// bootstrap's 10 to 100. The fake ones were told to follow.
+		want := "10"
+		if real {
+			want = "100"
+		}
+		labtest.Eventually(t, 30*time.Second, 500*time.Millisecond, n+" follows "+primary, func() (bool, string) {
+			ok, why := follows(n, primary)
+			score := query("--promotion", "ckpt", "--node", n, "--lifetime", "reboot")
+			return ok && score == want, fmt.Sprintf("%s; score %q, want %s", why, score, want)
+		})
+	}
+	if score := query("--promotion", "ckpt", "--node", primary, "--lifetime", "reboot"); score != "1000" {
+		t.Errorf("the primary's promotion score %q", score)
+	}
+	if real {
+		for _, n := range []string{"node1", "node2", "node3"} {
+			t.Logf("%s: mark %q", n, query("--node", n, "--name", "vnfha-checkpoint-ckpt", "--lifetime", "forever"))
 		}
 	}
 	// The supervisor logs under the agent's tag.
@@ -130,7 +168,7 @@ func TestCheckpointPromotable(t *testing.T) {
 	// The primary's store dies: the supervisor reports it at once, and
 	// (migration-threshold=1) another replica is promoted, above the
 	// recorded epoch floor.
-	out, err = l.Exec(ctx, primary, "pkill", "-9", "-f", "checkpoint serve")
+	out, err = l.Exec(ctx, primary, "pkill", "-9", "-f", "^"+store+" checkpoint serve")
 	if err != nil {
 		t.Fatalf("kill the store on %s: %v %s", primary, err, out)
 	}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vnfha/vnfha/crmwrap"
+	"github.com/vnfha/vnfha/internal/testenv"
 	"github.com/vnfha/vnfha/lab"
 	"github.com/vnfha/vnfha/lab/labtest"
 	"github.com/vnfha/vnfha/ocf/ocftest"
@@ -218,5 +220,104 @@ func TestCheckpointPromotable(t *testing.T) {
 	}
 	if got := query("--promotion", "standalone", "--node", "node1", "--lifetime", "reboot"); got != "" && !strings.Contains(got, "No such") {
 		t.Errorf("ocf-tester's last stop left the score %q", got)
+	}
+}
+
+// TestCheckpointStaleStandby (the real store, sync_mode=available): a
+// standby that is down while the primary acknowledges writes is marked
+// stale before the first of them is acknowledged, has no promotion score
+// while it lacks them, and gets its score (and its sync mark) back only
+// once it has caught up, as a standby of the primary's synchronous set.
+func TestCheckpointStaleStandby(t *testing.T) {
+	l := labtest.Up(t, lab.Options{Nodes: 3})
+	ctx := labtest.Context(t)
+	store, real := checkpointStore(t, l)
+	if !real {
+		testenv.Require(t, "vnfha checkpoint serve", errors.New("the store has not landed in this checkout"))
+	}
+	const dataDir = "/var/lib/vnfha/checkpoint/ckpt"
+	pcs(t, l, []string{"resource", "create", "ckpt", "ocf:vnfha:checkpoint", "data_dir=" + dataDir, "binary=" + store,
+		"sync_mode=available", "log_file=/var/log/pacemaker/ckpt.log",
+		"op", "monitor", "interval=2s", "role=Unpromoted", "op", "monitor", "interval=3s", "role=Promoted",
+		"promotable", "notify=true"})
+	c := crmwrap.New(l.Runner("node1"))
+	query := func(argv ...string) string {
+		out, _ := l.Exec(ctx, "node1", append([]string{"crm_attribute", "--quiet", "--query"}, argv...)...)
+		return strings.TrimSpace(string(out))
+	}
+	score := func(n string) string {
+		s := query("--promotion", "ckpt", "--node", n, "--lifetime", "reboot")
+		if strings.Contains(s, "No such") {
+			return ""
+		}
+		return s
+	}
+	mark := func(n string) string { return query("--node", n, "--name", "vnfha-checkpoint-ckpt", "--lifetime", "forever") }
+	var primary, standby string
+	labtest.Eventually(t, 60*time.Second, 250*time.Millisecond, "a primary and two sync standbys", func() (bool, string) {
+		st, err := c.Status(ctx)
+		if err != nil {
+			return false, err.Error()
+		}
+		var sync []string
+		primary = ""
+		for n, r := range instancesOf(st, "ckpt") {
+			switch {
+			case r == "Promoted":
+				primary = n
+			case r == "Unpromoted" && score(n) == "100":
+				sync = append(sync, n)
+			}
+		}
+		slices.Sort(sync)
+		if primary == "" || len(sync) != 2 {
+			return false, fmt.Sprintf("roles %v, sync %v, failures %+v", instancesOf(st, "ckpt"), sync, st.Failures)
+		}
+		standby = sync[0]
+		return true, ""
+	})
+	curl := func(node, method, key, body string) (string, error) {
+		argv := []string{"curl", "-sS", "--max-time", "10", "-o", "/dev/null", "-w", "%{http_code}",
+			"--unix-socket", "/run/vnfha/checkpoint/ckpt.sock", "-X", method}
+		if body != "" {
+			argv = append(argv, "--data-binary", body)
+		}
+		out, err := l.Exec(ctx, node, append(argv, "http://ckpt/v1/checkpoints/"+key)...)
+		return strings.TrimSpace(string(out)), err
+	}
+
+	// The standby goes away (banned from its node: its instance stops).
+	pcs(t, l, []string{"resource", "ban", "ckpt-clone", standby})
+	waitIdle(t, l)
+	if s := score(standby); s != "" {
+		t.Errorf("the stopped standby keeps score %q", s)
+	}
+	// A write on the primary: acknowledged (available) once the absent
+	// standby is marked stale.
+	var code string
+	labtest.Eventually(t, 20*time.Second, 250*time.Millisecond, "a write acknowledged without "+standby, func() (bool, string) {
+		var err error
+		code, err = curl(primary, "PUT", "state/1", "while-"+standby+"-was-down")
+		return err == nil && (code == "201" || code == "200"), fmt.Sprintf("%s %v", code, err)
+	})
+	if m := mark(standby); m != "stale" {
+		t.Errorf("%s's mark after a write acknowledged without it: %q, want stale", standby, m)
+	}
+
+	// It comes back: no score while it lacks the write; 100 and sync once
+	// it has caught up.
+	pcs(t, l, []string{"resource", "clear", "ckpt-clone", standby})
+	var seen []string
+	labtest.Eventually(t, 60*time.Second, 200*time.Millisecond, standby+" caught up", func() (bool, string) {
+		s, m := score(standby), mark(standby)
+		seen = append(seen, s+"/"+m)
+		if s != "" && m != "sync" {
+			t.Errorf("%s has score %q while its mark is %q", standby, s, m)
+		}
+		return s == "100" && m == "sync", fmt.Sprintf("score %q, mark %q", s, m)
+	})
+	t.Logf("%s's score/mark while it came back: %v", standby, seen)
+	if code, err := curl(standby, "GET", "state/1", ""); err != nil || code != "200" {
+		t.Errorf("the write is not on %s after it caught up: %s %v", standby, code, err)
 	}
 }

@@ -252,7 +252,9 @@ func TestCheckpointStaleStandby(t *testing.T) {
 		}
 		return s
 	}
-	mark := func(n string) string { return query("--node", n, "--name", "vnfha-checkpoint-ckpt", "--lifetime", "forever") }
+	mark := func(n string) string {
+		return query("--node", n, "--name", "vnfha-checkpoint-ckpt", "--lifetime", "forever")
+	}
 	var primary, standby string
 	labtest.Eventually(t, 60*time.Second, 250*time.Millisecond, "a primary and two sync standbys", func() (bool, string) {
 		st, err := c.Status(ctx)

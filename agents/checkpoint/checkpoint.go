@@ -493,6 +493,10 @@ func outrank(ctx context.Context, req *ocf.Request, dir string, own checkpoint.P
 	if err := applyScore(ctx, req, dir, scoreOutranked); err != nil {
 		req.Log.Warnf("%v", err)
 	}
+	if err := checkNodeName(f.Peer); err != nil {
+		req.Log.Warnf("the fresher peer's name %s %v: its score is left alone", ocf.Quote(f.Peer), err)
+		return
+	}
 	if m.of(f.Peer) == checkpoint.MarkStale {
 		req.Log.Warnf("peer %s is fresher but marked stale: its score is left alone", f.Peer)
 		return

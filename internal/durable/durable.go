@@ -17,18 +17,22 @@ var (
 	syncFile   = (*os.File).Sync
 	closeFile  = (*os.File).Close
 	rename     = os.Rename
-	syncDir    = func(dir string) error {
-		d, err := os.Open(dir)
-		if err != nil {
-			return err
-		}
-		err = d.Sync()
-		if cerr := d.Close(); err == nil {
-			err = cerr
-		}
+	syncDir    = SyncDir
+)
+
+// SyncDir fsyncs a directory, so that the entries created, renamed or
+// removed in it survive a crash.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
 		return err
 	}
-)
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
 
 // WriteFile replaces the file at path with data, atomically and durably:
 // it writes a temporary file in the same directory (created with O_EXCL

@@ -1,0 +1,299 @@
+package store
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/vnfha/vnfha/checkpoint"
+)
+
+// The benchmarks run on the disk that holds the test's temporary
+// directory (TMPDIR): run them where the store will live. Each reports
+// the latency percentiles of its operations besides ns/op.
+
+// reportLatency reports p50, p99 and the worst of lat, in microseconds.
+func reportLatency(b *testing.B, lat []time.Duration) {
+	b.Helper()
+	if len(lat) == 0 {
+		return
+	}
+	slices.Sort(lat)
+	pct := func(p float64) float64 {
+		return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))].Nanoseconds()) / 1e3
+	}
+	b.ReportMetric(pct(0.50), "p50-µs")
+	b.ReportMetric(pct(0.99), "p99-µs")
+	b.ReportMetric(float64(lat[len(lat)-1].Nanoseconds())/1e3, "max-µs")
+}
+
+var value1KiB = func() []byte {
+	v := make([]byte, 1024)
+	for i := range v {
+		v[i] = byte('a' + i%26)
+	}
+	return v
+}()
+
+// applyModes are what the applier may do while the benchmarks append.
+var applyModes = []struct {
+	name    string
+	policy  applyPolicy
+	noApply bool
+}{
+	{"apply=each", applyPolicy{}, false},
+	{"apply=pause", defaultPolicy, false},
+	{"apply=off", applyPolicy{}, true},
+}
+
+// BenchmarkAppend1KiB appends one 1 KiB entry per Append, one writer, so
+// every op pays one log write and one fdatasync. The sub-benchmarks
+// differ in what the background applier does meanwhile: commit to bbolt
+// after every append, commit in pauses or when 32 MiB or 5 s is pending
+// (the default), or not at all (the log alone), so that the cost of
+// bbolt's two fsyncs to the log's fdatasync shows.
+func BenchmarkAppend1KiB(b *testing.B) { appendOneByOne(b, 0) }
+
+// appendOneByOne runs a lone writer's appends of one 1 KiB entry, one
+// every pace (back to back when 0), in each applier mode.
+func appendOneByOne(b *testing.B, pace time.Duration) {
+	for _, m := range applyModes {
+		b.Run(m.name, func(b *testing.B) {
+			s, err := Open(b.TempDir(), Options{Logger: quietLogger(), noApply: m.noApply, policy: &m.policy})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			warmUp(b, s)
+			lat := make([]time.Duration, 0, b.N)
+			b.SetBytes(1024)
+			b.ResetTimer()
+			next := time.Now()
+			for i := 0; i < b.N; i++ {
+				time.Sleep(time.Until(next))
+				t0 := time.Now()
+				next = t0.Add(pace)
+				e := checkpoint.Entry{Rev: uint64(i + 2), Op: checkpoint.OpPut, Key: fmt.Sprintf("vnfc/%d", i%100), Value: value1KiB}
+				if err := s.Append([]checkpoint.Entry{e}); err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(t0))
+			}
+			b.StopTimer()
+			reportLatency(b, lat)
+		})
+	}
+}
+
+// BenchmarkGroupCommit16 has 16 writers, each putting 1 KiB entries one
+// after the other, through a group-commit loop such as the replica's
+// pipeline: the loop takes every request queued (up to 256) as soon as
+// the previous batch is durable, and appends them as one batch (one
+// fdatasync). A lone writer never waits for a timer. The latency is one
+// writer's, from its request to its batch being durable. The applier
+// modes are BenchmarkAppend1KiB's.
+func BenchmarkGroupCommit16(b *testing.B) {
+	for _, m := range applyModes {
+		b.Run(m.name, func(b *testing.B) {
+			s, err := Open(b.TempDir(), Options{Logger: quietLogger(), noApply: m.noApply, policy: &m.policy})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			groupCommit(b, s, 16)
+		})
+	}
+}
+
+// groupCommit runs the group-commit loop with writers writers.
+func groupCommit(b *testing.B, s *Store, writers int) {
+	warmUp(b, s)
+	type req struct {
+		key  string
+		done chan error
+	}
+	queue := make(chan req, 1024)
+	stop := make(chan struct{})
+	var batches int
+	go func() {
+		rev := uint64(1)
+		var ents []checkpoint.Entry
+		var reqs []req
+		for {
+			var first req
+			select {
+			case first = <-queue:
+			case <-stop:
+				return
+			}
+			reqs = append(reqs[:0], first)
+		drain:
+			for len(reqs) < 256 {
+				select {
+				case r := <-queue:
+					reqs = append(reqs, r)
+				default:
+					break drain
+				}
+			}
+			ents = ents[:0]
+			for _, r := range reqs {
+				rev++
+				ents = append(ents, checkpoint.Entry{Rev: rev, Op: checkpoint.OpPut, Key: r.key, Value: value1KiB})
+			}
+			err := s.Append(ents)
+			batches++
+			for _, r := range reqs {
+				r.done <- err
+			}
+		}
+	}()
+	var mu sync.Mutex
+	lat := make([]time.Duration, 0, b.N)
+	b.SetBytes(1024)
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	per := (b.N + writers - 1) / writers
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			done := make(chan error, 1)
+			mine := make([]time.Duration, 0, per)
+			for i := 0; i < per; i++ {
+				t0 := time.Now()
+				queue <- req{key: fmt.Sprintf("vnfc%d/state", w), done: done}
+				if err := <-done; err != nil {
+					b.Error(err)
+					return
+				}
+				mine = append(mine, time.Since(t0))
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	elapsed := b.Elapsed()
+	b.StopTimer()
+	close(stop)
+	reportLatency(b, lat)
+	b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "puts/s")
+	b.ReportMetric(float64(len(lat))/float64(max(batches, 1)), "puts/batch")
+}
+
+// BenchmarkBboltUpdate1KiB is the plain alternative: one synced bbolt
+// Update (two fdatasyncs) per 1 KiB put.
+func BenchmarkBboltUpdate1KiB(b *testing.B) {
+	db, err := bolt.Open(filepath.Join(b.TempDir(), "bench.db"), 0o600, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Update(func(tx *bolt.Tx) error { _, err := tx.CreateBucket([]byte("b")); return err }); err != nil {
+		b.Fatal(err)
+	}
+	lat := make([]time.Duration, 0, b.N)
+	b.SetBytes(1024)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		err := db.Update(func(tx *bolt.Tx) error {
+			return tx.Bucket([]byte("b")).Put([]byte(fmt.Sprintf("vnfc/%d", i%100)), value1KiB)
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	b.StopTimer()
+	reportLatency(b, lat)
+}
+
+// BenchmarkFdatasync is the floor: a 1 KiB write and an fdatasync into a
+// preallocated (written) file, what one Append costs at least.
+func BenchmarkFdatasync(b *testing.B) {
+	f, err := os.Create(filepath.Join(b.TempDir(), "f"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	const size = 64 << 20
+	if err := writeZeros(f, 0, size); err != nil {
+		b.Fatal(err)
+	}
+	if err := fdatasync(f); err != nil {
+		b.Fatal(err)
+	}
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		if _, err := f.WriteAt(value1KiB, int64(i*1024)%size); err != nil {
+			b.Fatal(err)
+		}
+		if err := fdatasync(f); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	b.StopTimer()
+	reportLatency(b, lat)
+}
+
+// warmUp appends revision 1, which makes the store start its first
+// segment, and waits until the next one is prepared (64 MiB of zeros
+// written and synced), so that the measure does not include that one-time
+// write.
+func warmUp(b *testing.B, s *Store) {
+	b.Helper()
+	e := checkpoint.Entry{Rev: 1, Op: checkpoint.OpPut, Key: "warm", Value: value1KiB}
+	if err := s.Append([]checkpoint.Entry{e}); err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < 3000; i++ {
+		s.segMu.Lock()
+		ready := s.ready != nil
+		s.segMu.Unlock()
+		if ready {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	b.Fatal("no segment prepared in 30s")
+}
+
+// BenchmarkAppendPaced appends one 1 KiB entry every 500 µs, as a lone
+// client does with a round trip between its writes: the applier finds
+// pauses (apply=pause commits in them), and the latency shows what its
+// commits do to the appends that follow.
+func BenchmarkAppendPaced(b *testing.B) { appendOneByOne(b, 500*time.Microsecond) }
+
+// BenchmarkSetEpoch persists a new epoch per op: a log record and an
+// fdatasync, like an Append (a synced bbolt write would cost two).
+func BenchmarkSetEpoch(b *testing.B) {
+	s, err := Open(b.TempDir(), Options{Logger: quietLogger()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	warmUp(b, s)
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		if err := s.SetEpoch(uint64(i + 1)); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	b.StopTimer()
+	reportLatency(b, lat)
+}

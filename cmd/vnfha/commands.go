@@ -32,6 +32,8 @@ func commands() []command {
 			run: cli.runLab},
 		{name: "bridge", args: "[--config FILE] [--check-config] | watch-cib [--xml]",
 			summary: "keep HAProxy pools in step with the cluster, pushed by the CIB (docs/bridge.md)", run: cli.runBridge},
+		{name: "checkpoint", args: "serve --data-dir DIR [flags] | status [--socket PATH]",
+			summary: "run or ask a replica of the checkpoint store (docs/checkpoint.md)", run: cli.runCheckpoint},
 		{name: "version", summary: "print the version", run: cli.runVersion},
 	}
 }

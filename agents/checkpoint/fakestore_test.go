@@ -20,8 +20,10 @@ import (
 )
 
 // fakeScript is what a test tells the fake store to do, in
-// DATA_DIR/script.json, read at every request: our own seam, standing for
-// `vnfha checkpoint serve` until it lands, never for Pacemaker.
+// DATA_DIR/script.json, read at every request: our own seam, a store that
+// can be made to refuse a promote, report problems or hang, where the real
+// `vnfha checkpoint serve` (TestOCFTester, test/e2e) would need a whole
+// cluster's history; never a stand-in for Pacemaker.
 type fakeScript struct {
 	Connected bool     `json:"connected"`
 	Sync      bool     `json:"sync"`

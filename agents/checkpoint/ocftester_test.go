@@ -13,9 +13,9 @@ import (
 )
 
 // TestOCFTester runs resource-agents' ocf-tester against the built agent
-// with data_dir alone, as the issue asks, plus binary (the store under
-// test: the fake one, this test binary, until `vnfha checkpoint serve`
-// lands) and the node Pacemaker would name (OCF_RESKEY_CRM_meta_on_node,
+// with data_dir alone, as the issue asks, plus binary (the real store,
+// built from this checkout: /usr/bin/vnfha is the installed one) and the
+// node Pacemaker would name (OCF_RESKEY_CRM_meta_on_node,
 // which Pacemaker always sets; here the first node of this host's
 // corosync.conf, so that the defaults come from it). The promotable clone
 // with real scores and marks runs in the lab (test/e2e).
@@ -33,14 +33,15 @@ func TestOCFTester(t *testing.T) {
 		err = fmt.Errorf("%s lists %d nodes", corosyncConf, len(nodes))
 	}
 	testenv.Require(t, "a corosync.conf of one node (Debian's default)", err)
-	// The test binary must be reachable by the supervisor: it is, as root.
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
+	// The real store, built from this checkout.
+	store := filepath.Join(ocftest.PublicDir(t, "vnfha-"), "vnfha")
+	build := exec.Command(ocftest.RequireTool(t, "go"), "build", "-o", store, "github.com/vnfha/vnfha/cmd/vnfha")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	data := filepath.Join(t.TempDir(), "data")
 	rscTmp := t.TempDir()
-	cmd := exec.Command(tester, "-v", "-n", "ckpt_tester", "-o", "data_dir="+data, "-o", "binary="+self, agent)
+	cmd := exec.Command(tester, "-v", "-n", "ckpt_tester", "-o", "data_dir="+data, "-o", "binary="+store, agent)
 	cmd.Env = append(os.Environ(), "OCF_ROOT=/usr/lib/ocf", "HA_RSCTMP="+rscTmp, "OCF_RESKEY_CRM_meta_on_node="+nodes[0].Name)
 	out, err := cmd.CombinedOutput()
 	t.Logf("%s", out)

@@ -2,57 +2,37 @@ package e2e
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/vnfha/vnfha/crmwrap"
-	"github.com/vnfha/vnfha/internal/testenv"
 	"github.com/vnfha/vnfha/lab"
 	"github.com/vnfha/vnfha/lab/labtest"
 	"github.com/vnfha/vnfha/ocf/ocftest"
 )
 
-// checkpointStore is the store the agent runs in these tests, and whether
-// it is the real one: VNFHA_TEST_CHECKPOINT_STORE if set (a vnfha binary
-// built elsewhere, readable by the nodes); else the lab's own vnfha when
-// it has `checkpoint serve`; else the fake store of agents/checkpoint's
-// tests (that package's test binary, which serves the status and control
-// endpoints as the real one does and keeps what it was told in
-// DATA_DIR/state.json).
-func checkpointStore(t *testing.T, l *lab.Lab) (string, bool) {
-	t.Helper()
+// checkpointStore is the store the agent runs in these tests: the lab's
+// own vnfha, or VNFHA_TEST_CHECKPOINT_STORE (a vnfha binary built
+// elsewhere, readable by the nodes).
+func checkpointStore(l *lab.Lab) string {
 	if bin := os.Getenv("VNFHA_TEST_CHECKPOINT_STORE"); bin != "" {
-		return bin, true
+		return bin
 	}
-	if exec.Command(l.Binary(), "checkpoint", "serve", "--help").Run() == nil {
-		return l.Binary(), true
-	}
-	bin := filepath.Join(ocftest.PublicDir(t, "ckptstore-"), "ckptstore")
-	cmd := exec.Command("go", "test", "-c", "-o", bin, "./agents/checkpoint")
-	cmd.Dir = labtest.ModuleRoot(t)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build the fake store: %v\n%s", err, out)
-	}
-	t.Logf("vnfha has no checkpoint serve yet: the agent runs agents/checkpoint's fake store")
-	return bin, false
+	return l.Binary()
 }
 
-// storeState is what a node's store says of itself: the real one's
-// status (vnfha checkpoint status --json), or what the fake one keeps.
+// storeState is what a node's store says of itself (vnfha checkpoint
+// status --json).
 type storeState struct {
-	Role      string   `json:"role"`
-	Epoch     uint64   `json:"epoch"`
-	Primary   string   `json:"primary"`
-	Connected bool     `json:"connected"`
-	Sync      bool     `json:"sync"`
-	Followed  []string `json:"followed"` // the fake's
+	Role      string `json:"role"`
+	Epoch     uint64 `json:"epoch"`
+	Primary   string `json:"primary"`
+	Connected bool   `json:"connected"`
+	Sync      bool   `json:"sync"`
 }
 
 // TestCheckpointPromotable: pcs creates the promotable clone with data_dir
@@ -63,7 +43,7 @@ type storeState struct {
 func TestCheckpointPromotable(t *testing.T) {
 	l := labtest.Up(t, lab.Options{Nodes: 3})
 	ctx := labtest.Context(t)
-	store, real := checkpointStore(t, l)
+	store := checkpointStore(l)
 
 	out, err := l.Exec(ctx, "node1", "pcs", "resource", "describe", "ocf:vnfha:checkpoint")
 	if err != nil {
@@ -107,24 +87,18 @@ func TestCheckpointPromotable(t *testing.T) {
 
 	state := func(node string) storeState {
 		t.Helper()
-		argv := []string{"cat", dataDir + "/state.json"}
-		if real {
-			argv = []string{store, "checkpoint", "status", "--resource", "ckpt", "--json"}
-		}
-		out, err := l.Exec(ctx, node, argv...)
+		out, err := l.Exec(ctx, node, store, "checkpoint", "status", "--resource", "ckpt", "--json")
 		var st storeState
 		if err != nil || json.Unmarshal(out, &st) != nil {
 			t.Fatalf("the store's state on %s: %v %s", node, err, out)
 		}
 		return st
 	}
-	// follows reports whether node's store follows primary.
+	// follows reports whether node's store is a standby of primary's
+	// synchronous set.
 	follows := func(node, primary string) (bool, string) {
 		st := state(node)
-		if real {
-			return st.Primary == primary && st.Sync, fmt.Sprintf("%+v", st)
-		}
-		return slices.Contains(st.Followed, primary), fmt.Sprintf("%+v", st)
+		return st.Primary == primary && st.Sync, fmt.Sprintf("%+v", st)
 	}
 	query := func(argv ...string) string {
 		out, _ := l.Exec(ctx, "node1", append([]string{"crm_attribute", "--quiet", "--query"}, argv...)...)
@@ -140,25 +114,21 @@ func TestCheckpointPromotable(t *testing.T) {
 		if n == primary {
 			continue
 		}
-		// The real standbys catch up and join the synchronous set; the
+		// The standbys catch up and join the synchronous set; the
 		// monitor (every 5s) then raises their score from the
-		// bootstrap's 10 to 100. The fake ones were told to follow.
-		want := "10"
-		if real {
-			want = "100"
-		}
+		// bootstrap's 10 to 100.
 		labtest.Eventually(t, 30*time.Second, 500*time.Millisecond, n+" follows "+primary, func() (bool, string) {
 			ok, why := follows(n, primary)
 			score := query("--promotion", "ckpt", "--node", n, "--lifetime", "reboot")
-			return ok && score == want, fmt.Sprintf("%s; score %q, want %s", why, score, want)
+			return ok && score == "100", fmt.Sprintf("%s; score %q, want 100", why, score)
 		})
 	}
 	if score := query("--promotion", "ckpt", "--node", primary, "--lifetime", "reboot"); score != "1000" {
 		t.Errorf("the primary's promotion score %q", score)
 	}
-	if real {
-		for _, n := range []string{"node1", "node2", "node3"} {
-			t.Logf("%s: mark %q", n, query("--node", n, "--name", "vnfha-checkpoint-ckpt", "--lifetime", "forever"))
+	for _, n := range []string{"node1", "node2", "node3"} {
+		if m := query("--node", n, "--name", "vnfha-checkpoint-ckpt", "--lifetime", "forever"); m != "sync" {
+			t.Errorf("%s's mark %q, want sync", n, m)
 		}
 	}
 	// The supervisor logs under the agent's tag.
@@ -231,10 +201,7 @@ func TestCheckpointPromotable(t *testing.T) {
 func TestCheckpointStaleStandby(t *testing.T) {
 	l := labtest.Up(t, lab.Options{Nodes: 3})
 	ctx := labtest.Context(t)
-	store, real := checkpointStore(t, l)
-	if !real {
-		testenv.Require(t, "vnfha checkpoint serve", errors.New("the store has not landed in this checkout"))
-	}
+	store := checkpointStore(l)
 	const dataDir = "/var/lib/vnfha/checkpoint/ckpt"
 	pcs(t, l, []string{"resource", "create", "ckpt", "ocf:vnfha:checkpoint", "data_dir=" + dataDir, "binary=" + store,
 		"sync_mode=available", "log_file=/var/log/pacemaker/ckpt.log",

@@ -6,6 +6,7 @@
 package agents
 
 import (
+	"github.com/vnfha/vnfha/agents/checkpoint"
 	"github.com/vnfha/vnfha/agents/dummy"
 	"github.com/vnfha/vnfha/agents/vip"
 	"github.com/vnfha/vnfha/agents/vnfc"
@@ -20,6 +21,7 @@ var all = []*ocf.Agent{
 	dummy.Agent,
 	vip.Agent,
 	vnfc.Agent,
+	checkpoint.Agent,
 }
 
 // All returns every registered agent, in registration order.

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -149,6 +150,14 @@ func (l *Lab) prepareFiles(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// corosync's key, as pcs cluster setup leaves one on every node (the
+	// same bytes, root-only): corosync here runs without crypto, but
+	// ocf:vnfha:checkpoint authenticates its replication with it by
+	// default.
+	authkey := make([]byte, 256)
+	if _, err := rand.Read(authkey); err != nil {
+		return fmt.Errorf("make corosync's authkey: %w", err)
+	}
 	uid, gid, err := haclusterIDs()
 	if err != nil {
 		return err
@@ -178,6 +187,9 @@ func (l *Lab) prepareFiles(ctx context.Context) error {
 		}
 		if err := os.WriteFile(filepath.Join(dir, "etc-corosync", "corosync.conf"), []byte(conf), 0o644); err != nil {
 			return fmt.Errorf("write corosync.conf: %w", err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "etc-corosync", "authkey"), authkey, 0o400); err != nil {
+			return fmt.Errorf("write corosync's authkey: %w", err)
 		}
 		cibFile := filepath.Join(dir, "var-lib-pacemaker", "cib", "cib.xml")
 		if err := os.WriteFile(cibFile, cib, 0o600); err != nil {

@@ -50,6 +50,9 @@ type config struct {
 
 	// The instance and node, for the VNFC's environment.
 	instance, node string
+	// agent is the agent that runs the process: empty for a VNFC, set by
+	// Process for another agent's.
+	agent string
 
 	// Set by resolve.
 	path string      // the executable argv[0] resolves to

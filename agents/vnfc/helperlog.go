@@ -23,11 +23,12 @@ type helperLog struct {
 }
 
 // newHelperLog starts the log of a helper for instance, with the prefix
-// its stderr lines have always had.
-func newHelperLog(prefix string, target ocf.LogTarget, instance string) helperLog {
+// its stderr lines have always had. agent tags the node's log lines: this
+// agent's name, or the one of an agent that runs a Process.
+func newHelperLog(prefix string, target ocf.LogTarget, agent, instance string) helperLog {
 	log.SetFlags(log.LstdFlags | log.Lmicroseconds)
 	log.SetPrefix(fmt.Sprintf("%s[%d]: ", prefix, os.Getpid()))
-	return helperLog{node: ocf.NewHelperLogger(target, ocf.LogTag(name, instance), nil)}
+	return helperLog{node: ocf.NewHelperLogger(target, ocf.LogTag(agent, instance), nil)}
 }
 
 // Debugf logs what only a debug log needs (HA_debug): the node's log

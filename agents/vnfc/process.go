@@ -81,6 +81,7 @@ func (b *processBackend) start(ctx context.Context, c *config, env *ocf.Env) err
 		Nice:     c.nice,
 		Instance: c.instance,
 		Log:      env.Log,
+		Agent:    c.agent,
 	}
 	if c.fastFail {
 		r, err := newReport(env)

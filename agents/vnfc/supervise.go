@@ -42,6 +42,9 @@ type spec struct {
 	// log is (the action's ocf.Env.Log).
 	Instance string        `json:"instance"`
 	Log      ocf.LogTarget `json:"log"`
+	// Agent is the agent that runs the process, for the log's tag and
+	// prefix: empty for a VNFC, another agent's name for a Process.
+	Agent string `json:"agent,omitempty"`
 }
 
 // pidfileWait bounds how long a forking VNFC may take, after its first
@@ -85,7 +88,11 @@ func supervise(args []string) int {
 		_ = conn.Fail("%v", err)
 		return 2
 	}
-	sv := &supervisor{spec: s, conn: conn, log: newHelperLog("vnfha-vnfc-supervisor", s.Log, s.Instance)}
+	agent := name
+	if s.Agent != "" {
+		agent = s.Agent
+	}
+	sv := &supervisor{spec: s, conn: conn, log: newHelperLog("vnfha-"+agent+"-supervisor", s.Log, agent, s.Instance)}
 	return sv.run()
 }
 

@@ -900,7 +900,7 @@ func watch(args []string) int {
 		_ = conn.Fail("%v", err)
 		return 2
 	}
-	log := newHelperLog("vnfha-vnfc-watcher", s.Log, s.Instance)
+	log := newHelperLog("vnfha-vnfc-watcher", s.Log, name, s.Instance)
 	ready := func() error {
 		if err := conn.Ready(); err != nil {
 			return fmt.Errorf("%w: start is gone", err)

@@ -345,9 +345,23 @@ func startUp(ctx context.Context, req *ocf.Request, c *config, b backend) error 
 	if err := b.start(ctx, c, req.Env); err != nil {
 		return err
 	}
-	settled := b.startedAt().Add(c.settle)
+	var ready func(context.Context) error
 	if c.health != nil {
-		if err := waitHealthy(ctx, c, b); err != nil {
+		ready = func(ctx context.Context) error { return c.health.check(ctx, c) }
+	}
+	if err := settle(ctx, b, c.settle, ready); err != nil {
+		return err
+	}
+	return setScore(ctx, req, scoreUnpromoted)
+}
+
+// settle is what follows a backend's start: it waits until ready (if not
+// nil) passes and the process has run for the settle time, then arms the
+// report of its exit.
+func settle(ctx context.Context, b backend, settleTime time.Duration, ready func(context.Context) error) error {
+	settled := b.startedAt().Add(settleTime)
+	if ready != nil {
+		if err := waitReady(ctx, b, ready); err != nil {
 			return err
 		}
 	}
@@ -359,7 +373,7 @@ func startUp(ctx context.Context, req *ocf.Request, c *config, b backend) error 
 	// context's timer has fired yet: a start timeout that ends before the
 	// settle time always fails, at once, with the same reason.
 	if dl, ok := ctx.Deadline(); ok && dl.Before(settled) {
-		return ocf.Generic("settle_time %s does not fit in the start timeout", c.settle)
+		return ocf.Generic("settle_time %s does not fit in the start timeout", settleTime)
 	}
 	// The wait may end a little early (a poll's timeout is rounded to
 	// milliseconds): it is repeated until the settle time has passed,
@@ -375,7 +389,7 @@ func startUp(ctx context.Context, req *ocf.Request, c *config, b backend) error 
 		}
 		if ctx.Err() != nil && time.Now().Before(settled) {
 			// Canceled: the deadline was checked above.
-			return ocf.Generic("settle_time %s does not fit in the start timeout", c.settle)
+			return ocf.Generic("settle_time %s does not fit in the start timeout", settleTime)
 		}
 	}
 	// What the loop may leave is a fraction of a millisecond; arm checks
@@ -383,10 +397,7 @@ func startUp(ctx context.Context, req *ocf.Request, c *config, b backend) error 
 	if d := time.Until(settled); d > 0 {
 		time.Sleep(min(d, 10*time.Millisecond))
 	}
-	if err := b.arm(ctx); err != nil {
-		return err
-	}
-	return setScore(ctx, req, scoreUnpromoted)
+	return b.arm(ctx)
 }
 
 // How often start retries the health check while the VNFC comes up: there
@@ -398,12 +409,12 @@ const (
 	healthPollMax   = 200 * time.Millisecond
 )
 
-// waitHealthy waits until the health check passes, the VNFC exits, or the
-// start timeout ends.
-func waitHealthy(ctx context.Context, c *config, b backend) error {
+// waitReady waits until ready (the health check) passes, the VNFC exits,
+// or the start timeout ends.
+func waitReady(ctx context.Context, b backend, ready func(context.Context) error) error {
 	var last error
 	for pause := healthPollFirst; ; pause = min(2*pause, healthPollMax) {
-		err := c.health.check(ctx, c)
+		err := ready(ctx)
 		if err == nil {
 			return nil
 		}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -24,7 +25,7 @@ func TestUsage(t *testing.T) {
 		if code != 0 || !strings.HasPrefix(stdout.String(), "usage: vnfha-agent AGENT ACTION") || stderr.Len() > 0 {
 			t.Errorf("run(%q) = %d\nstdout %q\nstderr %q\nwant 0 and the usage on stdout only", argv, code, &stdout, &stderr)
 		}
-		if !strings.Contains(stdout.String(), "agents: dummy, vip, vnfc") || strings.Contains(stdout.String(), "ocf-exit-reason") {
+		if !strings.Contains(stdout.String(), "agents: dummy, vip, vnfc, checkpoint") || strings.Contains(stdout.String(), "ocf-exit-reason") {
 			t.Errorf("run(%q) usage lacks the agents or has an exit reason:\n%s", argv, &stdout)
 		}
 	}
@@ -48,7 +49,7 @@ func TestRunDispatch(t *testing.T) {
 		{"stale link with an action", []string{"/usr/lib/ocf/resource.d/vnfha/oldname", "monitor"}, 5, "", `ocf-exit-reason:vnfha-agent: no agent named "oldname"`},
 		{"own name renamed, unknown agent", []string{"/tmp/agent-copy", "nosuch", "start"}, 5, "", `no agent named "nosuch"`},
 		{"long agent name is quoted short", []string{"vnfha-agent", strings.Repeat("a", 1000)}, 5, "", `no agent named "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"... (1000 bytes)`},
-		{"list", []string{"/usr/lib/vnfha/vnfha-agent", "--list"}, 0, "dummy\nvip\nvnfc\n", ""},
+		{"list", []string{"/usr/lib/vnfha/vnfha-agent", "--list"}, 0, "dummy\nvip\nvnfc\ncheckpoint\n", ""},
 		{"list with an argument", []string{"vnfha-agent", "--list", "x"}, 2, "", `vnfha-agent: --list takes no arguments, got "x"`},
 		{"helper", []string{"vnfha-agent", "--helper", "vip", "announce", "--count"}, 2, "", ""},
 		{"unknown helper", []string{"vnfha-agent", "--helper", "vip", "nosuch"}, 2, "", `no helper "nosuch" of agent "vip"`},
@@ -73,7 +74,10 @@ func TestRunDispatch(t *testing.T) {
 }
 
 // TestLeanDependencies keeps the agent binary free of what Pacemaker should
-// not load on every monitor: the bridge, crmwrap, the lab, flag parsing.
+// not load on every monitor: the bridge, crmwrap, the lab, flag parsing,
+// and the checkpoint store (bbolt, the replication, the API server): the
+// checkpoint agent links the store's shared types only, and runs the store
+// as another binary.
 // The network libraries are there for the vip agent, which needs netlink
 // and a packet socket; each is small and does no work at init.
 func TestLeanDependencies(t *testing.T) {
@@ -108,6 +112,19 @@ func TestLeanDependencies(t *testing.T) {
 		"golang.org/x/net/bpf", // packet's socket filter; nothing else of x/net
 		"golang.org/x/sync",    // mdlayher/socket
 	}
+	// Allowed as exactly these packages, not the ones below them.
+	exact := []string{
+		"github.com/vnfha/vnfha/checkpoint", // the store's shared types (ocf:vnfha:checkpoint)
+	}
+	// Never, whatever the lists above say.
+	forbidden := []string{
+		"go.etcd.io/bbolt",
+		"github.com/vnfha/vnfha/checkpoint/store",
+		"github.com/vnfha/vnfha/checkpoint/replica",
+		"github.com/vnfha/vnfha/checkpoint/api",
+		"github.com/vnfha/vnfha/checkpoint/client",
+		"github.com/vnfha/vnfha/checkpoint/marks",
+	}
 	// Standard packages that cost every exec and no agent needs. crypto,
 	// net/url and net/http are allowed since the vnfc agent's https health
 	// checks and HTTP role hooks, and godbus for its systemd backend: with
@@ -123,7 +140,12 @@ func TestLeanDependencies(t *testing.T) {
 			}
 			continue // standard library
 		}
-		ok := false
+		ok := slices.Contains(exact, pkg)
+		for _, prefix := range forbidden {
+			if pkg == prefix || strings.HasPrefix(pkg, prefix+"/") {
+				t.Errorf("vnfha-agent links %s, which belongs to the checkpoint store, not its agent", pkg)
+			}
+		}
 		for _, prefix := range allowed {
 			if pkg == prefix || strings.HasPrefix(pkg, prefix+"/") {
 				ok = true

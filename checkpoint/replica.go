@@ -74,6 +74,14 @@ type PromoteRequest struct {
 	// Force skips the check of the peers' positions (an operator's
 	// decision after a full outage).
 	Force bool `json:"force,omitempty"`
+	// Ignore names peers whose positions do not count: the agent names
+	// those the cluster's marks make unpromotable. Whatever such a peer
+	// holds beyond this replica was never acknowledged (a write is
+	// acknowledged only once every peer has it or is marked stale), and
+	// since it can never be promoted, letting it refuse this promote
+	// would leave the cluster with no primary at all. Their epochs still
+	// count for the new epoch.
+	Ignore []string `json:"ignore,omitempty"`
 }
 
 // Role is what a replica does.

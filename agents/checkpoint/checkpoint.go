@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -427,7 +428,7 @@ func promote(ctx context.Context, req *ocf.Request) error {
 			}
 			return ocf.Generic("cannot promote: %v", err)
 		}
-		st, err = client.promote(ctx, checkpoint.PromoteRequest{MinEpoch: marks.Epoch})
+		st, err = client.promote(ctx, checkpoint.PromoteRequest{MinEpoch: marks.Epoch, Ignore: unpromotable(marks, c.peers)})
 		var fresher *checkpoint.FresherPeerError
 		switch {
 		case errors.As(err, &fresher):
@@ -475,6 +476,30 @@ func promotableHere(m clusterMarks, node string) error {
 	default:
 		return &checkpoint.StaleError{Reason: fmt.Sprintf("node %s's mark is %s, neither sync nor stale", node, ocf.Quote(own))}
 	}
+}
+
+// unpromotable names the nodes, among peers and those with a mark, that
+// the marks forbid promoting: the store's check of its peers ignores
+// them. What such a peer holds beyond this replica was never
+// acknowledged, and since no score can make it promotable, letting it
+// refuse the promote would leave the cluster without a primary (a
+// demoted old primary with writes it never got acknowledged is one).
+func unpromotable(m clusterMarks, peers map[string]string) []string {
+	nodes := make(map[string]bool, len(peers)+len(m.Marks))
+	for n := range peers {
+		nodes[n] = true
+	}
+	for n := range m.Marks {
+		nodes[n] = true
+	}
+	var out []string
+	for n := range nodes {
+		if promotableHere(m, n) != nil {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // outrank hands the promotion to the fresher peer, as PAF does: this

@@ -81,7 +81,10 @@ itself when it promotes.
    promote fails (1) with "may lack acknowledged writes: ...", and its score is deleted.
 3. The store is asked to promote (POST /v1/control/promote) with min_epoch, the cluster property
    vnfha-checkpoint-RESOURCE-epoch, the highest epoch any primary of the resource was promoted to: the new epoch is
-   above it and above every epoch the store or the peers it reaches have seen.
+   above it and above every epoch the store or the peers it reaches have seen. The request names the peers the marks
+   make unpromotable (as in step 2), whose positions the store ignores: what such a peer holds beyond this replica was
+   never acknowledged (a demoted old primary's last writes), and no score could make it promotable, so letting it
+   refuse would leave the cluster without a primary.
 4. If a peer the store reaches is fresher (409), promote fails, after it set its own score to 1 and the peer's to
    1000 (crm_attribute --promotion --node PEER), as PAF does: Pacemaker's next transition promotes the peer. A fresher
    peer whose mark is stale gets no score.

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -213,3 +214,29 @@ func TestPromotableHere(t *testing.T) {
 }
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+// TestUnpromotable: the peers a promote ignores are those the marks
+// forbid promoting, whether named by the peers list or only by a mark;
+// none while no node has a mark (a new store).
+func TestUnpromotable(t *testing.T) {
+	peers := map[string]string{"node1": "a:1", "node2": "b:1", "node3": "c:1"}
+	for _, tt := range []struct {
+		name  string
+		marks map[string]string
+		want  []string
+	}{
+		{"new store", map[string]string{}, nil},
+		{"all sync", map[string]string{"node1": "sync", "node2": "sync", "node3": "sync"}, nil},
+		{"a stale old primary", map[string]string{"node1": "stale", "node2": "sync", "node3": "sync"}, []string{"node1"}},
+		{"no mark while others have", map[string]string{"node2": "sync"}, []string{"node1", "node3"}},
+		{"a mark on a node that is no peer", map[string]string{"node1": "sync", "node2": "sync", "node3": "sync", "node4": "stale"}, []string{"node4"}},
+		{"a hand's odd mark", map[string]string{"node1": "sync", "node2": "maybe", "node3": "sync"}, []string{"node2"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := unpromotable(clusterMarks{Marks: tt.marks}, peers)
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("unpromotable = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

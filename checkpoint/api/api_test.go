@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -315,10 +316,10 @@ func promoteErr(err error) func(*fakereplica.Fake) {
 func TestControlCalls(t *testing.T) {
 	ts := startServer(t, Options{}, Timeouts{})
 	ts.f.SetRole(checkpoint.RoleStandby, "", "")
-	ts.do(t, req{method: "POST", path: "/v1/control/promote", body: `{"min_epoch":7,"force":true}`})
+	ts.do(t, req{method: "POST", path: "/v1/control/promote", body: `{"min_epoch":7,"force":true,"ignore":["node3"]}`})
 	ts.do(t, req{method: "POST", path: "/v1/control/demote"})
 	ts.do(t, req{method: "POST", path: "/v1/control/follow", body: `{"node":"node2"}`})
-	if len(ts.f.Promotes) != 1 || ts.f.Promotes[0] != (checkpoint.PromoteRequest{MinEpoch: 7, Force: true}) || ts.f.Demotes != 1 ||
+	if len(ts.f.Promotes) != 1 || !reflect.DeepEqual(ts.f.Promotes[0], checkpoint.PromoteRequest{MinEpoch: 7, Force: true, Ignore: []string{"node3"}}) || ts.f.Demotes != 1 ||
 		len(ts.f.Follows) != 1 || ts.f.Follows[0] != "node2" {
 		t.Errorf("promotes %+v, demotes %d, follows %v", ts.f.Promotes, ts.f.Demotes, ts.f.Follows)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -79,8 +80,8 @@ func (w *writers) halt() {
 // running replica marked sync (any, when no node has a mark), the
 // freshest of them (a promote that finds a fresher peer fails, and that
 // peer is tried). A fresher peer marked stale holds nothing
-// acknowledged that the sync one lacks: the operator's (or agent's)
-// Force is right then.
+// acknowledged that the sync one lacks: the agent names the peers the
+// marks make unpromotable in the request's Ignore.
 func (c *cluster) elect(rng *rand.Rand) string {
 	c.t.Helper()
 	var cands []string
@@ -98,26 +99,26 @@ func (c *cluster) elect(rng *rand.Rand) string {
 	if len(cands) == 0 {
 		c.t.Fatalf("no running replica may be promoted (marks %v)", c.marks.marks)
 	}
+	var ignore []string
+	for _, n := range c.names {
+		if anyMark && c.marks.mark(n) != checkpoint.MarkSync {
+			ignore = append(ignore, n)
+		}
+	}
 	rng.Shuffle(len(cands), func(i, j int) { cands[i], cands[j] = cands[j], cands[i] })
 	for i := 0; i < 2*len(c.names); i++ {
 		n := cands[0]
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_, err := c.r(n).Promote(ctx, checkpoint.PromoteRequest{})
+		_, err := c.r(n).Promote(ctx, checkpoint.PromoteRequest{Ignore: ignore})
 		cancel()
 		var fe *checkpoint.FresherPeerError
 		switch {
 		case err == nil:
 			return n
-		case errors.As(err, &fe) && c.marks.mark(fe.Peer) == checkpoint.MarkSync:
+		case errors.As(err, &fe) && !slices.Contains(ignore, fe.Peer):
 			cands = []string{fe.Peer}
 		case errors.As(err, &fe):
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			_, err = c.r(n).Promote(ctx, checkpoint.PromoteRequest{Force: true})
-			cancel()
-			if err == nil {
-				return n
-			}
-			c.t.Fatalf("forced promote of %s: %v", n, err)
+			c.t.Fatalf("promote of %s refused by %s, which it ignores: %v", n, fe.Peer, err)
 		default:
 			c.t.Fatalf("promote %s: %v", n, err)
 		}

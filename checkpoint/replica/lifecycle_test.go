@@ -209,7 +209,12 @@ func TestPromoteFresherPeer(t *testing.T) {
 	if s := c.r("node2").Status(); s.Role != checkpoint.RoleStandby {
 		t.Fatalf("a refused promote left %+v", s)
 	}
-	s, err := c.r("node2").Promote(ctx, checkpoint.PromoteRequest{Force: true, MinEpoch: 40})
+	// A peer the request ignores does not refuse it; the others still do.
+	_, err = c.r("node2").Promote(ctx, checkpoint.PromoteRequest{Ignore: []string{"node1"}})
+	if !errors.As(err, &fe) || fe.Peer != "node3" {
+		t.Fatalf("promote ignoring node1 only: %v, want node3 fresher", err)
+	}
+	s, err := c.r("node2").Promote(ctx, checkpoint.PromoteRequest{Ignore: []string{"node1", "node3"}, MinEpoch: 40})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package replica
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -71,7 +72,7 @@ func (r *Replica) promote(ctx context.Context, req checkpoint.PromoteRequest) (*
 	statuses := r.queryPeers(qctx, true)
 	cancel()
 	for n, s := range statuses {
-		if !req.Force && s.Position.Compare(own) > 0 {
+		if !req.Force && !slices.Contains(req.Ignore, n) && s.Position.Compare(own) > 0 {
 			return nil, &checkpoint.FresherPeerError{Peer: n, Position: s.Position, Own: own}
 		}
 		epoch = max(epoch, s.Epoch)

@@ -334,3 +334,63 @@ func TestCloseFailsPending(t *testing.T) {
 	}
 	hc.hooks["node2"].release(nil)
 }
+
+// TestNoDirtyRead: a read on the primary never shows a write that is
+// durable there but not yet acknowledged (its standby's stale mark is
+// still being written): it waits for the acknowledgement, or says why it
+// cannot answer; once the write is acknowledged the read shows it. A key
+// the pending write does not touch reads at once.
+func TestNoDirtyRead(t *testing.T) {
+	c := newCluster(t, []string{"node1", "node2"}, func(cfg *Config) { cfg.SyncMode = checkpoint.SyncAvailable })
+	c.promote("node1")
+	c.waitSync("node1", "node2")
+	p := c.r("node1")
+	for _, kv := range [][2]string{{"k", "old"}, {"other", "x"}} {
+		if _, err := put(p, kv[0], kv[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	unblock := make(chan struct{})
+	c.marks.setBlock("node2", unblock)
+	c.crash("node2")
+	res := asyncPut(p, "k", "new")
+	<-c.marks.blocked
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	it, _, err := p.Get(ctx, "k")
+	cancel()
+	var ue *checkpoint.UnavailableError
+	if !errors.As(err, &ue) {
+		t.Fatalf("a read of the pending write = %q, %v; want it refused (unavailable)", it.Value, err)
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), 200*time.Millisecond)
+	items, _, _, err := p.List(ctx, "", "", 10)
+	cancel()
+	if !errors.As(err, &ue) {
+		t.Fatalf("a list holding the pending write = %+v, %v; want it refused", items, err)
+	}
+	if it, _, err := p.Get(context.Background(), "other"); err != nil || string(it.Value) != "x" {
+		t.Fatalf("a key the pending write does not touch: %q, %v", it.Value, err)
+	}
+	// A read that waits sees the write once it is acknowledged.
+	got := make(chan string, 1)
+	go func() {
+		it, _, err := p.Get(context.Background(), "k")
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		got <- string(it.Value)
+	}()
+	close(unblock)
+	if r := <-res; r.err != nil {
+		t.Fatal(r.err)
+	}
+	select {
+	case v := <-got:
+		if v != "new" {
+			t.Fatalf("the waiting read got %q, want the acknowledged write", v)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiting read did not end after the write was acknowledged")
+	}
+}

@@ -298,20 +298,88 @@ func (r *Replica) Close() error {
 }
 
 // Get returns key's item and the revision the replica has applied: on a
-// standby its own applied state.
+// standby its own applied state; on a primary only what was acknowledged
+// (see readAcked).
 func (r *Replica) Get(ctx context.Context, key string) (checkpoint.Item, uint64, error) {
 	if err := checkpoint.ValidKey(key); err != nil {
 		return checkpoint.Item{}, 0, &checkpoint.InvalidError{Reason: err.Error()}
 	}
-	return r.st.Get(key)
+	var it checkpoint.Item
+	var rev uint64
+	err := r.readAcked(ctx, func() (uint64, error) {
+		var err error
+		it, rev, err = r.st.Get(key)
+		if errors.Is(err, checkpoint.ErrNotFound) {
+			// A delete not yet acknowledged hides the key too: the
+			// answer waits for the store's position.
+			return rev, err
+		}
+		return it.Rev, err
+	})
+	return it, rev, err
 }
 
-// List returns the items under prefix after after, in key order.
+// List returns the items under prefix after after, in key order; on a
+// primary only once every item's write was acknowledged (readAcked).
 func (r *Replica) List(ctx context.Context, prefix, after string, limit int) ([]checkpoint.Item, uint64, bool, error) {
 	if err := checkpoint.ValidPrefix(prefix); err != nil {
 		return nil, 0, false, &checkpoint.InvalidError{Reason: err.Error()}
 	}
-	return r.st.List(prefix, after, limit)
+	var items []checkpoint.Item
+	var rev uint64
+	var more bool
+	err := r.readAcked(ctx, func() (uint64, error) {
+		var err error
+		items, rev, more, err = r.st.List(prefix, after, limit)
+		// A delete not yet acknowledged may be missing from the page:
+		// the whole page waits for the store's position.
+		return rev, err
+	})
+	return items, rev, more, err
+}
+
+// readAckedWait bounds how long a read on a primary waits for the writes
+// it would show to be acknowledged: normally a millisecond; longer only
+// while the primary cannot acknowledge (no standby in strict mode, a mark
+// being written), and then the reader is told why instead of waiting on.
+const readAckedWait = 5 * time.Second
+
+// readAcked runs read (which returns the highest revision its answer
+// shows) until what it read is acknowledged. On a primary the store holds
+// writes that are durable here but not yet on the standbys; showing one
+// would be a dirty read: a failover at that moment loses it, although a
+// reader acted on it. So a read that would show one waits for its
+// acknowledgement (or reads again when the history changed: a demote).
+// On a standby everything applied is shown.
+func (r *Replica) readAcked(ctx context.Context, read func() (uint64, error)) error {
+	ctx, cancel := context.WithTimeout(ctx, readAckedWait)
+	defer cancel()
+	_, _, hist := r.visible()
+	need, err := read()
+	for {
+		if err != nil && !errors.Is(err, checkpoint.ErrNotFound) {
+			return err
+		}
+		acked, changed, h := r.visible()
+		if h != hist {
+			// Demoted (or rebuilt): what was read may be taken back;
+			// read again what the replica holds now. Reading again only
+			// then, never because more was written meanwhile, keeps a
+			// busy primary's reads from chasing its own pipeline.
+			hist = h
+			need, err = read()
+			continue
+		}
+		if need <= acked {
+			return err
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return &checkpoint.UnavailableError{Reason: fmt.Sprintf(
+				"the read would show revision %d, which the standbys have not acknowledged yet (acknowledged: %d)", need, acked)}
+		}
+	}
 }
 
 // Put sets key to value; see checkpoint.Replica.

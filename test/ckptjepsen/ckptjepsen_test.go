@@ -18,6 +18,9 @@ type memStore struct {
 	items map[string]Item
 	rev   int64
 	down  bool
+	// faulted holds the last key written before each fault: the only
+	// ones onFault touches.
+	faulted map[string]bool
 	// onFault is what the failover does to the data (drop, alter,
 	// rewind), run by the cluster's Inject.
 	onFault func(s *memStore)
@@ -69,6 +72,10 @@ func (c *memCluster) Restore(ctx context.Context, node string, f Fault) error {
 func (c *memCluster) Inject(ctx context.Context, node string, f Fault) error {
 	c.s.mu.Lock()
 	c.s.down = true
+	if c.s.faulted == nil {
+		c.s.faulted = map[string]bool{}
+	}
+	c.s.faulted[lastKey(c.s)] = true
 	if c.s.onFault != nil {
 		c.s.onFault(c.s)
 	}
@@ -142,11 +149,10 @@ func TestRunFindsWhatAStoreDoesWrong(t *testing.T) {
 				} else {
 					wrong++
 				}
-				// The fault's clock is read just before Inject: a write
-				// may be acknowledged in between, never once the store
-				// is down.
-				if l.Since > c.down/2 {
-					t.Errorf("%s lost, acknowledged %s after the fault: only writes before it can be lost here", l.Key, l.Since)
+				// Only the last write before a fault is touched (not a
+				// timed check: the writer's clock runs late under load).
+				if !s.faulted[l.Key] {
+					t.Errorf("%s lost, acknowledged %s from the fault: only the last write before a fault can be lost here", l.Key, l.Since)
 				}
 			}
 			if missing != tc.lost*trials || wrong != tc.wrong*trials {
@@ -185,14 +191,17 @@ func TestRunGivesUp(t *testing.T) {
 func TestRunHurriedStall(t *testing.T) {
 	s := &memStore{items: map[string]Item{}}
 	c := &memCluster{s: s, primary: "node1", down: time.Hour}
+	// Long enough for the first write after the restore on a loaded
+	// machine (100 ms was not, with CI beside it on 2 cores).
+	const stallTimeout = time.Second
 	res, err := Run(context.Background(), Config{Store: s, Cluster: c, Trials: 2, Seed: 1, Hurry: true,
 		MinRun: 10 * time.Millisecond, MaxRun: 10 * time.Millisecond, After: 10 * time.Millisecond,
-		FailoverTimeout: 100 * time.Millisecond})
+		FailoverTimeout: stallTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, tr := range res.Trials {
-		if !tr.Stalled || tr.FirstAckAfter < 100*time.Millisecond {
+		if !tr.Stalled || tr.FirstAckAfter < stallTimeout {
 			t.Errorf("trial %d: stalled %v, first ack %s after", tr.N, tr.Stalled, tr.FirstAckAfter)
 		}
 	}

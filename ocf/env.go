@@ -3,6 +3,7 @@ package ocf
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -247,4 +248,23 @@ func parseClone(lookup LookupFunc) (*Clone, error) {
 	readBool(&c.Promotable, "promotable")
 	c.Promotable = c.Promotable || hasMax || hasNodeMax
 	return c, errors.Join(errs...)
+}
+
+// StateDir is the state directory of the instance e runs for, below
+// HA_RSCTMP/vnfha-<agent>, or an ERR_CONFIGURED error for an instance
+// name that would not stay inside it (CheckName: "", "." and "..", a
+// slash, a NUL or another control character, over 255 bytes), checked
+// before any file is touched. Pacemaker's ids (XML ids, with ":N" for a
+// clone instance) all pass.
+func (e *Env) StateDir(agent string) (string, error) {
+	if e.Instance == "" {
+		return "", NotConfigured("OCF_RESOURCE_INSTANCE is not set; it names the state directory")
+	}
+	if err := CheckName(e.Instance); err != nil {
+		return "", NotConfigured("the resource name %s %v: it names the state directory", Quote(e.Instance), err)
+	}
+	if !filepath.IsAbs(e.RscTmp) {
+		return "", NotConfigured("HA_RSCTMP %s is not an absolute path", Quote(e.RscTmp))
+	}
+	return filepath.Join(e.RscTmp, "vnfha-"+agent, e.Instance), nil
 }

@@ -1,6 +1,7 @@
 package ocf
 
 import (
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -177,4 +178,34 @@ func FuzzParseEnv(f *testing.F) {
 			t.Errorf("clone_max given but no Clone")
 		}
 	})
+}
+
+// TestStateDir: an instance's state directory stays one directory below
+// HA_RSCTMP/vnfha-<agent>; any name that would leave it, and a relative
+// HA_RSCTMP, are ERR_CONFIGURED before any file is touched.
+func TestStateDir(t *testing.T) {
+	for _, tt := range []struct {
+		instance, rsctmp, want string
+	}{
+		{"ckpt:0", "/run/resource-agents", "/run/resource-agents/vnfha-checkpoint/ckpt:0"},
+		{"", "/run/resource-agents", ""},
+		{"..", "/run/resource-agents", ""},
+		{"a/../../etc", "/run/resource-agents", ""},
+		{"a\x00b", "/run/resource-agents", ""},
+		{strings.Repeat("x", 256), "/run/resource-agents", ""},
+		{"ckpt", "run/resource-agents", ""},
+	} {
+		e := &Env{Instance: tt.instance, RscTmp: tt.rsctmp}
+		got, err := e.StateDir("checkpoint")
+		if tt.want == "" {
+			var oe *Error
+			if !errors.As(err, &oe) || oe.Code != ErrNotConfigured {
+				t.Errorf("StateDir(%q, %q) = %q, %v; want ERR_CONFIGURED", tt.instance, tt.rsctmp, got, err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("StateDir(%q) = %q, %v; want %q", tt.instance, got, err, tt.want)
+		}
+	}
 }

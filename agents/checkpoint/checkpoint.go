@@ -184,18 +184,7 @@ func validate(_ context.Context, req *ocf.Request) error {
 
 // stateDir is the instance's state directory, HA_RSCTMP/vnfha-checkpoint/
 // INSTANCE: the store process's record (procDir) and the agent's files.
-func stateDir(env *ocf.Env) (string, error) {
-	if env.Instance == "" {
-		return "", ocf.NotConfigured("OCF_RESOURCE_INSTANCE is not set; it names the state directory")
-	}
-	if err := ocf.CheckName(env.Instance); err != nil {
-		return "", ocf.NotConfigured("the resource name %s %v", ocf.Quote(env.Instance), err)
-	}
-	if !filepath.IsAbs(env.RscTmp) {
-		return "", ocf.NotConfigured("HA_RSCTMP %s is not an absolute path", ocf.Quote(env.RscTmp))
-	}
-	return filepath.Join(env.RscTmp, "vnfha-checkpoint", env.Instance), nil
-}
+func stateDir(env *ocf.Env) (string, error) { return env.StateDir(name) }
 
 // procDir holds the supervised store's record (vnfc.Process's Dir).
 const procDir = "store"

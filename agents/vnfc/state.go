@@ -114,32 +114,10 @@ func readSmall(path string) ([]byte, error) {
 	return b, nil
 }
 
-// checkInstance refuses an instance name that would not stay one
-// directory below HA_RSCTMP/vnfha-vnfc (ocf.CheckName: "", "." and "..",
-// a slash, a NUL or another control character, over 255 bytes; principle
-// 6). Pacemaker's ids (XML ids, with ":N" for a clone instance) all pass.
-func checkInstance(name string) error {
-	if name == "" {
-		return ocf.NotConfigured("OCF_RESOURCE_INSTANCE is not set; it names the state directory")
-	}
-	if err := ocf.CheckName(name); err != nil {
-		return ocf.NotConfigured("the resource name %s %v: it names the state directory", show(name), err)
-	}
-	return nil
-}
-
 // stateDir is the state directory of the instance env runs for, or an
 // ERR_CONFIGURED error for a name that would not stay inside
 // HA_RSCTMP/vnfha-vnfc: checked before any file is touched.
-func stateDir(env *ocf.Env) (string, error) {
-	if err := checkInstance(env.Instance); err != nil {
-		return "", err
-	}
-	if !filepath.IsAbs(env.RscTmp) {
-		return "", ocf.NotConfigured("HA_RSCTMP %s is not an absolute path", ocf.Quote(env.RscTmp))
-	}
-	return filepath.Join(env.RscTmp, "vnfha-vnfc", env.Instance), nil
-}
+func stateDir(env *ocf.Env) (string, error) { return env.StateDir(name) }
 
 // resetDir empties the state directory for a new start.
 func resetDir(dir string) error {

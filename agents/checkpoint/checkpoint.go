@@ -3,8 +3,9 @@
 // replica a node. The agent runs the store under vnfc's supervision (an
 // exit is reported to Pacemaker at once), sets promotion scores from the
 // replica's state and the cluster's marks, and promotes only a replica
-// that holds every acknowledged write, failing the promote when a
-// reachable peer is fresher (PAF's rule) so that Pacemaker picks that one.
+// that holds every acknowledged write; the store takes what a fresher
+// peer holds beyond it, and the promote fails only when a reachable peer
+// is still fresher (PAF's rule), so that Pacemaker picks that one.
 //
 // The agent links the root package github.com/vnfha/vnfha/checkpoint for
 // the shared types only; the store itself (bbolt, the replication, the
@@ -45,8 +46,9 @@ var Agent = ocf.MustNew(ocf.Agent{
 		"vnfha-checkpoint-RESOURCE, sync or stale, which the primary writes): 1000 on the primary, 100 on a standby that " +
 		"holds every acknowledged write, 50 on one catching up whose mark is still sync, 10 on any replica of a new store " +
 		"(no node has a mark), none on a replica marked stale. Promote refuses a stale replica, asks the store to promote " +
-		"(the store compares its position, epoch then revision, with every peer it can reach), and fails if a peer is " +
-		"fresher, after handing that peer the higher score. See the notes for a cold start after a full outage.",
+		"(the store compares its position, epoch then revision, with every peer it can reach, and takes the entries a " +
+		"fresher peer holds beyond its own), and fails if a peer is still fresher, after handing that peer the higher " +
+		"score. See the notes for a cold start after a full outage.",
 	Params: []ocf.Param{
 		{Name: "data_dir", Type: ocf.String, Required: true, Unique: true,
 			ShortDesc: "The replica's data directory",

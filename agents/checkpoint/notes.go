@@ -85,9 +85,13 @@ itself when it promotes.
    make unpromotable (as in step 2), whose positions the store ignores: what such a peer holds beyond this replica was
    never acknowledged (a demoted old primary's last writes), and no score could make it promotable, so letting it
    refuse would leave the cluster without a primary.
-4. If a peer the store reaches is fresher (409), promote fails, after it set its own score to 1 and the peer's to
-   1000 (crm_attribute --promotion --node PEER), as PAF does: Pacemaker's next transition promotes the peer. A fresher
-   peer whose mark is stale gets no score.
+4. If a promotable peer the store reaches is fresher, the store first takes from it the entries it lacks, when that
+   peer's history extends its own (the usual case: the primary died while its standbys stood a batch apart). Only if
+   a peer is still fresher after that (histories diverged, entries no longer retained, the peer stopped answering;
+   409), promote fails, after it set its own score to 1 and the peer's to 1000 (crm_attribute --promotion --node
+   PEER), as PAF does: Pacemaker's next transition promotes the peer. That failure counts in the fail count: with
+   migration-threshold=1 it bans the store from this node until a cleanup or failure-timeout. A fresher peer whose
+   mark is stale gets no score.
 5. The new epoch is written to vnfha-checkpoint-RESOURCE-epoch before promote succeeds: an epoch never recorded could
    be used again by a replica that never met this one. If it cannot be written, promote fails (the recovery demotes the
    store).

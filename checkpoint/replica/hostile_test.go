@@ -379,3 +379,68 @@ func TestPromoteSilentPeer(t *testing.T) {
 		t.Fatal("the silent peer was not logged")
 	}
 }
+
+// TestLyingFetchSource: a fresher peer that lies when a promote fetches
+// from it (gaps, frames of another epoch, entries past what it
+// announced, garbage) leaves the promoting replica's store as it was
+// and the promote refused (the PAF fallback), never half-applied lies.
+func TestLyingFetchSource(t *testing.T) {
+	entries := func(epoch uint64, revs ...uint64) []byte {
+		var es []checkpoint.Entry
+		for _, r := range revs {
+			es = append(es, checkpoint.Entry{Rev: r, Epoch: epoch, Op: checkpoint.OpPut, Key: "evil", Value: []byte("x")})
+		}
+		return wire.AppendEntries(nil, es)
+	}
+	for _, tc := range []struct {
+		name string
+		lie  func(conn *wire.Conn)
+	}{
+		{"gap", func(conn *wire.Conn) { conn.Send(wire.Frame{Type: wire.TEntries, Epoch: 3, Payload: entries(3, 2)}) }},
+		{"frame of another epoch", func(conn *wire.Conn) { conn.Send(wire.Frame{Type: wire.TEntries, Epoch: 2, Payload: entries(2, 1)}) }},
+		{"entries past the announced position", func(conn *wire.Conn) {
+			conn.Send(wire.Frame{Type: wire.TEntries, Epoch: 3, Payload: entries(3, 1, 2, 3)})
+		}},
+		{"entry newer than the announced epoch", func(conn *wire.Conn) { conn.Send(wire.Frame{Type: wire.TEntries, Epoch: 3, Payload: entries(4, 1)}) }},
+		{"garbage", func(conn *wire.Conn) { rawWrite(conn, []byte("GET / HTTP/1.1\r\nHost: node1\r\n\r\n")) }},
+		{"a snapshot instead", func(conn *wire.Conn) { conn.Send(wire.Frame{Type: wire.TSnapshotBegin, Epoch: 3}) }},
+		{"closes", func(conn *wire.Conn) {}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newClusterStopped(t, []string{"node1", "node2"}, nil)
+			fake := newFakePeer(t, c, "node1") // says it is at 3:1
+			c.start("node2")
+			before := c.nodes["node2"].st.Position()
+			done := make(chan error, 1)
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				_, err := c.r("node2").Promote(ctx, checkpoint.PromoteRequest{})
+				done <- err
+			}()
+			select {
+			case fr := <-fake.first:
+				conn := <-fake.conns
+				if fr.Type != wire.TFetch {
+					t.Fatalf("expected a fetch, got %s", fr.Type)
+				}
+				ok := wire.FollowOK{Epoch: 3, Position: checkpoint.Position{Epoch: 3, Rev: 2}, Mode: wire.ModeEntries}
+				conn.Send(wire.Frame{Type: wire.TFollowOK, Epoch: 3, Payload: wire.EncodeJSON(ok)})
+				tc.lie(conn)
+				conn.Close()
+			case <-time.After(15 * time.Second):
+				t.Fatal("the promote did not fetch from the fresher peer")
+			}
+			var fe *checkpoint.FresherPeerError
+			if err := <-done; !errors.As(err, &fe) || fe.Peer != "node1" {
+				t.Fatalf("promote after a lying fetch: %v, want node1 fresher", err)
+			}
+			if after := c.nodes["node2"].st.Position(); after != before {
+				t.Fatalf("the store moved from %s to %s on lies", before, after)
+			}
+			if !strings.Contains(c.logs.String(), "cannot take the entries node1 holds") {
+				t.Fatalf("the log does not say the fetch failed:\n%s", c.logs.String())
+			}
+		})
+	}
+}

@@ -185,36 +185,92 @@ func TestDemote(t *testing.T) {
 	}
 }
 
+// TestPromoteTakesFresherEntries: a replica promoted while a peer that
+// may be promoted holds more of the same history takes those entries
+// first (fetchFresher), so the promote succeeds with the freshest state
+// instead of failing over again; a peer the request ignores (marked
+// unpromotable) is not taken from, nor does it refuse the promote.
+func TestPromoteTakesFresherEntries(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		ignore []string
+		want   string // k's value after the promote
+	}{
+		{"fresher peers", nil, "4"},
+		{"fresher peers ignored", []string{"node1", "node3"}, "start"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCluster(t, []string{"node1", "node2", "node3"}, func(cfg *Config) { cfg.SyncMode = checkpoint.SyncAvailable })
+			c.promote("node1")
+			c.waitSync("node1", "node2", "node3")
+			if _, err := put(c.r("node1"), "k", "start"); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "node2 to hold the first write", func() bool {
+				return c.nodes["node2"].st.Position() == c.nodes["node1"].st.Position()
+			})
+			c.crash("node2")
+			for i := 0; i < 5; i++ {
+				if _, err := put(c.r("node1"), "k", fmt.Sprint(i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c.r("node1").Demote(context.Background())
+			c.start("node2")
+			behind := c.nodes["node2"].st.Position()
+			s, err := c.r("node2").Promote(context.Background(), checkpoint.PromoteRequest{Ignore: tc.ignore})
+			if err != nil {
+				t.Fatalf("promote of the replica behind: %v", err)
+			}
+			if s.Role != checkpoint.RolePrimary {
+				t.Fatalf("status after the promote: %+v", s)
+			}
+			it, _, err := c.r("node2").Get(context.Background(), "k")
+			if err != nil || string(it.Value) != tc.want {
+				t.Fatalf("k on the new primary = %q, %v; want %q (promoted from %s)", it.Value, err, tc.want, behind)
+			}
+			if took := strings.Contains(c.logs.String(), "took node"); took != (tc.ignore == nil) {
+				t.Fatalf("entries taken: %v, want %v", took, tc.ignore == nil)
+			}
+			// The others follow the new epoch: when they hold more than
+			// it (ignored), they are rebuilt; either way they agree.
+			for _, n := range []string{"node1", "node3"} {
+				c.r(n).Follow("node2")
+			}
+			c.waitSync("node2", "node1", "node3")
+		})
+	}
+}
+
 // TestPromoteFresherPeer: a replica never promotes itself over a
-// reachable fresher peer, unless forced; the new epoch is above every
-// epoch it knows of, and min_epoch.
+// reachable fresher peer it cannot take the entries from (here: no longer
+// retained), unless forced or told to ignore it; the new epoch is above
+// every epoch it knows of, and min_epoch.
 func TestPromoteFresherPeer(t *testing.T) {
+	testRetain = 20
+	defer func() { testRetain = 0 }()
 	c := newCluster(t, []string{"node1", "node2", "node3"}, func(cfg *Config) { cfg.SyncMode = checkpoint.SyncAvailable })
 	c.promote("node1")
 	c.waitSync("node1", "node2", "node3")
 	c.crash("node2")
-	for i := 0; i < 5; i++ {
-		if _, err := put(c.r("node1"), "k", fmt.Sprint(i)); err != nil {
+	for i := 0; i < 100; i++ {
+		if _, err := put(c.r("node1"), fmt.Sprintf("k/%d", i%7), fmt.Sprint(i)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	c.r("node1").Demote(context.Background())
+	waitFor(t, "node3 to drop the first entries", func() bool { return c.nodes["node3"].st.Oldest() > 2 })
+	c.crash("node1")
 	c.start("node2")
 	ctx := context.Background()
 	_, err := c.r("node2").Promote(ctx, checkpoint.PromoteRequest{})
 	var fe *checkpoint.FresherPeerError
-	if !errors.As(err, &fe) || (fe.Peer != "node1" && fe.Peer != "node3") || !fe.Own.Less(fe.Position) {
+	if !errors.As(err, &fe) || fe.Peer != "node3" || !fe.Own.Less(fe.Position) {
 		t.Fatalf("promote of the staler replica: %v", err)
 	}
 	if s := c.r("node2").Status(); s.Role != checkpoint.RoleStandby {
 		t.Fatalf("a refused promote left %+v", s)
 	}
-	// A peer the request ignores does not refuse it; the others still do.
-	_, err = c.r("node2").Promote(ctx, checkpoint.PromoteRequest{Ignore: []string{"node1"}})
-	if !errors.As(err, &fe) || fe.Peer != "node3" {
-		t.Fatalf("promote ignoring node1 only: %v, want node3 fresher", err)
-	}
-	s, err := c.r("node2").Promote(ctx, checkpoint.PromoteRequest{Ignore: []string{"node1", "node3"}, MinEpoch: 40})
+	s, err := c.r("node2").Promote(ctx, checkpoint.PromoteRequest{Ignore: []string{"node3"}, MinEpoch: 40})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -392,5 +448,68 @@ func TestNoDirtyRead(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the waiting read did not end after the write was acknowledged")
+	}
+}
+
+// TestFailedTailSettles: a write refused after it was made durable on the
+// primary (its standby lost, the stale mark failing) must not be shown by
+// reads before the rule holds for it, and once it holds (the standby
+// marked stale, or back and caught up) reads show it without waiting for
+// another write: an idle primary's lists and not-found reads must not
+// answer 503 forever.
+func TestFailedTailSettles(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		settle func(c *cluster)
+	}{
+		{"the mark succeeds later", func(c *cluster) { c.marks.setFail("node2", nil) }},
+		{"the standby comes back", func(c *cluster) { c.start("node2") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCluster(t, []string{"node1", "node2"}, func(cfg *Config) { cfg.SyncMode = checkpoint.SyncAvailable })
+			c.promote("node1")
+			c.waitSync("node1", "node2")
+			p := c.r("node1")
+			if _, err := put(p, "k", "old"); err != nil {
+				t.Fatal(err)
+			}
+			c.marks.setFail("node2", errors.New("the CIB refused"))
+			c.crash("node2")
+			if _, err := put(p, "k", "new"); !isUnavailable(err) {
+				t.Fatalf("a write the standby cannot take and that cannot be marked: %v, want unavailable", err)
+			}
+			short := func(read func(ctx context.Context) error) error {
+				ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+				defer cancel()
+				return read(ctx)
+			}
+			getK := func(ctx context.Context) error {
+				it, _, err := p.Get(ctx, "k")
+				if err == nil && string(it.Value) != "new" {
+					return fmt.Errorf("k = %q", it.Value)
+				}
+				return err
+			}
+			list := func(ctx context.Context) error {
+				_, _, _, err := p.List(ctx, "", "", 10)
+				return err
+			}
+			if err := short(getK); !isUnavailable(err) {
+				t.Fatalf("a read of the refused write before the rule holds: %v, want unavailable", err)
+			}
+			if err := short(list); !isUnavailable(err) {
+				t.Fatalf("a list holding the refused write before the rule holds: %v, want unavailable", err)
+			}
+			tc.settle(c)
+			// No write after this: only the rule applied to the tail can
+			// let these reads answer.
+			waitFor(t, "a read to show the settled write", func() bool { return short(getK) == nil })
+			if err := short(list); err != nil {
+				t.Fatalf("a list after the write settled: %v", err)
+			}
+			if _, err := put(p, "k", "newer"); err != nil {
+				t.Fatalf("a write after the tail settled: %v", err)
+			}
+		})
 	}
 }

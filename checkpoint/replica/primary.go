@@ -81,9 +81,16 @@ type primary struct {
 	kick    chan struct{} // the acker's (buffered 1)
 	peers   map[string]*peer
 	names   []string // the peers, sorted
-	// lastAcked is the highest revision acknowledged to a client.
+	// lastAcked is the highest revision acknowledged to a client, or
+	// committed with the failed tail.
 	lastAcked uint64
 	waiting   []*batch // appended locally, waiting for the rule, in order
+	// tail is the last batch that failed after its local append (its
+	// writers got 503). Its revisions are durable here and may be on
+	// standbys, so a read must not show them until the rule holds for
+	// them; the acker goes on applying the rule to it without a new
+	// write, so that reads on an idle primary do not wait on it forever.
+	tail *batch
 	// inflight is the batch sent to the standbys but not yet durable
 	// here; a standby that turns live copies it so that it misses
 	// nothing. A batch whose local append failed stays inflight (and is
@@ -442,11 +449,14 @@ func (p *primary) acker() {
 			}
 			if fail != "" {
 				p.waiting = p.waiting[1:]
-				b.fail(&checkpoint.UnavailableError{Reason: fail})
+				p.failLocked(b, &checkpoint.UnavailableError{Reason: fail})
 				continue
 			}
 			wait = p.unblockLocked(b, blockers)
 			break
+		}
+		if len(p.waiting) == 0 {
+			wait = p.settleTailLocked()
 		}
 		p.mu.Unlock()
 		if wait > 0 { // 0: only an event (an ack, a mark, a demote) can help
@@ -459,6 +469,42 @@ func (p *primary) acker() {
 		case <-timer.C:
 		}
 	}
+}
+
+// failLocked fails b's writers; b, durable here, becomes the tail.
+func (p *primary) failLocked(b *batch, err error) {
+	b.fail(err)
+	if p.tail == nil || b.last > p.tail.last {
+		p.tail = b
+	}
+}
+
+// settleTailLocked applies the rule to the failed tail when no batch
+// waits: once every peer acknowledged it (a standby that came back and
+// caught up) or is marked stale, its revisions are as safe as any
+// acknowledged write and reads may show them. It returns how long to
+// wait before looking again, as unblockLocked.
+func (p *primary) settleTailLocked() time.Duration {
+	b := p.tail
+	if b == nil {
+		return 0
+	}
+	if b.last <= p.lastAcked {
+		p.tail = nil
+		return 0
+	}
+	ok, fail, blockers := p.ackable(b)
+	switch {
+	case ok:
+		p.tail = nil
+		p.lastAcked = b.last
+		p.r.setCommitted(b.last)
+		p.r.log.Infof("revisions %d-%d, refused to their writers, now meet the acknowledgement rule: reads show them", b.first, b.last)
+		return 0
+	case fail != "":
+		return 0 // a standby that connects (an event) may take it
+	}
+	return p.unblockLocked(b, blockers)
 }
 
 // ackable applies the acknowledgement rule to b (durable here already):
@@ -563,7 +609,7 @@ func (p *primary) markStaleLocked(pe *peer, why string) {
 			var keep []*batch
 			for _, b := range p.waiting {
 				if pe.acked < b.last {
-					b.fail(&checkpoint.UnavailableError{Reason: fmt.Sprintf("%s did not acknowledge revision %d (%s) and %s", pe.node, b.last, why, pe.markErr)})
+					p.failLocked(b, &checkpoint.UnavailableError{Reason: fmt.Sprintf("%s did not acknowledge revision %d (%s) and %s", pe.node, b.last, why, pe.markErr)})
 				} else {
 					keep = append(keep, b)
 				}

@@ -10,8 +10,10 @@ import (
 	"github.com/vnfha/vnfha/checkpoint"
 )
 
-// Promote makes this replica the primary: it checks the reachable peers
-// (a fresher one refuses the promote), takes a new epoch above every
+// Promote makes this replica the primary: it checks the reachable peers,
+// takes the entries the freshest one holds past this replica's position
+// (fetchFresher; a peer still fresher after that refuses the promote),
+// takes a new epoch above every
 // epoch it knows of, persists it, marks itself sync in the cluster, and
 // writes the epoch's first entry. Promoting a primary is a no-op.
 func (r *Replica) Promote(ctx context.Context, req checkpoint.PromoteRequest) (checkpoint.Status, error) {
@@ -71,6 +73,14 @@ func (r *Replica) promote(ctx context.Context, req checkpoint.PromoteRequest) (*
 	qctx, cancel := context.WithTimeout(ctx, peerQueryTimeout)
 	statuses := r.queryPeers(qctx, true)
 	cancel()
+	if n := freshest(statuses, own, req.Ignore); n != "" && !req.Force {
+		if err := r.fetchFresher(ctx, n); err != nil {
+			r.log.WithField("peer", n).WithError(err).Warnf("cannot take the entries %s holds past %s", n, own)
+		} else {
+			r.log.WithField("peer", n).Infof("took %s's entries from %s to %s", n, own, st.Position())
+		}
+		own = st.Position()
+	}
 	for n, s := range statuses {
 		if !req.Force && !slices.Contains(req.Ignore, n) && s.Position.Compare(own) > 0 {
 			return nil, &checkpoint.FresherPeerError{Peer: n, Position: s.Position, Own: own}

@@ -40,6 +40,13 @@ func (r *Replica) serveConn(ctx context.Context, nc net.Conn) {
 	case wire.TStatusRequest:
 		s := r.Status()
 		conn.Send(wire.Frame{Type: wire.TStatus, Epoch: s.Epoch, Payload: wire.EncodeJSON(s)})
+	case wire.TFetch:
+		var fol wire.Follow
+		if err := wire.DecodeJSON(f, &fol); err != nil {
+			log.WithError(err).Warn("replication connection dropped")
+			return
+		}
+		r.serveFetch(conn, fol)
 	case wire.TFollow:
 		var fol wire.Follow
 		if err := wire.DecodeJSON(f, &fol); err != nil {
@@ -148,7 +155,7 @@ func (p *primary) serveStandby(ctx context.Context, conn *wire.Conn, fol wire.Fo
 		return
 	}
 	pe := p.peers[conn.Peer]
-	mode := p.catchUpMode(fol)
+	mode := p.r.catchUpMode(fol)
 	s := &session{p: p, pe: pe, conn: conn, closed: make(chan struct{}), done: make(chan struct{})}
 	defer close(s.done)
 	p.mu.Lock()
@@ -205,12 +212,12 @@ func (p *primary) serveStandby(ctx context.Context, conn *wire.Conn, fol wire.Fo
 }
 
 // catchUpMode decides whether the standby's history is a prefix of this
-// one (entries follow) or not (a snapshot rebuilds it): design13's
+// replica's (entries follow) or not (a snapshot rebuilds it): design13's
 // divergence rule, with the entry at the standby's last revision read
 // back to confirm its epoch. Anything that cannot be confirmed (entries
 // no longer retained) takes a snapshot.
-func (p *primary) catchUpMode(fol wire.Follow) string {
-	st := p.r.st
+func (r *Replica) catchUpMode(fol wire.Follow) string {
+	st := r.st
 	pos := fol.Position
 	if pos.Rev == 0 {
 		if st.Oldest() <= 1 {

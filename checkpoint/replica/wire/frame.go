@@ -109,6 +109,12 @@ const (
 	THeartbeat
 	// TError ends a connection with a reason.
 	TError
+	// TFetch asks a peer, whatever its role, for the entries after the
+	// asker's position (a Follow payload): a replica being promoted
+	// takes what a fresher standby holds. It is answered as TFollow is
+	// (TFollowOK in entries mode, TEntries up to the announced position)
+	// or with TError.
+	TFetch
 	typeEnd
 )
 
@@ -118,6 +124,7 @@ var typeNames = [...]string{
 	TFollow: "follow", TFollowOK: "follow-ok", TEntries: "entries",
 	TSnapshotBegin: "snapshot-begin", TSnapshotChunk: "snapshot-chunk", TSnapshotEnd: "snapshot-end",
 	TAck: "ack", TState: "state", THeartbeat: "heartbeat", TError: "error",
+	TFetch: "fetch",
 }
 
 func (t Type) String() string {

@@ -82,6 +82,12 @@ type PromoteRequest struct {
 	// would leave the cluster with no primary at all. Their epochs still
 	// count for the new epoch.
 	Ignore []string `json:"ignore,omitempty"`
+	// Absent names peers the cluster reports outside its membership
+	// (powered off, fenced, cut off): they are not asked, since asking a
+	// host that is gone only waits out the bound on the question (5 s
+	// added to a failover after a power loss). What they hold is out of
+	// reach anyway; their epochs are under MinEpoch, the cluster's floor.
+	Absent []string `json:"absent,omitempty"`
 }
 
 // Role is what a replica does.

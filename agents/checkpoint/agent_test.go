@@ -61,7 +61,7 @@ func newRig(t *testing.T) *rig {
 	}
 	// The stand-ins: crm_attribute logs its arguments, one call a line;
 	// cibadmin prints tools/cib.xml (the lab's recorded configuration
-	// without marks, unless a test writes another).
+	// without marks, unless a test writes another);
 	write := func(name, body string) string {
 		p := filepath.Join(tools, name)
 		if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body), 0o755); err != nil {
@@ -69,7 +69,7 @@ func newRig(t *testing.T) *rig {
 		}
 		return p
 	}
-	oldAttr, oldCib, oldQuery := crmAttributeBin, cibadminBin, queryScore
+	oldAttr, oldCib, oldNode, oldQuery := crmAttributeBin, cibadminBin, crmNodeBin, queryScore
 	crmAttributeBin = write("crm_attribute", `echo "$*" >> `+tools+"/crm_attribute.log\n")
 	cibadminBin = write("cibadmin", `echo "$*" >> `+tools+"/cibadmin.log\ncat "+tools+"/cib.xml\n")
 	queryScore = func(_ context.Context, node, name, _ string) (attrd.Value, error) {
@@ -78,7 +78,13 @@ func newRig(t *testing.T) *rig {
 		v, ok := r.scores[node]
 		return attrd.Value{Set: ok, Value: v}, nil
 	}
-	t.Cleanup(func() { crmAttributeBin, cibadminBin, queryScore = oldAttr, oldCib, oldQuery })
+	// crm_node --partition prints tools/partition (every node unless a
+	// test writes another).
+	crmNodeBin = write("crm_node", "cat "+tools+"/partition\n")
+	if err := os.WriteFile(filepath.Join(tools, "partition"), []byte("node1 node2 node3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { crmAttributeBin, cibadminBin, crmNodeBin, queryScore = oldAttr, oldCib, oldNode, oldQuery })
 	r.setCIB("cib-config-nomarks.xml")
 	r.env = map[string]string{
 		"OCF_RESOURCE_INSTANCE":               "ckpt",

@@ -419,7 +419,13 @@ func promote(ctx context.Context, req *ocf.Request) error {
 			}
 			return ocf.Generic("cannot promote: %v", err)
 		}
-		st, err = client.promote(ctx, checkpoint.PromoteRequest{MinEpoch: marks.Epoch, Ignore: unpromotable(marks, c.peers)})
+		preq := checkpoint.PromoteRequest{MinEpoch: marks.Epoch, Ignore: unpromotable(marks, c.peers)}
+		if promotable(req) {
+			if preq.Absent, err = absentPeers(ctx, c.peers); err != nil {
+				req.Log.Warnf("every peer is asked: %v", err)
+			}
+		}
+		st, err = client.promote(ctx, preq)
 		var fresher *checkpoint.FresherPeerError
 		switch {
 		case errors.As(err, &fresher):

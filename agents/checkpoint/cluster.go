@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -21,6 +22,7 @@ import (
 var (
 	crmAttributeBin = "crm_attribute"
 	cibadminBin     = "cibadmin"
+	crmNodeBin      = "crm_node"
 )
 
 // searchPath is where the Pacemaker tools are looked for: Pacemaker's
@@ -208,3 +210,33 @@ var queryScore = attrd.Query
 // scoreName is the node attribute that holds an instance's promotion
 // score (crm_attribute --promotion's name for it).
 func scoreName(instance string) string { return "master-" + instance }
+
+// absentPeers names the peers outside this node's cluster partition
+// (crm_node --partition): promote tells the store not to ask them, since
+// a host that lost power swallows the question until its bound (5 s)
+// runs out, all of it added to the failover. On any doubt (the tool
+// fails, an empty answer) it names none: the store then asks everyone.
+func absentPeers(ctx context.Context, peers map[string]string) ([]string, error) {
+	out, err := runTool(ctx, crmNodeBin, "--partition")
+	if err != nil {
+		return nil, err
+	}
+	return parseAbsent(string(out), peers)
+}
+
+// parseAbsent reads crm_node --partition's answer (the members' names,
+// separated by spaces) and returns the peers it does not name.
+func parseAbsent(out string, peers map[string]string) ([]string, error) {
+	members := strings.Fields(out)
+	if len(members) == 0 {
+		return nil, errors.New("crm_node --partition named no member")
+	}
+	var absent []string
+	for n := range peers {
+		if !slices.Contains(members, n) {
+			absent = append(absent, n)
+		}
+	}
+	slices.Sort(absent)
+	return absent, nil
+}

@@ -47,6 +47,7 @@ type fakeState struct {
 	Position checkpoint.Position `json:"position"`
 	Followed []string            `json:"followed,omitempty"`
 	MinEpoch []uint64            `json:"min_epoch,omitempty"`
+	Absent   [][]string          `json:"absent,omitempty"` // each promote's
 }
 
 // fakeServe is the fake `vnfha checkpoint serve`: it takes the flags the
@@ -156,6 +157,7 @@ func (f *fakeStore) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		st.MinEpoch = append(st.MinEpoch, req.MinEpoch)
+		st.Absent = append(st.Absent, req.Absent)
 		f.save(st)
 		if s.ExitOnPromote {
 			os.Exit(3)

@@ -66,11 +66,18 @@ func TestLifecycle(t *testing.T) {
 		t.Errorf("restore: %q, score %q", calls, r.score("node1"))
 	}
 
-	// Promote: a new store (no marks): the floor 0, the epoch written.
+	// Promote: a new store (no marks): the floor 0, the epoch written;
+	// node3, outside the partition (powered off), is not to be asked.
+	if err := os.WriteFile(filepath.Join(r.dir, "tools", "partition"), []byte("node2 node1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	r.must(ocf.ActionPromote, ocf.Success)
 	st := r.store()
 	if st.Role != checkpoint.RolePrimary || !slices.Equal(st.MinEpoch, []uint64{0}) {
 		t.Errorf("after promote the store is %+v", st)
+	}
+	if len(st.Absent) != 1 || !slices.Equal(st.Absent[0], []string{"node3"}) {
+		t.Errorf("absent peers named to the store: %q, want [[node3]]", st.Absent)
 	}
 	calls := r.attrCalls()
 	if !slices.Contains(calls, "--type crm_config --name vnfha-checkpoint-ckpt-epoch --update 1") || r.score("node1") != "1000" {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -357,26 +358,42 @@ func TestOldPrimaryFenced(t *testing.T) {
 // TestPromoteSilentPeer: a peer that accepts and never answers delays a
 // promote by the bound at most, and is skipped and logged.
 func TestPromoteSilentPeer(t *testing.T) {
-	c := newClusterStopped(t, []string{"node1", "node2"}, nil)
-	ln := c.takeListener("node2")
-	defer ln.Close()
-	go func() {
-		for {
-			nc, err := ln.Accept()
-			if err != nil {
-				return
+	for _, absent := range []bool{false, true} {
+		t.Run(fmt.Sprintf("absent=%v", absent), func(t *testing.T) {
+			c := newClusterStopped(t, []string{"node1", "node2"}, nil)
+			ln := c.takeListener("node2")
+			defer ln.Close()
+			var accepted atomic.Int32
+			go func() {
+				for {
+					nc, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					accepted.Add(1)
+					defer nc.Close()
+				}
+			}()
+			c.start("node1")
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			req := checkpoint.PromoteRequest{}
+			if absent {
+				// The cluster says node2 is outside its membership: a
+				// power loss. Asking it would only wait out the bound.
+				req.Absent = []string{"node2"}
 			}
-			defer nc.Close()
-		}
-	}()
-	c.start("node1")
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if _, err := c.r("node1").Promote(ctx, checkpoint.PromoteRequest{}); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(c.logs.String(), "peer unreachable: skipped") {
-		t.Fatal("the silent peer was not logged")
+			if _, err := c.r("node1").Promote(ctx, req); err != nil {
+				t.Fatal(err)
+			}
+			logs := c.logs.String()
+			switch {
+			case !absent && !strings.Contains(logs, "peer unreachable: skipped"):
+				t.Fatal("the silent peer was not logged")
+			case absent && (accepted.Load() != 0 || !strings.Contains(logs, "not asking node2: outside the cluster's membership")):
+				t.Fatalf("an absent peer was asked (%d connections) or not logged:\n%s", accepted.Load(), logs)
+			}
+		})
 	}
 }
 

@@ -71,7 +71,10 @@ func (r *Replica) promote(ctx context.Context, req checkpoint.PromoteRequest) (*
 	// A peer that does not answer within the bound (a dead node whose
 	// address swallows packets) is skipped, as an unreachable one is.
 	qctx, cancel := context.WithTimeout(ctx, peerQueryTimeout)
-	statuses := r.queryPeers(qctx, true)
+	if len(req.Absent) > 0 {
+		r.log.Infof("not asking %s: outside the cluster's membership", strings.Join(req.Absent, ", "))
+	}
+	statuses := r.queryPeers(qctx, true, req.Absent)
 	cancel()
 	if n := freshest(statuses, own, req.Ignore); n != "" && !req.Force {
 		if err := r.fetchFresher(ctx, n); err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"time"
 
@@ -106,7 +107,7 @@ func (r *Replica) search(ctx context.Context) string {
 	defer cancel()
 	own := r.st.Epoch()
 	best, bestEpoch := "", uint64(0)
-	for n, s := range r.queryPeers(ctx, false) {
+	for n, s := range r.queryPeers(ctx, false, nil) {
 		if s.Role == checkpoint.RolePrimary && s.Epoch >= own && (best == "" || s.Epoch > bestEpoch) {
 			best, bestEpoch = n, s.Epoch
 		}
@@ -116,11 +117,14 @@ func (r *Replica) search(ctx context.Context) string {
 
 // queryPeers asks every peer for its status at once, bounded by ctx. An
 // unreachable peer is left out (and logged when logUnreachable).
-func (r *Replica) queryPeers(ctx context.Context, logUnreachable bool) map[string]checkpoint.Status {
+func (r *Replica) queryPeers(ctx context.Context, logUnreachable bool, skip []string) map[string]checkpoint.Status {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	out := map[string]checkpoint.Status{}
 	for _, n := range r.peerNames() {
+		if slices.Contains(skip, n) {
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -20,9 +20,10 @@ import (
 	"github.com/vnfha/vnfha/test/ckptjepsen"
 )
 
-// checkpointStores are the stores BenchmarkCheckpoint measures, in order.
+// checkpointStores are the stores BenchmarkCheckpoint measures, in order:
+// vnfha's own (checkpoint_vnfha_test.go), then the stock ones.
 func checkpointStores() []checkpointStore {
-	return []checkpointStore{redisStore, etcdStore}
+	return []checkpointStore{vnfhaStore, redisStore, etcdStore}
 }
 
 // benchVIP is host .n of the lab's subnet (tests take .100-.199).
@@ -49,13 +50,7 @@ var redisStore = checkpointStore{
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		teardown := func() {
-			for _, r := range []string{cluster.VIP, cluster.Resource + "-clone"} {
-				if out, err := l.Exec(context.Background(), l.Nodes()[0], "pcs", "resource", "delete", r); err != nil {
-					b.Logf("pcs resource delete %s: %v: %s", r, err, out)
-				}
-			}
-		}
+		teardown := func() { deleteClone(b, l, cluster) }
 		if _, err := cluster.Settle(ctx); err != nil {
 			teardown()
 			return nil, nil, nil, err
@@ -63,16 +58,7 @@ var redisStore = checkpointStore{
 		newClient := func(context.Context) (putClient, error) {
 			return redisPut{ckptjepsen.RedisStore(l, vip)}, nil
 		}
-		failover := func(ctx context.Context) (*ckptjepsen.Result, error) {
-			if out, err := l.Exec(ctx, l.Nodes()[0], "pcs", "resource", "meta", cluster.Resource+"-clone", "clone-max=3"); err != nil {
-				return nil, fmt.Errorf("clone-max=3: %w: %s", err, out)
-			}
-			cluster.Instances = 3
-			store := ckptjepsen.RedisStore(l, vip)
-			defer store.Close()
-			return ckptjepsen.Run(ctx, ckptjepsen.Config{Store: store, Cluster: cluster, Trials: ckptFailoverRounds,
-				Faults: []ckptjepsen.Fault{ckptjepsen.PowerLoss}, MaxRun: time.Second, ValueSize: ckptValueSize})
-		}
+		failover := cloneFailover(l, cluster, func() ckptjepsen.Store { return ckptjepsen.RedisStore(l, vip) })
 		return newClient, failover, teardown, nil
 	},
 }
@@ -249,4 +235,31 @@ func etcdLeaderOnce(ctx context.Context, l *lab.Lab) (string, error) {
 		return "", errors.New("the members do not agree on a leader yet")
 	}
 	return leader, nil
+}
+
+// deleteClone deletes a store's clone and its VIP, made by
+// ckptjepsen.SetupRedis or SetupCheckpoint.
+func deleteClone(b *testing.B, l *lab.Lab, cluster *ckptjepsen.LabCluster) {
+	for _, r := range []string{cluster.VIP, cluster.Resource + "-clone"} {
+		if out, err := l.Exec(context.Background(), l.Nodes()[0], "pcs", "resource", "delete", r); err != nil {
+			b.Logf("pcs resource delete %s: %v: %s", r, err, out)
+		}
+	}
+}
+
+// cloneFailover is the failover figure of a store run as a promotable
+// clone on fewer nodes than the lab has: the clone gets an instance on
+// every node (clone-max 3), so that a replica is left when the primary's
+// node goes, then ckptFailoverRounds power losses of the primary's node.
+func cloneFailover(l *lab.Lab, cluster *ckptjepsen.LabCluster, newStore func() ckptjepsen.Store) func(context.Context) (*ckptjepsen.Result, error) {
+	return func(ctx context.Context) (*ckptjepsen.Result, error) {
+		if out, err := l.Exec(ctx, l.Nodes()[0], "pcs", "resource", "meta", cluster.Resource+"-clone", "clone-max=3"); err != nil {
+			return nil, fmt.Errorf("clone-max=3: %w: %s", err, out)
+		}
+		cluster.Instances = 3
+		store := newStore()
+		defer store.Close()
+		return ckptjepsen.Run(ctx, ckptjepsen.Config{Store: store, Cluster: cluster, Trials: ckptFailoverRounds,
+			Faults: []ckptjepsen.Fault{ckptjepsen.PowerLoss}, MaxRun: time.Second, ValueSize: ckptValueSize})
+	}
 }

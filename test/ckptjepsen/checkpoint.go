@@ -98,16 +98,9 @@ func (c *Checkpoint) Put(ctx context.Context, key string, value []byte) (int64, 
 
 // ReadAll lists every key on the primary.
 func (c *Checkpoint) ReadAll(ctx context.Context) ([]Item, int64, error) {
-	resp, b, err := c.do(ctx, http.MethodGet, "/v1/status", nil)
+	st, err := c.Status(ctx)
 	if err != nil {
 		return nil, 0, err
-	}
-	var st checkpoint.Status
-	if resp.StatusCode != http.StatusOK {
-		return nil, 0, fmt.Errorf("GET /v1/status: %s: %s", resp.Status, clip(b))
-	}
-	if err := json.Unmarshal(b, &st); err != nil {
-		return nil, 0, fmt.Errorf("GET /v1/status: %w", err)
 	}
 	if st.Role != checkpoint.RolePrimary {
 		return nil, 0, fmt.Errorf("%s (%s) is %s, not the primary", c.Base, st.Node, st.Role)

@@ -258,22 +258,14 @@ func SetupRedis(ctx context.Context, l *lab.Lab, o RedisOptions) (*LabCluster, e
 	}
 	clone := o.Resource + "-clone"
 	vip := o.Resource + "-vip"
-	// pcs takes "1s" and "1100ms" as two intervals, but "1000ms" and
-	// "1100ms" as one (both are checked against its own rounding).
-	ms := func(d time.Duration) string {
-		if d%time.Second == 0 {
-			return strconv.FormatInt(int64(d/time.Second), 10) + "s"
-		}
-		return strconv.FormatInt(d.Milliseconds(), 10) + "ms"
-	}
 	meta := []string{"promotable", "promoted-max=1", "notify=true"}
 	if o.Nodes > 0 {
 		meta = append(meta, "clone-max="+strconv.Itoa(o.Nodes))
 	}
 	for _, args := range [][]string{
 		append([]string{"resource", "create", o.Resource, "ocf:heartbeat:redis", "config=" + RedisConfPath,
-			"op", "monitor", "interval=" + ms(o.Monitor), "role=Promoted", "timeout=30s",
-			"op", "monitor", "interval=" + ms(o.Monitor+100*time.Millisecond), "role=Unpromoted", "timeout=30s",
+			"op", "monitor", "interval=" + pcsInterval(o.Monitor), "role=Promoted", "timeout=30s",
+			"op", "monitor", "interval=" + pcsInterval(o.Monitor+100*time.Millisecond), "role=Unpromoted", "timeout=30s",
 			"meta", "migration-threshold=1"}, meta...),
 		// Disabled until the constraints hold it to the Promoted instance.
 		{"resource", "create", vip, "ocf:vnfha:vip", "ip=" + o.VIP.String(), "cidr_netmask=24",

@@ -43,34 +43,10 @@ var redisStore = checkpointStore{
 	name: "redis",
 	durability: "SET + WAIT 1, appendonly with appendfsync always: on the primary's disk (fsync) and in " +
 		"one replica's memory (Redis 7.0 has no WAITAOF; the replica's own fsync is not waited for)",
-	setup: func(ctx context.Context, b *testing.B, l *lab.Lab) (func(context.Context) (putClient, error),
-		func(context.Context) (*ckptjepsen.Result, error), func(), error) {
-		vip := benchVIP(l, 121)
-		cluster, err := ckptjepsen.SetupRedis(ctx, l, ckptjepsen.RedisOptions{Resource: "bredis", VIP: vip, Nodes: 2})
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		teardown := func() { deleteClone(b, l, cluster) }
-		if _, err := cluster.Settle(ctx); err != nil {
-			teardown()
-			return nil, nil, nil, err
-		}
-		newClient := func(context.Context) (putClient, error) {
-			return redisPut{ckptjepsen.RedisStore(l, vip)}, nil
-		}
-		failover := cloneFailover(l, cluster, func() ckptjepsen.Store { return ckptjepsen.RedisStore(l, vip) })
-		return newClient, failover, teardown, nil
-	},
+	setup: cloneSetup(121, func(ctx context.Context, l *lab.Lab, vip netip.Addr) (*ckptjepsen.LabCluster, error) {
+		return ckptjepsen.SetupRedis(ctx, l, ckptjepsen.RedisOptions{Resource: "bredis", VIP: vip, Nodes: 2})
+	}, func(l *lab.Lab, vip netip.Addr) ckptjepsen.Store { return ckptjepsen.RedisStore(l, vip) }),
 }
-
-type redisPut struct{ r *ckptjepsen.Redis }
-
-func (p redisPut) Put(ctx context.Context, key string, value []byte) error {
-	_, err := p.r.Put(ctx, key, value)
-	return err
-}
-
-func (p redisPut) Close() error { return p.r.Close() }
 
 // etcd's ports on each node.
 const (
@@ -237,29 +213,54 @@ func etcdLeaderOnce(ctx context.Context, l *lab.Lab) (string, error) {
 	return leader, nil
 }
 
-// deleteClone deletes a store's clone and its VIP, made by
-// ckptjepsen.SetupRedis or SetupCheckpoint.
-func deleteClone(b *testing.B, l *lab.Lab, cluster *ckptjepsen.LabCluster) {
-	for _, r := range []string{cluster.VIP, cluster.Resource + "-clone"} {
-		if out, err := l.Exec(context.Background(), l.Nodes()[0], "pcs", "resource", "delete", r); err != nil {
-			b.Logf("pcs resource delete %s: %v: %s", r, err, out)
+// cloneSetup is the setup of a store that ckptjepsen runs as a
+// promotable clone on two nodes (a primary and one replica) with a VIP on
+// .vip of the lab's subnet: setupCluster makes it, newStore a client
+// through the VIP. Its failover gives the clone an instance on every node
+// (clone-max 3), so that a replica is left when the primary's node goes,
+// then causes ckptFailoverRounds power losses of the primary's node.
+func cloneSetup(vip byte, setupCluster func(context.Context, *lab.Lab, netip.Addr) (*ckptjepsen.LabCluster, error),
+	newStore func(*lab.Lab, netip.Addr) ckptjepsen.Store) func(context.Context, *testing.B, *lab.Lab) (func(context.Context) (putClient, error),
+	func(context.Context) (*ckptjepsen.Result, error), func(), error) {
+	return func(ctx context.Context, b *testing.B, l *lab.Lab) (func(context.Context) (putClient, error),
+		func(context.Context) (*ckptjepsen.Result, error), func(), error) {
+		addr := benchVIP(l, vip)
+		cluster, err := setupCluster(ctx, l, addr)
+		if err != nil {
+			return nil, nil, nil, err
 		}
+		teardown := func() {
+			for _, r := range []string{cluster.VIP, cluster.Resource + "-clone"} {
+				if out, err := l.Exec(context.Background(), l.Nodes()[0], "pcs", "resource", "delete", r); err != nil {
+					b.Logf("pcs resource delete %s: %v: %s", r, err, out)
+				}
+			}
+		}
+		if _, err := cluster.Settle(ctx); err != nil {
+			teardown()
+			return nil, nil, nil, err
+		}
+		newClient := func(context.Context) (putClient, error) { return storePut{newStore(l, addr)}, nil }
+		failover := func(ctx context.Context) (*ckptjepsen.Result, error) {
+			if out, err := l.Exec(ctx, l.Nodes()[0], "pcs", "resource", "meta", cluster.Resource+"-clone", "clone-max=3"); err != nil {
+				return nil, fmt.Errorf("clone-max=3: %w: %s", err, out)
+			}
+			cluster.Instances = 3
+			store := newStore(l, addr)
+			defer store.Close()
+			return ckptjepsen.Run(ctx, ckptjepsen.Config{Store: store, Cluster: cluster, Trials: ckptFailoverRounds,
+				Faults: []ckptjepsen.Fault{ckptjepsen.PowerLoss}, MaxRun: time.Second, ValueSize: ckptValueSize})
+		}
+		return newClient, failover, teardown, nil
 	}
 }
 
-// cloneFailover is the failover figure of a store run as a promotable
-// clone on fewer nodes than the lab has: the clone gets an instance on
-// every node (clone-max 3), so that a replica is left when the primary's
-// node goes, then ckptFailoverRounds power losses of the primary's node.
-func cloneFailover(l *lab.Lab, cluster *ckptjepsen.LabCluster, newStore func() ckptjepsen.Store) func(context.Context) (*ckptjepsen.Result, error) {
-	return func(ctx context.Context) (*ckptjepsen.Result, error) {
-		if out, err := l.Exec(ctx, l.Nodes()[0], "pcs", "resource", "meta", cluster.Resource+"-clone", "clone-max=3"); err != nil {
-			return nil, fmt.Errorf("clone-max=3: %w: %s", err, out)
-		}
-		cluster.Instances = 3
-		store := newStore()
-		defer store.Close()
-		return ckptjepsen.Run(ctx, ckptjepsen.Config{Store: store, Cluster: cluster, Trials: ckptFailoverRounds,
-			Faults: []ckptjepsen.Fault{ckptjepsen.PowerLoss}, MaxRun: time.Second, ValueSize: ckptValueSize})
-	}
+// storePut is a putClient of a ckptjepsen.Store.
+type storePut struct{ s ckptjepsen.Store }
+
+func (p storePut) Put(ctx context.Context, key string, value []byte) error {
+	_, err := p.s.Put(ctx, key, value)
+	return err
 }
+
+func (p storePut) Close() error { return p.s.Close() }

@@ -2,7 +2,7 @@ package bench
 
 import (
 	"context"
-	"testing"
+	"net/netip"
 
 	"github.com/vnfha/vnfha/lab"
 	"github.com/vnfha/vnfha/test/ckptjepsen"
@@ -20,33 +20,9 @@ var vnfhaStore = checkpointStore{
 	name: "vnfha",
 	durability: "PUT answered 200/201: in the primary's log (fdatasync) and in the log (fdatasync) of every " +
 		"other replica, or that replica durably marked stale in the CIB first (it can then not be promoted)",
-	setup: func(ctx context.Context, b *testing.B, l *lab.Lab) (func(context.Context) (putClient, error),
-		func(context.Context) (*ckptjepsen.Result, error), func(), error) {
-		vip := benchVIP(l, 123)
-		cluster, err := ckptjepsen.SetupCheckpoint(ctx, l, ckptjepsen.CheckpointOptions{Resource: "bckpt", VIP: vip, Nodes: 2})
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		teardown := func() { deleteClone(b, l, cluster) }
-		if _, err := cluster.Settle(ctx); err != nil {
-			teardown()
-			return nil, nil, nil, err
-		}
-		newClient := func(context.Context) (putClient, error) {
-			return vnfhaPut{ckptjepsen.CheckpointStore(l, vip, ckptjepsen.CheckpointPort)}, nil
-		}
-		failover := cloneFailover(l, cluster, func() ckptjepsen.Store {
-			return ckptjepsen.CheckpointStore(l, vip, ckptjepsen.CheckpointPort)
-		})
-		return newClient, failover, teardown, nil
-	},
+	setup: cloneSetup(123, func(ctx context.Context, l *lab.Lab, vip netip.Addr) (*ckptjepsen.LabCluster, error) {
+		return ckptjepsen.SetupCheckpoint(ctx, l, ckptjepsen.CheckpointOptions{Resource: "bckpt", VIP: vip, Nodes: 2})
+	}, func(l *lab.Lab, vip netip.Addr) ckptjepsen.Store {
+		return ckptjepsen.CheckpointStore(l, vip, ckptjepsen.CheckpointPort)
+	}),
 }
-
-type vnfhaPut struct{ c *ckptjepsen.Checkpoint }
-
-func (p vnfhaPut) Put(ctx context.Context, key string, value []byte) error {
-	_, err := p.c.Put(ctx, key, value)
-	return err
-}
-
-func (p vnfhaPut) Close() error { return p.c.Close() }

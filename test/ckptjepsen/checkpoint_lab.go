@@ -77,8 +77,6 @@ func SetupCheckpoint(ctx context.Context, l *lab.Lab, o CheckpointOptions) (*Lab
 	if err := o.defaults(l); err != nil {
 		return nil, err
 	}
-	clone := o.Resource + "-clone"
-	vip := o.Resource + "-vip"
 	params := []string{"data_dir=" + CheckpointDataDir(o.Resource), "binary=" + o.Binary,
 		"api_listen=:" + strconv.Itoa(CheckpointPort), "log_file=/var/log/pacemaker/" + o.Resource + ".log"}
 	if o.SyncMode != "" {
@@ -92,22 +90,11 @@ func SetupCheckpoint(ctx context.Context, l *lab.Lab, o CheckpointOptions) (*Lab
 	create = append(create, "op", "monitor", "interval="+pcsInterval(o.Monitor), "role=Promoted", "timeout=20s",
 		"op", "monitor", "interval="+pcsInterval(o.Monitor+time.Second), "role=Unpromoted", "timeout=20s",
 		"meta", "migration-threshold=1")
-	create = append(create, meta...)
-	for _, args := range [][]string{
-		create,
-		// Disabled until the constraints hold it to the Promoted instance.
-		{"resource", "create", vip, "ocf:vnfha:vip", "ip=" + o.VIP.String(), "cidr_netmask=24",
-			"op", "monitor", "interval=1s", "--disabled"},
-		{"constraint", "colocation", "add", vip, "with", "Promoted", clone, "INFINITY"},
-		{"constraint", "order", "promote", clone, "then", "start", vip},
-		{"resource", "enable", vip},
-	} {
-		if out, err := l.Exec(ctx, l.Nodes()[0], append([]string{"pcs"}, args...)...); err != nil {
-			return nil, fmt.Errorf("pcs %s: %w: %s", strings.Join(args, " "), err, out)
-		}
+	if err := createPromotable(ctx, l, append(create, meta...), o.Resource, o.VIP); err != nil {
+		return nil, err
 	}
 	store := CheckpointStore(l, o.VIP, CheckpointPort)
-	c := &LabCluster{Lab: l, Resource: o.Resource, VIP: vip, Instances: o.Nodes}
+	c := &LabCluster{Lab: l, Resource: o.Resource, VIP: o.Resource + "-vip", Instances: o.Nodes}
 	c.KillProcess = func(ctx context.Context, node string) error {
 		// The store, not the supervisor ("vnfha-agent --helper vnfc
 		// supervise"): its exit is what the supervisor reports.
@@ -183,4 +170,26 @@ func (c *Checkpoint) Status(ctx context.Context) (checkpoint.Status, error) {
 		return st, fmt.Errorf("GET /v1/status: %w", err)
 	}
 	return st, nil
+}
+
+// createPromotable runs, with pcs on the lab's first node, create (the
+// promotable clone of resource), then an ocf:vnfha:vip on vip named
+// resource+"-vip", colocated with the clone's Promoted role and started
+// after the promote.
+func createPromotable(ctx context.Context, l *lab.Lab, create []string, resource string, vip netip.Addr) error {
+	clone, vipRsc := resource+"-clone", resource+"-vip"
+	for _, args := range [][]string{
+		create,
+		// Disabled until the constraints hold it to the Promoted instance.
+		{"resource", "create", vipRsc, "ocf:vnfha:vip", "ip=" + vip.String(), "cidr_netmask=24",
+			"op", "monitor", "interval=1s", "--disabled"},
+		{"constraint", "colocation", "add", vipRsc, "with", "Promoted", clone, "INFINITY"},
+		{"constraint", "order", "promote", clone, "then", "start", vipRsc},
+		{"resource", "enable", vipRsc},
+	} {
+		if out, err := l.Exec(ctx, l.Nodes()[0], append([]string{"pcs"}, args...)...); err != nil {
+			return fmt.Errorf("pcs %s: %w: %s", strings.Join(args, " "), err, out)
+		}
+	}
+	return nil
 }

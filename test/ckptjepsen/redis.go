@@ -256,33 +256,22 @@ func SetupRedis(ctx context.Context, l *lab.Lab, o RedisOptions) (*LabCluster, e
 			return nil, err
 		}
 	}
-	clone := o.Resource + "-clone"
-	vip := o.Resource + "-vip"
 	meta := []string{"promotable", "promoted-max=1", "notify=true"}
 	if o.Nodes > 0 {
 		meta = append(meta, "clone-max="+strconv.Itoa(o.Nodes))
 	}
-	for _, args := range [][]string{
-		append([]string{"resource", "create", o.Resource, "ocf:heartbeat:redis", "config=" + RedisConfPath,
-			"op", "monitor", "interval=" + pcsInterval(o.Monitor), "role=Promoted", "timeout=30s",
-			"op", "monitor", "interval=" + pcsInterval(o.Monitor+100*time.Millisecond), "role=Unpromoted", "timeout=30s",
-			"meta", "migration-threshold=1"}, meta...),
-		// Disabled until the constraints hold it to the Promoted instance.
-		{"resource", "create", vip, "ocf:vnfha:vip", "ip=" + o.VIP.String(), "cidr_netmask=24",
-			"op", "monitor", "interval=1s", "--disabled"},
-		{"constraint", "colocation", "add", vip, "with", "Promoted", clone, "INFINITY"},
-		{"constraint", "order", "promote", clone, "then", "start", vip},
-		{"resource", "enable", vip},
-	} {
-		if out, err := l.Exec(ctx, l.Nodes()[0], append([]string{"pcs"}, args...)...); err != nil {
-			return nil, fmt.Errorf("pcs %s: %w: %s", strings.Join(args, " "), err, out)
-		}
+	create := append([]string{"resource", "create", o.Resource, "ocf:heartbeat:redis", "config=" + RedisConfPath,
+		"op", "monitor", "interval=" + pcsInterval(o.Monitor), "role=Promoted", "timeout=30s",
+		"op", "monitor", "interval=" + pcsInterval(o.Monitor+100*time.Millisecond), "role=Unpromoted", "timeout=30s",
+		"meta", "migration-threshold=1"}, meta...)
+	if err := createPromotable(ctx, l, create, o.Resource, o.VIP); err != nil {
+		return nil, err
 	}
 	vipAddr := netip.AddrPortFrom(o.VIP, RedisPort).String()
 	dial := Dialer(func(ctx context.Context, network, addr string) (net.Conn, error) {
 		return l.Dial(ctx, lab.ClientName, network, addr)
 	})
-	c := &LabCluster{Lab: l, Resource: o.Resource, VIP: vip, PIDFile: RedisPIDFile, Instances: o.Nodes}
+	c := &LabCluster{Lab: l, Resource: o.Resource, VIP: o.Resource + "-vip", PIDFile: RedisPIDFile, Instances: o.Nodes}
 	// Settled means the primary counts every other instance as an online
 	// replica (WAIT can be answered), seen through the VIP.
 	c.Ready = func(ctx context.Context, primary string) string {

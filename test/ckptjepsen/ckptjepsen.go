@@ -208,6 +208,7 @@ type TrialResult struct {
 	Keys           int      // keys read back
 	Errs           map[string]int
 	FirstErrsAfter []string // the first errors after the fault, to tell what the client saw
+	LastErr        string   // the last error of the trial, whole (the tally cuts them)
 }
 
 // Result is what the run showed.
@@ -385,8 +386,8 @@ func trial(ctx context.Context, cfg Config, h *history, n int, f Fault, run time
 			stop()
 			wg.Wait()
 			w.fill(&tr, faultAt)
-			return tr, fmt.Errorf("no write acknowledged within %s of the %s of %s (errors: %v; first after: %v)",
-				cfg.FailoverTimeout, f, victim, tr.Errs, tr.FirstErrsAfter)
+			return tr, fmt.Errorf("no write acknowledged within %s of the %s of %s (errors: %v; first after: %v; last: %s)",
+				cfg.FailoverTimeout, f, victim, tr.Errs, tr.FirstErrsAfter, tr.LastErr)
 		case <-ctx.Done():
 			return tr, ctx.Err()
 		}
@@ -523,6 +524,7 @@ type writer struct {
 	failed    int
 	errs      map[string]int
 	errsAfter []string
+	lastErr   string
 }
 
 func (w *writer) setFault(at time.Time) {
@@ -567,6 +569,7 @@ func (w *writer) loop(ctx context.Context) {
 		case ctx.Err() == nil:
 			w.failed++
 			w.errs[errClass(err)]++
+			w.lastErr = fmt.Sprintf("+%s %v", at.Sub(w.faultAt).Round(time.Millisecond), err)
 			if !w.faultAt.IsZero() && len(w.errsAfter) < 5 {
 				w.errsAfter = append(w.errsAfter, fmt.Sprintf("+%s %v", at.Sub(w.faultAt).Round(time.Millisecond), err))
 			}
@@ -588,6 +591,7 @@ func (w *writer) fill(tr *TrialResult, faultAt time.Time) {
 	tr.Acked, tr.Failed = len(w.acked), w.failed
 	maps(tr.Errs, w.errs)
 	tr.FirstErrsAfter = w.errsAfter
+	tr.LastErr = w.lastErr
 	for i := len(w.acked) - 1; i >= 0; i-- {
 		if w.acked[i].At.Before(faultAt) {
 			tr.LastAckBefore = faultAt.Sub(w.acked[i].At)

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -97,9 +98,11 @@ func TestCheckpointJepsen(t *testing.T) {
 // logCheckpointStores logs the end of each node's store log and the
 // marks, for a failed test's story.
 func logCheckpointStores(t *testing.T, l *lab.Lab, resource string) {
-	ctx := labtest.Context(t)
+	// The test's context is done by the time its cleanups run.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	for _, n := range l.Nodes() {
-		out, err := l.Exec(ctx, n, "tail", "-n", "120", "/var/log/pacemaker/"+resource+".log")
+		out, err := l.Exec(ctx, n, "tail", "-n", "60", "/var/log/pacemaker/"+resource+".log")
 		t.Logf("%s: the end of /var/log/pacemaker/%s.log (%v):\n%s", n, resource, err, out)
 	}
 	// The marks are in the nodes section (lifetime forever), the scores

@@ -102,7 +102,7 @@ func logCheckpointStores(t *testing.T, l *lab.Lab, resource string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for _, n := range l.Nodes() {
-		out, err := l.Exec(ctx, n, "tail", "-n", "60", "/var/log/pacemaker/"+resource+".log")
+		out, err := l.Exec(ctx, n, "tail", "-n", "100", "/var/log/pacemaker/"+resource+".log")
 		t.Logf("%s: the end of /var/log/pacemaker/%s.log (%v):\n%s", n, resource, err, out)
 	}
 	// The marks are in the nodes section (lifetime forever), the scores

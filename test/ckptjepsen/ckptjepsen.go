@@ -116,6 +116,9 @@ type Config struct {
 	// Reads after each trial go to the primary as it is; a last read,
 	// once the cluster has settled, checks everything again.
 	Hurry bool
+	// KeyPrefix comes before every key: a second Run on the same store
+	// writes keys of its own, not the first one's again.
+	KeyPrefix string
 	// Log receives progress lines; nil discards them.
 	Log func(format string, args ...any)
 }
@@ -550,7 +553,7 @@ func (w *writer) loop(ctx context.Context) {
 	w.errs = map[string]int{}
 	w.mu.Unlock()
 	for seq := 1; ctx.Err() == nil; seq++ {
-		key, val := Key(w.trial, seq), Value(w.trial, seq, w.cfg.ValueSize)
+		key, val := w.cfg.KeyPrefix+Key(w.trial, seq), Value(w.trial, seq, w.cfg.ValueSize)
 		sent := time.Now()
 		pctx, cancel := context.WithTimeout(ctx, w.cfg.PutTimeout)
 		rev, err := w.cfg.Store.Put(pctx, key, val)

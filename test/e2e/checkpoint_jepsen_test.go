@@ -78,7 +78,7 @@ func TestCheckpointJepsen(t *testing.T) {
 		start := time.Now()
 		res, err := ckptjepsen.Run(ctx, ckptjepsen.Config{
 			Store: store, Cluster: cluster, Trials: phase.trials, Hurry: phase.hurry,
-			FailoverTimeout: failoverTimeout, Log: t.Logf,
+			FailoverTimeout: failoverTimeout, KeyPrefix: phase.name + "/", Log: t.Logf,
 		})
 		if res != nil {
 			t.Logf("vnfha checkpoint, sync_mode=%s, %s, %s:\n%s", phase.syncMode, phase.name, time.Since(start).Round(time.Second), res.Summary())

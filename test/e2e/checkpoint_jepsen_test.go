@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -95,15 +97,29 @@ func TestCheckpointJepsen(t *testing.T) {
 	}
 }
 
+// logDirEnv names a directory where a failed checkpoint test leaves each
+// node's whole store log.
+const logDirEnv = "VNFHA_E2E_LOGDIR"
+
 // logCheckpointStores logs the end of each node's store log and the
 // marks, for a failed test's story.
 func logCheckpointStores(t *testing.T, l *lab.Lab, resource string) {
 	// The test's context is done by the time its cleanups run.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	dir := os.Getenv(logDirEnv)
 	for _, n := range l.Nodes() {
 		out, err := l.Exec(ctx, n, "tail", "-n", "100", "/var/log/pacemaker/"+resource+".log")
 		t.Logf("%s: the end of /var/log/pacemaker/%s.log (%v):\n%s", n, resource, err, out)
+		if dir == "" {
+			continue
+		}
+		// The whole log, for a story longer than 100 lines.
+		if whole, err := l.Exec(ctx, n, "cat", "/var/log/pacemaker/"+resource+".log"); err != nil {
+			t.Logf("%s: %v", n, err)
+		} else if err := os.WriteFile(filepath.Join(dir, t.Name()+"-"+n+"-"+resource+".log"), whole, 0o644); err != nil {
+			t.Log(err)
+		}
 	}
 	// The marks are in the nodes section (lifetime forever), the scores
 	// in the status section; crm_mon -A shows both.

@@ -20,7 +20,7 @@ export PATH := $(PATH):/usr/sbin:/sbin
 BUILD   := build
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: all deps build install test unit e2e fuzz demo bench clean
+.PHONY: all deps build install test unit e2e fuzz demo bench jepsen clean
 
 all: build
 
@@ -69,6 +69,15 @@ demo: deps build
 
 bench: deps build
 	$(GO) test -count=1 -p 1 -run '^$$' -bench . -benchtime 1x -timeout 30m ./test/bench/...
+
+# jepsen is the checkpoint store's long no-lost-write run, side by side
+# with Redis (docs/checkpoint.md): JEPSEN_TRIALS failovers each (about
+# 20 s a trial for vnfha's store, 30 s for Redis); JEPSEN_STORES=vnfha or
+# redis runs one side only.
+JEPSEN_TRIALS ?= 50
+JEPSEN_STORES ?= .
+jepsen: deps build
+	VNFHA_JEPSEN_TRIALS=$(JEPSEN_TRIALS) $(GO) test -count=1 -p 1 -run '^$$' -bench 'CheckpointJepsen/$(JEPSEN_STORES)' -benchtime 1x -timeout 120m -v ./test/bench/
 
 clean:
 	rm -rf $(BUILD)

@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"context"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,12 +16,38 @@ import (
 	"github.com/vnfha/vnfha/test/ckptjepsen"
 )
 
+// jepsenTrialsEnv sets how many settled failovers TestCheckpointJepsen
+// causes: 6 by default; the long run is make jepsen's (test/bench).
+const jepsenTrialsEnv = "VNFHA_JEPSEN_TRIALS"
+
+func jepsenTrials(t *testing.T) int { return envTrials(t, jepsenTrialsEnv, 6) }
+
+func envTrials(t *testing.T, env string, def int) int {
+	t.Helper()
+	s := os.Getenv(env)
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		t.Fatalf("%s=%q: want a number of trials", env, s)
+	}
+	return n
+}
+
+// labVIP is host .n of the lab's subnet (tests take .100-.199).
+func labVIP(l *lab.Lab, n byte) netip.Addr {
+	a := l.Subnet().Addr().As4()
+	a[3] = n
+	return netip.AddrFrom4(a)
+}
+
 // jepsenHurriedCheckpointEnv sets how many hurried failovers
 // TestCheckpointJepsen causes after its settled ones; default 2.
 const jepsenHurriedCheckpointEnv = "VNFHA_JEPSEN_CHECKPOINT_HURRIED"
 
 // TestCheckpointJepsen is the acceptance of vnfha's checkpoint store (issue
-// 13), side by side with TestCheckpointRedisJepsen: the store as a
+// 13; BenchmarkCheckpointJepsen runs it side by side with Redis): the store as a
 // promotable clone of ocf:vnfha:checkpoint on a 3-node lab with fencing,
 // its client API on TCP behind an ocf:vnfha:vip on the Promoted role, and
 // a client that writes sequential checkpoints through the VIP, counting a

@@ -88,7 +88,7 @@ func BenchmarkCheckpointJepsen(b *testing.B) {
 				start := time.Now()
 				res, err := ckptjepsen.Run(ctx, ckptjepsen.Config{
 					Store: store, Cluster: cluster, Trials: trials, FailoverTimeout: s.failoverTimeout,
-					KeyPrefix: fmt.Sprintf("run%d/", i),
+					KeyPrefix: fmt.Sprintf("run%d/", i), Log: progress(s.name),
 				})
 				if res != nil {
 					// go test -bench shows at most 10 lines of a log: the
@@ -116,5 +116,17 @@ func BenchmarkCheckpointJepsen(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// progress is a run's trial-by-trial log with -v (make jepsen): written
+// as it happens, since a benchmark's own log shows only at its end, and a
+// long run takes most of an hour.
+func progress(store string) func(string, ...any) {
+	if !testing.Verbose() {
+		return nil
+	}
+	return func(format string, args ...any) {
+		fmt.Fprintf(os.Stderr, "%s %s: %s\n", time.Now().Format("15:04:05"), store, fmt.Sprintf(format, args...))
 	}
 }

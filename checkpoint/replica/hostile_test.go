@@ -461,3 +461,44 @@ func TestLyingFetchSource(t *testing.T) {
 		})
 	}
 }
+
+// TestNudgeCutsSearch: a standby searching for the primary while a peer
+// swallows the question (its node lost power) follows the primary it is
+// told of at once (the post-promote notify), not once the search's bound
+// ran out: that wait was added to every failover after a power loss.
+func TestNudgeCutsSearch(t *testing.T) {
+	old := searchTimeout
+	searchTimeout = time.Minute // waitSync's bound is 15 s
+	defer func() { searchTimeout = old }()
+	c := newClusterStopped(t, []string{"node1", "node2", "node3"}, nil)
+	ln := c.takeListener("node3")
+	defer ln.Close()
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer nc.Close() // and say nothing
+		}
+	}()
+	c.start("node1")
+	c.start("node2")
+	// node2 finds no primary: its search waits on node3.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := c.r("node1").Promote(ctx, checkpoint.PromoteRequest{Absent: []string{"node3"}}); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	c.r("node2").Follow("node1")
+	c.waitSync("node1", "node2")
+	// Without the cut, node2 follows only once its question to node3
+	// gives up: the handshake's own bound (wire.HandshakeTimeout, 5 s)
+	// here, searchTimeout (2 s) against a host that is gone. Half that
+	// bound leaves a wide margin for a loaded machine (this takes
+	// milliseconds).
+	if d := time.Since(t0); d > wire.HandshakeTimeout/2 {
+		t.Fatalf("node2 followed the primary it was told of %s later: it waited for its search", d.Round(time.Millisecond))
+	}
+}

@@ -99,13 +99,16 @@ type Config struct {
 	PrimaryAPI func(node string) string
 }
 
+// searchTimeout bounds a standby's search for the primary (a var: tests
+// make it long, to show that a nudge does not wait for it).
+var searchTimeout = 2 * time.Second
+
 // Timings of the stream, not worth a flag each.
 const (
 	heartbeatEvery = time.Second
 	// A standby that hears nothing from its primary for this long
 	// (heartbeats included) drops the connection and searches again.
 	streamSilence = 5 * time.Second
-	searchTimeout = 2 * time.Second
 	// peerQueryTimeout bounds promote's look at its peers.
 	peerQueryTimeout = 5 * time.Second
 	snapshotChunk    = 1 << 20

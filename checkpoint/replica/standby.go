@@ -73,7 +73,7 @@ func (f *follower) run(target string) {
 			select {
 			case target = <-f.nudge:
 			default:
-				target = r.search(f.ctx)
+				target = f.search()
 			}
 		}
 		if target != "" && target != r.c.Node {
@@ -97,6 +97,22 @@ func (f *follower) run(target string) {
 		case <-time.After(backoff):
 		}
 		backoff = min(backoff*2, 2*time.Second)
+	}
+}
+
+// search is r.search, cut short by a nudge: after a power loss the peer
+// that is gone swallows the question until searchTimeout, and the new
+// primary's "follow me" (the post-promote notify) must not wait for it.
+func (f *follower) search() string {
+	ctx, cancel := context.WithCancel(f.ctx)
+	defer cancel()
+	found := make(chan string, 1)
+	go func() { found <- f.r.search(ctx) }()
+	select {
+	case target := <-f.nudge:
+		return target
+	case target := <-found:
+		return target
 	}
 }
 

@@ -88,6 +88,7 @@ func TestCheckpointJepsen(t *testing.T) {
 		if t.Failed() {
 			logCheckpointStores(t, l, "ckpt")
 		}
+		keepLogs(t, l, "ckpt")
 	})
 	store := ckptjepsen.CheckpointStore(l, vip, ckptjepsen.CheckpointPort)
 	defer store.Close()
@@ -125,9 +126,32 @@ func TestCheckpointJepsen(t *testing.T) {
 	}
 }
 
-// logDirEnv names a directory where a failed checkpoint test leaves each
-// node's whole store log.
+// logDirEnv names a directory where the checkpoint Jepsen test leaves
+// each node's whole store and Pacemaker logs, passed or failed: the
+// failover's story, millisecond by millisecond.
 const logDirEnv = "VNFHA_E2E_LOGDIR"
+
+// keepLogs copies each node's store and Pacemaker logs to logDirEnv's
+// directory, if set.
+func keepLogs(t *testing.T, l *lab.Lab, resource string) {
+	dir := os.Getenv(logDirEnv)
+	if dir == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, n := range l.Nodes() {
+		for _, f := range []string{resource + ".log", "pacemaker.log"} {
+			b, err := l.Exec(ctx, n, "cat", "/var/log/pacemaker/"+f)
+			if err == nil {
+				err = os.WriteFile(filepath.Join(dir, t.Name()+"-"+n+"-"+f), b, 0o644)
+			}
+			if err != nil {
+				t.Logf("%s: keep %s: %v", n, f, err)
+			}
+		}
+	}
+}
 
 // logCheckpointStores logs the end of each node's store log and the
 // marks, for a failed test's story.
@@ -135,19 +159,9 @@ func logCheckpointStores(t *testing.T, l *lab.Lab, resource string) {
 	// The test's context is done by the time its cleanups run.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	dir := os.Getenv(logDirEnv)
 	for _, n := range l.Nodes() {
 		out, err := l.Exec(ctx, n, "tail", "-n", "100", "/var/log/pacemaker/"+resource+".log")
 		t.Logf("%s: the end of /var/log/pacemaker/%s.log (%v):\n%s", n, resource, err, out)
-		if dir == "" {
-			continue
-		}
-		// The whole log, for a story longer than 100 lines.
-		if whole, err := l.Exec(ctx, n, "cat", "/var/log/pacemaker/"+resource+".log"); err != nil {
-			t.Logf("%s: %v", n, err)
-		} else if err := os.WriteFile(filepath.Join(dir, t.Name()+"-"+n+"-"+resource+".log"), whole, 0o644); err != nil {
-			t.Log(err)
-		}
 	}
 	// The marks are in the nodes section (lifetime forever), the scores
 	// in the status section; crm_mon -A shows both.

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -363,14 +362,12 @@ func TestPromoteSilentPeer(t *testing.T) {
 			c := newClusterStopped(t, []string{"node1", "node2"}, nil)
 			ln := c.takeListener("node2")
 			defer ln.Close()
-			var accepted atomic.Int32
 			go func() {
 				for {
 					nc, err := ln.Accept()
 					if err != nil {
 						return
 					}
-					accepted.Add(1)
 					defer nc.Close()
 				}
 			}()
@@ -390,8 +387,10 @@ func TestPromoteSilentPeer(t *testing.T) {
 			switch {
 			case !absent && !strings.Contains(logs, "peer unreachable: skipped"):
 				t.Fatal("the silent peer was not logged")
-			case absent && (accepted.Load() != 0 || !strings.Contains(logs, "not asking node2: outside the cluster's membership")):
-				t.Fatalf("an absent peer was asked (%d connections) or not logged:\n%s", accepted.Load(), logs)
+			case absent && (strings.Contains(logs, "peer unreachable: skipped") || !strings.Contains(logs, "not asking node2: outside the cluster's membership")):
+				// (The standby's search before the promote may have
+				// connected: only the promote's question is logged.)
+				t.Fatalf("an absent peer was asked, or not logged:\n%s", logs)
 			}
 		})
 	}
@@ -428,25 +427,33 @@ func TestLyingFetchSource(t *testing.T) {
 			fake := newFakePeer(t, c, "node1") // says it is at 3:1
 			c.start("node2")
 			before := c.nodes["node2"].st.Position()
+			r2 := c.r("node2")
 			done := make(chan error, 1)
 			go func() {
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 				defer cancel()
-				_, err := c.r("node2").Promote(ctx, checkpoint.PromoteRequest{})
+				_, err := r2.Promote(ctx, checkpoint.PromoteRequest{})
 				done <- err
 			}()
-			select {
-			case fr := <-fake.first:
-				conn := <-fake.conns
-				if fr.Type != wire.TFetch {
-					t.Fatalf("expected a fetch, got %s", fr.Type)
+			// node2's follower may ask the fake "primary" to be followed
+			// before the promote stops it: those requests are hung up on.
+			deadline := time.After(15 * time.Second)
+			for fetched := false; !fetched; {
+				select {
+				case fr := <-fake.first:
+					conn := <-fake.conns
+					if fr.Type != wire.TFetch {
+						conn.Close()
+						continue
+					}
+					fetched = true
+					ok := wire.FollowOK{Epoch: 3, Position: checkpoint.Position{Epoch: 3, Rev: 2}, Mode: wire.ModeEntries}
+					conn.Send(wire.Frame{Type: wire.TFollowOK, Epoch: 3, Payload: wire.EncodeJSON(ok)})
+					tc.lie(conn)
+					conn.Close()
+				case <-deadline:
+					t.Fatal("the promote did not fetch from the fresher peer")
 				}
-				ok := wire.FollowOK{Epoch: 3, Position: checkpoint.Position{Epoch: 3, Rev: 2}, Mode: wire.ModeEntries}
-				conn.Send(wire.Frame{Type: wire.TFollowOK, Epoch: 3, Payload: wire.EncodeJSON(ok)})
-				tc.lie(conn)
-				conn.Close()
-			case <-time.After(15 * time.Second):
-				t.Fatal("the promote did not fetch from the fresher peer")
 			}
 			var fe *checkpoint.FresherPeerError
 			if err := <-done; !errors.As(err, &fe) || fe.Peer != "node1" {

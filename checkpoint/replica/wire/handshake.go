@@ -320,8 +320,9 @@ func deadline(ctx context.Context, nc net.Conn) (stop func()) {
 		d = time.Now().Add(HandshakeTimeout)
 	}
 	nc.SetDeadline(d)
-	done := make(chan struct{})
+	done, exited := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(exited)
 		select {
 		case <-ctx.Done():
 			nc.SetDeadline(time.Unix(1, 0))
@@ -330,6 +331,12 @@ func deadline(ctx context.Context, nc net.Conn) (stop func()) {
 	}()
 	return func() {
 		close(done)
+		// The goroutine may not have run yet; once ctx ends too (the
+		// caller cancels it right after the handshake), its select may
+		// take either case. Clearing before it has exited let it put a
+		// past deadline on a connection in use: every later write
+		// failed with an i/o timeout.
+		<-exited
 		nc.SetDeadline(time.Time{})
 	}
 }

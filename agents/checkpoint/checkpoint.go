@@ -198,16 +198,13 @@ const storeStopTimeout = 20 * time.Second
 // process is the store as vnfc's supervisor runs it. c may be nil (stop
 // with invalid parameters): only Dir counts then.
 func process(dir string, c *config, env *ocf.Env) *vnfc.Process {
-	p := &vnfc.Process{Dir: filepath.Join(dir, procDir), Agent: name, Instance: env.Instance,
+	p := &vnfc.Process{Dir: filepath.Join(dir, procDir), Agent: name, Instance: env.Instance, Noun: "the store",
 		StopSignal: syscall.SIGTERM, StopTimeout: storeStopTimeout, FastFail: true}
 	if c != nil {
 		p.Argv, p.LogFile = c.argv(), c.logFile
 	}
 	return p
 }
-
-// storeWords makes vnfc's words for its process fit the store.
-func storeWords(s string) string { return strings.ReplaceAll(s, "the VNFC", "the store") }
 
 func start(ctx context.Context, req *ocf.Request) error {
 	dir, err := stateDir(req.Env)
@@ -233,9 +230,9 @@ func start(ctx context.Context, req *ocf.Request) error {
 		}
 		fallthrough
 	case vnfc.ProcessFailed:
-		req.Log.Infof("cleaning up before start: %s", storeWords(ps.Reason))
+		req.Log.Infof("cleaning up before start: %s", ps.Reason)
 		if err := p.Stop(ctx, req.Log); err != nil {
-			return storeError(err)
+			return err
 		}
 	}
 	// A new start: no role, no score of a previous run.
@@ -255,7 +252,7 @@ func start(ctx context.Context, req *ocf.Request) error {
 		return err
 	}
 	if err := p.Start(ctx, req.Env, req.Log, ready); err != nil {
-		return storeError(err)
+		return err
 	}
 	if st, err := client.status(ctx); err == nil {
 		keepScore(ctx, req, c, dir, st)
@@ -290,12 +287,6 @@ func makeDirs(c *config) error {
 	return nil
 }
 
-// storeError puts vnfc's words for the process in the store's.
-func storeError(err error) error {
-	code, reason := ocf.Result(err)
-	return ocf.Errorf(code, "%s", storeWords(reason))
-}
-
 func stop(ctx context.Context, req *ocf.Request) error {
 	dir, err := stateDir(req.Env)
 	if err != nil {
@@ -305,7 +296,7 @@ func stop(ctx context.Context, req *ocf.Request) error {
 	// Only the state directory counts: the store's record names what to
 	// end, whatever the parameters say now.
 	if err := process(dir, nil, req.Env).Stop(ctx, req.Log); err != nil {
-		return storeError(err)
+		return err
 	}
 	// The mark stays: it is the cluster's record of what this replica
 	// holds, and outlives the process.
@@ -348,7 +339,7 @@ func monitor(ctx context.Context, req *ocf.Request) error {
 	case vnfc.ProcessStopped:
 		return ocf.NotRunning
 	case vnfc.ProcessFailed:
-		return fail("%s", storeWords(ps.Reason))
+		return fail("%s", ps.Reason)
 	}
 	st, err := newStoreClient(c.socket).status(ctx)
 	if err != nil {
@@ -393,7 +384,7 @@ func promote(ctx context.Context, req *ocf.Request) error {
 		return ocf.Generic("%v", err)
 	}
 	if ps.State != vnfc.ProcessRunning {
-		return ocf.Generic("cannot promote: the store is not running %s", storeWords(ps.Reason))
+		return ocf.Generic("cannot promote: the store is not running %s", ps.Reason)
 	}
 	client := newStoreClient(c.socket)
 	st, err := client.status(ctx)
@@ -554,7 +545,7 @@ func demote(ctx context.Context, req *ocf.Request) error {
 		// The failed instance's recovery: the stop that follows ends it
 		// and deletes the score.
 		_ = os.Remove(filepath.Join(dir, promotedFile))
-		req.Log.Infof("the store is not running (%s); nothing to demote", storeWords(ps.Reason))
+		req.Log.Infof("the store is not running (%s); nothing to demote", ps.Reason)
 		return nil
 	}
 	if c == nil {

@@ -48,6 +48,9 @@ type Process struct {
 	Settle time.Duration
 	// FastFail reports an unexpected exit to Pacemaker at once.
 	FastFail bool
+	// Noun is what exit reasons and log lines call the process ("the
+	// store"); empty: "the VNFC".
+	Noun string
 }
 
 // ProcessState is what runs of a Process on this node.
@@ -116,7 +119,7 @@ func (p *Process) Start(ctx context.Context, env *ocf.Env, log Logger, ready fun
 		return ocf.Generic("start: %v and a program's absolute path", errNoDir)
 	}
 	c := p.config(env)
-	b := &processBackend{dir: p.Dir}
+	b := &processBackend{dir: p.Dir, noun: p.Noun}
 	err := b.start(ctx, c, env)
 	if err == nil {
 		err = settle(ctx, b, c.settle, ready)
@@ -139,7 +142,7 @@ func (p *Process) Stop(ctx context.Context, log Logger) error {
 	if !filepath.IsAbs(p.Dir) {
 		return ocf.Generic("stop: %v", errNoDir)
 	}
-	return (&processBackend{dir: p.Dir}).stop(ctx, p.config(nil), log)
+	return (&processBackend{dir: p.Dir, noun: p.Noun}).stop(ctx, p.config(nil), log)
 }
 
 // Status says what runs. It reads Dir and checks the recorded processes
@@ -148,7 +151,7 @@ func (p *Process) Status(ctx context.Context) (ProcessStatus, error) {
 	if !filepath.IsAbs(p.Dir) {
 		return ProcessStatus{}, errNoDir
 	}
-	st, err := (&processBackend{dir: p.Dir}).status(ctx)
+	st, err := (&processBackend{dir: p.Dir, noun: p.Noun}).status(ctx)
 	if err != nil {
 		return ProcessStatus{}, err
 	}

@@ -63,9 +63,10 @@ func TestProcessExported(t *testing.T) {
 	})
 	t.Run("exits during start", func(t *testing.T) {
 		p := &Process{Dir: filepath.Join(t.TempDir(), "proc"), Agent: "checkpoint", Instance: "exported",
-			Argv: []string{"/bin/false"}, Settle: 200 * time.Millisecond}
+			Argv: []string{"/bin/false"}, Settle: 200 * time.Millisecond, Noun: "the store"}
 		err := p.Start(ctx, env, log, nil)
-		if code, reason := ocf.Result(err); code != ocf.ErrGeneric || !strings.Contains(reason, "exited with status 1 during start") {
+		// The reason names the process as the caller does (Noun).
+		if code, reason := ocf.Result(err); code != ocf.ErrGeneric || !strings.Contains(reason, "the store exited with status 1 during start") {
 			t.Errorf("start of /bin/false: %d %q", code, reason)
 		}
 		if st, err := p.Status(ctx); err != nil || st.State != ProcessStopped {

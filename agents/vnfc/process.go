@@ -17,9 +17,12 @@ import (
 
 // processBackend runs the VNFC as a child of the agent's own supervisor.
 type processBackend struct {
-	dir string  // the instance's state directory
-	rec *record // what start started
+	dir  string  // the instance's state directory
+	rec  *record // what start started
+	noun string  // what reasons call the process: "" for "the VNFC"
 }
+
+func (b *processBackend) what() string { return nounOr(b.noun) }
 
 func (b *processBackend) status(context.Context) (status, error) {
 	rec, err := readRecord(b.dir)
@@ -39,9 +42,9 @@ func (b *processBackend) status(context.Context) (status, error) {
 		return status{state: failed, reason: "a start did not finish"}, nil
 	}
 	if !rec.Main.Alive() {
-		reason := fmt.Sprintf("the VNFC is gone (pid %d)", rec.Main.PID)
+		reason := fmt.Sprintf("%s is gone (pid %d)", b.what(), rec.Main.PID)
 		if e := readExit(b.dir); e != nil {
-			reason = fmt.Sprintf("the VNFC %s at %s (pid %d)", e.How, e.At.Format("15:04:05.000"), e.PID)
+			reason = fmt.Sprintf("%s %s at %s (pid %d)", b.what(), e.How, e.At.Format("15:04:05.000"), e.PID)
 		}
 		return status{state: failed, reason: reason}, nil
 	}
@@ -82,6 +85,7 @@ func (b *processBackend) start(ctx context.Context, c *config, env *ocf.Env) err
 		Instance: c.instance,
 		Log:      env.Log,
 		Agent:    c.agent,
+		Noun:     b.noun,
 	}
 	if c.fastFail {
 		r, err := newReport(env)
@@ -128,7 +132,7 @@ func (b *processBackend) start(ctx context.Context, c *config, env *ocf.Env) err
 	}
 	rec, err := readRecord(b.dir)
 	if err != nil || rec == nil || rec.Starting || rec.Main.PID == 0 {
-		return ocf.Generic("the supervisor started the VNFC but left no state: %v", err)
+		return ocf.Generic("the supervisor started %s but left no state: %v", b.what(), err)
 	}
 	b.rec = rec
 	return nil
@@ -144,7 +148,7 @@ const supervisorStopGrace = 300 * time.Millisecond
 // timedOut says why start ran out of time before the VNFC ran.
 func (b *processBackend) timedOut(c *config) error {
 	if c.pidfile == "" {
-		return ocf.Generic("the VNFC did not start within the start timeout")
+		return ocf.Generic("%s did not start within the start timeout", b.what())
 	}
 	if rec, err := readRecord(b.dir); err == nil && rec != nil && rec.Main.PID != 0 && !rec.Forked {
 		// The supervisor has been told to end it by now: the record says
@@ -194,7 +198,7 @@ func (b *processBackend) exitReason(rec *record) string {
 	deadline := time.Now().Add(exitWait)
 	for i := 0; i < int(exitWait/(2*time.Millisecond)); i++ {
 		if e := readExit(b.dir); e != nil {
-			return fmt.Sprintf("the VNFC %s during start (pid %d)", e.How, e.PID)
+			return fmt.Sprintf("%s %s during start (pid %d)", b.what(), e.How, e.PID)
 		}
 		if !rec.Supervisor.Alive() || time.Now().After(deadline) {
 			break
@@ -202,9 +206,9 @@ func (b *processBackend) exitReason(rec *record) string {
 		time.Sleep(2 * time.Millisecond)
 	}
 	if e := readExit(b.dir); e != nil {
-		return fmt.Sprintf("the VNFC %s during start (pid %d)", e.How, e.PID)
+		return fmt.Sprintf("%s %s during start (pid %d)", b.what(), e.How, e.PID)
 	}
-	return fmt.Sprintf("the VNFC ended during start (pid %d)", rec.Main.PID)
+	return fmt.Sprintf("%s ended during start (pid %d)", b.what(), rec.Main.PID)
 }
 
 // killWait bounds how long stop waits for the VNFC to die after SIGKILL,
@@ -301,7 +305,7 @@ func (b *processBackend) end(ctx context.Context, rec *record, c *config, log lo
 		// again, as systemd does after KillSignal.
 		signalAll(procs, syscall.SIGCONT)
 		if !waitAll(procs, grace) {
-			log.Warnf("the VNFC (pid %d) outlived %s after SIG%s; sending SIGKILL", rec.Main.PID, grace.Round(time.Millisecond), sigName(sig))
+			log.Warnf("%s (pid %d) outlived %s after SIG%s; sending SIGKILL", b.what(), rec.Main.PID, grace.Round(time.Millisecond), sigName(sig))
 			signalAll(procs, syscall.SIGKILL)
 			if !waitAll(procs, killFor()) {
 				return ocf.Generic("%s survived SIGKILL", describeLive(procs))

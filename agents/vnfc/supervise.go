@@ -45,6 +45,20 @@ type spec struct {
 	// Agent is the agent that runs the process, for the log's tag and
 	// prefix: empty for a VNFC, another agent's name for a Process.
 	Agent string `json:"agent,omitempty"`
+	// Noun is what the log lines call the process ("the store"): empty
+	// for "the VNFC".
+	Noun string `json:"noun,omitempty"`
+}
+
+// noun is what the supervisor's lines call the process.
+func (s *spec) noun() string { return nounOr(s.Noun) }
+
+// nounOr is noun, or "the VNFC" when empty.
+func nounOr(noun string) string {
+	if noun == "" {
+		return "the VNFC"
+	}
+	return noun
 }
 
 // pidfileWait bounds how long a forking VNFC may take, after its first
@@ -289,7 +303,7 @@ func (sv *supervisor) terminate() int {
 	sv.log.Infof("asked to stop: ending every process left below the supervisor")
 	sv.killTree()
 	if sv.starting() {
-		return sv.fail("stopped before the VNFC was ready")
+		return sv.fail("stopped before %s was ready", sv.noun())
 	}
 	return 0
 }
@@ -358,7 +372,7 @@ func (sv *supervisor) niceAutogroup(pid int) error {
 // what it started and exits, and the stop that follows finds nothing.
 func (sv *supervisor) ready() (int, bool) {
 	if err := sv.conn.Ready(); err != nil {
-		sv.log.Warnf("%v: start is gone; ending the VNFC", err)
+		sv.log.Warnf("%v: start is gone; ending %s", err, sv.noun())
 		sv.killTree()
 		return 1, false
 	}
@@ -387,7 +401,7 @@ func (sv *supervisor) findDaemon() (daemon, error) {
 		// writes its own: waited for, up to pidfileWait.
 		// The pid is not echoed: the file may be one the user made
 		// point elsewhere, and its contents are not ours to show.
-		return daemon{}, &notYet{fmt.Sprintf("pid file %s names no process the VNFC started", sv.PIDFile)}
+		return daemon{}, &notYet{fmt.Sprintf("pid file %s names no process %s started", sv.PIDFile, sv.noun())}
 	}
 	return daemon{procID{PID: pid, Start: st.Start}, st.PGID}, nil
 }
@@ -409,7 +423,7 @@ func (sv *supervisor) exited(ws unix.WaitStatus) {
 	if err := writeFileAtomic(filepath.Join(sv.Dir, exitFile), b); err != nil {
 		sv.log.Warnf("%v", err)
 	}
-	msg := fmt.Sprintf("the VNFC (pid %d) %s", e.PID, e.How)
+	msg := fmt.Sprintf("%s (pid %d) %s", sv.noun(), e.PID, e.How)
 	if !armed {
 		sv.log.Infof("%s: stopped deliberately, or before start finished", msg)
 		sv.killTree()

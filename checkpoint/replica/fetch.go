@@ -134,6 +134,9 @@ func (r *Replica) serveFetch(conn *wire.Conn, ask wire.Follow) {
 	if err := send(conn, wire.Frame{Type: wire.TFollowOK, Epoch: epoch, Payload: wire.EncodeJSON(ok)}); err != nil {
 		return
 	}
+	if !ask.Position.Less(pos) {
+		return // not fresher: the asker stops at the follow-ok
+	}
 	cursor := ask.Position.Rev
 	for cursor < pos.Rev {
 		es, err := st.Entries(cursor, 4096, r.c.MaxBatchBytes)

@@ -412,7 +412,7 @@ func promote(ctx context.Context, req *ocf.Request) error {
 		}
 		preq := checkpoint.PromoteRequest{MinEpoch: marks.Epoch, Ignore: unpromotable(marks, c.peers)}
 		if promotable(req) {
-			if preq.Absent, err = absentPeers(ctx, c.peers); err != nil {
+			if preq.Absent, err = absentPeers(ctx, c.node, c.peers); err != nil {
 				req.Log.Warnf("every peer is asked: %v", err)
 			}
 		}

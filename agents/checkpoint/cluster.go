@@ -216,20 +216,26 @@ func scoreName(instance string) string { return "master-" + instance }
 // a host that lost power swallows the question until its bound (5 s)
 // runs out, all of it added to the failover. On any doubt (the tool
 // fails, an empty answer) it names none: the store then asks everyone.
-func absentPeers(ctx context.Context, peers map[string]string) ([]string, error) {
+func absentPeers(ctx context.Context, self string, peers map[string]string) ([]string, error) {
 	out, err := runTool(ctx, crmNodeBin, "--partition")
 	if err != nil {
 		return nil, err
 	}
-	return parseAbsent(string(out), peers)
+	return parseAbsent(string(out), self, peers)
 }
 
 // parseAbsent reads crm_node --partition's answer (the members' names,
-// separated by spaces) and returns the peers it does not name.
-func parseAbsent(out string, peers map[string]string) ([]string, error) {
+// separated by spaces) and returns the peers it does not name. An answer
+// that does not name this node (self) says the names differ (a peers
+// parameter naming nodes otherwise than Pacemaker does): then it trusts
+// none of it, rather than skip every peer.
+func parseAbsent(out, self string, peers map[string]string) ([]string, error) {
 	members := strings.Fields(out)
 	if len(members) == 0 {
 		return nil, errors.New("crm_node --partition named no member")
+	}
+	if !slices.Contains(members, self) {
+		return nil, fmt.Errorf("crm_node --partition does not name this node, %s: the peers' names are not Pacemaker's", ocf.Quote(self))
 	}
 	var absent []string
 	for n := range peers {

@@ -354,23 +354,35 @@ func TestOldPrimaryFenced(t *testing.T) {
 	}
 }
 
+// silentPeer makes name's address accept connections and never answer
+// (a peer whose process hangs), until the test ends.
+func (c *cluster) silentPeer(name string) {
+	ln := c.takeListener(name)
+	c.t.Cleanup(func() { ln.Close() })
+	go func() {
+		var conns []net.Conn
+		defer func() {
+			for _, nc := range conns {
+				nc.Close()
+			}
+		}()
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, nc) // and say nothing
+		}
+	}()
+}
+
 // TestPromoteSilentPeer: a peer that accepts and never answers delays a
 // promote by the bound at most, and is skipped and logged.
 func TestPromoteSilentPeer(t *testing.T) {
 	for _, absent := range []bool{false, true} {
 		t.Run(fmt.Sprintf("absent=%v", absent), func(t *testing.T) {
 			c := newClusterStopped(t, []string{"node1", "node2"}, nil)
-			ln := c.takeListener("node2")
-			defer ln.Close()
-			go func() {
-				for {
-					nc, err := ln.Accept()
-					if err != nil {
-						return
-					}
-					defer nc.Close()
-				}
-			}()
+			c.silentPeer("node2")
 			c.start("node1")
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
@@ -478,17 +490,7 @@ func TestNudgeCutsSearch(t *testing.T) {
 	searchTimeout = time.Minute // waitSync's bound is 15 s
 	defer func() { searchTimeout = old }()
 	c := newClusterStopped(t, []string{"node1", "node2", "node3"}, nil)
-	ln := c.takeListener("node3")
-	defer ln.Close()
-	go func() {
-		for {
-			nc, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			defer nc.Close() // and say nothing
-		}
-	}()
+	c.silentPeer("node3")
 	c.start("node1")
 	c.start("node2")
 	// node2 finds no primary: its search waits on node3.

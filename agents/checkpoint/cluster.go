@@ -33,6 +33,9 @@ const searchPath = "/usr/sbin:/usr/bin:/sbin:/bin"
 // trip, tens of milliseconds, unless the CIB manager is busy or restarts.
 const cibTimeout = 10 * time.Second
 
+// partitionTimeout bounds crm_node --partition in promote (absentPeers).
+const partitionTimeout = 2 * time.Second
+
 // maxCIBAnswer bounds what is read of cibadmin's answer (the whole
 // configuration section of the CIB).
 const maxCIBAnswer = 16 << 20
@@ -217,6 +220,10 @@ func scoreName(instance string) string { return "master-" + instance }
 // runs out, all of it added to the failover. On any doubt (the tool
 // fails, an empty answer) it names none: the store then asks everyone.
 func absentPeers(ctx context.Context, self string, peers map[string]string) ([]string, error) {
+	// Bounded well below the 5 s it saves: a controller that does not
+	// answer must not make the promote slower than asking everyone.
+	ctx, cancel := context.WithTimeout(ctx, partitionTimeout)
+	defer cancel()
 	out, err := runTool(ctx, crmNodeBin, "--partition")
 	if err != nil {
 		return nil, err

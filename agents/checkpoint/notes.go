@@ -86,7 +86,8 @@ itself when it promotes.
    never acknowledged (a demoted old primary's last writes), and no score could make it promotable, so letting it
    refuse would leave the cluster without a primary. It also names the peers outside this node's partition
    (crm_node --partition: fenced or cut off), which the store does not ask: a powered-off host swallows the question
-   until its 5 s bound, all of it added to the failover. If crm_node fails, every peer is asked.
+   until its 5 s bound, all of it added to the failover. If crm_node fails, takes more than 2 s, or does not name this
+   node (a peers parameter naming nodes otherwise than Pacemaker does), every peer is asked.
 4. If a promotable peer the store reaches is fresher, the store first takes from it the entries it lacks, when that
    peer's history extends its own (the usual case: the primary died while its standbys stood a batch apart). Only if
    a peer is still fresher after that (histories diverged, entries no longer retained, the peer stopped answering;

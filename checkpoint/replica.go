@@ -14,8 +14,9 @@ import (
 // error, in which case the write may or may not have happened: a client
 // that must know reads the key again, or writes with a Cond.
 type Replica interface {
-	// Put sets key to value and returns the write's revision.
-	Put(ctx context.Context, key string, value []byte, cond Cond) (uint64, error)
+	// Put sets key to value and returns the write's revision, and
+	// whether the key did not exist before it (the write created it).
+	Put(ctx context.Context, key string, value []byte, cond Cond) (rev uint64, created bool, err error)
 	// Delete removes key and returns the write's revision
 	// (ErrNotFound if there was no such key).
 	Delete(ctx context.Context, key string, cond Cond) (uint64, error)

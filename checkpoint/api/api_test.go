@@ -292,7 +292,7 @@ func TestAPI(t *testing.T) {
 func seed(kv ...string) func(*fakereplica.Fake) {
 	return func(f *fakereplica.Fake) {
 		for i := 0; i < len(kv); i += 2 {
-			if _, err := f.Put(context.Background(), kv[i], []byte(kv[i+1]), checkpoint.Cond{}); err != nil {
+			if _, _, err := f.Put(context.Background(), kv[i], []byte(kv[i+1]), checkpoint.Cond{}); err != nil {
 				panic(err)
 			}
 		}

@@ -257,34 +257,16 @@ func (h *Handler) put(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.o.WriteWait)
 	defer cancel()
-	rev, err := h.r.Put(ctx, key, value, cond)
+	rev, created, err := h.r.Put(ctx, key, value, cond)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
 	status := http.StatusOK
-	if cond.Match && cond.Rev == 0 {
-		status = http.StatusCreated
-	} else if h.createdBy(r.Context(), key, rev) {
+	if created {
 		status = http.StatusCreated
 	}
 	h.writeAnswer(w, status, key, rev)
-}
-
-// createdReadWait bounds the read-back of createdBy: a primary's read
-// waits until what it shows is acknowledged, and another client's write
-// to the same key, still pending, must not hold this answer up.
-const createdReadWait = 50 * time.Millisecond
-
-// createdBy reads back whether the write at rev created key: the replica
-// returns only the revision. A later write to the key cannot make this
-// wrong, only a delete and re-create after it (200 then, for a key that
-// this write did create), or a read-back that cannot answer at once (200).
-func (h *Handler) createdBy(ctx context.Context, key string, rev uint64) bool {
-	ctx, cancel := context.WithTimeout(ctx, createdReadWait)
-	defer cancel()
-	it, _, err := h.r.Get(ctx, key)
-	return err == nil && it.Created == rev
 }
 
 // readValue reads a PUT's body, at most MaxValue bytes: a body without a

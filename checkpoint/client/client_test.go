@@ -471,7 +471,7 @@ func TestUnknownOutcome(t *testing.T) {
 	ctx := testCtx(t)
 	for _, conditional := range []bool{false, true} {
 		f := fakereplica.New("node1", checkpoint.RolePrimary)
-		seed := func() uint64 { r, _ := f.Put(ctx, "k", []byte("v0"), checkpoint.Cond{}); return r }()
+		seed := func() uint64 { r, _, _ := f.Put(ctx, "k", []byte("v0"), checkpoint.Cond{}); return r }()
 		sock := filepath.Join(fakereplica.SocketDir(t), "api.sock")
 		l, err := api.ListenUnix(sock, 0o600, "")
 		if err != nil {

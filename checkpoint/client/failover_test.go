@@ -272,7 +272,7 @@ func BenchmarkReplicatedPutDirect(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		t0 := time.Now()
-		if _, err := nodes[0].rep.Put(ctx, fmt.Sprintf("bench/%d", i%1000), value, checkpoint.Cond{}); err != nil {
+		if _, _, err := nodes[0].rep.Put(ctx, fmt.Sprintf("bench/%d", i%1000), value, checkpoint.Cond{}); err != nil {
 			b.Fatal(err)
 		}
 		lat = append(lat, time.Since(t0))

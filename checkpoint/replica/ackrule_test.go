@@ -20,11 +20,13 @@ type hookStore struct {
 	block   chan struct{}
 	entered chan struct{}
 	fail    error
+	sizes   []int // of every Append's batch
 }
 
 func (h *hookStore) Append(es []checkpoint.Entry) error {
 	h.mu.Lock()
 	b := h.block
+	h.sizes = append(h.sizes, len(es))
 	h.mu.Unlock()
 	if b != nil {
 		select {
@@ -282,6 +284,116 @@ func newClusterWith(t *testing.T, names []string, mod func(*Config), wrap func(*
 }
 
 var _ = context.Background
+
+// TestOneBatchWaiting: while a batch waits for the standby's ack, the
+// writes that come meanwhile are not appended: they wait, and go
+// together in the next batch (maxWaiting), so that a primary and a
+// standby on one disk make fewer, fuller syncs.
+func TestOneBatchWaiting(t *testing.T) {
+	c := newClusterWith(t, []string{"node1", "node2"}, func(cfg *Config) { cfg.SyncTimeout = 10 * time.Second }, hooked)
+	c.c.promote("node1")
+	c.c.waitSync("node1", "node2")
+	primary := c.c.nodes["node1"].st
+	c.hooks["node2"].hold()
+	released := false
+	defer func() {
+		if !released {
+			c.hooks["node2"].release(nil)
+		}
+	}()
+	first := asyncPut(c.c.r("node1"), "a", "1")
+	<-c.hooks["node2"].entered
+	waitFor(t, "the first batch durable on the primary", func() bool { return primary.Position().Rev >= 2 })
+	held := primary.Position().Rev
+	c.hooks["node1"].mu.Lock()
+	before := len(c.hooks["node1"].sizes)
+	c.hooks["node1"].mu.Unlock()
+	var later []<-chan putResult
+	for _, k := range []string{"b", "c", "d"} {
+		later = append(later, asyncPut(c.c.r("node1"), k, "1"))
+	}
+	// Without the window the pipeline appends them within a millisecond.
+	time.Sleep(200 * time.Millisecond)
+	if got := primary.Position().Rev; got != held {
+		t.Fatalf("appended up to revision %d while revision %d waited for the standby", got, held)
+	}
+	c.hooks["node2"].release(nil)
+	released = true
+	if r := <-first; r.err != nil {
+		t.Fatal(r.err)
+	}
+	for _, ch := range later {
+		if r := <-ch; r.err != nil {
+			t.Fatal(r.err)
+		}
+	}
+	c.hooks["node1"].mu.Lock()
+	sizes := c.hooks["node1"].sizes[before:]
+	c.hooks["node1"].mu.Unlock()
+	if len(sizes) != 1 || sizes[0] != 3 {
+		t.Fatalf("the three writes that waited were appended as batches of %v, want one of 3", sizes)
+	}
+}
+
+// TestPutCreated: Put says whether it created its key, also when an
+// earlier write of the same batch did (the API answers 201 from it).
+func TestPutCreated(t *testing.T) {
+	c := newClusterWith(t, []string{"node1", "node2"}, func(cfg *Config) { cfg.SyncTimeout = 10 * time.Second }, hooked)
+	c.c.promote("node1")
+	c.c.waitSync("node1", "node2")
+	r := c.c.r("node1")
+	ctx := context.Background()
+	c.hooks["node2"].hold()
+	released := false
+	defer func() {
+		if !released {
+			c.hooks["node2"].release(nil)
+		}
+	}()
+	first := asyncPut(r, "old", "1")
+	<-c.hooks["node2"].entered
+	// These wait behind the first batch and go in one batch together.
+	type res struct {
+		rev     uint64
+		created bool
+		err     error
+	}
+	out := make(chan res, 2)
+	for i := 0; i < 2; i++ {
+		go func() {
+			rev, created, err := r.Put(ctx, "new", []byte("v"), checkpoint.Cond{})
+			out <- res{rev, created, err}
+		}()
+	}
+	time.Sleep(100 * time.Millisecond)
+	c.hooks["node2"].release(nil)
+	released = true
+	if r := <-first; r.err != nil {
+		t.Fatal(r.err)
+	}
+	a, b := <-out, <-out
+	if a.err != nil || b.err != nil {
+		t.Fatal(a.err, b.err)
+	}
+	if a.rev > b.rev {
+		a, b = b, a
+	}
+	if !a.created || b.created {
+		t.Fatalf("two puts of a new key in one batch: created %v at %d, %v at %d", a.created, a.rev, b.created, b.rev)
+	}
+	for _, tc := range []struct {
+		do      func() (bool, error)
+		created bool
+	}{
+		{func() (bool, error) { _, cr, err := r.Put(ctx, "old", []byte("2"), checkpoint.Cond{}); return cr, err }, false},
+		{func() (bool, error) { _, err := r.Delete(ctx, "old", checkpoint.Cond{}); return false, err }, false},
+		{func() (bool, error) { _, cr, err := r.Put(ctx, "old", []byte("3"), checkpoint.Cond{}); return cr, err }, true},
+	} {
+		if cr, err := tc.do(); err != nil || cr != tc.created {
+			t.Fatalf("created %v, %v; want %v", cr, err, tc.created)
+		}
+	}
+}
 
 // TestSyncReplicasTwo: with sync_replicas=2 a write needs both standbys
 // in strict mode; one lost is enough to refuse, with the reason named.

@@ -70,7 +70,7 @@ func BenchmarkReplicatedPut(b *testing.B) {
 							return
 						}
 						t0 := time.Now()
-						if _, err := r.Put(b.Context(), key, value, checkpoint.Cond{}); err != nil {
+						if _, _, err := r.Put(b.Context(), key, value, checkpoint.Cond{}); err != nil {
 							b.Error(err)
 							return
 						}

@@ -349,7 +349,8 @@ func (c *cluster) waitSync(primary string, standbys ...string) {
 func put(r *Replica, key, value string) (uint64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return r.Put(ctx, key, []byte(value), checkpoint.Cond{})
+	rev, _, err := r.Put(ctx, key, []byte(value), checkpoint.Cond{})
+	return rev, err
 }
 
 // acked records every acknowledged write, to check the rule against.

@@ -386,18 +386,19 @@ func (r *Replica) readAcked(ctx context.Context, read func() (uint64, error)) er
 }
 
 // Put sets key to value; see checkpoint.Replica.
-func (r *Replica) Put(ctx context.Context, key string, value []byte, cond checkpoint.Cond) (uint64, error) {
+func (r *Replica) Put(ctx context.Context, key string, value []byte, cond checkpoint.Cond) (uint64, bool, error) {
 	if err := checkpoint.ValidKey(key); err != nil {
-		return 0, &checkpoint.InvalidError{Reason: err.Error()}
+		return 0, false, &checkpoint.InvalidError{Reason: err.Error()}
 	}
 	if int64(len(value)) > r.c.MaxValue {
-		return 0, &checkpoint.TooLargeError{Size: int64(len(value)), Limit: r.c.MaxValue}
+		return 0, false, &checkpoint.TooLargeError{Size: int64(len(value)), Limit: r.c.MaxValue}
 	}
 	// The store may keep the value after the write returns (its
 	// overlay), and the caller may reuse its buffer.
 	v := make([]byte, len(value))
 	copy(v, value)
-	return r.write(ctx, &request{op: checkpoint.OpPut, key: key, value: v, cond: cond})
+	res, err := r.write(ctx, &request{op: checkpoint.OpPut, key: key, value: v, cond: cond})
+	return res.rev, res.created, err
 }
 
 // Delete removes key; see checkpoint.Replica.
@@ -405,31 +406,32 @@ func (r *Replica) Delete(ctx context.Context, key string, cond checkpoint.Cond) 
 	if err := checkpoint.ValidKey(key); err != nil {
 		return 0, &checkpoint.InvalidError{Reason: err.Error()}
 	}
-	return r.write(ctx, &request{op: checkpoint.OpDelete, key: key, cond: cond})
+	res, err := r.write(ctx, &request{op: checkpoint.OpDelete, key: key, cond: cond})
+	return res.rev, err
 }
 
-func (r *Replica) write(ctx context.Context, q *request) (uint64, error) {
+func (r *Replica) write(ctx context.Context, q *request) (result, error) {
 	r.mu.Lock()
 	p := r.prim
 	closed := r.closed
 	r.mu.Unlock()
 	if closed {
-		return 0, checkpoint.ErrClosed
+		return result{}, checkpoint.ErrClosed
 	}
 	if p == nil {
-		return 0, r.notPrimary()
+		return result{}, r.notPrimary()
 	}
 	q.done = make(chan result, 1)
 	if err := p.enqueue(q); err != nil {
-		return 0, err
+		return result{}, err
 	}
 	select {
 	case res := <-q.done:
-		return res.rev, res.err
+		return res, res.err
 	case <-ctx.Done():
 		// The write goes on without its caller: it may or may not
 		// happen, as an error always says.
-		return 0, &checkpoint.UnavailableError{Reason: "the write was not acknowledged before the request ended: " + ctx.Err().Error()}
+		return result{}, &checkpoint.UnavailableError{Reason: "the write was not acknowledged before the request ended: " + ctx.Err().Error()}
 	}
 }
 

@@ -34,7 +34,7 @@ func TestReplicate(t *testing.T) {
 	if err != nil || string(it.Value) != strings.Repeat("x", 19) || rev != 21 {
 		t.Fatalf("standby read: %+v %d %v", it, rev, err)
 	}
-	_, err = c.r("node2").Put(context.Background(), "vnf/a", nil, checkpoint.Cond{})
+	_, _, err = c.r("node2").Put(context.Background(), "vnf/a", nil, checkpoint.Cond{})
 	var np *checkpoint.NotPrimaryError
 	if !errors.As(err, &np) || np.Primary != "node1" || np.PrimaryAPI != "/run/node1.sock" {
 		t.Fatalf("write on a standby: %v", err)
@@ -55,34 +55,34 @@ func TestConditions(t *testing.T) {
 	c.promote("node1")
 	r := c.r("node1")
 	ctx := context.Background()
-	rev, err := r.Put(ctx, "k", []byte("1"), checkpoint.Cond{Match: true, Rev: 0})
-	if err != nil {
-		t.Fatal(err)
+	rev, created, err := r.Put(ctx, "k", []byte("1"), checkpoint.Cond{Match: true, Rev: 0})
+	if err != nil || !created {
+		t.Fatalf("create: created %v, %v", created, err)
 	}
-	if _, err := r.Put(ctx, "k", []byte("2"), checkpoint.Cond{Match: true, Rev: 0}); !isCond(err) {
+	if _, _, err := r.Put(ctx, "k", []byte("2"), checkpoint.Cond{Match: true, Rev: 0}); !isCond(err) {
 		t.Fatalf("create of an existing key: %v", err)
 	}
-	if _, err := r.Put(ctx, "k", []byte("2"), checkpoint.Cond{Match: true, Rev: rev + 5}); !isCond(err) {
+	if _, _, err := r.Put(ctx, "k", []byte("2"), checkpoint.Cond{Match: true, Rev: rev + 5}); !isCond(err) {
 		t.Fatalf("wrong If-Match: %v", err)
 	}
-	rev2, err := r.Put(ctx, "k", []byte("2"), checkpoint.Cond{Match: true, Rev: rev})
-	if err != nil || rev2 != rev+1 {
-		t.Fatalf("If-Match: %d %v", rev2, err)
+	rev2, created, err := r.Put(ctx, "k", []byte("2"), checkpoint.Cond{Match: true, Rev: rev})
+	if err != nil || rev2 != rev+1 || created {
+		t.Fatalf("If-Match: %d created %v, %v", rev2, created, err)
 	}
 	if _, err := r.Delete(ctx, "nope", checkpoint.Cond{}); !errors.Is(err, checkpoint.ErrNotFound) {
 		t.Fatalf("delete of an absent key: %v", err)
 	}
-	if _, err := r.Put(ctx, "/bad", nil, checkpoint.Cond{}); err == nil {
+	if _, _, err := r.Put(ctx, "/bad", nil, checkpoint.Cond{}); err == nil {
 		t.Fatal("invalid key accepted")
 	}
-	if _, err := r.Put(ctx, "big", make([]byte, checkpoint.DefaultMaxValue+1), checkpoint.Cond{}); err == nil {
+	if _, _, err := r.Put(ctx, "big", make([]byte, checkpoint.DefaultMaxValue+1), checkpoint.Cond{}); err == nil {
 		t.Fatal("oversized value accepted")
 	}
 	// Concurrent creates of one key: exactly one wins.
 	errs := make(chan error, 16)
 	for i := 0; i < 16; i++ {
 		go func() {
-			_, err := r.Put(ctx, "once", []byte("x"), checkpoint.Cond{Match: true})
+			_, _, err := r.Put(ctx, "once", []byte("x"), checkpoint.Cond{Match: true})
 			errs <- err
 		}()
 	}

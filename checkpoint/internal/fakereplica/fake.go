@@ -151,28 +151,28 @@ func (f *Fake) Rev() uint64 {
 	return f.rev
 }
 
-func (f *Fake) write(key string, value []byte, cond checkpoint.Cond, op checkpoint.Op) (uint64, error) {
+func (f *Fake) write(key string, value []byte, cond checkpoint.Cond, op checkpoint.Op) (rev uint64, created bool, err error) {
 	if err := checkpoint.ValidKey(key); err != nil {
-		return 0, &checkpoint.InvalidError{Reason: err.Error()}
+		return 0, false, &checkpoint.InvalidError{Reason: err.Error()}
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.writes++
 	switch {
 	case f.closed:
-		return 0, checkpoint.ErrClosed
+		return 0, false, checkpoint.ErrClosed
 	case f.role != checkpoint.RolePrimary:
-		return 0, &checkpoint.NotPrimaryError{Primary: f.primary, PrimaryAPI: f.api}
+		return 0, false, &checkpoint.NotPrimaryError{Primary: f.primary, PrimaryAPI: f.api}
 	}
 	cur, ok := f.items[key]
 	if cond.Match && cur.Rev != cond.Rev {
-		return 0, &checkpoint.ConditionError{Key: key, Want: cond.Rev, Have: cur.Rev}
+		return 0, false, &checkpoint.ConditionError{Key: key, Want: cond.Rev, Have: cur.Rev}
 	}
 	if op == checkpoint.OpDelete && !ok {
-		return 0, checkpoint.ErrNotFound
+		return 0, false, checkpoint.ErrNotFound
 	}
 	if f.writeErr != nil {
-		return 0, f.writeErr
+		return 0, false, f.writeErr
 	}
 	f.rev++
 	e := checkpoint.Entry{Rev: f.rev, Epoch: f.epoch, Op: op, Key: key, Value: append([]byte(nil), value...)}
@@ -187,17 +187,18 @@ func (f *Fake) write(key string, value []byte, cond checkpoint.Cond, op checkpoi
 		f.items[key] = checkpoint.Item{Key: key, Value: e.Value, Rev: f.rev, Created: created}
 	}
 	f.wakeLocked()
-	return f.rev, nil
+	return f.rev, !ok, nil
 }
 
 // Put implements checkpoint.Replica.
-func (f *Fake) Put(ctx context.Context, key string, value []byte, cond checkpoint.Cond) (uint64, error) {
+func (f *Fake) Put(ctx context.Context, key string, value []byte, cond checkpoint.Cond) (uint64, bool, error) {
 	return f.write(key, value, cond, checkpoint.OpPut)
 }
 
 // Delete implements checkpoint.Replica.
 func (f *Fake) Delete(ctx context.Context, key string, cond checkpoint.Cond) (uint64, error) {
-	return f.write(key, nil, cond, checkpoint.OpDelete)
+	rev, _, err := f.write(key, nil, cond, checkpoint.OpDelete)
+	return rev, err
 }
 
 // Get implements checkpoint.Replica.

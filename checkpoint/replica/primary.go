@@ -223,12 +223,12 @@ func (p *primary) take() []*request {
 // standbys' acks before the pipeline builds the next. One: the next batch
 // takes everything that came meanwhile. The primary's and the standby's
 // fdatasyncs of one batch still overlap (it is sent before it is
-// appended), and what the window saves is syncs: with two batches in
-// flight, a primary and a standby sharing this machine's disk made
-// batches of 4 writes with 16 clients and every sync took twice as long;
-// with one, batches of 7 and 7% more writes a second (in process,
-// BenchmarkReplicatedPut in checkpoint/client). A lone writer never
-// waits for it: its batch is the only one.
+// appended), and what the window saves is syncs: with batches
+// pipelined, 16 clients made batches of 4 writes on a primary and a
+// standby sharing this machine's disk; with one waiting, batches of 7, a
+// third fewer syncs per write and 10-15% more writes a second (in
+// process, BenchmarkReplicatedPut in checkpoint/client). A lone writer
+// never waits for it: its batch is the only one.
 const maxWaiting = 1
 
 // pipeline is the one goroutine that writes: it takes everything queued

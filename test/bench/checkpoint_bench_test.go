@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -55,6 +57,10 @@ type putFigures struct {
 	elapsed              time.Duration
 	p50, p99, max        time.Duration
 	firstErr             error
+	// busy is the share of the machine's CPU time (every core, every
+	// namespace) spent running during the measure, 0-1 (-1: unknown):
+	// what says whether a store was short of CPU or waiting.
+	busy float64
 }
 
 func (f putFigures) opsPerSec() float64 { return float64(f.ops) / f.elapsed.Seconds() }
@@ -84,6 +90,10 @@ func measurePuts(ctx context.Context, newClient func(context.Context) (putClient
 			c.Close()
 		}
 	}()
+	// Each store is measured on a machine as quiet as the lab allows: the
+	// first one set up right after the lab came up would otherwise share
+	// the CPU with the cluster still settling.
+	waitQuiet(ctx)
 	start := time.Now()
 	from, until := start.Add(ckptWarmup), start.Add(ckptWarmup+ckptMeasure)
 	lat := make([][]time.Duration, clients)
@@ -117,9 +127,15 @@ func measurePuts(ctx context.Context, newClient func(context.Context) (putClient
 			}
 		}()
 	}
+	time.Sleep(time.Until(from))
+	cpu0, err0 := readCPU()
 	wg.Wait()
+	cpu1, err1 := readCPU()
 	var all []time.Duration
-	f := putFigures{clients: clients, elapsed: ckptMeasure}
+	f := putFigures{clients: clients, elapsed: ckptMeasure, busy: -1}
+	if err0 == nil && err1 == nil {
+		f.busy = cpu1.busySince(cpu0)
+	}
 	for i := range lat {
 		all = append(all, lat[i]...)
 		f.errors += errs[i]
@@ -134,6 +150,60 @@ func measurePuts(ctx context.Context, newClient func(context.Context) (putClient
 	f.ops = len(all)
 	f.p50, f.p99, f.max = quantile(all, 0.50), quantile(all, 0.99), all[len(all)-1]
 	return f, nil
+}
+
+// waitQuiet waits, at most 20 half-seconds, until the machine's CPU is
+// less than a quarter busy over half a second.
+func waitQuiet(ctx context.Context) {
+	for i := 0; i < 20 && ctx.Err() == nil; i++ {
+		t0, err := readCPU()
+		time.Sleep(500 * time.Millisecond)
+		t1, err1 := readCPU()
+		if err != nil || err1 != nil || t1.busySince(t0) < 0.25 {
+			return
+		}
+	}
+}
+
+// cpuTimes is the first line of /proc/stat: the whole machine's time,
+// in clock ticks, running and not.
+type cpuTimes struct{ busy, idle uint64 }
+
+func readCPU() (cpuTimes, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return cpuTimes{}, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	fields := strings.Fields(line)
+	if len(fields) < 8 || fields[0] != "cpu" {
+		return cpuTimes{}, fmt.Errorf("/proc/stat: unexpected first line %q", line)
+	}
+	var t cpuTimes
+	// user nice system idle iowait irq softirq [steal ...]
+	for i, f := range fields[1:] {
+		if i >= 8 { // guest and guest_nice are in user and nice already
+			break
+		}
+		v, err := strconv.ParseUint(f, 10, 64)
+		if err != nil {
+			return cpuTimes{}, fmt.Errorf("/proc/stat: %w", err)
+		}
+		if i == 3 || i == 4 {
+			t.idle += v
+		} else {
+			t.busy += v
+		}
+	}
+	return t, nil
+}
+
+func (t cpuTimes) busySince(t0 cpuTimes) float64 {
+	busy, total := t.busy-t0.busy, t.busy-t0.busy+t.idle-t0.idle
+	if total == 0 {
+		return -1
+	}
+	return float64(busy) / float64(total)
 }
 
 // quantile is the q-quantile of sorted ds (nearest rank).
@@ -178,7 +248,9 @@ func reportFailover(b *testing.B, store string, res *ckptjepsen.Result) []time.D
 // write was lost).
 //
 // Goals (issue 13), for vnfha's store: p99 ≤ 1 ms with 1 client;
-// throughput with 16 clients ≥ Redis's and ≥ 3× etcd's.
+// throughput with 16 clients ≥ Redis's and ≥ 3× etcd's (not met on this
+// machine; docs/checkpoint.md says why). VNFHA_BENCH_STORES=vnfha (or a
+// comma-separated list of vnfha, redis, etcd) measures only those.
 func BenchmarkCheckpoint(b *testing.B) {
 	labtest.RequireHost(b)
 	l := labtest.Up(b, lab.Options{Nodes: 3, Log: func(string, ...any) {}})
@@ -189,6 +261,9 @@ func BenchmarkCheckpoint(b *testing.B) {
 		b.Logf("1 KiB puts, %s measured after %s; c1, c16: 1 and 16 clients, one put after another each, p50/p99 ms and puts/s; "+
 			"failover: primary's node powered off → first acknowledged write, p50/p99 ms (rounds), acknowledged writes lost", ckptMeasure, ckptWarmup)
 		for _, s := range checkpointStores() {
+			if only := os.Getenv("VNFHA_BENCH_STORES"); only != "" && !slices.Contains(strings.Split(only, ","), s.name) {
+				continue
+			}
 			row, err := benchStore(ctx, b, l, s)
 			if err != nil {
 				b.Fatalf("%s: %v", s.name, err)
@@ -213,7 +288,7 @@ func benchStore(ctx context.Context, b *testing.B, l *lab.Lab, s checkpointStore
 			return "", fmt.Errorf("%d clients: %w", n, err)
 		}
 		reportPuts(b, s.name, f)
-		row += fmt.Sprintf(" c%d %.2f/%.2f %.0f/s (max %.1f ms, %d errors%s);", n, ms(f.p50), ms(f.p99), f.opsPerSec(), ms(f.max), f.errors, errText(f.firstErr))
+		row += fmt.Sprintf(" c%d %.2f/%.2f %.0f/s (max %.1f ms, CPU %.0f%% busy, %d errors%s);", n, ms(f.p50), ms(f.p99), f.opsPerSec(), ms(f.max), 100*f.busy, f.errors, errText(f.firstErr))
 	}
 	if failover != nil {
 		res, err := failover(ctx)

@@ -20,7 +20,7 @@ export PATH := $(PATH):/usr/sbin:/sbin
 BUILD   := build
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: all deps build install test unit e2e fuzz demo bench jepsen clean
+.PHONY: all deps build install test unit e2e fuzz demo bench bench-report jepsen clean
 
 all: build
 
@@ -67,8 +67,15 @@ demo: deps build
 	@echo "The lab stays up. Try: $(BUILD)/bin/vnfha lab exec --name demo node1 -- crm_mon -1"
 	@echo "Remove it with:        $(BUILD)/bin/vnfha lab down --name demo"
 
+# bench records what docs/benchmarks.md shows in docs/benchmarks/*.json
+# (the benchmarks that record so far), then draws it: bench-report
+# draws it again from those files alone.
 bench: deps build
-	$(GO) test -count=1 -p 1 -run '^$$' -bench . -benchtime 1x -timeout 30m ./test/bench/...
+	VNFHA_BENCH_RESULTS=$(CURDIR)/docs/benchmarks $(GO) test -count=1 -p 1 -run '^$$' -bench . -benchtime 1x -timeout 30m ./test/bench/...
+	$(MAKE) bench-report
+
+bench-report:
+	$(GO) run ./test/benchreport/cmd/benchreport -results docs/benchmarks -out docs/benchmarks.md -charts docs/benchmarks
 
 # jepsen is the checkpoint store's long no-lost-write run, side by side
 # with Redis (docs/checkpoint.md): JEPSEN_TRIALS failovers each (about

@@ -14,6 +14,7 @@ import (
 
 	"github.com/vnfha/vnfha/lab"
 	"github.com/vnfha/vnfha/lab/labtest"
+	"github.com/vnfha/vnfha/test/benchreport"
 	"github.com/vnfha/vnfha/test/ckptjepsen"
 )
 
@@ -61,6 +62,7 @@ type putFigures struct {
 	// namespace) spent running during the measure, 0-1 (-1: unknown):
 	// what says whether a store was short of CPU or waiting.
 	busy float64
+	cdf  []benchreport.Point
 }
 
 func (f putFigures) opsPerSec() float64 { return float64(f.ops) / f.elapsed.Seconds() }
@@ -149,6 +151,7 @@ func measurePuts(ctx context.Context, newClient func(context.Context) (putClient
 	slices.Sort(all)
 	f.ops = len(all)
 	f.p50, f.p99, f.max = quantile(all, 0.50), quantile(all, 0.99), all[len(all)-1]
+	f.cdf = benchreport.CDF(all)
 	return f, nil
 }
 
@@ -255,6 +258,17 @@ func BenchmarkCheckpoint(b *testing.B) {
 	labtest.RequireHost(b)
 	l := labtest.Up(b, lab.Options{Nodes: 3, Log: func(string, ...any) {}})
 	ctx := labtest.Context(b)
+	rec := &benchreport.Results{
+		Benchmark: "BenchmarkCheckpoint",
+		Title:     "Checkpoint store: 1 KiB writes, replicated",
+		Setup: fmt.Sprintf("A 3-node lab with fencing; each store measured alone, once the machine is quiet, "+
+			"from the lab's client namespace: 1 KiB puts, every key new, each client one put after another, "+
+			"%s measured after %s. vnfha's store (`sync_mode=strict`) and Redis through an `ocf:vnfha:vip` "+
+			"on the Promoted role, a primary and one standby; etcd's client talks to the leader. Failover: "+
+			"the primary's node powered off (fenced), until the first write sent after the fault is acknowledged "+
+			"by the new primary. docs/checkpoint.md explains the figures.", ckptMeasure, ckptWarmup),
+		Reproduce: "VNFHA_BENCH_RESULTS=$PWD/docs/benchmarks go test -count=1 -run '^$' -bench 'BenchmarkCheckpoint$' -benchtime 1x ./test/bench/ && make bench-report",
+	}
 	for i := 0; i < b.N; i++ {
 		// go test -bench prints at most 10 lines of a benchmark's log
 		// (testing's trimOutput; see reportKills): one line a store.
@@ -264,18 +278,20 @@ func BenchmarkCheckpoint(b *testing.B) {
 			if only := os.Getenv("VNFHA_BENCH_STORES"); only != "" && !slices.Contains(strings.Split(only, ","), s.name) {
 				continue
 			}
-			row, err := benchStore(ctx, b, l, s)
+			row, err := benchStore(ctx, b, l, s, rec)
 			if err != nil {
 				b.Fatalf("%s: %v", s.name, err)
 			}
 			b.Logf("%s", row)
 		}
 	}
+	recordResults(b, rec)
 }
 
 // benchStore sets s up, measures it and tears it down; it returns its
-// line of the table. With -v, the failover's trials are logged too.
-func benchStore(ctx context.Context, b *testing.B, l *lab.Lab, s checkpointStore) (string, error) {
+// line of the table, and adds its figures to rec. With -v, the
+// failover's trials are logged too.
+func benchStore(ctx context.Context, b *testing.B, l *lab.Lab, s checkpointStore, rec *benchreport.Results) (string, error) {
 	newClient, failover, teardown, err := s.setup(ctx, b, l)
 	if err != nil {
 		return "", fmt.Errorf("set up: %w", err)
@@ -288,6 +304,8 @@ func benchStore(ctx context.Context, b *testing.B, l *lab.Lab, s checkpointStore
 			return "", fmt.Errorf("%d clients: %w", n, err)
 		}
 		reportPuts(b, s.name, f)
+		rec.Latency = append(rec.Latency, benchreport.Latency{Stack: s.name, Clients: n, Ops: f.ops, OpsPerSec: f.opsPerSec(),
+			Durability: s.durability, CPUBusy: f.busy, CDF: f.cdf})
 		row += fmt.Sprintf(" c%d %.2f/%.2f %.0f/s (max %.1f ms, CPU %.0f%% busy, %d errors%s);", n, ms(f.p50), ms(f.p99), f.opsPerSec(), ms(f.max), 100*f.busy, f.errors, errText(f.firstErr))
 	}
 	if failover != nil {
@@ -303,9 +321,13 @@ func benchStore(ctx context.Context, b *testing.B, l *lab.Lab, s checkpointStore
 			return "", errors.New("failover: no round measured")
 		}
 		var each []string
-		for _, d := range ds {
+		rounds := make([]float64, len(ds))
+		for i, d := range ds {
 			each = append(each, fmt.Sprintf("%.0f", ms(d)))
+			rounds[i] = ms(d)
 		}
+		rec.Failover = append(rec.Failover, benchreport.Failover{Stack: s.name, Fault: "node power loss",
+			Until: "first write acknowledged", Ms: rounds, Lost: len(res.Lost())})
 		row += fmt.Sprintf(" failover %.0f/%.0f (%s), %d of %d acknowledged lost;",
 			ms(quantile(ds, 0.5)), ms(quantile(ds, 0.99)), strings.Join(each, " "), len(res.Lost()), res.Acked())
 	}

@@ -1,0 +1,71 @@
+package bench
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vnfha/vnfha/test/benchreport"
+)
+
+// recordResults writes res for docs/benchmarks.md when
+// VNFHA_BENCH_RESULTS names a directory (make bench sets it to
+// docs/benchmarks), with the machine, the time and the commit.
+func recordResults(b *testing.B, res *benchreport.Results) {
+	b.Helper()
+	dir := os.Getenv("VNFHA_BENCH_RESULTS")
+	if dir == "" {
+		return
+	}
+	res.Machine, res.Time, res.Commit = machine(), time.Now().UTC(), commit()
+	path, err := benchreport.Write(dir, res)
+	if err != nil {
+		b.Fatalf("recording the results: %v", err)
+	}
+	b.Logf("results recorded in %s", path)
+}
+
+// machine says what the benchmarks ran on: cores, CPU model, memory,
+// kernel.
+func machine() string {
+	model, mem := "", ""
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() && model == "" {
+			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				model = strings.TrimSpace(v)
+			}
+		}
+		f.Close()
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb int64
+		if _, err := fmt.Sscanf(string(b), "MemTotal: %d kB", &kb); err == nil {
+			mem = fmt.Sprintf(", %.0f GiB", float64(kb)/(1<<20))
+		}
+	}
+	kernel := ""
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		kernel = ", Linux " + strings.TrimSpace(string(b))
+	}
+	return fmt.Sprintf("%d cores (%s)%s%s", runtime.NumCPU(), model, mem, kernel)
+}
+
+// commit is the tree's commit, "+changes" when it differs from it; ""
+// outside a git checkout.
+func commit() string {
+	out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return ""
+	}
+	c := strings.TrimSpace(string(out))
+	if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(strings.TrimSpace(string(st))) > 0 {
+		c += "+changes"
+	}
+	return c
+}

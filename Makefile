@@ -75,7 +75,7 @@ bench: deps build
 	$(MAKE) bench-report
 
 bench-report:
-	$(GO) run ./test/benchreport/cmd/benchreport -results docs/benchmarks -out docs/benchmarks.md -charts docs/benchmarks
+	$(GO) run ./test/benchreport/cmd/benchreport --results docs/benchmarks --out docs/benchmarks.md --charts docs/benchmarks
 
 # jepsen is the checkpoint store's long no-lost-write run, side by side
 # with Redis (docs/checkpoint.md): JEPSEN_TRIALS failovers each (about

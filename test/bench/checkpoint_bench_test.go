@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"slices"
 	"strconv"
@@ -211,7 +212,7 @@ func (t cpuTimes) busySince(t0 cpuTimes) float64 {
 
 // quantile is the q-quantile of sorted ds (nearest rank).
 func quantile(ds []time.Duration, q float64) time.Duration {
-	i := int(q*float64(len(ds))+0.5) - 1
+	i := int(math.Ceil(q*float64(len(ds))-1e-9)) - 1
 	return ds[max(0, min(i, len(ds)-1))]
 }
 

@@ -70,27 +70,34 @@ type Failover struct {
 	Lost int `json:"lost"`
 }
 
-// CDFPoints is how many points a CDF keeps: every 0.1% up to p99.9, then
-// each sample of the last 0.1% would be too many for a chart; the last
-// point is the maximum.
+// CDFPoints is how many points a CDF keeps at most: one every 0.1%, the
+// last one the maximum.
 const CDFPoints = 1001
 
-// CDF makes a Latency's CDF from its samples (sorted here).
+// CDF makes a Latency's CDF from its samples (sorted here): with fewer
+// samples than CDFPoints, every sample at its own quantile (k/n), so that
+// every quantile reads exact; with more, the latency at every 0.1%, read
+// by nearest rank as the bench reads its own p50 and p99.
 func CDF(samples []time.Duration) []Point {
 	if len(samples) == 0 {
 		return nil
 	}
 	s := slices.Clone(samples)
 	slices.Sort(s)
-	n := min(CDFPoints, len(s))
-	pts := make([]Point, 0, n)
-	for i := 0; i < n; i++ {
-		q := 1.0
-		if n > 1 {
-			q = float64(i) / float64(n-1)
+	ms := func(d time.Duration) float64 { return float64(d) / 1e6 }
+	n := len(s)
+	if n < CDFPoints {
+		pts := []Point{{Q: 0, Ms: ms(s[0])}}
+		for k := 1; k <= n; k++ {
+			pts = append(pts, Point{Q: float64(k) / float64(n), Ms: ms(s[k-1])})
 		}
-		idx := int(math.Round(q * float64(len(s)-1)))
-		pts = append(pts, Point{Q: q, Ms: float64(s[idx]) / 1e6})
+		return pts
+	}
+	pts := make([]Point, 0, CDFPoints)
+	for i := 0; i < CDFPoints; i++ {
+		q := float64(i) / float64(CDFPoints-1)
+		idx := max(0, int(math.Ceil(q*float64(n)-1e-9))-1)
+		pts = append(pts, Point{Q: q, Ms: ms(s[idx])})
 	}
 	return pts
 }

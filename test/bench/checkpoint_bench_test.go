@@ -259,7 +259,7 @@ func BenchmarkCheckpoint(b *testing.B) {
 	labtest.RequireHost(b)
 	l := labtest.Up(b, lab.Options{Nodes: 3, Log: func(string, ...any) {}})
 	ctx := labtest.Context(b)
-	rec := &benchreport.Results{
+	rec := newResults(benchreport.Results{
 		Benchmark: "BenchmarkCheckpoint",
 		Title:     "Checkpoint store: 1 KiB writes, replicated",
 		Setup: fmt.Sprintf("A 3-node lab with fencing; each store measured alone, once the machine is quiet, "+
@@ -269,7 +269,7 @@ func BenchmarkCheckpoint(b *testing.B) {
 			"the primary's node powered off (fenced), until the first write sent after the fault is acknowledged "+
 			"by the new primary. docs/checkpoint.md explains the figures.", ckptMeasure, ckptWarmup),
 		Reproduce: "VNFHA_BENCH_RESULTS=$PWD/docs/benchmarks go test -count=1 -run '^$' -bench 'BenchmarkCheckpoint$' -benchtime 1x ./test/bench/ && make bench-report",
-	}
+	})
 	for i := 0; i < b.N; i++ {
 		// go test -bench prints at most 10 lines of a benchmark's log
 		// (testing's trimOutput; see reportKills): one line a store.

@@ -13,16 +13,22 @@ import (
 	"github.com/vnfha/vnfha/test/benchreport"
 )
 
+// newResults stamps res with the machine, the time and the commit as the
+// benchmark starts: what it measures is what was built then.
+func newResults(res benchreport.Results) *benchreport.Results {
+	res.Machine, res.Time, res.Commit = machine(), time.Now().UTC(), commit()
+	return &res
+}
+
 // recordResults writes res for docs/benchmarks.md when
 // VNFHA_BENCH_RESULTS names a directory (make bench sets it to
-// docs/benchmarks), with the machine, the time and the commit.
+// docs/benchmarks).
 func recordResults(b *testing.B, res *benchreport.Results) {
 	b.Helper()
 	dir := os.Getenv("VNFHA_BENCH_RESULTS")
 	if dir == "" {
 		return
 	}
-	res.Machine, res.Time, res.Commit = machine(), time.Now().UTC(), commit()
 	path, err := benchreport.Write(dir, res)
 	if err != nil {
 		b.Fatalf("recording the results: %v", err)

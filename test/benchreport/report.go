@@ -88,11 +88,13 @@ func writeSection(md *strings.Builder, res *Results, rel string, ch charts) {
 }
 
 // msText prints a duration in ms with 3 significant digits, in s from
-// 10 s up.
+// 1 s up.
 func msText(ms float64) string {
 	switch {
 	case ms >= 10000:
 		return fmt.Sprintf("%.1f s", ms/1000)
+	case ms >= 1000:
+		return fmt.Sprintf("%.2f s", ms/1000)
 	case ms >= 100:
 		return fmt.Sprintf("%.0f ms", ms)
 	case ms >= 10:
@@ -185,8 +187,17 @@ func drawCDF(res *Results, n int, path string) error {
 // data, the box a guide.
 func drawFailover(res *Results, path string) error {
 	p := plot.New()
-	p.Title.Text = res.Title + ": failover"
-	p.Y.Label.Text = "from the fault (s; the table says until what)"
+	var faults, stacks []string
+	for _, f := range res.Failover {
+		if !slices.Contains(faults, f.Fault) {
+			faults = append(faults, f.Fault)
+		}
+		if !slices.Contains(stacks, f.Stack) {
+			stacks = append(stacks, f.Stack)
+		}
+	}
+	p.Title.Text = res.Title
+	p.Y.Label.Text = "seconds from the fault (" + strings.Join(faults, ", ") + ")"
 	p.Y.Min = 0
 	var names []string
 	for i, f := range res.Failover {
@@ -200,18 +211,20 @@ func drawFailover(res *Results, path string) error {
 		if err != nil {
 			return fmt.Errorf("%s after %s: %w", f.Stack, f.Fault, err)
 		}
-		box.FillColor = plotutil.Color(i)
+		box.FillColor = plotutil.Color(slices.Index(stacks, f.Stack)) // a colour a stack
 		p.Add(box)
 		dots, err := plotter.NewScatter(pts)
 		if err != nil {
 			return err
 		}
 		p.Add(dots)
-		names = append(names, f.Stack+"\n"+f.Fault)
+		names = append(names, f.Stack+"\n"+f.Until)
 	}
 	p.NominalX(names...)
 	p.Add(plotter.NewGrid())
-	return p.Save(chartW, chartH, path)
+	// Room for each box's two-line label.
+	w := max(chartW, vg.Length(len(names))*1.3*vg.Inch)
+	return p.Save(w, chartH, path)
 }
 
 func plural(n int) string {

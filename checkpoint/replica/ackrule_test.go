@@ -419,3 +419,28 @@ func TestSyncReplicasTwo(t *testing.T) {
 		t.Fatalf("status: %+v", s)
 	}
 }
+
+// TestStaleMarkRetriesQuiet: while the CIB refuses a stale mark (no
+// quorum), the primary tries it again every markRetry without a new
+// write (the failed tail), and logs the first attempt and failure only,
+// then the success with the count.
+func TestStaleMarkRetriesQuiet(t *testing.T) {
+	c := newCluster(t, []string{"node1", "node2"}, func(cfg *Config) { cfg.SyncMode = checkpoint.SyncAvailable })
+	c.promote("node1")
+	c.waitSync("node1", "node2")
+	c.marks.setFail("node2", errors.New("no quorum"))
+	c.crash("node2")
+	if _, err := put(c.r("node1"), "k", "v"); !isUnavailable(err) {
+		t.Fatalf("acknowledged without a stale mark: %v", err)
+	}
+	waitFor(t, "three attempts", func() bool { return c.marks.count("stale node2") >= 3 })
+	logs := c.logs.String()
+	if n := strings.Count(logs, "marking node2 stale"); n != 1 {
+		t.Errorf("the attempt logged %d times over %d attempts", n, c.marks.count("stale node2"))
+	}
+	if n := strings.Count(logs, "cannot mark node2 stale"); n != 1 {
+		t.Errorf("the failure logged %d times over %d attempts", n, c.marks.count("stale node2"))
+	}
+	c.marks.setFail("node2", nil)
+	waitFor(t, "the mark to succeed", func() bool { return strings.Contains(c.logs.String(), "node2 marked stale after") })
+}

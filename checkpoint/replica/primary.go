@@ -62,6 +62,10 @@ type peer struct {
 	joinAt  uint64
 	retryAt time.Time // after a failed mark
 	markErr string
+	// staleFails counts the stale marks that failed in a row: while the
+	// CIB refuses them (no quorum), a retry every markRetry must not
+	// log twice a second.
+	staleFails int
 	sess    *session
 	lag     time.Duration
 }
@@ -614,12 +618,16 @@ func (p *primary) markStaleLocked(pe *peer, why string) {
 	}
 	pe.staling = true
 	log := p.r.log.WithField("peer", pe.node)
-	log.Warnf("marking %s stale: %s", pe.node, why)
+	if pe.staleFails == 0 {
+		log.Warnf("marking %s stale: %s", pe.node, why)
+	}
 	p.mark(pe.node, p.r.c.Marks.Stale, func(err error) {
 		p.mu.Lock()
 		pe.staling = false
 		var s *session
+		fails := pe.staleFails
 		if err == nil {
+			pe.staleFails = 0
 			pe.stale, pe.sync, pe.joining, pe.markErr = true, false, false, ""
 			// A standby told it is caught up must learn it no longer
 			// is: its connection closes. One still catching up goes on.
@@ -628,6 +636,7 @@ func (p *primary) markStaleLocked(pe *peer, why string) {
 				pe.sess = nil
 			}
 		} else {
+			pe.staleFails++
 			pe.markErr = "cannot mark it stale: " + err.Error()
 			pe.retryAt = time.Now().Add(markRetry)
 			// Writes that wait on it fail (503) rather than hang;
@@ -645,16 +654,28 @@ func (p *primary) markStaleLocked(pe *peer, why string) {
 		p.mu.Unlock()
 		if err == nil {
 			p.r.setProblem("mark:"+pe.node, "")
-			log.Infof("%s marked stale; writes go on without it", pe.node)
+			if fails > 0 {
+				log.Infof("%s marked stale after %d failed attempts; writes go on without it", pe.node, fails)
+			} else {
+				log.Infof("%s marked stale; writes go on without it", pe.node)
+			}
 			if s != nil {
 				s.close()
 			}
 		} else {
 			p.r.setProblem("mark:"+pe.node, fmt.Sprintf("cannot mark %s stale: %v", pe.node, err))
-			log.WithError(err).Errorf("cannot mark %s stale: writes that need it fail", pe.node)
+			// The first failure, then one a minute: the problem is in
+			// the status all along.
+			if fails%staleLogEvery == 0 {
+				log.WithError(err).Errorf("cannot mark %s stale (%d attempts so far, one every %s): writes that need it fail", pe.node, fails+1, markRetry)
+			}
 		}
 	})
 }
+
+// staleLogEvery: a stale mark that keeps failing is logged once every
+// this many attempts (a minute at markRetry).
+const staleLogEvery = 60
 
 // mark runs one Marks call (set) for node in the background, bounded by
 // MarkTimeout, then done with its result; the acker is kicked after.

@@ -444,3 +444,64 @@ func TestStaleMarkRetriesQuiet(t *testing.T) {
 	c.marks.setFail("node2", nil)
 	waitFor(t, "the mark to succeed", func() bool { return strings.Contains(c.logs.String(), "node2 marked stale after") })
 }
+
+// TestStrictWaitsForJoiningStandby: in strict mode, a write that comes
+// while the only standby is caught up and being marked sync (just after
+// a promote) waits for the mark, up to SyncTimeout, instead of failing
+// at once; past SyncTimeout it fails, naming why.
+func TestStrictWaitsForJoiningStandby(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		release bool
+	}{{"mark done", true}, {"mark too slow", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			const syncTimeout = 700 * time.Millisecond
+			c := newClusterStopped(t, []string{"node1", "node2"}, func(cfg *Config) {
+				cfg.SyncMode, cfg.SyncTimeout = checkpoint.SyncStrict, syncTimeout
+			})
+			c.start("node1")
+			// node2 is down: the cluster says so (otherwise the promote
+			// waits for its position as long as it may).
+			if _, err := c.r("node1").Promote(context.Background(), checkpoint.PromoteRequest{Absent: []string{"node2"}}); err != nil {
+				t.Fatal(err)
+			}
+			unblock := make(chan struct{})
+			c.marks.setBlock("node2", unblock)
+			defer func() {
+				c.marks.setBlock("node2", nil)
+				select {
+				case <-unblock:
+				default:
+					close(unblock)
+				}
+			}()
+			c.start("node2")
+			select {
+			case <-c.marks.blocked:
+			case <-time.After(10 * time.Second):
+				t.Fatal("node2 was never being marked sync")
+			}
+			t0 := time.Now()
+			res := asyncPut(c.r("node1"), "k", "v")
+			select {
+			case r := <-res:
+				t.Fatalf("answered at once (%v) while the standby was being marked sync", r.err)
+			case <-time.After(200 * time.Millisecond):
+			}
+			if tc.release {
+				close(unblock)
+				if r := <-res; r.err != nil {
+					t.Fatalf("refused once the standby was marked sync: %v", r.err)
+				}
+				return
+			}
+			r := <-res
+			if !isUnavailable(r.err) || !strings.Contains(r.err.Error(), "being marked sync") {
+				t.Fatalf("after SyncTimeout: %v", r.err)
+			}
+			if d := time.Since(t0); d < syncTimeout-50*time.Millisecond {
+				t.Fatalf("refused after %s, before SyncTimeout", d)
+			}
+		})
+	}
+}

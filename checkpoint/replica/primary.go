@@ -19,6 +19,7 @@ type request struct {
 	value []byte
 	cond  checkpoint.Cond
 	done  chan result // buffered: the pipeline and the acker never block on it
+	enq   time.Time   // when it was queued
 }
 
 type result struct {
@@ -181,6 +182,7 @@ func (p *primary) enqueue(q *request) error {
 		}
 		return p.r.notPrimary()
 	}
+	q.enq = time.Now()
 	p.queue = append(p.queue, q)
 	p.wakePipelineLocked()
 	return nil
@@ -242,11 +244,16 @@ const maxWaiting = 1
 // window (maxWaiting).
 func (p *primary) pipeline() {
 	st := p.r.st
+	// held: writes wait for a standby about to enter the synchronous set
+	// (strict mode), until this timer refuses them.
+	held := time.NewTimer(time.Hour)
+	defer held.Stop()
 	for {
 		select {
 		case <-p.ctx.Done():
 			return
 		case <-p.wake:
+		case <-held.C:
 		}
 		p.mu.Lock()
 		full := len(p.waiting) >= maxWaiting
@@ -260,12 +267,12 @@ func (p *primary) pipeline() {
 		}
 		p.mu.Lock()
 		retry := p.retry
-		held := p.inflight
+		inflight := p.inflight
 		p.mu.Unlock()
 		if retry {
 			// The last batch was sent but not appended here: it goes
 			// first, or nothing does.
-			if err := st.Append(held.entries); err != nil {
+			if err := st.Append(inflight.entries); err != nil {
 				err = appendErr(err)
 				for _, q := range qs {
 					q.answer(0, err)
@@ -274,11 +281,22 @@ func (p *primary) pipeline() {
 			}
 			p.mu.Lock()
 			p.inflight, p.retry = nil, false
-			p.waiting = append(p.waiting, held)
+			p.waiting = append(p.waiting, inflight)
 			p.mu.Unlock()
 			p.kickAcker()
 		}
-		if reason := p.unwritable(); reason != "" {
+		if reason, soon := p.unwritable(); reason != "" {
+			// A standby caught up and being marked sync (just after a
+			// promote, or back from a restart) makes the writes wait
+			// for it, up to SyncTimeout, rather than fail: the
+			// acker wakes the pipeline when its mark is done.
+			if left := p.r.c.SyncTimeout - time.Since(qs[0].enq); soon && left > 0 {
+				p.mu.Lock()
+				p.queue = append(qs, p.queue...)
+				p.mu.Unlock()
+				held.Reset(left)
+				continue
+			}
 			for _, q := range qs {
 				q.answer(0, &checkpoint.UnavailableError{Reason: reason})
 			}
@@ -394,25 +412,29 @@ func (p *primary) build(qs []*request) *batch {
 func (p *primary) required() int { return min(p.r.c.SyncReplicas, len(p.names)) }
 
 // unwritable says why the primary refuses writes now (strict mode
-// without enough standbys in the synchronous set), or "".
-func (p *primary) unwritable() string {
+// without enough standbys in the synchronous set), or "", and whether
+// enough standbys are on their way in: caught up, being marked sync.
+func (p *primary) unwritable() (reason string, soon bool) {
 	c := &p.r.c
 	if c.SyncMode != checkpoint.SyncStrict {
-		return ""
+		return "", false
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	n := 0
+	n, coming := 0, 0
 	for _, pe := range p.peers {
-		if pe.sync {
+		switch {
+		case pe.sync:
 			n++
+		case pe.sess != nil && (pe.joining || pe.syncing):
+			coming++
 		}
 	}
 	if n >= p.required() {
-		return ""
+		return "", false
 	}
 	return fmt.Sprintf("%d %s in the synchronous set, %d required (sync_mode=strict): %s",
-		n, plural(n, "standby", "standbys"), p.required(), p.missingLocked())
+		n, plural(n, "standby", "standbys"), p.required(), p.missingLocked()), n+coming >= p.required()
 }
 
 // missingLocked says why each peer outside the sync set is there.

@@ -5,8 +5,14 @@ package checkpoint
 const notes = `### Setting it up
 
     pcs resource create ckpt ocf:vnfha:checkpoint data_dir=/var/lib/vnfha/checkpoint/ckpt promotable notify=true
-    pcs constraint colocation add app-clone with Promoted ckpt-clone INFINITY   # the VNFC's active instance, or its VIP
-    pcs constraint order promote ckpt-clone then start app-clone
+    # the VNFC's active instance where the primary is, promoted after it (a promotable VNFC, app-clone):
+    pcs constraint colocation add Promoted app-clone with Promoted ckpt-clone INFINITY
+    pcs constraint order promote ckpt-clone then promote app-clone
+    # or a VNFC that is one primitive, app:
+    pcs constraint colocation add app with Promoted ckpt-clone INFINITY
+    pcs constraint order promote ckpt-clone then start app
+
+docs/operations.md has the whole set-up, with the VNFC's virtual IP.
 
 Every other parameter has a default that works on a cluster made with pcs:
 

@@ -244,7 +244,9 @@ func Write(dir string, res *Results) (string, error) {
 	if err := res.check(); err != nil {
 		return "", err
 	}
-	b, err := json.MarshalIndent(res, "", " ")
+	// Compact: a CDF is a thousand points a series, data for the charts,
+	// not for reading.
+	b, err := json.Marshal(res)
 	if err != nil {
 		return "", err
 	}

@@ -239,6 +239,10 @@ func TestParseBad(t *testing.T) {
 		{"state bad number", stateErr, strings.Replace(readFixture(t, "servers_state_be_rr.txt"), "3 be_rr 1 up1 127.0.0.1 0 1 1", "3 be_rr 1 up1 127.0.0.1 x 1 1", 1), ErrFormat},
 		{"state bad addr", stateErr, strings.Replace(readFixture(t, "servers_state_be_rr.txt"), "up1 127.0.0.1", "up1 localhost", 1), ErrFormat},
 		{"state huge port", stateErr, strings.Replace(readFixture(t, "servers_state_be_rr.txt"), " 21001 ", " 99999999 ", 1), ErrFormat},
+		// Found by FuzzParseServersState: a header naming srv_port twice
+		// had one name fewer than columns, and a row of as many fields
+		// as names was indexed past its end.
+		{"state column twice", stateErr, strings.Replace(readFixture(t, "servers_state_be_rr.txt"), " srv_agent_port\n", " srv_agent_port srv_port\n", 1), ErrFormat},
 		{"stat no proxy", statErr, "No such proxy.\n\n", ErrNoSuchBackend},
 		{"stat garbage", statErr, "hello\n", ErrFormat},
 		{"stat short row", statErr, "# pxname,svname,status,scur,check_status,check_code,type\nbe,s,UP\n", ErrFormat},

@@ -88,8 +88,14 @@ func ParseServersState(reply string) ([]ServerState, error) {
 	if !strings.HasPrefix(lines[1], "# ") {
 		return nil, fmt.Errorf("show servers state: %w: no header line", ErrFormat)
 	}
-	col := map[string]int{}
-	for i, name := range strings.Fields(strings.TrimPrefix(lines[1], "# ")) {
+	header := strings.Fields(strings.TrimPrefix(lines[1], "# "))
+	col := make(map[string]int, len(header))
+	for i, name := range header {
+		// A column named twice is ambiguous, and rows are checked
+		// against the header's length, not the number of names.
+		if _, dup := col[name]; dup {
+			return nil, fmt.Errorf("show servers state: %w: header names %s twice", ErrFormat, name)
+		}
 		col[name] = i
 	}
 	for _, name := range []string{"be_name", "srv_name", "srv_addr", "srv_op_state", "srv_admin_state", "srv_uweight", "srv_check_state", "srv_port"} {
@@ -104,7 +110,7 @@ func ParseServersState(reply string) ([]ServerState, error) {
 			continue
 		}
 		f = fields(f[:0], line)
-		s, err := parseStateRow(f, col, len(col))
+		s, err := parseStateRow(f, col, len(header))
 		if err != nil {
 			return nil, fmt.Errorf("show servers state: line %d: %w", n+3, err)
 		}

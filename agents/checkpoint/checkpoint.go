@@ -106,7 +106,8 @@ var Agent = ocf.MustNew(ocf.Agent{
 		{Name: "sync_mode", Type: ocf.String, Default: checkpoint.SyncStrict,
 			ShortDesc: "strict or available",
 			LongDesc: "What the primary does with fewer than sync_replicas standbys in its synchronous set: strict refuses " +
-				"writes (503, naming the reason); available goes on, but only after the missing standbys were marked stale in " +
+				"writes (503, naming the reason), except that while enough standbys are caught up and being marked sync a " +
+				"write waits for their marks, up to sync_timeout; available goes on, but only after the missing standbys were marked stale in " +
 				"the cluster, so that none of them can be promoted. Either way no acknowledged write is lost by a failover. " +
 				"A store of one replica (no peers) runs as available: it has no standby to wait for."},
 		{Name: "sync_timeout", Type: ocf.Time, Default: "1s",

@@ -495,12 +495,24 @@ func TestStrictWaitsForJoiningStandby(t *testing.T) {
 				}
 				return
 			}
+			// A later write waits its own SyncTimeout, not the first's.
+			time.Sleep(300 * time.Millisecond)
+			later := asyncPut(c.r("node1"), "k2", "v")
 			r := <-res
 			if !isUnavailable(r.err) || !strings.Contains(r.err.Error(), "being marked sync") {
 				t.Fatalf("after SyncTimeout: %v", r.err)
 			}
 			if d := time.Since(t0); d < syncTimeout-50*time.Millisecond {
 				t.Fatalf("refused after %s, before SyncTimeout", d)
+			}
+			select {
+			case r := <-later:
+				t.Fatalf("the later write was answered with the first (%v)", r.err)
+			case <-time.After(150 * time.Millisecond):
+			}
+			close(unblock)
+			if r := <-later; r.err != nil {
+				t.Fatalf("the later write, once the standby was marked sync: %v", r.err)
 			}
 		})
 	}

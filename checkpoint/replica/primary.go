@@ -67,8 +67,8 @@ type peer struct {
 	// CIB refuses them (no quorum), a retry every markRetry must not
 	// log twice a second.
 	staleFails int
-	sess    *session
-	lag     time.Duration
+	sess       *session
+	lag        time.Duration
 }
 
 // primary is the state of a replica while it is the primary.
@@ -288,17 +288,26 @@ func (p *primary) pipeline() {
 		if reason, soon := p.unwritable(); reason != "" {
 			// A standby caught up and being marked sync (just after a
 			// promote, or back from a restart) makes the writes wait
-			// for it, up to SyncTimeout, rather than fail: the
-			// acker wakes the pipeline when its mark is done.
-			if left := p.r.c.SyncTimeout - time.Since(qs[0].enq); soon && left > 0 {
-				p.mu.Lock()
-				p.queue = append(qs, p.queue...)
-				p.mu.Unlock()
-				held.Reset(left)
-				continue
+			// for it, each up to SyncTimeout, rather than fail: the
+			// acker wakes the pipeline when its mark is done. The
+			// queue is in arrival order: those that waited long enough
+			// come first.
+			now := time.Now()
+			n := len(qs)
+			if soon {
+				n = 0
+				for n < len(qs) && now.Sub(qs[n].enq) >= p.r.c.SyncTimeout {
+					n++
+				}
 			}
-			for _, q := range qs {
+			for _, q := range qs[:n] {
 				q.answer(0, &checkpoint.UnavailableError{Reason: reason})
+			}
+			if rest := qs[n:]; len(rest) > 0 {
+				p.mu.Lock()
+				p.queue = append(rest, p.queue...)
+				p.mu.Unlock()
+				held.Reset(p.r.c.SyncTimeout - now.Sub(rest[0].enq))
 			}
 			continue
 		}

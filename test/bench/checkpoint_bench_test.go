@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"slices"
 	"strconv"
@@ -212,8 +211,7 @@ func (t cpuTimes) busySince(t0 cpuTimes) float64 {
 
 // quantile is the q-quantile of sorted ds (nearest rank).
 func quantile(ds []time.Duration, q float64) time.Duration {
-	i := int(math.Ceil(q*float64(len(ds))-1e-9)) - 1
-	return ds[max(0, min(i, len(ds)-1))]
+	return ds[benchreport.Rank(len(ds), q)]
 }
 
 // reportPuts reports f as STORE-cN-p50-ms, -p99-ms and -ops/s: the one

@@ -96,10 +96,15 @@ func CDF(samples []time.Duration) []Point {
 	pts := make([]Point, 0, CDFPoints)
 	for i := 0; i < CDFPoints; i++ {
 		q := float64(i) / float64(CDFPoints-1)
-		idx := max(0, int(math.Ceil(q*float64(n)-1e-9))-1)
-		pts = append(pts, Point{Q: q, Ms: ms(s[idx])})
+		pts = append(pts, Point{Q: q, Ms: ms(s[Rank(n, q)])})
 	}
 	return pts
+}
+
+// Rank is the index of the q-quantile among n sorted samples, by nearest
+// rank: the smallest sample with at least q of them at or below it.
+func Rank(n int, q float64) int {
+	return min(n-1, max(0, int(math.Ceil(q*float64(n)-1e-9))-1))
 }
 
 // Quantile reads the CDF at q (the first point at or above it).

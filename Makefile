@@ -20,7 +20,7 @@ export PATH := $(PATH):/usr/sbin:/sbin
 BUILD   := build
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: all deps build install test unit e2e fuzz demo bench bench-report jepsen clean
+.PHONY: all deps build install test unit e2e fuzz demo demo-build demo-down bench bench-report jepsen clean
 
 all: build
 
@@ -61,11 +61,18 @@ fuzz:
 e2e: build
 	$(GO) test -count=1 -p 1 -timeout 20m -v ./test/e2e/...
 
-demo: deps build
-	$(BUILD)/bin/vnfha lab up --name demo
-	$(BUILD)/bin/vnfha lab status --name demo
-	@echo "The lab stays up. Try: $(BUILD)/bin/vnfha lab exec --name demo node1 -- crm_mon -1"
-	@echo "Remove it with:        $(BUILD)/bin/vnfha lab down --name demo"
+# demo deploys docs/operations.md's two set-ups on a lab named demo, sends
+# client traffic, kills a process and powers a node off, and prints each
+# fault's timeline (test/demo). The lab stays up; demo-down removes it.
+demo: deps build demo-build
+	$(BUILD)/bin/vnfha-demo --name demo --ops docs/operations.md --vnfha $(BUILD)/bin/vnfha \
+		--agents $(BUILD)/lib/ocf/resource.d/vnfha --vnfc $(BUILD)/bin/vnfcd --vnfm $(BUILD)/bin/vnfm
+
+demo-build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BUILD)/bin/ ./test/demo/cmd/vnfha-demo ./test/vnfcd ./test/vnfm/cmd/vnfm
+
+demo-down:
+	$(BUILD)/bin/vnfha lab down --name demo
 
 # bench records what docs/benchmarks.md shows in docs/benchmarks/*.json
 # (the benchmarks that record so far), then draws it: bench-report

@@ -152,6 +152,25 @@ func closeInherited() {
 	}
 }
 
+// keepInherited marks the descriptors this process inherited (see
+// closeInherited) close-on-exec: they stay usable here, and a daemon it
+// starts does not hold them, whatever lock they carry.
+func keepInherited() {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil || fd <= 2 {
+			continue
+		}
+		if flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err == nil && flags&unix.FD_CLOEXEC == 0 {
+			_, _ = unix.FcntlInt(uintptr(fd), unix.F_SETFD, flags|unix.FD_CLOEXEC)
+		}
+	}
+}
+
 func haclusterIDs() (uid, gid int, err error) {
 	u, err := user.Lookup("hacluster")
 	if err != nil {
@@ -208,10 +227,17 @@ func (n *nodeInit) setupMounts() error {
 		}
 	}
 	// Read-only overlays put the lab's fence agent in /usr/sbin, where
-	// pacemaker-fenced looks for fence agents, and a vnfha mount point in
-	// /usr/lib/ocf/resource.d, without touching the host's files.
+	// pacemaker-fenced looks for fence agents, the vnfha binary in
+	// /usr/bin, and a vnfha mount point in /usr/lib/ocf/resource.d,
+	// without touching the host's files.
 	if err := overlay(n.p.sbinDir(), "/usr/sbin"); err != nil {
 		return err
+	}
+	// And vnfha in /usr/bin (a lab made before it had none).
+	if _, err := os.Stat(n.p.binDir()); err == nil {
+		if err := overlay(n.p.binDir(), "/usr/bin"); err != nil {
+			return err
+		}
 	}
 	if n.st.AgentDir != "" {
 		const provider = "/usr/lib/ocf/resource.d/vnfha"

@@ -134,13 +134,19 @@ func (l *Lab) prepareFiles(ctx context.Context) error {
 	if err := claimDir(l.p); err != nil {
 		return err
 	}
-	for _, d := range []string{l.p.sbinDir(), filepath.Join(l.p.ocfStubDir(), "vnfha")} {
+	for _, d := range []string{l.p.sbinDir(), l.p.binDir(), filepath.Join(l.p.ocfStubDir(), "vnfha")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("create lab dir: %w", err)
 		}
 	}
 	if err := os.Symlink(l.st.Binary, filepath.Join(l.p.sbinDir(), FenceAgentName)); err != nil && !errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("link fence agent: %w", err)
+	}
+	// /usr/bin/vnfha on every node, where the package installs it: the
+	// agents' defaults (the checkpoint store's binary) and the commands
+	// of docs/operations.md work in the lab as written.
+	if err := os.Symlink(l.st.Binary, filepath.Join(l.p.binDir(), "vnfha")); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("link vnfha: %w", err)
 	}
 	conf, err := corosyncConf(l.st)
 	if err != nil {
@@ -539,6 +545,43 @@ func (l *Lab) Command(ctx context.Context, member string, argv ...string) (*exec
 	cmd := exec.CommandContext(ctx, full[0], full[1:]...)
 	cmdtree.Bind(cmd)
 	return cmd, nil
+}
+
+// Spawn starts argv in a lab host or the client as a daemon that outlives
+// the caller (the demo's HAProxies and test VNFM): a session of its own,
+// stdin from /dev/null, stdout and stderr appended to logFile. It returns
+// the daemon's pid; lab down ends it with everything else in the member.
+// Nodes are not offered: their daemons are Pacemaker's to start.
+func (l *Lab) Spawn(member, logFile string, argv ...string) (int, error) {
+	if member != ClientName && !l.st.isHost(member) {
+		return 0, fmt.Errorf("spawn in %s: only in the client or a host (%s)", quote(member), strings.Join(l.st.Hosts, ", "))
+	}
+	prefix, err := l.prefix(member)
+	if err != nil {
+		return 0, err
+	}
+	if len(argv) == 0 {
+		return 0, errors.New("spawn: no command")
+	}
+	out, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return 0, fmt.Errorf("spawn %s in %s: %w", argv[0], member, err)
+	}
+	defer out.Close()
+	// A descriptor inherited from whoever ran us (flock's lock) would
+	// otherwise live as long as the daemon.
+	keepInherited()
+	full := append(prefix, argv...)
+	cmd := exec.Command(full[0], full[1:]...)
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return 0, fmt.Errorf("spawn %s in %s: %w", argv[0], member, err)
+	}
+	pid := cmd.Process.Pid
+	// Reaped here while the caller lives; init adopts it after.
+	go cmd.Wait()
+	return pid, nil
 }
 
 func (l *Lab) prefix(member string) ([]string, error) {

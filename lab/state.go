@@ -37,6 +37,7 @@ func (p paths) stateFile() string          { return filepath.Join(p.dir(), "lab.
 func (p paths) marker() string             { return filepath.Join(p.dir(), ".vnfha-lab") }
 func (p paths) nodeDir(node string) string { return filepath.Join(p.dir(), "nodes", node) }
 func (p paths) sbinDir() string            { return filepath.Join(p.dir(), "sbin") }
+func (p paths) binDir() string             { return filepath.Join(p.dir(), "bin") }
 func (p paths) ocfStubDir() string         { return filepath.Join(p.dir(), "ocf-stub") }
 func (p paths) hostsFile() string          { return filepath.Join(p.dir(), "hosts") }
 func (p paths) initPID(node string) string {

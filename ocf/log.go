@@ -23,9 +23,10 @@ import (
 // Writing never blocks and never fails the caller: a missing file, a full
 // or absent syslog socket, drops the line.
 type LogTarget struct {
-	// File is appended to, one line per entry, in ha_log's format:
-	// "Jan 02 15:04:05  TAG:    LEVEL: message". "" for none. It is never
-	// created: the daemon that owns it does that.
+	// File is appended to, one line per entry, in ha_log's format with
+	// milliseconds, as Pacemaker's own lines have them:
+	// "Jan 02 15:04:05.000  TAG:    LEVEL: message". "" for none. It is
+	// never created: the daemon that owns it does that.
 	File string `json:"file,omitempty"`
 	// Facility is a syslog facility name ("daemon", "local0"...); lines go
 	// to /dev/log with it. "" for none.
@@ -145,8 +146,10 @@ func (h *logHook) Fire(e *logrus.Entry) error {
 	tag := h.tag + "[" + strconv.Itoa(h.pid) + "]"
 	if h.target.File != "" {
 		// ha_log: `date "+%b %d %T "`" $HA_LOGTAG:    ${*}"`, where ocf_log
-		// puts "LEVEL: " before the message.
-		appendLine(h.target.File, e.Time.Format("Jan 02 15:04:05")+"  "+tag+":    "+levelName(e.Level)+": "+msg+"\n")
+		// puts "LEVEL: " before the message. The milliseconds are ours:
+		// with them an agent's line takes its place among the daemons'
+		// lines, and a failover's timeline can be read from the file.
+		appendLine(h.target.File, e.Time.Format("Jan 02 15:04:05.000")+"  "+tag+":    "+levelName(e.Level)+": "+msg+"\n")
 	}
 	if fac, ok := syslogFacilities[h.target.Facility]; ok && h.target.Facility != "" {
 		sendSyslog(fac*8+severity(e.Level), e.Time, tag, levelName(e.Level)+": "+msg)

@@ -22,7 +22,7 @@ func TestActionLogRouting(t *testing.T) {
 	a := mustAgent(t, false)
 	t.Setenv("TEST_RESULT", "log")
 	line := func(level, msg string) *regexp.Regexp {
-		return regexp.MustCompile(`(?m)^[A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d:\d\d  testagent\(t1\)\[\d+\]:    ` + level + `: ` + msg + ` action=start$`)
+		return regexp.MustCompile(`(?m)^[A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d:\d\d\.\d{3}  testagent\(t1\)\[\d+\]:    ` + level + `: ` + msg + ` action=start$`)
 	}
 	tests := []struct {
 		name       string

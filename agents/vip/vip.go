@@ -542,6 +542,9 @@ func announce(ctx context.Context, req *ocf.Request, c *config, h *host, conn *n
 		if err := conn.Send(frames); err != nil {
 			return ocf.Generic("announce %s on %s: %w", c.ip, attrs.Name, err)
 		}
+		// The instant the network learns where the address is: a
+		// failover's timeline ends here for its neighbours.
+		req.Log.Infof("announced %s on %s", c.ip, attrs.Name)
 	}
 	if !c.announcer() {
 		return nil // nothing for an announcer to do

@@ -44,6 +44,10 @@ const Frontend = "fe_vnfc"
 // LBOptions shape LB's configuration. The zero value gives an empty pool
 // on Addr:8080, with its admin socket on Addr:9999.
 type LBOptions struct {
+	// Log sends HAProxy's own log to stderr (the log file) in RFC 5424,
+	// with microsecond timestamps: server state changes and errors, not
+	// the requests that went well. The demo reads its timeline from it.
+	Log bool
 	// FrontendPort and AdminPort default to FrontendPort and AdminPort.
 	FrontendPort, AdminPort uint16
 	// Servers are static servers of the backend, each with the check
@@ -126,6 +130,11 @@ func LB(addr netip.Addr, o LBOptions) (Config, error) {
 		AdminUnix: "admin.sock",
 		Frontend:  netip.AddrPortFrom(addr, o.FrontendPort),
 	}
+	logGlobal, logDefaults := "", ""
+	if o.Log {
+		logGlobal = "    log stderr format rfc5424 local0\n"
+		logDefaults = "    log global\n    option dontlog-normal\n"
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `# Written by haproxytest.LB for one test.
 global
@@ -133,7 +142,7 @@ global
     stats socket %s level admin
     stats timeout 30s
     hard-stop-after 5s
-
+%s
 defaults
     mode http
     timeout connect 1s
@@ -142,7 +151,7 @@ defaults
     timeout check 1s
     retries 3
     option redispatch
-
+%s
 frontend %s
     bind %s
     default_backend %s
@@ -153,7 +162,7 @@ backend %s
     http-check expect status 200
     option redispatch
     retries 3
-`, c.AdminUnix, socketAddr(c.AdminTCP), Frontend, bindAddr(c.Frontend), Backend, Backend)
+`, c.AdminUnix, socketAddr(c.AdminTCP), logGlobal, logDefaults, Frontend, bindAddr(c.Frontend), Backend, Backend)
 	seen := map[string]bool{}
 	for _, s := range o.Servers {
 		if !serverNameOK(s.Name) {

@@ -34,6 +34,8 @@ func TestLBConfigLoads(t *testing.T) {
 		{"servers with HAProxy's default checks", netip.MustParseAddr("127.0.0.1"), LBOptions{
 			Servers: []Server{{"s.1_a-b", netip.MustParseAddrPort("127.0.0.1:1")}}},
 			[]string{"server s.1_a-b 127.0.0.1:1 check\n"}},
+		{"its own log", netip.MustParseAddr("127.0.0.1"), LBOptions{Log: true},
+			[]string{"log stderr format rfc5424 local0\n", "log global\n", "option dontlog-normal\n"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := LB(tc.addr, tc.o)

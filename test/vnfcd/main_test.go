@@ -44,7 +44,7 @@ func TestHandler(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, ln, handler("node9"), 5*time.Second) }()
+	go func() { done <- serve(ctx, ln, handler("node9", nil), 5*time.Second) }()
 	t.Cleanup(func() { cancel(); <-done })
 	base := "http://" + ln.Addr().String()
 	for _, tc := range []struct {
@@ -82,7 +82,7 @@ func stopDuringSlow(t *testing.T, timeout time.Duration, path string) (string, <
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	h, arrived := noticing(handler("node9"))
+	h, arrived := noticing(handler("node9", nil))
 	go func() { done <- serve(ctx, ln, h, timeout) }()
 	res := make(chan slowResult, 1)
 	go func() {

@@ -77,6 +77,49 @@ func TestFenceLine(t *testing.T) {
 	}
 }
 
+// Lines of a node3 power loss, as the survivors' daemons log them
+// (2.1.5 in the lab); the fenced's line comes a few ms after the
+// attrd's.
+const (
+	lostAttrd   = "Dec 04 03:01:34.550 node1 pacemaker-attrd     [22] (update_peer_state_iter) \tnotice: Node node3 state is now lost | nodeid=3 previous=member source=crm_update_peer_proc"
+	lostFenced  = "Dec 04 03:01:34.554 node1 pacemaker-fenced    [20] (update_peer_state_iter) \tnotice: Node node3 state is now lost | nodeid=3 previous=member source=crm_update_peer_proc"
+	leftControl = "Dec 04 03:01:34.550 node1 pacemaker-controld  [24] (peer_update_callback) \tinfo: Node node3 is no longer a peer | DC=true old=0x4000000 new=0000000"
+)
+
+func TestLostLine(t *testing.T) {
+	at := func(s string) time.Time {
+		v, err := time.ParseInLocation("2006 Jan 02 15:04:05.000", "2026 "+s, time.Local)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	log := []byte(leftControl + "\n" + lostAttrd + "\n" + lostFenced + "\n")
+	for _, tt := range []struct {
+		name  string
+		node  string
+		since time.Time
+		want  time.Time // zero: none
+	}{
+		{"first of the daemons", "node3", at("Dec 04 03:01:30.000"), at("Dec 04 03:01:34.550")},
+		{"same millisecond as since", "node3", at("Dec 04 03:01:34.550").Add(700 * time.Microsecond), at("Dec 04 03:01:34.550")},
+		{"only a later line", "node3", at("Dec 04 03:01:34.552"), at("Dec 04 03:01:34.554")},
+		{"after every line", "node3", at("Dec 04 03:01:35.000"), time.Time{}},
+		{"another node", "node2", at("Dec 04 03:01:30.000"), time.Time{}},
+	} {
+		got, err := lostLine(log, tt.node, tt.since)
+		if tt.want.IsZero() {
+			if err == nil {
+				t.Errorf("%s: found %s, want none", tt.name, got)
+			}
+			continue
+		}
+		if err != nil || !got.Equal(tt.want) {
+			t.Errorf("%s: %s, %v; want %s", tt.name, got, err, tt.want)
+		}
+	}
+}
+
 func TestReadBridgeLog(t *testing.T) {
 	id := "bench/web/node2/failed/12-1796251753"
 	text := bridgeView + "\nnot a log line\n" +

@@ -13,10 +13,31 @@ import (
 	"github.com/vnfha/vnfha/test/benchreport"
 )
 
+// quickEnv, set to 1, makes every benchmark a quick run (make bench
+// BENCH=quick): fewer rounds and smaller sizes, through rounds.
+const quickEnv = "VNFHA_BENCH_QUICK"
+
+// quick reports whether this is a quick run.
+func quick() bool { return os.Getenv(quickEnv) == "1" }
+
+// rounds is how many rounds (or runs, or sizes) a benchmark takes: full
+// in a full run, fewer in a quick one. Every benchmark takes its counts
+// from here, so that BENCH=quick is one switch.
+func rounds(full, fewer int) int {
+	if quick() {
+		return fewer
+	}
+	return full
+}
+
 // newResults stamps res with the machine, the time and the commit as the
-// benchmark starts: what it measures is what was built then.
+// benchmark starts: what it measures is what was built then. A quick
+// run says so in its setup.
 func newResults(res benchreport.Results) *benchreport.Results {
 	res.Machine, res.Time, res.Commit = machine(), time.Now().UTC(), commit()
+	if quick() {
+		res.Setup += " A quick run (" + quickEnv + "=1): fewer rounds than make bench takes."
+	}
 	return &res
 }
 
@@ -27,6 +48,11 @@ func recordResults(b *testing.B, res *benchreport.Results) {
 	b.Helper()
 	dir := os.Getenv("VNFHA_BENCH_RESULTS")
 	if dir == "" {
+		return
+	}
+	// A failed run's figures are partial: never drawn as if complete.
+	if b.Failed() {
+		b.Logf("results not recorded: the benchmark failed")
 		return
 	}
 	path, err := benchreport.Write(dir, res)

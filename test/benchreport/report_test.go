@@ -82,7 +82,7 @@ func TestReadRefuses(t *testing.T) {
 	}{
 		{"not a benchmark", edit(func(m map[string]any) { m["benchmark"] = "../../etc" }), "not a Go benchmark"},
 		{"no title", edit(func(m map[string]any) { delete(m, "title") }), "required"},
-		{"nothing recorded", edit(func(m map[string]any) { delete(m, "latency"); delete(m, "failover") }), "no latency"},
+		{"nothing recorded", edit(func(m map[string]any) { delete(m, "latency"); delete(m, "failover") }), "no latency, failover or errors"},
 		{"unknown field", edit(func(m map[string]any) { m["p999"] = 1 }), "unknown field"},
 		{"wrong type", edit(func(m map[string]any) { lat(m)["clients"] = "16" }), "cannot unmarshal"},
 		{"no clients", edit(func(m map[string]any) { lat(m)["clients"] = 0 }), "clients"},
@@ -102,6 +102,29 @@ func TestReadRefuses(t *testing.T) {
 		{"negative round", edit(func(m map[string]any) {
 			m["failover"].([]any)[0].(map[string]any)["ms"] = []any{-5}
 		}), "round 0"},
+		// A client's errors: one failed count and one request count a
+		// round, and never more failed than sent.
+		{"errors: more failed than sent", edit(func(m map[string]any) {
+			m["errors"] = []any{map[string]any{"stack": "s", "fault": "f", "failed": []any{3, 9}, "requests": []any{5, 8}}}
+		}), "round 1: 9 failed of 8"},
+		{"errors: negative", edit(func(m map[string]any) {
+			m["errors"] = []any{map[string]any{"stack": "s", "fault": "f", "failed": []any{-1}, "requests": []any{5}}}
+		}), "round 0: -1 failed"},
+		{"errors: rounds differ", edit(func(m map[string]any) {
+			m["errors"] = []any{map[string]any{"stack": "s", "fault": "f", "failed": []any{1, 2}, "requests": []any{5}}}
+		}), "2 rounds of failed requests, 1 of requests"},
+		{"errors: no round", edit(func(m map[string]any) {
+			m["errors"] = []any{map[string]any{"stack": "s", "fault": "f", "failed": []any{}, "requests": []any{}}}
+		}), "no round"},
+		{"errors: no stack", edit(func(m map[string]any) {
+			m["errors"] = []any{map[string]any{"fault": "f", "failed": []any{0}, "requests": []any{1}}}
+		}), "stack and fault"},
+		{"errors: a fraction", edit(func(m map[string]any) {
+			m["errors"] = []any{map[string]any{"stack": "s", "fault": "f", "failed": []any{0.5}, "requests": []any{1}}}
+		}), "cannot unmarshal"},
+		{"errors: unknown field", edit(func(m map[string]any) {
+			m["errors"] = []any{map[string]any{"stack": "s", "fault": "f", "failed": []any{0}, "requests": []any{1}, "slow": []any{1}}}
+		}), "unknown field"},
 		{"two values", append(append([]byte{}, good...), good...), "more than one"},
 		{"huge", append(append([]byte(`{"title":"`), bytes.Repeat([]byte("x"), maxFile)...), `"}`...), "decoding"},
 		{"empty", nil, "decoding"},

@@ -21,6 +21,7 @@ import (
 	"github.com/vnfha/vnfha/lab"
 	"github.com/vnfha/vnfha/lab/labtest"
 	"github.com/vnfha/vnfha/ocf/ocftest"
+	"github.com/vnfha/vnfha/test/benchreport"
 	"github.com/vnfha/vnfha/test/haproxytest"
 	"github.com/vnfha/vnfha/test/vnfm"
 	"github.com/vnfha/vnfha/test/vnfm/labvnfm"
@@ -47,10 +48,6 @@ const (
 	// and stickiness): the node losses are of the other two.
 	eventsBridgeNode = "node1"
 
-	// eventsKills and eventsLosses are the rounds of each measure (the
-	// issue: at least 20, for a p99).
-	eventsKills  = 20
-	eventsLosses = 20
 	// eventsKillJitter is the random wait before each kill, so that the
 	// kills fall at every phase of the bridge's resync (5 s) and of the
 	// VNFCs' monitors.
@@ -64,6 +61,13 @@ const (
 	// eventsReturn bounds a lost node's return: booted, joined, its VNFC
 	// started and its vnfha-ran record rewritten.
 	eventsReturn = 3 * time.Minute
+)
+
+// eventsKills and eventsLosses are the rounds of each measure (the issue:
+// at least 20, for a p99; fewer in a quick run).
+var (
+	eventsKills  = rounds(20, 4)
+	eventsLosses = rounds(20, 2)
 )
 
 func eventsVNFC(node string) string { return "vnfc-" + node }
@@ -319,12 +323,39 @@ func BenchmarkBridgeEvents(b *testing.B) {
 		Log: func(string, ...any) {}})
 	ctx := labtest.Context(b)
 	el := startEventsLab(ctx, b, l, labtest.BuildVNFCd(b))
+	rec := newResults(benchreport.Results{
+		Benchmark: "BenchmarkBridgeEvents",
+		Title:     "The bridge tells the VNFM: webhook after a kill, Heal after a power loss",
+		Setup: fmt.Sprintf("A 3-node lab with fencing, HAProxy on lb1, the test VNFM on the host vnfm over TLS, a clone of "+
+			"test/vnfcd under `ocf:vnfha:vnfc`, the bridge as a cluster resource on node1 with a webhook and the VNFM as "+
+			"sinks. %d VNFC kills (kill -9, in turn on each node, the instance restarting in place): until Pacemaker's "+
+			"record of the failure (the earliest CIB manager log line of any node) and until the test VNFM's record of the "+
+			"vnfc.failed webhook. %d power losses of node2 and node3 in turn: until the earliest controller line that the "+
+			"node was fenced, and until the VNFM's record of the accepted Heal naming its VNFC. Goals: webhook p99 ≤ 100 ms "+
+			"after the CIB record; Heal p99 ≤ 200 ms after the fencing.", eventsKills, eventsLosses),
+		Reproduce: "VNFHA_BENCH_RESULTS=$PWD/docs/benchmarks go test -count=1 -run '^$' -bench 'BenchmarkBridgeEvents$' -benchtime 1x ./test/bench/ && make bench-report",
+	})
 
 	for i := 0; i < b.N; i++ {
 		kills := el.runKills(ctx, b)
 		losses := el.runLosses(ctx, b)
 		el.report(ctx, b, kills, losses)
+		if i == 0 {
+			var cib, hook, fenced, heal []time.Duration
+			for _, k := range kills {
+				cib, hook = append(cib, k.cib.Sub(k.kill)), append(hook, k.hook.Sub(k.kill))
+			}
+			for _, ls := range losses {
+				fenced, heal = append(fenced, ls.fenced.Sub(ls.loss)), append(heal, ls.heal.Sub(ls.loss))
+			}
+			rec.Failover = append(rec.Failover,
+				benchreport.Failover{Stack: "pacemaker", Fault: "VNFC killed", Until: "failure recorded", Ms: msOf(cib), Lost: -1},
+				benchreport.Failover{Stack: "bridge", Fault: "VNFC killed", Until: "webhook received", Ms: msOf(hook), Lost: -1},
+				benchreport.Failover{Stack: "pacemaker", Fault: "node power loss", Until: "node fenced", Ms: msOf(fenced), Lost: -1},
+				benchreport.Failover{Stack: "bridge", Fault: "node power loss", Until: "Heal received", Ms: msOf(heal), Lost: -1})
+		}
 	}
+	recordResults(b, rec)
 }
 
 // runKills kills a VNFC eventsKills times and waits, each time, for the

@@ -62,6 +62,33 @@ func recordResults(b *testing.B, res *benchreport.Results) {
 	b.Logf("results recorded in %s", path)
 }
 
+// timings is a Latency series of durations taken one at a time (one
+// client): operation times, not a load's. ops/s is the runs over
+// elapsed, the wall time they took (for a series of CPU times, the wall
+// time of the same runs), what one caller doing nothing else would reach.
+func timings(stack string, ds []time.Duration, elapsed time.Duration) benchreport.Latency {
+	return benchreport.Latency{Stack: stack, Clients: 1, Ops: len(ds), OpsPerSec: float64(len(ds)) / elapsed.Seconds(),
+		CPUBusy: -1, CDF: benchreport.CDF(ds)}
+}
+
+// sum is the total of ds.
+func sum(ds []time.Duration) time.Duration {
+	var t time.Duration
+	for _, d := range ds {
+		t += d
+	}
+	return t
+}
+
+// msOf is ds in ms, for a Failover series.
+func msOf(ds []time.Duration) []float64 {
+	out := make([]float64, len(ds))
+	for i, d := range ds {
+		out[i] = ms(d)
+	}
+	return out
+}
+
 // machine says what the benchmarks ran on: cores, CPU model, memory,
 // kernel.
 func machine() string {

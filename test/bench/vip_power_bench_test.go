@@ -117,8 +117,8 @@ func BenchmarkVIPPowerLoss(b *testing.B) {
 					lost[j], fenced[j] = ms(r.lost), ms(r.fenced)
 				}
 				rec.Failover = append(rec.Failover,
-					benchreport.Failover{Stack: profile, Fault: "node power loss", Until: "node lost (corosync)", Ms: lost, Lost: -1},
-					benchreport.Failover{Stack: profile, Fault: "node power loss", Until: "node fenced", Ms: fenced, Lost: -1})
+					benchreport.Failover{Stack: "cluster, " + profile, Fault: "node power loss", Until: "node lost (corosync)", Ms: lost, Lost: -1},
+					benchreport.Failover{Stack: "cluster, " + profile, Fault: "node power loss", Until: "node fenced", Ms: fenced, Lost: -1})
 				for k, s := range stacks {
 					vips := make([]float64, len(rs))
 					for j, r := range rs {

@@ -73,16 +73,26 @@ func writeSection(md *strings.Builder, res *Results, rel string, ch charts) {
 		}
 	}
 	if len(res.Failover) > 0 {
-		md.WriteString("\n| stack | fault | until | rounds | min | p50 | max | acknowledged writes lost |\n|---|---|---|---|---|---|---|---|\n")
+		// Lost writes are a column only where some series measured them.
+		lostCol := slices.ContainsFunc(res.Failover, func(f Failover) bool { return f.Lost >= 0 })
+		if lostCol {
+			md.WriteString("\n| stack | fault | until | rounds | min | p50 | max | acknowledged writes lost |\n|---|---|---|---|---|---|---|---|\n")
+		} else {
+			md.WriteString("\n| stack | fault | until | rounds | min | p50 | max |\n|---|---|---|---|---|---|---|\n")
+		}
 		for _, f := range res.Failover {
 			s := slices.Clone(f.Ms)
 			slices.Sort(s)
-			lost := "not measured"
-			if f.Lost >= 0 {
-				lost = fmt.Sprint(f.Lost)
+			fmt.Fprintf(md, "| %s | %s | %s | %d | %s | %s | %s |", f.Stack, f.Fault, f.Until, len(s),
+				msText(s[0]), msText(s[(len(s)-1)/2]), msText(s[len(s)-1]))
+			switch {
+			case !lostCol:
+			case f.Lost >= 0:
+				fmt.Fprintf(md, " %d |", f.Lost)
+			default:
+				md.WriteString(" not measured |")
 			}
-			fmt.Fprintf(md, "| %s | %s | %s | %d | %s | %s | %s | %s |\n", f.Stack, f.Fault, f.Until, len(s),
-				msText(s[0]), msText(s[(len(s)-1)/2]), msText(s[len(s)-1]), lost)
+			md.WriteString("\n")
 		}
 		fmt.Fprintf(md, "\n![%s](%s/%s)\n", "failover times", rel, ch.failover)
 	}

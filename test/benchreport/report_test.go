@@ -207,6 +207,15 @@ func TestGenerate(t *testing.T) {
 			generateOne(t, res, tc.charts)
 		})
 	}
+	// A series of zeros has no range to scale to (the bridge's backend
+	// with option redispatch loses no request): it is still drawn.
+	t.Run("every round zero", func(t *testing.T) {
+		zero := &Results{Benchmark: "BenchmarkZero", Title: "t", Machine: "m", Time: time.Now(), Reproduce: "r",
+			Failover: []Failover{{Stack: "a", Fault: "f", Until: "u", Ms: []float64{0, 0}, Lost: -1}},
+			Errors: []Errors{{Stack: "bridge", Fault: "VNFC killed", Failed: []int{0, 0, 0}, Requests: []int{100, 99, 100}},
+				{Stack: "checks", Fault: "VNFC killed", Failed: []int{0, 0, 0}, Requests: []int{100, 100, 100}}}}
+		generateOne(t, zero, 2)
+	})
 }
 
 func generateOne(t *testing.T, res *Results, charts int) {

@@ -128,3 +128,27 @@ func commit() string {
 	}
 	return c
 }
+
+// TestRounds: VNFHA_BENCH_QUICK=1, and only that, makes a quick run, which
+// takes the fewer rounds and says so in its recorded setup.
+func TestRounds(t *testing.T) {
+	for _, tc := range []struct {
+		env   string
+		want  int
+		quick bool
+	}{
+		{"", 20, false},
+		{"1", 5, true},
+		{"0", 20, false},
+		{"true", 20, false},
+	} {
+		t.Setenv(quickEnv, tc.env)
+		if got := rounds(20, 5); got != tc.want {
+			t.Errorf("%s=%q: rounds(20, 5) = %d, want %d", quickEnv, tc.env, got, tc.want)
+		}
+		res := newResults(benchreport.Results{Setup: "Setup."})
+		if said := strings.Contains(res.Setup, "quick run"); said != tc.quick {
+			t.Errorf("%s=%q: setup %q", quickEnv, tc.env, res.Setup)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/netip"
@@ -10,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vnfha/vnfha/internal/testenv"
 )
@@ -28,14 +30,22 @@ func testState(nodes int) *state {
 func TestCorosyncConf(t *testing.T) {
 	tests := []struct {
 		nodes   int
+		tokenMs int64 // the state's; 0 is a lab recorded before Options.Token
 		want    []string
 		notWant []string
 	}{
-		{3, []string{"cluster_name: t", "token: 1000", "ring0_addr: 198.18.3.3", "name: node3", "nodeid: 3"}, []string{"two_node"}},
-		{2, []string{"two_node: 1", "ring0_addr: 198.18.3.2"}, []string{"node3"}},
+		{3, 0, []string{"cluster_name: t", "\ttoken: 1000\n", "ring0_addr: 198.18.3.3", "name: node3", "nodeid: 3"}, []string{"two_node"}},
+		{2, 0, []string{"two_node: 1", "ring0_addr: 198.18.3.2"}, []string{"node3"}},
+		{3, 1000, []string{"\ttoken: 1000\n"}, nil},
+		// The faster profile of BenchmarkVIPPowerLoss; only the token
+		// changes: consensus stays corosync's own 1.2 × token.
+		{3, 300, []string{"\ttoken: 300\n"}, []string{"token: 1000", "consensus", "token_coefficient"}},
+		{2, 2500, []string{"\ttoken: 2500\n", "two_node: 1"}, []string{"token: 1000"}},
 	}
 	for _, tt := range tests {
-		conf, err := corosyncConf(testState(tt.nodes))
+		st := testState(tt.nodes)
+		st.TokenMs = tt.tokenMs
+		conf, err := corosyncConf(st)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -128,6 +138,11 @@ func TestOptionsDefaults(t *testing.T) {
 		// Host names are checked before anything else of the machine, so
 		// a wrong one is said even where the lab could not run.
 		{Options{Hosts: []string{"LB1"}}, "host name"},
+		{Options{Token: 300 * time.Millisecond, Binary: "/x/vnfha"}, ""},
+		{Options{Token: 50 * time.Millisecond, Binary: "/x/vnfha"}, "at least 100ms"},
+		{Options{Token: 1500 * time.Microsecond, Binary: "/x/vnfha"}, "whole milliseconds"},
+		{Options{Token: 300*time.Millisecond + time.Microsecond, Binary: "/x/vnfha"}, "whole milliseconds"},
+		{Options{Token: -time.Second, Binary: "/x/vnfha"}, "at least 100ms"},
 	}
 	for _, tt := range tests {
 		o, err := tt.opts.withDefaults()
@@ -143,6 +158,9 @@ func TestOptionsDefaults(t *testing.T) {
 		}
 		if o.Name != DefaultName || o.Nodes != 3 || o.StateRoot != DefaultStateRoot {
 			t.Errorf("defaults not applied: %+v", o)
+		}
+		if want := cmp.Or(tt.opts.Token, DefaultToken); o.Token != want {
+			t.Errorf("%+v: token %s, want %s", tt.opts, o.Token, want)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestLabDirClaimAndRemove: up claims a lab's directory only if it is
@@ -137,17 +138,20 @@ func TestShape(t *testing.T) {
 		nodes   int
 		fencing bool
 		hosts   []string
+		token   time.Duration
 		want    string
 	}{
-		{1, false, nil, "1 node, no fencing"},
-		{3, true, nil, "3 nodes, fencing"},
-		{2, true, []string{"lb1"}, "2 nodes, fencing, host lb1"},
-		{2, false, []string{"lb1", "lb2"}, "2 nodes, no fencing, hosts lb1 lb2"},
+		{1, false, nil, 0, "1 node, no fencing"},
+		{3, true, nil, 0, "3 nodes, fencing"},
+		{3, true, nil, DefaultToken, "3 nodes, fencing"},
+		{3, true, nil, 300 * time.Millisecond, "3 nodes, fencing, token 300ms"},
+		{2, true, []string{"lb1"}, 0, "2 nodes, fencing, host lb1"},
+		{2, false, []string{"lb1", "lb2"}, 2 * time.Second, "2 nodes, no fencing, hosts lb1 lb2, token 2s"},
 	} {
-		if got := shape(tc.nodes, tc.fencing, tc.hosts); got != tc.want {
-			t.Errorf("shape(%d, %v, %q) = %q, want %q", tc.nodes, tc.fencing, tc.hosts, got, tc.want)
+		if got := shape(tc.nodes, tc.fencing, tc.hosts, tc.token); got != tc.want {
+			t.Errorf("shape(%d, %v, %q, %s) = %q, want %q", tc.nodes, tc.fencing, tc.hosts, tc.token, got, tc.want)
 		}
-		e := &ShapeError{Name: "x", Nodes: tc.nodes, Fencing: tc.fencing, Hosts: tc.hosts}
+		e := &ShapeError{Name: "x", Nodes: tc.nodes, Fencing: tc.fencing, Hosts: tc.hosts, Token: tc.token}
 		if !strings.Contains(e.Error(), "already up with "+tc.want) {
 			t.Errorf("ShapeError: %q", e.Error())
 		}

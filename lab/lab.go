@@ -83,8 +83,8 @@ func up(ctx context.Context, opts Options) (*Lab, error) {
 	p := paths{opts.StateRoot, opts.Name}
 	l := &Lab{p: p, log: opts.Log}
 	if st, err := readState(p); err == nil {
-		if len(st.Nodes) != opts.Nodes || st.Fencing == opts.NoFencing || !slices.Equal(st.Hosts, opts.Hosts) {
-			return nil, &ShapeError{Name: st.Name, Nodes: len(st.Nodes), Fencing: st.Fencing, Hosts: st.Hosts}
+		if len(st.Nodes) != opts.Nodes || st.Fencing == opts.NoFencing || !slices.Equal(st.Hosts, opts.Hosts) || st.token() != opts.Token {
+			return nil, &ShapeError{Name: st.Name, Nodes: len(st.Nodes), Fencing: st.Fencing, Hosts: st.Hosts, Token: st.token()}
 		}
 		// Up again finishes what an interrupted up, or a kill, left
 		// undone; every step below is idempotent. The files are not
@@ -96,7 +96,8 @@ func up(ctx context.Context, opts Options) (*Lab, error) {
 			return nil, err
 		}
 		l.st = &state{Name: opts.Name, Slot: slot, Binary: opts.Binary, AgentDir: opts.AgentDir,
-			Fencing: !opts.NoFencing, Hosts: slices.Clone(opts.Hosts), CreatedAt: time.Now().UTC()}
+			Fencing: !opts.NoFencing, Hosts: slices.Clone(opts.Hosts), TokenMs: opts.Token.Milliseconds(),
+			CreatedAt: time.Now().UTC()}
 		for i := 1; i <= opts.Nodes; i++ {
 			l.st.Nodes = append(l.st.Nodes, NodeName(i))
 		}
@@ -334,12 +335,15 @@ func (l *Lab) HostAddr6(host string) (netip.Addr, error) {
 func (l *Lab) Fencing() bool { return l.st.Fencing }
 
 // ShapeError is Up's answer for a lab that is up with another number of
-// nodes, fencing or hosts than asked: Up never rebuilds a running lab.
+// nodes, fencing, hosts or corosync token than asked: Up never rebuilds a
+// running lab.
 type ShapeError struct {
 	Name    string
 	Nodes   int
 	Fencing bool
 	Hosts   []string
+	// Token is the lab's corosync token (0: DefaultToken).
+	Token time.Duration
 }
 
 func (e *ShapeError) Error() string {
@@ -348,13 +352,17 @@ func (e *ShapeError) Error() string {
 
 // Shape says how the lab that is up is built, as "3 nodes, fencing" or
 // "3 nodes, fencing, hosts lb1 lb2".
-func (e *ShapeError) Shape() string { return shape(e.Nodes, e.Fencing, e.Hosts) }
+func (e *ShapeError) Shape() string { return shape(e.Nodes, e.Fencing, e.Hosts, e.Token) }
 
 // Shape says how the lab is built, as "3 nodes, fencing" or "3 nodes,
-// fencing, hosts lb1 lb2".
-func (l *Lab) Shape() string { return shape(len(l.st.Nodes), l.st.Fencing, l.st.Hosts) }
+// fencing, hosts lb1 lb2"; a token other than DefaultToken is named
+// last ("token 300ms").
+func (l *Lab) Shape() string { return shape(len(l.st.Nodes), l.st.Fencing, l.st.Hosts, l.st.token()) }
 
-func shape(nodes int, fencing bool, hosts []string) string {
+// Token is the lab's corosync totem token (Options.Token).
+func (l *Lab) Token() time.Duration { return l.st.token() }
+
+func shape(nodes int, fencing bool, hosts []string, token time.Duration) string {
 	f := "fencing"
 	if !fencing {
 		f = "no fencing"
@@ -369,6 +377,9 @@ func shape(nodes int, fencing bool, hosts []string) string {
 		s += ", host " + hosts[0]
 	default:
 		s += ", hosts " + strings.Join(hosts, " ")
+	}
+	if token != 0 && token != DefaultToken {
+		s += ", token " + token.String()
 	}
 	return s
 }

@@ -46,6 +46,13 @@ type Options struct {
 	// NoFencing runs the cluster with stonith-enabled=false and no fence
 	// device. The default is real fencing.
 	NoFencing bool
+	// Token is corosync's totem token: how long a node waits for the
+	// token before it declares it lost. Default DefaultToken. A smaller
+	// one notices a lost node sooner (docs/operations.md, "Failover
+	// speed"); it is rendered in whole ms, at least 100 ms. With 3 nodes
+	// or more, corosync adds token_coefficient (650 ms) per node beyond
+	// two, and consensus is 1.2 × that.
+	Token time.Duration
 	// Timeout bounds how long Up waits for quorum and a DC. Default 60s.
 	Timeout time.Duration
 	// StateRoot holds the state of all labs. Default /run/vnfha-lab.
@@ -53,6 +60,14 @@ type Options struct {
 	// Log receives progress lines; nil discards them.
 	Log func(format string, args ...any)
 }
+
+// DefaultToken is the lab's corosync token: what the figures of
+// docs/lab.md were measured with.
+const DefaultToken = time.Second
+
+// minToken is the smallest token the lab renders: below it, a loaded
+// 2-core machine loses the token without any fault.
+const minToken = 100 * time.Millisecond
 
 // DefaultName is the name of a lab when none is given.
 const DefaultName = "lab"
@@ -108,6 +123,12 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Nodes == 0 {
 		o.Nodes = 3
+	}
+	if o.Token == 0 {
+		o.Token = DefaultToken
+	}
+	if o.Token < minToken || o.Token%time.Millisecond != 0 {
+		return o, fmt.Errorf("corosync token %s: want whole milliseconds, at least %s", o.Token, minToken)
 	}
 	if o.Nodes < 1 || o.Nodes > 16 {
 		return o, fmt.Errorf("lab with %d nodes: want 1 to 16", o.Nodes)

@@ -19,13 +19,16 @@ import (
 // state is what a lab records on disk, so that every later command (and a
 // "down" after the tool crashed) can find what "up" made.
 type state struct {
-	Name      string    `json:"name"`
-	Slot      int       `json:"slot"`
-	Nodes     []string  `json:"nodes"`
-	Hosts     []string  `json:"hosts,omitempty"`
-	Binary    string    `json:"binary"`
-	AgentDir  string    `json:"agent_dir,omitempty"`
-	Fencing   bool      `json:"fencing"`
+	Name     string   `json:"name"`
+	Slot     int      `json:"slot"`
+	Nodes    []string `json:"nodes"`
+	Hosts    []string `json:"hosts,omitempty"`
+	Binary   string   `json:"binary"`
+	AgentDir string   `json:"agent_dir,omitempty"`
+	Fencing  bool     `json:"fencing"`
+	// TokenMs is corosync's totem token in ms; 0 (a lab recorded before
+	// the option) is DefaultToken.
+	TokenMs   int64     `json:"token_ms,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 }
 

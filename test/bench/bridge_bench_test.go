@@ -13,17 +13,21 @@ import (
 
 	"github.com/vnfha/vnfha/lab"
 	"github.com/vnfha/vnfha/lab/labtest"
+	"github.com/vnfha/vnfha/test/benchreport"
+)
+
+var (
+	// bridgeKills is how many VNFCs each run kills (the issue: at least
+	// 20, for a p99; fewer in a quick run).
+	bridgeKills = rounds(20, 5)
+	// restWindow is how long the bridge's CPU time is measured at rest.
+	restWindow = time.Duration(rounds(60, 15)) * time.Second
 )
 
 const (
-	// bridgeKills is how many VNFCs each run kills (the issue: at least
-	// 20, for a p99).
-	bridgeKills = 20
 	// killEventsTimeout bounds the wait for every backend to see a kill:
 	// the default checks take up to ~6 s plus a check timeout.
 	killEventsTimeout = 20 * time.Second
-	// restWindow is how long the bridge's CPU time is measured at rest.
-	restWindow = 60 * time.Second
 	// killJitter is the longest check interval of the backends (the
 	// defaults' inter 2s). Each kill waits a random time below it after
 	// the pools settled: otherwise every kill falls just after the check
@@ -133,7 +137,8 @@ type killRound struct {
 //     difference is in the redispatches; without it, a request sent to
 //     the dead VNFC fails (or times out at the client), in the group of
 //     rows named "-nr".
-//  4. the bridge's CPU time (utime+stime of its process) over 60 s at rest,
+//  4. the bridge's CPU time (utime+stime of its process) over 60 s at rest
+//     (restWindow; 15 s in a quick run, reported per 60 s),
 //     after the kills, with the client stopped and the default resync (5 s).
 //     (3, the reconcile of a 5,000-resource CIB, is
 //     BenchmarkBridgeReconcile5000.)
@@ -151,6 +156,19 @@ func BenchmarkBridgeKill(b *testing.B) {
 	vnfcd := labtest.BuildVNFCd(b)
 	dg := newDiag(b)
 	bl := startBridgeLab(ctx, b, l, binary, vnfcd, dg)
+	rec := newResults(benchreport.Results{
+		Benchmark: "BenchmarkBridgeKill",
+		Title:     "VNFC killed behind HAProxy: out of the pool, client errors",
+		Setup: fmt.Sprintf("A 3-node lab, HAProxy 2.6 on lb1 and lb2, a clone of test/vnfcd under `ocf:vnfha:vnfc`, the bridge "+
+			"as a cluster resource. %d kills (kill -9), in turn on each node, each after a random wait below %s. Six backends "+
+			"on each HAProxy: the bridge's (bridge), HAProxy's checks alone at `inter 1s fall 2` (checks-1s-fall2) and at its "+
+			"defaults `inter 2s fall 3` (checks-default), each with `option redispatch` and without it (-nr, HAProxy's "+
+			"default). Out of the pool: until the later of both HAProxy's own log lines (maintenance for the bridge, DOWN "+
+			"for the checks). Client errors: GET / at %d req/s to each backend's frontend on lb1, each with a %s timeout, "+
+			"failed requests (errors, timeouts, statuses other than 200) counted from each kill to the next.",
+			bridgeKills, killJitter, clientRate, clientTimeout),
+		Reproduce: "VNFHA_BENCH_RESULTS=$PWD/docs/benchmarks go test -count=1 -run '^$' -bench 'BenchmarkBridgeKill$' -benchtime 1x ./test/bench/ && make bench-report",
+	})
 
 	for i := 0; i < b.N; i++ {
 		lb1, err := l.HostAddr(l.Hosts()[0])
@@ -208,6 +226,19 @@ func BenchmarkBridgeKill(b *testing.B) {
 				kr.reqCause = append(kr.reqCause, causes)
 			}
 		}
+		if i == 0 {
+			for k, kd := range bridgeKinds {
+				var outs []time.Duration
+				e := benchreport.Errors{Stack: kd.name, Fault: "VNFC killed"}
+				for _, kr := range rounds {
+					outs = append(outs, kr.out[k])
+					e.Failed, e.Requests = append(e.Failed, kr.reqFail[k]), append(e.Requests, kr.reqAll[k])
+				}
+				rec.Failover = append(rec.Failover, benchreport.Failover{Stack: kd.name, Fault: "VNFC killed",
+					Until: "out of both pools", Ms: msOf(outs), Lost: -1})
+				rec.Errors = append(rec.Errors, e)
+			}
+		}
 		// The summary shares its line with the CPU at rest (reportKills
 		// says why); a failure before that logs it alone.
 		summary := reportKills(b, rounds, final)
@@ -250,8 +281,14 @@ func BenchmarkBridgeKill(b *testing.B) {
 		cpu := time.Duration(c1-c0) * 10 * time.Millisecond
 		b.Logf("%s. Bridge at rest (resync 5s, 2 HAProxy, 2 services over one clone of 3 instances): %s CPU in %s (%.3f%% of one core; /proc/%d/stat, 10 ms ticks); means over the run (kills and resyncs): %s",
 			summary, cpu, window.Round(time.Millisecond), 100*cpu.Seconds()/window.Seconds(), pid, timings)
-		b.ReportMetric(ms(cpu), "bridge-rest-cpu-ms/60s")
+		// Per 60 s whatever the window (a quick run's is shorter).
+		b.ReportMetric(ms(cpu)*float64(time.Minute)/float64(window), "bridge-rest-cpu-ms/60s")
+		if i == 0 {
+			rec.Setup += fmt.Sprintf(" At rest after the kills (no client, resync every 5 s), the bridge used %s of CPU in %s.",
+				cpu, window.Round(time.Second))
+		}
 	}
+	recordResults(b, rec)
 }
 
 // kill kills the VNFC on node and waits until every backend of both load

@@ -21,6 +21,7 @@ import (
 	"github.com/vnfha/vnfha/lab"
 	"github.com/vnfha/vnfha/lab/labtest"
 	"github.com/vnfha/vnfha/ocf/ocftest"
+	"github.com/vnfha/vnfha/test/benchreport"
 	"github.com/vnfha/vnfha/test/haproxytest"
 	"github.com/vnfha/vnfha/test/vnfm"
 	"github.com/vnfha/vnfha/test/vnfm/labvnfm"
@@ -47,10 +48,6 @@ const (
 	// and stickiness): the node losses are of the other two.
 	eventsBridgeNode = "node1"
 
-	// eventsKills and eventsLosses are the rounds of each measure (the
-	// issue: at least 20, for a p99).
-	eventsKills  = 20
-	eventsLosses = 20
 	// eventsKillJitter is the random wait before each kill, so that the
 	// kills fall at every phase of the bridge's resync (5 s) and of the
 	// VNFCs' monitors.
@@ -64,6 +61,13 @@ const (
 	// eventsReturn bounds a lost node's return: booted, joined, its VNFC
 	// started and its vnfha-ran record rewritten.
 	eventsReturn = 3 * time.Minute
+)
+
+// eventsKills and eventsLosses are the rounds of each measure (the issue:
+// at least 20, for a p99; fewer in a quick run).
+var (
+	eventsKills  = rounds(20, 4)
+	eventsLosses = rounds(20, 2)
 )
 
 func eventsVNFC(node string) string { return "vnfc-" + node }
@@ -319,12 +323,39 @@ func BenchmarkBridgeEvents(b *testing.B) {
 		Log: func(string, ...any) {}})
 	ctx := labtest.Context(b)
 	el := startEventsLab(ctx, b, l, labtest.BuildVNFCd(b))
+	rec := newResults(benchreport.Results{
+		Benchmark: "BenchmarkBridgeEvents",
+		Title:     "The bridge tells the VNFM: webhook after a kill, Heal after a power loss",
+		Setup: fmt.Sprintf("A 3-node lab with fencing, HAProxy on lb1, the test VNFM on the host vnfm over TLS, a clone of "+
+			"test/vnfcd under `ocf:vnfha:vnfc`, the bridge as a cluster resource on node1 with a webhook and the VNFM as "+
+			"sinks. %d VNFC kills (kill -9, in turn on each node, the instance restarting in place): until Pacemaker's "+
+			"record of the failure (the earliest CIB manager log line of any node) and until the test VNFM's record of the "+
+			"vnfc.failed webhook. %d power losses of node2 and node3 in turn: until the earliest controller line that the "+
+			"node was fenced, and until the VNFM's record of the accepted Heal naming its VNFC. Goals: webhook p99 ≤ 100 ms "+
+			"after the CIB record; Heal p99 ≤ 200 ms after the fencing.", eventsKills, eventsLosses),
+		Reproduce: "VNFHA_BENCH_RESULTS=$PWD/docs/benchmarks go test -count=1 -run '^$' -bench 'BenchmarkBridgeEvents$' -benchtime 1x ./test/bench/ && make bench-report",
+	})
 
 	for i := 0; i < b.N; i++ {
 		kills := el.runKills(ctx, b)
 		losses := el.runLosses(ctx, b)
 		el.report(ctx, b, kills, losses)
+		if i == 0 {
+			var cib, hook, fenced, heal []time.Duration
+			for _, k := range kills {
+				cib, hook = append(cib, k.cib.Sub(k.kill)), append(hook, k.hook.Sub(k.kill))
+			}
+			for _, ls := range losses {
+				fenced, heal = append(fenced, ls.fenced.Sub(ls.loss)), append(heal, ls.heal.Sub(ls.loss))
+			}
+			rec.Failover = append(rec.Failover,
+				benchreport.Failover{Stack: "pacemaker", Fault: "VNFC killed", Until: "failure recorded", Ms: msOf(cib), Lost: -1},
+				benchreport.Failover{Stack: "bridge", Fault: "VNFC killed", Until: "webhook received", Ms: msOf(hook), Lost: -1},
+				benchreport.Failover{Stack: "pacemaker", Fault: "node power loss", Until: "node fenced", Ms: msOf(fenced), Lost: -1},
+				benchreport.Failover{Stack: "bridge", Fault: "node power loss", Until: "Heal received", Ms: msOf(heal), Lost: -1})
+		}
 	}
+	recordResults(b, rec)
 }
 
 // runKills kills a VNFC eventsKills times and waits, each time, for the
@@ -562,28 +593,8 @@ func (el *eventsLab) runLosses(ctx context.Context, b *testing.B) []*lossEvent {
 			b.Fatal(err)
 		}
 		ls.dc = st.Summary.DCName
-		// Every surviving node's controller logs the fencing; the
-		// earliest line is when the cluster recorded it.
-		var errs []error
-		for _, n := range el.l.Nodes() {
-			if n == node {
-				continue
-			}
-			log, err := os.ReadFile(filepath.Join(el.l.NodeDir(n), "log-pacemaker", "pacemaker.log"))
-			if err != nil {
-				b.Fatal(err)
-			}
-			at, err := fenceLine(log, node, ls.loss)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", n, err))
-				continue
-			}
-			if ls.fenced.IsZero() || at.Before(ls.fenced) {
-				ls.fenced = at
-			}
-		}
-		if ls.fenced.IsZero() {
-			b.Fatalf("loss %d of %s: no node logs its fencing: %v", r+1, node, errors.Join(errs...))
+		if ls.fenced, err = fencedAt(el.l, node, ls.loss); err != nil {
+			b.Fatalf("loss %d of %s: %v", r+1, node, err)
 		}
 		if !(ls.loss.Truncate(time.Millisecond).Compare(ls.fenced) <= 0 && ls.fenced.Before(ls.heal)) {
 			b.Fatalf("loss of %s: times not monotone: loss %s, fenced %s, heal %s", node,
@@ -631,6 +642,47 @@ func lostSecond(id string) int64 {
 	return n
 }
 
+// fencedAt is when the cluster recorded node's fencing after since: every
+// surviving node's controller logs it (fenceLine), and the earliest line
+// is the record. BenchmarkBridgeEvents and BenchmarkVIPPowerLoss share it.
+func fencedAt(l *lab.Lab, node string, since time.Time) (time.Time, error) {
+	return earliestLine(l, node, since, fenceLine)
+}
+
+// lostAt is when a survivor's Pacemaker first heard from corosync that
+// node left (lostLine): corosync's share of a power loss ends there.
+func lostAt(l *lab.Lab, node string, since time.Time) (time.Time, error) {
+	return earliestLine(l, node, since, lostLine)
+}
+
+// earliestLine runs find on the Pacemaker log of every node but node and
+// returns the earliest time found.
+func earliestLine(l *lab.Lab, node string, since time.Time, find func([]byte, string, time.Time) (time.Time, error)) (time.Time, error) {
+	var first time.Time
+	var errs []error
+	for _, n := range l.Nodes() {
+		if n == node {
+			continue
+		}
+		log, err := os.ReadFile(filepath.Join(l.NodeDir(n), "log-pacemaker", "pacemaker.log"))
+		if err != nil {
+			return time.Time{}, fmt.Errorf("the log of %s: %w", n, err)
+		}
+		at, err := find(log, node, since)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", n, err))
+			continue
+		}
+		if first.IsZero() || at.Before(first) {
+			first = at
+		}
+	}
+	if first.IsZero() {
+		return time.Time{}, fmt.Errorf("no survivor of %s logs it: %w", node, errors.Join(errs...))
+	}
+	return first, nil
+}
+
 // fenceLine finds when the DC's controller recorded node's fencing: its
 // line, as Pacemaker 2.1.5 writes it in the lab, "(handle_fence_notification)
 // notice: Peer node2 was terminated (reboot) by node1 on behalf of
@@ -638,13 +690,32 @@ func lostSecond(id string) int64 {
 // since (to the millisecond). Every node's controller logs it; the DC's
 // is the one that then writes the node's state.
 func fenceLine(log []byte, node string, since time.Time) (time.Time, error) {
+	// A failed fencing says "was not terminated".
+	return firstLine(log, since, "controller line \"Peer "+node+" was terminated (...) ...\"", func(line string) bool {
+		return strings.Contains(line, "pacemaker-controld") && strings.Contains(line, "Peer "+node+" was terminated (")
+	})
+}
+
+// lostLine finds the first line of any Pacemaker daemon, at or after
+// since, that node left the membership: "(update_peer_state_iter) notice:
+// Node node3 state is now lost | nodeid=3 previous=member ...", which each
+// daemon logs as corosync's CPG tells it.
+func lostLine(log []byte, node string, since time.Time) (time.Time, error) {
+	return firstLine(log, since, "line \"Node "+node+" state is now lost\"", func(line string) bool {
+		return strings.Contains(line, "Node "+node+" state is now lost")
+	})
+}
+
+// firstLine returns the stamp of the first line of a Pacemaker log that
+// match accepts, stamped at or after since (to the millisecond); what
+// names the line in the error.
+func firstLine(log []byte, since time.Time, what string, match func(string) bool) (time.Time, error) {
 	from := since.Truncate(time.Millisecond)
 	sc := bufio.NewScanner(strings.NewReader(string(log)))
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		// A failed fencing says "was not terminated".
-		if !strings.Contains(line, "pacemaker-controld") || !strings.Contains(line, "Peer "+node+" was terminated (") {
+		if !match(line) {
 			continue
 		}
 		at, err := logTime(line, since)
@@ -655,7 +726,7 @@ func fenceLine(log []byte, node string, since time.Time) (time.Time, error) {
 			return at, nil
 		}
 	}
-	return time.Time{}, fmt.Errorf("no controller line \"Peer %s was terminated (...) ...\" after %s", node, from.Format(time.StampMilli))
+	return time.Time{}, fmt.Errorf("no %s after %s", what, from.Format(time.StampMilli))
 }
 
 // report logs the table and reports the metrics. `go test -bench` without

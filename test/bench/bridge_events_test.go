@@ -21,14 +21,34 @@ const (
 	bridgeView  = `time="2026-12-03T14:16:27.687142Z" level=debug msg="view built" plan="294.578µs" reason=resync since_trigger=1.471103ms version=0.18.0`
 )
 
-func TestCIBLine(t *testing.T) {
-	at := func(s string) time.Time {
-		v, err := time.ParseInLocation("2006 Jan 02 15:04:05.000", "2026 "+s, time.Local)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v
+// logStamp is a Pacemaker log stamp ("Dec 04 03:01:34.550") of 2026, in
+// local time as the log's.
+func logStamp(t *testing.T, s string) time.Time {
+	t.Helper()
+	v, err := time.ParseInLocation("2006 Jan 02 15:04:05.000", "2026 "+s, time.Local)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return v
+}
+
+// checkFound checks what a log search found against want (zero: nothing
+// to find).
+func checkFound(t *testing.T, name string, got time.Time, err error, want time.Time) {
+	t.Helper()
+	if want.IsZero() {
+		if err == nil {
+			t.Errorf("%s: found %s, want none", name, got)
+		}
+		return
+	}
+	if err != nil || !got.Equal(want) {
+		t.Errorf("%s: %s, %v; want %s", name, got, err, want)
+	}
+}
+
+func TestCIBLine(t *testing.T) {
+	at := func(s string) time.Time { return logStamp(t, s) }
 	log := []byte(cibCreated + "\n" + cibChanged + "\n")
 	for _, tt := range []struct {
 		name   string
@@ -47,15 +67,7 @@ func TestCIBLine(t *testing.T) {
 	} {
 		k := &killEvent{node: "node" + tt.node, nodeID: tt.node, kill: tt.kill, failure: labvnfm.Failure{CallID: tt.callID}}
 		got, err := cibLineOf(log, "app", k)
-		if tt.want.IsZero() {
-			if err == nil {
-				t.Errorf("%s: found %s, want none", tt.name, got)
-			}
-			continue
-		}
-		if err != nil || !got.Equal(tt.want) {
-			t.Errorf("%s: %s, %v; want %s", tt.name, got, err, tt.want)
-		}
+		checkFound(t, tt.name, got, err, tt.want)
 	}
 }
 
@@ -74,6 +86,35 @@ func TestFenceLine(t *testing.T) {
 	}
 	if got, err := fenceLine(log, "node2", loss.Add(4*time.Second)); err == nil {
 		t.Errorf("after the line: found %s, want none", got)
+	}
+}
+
+// Lines of a node3 power loss, as the survivors' daemons log them
+// (2.1.5 in the lab); the fenced's line comes a few ms after the
+// attrd's.
+const (
+	lostAttrd   = "Dec 04 03:01:34.550 node1 pacemaker-attrd     [22] (update_peer_state_iter) \tnotice: Node node3 state is now lost | nodeid=3 previous=member source=crm_update_peer_proc"
+	lostFenced  = "Dec 04 03:01:34.554 node1 pacemaker-fenced    [20] (update_peer_state_iter) \tnotice: Node node3 state is now lost | nodeid=3 previous=member source=crm_update_peer_proc"
+	leftControl = "Dec 04 03:01:34.550 node1 pacemaker-controld  [24] (peer_update_callback) \tinfo: Node node3 is no longer a peer | DC=true old=0x4000000 new=0000000"
+)
+
+func TestLostLine(t *testing.T) {
+	at := func(s string) time.Time { return logStamp(t, s) }
+	log := []byte(leftControl + "\n" + lostAttrd + "\n" + lostFenced + "\n")
+	for _, tt := range []struct {
+		name  string
+		node  string
+		since time.Time
+		want  time.Time // zero: none
+	}{
+		{"first of the daemons", "node3", at("Dec 04 03:01:30.000"), at("Dec 04 03:01:34.550")},
+		{"same millisecond as since", "node3", at("Dec 04 03:01:34.550").Add(700 * time.Microsecond), at("Dec 04 03:01:34.550")},
+		{"only a later line", "node3", at("Dec 04 03:01:34.552"), at("Dec 04 03:01:34.554")},
+		{"after every line", "node3", at("Dec 04 03:01:35.000"), time.Time{}},
+		{"another node", "node2", at("Dec 04 03:01:30.000"), time.Time{}},
+	} {
+		got, err := lostLine(log, tt.node, tt.since)
+		checkFound(t, tt.name, got, err, tt.want)
 	}
 }
 

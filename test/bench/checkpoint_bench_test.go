@@ -23,10 +23,15 @@ import (
 // one put after another), from the lab's client namespace; a warm-up that
 // is not counted, then a fixed time measured.
 const (
-	ckptValueSize      = 1024
-	ckptWarmup         = 500 * time.Millisecond
-	ckptMeasure        = 4 * time.Second
-	ckptFailoverRounds = 5
+	ckptValueSize = 1024
+	ckptWarmup    = 500 * time.Millisecond
+)
+
+// The measure's length and the failover's rounds, shorter and fewer in a
+// quick run.
+var (
+	ckptMeasure        = time.Duration(rounds(4, 2)) * time.Second
+	ckptFailoverRounds = rounds(5, 2)
 )
 
 var ckptClients = []int{1, 16}

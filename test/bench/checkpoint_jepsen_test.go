@@ -18,7 +18,7 @@ import (
 )
 
 // jepsenTrialsEnv sets how many failovers BenchmarkCheckpointJepsen
-// causes for each store: 6 by default (make bench), 50 for the long run
+// causes for each store: 6 by default (make bench; 2 in a quick run), 50 for the long run
 // (make jepsen, docs/checkpoint.md).
 const jepsenTrialsEnv = "VNFHA_JEPSEN_TRIALS"
 
@@ -45,7 +45,7 @@ const jepsenTrialsEnv = "VNFHA_JEPSEN_TRIALS"
 // trials), which fails on any loss.
 func BenchmarkCheckpointJepsen(b *testing.B) {
 	labtest.RequireHost(b)
-	trials, hurried := envCount(b, jepsenTrialsEnv, 6, 1), envCount(b, jepsenHurriedEnv, 0, 0)
+	trials, hurried := envCount(b, jepsenTrialsEnv, rounds(6, 2), 1), envCount(b, jepsenHurriedEnv, 0, 0)
 	for _, s := range []struct {
 		name   string
 		must   bool // fail on a lost acknowledged write

@@ -13,10 +13,31 @@ import (
 	"github.com/vnfha/vnfha/test/benchreport"
 )
 
+// quickEnv, set to 1, makes every benchmark a quick run (make bench
+// BENCH=quick): fewer rounds and smaller sizes, through rounds.
+const quickEnv = "VNFHA_BENCH_QUICK"
+
+// quick reports whether this is a quick run.
+func quick() bool { return os.Getenv(quickEnv) == "1" }
+
+// rounds is how many rounds (or runs, or sizes) a benchmark takes: full
+// in a full run, fewer in a quick one. Every benchmark takes its counts
+// from here, so that BENCH=quick is one switch.
+func rounds(full, fewer int) int {
+	if quick() {
+		return fewer
+	}
+	return full
+}
+
 // newResults stamps res with the machine, the time and the commit as the
-// benchmark starts: what it measures is what was built then.
+// benchmark starts: what it measures is what was built then. A quick
+// run says so in its setup.
 func newResults(res benchreport.Results) *benchreport.Results {
 	res.Machine, res.Time, res.Commit = machine(), time.Now().UTC(), commit()
+	if quick() {
+		res.Setup += " A quick run (" + quickEnv + "=1): fewer rounds than make bench takes."
+	}
 	return &res
 }
 
@@ -29,11 +50,43 @@ func recordResults(b *testing.B, res *benchreport.Results) {
 	if dir == "" {
 		return
 	}
+	// A failed run's figures are partial: never drawn as if complete.
+	if b.Failed() {
+		b.Logf("results not recorded: the benchmark failed")
+		return
+	}
 	path, err := benchreport.Write(dir, res)
 	if err != nil {
 		b.Fatalf("recording the results: %v", err)
 	}
 	b.Logf("results recorded in %s", path)
+}
+
+// timings is a Latency series of durations taken one at a time (one
+// client): operation times, not a load's. ops/s is the runs over
+// elapsed, the wall time they took (for a series of CPU times, the wall
+// time of the same runs), what one caller doing nothing else would reach.
+func timings(stack string, ds []time.Duration, elapsed time.Duration) benchreport.Latency {
+	return benchreport.Latency{Stack: stack, Clients: 1, Ops: len(ds), OpsPerSec: float64(len(ds)) / elapsed.Seconds(),
+		CPUBusy: -1, CDF: benchreport.CDF(ds)}
+}
+
+// sum is the total of ds.
+func sum(ds []time.Duration) time.Duration {
+	var t time.Duration
+	for _, d := range ds {
+		t += d
+	}
+	return t
+}
+
+// msOf is ds in ms, for a Failover series.
+func msOf(ds []time.Duration) []float64 {
+	out := make([]float64, len(ds))
+	for i, d := range ds {
+		out[i] = ms(d)
+	}
+	return out
 }
 
 // machine says what the benchmarks ran on: cores, CPU model, memory,
@@ -74,4 +127,28 @@ func commit() string {
 		c += "+changes"
 	}
 	return c
+}
+
+// TestRounds: VNFHA_BENCH_QUICK=1, and only that, makes a quick run, which
+// takes the fewer rounds and says so in its recorded setup.
+func TestRounds(t *testing.T) {
+	for _, tc := range []struct {
+		env   string
+		want  int
+		quick bool
+	}{
+		{"", 20, false},
+		{"1", 5, true},
+		{"0", 20, false},
+		{"true", 20, false},
+	} {
+		t.Setenv(quickEnv, tc.env)
+		if got := rounds(20, 5); got != tc.want {
+			t.Errorf("%s=%q: rounds(20, 5) = %d, want %d", quickEnv, tc.env, got, tc.want)
+		}
+		res := newResults(benchreport.Results{Setup: "Setup."})
+		if said := strings.Contains(res.Setup, "quick run"); said != tc.quick {
+			t.Errorf("%s=%q: setup %q", quickEnv, tc.env, res.Setup)
+		}
+	}
 }

@@ -12,13 +12,15 @@ import (
 	"github.com/vnfha/vnfha/internal/nstest"
 	"github.com/vnfha/vnfha/lab/labtest"
 	"github.com/vnfha/vnfha/ocf/ocftest"
+	"github.com/vnfha/vnfha/test/benchreport"
 )
 
-// Runs per agent and action. Each round runs every agent once, in turn, so
-// that they share whatever else the machine is doing.
-const (
-	monitorRuns   = 40
-	startStopRuns = 20
+// Runs per agent and action (fewer in a quick run). Each round runs every
+// agent once, in turn, so that they share whatever else the machine is
+// doing.
+var (
+	monitorRuns   = rounds(40, 10)
+	startStopRuns = rounds(20, 5)
 )
 
 // ipaddr2 is the stock agent the vip agent is measured against.
@@ -92,6 +94,17 @@ func BenchmarkVIP(b *testing.B) {
 		return c, err
 	}
 
+	rec := newResults(benchreport.Results{
+		Benchmark: "BenchmarkVIP",
+		Title:     "VIP agent: monitor and start+stop, ocf:vnfha:vip vs IPaddr2",
+		Setup: fmt.Sprintf("Each agent run by hand as Pacemaker's executor would run it, in a throwaway network namespace, "+
+			"on the same IPv4 address (ip, cidr_netmask and nic given, everything else at its default), in turns: "+
+			"%d start+stop pairs and %d monitors of a running address per agent. vip-noprobe is vip with "+
+			"conflict_check=false (no ARP probe for a duplicate address on start). Wall: from exec to exit; "+
+			"CPU: user+system of the agent and every child it waited for. No cluster runs meanwhile.",
+			startStopRuns, monitorRuns),
+		Reproduce: "VNFHA_BENCH_RESULTS=$PWD/docs/benchmarks go test -count=1 -run '^$' -bench 'BenchmarkVIP$' -benchtime 1x ./test/bench/ && make bench-report",
+	})
 	for i := 0; i < b.N; i++ {
 		monitor := map[string][]cost{}
 		startStop := map[string][]cost{}
@@ -130,7 +143,23 @@ func BenchmarkVIP(b *testing.B) {
 		}
 		report("monitor", monitor)
 		report("startstop", startStop)
+		if i == 0 {
+			for _, m := range []struct {
+				what string
+				cs   map[string][]cost
+			}{{"monitor", monitor}, {"start+stop", startStop}} {
+				for _, a := range agents {
+					var walls, cpus []time.Duration
+					for _, c := range m.cs[a.name] {
+						walls, cpus = append(walls, c.wall), append(cpus, c.cpu)
+					}
+					rec.Latency = append(rec.Latency, timings(a.name+" "+m.what+", wall", walls, sum(walls)),
+						timings(a.name+" "+m.what+", CPU", cpus, sum(walls)))
+				}
+			}
+		}
 	}
+	recordResults(b, rec)
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -27,8 +27,8 @@ import (
 )
 
 // failoverRounds is how many times each configuration's VNFC is killed,
-// whatever b.N is.
-const failoverRounds = 5
+// whatever b.N is (fewer in a quick run).
+var failoverRounds = rounds(5, 2)
 
 // monitorInterval is every configuration's monitor interval.
 const monitorInterval = time.Second
@@ -252,7 +252,7 @@ func runConfig(ctx context.Context, b *testing.B, l *lab.Lab, c *failoverConfig)
 	probe := newVIPProbe(l, c.url())
 	var rounds []round
 	for r := 1; r <= failoverRounds; r++ {
-		res, err := failover(ctx, l, c, probe, time.Duration(r-1)*monitorInterval/failoverRounds)
+		res, err := failover(ctx, l, c, probe, time.Duration(r-1)*monitorInterval/time.Duration(failoverRounds))
 		if err != nil {
 			b.Fatalf("%s round %d: %v\n%s", c.name, r, err, crmMon(ctx, l))
 		}

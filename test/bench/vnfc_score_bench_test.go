@@ -16,10 +16,12 @@ import (
 	"github.com/vnfha/vnfha/internal/attrd"
 	"github.com/vnfha/vnfha/lab"
 	"github.com/vnfha/vnfha/lab/labtest"
+	"github.com/vnfha/vnfha/test/benchreport"
 )
 
-// scoreMonitorRuns is how many times each monitor variant runs, in turns.
-const scoreMonitorRuns = 60
+// scoreMonitorRuns is how many times each monitor variant runs, in turns
+// (fewer in a quick run).
+var scoreMonitorRuns = rounds(60, 15)
 
 // monitorLoopEnv carries a monitorLoop to the helper that runs it inside a
 // lab node (TestMonitorLoopHelper).
@@ -134,6 +136,18 @@ func BenchmarkVNFCMonitorScore(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	rec := newResults(benchreport.Results{
+		Benchmark: "BenchmarkVNFCMonitorScore",
+		Title:     "vnfc monitor: what the promotion score check costs",
+		Setup: fmt.Sprintf("A 2-node lab in maintenance mode (so that Pacemaker's own monitors do not run alongside); "+
+			"each monitor run by a helper inside a node, as the executor would, against the real pacemaker-attrd, "+
+			"%d times a variant in turns. vnfc: a running unpromoted instance of a promotable clone (asks attrd for its "+
+			"score over IPC and finds it); vnfc-noscore: the same without the promotable meta attributes; vnfc-restore: "+
+			"the score missing, restored with one crm_attribute; Stateful and Stateful-probe: ocf:pacemaker:Stateful's "+
+			"recurring monitor and probe. Wall and CPU (user+system with children) of the agent; attrd CPU: "+
+			"pacemaker-attrd's run time (schedstat) from quiet to quiet around the run.", scoreMonitorRuns),
+		Reproduce: "VNFHA_BENCH_RESULTS=$PWD/docs/benchmarks go test -count=1 -run '^$' -bench 'BenchmarkVNFCMonitorScore$' -benchtime 1x ./test/bench/ && make bench-report",
+	})
 	for i := 0; i < b.N; i++ {
 		// The helper is this test binary, run inside the node: attrd's
 		// socket and rings are in the node's network namespace and
@@ -173,8 +187,17 @@ func BenchmarkVNFCMonitorScore(b *testing.B) {
 			b.Logf("monitor %-15s wall median %6.2f ms (min %6.2f, max %6.2f), cpu median %6.2f ms, %+6.2f ms against vnfc-noscore; attrd's cpu median %5.2f ms (%d runs)",
 				v.Name, ms(med.wall), ms(minOf(got[v.Name]).wall), ms(maxOf(got[v.Name]).wall), ms(med.cpu),
 				ms(med.wall-base.wall), ms(attrd), len(got[v.Name]))
+			if i == 0 {
+				var walls, cpus, attrds []time.Duration
+				for k, c := range got[v.Name] {
+					walls, cpus, attrds = append(walls, c.wall), append(cpus, c.cpu), append(attrds, attrdCPU[v.Name][k].cpu)
+				}
+				rec.Latency = append(rec.Latency, timings(v.Name+", wall", walls, sum(walls)),
+					timings(v.Name+", CPU", cpus, sum(walls)), timings(v.Name+", attrd CPU", attrds, sum(walls)))
+			}
 		}
 	}
+	recordResults(b, rec)
 }
 
 // TestMonitorLoopHelper is BenchmarkVNFCMonitorScore's helper inside a lab

@@ -18,6 +18,8 @@ func FuzzRead(f *testing.F) {
 		`"failover":[{"stack":"s","fault":"f","until":"u","ms":[1,2],"lost":-1}]}`))
 	f.Add([]byte(`{"benchmark":"BenchmarkX","title":"t","machine":"m","time":"2026-12-04T00:00:00Z","reproduce":"r",` +
 		`"latency":[{"stack":"s","clients":1,"ops":1,"ops_per_sec":1,"cpu_busy":-1,"cdf":[{"q":0,"ms":0},{"q":1,"ms":1e308}]}]}`))
+	f.Add([]byte(`{"benchmark":"BenchmarkX","title":"t","machine":"m","time":"2026-12-04T00:00:00Z","reproduce":"r",` +
+		`"errors":[{"stack":"s","fault":"f","failed":[0,3],"requests":[100,100]}]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		res, err := Read(bytes.NewReader(b))
 		if err != nil {
@@ -36,6 +38,13 @@ func FuzzRead(f *testing.F) {
 		y, _ := json.Marshal(back)
 		if !bytes.Equal(x, y) {
 			t.Fatal("read back different")
+		}
+		for _, e := range res.Errors {
+			for i, n := range e.Failed {
+				if n < 0 || n > e.Requests[i] {
+					t.Fatalf("accepted %d failed of %d requests", n, e.Requests[i])
+				}
+			}
 		}
 		for _, l := range res.Latency {
 			lo, hi := l.CDF[0].Ms, l.CDF[len(l.CDF)-1].Ms

@@ -42,6 +42,7 @@ func Generate(all []*Results, mdPath, chartDir string) error {
 type charts struct {
 	latency  []string // one per concurrency
 	failover string
+	errors   string
 }
 
 func writeSection(md *strings.Builder, res *Results, rel string, ch charts) {
@@ -72,18 +73,42 @@ func writeSection(md *strings.Builder, res *Results, rel string, ch charts) {
 		}
 	}
 	if len(res.Failover) > 0 {
-		md.WriteString("\n| stack | fault | until | rounds | min | p50 | max | acknowledged writes lost |\n|---|---|---|---|---|---|---|---|\n")
+		// Lost writes are a column only where some series measured them.
+		lostCol := slices.ContainsFunc(res.Failover, func(f Failover) bool { return f.Lost >= 0 })
+		if lostCol {
+			md.WriteString("\n| stack | fault | until | rounds | min | p50 | max | acknowledged writes lost |\n|---|---|---|---|---|---|---|---|\n")
+		} else {
+			md.WriteString("\n| stack | fault | until | rounds | min | p50 | max |\n|---|---|---|---|---|---|---|\n")
+		}
 		for _, f := range res.Failover {
 			s := slices.Clone(f.Ms)
 			slices.Sort(s)
-			lost := "not measured"
-			if f.Lost >= 0 {
-				lost = fmt.Sprint(f.Lost)
+			fmt.Fprintf(md, "| %s | %s | %s | %d | %s | %s | %s |", f.Stack, f.Fault, f.Until, len(s),
+				msText(s[0]), msText(s[(len(s)-1)/2]), msText(s[len(s)-1]))
+			switch {
+			case !lostCol:
+			case f.Lost >= 0:
+				fmt.Fprintf(md, " %d |", f.Lost)
+			default:
+				md.WriteString(" not measured |")
 			}
-			fmt.Fprintf(md, "| %s | %s | %s | %d | %s | %s | %s | %s |\n", f.Stack, f.Fault, f.Until, len(s),
-				msText(s[0]), msText(s[(len(s)-1)/2]), msText(s[len(s)-1]), lost)
+			md.WriteString("\n")
 		}
 		fmt.Fprintf(md, "\n![%s](%s/%s)\n", "failover times", rel, ch.failover)
+	}
+	if len(res.Errors) > 0 {
+		md.WriteString("\n| stack | fault | rounds | failed requests per fault: mean | p50 | max | failed of all requests |\n|---|---|---|---|---|---|---|\n")
+		for _, e := range res.Errors {
+			s := slices.Clone(e.Failed)
+			slices.Sort(s)
+			failed, all := 0, 0
+			for i := range e.Failed {
+				failed, all = failed+e.Failed[i], all+e.Requests[i]
+			}
+			fmt.Fprintf(md, "| %s | %s | %d | %.2f | %d | %d | %d of %s |\n", e.Stack, e.Fault, len(s),
+				float64(failed)/float64(len(s)), s[(len(s)-1)/2], s[len(s)-1], failed, thousands(float64(all)))
+		}
+		fmt.Fprintf(md, "\n![%s](%s/%s)\n", "failed requests per fault", rel, ch.errors)
 	}
 }
 
@@ -136,11 +161,45 @@ func drawCharts(res *Results, dir string) (charts, error) {
 	}
 	if len(res.Failover) > 0 {
 		ch.failover = res.slug() + "-failover.svg"
-		if err := drawFailover(res, filepath.Join(dir, ch.failover)); err != nil {
+		var faults []string
+		var series []roundSeries
+		for _, f := range res.Failover {
+			if !slices.Contains(faults, f.Fault) {
+				faults = append(faults, f.Fault)
+			}
+			secs := make([]float64, len(f.Ms))
+			for j, ms := range f.Ms {
+				secs[j] = ms / 1000
+			}
+			series = append(series, roundSeries{stack: f.Stack, fault: f.Fault, label: f.Stack + "\n" + f.Until, values: secs})
+		}
+		if err := drawRounds(res.Title, "seconds from the fault ("+strings.Join(faults, ", ")+")", series,
+			filepath.Join(dir, ch.failover)); err != nil {
+			return ch, err
+		}
+	}
+	if len(res.Errors) > 0 {
+		ch.errors = res.slug() + "-errors.svg"
+		var series []roundSeries
+		for _, e := range res.Errors {
+			vs := make([]float64, len(e.Failed))
+			for j, n := range e.Failed {
+				vs[j] = float64(n)
+			}
+			series = append(series, roundSeries{stack: e.Stack, fault: e.Fault, label: e.Stack + "\n" + e.Fault, values: vs})
+		}
+		if err := drawRounds(res.Title+": client errors", "failed requests per fault", series,
+			filepath.Join(dir, ch.errors)); err != nil {
 			return ch, err
 		}
 	}
 	return ch, nil
+}
+
+// roundSeries is one box of drawRounds: a stack's values, one a round.
+type roundSeries struct {
+	stack, fault, label string
+	values              []float64
 }
 
 // drawCDF draws the latency CDFs of every stack measured with n
@@ -182,43 +241,40 @@ func drawCDF(res *Results, n int, path string) error {
 	return p.Save(chartW, chartH, path)
 }
 
-// drawFailover draws each stack's rounds after each fault as a box plot
-// with every round as a point over it: with 5 rounds the points are the
-// data, the box a guide.
-func drawFailover(res *Results, path string) error {
+// drawRounds draws each series (a stack's rounds after a fault: seconds
+// to an event, or failed requests) as a box plot with every round as a
+// point over it: with 5 rounds the points are the data, the box a guide.
+func drawRounds(title, yLabel string, series []roundSeries, path string) error {
 	p := plot.New()
-	var faults, stacks []string
-	for _, f := range res.Failover {
-		if !slices.Contains(faults, f.Fault) {
-			faults = append(faults, f.Fault)
-		}
-		if !slices.Contains(stacks, f.Stack) {
-			stacks = append(stacks, f.Stack)
+	var stacks []string
+	for _, sr := range series {
+		if !slices.Contains(stacks, sr.stack) {
+			stacks = append(stacks, sr.stack)
 		}
 	}
-	p.Title.Text = res.Title
-	p.Y.Label.Text = "seconds from the fault (" + strings.Join(faults, ", ") + ")"
+	p.Title.Text = title
+	p.Y.Label.Text = yLabel
 	p.Y.Min = 0
 	var names []string
-	for i, f := range res.Failover {
-		secs := make(plotter.Values, len(f.Ms))
-		pts := make(plotter.XYs, len(f.Ms))
-		for j, ms := range f.Ms {
-			secs[j] = ms / 1000
-			pts[j] = plotter.XY{X: float64(i), Y: ms / 1000}
+	for i, sr := range series {
+		vals := make(plotter.Values, len(sr.values))
+		pts := make(plotter.XYs, len(sr.values))
+		for j, v := range sr.values {
+			vals[j] = v
+			pts[j] = plotter.XY{X: float64(i), Y: v}
 		}
-		box, err := plotter.NewBoxPlot(vg.Points(30), float64(i), secs)
+		box, err := plotter.NewBoxPlot(vg.Points(30), float64(i), vals)
 		if err != nil {
-			return fmt.Errorf("%s after %s: %w", f.Stack, f.Fault, err)
+			return fmt.Errorf("%s after %s: %w", sr.stack, sr.fault, err)
 		}
-		box.FillColor = plotutil.Color(slices.Index(stacks, f.Stack)) // a colour a stack
+		box.FillColor = plotutil.Color(slices.Index(stacks, sr.stack)) // a colour a stack
 		p.Add(box)
 		dots, err := plotter.NewScatter(pts)
 		if err != nil {
 			return err
 		}
 		p.Add(dots)
-		names = append(names, f.Stack+"\n"+f.Until)
+		names = append(names, sr.label)
 	}
 	p.NominalX(names...)
 	p.Add(plotter.NewGrid())

@@ -16,7 +16,9 @@ import (
 )
 
 // testdata/checkpoint.json was recorded by BenchmarkCheckpoint in the lab
-// (VNFHA_BENCH_RESULTS=test/benchreport/testdata).
+// (VNFHA_BENCH_RESULTS=test/benchreport/testdata), vip-power-loss.json by
+// BenchmarkVIPPowerLoss's first version (before its "node lost" series):
+// several failover series of several stacks and faults.
 func recorded(t *testing.T) *Results {
 	t.Helper()
 	res, err := readFile("testdata/checkpoint.json")
@@ -82,7 +84,7 @@ func TestReadRefuses(t *testing.T) {
 	}{
 		{"not a benchmark", edit(func(m map[string]any) { m["benchmark"] = "../../etc" }), "not a Go benchmark"},
 		{"no title", edit(func(m map[string]any) { delete(m, "title") }), "required"},
-		{"nothing recorded", edit(func(m map[string]any) { delete(m, "latency"); delete(m, "failover") }), "no latency"},
+		{"nothing recorded", edit(func(m map[string]any) { delete(m, "latency"); delete(m, "failover") }), "no latency, failover or errors"},
 		{"unknown field", edit(func(m map[string]any) { m["p999"] = 1 }), "unknown field"},
 		{"wrong type", edit(func(m map[string]any) { lat(m)["clients"] = "16" }), "cannot unmarshal"},
 		{"no clients", edit(func(m map[string]any) { lat(m)["clients"] = 0 }), "clients"},
@@ -102,6 +104,29 @@ func TestReadRefuses(t *testing.T) {
 		{"negative round", edit(func(m map[string]any) {
 			m["failover"].([]any)[0].(map[string]any)["ms"] = []any{-5}
 		}), "round 0"},
+		// A client's errors: one failed count and one request count a
+		// round, and never more failed than sent.
+		{"errors: more failed than sent", edit(func(m map[string]any) {
+			m["errors"] = []any{map[string]any{"stack": "s", "fault": "f", "failed": []any{3, 9}, "requests": []any{5, 8}}}
+		}), "round 1: 9 failed of 8"},
+		{"errors: negative", edit(func(m map[string]any) {
+			m["errors"] = []any{map[string]any{"stack": "s", "fault": "f", "failed": []any{-1}, "requests": []any{5}}}
+		}), "round 0: -1 failed"},
+		{"errors: rounds differ", edit(func(m map[string]any) {
+			m["errors"] = []any{map[string]any{"stack": "s", "fault": "f", "failed": []any{1, 2}, "requests": []any{5}}}
+		}), "2 rounds of failed requests, 1 of requests"},
+		{"errors: no round", edit(func(m map[string]any) {
+			m["errors"] = []any{map[string]any{"stack": "s", "fault": "f", "failed": []any{}, "requests": []any{}}}
+		}), "no round"},
+		{"errors: no stack", edit(func(m map[string]any) {
+			m["errors"] = []any{map[string]any{"fault": "f", "failed": []any{0}, "requests": []any{1}}}
+		}), "stack and fault"},
+		{"errors: a fraction", edit(func(m map[string]any) {
+			m["errors"] = []any{map[string]any{"stack": "s", "fault": "f", "failed": []any{0.5}, "requests": []any{1}}}
+		}), "cannot unmarshal"},
+		{"errors: unknown field", edit(func(m map[string]any) {
+			m["errors"] = []any{map[string]any{"stack": "s", "fault": "f", "failed": []any{0}, "requests": []any{1}, "slow": []any{1}}}
+		}), "unknown field"},
 		{"two values", append(append([]byte{}, good...), good...), "more than one"},
 		{"huge", append(append([]byte(`{"title":"`), bytes.Repeat([]byte("x"), maxFile)...), `"}`...), "decoding"},
 		{"empty", nil, "decoding"},
@@ -162,14 +187,41 @@ func TestSlug(t *testing.T) {
 	}
 }
 
-// TestGenerate draws the recorded results: a table row for every series,
-// and every chart the report links to is an SVG that names each stack.
+// TestGenerate draws each recorded file of testdata (each recorded by its
+// benchmark in the lab, VNFHA_BENCH_RESULTS=test/benchreport/testdata):
+// a table row for every series, and every chart the report links to is
+// an SVG that names each stack.
 func TestGenerate(t *testing.T) {
-	res := recorded(t)
+	for _, tc := range []struct {
+		file   string
+		charts int // linked charts: one a concurrency, one for failovers, one for errors
+	}{
+		{"checkpoint.json", 3},     // c1, c16, failover
+		{"vip-power-loss.json", 1}, // failover
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			res, err := readFile(filepath.Join("testdata", tc.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			generateOne(t, res, tc.charts)
+		})
+	}
+	// A series of zeros has no range to scale to (the bridge's backend
+	// with option redispatch loses no request): it is still drawn.
+	t.Run("every round zero", func(t *testing.T) {
+		zero := &Results{Benchmark: "BenchmarkZero", Title: "t", Machine: "m", Time: time.Now(), Reproduce: "r",
+			Failover: []Failover{{Stack: "a", Fault: "f", Until: "u", Ms: []float64{0, 0}, Lost: -1}},
+			Errors: []Errors{{Stack: "bridge", Fault: "VNFC killed", Failed: []int{0, 0, 0}, Requests: []int{100, 99, 100}},
+				{Stack: "checks", Fault: "VNFC killed", Failed: []int{0, 0, 0}, Requests: []int{100, 100, 100}}}}
+		generateOne(t, zero, 2)
+	})
+}
+
+func generateOne(t *testing.T, res *Results, charts int) {
 	dir := t.TempDir()
 	md := filepath.Join(dir, "benchmarks.md")
-	charts := filepath.Join(dir, "benchmarks")
-	if err := Generate([]*Results{res}, md, charts); err != nil {
+	if err := Generate([]*Results{res}, md, filepath.Join(dir, "benchmarks")); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(md)
@@ -186,13 +238,24 @@ func TestGenerate(t *testing.T) {
 		}
 	}
 	for _, f := range res.Failover {
-		if !strings.Contains(text, "| "+f.Stack+" | "+f.Fault+" | ") {
-			t.Errorf("no failover row for %s", f.Stack)
+		if !strings.Contains(text, "| "+f.Stack+" | "+f.Fault+" | "+f.Until+" | "+strconv.Itoa(len(f.Ms))+" | ") {
+			t.Errorf("no failover row for %s until %s", f.Stack, f.Until)
+		}
+	}
+	for _, e := range res.Errors {
+		failed, all := 0, 0
+		for i := range e.Failed {
+			failed, all = failed+e.Failed[i], all+e.Requests[i]
+		}
+		row := "| " + e.Stack + " | " + e.Fault + " | " + strconv.Itoa(len(e.Failed)) + " | "
+		total := " | " + strconv.Itoa(failed) + " of " + thousands(float64(all)) + " |"
+		if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(row) + `.*` + regexp.QuoteMeta(total) + `$`).MatchString(text) {
+			t.Errorf("no errors row for %s (%d of %d failed) in:\n%s", e.Stack, failed, all, text)
 		}
 	}
 	links := regexp.MustCompile(`!\[[^]]*\]\(([^)]+)\)`).FindAllStringSubmatch(text, -1)
-	if want := 2 + 1; len(links) != want { // c1, c16, failover
-		t.Fatalf("%d charts linked, want %d", len(links), want)
+	if len(links) != charts {
+		t.Fatalf("%d charts linked, want %d", len(links), charts)
 	}
 	for _, m := range links {
 		svg, err := os.ReadFile(filepath.Join(dir, m[1]))
@@ -201,11 +264,16 @@ func TestGenerate(t *testing.T) {
 		}
 		words := svgText(t, svg)
 		var stacks []string
-		if strings.Contains(m[1], "-failover") {
+		switch {
+		case strings.HasSuffix(m[1], "-failover.svg"):
 			for _, f := range res.Failover {
 				stacks = append(stacks, f.Stack)
 			}
-		} else {
+		case strings.HasSuffix(m[1], "-errors.svg"):
+			for _, e := range res.Errors {
+				stacks = append(stacks, e.Stack)
+			}
+		default:
 			for _, l := range res.Latency {
 				if strings.HasSuffix(m[1], "-c"+strconv.Itoa(l.Clients)+".svg") {
 					stacks = append(stacks, l.Stack)

@@ -35,6 +35,7 @@ type Results struct {
 	Reproduce string     `json:"reproduce"`
 	Latency   []Latency  `json:"latency,omitempty"`
 	Failover  []Failover `json:"failover,omitempty"`
+	Errors    []Errors   `json:"errors,omitempty"`
 }
 
 // Latency is one stack's operations at one concurrency.
@@ -68,6 +69,17 @@ type Failover struct {
 	// Lost counts acknowledged writes lost over the rounds (-1: not
 	// measured).
 	Lost int `json:"lost"`
+}
+
+// Errors is what one stack's client saw after one kind of fault: its
+// failed requests in each round (from one fault to the next).
+type Errors struct {
+	Stack string `json:"stack"`
+	Fault string `json:"fault"`
+	// Failed and Requests are, round by round, the client's failed
+	// requests and all it sent: one of each per round.
+	Failed   []int `json:"failed"`
+	Requests []int `json:"requests"`
 }
 
 // CDFPoints is how many points a CDF keeps at most: one every 0.1%, the
@@ -146,8 +158,8 @@ func (res *Results) check() error {
 	if res.Title == "" || res.Reproduce == "" || res.Machine == "" || res.Time.IsZero() {
 		return fmt.Errorf("%s: title, reproduce, machine and time are required", res.Benchmark)
 	}
-	if len(res.Latency) == 0 && len(res.Failover) == 0 {
-		return fmt.Errorf("%s: no latency and no failover recorded", res.Benchmark)
+	if len(res.Latency) == 0 && len(res.Failover) == 0 && len(res.Errors) == 0 {
+		return fmt.Errorf("%s: no latency, failover or errors recorded", res.Benchmark)
 	}
 	for _, l := range res.Latency {
 		if err := l.check(); err != nil {
@@ -157,6 +169,11 @@ func (res *Results) check() error {
 	for _, f := range res.Failover {
 		if err := f.check(); err != nil {
 			return fmt.Errorf("%s: failover of %s after %s: %w", res.Benchmark, f.Stack, f.Fault, err)
+		}
+	}
+	for _, e := range res.Errors {
+		if err := e.check(); err != nil {
+			return fmt.Errorf("%s: errors of %s after %s: %w", res.Benchmark, e.Stack, e.Fault, err)
 		}
 	}
 	return nil
@@ -202,6 +219,23 @@ func (f Failover) check() error {
 	for i, v := range f.Ms {
 		if !finite(v) || v < 0 {
 			return fmt.Errorf("round %d: %v ms", i, v)
+		}
+	}
+	return nil
+}
+
+func (e Errors) check() error {
+	switch {
+	case e.Stack == "" || e.Fault == "":
+		return errors.New("stack and fault are required")
+	case len(e.Failed) == 0:
+		return errors.New("no round")
+	case len(e.Requests) != len(e.Failed):
+		return fmt.Errorf("%d rounds of failed requests, %d of requests", len(e.Failed), len(e.Requests))
+	}
+	for i, f := range e.Failed {
+		if f < 0 || f > e.Requests[i] {
+			return fmt.Errorf("round %d: %d failed of %d requests", i, f, e.Requests[i])
 		}
 	}
 	return nil

@@ -176,7 +176,7 @@ func (r *run) sources(f Fault) Sources {
 	src := Sources{Pacemaker: map[string][]Line{}, VNFC: map[string][]Line{}, HAProxy: map[string][]Line{}}
 	for _, n := range r.l.Nodes() {
 		dir := filepath.Join(r.l.NodeDir(n), "log-pacemaker")
-		src.Pacemaker[n], _ = readLog(filepath.Join(dir, "pacemaker.log"), f.At, pacemakerTime)
+		src.Pacemaker[n], _ = readLog(filepath.Join(dir, "pacemaker.log"), f.At.Add(-coarseSlack), pacemakerTime)
 		src.VNFC[n], _ = readLog(filepath.Join(dir, "app.log"), f.At, goLogTime)
 	}
 	for _, lb := range []string{lb1, lb2} {

@@ -133,29 +133,22 @@ func Init(stateRoot, labName, node string) error {
 // whoever ran "vnfha lab up" (all but stdin, stdout and stderr), so that
 // the node's daemons, which live as long as the lab, do not hold them: a
 // "flock LOCK vnfha lab up" would otherwise leave LOCK held by corosync
-// and pacemakerd until the lab is down. Descriptors Go opened are
-// close-on-exec; inherited ones are not, which tells them apart.
+// and pacemakerd until the lab is down.
 func closeInherited() {
-	entries, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		return
-	}
-	for _, e := range entries {
-		fd, err := strconv.Atoi(e.Name())
-		if err != nil || fd <= 2 {
-			continue
-		}
-		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
-		if err == nil && flags&unix.FD_CLOEXEC == 0 {
-			unix.Close(fd)
-		}
-	}
+	inherited(func(fd, _ int) { unix.Close(fd) })
 }
 
-// keepInherited marks the descriptors this process inherited (see
-// closeInherited) close-on-exec: they stay usable here, and a daemon it
-// starts does not hold them, whatever lock they carry.
+// keepInherited marks the descriptors this process inherited
+// close-on-exec instead: they stay usable here, and a daemon it starts
+// (Spawn) does not hold them, whatever lock they carry.
 func keepInherited() {
+	inherited(func(fd, flags int) { _, _ = unix.FcntlInt(uintptr(fd), unix.F_SETFD, flags|unix.FD_CLOEXEC) })
+}
+
+// inherited calls f with each descriptor above stderr that is not
+// close-on-exec, and its flags. Descriptors Go opened are close-on-exec;
+// inherited ones are not, which tells them apart.
+func inherited(f func(fd, flags int)) {
 	entries, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
 		return
@@ -166,7 +159,7 @@ func keepInherited() {
 			continue
 		}
 		if flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err == nil && flags&unix.FD_CLOEXEC == 0 {
-			_, _ = unix.FcntlInt(uintptr(fd), unix.F_SETFD, flags|unix.FD_CLOEXEC)
+			f(fd, flags)
 		}
 	}
 }

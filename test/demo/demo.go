@@ -84,8 +84,14 @@ func (o *Options) defaults() error {
 			return fmt.Errorf("demo: %s: %w (run make build)", f.what, err)
 		}
 	}
+	// Absolute: each node's init resolves them from its own directory.
+	o.Ops, _ = filepath.Abs(o.Ops)
+	o.Binary, _ = filepath.Abs(o.Binary)
 	o.VNFCd, _ = filepath.Abs(o.VNFCd)
 	o.VNFM, _ = filepath.Abs(o.VNFM)
+	if o.AgentDir != "" {
+		o.AgentDir, _ = filepath.Abs(o.AgentDir)
+	}
 	return nil
 }
 

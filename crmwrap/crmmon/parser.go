@@ -434,6 +434,19 @@ func (s *Status) Instances() []Instance {
 	return out
 }
 
+// Roles maps each node where an instance of the primitive rsc runs
+// healthy (active, not failed, on that one node) to the instance's role:
+// "where is X up, and which one is promoted", as tests and tools ask it.
+func (s *Status) Roles(rsc string) map[string]string {
+	out := map[string]string{}
+	for _, i := range s.Instances() {
+		if i.ID == rsc && i.Active && !i.Failed && len(i.Nodes) == 1 {
+			out[i.Nodes[0].Name] = i.Role
+		}
+	}
+	return out
+}
+
 func flattenResources(out *[]Instance, rs Resources, ctx Instance) {
 	for _, p := range rs.Primitives {
 		in := ctx

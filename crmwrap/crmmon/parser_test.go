@@ -193,6 +193,31 @@ func TestInstances(t *testing.T) {
 	}
 }
 
+func TestRoles(t *testing.T) {
+	for _, tc := range []struct {
+		fixture, rsc string
+		want         map[string]string
+	}{
+		{"promotable-running", "state", map[string]string{"node1": "Promoted", "node2": "Unpromoted", "node3": "Unpromoted"}},
+		{"promotable-running", "web", map[string]string{"node1": "Started", "node2": "Started", "node3": "Started"}},
+		{"promotable-running", "grp-a", map[string]string{"node3": "Started"}},
+		{"promotable-running", "web-clone", map[string]string{}}, // a clone's id, not its primitive's
+		{"promotable-running", "nosuch", map[string]string{}},
+		{"failed-start", "web", map[string]string{}}, // failed on node2, stopped elsewhere
+		{"failed-start", "state", map[string]string{}},
+	} {
+		t.Run(tc.fixture+"/"+tc.rsc, func(t *testing.T) {
+			st, err := Parse(fixture.Read(t, "testdata/"+tc.fixture+".xml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := st.Roles(tc.rsc); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
 func TestParseStatusErrors(t *testing.T) {
 	tests := []struct {
 		name, in, want string

@@ -541,7 +541,7 @@ func cibLineOf(log []byte, rsc string, k *killEvent) (time.Time, error) {
 			!(strings.Contains(line, created) || strings.Contains(line+",", changed)) {
 			continue
 		}
-		at, err := logTime(line, k.kill)
+		at, err := lab.LogTime(line, k.kill)
 		if err != nil {
 			return time.Time{}, err
 		}
@@ -718,7 +718,7 @@ func firstLine(log []byte, since time.Time, what string, match func(string) bool
 		if !match(line) {
 			continue
 		}
-		at, err := logTime(line, since)
+		at, err := lab.LogTime(line, since)
 		if err != nil {
 			return time.Time{}, err
 		}

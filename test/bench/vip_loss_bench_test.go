@@ -295,11 +295,11 @@ func loseOnce(ctx context.Context, l *lab.Lab, s *lossScenario, phase time.Durat
 			if !isStatusChange(line, nodeID) || !failedOp(line) {
 				continue
 			}
-			at, err := logTime(line, t0)
+			at, err := lab.LogTime(line, t0)
 			if err != nil {
 				return res, err
 			}
-			if at.Before(t0.Add(-logTick)) || seen.Before(at) {
+			if at.Before(t0.Add(-lab.LogTick)) || seen.Before(at) {
 				return res, fmt.Errorf("log line stamped %s, loss at %s, read at %s: %s",
 					at.Format(time.StampMicro), t0.Format(time.StampMicro), seen.Format(time.StampMicro), line)
 			}
@@ -328,8 +328,8 @@ func loseOnce(ctx context.Context, l *lab.Lab, s *lossScenario, phase time.Durat
 		if res.nodeSaw != 0 || !(strings.Contains(line, "(fail_lrm_resource)") || strings.Contains(line, "Result of monitor operation for "+s.rsc)) {
 			continue
 		}
-		if at, err := logTime(line, t0); err == nil {
-			res.nodeSaw = at.Add(logTick).Sub(t0)
+		if at, err := lab.LogTime(line, t0); err == nil {
+			res.nodeSaw = at.Add(lab.LogTick).Sub(t0)
 		}
 	}
 	return res, nil
@@ -347,7 +347,7 @@ func nodeLog(l *lab.Lab, node, rsc string, since time.Time) []string {
 		if !strings.Contains(line, rsc) {
 			continue
 		}
-		at, err := logTime(line, since)
+		at, err := lab.LogTime(line, since)
 		if err != nil {
 			// ha_log's format: "Dec 02 23:04:02  TAG:..."
 			if at, err = time.ParseInLocation("Jan _2 15:04:05", line[:min(len(line), 15)], time.Local); err != nil {

@@ -271,7 +271,7 @@ func powerLossOnce(ctx context.Context, l *lab.Lab, ct corosyncTimes, probes []*
 	// Sanity: corosync cannot have noticed the loss before its floor (less
 	// hold, and a log tick for the stamp), the fencing comes after that,
 	// and no VIP can answer before the fencing is confirmed.
-	if least := ct.floor() - ct.hold - logTick; res.lost < least {
+	if least := ct.floor() - ct.hold - lab.LogTick; res.lost < least {
 		return res, fmt.Errorf("%s lost %s after the power loss, below corosync's floor %s (token %s + consensus %s, less hold %s)",
 			node, res.lost, ct.floor(), ct.token, ct.consensus, ct.hold)
 	}
@@ -279,7 +279,7 @@ func powerLossOnce(ctx context.Context, l *lab.Lab, ct corosyncTimes, probes []*
 		return res, fmt.Errorf("%s fenced (%s) before it was lost (%s)", node, res.fenced, res.lost)
 	}
 	for k, d := range res.vip {
-		if d < res.fenced-logTick {
+		if d < res.fenced-lab.LogTick {
 			return res, fmt.Errorf("%s answered %s after the loss, before the fencing (%s)", probes[k].url, d, res.fenced)
 		}
 	}

@@ -42,10 +42,6 @@ const (
 	// logPollEvery is how often the DC's Pacemaker log is read for the
 	// failure; it only bounds how late the cross-check sees it.
 	logPollEvery = 2 * time.Millisecond
-	// logTick is the resolution of Pacemaker's log timestamps: libqb reads
-	// CLOCK_REALTIME_COARSE (one jiffy, 4 ms here) and prints milliseconds,
-	// truncated. A logged time t means the event happened in [t, t+logTick).
-	logTick = 5 * time.Millisecond
 	// failoverTimeout bounds each wait of a round.
 	failoverTimeout = 30 * time.Second
 	settleTimeout   = 90 * time.Second
@@ -127,7 +123,7 @@ func failoverConfigs(l *lab.Lab, vnfcd string) []*failoverConfig {
 type round struct {
 	from, to, dc string // the killed VNFC's node, the new active node, the DC
 	// fail and failCount run from the kill to the DC's CIB holding the
-	// failed operation and the fail-count: upper bounds, at most logTick
+	// failed operation and the fail-count: upper bounds, at most lab.LogTick
 	// above the truth.
 	fail, failCount time.Duration
 	// vip runs from the kill to the end of the first GET answered by
@@ -159,7 +155,7 @@ type round struct {
 //     PID namespaces are children of the host's) and sends SIGKILL itself;
 //     the clock is read just before kill(2), a few µs before the signal.
 //   - failure recorded: the DC's CIB manager logs every change it applies
-//     (cib_perform_op); the time is that line's timestamp plus logTick,
+//     (cib_perform_op); the time is that line's timestamp plus lab.LogTick,
 //     or the moment the benchmark read the line if earlier. Reading the log
 //     from the host costs the cluster nothing, unlike polling cibadmin.
 //     The figure is an upper bound, ≤ 5 ms above the truth.
@@ -382,14 +378,14 @@ func failover(ctx context.Context, l *lab.Lab, c *failoverConfig, probe *vipProb
 			default:
 				continue
 			}
-			at, err := logTime(line, t0)
+			at, err := lab.LogTime(line, t0)
 			if err != nil {
 				<-vipDone
 				return res, err
 			}
 			// A timestamp before the kill is an old line or a clock or
 			// time zone mix-up: either way the figure would be wrong.
-			if at.Before(t0.Add(-logTick)) || seen.Before(at) {
+			if at.Before(t0.Add(-lab.LogTick)) || seen.Before(at) {
 				<-vipDone
 				return res, fmt.Errorf("log line stamped %s, kill at %s, read at %s: %s",
 					at.Format(time.StampMicro), t0.Format(time.StampMicro), seen.Format(time.StampMicro), line)
@@ -420,7 +416,7 @@ type logged struct{ at, seen time.Time }
 
 // upper is the latest the event can have happened.
 func (g logged) upper() time.Time {
-	if u := g.at.Add(logTick); u.Before(g.seen) {
+	if u := g.at.Add(lab.LogTick); u.Before(g.seen) {
 		return u
 	}
 	return g.seen
@@ -443,27 +439,6 @@ func isStatusChange(line, nodeID string) bool {
 	return strings.Contains(line, "(cib_perform_op)") &&
 		(strings.Contains(line, "++ /cib/status/node_state[@id='"+nodeID+"']") ||
 			strings.Contains(line, "+  /cib/status/node_state[@id='"+nodeID+"']"))
-}
-
-// logTime reads the timestamp that starts a line of pacemaker.log, "Nov 25
-// 14:41:15.638" in local time, taking the year from near.
-func logTime(line string, near time.Time) (time.Time, error) {
-	const layout = "Jan _2 15:04:05.000"
-	if len(line) < len(layout) {
-		return time.Time{}, fmt.Errorf("no timestamp in log line %q", line)
-	}
-	t, err := time.ParseInLocation(layout, line[:len(layout)], time.Local)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("timestamp of log line %q: %w", line, err)
-	}
-	t = t.AddDate(near.Year()-t.Year(), 0, 0)
-	switch d := t.Sub(near); {
-	case d > 180*24*time.Hour:
-		t = t.AddDate(-1, 0, 0)
-	case d < -180*24*time.Hour:
-		t = t.AddDate(1, 0, 0)
-	}
-	return t, nil
 }
 
 // logWatch reads the lines appended to a log file since it was created.

@@ -67,7 +67,7 @@ func (r *run) traffic(ctx context.Context) error {
 	// A little traffic before the first fault, so that set-up A has
 	// saved a revision the timeline can compare.
 	return r.p.waitFor(ctx, "the client is answered on all three targets", 20*time.Second, 200*time.Millisecond, func() (bool, string) {
-		qs, err := r.clientLog()
+		qs, err := readClientLog(fp.Join(r.dir, "client.log"))
 		if err != nil {
 			return false, err.Error()
 		}
@@ -138,18 +138,4 @@ func (c *client) stop() {
 	c.cancel()
 	c.wg.Wait()
 	c.log.Close()
-}
-
-func (r *run) clientLog() ([]Request, error) {
-	f, err := os.Open(fp.Join(r.dir, "client.log"))
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	qs, err := parseClientLog(f)
-	if err != nil && len(qs) > 0 {
-		// A line being written as it was read: what came before holds.
-		return qs, nil
-	}
-	return qs, err
 }

@@ -44,6 +44,9 @@ type Report struct {
 	Ran       []Ran
 	Timelines []Timeline
 	Took      time.Duration
+	// What the timelines were read from (Record copies it).
+	names Names
+	paths Paths
 }
 
 // Ran is one command of docs/operations.md as the demo ran it.
@@ -282,17 +285,6 @@ func (r *run) status(ctx context.Context, not string) (*crmmon.Status, error) {
 		return crmwrap.New(r.l.Runner(n)).Status(ctx)
 	}
 	return nil, errors.New("no node to ask")
-}
-
-// roles maps each node running rsc (healthy) to its role.
-func roles(st *crmmon.Status, rsc string) map[string]string {
-	out := map[string]string{}
-	for _, i := range st.Instances() {
-		if i.ID == rsc && i.Active && !i.Failed && len(i.Nodes) == 1 {
-			out[i.Nodes[0].Name] = i.Role
-		}
-	}
-	return out
 }
 
 func promotedOn(m map[string]string) string {

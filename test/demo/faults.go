@@ -1,10 +1,8 @@
 package demo
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,7 +12,6 @@ import (
 
 	bhaproxy "github.com/vnfha/vnfha/bridge/haproxy"
 	"github.com/vnfha/vnfha/test/haproxytest"
-	"github.com/vnfha/vnfha/test/vnfm"
 )
 
 // setupB writes docs/operations.md's bridge.yaml where set-up B's block
@@ -45,7 +42,7 @@ func (r *run) waitB(ctx context.Context, skip string, timeout time.Duration) err
 		if err != nil {
 			return false, err.Error()
 		}
-		web, br := roles(st, "web"), roles(st, "bridge")
+		web, br := st.Roles("web"), st.Roles("bridge")
 		want := len(r.l.Nodes())
 		if skip != "" {
 			want--
@@ -86,7 +83,7 @@ func (r *run) fault(ctx context.Context, kind string) error {
 	if err != nil {
 		return err
 	}
-	node := promotedOn(roles(st, "app"))
+	node := promotedOn(st.Roles("app"))
 	if node == "" {
 		return fmt.Errorf("set-up A's VNFC is promoted nowhere")
 	}
@@ -106,8 +103,14 @@ func (r *run) fault(ctx context.Context, kind string) error {
 		}
 	}
 	var tl Timeline
+	build := func() {
+		until := time.Now()
+		tl = Build(f, r.rep.names, ReadSources(r.rep.paths, f, until))
+		tl.Until = until
+	}
+	r.rep.names, r.rep.paths = r.names(), r.paths()
 	err = r.p.waitFor(ctx, "every event of the "+kind+" is recorded", r.o.Settle, 500*time.Millisecond, func() (bool, string) {
-		tl = Build(f, r.names(), r.sources(f))
+		build()
 		var missing []string
 		for _, e := range tl.Events {
 			if e.Expected && !e.Seen() {
@@ -123,7 +126,7 @@ func (r *run) fault(ctx context.Context, kind string) error {
 			return ctx.Err()
 		case <-time.After(r.o.Quiet):
 		}
-		tl = Build(f, r.names(), r.sources(f))
+		build()
 	}
 	r.rep.Timelines = append(r.rep.Timelines, tl)
 	fmt.Fprintf(r.o.Out, "\n  Timeline of the %s on %s (%s), milliseconds from the fault:\n\n", kind, node, f.At.Format("15:04:05.000"))
@@ -166,46 +169,23 @@ func (r *run) kill(ctx context.Context, node string) (time.Time, error) {
 }
 
 func (r *run) names() Names {
-	return Names{App: "app", VIP: "app-vip", Web: r.cfg.Services[0].Resource, Server: r.server,
+	servers := map[string]string{}
+	for _, n := range r.l.Nodes() {
+		servers[n] = r.server(n)
+	}
+	return Names{App: "app", VIP: "app-vip", Web: r.cfg.Services[0].Resource, Servers: servers,
 		Backend: haproxytest.Backend, LBs: []string{lb1, lb2}}
 }
 
-// sources reads every component's record from the fault on. A record
-// that cannot be read is left empty: its events show as not seen.
-func (r *run) sources(f Fault) Sources {
-	src := Sources{Pacemaker: map[string][]Line{}, VNFC: map[string][]Line{}, HAProxy: map[string][]Line{}}
-	for _, n := range r.l.Nodes() {
-		dir := filepath.Join(r.l.NodeDir(n), "log-pacemaker")
-		src.Pacemaker[n], _ = readLog(filepath.Join(dir, "pacemaker.log"), f.At.Add(-coarseSlack), pacemakerTime)
-		src.VNFC[n], _ = readLog(filepath.Join(dir, "app.log"), f.At, goLogTime)
+// paths are where the lab keeps each component's record.
+func (r *run) paths() Paths {
+	return Paths{Nodes: r.l.Nodes(), LBs: []string{lb1, lb2},
+		Pacemaker: func(n string) string { return filepath.Join(r.l.NodeDir(n), "log-pacemaker", "pacemaker.log") },
+		VNFC:      func(n string) string { return filepath.Join(r.l.NodeDir(n), "log-pacemaker", "app.log") },
+		HAProxy:   func(lb string) string { return filepath.Join(r.dir, lb, "haproxy.log") },
+		VNFM:      filepath.Join(r.dir, "vnfm", "state", "received.jsonl"),
+		Client:    filepath.Join(r.dir, "client.log"),
 	}
-	for _, lb := range []string{lb1, lb2} {
-		src.HAProxy[lb], _ = readLog(filepath.Join(r.dir, lb, "haproxy.log"), f.At, haproxyTime)
-	}
-	src.VNFM, _ = readRecords(filepath.Join(r.dir, "vnfm", "state", "received.jsonl"))
-	src.Client, _ = r.clientLog()
-	return src
-}
-
-// readRecords reads the test VNFM's record (JSON lines; a line being
-// written ends it).
-func readRecords(path string) ([]vnfm.Record, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var out []vnfm.Record
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
-	for sc.Scan() {
-		var rec vnfm.Record
-		if json.Unmarshal(sc.Bytes(), &rec) != nil {
-			break
-		}
-		out = append(out, rec)
-	}
-	return out, sc.Err()
 }
 
 // cleanup is what docs/operations.md tells an operator after a failure

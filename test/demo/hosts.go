@@ -180,7 +180,7 @@ func (r *run) waitA(ctx context.Context, not string, timeout time.Duration) erro
 		if err != nil {
 			return false, err.Error()
 		}
-		state, app, v := promotedOn(roles(st, "state")), promotedOn(roles(st, "app")), roles(st, "app-vip")
+		state, app, v := promotedOn(st.Roles("state")), promotedOn(st.Roles("app")), st.Roles("app-vip")
 		if state == "" || app != state || v[app] == "" || app == not {
 			return false, fmt.Sprintf("state promoted on %q, app on %q, app-vip on %v", state, app, v)
 		}

@@ -9,6 +9,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/vnfha/vnfha/lab"
 )
 
 // Line is one timestamped line of a component's log.
@@ -25,24 +27,24 @@ const maxLog = 64 << 20
 // one (a continuation, a banner).
 type lineParser func(line string, near time.Time) (time.Time, bool)
 
-// readLog reads path's lines from since on (by their own timestamps),
-// each stamped by parse.
-func readLog(path string, since time.Time, parse lineParser) ([]Line, error) {
+// readLog reads path's lines stamped (by parse, from the line itself)
+// from since up to, not including, until.
+func readLog(path string, since, until time.Time, parse lineParser) ([]Line, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return scanLog(io.LimitReader(f, maxLog), since, parse)
+	return scanLog(io.LimitReader(f, maxLog), since, until, parse)
 }
 
-func scanLog(r io.Reader, since time.Time, parse lineParser) ([]Line, error) {
+func scanLog(r io.Reader, since, until time.Time, parse lineParser) ([]Line, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	var out []Line
 	for sc.Scan() {
 		at, ok := parse(sc.Text(), since)
-		if ok && !at.Before(since) {
+		if ok && !at.Before(since) && at.Before(until) {
 			out = append(out, Line{At: at, Text: sc.Text()})
 		}
 	}
@@ -52,28 +54,10 @@ func scanLog(r io.Reader, since time.Time, parse lineParser) ([]Line, error) {
 	return out, nil
 }
 
-// pacemakerTime reads the stamp of a line of pacemaker.log: its daemons'
-// "Dec 04 03:01:35.606 node1 pacemaker-controld ..." and vnfha's agents'
-// "Dec 04 03:01:35.606  vip(app-vip)[135]: ...", local time without a
-// year, which is taken from near (a stamp more than half a year away from
-// near is in the year before or after).
+// pacemakerTime reads the stamp of a line of a node's pacemaker.log.
 func pacemakerTime(line string, near time.Time) (time.Time, bool) {
-	const layout = "Jan _2 15:04:05.000"
-	if len(line) < len(layout) {
-		return time.Time{}, false
-	}
-	t, err := time.ParseInLocation(layout, line[:len(layout)], near.Location())
-	if err != nil {
-		return time.Time{}, false
-	}
-	t = t.AddDate(near.Year()-t.Year(), 0, 0)
-	switch d := t.Sub(near); {
-	case d > 180*24*time.Hour:
-		t = t.AddDate(-1, 0, 0)
-	case d < -180*24*time.Hour:
-		t = t.AddDate(1, 0, 0)
-	}
-	return t, true
+	t, err := lab.LogTime(line, near)
+	return t, err == nil
 }
 
 // haproxyTime reads the stamp of HAProxy's RFC 5424 log line

@@ -10,13 +10,15 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/vnfha/vnfha/lab"
 	"github.com/vnfha/vnfha/test/vnfm"
 )
 
 // coarseSlack is how far before the truth a Pacemaker log line may be
-// stamped: its daemons read a coarse clock (the kernel's tick, 4 ms
-// here), so a failure reported 2 ms after a kill can read 1 ms before it.
-const coarseSlack = 10 * time.Millisecond
+// stamped: its daemons read a coarse clock (lab.LogTick), so a failure
+// reported 2 ms after a kill can read 1 ms before it. Twice the tick:
+// the fault's own stamp is read from another clock.
+const coarseSlack = 2 * lab.LogTick
 
 // Fault is what the demo did, and to which node.
 type Fault struct {
@@ -33,8 +35,8 @@ const (
 // Names of the resources and servers the timeline looks for, as
 // docs/operations.md's set-ups name them.
 type Names struct {
-	App, VIP, Web string // set-up A's VNFC and VIP, set-up B's clone's primitive
-	Server        func(node string) string
+	App, VIP, Web string            // set-up A's VNFC and VIP, set-up B's clone's primitive
+	Servers       map[string]string // node → its server in the backend
 	Backend       string
 	LBs           []string
 }
@@ -73,6 +75,9 @@ type Timeline struct {
 	// fault, to the VIP and through the load balancers.
 	FailedA, FailedB int
 	SentA, SentB     int
+	// Until is when the records were read: what came later is not in
+	// the timeline, nor in its counts.
+	Until time.Time
 }
 
 var (
@@ -115,6 +120,22 @@ func first(src Sources, ok func(result) bool) (result, bool) {
 	return best, found
 }
 
+// earliest is the earliest line match accepts in the logs of every node
+// but skip, and the node that logged it.
+func earliest(logs map[string][]Line, skip string, match func(string) bool) (Line, string, bool) {
+	var best Line
+	var by string
+	for node, lines := range logs {
+		if node == skip {
+			continue
+		}
+		if l, ok := firstLine(lines, match); ok && (by == "" || l.At.Before(best.At)) {
+			best, by = l, node
+		}
+	}
+	return best, by, by != ""
+}
+
 func firstLine(lines []Line, match func(string) bool) (Line, bool) {
 	for _, l := range lines {
 		if match(l.Text) {
@@ -131,30 +152,26 @@ func Build(f Fault, n Names, src Sources) Timeline {
 	add := func(e Event) { tl.Events = append(tl.Events, e) }
 	pm := "pacemaker.log"
 
-	// The cluster's account of the fault.
-	if f.Kind == KindPower {
-		e := Event{What: "node lost (corosync membership)", Where: f.Node, Source: pm, Expected: true}
-		for node, lines := range src.Pacemaker {
-			if l, ok := firstLine(lines, func(s string) bool {
-				m := peerRE.FindStringSubmatch(s)
-				return m != nil && m[1] == f.Node
-			}); ok && node != f.Node && (e.At.IsZero() || l.At.Before(e.At)) {
-				e.At, e.Detail = l.At, "seen by "+node
-			}
-		}
-		add(e)
-		e = Event{What: "node fenced", Where: f.Node, Source: pm, Expected: true}
-		for node, lines := range src.Pacemaker {
-			if l, ok := firstLine(lines, func(s string) bool {
-				m := fenceRE.FindStringSubmatch(s)
-				return m != nil && m[2] == f.Node
-			}); ok && (e.At.IsZero() || l.At.Before(e.At)) {
-				m := fenceRE.FindStringSubmatch(l.Text)
-				e.At, e.Detail = l.At, fmt.Sprintf("%s by %s (seen by %s)", m[1], m[3], node)
-			}
-		}
-		add(e)
+	// The cluster's account of the fault. A process kill must cost no
+	// node: the VNFC's failure is handled where it ran.
+	power := f.Kind == KindPower
+	lost := Event{What: "node lost (corosync membership)", Where: f.Node, Source: pm, Expected: power}
+	if l, node, ok := earliest(src.Pacemaker, f.Node, func(s string) bool {
+		m := peerRE.FindStringSubmatch(s)
+		return m != nil && m[1] == f.Node
+	}); ok {
+		lost.At, lost.Detail = l.At, "seen by "+node
 	}
+	add(lost)
+	fenced := Event{What: "node fenced", Where: f.Node, Source: pm, Expected: power}
+	if l, node, ok := earliest(src.Pacemaker, "", func(s string) bool {
+		m := fenceRE.FindStringSubmatch(s)
+		return m != nil && m[2] == f.Node
+	}); ok {
+		m := fenceRE.FindStringSubmatch(l.Text)
+		fenced.At, fenced.Detail = l.At, fmt.Sprintf("%s by %s (seen by %s)", m[1], m[3], node)
+	}
+	add(fenced)
 
 	// Set-up A.
 	if f.Kind == KindKill {
@@ -224,7 +241,7 @@ func Build(f Fault, n Names, src Sources) Timeline {
 		}
 		add(e)
 	}
-	server := n.Server(f.Node)
+	server := n.Servers[f.Node]
 	for _, lb := range n.LBs {
 		e := Event{Setup: "B", What: "pool changed", Where: lb, Source: "HAProxy's log", Expected: true}
 		if l, ok := firstLine(src.HAProxy[lb], func(s string) bool {
@@ -347,15 +364,17 @@ func (tl Timeline) Print(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "%7s\t\tevent\twhere\tdetail\n", "+ms")
 	for _, e := range evs {
-		off := "—"
+		off, detail := "—", e.Detail
 		if e.Seen() {
 			off = fmt.Sprint(e.At.Sub(tl.Fault.At).Milliseconds())
+		} else if !e.Expected {
+			detail = "none, as it must be"
 		}
 		setup := e.Setup
 		if setup == "" {
 			setup = "·"
 		}
-		fmt.Fprintf(tw, "%7s\t%s\t%s\t%s\t%s\n", off, setup, e.What, e.Where, e.Detail)
+		fmt.Fprintf(tw, "%7s\t%s\t%s\t%s\t%s\n", off, setup, e.What, e.Where, detail)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "(Pacemaker stamps its lines from a coarse clock: a few ms early at worst, so an event can read -1 or -2 ms)\n")

@@ -230,7 +230,7 @@ func (e *bridgeEnv) startBridge() {
 		if err != nil {
 			return false, err.Error()
 		}
-		app, br := instancesOf(st, "app"), instancesOf(st, "bridge")
+		app, br := st.Roles("app"), st.Roles("bridge")
 		return len(app) == 3 && br["node1"] == "Started", fmt.Sprintf("app %v, bridge %v; failures %+v", app, br, st.Failures)
 	})
 	// A kill during a start fails the start, not the VNFC: wait until no
@@ -658,7 +658,7 @@ func (e *bridgeEnv) bridgeFailover(t *testing.T) {
 		if err != nil {
 			return false, err.Error()
 		}
-		for n := range instancesOf(st, "bridge") {
+		for n := range st.Roles("bridge") {
 			on = n
 		}
 		return on != "" && on != dead, fmt.Sprintf("bridge on %q", on)
@@ -689,7 +689,7 @@ func (e *bridgeEnv) bridgeFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	victimWant := "MAINT|-"
-	if _, running := instancesOf(st, "app")[victim]; running {
+	if _, running := st.Roles("app")[victim]; running {
 		victimWant = "UP"
 		t.Logf("Pacemaker restarted %s's VNFC in place: its fail count did not survive the loss of %s (the DC: %v)", victim, dead, wasDC)
 	}

@@ -67,7 +67,7 @@ func TestCheckpointPromotable(t *testing.T) {
 		if err != nil {
 			return false, err.Error()
 		}
-		roles := instancesOf(st, "ckpt")
+		roles := st.Roles("ckpt")
 		var p, u []string
 		for n, r := range roles {
 			switch r {
@@ -150,13 +150,13 @@ func TestCheckpointPromotable(t *testing.T) {
 		if err != nil {
 			return false, err.Error()
 		}
-		for n, r := range instancesOf(st, "ckpt") {
+		for n, r := range st.Roles("ckpt") {
 			if r == "Promoted" && n != old {
 				primary = n
 				return true, ""
 			}
 		}
-		return false, fmt.Sprintf("roles %v, failures %+v", instancesOf(st, "ckpt"), st.Failures)
+		return false, fmt.Sprintf("roles %v, failures %+v", st.Roles("ckpt"), st.Failures)
 	})
 	waitIdle(t, l)
 	st, err := c.Status(ctx)
@@ -230,7 +230,7 @@ func TestCheckpointStaleStandby(t *testing.T) {
 		}
 		var sync []string
 		primary = ""
-		for n, r := range instancesOf(st, "ckpt") {
+		for n, r := range st.Roles("ckpt") {
 			switch {
 			case r == "Promoted":
 				primary = n
@@ -240,7 +240,7 @@ func TestCheckpointStaleStandby(t *testing.T) {
 		}
 		slices.Sort(sync)
 		if primary == "" || len(sync) != 2 {
-			return false, fmt.Sprintf("roles %v, sync %v, failures %+v", instancesOf(st, "ckpt"), sync, st.Failures)
+			return false, fmt.Sprintf("roles %v, sync %v, failures %+v", st.Roles("ckpt"), sync, st.Failures)
 		}
 		standby = sync[0]
 		return true, ""

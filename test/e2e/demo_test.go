@@ -18,7 +18,8 @@ import (
 // deployed from docs/operations.md, the process kill and the power loss.
 // Every event of each timeline must be seen, from the components' own
 // records and in an order that can be, and every command of the blocks
-// the demo reads must have run.
+// the demo reads must have run. With VNFHA_RECORD_DEMO=1 it copies those
+// records to test/demo/testdata/run, which test/demo's tests read.
 func TestDemo(t *testing.T) {
 	labtest.RequireHost(t)
 	labtest.SetTimeout(t, 6*time.Minute)
@@ -35,6 +36,17 @@ func TestDemo(t *testing.T) {
 	t.Logf("the demo's output:\n%s", &out)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if os.Getenv("VNFHA_RECORD_DEMO") != "" {
+		// test/demo's tests build the timelines again from this copy.
+		dir := filepath.Join(root, "test", "demo", "testdata", "run")
+		if err := os.RemoveAll(dir); err != nil {
+			t.Fatal(err)
+		}
+		if err := demo.Record(rep, dir); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("recorded the run's records in %s", dir)
 	}
 	if len(rep.Timelines) != 2 || rep.Timelines[0].Fault.Kind != demo.KindKill || rep.Timelines[1].Fault.Kind != demo.KindPower {
 		t.Fatalf("timelines %+v: want the kill, then the power loss", rep.Timelines)

@@ -519,7 +519,7 @@ func (e *eventsEnv) bridgeFailover(t *testing.T) {
 			return false, err.Error()
 		}
 		on = ""
-		for n, role := range instancesOf(st, "bridge") {
+		for n, role := range st.Roles("bridge") {
 			if role == "Started" {
 				on = n
 			}
@@ -772,12 +772,12 @@ func (e *eventsEnv) bridgeNode(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for n, role := range instancesOf(st, "bridge") {
+	for n, role := range st.Roles("bridge") {
 		if role == "Started" {
 			return n
 		}
 	}
-	t.Fatalf("the bridge runs nowhere: %+v", instancesOf(st, "bridge"))
+	t.Fatalf("the bridge runs nowhere: %+v", st.Roles("bridge"))
 	return ""
 }
 

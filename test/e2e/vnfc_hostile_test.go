@@ -74,7 +74,7 @@ func TestVNFCStartTimeoutLeavesNothing(t *testing.T) {
 				return false, fmt.Sprintf("no start failure on %s yet: %+v", n, st.Failures)
 			}
 		}
-		if roles := instancesOf(st, "never"); len(roles) != 0 {
+		if roles := st.Roles("never"); len(roles) != 0 {
 			return false, fmt.Sprintf("still active: %v", roles)
 		}
 		return true, ""

@@ -52,7 +52,7 @@ func TestVNFCScoreSurvivesPacemakerRestart(t *testing.T) {
 			return false, err.Error()
 		}
 		active, standby = "", ""
-		for n, r := range instancesOf(st, "sig") {
+		for n, r := range st.Roles("sig") {
 			switch r {
 			case "Promoted":
 				active = n
@@ -60,7 +60,7 @@ func TestVNFCScoreSurvivesPacemakerRestart(t *testing.T) {
 				standby = n
 			}
 		}
-		return active != "" && standby != "", fmt.Sprintf("%v; failures %+v", instancesOf(st, "sig"), st.Failures)
+		return active != "" && standby != "", fmt.Sprintf("%v; failures %+v", st.Roles("sig"), st.Failures)
 	})
 	waitIdle(t, l)
 	if v, ok := promotionScore(t, l, active, standby, "sig"); v != "5" {
@@ -138,7 +138,7 @@ func TestVNFCScoreSurvivesPacemakerRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if roles := instancesOf(st, "sig"); roles[active] != "Promoted" || roles[standby] != "Unpromoted" {
+	if roles := st.Roles("sig"); roles[active] != "Promoted" || roles[standby] != "Unpromoted" {
 		t.Fatalf("after the restart: %v, want %s Promoted and %s Unpromoted", roles, active, standby)
 	}
 	if got := vnfcdPID(t, l, standby); got != standbyPID {
@@ -155,7 +155,7 @@ func TestVNFCScoreSurvivesPacemakerRestart(t *testing.T) {
 		if err != nil {
 			return false, err.Error()
 		}
-		roles := instancesOf(st, "sig")
+		roles := st.Roles("sig")
 		return roles[standby] == "Promoted", fmt.Sprintf("%v; failures %+v", roles, st.Failures)
 	})
 	t.Logf("the standby on %s was promoted %s after the kill", standby, time.Since(killed).Round(10*time.Millisecond))

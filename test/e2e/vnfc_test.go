@@ -40,17 +40,6 @@ func vnfcdPID(t *testing.T, l *lab.Lab, node string) string {
 	return pids[0]
 }
 
-// instancesOf returns, per node, the role of each active instance of rsc.
-func instancesOf(st *crmmon.Status, rsc string) map[string]string {
-	roles := map[string]string{}
-	for _, i := range st.Instances() {
-		if i.ID == rsc && i.Active && !i.Failed && len(i.Nodes) == 1 {
-			roles[i.Nodes[0].Name] = i.Role
-		}
-	}
-	return roles
-}
-
 // waitIdle waits until the cluster has no action in flight
 // (crm_resource --wait), at most a minute.
 func waitIdle(t *testing.T, l *lab.Lab) {
@@ -97,7 +86,7 @@ func TestVNFCCloneFastFail(t *testing.T) {
 		if err != nil {
 			return false, err.Error()
 		}
-		roles := instancesOf(st, "app")
+		roles := st.Roles("app")
 		return len(roles) == 3, fmt.Sprintf("%v; failures %+v", roles, st.Failures)
 	})
 	// crm_mon shows an instance as Started while its start still runs
@@ -132,7 +121,7 @@ func TestVNFCCloneFastFail(t *testing.T) {
 		if err != nil {
 			return false, err.Error()
 		}
-		roles := instancesOf(st, "app")
+		roles := st.Roles("app")
 		if _, ok := roles["node2"]; !ok || len(roles) != 3 {
 			return false, fmt.Sprintf("%v", roles)
 		}
@@ -192,12 +181,12 @@ func TestVNFCPromotableWithVIP(t *testing.T) {
 				return false, err.Error()
 			}
 			var p []string
-			for n, r := range instancesOf(st, "sig") {
+			for n, r := range st.Roles("sig") {
 				if r == "Promoted" {
 					p = append(p, n)
 				}
 			}
-			v := instancesOf(st, "sigvip")
+			v := st.Roles("sigvip")
 			if len(p) != 1 || p[0] == avoid || v[p[0]] != "Started" {
 				return false, fmt.Sprintf("promoted %v, vip %v, failures %+v", p, v, st.Failures)
 			}
@@ -312,7 +301,7 @@ func TestVNFCHungCaughtByHealth(t *testing.T) {
 		if err != nil {
 			return false, err.Error()
 		}
-		for n := range instancesOf(st, "hung") {
+		for n := range st.Roles("hung") {
 			on = n
 		}
 		return on != "", fmt.Sprintf("failures %+v", st.Failures)
@@ -349,7 +338,7 @@ func TestVNFCHungCaughtByHealth(t *testing.T) {
 		if err != nil {
 			return false, err.Error()
 		}
-		r := instancesOf(st, "hung")
+		r := st.Roles("hung")
 		_, stillThere := r[on]
 		return len(r) == 1 && !stillThere, fmt.Sprintf("%v", r)
 	})

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"gonum.org/v1/plot"
@@ -65,7 +66,7 @@ func writeSection(md *strings.Builder, res *Results, rel string, ch charts) {
 			}
 			fmt.Fprintf(md, "| %s | %d | %s | %s | %s | %s | %s | %s |\n", l.Stack, l.Clients,
 				msText(l.Quantile(0.5)), msText(l.Quantile(0.99)), msText(l.Quantile(1)),
-				thousands(l.OpsPerSec), busy, l.Durability)
+				rate(l.OpsPerSec), busy, l.Durability)
 		}
 		md.WriteString("\n")
 		for _, c := range ch.latency {
@@ -130,6 +131,15 @@ func msText(ms float64) string {
 }
 
 // thousands prints v rounded, with commas: 9782.4 → 9,782.
+// rate is an ops/s figure: two significant digits below 10 (a lab up is
+// 0.18 a second, not 0), whole and grouped above.
+func rate(v float64) string {
+	if v < 10 {
+		return strconv.FormatFloat(v, 'g', 2, 64)
+	}
+	return thousands(v)
+}
+
 func thousands(v float64) string {
 	s := fmt.Sprintf("%.0f", v)
 	var b strings.Builder

@@ -232,7 +232,7 @@ func generateOne(t *testing.T, res *Results, charts int) {
 	for _, l := range res.Latency {
 		row := regexp.MustCompile(`(?m)^\| ` + regexp.QuoteMeta(l.Stack) + ` \| ` + strconv.Itoa(l.Clients) + ` \| ` +
 			regexp.QuoteMeta(msText(l.Quantile(0.5))) + ` \| ` + regexp.QuoteMeta(msText(l.Quantile(0.99))) + ` \|.*\| ` +
-			regexp.QuoteMeta(thousands(l.OpsPerSec)) + ` \|`)
+			regexp.QuoteMeta(rate(l.OpsPerSec)) + ` \|`)
 		if !row.MatchString(text) {
 			t.Errorf("no row for %s with %d clients in:\n%s", l.Stack, l.Clients, text)
 		}
@@ -339,5 +339,18 @@ func TestDocsCurrent(t *testing.T) {
 	got, err := os.ReadFile("../../docs/benchmarks.md")
 	if err != nil || !bytes.Equal(got, want) {
 		t.Fatalf("docs/benchmarks.md is not what docs/benchmarks/*.json draw: run make bench-report (%v)", err)
+	}
+}
+
+func TestRate(t *testing.T) {
+	for _, tc := range []struct {
+		v    float64
+		want string
+	}{
+		{0.17573, "0.18"}, {2.5, "2.5"}, {9.94, "9.9"}, {12.4, "12"}, {1272.3, "1,272"}, {1234567, "1,234,567"},
+	} {
+		if got := rate(tc.v); got != tc.want {
+			t.Errorf("rate(%v) = %q, want %q", tc.v, got, tc.want)
+		}
 	}
 }

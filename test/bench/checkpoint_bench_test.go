@@ -30,8 +30,8 @@ const (
 // The measure's length and the failover's rounds, shorter and fewer in a
 // quick run.
 var (
-	ckptMeasure        = time.Duration(rounds(4, 2)) * time.Second
-	ckptFailoverRounds = rounds(5, 2)
+	ckptMeasure        = time.Duration(rounds(4, 1)) * time.Second
+	ckptFailoverRounds = rounds(5, 1)
 )
 
 var ckptClients = []int{1, 16}

@@ -14,7 +14,7 @@ import (
 
 // labUpRuns is how many times the lab is brought up (fewer in a quick
 // run); the median is the figure, the spread is reported beside it.
-var labUpRuns = rounds(5, 2)
+var labUpRuns = rounds(5, 1)
 
 // BenchmarkLabUp measures "vnfha lab up" for 3 nodes: from the call until
 // the cluster is quorate with a DC, every node online and the fence device

@@ -23,7 +23,7 @@ import (
 
 // lossRounds is how many times each scenario loses its address, whatever
 // b.N is (fewer in a quick run).
-var lossRounds = rounds(6, 2)
+var lossRounds = rounds(6, 1)
 
 // lossInterval is every resource's monitor interval in this benchmark:
 // shorter than the agents' 10 s default, so that the stock agent's figure

@@ -86,7 +86,7 @@ func (c corosyncTimes) floor() time.Duration { return c.token + c.consensus }
 // fencing, which must come first.
 func BenchmarkVIPPowerLoss(b *testing.B) {
 	labtest.RequireHost(b)
-	n := rounds(5, 2)
+	n := rounds(5, 1)
 	rec := newResults(benchreport.Results{
 		Benchmark: "BenchmarkVIPPowerLoss",
 		Title:     "Node power loss: node fenced, VIP answering on a survivor",

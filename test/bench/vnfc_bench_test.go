@@ -28,7 +28,7 @@ import (
 
 // failoverRounds is how many times each configuration's VNFC is killed,
 // whatever b.N is (fewer in a quick run).
-var failoverRounds = rounds(5, 2)
+var failoverRounds = rounds(5, 1)
 
 // monitorInterval is every configuration's monitor interval.
 const monitorInterval = time.Second

@@ -21,7 +21,7 @@ import (
 
 // scoreMonitorRuns is how many times each monitor variant runs, in turns
 // (fewer in a quick run).
-var scoreMonitorRuns = rounds(60, 15)
+var scoreMonitorRuns = rounds(60, 5)
 
 // monitorLoopEnv carries a monitorLoop to the helper that runs it inside a
 // lab node (TestMonitorLoopHelper).

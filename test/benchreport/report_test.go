@@ -198,6 +198,8 @@ func TestGenerate(t *testing.T) {
 	}{
 		{"checkpoint.json", 3},     // c1, c16, failover
 		{"vip-power-loss.json", 1}, // failover
+		{"bridge-kill.json", 2},    // failover, errors
+		{"lab-up.json", 1},         // c1, at 0.18 ops/s
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			res, err := readFile(filepath.Join("testdata", tc.file))

@@ -77,10 +77,12 @@ demo-down:
 # bench records what docs/benchmarks.md shows in docs/benchmarks/*.json,
 # then draws it: bench-report draws it again from those files alone. One
 # benchmark at a time (-p 1, and go test runs a package's benchmarks in
-# turn): labs are timing-sensitive on 2 cores. About 30 minutes on 2 cores.
+# turn): labs are timing-sensitive on 2 cores. 27 minutes on 2 cores.
 #
-# BENCH=quick takes fewer rounds and smaller sizes (VNFHA_BENCH_QUICK=1,
-# read by test/bench's rounds()), in about 5 minutes. Its results are
+# BENCH=quick takes one round where a benchmark allows it, and of the
+# variants a benchmark compares only vnfha's main one beside the stock
+# one (VNFHA_BENCH_QUICK=1, read by test/bench's rounds() and
+# variants()): under 5 minutes on 2 cores. Its results are
 # recorded and drawn like a full run's (each file's setup says it was a
 # quick run), but into $(BUILD)/bench-quick/, not docs/: a few rounds
 # would otherwise replace the figures the docs quote with noisier ones.

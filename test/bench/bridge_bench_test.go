@@ -19,7 +19,7 @@ import (
 var (
 	// bridgeKills is how many VNFCs each run kills (the issue: at least
 	// 20, for a p99; fewer in a quick run).
-	bridgeKills = rounds(20, 3)
+	bridgeKills = rounds(20, 2)
 	// restWindow is how long the bridge's CPU time is measured at rest.
 	restWindow = time.Duration(rounds(60, 5)) * time.Second
 )

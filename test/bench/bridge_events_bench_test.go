@@ -66,7 +66,7 @@ const (
 // eventsKills and eventsLosses are the rounds of each measure (the issue:
 // at least 20, for a p99; fewer in a quick run).
 var (
-	eventsKills  = rounds(20, 2)
+	eventsKills  = rounds(20, 1)
 	eventsLosses = rounds(20, 1)
 )
 

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +15,8 @@ import (
 )
 
 // quickEnv, set to 1, makes every benchmark a quick run (make bench
-// BENCH=quick): fewer rounds and smaller sizes, through rounds.
+// BENCH=quick): fewer rounds and smaller sizes, through rounds, and fewer
+// variants, through variants.
 const quickEnv = "VNFHA_BENCH_QUICK"
 
 // quick reports whether this is a quick run.
@@ -30,13 +32,24 @@ func rounds(full, fewer int) int {
 	return full
 }
 
+// variants is what a benchmark compares: all of them in a full run, the
+// first fewer in a quick one. Each list puts the stock alternative and
+// vnfha's main way first, so that a quick run still compares them.
+func variants[T any](all []T, fewer int) []T {
+	if quick() && fewer < len(all) {
+		return all[:fewer]
+	}
+	return all
+}
+
 // newResults stamps res with the machine, the time and the commit as the
 // benchmark starts: what it measures is what was built then. A quick
 // run says so in its setup.
 func newResults(res benchreport.Results) *benchreport.Results {
 	res.Machine, res.Time, res.Commit = machine(), time.Now().UTC(), commit()
 	if quick() {
-		res.Setup += " A quick run (" + quickEnv + "=1): fewer rounds than make bench takes."
+		res.Setup += " A quick run (" + quickEnv + "=1): fewer rounds than make bench takes, and only the first " +
+			"variants where it compares several of one stack (see variants)."
 	}
 	return &res
 }
@@ -153,6 +166,17 @@ func TestRounds(t *testing.T) {
 		res := newResults(benchreport.Results{Setup: "Setup."})
 		if said := strings.Contains(res.Setup, "quick run"); said != tc.quick {
 			t.Errorf("%s=%q: setup %q", quickEnv, tc.env, res.Setup)
+		}
+		all := []string{"stock", "vnfha", "vnfha-other"}
+		want := all
+		if tc.quick {
+			want = all[:2]
+		}
+		if got := variants(all, 2); !slices.Equal(got, want) {
+			t.Errorf("%s=%q: variants = %v, want %v", quickEnv, tc.env, got, want)
+		}
+		if got := variants(all, 5); !slices.Equal(got, all) {
+			t.Errorf("%s=%q: variants(all, 5) = %v", quickEnv, tc.env, got)
 		}
 	}
 }

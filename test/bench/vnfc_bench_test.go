@@ -172,7 +172,7 @@ func BenchmarkVNFCFailover(b *testing.B) {
 	if _, err := pcs(ctx, l, "resource", "defaults", "update", "resource-stickiness=1"); err != nil {
 		b.Fatal(err)
 	}
-	configs := failoverConfigs(l, vnfcd)
+	configs := variants(failoverConfigs(l, vnfcd), 2) // stock, vnfha-group
 	rec := newResults(benchreport.Results{
 		Benchmark: "BenchmarkVNFCFailover",
 		Title:     "VNFC process killed: failure recorded, VIP moved",

@@ -82,9 +82,9 @@ demo-down:
 # BENCH=quick takes one round where a benchmark allows it, and of the
 # variants a benchmark compares only vnfha's main one beside the stock
 # one (VNFHA_BENCH_QUICK=1, read by test/bench's rounds() and
-# variants()): under 5 minutes on 2 cores. Its results are
-# recorded and drawn like a full run's (each file's setup says it was a
-# quick run), but into $(BUILD)/bench-quick/, not docs/: a few rounds
+# variants()): 4.7 minutes on 2 cores, deps and build included. Its
+# results are recorded and drawn like a full run's (each file's setup says
+# it was a quick run), but into $(BUILD)/bench-quick/, not docs/: a few rounds
 # would otherwise replace the figures the docs quote with noisier ones.
 # It skips BenchmarkCheckpointJepsen, which records nothing here and
 # brings up two labs of its own (make jepsen runs it).

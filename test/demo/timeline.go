@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -106,12 +107,13 @@ func results(lines []Line) []result {
 
 func failed(r result) bool { return r.what != "ok" && r.what != "Cancelled" }
 
-// first is the earliest of the nodes' results that ok accepts.
+// first is the earliest of the nodes' results that ok accepts (of two
+// at the same instant, the first node's by name: the same every time).
 func first(src Sources, ok func(result) bool) (result, bool) {
 	var best result
 	found := false
-	for _, lines := range src.Pacemaker {
-		for _, r := range results(lines) {
+	for _, node := range slices.Sorted(maps.Keys(src.Pacemaker)) {
+		for _, r := range results(src.Pacemaker[node]) {
 			if ok(r) && (!found || r.At.Before(best.At)) {
 				best, found = r, true
 			}
@@ -121,15 +123,16 @@ func first(src Sources, ok func(result) bool) (result, bool) {
 }
 
 // earliest is the earliest line match accepts in the logs of every node
-// but skip, and the node that logged it.
+// but skip, and the node that logged it (of two at the same instant, the
+// first by name).
 func earliest(logs map[string][]Line, skip string, match func(string) bool) (Line, string, bool) {
 	var best Line
 	var by string
-	for node, lines := range logs {
+	for _, node := range slices.Sorted(maps.Keys(logs)) {
 		if node == skip {
 			continue
 		}
-		if l, ok := firstLine(lines, match); ok && (by == "" || l.At.Before(best.At)) {
+		if l, ok := firstLine(logs[node], match); ok && (by == "" || l.At.Before(best.At)) {
 			best, by = l, node
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -202,6 +203,7 @@ func (e *labEntry) teardown(t testing.TB, dump bool) {
 	e.once.Do(func() {
 		if dump {
 			DumpLogs(t, e.opts)
+			keepLogs(t, e.opts, os.Getenv(KeepLogsEnv))
 			if st := lookup(t); st != nil {
 				st.mu.Lock()
 				fs := append([]string(nil), st.failures...)

@@ -153,6 +153,36 @@ func nameFor(t testing.TB) string {
 	return b.String()
 }
 
+// KeepLogsEnv names a directory in which a failed test's labs leave
+// their nodes' whole logs, <dir>/<lab>/<node>/, before they are removed:
+// the test log holds only the last lines of each.
+const KeepLogsEnv = "VNFHA_KEEP_LOGS"
+
+// keepLogs copies each node's logs under dir, if dir is set.
+func keepLogs(t testing.TB, opts lab.Options, dir string) {
+	t.Helper()
+	if dir == "" {
+		return
+	}
+	l, err := lab.Open(opts.Name, opts.StateRoot)
+	if err != nil {
+		return
+	}
+	for _, n := range l.Nodes() {
+		to := filepath.Join(dir, l.Name(), n)
+		if err := os.MkdirAll(to, 0o755); err != nil {
+			t.Logf("keep the logs: %v", err)
+			return
+		}
+		for _, f := range []string{"init.log", "log-pacemaker", "log-corosync"} {
+			if out, err := exec.Command("cp", "-a", filepath.Join(l.NodeDir(n), f), to).CombinedOutput(); err != nil {
+				t.Logf("keep the logs: %v %s", err, out)
+			}
+		}
+	}
+	t.Logf("the nodes' whole logs are in %s", filepath.Join(dir, l.Name()))
+}
+
 // DumpLogs writes the tail of each node's logs to the test log, so that a
 // failure in CI can be read without the machine.
 func DumpLogs(t testing.TB, opts lab.Options) {

@@ -191,7 +191,24 @@ func TestClusterSource(t *testing.T) {
 		t.Fatalf("pacemaker-based's pid: %q", pid)
 	}
 	run("node1", "kill", "-9", pid)
-	h.snapshot(t, 60*time.Second, "a reconnect", func(w cluster.WatchLine) bool { return w.Reason == cluster.ReasonReconnect })
+	// pacemakerd respawns it, and the daemons that lost it, within
+	// seconds. Once in CI the respawned daemons answered nothing for over
+	// a minute, until pacemakerd's own check killed them as unresponsive
+	// and started them again: that is Pacemaker's recovery, not the
+	// source's, so the wait for the CIB manager to answer is long (and
+	// its length logged), and the source must reconnect soon after.
+	killed := time.Now()
+	labtest.Eventually(t, 150*time.Second, 500*time.Millisecond, "pacemaker-based answers again", func() (bool, string) {
+		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		out, err := l.Exec(qctx, "node1", "cibadmin", "--query", "--local", "--scope", "nodes")
+		if err != nil {
+			return false, fmt.Sprintf("%v %s", err, out)
+		}
+		return true, ""
+	})
+	t.Logf("pacemaker-based answered again %s after its kill", time.Since(killed).Round(time.Millisecond))
+	h.snapshot(t, 30*time.Second, "a reconnect", func(w cluster.WatchLine) bool { return w.Reason == cluster.ReasonReconnect })
 	value := fmt.Sprintf("after-%d", time.Now().UnixNano())
 	labtest.Eventually(t, 60*time.Second, 500*time.Millisecond, "crm_attribute after the restart", func() (bool, string) {
 		out, err := l.Exec(ctx, "node2", "crm_attribute", "--node", "node1", "--name", "vnfha-source-test", "--update", value)

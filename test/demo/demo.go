@@ -34,7 +34,8 @@ type Options struct {
 	// Settle bounds the wait for a fault's events; default 45s.
 	Settle time.Duration
 	// Quiet is how long the demo waits for events a fault must not
-	// cause (a Heal after a kill), once the others are in; default 3s.
+	// cause (a node fenced after a process kill), once the others are in;
+	// default 3s.
 	Quiet time.Duration
 }
 

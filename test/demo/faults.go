@@ -114,7 +114,7 @@ func (r *run) fault(ctx context.Context, kind string) error {
 		var missing []string
 		for _, e := range tl.Events {
 			if e.Expected && !e.Seen() {
-				missing = append(missing, strings.TrimSpace(e.Setup+" "+e.What+" "+e.Where))
+				missing = append(missing, e.Key())
 			}
 		}
 		return len(missing) == 0, "not yet: " + strings.Join(missing, "; ")

@@ -60,13 +60,16 @@ type Event struct {
 	At     time.Time // zero: not seen
 	Detail string
 	Source string
-	// Expected is false for an event this fault must not cause (a Heal
-	// after a kill Pacemaker recovers from); seeing one is then wrong.
+	// Expected is false for an event this fault must not cause (a node
+	// lost or fenced after a process kill); seeing one is then wrong.
 	Expected bool
 }
 
 // Seen reports whether the event was observed.
 func (e Event) Seen() bool { return !e.At.IsZero() }
+
+// Key names the event in what the demo reports: setup, what, where.
+func (e Event) Key() string { return strings.TrimSpace(e.Setup + " " + e.What + " " + e.Where) }
 
 // Timeline is one fault's events, in the order the demo lists them.
 type Timeline struct {
@@ -148,8 +151,8 @@ func firstLine(lines []Line, match func(string) bool) (Line, bool) {
 	return Line{}, false
 }
 
-// Build reads one fault's timeline from the sources (each already cut to
-// the lines from the fault on).
+// Build reads one fault's timeline from the sources, as ReadSources cut
+// them (the logs from the fault on, everything before the read).
 func Build(f Fault, n Names, src Sources) Timeline {
 	tl := Timeline{Fault: f}
 	add := func(e Event) { tl.Events = append(tl.Events, e) }
@@ -307,7 +310,7 @@ func (tl Timeline) Problems() []string {
 	var out []string
 	at := map[string]time.Time{}
 	for _, e := range tl.Events {
-		key := strings.TrimSpace(e.Setup + " " + e.What + " " + e.Where)
+		key := e.Key()
 		switch {
 		case e.Expected && !e.Seen():
 			out = append(out, key+": not seen")

@@ -25,7 +25,7 @@ func recorded(t *testing.T) (recording, Paths) {
 // prefix.
 func event(tl Timeline, prefix string) (Event, bool) {
 	for _, e := range tl.Events {
-		if strings.HasPrefix(strings.TrimSpace(e.Setup+" "+e.What+" "+e.Where), prefix) {
+		if strings.HasPrefix(e.Key(), prefix) {
 			return e, true
 		}
 	}
@@ -151,7 +151,7 @@ func TestProblemsOrder(t *testing.T) {
 			tl.Events = slices.Clone(tl.Events)
 			moved := false
 			for i, e := range tl.Events {
-				if strings.HasPrefix(strings.TrimSpace(e.Setup+" "+e.What+" "+e.Where), tc.key) {
+				if strings.HasPrefix(e.Key(), tc.key) {
 					tl.Events[i].At, moved = tl.Fault.At.Add(tc.to), true
 				}
 			}
